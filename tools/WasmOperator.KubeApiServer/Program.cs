@@ -1,0 +1,2 @@
+// Local Kubernetes-API-compatible server for development and tests.
+return 0;
