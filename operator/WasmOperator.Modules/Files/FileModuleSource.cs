@@ -1,0 +1,49 @@
+using WasmOperator.Modules.Failures;
+using WasmOperator.Modules.Verification;
+
+namespace WasmOperator.Modules.Files;
+
+/// <summary>Reads a module from a <c>file://</c> URL inside one of the allowed roots.</summary>
+internal sealed class FileModuleSource(ModuleFetcherOptions options)
+{
+    public async Task<HashingCopy.Outcome> CopyAsync(string url, Uri uri, string destination, CancellationToken cancellationToken)
+    {
+        var path = Path.GetFullPath(uri.LocalPath);
+        if (!IsUnderAllowedRoot(path))
+        {
+            throw new InvalidModuleUrlException(url, options.AllowedFileRoots.Count == 0
+                ? "file:// modules are disabled; configure AllowedFileRoots to allow a directory"
+                : $"{path} is outside the allowed directories ({string.Join(", ", options.AllowedFileRoots)})");
+        }
+
+        try
+        {
+            await using var source = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 81920, useAsync: true);
+            if (source.Length > options.MaxModuleBytes)
+            {
+                throw new ModuleTooLargeException(url, source.Length, options.MaxModuleBytes);
+            }
+
+            var outcome = await HashingCopy.CopyAsync(source, destination, options.MaxModuleBytes, cancellationToken);
+            return outcome.LimitExceeded ? throw new ModuleTooLargeException(url, outcome.Size, options.MaxModuleBytes) : outcome;
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
+        {
+            throw new DownloadFailureException(url, $"cannot read {path}: {ex.Message}", ex);
+        }
+    }
+
+    private bool IsUnderAllowedRoot(string path)
+    {
+        foreach (var root in options.AllowedFileRoots)
+        {
+            var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root)) + Path.DirectorySeparatorChar;
+            if (path.StartsWith(full, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}

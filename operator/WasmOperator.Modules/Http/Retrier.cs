@@ -1,0 +1,81 @@
+using WasmOperator.Modules.Failures;
+
+namespace WasmOperator.Modules.Http;
+
+/// <summary>
+/// Runs an attempt with a per-attempt timeout and retries transient failures (transport errors,
+/// 5xx, 429, cut transfers) with exponential backoff and jitter. Other errors pass through at once.
+/// </summary>
+internal sealed class Retrier(ModuleFetcherOptions options)
+{
+    public async Task<T> ExecuteAsync<T>(string url, Func<CancellationToken, Task<T>> attempt, CancellationToken cancellationToken)
+    {
+        for (var n = 0; ; n++)
+        {
+            Exception failure;
+            TimeSpan? retryAfter = null;
+            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                timeout.CancelAfter(options.RequestTimeout);
+                try
+                {
+                    return await attempt(timeout.Token);
+                }
+                catch (Exception ex) when (FindBlocked(ex) is { } blocked)
+                {
+                    throw new BlockedAddressException(url, blocked.Host, blocked.Address);
+                }
+                catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && timeout.IsCancellationRequested)
+                {
+                    failure = ex;
+                }
+                catch (TransientFetchException ex)
+                {
+                    failure = ex;
+                    retryAfter = ex.RetryAfter;
+                }
+                catch (HttpRequestException ex)
+                {
+                    failure = ex;
+                }
+                catch (IOException ex)
+                {
+                    failure = ex;
+                }
+            }
+
+            if (n >= options.MaxRetries)
+            {
+                throw new RetryExhaustedException(n + 1, failure);
+            }
+
+            await Task.Delay(Backoff(n, retryAfter), cancellationToken);
+        }
+    }
+
+    private TimeSpan Backoff(int retry, TimeSpan? retryAfter)
+    {
+        if (retryAfter is { } after)
+        {
+            return after < options.RetryMaxDelay ? after : options.RetryMaxDelay;
+        }
+
+        var exponential = options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, retry);
+        var capped = Math.Min(exponential, options.RetryMaxDelay.TotalMilliseconds);
+        // Full jitter in [50%, 100%] spreads retries of many fetchers hitting one registry.
+        return TimeSpan.FromMilliseconds(capped * (0.5 + (Random.Shared.NextDouble() / 2)));
+    }
+
+    private static BlockedConnectionException? FindBlocked(Exception? ex)
+    {
+        for (; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is BlockedConnectionException blocked)
+            {
+                return blocked;
+            }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,28 @@
+using Microsoft.Extensions.Logging;
+
+namespace WasmOperator.Modules;
+
+/// <summary>Structured log messages of the fetcher and cache.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "Fetched {Url} as {ModuleDigest} ({Size} bytes, {Format}) from {ResolvedRef}")]
+    public static partial void Fetched(ILogger logger, string url, string moduleDigest, long size, ModuleFormat format, string resolvedRef);
+
+    [LoggerMessage(2, LogLevel.Debug, "Cache hit for {Url}: {ModuleDigest}")]
+    public static partial void CacheHit(ILogger logger, string url, string moduleDigest);
+
+    [LoggerMessage(3, LogLevel.Warning, "Fetch of {Url} failed ({Result}): {Message}")]
+    public static partial void FetchFailed(ILogger logger, string url, string result, string message);
+
+    [LoggerMessage(4, LogLevel.Warning, "Cached module {ModuleDigest} is corrupt (hashes to {Actual}); it is removed and will be fetched again")]
+    public static partial void CorruptEntry(ILogger logger, string moduleDigest, string actual);
+
+    [LoggerMessage(5, LogLevel.Information, "Evicted unpinned module {ModuleDigest} from the cache")]
+    public static partial void Evicted(ILogger logger, string moduleDigest);
+
+    [LoggerMessage(6, LogLevel.Warning, "Could not delete cached module {ModuleDigest}: {Message}")]
+    public static partial void DeleteFailed(ILogger logger, string moduleDigest, string message);
+
+    [LoggerMessage(7, LogLevel.Warning, "Cache index {Path} is unreadable and is ignored: {Message}")]
+    public static partial void IndexUnreadable(ILogger logger, string path, string message);
+}

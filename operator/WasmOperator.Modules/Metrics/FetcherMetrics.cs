@@ -1,0 +1,28 @@
+using Prometheus;
+
+namespace WasmOperator.Modules.Metrics;
+
+/// <summary>Prometheus metrics of the fetcher: fetches by result, cache hits and misses, bytes, durations.</summary>
+internal sealed class FetcherMetrics
+{
+    public FetcherMetrics(CollectorRegistry? registry)
+    {
+        var factory = Prometheus.Metrics.WithCustomRegistry(registry ?? Prometheus.Metrics.DefaultRegistry);
+        Fetches = factory.CreateCounter("wasmoperator_module_fetches_total", "Module fetches by result.", "result");
+        CacheHits = factory.CreateCounter("wasmoperator_module_cache_hits_total", "Fetches answered from the module cache.");
+        CacheMisses = factory.CreateCounter("wasmoperator_module_cache_misses_total", "Fetches that had to download the module.");
+        Bytes = factory.CreateCounter("wasmoperator_module_downloaded_bytes_total", "Bytes of modules downloaded.");
+        Duration = factory.CreateHistogram("wasmoperator_module_fetch_duration_seconds", "Duration of module fetches by result.",
+            new HistogramConfiguration { LabelNames = ["result"], Buckets = Histogram.ExponentialBuckets(0.005, 2, 14) });
+    }
+
+    public Counter Fetches { get; }
+
+    public Counter CacheHits { get; }
+
+    public Counter CacheMisses { get; }
+
+    public Counter Bytes { get; }
+
+    public Histogram Duration { get; }
+}

@@ -1,0 +1,374 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using WasmOperator.Modules.Auth;
+using WasmOperator.Modules.Cache;
+using WasmOperator.Modules.Failures;
+using WasmOperator.Modules.Files;
+using WasmOperator.Modules.Http;
+using WasmOperator.Modules.Metrics;
+using WasmOperator.Modules.Oci;
+using WasmOperator.Modules.Verification;
+
+namespace WasmOperator.Modules;
+
+/// <summary>
+/// Fetches modules from OCI registries, https/http and files into the verified, content-addressed cache.
+/// Concurrent fetches of one request share one download. Dispose to release the HTTP client.
+/// </summary>
+public sealed class ModuleFetcher : IModuleFetcher, IDisposable
+{
+    private readonly ModuleFetcherOptions _options;
+    private readonly ILogger _logger;
+    private readonly HttpClient _http;
+    private readonly HostPolicy _hosts;
+    private readonly ModuleCache _cache;
+    private readonly OciRegistryClient _registry;
+    private readonly HttpModuleSource _httpSource;
+    private readonly FileModuleSource _fileSource;
+    private readonly FetcherMetrics _metrics;
+    private readonly SingleFlight<FetchedModule> _flights = new();
+    private readonly CancellationTokenSource _lifetime = new();
+
+    /// <summary>Validates <paramref name="options"/> and opens the cache.</summary>
+    /// <exception cref="ArgumentException">An option is invalid.</exception>
+    public ModuleFetcher(ModuleFetcherOptions options, ILogger<ModuleFetcher>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _hosts = new HostPolicy(options.InsecureHosts);
+        _http = FetchHttpClientFactory.Create(options, new AddressGuard(options.BlockedNetworks));
+        _cache = new ModuleCache(options.CacheDirectory, options.MaxCacheBytes, _logger);
+        var retrier = new Retrier(options);
+        _registry = new OciRegistryClient(_http, _hosts, new RegistryAuthenticator(_http, _hosts), retrier, options);
+        _httpSource = new HttpModuleSource(_http, _hosts, retrier, options);
+        _fileSource = new FileModuleSource(options);
+        _metrics = new FetcherMetrics(options.MetricsRegistry);
+    }
+
+    /// <inheritdoc />
+    public IModuleCache Cache => _cache;
+
+    /// <inheritdoc />
+    public Task<FetchedModule> FetchAsync(ModuleRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var secretKey = request.PullSecret is { } secret ? Sha256Digest.Of(secret.Span) : string.Empty;
+        var key = $"{request.Url}\n{request.Sha256}\n{request.PullPolicy}\n{secretKey}";
+        return _flights.RunAsync(key, () => MeasuredFetchAsync(request), cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _lifetime.Cancel();
+        _lifetime.Dispose();
+        _http.Dispose();
+    }
+
+    private async Task<FetchedModule> MeasuredFetchAsync(ModuleRequest request)
+    {
+        var started = Stopwatch.GetTimestamp();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_lifetime.Token);
+        timeout.CancelAfter(_options.FetchTimeout);
+        string? result = null;
+        try
+        {
+            var module = await FetchCoreAsync(request, timeout.Token);
+            result = "success";
+            (module.FromCache ? _metrics.CacheHits : _metrics.CacheMisses).Inc();
+            if (!module.FromCache)
+            {
+                _metrics.Bytes.Inc(module.Size);
+                Log.Fetched(_logger, request.Url, module.ModuleDigest, module.Size, module.Format, module.ResolvedRef);
+            }
+            else
+            {
+                Log.CacheHit(_logger, request.Url, module.ModuleDigest);
+            }
+
+            return module;
+        }
+        catch (ModuleFetchException ex)
+        {
+            result = ex.Result;
+            Log.FetchFailed(_logger, request.Url, result, ex.Message);
+            throw;
+        }
+        catch (OperationCanceledException ex) when (timeout.IsCancellationRequested && !_lifetime.IsCancellationRequested)
+        {
+            result = "download_failure";
+            throw new DownloadFailureException(request.Url, $"the fetch did not finish within {_options.FetchTimeout}", ex);
+        }
+        finally
+        {
+            if (!_lifetime.IsCancellationRequested)
+            {
+                var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
+                result = ResultOrFailure(result);
+                _metrics.Fetches.WithLabels(result).Inc();
+                _metrics.Duration.WithLabels(result).Observe(elapsed);
+            }
+        }
+
+        static string ResultOrFailure(string? value) => value ?? "download_failure";
+    }
+
+    private async Task<FetchedModule> FetchCoreAsync(ModuleRequest request, CancellationToken cancellationToken)
+    {
+        var url = request.Url;
+        string? sha256 = null;
+        if (!string.IsNullOrEmpty(request.Sha256))
+        {
+            sha256 = Sha256Digest.TryNormalize(request.Sha256)
+                ?? throw new InvalidModuleUrlException(url, $"sha256 '{request.Sha256}' must be 64 lowercase hex characters");
+        }
+
+        var schemeEnd = url.IndexOf("://", StringComparison.Ordinal);
+        var scheme = schemeEnd < 0 ? "oci" : url[..schemeEnd].ToLowerInvariant();
+        switch (scheme)
+        {
+            case "oci":
+                return await FetchOciAsync(request, sha256, cancellationToken);
+            case "https" or "http" or "file":
+                if (!Uri.TryCreate(url, UriKind.Absolute, out var uri))
+                {
+                    throw new InvalidModuleUrlException(url, "the URL is not well formed");
+                }
+
+                if (scheme == "http" && !_hosts.IsInsecure(uri.Host, uri.Port))
+                {
+                    throw new InvalidModuleUrlException(url, $"plain http is only allowed for hosts on the insecure allowlist; use https or add {uri.Host} to InsecureHosts");
+                }
+
+                return await FetchDirectAsync(request, uri, sha256, cancellationToken);
+            default:
+                throw new InvalidModuleUrlException(url, $"scheme '{scheme}' is not supported; use oci://, https://, http:// or file://");
+        }
+    }
+
+    private async Task<FetchedModule> FetchDirectAsync(ModuleRequest request, Uri uri, string? sha256, CancellationToken cancellationToken)
+    {
+        var url = request.Url;
+        if (sha256 is not null && await FromCacheAsync(url, sha256, url, null, ModuleFormat.RawWasm, OciMediaTypes.CncfWasmLayer, cancellationToken) is { } pinned)
+        {
+            return pinned;
+        }
+
+        if (request.PullPolicy == ModulePullPolicy.IfNotPresent && await FromIndexAsync(url, sha256, cancellationToken) is { } cached)
+        {
+            return cached;
+        }
+
+        var temp = _cache.NewTempPath();
+        try
+        {
+            var outcome = uri.Scheme == Uri.UriSchemeFile
+                ? await _fileSource.CopyAsync(url, uri, temp, cancellationToken)
+                : await _httpSource.DownloadAsync(url, uri, temp, cancellationToken);
+            if (sha256 is not null && outcome.Digest != sha256)
+            {
+                throw new ChecksumMismatchException(url, sha256, outcome.Digest, "the sha256 of the module");
+            }
+
+            return await CommitAsync(url, temp, outcome, url, null, ModuleFormat.RawWasm, OciMediaTypes.CncfWasmLayer, cancellationToken);
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+    }
+
+    private async Task<FetchedModule> FetchOciAsync(ModuleRequest request, string? sha256, CancellationToken cancellationToken)
+    {
+        var url = request.Url;
+        if (!OciReference.TryParse(url, out var reference, out var error) || reference is null)
+        {
+            throw new InvalidModuleUrlException(url, error ?? "not an OCI reference");
+        }
+
+        if (reference.Digest is not null && sha256 is not null && reference.Digest != sha256)
+        {
+            throw new InvalidModuleUrlException(url, $"sha256 {sha256} must equal the @sha256: digest in the url ({reference.Digest})");
+        }
+
+        var expectedManifest = reference.Digest ?? sha256;
+        // A digest names immutable content: no need to ask the registry again whatever the policy.
+        if (request.PullPolicy == ModulePullPolicy.IfNotPresent || reference.Digest is not null)
+        {
+            if (await FromIndexAsync(url, expectedManifest, cancellationToken) is { } cached)
+            {
+                return cached;
+            }
+
+            if (expectedManifest is not null && _cache.LookupManifest(expectedManifest) is { } known
+                && await FromCacheAsync(url, known.ModuleDigest, known.ResolvedRef, known.ManifestDigest, known.Format, known.MediaType, cancellationToken) is { } byManifest)
+            {
+                return byManifest;
+            }
+        }
+
+        RegistryCredential? credential = null;
+        if (request.PullSecret is { } secret)
+        {
+            try
+            {
+                credential = DockerConfig.Find(secret, reference.Registry);
+            }
+            catch (FormatException ex)
+            {
+                throw new AuthFailureException(url, $"the pull secret cannot be read: {ex.Message}", ex);
+            }
+        }
+
+        await _registry.PingAsync(url, reference, cancellationToken);
+        var (bytes, contentType, topDigest) = await _registry.GetManifestAsync(url, reference, reference.ManifestReference, credential, cancellationToken);
+        var manifest = ParseManifest(url, bytes, contentType);
+        var selectedDigest = topDigest;
+        if (manifest.IsIndex)
+        {
+            var platform = OciFormatSelector.SelectPlatform(url, manifest);
+            var (childBytes, childType, childDigest) = await _registry.GetManifestAsync(url, reference, platform.Digest, credential, cancellationToken);
+            manifest = ParseManifest(url, childBytes, childType ?? platform.MediaType);
+            selectedDigest = childDigest;
+            if (manifest.IsIndex)
+            {
+                throw new ManifestFailureException(url, "the image index points at another index; nested indexes are not supported");
+            }
+        }
+
+        if (expectedManifest is not null && expectedManifest != topDigest && expectedManifest != selectedDigest)
+        {
+            throw new ChecksumMismatchException(url, expectedManifest, topDigest, "the manifest digest");
+        }
+
+        var (layer, format) = OciFormatSelector.Select(url, manifest);
+        var resolvedRef = reference.WithDigest(topDigest);
+        if (_cache.LookupManifest(topDigest) is { } seen
+            && await FromCacheAsync(url, seen.ModuleDigest, resolvedRef, topDigest, seen.Format, seen.MediaType, cancellationToken) is { } unchanged)
+        {
+            return unchanged;
+        }
+
+        var blobTemp = _cache.NewTempPath();
+        var moduleTemp = _cache.NewTempPath();
+        try
+        {
+            var blob = await _registry.DownloadBlobAsync(url, reference, layer, credential, blobTemp, cancellationToken);
+            if (format != ModuleFormat.ImageWithPluginWasm)
+            {
+                return await CommitAsync(url, blobTemp, blob, resolvedRef, topDigest, format, layer.MediaType, cancellationToken);
+            }
+
+            HashingCopy.Outcome? extracted;
+            try
+            {
+                extracted = await PluginWasmExtractor.ExtractAsync(blobTemp, moduleTemp, _options.MaxModuleBytes, cancellationToken);
+            }
+            catch (Exception ex) when (ex is InvalidDataException or FormatException or EndOfStreamException)
+            {
+                throw new UnsupportedFormatException(url, OciFormatSelector.MediaTypesOf(manifest), $"the last layer is not a readable tar+gzip ({ex.Message})");
+            }
+
+            if (extracted is not { } module)
+            {
+                throw new UnsupportedFormatException(url, OciFormatSelector.MediaTypesOf(manifest), "the image's last layer has no plugin.wasm at its root");
+            }
+
+            if (module.LimitExceeded)
+            {
+                throw new ModuleTooLargeException(url, module.Size, _options.MaxModuleBytes);
+            }
+
+            return await CommitAsync(url, moduleTemp, module, resolvedRef, topDigest, format, layer.MediaType, cancellationToken);
+        }
+        finally
+        {
+            File.Delete(blobTemp);
+            File.Delete(moduleTemp);
+        }
+    }
+
+    private static OciManifest ParseManifest(string url, byte[] bytes, string? contentType)
+    {
+        try
+        {
+            return OciManifest.Parse(bytes, contentType);
+        }
+        catch (FormatException ex)
+        {
+            throw new ManifestFailureException(url, ex.Message, ex);
+        }
+    }
+
+    private async Task<FetchedModule> CommitAsync(
+        string url, string temp, HashingCopy.Outcome outcome, string resolvedRef, string? manifestDigest,
+        ModuleFormat format, string mediaType, CancellationToken cancellationToken)
+    {
+        if (!await WasmMagic.FileMatchesAsync(temp, cancellationToken))
+        {
+            throw new UnsupportedFormatException(url, [mediaType], "the content is not a WebAssembly binary (no \\0asm magic)");
+        }
+
+        var path = _cache.Commit(temp, outcome.Digest, outcome.Size);
+        _cache.Record(url, new IndexEntry(resolvedRef, manifestDigest, outcome.Digest, outcome.Size, format, mediaType, DateTimeOffset.UtcNow));
+        return new FetchedModule
+        {
+            Url = url,
+            ResolvedRef = resolvedRef,
+            ManifestDigest = manifestDigest,
+            ModuleDigest = outcome.Digest,
+            Size = outcome.Size,
+            Path = path,
+            Format = format,
+            MediaType = mediaType,
+        };
+    }
+
+    /// <summary>The module last fetched for this URL, when present and matching the required digest.</summary>
+    private async Task<FetchedModule?> FromIndexAsync(string url, string? requiredDigest, CancellationToken cancellationToken)
+    {
+        if (_cache.Lookup(url) is not { } entry)
+        {
+            return null;
+        }
+
+        if (requiredDigest is not null && requiredDigest != (entry.ManifestDigest ?? entry.ModuleDigest))
+        {
+            return null;
+        }
+
+        return await FromCacheAsync(url, entry.ModuleDigest, entry.ResolvedRef, entry.ManifestDigest, entry.Format, entry.MediaType, cancellationToken);
+    }
+
+    private async Task<FetchedModule?> FromCacheAsync(
+        string url, string moduleDigest, string resolvedRef, string? manifestDigest, ModuleFormat format, string mediaType, CancellationToken cancellationToken)
+    {
+        if (await _cache.TryGetPathAsync(moduleDigest, cancellationToken) is not { } path)
+        {
+            return null;
+        }
+
+        var size = new FileInfo(path).Length;
+        var indexed = _cache.Lookup(url);
+        if (indexed is null || indexed.ModuleDigest != moduleDigest || indexed.ResolvedRef != resolvedRef)
+        {
+            _cache.Record(url, new IndexEntry(resolvedRef, manifestDigest, moduleDigest, size, format, mediaType, DateTimeOffset.UtcNow));
+        }
+
+        return new FetchedModule
+        {
+            Url = url,
+            ResolvedRef = resolvedRef,
+            ManifestDigest = manifestDigest,
+            ModuleDigest = moduleDigest,
+            Size = size,
+            Path = path,
+            Format = format,
+            MediaType = mediaType,
+            FromCache = true,
+        };
+    }
+}

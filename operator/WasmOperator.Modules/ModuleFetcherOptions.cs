@@ -1,0 +1,118 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Prometheus;
+
+namespace WasmOperator.Modules;
+
+/// <summary>Settings of the fetcher; <see cref="Validate"/> runs when the fetcher is created.</summary>
+public sealed class ModuleFetcherOptions
+{
+    /// <summary>Default maximum module size: 256 MiB.</summary>
+    public const long DefaultMaxModuleBytes = 256L * 1024 * 1024;
+
+    /// <summary>Directory of the content-addressed cache (created if missing).</summary>
+    public required string CacheDirectory { get; init; }
+
+    /// <summary>Largest module (and largest layer holding it) accepted.</summary>
+    public long MaxModuleBytes { get; init; } = DefaultMaxModuleBytes;
+
+    /// <summary>Cache size above which unpinned modules are evicted, least recently used first.</summary>
+    public long MaxCacheBytes { get; init; } = 4L * 1024 * 1024 * 1024;
+
+    /// <summary>Hosts (<c>host</c> or <c>host:port</c>) reached over plain HTTP: registries and <c>http://</c> URLs.</summary>
+    public IReadOnlyList<string> InsecureHosts { get; init; } = [];
+
+    /// <summary>Extra CIDRs refused for fetches, redirects and token realms (on top of link-local and metadata).</summary>
+    public IReadOnlyList<string> BlockedNetworks { get; init; } = [];
+
+    /// <summary>Directories <c>file://</c> URLs may read from; empty refuses <c>file://</c>.</summary>
+    public IReadOnlyList<string> AllowedFileRoots { get; init; } = [];
+
+    /// <summary>Extra certificates trusted as roots for https (e.g. a private CA or a test's self-signed cert).</summary>
+    public X509Certificate2Collection? TrustedCertificates { get; init; }
+
+    /// <summary>Time limit of one HTTP attempt, body included.</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Time limit of one whole fetch, retries included.</summary>
+    public TimeSpan FetchTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Retries after the first attempt on transport errors, 5xx and 429.</summary>
+    public int MaxRetries { get; init; } = 4;
+
+    /// <summary>First backoff delay; doubles each retry, with jitter.</summary>
+    public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Cap of one backoff delay.</summary>
+    public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Registry the metrics go to; null = prometheus-net's default registry.</summary>
+    public CollectorRegistry? MetricsRegistry { get; init; }
+
+    /// <summary>User-Agent sent with every request.</summary>
+    public string UserAgent { get; init; } = "wasmoperator-fetcher/0.1";
+
+    /// <summary>Throws <see cref="ArgumentException"/> listing every invalid setting.</summary>
+    public void Validate()
+    {
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(CacheDirectory))
+        {
+            problems.Add("CacheDirectory must be set");
+        }
+
+        if (MaxModuleBytes <= 0)
+        {
+            problems.Add($"MaxModuleBytes must be positive (is {MaxModuleBytes})");
+        }
+
+        if (MaxCacheBytes < MaxModuleBytes)
+        {
+            problems.Add($"MaxCacheBytes ({MaxCacheBytes}) must be at least MaxModuleBytes ({MaxModuleBytes})");
+        }
+
+        if (RequestTimeout <= TimeSpan.Zero || FetchTimeout <= TimeSpan.Zero)
+        {
+            problems.Add("RequestTimeout and FetchTimeout must be positive");
+        }
+
+        if (MaxRetries is < 0 or > 20)
+        {
+            problems.Add($"MaxRetries must be between 0 and 20 (is {MaxRetries})");
+        }
+
+        if (RetryBaseDelay < TimeSpan.Zero || RetryMaxDelay < RetryBaseDelay)
+        {
+            problems.Add("RetryBaseDelay must be >= 0 and RetryMaxDelay >= RetryBaseDelay");
+        }
+
+        foreach (var cidr in BlockedNetworks)
+        {
+            if (!IPNetwork.TryParse(cidr, out _))
+            {
+                problems.Add($"BlockedNetworks entry '{cidr}' is not a CIDR such as 10.0.0.0/8");
+            }
+        }
+
+        foreach (var host in InsecureHosts)
+        {
+            if (string.IsNullOrWhiteSpace(host) || host.Contains('/', StringComparison.Ordinal))
+            {
+                problems.Add($"InsecureHosts entry '{host}' must be a host or host:port");
+            }
+        }
+
+        foreach (var root in AllowedFileRoots)
+        {
+            if (!System.IO.Path.IsPathFullyQualified(root))
+            {
+                problems.Add($"AllowedFileRoots entry '{root}' must be an absolute path");
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException("Invalid module fetcher options: " + string.Join("; ", problems));
+        }
+    }
+}

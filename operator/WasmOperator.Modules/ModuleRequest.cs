@@ -1,0 +1,19 @@
+namespace WasmOperator.Modules;
+
+/// <summary>What to fetch: the WasmPlugin's url, sha256, imagePullPolicy and pull secret.</summary>
+public sealed record ModuleRequest
+{
+    /// <summary><c>oci://</c> (or no scheme), <c>https://</c>, <c>http://</c> (insecure allowlist only) or <c>file://</c>.</summary>
+    public required string Url { get; init; }
+
+    /// <summary>
+    /// Optional lowercase hex sha256: for OCI the manifest digest, for http(s) and file the module bytes.
+    /// </summary>
+    public string? Sha256 { get; init; }
+
+    /// <summary>Pull policy; see <see cref="ModulePullPolicy"/>.</summary>
+    public ModulePullPolicy PullPolicy { get; init; } = ModulePullPolicy.IfNotPresent;
+
+    /// <summary>The <c>.dockerconfigjson</c> payload of a <c>kubernetes.io/dockerconfigjson</c> Secret, if any.</summary>
+    public ReadOnlyMemory<byte>? PullSecret { get; init; }
+}

@@ -1,0 +1,88 @@
+using WasmOperator.Modules.Failures;
+
+namespace WasmOperator.Modules.Oci;
+
+/// <summary>Recognises the four Wasm packagings and picks the layer that holds the module.</summary>
+internal static class OciFormatSelector
+{
+    public static (OciDescriptor Layer, ModuleFormat Format) Select(string url, OciManifest manifest)
+    {
+        if (Single(manifest, OciMediaTypes.CncfWasmLayer) is { } cncf)
+        {
+            return (cncf, ModuleFormat.CncfWasmArtifact);
+        }
+
+        if (Single(manifest, OciMediaTypes.IstioWasmLayer) is { } istio)
+        {
+            return (istio, ModuleFormat.IstioArtifact);
+        }
+
+        if (Single(manifest, OciMediaTypes.WasmToOciLayer) is { } wasmToOci)
+        {
+            return (wasmToOci, ModuleFormat.WasmToOci);
+        }
+
+        if (manifest.Layers.Count > 0 && manifest.Layers[^1].MediaType is OciMediaTypes.DockerLayerTarGzip or OciMediaTypes.OciLayerTarGzip)
+        {
+            return (manifest.Layers[^1], ModuleFormat.ImageWithPluginWasm);
+        }
+
+        throw new UnsupportedFormatException(url, MediaTypesOf(manifest), "no layer holds a Wasm module in a supported format");
+    }
+
+    public static List<string> MediaTypesOf(OciManifest manifest)
+    {
+        var seen = new List<string> { manifest.MediaType };
+        if (manifest.Config is { } config)
+        {
+            seen.Add(config.MediaType);
+        }
+
+        foreach (var layer in manifest.Layers)
+        {
+            seen.Add(layer.MediaType);
+        }
+
+        return seen;
+    }
+
+    /// <summary>The platform entry of an image index that carries Wasm (architecture wasm, os wasi*), or the only entry.</summary>
+    public static OciDescriptor SelectPlatform(string url, OciManifest index)
+    {
+        foreach (var entry in index.Manifests)
+        {
+            if (string.Equals(entry.Architecture, "wasm", StringComparison.OrdinalIgnoreCase)
+                || (entry.Os?.StartsWith("wasi", StringComparison.OrdinalIgnoreCase) ?? false))
+            {
+                return entry;
+            }
+        }
+
+        if (index.Manifests.Count == 1)
+        {
+            return index.Manifests[0];
+        }
+
+        var platforms = index.Manifests.Select(m => $"{m.Os ?? "?"}/{m.Architecture ?? "?"}").ToList();
+        throw new UnsupportedFormatException(url, [index.MediaType], $"the image index has no wasm platform entry (platforms: {string.Join(", ", platforms)})");
+    }
+
+    private static OciDescriptor? Single(OciManifest manifest, string mediaType)
+    {
+        OciDescriptor? found = null;
+        foreach (var layer in manifest.Layers)
+        {
+            if (layer.MediaType == mediaType)
+            {
+                if (found is not null)
+                {
+                    return null;
+                }
+
+                found = layer;
+            }
+        }
+
+        return found;
+    }
+}

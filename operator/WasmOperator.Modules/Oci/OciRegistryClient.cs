@@ -1,0 +1,240 @@
+using System.Net;
+using System.Net.Http.Headers;
+using WasmOperator.Modules.Auth;
+using WasmOperator.Modules.Failures;
+using WasmOperator.Modules.Http;
+using WasmOperator.Modules.Verification;
+
+namespace WasmOperator.Modules.Oci;
+
+/// <summary>
+/// The small OCI distribution client: /v2/ ping, manifests by tag or digest, blobs streamed and hashed,
+/// challenges answered, redirects followed without credentials, every attempt retried when transient.
+/// </summary>
+internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, RegistryAuthenticator auth, Retrier retrier, ModuleFetcherOptions options)
+{
+    private const int MaxManifestBytes = 4 * 1024 * 1024;
+    private const int MaxRedirects = 5;
+
+    /// <summary>GET /v2/: checks the registry speaks the distribution API and learns its auth scheme.</summary>
+    public async Task PingAsync(string url, OciReference reference, CancellationToken cancellationToken)
+    {
+        var uri = new Uri(hosts.RegistryBase(reference.ApiHost), "v2/");
+        try
+        {
+            await retrier.ExecuteAsync(url, async ct =>
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, uri);
+                using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+                ThrowIfTransient(response);
+                if (response.StatusCode == HttpStatusCode.Unauthorized)
+                {
+                    if (AuthChallenge.From(response) is { } challenge)
+                    {
+                        auth.Remember(reference.ApiHost, challenge);
+                    }
+
+                    return true;
+                }
+
+                if (!response.IsSuccessStatusCode)
+                {
+                    throw new ManifestFailureException(url, $"{uri} answered {(int)response.StatusCode}: the host does not serve the OCI distribution API");
+                }
+
+                return true;
+            }, cancellationToken);
+        }
+        catch (RetryExhaustedException ex)
+        {
+            throw new ManifestFailureException(url, $"registry {reference.Registry} is not reachable: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>Gets a manifest by tag or digest; returns its bytes, media type and the digest of the bytes.</summary>
+    public async Task<(byte[] Bytes, string? ContentType, string Digest)> GetManifestAsync(
+        string url, OciReference reference, string manifestReference, RegistryCredential? credential, CancellationToken cancellationToken)
+    {
+        var uri = new Uri(hosts.RegistryBase(reference.ApiHost), $"v2/{reference.Repository}/manifests/{manifestReference}");
+        try
+        {
+            return await retrier.ExecuteAsync(url, async ct =>
+            {
+                using var response = await SendAsync(url, reference, credential, uri, OciMediaTypes.ManifestAccept, ct);
+                ThrowIfTransient(response);
+                if (response.StatusCode == HttpStatusCode.NotFound)
+                {
+                    throw new ManifestFailureException(url, $"{reference.Registry}/{reference.Repository}:{manifestReference} was not found (404; accepted {string.Join(", ", OciMediaTypes.ManifestAccept)})");
+                }
+
+                if (!response.IsSuccessStatusCode)
+                {
+                    throw new ManifestFailureException(url, $"{uri} answered {(int)response.StatusCode}");
+                }
+
+                if (response.Content.Headers.ContentLength > MaxManifestBytes)
+                {
+                    throw new ManifestFailureException(url, $"the manifest is larger than {MaxManifestBytes} bytes");
+                }
+
+                var bytes = await response.Content.ReadAsByteArrayAsync(ct);
+                var digest = Sha256Digest.Of(bytes);
+                var announced = Header(response, "Docker-Content-Digest");
+                if (announced is not null && announced.StartsWith(Sha256Digest.Prefix, StringComparison.Ordinal) && announced != digest)
+                {
+                    throw new TransientFetchException($"the manifest bytes hash to {digest} but Docker-Content-Digest says {announced}");
+                }
+
+                if (manifestReference.StartsWith(Sha256Digest.Prefix, StringComparison.Ordinal) && manifestReference != digest)
+                {
+                    throw new TransientFetchException($"the manifest fetched by digest {manifestReference} hashes to {digest}");
+                }
+
+                return (bytes, response.Content.Headers.ContentType?.MediaType, digest);
+            }, cancellationToken);
+        }
+        catch (RetryExhaustedException ex)
+        {
+            throw new ManifestFailureException(url, ex.Message, ex);
+        }
+    }
+
+    /// <summary>Streams a blob into <paramref name="destination"/>, hashing it; retries cut or corrupt transfers.</summary>
+    public async Task<HashingCopy.Outcome> DownloadBlobAsync(
+        string url, OciReference reference, OciDescriptor blob, RegistryCredential? credential, string destination, CancellationToken cancellationToken)
+    {
+        if (blob.Size > options.MaxModuleBytes)
+        {
+            throw new ModuleTooLargeException(url, blob.Size, options.MaxModuleBytes);
+        }
+
+        var uri = new Uri(hosts.RegistryBase(reference.ApiHost), $"v2/{reference.Repository}/blobs/{blob.Digest}");
+        try
+        {
+            return await retrier.ExecuteAsync(url, async ct =>
+            {
+                using var response = await SendAsync(url, reference, credential, uri, null, ct);
+                ThrowIfTransient(response);
+                if (!response.IsSuccessStatusCode)
+                {
+                    throw new DownloadFailureException(url, $"blob {blob.Digest} of {reference.Registry}/{reference.Repository}: {(int)response.StatusCode}");
+                }
+
+                if (response.Content.Headers.ContentLength is { } length && length > options.MaxModuleBytes)
+                {
+                    throw new ModuleTooLargeException(url, length, options.MaxModuleBytes);
+                }
+
+                await using var body = await response.Content.ReadAsStreamAsync(ct);
+                var outcome = await HashingCopy.CopyAsync(body, destination, options.MaxModuleBytes, ct);
+                if (outcome.LimitExceeded)
+                {
+                    throw new ModuleTooLargeException(url, outcome.Size, options.MaxModuleBytes);
+                }
+
+                if (outcome.Digest != blob.Digest)
+                {
+                    throw new TransientFetchException($"blob {blob.Digest} arrived with digest {outcome.Digest} ({outcome.Size} of {blob.Size} bytes)");
+                }
+
+                var announced = Header(response, "Docker-Content-Digest");
+                if (announced is not null && announced.StartsWith(Sha256Digest.Prefix, StringComparison.Ordinal) && announced != blob.Digest)
+                {
+                    throw new TransientFetchException($"Docker-Content-Digest {announced} does not match blob {blob.Digest}");
+                }
+
+                return outcome;
+            }, cancellationToken);
+        }
+        catch (RetryExhaustedException ex)
+        {
+            throw new DownloadFailureException(url, ex.Message, ex);
+        }
+    }
+
+    private async Task<HttpResponseMessage> SendAsync(
+        string url, OciReference reference, RegistryCredential? credential, Uri uri, string[]? accept, CancellationToken cancellationToken)
+    {
+        var authorization = auth.TryCached(reference.ApiHost, reference.Scope, credential);
+        var response = await SendOnceAsync(uri, accept, authorization, cancellationToken);
+        if (response.StatusCode == HttpStatusCode.Unauthorized)
+        {
+            var challenge = AuthChallenge.From(response);
+            response.Dispose();
+            if (challenge is null)
+            {
+                throw new AuthFailureException(url, $"registry {reference.Registry} answered 401 without a WWW-Authenticate challenge");
+            }
+
+            authorization = await auth.AuthorizeAsync(url, reference.ApiHost, reference.Scope, challenge, credential, cancellationToken);
+            response = await SendOnceAsync(uri, accept, authorization, cancellationToken);
+            if (response.StatusCode == HttpStatusCode.Unauthorized)
+            {
+                response.Dispose();
+                throw new AuthFailureException(url, credential is null
+                    ? $"registry {reference.Registry} requires credentials"
+                    : $"registry {reference.Registry} rejected the credentials for {reference.Repository}");
+            }
+        }
+
+        if (response.StatusCode == HttpStatusCode.Forbidden)
+        {
+            response.Dispose();
+            throw new AuthFailureException(url, $"registry {reference.Registry} denied pull access to {reference.Repository} (403)");
+        }
+
+        for (var hop = 0; IsRedirect(response.StatusCode); hop++)
+        {
+            var location = response.Headers.Location;
+            response.Dispose();
+            if (location is null || hop >= MaxRedirects)
+            {
+                throw new DownloadFailureException(url, location is null ? "a redirect without Location" : $"more than {MaxRedirects} redirects");
+            }
+
+            uri = location.IsAbsoluteUri ? location : new Uri(uri, location);
+            if (!hosts.MayUse(uri))
+            {
+                throw new DownloadFailureException(url, $"redirected to {uri.GetLeftPart(UriPartial.Path)}, which is plain http on a host not on the insecure allowlist");
+            }
+
+            // Credentials are for the registry only, never for the storage it redirects to.
+            response = await SendOnceAsync(uri, accept, null, cancellationToken);
+        }
+
+        return response;
+    }
+
+    private async Task<HttpResponseMessage> SendOnceAsync(Uri uri, string[]? accept, AuthenticationHeaderValue? authorization, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, uri);
+        if (accept is not null)
+        {
+            foreach (var mediaType in accept)
+            {
+                request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(mediaType));
+            }
+        }
+
+        request.Headers.Authorization = authorization;
+        return await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+    }
+
+    private static bool IsRedirect(HttpStatusCode status) =>
+        status is HttpStatusCode.MovedPermanently or HttpStatusCode.Found or HttpStatusCode.SeeOther
+            or HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect;
+
+    /// <summary>5xx and 429 are worth another attempt; every other status is final.</summary>
+    internal static void ThrowIfTransient(HttpResponseMessage response)
+    {
+        var status = (int)response.StatusCode;
+        if (status >= 500 || response.StatusCode == HttpStatusCode.TooManyRequests)
+        {
+            var retryAfter = response.Headers.RetryAfter?.Delta;
+            throw new TransientFetchException($"{response.RequestMessage?.RequestUri?.GetLeftPart(UriPartial.Path)} answered {status}", retryAfter);
+        }
+    }
+
+    private static string? Header(HttpResponseMessage response, string name) =>
+        response.Headers.TryGetValues(name, out var values) ? values.FirstOrDefault() : null;
+}
