@@ -1,0 +1,12 @@
+using System.Text.Json.Nodes;
+
+namespace WasmOperator.Validation;
+
+/// <summary>The outcome of <see cref="CrdSchemaValidator.Validate"/>.</summary>
+/// <param name="Object">A pruned and defaulted copy of the input: what kube-apiserver would store.</param>
+/// <param name="Errors">Every violation found, in the order kube-apiserver reports them.</param>
+public sealed record ValidationResult(JsonObject Object, IReadOnlyList<FieldError> Errors)
+{
+    /// <summary>True when there are no errors.</summary>
+    public bool IsValid => Errors.Count == 0;
+}
