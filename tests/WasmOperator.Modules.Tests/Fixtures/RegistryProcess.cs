@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace WasmOperator.Modules.Tests.Fixtures;
+
+/// <summary>
+/// Debian's docker-registry (CNCF distribution 2.8) on a free loopback port with its own config and
+/// temporary storage. Can be stopped and started again on the same port and storage.
+/// </summary>
+internal sealed class RegistryProcess : IAsyncDisposable
+{
+    private const string Binary = "/usr/bin/docker-registry";
+    private readonly TempDirectory _directory = new();
+    private Process? _process;
+
+    private RegistryProcess(int port)
+    {
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    public string HostPort => $"127.0.0.1:{Port}";
+
+    public Uri BaseUri => new($"http://{HostPort}/");
+
+    public string Directory => _directory.Path;
+
+    /// <summary>Starts a registry; <paramref name="authYaml"/> is the indented body of the <c>auth:</c> section, or null for none.</summary>
+    public static async Task<RegistryProcess> StartAsync(Func<string, string>? authYaml = null)
+    {
+        var registry = new RegistryProcess(FreePort.Next());
+        var config = new StringBuilder()
+            .AppendLine("version: 0.1")
+            .AppendLine("log:")
+            .AppendLine("  level: error")
+            .AppendLine("  accesslog:")
+            .AppendLine("    disabled: true")
+            .AppendLine("storage:")
+            .AppendLine("  filesystem:")
+            .AppendLine($"    rootdirectory: {Path.Combine(registry.Directory, "data")}")
+            .AppendLine("  delete:")
+            .AppendLine("    enabled: true")
+            .AppendLine("  maintenance:")
+            .AppendLine("    uploadpurging:")
+            .AppendLine("      enabled: false")
+            .AppendLine("http:")
+            .AppendLine($"  addr: {registry.HostPort}")
+            .AppendLine("  secret: wasmoperator-test-secret");
+        if (authYaml is not null)
+        {
+            config.AppendLine("auth:").Append(authYaml(registry.Directory));
+        }
+
+        await File.WriteAllTextAsync(Path.Combine(registry.Directory, "config.yml"), config.ToString());
+        await registry.StartAsync();
+        return registry;
+    }
+
+    public async Task StartAsync()
+    {
+        var info = new ProcessStartInfo(Binary)
+        {
+            ArgumentList = { "serve", Path.Combine(Directory, "config.yml") },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        var process = Process.Start(info) ?? throw new InvalidOperationException("docker-registry did not start");
+        var log = new StringBuilder();
+        process.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _process = process;
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        for (var i = 0; i < 200; i++)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"docker-registry exited with {process.ExitCode}: {log}");
+            }
+
+            try
+            {
+                using var response = await http.GetAsync(new Uri(BaseUri, "v2/"));
+                return;
+            }
+            catch (HttpRequestException)
+            {
+                await Task.Delay(50);
+            }
+        }
+
+        throw new InvalidOperationException($"docker-registry did not answer on {HostPort}: {log}");
+    }
+
+    public async Task StopAsync()
+    {
+        if (_process is { } process)
+        {
+            _process = null;
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+            }
+
+            process.Dispose();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        _directory.Dispose();
+    }
+}
