@@ -1,0 +1,484 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using WasmOperator.KubeApiServer.Patching;
+using WasmOperator.KubeApiServer.Resources;
+using WasmOperator.KubeApiServer.Storage;
+
+namespace WasmOperator.KubeApiServer.Api;
+
+/// <summary>
+/// The write semantics of kube-apiserver on top of the store: server-owned metadata, resourceVersion
+/// preconditions, generation, the status subresource, finalizers, managedFields, validation and defaulting.
+/// </summary>
+internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
+{
+    public ObjectStore Store => store;
+
+    public ResourceCatalog Catalog => catalog;
+
+    public static string Now() => DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
+
+    public JsonObject Get(ResourceType type, string? ns, string name) =>
+        store.Get(type.Key, ns, name) ?? throw ApiErrors.NotFound(type, name);
+
+    public JsonObject Create(ResourceType type, string version, string? ns, JsonObject body, string manager, bool dryRun)
+    {
+        var metadata = Metadata(body);
+        var name = metadata["name"]?.GetValue<string>();
+        if (string.IsNullOrEmpty(name) && metadata["generateName"]?.GetValue<string>() is { Length: > 0 } prefix)
+        {
+            name = prefix + Guid.NewGuid().ToString("N")[..5];
+            metadata["name"] = name;
+        }
+
+        if (string.IsNullOrEmpty(name))
+        {
+            throw ApiErrors.Invalid(type, string.Empty, [("metadata.name", "FieldValueRequired", "Required value: name or generateName is required")]);
+        }
+
+        CheckNamespace(type, ns, metadata);
+        var created = store.Transact(type.Key, ns, name, (current, _) =>
+        {
+            if (current is not null)
+            {
+                throw ApiErrors.AlreadyExists(type, name);
+            }
+
+            var obj = (JsonObject)body.DeepClone();
+            obj["apiVersion"] = type.ApiVersion(version);
+            obj["kind"] = type.Kind;
+            var meta = Metadata(obj);
+            meta.Remove("resourceVersion");
+            meta.Remove("deletionTimestamp");
+            meta.Remove("managedFields");
+            meta["uid"] = Guid.NewGuid().ToString();
+            meta["creationTimestamp"] = Now();
+            if (type.TracksGeneration)
+            {
+                meta["generation"] = 1;
+            }
+
+            if (type.HasStatusSubresource && type.IsCustom)
+            {
+                obj.Remove("status");
+            }
+
+            obj = Admit(type, version, obj, null, name);
+            ManagedFields.Read(null).RecordUpdate(null, obj, manager, type.ApiVersion(version), null);
+            return StoreChange.Put(obj);
+        }, dryRun)!;
+        return AfterWrite(type, created, dryRun);
+    }
+
+    /// <summary>PUT on the object or its status: <paramref name="subresource"/> is null or "status".</summary>
+    public JsonObject Update(ResourceType type, string version, string? ns, string name, JsonObject body, string? subresource, string manager, bool dryRun)
+    {
+        var bodyName = body["metadata"]?["name"]?.GetValue<string>();
+        if (bodyName is not null && bodyName != name)
+        {
+            throw ApiErrors.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({name})");
+        }
+
+        return Write(type, version, ns, name, subresource, manager, dryRun, current => (JsonObject)body.DeepClone());
+    }
+
+    public JsonObject Patch(ResourceType type, string version, string? ns, string name, string contentType, string patchText, string? subresource, string manager, bool force, bool dryRun)
+    {
+        var mediaType = contentType.Split(';')[0].Trim();
+        if (mediaType == "application/apply-patch+yaml")
+        {
+            return Apply(type, version, ns, name, patchText, subresource, manager, force, dryRun);
+        }
+
+        var patch = YamlToJson.Parse(patchText);
+        return Write(type, version, ns, name, subresource, manager, dryRun, current =>
+        {
+            JsonNode? patched = mediaType switch
+            {
+                "application/merge-patch+json" => JsonMergePatch.Apply(current, patch),
+                "application/strategic-merge-patch+json" when type.IsCustom =>
+                    throw ApiErrors.UnsupportedMediaType(mediaType + ": strategic merge patch is not supported for custom resources"),
+                "application/strategic-merge-patch+json" => JsonMergePatch.Apply(current, patch, strategic: true),
+                "application/json-patch+json" => JsonPatch.Apply(current, patch as JsonArray ?? throw ApiErrors.BadRequest("a json patch must be an array of operations")),
+                _ => throw ApiErrors.UnsupportedMediaType(mediaType),
+            };
+            return patched as JsonObject ?? throw ApiErrors.BadRequest("the patch did not produce an object");
+        });
+    }
+
+    /// <summary>Deletes, or with finalizers present marks for deletion. Returns the object and whether it is gone.</summary>
+    public (JsonObject Object, bool Deleted) Delete(ResourceType type, string? ns, string name, JsonObject? options, bool dryRun)
+    {
+        var deleted = false;
+        var result = store.Transact(type.Key, ns, name, (current, _) =>
+        {
+            if (current is null)
+            {
+                throw ApiErrors.NotFound(type, name);
+            }
+
+            var meta = Metadata(current);
+            if (options?["preconditions"] is JsonObject preconditions)
+            {
+                if (preconditions["uid"]?.GetValue<string>() is { } uid && uid != meta["uid"]?.GetValue<string>())
+                {
+                    throw new ApiException(409, "Conflict", $"Precondition failed: UID in precondition: {uid}, UID in object meta: {meta["uid"]}", new JsonObject { ["name"] = name, ["kind"] = type.Plural });
+                }
+
+                if (preconditions["resourceVersion"]?.GetValue<string>() is { } rv && rv != meta["resourceVersion"]?.GetValue<string>())
+                {
+                    throw new ApiException(409, "Conflict", $"Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {meta["resourceVersion"]}", new JsonObject { ["name"] = name, ["kind"] = type.Plural });
+                }
+            }
+
+            if (meta["finalizers"] is JsonArray { Count: > 0 })
+            {
+                if (meta["deletionTimestamp"] is not null)
+                {
+                    return StoreChange.Keep(current);
+                }
+
+                meta["deletionTimestamp"] = Now();
+                meta["deletionGracePeriodSeconds"] = 0;
+                return StoreChange.Put(current);
+            }
+
+            deleted = true;
+            return StoreChange.Remove(current);
+        }, dryRun)!;
+        if (deleted && !dryRun)
+        {
+            AfterRemoval(type, ns, name);
+        }
+
+        return (result, deleted);
+    }
+
+    private JsonObject Apply(ResourceType type, string version, string? ns, string name, string patchText, string? subresource, string manager, bool force, bool dryRun)
+    {
+        if (string.IsNullOrEmpty(manager))
+        {
+            throw ApiErrors.BadRequest("PATCH, fieldManager: Required value: is required for apply patch");
+        }
+
+        var applied = YamlToJson.Parse(patchText) as JsonObject ?? throw ApiErrors.BadRequest("an apply patch must be an object");
+        var appliedMeta = Metadata(applied);
+        if (appliedMeta["name"]?.GetValue<string>() is { } appliedName && appliedName != name)
+        {
+            throw ApiErrors.BadRequest($"the name of the object ({appliedName}) does not match the name on the URL ({name})");
+        }
+
+        appliedMeta["name"] = name;
+        if (type.Namespaced)
+        {
+            appliedMeta["namespace"] = ns;
+        }
+
+        CheckNamespace(type, ns, appliedMeta);
+        var created = false;
+        var result = store.Transact(type.Key, ns, name, (current, _) =>
+        {
+            var fields = ManagedFields.Read(current);
+            var merged = fields.Apply(current, applied, manager, type.ApiVersion(version), force, subresource);
+            if (current is null)
+            {
+                created = true;
+                var meta = Metadata(merged);
+                meta["uid"] = Guid.NewGuid().ToString();
+                meta["creationTimestamp"] = Now();
+                meta.Remove("resourceVersion");
+                if (type.TracksGeneration)
+                {
+                    meta["generation"] = 1;
+                }
+
+                merged["apiVersion"] = type.ApiVersion(version);
+                merged["kind"] = type.Kind;
+                if (type.HasStatusSubresource && type.IsCustom && subresource is null)
+                {
+                    merged.Remove("status");
+                }
+
+                return StoreChange.Put(Admit(type, version, merged, null, name));
+            }
+
+            return Finish(type, version, current, merged, subresource, name, recordManager: null);
+        }, dryRun)!;
+        _ = created;
+        return AfterWrite(type, result, dryRun);
+    }
+
+    private JsonObject Write(ResourceType type, string version, string? ns, string name, string? subresource, string manager, bool dryRun, Func<JsonObject, JsonObject> produce)
+    {
+        var removed = false;
+        var result = store.Transact(type.Key, ns, name, (current, _) =>
+        {
+            if (current is null)
+            {
+                throw ApiErrors.NotFound(type, name);
+            }
+
+            var candidate = produce((JsonObject)current.DeepClone());
+            var wantedVersion = candidate["metadata"]?["resourceVersion"]?.GetValue<string>();
+            if (!string.IsNullOrEmpty(wantedVersion) && wantedVersion != current["metadata"]?["resourceVersion"]?.GetValue<string>())
+            {
+                throw ApiErrors.Conflict(type, name);
+            }
+
+            var change = Finish(type, version, current, candidate, subresource, name, manager);
+            removed = change.Kind == StoreChangeKind.Remove;
+            return change;
+        }, dryRun)!;
+        if (removed && !dryRun)
+        {
+            AfterRemoval(type, ns, name);
+            return result;
+        }
+
+        return AfterWrite(type, result, dryRun);
+    }
+
+    private JsonObject AfterWrite(ResourceType type, JsonObject result, bool dryRun)
+    {
+        if (!dryRun && type.Key == "apiextensions.k8s.io/customresourcedefinitions")
+        {
+            catalog.AddCrd(result);
+        }
+
+        return result;
+    }
+
+    /// <summary>Turns a candidate new version into the stored one: keeps server-owned fields, validates, bumps generation.</summary>
+    private StoreChange Finish(ResourceType type, string version, JsonObject current, JsonObject candidate, string? subresource, string name, string? recordManager)
+    {
+        JsonObject next;
+        if (subresource == "status")
+        {
+            next = (JsonObject)current.DeepClone();
+            if (candidate["status"] is { } status)
+            {
+                next["status"] = status.DeepClone();
+            }
+            else
+            {
+                next.Remove("status");
+            }
+
+            Metadata(next)["managedFields"] = candidate["metadata"]?["managedFields"]?.DeepClone();
+        }
+        else
+        {
+            next = candidate;
+            if (type.HasStatusSubresource)
+            {
+                if (current["status"] is { } status)
+                {
+                    next["status"] = status.DeepClone();
+                }
+                else
+                {
+                    next.Remove("status");
+                }
+            }
+        }
+
+        var meta = Metadata(next);
+        var old = Metadata(current);
+        foreach (var key in (string[])["uid", "creationTimestamp", "generation", "deletionTimestamp", "deletionGracePeriodSeconds", "name", "namespace", "resourceVersion"])
+        {
+            if (old[key] is { } value)
+            {
+                meta[key] = value.DeepClone();
+            }
+            else
+            {
+                meta.Remove(key);
+            }
+        }
+
+        if (meta["managedFields"] is null)
+        {
+            meta.Remove("managedFields");
+        }
+
+        next["apiVersion"] = type.ApiVersion(version);
+        next["kind"] = type.Kind;
+        next = Admit(type, version, next, current, name);
+        if (type.TracksGeneration && SpecChanged(type, current, next))
+        {
+            Metadata(next)["generation"] = (old["generation"]?.GetValue<long>() ?? 0) + 1;
+        }
+
+        if (recordManager is not null)
+        {
+            ManagedFields.Read(current).RecordUpdate(current, next, recordManager, type.ApiVersion(version), subresource);
+        }
+
+        if (Metadata(next)["deletionTimestamp"] is not null && Metadata(next)["finalizers"] is not JsonArray { Count: > 0 })
+        {
+            return StoreChange.Remove(next);
+        }
+
+        if (SameIgnoringBookkeeping(current, next))
+        {
+            return StoreChange.Keep(current);
+        }
+
+        return StoreChange.Put(next);
+    }
+
+    /// <summary>Validation and defaulting for custom resources; CRD bookkeeping for CRDs.</summary>
+    private JsonObject Admit(ResourceType type, string version, JsonObject obj, JsonObject? old, string name)
+    {
+        if (type.IsCustom && type.Validators.TryGetValue(version, out var validator))
+        {
+            var result = validator.Validate(obj, old);
+            if (result.InvalidStatus is { } status)
+            {
+                throw new ApiException(
+                    status["code"]?.GetValue<int>() ?? 422,
+                    status["reason"]?.GetValue<string>() ?? "Invalid",
+                    status["message"]?.GetValue<string>() ?? $"{type.Kind} \"{name}\" is invalid",
+                    status["details"]?.DeepClone() as JsonObject);
+            }
+
+            return result.Object;
+        }
+
+        if (type.Key == "apiextensions.k8s.io/customresourcedefinitions")
+        {
+            try
+            {
+                CrdResource.FromCrd(obj, (_, _) => null);
+            }
+            catch (Exception e) when (e is FormatException or InvalidOperationException or NullReferenceException)
+            {
+                throw ApiErrors.Invalid(type, name, [("spec", "FieldValueInvalid", $"Invalid value: {e.Message}")]);
+            }
+
+            var names = obj["spec"]!["names"]!.DeepClone();
+            obj["status"] = new JsonObject
+            {
+                ["acceptedNames"] = names,
+                ["storedVersions"] = new JsonArray([.. ((JsonArray)obj["spec"]!["versions"]!).OfType<JsonObject>().Where(v => v["storage"]?.GetValue<bool>() == true).Select(v => v["name"]!.DeepClone())]),
+                ["conditions"] = new JsonArray(
+                    Condition("NamesAccepted", "NoConflicts", "no conflicts found"),
+                    Condition("Established", "InitialNamesAccepted", "the initial names have been accepted")),
+            };
+        }
+
+        if (type.Key == "/namespaces" && old is null)
+        {
+            obj["status"] = new JsonObject { ["phase"] = "Active" };
+        }
+
+        return obj;
+    }
+
+    private static JsonObject Condition(string type, string reason, string message) => new()
+    {
+        ["type"] = type,
+        ["status"] = "True",
+        ["lastTransitionTime"] = Now(),
+        ["reason"] = reason,
+        ["message"] = message,
+    };
+
+    /// <summary>After an object is really gone: CRDs stop being served and lose their objects; namespaces lose their contents.</summary>
+    private void AfterRemoval(ResourceType type, string? ns, string name)
+    {
+        if (type.Key == "apiextensions.k8s.io/customresourcedefinitions")
+        {
+            var served = catalog.All.FirstOrDefault(t => t.IsCustom && t.QualifiedName == name);
+            catalog.RemoveCrd(name);
+            if (served is not null)
+            {
+                RemoveAll(served.Key, null);
+            }
+        }
+        else if (type.Key == "/namespaces")
+        {
+            foreach (var namespaced in catalog.All.Where(t => t.Namespaced))
+            {
+                RemoveAll(namespaced.Key, name);
+            }
+        }
+
+        _ = ns;
+    }
+
+    private void RemoveAll(string resourceKey, string? ns)
+    {
+        foreach (var obj in store.List(resourceKey, ns).Items)
+        {
+            var meta = Metadata(obj);
+            store.Transact(resourceKey, meta["namespace"]?.GetValue<string>(), meta["name"]!.GetValue<string>(), (current, _) =>
+                current is null ? StoreChange.Keep(null) : StoreChange.Remove(current));
+        }
+    }
+
+    public void ServeStoredCrds()
+    {
+        foreach (var crd in store.List("apiextensions.k8s.io/customresourcedefinitions", null).Items)
+        {
+            catalog.AddCrd(crd);
+        }
+    }
+
+    private void CheckNamespace(ResourceType type, string? ns, JsonObject metadata)
+    {
+        if (!type.Namespaced)
+        {
+            metadata.Remove("namespace");
+            return;
+        }
+
+        var bodyNamespace = metadata["namespace"]?.GetValue<string>();
+        if (!string.IsNullOrEmpty(bodyNamespace) && bodyNamespace != ns)
+        {
+            throw ApiErrors.BadRequest("the namespace of the provided object does not match the namespace sent on the request");
+        }
+
+        metadata["namespace"] = ns;
+        if (store.Get("/namespaces", null, ns!) is null)
+        {
+            throw ApiErrors.NamespaceNotFound(ns!);
+        }
+    }
+
+    private static bool SpecChanged(ResourceType type, JsonObject before, JsonObject after)
+    {
+        static JsonObject Strip(JsonObject o, bool dropStatus)
+        {
+            var copy = (JsonObject)o.DeepClone();
+            copy.Remove("metadata");
+            if (dropStatus)
+            {
+                copy.Remove("status");
+            }
+
+            return copy;
+        }
+
+        return !JsonNode.DeepEquals(Strip(before, type.HasStatusSubresource), Strip(after, type.HasStatusSubresource));
+    }
+
+    private static bool SameIgnoringBookkeeping(JsonObject before, JsonObject after)
+    {
+        var a = (JsonObject)before.DeepClone();
+        var b = (JsonObject)after.DeepClone();
+        Metadata(a).Remove("managedFields");
+        Metadata(b).Remove("managedFields");
+        return JsonNode.DeepEquals(a, b);
+    }
+
+    public static JsonObject Metadata(JsonObject obj)
+    {
+        if (obj["metadata"] is not JsonObject metadata)
+        {
+            obj["metadata"] = metadata = new JsonObject();
+        }
+
+        return metadata;
+    }
+}

@@ -1,0 +1,8 @@
+namespace WasmOperator.KubeApiServer.Storage;
+
+internal enum StoreChangeKind
+{
+    Keep,
+    Put,
+    Remove,
+}

@@ -1,0 +1,6 @@
+using System.Text.Json.Nodes;
+
+namespace WasmOperator.KubeApiServer.Validation;
+
+/// <summary>The outcome of schema validation: the defaulted object, or the 422 Status to answer with.</summary>
+internal sealed record SchemaValidationResult(JsonObject Object, JsonObject? InvalidStatus);
