@@ -49,6 +49,9 @@ internal sealed class FaultProxy : IAsyncDisposable
     /// <summary>Redirect blob GETs (307) to another path of this proxy.</summary>
     public bool RedirectBlobs { get; set; }
 
+    /// <summary>Authorization the proxy itself sends upstream for redirected requests (the storage's own access).</summary>
+    public string? RedirectUpstreamAuthorization { get; set; }
+
     /// <summary>The next <paramref name="count"/> requests answer 500 (int.MaxValue: always).</summary>
     public void FailNext(int count) => Volatile.Write(ref _failuresLeft, count);
 
@@ -137,6 +140,11 @@ internal sealed class FaultProxy : IAsyncDisposable
             {
                 request.Headers.TryAddWithoutValidation(name, (IEnumerable<string>)values!);
             }
+        }
+
+        if (redirected && RedirectUpstreamAuthorization is { } upstreamAuthorization)
+        {
+            request.Headers.TryAddWithoutValidation("Authorization", upstreamAuthorization);
         }
 
         using var response = await _upstream.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, context.RequestAborted);

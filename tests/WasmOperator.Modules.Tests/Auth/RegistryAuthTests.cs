@@ -1,0 +1,160 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using WasmOperator.Modules.Failures;
+using WasmOperator.Modules.Tests.Fixtures;
+
+namespace WasmOperator.Modules.Tests.Auth;
+
+public sealed class RegistryAuthTests : IDisposable
+{
+    private const string User = "puller";
+    private const string Password = "s3cret-pass";
+    private readonly TempDirectory _cache = new();
+
+    public void Dispose() => _cache.Dispose();
+
+    private static Task<RegistryProcess> StartHtpasswdRegistryAsync() => RegistryProcess.StartAsync(directory =>
+    {
+        var path = Path.Combine(directory, "htpasswd");
+        File.WriteAllText(path, $"{User}:{BCrypt.Net.BCrypt.HashPassword(Password, 5)}\n");
+        return $"  htpasswd:\n    realm: wasmoperator-test\n    path: {path}\n";
+    });
+
+    private static AuthenticationHeaderValue BasicHeader(string user, string password) =>
+        new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
+
+    private static byte[] SecretWithAuthField(string host, string user, string password) => JsonSerializer.SerializeToUtf8Bytes(
+        new { auths = new Dictionary<string, object> { [host] = new { auth = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")) } } });
+
+    private static byte[] SecretWithFields(string host, string user, string password) => JsonSerializer.SerializeToUtf8Bytes(
+        new { auths = new Dictionary<string, object> { [$"http://{host}/v2/"] = new { username = user, password } } });
+
+    [Fact]
+    public async Task Htpasswd_Basic_auth_uses_the_pull_secret_entry_for_the_registry_host()
+    {
+        await using var registry = await StartHtpasswdRegistryAsync();
+        using var push = new RegistryPusher(registry.BaseUri, _ => Task.FromResult<AuthenticationHeaderValue?>(BasicHeader(User, Password)));
+        var module = TestModules.Create();
+        await push.PushCncfAsync("private/plugin", "v1", module);
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, registry.HostPort));
+
+        var withAuthField = await fetcher.FetchAsync(new ModuleRequest
+        {
+            Url = $"oci://{registry.HostPort}/private/plugin:v1",
+            PullSecret = SecretWithAuthField(registry.HostPort, User, Password),
+        }, default);
+        var withFields = await fetcher.FetchAsync(new ModuleRequest
+        {
+            Url = $"oci://{registry.HostPort}/private/plugin:v1",
+            PullPolicy = ModulePullPolicy.Always,
+            PullSecret = SecretWithFields(registry.HostPort, User, Password),
+        }, default);
+
+        Assert.Equal(TestModules.Digest(module), withAuthField.ModuleDigest);
+        Assert.Equal(TestModules.Digest(module), withFields.ModuleDigest);
+    }
+
+    [Fact]
+    public async Task A_wrong_password_is_an_auth_failure_that_points_at_the_pull_secret()
+    {
+        await using var registry = await StartHtpasswdRegistryAsync();
+        using var push = new RegistryPusher(registry.BaseUri, _ => Task.FromResult<AuthenticationHeaderValue?>(BasicHeader(User, Password)));
+        await push.PushCncfAsync("private/plugin", "v1", TestModules.Create());
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, registry.HostPort));
+
+        var error = await Assert.ThrowsAsync<AuthFailureException>(() => fetcher.FetchAsync(new ModuleRequest
+        {
+            Url = $"oci://{registry.HostPort}/private/plugin:v1",
+            PullSecret = SecretWithAuthField(registry.HostPort, User, "wrong"),
+        }, default));
+
+        Assert.Contains("rejected the credentials", error.Message, StringComparison.Ordinal);
+        Assert.Contains("imagePullSecret", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Without_a_matching_secret_entry_a_private_registry_is_an_auth_failure()
+    {
+        await using var registry = await StartHtpasswdRegistryAsync();
+        using var push = new RegistryPusher(registry.BaseUri, _ => Task.FromResult<AuthenticationHeaderValue?>(BasicHeader(User, Password)));
+        await push.PushCncfAsync("private/plugin", "v1", TestModules.Create());
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, registry.HostPort));
+
+        await Assert.ThrowsAsync<AuthFailureException>(() => fetcher.FetchAsync(new ModuleRequest
+        {
+            Url = $"oci://{registry.HostPort}/private/plugin:v1",
+        }, default));
+        await Assert.ThrowsAsync<AuthFailureException>(() => fetcher.FetchAsync(new ModuleRequest
+        {
+            Url = $"oci://{registry.HostPort}/private/plugin:v1",
+            PullSecret = SecretWithAuthField("other.example:5000", User, Password),
+        }, default));
+    }
+
+    [Fact]
+    public async Task Blob_redirects_are_followed_without_forwarding_the_registry_credentials()
+    {
+        await using var registry = await StartHtpasswdRegistryAsync();
+        using var push = new RegistryPusher(registry.BaseUri, _ => Task.FromResult<AuthenticationHeaderValue?>(BasicHeader(User, Password)));
+        var module = TestModules.Create();
+        await push.PushCncfAsync("private/plugin", "v1", module);
+        await using var proxy = await FaultProxy.StartAsync(registry.BaseUri);
+        proxy.RedirectBlobs = true;
+        proxy.RedirectUpstreamAuthorization = BasicHeader(User, Password).ToString();
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, proxy.HostPort));
+
+        var fetched = await fetcher.FetchAsync(new ModuleRequest
+        {
+            Url = $"oci://{proxy.HostPort}/private/plugin:v1",
+            PullSecret = SecretWithAuthField(proxy.HostPort, User, Password),
+        }, default);
+
+        Assert.Equal(TestModules.Digest(module), fetched.ModuleDigest);
+        Assert.Equal(1, proxy.RedirectedRequests);
+        Assert.Equal(0, proxy.RedirectedWithAuthorization);
+    }
+
+    [Fact]
+    public async Task Bearer_token_flow_against_the_registry_token_service_fetches_and_caches_the_token()
+    {
+        await using var issuer = await TokenIssuer.StartAsync(User, Password);
+        await using var registry = await RegistryProcess.StartAsync(directory =>
+            $"  token:\n    realm: {issuer.Realm}\n    service: {TokenIssuer.Service}\n    issuer: {TokenIssuer.Issuer}\n    rootcertbundle: {issuer.WriteRootBundle(directory)}\n");
+        using var push = new RegistryPusher(registry.BaseUri, scope => Task.FromResult<AuthenticationHeaderValue?>(new("Bearer", issuer.Mint(scope))));
+        var module = TestModules.Create();
+        await push.PushCncfAsync("team/plugin", "v1", module);
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, registry.HostPort, issuer.HostPort));
+        var request = new ModuleRequest
+        {
+            Url = $"oci://{registry.HostPort}/team/plugin:v1",
+            PullPolicy = ModulePullPolicy.Always,
+            PullSecret = SecretWithAuthField(registry.HostPort, User, Password),
+        };
+
+        var first = await fetcher.FetchAsync(request, default);
+        var second = await fetcher.FetchAsync(request, default);
+
+        Assert.Equal(TestModules.Digest(module), first.ModuleDigest);
+        Assert.Equal(first.ManifestDigest, second.ManifestDigest);
+        Assert.Equal(1, issuer.TokensIssued);
+    }
+
+    [Fact]
+    public async Task A_token_service_refusing_the_password_is_an_auth_failure()
+    {
+        await using var issuer = await TokenIssuer.StartAsync(User, Password);
+        await using var registry = await RegistryProcess.StartAsync(directory =>
+            $"  token:\n    realm: {issuer.Realm}\n    service: {TokenIssuer.Service}\n    issuer: {TokenIssuer.Issuer}\n    rootcertbundle: {issuer.WriteRootBundle(directory)}\n");
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, registry.HostPort, issuer.HostPort));
+
+        var error = await Assert.ThrowsAsync<AuthFailureException>(() => fetcher.FetchAsync(new ModuleRequest
+        {
+            Url = $"oci://{registry.HostPort}/team/plugin:v1",
+            PullSecret = SecretWithAuthField(registry.HostPort, User, "wrong"),
+        }, default));
+
+        Assert.Contains("refused the credentials", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, issuer.TokensIssued);
+    }
+}
