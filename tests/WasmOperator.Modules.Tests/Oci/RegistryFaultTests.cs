@@ -1,0 +1,185 @@
+using WasmOperator.Modules.Failures;
+using WasmOperator.Modules.Tests.Fixtures;
+
+namespace WasmOperator.Modules.Tests.Oci;
+
+public sealed class RegistryFaultTests(RegistryFixture fixture) : IClassFixture<RegistryFixture>, IDisposable
+{
+    private readonly TempDirectory _cache = new();
+    private readonly RegistryPusher _push = new(fixture.Registry.BaseUri);
+
+    public void Dispose()
+    {
+        _push.Dispose();
+        _cache.Dispose();
+    }
+
+    private ModuleFetcherOptions Options(string host, int maxRetries = 4, TimeSpan? requestTimeout = null)
+    {
+        var defaults = FetcherFactory.Options(_cache.Path, host);
+        return new ModuleFetcherOptions
+        {
+            CacheDirectory = defaults.CacheDirectory,
+            InsecureHosts = defaults.InsecureHosts,
+            MetricsRegistry = defaults.MetricsRegistry,
+            RetryBaseDelay = defaults.RetryBaseDelay,
+            RetryMaxDelay = defaults.RetryMaxDelay,
+            MaxRetries = maxRetries,
+            RequestTimeout = requestTimeout ?? defaults.RequestTimeout,
+        };
+    }
+
+    [Fact]
+    public async Task A_blob_cut_off_mid_transfer_is_downloaded_again()
+    {
+        var module = TestModules.Create(payloadBytes: 64 * 1024);
+        await _push.PushCncfAsync("faults/truncated", "v1", module);
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        proxy.FaultBlobs(FaultProxy.BlobFault.Truncate, 1);
+        using var fetcher = new ModuleFetcher(Options(proxy.HostPort));
+
+        var fetched = await fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{proxy.HostPort}/faults/truncated:v1" }, default);
+
+        Assert.Equal(TestModules.Digest(module), fetched.ModuleDigest);
+        Assert.Equal(module, await File.ReadAllBytesAsync(fetched.Path));
+        Assert.Equal(2, proxy.BlobGets);
+    }
+
+    [Fact]
+    public async Task A_blob_corrupted_on_every_transfer_is_a_download_failure_and_nothing_is_cached()
+    {
+        var module = TestModules.Create();
+        await _push.PushCncfAsync("faults/corrupt", "v1", module);
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        proxy.FaultBlobs(FaultProxy.BlobFault.Corrupt, int.MaxValue);
+        using var fetcher = new ModuleFetcher(Options(proxy.HostPort, maxRetries: 2));
+
+        var error = await Assert.ThrowsAsync<DownloadFailureException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{proxy.HostPort}/faults/corrupt:v1" }, default));
+
+        Assert.Contains(TestModules.Digest(module), error.Message, StringComparison.Ordinal);
+        Assert.Equal(3, proxy.BlobGets);
+        Assert.Equal(0, fetcher.Cache.TotalBytes);
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(_cache.Path, "modules", "sha256")));
+    }
+
+    [Fact]
+    public async Task Server_errors_are_retried_until_the_registry_answers()
+    {
+        var module = TestModules.Create();
+        await _push.PushCncfAsync("faults/flaky", "v1", module);
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        proxy.FailNext(3);
+        using var fetcher = new ModuleFetcher(Options(proxy.HostPort));
+
+        var fetched = await fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{proxy.HostPort}/faults/flaky:v1" }, default);
+
+        Assert.Equal(TestModules.Digest(module), fetched.ModuleDigest);
+    }
+
+    [Fact]
+    public async Task A_registry_that_keeps_answering_500_fails_after_the_configured_retries()
+    {
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        proxy.FailNext(int.MaxValue);
+        using var fetcher = new ModuleFetcher(Options(proxy.HostPort, maxRetries: 2));
+
+        var error = await Assert.ThrowsAsync<ManifestFailureException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{proxy.HostPort}/faults/down:v1" }, default));
+
+        Assert.Contains("500", error.Message, StringComparison.Ordinal);
+        Assert.Contains("3 attempts", error.Message, StringComparison.Ordinal);
+        Assert.Equal(3, proxy.Requests);
+    }
+
+    [Fact]
+    public async Task A_404_is_not_retried()
+    {
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        using var fetcher = new ModuleFetcher(Options(proxy.HostPort));
+
+        await Assert.ThrowsAsync<ManifestFailureException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{proxy.HostPort}/faults/absent:v1" }, default));
+
+        Assert.Equal(1, proxy.ManifestGets);
+    }
+
+    [Fact]
+    public async Task A_registry_slower_than_the_request_timeout_is_a_timeout_failure()
+    {
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        proxy.Delay = TimeSpan.FromSeconds(30);
+        using var fetcher = new ModuleFetcher(Options(proxy.HostPort, maxRetries: 1, requestTimeout: TimeSpan.FromMilliseconds(300)));
+
+        var error = await Assert.ThrowsAsync<ManifestFailureException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{proxy.HostPort}/faults/slow:v1" }, default));
+
+        Assert.Contains("timed out", error.Message, StringComparison.Ordinal);
+        Assert.Equal(2, proxy.Requests);
+    }
+
+    [Fact]
+    public async Task Twenty_concurrent_fetches_of_one_module_share_one_download()
+    {
+        var module = TestModules.Create(payloadBytes: 256 * 1024);
+        await _push.PushCncfAsync("faults/popular", "v1", module);
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        using var fetcher = new ModuleFetcher(Options(proxy.HostPort));
+        var request = new ModuleRequest { Url = $"oci://{proxy.HostPort}/faults/popular:v1" };
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => Task.Run(() => fetcher.FetchAsync(request, default))));
+
+        Assert.All(results, r => Assert.Equal(TestModules.Digest(module), r.ModuleDigest));
+        Assert.Equal(1, proxy.BlobGets);
+        Assert.Equal(1, proxy.ManifestGets);
+    }
+
+    [Fact]
+    public async Task A_caller_that_gives_up_does_not_cancel_the_shared_download_of_the_others()
+    {
+        var module = TestModules.Create();
+        await _push.PushCncfAsync("faults/shared", "v1", module);
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        proxy.Delay = TimeSpan.FromMilliseconds(200);
+        using var fetcher = new ModuleFetcher(Options(proxy.HostPort));
+        var request = new ModuleRequest { Url = $"oci://{proxy.HostPort}/faults/shared:v1" };
+        using var impatient = new CancellationTokenSource();
+
+        var cancelled = fetcher.FetchAsync(request, impatient.Token);
+        var patient = fetcher.FetchAsync(request, default);
+        await impatient.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        Assert.Equal(TestModules.Digest(module), (await patient).ModuleDigest);
+    }
+
+    [Fact]
+    public async Task A_registry_that_is_down_and_comes_back_is_reached_by_retrying()
+    {
+        await using var registry = await RegistryProcess.StartAsync();
+        using (var push = new RegistryPusher(registry.BaseUri))
+        {
+            await push.PushCncfAsync("faults/restart", "v1", TestModules.Create());
+        }
+
+        await registry.StopAsync();
+        var defaults = FetcherFactory.Options(_cache.Path, registry.HostPort);
+        using var fetcher = new ModuleFetcher(new ModuleFetcherOptions
+        {
+            CacheDirectory = defaults.CacheDirectory,
+            InsecureHosts = defaults.InsecureHosts,
+            MetricsRegistry = defaults.MetricsRegistry,
+            MaxRetries = 20,
+            RetryBaseDelay = TimeSpan.FromMilliseconds(100),
+            RetryMaxDelay = TimeSpan.FromMilliseconds(400),
+        });
+
+        var fetch = fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{registry.HostPort}/faults/restart:v1" }, default);
+        await Task.Delay(300);
+        Assert.False(fetch.IsCompleted);
+        await registry.StartAsync();
+
+        var fetched = await fetch;
+        Assert.Equal($"{registry.HostPort}/faults/restart", fetched.ResolvedRef.Split('@')[0]);
+    }
+}
