@@ -37,6 +37,11 @@ internal sealed class ApiRequestHandler(ObjectService service, TimeSpan bookmark
         {
             // The client went away.
         }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or NullReferenceException or KeyNotFoundException or InvalidCastException)
+        {
+            // A bug here must still answer as kube-apiserver would, with the cause, rather than an empty 500.
+            await WriteJsonAsync(context, 500, new ApiException(500, "InternalError", $"Internal error occurred: {e.GetType().Name}: {e.Message}").ToStatus()).ConfigureAwait(false);
+        }
     }
 
     private async Task RouteAsync(HttpContext context)

@@ -55,7 +55,7 @@ internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
             meta["creationTimestamp"] = Now();
             if (type.TracksGeneration)
             {
-                meta["generation"] = 1;
+                meta["generation"] = 1L;
             }
 
             if (type.HasStatusSubresource && type.IsCustom)
@@ -189,7 +189,7 @@ internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
                 meta.Remove("resourceVersion");
                 if (type.TracksGeneration)
                 {
-                    meta["generation"] = 1;
+                    meta["generation"] = 1L;
                 }
 
                 merged["apiVersion"] = type.ApiVersion(version);
@@ -306,7 +306,7 @@ internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
         next = Admit(type, version, next, current, name);
         if (type.TracksGeneration && SpecChanged(type, current, next))
         {
-            Metadata(next)["generation"] = (old["generation"]?.GetValue<long>() ?? 0) + 1;
+            Metadata(next)["generation"] = (old["generation"] is { } generation ? long.Parse(generation.ToJsonString(), CultureInfo.InvariantCulture) : 0) + 1;
         }
 
         if (recordManager is not null)
@@ -349,9 +349,9 @@ internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
         {
             try
             {
-                CrdResource.FromCrd(obj, (_, _) => null);
+                CrdResource.FromCrd(obj, Validation.SchemaValidatorFactory.Create);
             }
-            catch (Exception e) when (e is FormatException or InvalidOperationException or NullReferenceException)
+            catch (Exception e) when (e is FormatException or InvalidOperationException or NullReferenceException or ArgumentException)
             {
                 throw ApiErrors.Invalid(type, name, [("spec", "FieldValueInvalid", $"Invalid value: {e.Message}")]);
             }

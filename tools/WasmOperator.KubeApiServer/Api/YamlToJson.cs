@@ -26,7 +26,8 @@ internal static class YamlToJson
             throw ApiErrors.BadRequest($"error converting YAML to JSON: {e.Message}");
         }
 
-        return stream.Documents.Count == 0 ? null : Convert(stream.Documents[0].RootNode);
+        // Round-trip through JSON text so every number reads back as any numeric type (as parsed JSON does).
+        return stream.Documents.Count == 0 || Convert(stream.Documents[0].RootNode) is not { } root ? null : JsonNode.Parse(root.ToJsonString());
     }
 
     private static JsonNode? Convert(YamlNode node) => node switch

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using WasmOperator.Validation;
 
 namespace WasmOperator.KubeApiServer.Validation;
 
@@ -7,8 +8,15 @@ internal static class SchemaValidatorFactory
 {
     public static ISchemaValidator? Create(JsonObject crd, string version)
     {
-        _ = crd;
-        _ = version;
-        return null;
+        if (crd["spec"]?["versions"] is not JsonArray versions
+            || !versions.Any(v => v?["name"]?.GetValue<string>() == version && v["schema"]?["openAPIV3Schema"] is not null))
+        {
+            return null;
+        }
+
+        var validator = CrdSchemaValidator.FromCrd(crd, version);
+        var group = crd["spec"]!["group"]!.GetValue<string>();
+        var kind = crd["spec"]!["names"]!["kind"]!.GetValue<string>();
+        return new CrdSchemaValidatorAdapter(validator, group, kind);
     }
 }
