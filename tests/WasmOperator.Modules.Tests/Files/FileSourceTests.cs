@@ -1,0 +1,81 @@
+using WasmOperator.Modules.Failures;
+using WasmOperator.Modules.Tests.Fixtures;
+
+namespace WasmOperator.Modules.Tests.Files;
+
+public sealed class FileSourceTests : IDisposable
+{
+    private readonly TempDirectory _cache = new();
+    private readonly TempDirectory _modules = new();
+
+    public void Dispose()
+    {
+        _cache.Dispose();
+        _modules.Dispose();
+    }
+
+    private ModuleFetcher Fetcher(params string[] roots) => new(new ModuleFetcherOptions
+    {
+        CacheDirectory = _cache.Path,
+        AllowedFileRoots = roots,
+        MetricsRegistry = Prometheus.Metrics.NewCustomRegistry(),
+    });
+
+    [Fact]
+    public async Task A_file_url_inside_an_allowed_root_is_fetched_and_Always_rereads_a_changed_file()
+    {
+        var path = Path.Combine(_modules.Path, "plugin.wasm");
+        var first = TestModules.Create();
+        var second = TestModules.Create();
+        await File.WriteAllBytesAsync(path, first);
+        using var fetcher = Fetcher(_modules.Path);
+        var url = new Uri(path).AbsoluteUri;
+
+        var initial = await fetcher.FetchAsync(new ModuleRequest { Url = url }, default);
+        await File.WriteAllBytesAsync(path, second);
+        var cached = await fetcher.FetchAsync(new ModuleRequest { Url = url }, default);
+        var reread = await fetcher.FetchAsync(new ModuleRequest { Url = url, PullPolicy = ModulePullPolicy.Always }, default);
+
+        Assert.Equal(TestModules.Digest(first), initial.ModuleDigest);
+        Assert.Equal(TestModules.Digest(first), cached.ModuleDigest);
+        Assert.Equal(TestModules.Digest(second), reread.ModuleDigest);
+    }
+
+    [Fact]
+    public async Task A_file_url_outside_the_allowed_roots_is_refused()
+    {
+        using var other = new TempDirectory();
+        var path = Path.Combine(other.Path, "plugin.wasm");
+        await File.WriteAllBytesAsync(path, TestModules.Create());
+        using var fetcher = Fetcher(_modules.Path);
+
+        var error = await Assert.ThrowsAsync<InvalidModuleUrlException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = new Uri(path).AbsoluteUri }, default));
+
+        Assert.Contains("outside the allowed directories", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task File_urls_are_refused_when_no_root_is_configured()
+    {
+        var path = Path.Combine(_modules.Path, "plugin.wasm");
+        await File.WriteAllBytesAsync(path, TestModules.Create());
+        using var fetcher = Fetcher();
+
+        var error = await Assert.ThrowsAsync<InvalidModuleUrlException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = new Uri(path).AbsoluteUri }, default));
+
+        Assert.Contains("AllowedFileRoots", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unknown_scheme_is_refused_naming_the_supported_ones()
+    {
+        using var fetcher = Fetcher();
+
+        var error = await Assert.ThrowsAsync<InvalidModuleUrlException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = "ftp://example.com/plugin.wasm" }, default));
+
+        Assert.Contains("oci://, https://", error.Message, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,116 @@
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Http;
+using WasmOperator.Modules.Failures;
+using WasmOperator.Modules.Tests.Fixtures;
+
+namespace WasmOperator.Modules.Tests.Http;
+
+public sealed class HttpSourceTests : IDisposable
+{
+    private readonly TempDirectory _cache = new();
+    private readonly byte[] _module = TestModules.Create();
+
+    public void Dispose() => _cache.Dispose();
+
+    private Task<LoopbackServer> ServeAsync(X509Certificate2? certificate = null, byte[]? body = null) =>
+        LoopbackServer.StartAsync(async context =>
+        {
+            if (context.Request.Path == "/plugin.wasm")
+            {
+                await context.Response.Body.WriteAsync(body ?? _module);
+            }
+            else
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+            }
+        }, certificate);
+
+    private ModuleFetcherOptions Options(X509Certificate2Collection? trusted = null, params string[] insecure) => new()
+    {
+        CacheDirectory = _cache.Path,
+        InsecureHosts = insecure,
+        TrustedCertificates = trusted,
+        MetricsRegistry = Prometheus.Metrics.NewCustomRegistry(),
+        MaxRetries = 0,
+    };
+
+    [Fact]
+    public async Task An_https_module_from_a_server_whose_certificate_is_trusted_through_the_options_is_fetched_and_hashed()
+    {
+        using var certificate = SelfSignedCertificate.Create();
+        await using var server = await ServeAsync(certificate);
+        using var fetcher = new ModuleFetcher(Options([X509CertificateLoader.LoadCertificate(certificate.RawData)]));
+        var url = $"https://{server.HostPort}/plugin.wasm";
+
+        var fetched = await fetcher.FetchAsync(new ModuleRequest { Url = url, Sha256 = TestModules.Digest(_module)[7..] }, default);
+
+        Assert.Equal(TestModules.Digest(_module), fetched.ModuleDigest);
+        Assert.Equal(ModuleFormat.RawWasm, fetched.Format);
+        Assert.Equal(url, fetched.ResolvedRef);
+        Assert.Null(fetched.ManifestDigest);
+        Assert.Equal(_module, await File.ReadAllBytesAsync(fetched.Path));
+    }
+
+    [Fact]
+    public async Task An_https_server_with_an_untrusted_certificate_is_refused()
+    {
+        using var certificate = SelfSignedCertificate.Create();
+        await using var server = await ServeAsync(certificate);
+        using var fetcher = new ModuleFetcher(Options());
+
+        await Assert.ThrowsAsync<DownloadFailureException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = $"https://{server.HostPort}/plugin.wasm" }, default));
+    }
+
+    [Fact]
+    public async Task A_module_whose_bytes_differ_from_sha256_is_a_checksum_mismatch_carrying_both_digests()
+    {
+        await using var server = await ServeAsync();
+        using var fetcher = new ModuleFetcher(Options(null, server.HostPort));
+        var expected = new string('d', 64);
+
+        var error = await Assert.ThrowsAsync<ChecksumMismatchException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = $"http://{server.HostPort}/plugin.wasm", Sha256 = expected }, default));
+
+        Assert.Equal("sha256:" + expected, error.Expected);
+        Assert.Equal(TestModules.Digest(_module), error.Actual);
+        Assert.Equal(0, fetcher.Cache.TotalBytes);
+    }
+
+    [Fact]
+    public async Task Plain_http_is_only_used_for_hosts_on_the_insecure_allowlist()
+    {
+        await using var server = await ServeAsync();
+        using var allowed = new ModuleFetcher(Options(null, "127.0.0.1"));
+        using var refused = new ModuleFetcher(Options());
+        var url = $"http://{server.HostPort}/plugin.wasm";
+
+        var fetched = await allowed.FetchAsync(new ModuleRequest { Url = url }, default);
+        var error = await Assert.ThrowsAsync<InvalidModuleUrlException>(() => refused.FetchAsync(new ModuleRequest { Url = url }, default));
+
+        Assert.Equal(TestModules.Digest(_module), fetched.ModuleDigest);
+        Assert.Contains("insecure allowlist", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Content_that_is_not_WebAssembly_is_rejected()
+    {
+        await using var server = await ServeAsync(body: "<html>login</html>"u8.ToArray());
+        using var fetcher = new ModuleFetcher(Options(null, server.HostPort));
+
+        await Assert.ThrowsAsync<UnsupportedFormatException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = $"http://{server.HostPort}/plugin.wasm" }, default));
+    }
+
+    [Fact]
+    public async Task A_missing_file_on_the_server_is_a_download_failure()
+    {
+        await using var server = await ServeAsync();
+        using var fetcher = new ModuleFetcher(Options(null, server.HostPort));
+
+        var error = await Assert.ThrowsAsync<DownloadFailureException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = $"http://{server.HostPort}/other.wasm" }, default));
+
+        Assert.Contains("404", error.Message, StringComparison.Ordinal);
+    }
+}
