@@ -1,0 +1,15 @@
+using System.Text.Json.Serialization;
+using WasmOperator.Api.Schema;
+
+namespace WasmOperator.Api.WasmPlugins;
+
+/// <summary>Configuration of the plugin's VM (Istio's VmConfig).</summary>
+public sealed class VmConfig
+{
+    /// <summary>The WASI environment of the plugin, by unique name.</summary>
+    [JsonPropertyName("env")]
+    [MaxItems(256)]
+    [ListMapKeys("name")]
+    [CelRule("self.all(x, self.exists_one(y, x.name == y.name))", "env variable names must be unique")]
+    public List<EnvVar>? Env { get; set; }
+}
