@@ -157,4 +157,25 @@ public sealed class RegistryAuthTests : IDisposable
         Assert.Contains("refused the credentials", error.Message, StringComparison.Ordinal);
         Assert.Equal(0, issuer.TokensIssued);
     }
+
+    [Fact]
+    public async Task An_identity_token_in_the_secret_is_exchanged_for_an_access_token()
+    {
+        await using var issuer = await TokenIssuer.StartAsync(User, Password);
+        await using var registry = await RegistryProcess.StartAsync(directory =>
+            $"  token:\n    realm: {issuer.Realm}\n    service: {TokenIssuer.Service}\n    issuer: {TokenIssuer.Issuer}\n    rootcertbundle: {issuer.WriteRootBundle(directory)}\n");
+        using var push = new RegistryPusher(registry.BaseUri, scope => Task.FromResult<AuthenticationHeaderValue?>(new("Bearer", issuer.Mint(scope))));
+        var module = TestModules.Create();
+        await push.PushCncfAsync("team/identity", "v1", module);
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, registry.HostPort, issuer.HostPort));
+        var secret = JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            auths = new Dictionary<string, object> { [registry.HostPort] = new { username = "<token>", identitytoken = TokenIssuer.IdentityToken } },
+        });
+
+        var fetched = await fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{registry.HostPort}/team/identity:v1", PullSecret = secret }, default);
+
+        Assert.Equal(TestModules.Digest(module), fetched.ModuleDigest);
+        Assert.Equal(1, issuer.RefreshExchanges);
+    }
 }

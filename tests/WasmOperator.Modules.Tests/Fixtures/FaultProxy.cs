@@ -46,6 +46,9 @@ internal sealed class FaultProxy : IAsyncDisposable
     /// <summary>Delay before answering every request.</summary>
     public TimeSpan Delay { get; set; }
 
+    /// <summary>Replace the Docker-Content-Digest of manifest answers with a wrong digest.</summary>
+    public bool TamperManifestDigest { get; set; }
+
     /// <summary>Redirect blob GETs (307) to another path of this proxy.</summary>
     public bool RedirectBlobs { get; set; }
 
@@ -155,6 +158,11 @@ internal sealed class FaultProxy : IAsyncDisposable
             {
                 context.Response.Headers[header.Key] = header.Value.ToArray();
             }
+        }
+
+        if (TamperManifestDigest && path.Contains("/manifests/", StringComparison.Ordinal))
+        {
+            context.Response.Headers["Docker-Content-Digest"] = "sha256:" + new string('0', 64);
         }
 
         if (response.Content.Headers.ContentType is { } contentType)

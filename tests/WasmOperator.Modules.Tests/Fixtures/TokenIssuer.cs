@@ -21,6 +21,11 @@ internal sealed class TokenIssuer : IAsyncDisposable
     private LoopbackServer? _server;
     private int _tokensIssued;
 
+    /// <summary>The identity (refresh) token accepted by the OAuth2 POST exchange.</summary>
+    public const string IdentityToken = "wasmoperator-test-identity-token";
+
+    private int _refreshExchanges;
+
     private TokenIssuer(string username, string password)
     {
         _username = username;
@@ -32,6 +37,8 @@ internal sealed class TokenIssuer : IAsyncDisposable
     }
 
     public int TokensIssued => Volatile.Read(ref _tokensIssued);
+
+    public int RefreshExchanges => Volatile.Read(ref _refreshExchanges);
 
     public Uri Realm => new(_server!.BaseUri, "token");
 
@@ -101,6 +108,24 @@ internal sealed class TokenIssuer : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context)
     {
+        string scope;
+        if (HttpMethods.IsPost(context.Request.Method))
+        {
+            var form = await context.Request.ReadFormAsync();
+            if (form["grant_type"] != "refresh_token" || form["refresh_token"] != IdentityToken || form["service"] != Service)
+            {
+                context.Response.StatusCode = 401;
+                return;
+            }
+
+            Interlocked.Increment(ref _refreshExchanges);
+            scope = form["scope"].ToString();
+            Interlocked.Increment(ref _tokensIssued);
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(JsonSerializer.Serialize(new { access_token = Mint(scope), expires_in = 300 }));
+            return;
+        }
+
         var expected = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{_username}:{_password}"));
         if (context.Request.Headers.Authorization.ToString() != expected)
         {
@@ -115,9 +140,9 @@ internal sealed class TokenIssuer : IAsyncDisposable
         }
 
         Interlocked.Increment(ref _tokensIssued);
-        var token = Mint(context.Request.Query["scope"].ToString());
+        scope = context.Request.Query["scope"].ToString();
         context.Response.ContentType = "application/json";
-        await context.Response.WriteAsync(JsonSerializer.Serialize(new { token, expires_in = 300 }));
+        await context.Response.WriteAsync(JsonSerializer.Serialize(new { token = Mint(scope), expires_in = 300 }));
     }
 
     private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');

@@ -182,4 +182,19 @@ public sealed class RegistryFaultTests(RegistryFixture fixture) : IClassFixture<
         var fetched = await fetch;
         Assert.Equal($"{registry.HostPort}/faults/restart", fetched.ResolvedRef.Split('@')[0]);
     }
+
+    [Fact]
+    public async Task A_manifest_whose_bytes_do_not_match_Docker_Content_Digest_is_refused()
+    {
+        await _push.PushCncfAsync("faults/tampered", "v1", TestModules.Create());
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        proxy.TamperManifestDigest = true;
+        using var fetcher = new ModuleFetcher(Options(proxy.HostPort, maxRetries: 1));
+
+        var error = await Assert.ThrowsAsync<ManifestFailureException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{proxy.HostPort}/faults/tampered:v1" }, default));
+
+        Assert.Contains("Docker-Content-Digest", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, fetcher.Cache.TotalBytes);
+    }
 }
