@@ -1,0 +1,1220 @@
+using System.Buffers.Binary;
+using System.Text;
+using Wasmtime;
+using WasmOperator.ProxyWasm.Host;
+using WasmOperator.ProxyWasm.Plugins;
+using WasmOperator.ProxyWasm.Runtime;
+
+namespace WasmOperator.ProxyWasm.Abi;
+
+/// <summary>
+/// The ABI state of one VM (cpp-host <c>WasmBase</c> + contexts): the context table, the root
+/// context, the effective context hostcalls target, callout tokens, the last status, and the
+/// implementation of every host function against guest memory. Used only under its shard's lock.
+/// </summary>
+internal sealed class AbiInstance : IDisposable
+{
+    private readonly PluginShard _shard;
+    private readonly ProxyWasmPlugin _plugin;
+    private readonly HashSet<int> _pendingCallouts = [];
+    private Memory? _memory;
+    private int _nextContextId = 1;
+    private int _nextToken;
+    private int _restricted;
+    private bool _inVmStart;
+    private bool _inConfigure;
+    private HttpCalloutResponse? _httpResponse;
+    private GrpcCalloutResponse? _grpcResponse;
+    private (int Code, string Message) _status = (0, "");
+
+    private AbiInstance(PluginShard shard)
+    {
+        _shard = shard;
+        _plugin = shard.Plugin;
+    }
+
+    private WasmVm? _vm;
+
+    public WasmVm Vm => _vm ?? throw new InvalidOperationException("the VM is not instantiated");
+
+    public int RootContextId { get; private set; }
+
+    public int Effective { get; set; }
+
+    public Dictionary<int, StreamContext> Streams { get; } = [];
+
+    public IReadOnlyDictionary<string, string> Environment => _plugin.Options.Environment;
+
+    /// <summary>Instantiates, initializes and starts a VM: init, root context, on_vm_start, on_configure.</summary>
+    public static AbiInstance Create(PluginShard shard)
+    {
+        var abi = new AbiInstance(shard);
+        var plugin = shard.Plugin;
+        var options = plugin.Options;
+        try
+        {
+            abi._vm = new WasmVm(plugin.Module, abi, options.MemoryLimitBytes, plugin.Runtime.DeadlineTicks(options.CallDeadline));
+            abi._memory ??= abi.Vm.Memory;
+            abi._restricted++;
+            try
+            {
+                var vm = abi.Vm;
+                vm.Arm();
+                if (vm.Initialize is not null)
+                {
+                    vm.Initialize();
+                    if (vm.Main is not null)
+                    {
+                        vm.Main(0, 0);
+                    }
+                    else
+                    {
+                        vm.MainVoid?.Invoke();
+                    }
+                }
+                else
+                {
+                    vm.Start?.Invoke();
+                }
+            }
+            finally
+            {
+                abi._restricted--;
+            }
+
+            abi.StartRoot();
+            return abi;
+        }
+        catch
+        {
+            abi.Dispose();
+            throw;
+        }
+    }
+
+    private void StartRoot()
+    {
+        RootContextId = _nextContextId++;
+        Effective = RootContextId;
+        var options = _plugin.Options;
+        Vm.Arm();
+        Vm.OnContextCreate?.Invoke(RootContextId, 0);
+        _inVmStart = true;
+        try
+        {
+            Vm.Arm();
+            if (Vm.OnVmStart is not null && Vm.OnVmStart(RootContextId, options.VmConfiguration.Length) == 0)
+            {
+                throw new PluginLoadException($"plugin '{options.Name}': proxy_on_vm_start returned false for root id '{options.RootId}'");
+            }
+        }
+        finally
+        {
+            _inVmStart = false;
+        }
+
+        _inConfigure = true;
+        try
+        {
+            Vm.Arm();
+            if (Vm.OnConfigure is not null && Vm.OnConfigure(RootContextId, options.Configuration.Length) == 0)
+            {
+                throw new PluginLoadException($"plugin '{options.Name}': proxy_on_configure rejected the configuration (root id '{options.RootId}')");
+            }
+        }
+        finally
+        {
+            _inConfigure = false;
+        }
+    }
+
+    public static AbiInstance Of(Caller caller)
+    {
+        var abi = caller.GetData() as AbiInstance ?? throw new InvalidOperationException("store data is not a Proxy-Wasm ABI instance");
+        abi._memory ??= caller.GetMemory("memory");
+        return abi;
+    }
+
+    // ---- callbacks (called by the shard / stream under the shard lock) ----
+
+    public StreamContext CreateStream(IHttpStreamHost host)
+    {
+        var context = new StreamContext(_nextContextId++, host);
+        Streams.Add(context.Id, context);
+        Effective = context.Id;
+        Vm.OnContextCreate?.Invoke(context.Id, RootContextId);
+        return context;
+    }
+
+    public int InvokeStream(StreamContext context, StreamCallback callback, int size, bool endOfStream)
+    {
+        Effective = context.Id;
+        context.InCallback = true;
+        try
+        {
+            var eos = endOfStream ? 1 : 0;
+            return callback switch
+            {
+                StreamCallback.RequestHeaders => Vm.OnRequestHeaders?.Invoke(context.Id, size, eos) ?? Vm.OnRequestHeaders01?.Invoke(context.Id, size) ?? 0,
+                StreamCallback.ResponseHeaders => Vm.OnResponseHeaders?.Invoke(context.Id, size, eos) ?? Vm.OnResponseHeaders01?.Invoke(context.Id, size) ?? 0,
+                StreamCallback.RequestBody => Vm.OnRequestBody?.Invoke(context.Id, size, eos) ?? 0,
+                StreamCallback.ResponseBody => Vm.OnResponseBody?.Invoke(context.Id, size, eos) ?? 0,
+                StreamCallback.RequestTrailers => Vm.OnRequestTrailers?.Invoke(context.Id, size) ?? 0,
+                _ => Vm.OnResponseTrailers?.Invoke(context.Id, size) ?? 0,
+            };
+        }
+        finally
+        {
+            context.InCallback = false;
+        }
+    }
+
+    /// <summary>on_done, then (unless deferred by a false return) on_log and on_delete.</summary>
+    public bool CompleteStream(StreamContext context)
+    {
+        Effective = context.Id;
+        context.InCallback = true;
+        try
+        {
+            if (Vm.OnDone is not null && Vm.OnDone(context.Id) == 0)
+            {
+                context.DoneDeferred = true;
+                return false;
+            }
+        }
+        finally
+        {
+            context.InCallback = false;
+        }
+
+        FinishStream(context);
+        return true;
+    }
+
+    public void FinishStream(StreamContext context)
+    {
+        Effective = context.Id;
+        Vm.OnLog?.Invoke(context.Id);
+        Vm.OnDelete?.Invoke(context.Id);
+        Streams.Remove(context.Id);
+    }
+
+    public void Tick()
+    {
+        Effective = RootContextId;
+        Vm.OnTick?.Invoke(RootContextId);
+    }
+
+    public void QueueReady(int queueId)
+    {
+        Effective = RootContextId;
+        Vm.OnQueueReady?.Invoke(RootContextId, queueId);
+    }
+
+    public void DeliverHttpResponse(int token, Task<HttpCalloutResponse> task)
+    {
+        if (!_pendingCallouts.Remove(token))
+        {
+            return;
+        }
+
+        Effective = RootContextId;
+        if (task.IsCompletedSuccessfully)
+        {
+            var response = task.Result;
+            _httpResponse = response;
+            _status = (0, "");
+            try
+            {
+                Vm.OnHttpCallResponse?.Invoke(RootContextId, token, response.Headers.Count, response.Body.Length, response.Trailers.Count);
+            }
+            finally
+            {
+                _httpResponse = null;
+            }
+        }
+        else
+        {
+            _status = ((int)ProxyStatus.BrokenConnection, "reset");
+            Vm.OnHttpCallResponse?.Invoke(RootContextId, token, 0, 0, 0);
+        }
+    }
+
+    public void DeliverGrpcResponse(int token, Task<GrpcCalloutResponse> task)
+    {
+        if (!_pendingCallouts.Remove(token))
+        {
+            return;
+        }
+
+        Effective = RootContextId;
+        var response = task.IsCompletedSuccessfully
+            ? task.Result
+            : new GrpcCalloutResponse(14, "unavailable", null, new HeaderMap(0), new HeaderMap(0));
+        _grpcResponse = response;
+        try
+        {
+            if (response.InitialMetadata.Count > 0)
+            {
+                Vm.OnGrpcReceiveInitialMetadata?.Invoke(RootContextId, token, response.InitialMetadata.Count);
+            }
+
+            if (response.Message is not null)
+            {
+                Vm.OnGrpcReceive?.Invoke(RootContextId, token, response.Message.Length);
+            }
+
+            if (response.TrailingMetadata.Count > 0)
+            {
+                Vm.OnGrpcReceiveTrailingMetadata?.Invoke(RootContextId, token, response.TrailingMetadata.Count);
+            }
+
+            _status = (response.Status, response.StatusMessage);
+            Vm.OnGrpcClose?.Invoke(RootContextId, token, response.Status);
+        }
+        finally
+        {
+            _grpcResponse = null;
+        }
+    }
+
+    /// <summary>Root teardown when the plugin is disposed: on_done, on_delete.</summary>
+    public void ShutdownRoot()
+    {
+        Effective = RootContextId;
+        Vm.Arm();
+        Vm.OnDone?.Invoke(RootContextId);
+        Vm.OnDelete?.Invoke(RootContextId);
+    }
+
+    // ---- guest memory ----
+
+    public bool TryGetSpan(int ptr, int size, out Span<byte> span)
+    {
+        if (size == 0)
+        {
+            span = [];
+            return true;
+        }
+
+        var memory = _memory;
+        var end = (ulong)(uint)ptr + (uint)size;
+        if (memory is null || size < 0 || end > (ulong)memory.GetLength())
+        {
+            span = [];
+            return false;
+        }
+
+        span = memory.GetSpan((uint)ptr, size);
+        return true;
+    }
+
+    public bool TryReadU32(int ptr, out uint value)
+    {
+        if (TryGetSpan(ptr, 4, out var span))
+        {
+            value = BinaryPrimitives.ReadUInt32LittleEndian(span);
+            return true;
+        }
+
+        value = 0;
+        return false;
+    }
+
+    public bool TryWriteU32(int ptr, uint value)
+    {
+        if (!TryGetSpan(ptr, 4, out var span))
+        {
+            return false;
+        }
+
+        BinaryPrimitives.WriteUInt32LittleEndian(span, value);
+        return true;
+    }
+
+    public bool TryWriteU64(int ptr, ulong value)
+    {
+        if (!TryGetSpan(ptr, 8, out var span))
+        {
+            return false;
+        }
+
+        BinaryPrimitives.WriteUInt64LittleEndian(span, value);
+        return true;
+    }
+
+    private bool TryReadString(int ptr, int size, out string value)
+    {
+        if (TryGetSpan(ptr, size, out var span))
+        {
+            value = size == 0 ? "" : Encoding.UTF8.GetString(span);
+            return true;
+        }
+
+        value = "";
+        return false;
+    }
+
+    private bool TryReadBytes(int ptr, int size, out byte[] value)
+    {
+        if (TryGetSpan(ptr, size, out var span))
+        {
+            value = span.ToArray();
+            return true;
+        }
+
+        value = [];
+        return false;
+    }
+
+    /// <summary>Calls the module allocator with hostcalls restricted (cpp-host security rule).</summary>
+    private int Allocate(int size)
+    {
+        var allocator = Vm.Allocator ?? throw new GuestTrapException(TrapKind.MissingImport, "module exports neither proxy_on_memory_allocate nor malloc");
+        _restricted++;
+        try
+        {
+            return allocator(size);
+        }
+        finally
+        {
+            _restricted--;
+        }
+    }
+
+    /// <summary>Returns variable-size data: allocate in the guest, copy, write ptr/size. Empty → 0/0, no allocation.</summary>
+    private int CopyOut(ReadOnlySpan<byte> data, int retPtr, int retSize)
+    {
+        if (data.IsEmpty)
+        {
+            return TryWriteU32(retPtr, 0) && TryWriteU32(retSize, 0) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        var ptr = Allocate(data.Length);
+        if (ptr == 0 || !TryGetSpan(ptr, data.Length, out var span))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        data.CopyTo(span);
+        return TryWriteU32(retPtr, (uint)ptr) && TryWriteU32(retSize, (uint)data.Length) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
+    }
+
+    private int CopyOut(string value, int retPtr, int retSize)
+    {
+        if (value.Length == 0)
+        {
+            return CopyOut(ReadOnlySpan<byte>.Empty, retPtr, retSize);
+        }
+
+        var length = Encoding.UTF8.GetByteCount(value);
+        var ptr = Allocate(length);
+        if (ptr == 0 || !TryGetSpan(ptr, length, out var span))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        Encoding.UTF8.GetBytes(value, span);
+        return TryWriteU32(retPtr, (uint)ptr) && TryWriteU32(retSize, (uint)length) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
+    }
+
+    private const int Ok = 0;
+
+    private static int Status(ProxyStatus status) => (int)status;
+
+    private void Guard(string function)
+    {
+        if (_restricted > 0)
+        {
+            throw new GuestTrapException(TrapKind.RestrictedHostcall,
+                $"Attempted call to restricted proxy-wasm capability {function} during VM start or inside the allocator");
+        }
+    }
+
+    private StreamContext? EffectiveStream => Effective != RootContextId && Streams.TryGetValue(Effective, out var s) ? s : null;
+
+    // ---- logging ----
+
+    public int Log(int level, int ptr, int size)
+    {
+        if (level < (int)_plugin.Options.LogLevel)
+        {
+            return Ok;
+        }
+
+        if (!TryReadString(ptr, size, out var message))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        WriteLog((ProxyLogLevel)Math.Clamp(level, 0, 5), message);
+        return Ok;
+    }
+
+    public void WriteLog(ProxyLogLevel level, string message)
+    {
+        if (level >= _plugin.Options.LogLevel)
+        {
+            _plugin.WriteLog(level, message);
+        }
+    }
+
+    public int GetLogLevel(int ret)
+    {
+        Guard("proxy_get_log_level");
+        return TryWriteU32(ret, (uint)_plugin.Options.LogLevel) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
+    }
+
+    public int GetCurrentTime(int ret)
+    {
+        Guard("proxy_get_current_time_nanoseconds");
+        var nanos = (ulong)(DateTimeOffset.UtcNow - DateTimeOffset.UnixEpoch).Ticks * 100UL;
+        return TryWriteU64(ret, nanos) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
+    }
+
+    public int SetTickPeriod(int period)
+    {
+        Guard("proxy_set_tick_period_milliseconds");
+        _shard.SetTickPeriod(period);
+        return Ok;
+    }
+
+    // ---- buffers ----
+
+    private ProxyStatus TryGetBuffer(int type, out ReadOnlySpan<byte> bytes, out BodyBuffer? body)
+    {
+        body = null;
+        bytes = [];
+        switch ((BufferType)type)
+        {
+            case BufferType.RequestBody or BufferType.ResponseBody:
+                body = EffectiveStream?.Host.GetBody((BufferType)type);
+                if (body is null)
+                {
+                    return ProxyStatus.NotFound;
+                }
+
+                bytes = body.Span;
+                return ProxyStatus.Ok;
+            case BufferType.HttpCallResponseBody:
+                if (_httpResponse is null)
+                {
+                    return ProxyStatus.NotFound;
+                }
+
+                bytes = _httpResponse.Body;
+                return ProxyStatus.Ok;
+            case BufferType.GrpcReceiveBuffer:
+                if (_grpcResponse?.Message is null)
+                {
+                    return ProxyStatus.NotFound;
+                }
+
+                bytes = _grpcResponse.Message;
+                return ProxyStatus.Ok;
+            case BufferType.VmConfiguration when _inVmStart:
+                bytes = _plugin.Options.VmConfiguration;
+                return ProxyStatus.Ok;
+            case BufferType.PluginConfiguration when _inConfigure:
+                bytes = _plugin.Options.Configuration;
+                return ProxyStatus.Ok;
+            case >= BufferType.RequestBody and <= BufferType.ForeignFunctionArguments:
+                return ProxyStatus.NotFound;
+            default:
+                return ProxyStatus.BadArgument;
+        }
+    }
+
+    public int GetBufferBytes(int type, int start, int maxSize, int retPtr, int retSize)
+    {
+        Guard("proxy_get_buffer_bytes");
+        var status = TryGetBuffer(type, out var bytes, out _);
+        if (status != ProxyStatus.Ok)
+        {
+            return Status(status);
+        }
+
+        var s = (uint)start;
+        var max = (uint)maxSize;
+        if ((ulong)s + max > uint.MaxValue)
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
+        if (s > bytes.Length)
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
+        var length = (int)Math.Min(max, (uint)bytes.Length - s);
+        return CopyOut(bytes.Slice((int)s, length), retPtr, retSize);
+    }
+
+    public int SetBufferBytes(int type, int start, int size, int ptr, int length)
+    {
+        Guard("proxy_set_buffer_bytes");
+        var status = TryGetBuffer(type, out _, out var body);
+        if (status != ProxyStatus.Ok)
+        {
+            return Status(status);
+        }
+
+        if (body is null)
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
+        if (!TryGetSpan(ptr, length, out var data))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        var s = (uint)start;
+        var n = (uint)size;
+        var current = (uint)body.Length;
+        if (s == 0 && n == 0)
+        {
+            body.Splice(0, 0, data);
+        }
+        else if (s == 0 && n >= current)
+        {
+            body.Splice(0, (int)current, data);
+        }
+        else if (s >= current)
+        {
+            body.Append(data);
+        }
+        else
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
+        return Ok;
+    }
+
+    public int GetBufferStatus(int type, int retLength, int retFlags)
+    {
+        Guard("proxy_get_buffer_status");
+        var status = TryGetBuffer(type, out var bytes, out _);
+        if (status != ProxyStatus.Ok)
+        {
+            return Status(status);
+        }
+
+        return TryWriteU32(retLength, (uint)bytes.Length) && TryWriteU32(retFlags, 0) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
+    }
+
+    // ---- header maps ----
+
+    private ProxyStatus TryGetMap(int type, out HeaderMap? map)
+    {
+        map = (MapType)type switch
+        {
+            MapType.RequestHeaders or MapType.RequestTrailers or MapType.ResponseHeaders or MapType.ResponseTrailers =>
+                EffectiveStream?.Host.GetHeaderMap((MapType)type),
+            MapType.GrpcInitialMetadata => _grpcResponse?.InitialMetadata,
+            MapType.GrpcTrailingMetadata => _grpcResponse?.TrailingMetadata,
+            MapType.HttpCallResponseHeaders => _httpResponse?.Headers,
+            MapType.HttpCallResponseTrailers => _httpResponse?.Trailers,
+            _ => null,
+        };
+        if (map is not null)
+        {
+            return ProxyStatus.Ok;
+        }
+
+        return type is >= 0 and <= 7 ? ProxyStatus.NotFound : ProxyStatus.BadArgument;
+    }
+
+    public int GetHeaderMapPairs(int type, int retPtr, int retSize)
+    {
+        Guard("proxy_get_header_map_pairs");
+        var status = TryGetMap(type, out var map);
+        if (map is null)
+        {
+            return Status(status);
+        }
+
+        var size = Pairs.SerializedSize(map);
+        if (size == 0)
+        {
+            return CopyOut(ReadOnlySpan<byte>.Empty, retPtr, retSize);
+        }
+
+        var ptr = Allocate(size);
+        if (ptr == 0 || !TryGetSpan(ptr, size, out var span))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        Pairs.Serialize(map, span);
+        return TryWriteU32(retPtr, (uint)ptr) && TryWriteU32(retSize, (uint)size) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
+    }
+
+    public int SetHeaderMapPairs(int type, int ptr, int size)
+    {
+        Guard("proxy_set_header_map_pairs");
+        var status = TryGetMap(type, out var map);
+        if (map is null)
+        {
+            return Status(status);
+        }
+
+        if (!TryGetSpan(ptr, size, out var bytes))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        var parsed = new HeaderMap();
+        if (!Pairs.TryParse(bytes, parsed))
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
+        map.Clear();
+        foreach (var entry in parsed.Entries)
+        {
+            map.Add(entry.Key, entry.Value);
+        }
+
+        return Ok;
+    }
+
+    public int GetHeaderMapValue(int type, int keyPtr, int keySize, int retPtr, int retSize)
+    {
+        Guard("proxy_get_header_map_value");
+        var status = TryGetMap(type, out var map);
+        if (map is null)
+        {
+            return Status(status);
+        }
+
+        if (!TryReadString(keyPtr, keySize, out var key))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        var value = map.Get(key);
+        if (value is null)
+        {
+            // 0.1.0 answered OK with an empty value; 0.2.x answers NOT_FOUND.
+            return _plugin.Module.AbiVersion == AbiVersion.V0_1_0 ? CopyOut(ReadOnlySpan<byte>.Empty, retPtr, retSize) : Status(ProxyStatus.NotFound);
+        }
+
+        return CopyOut(value, retPtr, retSize);
+    }
+
+    public int AddHeaderMapValue(int type, int keyPtr, int keySize, int valuePtr, int valueSize, bool replace)
+    {
+        Guard(replace ? "proxy_replace_header_map_value" : "proxy_add_header_map_value");
+        var status = TryGetMap(type, out var map);
+        if (map is null)
+        {
+            return Status(status);
+        }
+
+        if (!TryReadString(keyPtr, keySize, out var key) || !TryReadString(valuePtr, valueSize, out var value))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        if (replace)
+        {
+            map.Set(key, value);
+        }
+        else
+        {
+            map.Add(key, value);
+        }
+
+        return Ok;
+    }
+
+    public int RemoveHeaderMapValue(int type, int keyPtr, int keySize)
+    {
+        Guard("proxy_remove_header_map_value");
+        var status = TryGetMap(type, out var map);
+        if (map is null)
+        {
+            return Status(status);
+        }
+
+        if (!TryReadString(keyPtr, keySize, out var key))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        map.Remove(key);
+        return Ok;
+    }
+
+    public int GetHeaderMapSize(int type, int ret)
+    {
+        Guard("proxy_get_header_map_size");
+        var status = TryGetMap(type, out var map);
+        if (map is null)
+        {
+            return Status(status);
+        }
+
+        return TryWriteU32(ret, (uint)map.ByteSize) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
+    }
+
+    // ---- properties ----
+
+    private bool TryReadPath(int ptr, int size, out string path)
+    {
+        if (!TryReadString(ptr, size, out path))
+        {
+            return false;
+        }
+
+        path = path.TrimEnd('\0').Replace('\0', '.');
+        return true;
+    }
+
+    public int GetProperty(int pathPtr, int pathSize, int retPtr, int retSize)
+    {
+        Guard("proxy_get_property");
+        if (!TryReadPath(pathPtr, pathSize, out var path))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        var options = _plugin.Options;
+        switch (path)
+        {
+            case "plugin_name":
+                return CopyOut(options.Name, retPtr, retSize);
+            case "plugin_root_id":
+                return CopyOut(options.RootId, retPtr, retSize);
+            case "plugin_vm_id":
+                return CopyOut(options.VmId, retPtr, retSize);
+        }
+
+        var stream = EffectiveStream;
+        if (stream is not null && stream.Host.TryGetProperty(path, out var value))
+        {
+            return CopyOut(value, retPtr, retSize);
+        }
+
+        if (_plugin.Host.TryGetProperty(path, out value))
+        {
+            return CopyOut(value, retPtr, retSize);
+        }
+
+        return Status(ProxyStatus.NotFound);
+    }
+
+    public int SetProperty(int pathPtr, int pathSize, int valuePtr, int valueSize)
+    {
+        Guard("proxy_set_property");
+        if (!TryReadPath(pathPtr, pathSize, out var path) || !TryGetSpan(valuePtr, valueSize, out var value))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        var stream = EffectiveStream;
+        return stream is not null && stream.Host.TrySetProperty(path, value) ? Ok : Status(ProxyStatus.NotFound);
+    }
+
+    // ---- stream control ----
+
+    public int SendLocalResponse(int statusCode, int detailsPtr, int detailsSize, int bodyPtr, int bodySize, int headersPtr, int headersSize, int grpcStatus)
+    {
+        Guard("proxy_send_local_response");
+        var stream = EffectiveStream;
+        if (stream is null)
+        {
+            return Status(ProxyStatus.NotFound);
+        }
+
+        if (!TryReadString(detailsPtr, detailsSize, out var details) || !TryReadBytes(bodyPtr, bodySize, out var body) ||
+            !TryGetSpan(headersPtr, headersSize, out var headerBytes))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        var headers = new HeaderMap();
+        if (!Pairs.TryParse(headerBytes, headers))
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
+        var response = new LocalResponse(statusCode, details, body, headers, grpcStatus >= 0 ? grpcStatus : null);
+        stream.LocalResponseSent = true;
+        if (stream.InCallback)
+        {
+            stream.PendingLocalResponse = response;
+        }
+        else
+        {
+            var host = stream.Host;
+            _shard.Defer(() => host.SendLocalResponse(response));
+        }
+
+        return Ok;
+    }
+
+    public int ContinueStream(int type)
+    {
+        Guard("proxy_continue_stream");
+        var stream = EffectiveStream;
+        if (stream is null)
+        {
+            return Status(ProxyStatus.NotFound);
+        }
+
+        if (type is < 0 or > 3)
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
+        if (!stream.InCallback && !stream.LocalResponseSent)
+        {
+            var host = stream.Host;
+            _shard.Defer(() => host.ContinueStream((StreamType)type));
+        }
+
+        return Ok;
+    }
+
+    public int CloseStream(int type)
+    {
+        Guard("proxy_close_stream");
+        var stream = EffectiveStream;
+        if (stream is null)
+        {
+            return Status(ProxyStatus.NotFound);
+        }
+
+        if (type is < 0 or > 3)
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
+        var host = stream.Host;
+        _shard.Defer(() => host.CloseStream((StreamType)type));
+        return Ok;
+    }
+
+    public int Done()
+    {
+        Guard("proxy_done");
+        var stream = EffectiveStream;
+        if (stream is null || !stream.DoneDeferred)
+        {
+            return Status(ProxyStatus.NotFound);
+        }
+
+        stream.DoneDeferred = false;
+        _shard.Post(_shard.Generation, abi => abi.FinishStream(stream));
+        return Ok;
+    }
+
+    public int SetEffectiveContext(int id)
+    {
+        Guard("proxy_set_effective_context");
+        if (id != RootContextId && !Streams.ContainsKey(id))
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
+        Effective = id;
+        return Ok;
+    }
+
+    public int ClearRouteCache()
+    {
+        Guard("proxy_clear_route_cache");
+        return Ok;
+    }
+
+    public int GetConfiguration(int retPtr, int retSize)
+    {
+        Guard("proxy_get_configuration");
+        return CopyOut(_plugin.Options.Configuration, retPtr, retSize);
+    }
+
+    public int CallForeignFunction(int namePtr, int nameSize)
+    {
+        Guard("proxy_call_foreign_function");
+        return TryGetSpan(namePtr, nameSize, out _) ? Status(ProxyStatus.NotFound) : Status(ProxyStatus.InvalidMemoryAccess);
+    }
+
+    public int Unimplemented(string function)
+    {
+        Guard(function);
+        return Status(ProxyStatus.Unimplemented);
+    }
+
+    public int GetStatus(int codePtr, int messagePtr, int messageSize)
+    {
+        Guard("proxy_get_status");
+        if (!TryWriteU32(codePtr, (uint)_status.Code))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        return CopyOut(_status.Message, messagePtr, messageSize);
+    }
+
+    // ---- callouts ----
+
+    public int HttpCall(int upstreamPtr, int upstreamSize, int headersPtr, int headersSize, int bodyPtr, int bodySize,
+        int trailersPtr, int trailersSize, int timeoutMs, int retToken)
+    {
+        Guard("proxy_http_call");
+        if (!TryReadString(upstreamPtr, upstreamSize, out var upstream) || !TryGetSpan(headersPtr, headersSize, out var headerBytes))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        var headers = new HeaderMap();
+        if (!Pairs.TryParse(headerBytes, headers))
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
+        if (!TryReadBytes(bodyPtr, bodySize, out var body) || !TryGetSpan(trailersPtr, trailersSize, out var trailerBytes))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        var trailers = new HeaderMap();
+        if (!Pairs.TryParse(trailerBytes, trailers))
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
+        if (headers.Get(":method") is null || headers.Get(":path") is null || headers.Get(":authority") is null || upstream.Length == 0)
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
+        var token = ++_nextToken;
+        if (!TryWriteU32(retToken, (uint)token))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        _pendingCallouts.Add(token);
+        var request = new HttpCalloutRequest(upstream, headers, body, trailers, TimeSpan.FromMilliseconds((uint)timeoutMs));
+        Task<HttpCalloutResponse> task;
+        try
+        {
+            task = _plugin.Host.SendHttpCalloutAsync(request, _shard.Cancellation);
+        }
+#pragma warning disable CA1031 // A host failing synchronously is delivered like a failed callout.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            task = Task.FromException<HttpCalloutResponse>(ex);
+        }
+
+        var shard = _shard;
+        var generation = shard.Generation;
+        task.ContinueWith(t => shard.Post(generation, abi => abi.DeliverHttpResponse(token, t)),
+            CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        return Ok;
+    }
+
+    public int GrpcCall(int upstreamPtr, int upstreamSize, int servicePtr, int serviceSize, int methodPtr, int methodSize,
+        int metadataPtr, int metadataSize, int messagePtr, int messageSize, int timeoutMs, int retToken)
+    {
+        Guard("proxy_grpc_call");
+        if (!TryReadString(upstreamPtr, upstreamSize, out var upstream) || !TryReadString(servicePtr, serviceSize, out var service) ||
+            !TryReadString(methodPtr, methodSize, out var method) || !TryGetSpan(metadataPtr, metadataSize, out var metadataBytes))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        var metadata = new HeaderMap();
+        if (!Pairs.TryParse(metadataBytes, metadata))
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
+        if (!TryReadBytes(messagePtr, messageSize, out var message))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        if (upstream.Length == 0 || service.Length == 0 || method.Length == 0)
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
+        var token = ++_nextToken;
+        if (!TryWriteU32(retToken, (uint)token))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        _pendingCallouts.Add(token);
+        var request = new GrpcCalloutRequest(upstream, service, method, metadata, message, TimeSpan.FromMilliseconds((uint)timeoutMs));
+        Task<GrpcCalloutResponse> task;
+        try
+        {
+            task = _plugin.Host.SendGrpcCalloutAsync(request, _shard.Cancellation);
+        }
+#pragma warning disable CA1031 // A host failing synchronously is delivered like a failed callout.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            task = Task.FromException<GrpcCalloutResponse>(ex);
+        }
+
+        var shard = _shard;
+        var generation = shard.Generation;
+        task.ContinueWith(t => shard.Post(generation, abi => abi.DeliverGrpcResponse(token, t)),
+            CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        return Ok;
+    }
+
+    public int GrpcSend(int token)
+    {
+        Guard("proxy_grpc_send");
+        return _pendingCallouts.Contains(token) ? Status(ProxyStatus.BadArgument) : Status(ProxyStatus.NotFound);
+    }
+
+    public int GrpcCancel(int token)
+    {
+        Guard("proxy_grpc_cancel");
+        return _pendingCallouts.Remove(token) ? Ok : Status(ProxyStatus.NotFound);
+    }
+
+    // ---- shared data and queues ----
+
+    public int GetSharedData(int keyPtr, int keySize, int retPtr, int retSize, int retCas)
+    {
+        Guard("proxy_get_shared_data");
+        if (!TryReadString(keyPtr, keySize, out var key))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        var status = _plugin.SharedData.Get(key, out var value, out var cas);
+        if (status != ProxyStatus.Ok)
+        {
+            return Status(status);
+        }
+
+        var copied = CopyOut(value, retPtr, retSize);
+        if (copied != Ok)
+        {
+            return copied;
+        }
+
+        return TryWriteU32(retCas, cas) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
+    }
+
+    public int SetSharedData(int keyPtr, int keySize, int valuePtr, int valueSize, int cas)
+    {
+        Guard("proxy_set_shared_data");
+        if (!TryReadString(keyPtr, keySize, out var key) || !TryReadBytes(valuePtr, valueSize, out var value))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        return Status(_plugin.SharedData.Set(key, value, (uint)cas));
+    }
+
+    public int RegisterSharedQueue(int namePtr, int nameSize, int ret)
+    {
+        Guard("proxy_register_shared_queue");
+        if (!TryReadString(namePtr, nameSize, out var name))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        var shard = _shard;
+        var generation = shard.Generation;
+        var id = _plugin.Runtime.Queues.Register(_plugin.Options.VmId, name, qid => shard.Post(generation, abi => abi.QueueReady(qid)));
+        return TryWriteU32(ret, (uint)id) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
+    }
+
+    public int ResolveSharedQueue(int vmIdPtr, int vmIdSize, int namePtr, int nameSize, int ret)
+    {
+        Guard("proxy_resolve_shared_queue");
+        if (!TryReadString(vmIdPtr, vmIdSize, out var vmId) || !TryReadString(namePtr, nameSize, out var name))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        if (!_plugin.Runtime.Queues.TryResolve(vmId, name, out var id))
+        {
+            return Status(ProxyStatus.NotFound);
+        }
+
+        return TryWriteU32(ret, (uint)id) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
+    }
+
+    public int EnqueueSharedQueue(int queueId, int ptr, int size)
+    {
+        Guard("proxy_enqueue_shared_queue");
+        if (!TryReadBytes(ptr, size, out var data))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        return Status(_plugin.Runtime.Queues.Enqueue(queueId, data));
+    }
+
+    public int DequeueSharedQueue(int queueId, int retPtr, int retSize)
+    {
+        Guard("proxy_dequeue_shared_queue");
+        var status = _plugin.Runtime.Queues.Dequeue(queueId, out var data);
+        return status == ProxyStatus.Ok ? CopyOut(data, retPtr, retSize) : Status(status);
+    }
+
+    // ---- metrics ----
+
+    public int DefineMetric(int type, int namePtr, int nameSize, int ret)
+    {
+        Guard("proxy_define_metric");
+        if (type is < 0 or > 2)
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
+        if (!TryReadString(namePtr, nameSize, out var name))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        var status = _plugin.Runtime.Metrics.Define((MetricType)type, name, out var id);
+        if (status != ProxyStatus.Ok)
+        {
+            return Status(status);
+        }
+
+        return TryWriteU32(ret, (uint)id) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
+    }
+
+    public int IncrementMetric(int id, long delta)
+    {
+        Guard("proxy_increment_metric");
+        return Status(_plugin.Runtime.Metrics.Increment(id, delta));
+    }
+
+    public int RecordMetric(int id, long value)
+    {
+        Guard("proxy_record_metric");
+        return Status(_plugin.Runtime.Metrics.Record(id, value));
+    }
+
+    public int GetMetric(int id, int ret)
+    {
+        Guard("proxy_get_metric");
+        var status = _plugin.Runtime.Metrics.Get(id, out var value);
+        if (status != ProxyStatus.Ok)
+        {
+            return Status(status);
+        }
+
+        return TryWriteU64(ret, (ulong)value) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
+    }
+
+    public void Dispose() => _vm?.Dispose();
+}

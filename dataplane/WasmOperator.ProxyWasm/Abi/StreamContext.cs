@@ -1,0 +1,22 @@
+using WasmOperator.ProxyWasm.Host;
+
+namespace WasmOperator.ProxyWasm.Abi;
+
+/// <summary>ABI state of one stream context inside one VM (cpp-host <c>ContextBase</c> for a stream).</summary>
+internal sealed class StreamContext(int id, IHttpStreamHost host)
+{
+    public int Id { get; } = id;
+
+    public IHttpStreamHost Host { get; } = host;
+
+    /// <summary>True while one of this stream's own callbacks runs: its actions go into the callback result.</summary>
+    public bool InCallback { get; set; }
+
+    public LocalResponse? PendingLocalResponse { get; set; }
+
+    /// <summary>A local response was sent; later callbacks are not delivered.</summary>
+    public bool LocalResponseSent { get; set; }
+
+    /// <summary><c>proxy_on_done</c> returned false: on_log/on_delete wait for <c>proxy_done</c>.</summary>
+    public bool DoneDeferred { get; set; }
+}

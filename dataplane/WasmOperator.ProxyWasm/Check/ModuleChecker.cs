@@ -1,0 +1,141 @@
+using System.Security.Cryptography;
+using Wasmtime;
+using WasmOperator.ProxyWasm.Abi;
+using WasmOperator.ProxyWasm.Plugins;
+using WasmOperator.ProxyWasm.Runtime;
+
+namespace WasmOperator.ProxyWasm.Check;
+
+/// <summary>Inspects a module's exports and imports (cpp-host <c>bytecode_util</c> + our import table).</summary>
+internal static class ModuleChecker
+{
+    private static readonly string[] CallbackNames =
+    [
+        "proxy_on_context_create", "proxy_on_vm_start", "proxy_validate_configuration", "proxy_on_configure", "proxy_on_tick",
+        "proxy_on_queue_ready", "proxy_on_foreign_function", "proxy_on_new_connection", "proxy_on_downstream_data",
+        "proxy_on_upstream_data", "proxy_on_downstream_connection_close", "proxy_on_upstream_connection_close",
+        "proxy_on_request_headers", "proxy_on_request_body", "proxy_on_request_trailers", "proxy_on_request_metadata",
+        "proxy_on_response_headers", "proxy_on_response_body", "proxy_on_response_trailers", "proxy_on_response_metadata",
+        "proxy_on_http_call_response", "proxy_on_grpc_receive_initial_metadata", "proxy_on_grpc_receive",
+        "proxy_on_grpc_receive_trailing_metadata", "proxy_on_grpc_trailing_metadata", "proxy_on_grpc_close",
+        "proxy_on_done", "proxy_on_log", "proxy_on_delete", "_initialize", "_start", "main",
+    ];
+
+    public static AbiVersion DetectAbi(Module module)
+    {
+        var version = AbiVersion.Unknown;
+        foreach (var export in module.Exports)
+        {
+            if (export is not FunctionExport)
+            {
+                continue;
+            }
+
+            var found = export.Name switch
+            {
+                "proxy_abi_version_0_1_0" => AbiVersion.V0_1_0,
+                "proxy_abi_version_0_2_0" => AbiVersion.V0_2_0,
+                "proxy_abi_version_0_2_1" => AbiVersion.V0_2_1,
+                _ => AbiVersion.Unknown,
+            };
+            version = found > version ? found : version;
+        }
+
+        return version;
+    }
+
+    public static ModuleCheckReport Check(ProxyWasmRuntime runtime, ReadOnlySpan<byte> wasm, IReadOnlyList<string> candidateRootIds)
+    {
+        var digest = $"sha256:{Convert.ToHexStringLower(SHA256.HashData(wasm))}";
+        var error = Module.Validate(runtime.Engine, wasm);
+        if (error is not null)
+        {
+            return new ModuleCheckReport { Digest = digest, IsValidWasm = false, ValidationError = error };
+        }
+
+        using var module = Module.FromBytes(runtime.Engine, digest, wasm);
+        var provided = new List<string>();
+        var mismatched = new List<string>();
+        var unknown = new List<string>();
+        var unsupported = new List<string>();
+        foreach (var import in module.Imports)
+        {
+            var name = $"{import.ModuleName}.{import.Name}";
+            if (import is not FunctionImport function)
+            {
+                unsupported.Add(name);
+                continue;
+            }
+
+            switch (ImportLinking.Classify(function))
+            {
+                case ImportLinking.Disposition.Provided:
+                    provided.Add(name);
+                    break;
+                case ImportLinking.Disposition.SignatureMismatch:
+                    mismatched.Add(name);
+                    break;
+                default:
+                    unknown.Add(name);
+                    break;
+            }
+        }
+
+        var exportsMemory = false;
+        var exportedFunctions = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var export in module.Exports)
+        {
+            exportsMemory |= export is MemoryExport && export.Name == "memory";
+            if (export is FunctionExport)
+            {
+                exportedFunctions.Add(export.Name);
+            }
+        }
+
+        var callbacks = new List<string>();
+        foreach (var name in CallbackNames)
+        {
+            if (exportedFunctions.Contains(name))
+            {
+                callbacks.Add(name);
+            }
+        }
+
+        var report = new ModuleCheckReport
+        {
+            Digest = digest,
+            IsValidWasm = true,
+            AbiVersion = DetectAbi(module),
+            ProvidedImports = provided,
+            MismatchedImports = mismatched,
+            UnknownImports = unknown,
+            UnsupportedImports = unsupported,
+            ExportsMemory = exportsMemory,
+            Allocator = exportedFunctions.Contains("proxy_on_memory_allocate") ? "proxy_on_memory_allocate"
+                : exportedFunctions.Contains("malloc") ? "malloc" : null,
+            Callbacks = callbacks,
+        };
+        if (candidateRootIds.Count == 0 || !report.IsLoadable)
+        {
+            return report;
+        }
+
+        var served = new List<string>();
+        var rejected = new Dictionary<string, string>(StringComparer.Ordinal);
+        var compiled = runtime.Compile(wasm);
+        foreach (var rootId in candidateRootIds)
+        {
+            try
+            {
+                using var plugin = runtime.LoadPlugin(compiled, new PluginOptions { Name = "module-check", RootId = rootId, Shards = 1 }, ProxyWasmRuntime.NullHost);
+                served.Add(rootId);
+            }
+            catch (PluginLoadException ex)
+            {
+                rejected[rootId] = ex.Message;
+            }
+        }
+
+        return report with { ServedRootIds = served, RejectedRootIds = rejected };
+    }
+}

@@ -1,0 +1,39 @@
+using WasmOperator.ProxyWasm.Abi;
+using WasmOperator.ProxyWasm.Runtime;
+
+namespace WasmOperator.ProxyWasm.Host;
+
+/// <summary>
+/// What the proxy provides for one HTTP stream (request/response pair). The proxy owns the header maps
+/// and bodies; the plugin reads and edits them during callbacks. Actions a plugin takes
+/// <em>inside</em> a callback of this stream are reported in that callback's <see cref="Plugins.FilterResult"/>;
+/// actions that arrive later (from a callout response, a tick or a queue) are delivered through
+/// <see cref="ContinueStream"/>, <see cref="SendLocalResponse"/>, <see cref="CloseStream"/> and
+/// <see cref="OnPluginFailure"/>. Those may run on any thread, after the VM call returned.
+/// </summary>
+public interface IHttpStreamHost
+{
+    /// <summary>The map of <paramref name="type"/> (request/response headers or trailers), or null if not (yet) available.</summary>
+    HeaderMap? GetHeaderMap(MapType type);
+
+    /// <summary>The body buffer of <paramref name="type"/> (request or response body), or null.</summary>
+    BodyBuffer? GetBody(BufferType type);
+
+    /// <summary>Stream-level properties (Envoy paths such as <c>request.path</c>, <c>source.address</c>); segments joined with '.'.</summary>
+    bool TryGetProperty(string path, out byte[] value);
+
+    /// <summary>Stores a property (Envoy filter state <c>wasm.&lt;path&gt;</c>).</summary>
+    bool TrySetProperty(string path, ReadOnlySpan<byte> value);
+
+    /// <summary>The plugin resumed a paused direction (after a callout, say).</summary>
+    void ContinueStream(StreamType type);
+
+    /// <summary>The plugin closed a direction (reset the stream).</summary>
+    void CloseStream(StreamType type);
+
+    /// <summary>The plugin answered the request itself; processing of this stream stops.</summary>
+    void SendLocalResponse(LocalResponse response);
+
+    /// <summary>The VM holding this stream's context failed while the stream was paused; apply the fail strategy.</summary>
+    void OnPluginFailure(PluginFailure failure);
+}

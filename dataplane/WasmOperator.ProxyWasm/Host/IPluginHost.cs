@@ -1,0 +1,23 @@
+using WasmOperator.ProxyWasm.Abi;
+
+namespace WasmOperator.ProxyWasm.Host;
+
+/// <summary>
+/// What the proxy provides for a plugin as a whole: callouts to named upstreams, plugin-level
+/// properties and the log sink. Methods may be called on any thread while a VM call runs; a
+/// returned task may complete on any thread (the host delivers the result to the VM later).
+/// </summary>
+public interface IPluginHost
+{
+    /// <summary>Sends an HTTP callout. A faulted task is delivered as a failed call (no headers).</summary>
+    Task<HttpCalloutResponse> SendHttpCalloutAsync(HttpCalloutRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Sends a unary gRPC callout. A faulted task is delivered as gRPC status 14 (unavailable).</summary>
+    Task<GrpcCalloutResponse> SendGrpcCalloutAsync(GrpcCalloutRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Plugin-level properties (node, cluster_name, listener_direction ...); segments joined with '.'.</summary>
+    bool TryGetProperty(string path, out byte[] value);
+
+    /// <summary>Receives plugin log lines at or above the plugin's log level (proxy_log and WASI stdout/stderr).</summary>
+    void Log(ProxyLogLevel level, string message);
+}

@@ -1,0 +1,176 @@
+using WasmOperator.ProxyWasm.Abi;
+using WasmOperator.ProxyWasm.Host;
+using WasmOperator.ProxyWasm.Runtime;
+
+namespace WasmOperator.ProxyWasm.Plugins;
+
+/// <summary>
+/// One HTTP stream's context in a plugin, pinned to one VM shard. Call the callbacks in order
+/// (request headers → body → trailers, response headers → body → trailers) and finally
+/// <see cref="Complete"/> (on_done → on_log → on_delete). A callback never throws for a plugin fault:
+/// it returns <see cref="FilterStatus.Failed"/> and every later callback fails the same way.
+/// Calls on one stream must not overlap.
+/// </summary>
+public sealed class HttpStream : IDisposable
+{
+    private readonly PluginShard? _shard;
+    private readonly int _generation;
+    private readonly StreamContext? _context;
+    private readonly IHttpStreamHost _host;
+    private PluginFailure? _failure;
+    private bool _completed;
+
+    internal HttpStream(PluginShard shard, int generation, StreamContext context)
+    {
+        _shard = shard;
+        _generation = generation;
+        _context = context;
+        _host = context.Host;
+    }
+
+    internal HttpStream(IHttpStreamHost host, PluginFailure failure)
+    {
+        _host = host;
+        _failure = failure;
+    }
+
+    /// <summary>The context id the plugin sees (0 if the stream failed to start).</summary>
+    public int ContextId => _context?.Id ?? 0;
+
+    /// <summary>The failure that ended this stream's plugin processing, if any.</summary>
+    public PluginFailure? Failure => _failure;
+
+    /// <summary>Request headers are ready in the host's <see cref="MapType.RequestHeaders"/> map.</summary>
+    public FilterResult OnRequestHeaders(bool endOfStream) =>
+        Invoke(StreamCallback.RequestHeaders, _host.GetHeaderMap(MapType.RequestHeaders)?.Count ?? 0, endOfStream, "proxy_on_request_headers");
+
+    /// <summary>The request body buffer holds everything received so far (cumulative size is passed).</summary>
+    public FilterResult OnRequestBody(bool endOfStream) =>
+        Invoke(StreamCallback.RequestBody, _host.GetBody(BufferType.RequestBody)?.Length ?? 0, endOfStream, "proxy_on_request_body");
+
+    /// <summary>Request trailers are ready.</summary>
+    public FilterResult OnRequestTrailers() =>
+        Invoke(StreamCallback.RequestTrailers, _host.GetHeaderMap(MapType.RequestTrailers)?.Count ?? 0, false, "proxy_on_request_trailers");
+
+    /// <summary>Response headers are ready (starting with <c>:status</c>).</summary>
+    public FilterResult OnResponseHeaders(bool endOfStream) =>
+        Invoke(StreamCallback.ResponseHeaders, _host.GetHeaderMap(MapType.ResponseHeaders)?.Count ?? 0, endOfStream, "proxy_on_response_headers");
+
+    /// <summary>The response body buffer holds everything received so far.</summary>
+    public FilterResult OnResponseBody(bool endOfStream) =>
+        Invoke(StreamCallback.ResponseBody, _host.GetBody(BufferType.ResponseBody)?.Length ?? 0, endOfStream, "proxy_on_response_body");
+
+    /// <summary>Response trailers are ready.</summary>
+    public FilterResult OnResponseTrailers() =>
+        Invoke(StreamCallback.ResponseTrailers, _host.GetHeaderMap(MapType.ResponseTrailers)?.Count ?? 0, false, "proxy_on_response_trailers");
+
+    private FilterResult Invoke(StreamCallback callback, int size, bool endOfStream, string name)
+    {
+        if (_failure is not null)
+        {
+            return FilterResult.Failed(_failure);
+        }
+
+        if (_shard is not { } shard || _context is not { } context)
+        {
+            return FilterResult.Failed(PluginShard.Unavailable(null));
+        }
+
+        var action = 0;
+        LocalResponse? local = null;
+        lock (shard.Gate)
+        {
+            var abi = shard.Abi;
+            if (abi is null || shard.Generation != _generation)
+            {
+                _failure = shard.LastFailure ?? PluginShard.Unavailable(null);
+            }
+            else if (context.LocalResponseSent)
+            {
+                // Envoy stops calling a filter after its local reply.
+                return FilterResult.FromAction(0);
+            }
+            else
+            {
+                shard.CallDepth++;
+                try
+                {
+                    abi.Vm.Arm();
+                    action = abi.InvokeStream(context, callback, size, endOfStream);
+                }
+#pragma warning disable CA1031 // Every trap becomes a typed failure for the caller.
+                catch (Exception ex)
+#pragma warning restore CA1031
+                {
+                    _failure = shard.Fail(ex, name, context);
+                }
+                finally
+                {
+                    shard.CallDepth--;
+                }
+
+                local = context.PendingLocalResponse;
+                context.PendingLocalResponse = null;
+            }
+        }
+
+        shard.DrainDeferred();
+        if (_failure is not null)
+        {
+            return FilterResult.Failed(_failure);
+        }
+
+        return local is not null ? FilterResult.Local(local) : FilterResult.FromAction(action);
+    }
+
+    /// <summary>
+    /// Ends the stream: on_done, then on_log and on_delete (deferred until the plugin calls
+    /// <c>proxy_done</c> if on_done returned false). Safe to call more than once.
+    /// </summary>
+    public void Complete()
+    {
+        if (_completed)
+        {
+            return;
+        }
+
+        _completed = true;
+        if (_failure is not null || _shard is null || _context is null)
+        {
+            return;
+        }
+
+        var shard = _shard;
+        lock (shard.Gate)
+        {
+            var abi = shard.Abi;
+            if (abi is null || shard.Generation != _generation)
+            {
+                return;
+            }
+
+            shard.CallDepth++;
+            try
+            {
+                abi.Vm.Arm();
+                abi.CompleteStream(_context);
+                shard.MarkHealthy();
+            }
+#pragma warning disable CA1031 // Every trap becomes a typed failure for the caller.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                _failure = shard.Fail(ex, "proxy_on_done", _context);
+            }
+            finally
+            {
+                shard.CallDepth--;
+            }
+        }
+
+        shard.DrainDeferred();
+    }
+
+    /// <summary>Same as <see cref="Complete"/>.</summary>
+    public void Dispose() => Complete();
+}

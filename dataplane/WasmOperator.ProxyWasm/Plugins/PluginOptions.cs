@@ -1,0 +1,43 @@
+using WasmOperator.ProxyWasm.Abi;
+
+namespace WasmOperator.ProxyWasm.Plugins;
+
+/// <summary>How one plugin (a root context of a module) runs.</summary>
+public sealed record PluginOptions
+{
+    /// <summary>Plugin name (property <c>plugin_name</c>).</summary>
+    public required string Name { get; init; }
+
+    /// <summary>Root id the SDK selects its root context by (property <c>plugin_root_id</c>).</summary>
+    public string RootId { get; init; } = "";
+
+    /// <summary>VM id (property <c>plugin_vm_id</c>); plugins with the same vm_id share data and queues.</summary>
+    public string VmId { get; init; } = "";
+
+    /// <summary>Plugin configuration (buffer 7 inside <c>on_configure</c>).</summary>
+    public byte[] Configuration { get; init; } = [];
+
+    /// <summary>VM configuration (buffer 6 inside <c>on_vm_start</c>).</summary>
+    public byte[] VmConfiguration { get; init; } = [];
+
+    /// <summary>Environment variables WASI <c>environ_*</c> exposes (only these).</summary>
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Number of VM shards; a stream lives on one; default: processor count.</summary>
+    public int Shards { get; init; } = System.Environment.ProcessorCount;
+
+    /// <summary>Linear memory limit per shard.</summary>
+    public long MemoryLimitBytes { get; init; } = 256L * 1024 * 1024;
+
+    /// <summary>CPU deadline of one callback (epoch interruption).</summary>
+    public TimeSpan CallDeadline { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Lowest plugin log level passed to the log sink.</summary>
+    public ProxyLogLevel LogLevel { get; init; } = ProxyLogLevel.Info;
+
+    /// <summary>First delay before rebuilding a failed shard; doubles per consecutive failure.</summary>
+    public TimeSpan RebuildBackoff { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Largest rebuild delay.</summary>
+    public TimeSpan MaxRebuildBackoff { get; init; } = TimeSpan.FromMinutes(1);
+}

@@ -1,0 +1,293 @@
+using Microsoft.Extensions.Logging;
+using WasmOperator.ProxyWasm.Abi;
+using WasmOperator.ProxyWasm.Runtime;
+
+namespace WasmOperator.ProxyWasm.Plugins;
+
+/// <summary>
+/// One VM of a plugin (cpp-host's per-thread handle): runs one callback at a time under its lock,
+/// defers actions that would re-enter the VM until the current call returns, and on a trap fails
+/// only its own calls, then rebuilds the VM from the compiled module with exponential backoff.
+/// </summary>
+internal sealed class PluginShard : IDisposable
+{
+    private readonly List<Action> _deferred = [];
+    private readonly CancellationTokenSource _cancellation = new();
+    private Timer? _tick;
+    private int _consecutiveFailures;
+    private DateTime _nextRebuildUtc;
+    private bool _disposed;
+
+    public PluginShard(ProxyWasmPlugin plugin, int index)
+    {
+        Plugin = plugin;
+        Index = index;
+    }
+
+    public ProxyWasmPlugin Plugin { get; }
+
+    public int Index { get; }
+
+    public Lock Gate { get; } = new();
+
+    /// <summary>The live VM state, or null while failed.</summary>
+    public AbiInstance? Abi { get; private set; }
+
+    /// <summary>Changes whenever the VM is replaced; contexts of an older generation are gone.</summary>
+    public int Generation { get; private set; }
+
+    public PluginFailure? LastFailure { get; private set; }
+
+    public int CrashCount { get; private set; }
+
+    public int CallDepth { get; set; }
+
+    public CancellationToken Cancellation => _cancellation.Token;
+
+    /// <summary>Builds the VM; throws on failure (used for the first, canary build).</summary>
+    public void Build()
+    {
+        lock (Gate)
+        {
+            CallDepth++;
+            try
+            {
+                Abi = AbiInstance.Create(this);
+            }
+            finally
+            {
+                CallDepth--;
+            }
+        }
+
+        DrainDeferred();
+    }
+
+    /// <summary>Under <see cref="Gate"/>: true if a VM is ready, rebuilding it when the backoff has passed.</summary>
+    public bool EnsureHealthy()
+    {
+        if (Abi is not null)
+        {
+            return true;
+        }
+
+        if (_disposed || DateTime.UtcNow < _nextRebuildUtc)
+        {
+            return false;
+        }
+
+        CallDepth++;
+        try
+        {
+            Abi = AbiInstance.Create(this);
+            Generation++;
+            Plugin.Log.LogInformation("plugin {Plugin} shard {Shard}: VM rebuilt after {Crashes} crash(es)", Plugin.Options.Name, Index, CrashCount);
+            return true;
+        }
+#pragma warning disable CA1031 // Any rebuild failure only lengthens the backoff.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            _consecutiveFailures++;
+            _nextRebuildUtc = DateTime.UtcNow + Backoff();
+            LastFailure = new PluginFailure(WasmVm.Classify(ex), "rebuild", ex.Message);
+            Plugin.Log.LogWarning("plugin {Plugin} shard {Shard}: rebuild failed: {Message}", Plugin.Options.Name, Index, ex.Message);
+            return false;
+        }
+        finally
+        {
+            CallDepth--;
+        }
+    }
+
+    /// <summary>Under <see cref="Gate"/>: marks the VM failed after a trap in <paramref name="callback"/>.</summary>
+    public PluginFailure Fail(Exception exception, string callback, StreamContext? current)
+    {
+        var kind = WasmVm.Classify(exception);
+        var abi = Abi;
+        if (abi is not null && kind is TrapKind.Unreachable or TrapKind.Other &&
+            abi.Vm.MemoryBytes + (64 * 1024) > Plugin.Options.MemoryLimitBytes)
+        {
+            // The guest hit the memory limit (memory.grow returned -1) and gave up.
+            kind = TrapKind.MemoryLimit;
+        }
+
+        var failure = new PluginFailure(kind, callback, exception.Message);
+        LastFailure = failure;
+        CrashCount++;
+        _consecutiveFailures++;
+        _nextRebuildUtc = DateTime.UtcNow + Backoff();
+        Plugin.Log.LogError("plugin {Plugin} shard {Shard}: {Failure}", Plugin.Options.Name, Index, failure);
+        _tick?.Dispose();
+        _tick = null;
+        if (abi is not null)
+        {
+            foreach (var stream in abi.Streams.Values)
+            {
+                if (!ReferenceEquals(stream, current))
+                {
+                    var host = stream.Host;
+                    _deferred.Add(() => host.OnPluginFailure(failure));
+                }
+            }
+
+            abi.Dispose();
+        }
+
+        Abi = null;
+        Generation++;
+        return failure;
+    }
+
+    /// <summary>A stream completed normally: the VM is healthy again, reset the backoff.</summary>
+    public void MarkHealthy() => _consecutiveFailures = 0;
+
+    private TimeSpan Backoff()
+    {
+        var options = Plugin.Options;
+        var factor = Math.Pow(2, Math.Min(_consecutiveFailures - 1, 20));
+        var delay = TimeSpan.FromTicks((long)Math.Min(options.RebuildBackoff.Ticks * factor, options.MaxRebuildBackoff.Ticks));
+        return delay;
+    }
+
+    /// <summary>Queues an action to run after the current VM call, outside the lock.</summary>
+    public void Defer(Action action)
+    {
+        lock (Gate)
+        {
+            _deferred.Add(action);
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="action"/> on the VM of <paramref name="generation"/>: after the current call
+    /// when this thread is inside one (no re-entry), otherwise now under the lock.
+    /// </summary>
+    public void Post(int generation, Action<AbiInstance> action)
+    {
+        if (Gate.IsHeldByCurrentThread && CallDepth > 0)
+        {
+            _deferred.Add(() => Post(generation, action));
+            return;
+        }
+
+        lock (Gate)
+        {
+            if (Generation != generation || Abi is null)
+            {
+                return;
+            }
+
+            CallDepth++;
+            try
+            {
+                Abi.Vm.Arm();
+                action(Abi);
+            }
+#pragma warning disable CA1031 // A trap here fails this shard only.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Fail(ex, "proxy_on_host_event", null);
+            }
+            finally
+            {
+                CallDepth--;
+            }
+        }
+
+        DrainDeferred();
+    }
+
+    /// <summary>Runs actions deferred during VM calls, outside the lock.</summary>
+    public void DrainDeferred()
+    {
+        while (true)
+        {
+            Action[] batch;
+            lock (Gate)
+            {
+                if (_deferred.Count == 0 || CallDepth > 0)
+                {
+                    return;
+                }
+
+                batch = [.. _deferred];
+                _deferred.Clear();
+            }
+
+            foreach (var action in batch)
+            {
+                try
+                {
+                    action();
+                }
+#pragma warning disable CA1031 // A failing host callback must not break the shard.
+                catch (Exception ex)
+#pragma warning restore CA1031
+                {
+                    Plugin.Log.LogError(ex, "plugin {Plugin} shard {Shard}: deferred action failed", Plugin.Options.Name, Index);
+                }
+            }
+        }
+    }
+
+    /// <summary>Under the lock (from a hostcall): starts, changes or stops the root context's timer.</summary>
+    public void SetTickPeriod(int milliseconds)
+    {
+        _tick?.Dispose();
+        _tick = null;
+        if (milliseconds > 0)
+        {
+            var generation = Generation;
+            _tick = new Timer(static state =>
+            {
+                if (state is ValueTuple<PluginShard, int> target)
+                {
+                    target.Item1.Post(target.Item2, static abi => abi.Tick());
+                }
+            }, (this, generation), milliseconds, milliseconds);
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (Gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            _tick?.Dispose();
+            _tick = null;
+            _cancellation.Cancel();
+            if (Abi is not null)
+            {
+                try
+                {
+                    Abi.ShutdownRoot();
+                }
+#pragma warning disable CA1031 // Teardown is best effort.
+                catch (Exception ex)
+#pragma warning restore CA1031
+                {
+                    Plugin.Log.LogDebug(ex, "plugin {Plugin} shard {Shard}: root teardown trapped", Plugin.Options.Name, Index);
+                }
+
+                Abi.Dispose();
+                Abi = null;
+            }
+
+            Generation++;
+        }
+
+        _cancellation.Dispose();
+    }
+
+    /// <summary>Used by streams created while no shard is healthy.</summary>
+    public static PluginFailure Unavailable(PluginFailure? last) =>
+        new(TrapKind.Unavailable, "create_context", last is null ? "no healthy VM" : $"no healthy VM; last failure: {last}");
+
+}

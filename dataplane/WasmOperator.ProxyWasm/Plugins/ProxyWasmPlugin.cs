@@ -1,0 +1,171 @@
+using Microsoft.Extensions.Logging;
+using WasmOperator.ProxyWasm.Abi;
+using WasmOperator.ProxyWasm.Host;
+using WasmOperator.ProxyWasm.Runtime;
+using WasmOperator.ProxyWasm.Shared;
+
+namespace WasmOperator.ProxyWasm.Plugins;
+
+/// <summary>
+/// A loaded plugin: one root context of a compiled module running on N independent VM shards.
+/// Create one <see cref="HttpStream"/> per request. Thread-safe.
+/// </summary>
+public sealed class ProxyWasmPlugin : IDisposable
+{
+    private readonly PluginShard[] _shards;
+    private int _roundRobin = -1;
+
+    internal ProxyWasmPlugin(ProxyWasmRuntime runtime, CompiledModule module, PluginOptions options, IPluginHost host, ILogger log)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.Shards, 1);
+        Runtime = runtime;
+        Module = module;
+        Options = options;
+        Host = host;
+        Log = log;
+        SharedData = runtime.SharedDataFor(options.VmId);
+        _shards = new PluginShard[options.Shards];
+        try
+        {
+            for (var i = 0; i < _shards.Length; i++)
+            {
+                _shards[i] = new PluginShard(this, i);
+                _shards[i].Build();
+            }
+        }
+        catch (Exception ex)
+        {
+            foreach (var shard in _shards)
+            {
+                shard?.Dispose();
+            }
+
+            if (ex is PluginLoadException)
+            {
+                throw;
+            }
+
+            throw new PluginLoadException(
+                $"plugin '{options.Name}' (root id '{options.RootId}', module {module.Digest}) failed to start: {new PluginFailure(WasmVm.Classify(ex), "start", ex.Message)}", ex);
+        }
+    }
+
+    /// <summary>The plugin's options.</summary>
+    public PluginOptions Options { get; }
+
+    /// <summary>The compiled module the shards run.</summary>
+    public CompiledModule Module { get; }
+
+    /// <summary>Total VM crashes over the plugin's life.</summary>
+    public int CrashCount
+    {
+        get
+        {
+            var total = 0;
+            foreach (var shard in _shards)
+            {
+                lock (shard.Gate)
+                {
+                    total += shard.CrashCount;
+                }
+            }
+
+            return total;
+        }
+    }
+
+    /// <summary>Shards with a live VM right now.</summary>
+    public int HealthyShards
+    {
+        get
+        {
+            var healthy = 0;
+            foreach (var shard in _shards)
+            {
+                lock (shard.Gate)
+                {
+                    healthy += shard.Abi is null ? 0 : 1;
+                }
+            }
+
+            return healthy;
+        }
+    }
+
+    internal ProxyWasmRuntime Runtime { get; }
+
+    internal IPluginHost Host { get; }
+
+    internal ILogger Log { get; }
+
+    internal SharedDataStore SharedData { get; }
+
+    /// <summary>
+    /// Creates a stream context (on_context_create) on the next healthy shard. If no shard is
+    /// healthy (all failed and backing off) the stream reports <see cref="FilterStatus.Failed"/>.
+    /// </summary>
+    public HttpStream CreateHttpStream(IHttpStreamHost host)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        var start = (int)((uint)Interlocked.Increment(ref _roundRobin) % (uint)_shards.Length);
+        PluginFailure? last = null;
+        for (var i = 0; i < _shards.Length; i++)
+        {
+            var shard = _shards[(start + i) % _shards.Length];
+            HttpStream? stream = null;
+            lock (shard.Gate)
+            {
+                if (!shard.EnsureHealthy() || shard.Abi is not { } abi)
+                {
+                    last = shard.LastFailure ?? last;
+                    continue;
+                }
+
+                StreamContext? context = null;
+                shard.CallDepth++;
+                try
+                {
+                    abi.Vm.Arm();
+                    context = abi.CreateStream(host);
+                    stream = new HttpStream(shard, shard.Generation, context);
+                }
+#pragma warning disable CA1031 // A trap in on_context_create fails this shard; try the next one.
+                catch (Exception ex)
+#pragma warning restore CA1031
+                {
+                    last = shard.Fail(ex, "proxy_on_context_create", context);
+                }
+                finally
+                {
+                    shard.CallDepth--;
+                }
+            }
+
+            shard.DrainDeferred();
+            if (stream is not null)
+            {
+                return stream;
+            }
+        }
+
+        return new HttpStream(host, PluginShard.Unavailable(last));
+    }
+
+    internal void WriteLog(ProxyLogLevel level, string message)
+    {
+        Host.Log(level, message);
+        if (Log.IsEnabled(LogLevel.Debug))
+        {
+            Log.LogDebug("plugin {Plugin} [{Level}] {Message}", Options.Name, level, message);
+        }
+    }
+
+    /// <summary>Tears down every shard (root on_done/on_delete) and stops timers.</summary>
+    public void Dispose()
+    {
+        foreach (var shard in _shards)
+        {
+            shard.Dispose();
+        }
+    }
+}

@@ -1,0 +1,165 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Wasmtime;
+using WasmOperator.ProxyWasm.Abi;
+using WasmOperator.ProxyWasm.Check;
+using WasmOperator.ProxyWasm.Host;
+using WasmOperator.ProxyWasm.Plugins;
+using WasmOperator.ProxyWasm.Shared;
+
+namespace WasmOperator.ProxyWasm.Runtime;
+
+/// <summary>
+/// The process-wide Proxy-Wasm host: one Wasmtime engine with epoch interruption and its ticker,
+/// modules compiled once per digest (and cached precompiled on disk), shared data and queues per
+/// vm_id, and the metric registry. Create one per process; thread-safe.
+/// </summary>
+public sealed class ProxyWasmRuntime : IDisposable
+{
+    private const string EngineSettings = "epoch-interruption;cranelift-speed";
+    private readonly ConcurrentDictionary<string, CompiledModule> _modules = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SharedDataStore> _sharedData = new(StringComparer.Ordinal);
+    private readonly Lock _compileGate = new();
+    private readonly Timer _ticker;
+    private readonly ModuleCache? _cache;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ProxyWasmRuntimeOptions _options;
+
+    /// <summary>Creates the engine and starts the epoch ticker.</summary>
+    public ProxyWasmRuntime(ProxyWasmRuntimeOptions? options = null, ILoggerFactory? loggerFactory = null)
+    {
+        _options = options ?? new ProxyWasmRuntimeOptions();
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        using var config = new Config().WithEpochInterruption(true).WithOptimizationLevel(OptimizationLevel.Speed);
+        Engine = new Engine(config);
+        var version = typeof(Engine).Assembly.GetName().Version?.ToString() ?? "unknown";
+        EngineKey = Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"wasmtime-{version};{EngineSettings}")))[..16];
+        if (_options.CacheDirectory is { } directory)
+        {
+            _cache = new ModuleCache(directory, EngineKey);
+        }
+
+        _ticker = new Timer(static state => (state as Engine)?.IncrementEpoch(), Engine, _options.EpochTick, _options.EpochTick);
+    }
+
+    /// <summary>Metrics plugins defined; the proxy exports them.</summary>
+    public MetricRegistry Metrics { get; } = new();
+
+    /// <summary>Key of the Wasmtime version and engine settings that precompiled code depends on.</summary>
+    public string EngineKey { get; }
+
+    internal Engine Engine { get; }
+
+    internal SharedQueueRegistry Queues { get; } = new();
+
+    internal SharedDataStore SharedDataFor(string vmId) => _sharedData.GetOrAdd(vmId, static _ => new SharedDataStore());
+
+    internal ulong DeadlineTicks(TimeSpan deadline) =>
+        (ulong)Math.Max(1, Math.Ceiling(deadline.TotalMilliseconds / _options.EpochTick.TotalMilliseconds)) + 1;
+
+    /// <summary>
+    /// Compiles <paramref name="wasm"/> (or returns the module already compiled for its digest,
+    /// or loads precompiled code from the disk cache). Throws <see cref="PluginLoadException"/> for
+    /// invalid Wasm or a missing/unknown ABI marker.
+    /// </summary>
+    public CompiledModule Compile(ReadOnlySpan<byte> wasm)
+    {
+        var hex = Convert.ToHexStringLower(SHA256.HashData(wasm));
+        var digest = $"sha256:{hex}";
+        if (_modules.TryGetValue(digest, out var existing))
+        {
+            return existing;
+        }
+
+        lock (_compileGate)
+        {
+            if (_modules.TryGetValue(digest, out existing))
+            {
+                return existing;
+            }
+
+            var module = _cache?.TryLoad(Engine, hex);
+            var fromCache = module is not null;
+            if (module is null)
+            {
+                try
+                {
+                    module = Module.FromBytes(Engine, digest, wasm);
+                }
+                catch (WasmtimeException ex)
+                {
+                    throw new PluginLoadException($"module {digest} is not valid WebAssembly: {ex.Message}", ex);
+                }
+
+                _cache?.Store(module, hex);
+            }
+
+            var abi = ModuleChecker.DetectAbi(module);
+            if (abi == AbiVersion.Unknown)
+            {
+                module.Dispose();
+                throw new PluginLoadException(
+                    $"module {digest}: Missing or unknown Proxy-Wasm ABI version (exports none of proxy_abi_version_0_1_0, proxy_abi_version_0_2_0, proxy_abi_version_0_2_1); rebuild it with a Proxy-Wasm SDK");
+            }
+
+            var compiled = new CompiledModule(digest, abi, Engine, module, ImportLinking.Build(Engine, module), fromCache);
+            _modules[digest] = compiled;
+            return compiled;
+        }
+    }
+
+    /// <summary>
+    /// Starts a plugin on <see cref="PluginOptions.Shards"/> VMs (init, root context, on_vm_start,
+    /// on_configure on each). Throws <see cref="PluginLoadException"/> if any step fails or returns false.
+    /// </summary>
+    public ProxyWasmPlugin LoadPlugin(CompiledModule module, PluginOptions options, IPluginHost host)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(host);
+        return new ProxyWasmPlugin(this, module, options, host, _loggerFactory.CreateLogger<ProxyWasmPlugin>());
+    }
+
+    /// <summary>Checks a module without running a plugin: validity, ABI, imports, memory and allocator exports.</summary>
+    public ModuleCheckReport Check(ReadOnlySpan<byte> wasm) => ModuleChecker.Check(this, wasm, []);
+
+    /// <summary>As <see cref="Check(ReadOnlySpan{byte})"/>, and probes which of <paramref name="candidateRootIds"/> the module starts with.</summary>
+    public ModuleCheckReport Check(ReadOnlySpan<byte> wasm, IReadOnlyList<string> candidateRootIds) =>
+        ModuleChecker.Check(this, wasm, candidateRootIds);
+
+    /// <summary>Stops the ticker and releases the engine.</summary>
+    public void Dispose()
+    {
+        _ticker.Dispose();
+        foreach (var module in _modules.Values)
+        {
+            module.Linker.Dispose();
+            module.Module.Dispose();
+        }
+
+        Engine.Dispose();
+    }
+
+    internal static IPluginHost NullHost { get; } = new NullPluginHost();
+
+    private sealed class NullPluginHost : IPluginHost
+    {
+        public Task<HttpCalloutResponse> SendHttpCalloutAsync(HttpCalloutRequest request, CancellationToken cancellationToken) =>
+            Task.FromException<HttpCalloutResponse>(new InvalidOperationException("no callouts during a module check"));
+
+        public Task<GrpcCalloutResponse> SendGrpcCalloutAsync(GrpcCalloutRequest request, CancellationToken cancellationToken) =>
+            Task.FromException<GrpcCalloutResponse>(new InvalidOperationException("no callouts during a module check"));
+
+        public bool TryGetProperty(string path, out byte[] value)
+        {
+            value = [];
+            return false;
+        }
+
+        public void Log(ProxyLogLevel level, string message)
+        {
+        }
+    }
+}
