@@ -27,7 +27,12 @@ internal static class FetchHttpClientFactory
             };
         }
 
-        var client = new HttpClient(handler, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
+        // Buffered answers (manifests, tokens) stay small; module blobs are streamed and capped separately.
+        var client = new HttpClient(handler, disposeHandler: true)
+        {
+            Timeout = Timeout.InfiniteTimeSpan,
+            MaxResponseContentBufferSize = 4 * 1024 * 1024,
+        };
         client.DefaultRequestHeaders.UserAgent.ParseAdd(options.UserAgent);
         return client;
     }

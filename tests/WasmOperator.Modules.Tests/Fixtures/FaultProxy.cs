@@ -55,8 +55,14 @@ internal sealed class FaultProxy : IAsyncDisposable
     /// <summary>Authorization the proxy itself sends upstream for redirected requests (the storage's own access).</summary>
     public string? RedirectUpstreamAuthorization { get; set; }
 
-    /// <summary>The next <paramref name="count"/> requests answer 500 (int.MaxValue: always).</summary>
-    public void FailNext(int count) => Volatile.Write(ref _failuresLeft, count);
+    /// <summary>The next <paramref name="count"/> requests answer <paramref name="status"/> (int.MaxValue: always).</summary>
+    public void FailNext(int count, int status = 500)
+    {
+        _failureStatus = status;
+        Volatile.Write(ref _failuresLeft, count);
+    }
+
+    private int _failureStatus = 500;
 
     /// <summary>The next <paramref name="count"/> blob GETs are cut or corrupted.</summary>
     public void FaultBlobs(BlobFault fault, int count)
@@ -102,7 +108,12 @@ internal sealed class FaultProxy : IAsyncDisposable
 
         if (Interlocked.Decrement(ref _failuresLeft) >= 0)
         {
-            context.Response.StatusCode = 500;
+            context.Response.StatusCode = _failureStatus;
+            if (_failureStatus == 429)
+            {
+                context.Response.Headers.RetryAfter = "0";
+            }
+
             return;
         }
 

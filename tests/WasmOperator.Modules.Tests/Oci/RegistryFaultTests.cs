@@ -197,4 +197,53 @@ public sealed class RegistryFaultTests(RegistryFixture fixture) : IClassFixture<
         Assert.Contains("Docker-Content-Digest", error.Message, StringComparison.Ordinal);
         Assert.Equal(0, fetcher.Cache.TotalBytes);
     }
+
+    [Fact]
+    public async Task Too_many_requests_is_retried_after_the_advertised_delay()
+    {
+        var module = TestModules.Create();
+        await _push.PushCncfAsync("faults/throttled", "v1", module);
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        proxy.FailNext(2, status: 429);
+        using var fetcher = new ModuleFetcher(Options(proxy.HostPort));
+
+        var fetched = await fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{proxy.HostPort}/faults/throttled:v1" }, default);
+
+        Assert.Equal(TestModules.Digest(module), fetched.ModuleDigest);
+    }
+
+    [Fact]
+    public async Task Other_client_errors_are_not_retried()
+    {
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        proxy.FailNext(1, status: 400);
+        using var fetcher = new ModuleFetcher(Options(proxy.HostPort));
+
+        var error = await Assert.ThrowsAsync<ManifestFailureException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{proxy.HostPort}/faults/bad:v1" }, default));
+
+        Assert.Contains("400", error.Message, StringComparison.Ordinal);
+        Assert.Equal(1, proxy.Requests);
+    }
+
+    [Fact]
+    public async Task A_fetch_that_outlasts_the_overall_timeout_fails_even_while_each_request_is_within_its_own()
+    {
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        proxy.Delay = TimeSpan.FromSeconds(30);
+        var defaults = Options(proxy.HostPort);
+        using var fetcher = new ModuleFetcher(new ModuleFetcherOptions
+        {
+            CacheDirectory = defaults.CacheDirectory,
+            InsecureHosts = defaults.InsecureHosts,
+            MetricsRegistry = defaults.MetricsRegistry,
+            RequestTimeout = TimeSpan.FromSeconds(20),
+            FetchTimeout = TimeSpan.FromMilliseconds(300),
+        });
+
+        var error = await Assert.ThrowsAsync<DownloadFailureException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{proxy.HostPort}/faults/forever:v1" }, default));
+
+        Assert.Contains("did not finish within", error.Message, StringComparison.Ordinal);
+    }
 }
