@@ -1,0 +1,2 @@
+// The operator process: controller runtime and the WasmPlugin reconciler.
+return 0;
