@@ -28,6 +28,7 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
     private readonly FileModuleSource _fileSource;
     private readonly FetcherMetrics _metrics;
     private readonly SingleFlight<FetchedModule> _flights = new();
+    private readonly SingleFlight<FetchedModule> _downloads = new();
     private readonly CancellationTokenSource _lifetime = new();
 
     /// <summary>Validates <paramref name="options"/> and opens the cache.</summary>
@@ -252,6 +253,24 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
             return unchanged;
         }
 
+        // Different URLs (tags) naming one manifest share one download too.
+        var downloaded = await _downloads.RunAsync(
+            topDigest,
+            () => DownloadOciModuleAsync(url, reference, manifest, layer, format, credential, resolvedRef, topDigest, cancellationToken),
+            cancellationToken);
+        if (downloaded.Url == url)
+        {
+            return downloaded;
+        }
+
+        _cache.Record(url, new IndexEntry(resolvedRef, topDigest, downloaded.ModuleDigest, downloaded.Size, format, layer.MediaType, DateTimeOffset.UtcNow));
+        return downloaded with { Url = url, ResolvedRef = resolvedRef };
+    }
+
+    private async Task<FetchedModule> DownloadOciModuleAsync(
+        string url, OciReference reference, OciManifest manifest, OciDescriptor layer, ModuleFormat format,
+        RegistryCredential? credential, string resolvedRef, string topDigest, CancellationToken cancellationToken)
+    {
         var blobTemp = _cache.NewTempPath();
         var moduleTemp = _cache.NewTempPath();
         try

@@ -246,4 +246,23 @@ public sealed class RegistryFaultTests(RegistryFixture fixture) : IClassFixture<
 
         Assert.Contains("did not finish within", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Two_tags_of_one_manifest_fetched_together_share_one_download()
+    {
+        var module = TestModules.Create(payloadBytes: 128 * 1024);
+        var digest = await _push.PushCncfAsync("faults/twotags", "stable", module);
+        await _push.PushCncfAsync("faults/twotags", "v1.2.3", module);
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        proxy.Delay = TimeSpan.FromMilliseconds(100);
+        using var fetcher = new ModuleFetcher(Options(proxy.HostPort));
+
+        var results = await Task.WhenAll(
+            fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{proxy.HostPort}/faults/twotags:stable" }, default),
+            fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{proxy.HostPort}/faults/twotags:v1.2.3" }, default));
+
+        Assert.All(results, r => Assert.Equal(digest, r.ManifestDigest));
+        Assert.Equal($"oci://{proxy.HostPort}/faults/twotags:v1.2.3", results[1].Url);
+        Assert.Equal(1, proxy.BlobGets);
+    }
 }
