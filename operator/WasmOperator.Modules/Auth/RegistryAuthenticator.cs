@@ -84,11 +84,7 @@ internal sealed class RegistryAuthenticator(HttpClient http, HostPolicy hosts)
             throw new AuthFailureException(url, $"token service {realmUri.GetLeftPart(UriPartial.Path)} refused the credentials ({(int)response.StatusCode})");
         }
 
-        if ((int)response.StatusCode >= 500 || response.StatusCode == HttpStatusCode.TooManyRequests)
-        {
-            throw new TransientFetchException($"token service answered {(int)response.StatusCode}");
-        }
-
+        HttpResponses.ThrowIfTransient(response);
         if (!response.IsSuccessStatusCode)
         {
             throw new AuthFailureException(url, $"token service {realmUri.GetLeftPart(UriPartial.Path)} answered {(int)response.StatusCode}");

@@ -1,6 +1,5 @@
 using System.Net;
 using WasmOperator.Modules.Failures;
-using WasmOperator.Modules.Oci;
 using WasmOperator.Modules.Verification;
 
 namespace WasmOperator.Modules.Http;
@@ -21,8 +20,7 @@ internal sealed class HttpModuleSource(HttpClient http, HostPolicy hosts, Retrie
                 {
                     using var request = new HttpRequestMessage(HttpMethod.Get, current);
                     using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
-                    if (response.StatusCode is HttpStatusCode.MovedPermanently or HttpStatusCode.Found or HttpStatusCode.SeeOther
-                        or HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect)
+                    if (HttpResponses.IsRedirect(response.StatusCode))
                     {
                         var location = response.Headers.Location;
                         if (location is null || hop >= MaxRedirects)
@@ -39,7 +37,7 @@ internal sealed class HttpModuleSource(HttpClient http, HostPolicy hosts, Retrie
                         continue;
                     }
 
-                    OciRegistryClient.ThrowIfTransient(response);
+                    HttpResponses.ThrowIfTransient(response);
                     if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
                     {
                         throw new AuthFailureException(url, $"the server answered {(int)response.StatusCode}");
@@ -50,19 +48,7 @@ internal sealed class HttpModuleSource(HttpClient http, HostPolicy hosts, Retrie
                         throw new DownloadFailureException(url, $"the server answered {(int)response.StatusCode}");
                     }
 
-                    if (response.Content.Headers.ContentLength is { } length && length > options.MaxModuleBytes)
-                    {
-                        throw new ModuleTooLargeException(url, length, options.MaxModuleBytes);
-                    }
-
-                    await using var body = await response.Content.ReadAsStreamAsync(ct);
-                    var outcome = await HashingCopy.CopyAsync(body, destination, options.MaxModuleBytes, ct);
-                    if (outcome.LimitExceeded)
-                    {
-                        throw new ModuleTooLargeException(url, outcome.Size, options.MaxModuleBytes);
-                    }
-
-                    return outcome;
+                    return await HttpResponses.SaveBodyAsync(url, response, destination, options.MaxModuleBytes, ct);
                 }
             }, cancellationToken);
         }

@@ -26,7 +26,7 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
             {
                 using var request = new HttpRequestMessage(HttpMethod.Get, uri);
                 using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
-                ThrowIfTransient(response);
+                HttpResponses.ThrowIfTransient(response);
                 if (response.StatusCode == HttpStatusCode.Unauthorized)
                 {
                     if (AuthChallenge.From(response) is { } challenge)
@@ -61,7 +61,7 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
             return await retrier.ExecuteAsync(url, async ct =>
             {
                 using var response = await SendAsync(url, reference, credential, uri, OciMediaTypes.ManifestAccept, ct);
-                ThrowIfTransient(response);
+                HttpResponses.ThrowIfTransient(response);
                 if (response.StatusCode == HttpStatusCode.NotFound)
                 {
                     throw new ManifestFailureException(url, $"{reference.Registry}/{reference.Repository}:{manifestReference} was not found (404; accepted {string.Join(", ", OciMediaTypes.ManifestAccept)})");
@@ -114,24 +114,13 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
             return await retrier.ExecuteAsync(url, async ct =>
             {
                 using var response = await SendAsync(url, reference, credential, uri, null, ct);
-                ThrowIfTransient(response);
+                HttpResponses.ThrowIfTransient(response);
                 if (!response.IsSuccessStatusCode)
                 {
                     throw new DownloadFailureException(url, $"blob {blob.Digest} of {reference.Registry}/{reference.Repository}: {(int)response.StatusCode}");
                 }
 
-                if (response.Content.Headers.ContentLength is { } length && length > options.MaxModuleBytes)
-                {
-                    throw new ModuleTooLargeException(url, length, options.MaxModuleBytes);
-                }
-
-                await using var body = await response.Content.ReadAsStreamAsync(ct);
-                var outcome = await HashingCopy.CopyAsync(body, destination, options.MaxModuleBytes, ct);
-                if (outcome.LimitExceeded)
-                {
-                    throw new ModuleTooLargeException(url, outcome.Size, options.MaxModuleBytes);
-                }
-
+                var outcome = await HttpResponses.SaveBodyAsync(url, response, destination, options.MaxModuleBytes, ct);
                 if (outcome.Digest != blob.Digest)
                 {
                     throw new TransientFetchException($"blob {blob.Digest} arrived with digest {outcome.Digest} ({outcome.Size} of {blob.Size} bytes)");
@@ -183,7 +172,7 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
             throw new AuthFailureException(url, $"registry {reference.Registry} denied pull access to {reference.Repository} (403)");
         }
 
-        for (var hop = 0; IsRedirect(response.StatusCode); hop++)
+        for (var hop = 0; HttpResponses.IsRedirect(response.StatusCode); hop++)
         {
             var location = response.Headers.Location;
             response.Dispose();
@@ -218,21 +207,6 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
 
         request.Headers.Authorization = authorization;
         return await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
-    }
-
-    private static bool IsRedirect(HttpStatusCode status) =>
-        status is HttpStatusCode.MovedPermanently or HttpStatusCode.Found or HttpStatusCode.SeeOther
-            or HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect;
-
-    /// <summary>5xx and 429 are worth another attempt; every other status is final.</summary>
-    internal static void ThrowIfTransient(HttpResponseMessage response)
-    {
-        var status = (int)response.StatusCode;
-        if (status >= 500 || response.StatusCode == HttpStatusCode.TooManyRequests)
-        {
-            var retryAfter = response.Headers.RetryAfter?.Delta;
-            throw new TransientFetchException($"{response.RequestMessage?.RequestUri?.GetLeftPart(UriPartial.Path)} answered {status}", retryAfter);
-        }
     }
 
     private static string? Header(HttpResponseMessage response, string name) =>

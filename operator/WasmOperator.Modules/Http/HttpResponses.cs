@@ -1,0 +1,38 @@
+using System.Net;
+using WasmOperator.Modules.Failures;
+using WasmOperator.Modules.Verification;
+
+namespace WasmOperator.Modules.Http;
+
+/// <summary>What every source does with an HTTP answer: classify the status, follow redirects, save the body capped and hashed.</summary>
+internal static class HttpResponses
+{
+    public static bool IsRedirect(HttpStatusCode status) =>
+        status is HttpStatusCode.MovedPermanently or HttpStatusCode.Found or HttpStatusCode.SeeOther
+            or HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect;
+
+    /// <summary>5xx and 429 are worth another attempt; every other status is final.</summary>
+    public static void ThrowIfTransient(HttpResponseMessage response)
+    {
+        var status = (int)response.StatusCode;
+        if (status >= 500 || response.StatusCode == HttpStatusCode.TooManyRequests)
+        {
+            var retryAfter = response.Headers.RetryAfter?.Delta;
+            throw new TransientFetchException($"{response.RequestMessage?.RequestUri?.GetLeftPart(UriPartial.Path)} answered {status}", retryAfter);
+        }
+    }
+
+    /// <summary>Streams the body to <paramref name="destination"/> while hashing; refuses more than <paramref name="limit"/> bytes.</summary>
+    public static async Task<HashingCopy.Outcome> SaveBodyAsync(
+        string url, HttpResponseMessage response, string destination, long limit, CancellationToken cancellationToken)
+    {
+        if (response.Content.Headers.ContentLength is { } length && length > limit)
+        {
+            throw new ModuleTooLargeException(url, length, limit);
+        }
+
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+        var outcome = await HashingCopy.CopyAsync(body, destination, limit, cancellationToken);
+        return outcome.LimitExceeded ? throw new ModuleTooLargeException(url, outcome.Size, limit) : outcome;
+    }
+}
