@@ -1,8 +1,9 @@
 // The SDK's add_header example: adds `hello: world!` (or `hello: <configuration>`) to responses.
 export * from "@solo-io/proxy-runtime/proxy";
+import { ConfiguredRootContext } from "../../lib/root";
 import { RootContext, Context, registerRootContext, FilterHeadersStatusValues, stream_context } from "@solo-io/proxy-runtime";
 
-class AddHeaderRoot extends RootContext {
+class AddHeaderRoot extends ConfiguredRootContext {
   createContext(context_id: u32): Context {
     return new AddHeader(context_id, this);
   }

@@ -1,12 +1,13 @@
 // The SDK's auth example: sends the request headers to the cluster named in the configuration;
 // a 200 adds `added-header: authorized` and continues, anything else answers 401.
 export * from "@solo-io/proxy-runtime/proxy";
+import { ConfiguredRootContext } from "../../lib/root";
 import {
   RootContext, Context, registerRootContext, FilterHeadersStatusValues, stream_context,
   send_local_response, GrpcStatusValues, WasmResultValues, Headers
 } from "@solo-io/proxy-runtime";
 
-class AuthRoot extends RootContext {
+class AuthRoot extends ConfiguredRootContext {
   createContext(context_id: u32): Context {
     return new Auth(context_id, this);
   }

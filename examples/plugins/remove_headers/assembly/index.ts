@@ -1,9 +1,10 @@
 // The SDK's remove_headers example: the configuration is a comma-separated list of prefixes;
 // response headers whose names start with one of them are removed.
 export * from "@solo-io/proxy-runtime/proxy";
+import { ConfiguredRootContext } from "../../lib/root";
 import { RootContext, Context, registerRootContext, FilterHeadersStatusValues, stream_context } from "@solo-io/proxy-runtime";
 
-class RemoveHeadersRoot extends RootContext {
+class RemoveHeadersRoot extends ConfiguredRootContext {
   createContext(context_id: u32): Context {
     return new RemoveHeaders(context_id, this);
   }

@@ -8,6 +8,7 @@
 // Every request: counter showcase_requests, request header x-plugin-name (property plugin_name),
 // x-path (property request.path), and a WASI fd_write line on stdout.
 export * from "@solo-io/proxy-runtime/proxy";
+import { ConfiguredRootContext } from "../../lib/root";
 import {
   RootContext, Context, registerRootContext, FilterHeadersStatusValues, FilterDataStatusValues,
   stream_context, send_local_response, GrpcStatusValues, HeaderPair, Headers, log, LogLevelValues, Counter, Gauge
@@ -30,7 +31,7 @@ function stdout(line: string): void {
   fd_write(1, base, 1, base + 8);
 }
 
-class ShowcaseRoot extends RootContext {
+class ShowcaseRoot extends ConfiguredRootContext {
   createContext(context_id: u32): Context {
     return new Showcase(context_id, this);
   }

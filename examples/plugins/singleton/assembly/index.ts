@@ -2,6 +2,7 @@
 // from the cluster named in its configuration into shared data; the `auth` root compares each
 // request's `x-auth` header with that token (401 on mismatch). Both roots share one vm_id.
 export * from "@solo-io/proxy-runtime/proxy";
+import { ConfiguredRootContext } from "../../lib/root";
 import {
   RootContext, Context, registerRootContext, FilterHeadersStatusValues, stream_context,
   send_local_response, GrpcStatusValues, HeaderPair, Headers, log, LogLevelValues
@@ -13,7 +14,7 @@ function pair(key: string, value: string): HeaderPair {
   return new HeaderPair(String.UTF8.encode(key), String.UTF8.encode(value));
 }
 
-class SingletonRoot extends RootContext {
+class SingletonRoot extends ConfiguredRootContext {
   onConfigure(configuration_size: u32): bool {
     const ok = super.onConfigure(configuration_size);
     set_tick_period_milliseconds(1000);
@@ -36,7 +37,7 @@ class SingletonRoot extends RootContext {
   }
 }
 
-class AuthRoot extends RootContext {
+class AuthRoot extends ConfiguredRootContext {
   createContext(context_id: u32): Context {
     return new TokenAuth(context_id, this);
   }
