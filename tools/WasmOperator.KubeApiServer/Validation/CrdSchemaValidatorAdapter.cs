@@ -9,12 +9,16 @@ internal sealed class CrdSchemaValidatorAdapter(CrdSchemaValidator validator, st
     public SchemaValidationResult Validate(JsonObject obj, JsonObject? oldObj)
     {
         var result = validator.Validate(obj, oldObj);
+        // kube-apiserver never prunes or defaults ObjectMeta from the CRD schema, even when it declares
+        // `metadata: {type: object}` (as crds/wasmplugin.yaml does): keep the metadata as received.
+        var admitted = result.Object;
+        admitted["metadata"] = obj["metadata"]?.DeepClone();
         if (result.IsValid)
         {
-            return new SchemaValidationResult(result.Object, null);
+            return new SchemaValidationResult(admitted, null);
         }
 
         var name = obj["metadata"]?["name"]?.GetValue<string>() ?? string.Empty;
-        return new SchemaValidationResult(result.Object, InvalidStatus.Build(kind, group, name, result.Errors));
+        return new SchemaValidationResult(admitted, InvalidStatus.Build(kind, group, name, result.Errors));
     }
 }
