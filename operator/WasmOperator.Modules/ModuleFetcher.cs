@@ -158,7 +158,8 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
             return pinned;
         }
 
-        if (request.PullPolicy == ModulePullPolicy.IfNotPresent && await FromIndexAsync(url, sha256, cancellationToken) is { } cached)
+        var policy = request.PullPolicy ?? ModulePullPolicy.IfNotPresent;
+        if (policy == ModulePullPolicy.IfNotPresent && await FromIndexAsync(url, sha256, cancellationToken) is { } cached)
         {
             return cached;
         }
@@ -197,7 +198,9 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
 
         var expectedManifest = reference.Digest ?? sha256;
         // A digest names immutable content: no need to ask the registry again whatever the policy.
-        if (request.PullPolicy == ModulePullPolicy.IfNotPresent || reference.Digest is not null)
+        var policy = request.PullPolicy
+            ?? (reference.Digest is null && reference.Tag == "latest" ? ModulePullPolicy.Always : ModulePullPolicy.IfNotPresent);
+        if (policy == ModulePullPolicy.IfNotPresent || reference.Digest is not null)
         {
             if (await FromIndexAsync(url, expectedManifest, cancellationToken) is { } cached)
             {

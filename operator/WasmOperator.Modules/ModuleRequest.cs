@@ -11,8 +11,11 @@ public sealed record ModuleRequest
     /// </summary>
     public string? Sha256 { get; init; }
 
-    /// <summary>Pull policy; see <see cref="ModulePullPolicy"/>.</summary>
-    public ModulePullPolicy PullPolicy { get; init; } = ModulePullPolicy.IfNotPresent;
+    /// <summary>
+    /// Pull policy; null (the API's <c>UNSPECIFIED_POLICY</c> or unset) means <see cref="ModulePullPolicy.IfNotPresent"/>,
+    /// except <see cref="ModulePullPolicy.Always"/> for an OCI reference with the tag <c>latest</c> and no digest.
+    /// </summary>
+    public ModulePullPolicy? PullPolicy { get; init; }
 
     /// <summary>The <c>.dockerconfigjson</c> payload of a <c>kubernetes.io/dockerconfigjson</c> Secret, if any.</summary>
     public ReadOnlyMemory<byte>? PullSecret { get; init; }

@@ -247,4 +247,24 @@ public sealed class OciFetchTests(RegistryFixture fixture) : IClassFixture<Regis
         await Assert.ThrowsAsync<ManifestFailureException>(() =>
             fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{Host}/tls/plugin:v1" }, default));
     }
+
+    [Fact]
+    public async Task An_unset_pull_policy_means_Always_for_the_latest_tag_and_IfNotPresent_for_other_tags()
+    {
+        var first = TestModules.Create();
+        var second = TestModules.Create();
+        await _push.PushCncfAsync("defaults/plugin", "latest", first);
+        await _push.PushCncfAsync("defaults/plugin", "v1", first);
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, Host));
+        await fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{Host}/defaults/plugin" }, default);
+        await fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{Host}/defaults/plugin:v1" }, default);
+
+        await _push.PushCncfAsync("defaults/plugin", "latest", second);
+        await _push.PushCncfAsync("defaults/plugin", "v1", second);
+        var latest = await fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{Host}/defaults/plugin" }, default);
+        var pinnedTag = await fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{Host}/defaults/plugin:v1" }, default);
+
+        Assert.Equal(TestModules.Digest(second), latest.ModuleDigest);
+        Assert.Equal(TestModules.Digest(first), pinnedTag.ModuleDigest);
+    }
 }
