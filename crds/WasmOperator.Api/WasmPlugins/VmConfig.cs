@@ -10,6 +10,6 @@ public sealed class VmConfig
     [JsonPropertyName("env")]
     [MaxItems(256)]
     [ListMapKeys("name")]
-    [CelRule("self.all(x, self.exists_one(y, x.name == y.name))", "env variable names must be unique")]
+    [CelRule("self.all(x, !has(x.name) || self.exists_one(y, has(y.name) && y.name == x.name))", "env variable names must be unique")]
     public List<EnvVar>? Env { get; set; }
 }

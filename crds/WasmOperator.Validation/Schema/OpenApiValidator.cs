@@ -25,7 +25,7 @@ internal static class OpenApiValidator
         var actual = JsonTypeOf(node);
         if (!TypeMatches(schema, actual))
         {
-            errors.Add(TypeError(path, schema.Type, actual));
+            errors.Add(TypeError(path, schema.IntOrString ? "integer,string" : schema.Type, actual));
             return;
         }
 
@@ -131,7 +131,8 @@ internal static class OpenApiValidator
             }
             else if (schema.AdditionalProperties is { } additional)
             {
-                Validate(value, additional, FieldPath.Key(path, key), errors);
+                // kube-openapi names map entries with a dot, e.g. spec.selector.matchLabels.app.
+                Validate(value, additional, FieldPath.Child(path, key), errors);
             }
         }
     }
@@ -162,7 +163,7 @@ internal static class OpenApiValidator
         var length = value.EnumerateRunes().Count();
         if (schema.MaxLength is { } max && length > max)
         {
-            errors.Add(new FieldError(path, FieldErrorReasons.TooLong, $"may not be more than {max} bytes", JsonValue.Create(value)));
+            errors.Add(new FieldError(path, FieldErrorReasons.TooLong, $"may not be longer than {max}", JsonValue.Create(value)));
         }
 
         if (schema.MinLength is { } min && length < min)
@@ -177,7 +178,8 @@ internal static class OpenApiValidator
 
         if (schema.Format is { } format && !Formats.IsValid(format, value))
         {
-            errors.Add(Invalid(path, JsonValue.Create(value), $"{path} in body must be of type {format}: {FieldErrorFormat.Quote(value)}"));
+            // kube-openapi reports a bad format as a type error, which also stops the CEL rules.
+            errors.Add(new FieldError(path, FieldErrorReasons.TypeInvalid, $"{path} in body must be of type {format}: {FieldErrorFormat.Quote(value)}", JsonValue.Create(value)));
         }
     }
 

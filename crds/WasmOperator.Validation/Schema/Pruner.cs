@@ -18,6 +18,12 @@ internal static class Pruner
                 var keys = obj.Select(p => p.Key).ToList();
                 foreach (var key in keys)
                 {
+                    if (key == "metadata" && (isRoot || schema.EmbeddedResource))
+                    {
+                        // ObjectMeta belongs to the API server, not to the CRD schema: never pruned.
+                        continue;
+                    }
+
                     if (schema.Properties.TryGetValue(key, out var property))
                     {
                         Prune(obj[key], property, false);
