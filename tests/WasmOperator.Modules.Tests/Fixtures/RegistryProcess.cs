@@ -29,6 +29,24 @@ internal sealed class RegistryProcess : IAsyncDisposable
     /// <summary>Starts a registry; <paramref name="authYaml"/> is the indented body of the <c>auth:</c> section, or null for none.</summary>
     public static async Task<RegistryProcess> StartAsync(Func<string, string>? authYaml = null)
     {
+        // The free port may be taken by someone else before the registry binds it: try a few.
+        for (var attempt = 1; ; attempt++)
+        {
+            var registry = await TryStartAsync(authYaml);
+            if (registry is not null)
+            {
+                return registry;
+            }
+
+            if (attempt == 3)
+            {
+                throw new InvalidOperationException("docker-registry could not bind a free loopback port in 3 attempts");
+            }
+        }
+    }
+
+    private static async Task<RegistryProcess?> TryStartAsync(Func<string, string>? authYaml)
+    {
         var registry = new RegistryProcess(FreePort.Next());
         var config = new StringBuilder()
             .AppendLine("version: 0.1")
@@ -53,8 +71,16 @@ internal sealed class RegistryProcess : IAsyncDisposable
         }
 
         await File.WriteAllTextAsync(Path.Combine(registry.Directory, "config.yml"), config.ToString());
-        await registry.StartAsync();
-        return registry;
+        try
+        {
+            await registry.StartAsync();
+            return registry;
+        }
+        catch (InvalidOperationException ex) when (ex.Message.Contains("address already in use", StringComparison.Ordinal))
+        {
+            await registry.DisposeAsync();
+            return null;
+        }
     }
 
     public async Task StartAsync()
@@ -79,6 +105,9 @@ internal sealed class RegistryProcess : IAsyncDisposable
         {
             if (process.HasExited)
             {
+                // The parameterless wait also drains the redirected output into the log.
+                process.WaitForExit();
+                _process = null;
                 throw new InvalidOperationException($"docker-registry exited with {process.ExitCode}: {log}");
             }
 
