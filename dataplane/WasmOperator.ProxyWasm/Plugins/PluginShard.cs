@@ -106,9 +106,10 @@ internal sealed class PluginShard : IDisposable
         var kind = WasmVm.Classify(exception);
         var abi = Abi;
         if (abi is not null && kind is TrapKind.Unreachable or TrapKind.Other &&
-            abi.Vm.MemoryBytes + (64 * 1024) > Plugin.Options.MemoryLimitBytes)
+            abi.Vm.MemoryBytes + Math.Max(64 * 1024, abi.Vm.MemoryBytes) > Plugin.Options.MemoryLimitBytes)
         {
-            // The guest hit the memory limit (memory.grow returned -1) and gave up.
+            // Wasmtime reports a refused memory.grow as -1, not as a trap; SDK allocators then abort.
+            // A trap while the next doubling would pass the limit is classified as the limit.
             kind = TrapKind.MemoryLimit;
         }
 

@@ -15,7 +15,10 @@ public enum TrapKind
     Deadline,
     /// <summary>The module called WASI <c>proc_exit</c>.</summary>
     ProcExit,
-    /// <summary>Memory could not grow past the shard's limit (or instantiation exceeded it).</summary>
+    /// <summary>
+    /// Memory could not grow past the shard's limit. Wasmtime answers a refused <c>memory.grow</c>
+    /// with -1 and the guest aborts; a trap while doubling the memory would pass the limit is reported as this.
+    /// </summary>
     MemoryLimit,
     /// <summary>Arithmetic trap (division by zero, overflow, bad conversion).</summary>
     Arithmetic,

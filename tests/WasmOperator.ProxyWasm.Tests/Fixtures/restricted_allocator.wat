@@ -1,0 +1,23 @@
+;; An allocator that logs (allowed) and, when asked for exactly 11 bytes (the length of
+;; "plugin_name"'s value "restricted!"), calls proxy_done (forbidden inside the allocator).
+(module
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_done" (func $done (result i32)))
+  (import "env" "proxy_get_property" (func $get_property (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 1024))
+  (data (i32.const 0) "allocating")
+  (data (i32.const 16) "plugin_name")
+  (func (export "malloc") (param $size i32) (result i32)
+    (local $p i32)
+    (drop (call $log (i32.const 2) (i32.const 0) (i32.const 10)))
+    (if (i32.eq (local.get $size) (i32.const 11)) (then (drop (call $done))))
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $size)))
+    (local.get $p))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param $n i32) (param $eos i32) (result i32)
+    (drop (call $get_property (i32.const 16) (i32.const 11) (i32.const 100) (i32.const 104)))
+    (i32.const 0))
+)

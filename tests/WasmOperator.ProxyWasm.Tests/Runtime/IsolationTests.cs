@@ -1,0 +1,151 @@
+using WasmOperator.ProxyWasm.Plugins;
+using WasmOperator.ProxyWasm.Runtime;
+using WasmOperator.ProxyWasm.Tests.Support;
+
+namespace WasmOperator.ProxyWasm.Tests.Runtime;
+
+public class IsolationTests
+{
+    private static ProxyWasmPlugin LoadTraps(ProxyWasmRuntime runtime, TestPluginHost host, int shards = 1, long memoryLimit = 4L * 1024 * 1024) =>
+        runtime.LoadPlugin(runtime.Compile(TestModules.Wat("traps")), new PluginOptions
+        {
+            Name = "traps",
+            Shards = shards,
+            MemoryLimitBytes = memoryLimit,
+            CallDeadline = TimeSpan.FromMilliseconds(100),
+            RebuildBackoff = TimeSpan.Zero,
+        }, host);
+
+    /// <summary>A request whose header count selects the fixture's behaviour (5 = healthy).</summary>
+    private static TestStreamHost RequestWithHeaders(int count)
+    {
+        var request = new TestStreamHost();
+        for (var i = request.RequestHeaders.Count; i < count; i++)
+        {
+            request.RequestHeaders.Add($"x-h{i}", "v");
+        }
+
+        return request;
+    }
+
+    [Theory]
+    [InlineData(6, TrapKind.Unreachable)]
+    [InlineData(7, TrapKind.OutOfBounds)]
+    [InlineData(8, TrapKind.Deadline)]
+    [InlineData(9, TrapKind.StackOverflow)]
+    [InlineData(10, TrapKind.ProcExit)]
+    [InlineData(11, TrapKind.MemoryLimit)]
+    [InlineData(12, TrapKind.MissingImport)]
+    public void A_trap_fails_the_call_with_its_kind_and_the_shard_is_rebuilt_for_the_next_stream(int selector, TrapKind kind)
+    {
+        using var runtime = new ProxyWasmRuntime();
+        var host = new TestPluginHost();
+        using var plugin = LoadTraps(runtime, host);
+
+        using var failing = plugin.CreateHttpStream(RequestWithHeaders(selector));
+        var result = failing.OnRequestHeaders(true);
+
+        Assert.Equal(FilterStatus.Failed, result.Status);
+        Assert.Equal(kind, result.Failure?.Kind);
+        Assert.Equal("proxy_on_request_headers", result.Failure?.Callback);
+        Assert.Equal(1, plugin.CrashCount);
+        // Later calls on the failed stream keep failing; they never reach a VM.
+        Assert.Equal(FilterStatus.Failed, failing.OnResponseHeaders(true).Status);
+
+        using var next = plugin.CreateHttpStream(RequestWithHeaders(5));
+        Assert.Equal(FilterStatus.Continue, next.OnRequestHeaders(true).Status);
+        Assert.Equal(1, plugin.HealthyShards);
+        Assert.Contains("ok", host.Messages());
+    }
+
+    [Fact]
+    public void Memory_never_grows_past_the_shard_limit()
+    {
+        using var runtime = new ProxyWasmRuntime();
+        using var plugin = LoadTraps(runtime, new TestPluginHost(), memoryLimit: 2L * 1024 * 1024);
+        using var stream = plugin.CreateHttpStream(RequestWithHeaders(11));
+
+        var result = stream.OnRequestHeaders(true);
+
+        Assert.Equal(TrapKind.MemoryLimit, result.Failure?.Kind);
+    }
+
+    [Fact]
+    public void A_trap_fails_only_the_streams_of_its_own_shard()
+    {
+        using var runtime = new ProxyWasmRuntime();
+        using var plugin = LoadTraps(runtime, new TestPluginHost(), shards: 2);
+        var pausedHost = RequestWithHeaders(5);
+        using var onShardA = plugin.CreateHttpStream(pausedHost);
+        using var onShardB = plugin.CreateHttpStream(RequestWithHeaders(6));
+
+        Assert.Equal(FilterStatus.Failed, onShardB.OnRequestHeaders(true).Status);
+
+        Assert.Equal(FilterStatus.Continue, onShardA.OnRequestHeaders(true).Status);
+        Assert.Null(pausedHost.Failure);
+    }
+
+    [Fact]
+    public void Streams_paused_on_a_shard_that_crashes_are_told_of_the_failure()
+    {
+        using var runtime = new ProxyWasmRuntime();
+        using var plugin = LoadTraps(runtime, new TestPluginHost(), shards: 1);
+        var pausedHost = RequestWithHeaders(5);
+        using var paused = plugin.CreateHttpStream(pausedHost);
+        paused.OnRequestHeaders(false);
+        using var crashing = plugin.CreateHttpStream(RequestWithHeaders(6));
+
+        crashing.OnRequestHeaders(true);
+
+        Assert.Equal(TrapKind.Unreachable, pausedHost.Failure?.Kind);
+        Assert.Equal(FilterStatus.Failed, paused.OnResponseHeaders(true).Status);
+    }
+
+    [Fact]
+    public void One_plugin_trapping_on_every_request_does_not_stop_another_plugin_on_the_same_host()
+    {
+        var runtime = SharedRuntime.Instance;
+        using var trapping = LoadTraps(runtime, new TestPluginHost(), shards: 2);
+        using var healthy = runtime.LoadPlugin(runtime.Compile(TestModules.Plugin("add_header")),
+            new PluginOptions { Name = "add-header", RootId = "add_header", Shards = 2 }, new TestPluginHost());
+
+        for (var i = 0; i < 20; i++)
+        {
+            using var bad = trapping.CreateHttpStream(RequestWithHeaders(6));
+            Assert.Equal(FilterStatus.Failed, bad.OnRequestHeaders(true).Status);
+
+            var request = new TestStreamHost();
+            using var good = healthy.CreateHttpStream(request);
+            Assert.Equal(FilterStatus.Continue, good.OnRequestHeaders(true).Status);
+            Assert.Equal(FilterStatus.Continue, good.OnResponseHeaders(true).Status);
+            good.Complete();
+            Assert.Equal("world!", request.ResponseHeaders.Get("hello"));
+        }
+
+        Assert.Equal(20, trapping.CrashCount);
+        Assert.Equal(0, healthy.CrashCount);
+    }
+
+    [Fact]
+    public void A_failed_shard_waits_for_its_backoff_before_it_is_rebuilt()
+    {
+        using var runtime = new ProxyWasmRuntime();
+        using var plugin = runtime.LoadPlugin(runtime.Compile(TestModules.Wat("traps")), new PluginOptions
+        {
+            Name = "traps",
+            Shards = 1,
+            RebuildBackoff = TimeSpan.FromHours(1),
+        }, new TestPluginHost());
+        using (var crashing = plugin.CreateHttpStream(RequestWithHeaders(6)))
+        {
+            crashing.OnRequestHeaders(true);
+        }
+
+        using var next = plugin.CreateHttpStream(RequestWithHeaders(5));
+        var result = next.OnRequestHeaders(true);
+
+        Assert.Equal(FilterStatus.Failed, result.Status);
+        Assert.Equal(TrapKind.Unavailable, result.Failure?.Kind);
+        Assert.Equal(0, plugin.HealthyShards);
+    }
+}
