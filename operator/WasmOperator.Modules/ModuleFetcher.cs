@@ -107,14 +107,12 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
         {
             if (!_lifetime.IsCancellationRequested)
             {
-                var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
-                result = ResultOrFailure(result);
+                // Anything not classified (an unexpected exception) counts as a download failure.
+                result ??= "download_failure";
                 _metrics.Fetches.WithLabels(result).Inc();
-                _metrics.Duration.WithLabels(result).Observe(elapsed);
+                _metrics.Duration.WithLabels(result).Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
             }
         }
-
-        static string ResultOrFailure(string? value) => value ?? "download_failure";
     }
 
     private async Task<FetchedModule> FetchCoreAsync(ModuleRequest request, CancellationToken cancellationToken)

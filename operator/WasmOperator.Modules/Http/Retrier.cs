@@ -1,3 +1,4 @@
+using System.Security.Authentication;
 using WasmOperator.Modules.Failures;
 
 namespace WasmOperator.Modules.Http;
@@ -33,6 +34,11 @@ internal sealed class Retrier(ModuleFetcherOptions options)
                 {
                     failure = ex;
                     retryAfter = ex.RetryAfter;
+                }
+                catch (HttpRequestException ex) when (ex.InnerException is AuthenticationException)
+                {
+                    // An untrusted or mismatched certificate does not heal by retrying.
+                    throw new RetryExhaustedException(n + 1, ex);
                 }
                 catch (HttpRequestException ex)
                 {

@@ -56,10 +56,19 @@ public sealed class HttpSourceTests : IDisposable
     {
         using var certificate = SelfSignedCertificate.Create();
         await using var server = await ServeAsync(certificate);
-        using var fetcher = new ModuleFetcher(Options());
+        var options = Options();
+        using var fetcher = new ModuleFetcher(new ModuleFetcherOptions
+        {
+            CacheDirectory = options.CacheDirectory,
+            MetricsRegistry = options.MetricsRegistry,
+            MaxRetries = 3,
+        });
 
-        await Assert.ThrowsAsync<DownloadFailureException>(() =>
+        var error = await Assert.ThrowsAsync<DownloadFailureException>(() =>
             fetcher.FetchAsync(new ModuleRequest { Url = $"https://{server.HostPort}/plugin.wasm" }, default));
+
+        Assert.Contains("after 1 attempt", error.Message, StringComparison.Ordinal);
+        Assert.Contains("certificate", error.Message, StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]
