@@ -1,2 +1,47 @@
 // The data-plane proxy: Kestrel + YARP hosting the Proxy-Wasm plugin chain.
+using System.Globalization;
+using System.Net;
+using WasmOperator.Proxy;
+using WasmOperator.Proxy.Configuration;
+
+var options = new ProxyOptions();
+for (var i = 0; i < args.Length; i++)
+{
+    var value = i + 1 < args.Length ? args[i + 1] : null;
+    string Next() => value ?? throw new ArgumentException($"{args[i]} needs a value");
+    switch (args[i])
+    {
+        case "--port": options.Port = int.Parse(Next(), CultureInfo.InvariantCulture); i++; break;
+        case "--admin-port": options.AdminPort = int.Parse(Next(), CultureInfo.InvariantCulture); i++; break;
+        case "--listen": options.ListenAddress = IPAddress.Parse(Next()); i++; break;
+        case "--upstream": options.Clusters[ProxyOptions.DefaultCluster] = new Uri(Next()); i++; break;
+        case "--plugins": options.PluginsFile = Next(); i++; break;
+        case "--max-body-bytes": options.MaxBufferedBodyBytes = int.Parse(Next(), CultureInfo.InvariantCulture); i++; break;
+        case "--shards": options.ShardsPerPlugin = int.Parse(Next(), CultureInfo.InvariantCulture); i++; break;
+        case "--cluster":
+            var cluster = Next().Split('=', 2);
+            options.Clusters[cluster[0]] = new Uri(cluster[1]);
+            i++;
+            break;
+        case "--route":
+            var route = Next().Split('=', 2);
+            options.Routes.Add(new RouteOption(route[0], route[1]));
+            i++;
+            break;
+        case "--node-label":
+            var label = Next().Split('=', 2);
+            options.NodeMetadata[label[0]] = label.Length > 1 ? label[1] : "";
+            i++;
+            break;
+        default:
+            await Console.Error.WriteLineAsync(
+                $"unknown argument '{args[i]}'. Usage: WasmOperator.Proxy [--port 15001] [--admin-port 15000] [--listen 0.0.0.0] " +
+                "[--upstream http://127.0.0.1:8080] [--plugins plugins.yaml] [--cluster name=url]... [--route /prefix=cluster]... " +
+                "[--node-label key=value]... [--max-body-bytes N] [--shards N]").ConfigureAwait(false);
+            return 2;
+    }
+}
+
+await using var server = await ProxyServer.StartAsync(options).ConfigureAwait(false);
+await server.WaitForShutdownAsync().ConfigureAwait(false);
 return 0;

@@ -1,0 +1,74 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using WasmOperator.Proxy.Chain;
+using WasmOperator.Proxy.Metrics;
+
+namespace WasmOperator.Proxy.Admin;
+
+/// <summary>The admin listener: /ready, /healthz, /config_dump, /stats/prometheus.</summary>
+internal sealed class AdminHandler(ChainManager chains, ProxyMetrics metrics, ServerState state)
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        var response = context.Response;
+        switch (context.Request.Path.Value)
+        {
+            case "/healthz":
+                await response.WriteAsync("ok\n", context.RequestAborted).ConfigureAwait(false);
+                break;
+            case "/ready":
+                var ready = chains.Current is not null && !state.Draining;
+                response.StatusCode = ready ? 200 : 503;
+                await response.WriteAsync(ready ? "ready\n" : state.Draining ? "draining\n" : "no plugin set loaded yet\n", context.RequestAborted).ConfigureAwait(false);
+                break;
+            case "/config_dump":
+                response.ContentType = "application/json";
+                await response.WriteAsync(JsonSerializer.Serialize(Dump(), Indented), context.RequestAborted).ConfigureAwait(false);
+                break;
+            case "/stats/prometheus":
+                response.ContentType = "text/plain; version=0.0.4";
+                await metrics.ExportAsync(response.Body, chains.Runtime.Metrics, context.RequestAborted).ConfigureAwait(false);
+                break;
+            default:
+                response.StatusCode = 404;
+                await response.WriteAsync("admin endpoints: /ready /healthz /config_dump /stats/prometheus\n", context.RequestAborted).ConfigureAwait(false);
+                break;
+        }
+    }
+
+    private object Dump()
+    {
+        var chain = chains.Current;
+        var plugins = new List<object>();
+        foreach (var entry in chain?.Entries ?? [])
+        {
+            var spec = entry.Spec;
+            plugins.Add(new
+            {
+                name = spec.Name,
+                @namespace = spec.Namespace,
+                url = spec.Url,
+                pluginName = spec.PluginName,
+                revision = entry.Revision,
+                moduleDigest = entry.Plugin?.Module.Digest,
+                phase = spec.Phase.ToString(),
+                priority = spec.Priority,
+                failStrategy = spec.FailStrategy.ToString(),
+                mode = spec.Mode.ToString(),
+                state = entry.Plugin is null ? "Failed" : "Loaded",
+                loadError = entry.LoadError,
+                shards = new { total = entry.Plugin?.Options.Shards ?? 0, healthy = entry.Plugin?.HealthyShards ?? 0, crashes = entry.Plugin?.CrashCount ?? 0 },
+            });
+        }
+
+        var errors = new List<object>();
+        foreach (var error in chains.Errors)
+        {
+            errors.Add(new { at = error.At, source = error.Source, reason = error.Reason });
+        }
+
+        return new { chainRevision = chain?.Revision ?? 0, loadedAt = chain?.LoadedAt, inFlight = chain?.InFlight ?? 0, plugins, loadErrors = errors };
+    }
+}

@@ -1,0 +1,22 @@
+using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Metrics;
+using WasmOperator.ProxyWasm.Plugins;
+
+namespace WasmOperator.Proxy.Chain;
+
+/// <summary>One plugin of a chain: loaded (<see cref="Plugin"/>) or failed to load (<see cref="LoadError"/>).</summary>
+internal sealed class ChainEntry(PluginSpec spec, string revision, ProxyWasmPlugin? plugin, string? loadError, PluginMetrics metrics)
+{
+    public PluginSpec Spec { get; } = spec;
+
+    /// <summary>Content that runs: module digest, root id, config and env, hashed.</summary>
+    public string Revision { get; } = revision;
+
+    public ProxyWasmPlugin? Plugin { get; } = plugin;
+
+    public string? LoadError { get; } = loadError;
+
+    public PluginMetrics Metrics { get; } = metrics;
+
+    public bool LogOnly => Spec.Mode == PluginMode.LOG_ONLY;
+}

@@ -1,0 +1,105 @@
+using WasmOperator.Proxy.Configuration;
+
+namespace WasmOperator.Proxy.Chain;
+
+/// <summary>
+/// An immutable, ordered plugin set. Requests hold a reference while they run; the VMs are released
+/// when the chain was replaced and the last request on it finished.
+/// </summary>
+internal sealed class PluginChain
+{
+    private readonly Dictionary<int, ChainEntry[]> _byPort = [];
+    private readonly Lock _gate = new();
+    private readonly string _trafficMode;
+    private int _references = 1;
+
+    public PluginChain(long revision, IReadOnlyList<ChainEntry> entries, string trafficMode)
+    {
+        Revision = revision;
+        Entries = entries;
+        _trafficMode = trafficMode;
+    }
+
+    public long Revision { get; }
+
+    public IReadOnlyList<ChainEntry> Entries { get; }
+
+    public DateTimeOffset LoadedAt { get; } = DateTimeOffset.UtcNow;
+
+    public int InFlight => Math.Max(0, Volatile.Read(ref _references) - 1);
+
+    public bool Released => Volatile.Read(ref _references) == 0;
+
+    /// <summary>The entries whose <c>match</c> selects traffic on <paramref name="port"/>, in chain order.</summary>
+    public ChainEntry[] For(int port)
+    {
+        lock (_gate)
+        {
+            if (_byPort.TryGetValue(port, out var cached))
+            {
+                return cached;
+            }
+
+            var selected = new List<ChainEntry>(Entries.Count);
+            foreach (var entry in Entries)
+            {
+                if (Selects(entry.Spec, port))
+                {
+                    selected.Add(entry);
+                }
+            }
+
+            var array = selected.ToArray();
+            _byPort[port] = array;
+            return array;
+        }
+    }
+
+    private bool Selects(PluginSpec spec, int port)
+    {
+        if (spec.Match.Count == 0)
+        {
+            return true;
+        }
+
+        foreach (var selector in spec.Match)
+        {
+            if (selector.Matches(_trafficMode, port))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Takes a reference for one request; false if the chain was already released.</summary>
+    public bool TryAcquire()
+    {
+        while (true)
+        {
+            var n = Volatile.Read(ref _references);
+            if (n == 0)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _references, n + 1, n) == n)
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <summary>Drops a reference; the last one (after replacement) disposes the plugins.</summary>
+    public void Release()
+    {
+        if (Interlocked.Decrement(ref _references) == 0)
+        {
+            foreach (var entry in Entries)
+            {
+                entry.Plugin?.Dispose();
+            }
+        }
+    }
+}

@@ -1,0 +1,418 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace WasmOperator.Proxy.Configuration;
+
+/// <summary>
+/// Reads the stand-alone plugin file: <c>plugins: [ {name, namespace, url, sha256, pluginName,
+/// pluginConfig, vmConfig.env, phase, priority, failStrategy, mode, limits, match, creationTimestamp} ]</c>.
+/// Errors name the field path and line so a user can fix the file.
+/// </summary>
+internal static class PluginFileParser
+{
+    public static IReadOnlyList<PluginSpec> Parse(string yaml, string source)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(yaml));
+        }
+        catch (YamlException ex)
+        {
+            throw new PluginFileException($"{source}: not valid YAML at line {ex.Start.Line}, column {ex.Start.Column}: {ex.InnerException?.Message ?? ex.Message}");
+        }
+
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
+        {
+            return [];
+        }
+
+        if (stream.Documents[0].RootNode is not YamlMappingNode root)
+        {
+            throw new PluginFileException($"{source}: the top level must be a mapping with a 'plugins' list");
+        }
+
+        foreach (var key in root.Children.Keys)
+        {
+            if (key is not YamlScalarNode { Value: "plugins" })
+            {
+                throw new PluginFileException($"{source}: line {key.Start.Line}: unknown top-level field '{key}'; expected 'plugins'");
+            }
+        }
+
+        if (!root.Children.TryGetValue(new YamlScalarNode("plugins"), out var pluginsNode) || pluginsNode is YamlScalarNode { Value: null or "" })
+        {
+            return [];
+        }
+
+        if (pluginsNode is not YamlSequenceNode list)
+        {
+            throw new PluginFileException($"{source}: line {pluginsNode.Start.Line}: 'plugins' must be a list");
+        }
+
+        var result = new List<PluginSpec>(list.Children.Count);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < list.Children.Count; i++)
+        {
+            var spec = ParsePlugin(list.Children[i], $"{source}: plugins[{i}]");
+            if (!seen.Add(spec.Key))
+            {
+                throw new PluginFileException($"{source}: plugins[{i}]: duplicate plugin {spec.Key}");
+            }
+
+            result.Add(spec);
+        }
+
+        return result;
+    }
+
+    private static PluginSpec ParsePlugin(YamlNode node, string where)
+    {
+        if (node is not YamlMappingNode map)
+        {
+            throw new PluginFileException($"{where} (line {node.Start.Line}): must be a mapping");
+        }
+
+        string? name = null, ns = null, url = null, sha = null, rootId = null, config = null;
+        PluginPhase phase = PluginPhase.UNSPECIFIED_PHASE;
+        int? priority = null;
+        var fail = FailStrategy.FAIL_CLOSE;
+        var mode = PluginMode.ENFORCE;
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        long memory = 64L * 1024 * 1024;
+        var duration = TimeSpan.FromMilliseconds(100);
+        var match = new List<TrafficSelector>();
+        var created = DateTimeOffset.UnixEpoch;
+        foreach (var (keyNode, value) in map.Children)
+        {
+            var key = ((YamlScalarNode)keyNode).Value ?? "";
+            var path = $"{where}.{key}";
+            switch (key)
+            {
+                case "name": name = Scalar(value, path); break;
+                case "namespace": ns = Scalar(value, path); break;
+                case "url": url = Scalar(value, path); break;
+                case "sha256": sha = Scalar(value, path); break;
+                case "pluginName": rootId = Scalar(value, path); break;
+                case "pluginConfig": config = value is YamlScalarNode s ? s.Value ?? "" : ToJson(value); break;
+                case "phase": phase = Enum<PluginPhase>(value, path); break;
+                case "priority": priority = Int(value, path); break;
+                case "failStrategy": fail = Enum<FailStrategy>(value, path); break;
+                case "mode": mode = Enum<PluginMode>(value, path); break;
+                case "vmConfig": ParseEnv(value, path, env); break;
+                case "limits": ParseLimits(value, path, ref memory, ref duration); break;
+                case "match": ParseMatch(value, path, match); break;
+                case "creationTimestamp":
+                    if (!DateTimeOffset.TryParse(Scalar(value, path), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out created))
+                    {
+                        throw new PluginFileException($"{path} (line {value.Start.Line}): not a timestamp");
+                    }
+
+                    break;
+                default:
+                    throw new PluginFileException($"{path} (line {keyNode.Start.Line}): unknown field");
+            }
+        }
+
+        if (string.IsNullOrEmpty(name))
+        {
+            throw new PluginFileException($"{where}.name: required");
+        }
+
+        if (string.IsNullOrEmpty(url))
+        {
+            throw new PluginFileException($"{where}.url: required");
+        }
+
+        if (sha is { Length: > 0 } && (sha.Length != 64 || !IsLowerHex(sha)))
+        {
+            throw new PluginFileException($"{where}.sha256: must be 64 lower-case hex digits, got '{sha}'");
+        }
+
+        return new PluginSpec
+        {
+            Name = name,
+            Namespace = string.IsNullOrEmpty(ns) ? "default" : ns,
+            Url = url,
+            Sha256 = string.IsNullOrEmpty(sha) ? null : sha,
+            PluginName = rootId ?? "",
+            PluginConfig = config ?? "",
+            Phase = phase,
+            Priority = priority,
+            FailStrategy = fail,
+            Mode = mode,
+            Env = env,
+            MaxMemoryBytes = memory,
+            MaxCallDuration = duration,
+            Match = match,
+            CreationTimestamp = created,
+        };
+    }
+
+    private static void ParseEnv(YamlNode value, string path, Dictionary<string, string> env)
+    {
+        if (value is not YamlMappingNode vm)
+        {
+            throw new PluginFileException($"{path} (line {value.Start.Line}): must be a mapping");
+        }
+
+        foreach (var (k, v) in vm.Children)
+        {
+            if (k is not YamlScalarNode { Value: "env" })
+            {
+                throw new PluginFileException($"{path}.{k} (line {k.Start.Line}): unknown field");
+            }
+
+            if (v is not YamlSequenceNode list)
+            {
+                throw new PluginFileException($"{path}.env (line {v.Start.Line}): must be a list");
+            }
+
+            for (var i = 0; i < list.Children.Count; i++)
+            {
+                var itemPath = $"{path}.env[{i}]";
+                if (list.Children[i] is not YamlMappingNode item)
+                {
+                    throw new PluginFileException($"{itemPath}: must be a mapping");
+                }
+
+                string? name = null, from = null, val = null;
+                foreach (var (ik, iv) in item.Children)
+                {
+                    switch (((YamlScalarNode)ik).Value)
+                    {
+                        case "name": name = Scalar(iv, itemPath + ".name"); break;
+                        case "valueFrom": from = Scalar(iv, itemPath + ".valueFrom"); break;
+                        case "value": val = Scalar(iv, itemPath + ".value"); break;
+                        default: throw new PluginFileException($"{itemPath}.{ik} (line {ik.Start.Line}): unknown field");
+                    }
+                }
+
+                if (string.IsNullOrEmpty(name))
+                {
+                    throw new PluginFileException($"{itemPath}.name: required");
+                }
+
+                if (from == "HOST")
+                {
+                    if (val is not null)
+                    {
+                        throw new PluginFileException($"{itemPath}.value: only allowed with valueFrom INLINE");
+                    }
+
+                    env[name] = Environment.GetEnvironmentVariable(name) ?? "";
+                }
+                else if (from is null or "" or "INLINE")
+                {
+                    env[name] = val ?? "";
+                }
+                else
+                {
+                    throw new PluginFileException($"{itemPath}.valueFrom: must be INLINE or HOST, got '{from}'");
+                }
+            }
+        }
+    }
+
+    private static void ParseLimits(YamlNode value, string path, ref long memory, ref TimeSpan duration)
+    {
+        if (value is not YamlMappingNode limits)
+        {
+            throw new PluginFileException($"{path} (line {value.Start.Line}): must be a mapping");
+        }
+
+        foreach (var (k, v) in limits.Children)
+        {
+            switch (((YamlScalarNode)k).Value)
+            {
+                case "maxMemoryBytes":
+                    memory = long.TryParse(Scalar(v, path + ".maxMemoryBytes"), NumberStyles.None, CultureInfo.InvariantCulture, out var m) && m > 0
+                        ? m : throw new PluginFileException($"{path}.maxMemoryBytes (line {v.Start.Line}): must be a positive integer");
+                    break;
+                case "maxCallDuration":
+                    duration = ParseDuration(Scalar(v, path + ".maxCallDuration"), path + ".maxCallDuration");
+                    break;
+                default:
+                    throw new PluginFileException($"{path}.{k} (line {k.Start.Line}): unknown field");
+            }
+        }
+    }
+
+    private static void ParseMatch(YamlNode value, string path, List<TrafficSelector> match)
+    {
+        if (value is not YamlSequenceNode list)
+        {
+            throw new PluginFileException($"{path} (line {value.Start.Line}): must be a list");
+        }
+
+        for (var i = 0; i < list.Children.Count; i++)
+        {
+            var itemPath = $"{path}[{i}]";
+            if (list.Children[i] is not YamlMappingNode item)
+            {
+                throw new PluginFileException($"{itemPath}: must be a mapping");
+            }
+
+            var mode = "UNDEFINED";
+            var ports = new List<int>();
+            foreach (var (k, v) in item.Children)
+            {
+                switch (((YamlScalarNode)k).Value)
+                {
+                    case "mode":
+                        mode = Scalar(v, itemPath + ".mode");
+                        if (mode is not ("UNDEFINED" or "CLIENT" or "SERVER" or "CLIENT_AND_SERVER"))
+                        {
+                            throw new PluginFileException($"{itemPath}.mode: must be UNDEFINED, CLIENT, SERVER or CLIENT_AND_SERVER, got '{mode}'");
+                        }
+
+                        break;
+                    case "ports":
+                        if (v is not YamlSequenceNode portList)
+                        {
+                            throw new PluginFileException($"{itemPath}.ports: must be a list");
+                        }
+
+                        for (var j = 0; j < portList.Children.Count; j++)
+                        {
+                            var portPath = $"{itemPath}.ports[{j}].number";
+                            if (portList.Children[j] is not YamlMappingNode portMap ||
+                                !portMap.Children.TryGetValue(new YamlScalarNode("number"), out var numberNode))
+                            {
+                                throw new PluginFileException($"{portPath}: required");
+                            }
+
+                            var number = Int(numberNode, portPath);
+                            if (number is < 1 or > 65535)
+                            {
+                                throw new PluginFileException($"{portPath}: must be 1-65535, got {number}");
+                            }
+
+                            ports.Add(number);
+                        }
+
+                        break;
+                    default:
+                        throw new PluginFileException($"{itemPath}.{k} (line {k.Start.Line}): unknown field");
+                }
+            }
+
+            match.Add(new TrafficSelector(mode, ports));
+        }
+    }
+
+    private static TimeSpan ParseDuration(string text, string path)
+    {
+        var units = new (string Suffix, double Ms)[] { ("ms", 1), ("s", 1000), ("m", 60_000) };
+        foreach (var (suffix, ms) in units)
+        {
+            if (text.EndsWith(suffix, StringComparison.Ordinal) &&
+                double.TryParse(text.AsSpan(0, text.Length - suffix.Length), NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && n > 0)
+            {
+                return TimeSpan.FromMilliseconds(n * ms);
+            }
+        }
+
+        throw new PluginFileException($"{path}: must be a duration such as 100ms or 2s, got '{text}'");
+    }
+
+    private static string Scalar(YamlNode node, string path) =>
+        node is YamlScalarNode s ? s.Value ?? "" : throw new PluginFileException($"{path} (line {node.Start.Line}): must be a scalar");
+
+    private static int Int(YamlNode node, string path) =>
+        int.TryParse(Scalar(node, path), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v)
+            ? v : throw new PluginFileException($"{path} (line {node.Start.Line}): must be an integer");
+
+    private static TEnum Enum<TEnum>(YamlNode node, string path)
+        where TEnum : struct, Enum
+    {
+        var text = Scalar(node, path);
+        return System.Enum.TryParse<TEnum>(text, ignoreCase: false, out var value) && System.Enum.IsDefined(value) && !int.TryParse(text, out _)
+            ? value
+            : throw new PluginFileException($"{path} (line {node.Start.Line}): must be one of {string.Join(", ", System.Enum.GetNames<TEnum>())}, got '{text}'");
+    }
+
+    private static bool IsLowerHex(string s)
+    {
+        foreach (var c in s)
+        {
+            if (c is not ((>= '0' and <= '9') or (>= 'a' and <= 'f')))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static string ToJson(YamlNode node)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            WriteJson(writer, node);
+        }
+
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    private static void WriteJson(Utf8JsonWriter writer, YamlNode node)
+    {
+        switch (node)
+        {
+            case YamlMappingNode map:
+                writer.WriteStartObject();
+                foreach (var (k, v) in map.Children)
+                {
+                    writer.WritePropertyName(((YamlScalarNode)k).Value ?? "");
+                    WriteJson(writer, v);
+                }
+
+                writer.WriteEndObject();
+                break;
+            case YamlSequenceNode seq:
+                writer.WriteStartArray();
+                foreach (var item in seq.Children)
+                {
+                    WriteJson(writer, item);
+                }
+
+                writer.WriteEndArray();
+                break;
+            case YamlScalarNode scalar:
+                var text = scalar.Value;
+                if (scalar.Style is not (ScalarStyle.Plain or ScalarStyle.Any))
+                {
+                    writer.WriteStringValue(text);
+                }
+                else if (text is null or "null" or "~" or "")
+                {
+                    writer.WriteNullValue();
+                }
+                else if (text is "true" or "false")
+                {
+                    writer.WriteBooleanValue(text == "true");
+                }
+                else if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l))
+                {
+                    writer.WriteNumberValue(l);
+                }
+                else if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d))
+                {
+                    writer.WriteNumberValue(d);
+                }
+                else
+                {
+                    writer.WriteStringValue(text);
+                }
+
+                break;
+            default:
+                writer.WriteNullValue();
+                break;
+        }
+    }
+}

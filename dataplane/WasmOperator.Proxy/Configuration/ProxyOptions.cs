@@ -1,0 +1,55 @@
+using System.Net;
+
+namespace WasmOperator.Proxy.Configuration;
+
+/// <summary>How the proxy listens, where it forwards and where it finds its plugins.</summary>
+internal sealed class ProxyOptions
+{
+    /// <summary>Address the data and admin listeners bind to.</summary>
+    public IPAddress ListenAddress { get; set; } = IPAddress.Any;
+
+    /// <summary>Data-plane port (HTTP/1.1 and h2c).</summary>
+    public int Port { get; set; } = 15001;
+
+    /// <summary>Admin port (/ready, /healthz, /config_dump, /stats/prometheus).</summary>
+    public int AdminPort { get; set; } = 15000;
+
+    /// <summary>Named clusters (upstreams and callout targets): name → base URI.</summary>
+    public Dictionary<string, Uri> Clusters { get; } = new(StringComparer.Ordinal)
+    {
+        [DefaultCluster] = new Uri("http://127.0.0.1:8080"),
+    };
+
+    /// <summary>Path-prefix routes to clusters, first match wins; unmatched requests go to <see cref="DefaultCluster"/>.</summary>
+    public List<RouteOption> Routes { get; } = [];
+
+    /// <summary>Stand-alone mode: YAML plugin file, watched and hot-reloaded.</summary>
+    public string? PluginsFile { get; set; }
+
+    /// <summary>Largest body buffered for plugins; a larger request gets 413.</summary>
+    public int MaxBufferedBodyBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Longest a stream waits for a plugin that paused it (callout, say) before a 503.</summary>
+    public TimeSpan PauseTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Which side of the workload this proxy sits on (matched against <c>match[].mode</c>).</summary>
+    public string TrafficMode { get; set; } = "SERVER";
+
+    /// <summary>VM shards per plugin.</summary>
+    public int ShardsPerPlugin { get; set; } = Math.Min(Environment.ProcessorCount, 4);
+
+    /// <summary>The workload's labels (property <c>node.metadata.*</c>).</summary>
+    public Dictionary<string, string> NodeMetadata { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Node id (property <c>node.id</c>).</summary>
+    public string NodeId { get; set; } = Environment.MachineName;
+
+    /// <summary>How long shutdown waits for in-flight requests.</summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>How often the plugin file is re-read in case a change notification was missed.</summary>
+    public TimeSpan PluginsFilePollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Name of the default upstream cluster.</summary>
+    public const string DefaultCluster = "upstream";
+}

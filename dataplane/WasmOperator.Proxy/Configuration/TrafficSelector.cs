@@ -1,0 +1,29 @@
+namespace WasmOperator.Proxy.Configuration;
+
+/// <summary>One <c>match[]</c> entry: a traffic mode and listener ports (empty = any port).</summary>
+internal sealed record TrafficSelector(string Mode, IReadOnlyList<int> Ports)
+{
+    public bool Matches(string trafficMode, int port)
+    {
+        var modeMatches = Mode is "" or "UNDEFINED" or "CLIENT_AND_SERVER" || string.Equals(Mode, trafficMode, StringComparison.Ordinal);
+        if (!modeMatches)
+        {
+            return false;
+        }
+
+        if (Ports.Count == 0)
+        {
+            return true;
+        }
+
+        foreach (var p in Ports)
+        {
+            if (p == port)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}

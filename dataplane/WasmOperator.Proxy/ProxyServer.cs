@@ -1,0 +1,92 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using WasmOperator.Proxy.Admin;
+using WasmOperator.Proxy.Chain;
+using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Metrics;
+using WasmOperator.Proxy.Proxying;
+using WasmOperator.ProxyWasm.Runtime;
+
+namespace WasmOperator.Proxy;
+
+/// <summary>The proxy process: a Kestrel data listener (HTTP/1.1 + h2c) and an admin listener on their own ports.</summary>
+internal sealed class ProxyServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private ProxyServer(WebApplication app, ProxyOptions options)
+    {
+        _app = app;
+        Options = options;
+    }
+
+    public ProxyOptions Options { get; }
+
+    public ChainManager Chains => _app.Services.GetRequiredService<ChainManager>();
+
+    public ProxyMetrics Metrics => _app.Services.GetRequiredService<ProxyMetrics>();
+
+    /// <summary>Builds and starts the proxy; in stand-alone mode the plugin file is applied before the listeners open.</summary>
+    public static async Task<ProxyServer> StartAsync(ProxyOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning).AddFilter("System.Net.Http", LogLevel.Warning);
+        logging?.Invoke(builder.Logging);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Listen(options.ListenAddress, options.Port, o => o.Protocols = HttpProtocols.Http1AndHttp2);
+            kestrel.Listen(options.ListenAddress, options.AdminPort, o => o.Protocols = HttpProtocols.Http1);
+        });
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.DrainTimeout);
+        builder.Services.AddHttpForwarder();
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton<ServerState>();
+        builder.Services.AddSingleton<ProxyMetrics>();
+        builder.Services.AddSingleton<CalloutClient>();
+        builder.Services.AddSingleton(sp => new ProxyWasmRuntime(new ProxyWasmRuntimeOptions(), sp.GetRequiredService<ILoggerFactory>()));
+        builder.Services.AddSingleton<ChainManager>();
+        builder.Services.AddSingleton<ProxyHandler>();
+        builder.Services.AddSingleton<AdminHandler>();
+        if (options.PluginsFile is { } file)
+        {
+            builder.Services.AddSingleton(sp => new PluginFileWatcher(sp.GetRequiredService<ChainManager>(), file, options.PluginsFilePollInterval));
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<PluginFileWatcher>());
+        }
+
+        var app = builder.Build();
+        var proxy = app.Services.GetRequiredService<ProxyHandler>();
+        var admin = app.Services.GetRequiredService<AdminHandler>();
+        var state = app.Services.GetRequiredService<ServerState>();
+        var adminPort = options.AdminPort;
+        app.Run(context => context.Connection.LocalPort == adminPort ? admin.HandleAsync(context) : proxy.HandleAsync(context));
+        app.Lifetime.ApplicationStopping.Register(() => state.Draining = true);
+
+        if (app.Services.GetService<PluginFileWatcher>() is { } watcher)
+        {
+            await watcher.ApplyInitialAsync(cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await app.Services.GetRequiredService<ChainManager>().ApplyAsync([], "startup", cancellationToken).ConfigureAwait(false);
+        }
+
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        return new ProxyServer(app, options);
+    }
+
+    /// <summary>Runs until the process is asked to stop.</summary>
+    public Task WaitForShutdownAsync() => _app.WaitForShutdownAsync();
+
+    /// <summary>Stops accepting, drains in-flight requests (up to the drain timeout), then stops.</summary>
+    public Task StopAsync(CancellationToken cancellationToken = default) => _app.StopAsync(cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.DisposeAsync().ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,706 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using WasmOperator.Proxy.Chain;
+using WasmOperator.Proxy.Configuration;
+using WasmOperator.ProxyWasm.Host;
+using WasmOperator.ProxyWasm.Plugins;
+using WasmOperator.ProxyWasm.Runtime;
+
+namespace WasmOperator.Proxy.Proxying;
+
+/// <summary>
+/// One request/response pair running through a plugin chain: the header maps and bodies the plugins
+/// edit, request callbacks in chain order, response callbacks in reverse (Envoy), local replies,
+/// pauses and the fail strategies.
+/// </summary>
+internal sealed partial class Exchange
+{
+    private static long _connectionIds;
+    private readonly StreamHost[] _hosts;
+    private readonly ProxyOptions _options;
+    private readonly ILogger _log;
+    private ConcurrentDictionary<string, byte[]>? _filterState;
+
+    public Exchange(HttpContext context, ChainEntry[] entries, ProxyOptions options, ILogger log)
+    {
+        Context = context;
+        _options = options;
+        _log = log;
+        RequestHeaders = BuildRequestHeaders(context);
+        _hosts = new StreamHost[entries.Length];
+        for (var i = 0; i < entries.Length; i++)
+        {
+            var host = new StreamHost(this, entries[i]);
+            host.RequestHeaders = RequestHeaders;
+            _hosts[i] = host;
+        }
+    }
+
+    public HttpContext Context { get; }
+
+    public HeaderMap RequestHeaders { get; }
+
+    public HeaderMap? ResponseHeaders { get; private set; }
+
+    public BodyBuffer? RequestBody { get; private set; }
+
+    public BodyBuffer? ResponseBody { get; private set; }
+
+    /// <summary>The reply the chain decided to send instead of (or in place of) the upstream's.</summary>
+    public LocalResponse? Reply { get; private set; }
+
+    /// <summary>A plugin closed the stream: the connection is reset.</summary>
+    public bool Closed { get; private set; }
+
+    private bool Stopped => Reply is not null || Closed;
+
+    /// <summary>Creates the per-plugin stream contexts; a plugin that never loaded applies its fail strategy.</summary>
+    public void Start()
+    {
+        foreach (var host in _hosts)
+        {
+            var entry = host.Entry;
+            entry.Metrics.Requests.Inc();
+            if (entry.Plugin is null)
+            {
+                ApplyFailure(host, new PluginFailure(TrapKind.Unavailable, "load", entry.LoadError ?? "not loaded"));
+                continue;
+            }
+
+            host.Stream = entry.Plugin.CreateHttpStream(host);
+        }
+    }
+
+    /// <summary>Request headers, then (if present) the buffered request body; false when the request must not be forwarded.</summary>
+    public async Task<bool> OnRequestAsync()
+    {
+        if (Stopped)
+        {
+            return false;
+        }
+
+        var request = Context.Request;
+        var hasBody = Context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? request.ContentLength > 0;
+        if (!await RunAsync(Phase.RequestHeaders, !hasBody).ConfigureAwait(false))
+        {
+            return false;
+        }
+
+        ApplyRequestHeaders();
+        if (!hasBody)
+        {
+            return true;
+        }
+
+        var body = new BodyBuffer((int)Math.Min(request.ContentLength ?? 4096, _options.MaxBufferedBodyBytes));
+        if (!await ReadAllAsync(request.Body, body, Context.RequestAborted).ConfigureAwait(false))
+        {
+            Reply = new LocalResponse(413, "request_payload_too_large", Encoding.UTF8.GetBytes("Payload Too Large"), new HeaderMap(), null);
+            return false;
+        }
+
+        RequestBody = body;
+        foreach (var host in _hosts)
+        {
+            host.RequestBody = body;
+        }
+
+        if (!await RunAsync(Phase.RequestBody, true).ConfigureAwait(false))
+        {
+            return false;
+        }
+
+        // The body is forwarded from the buffer; content-length follows whatever the plugins left.
+        request.Body = new MemoryStream(body.ToArray(), writable: false);
+        request.Headers.Remove("Transfer-Encoding");
+        request.ContentLength = body.Length;
+        return true;
+    }
+
+    /// <summary>
+    /// Runs the response callbacks after YARP copied the upstream status and headers; writes the
+    /// (possibly rewritten) body itself. Returns true if YARP should copy the body.
+    /// </summary>
+    public async Task<bool> OnResponseAsync(HttpResponseMessage upstream, CancellationToken cancellationToken)
+    {
+        var response = Context.Response;
+        var headers = new HeaderMap(upstream.Headers.NonValidated.Count + 4);
+        headers.Add(":status", response.StatusCode.ToString(CultureInfo.InvariantCulture));
+        foreach (var (name, values) in response.Headers)
+        {
+            foreach (var value in values)
+            {
+                headers.Add(name, value ?? "");
+            }
+        }
+
+        ResponseHeaders = headers;
+        foreach (var host in _hosts)
+        {
+            host.ResponseHeaders = headers;
+        }
+
+        var hasBody = upstream.Content.Headers.ContentLength is not 0 && !HttpMethods.IsHead(Context.Request.Method);
+        if (!await RunAsync(Phase.ResponseHeaders, !hasBody).ConfigureAwait(false))
+        {
+            await WriteReplyAsync().ConfigureAwait(false);
+            return false;
+        }
+
+        ApplyResponseHeaders();
+        if (!hasBody)
+        {
+            return true;
+        }
+
+        var body = new BodyBuffer((int)Math.Min(upstream.Content.Headers.ContentLength ?? 4096, _options.MaxBufferedBodyBytes));
+        var stream = await upstream.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            if (!await ReadAllAsync(stream, body, cancellationToken).ConfigureAwait(false))
+            {
+                Reply = new LocalResponse(500, "response_payload_too_large", Encoding.UTF8.GetBytes("upstream response too large for the plugin buffer"), new HeaderMap(), null);
+                await WriteReplyAsync().ConfigureAwait(false);
+                return false;
+            }
+        }
+
+        ResponseBody = body;
+        foreach (var host in _hosts)
+        {
+            host.ResponseBody = body;
+        }
+
+        if (!await RunAsync(Phase.ResponseBody, true).ConfigureAwait(false))
+        {
+            await WriteReplyAsync().ConfigureAwait(false);
+            return false;
+        }
+
+        response.Headers.Remove("Transfer-Encoding");
+        response.ContentLength = body.Length;
+        await response.Body.WriteAsync(body.ToArray(), cancellationToken).ConfigureAwait(false);
+        if (response.SupportsTrailers())
+        {
+            foreach (var header in upstream.TrailingHeaders.NonValidated)
+            {
+                response.AppendTrailer(header.Key, new Microsoft.Extensions.Primitives.StringValues([.. header.Value]));
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Sends <see cref="Reply"/> (HTTP or gRPC) or resets the stream after a close.</summary>
+    public async Task WriteReplyAsync()
+    {
+        var response = Context.Response;
+        if (Closed || response.HasStarted)
+        {
+            Context.Abort();
+            return;
+        }
+
+        if (Reply is not { } reply)
+        {
+            return;
+        }
+
+        response.Clear();
+        foreach (var (name, value) in reply.Headers.Entries)
+        {
+            if (!name.StartsWith(':') && name is not "content-length" and not "transfer-encoding")
+            {
+                response.Headers.Append(name, value);
+            }
+        }
+
+        if (reply.GrpcStatus is { } grpc)
+        {
+            // gRPC "trailers-only" reply: HTTP 200, status and message in the headers, no body.
+            response.StatusCode = 200;
+            response.ContentType = "application/grpc";
+            response.Headers["grpc-status"] = grpc.ToString(CultureInfo.InvariantCulture);
+            if (reply.Body.Length > 0)
+            {
+                response.Headers["grpc-message"] = Uri.EscapeDataString(Encoding.UTF8.GetString(reply.Body));
+            }
+
+            response.ContentLength = 0;
+            return;
+        }
+
+        response.StatusCode = reply.StatusCode;
+        response.ContentLength = reply.Body.Length;
+        if (reply.Body.Length > 0)
+        {
+            await response.Body.WriteAsync(reply.Body, Context.RequestAborted).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>on_done / on_log / on_delete for every plugin stream.</summary>
+    public void Complete()
+    {
+        foreach (var host in _hosts)
+        {
+            host.Stream?.Complete();
+        }
+    }
+
+    private async Task<bool> RunAsync(Phase phase, bool endOfStream)
+    {
+        var reverse = phase is Phase.ResponseHeaders or Phase.ResponseBody;
+        for (var n = 0; n < _hosts.Length; n++)
+        {
+            var host = _hosts[reverse ? _hosts.Length - 1 - n : n];
+            if (host.Skipped || host.Stream is null)
+            {
+                continue;
+            }
+
+            var result = Invoke(host, phase, endOfStream);
+            while (true)
+            {
+                if (result.Status == FilterStatus.Failed)
+                {
+                    if (host.Entry.Spec.FailStrategy == FailStrategy.FAIL_RELOAD && !host.Retried && !host.Entry.LogOnly && host.Entry.Plugin is { } plugin)
+                    {
+                        // Rebuild (the failed shard is rebuilt with backoff) and retry once on a fresh one.
+                        host.Retried = true;
+                        host.Entry.Metrics.Traps.Inc();
+                        host.Entry.Metrics.Rebuilds.Inc();
+                        LogRetry(_log, host.Entry.Spec.Key, result.Failure?.ToString() ?? "");
+                        host.Stream?.Complete();
+                        host.Stream = plugin.CreateHttpStream(host);
+                        result = Invoke(host, phase, endOfStream);
+                        continue;
+                    }
+
+                    host.Entry.Metrics.Traps.Inc();
+                    ApplyFailure(host, result.Failure ?? new PluginFailure(TrapKind.Unavailable, "callback", "no healthy VM"));
+                    if (Stopped)
+                    {
+                        return false;
+                    }
+
+                    break;
+                }
+
+                if (result.Status == FilterStatus.LocalResponse)
+                {
+                    if (host.Entry.LogOnly)
+                    {
+                        RecordLogOnly(host, "local_response");
+                        break;
+                    }
+
+                    Reply = result.LocalResponse;
+                    return false;
+                }
+
+                if (result.Status == FilterStatus.Pause && phase is Phase.RequestHeaders or Phase.ResponseHeaders)
+                {
+                    if (host.Entry.LogOnly)
+                    {
+                        RecordLogOnly(host, "pause");
+                        break;
+                    }
+
+                    var signal = await host.WaitAsync(_options.PauseTimeout, Context.RequestAborted).ConfigureAwait(false);
+                    switch (signal.Kind)
+                    {
+                        case StreamSignalKind.Continue:
+                            break;
+                        case StreamSignalKind.LocalResponse:
+                            Reply = signal.Reply;
+                            return false;
+                        case StreamSignalKind.Close:
+                            Closed = true;
+                            return false;
+                        case StreamSignalKind.TimedOut:
+                            Reply = new LocalResponse(503, "wasm_pause_timeout", Encoding.UTF8.GetBytes("plugin did not resume the request"), new HeaderMap(), null);
+                            return false;
+                        default:
+                            result = new FilterResult(FilterStatus.Failed, 0, null, signal.Failure);
+                            continue;
+                    }
+                }
+
+                // Continue, or a body pause at end of stream (the whole body is already buffered).
+                break;
+            }
+        }
+
+        return true;
+    }
+
+    private FilterResult Invoke(StreamHost host, Phase phase, bool endOfStream)
+    {
+        var stream = host.Stream!;
+        var logOnly = host.Entry.LogOnly;
+        if (logOnly)
+        {
+            PrepareCopies(host, phase);
+        }
+
+        var start = Stopwatch.GetTimestamp();
+        var result = phase switch
+        {
+            Phase.RequestHeaders => stream.OnRequestHeaders(endOfStream),
+            Phase.RequestBody => stream.OnRequestBody(endOfStream),
+            Phase.ResponseHeaders => stream.OnResponseHeaders(endOfStream),
+            _ => stream.OnResponseBody(endOfStream),
+        };
+        var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        var metrics = host.Entry.Metrics;
+        (phase switch
+        {
+            Phase.RequestHeaders => metrics.RequestHeadersLatency,
+            Phase.RequestBody => metrics.RequestBodyLatency,
+            Phase.ResponseHeaders => metrics.ResponseHeadersLatency,
+            _ => metrics.ResponseBodyLatency,
+        }).Observe(seconds);
+        if (logOnly)
+        {
+            CompareCopies(host, phase);
+        }
+
+        return result;
+    }
+
+    private void ApplyFailure(StreamHost host, PluginFailure failure)
+    {
+        var entry = host.Entry;
+        if (entry.LogOnly || entry.Spec.FailStrategy == FailStrategy.FAIL_OPEN)
+        {
+            // A LOG_ONLY plugin never changes traffic, not even by failing.
+            host.Skipped = true;
+            entry.Metrics.FailOpen.Inc();
+            LogFailOpen(_log, entry.Spec.Key, failure.ToString());
+            return;
+        }
+
+        entry.Metrics.FailClosed.Inc();
+        LogFailStream(_log, entry.Spec.Key, failure.ToString());
+        Reply = new LocalResponse(503, "wasm_fail_stream", Encoding.UTF8.GetBytes("wasm_fail_stream"), new HeaderMap(), null);
+    }
+
+    private void PrepareCopies(StreamHost host, Phase phase)
+    {
+        switch (phase)
+        {
+            case Phase.RequestHeaders:
+                host.RequestHeaders = Copy(RequestHeaders);
+                break;
+            case Phase.ResponseHeaders:
+                host.ResponseHeaders = Copy(ResponseHeaders);
+                break;
+            case Phase.RequestBody:
+                host.RequestBody = Copy(RequestBody);
+                break;
+            default:
+                host.ResponseBody = Copy(ResponseBody);
+                break;
+        }
+    }
+
+    private void CompareCopies(StreamHost host, Phase phase)
+    {
+        var changed = phase switch
+        {
+            Phase.RequestHeaders => !SameHeaders(host.RequestHeaders, RequestHeaders),
+            Phase.ResponseHeaders => !SameHeaders(host.ResponseHeaders, ResponseHeaders),
+            Phase.RequestBody => !SameBody(host.RequestBody, RequestBody),
+            _ => !SameBody(host.ResponseBody, ResponseBody),
+        };
+        if (changed)
+        {
+            RecordLogOnly(host, phase is Phase.RequestHeaders or Phase.ResponseHeaders ? "header_mutation" : "body_mutation");
+        }
+    }
+
+    /// <summary>A LOG_ONLY plugin would have done <paramref name="action"/>: log and count it.</summary>
+    public void RecordLogOnly(StreamHost host, string action)
+    {
+        host.Entry.Metrics.LogOnlyAction(action).Inc();
+        LogWouldHave(_log, host.Entry.Spec.Key, action, RequestHeaders.Get(":path") ?? "");
+    }
+
+    private static HeaderMap? Copy(HeaderMap? map)
+    {
+        if (map is null)
+        {
+            return null;
+        }
+
+        var copy = new HeaderMap(map.Count + 4);
+        foreach (var (k, v) in map.Entries)
+        {
+            copy.Add(k, v);
+        }
+
+        return copy;
+    }
+
+    private static BodyBuffer? Copy(BodyBuffer? body)
+    {
+        if (body is null)
+        {
+            return null;
+        }
+
+        var copy = new BodyBuffer(body.Length);
+        copy.Append(body.Span);
+        return copy;
+    }
+
+    private static bool SameHeaders(HeaderMap? a, HeaderMap? b)
+    {
+        if (a is null || b is null)
+        {
+            return a is null && b is null;
+        }
+
+        if (a.Count != b.Count)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < a.Count; i++)
+        {
+            if (!string.Equals(a[i].Key, b[i].Key, StringComparison.Ordinal) || !string.Equals(a[i].Value, b[i].Value, StringComparison.Ordinal))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool SameBody(BodyBuffer? a, BodyBuffer? b) =>
+        a is null || b is null ? a is null && b is null : a.Span.SequenceEqual(b.Span);
+
+    private async Task<bool> ReadAllAsync(Stream source, BodyBuffer target, CancellationToken cancellationToken)
+    {
+        var chunk = System.Buffers.ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            while (true)
+            {
+                var read = await source.ReadAsync(chunk, cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    return true;
+                }
+
+                if (target.Length + read > _options.MaxBufferedBodyBytes)
+                {
+                    return false;
+                }
+
+                target.Append(chunk.AsSpan(0, read));
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
+        }
+    }
+
+    private static HeaderMap BuildRequestHeaders(HttpContext context)
+    {
+        var request = context.Request;
+        var map = new HeaderMap(request.Headers.Count + 4);
+        map.Add(":method", request.Method);
+        var target = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
+        map.Add(":path", string.IsNullOrEmpty(target) ? request.PathBase.Add(request.Path).ToUriComponent() + request.QueryString.ToUriComponent() : target);
+        map.Add(":authority", request.Host.Value ?? "");
+        map.Add(":scheme", request.Scheme);
+        foreach (var (name, values) in request.Headers)
+        {
+            if (name.StartsWith(':') || string.Equals(name, "Host", StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            foreach (var value in values)
+            {
+                map.Add(name, value ?? "");
+            }
+        }
+
+        return map;
+    }
+
+    private void ApplyRequestHeaders()
+    {
+        var request = Context.Request;
+        string? method = null, path = null, authority = null;
+        request.Headers.Clear();
+        foreach (var (name, value) in RequestHeaders.Entries)
+        {
+            switch (name)
+            {
+                case ":method": method = value; break;
+                case ":path": path = value; break;
+                case ":authority": authority = value; break;
+                case ":scheme": break;
+                default: request.Headers.Append(name, value); break;
+            }
+        }
+
+        if (method is not null && !string.Equals(method, request.Method, StringComparison.Ordinal))
+        {
+            request.Method = method;
+        }
+
+        if (path is not null)
+        {
+            var q = path.IndexOf('?', StringComparison.Ordinal);
+            request.PathBase = PathString.Empty;
+            request.Path = PathString.FromUriComponent(q < 0 ? path : path[..q]);
+            request.QueryString = q < 0 ? QueryString.Empty : new QueryString(path[q..]);
+        }
+
+        if (authority is not null)
+        {
+            request.Host = new HostString(authority);
+        }
+    }
+
+    private void ApplyResponseHeaders()
+    {
+        if (ResponseHeaders is not { } map)
+        {
+            return;
+        }
+
+        var response = Context.Response;
+        response.Headers.Clear();
+        foreach (var (name, value) in map.Entries)
+        {
+            if (name == ":status")
+            {
+                if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var status) && status is >= 100 and <= 999)
+                {
+                    response.StatusCode = status;
+                }
+            }
+            else if (!name.StartsWith(':'))
+            {
+                response.Headers.Append(name, value);
+            }
+        }
+    }
+
+    /// <summary>Envoy attribute paths (strings as UTF-8, numbers as 8-byte little-endian integers).</summary>
+    public bool TryGetProperty(StreamHost host, string path, out byte[] value)
+    {
+        var connection = Context.Connection;
+        var headers = host.RequestHeaders ?? RequestHeaders;
+        string? text = null;
+        long? number = null;
+        switch (path)
+        {
+            case "request.path": text = headers.Get(":path"); break;
+            case "request.url_path":
+                text = headers.Get(":path");
+                var q = text?.IndexOf('?', StringComparison.Ordinal) ?? -1;
+                text = q >= 0 ? text![..q] : text;
+                break;
+            case "request.host": text = headers.Get(":authority"); break;
+            case "request.scheme": text = headers.Get(":scheme"); break;
+            case "request.method": text = headers.Get(":method"); break;
+            case "request.id": text = headers.Get("x-request-id"); break;
+            case "request.protocol": text = Context.Request.Protocol; break;
+            case "request.referer": text = headers.Get("referer"); break;
+            case "request.useragent": text = headers.Get("user-agent"); break;
+            case "request.size": number = RequestBody?.Length ?? Context.Request.ContentLength ?? 0; break;
+            case "response.code": number = ResponseHeaders is null ? null : Context.Response.StatusCode; break;
+            case "response.size": number = ResponseBody?.Length; break;
+            case "source.address": text = $"{connection.RemoteIpAddress}:{connection.RemotePort}"; break;
+            case "source.port": number = connection.RemotePort; break;
+            case "destination.address": text = $"{connection.LocalIpAddress}:{connection.LocalPort}"; break;
+            case "destination.port": number = connection.LocalPort; break;
+            case "connection.id": number = ConnectionId(); break;
+            default:
+                if (path.StartsWith("request.headers.", StringComparison.Ordinal))
+                {
+                    text = headers.Get(path["request.headers.".Length..]);
+                }
+                else if (path.StartsWith("response.headers.", StringComparison.Ordinal))
+                {
+                    text = (host.ResponseHeaders ?? ResponseHeaders)?.Get(path["response.headers.".Length..]);
+                }
+                else if (_filterState is not null && _filterState.TryGetValue(path, out var stored))
+                {
+                    value = stored;
+                    return true;
+                }
+
+                break;
+        }
+
+        if (number is { } n)
+        {
+            value = new byte[8];
+            BinaryPrimitives.WriteInt64LittleEndian(value, n);
+            return true;
+        }
+
+        value = text is null ? [] : Encoding.UTF8.GetBytes(text);
+        return text is not null;
+    }
+
+    public bool TrySetProperty(string path, ReadOnlySpan<byte> value)
+    {
+        var state = LazyInitializer.EnsureInitialized(ref _filterState, () => new ConcurrentDictionary<string, byte[]>(StringComparer.Ordinal));
+        state[path] = value.ToArray();
+        return true;
+    }
+
+    private long ConnectionId()
+    {
+        var items = Context.Features.Get<IConnectionItemsFeature>()?.Items;
+        if (items is null)
+        {
+            return 0;
+        }
+
+        if (items.TryGetValue(typeof(Exchange), out var id) && id is long existing)
+        {
+            return existing;
+        }
+
+        var next = Interlocked.Increment(ref _connectionIds);
+        items[typeof(Exchange)] = next;
+        return next;
+    }
+
+    private enum Phase
+    {
+        RequestHeaders,
+        RequestBody,
+        ResponseHeaders,
+        ResponseBody,
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "wasm_fail_stream: plugin {Plugin} failed, request rejected (FAIL_CLOSE): {Failure}")]
+    private static partial void LogFailStream(ILogger logger, string plugin, string failure);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin} failed, skipped (fail open): {Failure}")]
+    private static partial void LogFailOpen(ILogger logger, string plugin, string failure);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin} failed, retrying once on a fresh VM (FAIL_RELOAD): {Failure}")]
+    private static partial void LogRetry(ILogger logger, string plugin, string failure);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "LOG_ONLY plugin {Plugin} would have applied {Action} on {Path}")]
+    private static partial void LogWouldHave(ILogger logger, string plugin, string action, string path);
+}

@@ -1,0 +1,30 @@
+using Microsoft.AspNetCore.Http;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace WasmOperator.Proxy.Proxying;
+
+/// <summary>
+/// YARP transforms around the plugin chain: keeps the (possibly plugin-set) authority as Host and
+/// hands the upstream response to the request's <see cref="Exchange"/> for the response callbacks.
+/// </summary>
+internal sealed class PluginTransformer : HttpTransformer
+{
+    public static PluginTransformer Instance { get; } = new();
+
+    public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
+    {
+        await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
+        proxyRequest.Headers.Host = httpContext.Request.Host.Value;
+    }
+
+    public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
+    {
+        var copy = await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken).ConfigureAwait(false);
+        if (proxyResponse is null || httpContext.Features.Get<Exchange>() is not { } exchange)
+        {
+            return copy;
+        }
+
+        return await exchange.OnResponseAsync(proxyResponse, cancellationToken).ConfigureAwait(false);
+    }
+}

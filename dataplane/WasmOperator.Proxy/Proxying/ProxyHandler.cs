@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Net;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+using WasmOperator.Proxy.Chain;
+using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Metrics;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace WasmOperator.Proxy.Proxying;
+
+/// <summary>The data-plane request path: acquire the serving chain, run it, forward through YARP.</summary>
+internal sealed partial class ProxyHandler
+{
+    private readonly ChainManager _chains;
+    private readonly IHttpForwarder _forwarder;
+    private readonly HttpMessageInvoker _invoker;
+    private readonly ProxyOptions _options;
+    private readonly ProxyMetrics _metrics;
+    private readonly ILogger _log;
+    private readonly Counter.Child[] _byClass;
+    private readonly string _defaultPrefix;
+    private static readonly ForwarderRequestConfig Http11 = new() { Version = HttpVersion.Version11, VersionPolicy = HttpVersionPolicy.RequestVersionOrLower, ActivityTimeout = TimeSpan.FromSeconds(100) };
+    private static readonly ForwarderRequestConfig Http2 = new() { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, ActivityTimeout = TimeSpan.FromSeconds(100) };
+
+    public ProxyHandler(ChainManager chains, IHttpForwarder forwarder, ProxyOptions options, ProxyMetrics metrics, ILogger<ProxyHandler> log)
+    {
+        _chains = chains;
+        _forwarder = forwarder;
+        _options = options;
+        _metrics = metrics;
+        _log = log;
+        _invoker = new HttpMessageInvoker(new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            EnableMultipleHttp2Connections = true,
+            ActivityHeadersPropagator = null,
+            ConnectTimeout = TimeSpan.FromSeconds(10),
+        });
+        _byClass = [.. new[] { "1xx", "2xx", "3xx", "4xx", "5xx" }.Select(c => metrics.Requests.WithLabels(c))];
+        _defaultPrefix = options.Clusters[ProxyOptions.DefaultCluster].ToString().TrimEnd('/');
+    }
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        var chain = _chains.Acquire();
+        try
+        {
+            var entries = chain?.For(context.Connection.LocalPort) ?? [];
+            if (entries.Length == 0)
+            {
+                await ForwardAsync(context).ConfigureAwait(false);
+            }
+            else
+            {
+                var exchange = new Exchange(context, entries, _options, _log);
+                context.Features.Set(exchange);
+                try
+                {
+                    exchange.Start();
+                    if (await exchange.OnRequestAsync().ConfigureAwait(false))
+                    {
+                        await ForwardAsync(context).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await exchange.WriteReplyAsync().ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    exchange.Complete();
+                }
+            }
+        }
+        finally
+        {
+            chain?.Release();
+        }
+
+        var code = context.Response.StatusCode / 100;
+        if (code is >= 1 and <= 5)
+        {
+            _byClass[code - 1].Inc();
+        }
+    }
+
+    private async Task ForwardAsync(HttpContext context)
+    {
+        var grpc = context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true;
+        var error = await _forwarder.SendAsync(context, PrefixFor(context.Request.Path), _invoker, grpc ? Http2 : Http11, PluginTransformer.Instance).ConfigureAwait(false);
+        if (error != ForwarderError.None)
+        {
+            _metrics.UpstreamErrors.Inc();
+            var feature = context.Features.Get<IForwarderErrorFeature>();
+            LogUpstreamError(_log, error.ToString(), feature?.Exception?.Message ?? "");
+        }
+    }
+
+    private string PrefixFor(PathString path)
+    {
+        foreach (var route in _options.Routes)
+        {
+            if (path.StartsWithSegments(route.PathPrefix, StringComparison.Ordinal) && _options.Clusters.TryGetValue(route.Cluster, out var uri))
+            {
+                return uri.ToString().TrimEnd('/');
+            }
+        }
+
+        return _defaultPrefix;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "forwarding failed: {Error} {Message}")]
+    private static partial void LogUpstreamError(ILogger logger, string error, string message);
+}

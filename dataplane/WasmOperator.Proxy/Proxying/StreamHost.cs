@@ -1,0 +1,125 @@
+using WasmOperator.Proxy.Chain;
+using WasmOperator.ProxyWasm.Abi;
+using WasmOperator.ProxyWasm.Host;
+using WasmOperator.ProxyWasm.Plugins;
+using WasmOperator.ProxyWasm.Runtime;
+
+namespace WasmOperator.Proxy.Proxying;
+
+/// <summary>
+/// One plugin's view of one request. In ENFORCE mode it hands out the exchange's own maps and bodies;
+/// in LOG_ONLY mode the exchange points it at copies before each callback. Signals that arrive from
+/// outside a callback (callout completions) wake the request waiting on <see cref="WaitAsync"/>.
+/// </summary>
+internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStreamHost
+{
+    private readonly Lock _gate = new();
+    private StreamSignal? _pending;
+    private TaskCompletionSource<StreamSignal>? _waiter;
+
+    public ChainEntry Entry { get; } = entry;
+
+    public HttpStream? Stream { get; set; }
+
+    /// <summary>Failed open (or never loaded with FAIL_OPEN): later callbacks skip this plugin.</summary>
+    public bool Skipped { get; set; }
+
+    public bool Retried { get; set; }
+
+    public HeaderMap? RequestHeaders { get; set; }
+
+    public HeaderMap? RequestTrailers { get; set; }
+
+    public HeaderMap? ResponseHeaders { get; set; }
+
+    public HeaderMap? ResponseTrailers { get; set; }
+
+    public BodyBuffer? RequestBody { get; set; }
+
+    public BodyBuffer? ResponseBody { get; set; }
+
+    public HeaderMap? GetHeaderMap(MapType type) => type switch
+    {
+        MapType.RequestHeaders => RequestHeaders,
+        MapType.RequestTrailers => RequestTrailers,
+        MapType.ResponseHeaders => ResponseHeaders,
+        MapType.ResponseTrailers => ResponseTrailers,
+        _ => null,
+    };
+
+    public BodyBuffer? GetBody(BufferType type) => type switch
+    {
+        BufferType.RequestBody => RequestBody,
+        BufferType.ResponseBody => ResponseBody,
+        _ => null,
+    };
+
+    public bool TryGetProperty(string path, out byte[] value) => exchange.TryGetProperty(this, path, out value);
+
+    public bool TrySetProperty(string path, ReadOnlySpan<byte> value) => exchange.TrySetProperty(path, value);
+
+    public void ContinueStream(StreamType type) => Signal(StreamSignal.Continue);
+
+    public void CloseStream(StreamType type) => Signal(StreamSignal.Close);
+
+    public void SendLocalResponse(LocalResponse response) => Signal(new StreamSignal(StreamSignalKind.LocalResponse, response));
+
+    public void OnPluginFailure(PluginFailure failure) => Signal(new StreamSignal(StreamSignalKind.Failed, null, failure));
+
+    /// <summary>Waits for the plugin to resume, answer, close or fail the paused stream.</summary>
+    public async Task<StreamSignal> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        TaskCompletionSource<StreamSignal> waiter;
+        lock (_gate)
+        {
+            if (_pending is { } pending)
+            {
+                _pending = null;
+                return pending;
+            }
+
+            waiter = new TaskCompletionSource<StreamSignal>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiter = waiter;
+        }
+
+        try
+        {
+            return await waiter.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return StreamSignal.TimedOut;
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _waiter = null;
+            }
+        }
+    }
+
+    private void Signal(StreamSignal signal)
+    {
+        if (Entry.LogOnly)
+        {
+            exchange.RecordLogOnly(this, signal.Kind.ToString().ToLowerInvariant() + "_after_pause");
+            return;
+        }
+
+        TaskCompletionSource<StreamSignal>? waiter;
+        lock (_gate)
+        {
+            waiter = _waiter;
+            if (waiter is null)
+            {
+                _pending = signal;
+                return;
+            }
+
+            _waiter = null;
+        }
+
+        waiter.TrySetResult(signal);
+    }
+}
