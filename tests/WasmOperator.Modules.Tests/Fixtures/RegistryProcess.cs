@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
 namespace WasmOperator.Modules.Tests.Fixtures;
@@ -22,17 +23,20 @@ internal sealed class RegistryProcess : IAsyncDisposable
 
     public string HostPort => $"127.0.0.1:{Port}";
 
-    public Uri BaseUri => new($"http://{HostPort}/");
+    public Uri BaseUri => new($"{(Tls ? "https" : "http")}://{HostPort}/");
+
+    /// <summary>True when the registry serves https with the certificate given at start.</summary>
+    public bool Tls { get; private set; }
 
     public string Directory => _directory.Path;
 
     /// <summary>Starts a registry; <paramref name="authYaml"/> is the indented body of the <c>auth:</c> section, or null for none.</summary>
-    public static async Task<RegistryProcess> StartAsync(Func<string, string>? authYaml = null)
+    public static async Task<RegistryProcess> StartAsync(Func<string, string>? authYaml = null, X509Certificate2? tlsCertificate = null)
     {
         // The free port may be taken by someone else before the registry binds it: try a few.
         for (var attempt = 1; ; attempt++)
         {
-            var registry = await TryStartAsync(authYaml);
+            var registry = await TryStartAsync(authYaml, tlsCertificate);
             if (registry is not null)
             {
                 return registry;
@@ -45,9 +49,9 @@ internal sealed class RegistryProcess : IAsyncDisposable
         }
     }
 
-    private static async Task<RegistryProcess?> TryStartAsync(Func<string, string>? authYaml)
+    private static async Task<RegistryProcess?> TryStartAsync(Func<string, string>? authYaml, X509Certificate2? tlsCertificate)
     {
-        var registry = new RegistryProcess(FreePort.Next());
+        var registry = new RegistryProcess(FreePort.Next()) { Tls = tlsCertificate is not null };
         var config = new StringBuilder()
             .AppendLine("version: 0.1")
             .AppendLine("log:")
@@ -65,6 +69,16 @@ internal sealed class RegistryProcess : IAsyncDisposable
             .AppendLine("http:")
             .AppendLine($"  addr: {registry.HostPort}")
             .AppendLine("  secret: wasmoperator-test-secret");
+        if (tlsCertificate is not null)
+        {
+            var certificatePath = Path.Combine(registry.Directory, "tls.crt");
+            var keyPath = Path.Combine(registry.Directory, "tls.key");
+            await File.WriteAllTextAsync(certificatePath, tlsCertificate.ExportCertificatePem());
+            using var key = tlsCertificate.GetRSAPrivateKey() ?? throw new InvalidOperationException("the TLS certificate has no RSA key");
+            await File.WriteAllTextAsync(keyPath, key.ExportPkcs8PrivateKeyPem());
+            config.AppendLine("  tls:").AppendLine($"    certificate: {certificatePath}").AppendLine($"    key: {keyPath}");
+        }
+
         if (authYaml is not null)
         {
             config.AppendLine("auth:").Append(authYaml(registry.Directory));
@@ -100,7 +114,8 @@ internal sealed class RegistryProcess : IAsyncDisposable
         process.BeginErrorReadLine();
         _process = process;
 
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true };
+        using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(2) };
         for (var i = 0; i < 200; i++)
         {
             if (process.HasExited)

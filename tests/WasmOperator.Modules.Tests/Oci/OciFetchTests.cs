@@ -267,4 +267,24 @@ public sealed class OciFetchTests(RegistryFixture fixture) : IClassFixture<Regis
         Assert.Equal(TestModules.Digest(second), latest.ModuleDigest);
         Assert.Equal(TestModules.Digest(first), pinnedTag.ModuleDigest);
     }
+
+    [Fact]
+    public async Task A_registry_serving_https_is_used_when_its_certificate_is_trusted_through_the_options()
+    {
+        using var certificate = SelfSignedCertificate.Create();
+        await using var registry = await RegistryProcess.StartAsync(tlsCertificate: certificate);
+        using var push = new RegistryPusher(registry.BaseUri);
+        var module = TestModules.Create();
+        await push.PushCncfAsync("tls/plugin", "v1", module);
+        using var fetcher = new ModuleFetcher(new ModuleFetcherOptions
+        {
+            CacheDirectory = _cache.Path,
+            TrustedCertificates = [System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(certificate.RawData)],
+            MetricsRegistry = Prometheus.Metrics.NewCustomRegistry(),
+        });
+
+        var fetched = await fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{registry.HostPort}/tls/plugin:v1" }, default);
+
+        Assert.Equal(TestModules.Digest(module), fetched.ModuleDigest);
+    }
 }
