@@ -47,7 +47,8 @@ class ShowcaseRoot extends ConfiguredRootContext {
   }
   onTick(): void {
     tickCount += 1;
-    (ticks as Gauge).record(0, <u64>tickCount);
+    const gauge = ticks as Gauge;
+    gauge.record(gauge.metric_id, <u64>tickCount);
     if (tickCount == 3) {
       set_tick_period_milliseconds(0);
       log(LogLevelValues.info, "ticked 3 times");
