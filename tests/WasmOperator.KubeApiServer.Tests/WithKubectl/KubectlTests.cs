@@ -216,4 +216,23 @@ public sealed class KubectlTests
         Assert.Equal("""{"a":"10"}""", data);
         Assert.Matches(@"settings\s+1\s+", table);
     }
+
+    [Fact]
+    public async Task Create_configmap_secret_and_namespace_generators_work_with_their_protobuf_bodies()
+    {
+        await using var f = await ServerFixture.StartAsync(installCrd: false);
+
+        (await f.Kubectl.RunAsync("create", "namespace", "plugins")).ShouldSucceed();
+        (await f.Kubectl.RunAsync("create", "configmap", "settings", "-n", "plugins", "--from-literal=mode=ENFORCE")).ShouldSucceed();
+        (await f.Kubectl.RunAsync("create", "secret", "docker-registry", "pull", "-n", "plugins", "--docker-server=registry.local:5000", "--docker-username=u", "--docker-password=p")).ShouldSucceed();
+        (await f.Kubectl.RunAsync("create", "secret", "generic", "plain", "-n", "plugins", "--from-literal=token=t")).ShouldSucceed();
+
+        var data = (await f.Kubectl.RunAsync("get", "configmap", "settings", "-n", "plugins", "-o", "jsonpath={.data.mode}")).ShouldSucceed().Stdout;
+        var types = (await f.Kubectl.RunAsync("get", "secrets", "-n", "plugins", "-o", "jsonpath={.items[*].type}")).ShouldSucceed().Stdout;
+        var dockerConfig = (await f.Kubectl.RunAsync("get", "secret", "pull", "-n", "plugins", "-o", "jsonpath={.data.\\.dockerconfigjson}")).ShouldSucceed().Stdout;
+
+        Assert.Equal("ENFORCE", data);
+        Assert.Equal("Opaque kubernetes.io/dockerconfigjson", types);
+        Assert.Contains("registry.local:5000", System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(dockerConfig)), StringComparison.Ordinal);
+    }
 }

@@ -23,6 +23,7 @@ public sealed class WasmPluginManifestTests
         var applied = (await f.Kubectl.RunAsync("apply", "-f", RepoFiles.Path("examples/manifests"))).ShouldSucceed().Stdout;
         var listed = (await f.Kubectl.RunAsync("get", "wasmplugins", "-A", "-o", "name")).ShouldSucceed().Stdout;
         var table = (await f.Kubectl.RunAsync("get", "wasmplugins", "-A")).ShouldSucceed().Stdout;
+        var explained = (await f.Kubectl.RunAsync("explain", "wasmplugin.spec.url")).ShouldSucceed().Stdout;
 
         var created = applied.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.NotEmpty(examples);
@@ -30,6 +31,7 @@ public sealed class WasmPluginManifestTests
         Assert.Equal(created.Length, listed.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
         Assert.StartsWith("NAMESPACE", table, StringComparison.Ordinal);
         Assert.DoesNotContain("<unknown>", applied, StringComparison.Ordinal);
+        Assert.Contains("FIELD: url <string>", explained, StringComparison.Ordinal);
     }
 
     [Fact]

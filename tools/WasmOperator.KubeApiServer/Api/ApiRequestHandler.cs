@@ -443,12 +443,24 @@ internal sealed class ApiRequestHandler(ObjectService service, TimeSpan bookmark
 
     private static async Task<string> ReadTextAsync(HttpRequest request)
     {
+        if (request.ContentType?.Contains("cbor", StringComparison.Ordinal) == true)
+        {
+            throw new ApiException(415, "UnsupportedMediaType", $"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {request.ContentType})");
+        }
+
         using var reader = new StreamReader(request.Body, Encoding.UTF8);
         return await reader.ReadToEndAsync(request.HttpContext.RequestAborted).ConfigureAwait(false);
     }
 
     private static async Task<JsonObject> ReadObjectAsync(HttpRequest request)
     {
+        if (request.ContentType?.Contains("protobuf", StringComparison.Ordinal) == true)
+        {
+            using var buffer = new MemoryStream();
+            await request.Body.CopyToAsync(buffer, request.HttpContext.RequestAborted).ConfigureAwait(false);
+            return ProtobufBody.Decode(buffer.ToArray());
+        }
+
         var text = await ReadTextAsync(request).ConfigureAwait(false);
         return YamlToJson.Parse(text) as JsonObject ?? throw ApiErrors.BadRequest("the request body must be an object");
     }

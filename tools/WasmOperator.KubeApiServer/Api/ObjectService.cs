@@ -367,6 +367,11 @@ internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
             };
         }
 
+        if (type.Key == "/secrets" && string.IsNullOrEmpty(obj["type"]?.GetValue<string>()))
+        {
+            obj["type"] = "Opaque";
+        }
+
         if (type.Key == "/namespaces" && old is null)
         {
             obj["status"] = new JsonObject { ["phase"] = "Active" };

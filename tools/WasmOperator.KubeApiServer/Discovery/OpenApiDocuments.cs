@@ -8,7 +8,8 @@ namespace WasmOperator.KubeApiServer.Discovery;
 /// <summary>
 /// The OpenAPI v3 documents kubectl reads: the group-version index, and per group-version the PATCH operations
 /// tagged with their GVK and the <c>fieldValidation</c> parameter, so kubectl leaves validation to the server.
-/// Schemas are left out, so kubectl builds strategic merge patches from its compiled-in types.
+/// Only custom resources' schemas are published (for kubectl explain); kubectl builds strategic merge patches
+/// for built-in kinds from its compiled-in types.
 /// </summary>
 internal static class OpenApiDocuments
 {
@@ -34,8 +35,18 @@ internal static class OpenApiDocuments
 
         var (group, version) = match;
         var paths = new JsonObject();
+        var schemas = new JsonObject();
         foreach (var type in types.Where(t => t.Group == match.Group && t.Versions.Contains(match.Version)))
         {
+            if (type.Schemas.TryGetValue(version, out var schema))
+            {
+                // kubectl explain finds a kind by this extension; the PATCH operations carry no request body, so
+                // kubectl apply still uses a JSON merge patch for custom resources, as it does against kube-apiserver.
+                var published = (JsonObject)schema.DeepClone();
+                published["x-kubernetes-group-version-kind"] = new JsonArray(new JsonObject { ["group"] = group, ["version"] = version, ["kind"] = type.Kind });
+                schemas[SchemaName(type, version)] = published;
+            }
+
             var scope = type.Namespaced ? "/namespaces/{namespace}" : string.Empty;
             var item = $"/{prefix}{scope}/{type.Plural}/{{name}}";
             paths[item] = new JsonObject { ["patch"] = PatchOperation(type, version) };
@@ -50,7 +61,7 @@ internal static class OpenApiDocuments
             ["openapi"] = "3.0.0",
             ["info"] = new JsonObject { ["title"] = "Kubernetes", ["version"] = "v1.32.0" },
             ["paths"] = paths,
-            ["components"] = new JsonObject { ["schemas"] = new JsonObject() },
+            ["components"] = new JsonObject { ["schemas"] = schemas },
         };
 
         JsonObject PatchOperation(ResourceType type, string v) => new()
@@ -66,6 +77,9 @@ internal static class OpenApiDocuments
         };
     }
 
+    private static string SchemaName(ResourceType type, string version) =>
+        string.Join('.', type.Group.Split('.').Reverse()) + $".{version}.{type.Kind}";
+
     private static string Prefix(string group, string version) => group.Length == 0 ? $"api/{version}" : $"apis/{group}/{version}";
 
     private static List<(string Group, string Version)> GroupVersions(IReadOnlyList<ResourceType> types) =>
@@ -73,7 +87,8 @@ internal static class OpenApiDocuments
 
     private static string Hash(string group, string version, IReadOnlyList<ResourceType> types)
     {
-        var text = string.Join(",", types.Where(t => t.Group == group && t.Versions.Contains(version)).Select(t => $"{t.Plural}:{t.Kind}:{t.HasStatusSubresource}"));
+        var text = string.Join(",", types.Where(t => t.Group == group && t.Versions.Contains(version))
+            .Select(t => $"{t.Plural}:{t.Kind}:{t.HasStatusSubresource}:{(t.Schemas.TryGetValue(version, out var s) ? s.ToJsonString() : string.Empty)}"));
         return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
     }
 }

@@ -24,9 +24,15 @@ internal static class CrdResource
 
         var storage = versions[0];
         var validators = new Dictionary<string, ISchemaValidator>(StringComparer.Ordinal);
+        var schemas = new Dictionary<string, JsonObject>(StringComparer.Ordinal);
         foreach (var version in versions)
         {
             var name = version["name"]!.GetValue<string>();
+            if (version["schema"]?["openAPIV3Schema"] is JsonObject schema)
+            {
+                schemas[name] = (JsonObject)schema.DeepClone();
+            }
+
             if (validatorFactory(crd, name) is { } validator)
             {
                 validators[name] = validator;
@@ -49,6 +55,7 @@ internal static class CrdResource
             IsCustom = true,
             Columns = Columns(storage["additionalPrinterColumns"] as JsonArray),
             Validators = validators,
+            Schemas = schemas,
         };
     }
 

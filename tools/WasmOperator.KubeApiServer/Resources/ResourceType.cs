@@ -34,6 +34,9 @@ internal sealed record ResourceType
     /// <summary>Per served version, the schema validator (custom resources only).</summary>
     public IReadOnlyDictionary<string, ISchemaValidator> Validators { get; init; } = new Dictionary<string, ISchemaValidator>();
 
+    /// <summary>Per served version, the openAPIV3Schema (custom resources only), published for kubectl explain.</summary>
+    public IReadOnlyDictionary<string, System.Text.Json.Nodes.JsonObject> Schemas { get; init; } = new Dictionary<string, System.Text.Json.Nodes.JsonObject>();
+
     /// <summary>The storage key shared by every version: group/plural.</summary>
     public string Key => $"{Group}/{Plural}";
 
