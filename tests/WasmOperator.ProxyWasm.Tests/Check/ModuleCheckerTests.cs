@@ -1,0 +1,54 @@
+using WasmOperator.ProxyWasm.Abi;
+using WasmOperator.ProxyWasm.Tests.Support;
+
+namespace WasmOperator.ProxyWasm.Tests.Check;
+
+public class ModuleCheckerTests
+{
+    [Fact]
+    public void An_assemblyscript_plugin_is_reported_with_its_abi_allocator_imports_and_root_ids()
+    {
+        var report = SharedRuntime.Instance.Check(TestModules.Plugin("singleton"), ["auth_singleton", "auth", "add_header"]);
+
+        Assert.True(report.IsLoadable, string.Join("; ", report.Problems));
+        Assert.Equal(AbiVersion.V0_2_0, report.AbiVersion);
+        Assert.Equal("malloc", report.Allocator);
+        Assert.True(report.ExportsMemory);
+        Assert.Contains("wasi_unstable.proc_exit", report.ProvidedImports);
+        Assert.Contains("env.proxy_http_call", report.ProvidedImports);
+        Assert.Empty(report.UnknownImports);
+        Assert.Contains("proxy_on_request_headers", report.Callbacks);
+        Assert.Equal(["auth_singleton", "auth"], report.ServedRootIds);
+        Assert.Contains("add_header", report.RejectedRootIds.Keys);
+    }
+
+    [Fact]
+    public void Imports_the_host_does_not_provide_are_listed_and_still_link()
+    {
+        var report = SharedRuntime.Instance.Check(TestModules.Wat("traps"));
+
+        Assert.Equal(["env.proxy_not_a_real_hostcall"], report.UnknownImports);
+        Assert.True(report.IsLoadable);
+    }
+
+    [Fact]
+    public void A_module_without_a_marker_is_valid_wasm_but_not_loadable()
+    {
+        var report = SharedRuntime.Instance.Check(TestModules.Wat("no_marker"));
+
+        Assert.True(report.IsValidWasm);
+        Assert.Equal(AbiVersion.Unknown, report.AbiVersion);
+        Assert.False(report.IsLoadable);
+        Assert.Contains(report.Problems, p => p.Contains("Missing or unknown Proxy-Wasm ABI version", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Bytes_that_are_not_wasm_are_reported_invalid_with_the_reason()
+    {
+        var report = SharedRuntime.Instance.Check("not wasm at all"u8);
+
+        Assert.False(report.IsValidWasm);
+        Assert.False(string.IsNullOrEmpty(report.ValidationError));
+        Assert.StartsWith("sha256:", report.Digest, StringComparison.Ordinal);
+    }
+}
