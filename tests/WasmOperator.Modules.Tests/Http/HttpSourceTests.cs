@@ -122,4 +122,25 @@ public sealed class HttpSourceTests : IDisposable
 
         Assert.Contains("404", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_body_without_length_is_cut_off_at_the_maximum_module_size()
+    {
+        var large = TestModules.Create(payloadBytes: 64 * 1024);
+        await using var server = await ServeAsync(body: large);
+        using var fetcher = new ModuleFetcher(new ModuleFetcherOptions
+        {
+            CacheDirectory = _cache.Path,
+            InsecureHosts = [server.HostPort],
+            MaxModuleBytes = 16 * 1024,
+            MetricsRegistry = Prometheus.Metrics.NewCustomRegistry(),
+        });
+
+        var error = await Assert.ThrowsAsync<ModuleTooLargeException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = $"http://{server.HostPort}/plugin.wasm" }, default));
+
+        Assert.Equal(16 * 1024, error.Limit);
+        Assert.Equal(0, fetcher.Cache.TotalBytes);
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(_cache.Path, "tmp")));
+    }
 }
