@@ -52,6 +52,9 @@ public sealed class ProxyWasmRuntime : IDisposable
 
     internal Engine Engine { get; }
 
+    /// <summary>The engine, for the compile-vs-precompiled benchmark.</summary>
+    internal Engine EngineForBenchmarks => Engine;
+
     internal SharedQueueRegistry Queues { get; } = new();
 
     internal SharedDataStore SharedDataFor(string vmId) => _sharedData.GetOrAdd(vmId, static _ => new SharedDataStore());

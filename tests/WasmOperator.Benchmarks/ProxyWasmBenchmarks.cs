@@ -1,0 +1,105 @@
+using BenchmarkDotNet.Attributes;
+using Wasmtime;
+using WasmOperator.ProxyWasm.Plugins;
+using WasmOperator.ProxyWasm.Runtime;
+
+namespace WasmOperator.Benchmarks;
+
+/// <summary>
+/// Proxy-Wasm host hot paths: the add_header request lifecycle (target ≤ 5 µs, ≤ 1 KiB allocated),
+/// get_header_map_pairs with 20 headers, shard rebuild after a trap, and compile vs precompiled load.
+/// </summary>
+[MemoryDiagnoser]
+public class ProxyWasmBenchmarks
+{
+    private ProxyWasmRuntime _runtime = null!;
+    private ProxyWasmPlugin _addHeader = null!;
+    private ProxyWasmPlugin _pairs = null!;
+    private ProxyWasmPlugin _trapping = null!;
+    private readonly BenchmarkStreamHost _request = new();
+    private readonly BenchmarkStreamHost _twentyHeaders = new();
+    private readonly BenchmarkStreamHost _trapRequest = new();
+    private readonly BenchmarkStreamHost _healthyRequest = new();
+    private byte[] _wasm = [];
+    private byte[] _serialized = [];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _runtime = new ProxyWasmRuntime();
+        var host = new BenchmarkPluginHost();
+        _wasm = BenchmarkModules.Plugin("add_header");
+        _addHeader = _runtime.LoadPlugin(_runtime.Compile(_wasm), new PluginOptions { Name = "add_header", RootId = "add_header", Shards = 1 }, host);
+        _pairs = _runtime.LoadPlugin(_runtime.Compile(Module.ConvertText(BenchmarkModules.HeaderPairsWat).ToArray()), new PluginOptions { Name = "pairs", Shards = 1 }, host);
+        _trapping = _runtime.LoadPlugin(_runtime.Compile(Module.ConvertText(BenchmarkModules.TrapWat).ToArray()),
+            new PluginOptions { Name = "trap", Shards = 1, RebuildBackoff = TimeSpan.Zero }, host);
+        _request.RequestHeaders.Add(":method", "GET");
+        _request.RequestHeaders.Add(":path", "/");
+        _request.RequestHeaders.Add(":authority", "example.test");
+        _request.RequestHeaders.Add(":scheme", "http");
+        _request.ResponseHeaders.Add(":status", "200");
+        for (var i = 0; i < 20; i++)
+        {
+            _twentyHeaders.RequestHeaders.Add($"x-header-{i:D2}", "some-typical-header-value");
+        }
+
+        for (var i = 0; i < 6; i++)
+        {
+            _trapRequest.RequestHeaders.Add($"h{i}", "v");
+        }
+
+        using var module = Module.FromBytes(_runtime.EngineForBenchmarks, "add_header", _wasm);
+        _serialized = module.Serialize();
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _addHeader.Dispose();
+        _pairs.Dispose();
+        _trapping.Dispose();
+        _runtime.Dispose();
+    }
+
+    [Benchmark(Description = "add_header request lifecycle")]
+    public void AddHeaderRequestLifecycle()
+    {
+        _request.ResponseHeaders.Remove("hello");
+        using var stream = _addHeader.CreateHttpStream(_request);
+        stream.OnRequestHeaders(true);
+        stream.OnResponseHeaders(true);
+        stream.Complete();
+    }
+
+    [Benchmark(Description = "get_header_map_pairs, 20 headers")]
+    public void GetHeaderMapPairsWith20Headers()
+    {
+        using var stream = _pairs.CreateHttpStream(_twentyHeaders);
+        stream.OnRequestHeaders(true);
+        stream.Complete();
+    }
+
+    [Benchmark(Description = "trap + shard rebuild")]
+    public void TrapAndShardRebuild()
+    {
+        using (var failing = _trapping.CreateHttpStream(_trapRequest))
+        {
+            failing.OnRequestHeaders(true);
+        }
+
+        using var next = _trapping.CreateHttpStream(_healthyRequest);
+        next.OnRequestHeaders(true);
+    }
+
+    [Benchmark(Description = "compile add_header from Wasm")]
+    public void CompileFromWasm()
+    {
+        using var module = Module.FromBytes(_runtime.EngineForBenchmarks, "add_header", _wasm);
+    }
+
+    [Benchmark(Description = "load precompiled add_header")]
+    public void LoadPrecompiled()
+    {
+        using var module = Module.Deserialize(_runtime.EngineForBenchmarks, "add_header", _serialized);
+    }
+}
