@@ -34,6 +34,7 @@ await using var server = await LocalKubeApiServer.StartAsync(new LocalKubeApiSer
     Port = port,
     DataDirectory = dataDir,
     KubeconfigPath = kubeconfig,
+    HandleProcessSignals = true,
 }).ConfigureAwait(false);
 Console.WriteLine($"local kube API server listening on {server.Url} (kubeconfig: {server.KubeconfigPath}, data: {dataDir ?? "in memory"})");
 // Ctrl-C or SIGTERM stops the host cleanly, so the last snapshot is on disk.

@@ -43,6 +43,11 @@ public sealed class LocalKubeApiServer : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(k => k.Listen(System.Net.IPAddress.Loopback, options.Port));
+        if (!options.HandleProcessSignals)
+        {
+            builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, EmbeddedLifetime>();
+        }
+
         var app = builder.Build();
 
         var store = new ObjectStore(options.HistoryLimit, options.DataDirectory);

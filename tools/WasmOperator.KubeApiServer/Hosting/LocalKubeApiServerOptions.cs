@@ -15,6 +15,9 @@ public sealed record LocalKubeApiServerOptions
     /// <summary>How many changes are kept for watches to resume from; older resourceVersions answer 410 Gone.</summary>
     public int HistoryLimit { get; init; } = 10_000;
 
+    /// <summary>Whether Ctrl-C and SIGTERM stop the server (process mode); embedded servers leave signals to their host.</summary>
+    public bool HandleProcessSignals { get; init; }
+
     /// <summary>How often a watch that allows bookmarks gets one (kube-apiserver: about a minute).</summary>
     public TimeSpan BookmarkInterval { get; init; } = TimeSpan.FromSeconds(60);
 }
