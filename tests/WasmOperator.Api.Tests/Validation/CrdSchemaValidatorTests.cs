@@ -136,6 +136,22 @@ public sealed class CrdSchemaValidatorTests
     }
 
     [Fact]
+    public void Has_is_true_for_a_present_but_empty_object_list_or_string()
+    {
+        // The Cel 0.3.3 package answers false here, which would reject a canary step `pause: {}`.
+        var validator = CrdSchemaValidator.FromSchema(JsonNode.Parse("""
+            {
+              "type": "object",
+              "x-kubernetes-validations": [ { "rule": "has(self.o) && has(self.l) && has(self.s)", "message": "o, l and s must be present" } ],
+              "properties": { "o": { "type": "object" }, "l": { "type": "array", "items": { "type": "string" } }, "s": { "type": "string" } }
+            }
+            """)!);
+
+        Assert.True(validator.Validate(Obj("""{"o":{},"l":[],"s":""}""")).IsValid);
+        Assert.Equal([": Invalid value: \"object\": o, l and s must be present"], validator.Validate(Obj("""{"o":{}}""")).Errors.Select(e => e.ToString()));
+    }
+
+    [Fact]
     public void A_CRD_without_the_requested_version_is_refused()
     {
         var crd = JsonNode.Parse("""{"spec":{"versions":[{"name":"v1","schema":{"openAPIV3Schema":{"type":"object"}}}]}}""")!;
