@@ -178,4 +178,29 @@ public sealed class RegistryAuthTests : IDisposable
         Assert.Equal(TestModules.Digest(module), fetched.ModuleDigest);
         Assert.Equal(1, issuer.RefreshExchanges);
     }
+
+    [Fact]
+    public async Task An_expired_token_is_fetched_again()
+    {
+        await using var issuer = await TokenIssuer.StartAsync(User, Password);
+        issuer.ExpiresInSeconds = 1;
+        await using var registry = await RegistryProcess.StartAsync(directory =>
+            $"  token:\n    realm: {issuer.Realm}\n    service: {TokenIssuer.Service}\n    issuer: {TokenIssuer.Issuer}\n    rootcertbundle: {issuer.WriteRootBundle(directory)}\n");
+        using var push = new RegistryPusher(registry.BaseUri, scope => Task.FromResult<AuthenticationHeaderValue?>(new("Bearer", issuer.Mint(scope))));
+        await push.PushCncfAsync("team/expiring", "v1", TestModules.Create());
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, registry.HostPort, issuer.HostPort));
+        var request = new ModuleRequest
+        {
+            Url = $"oci://{registry.HostPort}/team/expiring:v1",
+            PullPolicy = ModulePullPolicy.Always,
+            PullSecret = SecretWithAuthField(registry.HostPort, User, Password),
+        };
+
+        await fetcher.FetchAsync(request, default);
+        var issuedFirst = issuer.TokensIssued;
+        await Task.Delay(TimeSpan.FromMilliseconds(1500));
+        await fetcher.FetchAsync(request, default);
+
+        Assert.True(issuer.TokensIssued > issuedFirst, "the expired token was reused instead of fetching a new one");
+    }
 }

@@ -40,6 +40,9 @@ internal sealed class TokenIssuer : IAsyncDisposable
 
     public int RefreshExchanges => Volatile.Read(ref _refreshExchanges);
 
+    /// <summary>The <c>expires_in</c> the issuer announces (the JWT itself stays valid for 5 minutes).</summary>
+    public int ExpiresInSeconds { get; set; } = 300;
+
     public Uri Realm => new(_server!.BaseUri, "token");
 
     public string HostPort => _server!.HostPort;
@@ -142,7 +145,7 @@ internal sealed class TokenIssuer : IAsyncDisposable
         Interlocked.Increment(ref _tokensIssued);
         scope = context.Request.Query["scope"].ToString();
         context.Response.ContentType = "application/json";
-        await context.Response.WriteAsync(JsonSerializer.Serialize(new { token = Mint(scope), expires_in = 300 }));
+        await context.Response.WriteAsync(JsonSerializer.Serialize(new { token = Mint(scope), expires_in = ExpiresInSeconds }));
     }
 
     private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
