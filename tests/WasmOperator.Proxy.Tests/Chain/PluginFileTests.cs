@@ -1,0 +1,109 @@
+using System.Net;
+using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Chain;
+
+/// <summary>The stand-alone plugin file: fields, and clear errors for bad files while the old chain keeps serving.</summary>
+public sealed class PluginFileTests
+{
+    [Fact]
+    public void Every_field_the_operator_pushes_is_read()
+    {
+        var specs = PluginFileParser.Parse("""
+            plugins:
+            - name: full
+              namespace: team-a
+              url: file:///tmp/p.wasm
+              sha256: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+              pluginName: root
+              pluginConfig:
+                header: x-a
+                count: 3
+                on: true
+                quoted: "3"
+              vmConfig:
+                env:
+                - name: A
+                  value: "1"
+                - name: B
+                  valueFrom: INLINE
+                  value: two
+              phase: AUTHZ
+              priority: 7
+              failStrategy: FAIL_RELOAD
+              mode: LOG_ONLY
+              limits:
+                maxMemoryBytes: 1048576
+                maxCallDuration: 250ms
+              match:
+              - mode: SERVER
+                ports:
+                - number: 8080
+            """, "test");
+
+        var spec = Assert.Single(specs);
+        Assert.Equal("team-a/full", spec.Key);
+        Assert.Equal("root", spec.PluginName);
+        Assert.Equal("""{"header":"x-a","count":3,"on":true,"quoted":"3"}""", spec.PluginConfig);
+        Assert.Equal("1", spec.Env["A"]);
+        Assert.Equal("two", spec.Env["B"]);
+        Assert.Equal(PluginPhase.AUTHZ, spec.Phase);
+        Assert.Equal(7, spec.Priority);
+        Assert.Equal(FailStrategy.FAIL_RELOAD, spec.FailStrategy);
+        Assert.Equal(PluginMode.LOG_ONLY, spec.Mode);
+        Assert.Equal(1048576, spec.MaxMemoryBytes);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), spec.MaxCallDuration);
+        Assert.True(spec.Match.Single().Matches("SERVER", 8080));
+        Assert.False(spec.Match.Single().Matches("SERVER", 8081));
+    }
+
+    [Theory]
+    [InlineData("plugins: [ {name: a", "not valid YAML")]
+    [InlineData("plugins:\n- url: file:///x.wasm\n", "plugins[0].name: required")]
+    [InlineData("plugins:\n- name: a\n  url: file:///x.wasm\n  failStrategy: FAIL_SOMETIMES\n", "plugins[0].failStrategy (line 4): must be one of FAIL_CLOSE, FAIL_OPEN, FAIL_RELOAD")]
+    [InlineData("plugins:\n- name: a\n  url: file:///x.wasm\n  colour: red\n", "plugins[0].colour (line 4): unknown field")]
+    [InlineData("plugins:\n- name: a\n  url: file:///x.wasm\n  match:\n  - ports:\n    - number: 70000\n", "plugins[0].match[0].ports[0].number: must be 1-65535")]
+    public void A_malformed_file_is_rejected_with_the_field_and_the_reason(string yaml, string expected)
+    {
+        var error = Assert.Throws<PluginFileException>(() => PluginFileParser.Parse(yaml, "plugins.yaml"));
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_malformed_file_is_reported_and_the_previous_chain_keeps_serving()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("version", Example("add_header"), "add_header", "v1")));
+        await proxy.WritePluginsAsync("plugins:\n- name: broken\n  url: file:///x.wasm\n  phase: NOWHERE\n");
+
+        await ProxyHarness.EventuallyAsync(async () => (await proxy.Admin.GetStringAsync("/config_dump")).Contains("phase (line 4)", StringComparison.Ordinal), "the load error is reported");
+        var (response, _) = await proxy.GetAsync("/");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("v1", response.Headers.GetValues("hello").Single());
+        Assert.True(proxy.Logs.Contains("rejected"));
+    }
+
+    [Fact]
+    public async Task A_plugin_whose_configure_fails_or_whose_digest_differs_is_rejected_and_the_previous_chain_keeps_serving()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("version", Example("add_header"), "add_header", "v1")));
+        var chains = proxy.Server.Chains;
+
+        var configure = await chains.ApplyAsync(PluginFileParser.Parse(Yaml(Plugin("bad", Wat("configure_fails"), "")), "t"), "t", CancellationToken.None);
+        Assert.NotNull(configure);
+        Assert.Contains("default/bad", configure, StringComparison.Ordinal);
+
+        var digest = await chains.ApplyAsync(
+            PluginFileParser.Parse(Yaml(Plugin("v2", Example("add_header"), "add_header", "v2", "sha256: " + new string('0', 64))), "t"), "t", CancellationToken.None);
+        Assert.NotNull(digest);
+        Assert.Contains("sha256 mismatch", digest, StringComparison.Ordinal);
+
+        var missing = await chains.ApplyAsync(PluginFileParser.Parse(Yaml(Plugin("gone", "/nonexistent/plugin.wasm", "x")), "t"), "t", CancellationToken.None);
+        Assert.NotNull(missing);
+        Assert.Contains("/nonexistent/plugin.wasm", missing, StringComparison.Ordinal);
+
+        Assert.Equal("v1", (await proxy.GetAsync("/")).Response.Headers.GetValues("hello").Single());
+        Assert.Equal(1, chains.Current!.Revision);
+    }
+}

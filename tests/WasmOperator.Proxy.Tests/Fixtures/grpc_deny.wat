@@ -1,0 +1,23 @@
+;; Answers every request with a gRPC local reply: grpc-status 7 (PERMISSION_DENIED), message "blocked by wasm".
+(module
+  (import "env" "proxy_send_local_response" (func $reply (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (data (i32.const 100) "denied")
+  (data (i32.const 120) "blocked by wasm")
+  (func (export "malloc") (param $n i32) (result i32) (local $p i32)
+    global.get $heap
+    local.set $p
+    global.get $heap
+    local.get $n
+    i32.add
+    global.set $heap
+    local.get $p)
+  (func (export "proxy_abi_version_0_2_0"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) i32.const 1)
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) i32.const 1)
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $reply (i32.const 200) (i32.const 100) (i32.const 6) (i32.const 120) (i32.const 15) (i32.const 0) (i32.const 0) (i32.const 7)))
+    i32.const 1)
+)

@@ -1,0 +1,100 @@
+using System.Net;
+using System.Text;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Proxying;
+
+/// <summary>Chain order, match by port, h2c, gRPC local replies and body limits.</summary>
+public sealed class ChainTests
+{
+    [Fact]
+    public async Task Request_callbacks_run_in_chain_order_and_response_callbacks_in_reverse()
+    {
+        // File order is the opposite of chain order: phase then priority decide.
+        var yaml = Yaml(
+            Plugin("stats-low", Example("showcase"), "showcase", extra: "phase: STATS\npriority: 1"),
+            Plugin("add-stats", Example("add_header"), "add_header", "stats", "phase: STATS\npriority: 1"),
+            Plugin("stats-high", Example("showcase"), "showcase", extra: "phase: STATS\npriority: 9"),
+            Plugin("add-authn", Example("add_header"), "add_header", "authn", "phase: AUTHN"),
+            Plugin("authn", Example("showcase"), "showcase", extra: "phase: AUTHN"),
+            Plugin("unspecified", Example("showcase"), "showcase"));
+        await using var proxy = await ProxyHarness.StartAsync(yaml);
+        var (response, echo) = await proxy.GetAsync("/");
+
+        Assert.NotNull(echo);
+        // Requests: AUTHN (no priority, ties by name: add-authn, authn), STATS high→low, then UNSPECIFIED.
+        Assert.Equal(["authn", "stats-high", "stats-low", "unspecified"], Split(echo.Header("x-plugin-name")));
+        // Responses run in reverse: the STATS add_header adds first, the AUTHN one last.
+        Assert.Equal(["stats", "authn"], Split(string.Join(",", response.Headers.GetValues("hello"))));
+    }
+
+    private static string[] Split(string? values) => [.. (values ?? "").Split(',').Select(v => v.Trim())];
+
+    [Fact]
+    public async Task Match_selects_plugins_by_listener_port()
+    {
+        var otherPort = FreePort.Next();
+        string Yml(int port) => Yaml(
+            Plugin("matching", Example("add_header"), "add_header", "matching", $"match:\n- mode: SERVER\n  ports:\n  - number: {port}"),
+            Plugin("client-only", Example("add_header"), "add_header", "client", "match:\n- mode: CLIENT"));
+        await using var proxy = await ProxyHarness.StartAsync(Yml(otherPort));
+        var (response, _) = await proxy.GetAsync("/");
+        Assert.False(response.Headers.Contains("hello"));
+
+        await proxy.WritePluginsAsync(Yml(proxy.Server.Options.Port));
+        await ProxyHarness.EventuallyAsync(async () => (await proxy.GetAsync("/")).Response.Headers.Contains("hello"), "the port-matched plugin applies");
+        var (matched, _) = await proxy.GetAsync("/");
+        Assert.Equal(["matching"], matched.Headers.GetValues("hello"));
+    }
+
+    [Fact]
+    public async Task H2c_requests_are_proxied_with_plugins()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("add", Example("add_header"), "add_header", "h2")));
+        using var client = new HttpClient(new SocketsHttpHandler { UseProxy = false });
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{proxy.Server.Options.Port}/h2")
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        using var response = await client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(HttpVersion.Version20, response.Version);
+        Assert.Equal("h2", response.Headers.GetValues("hello").Single());
+    }
+
+    [Fact]
+    public async Task A_grpc_local_reply_carries_grpc_status_and_message()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("deny", Wat("grpc_deny"), "")));
+        using var client = new HttpClient(new SocketsHttpHandler { UseProxy = false });
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{proxy.Server.Options.Port}/pkg.Service/Method")
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new ByteArrayContent([0, 0, 0, 0, 0]),
+        };
+        request.Content.Headers.ContentType = new("application/grpc");
+        var before = proxy.Upstream.Requests;
+        using var response = await client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/grpc", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("7", response.Headers.GetValues("grpc-status").Single());
+        Assert.Equal("blocked by wasm", Uri.UnescapeDataString(response.Headers.GetValues("grpc-message").Single()));
+        Assert.Equal(before, proxy.Upstream.Requests);
+    }
+
+    [Fact]
+    public async Task A_request_body_over_the_buffer_limit_gets_413()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("show", Example("showcase"), "showcase")), o => o.MaxBufferedBodyBytes = 1024);
+        using var small = new HttpRequestMessage(HttpMethod.Post, "/body") { Content = new StringContent("ok", Encoding.UTF8) };
+        Assert.Equal(HttpStatusCode.OK, (await proxy.SendAsync(small)).Response.StatusCode);
+
+        using var large = new HttpRequestMessage(HttpMethod.Post, "/body") { Content = new ByteArrayContent(new byte[4096]) };
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, (await proxy.SendAsync(large)).Response.StatusCode);
+    }
+}

@@ -1,0 +1,129 @@
+using System.Net;
+using System.Text;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Proxying;
+
+/// <summary>Each AssemblyScript example plugin, end to end through the proxy to a real upstream.</summary>
+public sealed class ExamplePluginTests
+{
+    [Fact]
+    public async Task Requests_without_plugins_are_forwarded_to_the_upstream_unchanged()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml());
+        var (response, echo) = await proxy.GetAsync("/some/path?q=1", ("x-custom", "a"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("yes", response.Headers.GetValues("x-upstream").Single());
+        Assert.NotNull(echo);
+        Assert.Equal("/some/path?q=1", echo.Path);
+        Assert.Equal("a", echo.Header("x-custom"));
+        Assert.Equal($"127.0.0.1:{proxy.Server.Options.Port}", echo.Header("host"));
+    }
+
+    [Fact]
+    public async Task Add_header_adds_its_configured_value_to_responses()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("add", Example("add_header"), "add_header", "configured")));
+        var (response, echo) = await proxy.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("configured", response.Headers.GetValues("hello").Single());
+        Assert.NotNull(echo);
+    }
+
+    [Fact]
+    public async Task Remove_headers_strips_response_headers_with_the_configured_prefixes()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("rm", Example("remove_headers"), "remove_headers", "x-remove")));
+        var (response, _) = await proxy.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.False(response.Headers.Contains("x-remove-me"));
+        Assert.True(response.Headers.Contains("x-upstream"));
+    }
+
+    [Fact]
+    public async Task Auth_calls_out_to_the_named_cluster_and_continues_only_when_allowed()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("auth", Example("auth"), "auth", "authz")));
+
+        var (allowed, echo) = await proxy.GetAsync("/orders", ("x-allow", "yes"));
+        Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
+        Assert.NotNull(echo);
+        Assert.Equal("authorized", echo.Header("added-header"));
+        Assert.Equal("/orders", echo.Path);
+
+        var (denied, deniedEcho) = await proxy.GetAsync("/orders", ("x-allow", "no"));
+        Assert.Equal(HttpStatusCode.Unauthorized, denied.StatusCode);
+        Assert.Null(deniedEcho);
+        Assert.Equal("not authorized", await denied.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Auth_answers_with_a_local_reply_when_the_callout_cluster_is_unknown()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("auth", Example("auth"), "auth", "no-such-cluster")));
+        var before = proxy.Upstream.Requests;
+        var (response, _) = await proxy.GetAsync("/orders", ("x-allow", "yes"));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal(before, proxy.Upstream.Requests);
+    }
+
+    [Fact]
+    public async Task Showcase_sets_request_headers_from_properties_and_counts_in_a_plugin_metric()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("show", Example("showcase"), "showcase")));
+        var (response, echo) = await proxy.GetAsync("/hello?x=1");
+        await proxy.GetAsync("/again");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.NotNull(echo);
+        Assert.Equal("show", echo.Header("x-plugin-name"));
+        Assert.Equal("/hello?x=1", echo.Header("x-path"));
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("wasmcustom_showcase_requests 2", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Showcase_local_reply_is_sent_without_reaching_the_upstream()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("show", Example("showcase"), "showcase")));
+        var before = proxy.Upstream.Requests;
+        var (response, _) = await proxy.GetAsync("/local");
+
+        Assert.Equal((HttpStatusCode)418, response.StatusCode);
+        Assert.Equal("yes", response.Headers.GetValues("x-local").Single());
+        Assert.Equal("I'm a teapot", await response.Content.ReadAsStringAsync());
+        Assert.Equal(before, proxy.Upstream.Requests);
+    }
+
+    [Fact]
+    public async Task Showcase_rewrites_the_request_body_and_the_content_length_follows()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("show", Example("showcase"), "showcase")));
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/body") { Content = new StringContent("hello", Encoding.UTF8, "text/plain") };
+        var (response, echo) = await proxy.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.NotNull(echo);
+        Assert.Equal("rewritten:hello", echo.Body);
+        Assert.Equal("15", echo.Header("content-length"));
+    }
+
+    [Fact]
+    public async Task Showcase_shared_data_counter_increments_across_requests()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("show", Example("showcase"), "showcase")));
+        var values = new List<int>();
+        for (var i = 0; i < 5; i++)
+        {
+            var (response, _) = await proxy.GetAsync("/cas");
+            values.Add(int.Parse(response.Headers.GetValues("x-counter").Single(), System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        Assert.Equal([1, 2, 3, 4, 5], values);
+    }
+}

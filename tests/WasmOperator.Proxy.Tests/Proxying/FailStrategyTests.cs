@@ -1,0 +1,112 @@
+using System.Net;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Proxying;
+
+/// <summary>failStrategy (wasmplugin-api.md) with a plugin that traps on /trap, and mode LOG_ONLY.</summary>
+public sealed class FailStrategyTests
+{
+    private static string Trapping(string strategy, string mode = "ENFORCE") => Yaml(
+        Plugin("trap", Wat("trap_on_path"), "", extra: $"failStrategy: {strategy}\nmode: {mode}"),
+        Plugin("add", Example("add_header"), "add_header", "after-trap"));
+
+    [Fact]
+    public async Task Fail_close_answers_503_and_logs_wasm_fail_stream()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Trapping("FAIL_CLOSE"));
+        var before = proxy.Upstream.Requests;
+        var (response, _) = await proxy.GetAsync("/trap");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal(before, proxy.Upstream.Requests);
+        Assert.True(proxy.Logs.Contains("wasm_fail_stream"));
+        Assert.Contains("wasm_plugin_fail_closed_total{plugin=\"default/trap\"} 1", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Fail_open_skips_the_failed_plugin_and_the_rest_of_the_chain_still_runs()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Trapping("FAIL_OPEN"));
+        var (response, echo) = await proxy.GetAsync("/trap");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.NotNull(echo);
+        Assert.Equal("/trap", echo.Path);
+        Assert.Equal("after-trap", response.Headers.GetValues("hello").Single());
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("wasm_plugin_fail_open_total{plugin=\"default/trap\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("wasm_plugin_traps_total{plugin=\"default/trap\"} 1", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Fail_reload_retries_once_on_a_fresh_vm_then_answers_503_and_later_requests_are_served()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Trapping("FAIL_RELOAD"));
+        var (response, _) = await proxy.GetAsync("/trap");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("wasm_plugin_rebuilds_total{plugin=\"default/trap\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("wasm_plugin_traps_total{plugin=\"default/trap\"} 2", metrics, StringComparison.Ordinal);
+
+        // The shards are rebuilt after their backoff; a healthy request is served again.
+        await ProxyHarness.EventuallyAsync(async () => (await proxy.GetAsync("/fine")).Response.StatusCode == HttpStatusCode.OK, "a rebuilt shard serves");
+    }
+
+    [Fact]
+    public async Task A_plugin_that_cannot_load_at_startup_fails_closed_or_is_skipped_by_its_strategy()
+    {
+        var yaml = Yaml(
+            Plugin("closed", Wat("configure_fails"), "", extra: "failStrategy: FAIL_CLOSE\nmatch:\n- ports:\n  - number: 1"),
+            Plugin("open", Wat("configure_fails"), "", extra: "failStrategy: FAIL_OPEN"));
+        await using var proxy = await ProxyHarness.StartAsync(yaml);
+        var (open, _) = await proxy.GetAsync("/");
+        Assert.Equal(HttpStatusCode.OK, open.StatusCode);
+
+        await proxy.WritePluginsAsync(Yaml(Plugin("closed", Wat("configure_fails"), "", extra: "failStrategy: FAIL_CLOSE")));
+        // The proxy already serves a chain, so the broken set is rejected rather than installed.
+        await ProxyHarness.EventuallyAsync(async () => (await proxy.Admin.GetStringAsync("/config_dump")).Contains("previous plugin set keeps serving", StringComparison.Ordinal), "rejection recorded");
+        Assert.Equal(HttpStatusCode.OK, (await proxy.GetAsync("/")).Response.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_plugin_that_cannot_load_in_the_first_set_with_fail_close_rejects_matching_requests()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("closed", Wat("configure_fails"), "", extra: "failStrategy: FAIL_CLOSE")));
+        var (response, _) = await proxy.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        var dump = await proxy.Admin.GetStringAsync("/config_dump");
+        Assert.Contains("\"state\": \"Failed\"", dump, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Log_only_plugins_see_real_traffic_but_their_actions_are_only_logged_and_counted()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(
+            Plugin("show", Example("showcase"), "showcase", extra: "mode: LOG_ONLY"),
+            Plugin("add", Example("add_header"), "add_header", "dry-run", "mode: LOG_ONLY")));
+        var (local, echo) = await proxy.GetAsync("/local");
+
+        Assert.Equal(HttpStatusCode.OK, local.StatusCode);
+        Assert.NotNull(echo);
+        Assert.Null(echo.Header("x-plugin-name"));
+        Assert.False(local.Headers.Contains("hello"));
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/show\",action=\"local_response\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/show\",action=\"header_mutation\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/add\",action=\"header_mutation\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("wasmcustom_showcase_requests 1", metrics, StringComparison.Ordinal);
+        Assert.True(proxy.Logs.Contains("would have applied local_response on /local"));
+    }
+
+    [Fact]
+    public async Task A_trapping_log_only_plugin_never_fails_the_request()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Trapping("FAIL_CLOSE", "LOG_ONLY"));
+        var (response, _) = await proxy.GetAsync("/trap");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+}

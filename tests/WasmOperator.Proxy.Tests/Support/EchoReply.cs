@@ -1,0 +1,7 @@
+namespace WasmOperator.Proxy.Tests.Support;
+
+/// <summary>What the test upstream saw, echoed as JSON.</summary>
+internal sealed record EchoReply(string Method, string Path, string Protocol, Dictionary<string, string[]> Headers, string Body)
+{
+    public string? Header(string name) => Headers.TryGetValue(name.ToLowerInvariant(), out var v) ? string.Join(",", v) : null;
+}

@@ -1,0 +1,131 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using WasmOperator.Proxy.Configuration;
+
+namespace WasmOperator.Proxy.Tests.Support;
+
+/// <summary>
+/// A real upstream plus a real proxy in stand-alone mode (plugin file in a temp directory), on
+/// free loopback ports, with clients for the data and admin listeners. Disposing stops both and
+/// deletes the directory.
+/// </summary>
+internal sealed class ProxyHarness : IAsyncDisposable
+{
+    private static readonly JsonSerializerOptions Json = new() { PropertyNameCaseInsensitive = true };
+
+    private ProxyHarness(Upstream upstream, ProxyServer server, string directory, LogSink logs)
+    {
+        Upstream = upstream;
+        Server = server;
+        Directory = directory;
+        Logs = logs;
+        Client = new HttpClient(new SocketsHttpHandler { UseProxy = false, MaxConnectionsPerServer = 64 }) { BaseAddress = new Uri($"http://127.0.0.1:{server.Options.Port}") };
+        Admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{server.Options.AdminPort}") };
+    }
+
+    public Upstream Upstream { get; }
+
+    public ProxyServer Server { get; }
+
+    public string Directory { get; }
+
+    public LogSink Logs { get; }
+
+    public HttpClient Client { get; }
+
+    public HttpClient Admin { get; }
+
+    public string PluginsFile => Path.Combine(Directory, "plugins.yaml");
+
+    public static async Task<ProxyHarness> StartAsync(string pluginsYaml, Action<ProxyOptions>? configure = null)
+    {
+        var upstream = await Upstream.StartAsync();
+        var directory = Path.Combine(Path.GetTempPath(), "proxy-tests-" + Guid.NewGuid().ToString("N"));
+        System.IO.Directory.CreateDirectory(directory);
+        var file = Path.Combine(directory, "plugins.yaml");
+        await File.WriteAllTextAsync(file, pluginsYaml);
+        var options = new ProxyOptions
+        {
+            ListenAddress = IPAddress.Loopback,
+            Port = FreePort.Next(),
+            AdminPort = FreePort.Next(),
+            PluginsFile = file,
+            ShardsPerPlugin = 2,
+            PluginsFilePollInterval = TimeSpan.FromMilliseconds(100),
+            DrainTimeout = TimeSpan.FromSeconds(10),
+        };
+        options.Clusters[ProxyOptions.DefaultCluster] = upstream.Address;
+        options.Clusters["authz"] = new Uri(upstream.Address, "/authz");
+        configure?.Invoke(options);
+        var logs = new LogSink();
+        var server = await ProxyServer.StartAsync(options, b => b.AddProvider(logs));
+        return new ProxyHarness(upstream, server, directory, logs);
+    }
+
+    /// <summary>Replaces the plugin file atomically (write a temp file, rename over).</summary>
+    public async Task WritePluginsAsync(string yaml)
+    {
+        var temp = PluginsFile + ".tmp";
+        await File.WriteAllTextAsync(temp, yaml);
+        File.Move(temp, PluginsFile, overwrite: true);
+    }
+
+    public async Task<(HttpResponseMessage Response, EchoReply? Echo)> GetAsync(string path, params (string Name, string Value)[] headers)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        foreach (var (name, value) in headers)
+        {
+            request.Headers.TryAddWithoutValidation(name, value);
+        }
+
+        return await SendAsync(request);
+    }
+
+    public async Task<(HttpResponseMessage Response, EchoReply? Echo)> SendAsync(HttpRequestMessage request)
+    {
+        var response = await Client.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        EchoReply? echo = null;
+        if (response.Content.Headers.ContentType?.MediaType == "application/json")
+        {
+            echo = JsonSerializer.Deserialize<EchoReply>(text, Json);
+        }
+
+        return (response, echo);
+    }
+
+    /// <summary>Polls <paramref name="condition"/> (a state the proxy reaches asynchronously) up to 20 s.</summary>
+    public static async Task EventuallyAsync(Func<Task<bool>> condition, string what)
+    {
+        for (var i = 0; i < 200; i++)
+        {
+            if (await condition())
+            {
+                return;
+            }
+
+            await Task.Delay(100);
+        }
+
+        Assert.Fail("timed out waiting for: " + what);
+    }
+
+    public async Task<string> MetricsAsync() => await Admin.GetStringAsync("/stats/prometheus");
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        Admin.Dispose();
+        await Server.StopAsync();
+        await Server.DisposeAsync();
+        await Upstream.DisposeAsync();
+        try
+        {
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

@@ -1,0 +1,90 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Logging;
+
+namespace WasmOperator.Proxy.Tests.Support;
+
+/// <summary>
+/// A real Kestrel upstream on a free loopback port (HTTP/1.1 and h2c). It echoes what it saw as JSON,
+/// sets <c>x-upstream: yes</c> and <c>x-remove-me: 1</c>, answers /authz/* with 200 only if
+/// <c>x-allow: yes</c>, and holds /slow until <see cref="ReleaseSlow"/>.
+/// </summary>
+internal sealed class Upstream : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly TaskCompletionSource _slowGate = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _requests;
+
+    private Upstream(WebApplication app, int port)
+    {
+        _app = app;
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    public Uri Address => new($"http://127.0.0.1:{Port}");
+
+    public int Requests => Volatile.Read(ref _requests);
+
+    public TaskCompletionSource SlowStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void ReleaseSlow() => _slowGate.TrySetResult();
+
+    public static async Task<Upstream> StartAsync()
+    {
+        var port = FreePort.Next();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port, o => o.Protocols = HttpProtocols.Http1AndHttp2));
+        var app = builder.Build();
+        var upstream = new Upstream(app, port);
+        app.Run(upstream.HandleAsync);
+        await app.StartAsync();
+        return upstream;
+    }
+
+    private async Task HandleAsync(HttpContext context)
+    {
+        Interlocked.Increment(ref _requests);
+        var request = context.Request;
+        var response = context.Response;
+        if (request.Path.StartsWithSegments("/authz", StringComparison.Ordinal))
+        {
+            response.StatusCode = request.Headers["x-allow"] == "yes" ? 200 : 403;
+            return;
+        }
+
+        if (request.Path == "/slow")
+        {
+            SlowStarted.TrySetResult();
+            await _slowGate.Task;
+        }
+
+        using var reader = new StreamReader(request.Body, Encoding.UTF8);
+        var body = await reader.ReadToEndAsync();
+        var headers = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        foreach (var (name, values) in request.Headers)
+        {
+            headers[name.ToLowerInvariant()] = [.. values.Select(v => v ?? "")];
+        }
+
+        response.Headers["x-upstream"] = "yes";
+        response.Headers["x-remove-me"] = "1";
+        response.ContentType = "application/json";
+        var reply = new EchoReply(request.Method, request.Path + request.QueryString, request.Protocol, headers, body);
+        await response.WriteAsync(JsonSerializer.Serialize(reply));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        ReleaseSlow();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
