@@ -51,16 +51,33 @@ public sealed class KubectlTests
     }
 
     [Fact]
-    public async Task Describe_prints_the_spec_and_labels()
+    public async Task Describe_prints_the_spec_labels_and_the_events_about_the_object()
     {
         await using var f = await ServerFixture.StartAsync();
         (await f.Kubectl.RunAsync("apply", "-f", Kubectl.TestData("widget.yaml"))).ShouldSucceed();
+        using var client = f.Server.CreateClient();
+        var uid = (await f.Kubectl.RunAsync("get", "widget", "first", "-o", "jsonpath={.metadata.uid}")).ShouldSucceed().Stdout;
+        await client.CoreV1.CreateNamespacedEventAsync(
+            new Corev1Event
+            {
+                Metadata = new V1ObjectMeta { Name = "first.loaded" },
+                InvolvedObject = new V1ObjectReference { ApiVersion = $"{Group}/v1", Kind = "Widget", Name = "first", NamespaceProperty = "default", Uid = uid },
+                Reason = "ModuleLoaded",
+                Message = "module sha256:abc loaded by 3 proxies",
+                Type = "Normal",
+                Count = 1,
+                FirstTimestamp = DateTime.UtcNow,
+                LastTimestamp = DateTime.UtcNow,
+                Source = new V1EventSource { Component = "wasm-operator" },
+            },
+            "default");
 
         var text = (await f.Kubectl.RunAsync("describe", "widget", "first")).ShouldSucceed().Stdout;
 
         Assert.Matches(@"Name:\s+first", text);
         Assert.Matches(@"Labels:\s+tier=edge", text);
         Assert.Matches(@"URL:\s+oci://registry.local/plugins/first:v1", text);
+        Assert.Matches(@"Normal\s+ModuleLoaded\s+.*wasm-operator\s+module sha256:abc loaded by 3 proxies", text);
     }
 
     [Fact]
@@ -110,8 +127,11 @@ public sealed class KubectlTests
             new V1Patch(status.ToJsonString(), V1Patch.PatchType.MergePatch), Group, "v1", "default", "widgets", "first");
         await waited;
 
+        var table = (await f.Kubectl.RunAsync("get", "widget", "first")).ShouldSucceed().Stdout;
+
         Assert.Equal(0, wait.ExitCode);
         Assert.Contains("condition met", await wait.StandardOutput.ReadToEndAsync(), StringComparison.Ordinal);
+        Assert.Equal("True", table.Split('\n')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[3]);
     }
 
     [Fact]
