@@ -28,6 +28,28 @@ internal static class BenchmarkModules
             (i32.const 0)))
         """;
 
+    /// <summary>
+    /// add_header's hostcalls without the SDK: on_response_headers adds `hello: world!`; every
+    /// lifecycle callback is exported. Separates host cost from proxy-runtime's own work.
+    /// </summary>
+    public const string AddHeaderWat = """
+        (module
+          (import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 16) "hello")
+          (data (i32.const 32) "world!")
+          (func (export "malloc") (param i32) (result i32) (i32.const 4096))
+          (func (export "proxy_abi_version_0_2_1"))
+          (func (export "proxy_on_context_create") (param i32 i32))
+          (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (i32.const 0))
+          (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
+            (drop (call $add (i32.const 2) (i32.const 16) (i32.const 5) (i32.const 32) (i32.const 6)))
+            (i32.const 0))
+          (func (export "proxy_on_done") (param i32) (result i32) (i32.const 1))
+          (func (export "proxy_on_log") (param i32))
+          (func (export "proxy_on_delete") (param i32)))
+        """;
+
     /// <summary>Traps in on_request_headers when the request has 6 headers; continues otherwise.</summary>
     public const string TrapWat = """
         (module

@@ -15,6 +15,7 @@ public class ProxyWasmBenchmarks
     private ProxyWasmRuntime _runtime = null!;
     private ProxyWasmPlugin _addHeader = null!;
     private ProxyWasmPlugin _pairs = null!;
+    private ProxyWasmPlugin _addHeaderWat = null!;
     private ProxyWasmPlugin _trapping = null!;
     private readonly BenchmarkStreamHost _request = new();
     private readonly BenchmarkStreamHost _twentyHeaders = new();
@@ -30,6 +31,7 @@ public class ProxyWasmBenchmarks
         var host = new BenchmarkPluginHost();
         _wasm = BenchmarkModules.Plugin("add_header");
         _addHeader = _runtime.LoadPlugin(_runtime.Compile(_wasm), new PluginOptions { Name = "add_header", RootId = "add_header", Shards = 1 }, host);
+        _addHeaderWat = _runtime.LoadPlugin(_runtime.Compile(Module.ConvertText(BenchmarkModules.AddHeaderWat).ToArray()), new PluginOptions { Name = "add_header_wat", Shards = 1 }, host);
         _pairs = _runtime.LoadPlugin(_runtime.Compile(Module.ConvertText(BenchmarkModules.HeaderPairsWat).ToArray()), new PluginOptions { Name = "pairs", Shards = 1 }, host);
         _trapping = _runtime.LoadPlugin(_runtime.Compile(Module.ConvertText(BenchmarkModules.TrapWat).ToArray()),
             new PluginOptions { Name = "trap", Shards = 1, RebuildBackoff = TimeSpan.Zero }, host);
@@ -57,6 +59,7 @@ public class ProxyWasmBenchmarks
     {
         _addHeader.Dispose();
         _pairs.Dispose();
+        _addHeaderWat.Dispose();
         _trapping.Dispose();
         _runtime.Dispose();
     }
@@ -66,6 +69,16 @@ public class ProxyWasmBenchmarks
     {
         _request.ResponseHeaders.Remove("hello");
         using var stream = _addHeader.CreateHttpStream(_request);
+        stream.OnRequestHeaders(true);
+        stream.OnResponseHeaders(true);
+        stream.Complete();
+    }
+
+    [Benchmark(Description = "add_header lifecycle, WAT (host cost only)")]
+    public void AddHeaderWatRequestLifecycle()
+    {
+        _request.ResponseHeaders.Remove("hello");
+        using var stream = _addHeaderWat.CreateHttpStream(_request);
         stream.OnRequestHeaders(true);
         stream.OnResponseHeaders(true);
         stream.Complete();
