@@ -111,6 +111,28 @@ public sealed class ObjectTests
     }
 
     [Fact]
+    public async Task A_delete_held_by_a_finalizer_refuses_new_finalizers_and_completes_when_the_last_is_removed()
+    {
+        await using var f = await ServerFixture.StartAsync(installCrd: false);
+        using var client = f.Server.CreateClient();
+        var held = ConfigMap("held");
+        held.Metadata.Finalizers = ["test.wasmoperator.io/cleanup"];
+        await client.CoreV1.CreateNamespacedConfigMapAsync(held, "default");
+
+        await client.CoreV1.DeleteNamespacedConfigMapAsync("held", "default");
+        var marked = await client.CoreV1.ReadNamespacedConfigMapAsync("held", "default");
+        var refused = await Assert.ThrowsAsync<HttpOperationException>(() => client.CoreV1.PatchNamespacedConfigMapAsync(
+            new V1Patch("""{"metadata":{"finalizers":["test.wasmoperator.io/cleanup","late/one"]}}""", V1Patch.PatchType.MergePatch), "held", "default"));
+        await client.CoreV1.PatchNamespacedConfigMapAsync(new V1Patch("""{"metadata":{"finalizers":null}}""", V1Patch.PatchType.MergePatch), "held", "default");
+        var gone = await Assert.ThrowsAsync<HttpOperationException>(() => client.CoreV1.ReadNamespacedConfigMapAsync("held", "default"));
+
+        Assert.NotNull(marked.Metadata.DeletionTimestamp);
+        Assert.Equal((HttpStatusCode)422, refused.Response.StatusCode);
+        Assert.Contains("no new finalizers can be added if the object is being deleted", Status(refused)["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NotFound, gone.Response.StatusCode);
+    }
+
+    [Fact]
     public async Task Leases_and_both_event_apis_are_served()
     {
         await using var f = await ServerFixture.StartAsync(installCrd: false);

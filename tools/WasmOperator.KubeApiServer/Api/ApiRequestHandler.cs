@@ -10,8 +10,11 @@ using WasmOperator.KubeApiServer.Tables;
 
 namespace WasmOperator.KubeApiServer.Api;
 
-/// <summary>Routes every HTTP request: discovery, OpenAPI, and the resource verbs (get, list, watch, create, update, patch, delete).</summary>
-internal sealed class ApiRequestHandler(ObjectService service, TimeSpan bookmarkInterval)
+/// <summary>
+/// Routes every HTTP request: discovery, OpenAPI, and the resource verbs (get, list, watch, create, update, patch, delete).
+/// Watches end when the server stops (<paramref name="shutdown"/>), so stopping never waits for clients to hang up.
+/// </summary>
+internal sealed class ApiRequestHandler(ObjectService service, TimeSpan bookmarkInterval, CancellationToken shutdown)
 {
     private static readonly byte[] NewLine = "\n"u8.ToArray();
 
@@ -305,7 +308,7 @@ internal sealed class ApiRequestHandler(ObjectService service, TimeSpan bookmark
         }
 
         using (subscription)
-        using (var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted))
+        using (var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, shutdown))
         {
             timeoutSource.CancelAfter(timeout);
             var token = timeoutSource.Token;

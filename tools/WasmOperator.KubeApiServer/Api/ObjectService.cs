@@ -303,6 +303,16 @@ internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
 
         next["apiVersion"] = type.ApiVersion(version);
         next["kind"] = type.Kind;
+        if (old["deletionTimestamp"] is not null)
+        {
+            var before = (old["finalizers"] as JsonArray ?? []).Select(f => f?.ToString()).ToHashSet();
+            var added = (meta["finalizers"] as JsonArray ?? []).Select(f => f?.ToString()).Where(f => !before.Contains(f)).ToList();
+            if (added.Count > 0)
+            {
+                throw ApiErrors.Invalid(type, name, [("metadata.finalizers", "FieldValueForbidden", $"Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{{{string.Join(", ", added.Select(a => $"\"{a}\""))}}}")]);
+            }
+        }
+
         next = Admit(type, version, next, current, name);
         if (type.TracksGeneration && SpecChanged(type, current, next))
         {

@@ -62,7 +62,7 @@ public sealed class LocalKubeApiServer : IAsyncDisposable
             }
         }
 
-        var handler = new ApiRequestHandler(service, options.BookmarkInterval);
+        var handler = new ApiRequestHandler(service, options.BookmarkInterval, app.Lifetime.ApplicationStopping);
         app.Run(handler.HandleAsync);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
 
