@@ -15,11 +15,38 @@ internal static class HostFunctions
     /// <summary>(module, name) → parameter kinds ('i' = i32, 'I' = i64) and result kinds.</summary>
     public static Dictionary<(string Module, string Name), (string Params, string Results)> Signatures { get; } = [];
 
-    private static string Env(string name, string parameters, string results = "i")
+    private static readonly Lock SignatureGate = new();
+    private static volatile bool _signaturesComplete;
+
+    /// <summary>Fills <see cref="Signatures"/> once per process (the linker definitions record them).</summary>
+    public static void EnsureSignatures(Engine engine)
     {
-        Signatures[(Module, name)] = (parameters, results);
+        lock (SignatureGate)
+        {
+            if (_signaturesComplete)
+            {
+                return;
+            }
+
+            using var linker = new Linker(engine);
+            Define(linker);
+            Wasi.WasiFunctions.Define(linker);
+            _signaturesComplete = true;
+        }
+    }
+
+    /// <summary>Records a signature while the table is being filled; later linker builds only read it.</summary>
+    internal static string Record(string module, string name, string parameters, string results)
+    {
+        if (!_signaturesComplete)
+        {
+            Signatures[(module, name)] = (parameters, results);
+        }
+
         return name;
     }
+
+    private static string Env(string name, string parameters, string results = "i") => Record(Module, name, parameters, results);
 
     public static void Define(Linker linker)
     {

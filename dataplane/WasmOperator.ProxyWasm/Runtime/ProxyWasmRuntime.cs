@@ -34,6 +34,7 @@ public sealed class ProxyWasmRuntime : IDisposable
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         using var config = new Config().WithEpochInterruption(true).WithOptimizationLevel(OptimizationLevel.Speed);
         Engine = new Engine(config);
+        HostFunctions.EnsureSignatures(Engine);
         var version = typeof(Engine).Assembly.GetName().Version?.ToString() ?? "unknown";
         EngineKey = Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"wasmtime-{version};{EngineSettings}")))[..16];
         if (_options.CacheDirectory is { } directory)

@@ -47,11 +47,8 @@ internal static class WasiFunctions
         }
     }
 
-    private static string Sig(string module, string name, string parameters, string results = "i")
-    {
-        HostFunctions.Signatures[(module, name)] = (parameters, results);
-        return name;
-    }
+    private static string Sig(string module, string name, string parameters, string results = "i") =>
+        HostFunctions.Record(module, name, parameters, results);
 
     private static int FdWrite(AbiInstance abi, int fd, int iovs, int count, int ret)
     {
