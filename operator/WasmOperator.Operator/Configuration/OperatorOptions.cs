@@ -1,0 +1,177 @@
+using System.Net;
+using System.Text.RegularExpressions;
+
+namespace WasmOperator.Operator.Configuration;
+
+/// <summary>
+/// Everything the operator is told at start: from a JSON file, then <c>WASMOP_*</c> environment variables,
+/// then command-line flags (later wins). <see cref="Validate"/> lists every problem at once.
+/// </summary>
+internal sealed partial record OperatorOptions
+{
+    /// <summary>The namespace whose plugins apply to every namespace (Istio's root namespace).</summary>
+    public string RootNamespace { get; init; } = "wasm-system";
+
+    /// <summary>Namespaces to watch; empty watches all.</summary>
+    public IReadOnlyList<string> WatchNamespaces { get; init; } = [];
+
+    /// <summary>Registries (host or host:port) reached over plain HTTP.</summary>
+    public IReadOnlyList<string> InsecureRegistries { get; init; } = [];
+
+    /// <summary>CIDRs modules and token realms may never be fetched from (on top of link-local and metadata).</summary>
+    public IReadOnlyList<string> BlockedCidrs { get; init; } = [];
+
+    /// <summary>Directories file:// modules may be read from; empty refuses file:// (development only).</summary>
+    public IReadOnlyList<string> AllowedFileRoots { get; init; } = [];
+
+    public string CacheDirectory { get; init; } = "/var/cache/wasm-operator";
+
+    public long CacheMaxBytes { get; init; } = 4L * 1024 * 1024 * 1024;
+
+    /// <summary>Concurrent reconciles (different keys).</summary>
+    public int Workers { get; init; } = 4;
+
+    public bool LeaderElection { get; init; } = true;
+
+    public string LeaseName { get; init; } = "wasm-operator";
+
+    /// <summary>Namespace of the Lease; defaults to <see cref="RootNamespace"/>.</summary>
+    public string? LeaseNamespace { get; init; }
+
+    /// <summary>This replica's identity; defaults to the host name plus a random suffix.</summary>
+    public string Identity { get; init; } = $"{Environment.MachineName}-{Guid.NewGuid().ToString("N")[..8]}";
+
+    public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(15);
+
+    public TimeSpan RenewDeadline { get; init; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan RetryPeriod { get; init; } = TimeSpan.FromSeconds(2);
+
+    public TimeSpan AlwaysPullInterval { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>No working watch for this long turns /healthz red.</summary>
+    public TimeSpan WatchStallThreshold { get; init; } = TimeSpan.FromSeconds(60);
+
+    public TimeSpan WatchTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    public TimeSpan WatchReconnectBackoff { get; init; } = TimeSpan.FromMilliseconds(800);
+
+    /// <summary>First per-item retry delay (client-go: 5 ms), doubled per failure up to <see cref="QueueMaxDelay"/>.</summary>
+    public TimeSpan QueueBaseDelay { get; init; } = TimeSpan.FromMilliseconds(5);
+
+    public TimeSpan QueueMaxDelay { get; init; } = TimeSpan.FromSeconds(1000);
+
+    public double QueueQps { get; init; } = 10;
+
+    public int QueueBurst { get; init; } = 100;
+
+    /// <summary>Where /healthz, /readyz and /metrics listen.</summary>
+    public string ListenAddress { get; init; } = "http://0.0.0.0:8080";
+
+    public string EffectiveLeaseNamespace => LeaseNamespace ?? RootNamespace;
+
+    /// <summary>Throws <see cref="OptionsException"/> naming every invalid setting and what to do.</summary>
+    public void Validate()
+    {
+        var problems = new List<string>();
+        foreach (var (name, ns) in Namespaces())
+        {
+            if (!Dns1123Label().IsMatch(ns))
+            {
+                problems.Add($"{name}: \"{ns}\" is not a valid namespace name (lowercase letters, digits and '-', at most 63 characters)");
+            }
+        }
+
+        foreach (var cidr in BlockedCidrs)
+        {
+            if (!IPNetwork.TryParse(cidr, out _))
+            {
+                problems.Add($"blocked-cidrs: \"{cidr}\" is not a CIDR such as 10.0.0.0/8");
+            }
+        }
+
+        foreach (var host in InsecureRegistries)
+        {
+            if (string.IsNullOrWhiteSpace(host) || host.Contains('/', StringComparison.Ordinal))
+            {
+                problems.Add($"insecure-registries: \"{host}\" must be a host or host:port, without scheme or path");
+            }
+        }
+
+        foreach (var root in AllowedFileRoots)
+        {
+            if (!Path.IsPathFullyQualified(root))
+            {
+                problems.Add($"allowed-file-roots: \"{root}\" must be an absolute path");
+            }
+        }
+
+        if (string.IsNullOrWhiteSpace(CacheDirectory) || !Path.IsPathFullyQualified(CacheDirectory))
+        {
+            problems.Add($"cache-directory: \"{CacheDirectory}\" must be an absolute path");
+        }
+
+        if (CacheMaxBytes < 1024 * 1024)
+        {
+            problems.Add($"cache-max-bytes: {CacheMaxBytes} is below the 1 MiB minimum");
+        }
+
+        if (Workers is < 1 or > 256)
+        {
+            problems.Add($"workers: {Workers} must be between 1 and 256");
+        }
+
+        if (LeaseDuration <= RenewDeadline)
+        {
+            problems.Add($"lease-duration ({LeaseDuration}) must be greater than renew-deadline ({RenewDeadline})");
+        }
+
+        if (RenewDeadline <= RetryPeriod * 1.2)
+        {
+            problems.Add($"renew-deadline ({RenewDeadline}) must be greater than 1.2 × retry-period ({RetryPeriod})");
+        }
+
+        if (RetryPeriod <= TimeSpan.Zero || AlwaysPullInterval <= TimeSpan.Zero || WatchTimeout < TimeSpan.FromSeconds(1)
+            || WatchStallThreshold <= TimeSpan.Zero || WatchReconnectBackoff <= TimeSpan.Zero)
+        {
+            problems.Add("retry-period, always-pull-interval, watch-stall-threshold and watch-reconnect-backoff must be positive, watch-timeout at least 1s");
+        }
+
+        if (QueueBaseDelay <= TimeSpan.Zero || QueueMaxDelay < QueueBaseDelay || QueueQps <= 0 || QueueBurst < 1)
+        {
+            problems.Add("queue-base-delay must be positive and at most queue-max-delay; queue-qps and queue-burst must be positive");
+        }
+
+        if (string.IsNullOrWhiteSpace(Identity))
+        {
+            problems.Add("identity must not be empty");
+        }
+
+        if (!Uri.TryCreate(ListenAddress, UriKind.Absolute, out var listen) || listen.Scheme is not ("http" or "https"))
+        {
+            problems.Add($"listen-address: \"{ListenAddress}\" must be a URL such as http://0.0.0.0:8080");
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new OptionsException(problems);
+        }
+    }
+
+    private IEnumerable<(string Name, string Value)> Namespaces()
+    {
+        yield return ("root-namespace", RootNamespace);
+        if (LeaseNamespace is not null)
+        {
+            yield return ("lease-namespace", LeaseNamespace);
+        }
+
+        foreach (var ns in WatchNamespaces)
+        {
+            yield return ("watch-namespaces", ns);
+        }
+    }
+
+    [GeneratedRegex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+    private static partial Regex Dns1123Label();
+}

@@ -1,0 +1,211 @@
+using k8s;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+using WasmOperator.Api.WasmPlugins;
+using WasmOperator.Modules;
+using WasmOperator.Operator.Configuration;
+using WasmOperator.Operator.Reconciliation;
+using WasmOperator.Operator.Runtime.Cache;
+using WasmOperator.Operator.Runtime.Controllers;
+using WasmOperator.Operator.Runtime.Events;
+using WasmOperator.Operator.Runtime.LeaderElection;
+using WasmOperator.Operator.Runtime.Metrics;
+using WasmOperator.Operator.Runtime.Queue;
+using WasmOperator.Operator.Runtime.RateLimiting;
+using WasmOperator.Operator.Runtime.Reflection;
+using WasmOperator.ProxyWasm.Runtime;
+
+namespace WasmOperator.Operator.Hosting;
+
+/// <summary>
+/// One operator replica: reflectors fill the cache and the queue on every replica (a standby is warm), the
+/// Lease elector decides who runs the controller's workers, and only the leader reconciles and writes.
+/// </summary>
+internal sealed class OperatorHost : IAsyncDisposable
+{
+    public const string ControllerName = "wasmplugin";
+    private readonly OperatorOptions _options;
+    private readonly ILogger _logger;
+    private readonly List<Reflector> _reflectors = [];
+    private readonly ModuleFetcher _fetcher;
+    private readonly ProxyWasmRuntime _runtime;
+    private readonly Controller _controller;
+    private readonly LeaseLeaderElector? _elector;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<Task> _tasks = [];
+    private readonly Lock _workersLock = new();
+    private Task _workers = Task.CompletedTask;
+    private int _disposed;
+
+    public OperatorHost(OperatorOptions options, IKubernetes client, ILoggerFactory loggers, IPluginDistributor? distributor = null, TimeProvider? time = null)
+    {
+        options.Validate();
+        _options = options;
+        _logger = loggers.CreateLogger<OperatorHost>();
+        Metrics = new ControllerMetrics(Prometheus.Metrics.NewCustomRegistry());
+        Cache = new ObjectCache<WasmPlugin>(p => p.Metadata?.ResourceVersion, p => p.Metadata?.Labels);
+        Queue = new WorkQueue<string>(
+            new MaxOfRateLimiter<string>(
+                new ExponentialFailureRateLimiter<string>(options.QueueBaseDelay, options.QueueMaxDelay),
+                new TokenBucketRateLimiter<string>(options.QueueQps, options.QueueBurst, time ?? TimeProvider.System)),
+            time);
+        Distributor = distributor ?? new InMemoryPluginDistributor();
+        _fetcher = new ModuleFetcher(new ModuleFetcherOptions
+        {
+            CacheDirectory = options.CacheDirectory,
+            MaxCacheBytes = options.CacheMaxBytes,
+            MaxModuleBytes = Math.Min(ModuleFetcherOptions.DefaultMaxModuleBytes, options.CacheMaxBytes),
+            InsecureHosts = options.InsecureRegistries,
+            BlockedNetworks = options.BlockedCidrs,
+            AllowedFileRoots = options.AllowedFileRoots,
+            MetricsRegistry = Metrics.Registry,
+        }, loggers.CreateLogger<ModuleFetcher>());
+        _runtime = new ProxyWasmRuntime(new ProxyWasmRuntimeOptions(), loggers);
+        var events = new EventRecorder(client, "wasm-operator", options.Identity, loggers.CreateLogger<EventRecorder>(), time);
+        Reconciler = new WasmPluginReconciler(client, Cache, new SpecValidator(), new ModuleResolver(client, _fetcher), new ModuleInspector(_runtime),
+            _fetcher.Cache, Distributor, events, Metrics, new ReconcilerOptions { AlwaysPullInterval = options.AlwaysPullInterval },
+            loggers.CreateLogger<WasmPluginReconciler>(), time);
+        _controller = new Controller(ControllerName, Queue, Reconciler.ReconcileAsync, Metrics, loggers.CreateLogger<Controller>());
+
+        IReadOnlyList<string?> namespaces = options.WatchNamespaces.Count == 0 ? [null] : [.. options.WatchNamespaces];
+        foreach (var ns in namespaces)
+        {
+            _reflectors.Add(new Reflector(client, Cache, Queue.Add, new ReflectorOptions
+            {
+                Namespace = ns,
+                WatchTimeout = options.WatchTimeout,
+                InitialBackoff = options.WatchReconnectBackoff,
+                StallThreshold = options.WatchStallThreshold,
+            }, Metrics, loggers.CreateLogger<Reflector>(), time));
+        }
+
+        if (options.LeaderElection)
+        {
+            _elector = new LeaseLeaderElector(client, new LeaderElectionOptions
+            {
+                LeaseName = options.LeaseName,
+                LeaseNamespace = options.EffectiveLeaseNamespace,
+                Identity = options.Identity,
+                LeaseDuration = options.LeaseDuration,
+                RenewDeadline = options.RenewDeadline,
+                RetryPeriod = options.RetryPeriod,
+            }, Metrics, loggers.CreateLogger<LeaseLeaderElector>(), time);
+            _elector.StartedLeading += StartLeadingAsync;
+        }
+
+        Metrics.Registry.AddBeforeCollectCallback(() =>
+        {
+            Metrics.QueueDepth.WithLabels(ControllerName).Set(Queue.Depth);
+            Metrics.QueueAdds.WithLabels(ControllerName).IncTo(Queue.TotalAdds);
+            Metrics.QueueRetries.WithLabels(ControllerName).IncTo(Queue.TotalRetries);
+        });
+    }
+
+    public ControllerMetrics Metrics { get; }
+
+    public ObjectCache<WasmPlugin> Cache { get; }
+
+    public WorkQueue<string> Queue { get; }
+
+    public IPluginDistributor Distributor { get; }
+
+    public WasmPluginReconciler Reconciler { get; }
+
+    public IModuleCache ModuleCache => _fetcher.Cache;
+
+    /// <summary>Reconciles finished by this replica.</summary>
+    public long Reconciles => _controller.Reconciles;
+
+    public bool IsLeader => _elector?.IsLeader ?? !_stopping.IsCancellationRequested;
+
+    public string Identity => _options.Identity;
+
+    /// <summary>Every reflector has listed once.</summary>
+    public bool IsSynced => _reflectors.TrueForAll(r => r.Synced.IsCompletedSuccessfully);
+
+    /// <summary>/healthz: the process works, and no watch has been stalled past its threshold.</summary>
+    public (bool Healthy, string Detail) Health()
+    {
+        var stalled = _reflectors.FindAll(r => r.IsStalled);
+        return stalled.Count == 0 ? (true, "ok") : (false, $"watch stalled: no working list or watch of wasmplugins for more than {_options.WatchStallThreshold}");
+    }
+
+    /// <summary>/readyz: synced and leading (a standby is alive but not ready).</summary>
+    public (bool Ready, string Detail) Readiness() =>
+        !IsSynced ? (false, "cache not synced yet")
+        : !IsLeader ? (false, $"standby: {_options.Identity} is not the leader")
+        : (true, "ok");
+
+    public Task StartAsync()
+    {
+        foreach (var reflector in _reflectors)
+        {
+            _tasks.Add(Task.Run(() => reflector.RunAsync(_stopping.Token)));
+        }
+
+        if (_elector is not null)
+        {
+            _tasks.Add(Task.Run(() => _elector.RunAsync(_stopping.Token)));
+        }
+        else
+        {
+            _ = StartLeadingAsync(_stopping.Token);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        // Stop order: workers finish their current item, the elector releases the lease, then the rest.
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll([.. _tasks, _workers]).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        Queue.Dispose();
+        _fetcher.Dispose();
+        _runtime.Dispose();
+        _stopping.Dispose();
+    }
+
+    private async Task StartLeadingAsync(CancellationToken leadership)
+    {
+        // Wait for the caches so the first pass sees every object, then queue them all: level-triggered.
+        foreach (var reflector in _reflectors)
+        {
+            try
+            {
+                await reflector.Synced.WaitAsync(leadership).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+
+        foreach (var key in Cache.Keys())
+        {
+            Queue.Add(key);
+        }
+
+        lock (_workersLock)
+        {
+            var previous = _workers;
+            _workers = Task.Run(async () =>
+            {
+                await previous.ConfigureAwait(false);
+                await _controller.RunAsync(_options.Workers, leadership).ConfigureAwait(false);
+            });
+        }
+    }
+}

@@ -1,0 +1,33 @@
+using System.Collections.Concurrent;
+
+namespace WasmOperator.Operator.Reconciliation;
+
+/// <summary>The desired state held in memory, with counters of what was applied.</summary>
+internal sealed class InMemoryPluginDistributor : IPluginDistributor
+{
+    private readonly ConcurrentDictionary<string, DesiredPlugin> _plugins = new(StringComparer.Ordinal);
+    private long _applies;
+    private long _removes;
+
+    public long Applies => Interlocked.Read(ref _applies);
+
+    public long Removes => Interlocked.Read(ref _removes);
+
+    public IReadOnlyDictionary<string, DesiredPlugin> Snapshot() => new Dictionary<string, DesiredPlugin>(_plugins, StringComparer.Ordinal);
+
+    public DesiredPlugin? Get(string key) => _plugins.GetValueOrDefault(key);
+
+    public void Apply(DesiredPlugin plugin)
+    {
+        _plugins[plugin.Key] = plugin;
+        Interlocked.Increment(ref _applies);
+    }
+
+    public void Remove(string key)
+    {
+        if (_plugins.TryRemove(key, out _))
+        {
+            Interlocked.Increment(ref _removes);
+        }
+    }
+}

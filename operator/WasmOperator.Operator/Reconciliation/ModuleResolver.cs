@@ -1,0 +1,72 @@
+using System.Net;
+using k8s;
+using k8s.Autorest;
+using WasmOperator.Api.WasmPlugins;
+using WasmOperator.Modules;
+using WasmOperator.Modules.Failures;
+
+namespace WasmOperator.Operator.Reconciliation;
+
+/// <summary>
+/// Resolve and fetch: reads the pull secret from the plugin's own namespace (it never leaves the operator),
+/// applies the pull policy and sorts fetch failures into those that need a spec change (Stalled) and those
+/// that may pass (Reconciling, retried with backoff).
+/// </summary>
+internal sealed class ModuleResolver(IKubernetes client, IModuleFetcher fetcher)
+{
+    private const string DockerConfigJsonKey = ".dockerconfigjson";
+
+    public async Task<(FetchedModule? Module, PluginOutcome? Failure)> FetchAsync(WasmPlugin plugin, WasmPluginSpec spec, CancellationToken cancellationToken)
+    {
+        ReadOnlyMemory<byte>? secret = null;
+        if (!string.IsNullOrEmpty(spec.ImagePullSecret))
+        {
+            var ns = plugin.Metadata?.Namespace ?? "default";
+            try
+            {
+                var s = await client.CoreV1.ReadNamespacedSecretAsync(spec.ImagePullSecret, ns, cancellationToken: cancellationToken).ConfigureAwait(false);
+                if (s.Data is null || !s.Data.TryGetValue(DockerConfigJsonKey, out var config))
+                {
+                    return (null, PluginOutcome.Stalled(ConditionTypes.AuthFailed,
+                        $"spec.imagePullSecret: Secret {ns}/{spec.ImagePullSecret} has no {DockerConfigJsonKey}; use a Secret of type kubernetes.io/dockerconfigjson"));
+                }
+
+                secret = config;
+            }
+            catch (HttpOperationException ex) when (ex.Response.StatusCode == HttpStatusCode.NotFound)
+            {
+                // The Secret may be created after the plugin (GitOps order is not guaranteed): retry.
+                return (null, PluginOutcome.Transient(ConditionTypes.PullSecretNotFound,
+                    $"spec.imagePullSecret: Secret {ns}/{spec.ImagePullSecret} not found; create it in the plugin's namespace"));
+            }
+        }
+
+        var request = new ModuleRequest
+        {
+            Url = spec.Url ?? string.Empty,
+            Sha256 = string.IsNullOrEmpty(spec.Sha256) ? null : spec.Sha256,
+            PullPolicy = PullPolicies.Effective(spec),
+            PullSecret = secret,
+        };
+        try
+        {
+            return (await fetcher.FetchAsync(request, cancellationToken).ConfigureAwait(false), null);
+        }
+        catch (ChecksumMismatchException ex)
+        {
+            return (null, PluginOutcome.Stalled(ConditionTypes.DigestMismatch, ex.Message, moduleRejected: true));
+        }
+        catch (Exception ex) when (ex is InvalidModuleUrlException or UnsupportedFormatException or ModuleTooLargeException or BlockedAddressException)
+        {
+            return (null, PluginOutcome.Stalled(ConditionTypes.InvalidUrl, ex.Message, moduleRejected: ex is UnsupportedFormatException or ModuleTooLargeException));
+        }
+        catch (AuthFailureException ex)
+        {
+            return (null, PluginOutcome.Stalled(ConditionTypes.AuthFailed, ex.Message));
+        }
+        catch (ModuleFetchException ex)
+        {
+            return (null, PluginOutcome.Transient(ConditionTypes.FetchFailed, ex.Message));
+        }
+    }
+}

@@ -1,0 +1,14 @@
+namespace WasmOperator.Operator.Reconciliation;
+
+/// <summary>The three ends of a reconcile, which map onto kstatus conditions.</summary>
+internal enum OutcomeKind
+{
+    /// <summary>The desired revision was handed to the distributor.</summary>
+    Ready,
+
+    /// <summary>A fault that may go away by itself: Reconciling=True, retried with backoff.</summary>
+    Transient,
+
+    /// <summary>Cannot progress without a spec change: Stalled=True, not retried.</summary>
+    Stalled,
+}

@@ -1,0 +1,26 @@
+namespace WasmOperator.Operator.Reconciliation;
+
+/// <summary>Where one pass of the pipeline ended: ready, waiting on a transient fault, or stalled until the spec changes.</summary>
+internal sealed record PluginOutcome
+{
+    public required OutcomeKind Kind { get; init; }
+
+    /// <summary>CamelCase reason for the conditions.</summary>
+    public required string Reason { get; init; }
+
+    public required string Message { get; init; }
+
+    /// <summary>True when the failure is about the module itself (digest, ABI): ModuleVerified turns False.</summary>
+    public bool ModuleRejected { get; init; }
+
+    /// <summary>The verified desired state, when <see cref="Kind"/> is Ready.</summary>
+    public DesiredPlugin? Desired { get; init; }
+
+    /// <summary>The module as fetched and checked, when it got that far.</summary>
+    public Api.WasmPlugins.ModuleStatus? Module { get; init; }
+
+    public static PluginOutcome Transient(string reason, string message) => new() { Kind = OutcomeKind.Transient, Reason = reason, Message = message };
+
+    public static PluginOutcome Stalled(string reason, string message, bool moduleRejected = false) =>
+        new() { Kind = OutcomeKind.Stalled, Reason = reason, Message = message, ModuleRejected = moduleRejected };
+}

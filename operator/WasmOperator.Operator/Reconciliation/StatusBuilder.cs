@@ -1,0 +1,77 @@
+using System.Text.Json;
+using WasmOperator.Api.Serialization;
+using WasmOperator.Api.WasmPlugins;
+
+namespace WasmOperator.Operator.Reconciliation;
+
+/// <summary>
+/// Summarizes an outcome into status with kstatus polarity: Ready (positive), Reconciling and Stalled
+/// (negative polarity, written as False when not in effect), and ModuleVerified.
+/// A condition keeps its lastTransitionTime unless its status flips, so an unchanged outcome yields an
+/// identical status and no write.
+/// </summary>
+internal static class StatusBuilder
+{
+    public static WasmPluginStatus Build(WasmPlugin plugin, PluginOutcome outcome, RevisionRef? stable, ModuleStatus? module, DateTimeOffset now)
+    {
+        var old = plugin.Status;
+        var generation = plugin.Metadata?.Generation ?? 0;
+        var conditions = new List<Condition>();
+        void Set(string type, ConditionStatus status, string reason, string message) =>
+            conditions.Add(Make(old, type, status, reason, message, generation, now));
+
+        switch (outcome.Kind)
+        {
+            case OutcomeKind.Ready:
+                Set(ConditionTypes.Ready, ConditionStatus.True, ConditionTypes.Succeeded, outcome.Message);
+                Set(ConditionTypes.Reconciling, ConditionStatus.False, ConditionTypes.Succeeded, "the desired revision is handed to the proxies");
+                Set(ConditionTypes.Stalled, ConditionStatus.False, ConditionTypes.Succeeded, "no error");
+                Set(ConditionTypes.ModuleVerified, ConditionStatus.True, ConditionTypes.Succeeded,
+                    $"module {module?.ModuleDigest} verified: {module?.Size} bytes, Proxy-Wasm ABI {module?.AbiVersion}");
+                break;
+            case OutcomeKind.Transient:
+                Set(ConditionTypes.Ready, ConditionStatus.False, outcome.Reason, outcome.Message);
+                Set(ConditionTypes.Reconciling, ConditionStatus.True, outcome.Reason, outcome.Message + "; retrying with backoff");
+                Set(ConditionTypes.Stalled, ConditionStatus.False, ConditionTypes.Progressing, "the fault may be transient");
+                Set(ConditionTypes.ModuleVerified, ConditionStatus.Unknown, outcome.Reason, "the module could not be fetched yet");
+                break;
+            default:
+                Set(ConditionTypes.Ready, ConditionStatus.False, outcome.Reason, outcome.Message);
+                Set(ConditionTypes.Reconciling, ConditionStatus.False, outcome.Reason, "waiting for a spec change");
+                Set(ConditionTypes.Stalled, ConditionStatus.True, outcome.Reason, outcome.Message);
+                Set(ConditionTypes.ModuleVerified, outcome.ModuleRejected ? ConditionStatus.False : ConditionStatus.Unknown, outcome.Reason,
+                    outcome.ModuleRejected ? outcome.Message : "the module was not verified");
+                break;
+        }
+
+        return new WasmPluginStatus
+        {
+            ObservedGeneration = generation,
+            Conditions = conditions,
+            Module = module,
+            Revisions = stable is null ? old?.Revisions : new RevisionsStatus { Stable = stable, Canary = old?.Revisions?.Canary },
+            Rollout = old?.Rollout,
+            Workloads = old?.Workloads,
+        };
+    }
+
+    public static bool SameAs(WasmPluginStatus? a, WasmPluginStatus? b) =>
+        JsonSerializer.Serialize(a, WasmPluginSerializer.Options) == JsonSerializer.Serialize(b, WasmPluginSerializer.Options);
+
+    private static Condition Make(WasmPluginStatus? old, string type, ConditionStatus status, string reason, string message, long generation, DateTimeOffset now)
+    {
+        var previous = old?.Conditions?.Find(c => c.Type == type);
+        return new Condition
+        {
+            Type = type,
+            Status = status,
+            Reason = reason,
+            Message = message,
+            ObservedGeneration = generation,
+            LastTransitionTime = previous is not null && previous.Status == status && previous.LastTransitionTime is { } t ? t : Truncate(now),
+        };
+    }
+
+    // metav1.Time has second precision; a sub-second value would read back different and look like a change.
+    private static DateTimeOffset Truncate(DateTimeOffset t) => new(t.Ticks - (t.Ticks % TimeSpan.TicksPerSecond), TimeSpan.Zero);
+}

@@ -1,0 +1,269 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+using WasmOperator.Api.Serialization;
+using WasmOperator.Api.WasmPlugins;
+using WasmOperator.Modules;
+using WasmOperator.Operator.Runtime.Cache;
+using WasmOperator.Operator.Runtime.Events;
+using WasmOperator.Operator.Runtime.Metrics;
+
+namespace WasmOperator.Operator.Reconciliation;
+
+/// <summary>
+/// The WasmPlugin reconciler, level-triggered on a key with Flux's skeleton: deletion → finalizer → validate →
+/// resolve and fetch → verify and check → revision → desired state → status. Each step either passes or ends the
+/// pass with an outcome; the status is summarized from that outcome and patched to /status only when it changed.
+/// A new revision that fails never replaces the good one already handed to the distributor.
+/// </summary>
+internal sealed partial class WasmPluginReconciler(
+    IKubernetes client,
+    ObjectCache<WasmPlugin> cache,
+    SpecValidator validator,
+    ModuleResolver resolver,
+    ModuleInspector inspector,
+    IModuleCache moduleCache,
+    IPluginDistributor distributor,
+    EventRecorder events,
+    ControllerMetrics metrics,
+    ReconcilerOptions options,
+    ILogger logger,
+    TimeProvider? time = null)
+{
+    public const string Finalizer = "extensions.wasmoperator.io/finalizer";
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly ConcurrentDictionary<string, RevisionRef> _applied = new(StringComparer.Ordinal);
+
+    public async Task<ReconcileResult> ReconcileAsync(string key, CancellationToken cancellationToken)
+    {
+        var plugin = cache.Get(key);
+        if (plugin?.Metadata?.Name is null)
+        {
+            // Gone without our finalizer (or someone removed it): make sure nothing of it is left.
+            Release(key);
+            return ReconcileResult.Done;
+        }
+
+        try
+        {
+            if (plugin.Metadata.Extra?.ContainsKey("deletionTimestamp") == true)
+            {
+                return await FinalizeAsync(key, plugin, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (!Finalizers(plugin).Contains(Finalizer))
+            {
+                plugin = await AddFinalizerAsync(plugin, cancellationToken).ConfigureAwait(false);
+            }
+
+            var outcome = await EvaluateAsync(key, plugin, cancellationToken).ConfigureAwait(false);
+            await WriteStatusAsync(key, plugin, outcome, cancellationToken).ConfigureAwait(false);
+            return outcome.Kind switch
+            {
+                OutcomeKind.Transient => ReconcileResult.Retry,
+                OutcomeKind.Ready when PullPolicies.Effective(plugin.Spec!) == ModulePullPolicy.Always => ReconcileResult.After(options.AlwaysPullInterval),
+                _ => ReconcileResult.Done,
+            };
+        }
+        catch (HttpOperationException ex) when (ex.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            // Our copy is stale: the watch brings the newer one; retry with backoff, never Update over it.
+            LogConflict(logger, key, ex.Response.Content);
+            return ReconcileResult.Retry;
+        }
+        catch (HttpOperationException ex) when (ex.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return ReconcileResult.Done;
+        }
+    }
+
+    private async Task<PluginOutcome> EvaluateAsync(string key, WasmPlugin plugin, CancellationToken cancellationToken)
+    {
+        if (validator.Validate(plugin) is { } invalid)
+        {
+            return invalid;
+        }
+
+        var spec = plugin.Spec!;
+        var (fetched, fetchFailure) = await resolver.FetchAsync(plugin, spec, cancellationToken).ConfigureAwait(false);
+        if (fetched is null)
+        {
+            return fetchFailure!;
+        }
+
+        var (report, checkFailure) = await inspector.InspectAsync(fetched, spec.PluginName, cancellationToken).ConfigureAwait(false);
+        if (checkFailure is not null)
+        {
+            return checkFailure;
+        }
+
+        var abi = ModuleInspector.Describe(report!.AbiVersion);
+        var revision = RevisionHasher.Compute(fetched.ModuleDigest, spec);
+        var desired = new DesiredPlugin
+        {
+            Key = key,
+            Revision = revision,
+            Generation = plugin.Metadata?.Generation ?? 0,
+            ModuleDigest = fetched.ModuleDigest,
+            ModulePath = fetched.Path,
+            AbiVersion = abi,
+            Spec = spec,
+        };
+        Apply(desired);
+        return new PluginOutcome
+        {
+            Kind = OutcomeKind.Ready,
+            Reason = ConditionTypes.Succeeded,
+            Message = $"revision {revision} (module {fetched.ModuleDigest}) is the desired state",
+            Desired = desired,
+            Module = new ModuleStatus
+            {
+                Url = spec.Url,
+                ResolvedRef = fetched.ResolvedRef,
+                ManifestDigest = fetched.ManifestDigest,
+                ModuleDigest = fetched.ModuleDigest,
+                Size = fetched.Size,
+                AbiVersion = abi,
+            },
+        };
+    }
+
+    private void Apply(DesiredPlugin desired)
+    {
+        var current = _applied.GetValueOrDefault(desired.Key);
+        if (current?.Revision == desired.Revision)
+        {
+            return;
+        }
+
+        // Pin before handing out, unpin the replaced module after: a module in use is never collected.
+        moduleCache.Pin(desired.ModuleDigest);
+        distributor.Apply(desired);
+        _applied[desired.Key] = new RevisionRef { Revision = desired.Revision, ModuleDigest = desired.ModuleDigest };
+        if (current?.ModuleDigest is { } old)
+        {
+            moduleCache.Unpin(old);
+        }
+    }
+
+    private void Release(string key)
+    {
+        distributor.Remove(key);
+        if (_applied.TryRemove(key, out var applied) && applied.ModuleDigest is { } digest)
+        {
+            moduleCache.Unpin(digest);
+        }
+    }
+
+    private async Task WriteStatusAsync(string key, WasmPlugin plugin, PluginOutcome outcome, CancellationToken cancellationToken)
+    {
+        var ready = outcome.Kind == OutcomeKind.Ready;
+        var stable = ready ? new RevisionRef { Revision = outcome.Desired!.Revision, ModuleDigest = outcome.Desired.ModuleDigest } : null;
+        var status = StatusBuilder.Build(plugin, outcome, stable, ready ? outcome.Module : plugin.Status?.Module, _time.GetUtcNow());
+        if (StatusBuilder.SameAs(plugin.Status, status))
+        {
+            return;
+        }
+
+        var patch = new JsonObject { ["status"] = JsonSerializer.SerializeToNode(status, WasmPluginSerializer.Options) };
+        await client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
+            new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), WasmPlugin.Group, WasmPlugin.Version,
+            plugin.Metadata!.Namespace, WasmPlugin.Plural, plugin.Metadata.Name, cancellationToken: cancellationToken).ConfigureAwait(false);
+        metrics.StatusPatches.Inc();
+        LogStatus(logger, key, outcome.Kind, outcome.Reason, outcome.Message);
+
+        var before = plugin.Status?.Conditions?.Find(c => c.Type == ConditionTypes.Ready);
+        var revisionChanged = stable is not null && stable.Revision != plugin.Status?.Revisions?.Stable?.Revision;
+        if (ready && (revisionChanged || before?.Status != ConditionStatus.True))
+        {
+            await events.RecordAsync(plugin, EventRecorder.Normal, "RevisionReady", outcome.Message, cancellationToken).ConfigureAwait(false);
+        }
+        else if (!ready && (before?.Reason != outcome.Reason || before.Message != outcome.Message))
+        {
+            await events.RecordAsync(plugin, EventRecorder.Warning, outcome.Reason, outcome.Message, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<ReconcileResult> FinalizeAsync(string key, WasmPlugin plugin, CancellationToken cancellationToken)
+    {
+        Release(key);
+        var finalizers = Finalizers(plugin);
+        var index = finalizers.IndexOf(Finalizer);
+        if (index < 0)
+        {
+            return ReconcileResult.Done;
+        }
+
+        // JSON patch with a test: removes our entry only if it is still at that index.
+        var patch = new JsonArray
+        {
+            new JsonObject { ["op"] = "test", ["path"] = $"/metadata/finalizers/{index}", ["value"] = Finalizer },
+            new JsonObject { ["op"] = "remove", ["path"] = $"/metadata/finalizers/{index}" },
+        };
+        try
+        {
+            await client.CustomObjects.PatchNamespacedCustomObjectAsync(
+                new V1Patch(patch.ToJsonString(), V1Patch.PatchType.JsonPatch), WasmPlugin.Group, WasmPlugin.Version,
+                plugin.Metadata!.Namespace, WasmPlugin.Plural, plugin.Metadata.Name, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpOperationException ex) when (ex.Response.StatusCode == HttpStatusCode.UnprocessableEntity)
+        {
+            return ReconcileResult.Retry;
+        }
+
+        LogFinalized(logger, key);
+        return ReconcileResult.Done;
+    }
+
+    private async Task<WasmPlugin> AddFinalizerAsync(WasmPlugin plugin, CancellationToken cancellationToken)
+    {
+        var finalizers = new JsonArray();
+        foreach (var f in Finalizers(plugin))
+        {
+            finalizers.Add(f);
+        }
+
+        finalizers.Add(Finalizer);
+
+        // A merge patch carrying resourceVersion: if the object changed meanwhile the server answers 409.
+        var patch = new JsonObject
+        {
+            ["metadata"] = new JsonObject { ["resourceVersion"] = plugin.Metadata!.ResourceVersion, ["finalizers"] = finalizers },
+        };
+        var updated = await client.CustomObjects.PatchNamespacedCustomObjectAsync(
+            new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), WasmPlugin.Group, WasmPlugin.Version,
+            plugin.Metadata.Namespace, WasmPlugin.Plural, plugin.Metadata.Name, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return updated is JsonElement element ? element.Deserialize<WasmPlugin>(WasmPluginSerializer.Options) ?? plugin : plugin;
+    }
+
+    private static List<string> Finalizers(WasmPlugin plugin)
+    {
+        var result = new List<string>();
+        if (plugin.Metadata?.Extra?.TryGetValue("finalizers", out var list) == true && list.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var item in list.EnumerateArray())
+            {
+                if (item.GetString() is { } f)
+                {
+                    result.Add(f);
+                }
+            }
+        }
+
+        return result;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: {Kind} ({Reason}): {Message}")]
+    private static partial void LogStatus(ILogger logger, string key, OutcomeKind kind, string reason, string message);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: conflict, retrying with a fresh copy: {Detail}")]
+    private static partial void LogConflict(ILogger logger, string key, string? detail);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: removed from the desired state and finalized")]
+    private static partial void LogFinalized(ILogger logger, string key);
+}
