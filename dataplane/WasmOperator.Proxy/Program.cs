@@ -12,6 +12,7 @@ for (var i = 0; i < args.Length; i++)
     switch (args[i])
     {
         case "--port": options.Port = int.Parse(Next(), CultureInfo.InvariantCulture); i++; break;
+        case "--h2c-port": options.H2cPort = int.Parse(Next(), CultureInfo.InvariantCulture); i++; break;
         case "--admin-port": options.AdminPort = int.Parse(Next(), CultureInfo.InvariantCulture); i++; break;
         case "--listen": options.ListenAddress = IPAddress.Parse(Next()); i++; break;
         case "--upstream": options.Clusters[ProxyOptions.DefaultCluster] = new Uri(Next()); i++; break;
@@ -35,7 +36,7 @@ for (var i = 0; i < args.Length; i++)
             break;
         default:
             await Console.Error.WriteLineAsync(
-                $"unknown argument '{args[i]}'. Usage: WasmOperator.Proxy [--port 15001] [--admin-port 15000] [--listen 0.0.0.0] " +
+                $"unknown argument '{args[i]}'. Usage: WasmOperator.Proxy [--port 15001] [--h2c-port 15002 (0 = off)] [--admin-port 15000] [--listen 0.0.0.0] " +
                 "[--upstream http://127.0.0.1:8080] [--plugins plugins.yaml] [--cluster name=url]... [--route /prefix=cluster]... " +
                 "[--node-label key=value]... [--max-body-bytes N] [--shards N]").ConfigureAwait(false);
             return 2;

@@ -13,7 +13,7 @@ using WasmOperator.ProxyWasm.Runtime;
 
 namespace WasmOperator.Proxy;
 
-/// <summary>The proxy process: a Kestrel data listener (HTTP/1.1 + h2c) and an admin listener on their own ports.</summary>
+/// <summary>The proxy process: Kestrel data listeners (HTTP/1.1, h2c) and an admin listener, each on its own port.</summary>
 internal sealed class ProxyServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
@@ -39,7 +39,12 @@ internal sealed class ProxyServer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Listen(options.ListenAddress, options.Port, o => o.Protocols = HttpProtocols.Http1AndHttp2);
+            kestrel.Listen(options.ListenAddress, options.Port, o => o.Protocols = HttpProtocols.Http1);
+            if (options.H2cPort != 0)
+            {
+                kestrel.Listen(options.ListenAddress, options.H2cPort, o => o.Protocols = HttpProtocols.Http2);
+            }
+
             kestrel.Listen(options.ListenAddress, options.AdminPort, o => o.Protocols = HttpProtocols.Http1);
         });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.DrainTimeout);

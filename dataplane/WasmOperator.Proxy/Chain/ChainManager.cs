@@ -217,9 +217,9 @@ internal sealed partial class ChainManager : IDisposable
 
     private string Reject(string source, string reason)
     {
-        Record(source, reason);
-        _metrics.Reloads.WithLabels("rejected").Inc();
         LogRejected(_log, source, reason);
+        _metrics.Reloads.WithLabels("rejected").Inc();
+        Record(source, reason);
         return reason;
     }
 

@@ -8,8 +8,14 @@ internal sealed class ProxyOptions
     /// <summary>Address the data and admin listeners bind to.</summary>
     public IPAddress ListenAddress { get; set; } = IPAddress.Any;
 
-    /// <summary>Data-plane port (HTTP/1.1 and h2c).</summary>
+    /// <summary>Data-plane port for HTTP/1.1 (h2c needs its own port: <see cref="H2cPort"/>).</summary>
     public int Port { get; set; } = 15001;
+
+    /// <summary>
+    /// Data-plane port for HTTP/2 with prior knowledge (h2c, gRPC); 0 disables it. Kestrel only
+    /// speaks h2c on an HTTP/2-only endpoint, so it is a port of its own.
+    /// </summary>
+    public int H2cPort { get; set; } = 15002;
 
     /// <summary>Admin port (/ready, /healthz, /config_dump, /stats/prometheus).</summary>
     public int AdminPort { get; set; } = 15000;

@@ -52,13 +52,7 @@ public sealed class ChainTests
     public async Task H2c_requests_are_proxied_with_plugins()
     {
         await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("add", Example("add_header"), "add_header", "h2")));
-        using var client = new HttpClient(new SocketsHttpHandler { UseProxy = false });
-        using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{proxy.Server.Options.Port}/h2")
-        {
-            Version = HttpVersion.Version20,
-            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-        };
-        using var response = await client.SendAsync(request);
+        using var response = await proxy.H2c.GetAsync("/h2");
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(HttpVersion.Version20, response.Version);
@@ -69,8 +63,7 @@ public sealed class ChainTests
     public async Task A_grpc_local_reply_carries_grpc_status_and_message()
     {
         await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("deny", Wat("grpc_deny"), "")));
-        using var client = new HttpClient(new SocketsHttpHandler { UseProxy = false });
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{proxy.Server.Options.Port}/pkg.Service/Method")
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/pkg.Service/Method")
         {
             Version = HttpVersion.Version20,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
@@ -78,7 +71,7 @@ public sealed class ChainTests
         };
         request.Content.Headers.ContentType = new("application/grpc");
         var before = proxy.Upstream.Requests;
-        using var response = await client.SendAsync(request);
+        using var response = await proxy.H2c.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("application/grpc", response.Content.Headers.ContentType?.MediaType);

@@ -14,17 +14,27 @@ internal sealed class ProxyHarness : IAsyncDisposable
 {
     private static readonly JsonSerializerOptions Json = new() { PropertyNameCaseInsensitive = true };
 
-    private ProxyHarness(Upstream upstream, ProxyServer server, string directory, LogSink logs)
+    private ProxyHarness(Upstream upstream, Upstream authorizer, ProxyServer server, string directory, LogSink logs)
     {
         Upstream = upstream;
+        Authorizer = authorizer;
         Server = server;
         Directory = directory;
         Logs = logs;
         Client = new HttpClient(new SocketsHttpHandler { UseProxy = false, MaxConnectionsPerServer = 64 }) { BaseAddress = new Uri($"http://127.0.0.1:{server.Options.Port}") };
+        H2c = new HttpClient(new SocketsHttpHandler { UseProxy = false })
+        {
+            BaseAddress = new Uri($"http://127.0.0.1:{server.Options.H2cPort}"),
+            DefaultRequestVersion = HttpVersion.Version20,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
         Admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{server.Options.AdminPort}") };
     }
 
     public Upstream Upstream { get; }
+
+    /// <summary>The callout target of cluster <c>authz</c>.</summary>
+    public Upstream Authorizer { get; }
 
     public ProxyServer Server { get; }
 
@@ -36,11 +46,15 @@ internal sealed class ProxyHarness : IAsyncDisposable
 
     public HttpClient Admin { get; }
 
+    /// <summary>HTTP/2 with prior knowledge to the h2c listener.</summary>
+    public HttpClient H2c { get; }
+
     public string PluginsFile => Path.Combine(Directory, "plugins.yaml");
 
     public static async Task<ProxyHarness> StartAsync(string pluginsYaml, Action<ProxyOptions>? configure = null)
     {
         var upstream = await Upstream.StartAsync();
+        var authorizer = await Upstream.StartAsync(authorizer: true);
         var directory = Path.Combine(Path.GetTempPath(), "proxy-tests-" + Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
         var file = Path.Combine(directory, "plugins.yaml");
@@ -50,17 +64,18 @@ internal sealed class ProxyHarness : IAsyncDisposable
             ListenAddress = IPAddress.Loopback,
             Port = FreePort.Next(),
             AdminPort = FreePort.Next(),
+            H2cPort = FreePort.Next(),
             PluginsFile = file,
             ShardsPerPlugin = 2,
             PluginsFilePollInterval = TimeSpan.FromMilliseconds(100),
             DrainTimeout = TimeSpan.FromSeconds(10),
         };
         options.Clusters[ProxyOptions.DefaultCluster] = upstream.Address;
-        options.Clusters["authz"] = new Uri(upstream.Address, "/authz");
+        options.Clusters["authz"] = authorizer.Address;
         configure?.Invoke(options);
         var logs = new LogSink();
         var server = await ProxyServer.StartAsync(options, b => b.AddProvider(logs));
-        return new ProxyHarness(upstream, server, directory, logs);
+        return new ProxyHarness(upstream, authorizer, server, directory, logs);
     }
 
     /// <summary>Replaces the plugin file atomically (write a temp file, rename over).</summary>
@@ -116,10 +131,12 @@ internal sealed class ProxyHarness : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
+        H2c.Dispose();
         Admin.Dispose();
         await Server.StopAsync();
         await Server.DisposeAsync();
         await Upstream.DisposeAsync();
+        await Authorizer.DisposeAsync();
         try
         {
             System.IO.Directory.Delete(Directory, recursive: true);

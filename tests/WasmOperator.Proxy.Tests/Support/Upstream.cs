@@ -11,8 +11,8 @@ namespace WasmOperator.Proxy.Tests.Support;
 
 /// <summary>
 /// A real Kestrel upstream on a free loopback port (HTTP/1.1 and h2c). It echoes what it saw as JSON,
-/// sets <c>x-upstream: yes</c> and <c>x-remove-me: 1</c>, answers /authz/* with 200 only if
-/// <c>x-allow: yes</c>, and holds /slow until <see cref="ReleaseSlow"/>.
+/// sets <c>x-upstream: yes</c> and <c>x-remove-me: 1</c>, and holds /slow until <see cref="ReleaseSlow"/>.
+/// As an authorizer it answers every request 200 if <c>x-allow: yes</c>, else 403.
 /// </summary>
 internal sealed class Upstream : IAsyncDisposable
 {
@@ -20,11 +20,14 @@ internal sealed class Upstream : IAsyncDisposable
     private readonly TaskCompletionSource _slowGate = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _requests;
 
-    private Upstream(WebApplication app, int port)
+    private Upstream(WebApplication app, int port, bool authorizer)
     {
         _app = app;
         Port = port;
+        _authorizer = authorizer;
     }
+
+    private readonly bool _authorizer;
 
     public int Port { get; }
 
@@ -36,14 +39,14 @@ internal sealed class Upstream : IAsyncDisposable
 
     public void ReleaseSlow() => _slowGate.TrySetResult();
 
-    public static async Task<Upstream> StartAsync()
+    public static async Task<Upstream> StartAsync(bool authorizer = false)
     {
         var port = FreePort.Next();
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port, o => o.Protocols = HttpProtocols.Http1AndHttp2));
         var app = builder.Build();
-        var upstream = new Upstream(app, port);
+        var upstream = new Upstream(app, port, authorizer);
         app.Run(upstream.HandleAsync);
         await app.StartAsync();
         return upstream;
@@ -54,7 +57,7 @@ internal sealed class Upstream : IAsyncDisposable
         Interlocked.Increment(ref _requests);
         var request = context.Request;
         var response = context.Response;
-        if (request.Path.StartsWithSegments("/authz", StringComparison.Ordinal))
+        if (_authorizer)
         {
             response.StatusCode = request.Headers["x-allow"] == "yes" ? 200 : 403;
             return;
