@@ -10,7 +10,12 @@ internal sealed class Kubectl : IDisposable
     private readonly string _kubeconfig;
     private readonly string _cacheDir = Directory.CreateTempSubdirectory("kubectl-cache-").FullName;
 
-    public Kubectl(LocalKubeApiServer server) => _kubeconfig = server.KubeconfigPath;
+    public Kubectl(LocalKubeApiServer server)
+        : this(server.KubeconfigPath)
+    {
+    }
+
+    public Kubectl(string kubeconfigPath) => _kubeconfig = kubeconfigPath;
 
     public static string TestData(string file) => Path.Combine(AppContext.BaseDirectory, "TestData", file);
 

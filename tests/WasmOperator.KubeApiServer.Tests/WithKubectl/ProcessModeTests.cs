@@ -16,19 +16,20 @@ public sealed class ProcessModeTests
             var kubeconfig = Path.Combine(work, "kubeconfig");
             var data = Path.Combine(work, "data");
             var port = FreePort();
+            using var kubectl = new Kubectl(kubeconfig);
 
             using (var first = StartServer(port, data, kubeconfig))
             {
                 await WaitUntilServingAsync(first, port);
-                (await KubectlAsync(kubeconfig, work, "apply", "-f", Kubectl.TestData("widget-crd.yaml"))).ShouldSucceed();
-                (await KubectlAsync(kubeconfig, work, "apply", "-f", Kubectl.TestData("widget.yaml"))).ShouldSucceed();
+                (await kubectl.RunAsync("apply", "-f", Kubectl.TestData("widget-crd.yaml"))).ShouldSucceed();
+                (await kubectl.RunAsync("apply", "-f", Kubectl.TestData("widget.yaml"))).ShouldSucceed();
                 first.Kill();
                 await first.WaitForExitAsync();
             }
 
             using var second = StartServer(port, data, kubeconfig);
             await WaitUntilServingAsync(second, port);
-            var listed = await KubectlAsync(kubeconfig, work, "get", "widgets", "-o", "name");
+            var listed = await kubectl.RunAsync("get", "widgets", "-o", "name");
             second.Kill();
             await second.WaitForExitAsync();
 
@@ -58,21 +59,6 @@ public sealed class ProcessModeTests
         using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var line = await server.StandardOutput.ReadLineAsync(guard.Token);
         Assert.Contains($"listening on http://127.0.0.1:{port}/", line, StringComparison.Ordinal);
-    }
-
-    private static async Task<KubectlResult> KubectlAsync(string kubeconfig, string work, params string[] args)
-    {
-        var info = new ProcessStartInfo("kubectl") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in (string[])["--kubeconfig", kubeconfig, "--cache-dir", Path.Combine(work, "cache"), .. args])
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return new KubectlResult(process.ExitCode, await stdout, await stderr);
     }
 
     private static int FreePort()
