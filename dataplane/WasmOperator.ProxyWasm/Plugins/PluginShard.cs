@@ -40,7 +40,20 @@ internal sealed class PluginShard : IDisposable
 
     public int CrashCount { get; private set; }
 
-    public int CallDepth { get; set; }
+    [ThreadStatic]
+    private static int t_callDepthOnThread;
+    private int _callDepth;
+
+    /// <summary>Nesting of VM calls on this shard; only changed by the thread holding <see cref="Gate"/>.</summary>
+    public int CallDepth
+    {
+        get => _callDepth;
+        set
+        {
+            t_callDepthOnThread += value - _callDepth;
+            _callDepth = value;
+        }
+    }
 
     public CancellationToken Cancellation => _cancellation.Token;
 
@@ -169,6 +182,14 @@ internal sealed class PluginShard : IDisposable
         if (Gate.IsHeldByCurrentThread && CallDepth > 0)
         {
             _deferred.Add(() => Post(generation, action));
+            return;
+        }
+
+        if (t_callDepthOnThread > 0)
+        {
+            // Inside another shard's VM call (e.g. enqueue to a queue this shard owns): taking this
+            // lock here could deadlock against a call going the other way, so hand it to the pool.
+            ThreadPool.UnsafeQueueUserWorkItem(static state => state.Shard.Post(state.Generation, state.Action), (Shard: this, Generation: generation, Action: action), preferLocal: false);
             return;
         }
 

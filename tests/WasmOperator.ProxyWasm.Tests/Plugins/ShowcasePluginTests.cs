@@ -124,6 +124,27 @@ public class ShowcasePluginTests
     }
 
     [Fact]
+    public async Task Items_enqueued_on_one_shard_reach_the_root_of_the_shard_that_registered_the_queue()
+    {
+        using var runtime = new ProxyWasmRuntime();
+        var host = new TestPluginHost();
+        using var plugin = Load(runtime, host, shards: 2, vmId: "queue-2");
+
+        await Task.WhenAll(Enumerable.Range(0, 6).Select(i => Task.Run(() =>
+        {
+            var request = new TestStreamHost(path: "/queue");
+            request.RequestHeaders.Add("x-id", $"item-{i}");
+            using var stream = plugin.CreateHttpStream(request);
+            stream.OnRequestHeaders(true);
+        })));
+
+        for (var i = 0; i < 6; i++)
+        {
+            Assert.True(await host.WaitForLogAsync(m => m == $"dequeued item-{i}"));
+        }
+    }
+
+    [Fact]
     public async Task The_root_context_ticks_at_its_period_until_it_turns_the_timer_off()
     {
         using var runtime = new ProxyWasmRuntime();
