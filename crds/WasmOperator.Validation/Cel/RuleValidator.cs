@@ -79,6 +79,12 @@ internal static class RuleValidator
         }
 
         var target = FieldPath.Append(path, rule.FieldPath);
+        if (target.Length == 0)
+        {
+            // A rule on the root object: kube prints its nil field.Path as "<nil>".
+            target = "<nil>";
+        }
+
         object? result;
         try
         {

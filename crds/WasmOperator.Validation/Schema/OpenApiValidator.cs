@@ -104,7 +104,8 @@ internal static class OpenApiValidator
     {
         foreach (var name in schema.Required)
         {
-            if (!obj.TryGetPropertyValue(name, out var value) || (value is null && !schema.Properties.GetValueOrDefault(name)?.Nullable == true))
+            // Presence only, as kube-openapi checks: disallowed nulls were already dropped by defaulting.
+            if (!obj.ContainsKey(name))
             {
                 errors.Add(new FieldError(FieldPath.Child(path, name), FieldErrorReasons.Required, string.Empty, null));
             }
@@ -124,10 +125,7 @@ internal static class OpenApiValidator
         {
             if (schema.Properties.TryGetValue(key, out var property))
             {
-                if (value is not null || obj.ContainsKey(key))
-                {
-                    Validate(value, property, FieldPath.Child(path, key), errors);
-                }
+                Validate(value, property, FieldPath.Child(path, key), errors);
             }
             else if (schema.AdditionalProperties is { } additional)
             {

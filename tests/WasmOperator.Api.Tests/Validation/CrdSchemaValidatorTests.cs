@@ -148,7 +148,7 @@ public sealed class CrdSchemaValidatorTests
             """)!);
 
         Assert.True(validator.Validate(Obj("""{"o":{},"l":[],"s":""}""")).IsValid);
-        Assert.Equal([": Invalid value: \"object\": o, l and s must be present"], validator.Validate(Obj("""{"o":{}}""")).Errors.Select(e => e.ToString()));
+        Assert.Equal(["<nil>: Invalid value: \"object\": o, l and s must be present"], validator.Validate(Obj("""{"o":{}}""")).Errors.Select(e => e.ToString()));
     }
 
     [Fact]

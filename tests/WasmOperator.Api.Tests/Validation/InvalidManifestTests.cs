@@ -18,6 +18,7 @@ public sealed class InvalidManifestTests
     {
         // Required fields.
         { "url is required", "pluginName: add_header", "spec.url: Required value" },
+        { "a null url counts as missing", "url: null", "spec.url: Required value" },
         { "targetRef name is required", $"{Url}\ntargetRefs:\n- kind: Gateway", "spec.targetRefs[0].name: Required value" },
         { "env name is required", $"{Url}\nvmConfig:\n  env:\n  - value: x", "spec.vmConfig.env[0].name: Required value" },
         { "port number is required", $"{Url}\nmatch:\n- ports:\n  - {{}}", "spec.match[0].ports[0].number: Required value" },
