@@ -12,11 +12,11 @@ namespace WasmOperator.Benchmarks;
 [MemoryDiagnoser]
 public class ProxyWasmBenchmarks
 {
-    private ProxyWasmRuntime _runtime = null!;
-    private ProxyWasmPlugin _addHeader = null!;
-    private ProxyWasmPlugin _pairs = null!;
-    private ProxyWasmPlugin _addHeaderWat = null!;
-    private ProxyWasmPlugin _trapping = null!;
+    private ProxyWasmRuntime? _runtimeOrNull;
+    private ProxyWasmPlugin? _addHeaderOrNull;
+    private ProxyWasmPlugin? _pairsOrNull;
+    private ProxyWasmPlugin? _addHeaderWatOrNull;
+    private ProxyWasmPlugin? _trappingOrNull;
     private readonly BenchmarkStreamHost _request = new();
     private readonly BenchmarkStreamHost _twentyHeaders = new();
     private readonly BenchmarkStreamHost _trapRequest = new();
@@ -24,16 +24,26 @@ public class ProxyWasmBenchmarks
     private byte[] _wasm = [];
     private byte[] _serialized = [];
 
+    private ProxyWasmRuntime _runtime => _runtimeOrNull ?? throw new InvalidOperationException("GlobalSetup has not run");
+
+    private ProxyWasmPlugin _addHeader => _addHeaderOrNull ?? throw new InvalidOperationException("GlobalSetup has not run");
+
+    private ProxyWasmPlugin _pairs => _pairsOrNull ?? throw new InvalidOperationException("GlobalSetup has not run");
+
+    private ProxyWasmPlugin _addHeaderWat => _addHeaderWatOrNull ?? throw new InvalidOperationException("GlobalSetup has not run");
+
+    private ProxyWasmPlugin _trapping => _trappingOrNull ?? throw new InvalidOperationException("GlobalSetup has not run");
+
     [GlobalSetup]
     public void Setup()
     {
-        _runtime = new ProxyWasmRuntime();
+        _runtimeOrNull = new ProxyWasmRuntime();
         var host = new BenchmarkPluginHost();
         _wasm = BenchmarkModules.Plugin("add_header");
-        _addHeader = _runtime.LoadPlugin(_runtime.Compile(_wasm), new PluginOptions { Name = "add_header", RootId = "add_header", Shards = 1 }, host);
-        _addHeaderWat = _runtime.LoadPlugin(_runtime.Compile(Module.ConvertText(BenchmarkModules.AddHeaderWat).ToArray()), new PluginOptions { Name = "add_header_wat", Shards = 1 }, host);
-        _pairs = _runtime.LoadPlugin(_runtime.Compile(Module.ConvertText(BenchmarkModules.HeaderPairsWat).ToArray()), new PluginOptions { Name = "pairs", Shards = 1 }, host);
-        _trapping = _runtime.LoadPlugin(_runtime.Compile(Module.ConvertText(BenchmarkModules.TrapWat).ToArray()),
+        _addHeaderOrNull = _runtime.LoadPlugin(_runtime.Compile(_wasm), new PluginOptions { Name = "add_header", RootId = "add_header", Shards = 1 }, host);
+        _addHeaderWatOrNull = _runtime.LoadPlugin(_runtime.Compile(Module.ConvertText(BenchmarkModules.AddHeaderWat).ToArray()), new PluginOptions { Name = "add_header_wat", Shards = 1 }, host);
+        _pairsOrNull = _runtime.LoadPlugin(_runtime.Compile(Module.ConvertText(BenchmarkModules.HeaderPairsWat).ToArray()), new PluginOptions { Name = "pairs", Shards = 1 }, host);
+        _trappingOrNull = _runtime.LoadPlugin(_runtime.Compile(Module.ConvertText(BenchmarkModules.TrapWat).ToArray()),
             new PluginOptions { Name = "trap", Shards = 1, RebuildBackoff = TimeSpan.Zero }, host);
         _request.RequestHeaders.Add(":method", "GET");
         _request.RequestHeaders.Add(":path", "/");
