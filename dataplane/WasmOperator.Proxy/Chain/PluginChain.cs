@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using WasmOperator.Proxy.Configuration;
 
 namespace WasmOperator.Proxy.Chain;
@@ -8,8 +9,7 @@ namespace WasmOperator.Proxy.Chain;
 /// </summary>
 internal sealed class PluginChain
 {
-    private readonly Dictionary<int, ChainEntry[]> _byPort = [];
-    private readonly Lock _gate = new();
+    private readonly ConcurrentDictionary<int, ChainEntry[]> _byPort = new();
     private readonly string _trafficMode;
     private int _references = 1;
 
@@ -33,26 +33,26 @@ internal sealed class PluginChain
     /// <summary>The entries whose <c>match</c> selects traffic on <paramref name="port"/>, in chain order.</summary>
     public ChainEntry[] For(int port)
     {
-        lock (_gate)
+        if (Entries.Count == 0)
         {
-            if (_byPort.TryGetValue(port, out var cached))
-            {
-                return cached;
-            }
-
-            var selected = new List<ChainEntry>(Entries.Count);
-            foreach (var entry in Entries)
-            {
-                if (Selects(entry.Spec, port))
-                {
-                    selected.Add(entry);
-                }
-            }
-
-            var array = selected.ToArray();
-            _byPort[port] = array;
-            return array;
+            return [];
         }
+
+        return _byPort.TryGetValue(port, out var cached) ? cached : _byPort.GetOrAdd(port, static (p, chain) => chain.Select(p), this);
+    }
+
+    private ChainEntry[] Select(int port)
+    {
+        var selected = new List<ChainEntry>(Entries.Count);
+        foreach (var entry in Entries)
+        {
+            if (Selects(entry.Spec, port))
+            {
+                selected.Add(entry);
+            }
+        }
+
+        return [.. selected];
     }
 
     private bool Selects(PluginSpec spec, int port)

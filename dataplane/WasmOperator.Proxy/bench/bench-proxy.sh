@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# make bench-proxy: wrk against (a) the upstream directly, (b) nginx proxying to it, (c) our proxy
+# with no plugin, (d) with add_header, (e) with five plugins. Prints req/s and p50/p99 latency, and
+# each as a ratio to (a) and (b). A benchmark, not a test: one run, numbers depend on the machine.
+# Knobs: DURATION (10s), CONNECTIONS (32), THREADS (2), WARMUP (3s), CONFIG (Release).
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+ROOT=$PWD
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+WARMUP=${WARMUP:-3s}
+CONFIG=${CONFIG:-Release}
+PLUGINS=$ROOT/examples/plugins
+
+for tool in wrk nginx dotnet; do
+  command -v "$tool" >/dev/null || { echo "bench-proxy: $tool is missing (make deps)" >&2; exit 1; }
+done
+for p in add_header remove_headers showcase; do
+  [ -f "$PLUGINS/$p/build/plugin.wasm" ] || { echo "bench-proxy: $PLUGINS/$p/build/plugin.wasm missing (make plugins)" >&2; exit 1; }
+done
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+UP=$(free_port); NGX=$(free_port); PX=$(free_port); ADMIN=$(free_port)
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "bench-proxy: building the proxy ($CONFIG)"
+dotnet build dataplane/WasmOperator.Proxy/WasmOperator.Proxy.csproj -c "$CONFIG" -nologo -clp:NoSummary -v q >/dev/null
+PROXY_DLL=$ROOT/dataplane/WasmOperator.Proxy/bin/$CONFIG/net10.0/WasmOperator.Proxy.dll
+
+# nginx serves as both the upstream (a fixed 200) and the reference proxy (b), keep-alive to the upstream.
+mkdir -p "$WORK/nginx"
+cat > "$WORK/nginx.conf" <<NGINX
+daemon off;
+worker_processes auto;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+  upstream workload { server 127.0.0.1:$UP; keepalive 128; }
+  server { listen 127.0.0.1:$UP; location / { default_type text/plain; return 200 "hello from the workload\n"; } }
+  server {
+    listen 127.0.0.1:$NGX;
+    location / { proxy_pass http://workload; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+NGINX
+nginx -c "$WORK/nginx.conf" -p "$WORK" &
+PIDS+=($!)
+
+plugin() { # name wasm root config
+  printf -- '- name: %s\n  url: file://%s\n  pluginName: %s\n  pluginConfig: "%s"\n' "$1" "$PLUGINS/$2/build/plugin.wasm" "$3" "$4"
+}
+echo "plugins: []" > "$WORK/none.yaml"
+{ echo "plugins:"; plugin add add_header add_header bench; } > "$WORK/add_header.yaml"
+{ echo "plugins:"; plugin add1 add_header add_header one; plugin add2 add_header add_header two; plugin add3 add_header add_header three;
+  plugin rm remove_headers remove_headers x-nothing; plugin show showcase showcase ""; } > "$WORK/five.yaml"
+
+wait_http() {
+  for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "bench-proxy: $1 did not come up" >&2; exit 1
+}
+
+# Prints "rps p50_ms p99_ms" for one wrk run.
+run_wrk() {
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$1" >/dev/null
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$1" | awk '
+    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+    /Requests\/sec:/ { rps=$2 }
+    $1=="50%" { p50=ms($2) }
+    $1=="99%" { p99=ms($2) }
+    END { printf "%.0f %.3f %.3f\n", rps, p50, p99 }'
+}
+
+declare -A RESULT
+wait_http "http://127.0.0.1:$UP/"
+wait_http "http://127.0.0.1:$NGX/"
+echo "bench-proxy: (a) upstream direct";   RESULT[a]=$(run_wrk "http://127.0.0.1:$UP/")
+echo "bench-proxy: (b) nginx proxy";       RESULT[b]=$(run_wrk "http://127.0.0.1:$NGX/")
+
+run_proxy() { # label yaml
+  DOTNET_gcServer=1 dotnet "$PROXY_DLL" --listen 127.0.0.1 --port "$PX" --h2c-port 0 --admin-port "$ADMIN" \
+    --upstream "http://127.0.0.1:$UP" --plugins "$2" >"$WORK/proxy-$1.log" 2>&1 &
+  local pid=$!
+  wait_http "http://127.0.0.1:$ADMIN/ready"
+  RESULT[$1]=$(run_wrk "http://127.0.0.1:$PX/")
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+echo "bench-proxy: (c) proxy, no plugin";  run_proxy c "$WORK/none.yaml"
+echo "bench-proxy: (d) proxy, add_header"; run_proxy d "$WORK/add_header.yaml"
+echo "bench-proxy: (e) proxy, 5 plugins";  run_proxy e "$WORK/five.yaml"
+
+read -r ARPS AP50 AP99 <<<"${RESULT[a]}"
+read -r BRPS BP50 BP99 <<<"${RESULT[b]}"
+echo
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on $(nproc) cores (one run)"
+printf '%-24s %10s %9s %9s | %8s %8s | %8s %8s | %8s %8s\n' case req/s p50ms p99ms rps/a rps/b p50/a p50/b p99/a p99/b
+for k in a b c d e; do
+  read -r RPS P50 P99 <<<"${RESULT[$k]}"
+  case $k in a) name="(a) upstream";; b) name="(b) nginx";; c) name="(c) proxy, no plugin";; d) name="(d) proxy, add_header";; e) name="(e) proxy, 5 plugins";; esac
+  awk -v n="$name" -v r="$RPS" -v p5="$P50" -v p9="$P99" -v ar="$ARPS" -v br="$BRPS" -v a5="$AP50" -v b5="$BP50" -v a9="$AP99" -v b9="$BP99" \
+    'BEGIN { printf "%-24s %10d %9.3f %9.3f | %8.2f %8.2f | %8.2f %8.2f | %8.2f %8.2f\n", n, r, p5, p9, r/ar, r/br, p5/a5, p5/b5, p9/a9, p9/b9 }'
+done
+read -r CRPS _ _ <<<"${RESULT[c]}"; read -r DRPS _ _ <<<"${RESULT[d]}"
+awk -v c="$CRPS" -v b="$BRPS" -v d="$DRPS" 'BEGIN {
+  printf "targets: (c) >= nginx: %s (%.2f); (d) >= 90%% of (c): %s (%.2f)\n", (c>=b?"met":"missed"), c/b, (d>=0.9*c?"met":"missed"), d/c }'
