@@ -144,6 +144,32 @@ public sealed class WatchTests
         Assert.Equal(1, events);
     }
 
+    [Theory]
+    [InlineData("tier=edge", "a,b")]
+    [InlineData("tier==edge,track!=canary", "a")]
+    [InlineData("tier in (edge,core),!track", "a,c")]
+    [InlineData("tier notin (edge)", "c,d")]
+    [InlineData("track", "b")]
+    public async Task List_filters_by_label_selectors(string selector, string expected)
+    {
+        await using var f = await ServerFixture.StartAsync(installCrd: false);
+        using var client = f.Server.CreateClient();
+        foreach (var (name, labels) in (List<(string, Dictionary<string, string>)>)[
+            ("a", new() { ["tier"] = "edge" }),
+            ("b", new() { ["tier"] = "edge", ["track"] = "canary" }),
+            ("c", new() { ["tier"] = "core" }),
+            ("d", new())])
+        {
+            var cm = ConfigMap(name);
+            cm.Metadata.Labels = labels;
+            await client.CoreV1.CreateNamespacedConfigMapAsync(cm, "default");
+        }
+
+        var list = await client.CoreV1.ListNamespacedConfigMapAsync("default", labelSelector: selector);
+
+        Assert.Equal(expected, string.Join(",", list.Items.Select(i => i.Metadata.Name)));
+    }
+
     [Fact]
     public async Task List_pages_with_limit_and_continue()
     {

@@ -87,6 +87,7 @@ public sealed class LocalKubeApiServer : IAsyncDisposable
     /// <summary>Blocks until the server is stopped (process mode).</summary>
     public Task WaitForShutdownAsync(CancellationToken cancellationToken) => _app.WaitForShutdownAsync(cancellationToken);
 
+    /// <summary>Stops the server (open watches end), and deletes the kubeconfig directory it created itself.</summary>
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync().ConfigureAwait(false);
