@@ -7,7 +7,10 @@ using YamlDotNet.Core;
 
 namespace WasmOperator.CrdGen;
 
-/// <summary><c>validate</c>: applies the generated CRD to every WasmPlugin in the given files and prints each violation.</summary>
+/// <summary>
+/// <c>validate</c>: applies the WasmPlugin CRD, generated in memory from the C# types (the same as crds/wasmplugin.yaml,
+/// which a test enforces), to every WasmPlugin in the given files and prints each violation.
+/// </summary>
 internal static class ValidateCommand
 {
     private static readonly string[] Extensions = [".yaml", ".yml", ".json"];
@@ -70,9 +73,10 @@ internal static class ValidateCommand
         }
 
         output.WriteLine();
+        var counted = checkedCount == 1 ? "1 manifest" : $"{checkedCount} manifests";
         output.WriteLine(invalid == 0
-            ? $"{checkedCount} manifests checked against crds/wasmplugin.yaml: all valid"
-            : $"{checkedCount} manifests checked against crds/wasmplugin.yaml: {invalid} invalid");
+            ? $"{counted} checked against the WasmPlugin CRD: all valid"
+            : $"{counted} checked against the WasmPlugin CRD: {invalid} invalid");
         return invalid == 0 ? 0 : 1;
     }
 

@@ -17,7 +17,7 @@ public sealed class CrdGenToolTests : IDisposable
 
         Assert.Equal(0, code);
         Assert.Contains("add-header.yaml: WasmPlugin bookinfo/add-header is valid", output, StringComparison.Ordinal);
-        Assert.Contains("manifests checked against crds/wasmplugin.yaml: all valid", output, StringComparison.Ordinal);
+        Assert.Contains("6 manifests checked against the WasmPlugin CRD: all valid", output, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -41,7 +41,7 @@ public sealed class CrdGenToolTests : IDisposable
         Assert.Contains("WasmPlugin shop/bad is invalid (2 errors):", output, StringComparison.Ordinal);
         Assert.Contains("    spec.url: Invalid value: \"string\": url must have schema one of [http, https, file, oci]", output, StringComparison.Ordinal);
         Assert.Contains("    spec.phase: Unsupported value: \"LATE\"", output, StringComparison.Ordinal);
-        Assert.Contains("1 manifests checked against crds/wasmplugin.yaml: 1 invalid", output, StringComparison.Ordinal);
+        Assert.Contains("1 manifest checked against the WasmPlugin CRD: 1 invalid", output, StringComparison.Ordinal);
     }
 
     [Fact]
