@@ -150,7 +150,7 @@ internal sealed partial class ChainManager : IDisposable
                 {
                     Name = spec.Name,
                     RootId = spec.PluginName,
-                    VmId = spec.Key,
+                    VmId = spec.VmId ?? spec.Key,
                     Configuration = Encoding.UTF8.GetBytes(spec.PluginConfig),
                     Environment = spec.Env,
                     Shards = _options.ShardsPerPlugin,

@@ -8,7 +8,7 @@ namespace WasmOperator.Proxy.Configuration;
 
 /// <summary>
 /// Reads the stand-alone plugin file: <c>plugins: [ {name, namespace, url, sha256, pluginName,
-/// pluginConfig, vmConfig.env, phase, priority, failStrategy, mode, limits, match, creationTimestamp} ]</c>.
+/// pluginConfig, vmConfig.env, phase, priority, failStrategy, mode, limits, match, creationTimestamp, vmId} ]</c>.
 /// Errors name the field path and line so a user can fix the file.
 /// </summary>
 internal static class PluginFileParser
@@ -76,7 +76,7 @@ internal static class PluginFileParser
             throw new PluginFileException($"{where} (line {node.Start.Line}): must be a mapping");
         }
 
-        string? name = null, ns = null, url = null, sha = null, rootId = null, config = null;
+        string? name = null, ns = null, url = null, sha = null, rootId = null, config = null, vmId = null;
         PluginPhase phase = PluginPhase.UNSPECIFIED_PHASE;
         int? priority = null;
         var fail = FailStrategy.FAIL_CLOSE;
@@ -97,6 +97,7 @@ internal static class PluginFileParser
                 case "url": url = Scalar(value, path); break;
                 case "sha256": sha = Scalar(value, path); break;
                 case "pluginName": rootId = Scalar(value, path); break;
+                case "vmId": vmId = Scalar(value, path); break;
                 case "pluginConfig": config = value is YamlScalarNode s ? s.Value ?? "" : ToJson(value); break;
                 case "phase": phase = Enum<PluginPhase>(value, path); break;
                 case "priority": priority = Int(value, path); break;
@@ -139,6 +140,7 @@ internal static class PluginFileParser
             Url = url,
             Sha256 = string.IsNullOrEmpty(sha) ? null : sha,
             PluginName = rootId ?? "",
+            VmId = string.IsNullOrEmpty(vmId) ? null : vmId,
             PluginConfig = config ?? "",
             Phase = phase,
             Priority = priority,

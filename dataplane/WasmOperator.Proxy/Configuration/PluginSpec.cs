@@ -16,6 +16,9 @@ internal sealed record PluginSpec
 
     public string PluginName { get; init; } = "";
 
+    /// <summary>VM id (extension): plugins with the same one share data and queues; default: namespace/name.</summary>
+    public string? VmId { get; init; }
+
     /// <summary>Bytes delivered to on_configure (a YAML string verbatim, an object as JSON).</summary>
     public string PluginConfig { get; init; } = "";
 

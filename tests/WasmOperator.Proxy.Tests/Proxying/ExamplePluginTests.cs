@@ -126,4 +126,19 @@ public sealed class ExamplePluginTests
 
         Assert.Equal([1, 2, 3, 4, 5], values);
     }
+
+    [Fact]
+    public async Task Singleton_fetches_a_token_on_its_timer_and_the_auth_root_in_the_same_vm_checks_it()
+    {
+        var yaml = Yaml(
+            Plugin("token-fetcher", Example("singleton"), "auth_singleton", "upstream", "vmId: token-vm"),
+            Plugin("token-auth", Example("singleton"), "auth", extra: "vmId: token-vm"));
+        await using var proxy = await ProxyHarness.StartAsync(yaml);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await proxy.GetAsync("/api", ("x-auth", "wrong"))).Response.StatusCode);
+        await ProxyHarness.EventuallyAsync(
+            async () => (await proxy.GetAsync("/api", ("x-auth", "secret-token"))).Response.StatusCode == HttpStatusCode.OK, "the fetched token is accepted");
+        Assert.Equal(HttpStatusCode.Unauthorized, (await proxy.GetAsync("/api", ("x-auth", "wrong"))).Response.StatusCode);
+        Assert.True(proxy.Logs.Contains("token refreshed"));
+    }
 }

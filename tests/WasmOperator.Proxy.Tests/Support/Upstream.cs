@@ -63,6 +63,12 @@ internal sealed class Upstream : IAsyncDisposable
             return;
         }
 
+        if (request.Path == "/token")
+        {
+            await response.WriteAsync("secret-token");
+            return;
+        }
+
         if (request.Path == "/slow")
         {
             SlowStarted.TrySetResult();
