@@ -27,25 +27,25 @@ internal sealed class ModuleInspector(ProxyWasmRuntime runtime)
         catch (IOException ex)
         {
             _reports.TryRemove(key, out _);
-            return (null, PluginOutcome.Transient(ConditionTypes.FetchFailed, $"cannot read the cached module {module.ModuleDigest}: {ex.Message}"));
+            return (null, PluginOutcome.Transient(ConditionReasons.FetchFailed, $"cannot read the cached module {module.ModuleDigest}: {ex.Message}"));
         }
 
         if (report.Digest != module.ModuleDigest)
         {
             _reports.TryRemove(key, out _);
-            return (null, PluginOutcome.Transient(ConditionTypes.FetchFailed,
+            return (null, PluginOutcome.Transient(ConditionReasons.FetchFailed,
                 $"the cached module for {module.Url} hashes to {report.Digest}, not {module.ModuleDigest}; it will be fetched again"));
         }
 
         if (!report.IsLoadable)
         {
-            return (report, PluginOutcome.Stalled(ConditionTypes.AbiRejected,
+            return (report, PluginOutcome.Stalled(ConditionReasons.AbiRejected,
                 $"module {module.ModuleDigest} from {module.Url} is not a loadable Proxy-Wasm module: {string.Join("; ", report.Problems)}", moduleRejected: true));
         }
 
         if (rootId is { Length: > 0 } && report.RejectedRootIds.TryGetValue(rootId, out var why))
         {
-            return (report, PluginOutcome.Stalled(ConditionTypes.AbiRejected,
+            return (report, PluginOutcome.Stalled(ConditionReasons.AbiRejected,
                 $"module {module.ModuleDigest} did not start with spec.pluginName \"{rootId}\": {why}", moduleRejected: true));
         }
 

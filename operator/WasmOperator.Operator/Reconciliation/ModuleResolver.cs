@@ -27,7 +27,7 @@ internal sealed class ModuleResolver(IKubernetes client, IModuleFetcher fetcher)
                 var s = await client.CoreV1.ReadNamespacedSecretAsync(spec.ImagePullSecret, ns, cancellationToken: cancellationToken).ConfigureAwait(false);
                 if (s.Data is null || !s.Data.TryGetValue(DockerConfigJsonKey, out var config))
                 {
-                    return (null, PluginOutcome.Stalled(ConditionTypes.AuthFailed,
+                    return (null, PluginOutcome.Stalled(ConditionReasons.AuthFailed,
                         $"spec.imagePullSecret: Secret {ns}/{spec.ImagePullSecret} has no {DockerConfigJsonKey}; use a Secret of type kubernetes.io/dockerconfigjson"));
                 }
 
@@ -36,7 +36,7 @@ internal sealed class ModuleResolver(IKubernetes client, IModuleFetcher fetcher)
             catch (HttpOperationException ex) when (ex.Response.StatusCode == HttpStatusCode.NotFound)
             {
                 // The Secret may be created after the plugin (GitOps order is not guaranteed): retry.
-                return (null, PluginOutcome.Transient(ConditionTypes.PullSecretNotFound,
+                return (null, PluginOutcome.Transient(ConditionReasons.PullSecretNotFound,
                     $"spec.imagePullSecret: Secret {ns}/{spec.ImagePullSecret} not found; create it in the plugin's namespace"));
             }
         }
@@ -54,19 +54,19 @@ internal sealed class ModuleResolver(IKubernetes client, IModuleFetcher fetcher)
         }
         catch (ChecksumMismatchException ex)
         {
-            return (null, PluginOutcome.Stalled(ConditionTypes.DigestMismatch, ex.Message, moduleRejected: true));
+            return (null, PluginOutcome.Stalled(ConditionReasons.DigestMismatch, ex.Message, moduleRejected: true));
         }
         catch (Exception ex) when (ex is InvalidModuleUrlException or UnsupportedFormatException or ModuleTooLargeException or BlockedAddressException)
         {
-            return (null, PluginOutcome.Stalled(ConditionTypes.InvalidUrl, ex.Message, moduleRejected: ex is UnsupportedFormatException or ModuleTooLargeException));
+            return (null, PluginOutcome.Stalled(ConditionReasons.InvalidUrl, ex.Message, moduleRejected: ex is UnsupportedFormatException or ModuleTooLargeException));
         }
         catch (AuthFailureException ex)
         {
-            return (null, PluginOutcome.Stalled(ConditionTypes.AuthFailed, ex.Message));
+            return (null, PluginOutcome.Stalled(ConditionReasons.AuthFailed, ex.Message));
         }
         catch (ModuleFetchException ex)
         {
-            return (null, PluginOutcome.Transient(ConditionTypes.FetchFailed, ex.Message));
+            return (null, PluginOutcome.Transient(ConditionReasons.FetchFailed, ex.Message));
         }
     }
 }

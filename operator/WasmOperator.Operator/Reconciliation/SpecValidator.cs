@@ -27,7 +27,7 @@ internal sealed class SpecValidator
         var spec = plugin.Spec;
         if (spec is null)
         {
-            return PluginOutcome.Stalled(ConditionTypes.InvalidSpec, "spec: Required value");
+            return PluginOutcome.Stalled(ConditionReasons.InvalidSpec, "spec: Required value");
         }
 
         var obj = new JsonObject
@@ -41,17 +41,17 @@ internal sealed class SpecValidator
         if (result.Errors.Count > 0)
         {
             var details = string.Join("; ", result.Errors.Select(e => $"{e.Field}: {e.Detail}"));
-            return PluginOutcome.Stalled(ConditionTypes.InvalidSpec, $"the spec is invalid: {details}; fix the WasmPlugin");
+            return PluginOutcome.Stalled(ConditionReasons.InvalidSpec, $"the spec is invalid: {details}; fix the WasmPlugin");
         }
 
         if (spec.Type == PluginType.Network)
         {
-            return PluginOutcome.Stalled(ConditionTypes.Unsupported, "spec.type: NETWORK plugins are not supported yet; use HTTP (or leave type unset)");
+            return PluginOutcome.Stalled(ConditionReasons.Unsupported, "spec.type: NETWORK plugins are not supported yet; use HTTP (or leave type unset)");
         }
 
         if (spec.TargetRefs is { Count: > 0 } || spec.TargetRef is not null)
         {
-            return PluginOutcome.Stalled(ConditionTypes.Unsupported, "spec.targetRefs: gateway targets are not supported yet; select workloads with spec.selector");
+            return PluginOutcome.Stalled(ConditionReasons.Unsupported, "spec.targetRefs: gateway targets are not supported yet; select workloads with spec.selector");
         }
 
         return null;

@@ -23,16 +23,16 @@ internal static class StatusBuilder
         switch (outcome.Kind)
         {
             case OutcomeKind.Ready:
-                Set(ConditionTypes.Ready, ConditionStatus.True, ConditionTypes.Succeeded, outcome.Message);
-                Set(ConditionTypes.Reconciling, ConditionStatus.False, ConditionTypes.Succeeded, "the desired revision is handed to the proxies");
-                Set(ConditionTypes.Stalled, ConditionStatus.False, ConditionTypes.Succeeded, "no error");
-                Set(ConditionTypes.ModuleVerified, ConditionStatus.True, ConditionTypes.Succeeded,
+                Set(ConditionTypes.Ready, ConditionStatus.True, ConditionReasons.Succeeded, outcome.Message);
+                Set(ConditionTypes.Reconciling, ConditionStatus.False, ConditionReasons.Succeeded, "the desired revision is handed to the proxies");
+                Set(ConditionTypes.Stalled, ConditionStatus.False, ConditionReasons.Succeeded, "no error");
+                Set(ConditionTypes.ModuleVerified, ConditionStatus.True, ConditionReasons.Succeeded,
                     $"module {module?.ModuleDigest} verified: {module?.Size} bytes, Proxy-Wasm ABI {module?.AbiVersion}");
                 break;
             case OutcomeKind.Transient:
                 Set(ConditionTypes.Ready, ConditionStatus.False, outcome.Reason, outcome.Message);
                 Set(ConditionTypes.Reconciling, ConditionStatus.True, outcome.Reason, outcome.Message + "; retrying with backoff");
-                Set(ConditionTypes.Stalled, ConditionStatus.False, ConditionTypes.Progressing, "the fault may be transient");
+                Set(ConditionTypes.Stalled, ConditionStatus.False, ConditionReasons.Progressing, "the fault may be transient");
                 Set(ConditionTypes.ModuleVerified, ConditionStatus.Unknown, outcome.Reason, "the module could not be fetched yet");
                 break;
             default:

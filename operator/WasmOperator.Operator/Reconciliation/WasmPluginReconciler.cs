@@ -118,7 +118,7 @@ internal sealed partial class WasmPluginReconciler(
         return new PluginOutcome
         {
             Kind = OutcomeKind.Ready,
-            Reason = ConditionTypes.Succeeded,
+            Reason = ConditionReasons.Succeeded,
             Message = $"revision {revision} (module {fetched.ModuleDigest}) is the desired state",
             Desired = desired,
             Module = new ModuleStatus

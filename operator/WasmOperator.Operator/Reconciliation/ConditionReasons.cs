@@ -1,13 +1,8 @@
 namespace WasmOperator.Operator.Reconciliation;
 
-/// <summary>The condition types and reasons written to status (kstatus: Ready, Reconciling, Stalled).</summary>
-internal static class ConditionTypes
+/// <summary>The CamelCase reasons written on the status conditions (the types are the API's ConditionTypes).</summary>
+internal static class ConditionReasons
 {
-    public const string Ready = "Ready";
-    public const string Reconciling = "Reconciling";
-    public const string Stalled = "Stalled";
-    public const string ModuleVerified = "ModuleVerified";
-
     public const string Succeeded = "Succeeded";
     public const string Progressing = "Progressing";
     public const string InvalidSpec = "InvalidSpec";

@@ -1,0 +1,48 @@
+using System.Security.Cryptography;
+using Wasmtime;
+
+namespace WasmOperator.Operator.Tests.Support;
+
+/// <summary>Real Wasm modules written to a temporary directory and served as file:// URLs.</summary>
+internal sealed class TestModules : IDisposable
+{
+    public TestModules()
+    {
+        Root = Directory.CreateTempSubdirectory("wasmop-modules-").FullName;
+    }
+
+    public string Root { get; }
+
+    /// <summary>A minimal Proxy-Wasm 0.2.1 module; <paramref name="variant"/> changes its bytes (and digest).</summary>
+    public (string Url, string Sha256) ProxyWasm(string variant) => Write($"proxy-{variant}.wasm", $$"""
+        (module
+          (memory (export "memory") 1)
+          (data (i32.const 16) "{{variant}}")
+          (func (export "proxy_abi_version_0_2_1"))
+          (func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 1024))
+          (func (export "proxy_on_context_create") (param i32 i32))
+          (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
+          (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
+          (func (export "proxy_on_done") (param i32) (result i32) (i32.const 1))
+          (func (export "proxy_on_delete") (param i32)))
+        """);
+
+    /// <summary>A valid Wasm module that is not a Proxy-Wasm plugin (no ABI marker, no allocator).</summary>
+    public (string Url, string Sha256) NotProxyWasm() => Write("plain.wasm", """
+        (module
+          (memory (export "memory") 1)
+          (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1))))
+        """);
+
+    public string PathOf(string url) => new Uri(url).LocalPath;
+
+    public void Dispose() => Directory.Delete(Root, recursive: true);
+
+    private (string Url, string Sha256) Write(string name, string wat)
+    {
+        var bytes = Module.ConvertText(wat).ToArray();
+        var path = Path.Combine(Root, name);
+        File.WriteAllBytes(path, bytes);
+        return (new Uri(path).AbsoluteUri, Convert.ToHexStringLower(SHA256.HashData(bytes)));
+    }
+}
