@@ -40,6 +40,9 @@ internal sealed class PluginShard : IDisposable
 
     public int CrashCount { get; private set; }
 
+    /// <summary>The delay chosen after the latest failure.</summary>
+    public TimeSpan LastBackoff { get; private set; }
+
     [ThreadStatic]
     private static int t_callDepthOnThread;
     private int _callDepth;
@@ -158,11 +161,19 @@ internal sealed class PluginShard : IDisposable
 
     private TimeSpan Backoff()
     {
-        var options = Plugin.Options;
-        var factor = Math.Pow(2, Math.Min(_consecutiveFailures - 1, 20));
-        var delay = TimeSpan.FromTicks((long)Math.Min(options.RebuildBackoff.Ticks * factor, options.MaxRebuildBackoff.Ticks));
-        return delay;
+        LastBackoff = ComputeBackoff(Plugin.Options, _consecutiveFailures);
+        return LastBackoff;
     }
+
+    /// <summary>RebuildBackoff × 2^(failures−1), capped at MaxRebuildBackoff.</summary>
+    internal static TimeSpan ComputeBackoff(PluginOptions options, int consecutiveFailures)
+    {
+        var factor = Math.Pow(2, Math.Clamp(consecutiveFailures - 1, 0, 30));
+        return TimeSpan.FromTicks((long)Math.Min(options.RebuildBackoff.Ticks * factor, options.MaxRebuildBackoff.Ticks));
+    }
+
+    /// <summary>Failures since the last healthy completed stream.</summary>
+    public int ConsecutiveFailures => _consecutiveFailures;
 
     /// <summary>Queues an action to run after the current VM call, outside the lock.</summary>
     public void Defer(Action action)

@@ -92,6 +92,8 @@ public sealed class ProxyWasmPlugin : IDisposable
         }
     }
 
+    internal IReadOnlyList<PluginShard> Shards => _shards;
+
     internal ProxyWasmRuntime Runtime { get; }
 
     internal IPluginHost Host { get; }

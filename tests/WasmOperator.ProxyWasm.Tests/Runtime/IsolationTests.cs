@@ -127,6 +127,39 @@ public class IsolationTests
     }
 
     [Fact]
+    public void The_rebuild_backoff_doubles_per_consecutive_failure_up_to_its_maximum()
+    {
+        var options = new PluginOptions { Name = "x", RebuildBackoff = TimeSpan.FromSeconds(1), MaxRebuildBackoff = TimeSpan.FromSeconds(5) };
+
+        var delays = Enumerable.Range(1, 5).Select(n => PluginShard.ComputeBackoff(options, n).TotalSeconds);
+
+        Assert.Equal([1, 2, 4, 5, 5], delays);
+    }
+
+    [Fact]
+    public void Consecutive_crashes_are_counted_until_a_stream_completes_healthily()
+    {
+        using var runtime = new ProxyWasmRuntime();
+        using var plugin = LoadTraps(runtime, new TestPluginHost());
+        var shard = plugin.Shards[0];
+        for (var i = 0; i < 3; i++)
+        {
+            using var crashing = plugin.CreateHttpStream(RequestWithHeaders(6));
+            crashing.OnRequestHeaders(true);
+        }
+
+        Assert.Equal(3, shard.ConsecutiveFailures);
+        using (var healthy = plugin.CreateHttpStream(RequestWithHeaders(5)))
+        {
+            healthy.OnRequestHeaders(true);
+            healthy.Complete();
+        }
+
+        Assert.Equal(0, shard.ConsecutiveFailures);
+        Assert.Equal(3, plugin.CrashCount);
+    }
+
+    [Fact]
     public void A_failed_shard_waits_for_its_backoff_before_it_is_rebuilt()
     {
         using var runtime = new ProxyWasmRuntime();
