@@ -71,6 +71,33 @@ public sealed class ObjectTests
     }
 
     [Fact]
+    public async Task Server_side_apply_of_status_sets_only_status_and_needs_the_object_to_exist()
+    {
+        await using var f = await ServerFixture.StartAsync();
+        using var client = f.Server.CreateClient();
+        await client.CustomObjects.CreateNamespacedCustomObjectAsync(Widget("w", "oci://r/a:v1"), Group, "v1", "default", "widgets");
+        var status = new JsonObject
+        {
+            ["apiVersion"] = $"{Group}/v1",
+            ["kind"] = "Widget",
+            ["metadata"] = new JsonObject { ["name"] = "w" },
+            ["spec"] = new JsonObject { ["url"] = "oci://r/ignored:v9" },
+            ["status"] = new JsonObject { ["conditions"] = new JsonArray(new JsonObject { ["type"] = "Ready", ["status"] = "True" }) },
+        };
+
+        await client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(new V1Patch(status.ToJsonString(), V1Patch.PatchType.ApplyPatch), Group, "v1", "default", "widgets", "w", fieldManager: "wasm-operator", force: true);
+        var missing = await Assert.ThrowsAsync<HttpOperationException>(() => client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
+            new V1Patch(status.ToJsonString().Replace("\"w\"", "\"absent\"", StringComparison.Ordinal), V1Patch.PatchType.ApplyPatch), Group, "v1", "default", "widgets", "absent", fieldManager: "wasm-operator"));
+        var stored = Json(await client.CustomObjects.GetNamespacedCustomObjectAsync(Group, "v1", "default", "widgets", "w"));
+
+        Assert.Equal("True", stored["status"]!["conditions"]![0]!["status"]!.GetValue<string>());
+        Assert.Equal("oci://r/a:v1", stored["spec"]!["url"]!.GetValue<string>());
+        Assert.Equal(1, stored["metadata"]!["generation"]!.GetValue<long>());
+        Assert.Contains(stored["metadata"]!["managedFields"]!.AsArray(), m => m!["manager"]!.GetValue<string>() == "wasm-operator" && m["subresource"]?.GetValue<string>() == "status");
+        Assert.Equal(HttpStatusCode.NotFound, missing.Response.StatusCode);
+    }
+
+    [Fact]
     public async Task Invalid_custom_resources_are_rejected_with_422_and_field_causes()
     {
         await using var f = await ServerFixture.StartAsync();

@@ -18,6 +18,9 @@ internal sealed class ApiRequestHandler(ObjectService service, TimeSpan bookmark
 {
     private static readonly byte[] NewLine = "\n"u8.ToArray();
 
+    // Quotes and '<' stay readable in bodies (kube-apiserver does not escape them either).
+    private static readonly System.Text.Json.JsonSerializerOptions Output = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public async Task HandleAsync(HttpContext context)
     {
         try
@@ -413,7 +416,7 @@ internal sealed class ApiRequestHandler(ObjectService service, TimeSpan bookmark
 
     private static async Task WriteEventAsync(HttpResponse response, string type, JsonObject obj, CancellationToken token)
     {
-        var line = Encoding.UTF8.GetBytes(new JsonObject { ["type"] = type, ["object"] = obj }.ToJsonString());
+        var line = Encoding.UTF8.GetBytes(new JsonObject { ["type"] = type, ["object"] = obj }.ToJsonString(Output));
         await response.Body.WriteAsync(line, token).ConfigureAwait(false);
         await response.Body.WriteAsync(NewLine, token).ConfigureAwait(false);
         await response.Body.FlushAsync(token).ConfigureAwait(false);
@@ -441,7 +444,7 @@ internal sealed class ApiRequestHandler(ObjectService service, TimeSpan bookmark
 
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json";
-        await context.Response.WriteAsync(body.ToJsonString(), context.RequestAborted).ConfigureAwait(false);
+        await context.Response.WriteAsync(body.ToJsonString(Output), context.RequestAborted).ConfigureAwait(false);
     }
 
     private static async Task<string> ReadTextAsync(HttpRequest request)

@@ -178,6 +178,11 @@ internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
         var created = false;
         var result = store.Transact(type.Key, ns, name, (current, _) =>
         {
+            if (current is null && subresource is not null)
+            {
+                throw ApiErrors.NotFound(type, name);
+            }
+
             var fields = ManagedFields.Read(current);
             var merged = fields.Apply(current, applied, manager, type.ApiVersion(version), force, subresource);
             if (current is null)
