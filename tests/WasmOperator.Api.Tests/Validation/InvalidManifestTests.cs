@@ -78,6 +78,8 @@ public sealed class InvalidManifestTests
         { "minRequests not negative", $"{Url}\nrollout:\n  canary:\n    analysis: {{minRequests: -1}}", "spec.rollout.canary.analysis.minRequests: Invalid value: \"integer\": minRequests must not be negative" },
         { "maxMemoryBytes at least 1 MiB", $"{Url}\nlimits: {{maxMemoryBytes: 1024}}", "spec.limits.maxMemoryBytes: Invalid value: \"integer\": maxMemoryBytes must be at least 1048576 (1 MiB)" },
         { "maxCallDuration at most 10s", $"{Url}\nlimits: {{maxCallDuration: 1m}}", "spec.limits.maxCallDuration: Invalid value: \"string\": maxCallDuration must be a duration between 1ms and 10s, such as 100ms" },
+        { "no wildcard in label keys (Istio's rule)", "url: oci://r/x:v1\nselector:\n  matchLabels:\n    \"app*\": web", "spec.selector.matchLabels: Invalid value: \"object\": wildcard not allowed in label key match" },
+        { "no empty label key (Istio's rule)", "url: oci://r/x:v1\nselector:\n  matchLabels:\n    \"\": web", "spec.selector.matchLabels: Invalid value: \"object\": key must not be empty" },
         { "In needs values", $"{Url}\nselector:\n  matchExpressions:\n  - {{key: app, operator: In}}", "spec.selector.matchExpressions[0].values: Invalid value: \"object\": values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist" },
         { "Exists takes no values", $"{Url}\nselector:\n  matchExpressions:\n  - {{key: app, operator: Exists, values: [a]}}", "spec.selector.matchExpressions[0].values: Invalid value: \"object\": values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist" },
     };
