@@ -197,6 +197,29 @@ public sealed class WatchTests
     }
 
     [Fact]
+    public async Task A_continue_token_older_than_the_history_is_410_Expired()
+    {
+        await using var f = await ServerFixture.StartAsync(new LocalKubeApiServerOptions { HistoryLimit = 2 }, installCrd: false);
+        using var client = f.Server.CreateClient();
+        for (var i = 0; i < 3; i++)
+        {
+            await client.CoreV1.CreateNamespacedConfigMapAsync(ConfigMap($"page-{i}"), "default");
+        }
+
+        var first = await client.CoreV1.ListNamespacedConfigMapAsync("default", limit: 1);
+        for (var i = 3; i < 6; i++)
+        {
+            await client.CoreV1.CreateNamespacedConfigMapAsync(ConfigMap($"page-{i}"), "default");
+        }
+
+        var error = await Assert.ThrowsAsync<k8s.Autorest.HttpOperationException>(() =>
+            client.CoreV1.ListNamespacedConfigMapAsync("default", limit: 1, continueParameter: first.Metadata.ContinueProperty));
+
+        Assert.Equal(System.Net.HttpStatusCode.Gone, error.Response.StatusCode);
+        Assert.Contains("\"reason\":\"Expired\"", error.Response.Content, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Watch_resumes_across_a_restart_with_a_data_directory()
     {
         var data = Directory.CreateTempSubdirectory("kubeapi-data-").FullName;
