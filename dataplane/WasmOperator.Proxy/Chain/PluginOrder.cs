@@ -30,7 +30,7 @@ internal sealed class PluginOrder : IComparer<PluginSpec>
             (null, null) => 0,
             (null, _) => 1,
             (_, null) => -1,
-            var (a, b) => b!.Value.CompareTo(a!.Value),
+            ({ } a, { } b) => b.CompareTo(a),
         };
         if (c != 0)
         {

@@ -265,7 +265,7 @@ internal sealed partial class Exchange
                 continue;
             }
 
-            var result = Invoke(host, phase, endOfStream);
+            var result = Invoke(host, host.Stream, phase, endOfStream);
             while (true)
             {
                 if (result.Status == FilterStatus.Failed)
@@ -278,8 +278,9 @@ internal sealed partial class Exchange
                         host.Entry.Metrics.Rebuilds.Inc();
                         LogRetry(_log, host.Entry.Spec.Key, result.Failure?.ToString() ?? "");
                         host.Stream?.Complete();
-                        host.Stream = plugin.CreateHttpStream(host);
-                        result = Invoke(host, phase, endOfStream);
+                        var fresh = plugin.CreateHttpStream(host);
+                        host.Stream = fresh;
+                        result = Invoke(host, fresh, phase, endOfStream);
                         continue;
                     }
 
@@ -341,9 +342,8 @@ internal sealed partial class Exchange
         return true;
     }
 
-    private FilterResult Invoke(StreamHost host, Phase phase, bool endOfStream)
+    private FilterResult Invoke(StreamHost host, HttpStream stream, Phase phase, bool endOfStream)
     {
-        var stream = host.Stream!;
         var logOnly = host.Entry.LogOnly;
         if (logOnly)
         {
@@ -601,10 +601,10 @@ internal sealed partial class Exchange
     }
 
     /// <summary>Envoy attribute paths (strings as UTF-8, numbers as 8-byte little-endian integers).</summary>
-    public bool TryGetProperty(StreamHost host, string path, out byte[] value)
+    public bool TryGetProperty(StreamHost? host, string path, out byte[] value)
     {
         var connection = Context.Connection;
-        var headers = host.RequestHeaders ?? RequestHeaders;
+        var headers = host?.RequestHeaders ?? RequestHeaders;
         string? text = null;
         long? number = null;
         switch (path)
@@ -637,7 +637,7 @@ internal sealed partial class Exchange
                 }
                 else if (path.StartsWith("response.headers.", StringComparison.Ordinal))
                 {
-                    text = (host.ResponseHeaders ?? ResponseHeaders)?.Get(path["response.headers.".Length..]);
+                    text = (host?.ResponseHeaders ?? ResponseHeaders)?.Get(path["response.headers.".Length..]);
                 }
                 else if (_filterState is not null && _filterState.TryGetValue(path, out var stored))
                 {
