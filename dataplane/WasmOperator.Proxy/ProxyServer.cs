@@ -80,7 +80,17 @@ internal sealed class ProxyServer : IAsyncDisposable
             await app.Services.GetRequiredService<ChainManager>().ApplyAsync([], "startup", cancellationToken).ConfigureAwait(false);
         }
 
-        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+            // A port is taken: release the VMs and whatever did bind before reporting it.
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
         return new ProxyServer(app, options);
     }
 

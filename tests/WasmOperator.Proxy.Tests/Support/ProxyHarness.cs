@@ -74,7 +74,18 @@ internal sealed class ProxyHarness : IAsyncDisposable
         options.Clusters["authz"] = authorizer.Address;
         configure?.Invoke(options);
         var logs = new LogSink();
-        var server = await ProxyServer.StartAsync(options, b => b.AddProvider(logs));
+        var server = await FreePort.RetryAsync(async () =>
+        {
+            try
+            {
+                return await ProxyServer.StartAsync(options, b => b.AddProvider(logs));
+            }
+            catch (IOException)
+            {
+                (options.Port, options.AdminPort, options.H2cPort) = (FreePort.Next(), FreePort.Next(), FreePort.Next());
+                throw;
+            }
+        });
         return new ProxyHarness(upstream, authorizer, server, directory, logs);
     }
 

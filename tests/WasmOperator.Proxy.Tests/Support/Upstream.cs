@@ -39,7 +39,9 @@ internal sealed class Upstream : IAsyncDisposable
 
     public void ReleaseSlow() => _slowGate.TrySetResult();
 
-    public static async Task<Upstream> StartAsync(bool authorizer = false)
+    public static Task<Upstream> StartAsync(bool authorizer = false) => FreePort.RetryAsync(() => StartOnceAsync(authorizer));
+
+    private static async Task<Upstream> StartOnceAsync(bool authorizer)
     {
         var port = FreePort.Next();
         var builder = WebApplication.CreateSlimBuilder();
@@ -48,7 +50,16 @@ internal sealed class Upstream : IAsyncDisposable
         var app = builder.Build();
         var upstream = new Upstream(app, port, authorizer);
         app.Run(upstream.HandleAsync);
-        await app.StartAsync();
+        try
+        {
+            await app.StartAsync();
+        }
+        catch (IOException)
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+
         return upstream;
     }
 
