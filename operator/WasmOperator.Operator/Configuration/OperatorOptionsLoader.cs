@@ -44,13 +44,16 @@ internal static class OperatorOptionsLoader
         }
 
         var options = Bind(values, problems);
-        if (problems.Count > 0)
+        try
         {
-            throw new OptionsException(problems);
+            options.Validate();
+        }
+        catch (OptionsException invalid)
+        {
+            problems.AddRange(invalid.Problems);
         }
 
-        options.Validate();
-        return options;
+        return problems.Count > 0 ? throw new OptionsException(problems) : options;
     }
 
     private static OperatorOptions Bind(Dictionary<string, string> v, List<string> problems)

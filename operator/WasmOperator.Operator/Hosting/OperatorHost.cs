@@ -98,6 +98,7 @@ internal sealed class OperatorHost : IAsyncDisposable
             Metrics.QueueDepth.WithLabels(ControllerName).Set(Queue.Depth);
             Metrics.QueueAdds.WithLabels(ControllerName).IncTo(Queue.TotalAdds);
             Metrics.QueueRetries.WithLabels(ControllerName).IncTo(Queue.TotalRetries);
+            Metrics.WatchStalled.WithLabels(WasmPlugin.Plural).Set(_reflectors.Exists(r => r.IsStalled) ? 1 : 0);
         });
     }
 

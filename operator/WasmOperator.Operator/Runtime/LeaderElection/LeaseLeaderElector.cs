@@ -157,8 +157,9 @@ internal sealed partial class LeaseLeaderElector(
         {
             return false;
         }
-        catch (Exception ex) when (ex is HttpOperationException or HttpRequestException or IOException or OperationCanceledException)
+        catch (Exception ex)
         {
+            // Whatever went wrong, this round is lost; the renew deadline decides about leadership.
             LogRenewFailed(logger, options.Identity, ex.Message);
             return false;
         }
@@ -194,7 +195,7 @@ internal sealed partial class LeaseLeaderElector(
             await client.CoordinationV1.ReplaceNamespacedLeaseAsync(lease, options.LeaseName, options.LeaseNamespace, cancellationToken: timeout.Token).ConfigureAwait(false);
             LogReleased(logger, options.Identity, options.LeaseNamespace, options.LeaseName);
         }
-        catch (Exception ex) when (ex is HttpOperationException or HttpRequestException or IOException or OperationCanceledException)
+        catch (Exception ex)
         {
             LogRenewFailed(logger, options.Identity, "release failed: " + ex.Message);
         }

@@ -79,8 +79,9 @@ internal sealed partial class Reflector(
             {
                 break;
             }
-            catch (Exception ex) when (ex is HttpRequestException or HttpOperationException or IOException or JsonException or KubernetesException or OperationCanceledException)
+            catch (Exception ex)
             {
+                // Never stop on an error: back off and list or watch again; the stall shows in health and metrics.
                 reason = "error";
                 LogWatchFailed(logger, Resource, ex.Message, backoff);
             }

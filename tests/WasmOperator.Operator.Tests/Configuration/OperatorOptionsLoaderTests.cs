@@ -1,0 +1,58 @@
+using System.Collections;
+using WasmOperator.Operator.Configuration;
+
+namespace WasmOperator.Operator.Tests.Configuration;
+
+public sealed class OperatorOptionsLoaderTests
+{
+    [Fact]
+    public void Flags_override_the_environment_which_overrides_the_file()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, """{"rootNamespace":"from-file","workers":3,"insecureRegistries":["a:5000","b"],"leaseDuration":"20s"}""");
+            var env = new Hashtable { ["WASMOP_CONFIG"] = file, ["WASMOP_WORKERS"] = "5", ["WASMOP_ROOT_NAMESPACE"] = "from-env", ["PATH"] = "/bin" };
+
+            var options = OperatorOptionsLoader.Load(["--root-namespace=from-flag", "--renew-deadline", "12s"], env);
+
+            Assert.Equal("from-flag", options.RootNamespace);
+            Assert.Equal(5, options.Workers);
+            Assert.Equal(["a:5000", "b"], options.InsecureRegistries);
+            Assert.Equal(TimeSpan.FromSeconds(20), options.LeaseDuration);
+            Assert.Equal(TimeSpan.FromSeconds(12), options.RenewDeadline);
+            Assert.Equal("from-flag", options.EffectiveLeaseNamespace);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public void Every_invalid_setting_is_reported_at_once_with_what_to_fix()
+    {
+        var env = new Hashtable { ["WASMOP_BLOCKED_CIDRS"] = "10.0.0.0/8,not-a-cidr" };
+
+        var ex = Assert.Throws<OptionsException>(() => OperatorOptionsLoader.Load(
+            ["--root-namespace=Bad_NS", "--workers=0", "--lease-duration=5s", "--renew-deadline=10s", "--cache-directory=relative/dir", "--workerz=1", "--retry-period=abc"], env));
+
+        Assert.Contains(ex.Problems, p => p.StartsWith("workerz: unknown setting", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("retry-period: \"abc\"", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.Contains("root-namespace: \"Bad_NS\"", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.Contains("\"not-a-cidr\"", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("workers: 0", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("lease-duration", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("cache-directory", StringComparison.Ordinal));
+        Assert.Contains("invalid configuration", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Durations_read_like_kubernetes_flags()
+    {
+        Assert.Equal(TimeSpan.FromMilliseconds(500), OperatorOptionsLoader.Duration("500ms"));
+        Assert.Equal(TimeSpan.FromMinutes(5), OperatorOptionsLoader.Duration("5m"));
+        Assert.Equal(TimeSpan.FromHours(1), OperatorOptionsLoader.Duration("1h"));
+        Assert.Equal(TimeSpan.FromSeconds(15), OperatorOptionsLoader.Duration("00:00:15"));
+    }
+}
