@@ -1,10 +1,8 @@
 using k8s;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Prometheus;
 using WasmOperator.Operator.Configuration;
 using WasmOperator.Operator.Hosting;
 
@@ -30,13 +28,7 @@ var config = KubernetesClientConfiguration.IsInCluster()
 using var client = new Kubernetes(config);
 await using var host = new OperatorHost(options, client, app.Services.GetRequiredService<ILoggerFactory>());
 
-app.MapGet("/healthz", () => host.Health() is (true, var ok) ? Results.Text(ok) : Results.Text(host.Health().Detail, statusCode: 500));
-app.MapGet("/readyz", () => host.Readiness() is (true, var ok) ? Results.Text(ok) : Results.Text(host.Readiness().Detail, statusCode: 503));
-app.MapGet("/metrics", async (HttpContext context) =>
-{
-    context.Response.ContentType = "text/plain; version=0.0.4";
-    await host.Metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
-});
+app.MapOperatorEndpoints(host);
 
 await host.StartAsync();
 await app.RunAsync();

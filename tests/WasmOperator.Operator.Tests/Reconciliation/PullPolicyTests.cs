@@ -1,0 +1,63 @@
+using System.Text.Json.Nodes;
+using WasmOperator.Api.WasmPlugins;
+using WasmOperator.Operator.Reconciliation;
+using WasmOperator.Operator.Tests.Support;
+
+namespace WasmOperator.Operator.Tests.Reconciliation;
+
+public sealed class PullPolicyTests
+{
+    [Fact]
+    public async Task With_pull_policy_Always_the_module_is_resolved_again_on_an_interval_and_a_new_one_becomes_a_new_revision()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var (url, firstSha) = cluster.Modules.ProxyWasm("always");
+        var op = await cluster.StartOperatorAsync(cluster.Options() with { AlwaysPullInterval = TimeSpan.FromMilliseconds(300) });
+        var plugin = Cluster.Plugin("always", url);
+        plugin["spec"]!["imagePullPolicy"] = "Always";
+        await cluster.CreateAsync(plugin);
+        var first = await cluster.WaitForConditionAsync("always", ConditionTypes.Ready, ConditionStatus.True);
+
+        // Same URL, new content, no spec change: only the periodic re-resolve can notice.
+        var (otherUrl, secondSha) = cluster.Modules.ProxyWasm("always-v2");
+        File.Copy(cluster.Modules.PathOf(otherUrl), cluster.Modules.PathOf(url), overwrite: true);
+        await Cluster.EventuallyAsync(async () => (await cluster.GetAsync("always"))?.Status?.Module?.ModuleDigest == $"sha256:{secondSha}", "the new module");
+        var second = await cluster.GetAsync("always");
+
+        Assert.Equal($"sha256:{firstSha}", first.Status!.Module!.ModuleDigest);
+        Assert.NotEqual(first.Status.Revisions!.Stable!.Revision, second!.Status!.Revisions!.Stable!.Revision);
+        Assert.Equal(1, second.Metadata!.Generation);
+        Assert.Equal($"sha256:{secondSha}", op.Desired.Get("default/always")!.ModuleDigest);
+        Assert.False(op.Host.ModuleCache.IsPinned($"sha256:{firstSha}"));
+        Assert.True(op.Host.ModuleCache.IsPinned($"sha256:{secondSha}"));
+    }
+
+    [Theory]
+    [InlineData("oci://registry.example/repo:latest", null, "Always")]
+    [InlineData("registry.example/repo", null, "Always")]
+    [InlineData("oci://registry.example:5000/repo:v1", null, "IfNotPresent")]
+    [InlineData("oci://registry.example/repo@sha256:0000000000000000000000000000000000000000000000000000000000000000", null, "IfNotPresent")]
+    [InlineData("https://example.com/latest.wasm", null, "IfNotPresent")]
+    [InlineData("oci://registry.example/repo:latest", "IfNotPresent", "IfNotPresent")]
+    [InlineData("oci://registry.example/repo:v1", "Always", "Always")]
+    public void Unset_pull_policy_means_IfNotPresent_except_Always_for_an_oci_latest_tag(string url, string? policy, string expected)
+    {
+        var spec = new WasmPluginSpec { Url = url, ImagePullPolicy = policy is null ? null : Enum.Parse<PullPolicy>(policy) };
+
+        Assert.Equal(expected, PullPolicies.Effective(spec).ToString());
+    }
+
+    [Fact]
+    public void The_revision_changes_with_what_proxies_load_and_not_with_where_it_runs()
+    {
+        var spec = new WasmPluginSpec { Url = "oci://r/p:v1", PluginName = "root", PluginConfig = new JsonObject { ["a"] = 1 } };
+        var moved = new WasmPluginSpec { Url = "oci://r/p:v1", PluginName = "root", PluginConfig = new JsonObject { ["a"] = 1 }, Selector = new LabelSelector { MatchLabels = new() { ["app"] = "x" } } };
+        var reconfigured = new WasmPluginSpec { Url = "oci://r/p:v1", PluginName = "root", PluginConfig = new JsonObject { ["a"] = 2 } };
+
+        var revision = RevisionHasher.Compute("sha256:aa", spec);
+
+        Assert.Equal(revision, RevisionHasher.Compute("sha256:aa", moved));
+        Assert.NotEqual(revision, RevisionHasher.Compute("sha256:aa", reconfigured));
+        Assert.NotEqual(revision, RevisionHasher.Compute("sha256:bb", spec));
+    }
+}
