@@ -151,7 +151,7 @@ internal sealed class Cluster : IAsyncDisposable
             last = await GetAsync(name, ns);
             return last?.Status?.ObservedGeneration == last?.Metadata?.Generation
                 && last?.Status?.Conditions?.Find(c => c.Type == type)?.Status == status;
-        }, $"{ns}/{name} to have {type}={status}");
+        }, $"{ns}/{name} to have {type}={status}; last status: {System.Text.Json.JsonSerializer.Serialize(last?.Status, WasmPluginSerializer.Options)}");
         return last!;
     }
 
