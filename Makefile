@@ -11,7 +11,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 
-.PHONY: help deps apt-deps npm-deps plugins build test run crds bench fmt clean
+.PHONY: help deps apt-deps npm-deps plugins build test run validate crds bench bench-proxy fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,8 +46,11 @@ test: deps plugins build ## deps + build + every test
 	$(DOTNET) test $(SLN) -c $(CONFIG) --no-build -nologo 2>&1 | tee .test-output.log
 	@.ci/summarize .test-output.log
 
-run: deps plugins build ## run the main job on its embedded default (see README)
-	$(DOTNET) run --project tools/WasmOperator.CrdGen -c $(CONFIG) --no-build -- validate examples/manifests
+run: deps plugins build ## the dev environment: local API server, operator, upstream, proxy with add_header (Ctrl-C stops)
+	CONFIG=$(CONFIG) deploy/dev/run.sh
+
+validate: build ## validate manifests against the CRD (MANIFESTS=dir-or-files, default examples/manifests)
+	$(DOTNET) run --project tools/WasmOperator.CrdGen -c $(CONFIG) --no-build -- validate $(or $(MANIFESTS),examples/manifests)
 
 crds: ## regenerate crds/wasmplugin.yaml from the C# API types
 	$(DOTNET) run --project tools/WasmOperator.CrdGen -c $(CONFIG) -- generate crds/wasmplugin.yaml
@@ -59,4 +62,4 @@ fmt: ## format the C# code
 	$(DOTNET) format $(SLN)
 
 clean:
-	$(DOTNET) clean $(SLN) -nologo >/dev/null; rm -rf examples/plugins/*/build .test-output.log
+	$(DOTNET) clean $(SLN) -nologo >/dev/null; rm -rf examples/plugins/*/build .test-output.log .local-cluster

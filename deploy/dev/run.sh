@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# `make run`: a whole WasmOperator development environment on loopback, no cluster needed.
+#
+#   local Kubernetes API server (tools/WasmOperator.KubeApiServer) with the WasmPlugin CRD and the
+#   example manifests applied; the operator reconciling them (when built); an upstream (nginx);
+#   and the data-plane proxy in stand-alone mode running the add_header plugin in front of it.
+#
+# Ports (override with the environment): API 6443, proxy 15001, proxy admin 15000, upstream 18080.
+# Everything it writes goes under .local-cluster/. Ctrl-C stops it all.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+STATE=$ROOT/.local-cluster
+CONFIG=${CONFIG:-Debug}
+API_PORT=${API_PORT:-6443}
+PROXY_PORT=${PROXY_PORT:-15001}
+ADMIN_PORT=${ADMIN_PORT:-15000}
+UPSTREAM_PORT=${UPSTREAM_PORT:-18080}
+RUN_SECONDS=${RUN_SECONDS:-0}   # >0: stop by itself after that many seconds (used to smoke-test this script)
+mkdir -p "$STATE/nginx/logs"
+export KUBECONFIG=$STATE/kubeconfig
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+wait_http() { # url what
+  for _ in $(seq 1 150); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.2; done
+  echo "run: $2 did not come up at $1; see $STATE/*.log" >&2; exit 1
+}
+bin() { echo "$ROOT/$1/bin/$CONFIG/net10.0/$(basename "$1").dll"; }
+
+wasm=$ROOT/examples/plugins/add_header/build/plugin.wasm
+[ -f "$wasm" ] || { echo "run: $wasm is missing; run 'make plugins' first" >&2; exit 1; }
+
+say "local Kubernetes API server on 127.0.0.1:$API_PORT (state in $STATE)"
+dotnet "$(bin tools/WasmOperator.KubeApiServer)" --port "$API_PORT" --data-dir "$STATE/data" \
+  --kubeconfig-out "$KUBECONFIG" >"$STATE/apiserver.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$API_PORT/version" "the API server"
+kubectl apply -f crds/wasmplugin.yaml
+for ns in $(grep -h '^  namespace:' examples/manifests/*.yaml | awk '{print $2}' | sort -u); do
+  kubectl get namespace "$ns" >/dev/null 2>&1 || kubectl create namespace "$ns"
+done
+kubectl apply -f examples/manifests/
+
+say "upstream (nginx) on 127.0.0.1:$UPSTREAM_PORT"
+cat >"$STATE/nginx/nginx.conf" <<NGINX
+daemon off;
+worker_processes 1;
+pid $STATE/nginx/nginx.pid;
+error_log $STATE/nginx/logs/error.log;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $STATE/nginx/body;
+  proxy_temp_path $STATE/nginx/proxy;
+  fastcgi_temp_path $STATE/nginx/fastcgi;
+  uwsgi_temp_path $STATE/nginx/uwsgi;
+  scgi_temp_path $STATE/nginx/scgi;
+  server {
+    listen 127.0.0.1:$UPSTREAM_PORT;
+    location / { default_type text/plain; return 200 "hello from the upstream\n"; }
+  }
+}
+NGINX
+nginx -p "$STATE/nginx" -e "$STATE/nginx/logs/error.log" -c "$STATE/nginx/nginx.conf" &
+pids+=($!)
+wait_http "http://127.0.0.1:$UPSTREAM_PORT/" "nginx"
+
+say "data-plane proxy on 127.0.0.1:$PROXY_PORT (admin $ADMIN_PORT), plugins from $STATE/plugins.yaml"
+cat >"$STATE/plugins.yaml" <<YAML
+# Stand-alone plugin set; edit and save: the proxy hot-reloads it.
+plugins:
+  - name: add-header
+    namespace: default
+    url: file://$wasm
+    pluginName: add_header
+    pluginConfig: "hello from WasmOperator"
+    phase: STATS
+    failStrategy: FAIL_CLOSE
+YAML
+dotnet "$(bin dataplane/WasmOperator.Proxy)" --port "$PROXY_PORT" --admin-port "$ADMIN_PORT" \
+  --upstream "http://127.0.0.1:$UPSTREAM_PORT" --plugins "$STATE/plugins.yaml" >"$STATE/proxy.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$ADMIN_PORT/ready" "the proxy"
+
+say "ready"
+curl -sS -i "http://127.0.0.1:$PROXY_PORT/" | sed 's/^/    /'
+kubectl get wasmplugins -A
+cat <<TXT
+
+Try:
+  curl -i http://127.0.0.1:$PROXY_PORT/                     # the response carries the plugin's 'hello' header
+  curl http://127.0.0.1:$ADMIN_PORT/config_dump              # what the proxy runs
+  curl http://127.0.0.1:$ADMIN_PORT/stats/prometheus
+  export KUBECONFIG=$KUBECONFIG
+  kubectl get wp -A; kubectl apply -f examples/manifests/; kubectl explain wasmplugin.spec
+  \$EDITOR $STATE/plugins.yaml                              # hot reload
+Logs: $STATE/*.log.  Ctrl-C stops everything.
+TXT
+
+if [ "$RUN_SECONDS" -gt 0 ]; then sleep "$RUN_SECONDS"; else wait -n "${pids[@]}"; fi
