@@ -22,9 +22,20 @@ var builder = WebApplication.CreateSlimBuilder();
 builder.WebHost.UseUrls(options.ListenAddress);
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.RenewDeadline);
 var app = builder.Build();
-var config = KubernetesClientConfiguration.IsInCluster()
-    ? KubernetesClientConfiguration.InClusterConfig()
-    : KubernetesClientConfiguration.BuildConfigFromConfigFile();
+KubernetesClientConfiguration config;
+try
+{
+    // In a pod: the service account; elsewhere: $KUBECONFIG, else ~/.kube/config.
+    config = KubernetesClientConfiguration.IsInCluster()
+        ? KubernetesClientConfiguration.InClusterConfig()
+        : KubernetesClientConfiguration.BuildConfigFromConfigFile(Environment.GetEnvironmentVariable("KUBECONFIG"));
+}
+catch (k8s.Exceptions.KubeConfigException ex)
+{
+    await Console.Error.WriteLineAsync($"cannot reach Kubernetes: {ex.Message}; run in a pod or set KUBECONFIG");
+    return 2;
+}
+
 using var client = new Kubernetes(config);
 await using var host = new OperatorHost(options, client, app.Services.GetRequiredService<ILoggerFactory>());
 
