@@ -121,6 +121,11 @@ internal sealed class OperatorHost : IAsyncDisposable
 
     public string Identity => _options.Identity;
 
+    /// <summary>The resourceVersion each reflector resumes from (carried by events and bookmarks).</summary>
+    public IReadOnlyList<string?> WatchResourceVersions => _reflectors.ConvertAll(r => r.ResourceVersion);
+
+    public IReadOnlyList<string?> WatchErrors => _reflectors.ConvertAll(r => r.LastError);
+
     /// <summary>Every reflector has listed once.</summary>
     public bool IsSynced => _reflectors.TrueForAll(r => r.Synced.IsCompletedSuccessfully);
 
@@ -128,7 +133,7 @@ internal sealed class OperatorHost : IAsyncDisposable
     public (bool Healthy, string Detail) Health()
     {
         var stalled = _reflectors.FindAll(r => r.IsStalled);
-        return stalled.Count == 0 ? (true, "ok") : (false, $"watch stalled: no working list or watch of wasmplugins for more than {_options.WatchStallThreshold}");
+        return stalled.Count == 0 ? (true, "ok") : (false, $"watch stalled: no working list or watch of wasmplugins for more than {_options.WatchStallThreshold}; last error: {stalled[0].LastError}");
     }
 
     /// <summary>/readyz: synced and leading (a standby is alive but not ready).</summary>

@@ -31,9 +31,13 @@ internal sealed partial class Reflector(
     private long _healthySince;
     private long _lastHealthy;
     private volatile bool _watching;
+    private long _watchStarted;
 
     /// <summary>The resourceVersion the next watch resumes from (null: list first).</summary>
     public string? ResourceVersion { get; private set; }
+
+    /// <summary>Why the last list or watch failed, for /healthz and logs.</summary>
+    public string? LastError { get; private set; }
 
     /// <summary>Completes after the first successful list.</summary>
     public Task Synced => _synced.Task;
@@ -79,20 +83,29 @@ internal sealed partial class Reflector(
             {
                 break;
             }
+            catch (Exception ex) when (_watchStarted != 0 && _time.GetElapsedTime(_watchStarted) >= options.WatchTimeout && !cancellationToken.IsCancellationRequested)
+            {
+                // The server ended the watch at timeoutSeconds, but the stream was not closed cleanly: a normal end.
+                reason = "timeout";
+                backoff = options.InitialBackoff;
+                LogWatchEndedUncleanly(logger, Resource, ex.Message);
+            }
             catch (Exception ex)
             {
                 // Never stop on an error: back off and list or watch again; the stall shows in health and metrics.
                 reason = "error";
+                LastError = $"{ex.GetType().Name}: {ex.Message}";
                 LogWatchFailed(logger, Resource, ex.Message, backoff);
             }
             finally
             {
                 _watching = false;
+                _watchStarted = 0;
                 metrics.WatchStalled.WithLabels(Resource).Set(IsStalled ? 1 : 0);
             }
 
             metrics.WatchRestarts.WithLabels(Resource, reason).Inc();
-            if (reason == "gone")
+            if (reason is "gone" or "timeout")
             {
                 // The resourceVersion is compacted away; relist right away, as client-go does.
                 continue;
@@ -163,7 +176,7 @@ internal sealed partial class Reflector(
             : client.CustomObjects.WatchListNamespacedCustomObjectAsync(
                 WasmPlugin.Group, WasmPlugin.Version, options.Namespace, Resource, allowWatchBookmarks: true, resourceVersion: ResourceVersion,
                 timeoutSeconds: timeoutSeconds, onError: ex => watchError = ex, cancellationToken: cancellationToken);
-        var started = _time.GetTimestamp();
+        var started = _watchStarted = _time.GetTimestamp();
         await foreach (var (type, item) in events.ConfigureAwait(false))
         {
             if (item is not JsonElement element)
@@ -218,6 +231,9 @@ internal sealed partial class Reflector(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Watch of {Resource} failed: {Error}; reconnecting in {Backoff}")]
     private static partial void LogWatchFailed(ILogger logger, string resource, string error, TimeSpan backoff);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Watch of {Resource} reached its timeout and ended with: {Error}; resuming")]
+    private static partial void LogWatchEndedUncleanly(ILogger logger, string resource, string error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Listed {Resource}: {Count} objects, {Changed} changed, resourceVersion {ResourceVersion}")]
     private static partial void LogListed(ILogger logger, string resource, int count, int changed, string? resourceVersion);

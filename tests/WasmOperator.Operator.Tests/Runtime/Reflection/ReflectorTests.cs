@@ -88,4 +88,34 @@ public sealed class ReflectorTests
         await op.Host.Metrics.Registry.CollectAndExportAsTextAsync(text);
         return System.Text.Encoding.UTF8.GetString(text.ToArray());
     }
+
+    [Fact]
+    public async Task Bookmarks_carry_the_resourceVersion_forward_without_any_change_to_plugins()
+    {
+        await using var cluster = await Cluster.StartAsync(new LocalKubeApiServerOptions { BookmarkInterval = TimeSpan.FromMilliseconds(200) });
+        var op = await cluster.StartOperatorAsync(cluster.Options() with { LeaderElection = false });
+        await Cluster.EventuallyAsync(() => op.Host.IsSynced, "the first list");
+
+        var unrelated = await cluster.Client.CoreV1.CreateNamespacedConfigMapAsync(
+            new k8s.Models.V1ConfigMap { Metadata = new k8s.Models.V1ObjectMeta { Name = "unrelated" } }, "default");
+        await Cluster.EventuallyAsync(() => op.Host.WatchResourceVersions[0] == unrelated.Metadata.ResourceVersion, "a bookmark at the newer resourceVersion");
+
+        Assert.Equal(0, op.Host.Cache.Count);
+        Assert.Equal(1, op.Host.Metrics.Relists.WithLabels(WasmPlugin.Plural).Value);
+    }
+
+    [Fact]
+    public async Task A_watch_ended_by_its_timeout_is_resumed_from_the_last_resourceVersion_without_a_relist()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var op = await cluster.StartOperatorAsync(cluster.Options() with { LeaderElection = false, WatchTimeout = TimeSpan.FromSeconds(1) });
+        await Cluster.EventuallyAsync(() => op.Host.IsSynced, "the first list");
+        await Cluster.EventuallyAsync(() => op.Host.Metrics.WatchRestarts.WithLabels(WasmPlugin.Plural, "timeout").Value >= 2, "two watch timeouts");
+
+        await cluster.CreateAsync(Cluster.Plugin("after-timeouts", "file:///nowhere.wasm"));
+        await Cluster.EventuallyAsync(() => op.Host.Cache.Get("default/after-timeouts") is not null, "the plugin in the cache");
+
+        Assert.Equal(1, op.Host.Metrics.Relists.WithLabels(WasmPlugin.Plural).Value);
+        Assert.True(op.Host.Health().Healthy);
+    }
 }
