@@ -5,7 +5,8 @@
 #   example manifests applied; the operator reconciling them (when built); an upstream (nginx);
 #   and the data-plane proxy in stand-alone mode running the add_header plugin in front of it.
 #
-# Ports (override with the environment): API 6443, proxy 15001, proxy admin 15000, upstream 18080.
+# Ports (override with the environment): API 6443, operator 18081, proxy 15001, proxy admin 15000,
+# upstream 18080.
 # Everything it writes goes under .local-cluster/. Ctrl-C stops it all.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,6 +17,7 @@ API_PORT=${API_PORT:-6443}
 PROXY_PORT=${PROXY_PORT:-15001}
 ADMIN_PORT=${ADMIN_PORT:-15000}
 UPSTREAM_PORT=${UPSTREAM_PORT:-18080}
+OPERATOR_PORT=${OPERATOR_PORT:-18081}
 RUN_SECONDS=${RUN_SECONDS:-0}   # >0: stop by itself after that many seconds (used to smoke-test this script)
 mkdir -p "$STATE/nginx/logs"
 export KUBECONFIG=$STATE/kubeconfig
@@ -47,6 +49,29 @@ for ns in $(grep -h '^  namespace:' examples/manifests/*.yaml | awk '{print $2}'
   kubectl get namespace "$ns" >/dev/null 2>&1 || kubectl create namespace "$ns"
 done
 kubectl apply -f examples/manifests/
+kubectl get namespace wasm-system >/dev/null 2>&1 || kubectl create namespace wasm-system
+# A plugin whose module the operator can really fetch here: the add_header build, by file://.
+sha=$(sha256sum "$wasm" | cut -d' ' -f1)
+kubectl apply -f - <<YAML
+apiVersion: extensions.wasmoperator.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: add-header-local
+  namespace: default
+spec:
+  url: file://$wasm
+  sha256: $sha
+  pluginName: add_header
+  pluginConfig:
+    greeting: hello from WasmOperator
+YAML
+
+say "operator (health and metrics on 127.0.0.1:$OPERATOR_PORT)"
+dotnet "$(bin operator/WasmOperator.Operator)" --listen-address="http://127.0.0.1:$OPERATOR_PORT" \
+  --cache-directory="$STATE/module-cache" --allowed-file-roots="$ROOT/examples/plugins" \
+  >"$STATE/operator.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$OPERATOR_PORT/readyz" "the operator"
 
 say "upstream (nginx) on 127.0.0.1:$UPSTREAM_PORT"
 cat >"$STATE/nginx/nginx.conf" <<NGINX
@@ -91,6 +116,7 @@ wait_http "http://127.0.0.1:$ADMIN_PORT/ready" "the proxy"
 
 say "ready"
 curl -sS -i "http://127.0.0.1:$PROXY_PORT/" | sed 's/^/    /'
+sleep 1
 kubectl get wasmplugins -A
 cat <<TXT
 
@@ -99,7 +125,10 @@ Try:
   curl http://127.0.0.1:$ADMIN_PORT/config_dump              # what the proxy runs
   curl http://127.0.0.1:$ADMIN_PORT/stats/prometheus
   export KUBECONFIG=$KUBECONFIG
-  kubectl get wp -A; kubectl apply -f examples/manifests/; kubectl explain wasmplugin.spec
+  kubectl get wp -A                                          # default/add-header-local is Ready; the examples
+                                                             # point at registries this machine cannot reach
+  kubectl describe wp -n default add-header-local; kubectl explain wasmplugin.spec
+  curl http://127.0.0.1:$OPERATOR_PORT/metrics
   \$EDITOR $STATE/plugins.yaml                              # hot reload
 Logs: $STATE/*.log.  Ctrl-C stops everything.
 TXT
