@@ -55,7 +55,9 @@ internal sealed partial class LeaseLeaderElector(
                         leadership = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                         if (StartedLeading is { } started)
                         {
-                            await started(leadership.Token).ConfigureAwait(false);
+                            // Not awaited: starting to lead (waiting for caches) must never delay the next renewal.
+                            var token = leadership.Token;
+                            _ = Task.Run(() => started(token), CancellationToken.None);
                         }
                     }
                 }
