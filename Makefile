@@ -55,8 +55,13 @@ validate: build ## validate manifests against the CRD (MANIFESTS=dir-or-files, d
 crds: ## regenerate crds/wasmplugin.yaml from the C# API types
 	$(DOTNET) run --project tools/WasmOperator.CrdGen -c $(CONFIG) -- generate crds/wasmplugin.yaml
 
-bench: deps plugins ## BenchmarkDotNet benchmarks (Release)
+bench: deps plugins ## BenchmarkDotNet benchmarks (Release) and the operator's 500-plugin burst
 	$(DOTNET) run --project tests/WasmOperator.Benchmarks -c Release -- --filter '*'
+	$(DOTNET) test tests/WasmOperator.Operator.Tests -c Release --filter Category=Bench --logger 'console;verbosity=detailed'
+
+bench-proxy: deps plugins ## wrk: upstream, nginx, our proxy with 0, 1 and 5 plugins (ratios)
+	$(DOTNET) build dataplane/WasmOperator.Proxy -c Release -nologo -v q
+	dataplane/WasmOperator.Proxy/bench/bench-proxy.sh
 
 fmt: ## format the C# code
 	$(DOTNET) format $(SLN)
