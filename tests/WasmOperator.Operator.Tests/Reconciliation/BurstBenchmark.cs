@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
-using k8s;
 using WasmOperator.Api.WasmPlugins;
 using WasmOperator.Operator.Tests.Support;
 using Xunit.Abstractions;
@@ -36,7 +34,7 @@ public sealed class BurstBenchmark(ITestOutputHelper output)
         var created = clock.Elapsed;
         await Cluster.EventuallyAsync(() => op.Desired.Snapshot().Count == Plugins + 1, "every desired state");
         var desired = clock.Elapsed;
-        await Cluster.EventuallyAsync(async () => await CountReadyAsync(cluster) == Plugins + 1, "every status");
+        await Cluster.EventuallyAsync(async () => await cluster.CountReadyAsync() == Plugins + 1, "every status");
         var statused = clock.Elapsed;
 
         var text = await MetricsText(op);
@@ -68,22 +66,5 @@ public sealed class BurstBenchmark(ITestOutputHelper output)
 
         var total = buckets[^1].Count;
         return buckets.First(b => b.Count >= q * total).Le;
-    }
-
-    private static async Task<int> CountReadyAsync(Cluster cluster)
-    {
-        var list = (JsonElement)await cluster.Client.CustomObjects.ListNamespacedCustomObjectAsync(WasmPlugin.Group, WasmPlugin.Version, "default", WasmPlugin.Plural);
-        var ready = 0;
-        foreach (var item in list.GetProperty("items").EnumerateArray())
-        {
-            var plugin = item.Deserialize<WasmPlugin>(Api.Serialization.WasmPluginSerializer.Options)!;
-            if (plugin.Status?.ObservedGeneration == plugin.Metadata?.Generation
-                && plugin.Status?.Conditions?.Find(c => c.Type == ConditionTypes.Ready)?.Status == ConditionStatus.True)
-            {
-                ready++;
-            }
-        }
-
-        return ready;
     }
 }

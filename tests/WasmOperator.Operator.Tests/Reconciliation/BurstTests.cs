@@ -1,6 +1,4 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using k8s;
 using WasmOperator.Api.WasmPlugins;
 using WasmOperator.Operator.Tests.Support;
 
@@ -36,29 +34,12 @@ public sealed class BurstTests
         Assert.Equal(Plugins, op.Host.Queue.TotalAdds);
 
         await ForeignLease.ReleaseAsync(cluster.Client);
-        await Cluster.EventuallyAsync(async () => await CountReadyAsync(cluster) == Plugins, "all 500 Ready");
+        await Cluster.EventuallyAsync(async () => await cluster.CountReadyAsync() == Plugins, "all 500 Ready");
 
         Assert.Equal(Plugins, op.Desired.Snapshot().Count);
         Assert.Equal(Plugins, op.Desired.Applies);
         Assert.Equal(Plugins, op.Host.Metrics.StatusPatches.Value);
         Assert.All(op.Desired.Snapshot().Values, d => Assert.Equal(2, d.Spec.PluginConfig!["n"]!.GetValue<int>()));
         Assert.True(op.Host.ModuleCache.IsPinned($"sha256:{sha}"));
-    }
-
-    private static async Task<int> CountReadyAsync(Cluster cluster)
-    {
-        var list = (JsonElement)await cluster.Client.CustomObjects.ListNamespacedCustomObjectAsync(WasmPlugin.Group, WasmPlugin.Version, "default", WasmPlugin.Plural);
-        var ready = 0;
-        foreach (var item in list.GetProperty("items").EnumerateArray())
-        {
-            var plugin = item.Deserialize<WasmPlugin>(Api.Serialization.WasmPluginSerializer.Options)!;
-            if (plugin.Status?.ObservedGeneration == plugin.Metadata?.Generation
-                && plugin.Status?.Conditions?.Find(c => c.Type == ConditionTypes.Ready)?.Status == ConditionStatus.True)
-            {
-                ready++;
-            }
-        }
-
-        return ready;
     }
 }

@@ -155,6 +155,24 @@ internal sealed class Cluster : IAsyncDisposable
         return last!;
     }
 
+    /// <summary>How many plugins in <paramref name="ns"/> are Ready for their current generation.</summary>
+    public async Task<int> CountReadyAsync(string ns = "default")
+    {
+        var list = (JsonElement)await Client.CustomObjects.ListNamespacedCustomObjectAsync(WasmPlugin.Group, WasmPlugin.Version, ns, WasmPlugin.Plural);
+        var ready = 0;
+        foreach (var item in list.GetProperty("items").EnumerateArray())
+        {
+            var plugin = item.Deserialize<WasmPlugin>(WasmPluginSerializer.Options)!;
+            if (plugin.Status?.ObservedGeneration == plugin.Metadata?.Generation
+                && plugin.Status?.Conditions?.Find(c => c.Type == ConditionTypes.Ready)?.Status == ConditionStatus.True)
+            {
+                ready++;
+            }
+        }
+
+        return ready;
+    }
+
     public async ValueTask DisposeAsync()
     {
         for (var i = _owned.Count - 1; i >= 0; i--)
