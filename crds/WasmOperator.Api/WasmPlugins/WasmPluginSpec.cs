@@ -9,8 +9,9 @@ namespace WasmOperator.Api.WasmPlugins;
     "only one of targetRefs or selector can be set")]
 [CelRule("!has(self.sha256) || self.sha256 == '' || !has(self.url) || !self.url.contains('@sha256:') || self.url.endsWith('@sha256:' + self.sha256)",
     "sha256 must equal the @sha256: digest in the url", FieldPath = ".sha256")]
-[CelRule("!has(self.url) || !self.url.startsWith('oci://') || !self.url.contains('@') || self.url.matches('@sha256:[a-f0-9]{64}$')",
-    "an oci:// url may only pin a digest as @sha256:<64 lowercase hex digits>", FieldPath = ".url")]
+// A url without a scheme is oci too, so it gets the same digest rule; an https url may carry user@host.
+[CelRule("!has(self.url) || (self.url.contains('://') && !self.url.startsWith('oci://')) || !self.url.contains('@') || self.url.matches('@sha256:[a-f0-9]{64}$')",
+    "an oci url (oci:// or no scheme) may only pin a digest as @sha256:<64 lowercase hex digits>", FieldPath = ".url")]
 public sealed class WasmPluginSpec
 {
     /// <summary>
