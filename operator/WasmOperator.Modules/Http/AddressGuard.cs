@@ -77,6 +77,12 @@ internal sealed class AddressGuard
                 socket.Dispose();
                 last = ex;
             }
+            catch
+            {
+                // Cancellation or anything else: the socket is ours until the stream owns it.
+                socket.Dispose();
+                throw;
+            }
         }
 
         throw last ?? new SocketException((int)SocketError.HostNotFound);
