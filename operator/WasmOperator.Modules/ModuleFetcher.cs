@@ -30,6 +30,7 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
     private readonly SingleFlight<FetchedModule> _flights = new();
     private readonly SingleFlight<FetchedModule> _downloads = new();
     private readonly CancellationTokenSource _lifetime = new();
+    private volatile bool _disposed;
 
     /// <summary>Validates <paramref name="options"/> and opens the cache.</summary>
     /// <exception cref="ArgumentException">An option is invalid.</exception>
@@ -56,6 +57,7 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
     public Task<FetchedModule> FetchAsync(ModuleRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var secretKey = request.PullSecret is { } secret ? Sha256Digest.Of(secret.Span) : string.Empty;
         var key = $"{request.Url}\n{request.Sha256}\n{request.PullPolicy}\n{secretKey}";
         return _flights.RunAsync(key, () => MeasuredFetchAsync(request), cancellationToken);
@@ -64,8 +66,14 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        // Not disposed: fetches still unwinding read its token; a CancellationTokenSource without a timer holds nothing.
         _lifetime.Cancel();
-        _lifetime.Dispose();
         _http.Dispose();
     }
 
@@ -254,10 +262,11 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
             return unchanged;
         }
 
-        // Different URLs (tags) naming one manifest share one download too.
+        // Different URLs (tags) naming one manifest share one download too. The download must not use this
+        // fetch's token: when this fetch times out, a fetch of another tag waiting on it would fail with it.
         var downloaded = await _downloads.RunAsync(
             topDigest,
-            () => DownloadOciModuleAsync(url, reference, manifest, layer, format, credential, resolvedRef, topDigest, cancellationToken),
+            () => SharedDownloadAsync(url, reference, manifest, layer, format, credential, resolvedRef, topDigest),
             cancellationToken);
         if (downloaded.Url == url)
         {
@@ -266,6 +275,22 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
 
         _cache.Record(url, new IndexEntry(resolvedRef, topDigest, downloaded.ModuleDigest, downloaded.Size, format, layer.MediaType, DateTimeOffset.UtcNow));
         return downloaded with { Url = url, ResolvedRef = resolvedRef };
+    }
+
+    private async Task<FetchedModule> SharedDownloadAsync(
+        string url, OciReference reference, OciManifest manifest, OciDescriptor layer, ModuleFormat format,
+        RegistryCredential? credential, string resolvedRef, string topDigest)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_lifetime.Token);
+        timeout.CancelAfter(_options.FetchTimeout);
+        try
+        {
+            return await DownloadOciModuleAsync(url, reference, manifest, layer, format, credential, resolvedRef, topDigest, timeout.Token);
+        }
+        catch (OperationCanceledException ex) when (timeout.IsCancellationRequested && !_lifetime.IsCancellationRequested)
+        {
+            throw new DownloadFailureException(url, $"the download of {layer.Digest} did not finish within {_options.FetchTimeout}", ex);
+        }
     }
 
     private async Task<FetchedModule> DownloadOciModuleAsync(
