@@ -133,19 +133,20 @@ internal sealed class ModuleCache : IModuleCache
             if (actual != digest)
             {
                 Log.CorruptEntry(_logger, digest, actual);
-                Remove(digest);
+                RemoveIfUnverified(digest);
                 return null;
             }
         }
 
         lock (_gate)
         {
-            if (!_entries.ContainsKey(digest))
+            // Re-read: a commit may have replaced the entry (and its size) while the file was hashed.
+            if (!_entries.TryGetValue(digest, out var current))
             {
                 return null;
             }
 
-            _entries[digest] = entry with { Verified = true, LastUsed = DateTime.UtcNow };
+            _entries[digest] = current with { Verified = true, LastUsed = DateTime.UtcNow };
         }
 
         return path;
@@ -252,10 +253,16 @@ internal sealed class ModuleCache : IModuleCache
         return removed;
     }
 
-    private void Remove(string digest)
+    /// <summary>Drops a corrupt entry unless a fetch committed a fresh, verified file meanwhile.</summary>
+    private void RemoveIfUnverified(string digest)
     {
         lock (_gate)
         {
+            if (_entries.TryGetValue(digest, out var current) && current.Verified)
+            {
+                return;
+            }
+
             RemoveLocked(digest);
             SaveIndexLocked();
         }
