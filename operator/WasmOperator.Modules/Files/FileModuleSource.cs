@@ -37,7 +37,13 @@ internal sealed class FileModuleSource(ModuleFetcherOptions options)
     {
         foreach (var root in options.AllowedFileRoots)
         {
-            var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root)) + Path.DirectorySeparatorChar;
+            // A root such as "/" keeps its separator after trimming; appending another would match nothing.
+            var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
+            if (!Path.EndsInDirectorySeparator(full))
+            {
+                full += Path.DirectorySeparatorChar;
+            }
+
             if (path.StartsWith(full, StringComparison.Ordinal))
             {
                 return true;
