@@ -57,12 +57,28 @@ internal sealed class RegistryAuthenticator(HttpClient http, HostPolicy hosts)
             throw new AuthFailureException(url, $"registry {registry} asks for unsupported auth scheme '{challenge.Scheme}'");
         }
 
-        scope = challenge.Get("scope") ?? scope;
-        var token = await FetchTokenAsync(url, registry, scope, challenge, credential, cancellationToken);
-        return new AuthenticationHeaderValue("Bearer", token);
+        // Ask for the scope the registry named, but cache under the scope TryCached is asked for,
+        // or a registry that words its scope differently would cost a token round trip per request.
+        var token = await FetchTokenAsync(url, registry, challenge.Get("scope") ?? scope, challenge, credential, cancellationToken);
+        PruneExpired();
+        _tokens[TokenKey(registry, scope, credential)] = token;
+        return new AuthenticationHeaderValue("Bearer", token.Token);
     }
 
-    private async Task<string> FetchTokenAsync(
+    private void PruneExpired()
+    {
+        // Rotated secrets and moved repositories leave keys behind; without this the cache only grows.
+        var now = DateTimeOffset.UtcNow;
+        foreach (var (key, cached) in _tokens)
+        {
+            if (cached.Expires <= now)
+            {
+                _tokens.TryRemove(key, out _);
+            }
+        }
+    }
+
+    private async Task<(string Token, DateTimeOffset Expires)> FetchTokenAsync(
         string url, string registry, string scope, AuthChallenge challenge, RegistryCredential? credential, CancellationToken cancellationToken)
     {
         var realm = challenge.Get("realm");
@@ -120,8 +136,7 @@ internal sealed class RegistryAuthenticator(HttpClient http, HostPolicy hosts)
 
         // Renew a little early so a token never expires between the cache check and its use.
         var slack = lifetime > TimeSpan.FromSeconds(20) ? TimeSpan.FromSeconds(10) : TimeSpan.Zero;
-        _tokens[TokenKey(registry, scope, credential)] = (token, DateTimeOffset.UtcNow + lifetime - slack);
-        return token;
+        return (token, DateTimeOffset.UtcNow + lifetime - slack);
     }
 
     private static HttpRequestMessage BuildTokenRequest(Uri realm, string? service, string scope, RegistryCredential? credential)
