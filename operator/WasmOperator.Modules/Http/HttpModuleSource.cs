@@ -7,8 +7,6 @@ namespace WasmOperator.Modules.Http;
 /// <summary>Downloads a module from an https (or allowlisted http) URL, hashing it as it streams.</summary>
 internal sealed class HttpModuleSource(HttpClient http, HostPolicy hosts, Retrier retrier, ModuleFetcherOptions options)
 {
-    private const int MaxRedirects = 5;
-
     public async Task<HashingCopy.Outcome> DownloadAsync(string url, Uri uri, string destination, CancellationToken cancellationToken)
     {
         try
@@ -22,18 +20,7 @@ internal sealed class HttpModuleSource(HttpClient http, HostPolicy hosts, Retrie
                     using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
                     if (HttpResponses.IsRedirect(response.StatusCode))
                     {
-                        var location = response.Headers.Location;
-                        if (location is null || hop >= MaxRedirects)
-                        {
-                            throw new DownloadFailureException(url, location is null ? "a redirect without Location" : $"more than {MaxRedirects} redirects");
-                        }
-
-                        current = location.IsAbsoluteUri ? location : new Uri(current, location);
-                        if (!hosts.MayUse(current))
-                        {
-                            throw new DownloadFailureException(url, $"redirected to {current.GetLeftPart(UriPartial.Path)}, which is plain http on a host not on the insecure allowlist");
-                        }
-
+                        current = HttpResponses.NextHop(url, current, response, hop, hosts);
                         continue;
                     }
 

@@ -4,12 +4,35 @@ using WasmOperator.Modules.Verification;
 
 namespace WasmOperator.Modules.Http;
 
-/// <summary>What every source does with an HTTP answer: classify the status, follow redirects, save the body capped and hashed.</summary>
+/// <summary>What every source does with an HTTP answer: classify the status, check a redirect's target, save the body capped and hashed.</summary>
 internal static class HttpResponses
 {
     public static bool IsRedirect(HttpStatusCode status) =>
         status is HttpStatusCode.MovedPermanently or HttpStatusCode.Found or HttpStatusCode.SeeOther
             or HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect;
+
+    /// <summary>How many redirects one request may follow.</summary>
+    public const int MaxRedirects = 5;
+
+    /// <summary>
+    /// Where a redirect answer points. Refuses a missing Location, more than <see cref="MaxRedirects"/> hops
+    /// and plain http to a host off the insecure allowlist.
+    /// </summary>
+    public static Uri NextHop(string url, Uri current, HttpResponseMessage response, int hop, HostPolicy hosts)
+    {
+        var location = response.Headers.Location;
+        if (location is null || hop >= MaxRedirects)
+        {
+            throw new DownloadFailureException(url, location is null
+                ? $"{current.GetLeftPart(UriPartial.Path)} answered {(int)response.StatusCode} without a Location header"
+                : $"more than {MaxRedirects} redirects starting at {url}");
+        }
+
+        var next = location.IsAbsoluteUri ? location : new Uri(current, location);
+        return hosts.MayUse(next)
+            ? next
+            : throw new DownloadFailureException(url, $"redirected to {next.GetLeftPart(UriPartial.Path)}, which is plain http on a host not on the insecure allowlist; serve it over https or add the host to InsecureHosts");
+    }
 
     /// <summary>5xx and 429 are worth another attempt; every other status is final.</summary>
     public static void ThrowIfTransient(HttpResponseMessage response)

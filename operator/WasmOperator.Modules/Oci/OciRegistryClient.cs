@@ -14,7 +14,6 @@ namespace WasmOperator.Modules.Oci;
 internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, RegistryAuthenticator auth, Retrier retrier, ModuleFetcherOptions options)
 {
     private const int MaxManifestBytes = 4 * 1024 * 1024;
-    private const int MaxRedirects = 5;
 
     /// <summary>GET /v2/: checks the registry speaks the distribution API and learns its auth scheme.</summary>
     public async Task PingAsync(string url, OciReference reference, CancellationToken cancellationToken)
@@ -174,17 +173,9 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
 
         for (var hop = 0; HttpResponses.IsRedirect(response.StatusCode); hop++)
         {
-            var location = response.Headers.Location;
-            response.Dispose();
-            if (location is null || hop >= MaxRedirects)
+            using (response)
             {
-                throw new DownloadFailureException(url, location is null ? "a redirect without Location" : $"more than {MaxRedirects} redirects");
-            }
-
-            uri = location.IsAbsoluteUri ? location : new Uri(uri, location);
-            if (!hosts.MayUse(uri))
-            {
-                throw new DownloadFailureException(url, $"redirected to {uri.GetLeftPart(UriPartial.Path)}, which is plain http on a host not on the insecure allowlist");
+                uri = HttpResponses.NextHop(url, uri, response, hop, hosts);
             }
 
             // Credentials are for the registry only, never for the storage it redirects to.
