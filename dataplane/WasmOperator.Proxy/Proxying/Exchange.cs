@@ -49,9 +49,8 @@ internal sealed partial class Exchange
 
     public HeaderMap? ResponseHeaders { get; private set; }
 
-    public BodyBuffer? RequestBody { get; private set; }
-
-    public BodyBuffer? ResponseBody { get; private set; }
+    /// <summary>Bytes of the response body that have left the chain so far.</summary>
+    public long ResponseBytes { get; private set; }
 
     /// <summary>The reply the chain decided to send instead of (or in place of) the upstream's.</summary>
     public LocalResponse? Reply { get; private set; }
@@ -99,29 +98,70 @@ internal sealed partial class Exchange
             return true;
         }
 
-        var body = new BodyBuffer((int)Math.Min(request.ContentLength ?? 4096, _options.MaxBufferedBodyBytes));
-        if (!await ReadAllAsync(request.Body, body, Context.RequestAborted).ConfigureAwait(false))
+        // Bodies stream: a chunk leaves the chain as soon as every plugin continued on it. Only
+        // if the whole body was held until its end is it forwarded with an exact content-length.
+        var source = request.Body;
+        var declared = request.ContentLength;
+        var chunk = new byte[16 * 1024];
+        long total = 0;
+        while (true)
         {
-            Reply = new LocalResponse(413, "request_payload_too_large", Encoding.UTF8.GetBytes("Payload Too Large"), new HeaderMap(), null);
-            return false;
-        }
+            var read = await source.ReadAsync(chunk, Context.RequestAborted).ConfigureAwait(false);
+            total += read;
+            var endOfStream = read == 0 || (declared is { } d && total >= d);
+            var output = PushBody(request: true, chunk.AsSpan(0, read).ToArray(), endOfStream);
+            if (output is null)
+            {
+                return false;
+            }
 
-        RequestBody = body;
+            if (BufferedBytes(request: true) > _options.MaxBufferedBodyBytes)
+            {
+                Reply = new LocalResponse(413, "request_payload_too_large", Encoding.UTF8.GetBytes("Payload Too Large"), new HeaderMap(), null);
+                return false;
+            }
+
+            if (endOfStream)
+            {
+                RequestBytes = output.Length;
+                request.Body = new MemoryStream(output, writable: false);
+                request.Headers.Remove("Transfer-Encoding");
+                request.ContentLength = output.Length;
+                return true;
+            }
+
+            if (output.Length > 0)
+            {
+                request.Body = new PluginBodyStream(this, source, declared, total, output);
+                return true;
+            }
+        }
+    }
+
+    /// <summary>Bytes of the request body that have left the chain so far.</summary>
+    public long RequestBytes { get; set; }
+
+    public int MaxBufferedBodyBytes => _options.MaxBufferedBodyBytes;
+
+    /// <summary>Stops the stream with <paramref name="reply"/> (sent if the response has not started).</summary>
+    public void StopWith(LocalResponse reply) => Reply ??= reply;
+
+    /// <summary>True when a plugin answered or closed the stream.</summary>
+    public bool IsStopped => Stopped;
+
+    /// <summary>Bytes plugins hold (paused on a body) in one direction.</summary>
+    public int BufferedBytes(bool request)
+    {
+        var total = 0;
         foreach (var host in _hosts)
         {
-            host.RequestBody = body;
+            if (!host.Entry.LogOnly)
+            {
+                total += (request ? host.RequestBody : host.ResponseBody)?.Length ?? 0;
+            }
         }
 
-        if (!await RunAsync(Phase.RequestBody, true).ConfigureAwait(false))
-        {
-            return false;
-        }
-
-        // The body is forwarded from the buffer; content-length follows whatever the plugins left.
-        request.Body = new MemoryStream(body.ToArray(), writable: false);
-        request.Headers.Remove("Transfer-Encoding");
-        request.ContentLength = body.Length;
-        return true;
+        return total;
     }
 
     /// <summary>
@@ -160,33 +200,53 @@ internal sealed partial class Exchange
             return true;
         }
 
-        var body = new BodyBuffer((int)Math.Min(upstream.Content.Headers.ContentLength ?? 4096, _options.MaxBufferedBodyBytes));
+        var declared = upstream.Content.Headers.ContentLength;
+        var started = false;
+        var chunk = new byte[16 * 1024];
+        long total = 0;
         var stream = await upstream.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         await using (stream.ConfigureAwait(false))
         {
-            if (!await ReadAllAsync(stream, body, cancellationToken).ConfigureAwait(false))
+            while (true)
             {
-                Reply = new LocalResponse(500, "response_payload_too_large", Encoding.UTF8.GetBytes("upstream response too large for the plugin buffer"), new HeaderMap(), null);
-                await WriteReplyAsync().ConfigureAwait(false);
-                return false;
+                var read = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false);
+                total += read;
+                var endOfStream = read == 0 || (declared is { } d && total >= d);
+                var output = PushBody(request: false, chunk.AsSpan(0, read).ToArray(), endOfStream);
+                if (output is not null && BufferedBytes(request: false) > _options.MaxBufferedBodyBytes)
+                {
+                    Reply = new LocalResponse(500, "response_payload_too_large", Encoding.UTF8.GetBytes("upstream response too large for the plugin buffer"), new HeaderMap(), null);
+                    output = null;
+                }
+
+                if (output is null)
+                {
+                    // Before the first byte went out this is a clean local reply; after it, a reset.
+                    await WriteReplyAsync().ConfigureAwait(false);
+                    return false;
+                }
+
+                if (!started && endOfStream)
+                {
+                    // The whole body was processed before anything left: content-length is exact.
+                    response.Headers.Remove("Transfer-Encoding");
+                    response.ContentLength = output.Length;
+                }
+
+                if (output.Length > 0)
+                {
+                    started = true;
+                    ResponseBytes += output.Length;
+                    await response.Body.WriteAsync(output, cancellationToken).ConfigureAwait(false);
+                }
+
+                if (endOfStream)
+                {
+                    break;
+                }
             }
         }
 
-        ResponseBody = body;
-        foreach (var host in _hosts)
-        {
-            host.ResponseBody = body;
-        }
-
-        if (!await RunAsync(Phase.ResponseBody, true).ConfigureAwait(false))
-        {
-            await WriteReplyAsync().ConfigureAwait(false);
-            return false;
-        }
-
-        response.Headers.Remove("Transfer-Encoding");
-        response.ContentLength = body.Length;
-        await response.Body.WriteAsync(body.ToArray(), cancellationToken).ConfigureAwait(false);
         if (response.SupportsTrailers())
         {
             foreach (var header in upstream.TrailingHeaders.NonValidated)
@@ -196,6 +256,104 @@ internal sealed partial class Exchange
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// Runs one body chunk through the plugins (request: chain order; response: reverse). Each plugin
+    /// has its own buffer: while it pauses, chunks accumulate there and it is called again with the
+    /// cumulative size; when it continues, its buffer moves on to the next plugin. Returns what left
+    /// the chain (empty while held), or null when a plugin stopped the stream (<see cref="Reply"/>).
+    /// </summary>
+    public byte[]? PushBody(bool request, byte[] chunk, bool endOfStream)
+    {
+        var phase = request ? Phase.RequestBody : Phase.ResponseBody;
+        var data = chunk;
+        for (var n = 0; n < _hosts.Length; n++)
+        {
+            var host = _hosts[request ? n : _hosts.Length - 1 - n];
+            if (host.Skipped || host.Stream is null)
+            {
+                continue;
+            }
+
+            if (host.Entry.LogOnly)
+            {
+                var view = new BodyBuffer(data.Length);
+                view.Append(data);
+                SetBody(host, request, view);
+                var seen = Invoke(host, host.Stream, phase, endOfStream);
+                if (!view.Span.SequenceEqual(data))
+                {
+                    RecordLogOnly(host, "body_mutation");
+                }
+
+                if (seen.Status == FilterStatus.LocalResponse)
+                {
+                    RecordLogOnly(host, "local_response");
+                }
+                else if (seen.Status == FilterStatus.Pause && !endOfStream)
+                {
+                    RecordLogOnly(host, "pause");
+                }
+                else if (seen.Status == FilterStatus.Failed)
+                {
+                    ApplyFailure(host, seen.Failure ?? new PluginFailure(TrapKind.Unavailable, "callback", "no healthy VM"));
+                }
+
+                continue;
+            }
+
+            var buffer = (request ? host.RequestBody : host.ResponseBody) ?? new BodyBuffer(data.Length);
+            SetBody(host, request, buffer);
+            buffer.Append(data);
+            var result = Invoke(host, host.Stream, phase, endOfStream);
+            if (result.Status == FilterStatus.Failed && host.Entry.Spec.FailStrategy == FailStrategy.FAIL_RELOAD && !host.Retried && host.Entry.Plugin is { } plugin)
+            {
+                host.Retried = true;
+                host.Entry.Metrics.Traps.Inc();
+                host.Entry.Metrics.Rebuilds.Inc();
+                LogRetry(_log, host.Entry.Spec.Key, result.Failure?.ToString() ?? "");
+                host.Stream.Complete();
+                var fresh = plugin.CreateHttpStream(host);
+                host.Stream = fresh;
+                result = Invoke(host, fresh, phase, endOfStream);
+            }
+
+            switch (result.Status)
+            {
+                case FilterStatus.Failed:
+                    host.Entry.Metrics.Traps.Inc();
+                    ApplyFailure(host, result.Failure ?? new PluginFailure(TrapKind.Unavailable, "callback", "no healthy VM"));
+                    if (Stopped)
+                    {
+                        return null;
+                    }
+
+                    break;
+                case FilterStatus.LocalResponse:
+                    Reply = result.LocalResponse;
+                    return null;
+                case FilterStatus.Pause when !endOfStream:
+                    return [];
+            }
+
+            data = buffer.ToArray();
+            buffer.Clear();
+        }
+
+        return data;
+    }
+
+    private static void SetBody(StreamHost host, bool request, BodyBuffer buffer)
+    {
+        if (request)
+        {
+            host.RequestBody = buffer;
+        }
+        else
+        {
+            host.ResponseBody = buffer;
+        }
     }
 
     /// <summary>Sends <see cref="Reply"/> (HTTP or gRPC) or resets the stream after a close.</summary>
@@ -402,11 +560,8 @@ internal sealed partial class Exchange
             case Phase.ResponseHeaders:
                 host.ResponseHeaders = Copy(ResponseHeaders);
                 break;
-            case Phase.RequestBody:
-                host.RequestBody = Copy(RequestBody);
-                break;
             default:
-                host.ResponseBody = Copy(ResponseBody);
+                // Bodies: PushBody hands LOG_ONLY plugins their own copy of each chunk.
                 break;
         }
     }
@@ -417,12 +572,11 @@ internal sealed partial class Exchange
         {
             Phase.RequestHeaders => !SameHeaders(host.RequestHeaders, RequestHeaders),
             Phase.ResponseHeaders => !SameHeaders(host.ResponseHeaders, ResponseHeaders),
-            Phase.RequestBody => !SameBody(host.RequestBody, RequestBody),
-            _ => !SameBody(host.ResponseBody, ResponseBody),
+            _ => false,
         };
         if (changed)
         {
-            RecordLogOnly(host, phase is Phase.RequestHeaders or Phase.ResponseHeaders ? "header_mutation" : "body_mutation");
+            RecordLogOnly(host, "header_mutation");
         }
     }
 
@@ -449,18 +603,6 @@ internal sealed partial class Exchange
         return copy;
     }
 
-    private static BodyBuffer? Copy(BodyBuffer? body)
-    {
-        if (body is null)
-        {
-            return null;
-        }
-
-        var copy = new BodyBuffer(body.Length);
-        copy.Append(body.Span);
-        return copy;
-    }
-
     private static bool SameHeaders(HeaderMap? a, HeaderMap? b)
     {
         if (a is null || b is null)
@@ -482,36 +624,6 @@ internal sealed partial class Exchange
         }
 
         return true;
-    }
-
-    private static bool SameBody(BodyBuffer? a, BodyBuffer? b) =>
-        a is null || b is null ? a is null && b is null : a.Span.SequenceEqual(b.Span);
-
-    private async Task<bool> ReadAllAsync(Stream source, BodyBuffer target, CancellationToken cancellationToken)
-    {
-        var chunk = System.Buffers.ArrayPool<byte>.Shared.Rent(16 * 1024);
-        try
-        {
-            while (true)
-            {
-                var read = await source.ReadAsync(chunk, cancellationToken).ConfigureAwait(false);
-                if (read == 0)
-                {
-                    return true;
-                }
-
-                if (target.Length + read > _options.MaxBufferedBodyBytes)
-                {
-                    return false;
-                }
-
-                target.Append(chunk.AsSpan(0, read));
-            }
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
-        }
     }
 
     private static HeaderMap BuildRequestHeaders(HttpContext context)
@@ -622,9 +734,9 @@ internal sealed partial class Exchange
             case "request.protocol": text = Context.Request.Protocol; break;
             case "request.referer": text = headers.Get("referer"); break;
             case "request.useragent": text = headers.Get("user-agent"); break;
-            case "request.size": number = RequestBody?.Length ?? Context.Request.ContentLength ?? 0; break;
+            case "request.size": number = RequestBytes; break;
             case "response.code": number = ResponseHeaders is null ? null : Context.Response.StatusCode; break;
-            case "response.size": number = ResponseBody?.Length; break;
+            case "response.size": number = ResponseBytes; break;
             case "source.address": text = $"{connection.RemoteIpAddress}:{connection.RemotePort}"; break;
             case "source.port": number = connection.RemotePort; break;
             case "destination.address": text = $"{connection.LocalIpAddress}:{connection.LocalPort}"; break;

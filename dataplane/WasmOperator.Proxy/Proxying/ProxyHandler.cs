@@ -65,6 +65,11 @@ internal sealed partial class ProxyHandler
                     if (await exchange.OnRequestAsync().ConfigureAwait(false))
                     {
                         await ForwardAsync(context).ConfigureAwait(false);
+                        if (exchange.IsStopped && !context.Response.HasStarted)
+                        {
+                            // A plugin stopped the request while its body streamed upstream.
+                            await exchange.WriteReplyAsync().ConfigureAwait(false);
+                        }
                     }
                     else
                     {

@@ -87,7 +87,23 @@ public sealed class ChainTests
         using var small = new HttpRequestMessage(HttpMethod.Post, "/body") { Content = new StringContent("ok", Encoding.UTF8) };
         Assert.Equal(HttpStatusCode.OK, (await proxy.SendAsync(small)).Response.StatusCode);
 
-        using var large = new HttpRequestMessage(HttpMethod.Post, "/body") { Content = new ByteArrayContent(new byte[4096]) };
+        // Larger than one read, so the plugin pauses with more than the limit held.
+        using var large = new HttpRequestMessage(HttpMethod.Post, "/body") { Content = new ByteArrayContent(new byte[64 * 1024]) };
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, (await proxy.SendAsync(large)).Response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Bodies_larger_than_the_buffer_limit_stream_through_plugins_that_do_not_pause()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("show", Example("showcase"), "showcase")), o => o.MaxBufferedBodyBytes = 1024);
+        var payload = new string('x', 256 * 1024);
+        using var upload = new HttpRequestMessage(HttpMethod.Post, "/stream") { Content = new StringContent(payload, Encoding.UTF8) };
+        var (response, echo) = await proxy.SendAsync(upload);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.NotNull(echo);
+        Assert.Equal(payload.Length, echo.Body.Length);
+        // The echoed JSON (over 256 KiB) came back through the response body callbacks too.
+        Assert.Equal("/stream", echo.Path);
     }
 }

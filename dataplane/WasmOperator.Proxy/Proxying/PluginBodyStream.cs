@@ -1,0 +1,77 @@
+using System.Text;
+using WasmOperator.ProxyWasm.Host;
+
+namespace WasmOperator.Proxy.Proxying;
+
+/// <summary>
+/// The request body YARP forwards once streaming started: each chunk read from the client runs
+/// through the plugins' body callbacks and what leaves the chain is handed on.
+/// </summary>
+internal sealed class PluginBodyStream(Exchange exchange, Stream source, long? declared, long alreadyRead, byte[] first) : Stream
+{
+    private readonly byte[] _chunk = new byte[16 * 1024];
+    private byte[] _pending = first;
+    private int _offset;
+    private long _read = alreadyRead;
+    private bool _ended;
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        while (_offset >= _pending.Length)
+        {
+            if (_ended)
+            {
+                return 0;
+            }
+
+            var read = await source.ReadAsync(_chunk, cancellationToken).ConfigureAwait(false);
+            _read += read;
+            _ended = read == 0 || (declared is { } d && _read >= d);
+            var output = exchange.PushBody(request: true, _chunk.AsSpan(0, read).ToArray(), _ended);
+            if (output is null)
+            {
+                throw new IOException("a plugin stopped the request while its body was streaming");
+            }
+
+            if (exchange.BufferedBytes(request: true) > exchange.MaxBufferedBodyBytes)
+            {
+                exchange.StopWith(new LocalResponse(413, "request_payload_too_large", Encoding.UTF8.GetBytes("Payload Too Large"), new HeaderMap(), null));
+                throw new IOException("request body over the plugin buffer limit");
+            }
+
+            _pending = output;
+            _offset = 0;
+        }
+
+        var count = Math.Min(buffer.Length, _pending.Length - _offset);
+        _pending.AsMemory(_offset, count).CopyTo(buffer);
+        _offset += count;
+        exchange.RequestBytes += count;
+        return count;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+}
