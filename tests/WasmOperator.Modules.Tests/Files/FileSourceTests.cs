@@ -56,6 +56,31 @@ public sealed class FileSourceTests : IDisposable
     }
 
     [Fact]
+    public async Task The_file_system_root_as_allowed_root_allows_every_file_under_it()
+    {
+        var module = TestModules.Create();
+        var path = Path.Combine(_modules.Path, "plugin.wasm");
+        await File.WriteAllBytesAsync(path, module);
+        using var fetcher = Fetcher(Path.GetPathRoot(path) ?? "/");
+
+        var fetched = await fetcher.FetchAsync(new ModuleRequest { Url = new Uri(path).AbsoluteUri }, default);
+
+        Assert.Equal(TestModules.Digest(module), fetched.ModuleDigest);
+    }
+
+    [Fact]
+    public async Task A_disposed_fetcher_refuses_to_fetch()
+    {
+        var path = Path.Combine(_modules.Path, "plugin.wasm");
+        await File.WriteAllBytesAsync(path, TestModules.Create());
+        var fetcher = Fetcher(_modules.Path);
+        fetcher.Dispose();
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = new Uri(path).AbsoluteUri }, default));
+    }
+
+    [Fact]
     public async Task File_urls_are_refused_when_no_root_is_configured()
     {
         var path = Path.Combine(_modules.Path, "plugin.wasm");
