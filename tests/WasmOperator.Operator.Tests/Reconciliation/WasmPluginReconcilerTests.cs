@@ -209,6 +209,8 @@ public sealed class WasmPluginReconcilerTests
             versions.Add((await cluster.GetAsync($"p{i}"))!.Metadata!.ResourceVersion);
         }
 
+        // The RevisionReady event follows the status patch: wait for all five before counting.
+        await Cluster.EventuallyAsync(async () => (await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items.Count == 5, "five RevisionReady events");
         var eventsBefore = (await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items.Count;
         await first.DisposeAsync();
 
@@ -224,6 +226,7 @@ public sealed class WasmPluginReconcilerTests
         }
 
         Assert.Equal(1, second.Host.Metrics.StatusPatches.Value);
+        await Cluster.EventuallyAsync(async () => (await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items.Any(e => e.InvolvedObject.Name == "while-down"), "the while-down event");
         Assert.Equal(eventsBefore + 1, (await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items.Count);
     }
 
