@@ -160,6 +160,27 @@ public sealed class ObjectTests
     }
 
     [Fact]
+    public async Task A_secrets_stringData_is_stored_as_base64_data_and_overrides_the_same_key()
+    {
+        await using var f = await ServerFixture.StartAsync(installCrd: false);
+        using var client = f.Server.CreateClient();
+
+        await client.CoreV1.CreateNamespacedSecretAsync(
+            new V1Secret
+            {
+                Metadata = new V1ObjectMeta { Name = "creds" },
+                Data = new Dictionary<string, byte[]> { ["user"] = "old"u8.ToArray(), ["kept"] = "k"u8.ToArray() },
+                StringData = new Dictionary<string, string> { ["user"] = "alice" },
+            },
+            "default");
+
+        var stored = await client.CoreV1.ReadNamespacedSecretAsync("creds", "default");
+        Assert.Null(stored.StringData);
+        Assert.Equal("alice", System.Text.Encoding.UTF8.GetString(stored.Data["user"]));
+        Assert.Equal("k", System.Text.Encoding.UTF8.GetString(stored.Data["kept"]));
+    }
+
+    [Fact]
     public async Task Leases_and_both_event_apis_are_served()
     {
         await using var f = await ServerFixture.StartAsync(installCrd: false);

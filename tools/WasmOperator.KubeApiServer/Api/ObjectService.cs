@@ -342,9 +342,41 @@ internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
         return StoreChange.Put(next);
     }
 
+    /// <summary>
+    /// A Secret's write-only <c>stringData</c> is merged into <c>data</c> (base64), overriding keys there,
+    /// and never stored — as kube-apiserver does.
+    /// </summary>
+    private static void FoldStringData(JsonObject secret)
+    {
+        if (secret["stringData"] is not JsonObject stringData)
+        {
+            secret.Remove("stringData");
+            return;
+        }
+
+        if (secret["data"] is not JsonObject data)
+        {
+            data = [];
+            secret["data"] = data;
+        }
+
+        foreach (var (key, value) in stringData)
+        {
+            var text = value?.GetValue<string>() ?? string.Empty;
+            data[key] = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(text));
+        }
+
+        secret.Remove("stringData");
+    }
+
     /// <summary>Validation and defaulting for custom resources; CRD bookkeeping for CRDs.</summary>
     private JsonObject Admit(ResourceType type, string version, JsonObject obj, JsonObject? old, string name)
     {
+        if (type.Key == "/secrets")
+        {
+            FoldStringData(obj);
+        }
+
         if (type.IsCustom && type.Validators.TryGetValue(version, out var validator))
         {
             var result = validator.Validate(obj, old);
