@@ -43,7 +43,7 @@ build: ## build every project
 	$(DOTNET) build $(SLN) -c $(CONFIG) -nologo -clp:NoSummary
 
 test: deps plugins build ## deps + build + every test
-	$(DOTNET) test $(SLN) -c $(CONFIG) --no-build -nologo 2>&1 | tee .test-output.log
+	$(DOTNET) test $(SLN) -c $(CONFIG) --no-build -nologo --filter "Category!=Bench" 2>&1 | tee .test-output.log
 	@.ci/summarize .test-output.log
 
 run: deps plugins build ## the dev environment: local API server, operator, upstream, proxy with add_header (Ctrl-C stops)
