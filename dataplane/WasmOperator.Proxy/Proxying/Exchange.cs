@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Diagnostics;
@@ -22,6 +23,7 @@ namespace WasmOperator.Proxy.Proxying;
 /// </summary>
 internal sealed partial class Exchange
 {
+    private const int ChunkSize = 16 * 1024;
     private static long _connectionIds;
     private readonly StreamHost[] _hosts;
     private readonly ProxyOptions _options;
@@ -87,12 +89,13 @@ internal sealed partial class Exchange
 
         var request = Context.Request;
         var hasBody = Context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? request.ContentLength > 0;
+        var before = Snapshot(RequestHeaders);
         if (!await RunAsync(Phase.RequestHeaders, !hasBody).ConfigureAwait(false))
         {
             return false;
         }
 
-        ApplyRequestHeaders();
+        ApplyRequestHeaders(Changed(before, RequestHeaders));
         if (!hasBody)
         {
             return true;
@@ -102,11 +105,23 @@ internal sealed partial class Exchange
         // if the whole body was held until its end is it forwarded with an exact content-length.
         var source = request.Body;
         var declared = request.ContentLength;
-        var chunk = new byte[16 * 1024];
+        var chunk = ArrayPool<byte>.Shared.Rent(ChunkSize);
+        try
+        {
+            return await ReadRequestBodyAsync(request, source, declared, chunk).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+    }
+
+    private async Task<bool> ReadRequestBodyAsync(HttpRequest request, Stream source, long? declared, byte[] chunk)
+    {
         long total = 0;
         while (true)
         {
-            var read = await source.ReadAsync(chunk, Context.RequestAborted).ConfigureAwait(false);
+            var read = await source.ReadAsync(chunk.AsMemory(0, ChunkSize), Context.RequestAborted).ConfigureAwait(false);
             total += read;
             var endOfStream = read == 0 || (declared is { } d && total >= d);
             var output = PushBody(request: true, chunk.AsSpan(0, read).ToArray(), endOfStream);
@@ -188,28 +203,46 @@ internal sealed partial class Exchange
         }
 
         var hasBody = upstream.Content.Headers.ContentLength is not 0 && !HttpMethods.IsHead(Context.Request.Method);
+        var before = Snapshot(headers);
         if (!await RunAsync(Phase.ResponseHeaders, !hasBody).ConfigureAwait(false))
         {
             await WriteReplyAsync().ConfigureAwait(false);
             return false;
         }
 
-        ApplyResponseHeaders();
+        if (Changed(before, headers))
+        {
+            ApplyResponseHeaders();
+        }
+
         if (!hasBody)
         {
             return true;
         }
 
+        var chunk = ArrayPool<byte>.Shared.Rent(ChunkSize);
+        try
+        {
+            return await CopyResponseBodyAsync(upstream, chunk, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+    }
+
+    private async Task<bool> CopyResponseBodyAsync(HttpResponseMessage upstream, byte[] chunk, CancellationToken cancellationToken)
+    {
+        var response = Context.Response;
         var declared = upstream.Content.Headers.ContentLength;
         var started = false;
-        var chunk = new byte[16 * 1024];
         long total = 0;
         var stream = await upstream.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         await using (stream.ConfigureAwait(false))
         {
             while (true)
             {
-                var read = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false);
+                var read = await stream.ReadAsync(chunk.AsMemory(0, ChunkSize), cancellationToken).ConfigureAwait(false);
                 total += read;
                 var endOfStream = read == 0 || (declared is { } d && total >= d);
                 var output = PushBody(request: false, chunk.AsSpan(0, read).ToArray(), endOfStream);
@@ -651,11 +684,16 @@ internal sealed partial class Exchange
         return map;
     }
 
-    private void ApplyRequestHeaders()
+    /// <summary>Copies the (plugin-edited) map back to the request; ordinary headers are rewritten only if a plugin changed the map.</summary>
+    private void ApplyRequestHeaders(bool headersChanged)
     {
         var request = Context.Request;
         string? method = null, path = null, authority = null;
-        request.Headers.Clear();
+        if (headersChanged)
+        {
+            request.Headers.Clear();
+        }
+
         foreach (var (name, value) in RequestHeaders.Entries)
         {
             switch (name)
@@ -664,7 +702,13 @@ internal sealed partial class Exchange
                 case ":path": path = value; break;
                 case ":authority": authority = value; break;
                 case ":scheme": break;
-                default: request.Headers.Append(name, value); break;
+                default:
+                    if (headersChanged)
+                    {
+                        request.Headers.Append(name, value);
+                    }
+
+                    break;
             }
         }
 
@@ -685,6 +729,37 @@ internal sealed partial class Exchange
         {
             request.Host = new HostString(authority);
         }
+    }
+
+    /// <summary>The entries of <paramref name="map"/> before the plugins ran, to tell whether any of them edited it.</summary>
+    private static KeyValuePair<string, string>[] Snapshot(HeaderMap map)
+    {
+        var copy = new KeyValuePair<string, string>[map.Count];
+        for (var i = 0; i < copy.Length; i++)
+        {
+            copy[i] = map[i];
+        }
+
+        return copy;
+    }
+
+    private static bool Changed(KeyValuePair<string, string>[] before, HeaderMap after)
+    {
+        if (before.Length != after.Count)
+        {
+            return true;
+        }
+
+        for (var i = 0; i < before.Length; i++)
+        {
+            var entry = after[i];
+            if (!string.Equals(before[i].Key, entry.Key, StringComparison.Ordinal) || !string.Equals(before[i].Value, entry.Value, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private void ApplyResponseHeaders()
