@@ -17,6 +17,7 @@ internal sealed class AbiInstance : IDisposable
     private readonly PluginShard _shard;
     private readonly ProxyWasmPlugin _plugin;
     private readonly HashSet<int> _pendingCallouts = [];
+    private readonly Dictionary<int, GrpcStreamEntry> _grpcStreams = [];
     private Memory? _memory;
     private int _nextContextId = 1;
     private int _nextToken;
@@ -276,6 +277,66 @@ internal sealed class AbiInstance : IDisposable
         {
             _grpcResponse = null;
         }
+    }
+
+    public void DeliverGrpcStreamMetadata(int token, HeaderMap metadata, bool trailing)
+    {
+        if (!_grpcStreams.ContainsKey(token))
+        {
+            return;
+        }
+
+        Effective = RootContextId;
+        var empty = new HeaderMap(0);
+        _grpcResponse = trailing
+            ? new GrpcCalloutResponse(0, "", null, empty, metadata)
+            : new GrpcCalloutResponse(0, "", null, metadata, empty);
+        try
+        {
+            if (trailing)
+            {
+                Vm.OnGrpcReceiveTrailingMetadata?.Invoke(RootContextId, token, metadata.Count);
+            }
+            else
+            {
+                Vm.OnGrpcReceiveInitialMetadata?.Invoke(RootContextId, token, metadata.Count);
+            }
+        }
+        finally
+        {
+            _grpcResponse = null;
+        }
+    }
+
+    public void DeliverGrpcStreamMessage(int token, byte[] message)
+    {
+        if (!_grpcStreams.ContainsKey(token))
+        {
+            return;
+        }
+
+        Effective = RootContextId;
+        _grpcResponse = new GrpcCalloutResponse(0, "", message, new HeaderMap(0), new HeaderMap(0));
+        try
+        {
+            Vm.OnGrpcReceive?.Invoke(RootContextId, token, message.Length);
+        }
+        finally
+        {
+            _grpcResponse = null;
+        }
+    }
+
+    public void DeliverGrpcStreamClose(int token, int status, string message)
+    {
+        if (!_grpcStreams.Remove(token))
+        {
+            return;
+        }
+
+        Effective = RootContextId;
+        _status = (status, message);
+        Vm.OnGrpcClose?.Invoke(RootContextId, token, status);
     }
 
     /// <summary>Root teardown when the plugin is disposed: on_done, on_delete.</summary>
@@ -1072,16 +1133,139 @@ internal sealed class AbiInstance : IDisposable
         return Ok;
     }
 
-    public int GrpcSend(int token)
+    public int GrpcStream(int upstreamPtr, int upstreamSize, int servicePtr, int serviceSize, int methodPtr, int methodSize,
+        int metadataPtr, int metadataSize, int retToken)
+    {
+        Guard("proxy_grpc_stream");
+        if (!TryReadString(upstreamPtr, upstreamSize, out var upstream) || !TryReadString(servicePtr, serviceSize, out var service) ||
+            !TryReadString(methodPtr, methodSize, out var method) || !TryGetSpan(metadataPtr, metadataSize, out var metadataBytes))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        var metadata = new HeaderMap();
+        if (!Pairs.TryParse(metadataBytes, metadata))
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
+        if (upstream.Length == 0 || service.Length == 0 || method.Length == 0)
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
+        var token = ++_nextToken;
+        if (!TryWriteU32(retToken, (uint)token))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        // Registered before the proxy sees it: events it reports synchronously are queued and find the token.
+        var entry = new GrpcStreamEntry();
+        _grpcStreams[token] = entry;
+        var events = new GrpcStreamEvents(_shard, _shard.Generation, token);
+        try
+        {
+            entry.Call = _plugin.Host.OpenGrpcStream(new GrpcStreamRequest(upstream, service, method, metadata), events);
+        }
+#pragma warning disable CA1031 // A host failing to open is delivered like an unavailable upstream.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            entry.Call = null;
+        }
+
+        if (entry.Call is null)
+        {
+            events.OnClose(14, "unavailable");
+        }
+
+        return Ok;
+    }
+
+    public int GrpcSend(int token, int messagePtr, int messageSize, int endOfStream)
     {
         Guard("proxy_grpc_send");
-        return _pendingCallouts.Contains(token) ? Status(ProxyStatus.BadArgument) : Status(ProxyStatus.NotFound);
+        if (!_grpcStreams.TryGetValue(token, out var entry))
+        {
+            return _pendingCallouts.Contains(token) ? Status(ProxyStatus.BadArgument) : Status(ProxyStatus.NotFound);
+        }
+
+        if (!TryReadBytes(messagePtr, messageSize, out var message))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        if (entry.Call is null || entry.LocalClosed)
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
+        entry.LocalClosed = endOfStream != 0;
+        try
+        {
+            entry.Call.Send(message, endOfStream != 0);
+        }
+#pragma warning disable CA1031 // A proxy failing to send is reported to the plugin, not thrown into the VM.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return Status(ProxyStatus.InternalFailure);
+        }
+
+        return Ok;
     }
 
     public int GrpcCancel(int token)
     {
         Guard("proxy_grpc_cancel");
+        if (_grpcStreams.Remove(token, out var entry))
+        {
+            CancelQuietly(entry);
+            return Ok;
+        }
+
         return _pendingCallouts.Remove(token) ? Ok : Status(ProxyStatus.NotFound);
+    }
+
+    /// <summary>Streams: half-close, responses keep coming until the remote close (Envoy). Unary calls: same as cancel.</summary>
+    public int GrpcClose(int token)
+    {
+        Guard("proxy_grpc_close");
+        if (!_grpcStreams.TryGetValue(token, out var entry))
+        {
+            return _pendingCallouts.Remove(token) ? Ok : Status(ProxyStatus.NotFound);
+        }
+
+        if (!entry.LocalClosed)
+        {
+            entry.LocalClosed = true;
+            try
+            {
+                entry.Call?.Close();
+            }
+#pragma warning disable CA1031 // A proxy failing to close is reported to the plugin, not thrown into the VM.
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+                return Status(ProxyStatus.InternalFailure);
+            }
+        }
+
+        return Ok;
+    }
+
+    private static void CancelQuietly(GrpcStreamEntry entry)
+    {
+        try
+        {
+            entry.Call?.Cancel();
+        }
+#pragma warning disable CA1031 // Cancelling is best effort.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
     }
 
     // ---- shared data and queues ----
@@ -1216,5 +1400,14 @@ internal sealed class AbiInstance : IDisposable
         return TryWriteU64(ret, (ulong)value) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
     }
 
-    public void Dispose() => _vm?.Dispose();
+    public void Dispose()
+    {
+        foreach (var entry in _grpcStreams.Values)
+        {
+            CancelQuietly(entry);
+        }
+
+        _grpcStreams.Clear();
+        _vm?.Dispose();
+    }
 }

@@ -69,10 +69,10 @@ internal static class HostFunctions
         linker.DefineFunction(Module, Env("proxy_send_local_response", "iiiiiiii"), static (Caller c, int status, int dp, int ds, int bp, int bs, int hp, int hs, int grpc) => AbiInstance.Of(c).SendLocalResponse(status, dp, ds, bp, bs, hp, hs, grpc));
         linker.DefineFunction(Module, Env("proxy_http_call", "iiiiiiiiii"), static (Caller c, int up, int us, int hp, int hs, int bp, int bs, int tp, int ts, int timeout, int retToken) => AbiInstance.Of(c).HttpCall(up, us, hp, hs, bp, bs, tp, ts, timeout, retToken));
         linker.DefineFunction(Module, Env("proxy_grpc_call", "iiiiiiiiiiii"), static (Caller c, int up, int us, int sp, int ss, int mp, int ms, int ip, int isz, int msgp, int msgs, int timeout, int retToken) => AbiInstance.Of(c).GrpcCall(up, us, sp, ss, mp, ms, ip, isz, msgp, msgs, timeout, retToken));
-        linker.DefineFunction(Module, Env("proxy_grpc_stream", "iiiiiiiii"), static (Caller c, int up, int us, int sp, int ss, int mp, int ms, int ip, int isz, int retToken) => AbiInstance.Of(c).Unimplemented("proxy_grpc_stream"));
-        linker.DefineFunction(Module, Env("proxy_grpc_send", "iiii"), static (Caller c, int token, int p, int s, int eos) => AbiInstance.Of(c).GrpcSend(token));
+        linker.DefineFunction(Module, Env("proxy_grpc_stream", "iiiiiiiii"), static (Caller c, int up, int us, int sp, int ss, int mp, int ms, int ip, int isz, int retToken) => AbiInstance.Of(c).GrpcStream(up, us, sp, ss, mp, ms, ip, isz, retToken));
+        linker.DefineFunction(Module, Env("proxy_grpc_send", "iiii"), static (Caller c, int token, int p, int s, int eos) => AbiInstance.Of(c).GrpcSend(token, p, s, eos));
         linker.DefineFunction(Module, Env("proxy_grpc_cancel", "i"), static (Caller c, int token) => AbiInstance.Of(c).GrpcCancel(token));
-        linker.DefineFunction(Module, Env("proxy_grpc_close", "i"), static (Caller c, int token) => AbiInstance.Of(c).GrpcCancel(token));
+        linker.DefineFunction(Module, Env("proxy_grpc_close", "i"), static (Caller c, int token) => AbiInstance.Of(c).GrpcClose(token));
         linker.DefineFunction(Module, Env("proxy_get_status", "iii"), static (Caller c, int code, int mp, int ms) => AbiInstance.Of(c).GetStatus(code, mp, ms));
         linker.DefineFunction(Module, Env("proxy_set_shared_data", "iiiii"), static (Caller c, int kp, int ks, int vp, int vs, int cas) => AbiInstance.Of(c).SetSharedData(kp, ks, vp, vs, cas));
         linker.DefineFunction(Module, Env("proxy_get_shared_data", "iiiii"), static (Caller c, int kp, int ks, int retPtr, int retSize, int retCas) => AbiInstance.Of(c).GetSharedData(kp, ks, retPtr, retSize, retCas));

@@ -15,6 +15,12 @@ public interface IPluginHost
     /// <summary>Sends a unary gRPC callout. A faulted task is delivered as gRPC status 14 (unavailable).</summary>
     Task<GrpcCalloutResponse> SendGrpcCalloutAsync(GrpcCalloutRequest request, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Opens a streaming gRPC callout; report responses through <paramref name="events"/>. Returning null
+    /// (the default: streaming not offered) or throwing closes the stream with gRPC status 14 (unavailable).
+    /// </summary>
+    IGrpcStream? OpenGrpcStream(GrpcStreamRequest request, IGrpcStreamEvents events) => null;
+
     /// <summary>Plugin-level properties (node, cluster_name, listener_direction ...); segments joined with '.'.</summary>
     bool TryGetProperty(string path, out byte[] value);
 

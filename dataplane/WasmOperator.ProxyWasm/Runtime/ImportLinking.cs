@@ -8,7 +8,8 @@ namespace WasmOperator.ProxyWasm.Runtime;
 /// Classifies a module's function imports against what the host provides, and builds the
 /// per-module linker: provided imports link to the host functions; a known name with another
 /// signature (proxy-runtime's 10-parameter <c>proxy_grpc_call</c>) links to a stub answering
-/// UNIMPLEMENTED; unknown WASI functions answer ENOSYS; any other unknown import links to a stub
+/// UNIMPLEMENTED, except proxy-runtime's 7-parameter <c>proxy_grpc_stream</c>, which opens a stream
+/// without initial metadata; unknown WASI functions answer ENOSYS; any other unknown import links to a stub
 /// that traps only when called.
 /// </summary>
 internal static class ImportLinking
@@ -53,6 +54,11 @@ internal static class ImportLinking
             : Disposition.TrapStub;
     }
 
+    /// <summary>proxy-runtime (AssemblyScript) declares <c>proxy_grpc_stream</c> without initial metadata: 7 i32 parameters.</summary>
+    public static bool IsGrpcStreamWithoutMetadata(FunctionImport import) =>
+        import.ModuleName == HostFunctions.Module && import.Name == "proxy_grpc_stream" &&
+        Signature(import.Parameters) == "iiiiiii" && Signature(import.Results) == "i";
+
     public static Linker Build(Engine engine, Module module)
     {
         var linker = new Linker(engine) { AllowShadowing = true };
@@ -75,6 +81,10 @@ internal static class ImportLinking
             var results = function.Results;
             Function.UntypedCallbackDelegate callback = disposition switch
             {
+                Disposition.SignatureMismatch when IsGrpcStreamWithoutMetadata(function) =>
+                    (Caller caller, ReadOnlySpan<ValueBox> args, Span<ValueBox> res) => res[0] = AbiInstance.Of(caller).GrpcStream(
+                        args[0].AsInt32(), args[1].AsInt32(), args[2].AsInt32(), args[3].AsInt32(), args[4].AsInt32(), args[5].AsInt32(),
+                        0, 0, args[6].AsInt32()),
                 Disposition.SignatureMismatch when Signature(results) == "i" =>
                     (Caller caller, ReadOnlySpan<ValueBox> args, Span<ValueBox> res) => res[0] = (int)ProxyStatus.Unimplemented,
                 Disposition.WasiStub =>
