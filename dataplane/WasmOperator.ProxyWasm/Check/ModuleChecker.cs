@@ -70,6 +70,7 @@ internal static class ModuleChecker
             switch (ImportLinking.Classify(function))
             {
                 case ImportLinking.Disposition.Provided:
+                case ImportLinking.Disposition.SignatureMismatch when ImportLinking.IsGrpcStreamWithoutMetadata(function):
                     provided.Add(name);
                     break;
                 case ImportLinking.Disposition.SignatureMismatch:

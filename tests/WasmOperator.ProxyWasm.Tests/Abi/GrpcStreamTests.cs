@@ -1,3 +1,4 @@
+using WasmOperator.ProxyWasm.Check;
 using WasmOperator.ProxyWasm.Plugins;
 using WasmOperator.ProxyWasm.Runtime;
 using WasmOperator.ProxyWasm.Tests.Support;
@@ -88,6 +89,26 @@ public class GrpcStreamTests
         Assert.True(await host.WaitForLogAsync(m => m == "unavailable"));
         // open OK; both sends refused (BAD_ARGUMENT: no stream to send on); unknown token NOT_FOUND.
         Assert.Equal(["0", "2", "2", "1", "e", "unavailable"], host.Messages());
+    }
+
+    [Fact]
+    public async Task The_seven_parameter_grpc_stream_of_proxy_runtime_opens_a_stream_without_metadata()
+    {
+        using var runtime = new ProxyWasmRuntime();
+        var host = new StreamingPluginHost();
+        var module = runtime.Compile(TestModules.Wat("grpc_stream_no_metadata"));
+        using var plugin = runtime.LoadPlugin(module, new PluginOptions { Name = "grpc-stream", Shards = 1 }, host);
+        using var stream = plugin.CreateHttpStream(new TestStreamHost());
+
+        stream.OnRequestHeaders(true);
+
+        Assert.True(await host.Inner.WaitForLogAsync(m => m == "done"));
+        Assert.Equal(["r1", "r2", "done"], host.Inner.Messages());
+        Assert.Equal(0, Assert.Single(host.Opened).InitialMetadata.Count);
+        Assert.Equal(["send m1 True"], host.Calls);
+        var report = ModuleChecker.Check(runtime, TestModules.Wat("grpc_stream_no_metadata"), []);
+        Assert.Contains("env.proxy_grpc_stream", report.ProvidedImports);
+        Assert.DoesNotContain("env.proxy_grpc_stream", report.MismatchedImports);
     }
 
     private static ProxyWasmPlugin Load(ProxyWasmRuntime runtime, WasmOperator.ProxyWasm.Host.IPluginHost host) =>
