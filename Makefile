@@ -17,6 +17,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 deps: apt-deps npm-deps ## install what a fresh Debian machine lacks (idempotent)
+	@command -v kubectl >/dev/null || { echo "deps: kubectl is not on PATH; the local API server tests drive it. Install kubectl (any 1.2x client) and retry." >&2; exit 1; }
 
 apt-deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
