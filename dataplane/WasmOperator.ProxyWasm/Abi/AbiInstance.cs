@@ -428,6 +428,18 @@ internal sealed class AbiInstance : IDisposable
         return false;
     }
 
+    /// <summary>Reads a pairs-encoded map from guest memory: OK, INVALID_MEMORY_ACCESS or BAD_ARGUMENT.</summary>
+    private int ReadPairs(int ptr, int size, out HeaderMap map)
+    {
+        map = new HeaderMap();
+        if (!TryGetSpan(ptr, size, out var bytes))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        return Pairs.TryParse(bytes, map) ? Ok : Status(ProxyStatus.BadArgument);
+    }
+
     /// <summary>Calls the module allocator with hostcalls restricted (cpp-host security rule).</summary>
     private int Allocate(int size)
     {
@@ -721,15 +733,10 @@ internal sealed class AbiInstance : IDisposable
             return Status(status);
         }
 
-        if (!TryGetSpan(ptr, size, out var bytes))
+        var read = ReadPairs(ptr, size, out var parsed);
+        if (read != Ok)
         {
-            return Status(ProxyStatus.InvalidMemoryAccess);
-        }
-
-        var parsed = new HeaderMap();
-        if (!Pairs.TryParse(bytes, parsed))
-        {
-            return Status(ProxyStatus.BadArgument);
+            return read;
         }
 
         map.Clear();
@@ -890,16 +897,15 @@ internal sealed class AbiInstance : IDisposable
             return Status(ProxyStatus.NotFound);
         }
 
-        if (!TryReadString(detailsPtr, detailsSize, out var details) || !TryReadBytes(bodyPtr, bodySize, out var body) ||
-            !TryGetSpan(headersPtr, headersSize, out var headerBytes))
+        if (!TryReadString(detailsPtr, detailsSize, out var details) || !TryReadBytes(bodyPtr, bodySize, out var body))
         {
             return Status(ProxyStatus.InvalidMemoryAccess);
         }
 
-        var headers = new HeaderMap();
-        if (!Pairs.TryParse(headerBytes, headers))
+        var read = ReadPairs(headersPtr, headersSize, out var headers);
+        if (read != Ok)
         {
-            return Status(ProxyStatus.BadArgument);
+            return read;
         }
 
         var response = new LocalResponse(statusCode, details, body, headers, grpcStatus >= 0 ? grpcStatus : null);
@@ -1026,26 +1032,26 @@ internal sealed class AbiInstance : IDisposable
         int trailersPtr, int trailersSize, int timeoutMs, int retToken)
     {
         Guard("proxy_http_call");
-        if (!TryReadString(upstreamPtr, upstreamSize, out var upstream) || !TryGetSpan(headersPtr, headersSize, out var headerBytes))
+        if (!TryReadString(upstreamPtr, upstreamSize, out var upstream))
         {
             return Status(ProxyStatus.InvalidMemoryAccess);
         }
 
-        var headers = new HeaderMap();
-        if (!Pairs.TryParse(headerBytes, headers))
+        var read = ReadPairs(headersPtr, headersSize, out var headers);
+        if (read != Ok)
         {
-            return Status(ProxyStatus.BadArgument);
+            return read;
         }
 
-        if (!TryReadBytes(bodyPtr, bodySize, out var body) || !TryGetSpan(trailersPtr, trailersSize, out var trailerBytes))
+        if (!TryReadBytes(bodyPtr, bodySize, out var body))
         {
             return Status(ProxyStatus.InvalidMemoryAccess);
         }
 
-        var trailers = new HeaderMap();
-        if (!Pairs.TryParse(trailerBytes, trailers))
+        read = ReadPairs(trailersPtr, trailersSize, out var trailers);
+        if (read != Ok)
         {
-            return Status(ProxyStatus.BadArgument);
+            return read;
         }
 
         if (headers.Get(":method") is null || headers.Get(":path") is null || headers.Get(":authority") is null || upstream.Length == 0)
@@ -1053,47 +1059,22 @@ internal sealed class AbiInstance : IDisposable
             return Status(ProxyStatus.BadArgument);
         }
 
-        var token = ++_nextToken;
-        if (!TryWriteU32(retToken, (uint)token))
-        {
-            return Status(ProxyStatus.InvalidMemoryAccess);
-        }
-
-        _pendingCallouts.Add(token);
-        var request = new HttpCalloutRequest(upstream, headers, body, trailers, TimeSpan.FromMilliseconds((uint)timeoutMs));
-        Task<HttpCalloutResponse> task;
-        try
-        {
-            task = _plugin.Host.SendHttpCalloutAsync(request, _shard.Cancellation);
-        }
-#pragma warning disable CA1031 // A host failing synchronously is delivered like a failed callout.
-        catch (Exception ex)
-#pragma warning restore CA1031
-        {
-            task = Task.FromException<HttpCalloutResponse>(ex);
-        }
-
-        var shard = _shard;
-        var generation = shard.Generation;
-        task.ContinueWith(t => shard.Post(generation, abi => abi.DeliverHttpResponse(token, t)),
-            CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
-        return Ok;
+        return StartCallout(
+            retToken,
+            new HttpCalloutRequest(upstream, headers, body, trailers, TimeSpan.FromMilliseconds((uint)timeoutMs)),
+            static (host, request, cancel) => host.SendHttpCalloutAsync(request, cancel),
+            static (abi, token, response) => abi.DeliverHttpResponse(token, response));
     }
 
     public int GrpcCall(int upstreamPtr, int upstreamSize, int servicePtr, int serviceSize, int methodPtr, int methodSize,
         int metadataPtr, int metadataSize, int messagePtr, int messageSize, int timeoutMs, int retToken)
     {
         Guard("proxy_grpc_call");
-        if (!TryReadString(upstreamPtr, upstreamSize, out var upstream) || !TryReadString(servicePtr, serviceSize, out var service) ||
-            !TryReadString(methodPtr, methodSize, out var method) || !TryGetSpan(metadataPtr, metadataSize, out var metadataBytes))
+        var read = ReadGrpcTarget(upstreamPtr, upstreamSize, servicePtr, serviceSize, methodPtr, methodSize, metadataPtr, metadataSize,
+            out var upstream, out var service, out var method, out var metadata);
+        if (read != Ok)
         {
-            return Status(ProxyStatus.InvalidMemoryAccess);
-        }
-
-        var metadata = new HeaderMap();
-        if (!Pairs.TryParse(metadataBytes, metadata))
-        {
-            return Status(ProxyStatus.BadArgument);
+            return read;
         }
 
         if (!TryReadBytes(messagePtr, messageSize, out var message))
@@ -1106,6 +1087,20 @@ internal sealed class AbiInstance : IDisposable
             return Status(ProxyStatus.BadArgument);
         }
 
+        return StartCallout(
+            retToken,
+            new GrpcCalloutRequest(upstream, service, method, metadata, message, TimeSpan.FromMilliseconds((uint)timeoutMs)),
+            static (host, request, cancel) => host.SendGrpcCalloutAsync(request, cancel),
+            static (abi, token, response) => abi.DeliverGrpcResponse(token, response));
+    }
+
+    /// <summary>
+    /// Issues a callout token, hands the request to the proxy and delivers its completion to the root context
+    /// after the current VM call (never re-entering the VM). A proxy that throws synchronously is a failed callout.
+    /// </summary>
+    private int StartCallout<TRequest, TResponse>(int retToken, TRequest request,
+        Func<IPluginHost, TRequest, CancellationToken, Task<TResponse>> send, Action<AbiInstance, int, Task<TResponse>> deliver)
+    {
         var token = ++_nextToken;
         if (!TryWriteU32(retToken, (uint)token))
         {
@@ -1113,40 +1108,48 @@ internal sealed class AbiInstance : IDisposable
         }
 
         _pendingCallouts.Add(token);
-        var request = new GrpcCalloutRequest(upstream, service, method, metadata, message, TimeSpan.FromMilliseconds((uint)timeoutMs));
-        Task<GrpcCalloutResponse> task;
+        Task<TResponse> task;
         try
         {
-            task = _plugin.Host.SendGrpcCalloutAsync(request, _shard.Cancellation);
+            task = send(_plugin.Host, request, _shard.Cancellation);
         }
 #pragma warning disable CA1031 // A host failing synchronously is delivered like a failed callout.
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            task = Task.FromException<GrpcCalloutResponse>(ex);
+            task = Task.FromException<TResponse>(ex);
         }
 
         var shard = _shard;
         var generation = shard.Generation;
-        task.ContinueWith(t => shard.Post(generation, abi => abi.DeliverGrpcResponse(token, t)),
+        task.ContinueWith(t => shard.Post(generation, abi => deliver(abi, token, t)),
             CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
         return Ok;
+    }
+
+    /// <summary>Reads the upstream, service, method and initial metadata shared by gRPC calls and streams.</summary>
+    private int ReadGrpcTarget(int upstreamPtr, int upstreamSize, int servicePtr, int serviceSize, int methodPtr, int methodSize,
+        int metadataPtr, int metadataSize, out string upstream, out string service, out string method, out HeaderMap metadata)
+    {
+        metadata = new HeaderMap();
+        if (!TryReadString(upstreamPtr, upstreamSize, out upstream) | !TryReadString(servicePtr, serviceSize, out service) |
+            !TryReadString(methodPtr, methodSize, out method))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        return ReadPairs(metadataPtr, metadataSize, out metadata);
     }
 
     public int GrpcStream(int upstreamPtr, int upstreamSize, int servicePtr, int serviceSize, int methodPtr, int methodSize,
         int metadataPtr, int metadataSize, int retToken)
     {
         Guard("proxy_grpc_stream");
-        if (!TryReadString(upstreamPtr, upstreamSize, out var upstream) || !TryReadString(servicePtr, serviceSize, out var service) ||
-            !TryReadString(methodPtr, methodSize, out var method) || !TryGetSpan(metadataPtr, metadataSize, out var metadataBytes))
+        var read = ReadGrpcTarget(upstreamPtr, upstreamSize, servicePtr, serviceSize, methodPtr, methodSize, metadataPtr, metadataSize,
+            out var upstream, out var service, out var method, out var metadata);
+        if (read != Ok)
         {
-            return Status(ProxyStatus.InvalidMemoryAccess);
-        }
-
-        var metadata = new HeaderMap();
-        if (!Pairs.TryParse(metadataBytes, metadata))
-        {
-            return Status(ProxyStatus.BadArgument);
+            return read;
         }
 
         if (upstream.Length == 0 || service.Length == 0 || method.Length == 0)
