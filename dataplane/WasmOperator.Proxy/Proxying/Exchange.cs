@@ -89,13 +89,13 @@ internal sealed partial class Exchange
 
         var request = Context.Request;
         var hasBody = Context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? request.ContentLength > 0;
-        var before = Snapshot(RequestHeaders);
+        var before = RequestHeaders.Version;
         if (!await RunAsync(Phase.RequestHeaders, !hasBody).ConfigureAwait(false))
         {
             return false;
         }
 
-        ApplyRequestHeaders(Changed(before, RequestHeaders));
+        ApplyRequestHeaders(RequestHeaders.Version != before);
         if (!hasBody)
         {
             return true;
@@ -203,14 +203,14 @@ internal sealed partial class Exchange
         }
 
         var hasBody = upstream.Content.Headers.ContentLength is not 0 && !HttpMethods.IsHead(Context.Request.Method);
-        var before = Snapshot(headers);
+        var before = headers.Version;
         if (!await RunAsync(Phase.ResponseHeaders, !hasBody).ConfigureAwait(false))
         {
             await WriteReplyAsync().ConfigureAwait(false);
             return false;
         }
 
-        if (Changed(before, headers))
+        if (headers.Version != before)
         {
             ApplyResponseHeaders();
         }
@@ -729,37 +729,6 @@ internal sealed partial class Exchange
         {
             request.Host = new HostString(authority);
         }
-    }
-
-    /// <summary>The entries of <paramref name="map"/> before the plugins ran, to tell whether any of them edited it.</summary>
-    private static KeyValuePair<string, string>[] Snapshot(HeaderMap map)
-    {
-        var copy = new KeyValuePair<string, string>[map.Count];
-        for (var i = 0; i < copy.Length; i++)
-        {
-            copy[i] = map[i];
-        }
-
-        return copy;
-    }
-
-    private static bool Changed(KeyValuePair<string, string>[] before, HeaderMap after)
-    {
-        if (before.Length != after.Count)
-        {
-            return true;
-        }
-
-        for (var i = 0; i < before.Length; i++)
-        {
-            var entry = after[i];
-            if (!string.Equals(before[i].Key, entry.Key, StringComparison.Ordinal) || !string.Equals(before[i].Value, entry.Value, StringComparison.Ordinal))
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     private void ApplyResponseHeaders()

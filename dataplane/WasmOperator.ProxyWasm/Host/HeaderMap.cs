@@ -15,6 +15,12 @@ public sealed class HeaderMap
     /// <summary>Creates an empty map.</summary>
     public HeaderMap(int capacity = 16) => _entries = new List<KeyValuePair<string, string>>(capacity);
 
+    /// <summary>
+    /// Bumped by every change. The proxy compares it before and after the plugins run to tell
+    /// whether it must write the headers back, without copying the map.
+    /// </summary>
+    public int Version { get; private set; }
+
     /// <summary>Number of entries (pairs).</summary>
     public int Count => _entries.Count;
 
@@ -22,7 +28,11 @@ public sealed class HeaderMap
     public KeyValuePair<string, string> this[int index] => _entries[index];
 
     /// <summary>Appends an entry; the name is lower-cased.</summary>
-    public void Add(string name, string value) => _entries.Add(new(Lower(name), value));
+    public void Add(string name, string value)
+    {
+        _entries.Add(new(Lower(name), value));
+        Version++;
+    }
 
     /// <summary>The first value of <paramref name="name"/>, or null.</summary>
     public string? Get(string name)
@@ -53,6 +63,7 @@ public sealed class HeaderMap
             }
         }
 
+        Version++;
         if (index < 0)
         {
             _entries.Add(new(name, value));
@@ -67,11 +78,30 @@ public sealed class HeaderMap
     public int Remove(string name)
     {
         name = Lower(name);
-        return _entries.RemoveAll(e => string.Equals(e.Key, name, StringComparison.Ordinal));
+        var removed = 0;
+        for (var i = _entries.Count - 1; i >= 0; i--)
+        {
+            if (string.Equals(_entries[i].Key, name, StringComparison.Ordinal))
+            {
+                _entries.RemoveAt(i);
+                removed++;
+            }
+        }
+
+        if (removed > 0)
+        {
+            Version++;
+        }
+
+        return removed;
     }
 
     /// <summary>Removes all entries.</summary>
-    public void Clear() => _entries.Clear();
+    public void Clear()
+    {
+        _entries.Clear();
+        Version++;
+    }
 
     /// <summary>Total bytes of names and values (what <c>proxy_get_header_map_size</c> reports).</summary>
     public int ByteSize
