@@ -46,7 +46,7 @@ internal sealed class AbiInstance : IDisposable
 
     public IReadOnlyDictionary<string, string> Environment => _plugin.Options.Environment;
 
-    /// <summary>Instantiates, initializes and starts a VM: init, root context, on_vm_start, on_configure.</summary>
+    /// <summary>Instantiates, initializes and starts a VM: init, root context, on_vm_start, validate_configuration, on_configure.</summary>
     public static AbiInstance Create(PluginShard shard)
     {
         var abi = new AbiInstance(shard);
@@ -117,6 +117,15 @@ internal sealed class AbiInstance : IDisposable
         _inConfigure = true;
         try
         {
+            // cpp-host validateConfiguration: the root context checks the plugin configuration
+            // (readable as buffer 7) before on_configure; a module without the export accepts it.
+            Vm.Arm();
+            if (Vm.ValidateConfiguration is not null && Vm.ValidateConfiguration(RootContextId, options.Configuration.Length) == 0)
+            {
+                throw new PluginLoadException(
+                    $"plugin '{options.Name}': proxy_validate_configuration rejected the plugin configuration ({options.Configuration.Length} bytes, root id '{options.RootId}')");
+            }
+
             Vm.Arm();
             if (Vm.OnConfigure is not null && Vm.OnConfigure(RootContextId, options.Configuration.Length) == 0)
             {

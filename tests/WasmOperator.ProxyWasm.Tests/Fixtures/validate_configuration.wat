@@ -1,0 +1,27 @@
+;; proxy_validate_configuration logs "validate <root id digit>", reads the plugin configuration
+;; (buffer 7) and accepts it only when it starts with "ok"; proxy_on_configure logs "configure".
+(module
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_buffer_bytes" (func $get_buffer (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "validate ?")
+  (data (i32.const 16) "configure")
+  (func (export "malloc") (param i32) (result i32) (i32.const 4096))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_validate_configuration") (param $root i32) (param $size i32) (result i32)
+    (local $ptr i32)
+    (i32.store8 (i32.const 9) (i32.add (i32.const 48) (local.get $root)))
+    (drop (call $log (i32.const 2) (i32.const 0) (i32.const 10)))
+    (if (i32.lt_u (local.get $size) (i32.const 2)) (then (return (i32.const 0))))
+    (if (i32.ne (call $get_buffer (i32.const 7) (i32.const 0) (local.get $size) (i32.const 64) (i32.const 68)) (i32.const 0))
+      (then (return (i32.const 0))))
+    (if (i32.ne (i32.load (i32.const 68)) (local.get $size)) (then (return (i32.const 0))))
+    (local.set $ptr (i32.load (i32.const 64)))
+    (i32.and
+      (i32.eq (i32.load8_u (local.get $ptr)) (i32.const 111))
+      (i32.eq (i32.load8_u offset=1 (local.get $ptr)) (i32.const 107))))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (drop (call $log (i32.const 2) (i32.const 16) (i32.const 9)))
+    (i32.const 1))
+)
