@@ -13,4 +13,6 @@ internal sealed record PluginMetrics(
     Histogram.Child RequestHeadersLatency,
     Histogram.Child RequestBodyLatency,
     Histogram.Child ResponseHeadersLatency,
-    Histogram.Child ResponseBodyLatency);
+    Histogram.Child ResponseBodyLatency,
+    Histogram.Child RequestTrailersLatency,
+    Histogram.Child ResponseTrailersLatency);

@@ -52,7 +52,9 @@ internal sealed class ProxyMetrics
         _latency.WithLabels(plugin, "request_headers"),
         _latency.WithLabels(plugin, "request_body"),
         _latency.WithLabels(plugin, "response_headers"),
-        _latency.WithLabels(plugin, "response_body"));
+        _latency.WithLabels(plugin, "response_body"),
+        _latency.WithLabels(plugin, "request_trailers"),
+        _latency.WithLabels(plugin, "response_trailers"));
 
     /// <summary>Writes the proxy metrics, then the plugin-defined ones (prefixed <c>wasmcustom_</c>).</summary>
     public async Task ExportAsync(Stream output, MetricRegistry pluginMetrics, CancellationToken cancellationToken)

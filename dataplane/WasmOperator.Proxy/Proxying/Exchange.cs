@@ -51,6 +51,12 @@ internal sealed partial class Exchange
 
     public HeaderMap? ResponseHeaders { get; private set; }
 
+    /// <summary>Request trailers, once the request body ended with some.</summary>
+    public HeaderMap? RequestTrailers { get; private set; }
+
+    /// <summary>Response trailers, once the upstream body ended with some.</summary>
+    public HeaderMap? ResponseTrailers { get; private set; }
+
     /// <summary>Bytes of the response body that have left the chain so far.</summary>
     public long ResponseBytes { get; private set; }
 
@@ -123,8 +129,8 @@ internal sealed partial class Exchange
         {
             var read = await source.ReadAsync(chunk.AsMemory(0, ChunkSize), Context.RequestAborted).ConfigureAwait(false);
             total += read;
-            var endOfStream = read == 0 || (declared is { } d && total >= d);
-            var output = PushBody(request: true, chunk.AsSpan(0, read).ToArray(), endOfStream);
+            var endOfStream = read == 0 || (declared is { } d && total >= d && RequestEndsAtDeclaredLength);
+            var output = await PushRequestChunkAsync(chunk.AsSpan(0, read).ToArray(), endOfStream).ConfigureAwait(false);
             if (output is null)
             {
                 return false;
@@ -155,6 +161,51 @@ internal sealed partial class Exchange
 
     /// <summary>Bytes of the request body that have left the chain so far.</summary>
     public long RequestBytes { get; set; }
+
+    /// <summary>
+    /// HTTP/1.1 with a content-length ends at that length; HTTP/2 and HTTP/3 may still send trailers
+    /// after it, so there the body ends only when the stream does.
+    /// </summary>
+    public bool RequestEndsAtDeclaredLength => !HttpProtocol.IsHttp2(Context.Request.Protocol) && !HttpProtocol.IsHttp3(Context.Request.Protocol);
+
+    /// <summary>
+    /// Runs one chunk of the client's request body through the chain; at its end, the request
+    /// trailers (if the client sent any) go to the plugins, and the last body callback before them
+    /// has end_of_stream false. Returns what left the chain, or null when a plugin stopped the stream.
+    /// </summary>
+    /// <remarks>
+    /// Plugins may read and edit request trailers, but they are not forwarded upstream: HttpClient
+    /// (and so YARP) cannot send request trailers.
+    /// </remarks>
+    public async ValueTask<byte[]?> PushRequestChunkAsync(byte[] chunk, bool endOfStream)
+    {
+        if (endOfStream && ReceivedRequestTrailers() is { } trailers)
+        {
+            return await FinishBodyWithTrailersAsync(request: true, chunk, trailers).ConfigureAwait(false);
+        }
+
+        return PushBody(request: true, chunk, endOfStream);
+    }
+
+    private HeaderMap? ReceivedRequestTrailers()
+    {
+        var request = Context.Request;
+        if (!request.SupportsTrailers() || !request.CheckTrailersAvailable() || Context.Features.Get<IHttpRequestTrailersFeature>()?.Trailers is not { Count: > 0 } trailers)
+        {
+            return null;
+        }
+
+        var map = new HeaderMap(trailers.Count);
+        foreach (var (name, values) in trailers)
+        {
+            foreach (var value in values)
+            {
+                map.Add(name, value ?? "");
+            }
+        }
+
+        return map;
+    }
 
     public int MaxBufferedBodyBytes => _options.MaxBufferedBodyBytes;
 
@@ -244,8 +295,11 @@ internal sealed partial class Exchange
             {
                 var read = await stream.ReadAsync(chunk.AsMemory(0, ChunkSize), cancellationToken).ConfigureAwait(false);
                 total += read;
-                var endOfStream = read == 0 || (declared is { } d && total >= d);
-                var output = PushBody(request: false, chunk.AsSpan(0, read).ToArray(), endOfStream);
+                // Over HTTP/2 trailers may follow the declared length: read to the end of the stream.
+                var endOfStream = read == 0 || (declared is { } d && total >= d && upstream.Version.Major < 2);
+                var output = read == 0 && upstream.TrailingHeaders.NonValidated.Count > 0
+                    ? await FinishBodyWithTrailersAsync(request: false, [], ToMap(upstream.TrailingHeaders)).ConfigureAwait(false)
+                    : PushBody(request: false, chunk.AsSpan(0, read).ToArray(), endOfStream);
                 if (output is not null && BufferedBytes(request: false) > _options.MaxBufferedBodyBytes)
                 {
                     Reply = new LocalResponse(500, "response_payload_too_large", Encoding.UTF8.GetBytes("upstream response too large for the plugin buffer"), new HeaderMap(), null);
@@ -280,15 +334,30 @@ internal sealed partial class Exchange
             }
         }
 
-        if (response.SupportsTrailers())
+        // The trailers as the plugins left them (HTTP/1.1 clients get none: Kestrel sends trailers over HTTP/2 and 3).
+        if (ResponseTrailers is { } trailers && response.SupportsTrailers())
         {
-            foreach (var header in upstream.TrailingHeaders.NonValidated)
+            foreach (var (name, value) in trailers.Entries)
             {
-                response.AppendTrailer(header.Key, new Microsoft.Extensions.Primitives.StringValues([.. header.Value]));
+                response.AppendTrailer(name, value);
             }
         }
 
         return false;
+    }
+
+    private static HeaderMap ToMap(System.Net.Http.Headers.HttpHeaders headers)
+    {
+        var map = new HeaderMap(headers.NonValidated.Count);
+        foreach (var header in headers.NonValidated)
+        {
+            foreach (var value in header.Value)
+            {
+                map.Add(header.Key, value);
+            }
+        }
+
+        return map;
     }
 
     /// <summary>
@@ -299,7 +368,6 @@ internal sealed partial class Exchange
     /// </summary>
     public byte[]? PushBody(bool request, byte[] chunk, bool endOfStream)
     {
-        var phase = request ? Phase.RequestBody : Phase.ResponseBody;
         var data = chunk;
         for (var n = 0; n < _hosts.Length; n++)
         {
@@ -309,72 +377,149 @@ internal sealed partial class Exchange
                 continue;
             }
 
-            if (host.Entry.LogOnly)
+            switch (PushBodyTo(host, host.Stream, request, ref data, endOfStream))
             {
-                var view = new BodyBuffer(data.Length);
-                view.Append(data);
-                SetBody(host, request, view);
-                var seen = Invoke(host, host.Stream, phase, endOfStream);
-                if (!view.Span.SequenceEqual(data))
-                {
-                    RecordLogOnly(host, "body_mutation");
-                }
+                case BodyStep.Stopped:
+                    return null;
+                case BodyStep.Held:
+                    return [];
+            }
+        }
 
-                if (seen.Status == FilterStatus.LocalResponse)
+        return data;
+    }
+
+    /// <summary>
+    /// The end of a body that trailers follow (Envoy): each plugin in turn gets what is still
+    /// flowing as a body callback with end_of_stream false, then its trailers callback (which may
+    /// pause); afterwards whatever it held moves on to the next plugin. Returns the bytes that left
+    /// the chain, or null when a plugin stopped the stream.
+    /// </summary>
+    public async Task<byte[]?> FinishBodyWithTrailersAsync(bool request, byte[] chunk, HeaderMap trailers)
+    {
+        if (request)
+        {
+            RequestTrailers = trailers;
+        }
+        else
+        {
+            ResponseTrailers = trailers;
+        }
+
+        var phase = request ? Phase.RequestTrailers : Phase.ResponseTrailers;
+        var data = chunk;
+        for (var n = 0; n < _hosts.Length; n++)
+        {
+            var host = _hosts[request ? n : _hosts.Length - 1 - n];
+            if (request)
+            {
+                host.RequestTrailers = trailers;
+            }
+            else
+            {
+                host.ResponseTrailers = trailers;
+            }
+
+            if (host.Skipped || host.Stream is null)
+            {
+                continue;
+            }
+
+            if (data.Length > 0 && PushBodyTo(host, host.Stream, request, ref data, endOfStream: false) == BodyStep.Stopped)
+            {
+                return null;
+            }
+
+            if (host.Skipped || host.Stream is null || !await RunOneAsync(host, host.Stream, phase, endOfStream: false).ConfigureAwait(false))
+            {
+                if (Stopped)
                 {
-                    RecordLogOnly(host, "local_response");
-                }
-                else if (seen.Status == FilterStatus.Pause && !endOfStream)
-                {
-                    RecordLogOnly(host, "pause");
-                }
-                else if (seen.Status == FilterStatus.Failed)
-                {
-                    ApplyFailure(host, seen.Failure ?? new PluginFailure(TrapKind.Unavailable, "callback", "no healthy VM"));
+                    return null;
                 }
 
                 continue;
             }
 
-            var buffer = (request ? host.RequestBody : host.ResponseBody) ?? new BodyBuffer(data.Length);
-            SetBody(host, request, buffer);
-            buffer.Append(data);
-            var result = Invoke(host, host.Stream, phase, endOfStream);
-            if (result.Status == FilterStatus.Failed && host.Entry.Spec.FailStrategy == FailStrategy.FAIL_RELOAD && !host.Retried && host.Entry.Plugin is { } plugin)
+            // Trailers end the stream: what this plugin held (paused on the body) is released.
+            if (!host.Entry.LogOnly && (request ? host.RequestBody : host.ResponseBody) is { Length: > 0 } held)
             {
-                host.Retried = true;
-                host.Entry.Metrics.Traps.Inc();
-                host.Entry.Metrics.Rebuilds.Inc();
-                LogRetry(_log, host.Entry.Spec.Key, result.Failure?.ToString() ?? "");
-                host.Stream.Complete();
-                var fresh = plugin.CreateHttpStream(host);
-                host.Stream = fresh;
-                result = Invoke(host, fresh, phase, endOfStream);
+                data = data.Length == 0 ? held.ToArray() : [.. data, .. held.Span];
+                held.Clear();
             }
-
-            switch (result.Status)
-            {
-                case FilterStatus.Failed:
-                    host.Entry.Metrics.Traps.Inc();
-                    ApplyFailure(host, result.Failure ?? new PluginFailure(TrapKind.Unavailable, "callback", "no healthy VM"));
-                    if (Stopped)
-                    {
-                        return null;
-                    }
-
-                    break;
-                case FilterStatus.LocalResponse:
-                    Reply = result.LocalResponse;
-                    return null;
-                case FilterStatus.Pause when !endOfStream:
-                    return [];
-            }
-
-            data = buffer.ToArray();
-            buffer.Clear();
         }
 
         return data;
+    }
+
+    /// <summary>One plugin's body callback for <paramref name="data"/>; on Continue, <paramref name="data"/> becomes what it passes on.</summary>
+    private BodyStep PushBodyTo(StreamHost host, HttpStream stream, bool request, ref byte[] data, bool endOfStream)
+    {
+        var phase = request ? Phase.RequestBody : Phase.ResponseBody;
+        if (host.Entry.LogOnly)
+        {
+            var view = new BodyBuffer(data.Length);
+            view.Append(data);
+            SetBody(host, request, view);
+            var seen = Invoke(host, stream, phase, endOfStream);
+            if (!view.Span.SequenceEqual(data))
+            {
+                RecordLogOnly(host, "body_mutation");
+            }
+
+            if (seen.Status == FilterStatus.LocalResponse)
+            {
+                RecordLogOnly(host, "local_response");
+            }
+            else if (seen.Status == FilterStatus.Pause && !endOfStream)
+            {
+                RecordLogOnly(host, "pause");
+            }
+            else if (seen.Status == FilterStatus.Failed)
+            {
+                ApplyFailure(host, seen.Failure ?? new PluginFailure(TrapKind.Unavailable, "callback", "no healthy VM"));
+            }
+
+            return BodyStep.Continue;
+        }
+
+        var buffer = (request ? host.RequestBody : host.ResponseBody) ?? new BodyBuffer(data.Length);
+        SetBody(host, request, buffer);
+        buffer.Append(data);
+        var result = Invoke(host, stream, phase, endOfStream);
+        if (result.Status == FilterStatus.Failed && host.Entry.Spec.FailStrategy == FailStrategy.FAIL_RELOAD && !host.Retried && host.Entry.Plugin is { } plugin)
+        {
+            host.Retried = true;
+            host.Entry.Metrics.Traps.Inc();
+            host.Entry.Metrics.Rebuilds.Inc();
+            LogRetry(_log, host.Entry.Spec.Key, result.Failure?.ToString() ?? "");
+            stream.Complete();
+            var fresh = plugin.CreateHttpStream(host);
+            host.Stream = fresh;
+            result = Invoke(host, fresh, phase, endOfStream);
+        }
+
+        switch (result.Status)
+        {
+            case FilterStatus.Failed:
+                host.Entry.Metrics.Traps.Inc();
+                ApplyFailure(host, result.Failure ?? new PluginFailure(TrapKind.Unavailable, "callback", "no healthy VM"));
+                if (Stopped)
+                {
+                    return BodyStep.Stopped;
+                }
+
+                break;
+            case FilterStatus.LocalResponse:
+                Reply = result.LocalResponse;
+                return BodyStep.Stopped;
+            case FilterStatus.Pause when !endOfStream:
+                data = [];
+                return BodyStep.Held;
+        }
+
+        data = buffer.ToArray();
+        buffer.Clear();
+        return BodyStep.Continue;
     }
 
     private static void SetBody(StreamHost host, bool request, BodyBuffer buffer)
@@ -456,78 +601,89 @@ internal sealed partial class Exchange
                 continue;
             }
 
-            var result = Invoke(host, host.Stream, phase, endOfStream);
-            while (true)
+            if (!await RunOneAsync(host, host.Stream, phase, endOfStream).ConfigureAwait(false))
             {
-                if (result.Status == FilterStatus.Failed)
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>One plugin's callback with its fail strategy and pause handling; false when the stream stopped.</summary>
+    private async Task<bool> RunOneAsync(StreamHost host, HttpStream stream, Phase phase, bool endOfStream)
+    {
+        var result = Invoke(host, stream, phase, endOfStream);
+        while (true)
+        {
+            if (result.Status == FilterStatus.Failed)
+            {
+                if (host.Entry.Spec.FailStrategy == FailStrategy.FAIL_RELOAD && !host.Retried && !host.Entry.LogOnly && host.Entry.Plugin is { } plugin)
                 {
-                    if (host.Entry.Spec.FailStrategy == FailStrategy.FAIL_RELOAD && !host.Retried && !host.Entry.LogOnly && host.Entry.Plugin is { } plugin)
-                    {
-                        // Rebuild (the failed shard is rebuilt with backoff) and retry once on a fresh one.
-                        host.Retried = true;
-                        host.Entry.Metrics.Traps.Inc();
-                        host.Entry.Metrics.Rebuilds.Inc();
-                        LogRetry(_log, host.Entry.Spec.Key, result.Failure?.ToString() ?? "");
-                        host.Stream?.Complete();
-                        var fresh = plugin.CreateHttpStream(host);
-                        host.Stream = fresh;
-                        result = Invoke(host, fresh, phase, endOfStream);
-                        continue;
-                    }
-
+                    // Rebuild (the failed shard is rebuilt with backoff) and retry once on a fresh one.
+                    host.Retried = true;
                     host.Entry.Metrics.Traps.Inc();
-                    ApplyFailure(host, result.Failure ?? new PluginFailure(TrapKind.Unavailable, "callback", "no healthy VM"));
-                    if (Stopped)
-                    {
-                        return false;
-                    }
-
-                    break;
+                    host.Entry.Metrics.Rebuilds.Inc();
+                    LogRetry(_log, host.Entry.Spec.Key, result.Failure?.ToString() ?? "");
+                    host.Stream?.Complete();
+                    var fresh = plugin.CreateHttpStream(host);
+                    host.Stream = fresh;
+                    result = Invoke(host, fresh, phase, endOfStream);
+                    continue;
                 }
 
-                if (result.Status == FilterStatus.LocalResponse)
+                host.Entry.Metrics.Traps.Inc();
+                ApplyFailure(host, result.Failure ?? new PluginFailure(TrapKind.Unavailable, "callback", "no healthy VM"));
+                if (Stopped)
                 {
-                    if (host.Entry.LogOnly)
-                    {
-                        RecordLogOnly(host, "local_response");
-                        break;
-                    }
-
-                    Reply = result.LocalResponse;
                     return false;
                 }
 
-                if (result.Status == FilterStatus.Pause && phase is Phase.RequestHeaders or Phase.ResponseHeaders)
-                {
-                    if (host.Entry.LogOnly)
-                    {
-                        RecordLogOnly(host, "pause");
-                        break;
-                    }
-
-                    var signal = await host.WaitAsync(_options.PauseTimeout, Context.RequestAborted).ConfigureAwait(false);
-                    switch (signal.Kind)
-                    {
-                        case StreamSignalKind.Continue:
-                            break;
-                        case StreamSignalKind.LocalResponse:
-                            Reply = signal.Reply;
-                            return false;
-                        case StreamSignalKind.Close:
-                            Closed = true;
-                            return false;
-                        case StreamSignalKind.TimedOut:
-                            Reply = new LocalResponse(503, "wasm_pause_timeout", Encoding.UTF8.GetBytes("plugin did not resume the request"), new HeaderMap(), null);
-                            return false;
-                        default:
-                            result = new FilterResult(FilterStatus.Failed, 0, null, signal.Failure);
-                            continue;
-                    }
-                }
-
-                // Continue, or a body pause at end of stream (the whole body is already buffered).
                 break;
             }
+
+            if (result.Status == FilterStatus.LocalResponse)
+            {
+                if (host.Entry.LogOnly)
+                {
+                    RecordLogOnly(host, "local_response");
+                    break;
+                }
+
+                Reply = result.LocalResponse;
+                return false;
+            }
+
+            if (result.Status == FilterStatus.Pause && phase is Phase.RequestHeaders or Phase.ResponseHeaders or Phase.RequestTrailers or Phase.ResponseTrailers)
+            {
+                if (host.Entry.LogOnly)
+                {
+                    RecordLogOnly(host, "pause");
+                    break;
+                }
+
+                var signal = await host.WaitAsync(_options.PauseTimeout, Context.RequestAborted).ConfigureAwait(false);
+                switch (signal.Kind)
+                {
+                    case StreamSignalKind.Continue:
+                        break;
+                    case StreamSignalKind.LocalResponse:
+                        Reply = signal.Reply;
+                        return false;
+                    case StreamSignalKind.Close:
+                        Closed = true;
+                        return false;
+                    case StreamSignalKind.TimedOut:
+                        Reply = new LocalResponse(503, "wasm_pause_timeout", Encoding.UTF8.GetBytes("plugin did not resume the request"), new HeaderMap(), null);
+                        return false;
+                    default:
+                        result = new FilterResult(FilterStatus.Failed, 0, null, signal.Failure);
+                        continue;
+                }
+            }
+
+            // Continue, or a body pause at end of stream (the whole body is already buffered).
+            break;
         }
 
         return true;
@@ -546,8 +702,10 @@ internal sealed partial class Exchange
         {
             Phase.RequestHeaders => stream.OnRequestHeaders(endOfStream),
             Phase.RequestBody => stream.OnRequestBody(endOfStream),
+            Phase.RequestTrailers => stream.OnRequestTrailers(),
             Phase.ResponseHeaders => stream.OnResponseHeaders(endOfStream),
-            _ => stream.OnResponseBody(endOfStream),
+            Phase.ResponseBody => stream.OnResponseBody(endOfStream),
+            _ => stream.OnResponseTrailers(),
         };
         var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
         var metrics = host.Entry.Metrics;
@@ -555,8 +713,10 @@ internal sealed partial class Exchange
         {
             Phase.RequestHeaders => metrics.RequestHeadersLatency,
             Phase.RequestBody => metrics.RequestBodyLatency,
+            Phase.RequestTrailers => metrics.RequestTrailersLatency,
             Phase.ResponseHeaders => metrics.ResponseHeadersLatency,
-            _ => metrics.ResponseBodyLatency,
+            Phase.ResponseBody => metrics.ResponseBodyLatency,
+            _ => metrics.ResponseTrailersLatency,
         }).Observe(seconds);
         if (logOnly)
         {
@@ -593,6 +753,12 @@ internal sealed partial class Exchange
             case Phase.ResponseHeaders:
                 host.ResponseHeaders = Copy(ResponseHeaders);
                 break;
+            case Phase.RequestTrailers:
+                host.RequestTrailers = Copy(RequestTrailers);
+                break;
+            case Phase.ResponseTrailers:
+                host.ResponseTrailers = Copy(ResponseTrailers);
+                break;
             default:
                 // Bodies: PushBody hands LOG_ONLY plugins their own copy of each chunk.
                 break;
@@ -605,6 +771,8 @@ internal sealed partial class Exchange
         {
             Phase.RequestHeaders => !SameHeaders(host.RequestHeaders, RequestHeaders),
             Phase.ResponseHeaders => !SameHeaders(host.ResponseHeaders, ResponseHeaders),
+            Phase.RequestTrailers => !SameHeaders(host.RequestTrailers, RequestTrailers),
+            Phase.ResponseTrailers => !SameHeaders(host.ResponseTrailers, ResponseTrailers),
             _ => false,
         };
         if (changed)
@@ -844,8 +1012,17 @@ internal sealed partial class Exchange
     {
         RequestHeaders,
         RequestBody,
+        RequestTrailers,
         ResponseHeaders,
         ResponseBody,
+        ResponseTrailers,
+    }
+
+    private enum BodyStep
+    {
+        Continue,
+        Held,
+        Stopped,
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "wasm_fail_stream: plugin {Plugin} failed, request rejected (FAIL_CLOSE): {Failure}")]

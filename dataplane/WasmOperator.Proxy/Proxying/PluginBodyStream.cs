@@ -36,8 +36,8 @@ internal sealed class PluginBodyStream(Exchange exchange, Stream source, long? d
 
             var read = await source.ReadAsync(_chunk, cancellationToken).ConfigureAwait(false);
             _read += read;
-            _ended = read == 0 || (declared is { } d && _read >= d);
-            var output = exchange.PushBody(request: true, _chunk.AsSpan(0, read).ToArray(), _ended);
+            _ended = read == 0 || (declared is { } d && _read >= d && exchange.RequestEndsAtDeclaredLength);
+            var output = await exchange.PushRequestChunkAsync(_chunk.AsSpan(0, read).ToArray(), _ended).ConfigureAwait(false);
             if (output is null)
             {
                 throw new IOException("a plugin stopped the request while its body was streaming");

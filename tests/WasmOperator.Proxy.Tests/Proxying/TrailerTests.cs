@@ -1,0 +1,113 @@
+using System.Net;
+using System.Net.Http.Headers;
+using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Proxying;
+
+/// <summary>Request and response trailers reach plugins (on_request_trailers / on_response_trailers), over h2c and HTTP/1.1 chunked.</summary>
+public sealed class TrailerTests
+{
+    private static HttpRequestMessage GrpcCall(string path, string message)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, path)
+        {
+            Content = new ByteArrayContent(GrpcUpstream.Frame(message)),
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
+        request.Headers.TryAddWithoutValidation("te", "trailers");
+        return request;
+    }
+
+    [Fact]
+    public async Task A_plugin_adds_and_rewrites_grpc_response_trailers_over_h2c_after_a_body_callback_without_end_of_stream()
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("trailers", Wat("response_trailer_add"), "trailers")),
+            o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
+
+        using var request = GrpcCall("/test.Echo/Unary", "hi");
+        using var response = await proxy.H2c.SendAsync(request);
+        var body = await response.Content.ReadAsByteArrayAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(["echo:hi"], GrpcUpstream.Messages(body));
+        Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
+        Assert.Equal("rewritten by wasm", response.TrailingHeaders.GetValues("grpc-message").Single());
+        Assert.Equal("added", response.TrailingHeaders.GetValues("x-wasm-trailer").Single());
+        // Trailers followed, so the last body callback had end_of_stream false (as in Envoy).
+        Assert.Equal("0", response.TrailingHeaders.GetValues("x-last-body-eos").Single());
+    }
+
+    [Fact]
+    public async Task Grpc_response_trailers_pass_through_unchanged_without_trailer_plugins()
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("add", Example("add_header"), "add_header", "v")),
+            o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
+
+        using var request = GrpcCall("/test.Echo/Deny", "x");
+        using var response = await proxy.H2c.SendAsync(request);
+        var body = await response.Content.ReadAsByteArrayAsync();
+
+        Assert.Equal(["echo:x"], GrpcUpstream.Messages(body));
+        Assert.Equal("v", response.Headers.GetValues("hello").Single());
+        Assert.Equal("7", response.TrailingHeaders.GetValues("grpc-status").Single());
+        Assert.Equal("denied", response.TrailingHeaders.GetValues("grpc-message").Single());
+    }
+
+    [Fact]
+    public async Task A_plugin_reads_a_request_trailer_of_a_chunked_http11_request()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("reader", Wat("request_trailer_read"), "reader")));
+
+        var text = await RawHttp.PostChunkedWithTrailersAsync(proxy.Server.Options.Port, "/upload", "hello", ("x-checksum", "abc123"));
+
+        Assert.StartsWith("HTTP/1.1 200", text, StringComparison.Ordinal);
+        Assert.Contains("x-request-trailer: abc123\r\n", text, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("x-request-body-eos: 0\r\n", text, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("\"Body\":\"hello\"", text, StringComparison.Ordinal);
+        Assert.True(proxy.Logs.Contains("request trailer x-checksum=abc123 body-eos=0"));
+    }
+
+    [Fact]
+    public async Task Without_request_trailers_the_last_request_body_callback_has_end_of_stream()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("reader", Wat("request_trailer_read"), "reader")));
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/upload") { Content = new StringContent("hello") };
+        var (response, echo) = await proxy.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("1", response.Headers.GetValues("x-request-body-eos").Single());
+        Assert.False(response.Headers.Contains("x-request-trailer"));
+        Assert.Equal("hello", echo?.Body);
+        Assert.False(proxy.Logs.Contains("request trailer x-checksum="));
+    }
+
+    [Fact]
+    public async Task A_plugin_reads_a_request_trailer_of_an_h2c_grpc_call()
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("reader", Wat("request_trailer_read"), "reader")),
+            o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
+
+        var frames = await RawHttp.PostH2WithTrailersAsync(
+            proxy.Server.Options.H2cPort,
+            "/test.Echo/Unary",
+            [("content-type", "application/grpc"), ("te", "trailers")],
+            GrpcUpstream.Frame("hi"),
+            [("x-checksum", "h2sum")]);
+
+        Assert.Equal(1, frames[0]); // response HEADERS, not RST_STREAM
+        Assert.DoesNotContain((byte)3, frames);
+        Assert.True(proxy.Logs.Contains("request trailer x-checksum=h2sum body-eos=0"), string.Join("\n", proxy.Logs.Lines));
+        Assert.Equal("/test.Echo/Unary", Assert.Single(grpc.Calls)["path"]);
+    }
+}

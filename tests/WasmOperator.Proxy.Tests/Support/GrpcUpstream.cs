@@ -1,0 +1,167 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Logging;
+
+namespace WasmOperator.Proxy.Tests.Support;
+
+/// <summary>
+/// A gRPC-style server on raw h2c Kestrel (no protobuf: messages are bytes in the 5-byte gRPC frame).
+/// <c>/test.Echo/*</c> answers each request message as soon as it arrives with <c>echo:&lt;message&gt;</c>
+/// and ends with trailers <c>grpc-status: 0</c>, <c>grpc-message: ok</c>; <c>/test.Echo/Deny</c> ends
+/// with status 7 "denied" after the first reply; <c>/test.Echo/Slow</c> never answers.
+/// </summary>
+internal sealed class GrpcUpstream : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private GrpcUpstream(WebApplication app, int port)
+    {
+        _app = app;
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    public Uri Address => new($"http://127.0.0.1:{Port}");
+
+    /// <summary>Request metadata the server saw, per call, in arrival order (<c>path</c>, then headers).</summary>
+    public ConcurrentQueue<IReadOnlyDictionary<string, string>> Calls { get; } = new();
+
+    /// <summary>Completes when a stream on <c>/test.Echo/Slow</c> was reset by the caller.</summary>
+    public TaskCompletionSource SlowCancelled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public static Task<GrpcUpstream> StartAsync() => FreePort.RetryAsync(StartOnceAsync);
+
+    private static async Task<GrpcUpstream> StartOnceAsync()
+    {
+        var port = FreePort.Next();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port, o => o.Protocols = HttpProtocols.Http2));
+        var app = builder.Build();
+        var upstream = new GrpcUpstream(app, port);
+        app.Run(upstream.HandleAsync);
+        try
+        {
+            await app.StartAsync();
+        }
+        catch (IOException)
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+
+        return upstream;
+    }
+
+    private async Task HandleAsync(HttpContext context)
+    {
+        var request = context.Request;
+        var response = context.Response;
+        var seen = new Dictionary<string, string>(StringComparer.Ordinal) { ["path"] = request.Path.Value ?? "" };
+        foreach (var (name, values) in request.Headers)
+        {
+            seen[name.ToLowerInvariant()] = values.ToString();
+        }
+
+        Calls.Enqueue(seen);
+        response.ContentType = "application/grpc";
+        if (request.Path == "/test.Echo/Slow")
+        {
+            try
+            {
+                await Task.Delay(Timeout.Infinite, context.RequestAborted);
+            }
+            catch (OperationCanceledException)
+            {
+                SlowCancelled.TrySetResult();
+            }
+
+            return;
+        }
+
+        response.Headers["x-grpc-upstream"] = "yes";
+        await response.StartAsync(context.RequestAborted);
+        var deny = request.Path == "/test.Echo/Deny";
+        var pending = new List<byte>();
+        var buffer = new byte[4096];
+        while (true)
+        {
+            var read = await request.Body.ReadAsync(buffer, context.RequestAborted);
+            if (read == 0)
+            {
+                break;
+            }
+
+            pending.AddRange(buffer.AsSpan(0, read));
+            while (pending.Count >= 5)
+            {
+                var length = (int)BinaryPrimitives.ReadUInt32BigEndian(pending.ToArray().AsSpan(1, 4));
+                if (pending.Count < 5 + length)
+                {
+                    break;
+                }
+
+                var message = pending.GetRange(5, length).ToArray();
+                pending.RemoveRange(0, 5 + length);
+                await response.Body.WriteAsync(Frame("echo:" + Encoding.UTF8.GetString(message)), context.RequestAborted);
+                await response.Body.FlushAsync(context.RequestAborted);
+                if (deny)
+                {
+                    response.AppendTrailer("grpc-status", "7");
+                    response.AppendTrailer("grpc-message", "denied");
+                    return;
+                }
+            }
+        }
+
+        if (context.Features.Get<IHttpRequestTrailersFeature>() is { Available: true } trailers)
+        {
+            foreach (var (name, values) in trailers.Trailers)
+            {
+                seen["trailer:" + name] = values.ToString();
+            }
+        }
+
+        response.AppendTrailer("grpc-status", "0");
+        response.AppendTrailer("grpc-message", "ok");
+    }
+
+    /// <summary>A gRPC length-prefixed message (uncompressed).</summary>
+    public static byte[] Frame(string message)
+    {
+        var payload = Encoding.UTF8.GetBytes(message);
+        var frame = new byte[5 + payload.Length];
+        BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(1), (uint)payload.Length);
+        payload.CopyTo(frame.AsSpan(5));
+        return frame;
+    }
+
+    /// <summary>The messages in a gRPC response body.</summary>
+    public static List<string> Messages(byte[] body)
+    {
+        var messages = new List<string>();
+        var offset = 0;
+        while (offset + 5 <= body.Length)
+        {
+            var length = (int)BinaryPrimitives.ReadUInt32BigEndian(body.AsSpan(offset + 1, 4));
+            messages.Add(Encoding.UTF8.GetString(body, offset + 5, length));
+            offset += 5 + length;
+        }
+
+        return messages;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

@@ -1,0 +1,123 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace WasmOperator.Proxy.Tests.Support;
+
+/// <summary>
+/// Requests with request trailers, which HttpClient cannot send: HTTP/1.1 chunked over a socket, and
+/// HTTP/2 (prior knowledge) with hand-written frames and HPACK literals.
+/// </summary>
+internal static class RawHttp
+{
+    private const byte Data = 0, Headers = 1, Settings = 4, GoAway = 7;
+    private const byte EndStream = 0x1, EndHeaders = 0x4, Ack = 0x1;
+
+    /// <summary>Sends a chunked HTTP/1.1 POST whose body ends with <paramref name="trailers"/>; returns the whole response text.</summary>
+    public static async Task<string> PostChunkedWithTrailersAsync(int port, string path, string body, params (string Name, string Value)[] trailers)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, port);
+        var stream = client.GetStream();
+        var text = new StringBuilder()
+            .Append("POST ").Append(path).Append(" HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+            .Append(Encoding.UTF8.GetByteCount(body).ToString("x", System.Globalization.CultureInfo.InvariantCulture)).Append("\r\n").Append(body).Append("\r\n0\r\n");
+        foreach (var (name, value) in trailers)
+        {
+            text.Append(name).Append(": ").Append(value).Append("\r\n");
+        }
+
+        text.Append("\r\n");
+        await stream.WriteAsync(Encoding.UTF8.GetBytes(text.ToString()));
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        return await reader.ReadToEndAsync(timeout.Token);
+    }
+
+    /// <summary>
+    /// Sends one HTTP/2 POST on stream 1: headers, one DATA frame without END_STREAM, then a trailers
+    /// HEADERS frame with END_STREAM. Waits until the response stream ends; returns the frame types seen on stream 1.
+    /// </summary>
+    public static async Task<List<byte>> PostH2WithTrailersAsync(int port, string path, IReadOnlyList<(string Name, string Value)> headers, byte[] body, IReadOnlyList<(string Name, string Value)> trailers)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, port);
+        var stream = client.GetStream();
+        await stream.WriteAsync("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray());
+        await WriteFrameAsync(stream, Settings, 0, 0, []);
+
+        var block = new List<byte> { 0x83, 0x86 }; // :method POST, :scheme http (static table)
+        Literal(block, ":path", path);
+        Literal(block, ":authority", $"127.0.0.1:{port}");
+        foreach (var (name, value) in headers)
+        {
+            Literal(block, name, value);
+        }
+
+        await WriteFrameAsync(stream, Headers, EndHeaders, 1, [.. block]);
+        await WriteFrameAsync(stream, Data, 0, 1, body);
+        var trailerBlock = new List<byte>();
+        foreach (var (name, value) in trailers)
+        {
+            Literal(trailerBlock, name, value);
+        }
+
+        await WriteFrameAsync(stream, Headers, EndHeaders | EndStream, 1, [.. trailerBlock]);
+
+        var seen = new List<byte>();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var header = new byte[9];
+        while (true)
+        {
+            await stream.ReadExactlyAsync(header, timeout.Token);
+            var length = (header[0] << 16) | (header[1] << 8) | header[2];
+            var type = header[3];
+            var flags = header[4];
+            var id = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(5)) & 0x7fffffff;
+            var payload = new byte[length];
+            await stream.ReadExactlyAsync(payload, timeout.Token);
+            if (type == Settings && (flags & Ack) == 0)
+            {
+                await WriteFrameAsync(stream, Settings, Ack, 0, []);
+            }
+            else if (type == GoAway)
+            {
+                throw new IOException("the server sent GOAWAY");
+            }
+            else if (id == 1)
+            {
+                seen.Add(type);
+                if ((flags & EndStream) != 0 || type == 3 /* RST_STREAM */)
+                {
+                    return seen;
+                }
+            }
+        }
+    }
+
+    /// <summary>HPACK "literal header field without indexing, new name", no Huffman (names and values under 127 bytes).</summary>
+    private static void Literal(List<byte> block, string name, string value)
+    {
+        var n = Encoding.ASCII.GetBytes(name);
+        var v = Encoding.ASCII.GetBytes(value);
+        block.Add(0x00);
+        block.Add((byte)n.Length);
+        block.AddRange(n);
+        block.Add((byte)v.Length);
+        block.AddRange(v);
+    }
+
+    private static async Task WriteFrameAsync(NetworkStream stream, byte type, byte flags, int id, byte[] payload)
+    {
+        var frame = new byte[9 + payload.Length];
+        frame[0] = (byte)(payload.Length >> 16);
+        frame[1] = (byte)(payload.Length >> 8);
+        frame[2] = (byte)payload.Length;
+        frame[3] = type;
+        frame[4] = flags;
+        BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(5), id);
+        payload.CopyTo(frame.AsSpan(9));
+        await stream.WriteAsync(frame);
+    }
+}
