@@ -1012,10 +1012,66 @@ internal sealed class AbiInstance : IDisposable
         return CopyOut(_plugin.Options.Configuration, retPtr, retSize);
     }
 
-    public int CallForeignFunction(int namePtr, int nameSize)
+    /// <summary>
+    /// cpp-host <c>call_foreign_function</c>: NOT_FOUND for an unknown name, otherwise the function's
+    /// status, with its result returned through the allocator when <paramref name="retPtr"/> is not 0
+    /// (and its size written when <paramref name="retSize"/> is not 0).
+    /// </summary>
+    public int CallForeignFunction(int namePtr, int nameSize, int argsPtr, int argsSize, int retPtr, int retSize)
     {
         Guard("proxy_call_foreign_function");
-        return TryGetSpan(namePtr, nameSize, out _) ? Status(ProxyStatus.NotFound) : Status(ProxyStatus.InvalidMemoryAccess);
+        if (!TryReadString(namePtr, nameSize, out var name) || !TryGetSpan(argsPtr, argsSize, out var arguments))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        if (!_plugin.ForeignFunctions.TryGetValue(name, out var function))
+        {
+            return Status(ProxyStatus.NotFound);
+        }
+
+        ProxyStatus status;
+        byte[] result;
+        try
+        {
+            status = function(arguments, out result);
+            result ??= [];
+        }
+#pragma warning disable CA1031 // A failing host function is reported to the plugin, not a VM failure.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            WriteLog(ProxyLogLevel.Error, $"foreign function '{name}' failed: {ex.Message}");
+            status = ProxyStatus.InternalFailure;
+            result = [];
+        }
+
+        if (retPtr != 0)
+        {
+            var ptr = 0;
+            if (result.Length > 0)
+            {
+                ptr = Allocate(result.Length);
+                if (ptr == 0 || !TryGetSpan(ptr, result.Length, out var span))
+                {
+                    return Status(ProxyStatus.InvalidMemoryAccess);
+                }
+
+                result.CopyTo(span);
+            }
+
+            if (!TryWriteU32(retPtr, (uint)ptr))
+            {
+                return Status(ProxyStatus.InvalidMemoryAccess);
+            }
+        }
+
+        if (retSize != 0 && !TryWriteU32(retSize, (uint)result.Length))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        return Status(status);
     }
 
     public int Unimplemented(string function)

@@ -88,7 +88,7 @@ internal static class HostFunctions
         linker.DefineFunction(Module, Env("proxy_close_stream", "i"), static (Caller c, int type) => AbiInstance.Of(c).CloseStream(type));
         linker.DefineFunction(Module, Env("proxy_done", ""), static (Caller c) => AbiInstance.Of(c).Done());
         linker.DefineFunction(Module, Env("proxy_set_effective_context", "i"), static (Caller c, int id) => AbiInstance.Of(c).SetEffectiveContext(id));
-        linker.DefineFunction(Module, Env("proxy_call_foreign_function", "iiiiii"), static (Caller c, int np, int ns, int ap, int asz, int retPtr, int retSize) => AbiInstance.Of(c).CallForeignFunction(np, ns));
+        linker.DefineFunction(Module, Env("proxy_call_foreign_function", "iiiiii"), static (Caller c, int np, int ns, int ap, int asz, int retPtr, int retSize) => AbiInstance.Of(c).CallForeignFunction(np, ns, ap, asz, retPtr, retSize));
 
         // 0.1.0 only (cpp-host and the old Rust SDK declare them ()->i32).
         linker.DefineFunction(Module, Env("proxy_get_configuration", "ii"), static (Caller c, int retPtr, int retSize) => AbiInstance.Of(c).GetConfiguration(retPtr, retSize));

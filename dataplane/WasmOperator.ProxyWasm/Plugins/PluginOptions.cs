@@ -1,4 +1,5 @@
 using WasmOperator.ProxyWasm.Abi;
+using WasmOperator.ProxyWasm.Host;
 
 namespace WasmOperator.ProxyWasm.Plugins;
 
@@ -22,6 +23,13 @@ public sealed record PluginOptions
 
     /// <summary>Environment variables WASI <c>environ_*</c> exposes (only these).</summary>
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// Functions the plugin may call by name with <c>proxy_call_foreign_function</c>, on top of the
+    /// built-ins of <see cref="BuiltInForeignFunctions"/> (a name here replaces a built-in). Unknown
+    /// names answer NOT_FOUND.
+    /// </summary>
+    public IReadOnlyDictionary<string, ForeignFunction> ForeignFunctions { get; init; } = new Dictionary<string, ForeignFunction>();
 
     /// <summary>Number of VM shards; a stream lives on one; default: processor count.</summary>
     public int Shards { get; init; } = System.Environment.ProcessorCount;

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using Microsoft.Extensions.Logging;
 using WasmOperator.ProxyWasm.Abi;
 using WasmOperator.ProxyWasm.Host;
@@ -24,6 +25,13 @@ public sealed class ProxyWasmPlugin : IDisposable
         Host = host;
         Log = log;
         SharedData = runtime.SharedDataFor(options.VmId);
+        var foreign = new Dictionary<string, ForeignFunction>(BuiltInForeignFunctions.Create(options.MemoryLimitBytes), StringComparer.Ordinal);
+        foreach (var (name, function) in options.ForeignFunctions)
+        {
+            foreign[name] = function;
+        }
+
+        ForeignFunctions = foreign.ToFrozenDictionary(StringComparer.Ordinal);
         _shards = new PluginShard[options.Shards];
         try
         {
@@ -101,6 +109,9 @@ public sealed class ProxyWasmPlugin : IDisposable
     internal ILogger Log { get; }
 
     internal SharedDataStore SharedData { get; }
+
+    /// <summary>Built-in and registered foreign functions by name.</summary>
+    internal FrozenDictionary<string, ForeignFunction> ForeignFunctions { get; }
 
     /// <summary>
     /// Creates a stream context (on_context_create) on the next healthy shard. If no shard is

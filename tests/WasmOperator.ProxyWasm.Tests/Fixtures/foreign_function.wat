@@ -1,0 +1,58 @@
+;; Calls proxy_call_foreign_function from proxy_on_request_headers and logs each status as two
+;; digits, and each returned value, in order:
+;;  1 upper("hello foreign")            -> 00, "HELLO FOREIGN"
+;;  2 missing                            -> 01 (NOT_FOUND)
+;;  3 fails (status BAD_ARGUMENT, "why") -> 02, "why"
+;;  4 throws                             -> 10 (INTERNAL_FAILURE)
+;;  5 compress then uncompress           -> 00 00, "hello foreign" (built-ins, zlib)
+;;  6 uncompress("hello foreign")        -> 03 (SERIALIZATION_FAILURE: not zlib)
+;;  7 name out of bounds                 -> 06
+;;  8 arguments out of bounds            -> 06
+;;  9 upper with ret_ptr 0               -> 00, then the size written: 13
+;; 10 upper("")                          -> 00, then ptr 0 and size 0 (no allocation): 00 00
+(module
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_call_foreign_function" (func $foreign (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 8192))
+  (data (i32.const 0) "upper")
+  (data (i32.const 8) "missing")
+  (data (i32.const 16) "fails")
+  (data (i32.const 24) "throws")
+  (data (i32.const 32) "compress")
+  (data (i32.const 48) "uncompress")
+  (data (i32.const 64) "hello foreign")
+  (data (i32.const 1000) "000102030405060708091011121314151617181920212223242526272829")
+  (func $r (param $status i32)
+    (drop (call $log (i32.const 2) (i32.add (i32.const 1000) (i32.mul (local.get $status) (i32.const 2))) (i32.const 2))))
+  (func $result
+    (drop (call $log (i32.const 2) (i32.load (i32.const 100)) (i32.load (i32.const 104)))))
+  (func (export "malloc") (param $size i32) (result i32)
+    (local $ptr i32)
+    (local.set $ptr (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $size)))
+    (local.get $ptr))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (call $r (call $foreign (i32.const 0) (i32.const 5) (i32.const 64) (i32.const 13) (i32.const 100) (i32.const 104)))
+    (call $result)
+    (call $r (call $foreign (i32.const 8) (i32.const 7) (i32.const 64) (i32.const 13) (i32.const 100) (i32.const 104)))
+    (call $r (call $foreign (i32.const 16) (i32.const 5) (i32.const 64) (i32.const 13) (i32.const 100) (i32.const 104)))
+    (call $result)
+    (call $r (call $foreign (i32.const 24) (i32.const 6) (i32.const 64) (i32.const 13) (i32.const 100) (i32.const 104)))
+    (call $r (call $foreign (i32.const 32) (i32.const 8) (i32.const 64) (i32.const 13) (i32.const 100) (i32.const 104)))
+    (call $r (call $foreign (i32.const 48) (i32.const 10) (i32.load (i32.const 100)) (i32.load (i32.const 104)) (i32.const 100) (i32.const 104)))
+    (call $result)
+    (call $r (call $foreign (i32.const 48) (i32.const 10) (i32.const 64) (i32.const 13) (i32.const 100) (i32.const 104)))
+    (call $r (call $foreign (i32.const 65530) (i32.const 10) (i32.const 64) (i32.const 13) (i32.const 100) (i32.const 104)))
+    (call $r (call $foreign (i32.const 0) (i32.const 5) (i32.const 65530) (i32.const 13) (i32.const 100) (i32.const 104)))
+    (i32.store (i32.const 104) (i32.const 99))
+    (call $r (call $foreign (i32.const 0) (i32.const 5) (i32.const 64) (i32.const 13) (i32.const 0) (i32.const 104)))
+    (call $r (i32.load (i32.const 104)))
+    (i32.store (i32.const 100) (i32.const 99))
+    (call $r (call $foreign (i32.const 0) (i32.const 5) (i32.const 64) (i32.const 0) (i32.const 100) (i32.const 104)))
+    (call $r (i32.load (i32.const 100)))
+    (call $r (i32.load (i32.const 104)))
+    (i32.const 0))
+)
