@@ -1,4 +1,4 @@
-using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Net.Http.Headers;
 using WasmOperator.Proxy.Configuration;
@@ -71,43 +71,104 @@ internal sealed class CalloutClient : IDisposable
         return new HttpCalloutResponse(headers, body, trailers);
     }
 
+    /// <summary>
+    /// A unary gRPC call: the plugin's serialized message in one 5-byte-prefixed frame, the first
+    /// response message out; status and message from the trailers (or a trailers-only reply). An
+    /// unknown cluster or an unreachable upstream is status 14 (UNAVAILABLE), the timeout 4
+    /// (DEADLINE_EXCEEDED), as Envoy's async client reports them.
+    /// </summary>
     public async Task<GrpcCalloutResponse> SendGrpcAsync(GrpcCalloutRequest request, CancellationToken cancellationToken)
     {
-        var cluster = Resolve(request.Upstream);
-        using var message = new HttpRequestMessage(HttpMethod.Post, new Uri(cluster, $"/{request.Service}/{request.Method}"))
+        if (!TryResolve(request.Upstream, out var cluster, out var unknown))
+        {
+            return Failed(GrpcStatus.Unavailable, unknown);
+        }
+
+        using var message = GrpcRequest(cluster, request.Service, request.Method, request.InitialMetadata);
+        message.Content = new ByteArrayContent(GrpcFraming.Frame(request.Message));
+        message.Content.Headers.ContentType = GrpcContentType;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(request.Timeout > TimeSpan.Zero ? request.Timeout : TimeSpan.FromSeconds(5));
+        try
+        {
+            using var response = await _client.SendAsync(message, HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
+            var body = await response.Content.ReadAsByteArrayAsync(timeout.Token).ConfigureAwait(false);
+            var initial = ToMap(response.Headers, response.Content.Headers);
+            var trailing = new HeaderMap();
+            Copy(response.TrailingHeaders, trailing);
+            var (status, statusMessage) = GrpcStatus.From(response, initial, trailing);
+            byte[]? payload = null;
+            if (GrpcFraming.TryRead(body, out var first, out _))
+            {
+                payload = first;
+            }
+
+            return new GrpcCalloutResponse(status, statusMessage, payload, initial, trailing);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return Failed(GrpcStatus.DeadlineExceeded, $"gRPC call {request.Service}/{request.Method} to cluster '{request.Upstream}' exceeded its {request.Timeout.TotalMilliseconds:F0} ms timeout");
+        }
+        catch (HttpRequestException ex)
+        {
+            return Failed(GrpcStatus.Unavailable, $"gRPC call to cluster '{request.Upstream}' failed: {ex.Message}");
+        }
+    }
+
+    /// <summary>Opens a streaming gRPC call (<c>proxy_grpc_stream</c>); responses are reported to <paramref name="events"/>.</summary>
+    public IGrpcStream OpenGrpcStream(GrpcStreamRequest request, IGrpcStreamEvents events)
+    {
+        if (!TryResolve(request.Upstream, out var cluster, out var unknown))
+        {
+            events.OnClose(GrpcStatus.Unavailable, unknown);
+            return GrpcStreamCall.Closed;
+        }
+
+        var message = GrpcRequest(cluster, request.Service, request.Method, request.InitialMetadata);
+        return GrpcStreamCall.Start(_client, message, events);
+    }
+
+    private static HttpRequestMessage GrpcRequest(Uri cluster, string service, string method, HeaderMap metadata)
+    {
+        var message = new HttpRequestMessage(HttpMethod.Post, new Uri(cluster, $"/{service}/{method}"))
         {
             Version = HttpVersion.Version20,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
         };
-        var frame = new byte[5 + request.Message.Length];
-        BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(1), (uint)request.Message.Length);
-        request.Message.CopyTo(frame.AsSpan(5));
-        message.Content = new ByteArrayContent(frame);
-        message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
         message.Headers.TryAddWithoutValidation("te", "trailers");
-        foreach (var (name, value) in request.InitialMetadata.Entries)
+        foreach (var (name, value) in metadata.Entries)
         {
-            message.Headers.TryAddWithoutValidation(name, value);
+            if (!name.StartsWith(':'))
+            {
+                message.Headers.TryAddWithoutValidation(name, value);
+            }
         }
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(request.Timeout > TimeSpan.Zero ? request.Timeout : TimeSpan.FromSeconds(5));
-        using var response = await _client.SendAsync(message, HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
-        var body = await response.Content.ReadAsByteArrayAsync(timeout.Token).ConfigureAwait(false);
-        var initial = new HeaderMap();
-        Copy(response.Headers, initial);
-        var trailing = new HeaderMap();
-        Copy(response.TrailingHeaders, trailing);
-        var statusText = trailing.Get("grpc-status") ?? initial.Get("grpc-status");
-        var status = int.TryParse(statusText, out var s) ? s : response.IsSuccessStatusCode ? 2 : 14;
-        byte[]? payload = null;
-        if (body.Length >= 5)
+        return message;
+    }
+
+    private static GrpcCalloutResponse Failed(int status, string message) => new(status, message, null, new HeaderMap(0), new HeaderMap(0));
+
+    internal static MediaTypeHeaderValue GrpcContentType { get; } = new("application/grpc");
+
+    internal static HeaderMap ToMap(HttpHeaders headers, HttpHeaders contentHeaders)
+    {
+        var map = new HeaderMap();
+        Copy(headers, map);
+        Copy(contentHeaders, map);
+        return map;
+    }
+
+    private bool TryResolve(string upstream, [NotNullWhen(true)] out Uri? cluster, out string error)
+    {
+        if (_options.Clusters.TryGetValue(upstream, out cluster))
         {
-            var length = (int)BinaryPrimitives.ReadUInt32BigEndian(body.AsSpan(1));
-            payload = body.AsSpan(5, Math.Min(length, body.Length - 5)).ToArray();
+            error = "";
+            return true;
         }
 
-        return new GrpcCalloutResponse(status, trailing.Get("grpc-message") ?? initial.Get("grpc-message") ?? "", payload, initial, trailing);
+        error = $"unknown cluster '{upstream}'; configured clusters: {string.Join(", ", _options.Clusters.Keys)}";
+        return false;
     }
 
     private Uri Resolve(string upstream)
@@ -120,7 +181,7 @@ internal sealed class CalloutClient : IDisposable
         throw new InvalidOperationException($"callout to unknown cluster '{upstream}'; configured clusters: {string.Join(", ", _options.Clusters.Keys)}");
     }
 
-    private static void Copy(HttpHeaders from, HeaderMap to)
+    internal static void Copy(HttpHeaders from, HeaderMap to)
     {
         foreach (var header in from.NonValidated)
         {

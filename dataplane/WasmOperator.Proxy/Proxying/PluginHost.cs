@@ -6,7 +6,7 @@ using WasmOperator.ProxyWasm.Host;
 
 namespace WasmOperator.Proxy.Proxying;
 
-/// <summary>The proxy side of one plugin: callouts to named clusters, node properties, the plugin's log.</summary>
+/// <summary>The proxy side of one plugin: HTTP and gRPC (unary and streaming) callouts to named clusters, node properties, the plugin's log.</summary>
 internal sealed class PluginHost(string plugin, ProxyOptions options, CalloutClient callouts, ILogger log) : IPluginHost
 {
     public Task<HttpCalloutResponse> SendHttpCalloutAsync(HttpCalloutRequest request, CancellationToken cancellationToken) =>
@@ -14,6 +14,9 @@ internal sealed class PluginHost(string plugin, ProxyOptions options, CalloutCli
 
     public Task<GrpcCalloutResponse> SendGrpcCalloutAsync(GrpcCalloutRequest request, CancellationToken cancellationToken) =>
         callouts.SendGrpcAsync(request, cancellationToken);
+
+    public IGrpcStream? OpenGrpcStream(GrpcStreamRequest request, IGrpcStreamEvents events) =>
+        callouts.OpenGrpcStream(request, events);
 
     public bool TryGetProperty(string path, out byte[] value)
     {

@@ -1,0 +1,202 @@
+using System.Net;
+using System.Threading.Channels;
+using WasmOperator.ProxyWasm.Host;
+
+namespace WasmOperator.Proxy.Proxying;
+
+/// <summary>
+/// One streaming gRPC callout over HTTP/2: messages the plugin sends are framed and written to the
+/// request body as they come (full duplex); each complete response frame is reported as a message,
+/// then the trailers and the close with <c>grpc-status</c>. A cancel resets the stream and
+/// reports nothing more. Events come from one background task, so they are in order.
+/// </summary>
+internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
+{
+    private readonly Channel<byte[]> _outgoing = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly CancellationTokenSource _reset = new();
+    private readonly Lock _gate = new();
+    private readonly IGrpcStreamEvents _events;
+    private bool _cancelled;
+    private bool _finished;
+
+    private GrpcStreamCall(IGrpcStreamEvents events) => _events = events;
+
+    /// <summary>A stream that already closed (it was reported closed when opened): sends and closes do nothing.</summary>
+    public static IGrpcStream Closed { get; } = new ClosedStream();
+
+    public static GrpcStreamCall Start(HttpClient client, HttpRequestMessage message, IGrpcStreamEvents events)
+    {
+        var call = new GrpcStreamCall(events);
+        message.Content = new OutgoingContent(call._outgoing.Reader);
+        message.Content.Headers.ContentType = CalloutClient.GrpcContentType;
+        _ = Task.Run(() => call.RunAsync(client, message));
+        return call;
+    }
+
+    public void Send(byte[] message, bool endOfStream)
+    {
+        _outgoing.Writer.TryWrite(GrpcFraming.Frame(message));
+        if (endOfStream)
+        {
+            _outgoing.Writer.TryComplete();
+        }
+    }
+
+    public void Close() => _outgoing.Writer.TryComplete();
+
+    public void Cancel()
+    {
+        lock (_gate)
+        {
+            _cancelled = true;
+            _outgoing.Writer.TryComplete();
+            if (!_finished)
+            {
+                _reset.Cancel();
+            }
+        }
+    }
+
+    private async Task RunAsync(HttpClient client, HttpRequestMessage message)
+    {
+        using (message)
+        {
+            try
+            {
+                using var response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, _reset.Token).ConfigureAwait(false);
+                var initial = CalloutClient.ToMap(response.Headers, response.Content.Headers);
+                var trailersOnly = initial.Get("grpc-status") is not null;
+                if (!trailersOnly)
+                {
+                    Report(e => e.OnInitialMetadata(initial));
+                }
+
+                await ReadMessagesAsync(response).ConfigureAwait(false);
+                var trailing = trailersOnly ? initial : new HeaderMap();
+                if (!trailersOnly)
+                {
+                    CalloutClient.Copy(response.TrailingHeaders, trailing);
+                }
+
+                if (trailing.Count > 0)
+                {
+                    Report(e => e.OnTrailingMetadata(trailing));
+                }
+
+                var (status, statusMessage) = GrpcStatus.From(response, initial, trailersOnly ? new HeaderMap(0) : trailing);
+                Report(e => e.OnClose(status, statusMessage));
+            }
+            catch (OperationCanceledException) when (_reset.IsCancellationRequested)
+            {
+                // The plugin cancelled: nothing more is delivered.
+            }
+            catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException or InvalidOperationException)
+            {
+                Report(e => e.OnClose(GrpcStatus.Unavailable, $"gRPC stream to {message.RequestUri} failed: {ex.Message}"));
+            }
+            finally
+            {
+                Dispose();
+            }
+        }
+    }
+
+    private async Task ReadMessagesAsync(HttpResponseMessage response)
+    {
+        var stream = await response.Content.ReadAsStreamAsync(_reset.Token).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            var pending = new byte[16 * 1024];
+            var length = 0;
+            while (true)
+            {
+                if (length == pending.Length)
+                {
+                    Array.Resize(ref pending, pending.Length * 2);
+                }
+
+                var read = await stream.ReadAsync(pending.AsMemory(length), _reset.Token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    return;
+                }
+
+                length += read;
+                var offset = 0;
+                while (GrpcFraming.TryRead(pending.AsSpan(offset, length - offset), out var payload, out var consumed))
+                {
+                    offset += consumed;
+                    Report(e => e.OnMessage(payload));
+                }
+
+                pending.AsSpan(offset, length - offset).CopyTo(pending);
+                length -= offset;
+            }
+        }
+    }
+
+    private void Report(Action<IGrpcStreamEvents> report)
+    {
+        lock (_gate)
+        {
+            if (_cancelled)
+            {
+                return;
+            }
+        }
+
+        report(_events);
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_finished)
+            {
+                return;
+            }
+
+            _finished = true;
+            _outgoing.Writer.TryComplete();
+            _reset.Dispose();
+        }
+    }
+
+    /// <summary>The request body: frames the plugin sent, written and flushed one by one until the local half-close.</summary>
+    private sealed class OutgoingContent(ChannelReader<byte[]> frames) : HttpContent
+    {
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
+            SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+        {
+            await foreach (var frame in frames.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            {
+                await stream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
+                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+
+    private sealed class ClosedStream : IGrpcStream
+    {
+        public void Send(byte[] message, bool endOfStream)
+        {
+        }
+
+        public void Close()
+        {
+        }
+
+        public void Cancel()
+        {
+        }
+    }
+}
