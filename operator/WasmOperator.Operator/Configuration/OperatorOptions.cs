@@ -28,6 +28,9 @@ internal sealed partial record OperatorOptions
 
     public long CacheMaxBytes { get; init; } = 4L * 1024 * 1024 * 1024;
 
+    /// <summary>How often unpinned modules beyond <see cref="CacheMaxBytes"/> are collected (also after a plugin is deleted or replaced).</summary>
+    public TimeSpan CacheGcInterval { get; init; } = TimeSpan.FromMinutes(10);
+
     /// <summary>Concurrent reconciles (different keys).</summary>
     public int Workers { get; init; } = 4;
 
@@ -132,9 +135,9 @@ internal sealed partial record OperatorOptions
         }
 
         if (RetryPeriod <= TimeSpan.Zero || AlwaysPullInterval <= TimeSpan.Zero || WatchTimeout < TimeSpan.FromSeconds(1)
-            || WatchStallThreshold <= TimeSpan.Zero || WatchReconnectBackoff <= TimeSpan.Zero)
+            || WatchStallThreshold <= TimeSpan.Zero || WatchReconnectBackoff <= TimeSpan.Zero || CacheGcInterval <= TimeSpan.Zero)
         {
-            problems.Add("retry-period, always-pull-interval, watch-stall-threshold and watch-reconnect-backoff must be positive, watch-timeout at least 1s");
+            problems.Add("retry-period, always-pull-interval, watch-stall-threshold, watch-reconnect-backoff and cache-gc-interval must be positive, watch-timeout at least 1s");
         }
 
         if (QueueBaseDelay <= TimeSpan.Zero || QueueMaxDelay < QueueBaseDelay || QueueQps <= 0 || QueueBurst < 1)

@@ -72,6 +72,7 @@ internal static class OperatorOptionsLoader
                     "allowed-file-roots" => o with { AllowedFileRoots = List(raw) },
                     "cache-directory" => o with { CacheDirectory = raw },
                     "cache-max-bytes" => o with { CacheMaxBytes = long.Parse(raw, CultureInfo.InvariantCulture) },
+                    "cache-gc-interval" => o with { CacheGcInterval = Duration(raw) },
                     "workers" => o with { Workers = int.Parse(raw, CultureInfo.InvariantCulture) },
                     "leader-election" => o with { LeaderElection = bool.Parse(raw) },
                     "lease-name" => o with { LeaseName = raw },

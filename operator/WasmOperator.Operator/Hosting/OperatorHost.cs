@@ -4,6 +4,7 @@ using Prometheus;
 using WasmOperator.Api.WasmPlugins;
 using WasmOperator.Modules;
 using WasmOperator.Operator.Configuration;
+using WasmOperator.Operator.GarbageCollection;
 using WasmOperator.Operator.Reconciliation;
 using WasmOperator.Operator.Runtime.Cache;
 using WasmOperator.Operator.Runtime.Controllers;
@@ -21,7 +22,7 @@ namespace WasmOperator.Operator.Hosting;
 /// One operator replica: reflectors fill the cache and the queue on every replica (a standby is warm), the
 /// Lease elector decides who runs the controller's workers, and only the leader reconciles and writes.
 /// </summary>
-internal sealed class OperatorHost : IAsyncDisposable
+internal sealed partial class OperatorHost : IAsyncDisposable
 {
     public const string ControllerName = "wasmplugin";
     private readonly OperatorOptions _options;
@@ -34,6 +35,9 @@ internal sealed class OperatorHost : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Task> _tasks = [];
     private readonly Lock _workersLock = new();
+    private readonly ModuleCacheCollector _collector;
+    private readonly SemaphoreSlim _adoptGate = new(1, 1);
+    private bool _adopted;
     private Task _workers = Task.CompletedTask;
     private int _disposed;
 
@@ -62,9 +66,11 @@ internal sealed class OperatorHost : IAsyncDisposable
         }, loggers.CreateLogger<ModuleFetcher>());
         _runtime = new ProxyWasmRuntime(new ProxyWasmRuntimeOptions(), loggers);
         var events = new EventRecorder(client, "wasm-operator", options.Identity, loggers.CreateLogger<EventRecorder>(), time);
-        Reconciler = new WasmPluginReconciler(client, Cache, new SpecValidator(), new ModuleResolver(client, _fetcher), new ModuleInspector(_runtime),
+        _collector = new ModuleCacheCollector(_fetcher.Cache, options.CacheGcInterval, Metrics, loggers.CreateLogger<ModuleCacheCollector>());
+        var resolver = new ModuleResolver(client, _fetcher);
+        Reconciler = new WasmPluginReconciler(client, Cache, new SpecValidator(), resolver, new ModuleInspector(_runtime), new RevisionRestorer(resolver, _fetcher.Cache),
             _fetcher.Cache, Distributor, events, Metrics, new ReconcilerOptions { AlwaysPullInterval = options.AlwaysPullInterval },
-            loggers.CreateLogger<WasmPluginReconciler>(), time);
+            loggers.CreateLogger<WasmPluginReconciler>(), time, _collector.Request);
         _controller = new Controller(ControllerName, Queue, Reconciler.ReconcileAsync, Metrics, loggers.CreateLogger<Controller>());
 
         IReadOnlyList<string?> namespaces = options.WatchNamespaces.Count == 0 ? [null] : [.. options.WatchNamespaces];
@@ -99,6 +105,7 @@ internal sealed class OperatorHost : IAsyncDisposable
             Metrics.QueueAdds.WithLabels(ControllerName).IncTo(Queue.TotalAdds);
             Metrics.QueueRetries.WithLabels(ControllerName).IncTo(Queue.TotalRetries);
             Metrics.WatchStalled.WithLabels(WasmPlugin.Plural).Set(_reflectors.Exists(r => r.IsStalled) ? 1 : 0);
+            Metrics.CacheBytes.Set(_fetcher.Cache.TotalBytes);
         });
     }
 
@@ -113,6 +120,8 @@ internal sealed class OperatorHost : IAsyncDisposable
     public WasmPluginReconciler Reconciler { get; }
 
     public IModuleCache ModuleCache => _fetcher.Cache;
+
+    public ModuleCacheCollector CacheCollector => _collector;
 
     /// <summary>Reconciles finished by this replica.</summary>
     public long Reconciles => _controller.Reconciles;
@@ -149,6 +158,7 @@ internal sealed class OperatorHost : IAsyncDisposable
             _tasks.Add(Task.Run(() => reflector.RunAsync(_stopping.Token)));
         }
 
+        _tasks.Add(Task.Run(() => _collector.RunAsync(AdoptStableRevisionsAsync, _stopping.Token)));
         if (_elector is not null)
         {
             _tasks.Add(Task.Run(() => _elector.RunAsync(_stopping.Token)));
@@ -182,21 +192,55 @@ internal sealed class OperatorHost : IAsyncDisposable
         _fetcher.Dispose();
         _runtime.Dispose();
         _stopping.Dispose();
+        _adoptGate.Dispose();
+    }
+
+    /// <summary>
+    /// Once per process, after the caches synced: pins the modules of the stable revisions recorded in status,
+    /// before the first collection and before any worker fetches (a fetch's commit evicts beyond the cap too).
+    /// </summary>
+    private async Task AdoptStableRevisionsAsync(CancellationToken cancellationToken)
+    {
+        foreach (var reflector in _reflectors)
+        {
+            await reflector.Synced.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await _adoptGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!_adopted)
+            {
+                var plugins = new List<WasmPlugin>();
+                foreach (var key in Cache.Keys())
+                {
+                    if (Cache.Get(key) is { } plugin)
+                    {
+                        plugins.Add(plugin);
+                    }
+                }
+
+                var pinned = Reconciler.AdoptStableRevisions(plugins);
+                _adopted = true;
+                LogAdopted(_logger, pinned);
+            }
+        }
+        finally
+        {
+            _adoptGate.Release();
+        }
     }
 
     private async Task StartLeadingAsync(CancellationToken leadership)
     {
         // Wait for the caches so the first pass sees every object, then queue them all: level-triggered.
-        foreach (var reflector in _reflectors)
+        try
         {
-            try
-            {
-                await reflector.Synced.WaitAsync(leadership).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+            await AdoptStableRevisionsAsync(leadership).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
         }
 
         foreach (var key in Cache.Keys())
@@ -214,4 +258,7 @@ internal sealed class OperatorHost : IAsyncDisposable
             });
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pinned the modules of {Count} stable revisions recorded in status")]
+    private static partial void LogAdopted(ILogger logger, int count);
 }

@@ -6,6 +6,7 @@ namespace WasmOperator.Operator.Reconciliation;
 internal sealed class InMemoryPluginDistributor : IPluginDistributor
 {
     private readonly ConcurrentDictionary<string, DesiredPlugin> _plugins = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _appliesByKey = new(StringComparer.Ordinal);
     private long _applies;
     private long _removes;
 
@@ -17,9 +18,13 @@ internal sealed class InMemoryPluginDistributor : IPluginDistributor
 
     public DesiredPlugin? Get(string key) => _plugins.GetValueOrDefault(key);
 
+    /// <summary>How often a plugin with <paramref name="key"/> was applied.</summary>
+    public int AppliesOf(string key) => _appliesByKey.GetValueOrDefault(key);
+
     public void Apply(DesiredPlugin plugin)
     {
         _plugins[plugin.Key] = plugin;
+        _appliesByKey.AddOrUpdate(plugin.Key, 1, static (_, n) => n + 1);
         Interlocked.Increment(ref _applies);
     }
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using WasmOperator.Api.Serialization;
 using WasmOperator.Api.WasmPlugins;
 
@@ -55,8 +56,9 @@ internal static class StatusBuilder
         };
     }
 
+    // Compared as JSON trees: an API server may hand back the free-form parts (the recorded spec) with keys reordered.
     public static bool SameAs(WasmPluginStatus? a, WasmPluginStatus? b) =>
-        JsonSerializer.Serialize(a, WasmPluginSerializer.Options) == JsonSerializer.Serialize(b, WasmPluginSerializer.Options);
+        JsonNode.DeepEquals(JsonSerializer.SerializeToNode(a, WasmPluginSerializer.Options), JsonSerializer.SerializeToNode(b, WasmPluginSerializer.Options));
 
     private static Condition Make(WasmPluginStatus? old, string type, ConditionStatus status, string reason, string message, long generation, DateTimeOffset now)
     {

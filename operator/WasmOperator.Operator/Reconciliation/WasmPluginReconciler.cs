@@ -27,17 +27,58 @@ internal sealed partial class WasmPluginReconciler(
     SpecValidator validator,
     ModuleResolver resolver,
     ModuleInspector inspector,
+    RevisionRestorer restorer,
     IModuleCache moduleCache,
     IPluginDistributor distributor,
     EventRecorder events,
     ControllerMetrics metrics,
     ReconcilerOptions options,
     ILogger logger,
-    TimeProvider? time = null)
+    TimeProvider? time = null,
+    Action? modulesReleased = null)
 {
     public const string Finalizer = "extensions.wasmoperator.io/finalizer";
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly ConcurrentDictionary<string, RevisionRef> _applied = new(StringComparer.Ordinal);
+
+    // Pins taken at start for the stable revisions recorded in status, held until each key's first reconcile.
+    private readonly ConcurrentDictionary<string, string> _adopted = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Pins the module of every stable revision recorded in the plugins' status, so that no garbage collection
+    /// removes a module a restored revision needs before its plugin is reconciled. Call once, after the cache
+    /// synced and before any worker or collection runs. Returns how many modules were pinned.
+    /// </summary>
+    public int AdoptStableRevisions(IEnumerable<WasmPlugin> plugins)
+    {
+        var adopted = 0;
+        foreach (var plugin in plugins)
+        {
+            if (plugin.Metadata?.Name is not { } name || plugin.Status?.Revisions?.Stable?.ModuleDigest is not { } digest)
+            {
+                continue;
+            }
+
+            var key = ObjectCache<WasmPlugin>.KeyOf(plugin.Metadata.Namespace, name);
+            if (_applied.ContainsKey(key) || !_adopted.TryAdd(key, digest))
+            {
+                continue;
+            }
+
+            try
+            {
+                moduleCache.Pin(digest);
+                adopted++;
+            }
+            catch (ArgumentException)
+            {
+                // Not a digest (edited status): nothing to keep; the reconcile reports what it can restore.
+                _adopted.TryRemove(key, out _);
+            }
+        }
+
+        return adopted;
+    }
 
     public async Task<ReconcileResult> ReconcileAsync(string key, CancellationToken cancellationToken)
     {
@@ -62,9 +103,17 @@ internal sealed partial class WasmPluginReconciler(
             }
 
             var outcome = await EvaluateAsync(key, plugin, cancellationToken).ConfigureAwait(false);
+            var retryRestore = false;
+            if (outcome.Kind != OutcomeKind.Ready)
+            {
+                (outcome, retryRestore) = await KeepStableAsync(key, plugin, outcome, cancellationToken).ConfigureAwait(false);
+            }
+
+            ReleaseAdopted(key);
             await WriteStatusAsync(key, plugin, outcome, cancellationToken).ConfigureAwait(false);
             return outcome.Kind switch
             {
+                _ when retryRestore => ReconcileResult.Retry,
                 OutcomeKind.Transient => ReconcileResult.Retry,
                 OutcomeKind.Ready when PullPolicies.Effective(plugin.Spec!) == ModulePullPolicy.Always => ReconcileResult.After(options.AlwaysPullInterval),
                 _ => ReconcileResult.Done,
@@ -133,6 +182,39 @@ internal sealed partial class WasmPluginReconciler(
         };
     }
 
+    /// <summary>
+    /// The current spec failed: the stable revision stays the desired state. After a restart it is only in status,
+    /// so it is restored from there first. The message says which revision stays, or why none could be restored.
+    /// </summary>
+    private async Task<(PluginOutcome Outcome, bool RetryRestore)> KeepStableAsync(string key, WasmPlugin plugin, PluginOutcome outcome, CancellationToken cancellationToken)
+    {
+        if (!_applied.ContainsKey(key))
+        {
+            var (restored, problem, transient) = await restorer.RestoreAsync(key, plugin, cancellationToken).ConfigureAwait(false);
+            if (restored is null)
+            {
+                return (problem is null ? outcome : outcome with { Message = $"{outcome.Message}; {problem}" }, transient);
+            }
+
+            Apply(restored);
+            metrics.RestoredRevisions.Inc();
+            LogRestored(logger, key, restored.Revision, restored.Generation);
+        }
+
+        return _applied.TryGetValue(key, out var applied)
+            ? (outcome with { Message = $"{outcome.Message}; revision {applied.Revision} stays in effect" }, false)
+            : (outcome, false);
+    }
+
+    private void ReleaseAdopted(string key)
+    {
+        if (_adopted.TryRemove(key, out var digest))
+        {
+            moduleCache.Unpin(digest);
+            modulesReleased?.Invoke();
+        }
+    }
+
     private void Apply(DesiredPlugin desired)
     {
         var current = _applied.GetValueOrDefault(desired.Key);
@@ -148,6 +230,7 @@ internal sealed partial class WasmPluginReconciler(
         if (current?.ModuleDigest is { } old)
         {
             moduleCache.Unpin(old);
+            modulesReleased?.Invoke();
         }
     }
 
@@ -157,13 +240,16 @@ internal sealed partial class WasmPluginReconciler(
         if (_applied.TryRemove(key, out var applied) && applied.ModuleDigest is { } digest)
         {
             moduleCache.Unpin(digest);
+            modulesReleased?.Invoke();
         }
+
+        ReleaseAdopted(key);
     }
 
     private async Task WriteStatusAsync(string key, WasmPlugin plugin, PluginOutcome outcome, CancellationToken cancellationToken)
     {
         var ready = outcome.Kind == OutcomeKind.Ready;
-        var stable = ready ? new RevisionRef { Revision = outcome.Desired!.Revision, ModuleDigest = outcome.Desired.ModuleDigest } : null;
+        var stable = ready ? RevisionRestorer.Record(outcome.Desired!, outcome.Module?.ResolvedRef) : null;
         var status = StatusBuilder.Build(plugin, outcome, stable, ready ? outcome.Module : plugin.Status?.Module, _time.GetUtcNow());
         if (StatusBuilder.SameAs(plugin.Status, status))
         {
@@ -263,6 +349,9 @@ internal sealed partial class WasmPluginReconciler(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: conflict, retrying with a fresh copy: {Detail}")]
     private static partial void LogConflict(ILogger logger, string key, string? detail);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: the current spec fails; restored revision {Revision} (generation {Generation}) from status")]
+    private static partial void LogRestored(ILogger logger, string key, string revision, long generation);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: removed from the desired state and finalized")]
     private static partial void LogFinalized(ILogger logger, string key);

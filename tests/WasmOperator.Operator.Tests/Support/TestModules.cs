@@ -13,11 +13,15 @@ internal sealed class TestModules : IDisposable
 
     public string Root { get; }
 
-    /// <summary>A minimal Proxy-Wasm 0.2.1 module; <paramref name="variant"/> changes its bytes (and digest).</summary>
-    public (string Url, string Sha256) ProxyWasm(string variant) => Write($"proxy-{variant}.wasm", $$"""
+    /// <summary>
+    /// A minimal Proxy-Wasm 0.2.1 module; <paramref name="variant"/> changes its bytes (and digest), and
+    /// <paramref name="padding"/> bytes of data make it that much bigger (for cache size tests).
+    /// </summary>
+    public (string Url, string Sha256) ProxyWasm(string variant, int padding = 0) => Write($"proxy-{variant}.wasm", $$"""
         (module
-          (memory (export "memory") 1)
+          (memory (export "memory") {{2 + (padding / 65536)}})
           (data (i32.const 16) "{{variant}}")
+          (data (i32.const 1024) "{{new string('p', padding)}}")
           (func (export "proxy_abi_version_0_2_1"))
           (func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 1024))
           (func (export "proxy_on_context_create") (param i32 i32))

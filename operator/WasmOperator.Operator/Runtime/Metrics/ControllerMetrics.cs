@@ -24,6 +24,11 @@ internal sealed class ControllerMetrics
         Relists = factory.CreateCounter("wasmoperator_reflector_lists_total", "Full lists done by the reflector (start and after 410 Gone).", "resource");
         WatchRestarts = factory.CreateCounter("wasmoperator_reflector_watch_restarts_total", "Watches started by the reflector, by why the previous one ended.", "resource", "reason");
         StatusPatches = factory.CreateCounter("wasmoperator_status_patches_total", "Status patches sent to the API server.");
+        CacheCollections = factory.CreateCounter("wasmoperator_module_cache_collections_total", "Module cache garbage collections, by what triggered them.", "trigger");
+        CacheEvictedModules = factory.CreateCounter("wasmoperator_module_cache_evicted_modules_total", "Unpinned modules removed by the module cache garbage collection.");
+        CacheEvictedBytes = factory.CreateCounter("wasmoperator_module_cache_evicted_bytes_total", "Bytes freed by the module cache garbage collection.");
+        CacheBytes = factory.CreateGauge("wasmoperator_module_cache_bytes", "Bytes of the modules in the operator's cache.");
+        RestoredRevisions = factory.CreateCounter("wasmoperator_restored_revisions_total", "Stable revisions restored from status because the current spec failed after a restart.");
     }
 
     public CollectorRegistry Registry { get; }
@@ -49,4 +54,14 @@ internal sealed class ControllerMetrics
     public Counter WatchRestarts { get; }
 
     public Counter StatusPatches { get; }
+
+    public Counter CacheCollections { get; }
+
+    public Counter CacheEvictedModules { get; }
+
+    public Counter CacheEvictedBytes { get; }
+
+    public Gauge CacheBytes { get; }
+
+    public Counter RestoredRevisions { get; }
 }

@@ -1,0 +1,103 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using WasmOperator.Api.Serialization;
+using WasmOperator.Api.WasmPlugins;
+using WasmOperator.Modules;
+
+namespace WasmOperator.Operator.Reconciliation;
+
+/// <summary>
+/// The last good revision survives a restart in status.revisions.stable: its generation, module digest, a
+/// digest-pinned reference and the spec it was made from. When the current spec fails on a fresh operator,
+/// this rebuilds that revision's desired state: the module from the cache by digest, else fetched again by the
+/// digest-pinned reference (never by a tag that may have moved).
+/// </summary>
+internal sealed class RevisionRestorer(ModuleResolver resolver, IModuleCache moduleCache)
+{
+    /// <summary>What status.revisions.stable records for <paramref name="desired"/>.</summary>
+    public static RevisionRef Record(DesiredPlugin desired, string? resolvedRef) => new()
+    {
+        Revision = desired.Revision,
+        ModuleDigest = desired.ModuleDigest,
+        Generation = desired.Generation,
+        ResolvedRef = resolvedRef,
+        AbiVersion = desired.AbiVersion,
+        Spec = JsonSerializer.SerializeToNode(desired.Spec, WasmPluginSerializer.Options) as JsonObject,
+    };
+
+    /// <summary>
+    /// Rebuilds the stable revision recorded in <paramref name="plugin"/>'s status; on failure, says why in a
+    /// sentence fit for a condition message, and whether trying again may help.
+    /// </summary>
+    public async Task<(DesiredPlugin? Desired, string? Problem, bool Transient)> RestoreAsync(string key, WasmPlugin plugin, CancellationToken cancellationToken)
+    {
+        var stable = plugin.Status?.Revisions?.Stable;
+        if (stable?.Revision is not { } revision || stable.ModuleDigest is not { } digest)
+        {
+            return (null, null, false);
+        }
+
+        var spec = stable.Spec?.Deserialize<WasmPluginSpec>(WasmPluginSerializer.Options);
+        if (spec is null)
+        {
+            return (null, $"the last good revision {revision} cannot be restored: status.revisions.stable has no spec (written by an older operator)", false);
+        }
+
+        // The record must describe the revision it names, or it was edited: hand out nothing rather than something else.
+        if (RevisionHasher.Compute(digest, spec) != revision)
+        {
+            return (null, $"the last good revision {revision} cannot be restored: status.revisions.stable.spec does not hash to it", false);
+        }
+
+        string? path;
+        try
+        {
+            path = await moduleCache.TryGetPathAsync(digest, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ArgumentException)
+        {
+            return (null, $"the last good revision {revision} cannot be restored: status.revisions.stable.moduleDigest \"{digest}\" is not a sha256 digest", false);
+        }
+
+        if (path is null)
+        {
+            var (fetched, failure) = await resolver.FetchAsync(plugin, PinnedSpec(spec, stable), cancellationToken).ConfigureAwait(false);
+            if (fetched is null)
+            {
+                return (null, $"the last good revision {revision} cannot be restored: module {digest} is not in the cache and fetching {stable.ResolvedRef ?? spec.Url} failed: {failure!.Message}", failure.Kind == OutcomeKind.Transient);
+            }
+
+            if (fetched.ModuleDigest != digest)
+            {
+                return (null, $"the last good revision {revision} cannot be restored: {stable.ResolvedRef ?? spec.Url} now serves module {fetched.ModuleDigest}, not {digest}", false);
+            }
+
+            path = fetched.Path;
+        }
+
+        return (new DesiredPlugin
+        {
+            Key = key,
+            Revision = revision,
+            Generation = stable.Generation ?? 0,
+            ModuleDigest = digest,
+            ModulePath = path,
+            AbiVersion = stable.AbiVersion ?? "unknown",
+            Spec = spec,
+        }, null, false);
+    }
+
+    // Fetch by digest: for oci the resolved registry/repo@sha256:<manifest>, for https/http/file the url with the module's sha256.
+    private static WasmPluginSpec PinnedSpec(WasmPluginSpec spec, RevisionRef stable)
+    {
+        var reference = stable.ResolvedRef ?? spec.Url ?? string.Empty;
+        var direct = reference.StartsWith("https://", StringComparison.OrdinalIgnoreCase)
+            || reference.StartsWith("http://", StringComparison.OrdinalIgnoreCase)
+            || reference.StartsWith("file://", StringComparison.OrdinalIgnoreCase);
+        var pinned = JsonSerializer.Deserialize<WasmPluginSpec>(JsonSerializer.SerializeToUtf8Bytes(spec, WasmPluginSerializer.Options), WasmPluginSerializer.Options)!;
+        pinned.Url = reference;
+        pinned.Sha256 = direct ? stable.ModuleDigest!["sha256:".Length..] : null;
+        pinned.ImagePullPolicy = PullPolicy.IfNotPresent;
+        return pinned;
+    }
+}

@@ -1,0 +1,99 @@
+using System.Text.Json.Nodes;
+using WasmOperator.Api.WasmPlugins;
+using WasmOperator.Operator.Reconciliation;
+using WasmOperator.Operator.Tests.Support;
+
+namespace WasmOperator.Operator.Tests.Reconciliation;
+
+public sealed class RevisionRestorerTests
+{
+    [Fact]
+    public async Task After_a_restart_a_spec_with_a_bad_digest_keeps_the_last_good_revision_from_status_and_nothing_is_applied_twice()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var (url, sha) = cluster.Modules.ProxyWasm("kept");
+        var (steadyUrl, steadySha) = cluster.Modules.ProxyWasm("steady");
+        var first = await cluster.StartOperatorAsync();
+        await cluster.CreateAsync(Cluster.Plugin("keep", url, sha, config: new JsonObject { ["header"] = "x-kept" }));
+        await cluster.CreateAsync(Cluster.Plugin("steady", steadyUrl, steadySha));
+        var before = await cluster.WaitForConditionAsync("keep", ConditionTypes.Ready, ConditionStatus.True);
+        await cluster.WaitForConditionAsync("steady", ConditionTypes.Ready, ConditionStatus.True);
+        var good = first.Desired.Get("default/keep")!;
+        await first.DisposeAsync();
+
+        // Changed while no operator runs: the new operator never saw the good generation.
+        await cluster.PatchSpecAsync("keep", new JsonObject { ["sha256"] = new string('b', 64) });
+        var second = await cluster.StartOperatorAsync();
+        var after = await cluster.WaitForConditionAsync("keep", ConditionTypes.Stalled, ConditionStatus.True);
+        await Cluster.EventuallyAsync(() => second.Desired.Get("default/steady") is not null && second.Host.Queue.Depth == 0, "the steady plugin desired");
+
+        var restored = second.Desired.Get("default/keep");
+        Assert.NotNull(restored);
+        Assert.Equal(good.Revision, restored.Revision);
+        Assert.Equal($"sha256:{sha}", restored.ModuleDigest);
+        Assert.Equal(1, restored.Generation);
+        Assert.Equal("x-kept", restored.Spec.PluginConfig!["header"]!.GetValue<string>());
+        Assert.Equal(sha, restored.Spec.Sha256);
+        Assert.True(File.Exists(restored.ModulePath));
+        Assert.True(second.Host.ModuleCache.IsPinned(restored.ModuleDigest));
+
+        var stalled = after.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Stalled)!;
+        Assert.Equal(ConditionReasons.DigestMismatch, stalled.Reason);
+        Assert.Contains($"revision {good.Revision} stays in effect", stalled.Message, StringComparison.Ordinal);
+        Assert.Equal(ConditionStatus.False, after.Status.Conditions.Find(c => c.Type == ConditionTypes.Ready)!.Status);
+        Assert.Equal(2, after.Status.ObservedGeneration);
+        Assert.Equal(before.Status!.Revisions!.Stable!.Revision, after.Status.Revisions!.Stable!.Revision);
+        Assert.Equal(1, after.Status.Revisions.Stable.Generation);
+        Assert.Equal(1, second.Host.Metrics.RestoredRevisions.Value);
+        Assert.Equal(1, second.Desired.AppliesOf("default/keep"));
+        Assert.Equal(1, second.Desired.AppliesOf("default/steady"));
+    }
+
+    [Fact]
+    public async Task A_restarted_operator_with_an_empty_cache_fetches_the_last_good_module_again_by_its_digest()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var (url, sha) = cluster.Modules.ProxyWasm("refetch");
+        var (bad, _) = cluster.Modules.NotProxyWasm();
+        var first = await cluster.StartOperatorAsync(cluster.Options("replica-a"));
+        await cluster.CreateAsync(Cluster.Plugin("again", url, sha));
+        await cluster.WaitForConditionAsync("again", ConditionTypes.Ready, ConditionStatus.True);
+        var good = first.Desired.Get("default/again")!;
+        await first.DisposeAsync();
+
+        await cluster.PatchSpecAsync("again", new JsonObject { ["url"] = bad, ["sha256"] = null });
+        var second = await cluster.StartOperatorAsync(cluster.Options("replica-b"));
+        var after = await cluster.WaitForConditionAsync("again", ConditionTypes.Stalled, ConditionStatus.True);
+
+        var restored = second.Desired.Get("default/again");
+        Assert.NotNull(restored);
+        Assert.Equal(good.Revision, restored.Revision);
+        Assert.Equal($"sha256:{sha}", restored.ModuleDigest);
+        Assert.NotEqual(good.ModulePath, restored.ModulePath);
+        Assert.Equal(ConditionReasons.AbiRejected, after.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Stalled)!.Reason);
+        Assert.Equal(good.Revision, after.Status.Revisions!.Stable!.Revision);
+    }
+
+    [Fact]
+    public async Task When_the_last_good_module_is_neither_cached_nor_fetchable_status_says_so_and_nothing_is_distributed()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var (url, sha) = cluster.Modules.ProxyWasm("vanished");
+        var first = await cluster.StartOperatorAsync(cluster.Options("replica-a"));
+        await cluster.CreateAsync(Cluster.Plugin("lost", url, sha));
+        var before = await cluster.WaitForConditionAsync("lost", ConditionTypes.Ready, ConditionStatus.True);
+        await first.DisposeAsync();
+
+        File.Delete(cluster.Modules.PathOf(url));
+        await cluster.PatchSpecAsync("lost", new JsonObject { ["sha256"] = new string('c', 64) });
+        var second = await cluster.StartOperatorAsync(cluster.Options("replica-b"));
+        var after = await cluster.WaitForConditionAsync("lost", ConditionTypes.Reconciling, ConditionStatus.True);
+
+        var ready = after.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Ready)!;
+        Assert.Equal(ConditionStatus.False, ready.Status);
+        Assert.Contains($"the last good revision {before.Status!.Revisions!.Stable!.Revision} cannot be restored", ready.Message, StringComparison.Ordinal);
+        Assert.Contains($"module sha256:{sha} is not in the cache", ready.Message, StringComparison.Ordinal);
+        Assert.Null(second.Desired.Get("default/lost"));
+        Assert.Equal(before.Status.Revisions.Stable.Revision, after.Status.Revisions!.Stable!.Revision);
+    }
+}
