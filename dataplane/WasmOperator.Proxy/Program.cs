@@ -3,7 +3,10 @@ using System.Globalization;
 using System.Net;
 using WasmOperator.Proxy;
 using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Proxying;
 
+// Before any socket exists: socket continuations run inline on the epoll threads (plugin code hops off them).
+SocketThreads.PreferInlineCompletions();
 var options = new ProxyOptions();
 for (var i = 0; i < args.Length; i++)
 {

@@ -128,6 +128,11 @@ internal sealed partial class Exchange
         while (true)
         {
             var read = await source.ReadAsync(chunk.AsMemory(0, ChunkSize), Context.RequestAborted).ConfigureAwait(false);
+            if (SocketThreads.OnIoThread)
+            {
+                await Task.Yield();
+            }
+
             total += read;
             var endOfStream = read == 0 || (declared is { } d && total >= d && RequestEndsAtDeclaredLength);
             var output = await PushRequestChunkAsync(chunk.AsSpan(0, read).ToArray(), endOfStream).ConfigureAwait(false);
@@ -294,6 +299,11 @@ internal sealed partial class Exchange
             while (true)
             {
                 var read = await stream.ReadAsync(chunk.AsMemory(0, ChunkSize), cancellationToken).ConfigureAwait(false);
+                if (SocketThreads.OnIoThread)
+                {
+                    await Task.Yield();
+                }
+
                 total += read;
                 // Over HTTP/2 trailers may follow the declared length: read to the end of the stream.
                 var endOfStream = read == 0 || (declared is { } d && total >= d && upstream.Version.Major < 2);

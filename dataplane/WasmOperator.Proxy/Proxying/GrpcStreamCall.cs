@@ -64,6 +64,7 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
             try
             {
                 using var response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, _reset.Token).ConfigureAwait(false);
+                await OffIoThreadAsync().ConfigureAwait(false);
                 var initial = CalloutClient.ToMap(response.Headers, response.Content.Headers);
                 var trailersOnly = initial.Get("grpc-status") is not null;
                 if (!trailersOnly)
@@ -72,6 +73,7 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
                 }
 
                 await ReadMessagesAsync(response).ConfigureAwait(false);
+                await OffIoThreadAsync().ConfigureAwait(false);
                 var trailing = trailersOnly ? initial : new HeaderMap();
                 if (!trailersOnly)
                 {
@@ -92,6 +94,7 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
             }
             catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException or InvalidOperationException)
             {
+                await OffIoThreadAsync().ConfigureAwait(false);
                 Report(e => e.OnClose(GrpcStatus.Unavailable, $"gRPC stream to {message.RequestUri} failed: {ex.Message}"));
             }
             finally
@@ -121,6 +124,7 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
                     return;
                 }
 
+                await OffIoThreadAsync().ConfigureAwait(false);
                 length += read;
                 var offset = 0;
                 while (GrpcFraming.TryRead(pending.AsSpan(offset, length - offset), out var payload, out var consumed))
@@ -132,6 +136,15 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
                 pending.AsSpan(offset, length - offset).CopyTo(pending);
                 length -= offset;
             }
+        }
+    }
+
+    /// <summary>Events go into the VM (after its current call): never from a socket thread.</summary>
+    private static async ValueTask OffIoThreadAsync()
+    {
+        if (SocketThreads.OnIoThread)
+        {
+            await Task.Yield();
         }
     }
 

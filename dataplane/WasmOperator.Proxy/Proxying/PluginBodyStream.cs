@@ -35,6 +35,12 @@ internal sealed class PluginBodyStream(Exchange exchange, Stream source, long? d
             }
 
             var read = await source.ReadAsync(_chunk, cancellationToken).ConfigureAwait(false);
+            if (SocketThreads.OnIoThread)
+            {
+                // YARP reads this stream right after an upstream write that may have completed inline.
+                await Task.Yield();
+            }
+
             _read += read;
             _ended = read == 0 || (declared is { } d && _read >= d && exchange.RequestEndsAtDeclaredLength);
             var output = await exchange.PushRequestChunkAsync(_chunk.AsSpan(0, read).ToArray(), _ended).ConfigureAwait(false);

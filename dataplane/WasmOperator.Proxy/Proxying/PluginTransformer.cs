@@ -25,6 +25,12 @@ internal sealed class PluginTransformer : HttpTransformer
             return copy;
         }
 
+        if (SocketThreads.OnIoThread)
+        {
+            // The upstream read completed inline on a socket thread: the plugins run on the pool.
+            await Task.Yield();
+        }
+
         return await exchange.OnResponseAsync(proxyResponse, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -78,6 +78,11 @@ internal sealed partial class ProxyHandler
                 }
                 finally
                 {
+                    if (SocketThreads.OnIoThread)
+                    {
+                        await Task.Yield();
+                    }
+
                     exchange.Complete();
                 }
             }
