@@ -101,7 +101,11 @@ internal sealed partial class Exchange
             return false;
         }
 
-        ApplyRequestHeaders(RequestHeaders.Version != before);
+        if (RequestHeaders.Version != before)
+        {
+            // Untouched requests keep Kestrel's parsed method, path and headers: nothing to copy back.
+            ApplyRequestHeaders();
+        }
         if (!hasBody)
         {
             return true;
@@ -862,15 +866,12 @@ internal sealed partial class Exchange
         return map;
     }
 
-    /// <summary>Copies the (plugin-edited) map back to the request; ordinary headers are rewritten only if a plugin changed the map.</summary>
-    private void ApplyRequestHeaders(bool headersChanged)
+    /// <summary>Copies the map a plugin changed back to the request: headers, method, path and authority.</summary>
+    private void ApplyRequestHeaders()
     {
         var request = Context.Request;
         string? method = null, path = null, authority = null;
-        if (headersChanged)
-        {
-            request.Headers.Clear();
-        }
+        request.Headers.Clear();
 
         foreach (var (name, value) in RequestHeaders.Entries)
         {
@@ -881,11 +882,7 @@ internal sealed partial class Exchange
                 case ":authority": authority = value; break;
                 case ":scheme": break;
                 default:
-                    if (headersChanged)
-                    {
-                        request.Headers.Append(name, value);
-                    }
-
+                    request.Headers.Append(name, value);
                     break;
             }
         }
