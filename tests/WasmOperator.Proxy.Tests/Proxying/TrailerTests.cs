@@ -44,6 +44,27 @@ public sealed class TrailerTests
     }
 
     [Fact]
+    public async Task A_log_only_plugin_sees_response_trailers_but_its_trailer_edits_are_counted_not_applied()
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("trailers", Wat("response_trailer_add"), "trailers", extra: "mode: LOG_ONLY")),
+            o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
+
+        using var request = GrpcCall("/test.Echo/Unary", "hi");
+        using var response = await proxy.H2c.SendAsync(request);
+        var body = await response.Content.ReadAsByteArrayAsync();
+
+        Assert.Equal(["echo:hi"], GrpcUpstream.Messages(body));
+        Assert.Equal("ok", response.TrailingHeaders.GetValues("grpc-message").Single());
+        Assert.False(response.TrailingHeaders.Contains("x-wasm-trailer"));
+        Assert.Contains(
+            "wasm_plugin_log_only_actions_total{plugin=\"default/trailers\",action=\"header_mutation\"} 1",
+            await proxy.MetricsAsync(),
+            StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Grpc_response_trailers_pass_through_unchanged_without_trailer_plugins()
     {
         await using var grpc = await GrpcUpstream.StartAsync();
