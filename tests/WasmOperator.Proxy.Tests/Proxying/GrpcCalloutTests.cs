@@ -99,6 +99,20 @@ public sealed class GrpcCalloutTests
     }
 
     [Fact]
+    public async Task Cancelling_a_stream_resets_it_at_the_upstream()
+    {
+        var (grpc, proxy) = await StartAsync("grpc_stream_cancel", "grpc");
+        await using (grpc)
+        await using (proxy)
+        {
+            Assert.Equal("cancelled", await AnswerAsync(proxy, "Stream"));
+            // The plugin never half-closed: only the cancel (RST_STREAM) ends the call at the server.
+            await grpc.Reset.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal("/test.Echo/Stream", Assert.Single(grpc.Calls)["path"]);
+        }
+    }
+
+    [Fact]
     public async Task A_stream_to_an_unknown_cluster_closes_with_unavailable_naming_the_cluster()
     {
         var (grpc, proxy) = await StartAsync("grpc_stream_call", "nope");

@@ -15,7 +15,8 @@ namespace WasmOperator.Proxy.Tests.Support;
 /// A gRPC-style server on raw h2c Kestrel (no protobuf: messages are bytes in the 5-byte gRPC frame).
 /// <c>/test.Echo/*</c> answers each request message as soon as it arrives with <c>echo:&lt;message&gt;</c>
 /// and ends with trailers <c>grpc-status: 0</c>, <c>grpc-message: ok</c>; <c>/test.Echo/Deny</c> ends
-/// with status 7 "denied" after the first reply; <c>/test.Echo/Slow</c> never answers.
+/// with status 7 "denied" after the first reply; <c>/test.Echo/Slow</c> never answers. <see cref="Reset"/>
+/// tells when a caller reset a call.
 /// </summary>
 internal sealed class GrpcUpstream : IAsyncDisposable
 {
@@ -36,6 +37,9 @@ internal sealed class GrpcUpstream : IAsyncDisposable
 
     /// <summary>Completes when a stream on <c>/test.Echo/Slow</c> was reset by the caller.</summary>
     public TaskCompletionSource SlowCancelled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when any call was reset by the caller before it ended.</summary>
+    public TaskCompletionSource Reset { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public static Task<GrpcUpstream> StartAsync() => FreePort.RetryAsync(StartOnceAsync);
 
@@ -72,6 +76,7 @@ internal sealed class GrpcUpstream : IAsyncDisposable
         }
 
         Calls.Enqueue(seen);
+        using var reset = context.RequestAborted.Register(() => Reset.TrySetResult());
         response.ContentType = "application/grpc";
         if (request.Path == "/test.Echo/Slow")
         {
@@ -94,7 +99,16 @@ internal sealed class GrpcUpstream : IAsyncDisposable
         var buffer = new byte[4096];
         while (true)
         {
-            var read = await request.Body.ReadAsync(buffer, context.RequestAborted);
+            int read;
+            try
+            {
+                read = await request.Body.ReadAsync(buffer, context.RequestAborted);
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException)
+            {
+                return;
+            }
+
             if (read == 0)
             {
                 break;
