@@ -65,6 +65,24 @@ public sealed class TrailerTests
     }
 
     [Fact]
+    public async Task A_plugin_pausing_on_response_trailers_for_a_callout_resumes_with_the_trailers_it_added()
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("pause", Wat("response_trailer_pause"), "pause")),
+            o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
+
+        using var request = GrpcCall("/test.Echo/Unary", "hi");
+        using var response = await proxy.H2c.SendAsync(request);
+        var body = await response.Content.ReadAsByteArrayAsync();
+
+        Assert.Equal(["echo:hi"], GrpcUpstream.Messages(body));
+        Assert.Equal("200", response.TrailingHeaders.GetValues("x-authz-status").Single());
+        Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
+        Assert.Equal(1, proxy.Authorizer.Requests);
+    }
+
+    [Fact]
     public async Task Grpc_response_trailers_pass_through_unchanged_without_trailer_plugins()
     {
         await using var grpc = await GrpcUpstream.StartAsync();
