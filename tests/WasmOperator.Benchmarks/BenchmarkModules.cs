@@ -3,8 +3,18 @@ namespace WasmOperator.Benchmarks;
 /// <summary>Finds examples/plugins/&lt;name&gt;/build/plugin.wasm (built by `make plugins`).</summary>
 internal static class BenchmarkModules
 {
+    /// <summary>
+    /// The example's plugin.wasm, or the file named by BENCH_PLUGIN_&lt;NAME&gt; (e.g. BENCH_PLUGIN_ADD_HEADER)
+    /// to compare builds of one plugin (compiler flags) under the same benchmark.
+    /// </summary>
     public static byte[] Plugin(string name)
     {
+        if (Environment.GetEnvironmentVariable("BENCH_PLUGIN_" + name.ToUpperInvariant()) is { Length: > 0 } overridePath)
+        {
+            Console.WriteLine($"// {name}: {overridePath}");
+            return File.ReadAllBytes(overridePath);
+        }
+
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !Directory.Exists(Path.Combine(dir.FullName, "examples", "plugins")))
         {
