@@ -29,6 +29,7 @@ internal sealed partial class Exchange
     private readonly ProxyOptions _options;
     private readonly ILogger _log;
     private ConcurrentDictionary<string, byte[]>? _filterState;
+    private bool _responseEnding;
 
     public Exchange(HttpContext context, ChainEntry[] entries, ProxyOptions options, ILogger log)
     {
@@ -313,7 +314,7 @@ internal sealed partial class Exchange
                 var endOfStream = read == 0 || (declared is { } d && total >= d && upstream.Version.Major < 2);
                 var output = read == 0 && upstream.TrailingHeaders.NonValidated.Count > 0
                     ? await FinishBodyWithTrailersAsync(request: false, [], ToMap(upstream.TrailingHeaders)).ConfigureAwait(false)
-                    : PushBody(request: false, chunk.AsSpan(0, read).ToArray(), endOfStream);
+                    : PushLastResponseChunk(chunk.AsSpan(0, read).ToArray(), endOfStream);
                 if (output is not null && BufferedBytes(request: false) > _options.MaxBufferedBodyBytes)
                 {
                     Reply = new LocalResponse(500, "response_payload_too_large", Encoding.UTF8.GetBytes("upstream response too large for the plugin buffer"), new HeaderMap(), null);
@@ -358,6 +359,52 @@ internal sealed partial class Exchange
         }
 
         return false;
+    }
+
+    private byte[]? PushLastResponseChunk(byte[] chunk, bool endOfStream)
+    {
+        _responseEnding = endOfStream;
+        try
+        {
+            return PushBody(request: false, chunk, endOfStream);
+        }
+        finally
+        {
+            _responseEnding = false;
+        }
+    }
+
+    /// <summary>
+    /// Envoy's addEncodedTrailers: in the last response body callback a plugin may create response
+    /// trailers the upstream did not send (written if the client protocol carries trailers). Null
+    /// outside that callback: the map is then simply absent.
+    /// </summary>
+    public HeaderMap? TrailersCreatedAtEnd(StreamHost host)
+    {
+        if (!_responseEnding)
+        {
+            return null;
+        }
+
+        if (host.Entry.LogOnly)
+        {
+            // A LOG_ONLY plugin works on a map that never reaches the wire.
+            return host.ResponseTrailers = new HeaderMap(0);
+        }
+
+        if (ResponseTrailers is null)
+        {
+            ResponseTrailers = new HeaderMap(4);
+            foreach (var other in _hosts)
+            {
+                if (!other.Entry.LogOnly)
+                {
+                    other.ResponseTrailers = ResponseTrailers;
+                }
+            }
+        }
+
+        return ResponseTrailers;
     }
 
     private static HeaderMap ToMap(System.Net.Http.Headers.HttpHeaders headers)

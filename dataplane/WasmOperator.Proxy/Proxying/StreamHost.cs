@@ -43,7 +43,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
         MapType.RequestHeaders => RequestHeaders,
         MapType.RequestTrailers => RequestTrailers,
         MapType.ResponseHeaders => ResponseHeaders,
-        MapType.ResponseTrailers => ResponseTrailers,
+        MapType.ResponseTrailers => ResponseTrailers ?? exchange.TrailersCreatedAtEnd(this),
         _ => null,
     };
 

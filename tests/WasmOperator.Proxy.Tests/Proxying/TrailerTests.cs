@@ -83,6 +83,20 @@ public sealed class TrailerTests
     }
 
     [Fact]
+    public async Task A_plugin_creates_response_trailers_in_the_last_body_callback_when_the_upstream_sent_none()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("eos", Wat("response_trailer_at_eos"), "eos")));
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/plain") { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        using var response = await proxy.H2c.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("\"Path\":\"/plain\"", text, StringComparison.Ordinal);
+        Assert.Equal("yes", response.TrailingHeaders.GetValues("x-added-at-eos").Single());
+    }
+
+    [Fact]
     public async Task Grpc_response_trailers_pass_through_unchanged_without_trailer_plugins()
     {
         await using var grpc = await GrpcUpstream.StartAsync();
