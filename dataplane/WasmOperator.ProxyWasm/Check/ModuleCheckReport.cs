@@ -41,7 +41,20 @@ public sealed record ModuleCheckReport
     /// <summary>Proxy-Wasm callbacks the module exports.</summary>
     public IReadOnlyList<string> Callbacks { get; init; } = [];
 
-    /// <summary>Of the candidate root ids probed, those the module started (init, vm_start, configure) with.</summary>
+    /// <summary>
+    /// The module exports <c>proxy_validate_configuration</c>: its root context checks the plugin
+    /// configuration before <c>on_configure</c>, and a rejection is a load error (probe it by passing the
+    /// configuration to the check).
+    /// </summary>
+    public bool ValidatesConfiguration { get; init; }
+
+    /// <summary>
+    /// The module imports <c>proxy_call_foreign_function</c>: it may call host functions by name (built-ins
+    /// or those the proxy registers; the names are data, not knowable from the module).
+    /// </summary>
+    public bool CallsForeignFunctions { get; init; }
+
+    /// <summary>Of the candidate root ids probed, those the module started (init, vm_start, validate_configuration, configure) with.</summary>
     public IReadOnlyList<string> ServedRootIds { get; init; } = [];
 
     /// <summary>Of the candidate root ids probed, those that failed, with the reason.</summary>

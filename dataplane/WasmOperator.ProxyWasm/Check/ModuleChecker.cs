@@ -44,7 +44,7 @@ internal static class ModuleChecker
         return version;
     }
 
-    public static ModuleCheckReport Check(ProxyWasmRuntime runtime, ReadOnlySpan<byte> wasm, IReadOnlyList<string> candidateRootIds)
+    public static ModuleCheckReport Check(ProxyWasmRuntime runtime, ReadOnlySpan<byte> wasm, IReadOnlyList<string> candidateRootIds, byte[]? configuration = null)
     {
         var digest = $"sha256:{Convert.ToHexStringLower(SHA256.HashData(wasm))}";
         var error = Module.Validate(runtime.Engine, wasm);
@@ -58,9 +58,11 @@ internal static class ModuleChecker
         var mismatched = new List<string>();
         var unknown = new List<string>();
         var unsupported = new List<string>();
+        var callsForeignFunctions = false;
         foreach (var import in module.Imports)
         {
             var name = $"{import.ModuleName}.{import.Name}";
+            callsForeignFunctions |= name == "env.proxy_call_foreign_function";
             if (import is not FunctionImport function)
             {
                 unsupported.Add(name);
@@ -115,6 +117,8 @@ internal static class ModuleChecker
             Allocator = exportedFunctions.Contains("proxy_on_memory_allocate") ? "proxy_on_memory_allocate"
                 : exportedFunctions.Contains("malloc") ? "malloc" : null,
             Callbacks = callbacks,
+            ValidatesConfiguration = exportedFunctions.Contains("proxy_validate_configuration"),
+            CallsForeignFunctions = callsForeignFunctions,
         };
         if (candidateRootIds.Count == 0 || !report.IsLoadable)
         {
@@ -128,7 +132,7 @@ internal static class ModuleChecker
         {
             try
             {
-                using var plugin = runtime.LoadPlugin(compiled, new PluginOptions { Name = "module-check", RootId = rootId, Shards = 1 }, ProxyWasmRuntime.NullHost);
+                using var plugin = runtime.LoadPlugin(compiled, new PluginOptions { Name = "module-check", RootId = rootId, Shards = 1, Configuration = configuration ?? [] }, ProxyWasmRuntime.NullHost);
                 served.Add(rootId);
             }
             catch (PluginLoadException ex)

@@ -133,6 +133,14 @@ public sealed class ProxyWasmRuntime : IDisposable
     public ModuleCheckReport Check(ReadOnlySpan<byte> wasm, IReadOnlyList<string> candidateRootIds) =>
         ModuleChecker.Check(this, wasm, candidateRootIds);
 
+    /// <summary>
+    /// As <see cref="Check(ReadOnlySpan{byte}, IReadOnlyList{string})"/>, starting each candidate root with
+    /// <paramref name="configuration"/> as its plugin configuration, so that the module's own
+    /// <c>proxy_validate_configuration</c> and <c>proxy_on_configure</c> judge the configuration a proxy would load.
+    /// </summary>
+    public ModuleCheckReport Check(ReadOnlySpan<byte> wasm, IReadOnlyList<string> candidateRootIds, byte[] configuration) =>
+        ModuleChecker.Check(this, wasm, candidateRootIds, configuration);
+
     /// <summary>Stops the ticker and releases the engine.</summary>
     public void Dispose()
     {

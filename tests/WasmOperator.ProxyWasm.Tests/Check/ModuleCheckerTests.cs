@@ -23,6 +23,27 @@ public class ModuleCheckerTests
     }
 
     [Fact]
+    public void The_check_reports_configuration_validation_and_foreign_function_use_and_judges_a_given_configuration()
+    {
+        var validating = TestModules.Wat("validate_configuration");
+
+        var accepted = SharedRuntime.Instance.Check(validating, [""], "ok, please"u8.ToArray());
+        var refused = SharedRuntime.Instance.Check(validating, [""], "no"u8.ToArray());
+        var foreign = SharedRuntime.Instance.Check(TestModules.Wat("foreign_function"));
+        var plain = SharedRuntime.Instance.Check(TestModules.Wat("configure_only"));
+
+        Assert.True(accepted.ValidatesConfiguration);
+        Assert.False(accepted.CallsForeignFunctions);
+        Assert.Equal([""], accepted.ServedRootIds);
+        Assert.Empty(refused.ServedRootIds);
+        Assert.Contains("proxy_validate_configuration rejected the plugin configuration (2 bytes", refused.RejectedRootIds[""], StringComparison.Ordinal);
+        Assert.True(foreign.CallsForeignFunctions);
+        Assert.False(foreign.ValidatesConfiguration);
+        Assert.False(plain.ValidatesConfiguration);
+        Assert.False(plain.CallsForeignFunctions);
+    }
+
+    [Fact]
     public void Imports_the_host_does_not_provide_are_listed_and_still_link()
     {
         var report = SharedRuntime.Instance.Check(TestModules.Wat("traps"));
