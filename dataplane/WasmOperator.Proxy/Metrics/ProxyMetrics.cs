@@ -22,6 +22,10 @@ internal sealed class ProxyMetrics
     public ProxyMetrics()
     {
         var factory = Prometheus.Metrics.WithCustomRegistry(_registry);
+
+        // No exemplars: the default provider reads Activity.Current on every Inc/Observe, and the
+        // request path records several per callback.
+        factory.ExemplarBehavior = ExemplarBehavior.NoExemplars();
         Requests = factory.CreateCounter("proxy_requests_total", "Requests handled by the data-plane listener, by response code class.", "code");
         UpstreamErrors = factory.CreateCounter("proxy_upstream_errors_total", "Requests the forwarder could not complete.");
         Reloads = factory.CreateCounter("proxy_plugin_reloads_total", "Plugin set loads, by result (applied, rejected).", "result");

@@ -578,7 +578,12 @@ internal sealed partial class Exchange
                 return BodyStep.Held;
         }
 
-        data = buffer.ToArray();
+        if (buffer.Length != data.Length || !buffer.Span.SequenceEqual(data))
+        {
+            // The plugin rewrote the chunk or released what it held: pass on its buffer.
+            data = buffer.ToArray();
+        }
+
         buffer.Clear();
         return BodyStep.Continue;
     }
