@@ -12,6 +12,7 @@ namespace WasmOperator.ProxyWasm.Plugins;
 internal sealed class PluginShard : IDisposable
 {
     private readonly List<Action> _deferred = [];
+    private volatile bool _deferredPending;
     private readonly CancellationTokenSource _cancellation = new();
     private Timer? _tick;
     private int _consecutiveFailures;
@@ -144,7 +145,7 @@ internal sealed class PluginShard : IDisposable
                 if (!ReferenceEquals(stream, current))
                 {
                     var host = stream.Host;
-                    _deferred.Add(() => host.OnPluginFailure(failure));
+                    AddDeferred(() => host.OnPluginFailure(failure));
                 }
             }
 
@@ -180,8 +181,15 @@ internal sealed class PluginShard : IDisposable
     {
         lock (Gate)
         {
-            _deferred.Add(action);
+            AddDeferred(action);
         }
+    }
+
+    /// <summary>Under <see cref="Gate"/>: queues an action for <see cref="DrainDeferred"/>.</summary>
+    private void AddDeferred(Action action)
+    {
+        _deferred.Add(action);
+        _deferredPending = true;
     }
 
     /// <summary>
@@ -192,7 +200,7 @@ internal sealed class PluginShard : IDisposable
     {
         if (Gate.IsHeldByCurrentThread && CallDepth > 0)
         {
-            _deferred.Add(() => Post(generation, action));
+            AddDeferred(() => Post(generation, action));
             return;
         }
 
@@ -232,10 +240,14 @@ internal sealed class PluginShard : IDisposable
         DrainDeferred();
     }
 
-    /// <summary>Runs actions deferred during VM calls, outside the lock.</summary>
+    /// <summary>
+    /// Runs actions deferred during VM calls, outside the lock. Every action is queued by the thread
+    /// holding the lock inside a VM call, and that thread drains after the call, so when nothing is
+    /// pending (the common case) this returns without taking the lock.
+    /// </summary>
     public void DrainDeferred()
     {
-        while (true)
+        while (_deferredPending)
         {
             Action[] batch;
             lock (Gate)
@@ -247,6 +259,7 @@ internal sealed class PluginShard : IDisposable
 
                 batch = [.. _deferred];
                 _deferred.Clear();
+                _deferredPending = false;
             }
 
             foreach (var action in batch)
