@@ -368,15 +368,25 @@ internal sealed class AbiInstance : IDisposable
         }
 
         var memory = _memory;
-        var end = (ulong)(uint)ptr + (uint)size;
-        if (memory is null || size < 0 || end > (ulong)memory.GetLength())
+        if (memory is null || size < 0)
         {
             span = [];
             return false;
         }
 
-        span = memory.GetSpan((uint)ptr, size);
-        return true;
+        try
+        {
+            // GetSpan checks the bounds itself (memory data + length: four native calls); checking
+            // GetLength first as well cost two more on every hostcall argument.
+            span = memory.GetSpan((uint)ptr, size);
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            // Out of bounds: a plugin bug, answered with INVALID_MEMORY_ACCESS by the callers.
+            span = [];
+            return false;
+        }
     }
 
     public bool TryReadU32(int ptr, out uint value)
