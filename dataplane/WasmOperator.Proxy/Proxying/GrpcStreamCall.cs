@@ -48,8 +48,9 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
     {
         lock (_gate)
         {
+            // A reset, not a half-close: completing the outgoing frames here would let the request
+            // end cleanly (END_STREAM) before the cancellation aborts it.
             _cancelled = true;
-            _outgoing.Writer.TryComplete();
             if (!_finished)
             {
                 _reset.Cancel();

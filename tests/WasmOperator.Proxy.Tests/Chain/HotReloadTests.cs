@@ -8,6 +8,7 @@ using static WasmOperator.Proxy.Tests.Support.TestModules;
 namespace WasmOperator.Proxy.Tests.Chain;
 
 /// <summary>Hot reload: file watching, atomic swaps under load, draining of old chains.</summary>
+[Collection(MeasuredLoadCollection.Name)]
 public sealed class HotReloadTests(ITestOutputHelper output)
 {
     private static string Version(string v) => Yaml(Plugin("version", Example("add_header"), "add_header", v));
