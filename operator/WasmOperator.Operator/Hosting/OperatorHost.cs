@@ -27,7 +27,8 @@ internal sealed partial class OperatorHost : IAsyncDisposable
     public const string ControllerName = "wasmplugin";
     private readonly OperatorOptions _options;
     private readonly ILogger _logger;
-    private readonly List<Reflector> _reflectors = [];
+    private readonly List<Reflector<WasmPlugin>> _reflectors = [];
+    private readonly List<Reflector<SecretSummary>> _secretReflectors = [];
     private readonly ModuleFetcher _fetcher;
     private readonly ProxyWasmRuntime _runtime;
     private readonly Controller _controller;
@@ -73,16 +74,21 @@ internal sealed partial class OperatorHost : IAsyncDisposable
             loggers.CreateLogger<WasmPluginReconciler>(), time, _collector.Request);
         _controller = new Controller(ControllerName, Queue, Reconciler.ReconcileAsync, Metrics, loggers.CreateLogger<Controller>());
 
+        Secrets = new ObjectCache<SecretSummary>(s => s.ResourceVersion, _ => null);
         IReadOnlyList<string?> namespaces = options.WatchNamespaces.Count == 0 ? [null] : [.. options.WatchNamespaces];
+        var plugins = ListWatches.WasmPlugins(client);
+        var secrets = ListWatches.Secrets(client);
         foreach (var ns in namespaces)
         {
-            _reflectors.Add(new Reflector(client, Cache, Queue.Add, new ReflectorOptions
+            var reflectorOptions = new ReflectorOptions
             {
                 Namespace = ns,
                 WatchTimeout = options.WatchTimeout,
                 InitialBackoff = options.WatchReconnectBackoff,
                 StallThreshold = options.WatchStallThreshold,
-            }, Metrics, loggers.CreateLogger<Reflector>(), time));
+            };
+            _reflectors.Add(new Reflector<WasmPlugin>(plugins, Cache, Queue.Add, reflectorOptions, Metrics, loggers.CreateLogger<Reflector<WasmPlugin>>(), time));
+            _secretReflectors.Add(new Reflector<SecretSummary>(secrets, Secrets, RequeuePluginsUsing, reflectorOptions, Metrics, loggers.CreateLogger<Reflector<SecretSummary>>(), time));
         }
 
         if (options.LeaderElection)
@@ -105,6 +111,7 @@ internal sealed partial class OperatorHost : IAsyncDisposable
             Metrics.QueueAdds.WithLabels(ControllerName).IncTo(Queue.TotalAdds);
             Metrics.QueueRetries.WithLabels(ControllerName).IncTo(Queue.TotalRetries);
             Metrics.WatchStalled.WithLabels(WasmPlugin.Plural).Set(_reflectors.Exists(r => r.IsStalled) ? 1 : 0);
+            Metrics.WatchStalled.WithLabels(secrets.Resource).Set(_secretReflectors.Exists(r => r.IsStalled) ? 1 : 0);
             Metrics.CacheBytes.Set(_fetcher.Cache.TotalBytes);
         });
     }
@@ -112,6 +119,9 @@ internal sealed partial class OperatorHost : IAsyncDisposable
     public ControllerMetrics Metrics { get; }
 
     public ObjectCache<WasmPlugin> Cache { get; }
+
+    /// <summary>Secrets in the watched namespaces, names and data keys only; a change requeues the plugins that pull with them.</summary>
+    public ObjectCache<SecretSummary> Secrets { get; }
 
     public WorkQueue<string> Queue { get; }
 
@@ -142,7 +152,14 @@ internal sealed partial class OperatorHost : IAsyncDisposable
     public (bool Healthy, string Detail) Health()
     {
         var stalled = _reflectors.FindAll(r => r.IsStalled);
-        return stalled.Count == 0 ? (true, "ok") : (false, $"watch stalled: no working list or watch of wasmplugins for more than {_options.WatchStallThreshold}; last error: {stalled[0].LastError}");
+        if (stalled.Count > 0)
+        {
+            return (false, $"watch stalled: no working list or watch of wasmplugins for more than {_options.WatchStallThreshold}; last error: {stalled[0].LastError}");
+        }
+
+        var secrets = _secretReflectors.FindAll(r => r.IsStalled);
+        return secrets.Count == 0 ? (true, "ok")
+            : (false, $"watch stalled: no working list or watch of secrets for more than {_options.WatchStallThreshold} (the operator needs get, list and watch on secrets); last error: {secrets[0].LastError}");
     }
 
     /// <summary>/readyz: synced and leading (a standby is alive but not ready).</summary>
@@ -154,6 +171,11 @@ internal sealed partial class OperatorHost : IAsyncDisposable
     public Task StartAsync()
     {
         foreach (var reflector in _reflectors)
+        {
+            _tasks.Add(Task.Run(() => reflector.RunAsync(_stopping.Token)));
+        }
+
+        foreach (var reflector in _secretReflectors)
         {
             _tasks.Add(Task.Run(() => reflector.RunAsync(_stopping.Token)));
         }
@@ -193,6 +215,14 @@ internal sealed partial class OperatorHost : IAsyncDisposable
         _runtime.Dispose();
         _stopping.Dispose();
         _adoptGate.Dispose();
+    }
+
+    private void RequeuePluginsUsing(string secretKey)
+    {
+        foreach (var key in PullSecretReferences.PluginsUsing(Cache, secretKey))
+        {
+            Queue.Add(key);
+        }
     }
 
     /// <summary>

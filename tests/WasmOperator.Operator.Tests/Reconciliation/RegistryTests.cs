@@ -8,25 +8,27 @@ namespace WasmOperator.Operator.Tests.Reconciliation;
 
 public sealed class RegistryTests
 {
+    // A retry after the first failure would come only after this: a plugin Ready sooner was requeued by the Secret's watch.
+    private static readonly TimeSpan LongBackoff = TimeSpan.FromMinutes(10);
+
     [Fact]
-    public async Task A_private_module_is_pulled_with_the_secret_from_the_plugins_namespace_once_it_exists()
+    public async Task A_private_module_is_pulled_as_soon_as_its_pull_secret_is_created_without_waiting_for_the_backoff()
     {
         await using var cluster = await Cluster.StartAsync();
         await using var registry = await Registry.StartAsync(auth: true);
         var (url, sha) = cluster.Modules.ProxyWasm("private");
         var manifest = await registry.PushAsync("team/private", "v1", File.ReadAllBytes(cluster.Modules.PathOf(url)));
-        var op = await cluster.StartOperatorAsync(cluster.Options() with { InsecureRegistries = [registry.HostPort] });
+        var op = await cluster.StartOperatorAsync(cluster.Options() with
+        {
+            InsecureRegistries = [registry.HostPort], QueueBaseDelay = LongBackoff, QueueMaxDelay = 2 * LongBackoff,
+        });
         var plugin = Cluster.Plugin("private", $"oci://{registry.HostPort}/team/private:v1");
         plugin["spec"]!["imagePullSecret"] = "pull";
 
         await cluster.CreateAsync(plugin);
         var waiting = await cluster.WaitForConditionAsync("private", ConditionTypes.Reconciling, ConditionStatus.True);
-        await cluster.Client.CoreV1.CreateNamespacedSecretAsync(new V1Secret
-        {
-            Metadata = new V1ObjectMeta { Name = "pull" },
-            Type = "kubernetes.io/dockerconfigjson",
-            Data = new Dictionary<string, byte[]> { [".dockerconfigjson"] = System.Text.Encoding.UTF8.GetBytes(registry.DockerConfigJson()) },
-        }, "default");
+        await Cluster.EventuallyAsync(() => op.Host.Queue.NumRequeues("default/private") >= 1, "the plugin to wait for its backoff");
+        await cluster.Client.CoreV1.CreateNamespacedSecretAsync(PullSecret("pull", registry.DockerConfigJson()), "default");
         var ready = await cluster.WaitForConditionAsync("private", ConditionTypes.Ready, ConditionStatus.True);
 
         Assert.Equal(ConditionReasons.PullSecretNotFound, waiting.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Ready)!.Reason);
@@ -34,7 +36,52 @@ public sealed class RegistryTests
         Assert.Equal(manifest, ready.Status!.Module!.ManifestDigest);
         Assert.Equal($"sha256:{sha}", ready.Status.Module.ModuleDigest);
         Assert.Equal($"sha256:{sha}", op.Desired.Get("default/private")!.ModuleDigest);
+        var cached = op.Host.Secrets.Get("default/pull");
+        Assert.NotNull(cached);
+        Assert.Equal([".dockerconfigjson"], cached.Keys);
     }
+
+    [Fact]
+    public async Task A_plugin_stalled_on_wrong_credentials_becomes_Ready_when_its_pull_secret_is_corrected()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await using var registry = await Registry.StartAsync(auth: true);
+        var (url, sha) = cluster.Modules.ProxyWasm("corrected");
+        await registry.PushAsync("team/corrected", "v1", File.ReadAllBytes(cluster.Modules.PathOf(url)));
+        var op = await cluster.StartOperatorAsync(cluster.Options() with
+        {
+            InsecureRegistries = [registry.HostPort], QueueBaseDelay = LongBackoff, QueueMaxDelay = 2 * LongBackoff,
+        });
+        var wrong = registry.DockerConfigJson().Replace(
+            Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{Registry.User}:{Registry.Password}")),
+            Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{Registry.User}:wrong-password")), StringComparison.Ordinal);
+        await cluster.Client.CoreV1.CreateNamespacedSecretAsync(PullSecret("creds", wrong), "default");
+        var plugin = Cluster.Plugin("corrected", $"oci://{registry.HostPort}/team/corrected:v1");
+        plugin["spec"]!["imagePullSecret"] = "creds";
+        var unrelated = Cluster.Plugin("unrelated", url, sha);
+
+        await cluster.CreateAsync(plugin);
+        await cluster.CreateAsync(unrelated);
+        var stalled = await cluster.WaitForConditionAsync("corrected", ConditionTypes.Stalled, ConditionStatus.True);
+        await cluster.WaitForConditionAsync("unrelated", ConditionTypes.Ready, ConditionStatus.True);
+        var unrelatedApplies = op.Desired.AppliesOf("default/unrelated");
+        var secret = await cluster.Client.CoreV1.ReadNamespacedSecretAsync("creds", "default");
+        secret.Data[".dockerconfigjson"] = System.Text.Encoding.UTF8.GetBytes(registry.DockerConfigJson());
+        await cluster.Client.CoreV1.ReplaceNamespacedSecretAsync(secret, "creds", "default");
+        var ready = await cluster.WaitForConditionAsync("corrected", ConditionTypes.Ready, ConditionStatus.True);
+
+        Assert.Equal(ConditionReasons.AuthFailed, stalled.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Stalled)!.Reason);
+        Assert.Equal($"sha256:{sha}", ready.Status!.Module!.ModuleDigest);
+        Assert.Equal(1, unrelatedApplies);
+        Assert.Equal(1, op.Desired.AppliesOf("default/unrelated"));
+    }
+
+    private static V1Secret PullSecret(string name, string dockerConfigJson) => new()
+    {
+        Metadata = new V1ObjectMeta { Name = name },
+        Type = "kubernetes.io/dockerconfigjson",
+        Data = new Dictionary<string, byte[]> { [".dockerconfigjson"] = System.Text.Encoding.UTF8.GetBytes(dockerConfigJson) },
+    };
 
     [Fact]
     public async Task During_a_registry_outage_the_plugin_is_Reconciling_and_it_becomes_Ready_when_the_registry_returns()

@@ -1,9 +1,6 @@
 using System.Net;
-using System.Text.Json;
 using k8s;
-using k8s.Autorest;
 using Microsoft.Extensions.Logging;
-using WasmOperator.Api.WasmPlugins;
 using WasmOperator.Operator.Runtime.Cache;
 using WasmOperator.Operator.Runtime.Metrics;
 
@@ -14,24 +11,26 @@ namespace WasmOperator.Operator.Runtime.Reflection;
 /// list's resourceVersion, carrying the newest resourceVersion from events and bookmarks. A 410 Gone (which
 /// KubernetesClient hands to onError instead of throwing) leads to a fresh list; a list diff catches deletions
 /// missed while disconnected. Any other end of the stream reconnects with backoff. It never stops silently:
-/// <see cref="IsStalled"/> and a metric turn on when nothing has worked for the stall threshold.
+/// <see cref="IsStalled"/> and a metric turn on when lists and watches have kept failing for the stall threshold.
+/// An open watch without events is healthy: a namespace without Secrets, or a quiet cluster, sends nothing for minutes.
 /// </summary>
-internal sealed partial class Reflector(
-    IKubernetes client,
-    ObjectCache<WasmPlugin> cache,
+internal sealed partial class Reflector<T>(
+    ListWatch<T> source,
+    ObjectCache<T> cache,
     Action<string> onChange,
     ReflectorOptions options,
     ControllerMetrics metrics,
     ILogger logger,
     TimeProvider? time = null)
+    where T : class
 {
-    private const string Resource = WasmPlugin.Plural;
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly TaskCompletionSource _synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private long _healthySince;
-    private long _lastHealthy;
-    private volatile bool _watching;
+    // When the current run of failures began; 0 while the last list or watch worked.
+    private long _failingSince;
     private long _watchStarted;
+
+    private string Resource => source.Resource;
 
     /// <summary>The resourceVersion the next watch resumes from (null: list first).</summary>
     public string? ResourceVersion { get; private set; }
@@ -46,20 +45,13 @@ internal sealed partial class Reflector(
     {
         get
         {
-            if (_watching)
-            {
-                return false;
-            }
-
-            var last = Interlocked.Read(ref _lastHealthy);
-            var since = last == 0 ? Interlocked.Read(ref _healthySince) : last;
+            var since = Interlocked.Read(ref _failingSince);
             return since != 0 && _time.GetElapsedTime(since) > options.StallThreshold;
         }
     }
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        Interlocked.Exchange(ref _healthySince, _time.GetTimestamp());
         var backoff = options.InitialBackoff;
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -88,6 +80,7 @@ internal sealed partial class Reflector(
                 // The server ended the watch at timeoutSeconds, but the stream was not closed cleanly: a normal end.
                 reason = "timeout";
                 backoff = options.InitialBackoff;
+                MarkHealthy();
                 LogWatchEndedUncleanly(logger, Resource, ex.Message);
             }
             catch (Exception ex)
@@ -95,11 +88,11 @@ internal sealed partial class Reflector(
                 // Never stop on an error: back off and list or watch again; the stall shows in health and metrics.
                 reason = "error";
                 LastError = $"{ex.GetType().Name}: {ex.Message}";
+                MarkFailing();
                 LogWatchFailed(logger, Resource, ex.Message, backoff);
             }
             finally
             {
-                _watching = false;
                 _watchStarted = 0;
                 metrics.WatchStalled.WithLabels(Resource).Set(IsStalled ? 1 : 0);
             }
@@ -127,29 +120,23 @@ internal sealed partial class Reflector(
 
     private async Task ListAsync(CancellationToken cancellationToken)
     {
-        var items = new Dictionary<string, WasmPlugin>(StringComparer.Ordinal);
+        var items = new Dictionary<string, T>(StringComparer.Ordinal);
         string? continueToken = null;
         string? listVersion;
         do
         {
-            using var response = options.Namespace is null
-                ? await client.CustomObjects.ListClusterCustomObjectWithHttpMessagesAsync(
-                    WasmPlugin.Group, WasmPlugin.Version, Resource, limit: 500, continueParameter: continueToken, cancellationToken: cancellationToken).ConfigureAwait(false)
-                : await client.CustomObjects.ListNamespacedCustomObjectWithHttpMessagesAsync(
-                    WasmPlugin.Group, WasmPlugin.Version, options.Namespace, Resource, limit: 500, continueParameter: continueToken, cancellationToken: cancellationToken).ConfigureAwait(false);
-            var list = (JsonElement)response.Body;
-            foreach (var element in list.GetProperty("items").EnumerateArray())
+            var page = await source.List(options.Namespace, continueToken, cancellationToken).ConfigureAwait(false);
+            foreach (var item in page.Items)
             {
-                var plugin = element.Deserialize<WasmPlugin>(Api.Serialization.WasmPluginSerializer.Options);
-                if (plugin?.Metadata?.Name is { } name)
+                var meta = source.Meta(item);
+                if (meta.Name is { } name)
                 {
-                    items[ObjectCache<WasmPlugin>.KeyOf(plugin.Metadata.Namespace, name)] = plugin;
+                    items[ObjectCache<T>.KeyOf(meta.Namespace, name)] = item;
                 }
             }
 
-            var meta = list.GetProperty("metadata");
-            listVersion = meta.TryGetProperty("resourceVersion", out var rv) ? rv.GetString() : null;
-            continueToken = meta.TryGetProperty("continue", out var next) && next.ValueKind == JsonValueKind.String && next.GetString() is { Length: > 0 } c ? c : null;
+            listVersion = page.ResourceVersion;
+            continueToken = page.Continue;
         }
         while (continueToken is not null);
 
@@ -169,44 +156,30 @@ internal sealed partial class Reflector(
     {
         Exception? watchError = null;
         var timeoutSeconds = (int)Math.Max(1, options.WatchTimeout.TotalSeconds);
-        var events = options.Namespace is null
-            ? client.CustomObjects.WatchListClusterCustomObjectAsync(
-                WasmPlugin.Group, WasmPlugin.Version, Resource, allowWatchBookmarks: true, resourceVersion: ResourceVersion,
-                timeoutSeconds: timeoutSeconds, onError: ex => watchError = ex, cancellationToken: cancellationToken)
-            : client.CustomObjects.WatchListNamespacedCustomObjectAsync(
-                WasmPlugin.Group, WasmPlugin.Version, options.Namespace, Resource, allowWatchBookmarks: true, resourceVersion: ResourceVersion,
-                timeoutSeconds: timeoutSeconds, onError: ex => watchError = ex, cancellationToken: cancellationToken);
+        var events = source.Watch(options.Namespace, ResourceVersion, timeoutSeconds, ex => watchError = ex, cancellationToken);
         var started = _watchStarted = _time.GetTimestamp();
         await foreach (var (type, item) in events.ConfigureAwait(false))
         {
-            if (item is not JsonElement element)
-            {
-                continue;
-            }
-
-            _watching = true;
             MarkHealthy();
-            var plugin = element.Deserialize<WasmPlugin>(Api.Serialization.WasmPluginSerializer.Options);
-            var meta = plugin?.Metadata;
-            if (meta?.ResourceVersion is { } rv)
+            var meta = source.Meta(item);
+            if (meta.ResourceVersion is { } rv)
             {
                 ResourceVersion = rv;
             }
 
-            if (type == WatchEventType.Bookmark || meta?.Name is not { } name || plugin is null)
+            if (type == WatchEventType.Bookmark || meta.Name is not { } name)
             {
                 continue;
             }
 
-            var key = ObjectCache<WasmPlugin>.KeyOf(meta.Namespace, name);
-            var changed = type == WatchEventType.Deleted ? cache.Remove(key) : cache.Upsert(key, plugin);
+            var key = ObjectCache<T>.KeyOf(meta.Namespace, name);
+            var changed = type == WatchEventType.Deleted ? cache.Remove(key) : cache.Upsert(key, item);
             if (changed)
             {
                 onChange(key);
             }
         }
 
-        _watching = false;
         if (watchError is KubernetesException { Status.Code: (int)HttpStatusCode.Gone })
         {
             LogGone(logger, Resource, ResourceVersion);
@@ -223,9 +196,11 @@ internal sealed partial class Reflector(
         return _time.GetElapsedTime(started) >= options.WatchTimeout ? "timeout" : "closed";
     }
 
+    private void MarkFailing() => Interlocked.CompareExchange(ref _failingSince, _time.GetTimestamp(), 0);
+
     private void MarkHealthy()
     {
-        Interlocked.Exchange(ref _lastHealthy, _time.GetTimestamp());
+        Interlocked.Exchange(ref _failingSince, 0);
         metrics.WatchStalled.WithLabels(Resource).Set(0);
     }
 
