@@ -30,8 +30,9 @@ public sealed class WasmPluginReconcilerTests
         Assert.Equal(ConditionStatus.True, Condition(plugin, ConditionTypes.ModuleVerified));
         Assert.Contains(WasmPluginReconciler.Finalizer, plugin.Metadata!.Extra!["finalizers"].EnumerateArray().Select(e => e.GetString()));
         Assert.True(op.Host.ModuleCache.IsPinned(desired.ModuleDigest));
-        var events = await cluster.Client.CoreV1.ListNamespacedEventAsync("default");
-        Assert.Contains(events.Items, e => e.Reason == "RevisionReady" && e.InvolvedObject.Name == "hello" && e.Type == "Normal");
+        // The event follows the status patch: wait for it rather than race it.
+        await Cluster.EventuallyAsync(async () => (await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items
+            .Any(e => e.Reason == "RevisionReady" && e.InvolvedObject.Name == "hello" && e.Type == "Normal"), "a Normal RevisionReady event for hello");
     }
 
     [Fact]
@@ -103,8 +104,8 @@ public sealed class WasmPluginReconcilerTests
         Assert.Equal(ConditionReasons.DigestMismatch, verified.Reason);
         Assert.Contains(new string('a', 64), verified.Message, StringComparison.Ordinal);
         Assert.Empty(op.Desired.Snapshot());
-        var events = await cluster.Client.CoreV1.ListNamespacedEventAsync("default");
-        Assert.Contains(events.Items, e => e.Reason == ConditionReasons.DigestMismatch && e.Type == "Warning");
+        await Cluster.EventuallyAsync(async () => (await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items
+            .Any(e => e.Reason == ConditionReasons.DigestMismatch && e.Type == "Warning"), "a Warning DigestMismatch event");
     }
 
     [Fact]
@@ -210,7 +211,14 @@ public sealed class WasmPluginReconcilerTests
         }
 
         // The RevisionReady event follows the status patch: wait for all five before counting.
-        await Cluster.EventuallyAsync(async () => (await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items.Count == 5, "five RevisionReady events");
+        var seen = new List<string>();
+        await Cluster.EventuallyAsync(async () =>
+        {
+            var items = (await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items;
+            seen = [.. items.Select(e => $"{e.InvolvedObject.Name}:{e.Reason}x{e.Count}")];
+            return items.Count == 5;
+        }, "five RevisionReady events");
+        Assert.All(seen, e => Assert.Contains(":RevisionReady", e, StringComparison.Ordinal));
         var eventsBefore = (await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items.Count;
         await first.DisposeAsync();
 
