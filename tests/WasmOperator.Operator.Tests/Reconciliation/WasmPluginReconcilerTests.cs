@@ -238,5 +238,30 @@ public sealed class WasmPluginReconcilerTests
         Assert.Equal(eventsBefore + 1, (await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items.Count);
     }
 
+    [Fact]
+    public async Task A_plugin_deleted_while_no_operator_runs_is_finalized_by_the_next_one()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var (url, sha) = cluster.Modules.ProxyWasm("deleted-while-down");
+        var first = await cluster.StartOperatorAsync();
+        await cluster.CreateAsync(Cluster.Plugin("doomed", url, sha));
+        await cluster.CreateAsync(Cluster.Plugin("stays", url, sha));
+        await cluster.WaitForConditionAsync("doomed", ConditionTypes.Ready, ConditionStatus.True);
+        await cluster.WaitForConditionAsync("stays", ConditionTypes.Ready, ConditionStatus.True);
+        await first.DisposeAsync();
+
+        await cluster.DeleteAsync("doomed");
+        var terminating = await cluster.GetAsync("doomed");
+        var second = await cluster.StartOperatorAsync();
+        await Cluster.EventuallyAsync(async () => await cluster.GetAsync("doomed") is null, "the finalizer to be removed");
+        await Cluster.EventuallyAsync(() => second.Desired.Get("default/stays") is not null && second.Host.Queue.Depth == 0, "the remaining plugin desired");
+
+        Assert.True(terminating!.Metadata!.Extra!.ContainsKey("deletionTimestamp"));
+        Assert.Null(second.Desired.Get("default/doomed"));
+        Assert.Equal(0, second.Desired.AppliesOf("default/doomed"));
+        Assert.Equal(1, second.Desired.AppliesOf("default/stays"));
+        Assert.True(second.Host.ModuleCache.IsPinned($"sha256:{sha}"));
+    }
+
     private static ConditionStatus? Condition(WasmPlugin plugin, string type) => plugin.Status?.Conditions?.Find(c => c.Type == type)?.Status;
 }

@@ -85,6 +85,22 @@ public sealed class ReflectorTests
         Assert.Contains("wasmoperator_reflector_stalled{resource=\"wasmplugins\"} 0", await MetricsText(op));
     }
 
+    [Fact]
+    public async Task Open_watches_without_events_are_not_reported_stalled()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var op = await cluster.StartOperatorAsync(cluster.Options() with { LeaderElection = false, WatchTimeout = TimeSpan.FromMinutes(5) });
+        await Cluster.EventuallyAsync(() => op.Host.IsSynced, "the first list");
+
+        // No plugin, no Secret, no bookmark for a minute: the watches are quiet, not broken.
+        await Task.Delay(TimeSpan.FromSeconds(3));
+
+        Assert.Equal((true, "ok"), op.Host.Health());
+        Assert.Contains("wasmoperator_reflector_stalled{resource=\"wasmplugins\"} 0", await MetricsText(op));
+        Assert.Contains("wasmoperator_reflector_stalled{resource=\"secrets\"} 0", await MetricsText(op));
+        Assert.Equal(1, op.Host.Metrics.Relists.WithLabels("secrets").Value);
+    }
+
     private static async Task<string> MetricsText(Replica op)
     {
         using var text = new MemoryStream();
