@@ -48,6 +48,17 @@ public sealed class OperatorOptionsLoaderTests
     }
 
     [Fact]
+    public void The_cache_gc_interval_defaults_to_ten_minutes_is_set_by_flag_and_must_be_positive()
+    {
+        var env = new Hashtable();
+
+        Assert.Equal(TimeSpan.FromMinutes(10), OperatorOptionsLoader.Load([], env).CacheGcInterval);
+        Assert.Equal(TimeSpan.FromSeconds(30), OperatorOptionsLoader.Load(["--cache-gc-interval=30s"], env).CacheGcInterval);
+        var ex = Assert.Throws<OptionsException>(() => OperatorOptionsLoader.Load(["--cache-gc-interval=0s"], env));
+        Assert.Contains(ex.Problems, p => p.Contains("cache-gc-interval", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Durations_read_like_kubernetes_flags()
     {
         Assert.Equal(TimeSpan.FromMilliseconds(500), OperatorOptionsLoader.Duration("500ms"));

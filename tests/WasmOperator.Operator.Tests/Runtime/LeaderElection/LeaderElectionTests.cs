@@ -79,4 +79,29 @@ public sealed class LeaderElectionTests
         Assert.False(a.Host.Readiness().Ready);
         Assert.Equal("replica-b", (await cluster.Client.CoordinationV1.ReadNamespacedLeaseAsync("wasm-operator", "wasm-system")).Spec.HolderIdentity);
     }
+
+    [Fact]
+    public async Task A_standby_that_takes_over_while_the_spec_fails_keeps_the_last_good_revision_from_status()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var (url, sha) = cluster.Modules.ProxyWasm("takeover");
+        var cutter = cluster.Cutter();
+        var a = await cluster.StartOperatorAsync(cluster.Options("replica-a"), via: cutter.Url);
+        await Cluster.EventuallyAsync(() => a.Host.IsLeader, "replica-a to lead");
+        var b = await cluster.StartOperatorAsync(cluster.Options("replica-b"));
+        await Cluster.EventuallyAsync(() => b.Host.IsSynced, "replica-b to sync");
+        await cluster.CreateAsync(Cluster.Plugin("kept", url, sha));
+        var good = await cluster.WaitForConditionAsync("kept", ConditionTypes.Ready, ConditionStatus.True);
+
+        cutter.Pause();
+        await cluster.PatchSpecAsync("kept", new System.Text.Json.Nodes.JsonObject { ["sha256"] = new string('e', 64) });
+        await Cluster.EventuallyAsync(() => b.Host.IsLeader, "replica-b to take over");
+        var stalled = await cluster.WaitForConditionAsync("kept", ConditionTypes.Stalled, ConditionStatus.True);
+
+        Assert.Equal(good.Status!.Revisions!.Stable!.Revision, b.Desired.Get("default/kept")?.Revision);
+        Assert.Equal($"sha256:{sha}", b.Desired.Get("default/kept")!.ModuleDigest);
+        Assert.Equal(1, b.Desired.AppliesOf("default/kept"));
+        Assert.Equal(good.Status.Revisions.Stable.Revision, stalled.Status!.Revisions!.Stable!.Revision);
+        Assert.Equal(1, b.Host.Metrics.RestoredRevisions.Value);
+    }
 }
