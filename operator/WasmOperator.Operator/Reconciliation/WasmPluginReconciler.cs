@@ -218,7 +218,8 @@ internal sealed partial class WasmPluginReconciler(
     private void Apply(DesiredPlugin desired)
     {
         var current = _applied.GetValueOrDefault(desired.Key);
-        if (current?.Revision == desired.Revision)
+        // Same revision from a newer generation (e.g. only the selector changed): proxies must learn where it runs.
+        if (current?.Revision == desired.Revision && current.Generation == desired.Generation)
         {
             return;
         }
@@ -226,7 +227,7 @@ internal sealed partial class WasmPluginReconciler(
         // Pin before handing out, unpin the replaced module after: a module in use is never collected.
         moduleCache.Pin(desired.ModuleDigest);
         distributor.Apply(desired);
-        _applied[desired.Key] = new RevisionRef { Revision = desired.Revision, ModuleDigest = desired.ModuleDigest };
+        _applied[desired.Key] = new RevisionRef { Revision = desired.Revision, ModuleDigest = desired.ModuleDigest, Generation = desired.Generation };
         if (current?.ModuleDigest is { } old)
         {
             moduleCache.Unpin(old);

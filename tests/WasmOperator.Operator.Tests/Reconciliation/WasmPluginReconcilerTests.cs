@@ -55,6 +55,27 @@ public sealed class WasmPluginReconcilerTests
     }
 
     [Fact]
+    public async Task Changing_only_the_selector_keeps_the_revision_and_hands_the_new_selector_to_the_distributor()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var (url, sha) = cluster.Modules.ProxyWasm("selector");
+        var op = await cluster.StartOperatorAsync();
+        await cluster.CreateAsync(Cluster.Plugin("sel", url, sha));
+        var first = await cluster.WaitForConditionAsync("sel", ConditionTypes.Ready, ConditionStatus.True);
+
+        await cluster.PatchSpecAsync("sel", new JsonObject { ["selector"] = new JsonObject { ["matchLabels"] = new JsonObject { ["app"] = "edge" } } });
+        await Cluster.EventuallyAsync(async () => (await cluster.GetAsync("sel"))?.Status?.ObservedGeneration == 2, "observedGeneration 2");
+        var second = await cluster.WaitForConditionAsync("sel", ConditionTypes.Ready, ConditionStatus.True);
+
+        var desired = op.Desired.Get("default/sel")!;
+        Assert.Equal(first.Status!.Revisions!.Stable!.Revision, second.Status!.Revisions!.Stable!.Revision);
+        Assert.Equal("edge", desired.Spec.Selector!.MatchLabels!["app"]);
+        Assert.Equal(2, desired.Generation);
+        Assert.Equal(2, second.Status.Revisions.Stable.Generation);
+        Assert.Equal(2, op.Desired.AppliesOf("default/sel"));
+    }
+
+    [Fact]
     public async Task Deleting_a_plugin_removes_it_from_the_desired_state_unpins_its_module_and_lets_it_go()
     {
         await using var cluster = await Cluster.StartAsync();
