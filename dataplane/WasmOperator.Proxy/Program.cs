@@ -18,6 +18,8 @@ for (var i = 0; i < args.Length; i++)
         case "--upstream": options.Clusters[ProxyOptions.DefaultCluster] = new Uri(Next()); i++; break;
         case "--plugins": options.PluginsFile = Next(); i++; break;
         case "--max-body-bytes": options.MaxBufferedBodyBytes = int.Parse(Next(), CultureInfo.InvariantCulture); i++; break;
+        case "--upstream-timeout": options.UpstreamTimeout = TimeSpan.FromSeconds(double.Parse(Next(), CultureInfo.InvariantCulture)); i++; break;
+        case "--inline-io": options.InlineIo = bool.Parse(Next()); i++; break;
         case "--shards": options.ShardsPerPlugin = int.Parse(Next(), CultureInfo.InvariantCulture); i++; break;
         case "--cluster":
             var cluster = Next().Split('=', 2);
@@ -38,9 +40,16 @@ for (var i = 0; i < args.Length; i++)
             await Console.Error.WriteLineAsync(
                 $"unknown argument '{args[i]}'. Usage: WasmOperator.Proxy [--port 15001] [--h2c-port 15002 (0 = off)] [--admin-port 15000] [--listen 0.0.0.0] " +
                 "[--upstream http://127.0.0.1:8080] [--plugins plugins.yaml] [--cluster name=url]... [--route /prefix=cluster]... " +
-                "[--node-label key=value]... [--max-body-bytes N] [--shards N]").ConfigureAwait(false);
+                "[--node-label key=value]... [--max-body-bytes N] [--shards N] [--upstream-timeout SECONDS (100)] [--inline-io true|false]").ConfigureAwait(false);
             return 2;
     }
+}
+
+if (options.InlineIo && Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") is null)
+{
+    // Socket completions run on the epoll threads (one per core) instead of hopping to the thread pool; read once,
+    // by the first socket, so it is set here before anything opens one.
+    Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
 }
 
 await using var server = await ProxyServer.StartAsync(options).ConfigureAwait(false);
