@@ -250,7 +250,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             () => upstream.Body.Trailers is { Count: > 0 } received ? ToMap(received) : null, cancellationToken));
 
     private async Task<bool> OnResponseAsync(bool hasBody, long? declared, bool trailersAfterLength, Func<CancellationToken, ValueTask<Stream>> openBody,
-        Func<HeaderMap?> trailers, CancellationToken cancellationToken)
+        Func<HeaderMap?> upstreamTrailers, CancellationToken cancellationToken)
     {
         var response = Context.Response;
         var headers = new HeaderMap(response.Headers.Count + 4);
@@ -289,7 +289,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         var chunk = ArrayPool<byte>.Shared.Rent(ChunkSize);
         try
         {
-            return await CopyResponseBodyAsync(declared, trailersAfterLength, openBody, trailers, chunk, cancellationToken).ConfigureAwait(false);
+            return await CopyResponseBodyAsync(declared, trailersAfterLength, openBody, upstreamTrailers, chunk, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -298,7 +298,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     }
 
     private async Task<bool> CopyResponseBodyAsync(long? declared, bool trailersAfterLength, Func<CancellationToken, ValueTask<Stream>> openBody,
-        Func<HeaderMap?> trailers, byte[] chunk, CancellationToken cancellationToken)
+        Func<HeaderMap?> upstreamTrailers, byte[] chunk, CancellationToken cancellationToken)
     {
         var response = Context.Response;
         var started = false;
@@ -312,7 +312,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 total += read;
                 // Over HTTP/2 trailers may follow the declared length: read to the end of the stream.
                 var endOfStream = read == 0 || (declared is { } d && total >= d && !trailersAfterLength);
-                var output = read == 0 && trailers() is { } received
+                var output = read == 0 && upstreamTrailers() is { } received
                     ? await FinishBodyWithTrailersAsync(request: false, [], received).ConfigureAwait(false)
                     : PushBody(request: false, chunk.AsSpan(0, read).ToArray(), endOfStream);
                 if (output is not null && BufferedBytes(request: false) > _options.MaxBufferedBodyBytes)
