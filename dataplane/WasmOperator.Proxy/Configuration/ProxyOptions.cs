@@ -56,6 +56,16 @@ internal sealed class ProxyOptions
     /// <summary>How often the plugin file is re-read in case a change notification was missed.</summary>
     public TimeSpan PluginsFilePollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>An upstream that moves no byte for this long fails the request: 504 before the response started, a reset after.</summary>
+    public TimeSpan UpstreamTimeout { get; set; } = TimeSpan.FromSeconds(100);
+
+    /// <summary>
+    /// Run request processing (and so the plugin callbacks) on the socket I/O threads, as Envoy runs filters on its
+    /// worker event loops: no thread-pool hop per read. A plugin callback then holds its I/O thread for as long as
+    /// it runs (bounded by the plugin's CPU deadline).
+    /// </summary>
+    public bool InlineIo { get; set; } = true;
+
     /// <summary>Name of the default upstream cluster.</summary>
     public const string DefaultCluster = "upstream";
 }

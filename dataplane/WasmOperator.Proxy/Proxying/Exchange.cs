@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using WasmOperator.Proxy.Chain;
 using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Forwarding;
 using WasmOperator.ProxyWasm.Host;
 using WasmOperator.ProxyWasm.Plugins;
 using WasmOperator.ProxyWasm.Runtime;
@@ -21,7 +22,7 @@ namespace WasmOperator.Proxy.Proxying;
 /// edit, request callbacks in chain order, response callbacks in reverse (Envoy), local replies,
 /// pauses and the fail strategies.
 /// </summary>
-internal sealed partial class Exchange
+internal sealed partial class Exchange : IUpstreamResponseObserver
 {
     private const int ChunkSize = 16 * 1024;
     private static long _connectionIds;
@@ -184,8 +185,8 @@ internal sealed partial class Exchange
     /// has end_of_stream false. Returns what left the chain, or null when a plugin stopped the stream.
     /// </summary>
     /// <remarks>
-    /// Plugins may read and edit request trailers, but they are not forwarded upstream: HttpClient
-    /// (and so YARP) cannot send request trailers.
+    /// Plugins may read and edit request trailers. The HTTP/1.1 fast path forwards them as plugins left
+    /// them (chunked); over YARP (h2c, gRPC) they are not forwarded: HttpClient cannot send request trailers.
     /// </remarks>
     public async ValueTask<byte[]?> PushRequestChunkAsync(byte[] chunk, bool endOfStream)
     {
@@ -244,10 +245,25 @@ internal sealed partial class Exchange
     /// Runs the response callbacks after YARP copied the upstream status and headers; writes the
     /// (possibly rewritten) body itself. Returns true if YARP should copy the body.
     /// </summary>
-    public async Task<bool> OnResponseAsync(HttpResponseMessage upstream, CancellationToken cancellationToken)
+    public Task<bool> OnResponseAsync(HttpResponseMessage upstream, CancellationToken cancellationToken) =>
+        OnResponseAsync(
+            upstream.Content.Headers.ContentLength is not 0 && !HttpMethods.IsHead(Context.Request.Method),
+            upstream.Content.Headers.ContentLength,
+            trailersAfterLength: upstream.Version.Major >= 2,
+            async ct => await upstream.Content.ReadAsStreamAsync(ct).ConfigureAwait(false),
+            () => upstream.TrailingHeaders.NonValidated.Count > 0 ? ToMap(upstream.TrailingHeaders) : null,
+            cancellationToken);
+
+    /// <summary>The fast path's hook: the same response callbacks for a response read by <see cref="Http1Forwarder"/>.</summary>
+    ValueTask<bool> IUpstreamResponseObserver.OnResponseAsync(UpstreamResponse upstream, CancellationToken cancellationToken) =>
+        new(OnResponseAsync(upstream.HasBody, upstream.ContentLength, trailersAfterLength: false, _ => ValueTask.FromResult<Stream>(upstream.Body),
+            () => upstream.Body.Trailers is { Count: > 0 } received ? ToMap(received) : null, cancellationToken));
+
+    private async Task<bool> OnResponseAsync(bool hasBody, long? declared, bool trailersAfterLength, Func<CancellationToken, ValueTask<Stream>> openBody,
+        Func<HeaderMap?> upstreamTrailers, CancellationToken cancellationToken)
     {
         var response = Context.Response;
-        var headers = new HeaderMap(upstream.Headers.NonValidated.Count + 4);
+        var headers = new HeaderMap(response.Headers.Count + 4);
         headers.Add(":status", response.StatusCode.ToString(CultureInfo.InvariantCulture));
         foreach (var (name, values) in response.Headers)
         {
@@ -263,7 +279,6 @@ internal sealed partial class Exchange
             host.ResponseHeaders = headers;
         }
 
-        var hasBody = upstream.Content.Headers.ContentLength is not 0 && !HttpMethods.IsHead(Context.Request.Method);
         var before = headers.Version;
         if (!await RunAsync(Phase.ResponseHeaders, !hasBody).ConfigureAwait(false))
         {
@@ -284,7 +299,7 @@ internal sealed partial class Exchange
         var chunk = ArrayPool<byte>.Shared.Rent(ChunkSize);
         try
         {
-            return await CopyResponseBodyAsync(upstream, chunk, cancellationToken).ConfigureAwait(false);
+            return await CopyResponseBodyAsync(declared, trailersAfterLength, openBody, upstreamTrailers, chunk, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -292,13 +307,13 @@ internal sealed partial class Exchange
         }
     }
 
-    private async Task<bool> CopyResponseBodyAsync(HttpResponseMessage upstream, byte[] chunk, CancellationToken cancellationToken)
+    private async Task<bool> CopyResponseBodyAsync(long? declared, bool trailersAfterLength, Func<CancellationToken, ValueTask<Stream>> openBody,
+        Func<HeaderMap?> upstreamTrailers, byte[] chunk, CancellationToken cancellationToken)
     {
         var response = Context.Response;
-        var declared = upstream.Content.Headers.ContentLength;
         var started = false;
         long total = 0;
-        var stream = await upstream.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        var stream = await openBody(cancellationToken).ConfigureAwait(false);
         await using (stream.ConfigureAwait(false))
         {
             while (true)
@@ -311,9 +326,9 @@ internal sealed partial class Exchange
 
                 total += read;
                 // Over HTTP/2 trailers may follow the declared length: read to the end of the stream.
-                var endOfStream = read == 0 || (declared is { } d && total >= d && upstream.Version.Major < 2);
-                var output = read == 0 && upstream.TrailingHeaders.NonValidated.Count > 0
-                    ? await FinishBodyWithTrailersAsync(request: false, [], ToMap(upstream.TrailingHeaders)).ConfigureAwait(false)
+                var endOfStream = read == 0 || (declared is { } d && total >= d && !trailersAfterLength);
+                var output = read == 0 && upstreamTrailers() is { } received
+                    ? await FinishBodyWithTrailersAsync(request: false, [], received).ConfigureAwait(false)
                     : PushLastResponseChunk(chunk.AsSpan(0, read).ToArray(), endOfStream);
                 if (output is not null && BufferedBytes(request: false) > _options.MaxBufferedBodyBytes)
                 {
@@ -405,6 +420,17 @@ internal sealed partial class Exchange
         }
 
         return ResponseTrailers;
+    }
+
+    private static HeaderMap ToMap(IReadOnlyList<KeyValuePair<string, string>> fields)
+    {
+        var map = new HeaderMap(fields.Count);
+        foreach (var (name, value) in fields)
+        {
+            map.Add(name, value);
+        }
+
+        return map;
     }
 
     private static HeaderMap ToMap(System.Net.Http.Headers.HttpHeaders headers)

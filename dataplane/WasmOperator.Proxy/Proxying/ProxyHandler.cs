@@ -5,13 +5,14 @@ using Microsoft.Extensions.Logging;
 using Prometheus;
 using WasmOperator.Proxy.Chain;
 using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Forwarding;
 using WasmOperator.Proxy.Metrics;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace WasmOperator.Proxy.Proxying;
 
 /// <summary>The data-plane request path: acquire the serving chain, run it, forward through YARP.</summary>
-internal sealed partial class ProxyHandler
+internal sealed partial class ProxyHandler : IDisposable
 {
     private readonly ChainManager _chains;
     private readonly IHttpForwarder _forwarder;
@@ -21,8 +22,10 @@ internal sealed partial class ProxyHandler
     private readonly ILogger _log;
     private readonly Counter.Child[] _byClass;
     private readonly string _defaultPrefix;
-    private static readonly ForwarderRequestConfig Http11 = new() { Version = HttpVersion.Version11, VersionPolicy = HttpVersionPolicy.RequestVersionOrLower, ActivityTimeout = TimeSpan.FromSeconds(100) };
-    private static readonly ForwarderRequestConfig Http2 = new() { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, ActivityTimeout = TimeSpan.FromSeconds(100) };
+    private readonly ForwarderRequestConfig _http11;
+    private readonly ForwarderRequestConfig _http2;
+    private readonly Http1Forwarder _fast;
+    private readonly Dictionary<string, Http1Upstream> _fastUpstreams;
 
     public ProxyHandler(ChainManager chains, IHttpForwarder forwarder, ProxyOptions options, ProxyMetrics metrics, ILogger<ProxyHandler> log)
     {
@@ -31,6 +34,8 @@ internal sealed partial class ProxyHandler
         _options = options;
         _metrics = metrics;
         _log = log;
+        _http11 = new ForwarderRequestConfig { Version = HttpVersion.Version11, VersionPolicy = HttpVersionPolicy.RequestVersionOrLower, ActivityTimeout = options.UpstreamTimeout };
+        _http2 = new ForwarderRequestConfig { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, ActivityTimeout = options.UpstreamTimeout };
         _invoker = new HttpMessageInvoker(new SocketsHttpHandler
         {
             UseProxy = false,
@@ -43,6 +48,10 @@ internal sealed partial class ProxyHandler
         });
         _byClass = [.. new[] { "1xx", "2xx", "3xx", "4xx", "5xx" }.Select(c => metrics.Requests.WithLabels(c))];
         _defaultPrefix = options.Clusters[ProxyOptions.DefaultCluster].ToString().TrimEnd('/');
+        var fastOptions = new Http1ForwarderOptions { ActivityTimeout = options.UpstreamTimeout };
+        _fast = new Http1Forwarder(fastOptions);
+        _fastUpstreams = options.Clusters.Where(c => Http1Upstream.Supports(c.Value))
+            .ToDictionary(c => c.Key, c => _fast.AddUpstream(c.Value), StringComparer.Ordinal);
     }
 
     public async Task HandleAsync(HttpContext context)
@@ -102,13 +111,38 @@ internal sealed partial class ProxyHandler
     private async Task ForwardAsync(HttpContext context)
     {
         var grpc = context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true;
-        var error = await _forwarder.SendAsync(context, PrefixFor(context.Request.Path), _invoker, grpc ? Http2 : Http11, PluginTransformer.Instance).ConfigureAwait(false);
+        if (!grpc && Http1Forwarder.CanForward(context) && FastUpstreamFor(context.Request.Path) is { } upstream)
+        {
+            var result = await _fast.ForwardAsync(context, upstream, context.Features.Get<Exchange>()).ConfigureAwait(false);
+            if (result is not ForwardResult.Ok and not ForwardResult.ClientAborted)
+            {
+                _metrics.UpstreamErrors.Inc();
+                LogUpstreamError(_log, result.ToString(), upstream.LastError ?? "");
+            }
+
+            return;
+        }
+
+        var error = await _forwarder.SendAsync(context, PrefixFor(context.Request.Path), _invoker, grpc ? _http2 : _http11, PluginTransformer.Instance).ConfigureAwait(false);
         if (error != ForwarderError.None)
         {
             _metrics.UpstreamErrors.Inc();
             var feature = context.Features.Get<IForwarderErrorFeature>();
             LogUpstreamError(_log, error.ToString(), feature?.Exception?.Message ?? "");
         }
+    }
+
+    private Http1Upstream? FastUpstreamFor(PathString path)
+    {
+        foreach (var route in _options.Routes)
+        {
+            if (path.StartsWithSegments(route.PathPrefix, StringComparison.Ordinal))
+            {
+                return _fastUpstreams.GetValueOrDefault(route.Cluster);
+            }
+        }
+
+        return _fastUpstreams.GetValueOrDefault(ProxyOptions.DefaultCluster);
     }
 
     private string PrefixFor(PathString path)
@@ -122,6 +156,12 @@ internal sealed partial class ProxyHandler
         }
 
         return _defaultPrefix;
+    }
+
+    public void Dispose()
+    {
+        _fast.Dispose();
+        _invoker.Dispose();
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "forwarding failed: {Error} {Message}")]

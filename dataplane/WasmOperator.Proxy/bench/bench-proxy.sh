@@ -2,14 +2,14 @@
 # make bench-proxy: wrk against (a) the upstream directly, (b) nginx proxying to it, (c) our proxy
 # with no plugin, (d) with add_header, (e) with five plugins. Prints req/s and p50/p99 latency, and
 # each as a ratio to (a) and (b). A benchmark, not a test: one run, numbers depend on the machine.
-# Knobs: DURATION (10s), CONNECTIONS (32), THREADS (2), WARMUP (3s), CONFIG (Release).
+# Knobs: DURATION (10s), CONNECTIONS (32), THREADS (2), WARMUP (5s: the JIT's tiering settles), CONFIG (Release).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 ROOT=$PWD
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
-WARMUP=${WARMUP:-3s}
+WARMUP=${WARMUP:-5s}
 CONFIG=${CONFIG:-Release}
 PLUGINS=$ROOT/examples/plugins
 
@@ -92,7 +92,7 @@ echo "bench-proxy: (a) upstream direct";   RESULT[a]=$(run_wrk "http://127.0.0.1
 echo "bench-proxy: (b) nginx proxy";       RESULT[b]=$(run_wrk "http://127.0.0.1:$NGX/")
 
 run_proxy() { # label yaml
-  DOTNET_gcServer=1 dotnet "$PROXY_DLL" --listen 127.0.0.1 --port "$PX" --h2c-port 0 --admin-port "$ADMIN" \
+  dotnet "$PROXY_DLL" --listen 127.0.0.1 --port "$PX" --h2c-port 0 --admin-port "$ADMIN" \
     --upstream "http://127.0.0.1:$UP" --plugins "$2" >"$WORK/proxy-$1.log" 2>&1 &
   local pid=$!
   wait_http "http://127.0.0.1:$ADMIN/ready"

@@ -1,0 +1,26 @@
+namespace WasmOperator.Proxy.Forwarding;
+
+/// <summary>How forwarding one request ended (the YARP <c>ForwarderError</c> counterpart).</summary>
+internal enum ForwardResult
+{
+    /// <summary>The upstream response was relayed completely.</summary>
+    Ok,
+
+    /// <summary>No connection to the upstream could be made: 502.</summary>
+    ConnectFailed,
+
+    /// <summary>Sending the request failed or the upstream closed before answering: 502.</summary>
+    RequestFailed,
+
+    /// <summary>The upstream's response was not valid HTTP/1.1: 502.</summary>
+    InvalidResponse,
+
+    /// <summary>No progress within the activity timeout: 504 (or a reset once the response started).</summary>
+    Timeout,
+
+    /// <summary>The downstream client went away; nothing more to send.</summary>
+    ClientAborted,
+
+    /// <summary>The response had started when the upstream failed: the downstream stream was reset.</summary>
+    ResponseAborted,
+}

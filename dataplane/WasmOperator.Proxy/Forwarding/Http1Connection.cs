@@ -1,0 +1,117 @@
+using System.Net.Sockets;
+
+namespace WasmOperator.Proxy.Forwarding;
+
+/// <summary>
+/// One keep-alive HTTP/1.1 connection to an upstream: the socket and its read buffer. Used by one
+/// request at a time; the pool hands it out again only when the previous response was read to its end.
+/// </summary>
+internal sealed class Http1Connection : IDisposable
+{
+    public const int BufferSize = 16 * 1024;
+    private readonly Socket _socket;
+    private byte[] _buffer = new byte[BufferSize];
+    private int _start;
+    private int _end;
+
+    public Http1Connection(Socket socket)
+    {
+        _socket = socket;
+    }
+
+    /// <summary>Requests this connection carried; 0 while the first one is in flight.</summary>
+    public int Reused { get; set; }
+
+    /// <summary><see cref="Environment.TickCount64"/> when the connection went back to the pool.</summary>
+    public long IdleSince { get; set; }
+
+    /// <summary>False once the upstream said "close", framing made reuse impossible, or an error happened.</summary>
+    public bool KeepAlive { get; set; } = true;
+
+    /// <summary>
+    /// <see cref="Environment.TickCount64"/> by which the request in flight must make progress; 0 while idle.
+    /// The pool's sweeper aborts connections past it (one timer for all, nothing per request).
+    /// </summary>
+    public long Deadline { get; set; }
+
+    /// <summary>Set when the sweeper aborted the connection for lack of progress.</summary>
+    public bool TimedOut { get; private set; }
+
+    /// <summary>Unread bytes received from the upstream.</summary>
+    public ReadOnlySpan<byte> Buffered => _buffer.AsSpan(_start, _end - _start);
+
+    public ReadOnlyMemory<byte> BufferedMemory => _buffer.AsMemory(_start, _end - _start);
+
+    public int BufferedCount => _end - _start;
+
+    public void Consume(int count)
+    {
+        _start += count;
+        if (_start == _end)
+        {
+            _start = _end = 0;
+        }
+    }
+
+    /// <summary>Receives more bytes after the buffered ones; 0 means the upstream closed the connection.</summary>
+    public async ValueTask<int> FillAsync(int maxBuffer, CancellationToken cancellationToken)
+    {
+        if (_start > 0 && _end == _buffer.Length)
+        {
+            // Compact: keep the unread bytes at the front so a head split across reads stays contiguous.
+            Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
+            _end -= _start;
+            _start = 0;
+        }
+
+        if (_end == _buffer.Length)
+        {
+            if (_buffer.Length >= maxBuffer)
+            {
+                throw new UpstreamProtocolException($"upstream response head larger than {maxBuffer} bytes");
+            }
+
+            Array.Resize(ref _buffer, Math.Min(_buffer.Length * 2, maxBuffer));
+        }
+
+        var read = await _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+        _end += read;
+        return read;
+    }
+
+    public ValueTask<int> SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
+        _socket.SendAsync(data, SocketFlags.None, cancellationToken);
+
+    /// <summary>
+    /// An idle connection is usable only if nothing arrived on it meanwhile: readable means the
+    /// upstream closed it (or sent bytes nobody asked for). One poll, no allocation.
+    /// </summary>
+    public bool IsHealthyWhileIdle()
+    {
+        try
+        {
+            return _end == _start && !_socket.Poll(0, SelectMode.SelectRead);
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Aborts a request in flight: pending socket operations fail at once.</summary>
+    public void Abort(bool timedOut)
+    {
+        TimedOut |= timedOut;
+        Dispose();
+    }
+
+    public void Dispose()
+    {
+        KeepAlive = false;
+        _socket.Dispose();
+    }
+}

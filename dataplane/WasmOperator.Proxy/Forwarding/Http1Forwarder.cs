@@ -1,0 +1,348 @@
+using System.Buffers;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace WasmOperator.Proxy.Forwarding;
+
+/// <summary>
+/// Forwards an HTTP/1.x request to a plain-HTTP upstream over pooled keep-alive connections, reading
+/// the response head and body straight from the socket buffer into Kestrel. It is the proxy's fast
+/// path; YARP keeps h2c/gRPC, upgrades and TLS upstreams. Semantics follow RFC 9110/9112 as a proxy
+/// must: hop-by-hop fields dropped both ways, body framing re-decided on each side, 1xx interim
+/// responses swallowed, a stale pooled connection retried once on a fresh one when that is safe.
+/// </summary>
+internal sealed class Http1Forwarder : IDisposable
+{
+    private readonly Http1ForwarderOptions options;
+    private readonly List<Http1Upstream> _upstreams = [];
+    private readonly ITimer _sweeper;
+    private readonly long _timeoutMs;
+
+    public Http1Forwarder(Http1ForwarderOptions options, TimeProvider? time = null)
+    {
+        this.options = options;
+        _timeoutMs = (long)options.ActivityTimeout.TotalMilliseconds;
+        var period = TimeSpan.FromMilliseconds(Math.Clamp(options.ActivityTimeout.TotalMilliseconds / 4, 10, 1000));
+        _sweeper = (time ?? TimeProvider.System).CreateTimer(static s => ((Http1Forwarder)s!).Sweep(), this, period, period);
+    }
+
+    /// <summary>An upstream for <paramref name="uri"/> (plain http) whose stalled requests this forwarder times out.</summary>
+    public Http1Upstream AddUpstream(Uri uri)
+    {
+        var upstream = new Http1Upstream(uri, options);
+        lock (_upstreams)
+        {
+            _upstreams.Add(upstream);
+        }
+
+        return upstream;
+    }
+
+    private void Sweep()
+    {
+        var now = Environment.TickCount64;
+        lock (_upstreams)
+        {
+            foreach (var upstream in _upstreams)
+            {
+                upstream.Pool.Sweep(now);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _sweeper.Dispose();
+        lock (_upstreams)
+        {
+            foreach (var upstream in _upstreams)
+            {
+                upstream.Dispose();
+            }
+        }
+    }
+
+    private const int ChunkSize = 16 * 1024;
+    private const int ChunkHeaderRoom = 18; // up to 16 hex digits + CRLF
+    private static readonly byte[] LastChunk = "0\r\n"u8.ToArray();
+
+    /// <summary>True when this request can take the fast path (plain HTTP/1.x, no upgrade, no CONNECT).</summary>
+    public static bool CanForward(HttpContext context) =>
+        HttpProtocol.IsHttp11(context.Request.Protocol) || HttpProtocol.IsHttp10(context.Request.Protocol)
+            ? context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest != true && !HttpMethods.IsConnect(context.Request.Method)
+            : false;
+
+    public async Task<ForwardResult> ForwardAsync(HttpContext context, Http1Upstream upstream, IUpstreamResponseObserver? observer)
+    {
+        var request = context.Request;
+        var bodyKind = BodyKindOf(context);
+        var head = new RequestHeadWriter(1024);
+        Http1Connection? connection = null;
+        CancellationTokenRegistration onAbort = default;
+        var responseStarted = false;
+        try
+        {
+            head.WriteHead(request, upstream.BasePath, upstream.Authority);
+            if (bodyKind == RequestBodyKind.ContentLength)
+            {
+                head.Write("Content-Length: "u8);
+                head.Write(request.ContentLength!.Value);
+                head.Write("\r\n"u8);
+            }
+            else if (bodyKind == RequestBodyKind.Chunked)
+            {
+                head.Write("Transfer-Encoding: chunked\r\n"u8);
+            }
+
+            head.Write("\r\n"u8);
+
+            Http1ResponseHead? response = null;
+            for (var attempt = 0; response is null; attempt++)
+            {
+                connection = attempt == 0 ? upstream.Pool.TryRentIdle() : null;
+                var reused = connection is not null;
+                try
+                {
+                    connection ??= await upstream.Pool.ConnectAsync(context.RequestAborted).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is SocketException or OperationCanceledException && !context.RequestAborted.IsCancellationRequested)
+                {
+                    upstream.LastError = ex.Message;
+                    context.Response.StatusCode = StatusCodes.Status502BadGateway;
+                    return ForwardResult.ConnectFailed;
+                }
+
+                connection.Deadline = Environment.TickCount64 + _timeoutMs;
+                onAbort.Dispose();
+                onAbort = context.RequestAborted.UnsafeRegister(static c => ((Http1Connection)c!).Abort(timedOut: false), connection);
+                try
+                {
+                    await connection.SendAsync(head.Written, CancellationToken.None).ConfigureAwait(false);
+                    if (bodyKind != RequestBodyKind.None)
+                    {
+                        await SendBodyAsync(context, connection, bodyKind, observer).ConfigureAwait(false);
+                    }
+
+                    response = await ReadHeadAsync(connection, HttpMethods.IsHead(request.Method)).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (reused && attempt == 0 && bodyKind == RequestBodyKind.None && IsStale(ex) && !connection.TimedOut &&
+                                           !context.RequestAborted.IsCancellationRequested)
+                {
+                    // The upstream closed an idle keep-alive connection as we reused it: nothing of this
+                    // request was processed, so it is sent again on a new connection (as HttpClient does).
+                    upstream.Pool.Close(connection);
+                    connection = null;
+                }
+            }
+
+            var downstream = context.Response;
+            downstream.StatusCode = response.Status;
+            foreach (var (name, value) in response.Headers)
+            {
+                downstream.Headers.Append(name, value);
+            }
+
+            if (response.ContentLength is { } length && (response.Framing == BodyFraming.ContentLength || HttpMethods.IsHead(request.Method)))
+            {
+                downstream.ContentLength = length;
+            }
+
+            var open = connection ?? throw new InvalidOperationException("a response without a connection");
+            var body = new Http1ResponseBody(open, response.Framing, response.ContentLength, options.MaxResponseHeadBytes);
+            var copy = observer is null || await observer.OnResponseAsync(new UpstreamResponse(response, body), context.RequestAborted).ConfigureAwait(false);
+            if (copy)
+            {
+                while (true)
+                {
+                    var piece = await body.NextAsync(ChunkSize, CancellationToken.None).ConfigureAwait(false);
+                    if (piece.IsEmpty)
+                    {
+                        break;
+                    }
+
+                    responseStarted = true;
+                    await downstream.Body.WriteAsync(piece, context.RequestAborted).ConfigureAwait(false);
+                    open.Deadline = Environment.TickCount64 + _timeoutMs;
+                }
+
+                if (body.Trailers.Count > 0 && downstream.SupportsTrailers())
+                {
+                    foreach (var (name, value) in body.Trailers)
+                    {
+                        downstream.AppendTrailer(name, value);
+                    }
+                }
+            }
+
+            onAbort.Dispose();
+            onAbort = default;
+            open.KeepAlive &= response.KeepAlive && body.Completed;
+            upstream.Pool.Return(open);
+            connection = null;
+            return ForwardResult.Ok;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or UpstreamProtocolException or ObjectDisposedException)
+        {
+            responseStarted |= context.Response.HasStarted;
+            if (context.RequestAborted.IsCancellationRequested)
+            {
+                return ForwardResult.ClientAborted;
+            }
+
+            if (responseStarted)
+            {
+                context.Abort();
+                return ForwardResult.ResponseAborted;
+            }
+
+            context.Response.Clear();
+            if (connection?.TimedOut == true)
+            {
+                context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
+                return ForwardResult.Timeout;
+            }
+
+            context.Response.StatusCode = StatusCodes.Status502BadGateway;
+            upstream.LastError = ex.Message;
+            return ex is UpstreamProtocolException ? ForwardResult.InvalidResponse : ForwardResult.RequestFailed;
+        }
+        finally
+        {
+            onAbort.Dispose();
+            head.Dispose();
+            if (connection is not null)
+            {
+                upstream.Pool.Close(connection);
+            }
+        }
+    }
+
+    private static bool IsStale(Exception ex) => ex is SocketException or IOException or UpstreamClosedException;
+
+    private static RequestBodyKind BodyKindOf(HttpContext context)
+    {
+        var request = context.Request;
+        if (request.ContentLength is { } length)
+        {
+            return length == 0 && !HttpMethods.IsPost(request.Method) && !HttpMethods.IsPut(request.Method) && !HttpMethods.IsPatch(request.Method)
+                ? RequestBodyKind.None
+                : RequestBodyKind.ContentLength;
+        }
+
+        return context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true ? RequestBodyKind.Chunked : RequestBodyKind.None;
+    }
+
+    private async Task SendBodyAsync(HttpContext context, Http1Connection connection, RequestBodyKind kind, IUpstreamResponseObserver? observer)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(ChunkHeaderRoom + ChunkSize + 2);
+        try
+        {
+            var source = context.Request.Body;
+            while (true)
+            {
+                var read = await source.ReadAsync(buffer.AsMemory(ChunkHeaderRoom, ChunkSize), context.RequestAborted).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                connection.Deadline = Environment.TickCount64 + _timeoutMs;
+                if (kind == RequestBodyKind.ContentLength)
+                {
+                    await connection.SendAsync(buffer.AsMemory(ChunkHeaderRoom, read), CancellationToken.None).ConfigureAwait(false);
+                    continue;
+                }
+
+                // One send per chunk: the size line is written right before the data, CRLF right after.
+                var size = read.ToString("X", System.Globalization.CultureInfo.InvariantCulture);
+                var start = ChunkHeaderRoom - size.Length - 2;
+                System.Text.Encoding.ASCII.GetBytes(size, buffer.AsSpan(start));
+                buffer[ChunkHeaderRoom - 2] = (byte)'\r';
+                buffer[ChunkHeaderRoom - 1] = (byte)'\n';
+                buffer[ChunkHeaderRoom + read] = (byte)'\r';
+                buffer[ChunkHeaderRoom + read + 1] = (byte)'\n';
+                await connection.SendAsync(buffer.AsMemory(start, ChunkHeaderRoom - start + read + 2), CancellationToken.None).ConfigureAwait(false);
+            }
+
+            if (kind == RequestBodyKind.Chunked)
+            {
+                var end = new RequestHeadWriter(256);
+                try
+                {
+                    end.Write(LastChunk);
+                    // Request trailers go on (as plugins left them): the chunked encoding is the one way HTTP/1.1 carries them.
+                    if (observer is not null)
+                    {
+                        foreach (var (name, value) in observer.RequestTrailers?.Entries ?? [])
+                        {
+                            end.Header(name, value);
+                        }
+                    }
+                    else if (context.Features.Get<IHttpRequestTrailersFeature>() is { Available: true } received)
+                    {
+                        foreach (var (name, values) in received.Trailers)
+                        {
+                            end.Header(name, values);
+                        }
+                    }
+
+                    end.Write("\r\n"u8);
+                    await connection.SendAsync(end.Written, CancellationToken.None).ConfigureAwait(false);
+                }
+                finally
+                {
+                    end.Dispose();
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Reads response heads until a final (non-1xx) one; 1xx interim responses are not relayed.</summary>
+    private async Task<Http1ResponseHead> ReadHeadAsync(Http1Connection connection, bool headRequest)
+    {
+        var received = false;
+        while (true)
+        {
+            var end = connection.Buffered.IndexOf("\r\n\r\n"u8);
+            if (end < 0)
+            {
+                if (await connection.FillAsync(options.MaxResponseHeadBytes, CancellationToken.None).ConfigureAwait(false) == 0)
+                {
+                    throw received
+                        ? new UpstreamProtocolException("upstream closed the connection in the middle of the response head")
+                        : new UpstreamClosedException();
+                }
+
+                received = true;
+                continue;
+            }
+
+            var head = Http1ResponseHead.Parse(connection.Buffered[..end], headRequest);
+            connection.Consume(end + 4);
+            if (head.Status == StatusCodes.Status101SwitchingProtocols)
+            {
+                throw new UpstreamProtocolException("upstream switched protocols on a request that did not ask for it");
+            }
+
+            if (head.Status >= 200)
+            {
+                return head;
+            }
+        }
+    }
+
+    private enum RequestBodyKind
+    {
+        None,
+        ContentLength,
+        Chunked,
+    }
+}
+
+/// <summary>The upstream closed the connection before sending a byte of the response.</summary>
+internal sealed class UpstreamClosedException() : IOException("upstream closed the connection before responding");

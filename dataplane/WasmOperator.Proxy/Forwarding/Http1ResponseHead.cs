@@ -1,0 +1,221 @@
+using System.Buffers.Text;
+using System.Text;
+
+namespace WasmOperator.Proxy.Forwarding;
+
+/// <summary>How the body of an upstream response is delimited (RFC 9112 §6.3).</summary>
+internal enum BodyFraming
+{
+    None,
+    ContentLength,
+    Chunked,
+    UntilClose,
+}
+
+/// <summary>The status line and header fields of an upstream HTTP/1.x response.</summary>
+internal sealed class Http1ResponseHead
+{
+    private static readonly string[] HopByHop = ["Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "TE", "Trailer"];
+
+    public int Status { get; private set; }
+
+    public string? Reason { get; private set; }
+
+    /// <summary>End-to-end header fields in arrival order (hop-by-hop ones removed).</summary>
+    public List<KeyValuePair<string, string>> Headers { get; } = new(16);
+
+    public long? ContentLength { get; private set; }
+
+    public BodyFraming Framing { get; private set; }
+
+    /// <summary>False when the upstream asked to close (or spoke HTTP/1.0 without keep-alive).</summary>
+    public bool KeepAlive { get; private set; }
+
+    /// <summary>
+    /// Parses one response head (status line through the empty line, exclusive) and decides the body
+    /// framing for a request with <paramref name="headRequest"/>. Throws <see cref="UpstreamProtocolException"/>
+    /// for anything a proxy must not pass on: a bad status line, obs-fold, a malformed field, conflicting lengths.
+    /// </summary>
+    public static Http1ResponseHead Parse(ReadOnlySpan<byte> head, bool headRequest)
+    {
+        var result = new Http1ResponseHead();
+        var lineEnd = head.IndexOf("\r\n"u8);
+        var statusLine = lineEnd < 0 ? head : head[..lineEnd];
+        // HTTP-version SP 3DIGIT SP [reason]
+        if (statusLine.Length < 12 || !statusLine.StartsWith("HTTP/1."u8) || statusLine[8] != (byte)' ' ||
+            !Utf8Parser.TryParse(statusLine.Slice(9, 3), out int status, out var consumed) || consumed != 3 || status < 100 ||
+            (statusLine.Length > 12 && statusLine[12] != (byte)' '))
+        {
+            throw new UpstreamProtocolException($"invalid status line '{Printable(statusLine)}'");
+        }
+
+        var http10 = statusLine[7] == (byte)'0';
+        result.Status = status;
+        result.Reason = statusLine.Length > 13 ? Encoding.Latin1.GetString(statusLine[13..]) : null;
+        var keepAlive = !http10;
+        var chunked = false;
+        var rest = lineEnd < 0 ? [] : head[(lineEnd + 2)..];
+        List<string>? connectionTokens = null;
+        while (!rest.IsEmpty)
+        {
+            var end = rest.IndexOf("\r\n"u8);
+            var line = end < 0 ? rest : rest[..end];
+            rest = end < 0 ? [] : rest[(end + 2)..];
+            if (line[0] is (byte)' ' or (byte)'\t')
+            {
+                throw new UpstreamProtocolException("obsolete line folding in a response header");
+            }
+
+            var colon = line.IndexOf((byte)':');
+            if (colon <= 0 || !IsToken(line[..colon]))
+            {
+                throw new UpstreamProtocolException($"malformed response header line '{Printable(line)}'");
+            }
+
+            var name = KnownName(line[..colon]);
+            var raw = line[(colon + 1)..].Trim(" \t"u8);
+            if (raw.IndexOfAny((byte)'\r', (byte)'\n', (byte)0) >= 0)
+            {
+                throw new UpstreamProtocolException($"invalid character in response header '{name}'");
+            }
+
+            var value = Encoding.Latin1.GetString(raw);
+            if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+            {
+                if (!long.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var length) ||
+                    (result.ContentLength is { } seen && seen != length))
+                {
+                    throw new UpstreamProtocolException($"invalid Content-Length '{value}'");
+                }
+
+                result.ContentLength = length;
+                continue;
+            }
+
+            if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
+            {
+                chunked = value.TrimEnd().EndsWith("chunked", StringComparison.OrdinalIgnoreCase);
+                if (!chunked)
+                {
+                    // Another final coding: the body ends when the connection closes.
+                    keepAlive = false;
+                }
+
+                continue;
+            }
+
+            if (name.Equals("Connection", StringComparison.OrdinalIgnoreCase))
+            {
+                foreach (var token in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+                {
+                    if (token.Equals("close", StringComparison.OrdinalIgnoreCase))
+                    {
+                        keepAlive = false;
+                    }
+                    else if (token.Equals("keep-alive", StringComparison.OrdinalIgnoreCase))
+                    {
+                        keepAlive |= http10;
+                    }
+                    else
+                    {
+                        (connectionTokens ??= []).Add(token);
+                    }
+                }
+
+                continue;
+            }
+
+            if (IsHopByHop(name))
+            {
+                continue;
+            }
+
+            result.Headers.Add(new(name, value));
+        }
+
+        if (connectionTokens is not null)
+        {
+            result.Headers.RemoveAll(h => connectionTokens.Exists(t => t.Equals(h.Key, StringComparison.OrdinalIgnoreCase)));
+        }
+
+        if (headRequest || status is < 200 or 204 or 304)
+        {
+            result.Framing = BodyFraming.None;
+        }
+        else if (chunked)
+        {
+            result.Framing = BodyFraming.Chunked;
+            result.ContentLength = null;
+        }
+        else if (result.ContentLength is not null)
+        {
+            result.Framing = BodyFraming.ContentLength;
+        }
+        else
+        {
+            result.Framing = BodyFraming.UntilClose;
+            keepAlive = false;
+        }
+
+        result.KeepAlive = keepAlive;
+        return result;
+    }
+
+    private static bool IsHopByHop(string name)
+    {
+        foreach (var h in HopByHop)
+        {
+            if (h.Equals(name, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>tchar per RFC 9110 §5.6.2.</summary>
+    internal static bool IsToken(ReadOnlySpan<byte> name)
+    {
+        foreach (var c in name)
+        {
+            var ok = c is (>= (byte)'a' and <= (byte)'z') or (>= (byte)'A' and <= (byte)'Z') or (>= (byte)'0' and <= (byte)'9') ||
+                     "!#$%&'*+-.^_`|~"u8.Contains(c);
+            if (!ok)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    // The names nearly every response carries come back as the same string instances: no allocation.
+    private static readonly string[] Known =
+        ["Content-Length", "Content-Type", "Date", "Server", "Connection", "Transfer-Encoding", "Cache-Control", "ETag", "Last-Modified", "Vary", "Keep-Alive", "Location", "Set-Cookie", "Content-Encoding"];
+
+    private static string KnownName(ReadOnlySpan<byte> name)
+    {
+        foreach (var known in Known)
+        {
+            if (name.Length == known.Length && Ascii.EqualsIgnoreCase(name, known))
+            {
+                return known;
+            }
+        }
+
+        return Encoding.ASCII.GetString(name);
+    }
+
+    private static string Printable(ReadOnlySpan<byte> line)
+    {
+        var text = Encoding.Latin1.GetString(line[..Math.Min(line.Length, 80)]);
+        return string.Create(text.Length, text, (span, s) =>
+        {
+            for (var i = 0; i < s.Length; i++)
+            {
+                span[i] = char.IsControl(s[i]) ? '?' : s[i];
+            }
+        });
+    }
+}

@@ -1,0 +1,151 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
+
+namespace WasmOperator.Proxy.Forwarding;
+
+/// <summary>Serializes the request line and header fields into a pooled buffer (Latin-1, as on the wire).</summary>
+internal struct RequestHeadWriter : IDisposable
+{
+    private byte[] _buffer;
+    private int _length;
+
+    public RequestHeadWriter(int capacity)
+    {
+        _buffer = ArrayPool<byte>.Shared.Rent(capacity);
+        _length = 0;
+    }
+
+    public readonly ReadOnlyMemory<byte> Written => _buffer.AsMemory(0, _length);
+
+    public void Write(ReadOnlySpan<byte> bytes)
+    {
+        Ensure(bytes.Length);
+        bytes.CopyTo(_buffer.AsSpan(_length));
+        _length += bytes.Length;
+    }
+
+    public void Write(string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return;
+        }
+
+        Ensure(text.Length);
+        _length += Encoding.Latin1.GetBytes(text, _buffer.AsSpan(_length));
+    }
+
+    public void Write(long number)
+    {
+        Ensure(20);
+        number.TryFormat(_buffer.AsSpan(_length), out var written, default, CultureInfo.InvariantCulture);
+        _length += written;
+    }
+
+    public void Header(string name, string? value)
+    {
+        Write(name);
+        Write(": "u8);
+        Write(value);
+        Write("\r\n"u8);
+    }
+
+    public void Header(string name, StringValues values)
+    {
+        foreach (var value in values)
+        {
+            Header(name, value);
+        }
+    }
+
+    /// <summary>
+    /// The request line and end-to-end header fields of <paramref name="request"/>: Host first, then the
+    /// rest in order without hop-by-hop fields (RFC 9110 §7.6.1) and without the body framing, which the
+    /// forwarder writes itself.
+    /// </summary>
+    public void WriteHead(HttpRequest request, string basePath, string defaultAuthority)
+    {
+        Write(request.Method);
+        Write(" "u8);
+        Write(basePath);
+        var path = request.PathBase.Add(request.Path).ToUriComponent();
+        Write(path.Length == 0 ? "/" : path);
+        Write(request.QueryString.ToUriComponent());
+        Write(" HTTP/1.1\r\nHost: "u8);
+        Write(request.Host.HasValue ? request.Host.Value : defaultAuthority);
+        Write("\r\n"u8);
+
+        var listed = ListedTokens(request.Headers.Connection);
+        foreach (var (name, values) in request.Headers)
+        {
+            if (IsHopByHopOrFraming(name) || name.StartsWith(':') || (listed is not null && Array.Exists(listed, t => t.Equals(name, StringComparison.OrdinalIgnoreCase))))
+            {
+                if (name.Equals("TE", StringComparison.OrdinalIgnoreCase) && values.ToString().Contains("trailers", StringComparison.OrdinalIgnoreCase))
+                {
+                    Header("TE", "trailers");
+                }
+
+                continue;
+            }
+
+            Header(name, values);
+        }
+    }
+
+    private static bool IsHopByHopOrFraming(string name) => name.Length switch
+    {
+        2 => name.Equals("TE", StringComparison.OrdinalIgnoreCase),
+        4 => name.Equals("Host", StringComparison.OrdinalIgnoreCase),
+        6 => name.Equals("Expect", StringComparison.OrdinalIgnoreCase),
+        7 => name.Equals("Upgrade", StringComparison.OrdinalIgnoreCase),
+        10 => name.Equals("Connection", StringComparison.OrdinalIgnoreCase) || name.Equals("Keep-Alive", StringComparison.OrdinalIgnoreCase),
+        14 => name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase),
+        16 => name.Equals("Proxy-Connection", StringComparison.OrdinalIgnoreCase),
+        17 => name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase),
+        _ => false,
+    };
+
+    /// <summary>Field names the client listed in Connection (beyond keep-alive/close): hop-by-hop too.</summary>
+    private static string[]? ListedTokens(StringValues connection)
+    {
+        List<string>? tokens = null;
+        foreach (var value in connection)
+        {
+            foreach (var token in (value ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (!token.Equals("keep-alive", StringComparison.OrdinalIgnoreCase) && !token.Equals("close", StringComparison.OrdinalIgnoreCase))
+                {
+                    (tokens ??= []).Add(token);
+                }
+            }
+        }
+
+        return tokens?.ToArray();
+    }
+
+    private void Ensure(int more)
+    {
+        // Latin-1 is one byte a char: a string of n chars needs n bytes.
+        if (_length + more <= _buffer.Length)
+        {
+            return;
+        }
+
+        var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, _length + more));
+        _buffer.AsSpan(0, _length).CopyTo(bigger);
+        ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = bigger;
+    }
+
+    public void Dispose()
+    {
+        if (_buffer.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = [];
+        }
+    }
+}

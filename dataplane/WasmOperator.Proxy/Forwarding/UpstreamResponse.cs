@@ -1,0 +1,28 @@
+namespace WasmOperator.Proxy.Forwarding;
+
+/// <summary>
+/// What a response observer (the plugin chain) sees of an upstream response after its status and
+/// headers were copied to the downstream response: the body framing and the body itself.
+/// </summary>
+internal sealed class UpstreamResponse(Http1ResponseHead head, Http1ResponseBody body)
+{
+    public Http1ResponseHead Head { get; } = head;
+
+    /// <summary>The decoded body; read it to its end (or not at all) — the connection is reused only if it was.</summary>
+    public Http1ResponseBody Body { get; } = body;
+
+    /// <summary>Content-Length the upstream declared, if any.</summary>
+    public long? ContentLength => Head.ContentLength;
+
+    public bool HasBody => Head.Framing != BodyFraming.None;
+}
+
+/// <summary>The plugin chain as the forwarder sees it: request trailers as plugins left them, and the response hook.</summary>
+internal interface IUpstreamResponseObserver
+{
+    /// <summary>Request trailers after the plugins' trailer callbacks (null when the request had none).</summary>
+    WasmOperator.ProxyWasm.Host.HeaderMap? RequestTrailers { get; }
+
+    /// <summary>Sees an upstream response before its body is copied; returns false when it wrote the body itself.</summary>
+    ValueTask<bool> OnResponseAsync(UpstreamResponse response, CancellationToken cancellationToken);
+}

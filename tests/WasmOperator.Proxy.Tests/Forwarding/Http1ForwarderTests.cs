@@ -1,0 +1,315 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Tests.Support;
+
+namespace WasmOperator.Proxy.Tests.Forwarding;
+
+/// <summary>
+/// The HTTP/1.1 fast path against a scripted upstream: what reaches the upstream, every response
+/// framing, hop-by-hop fields, keep-alive reuse and the failures a proxy must turn into 502/504.
+/// </summary>
+public sealed class Http1ForwarderTests
+{
+    private const string NoPlugins = "plugins: []\n";
+    private const string Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok";
+
+    private static Task<ProxyHarness> ProxyToAsync(Uri upstream, Action<ProxyOptions>? configure = null) =>
+        ProxyHarness.StartAsync(NoPlugins, o =>
+        {
+            o.Clusters[ProxyOptions.DefaultCluster] = upstream;
+            configure?.Invoke(o);
+        });
+
+    [Fact]
+    public async Task Forwards_method_target_and_host_and_drops_hop_by_hop_fields()
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
+        await using var proxy = await ProxyToAsync(upstream.Address);
+        using var request = new HttpRequestMessage(HttpMethod.Delete, "/a/b%20c?x=1&y=%2F");
+        request.Headers.TryAddWithoutValidation("Connection", "X-Private");
+        request.Headers.TryAddWithoutValidation("X-Private", "secret");
+        request.Headers.TryAddWithoutValidation("Keep-Alive", "timeout=5");
+        request.Headers.TryAddWithoutValidation("Proxy-Connection", "keep-alive");
+        request.Headers.TryAddWithoutValidation("TE", "trailers");
+        request.Headers.TryAddWithoutValidation("X-Keep", "1");
+
+        var (response, _) = await proxy.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var seen = Assert.Single(upstream.Requests);
+        Assert.Equal("DELETE /a/b%20c?x=1&y=%2F HTTP/1.1", seen.RequestLine);
+        Assert.Equal($"127.0.0.1:{proxy.Server.Options.Port}", seen.Header("Host"));
+        Assert.Equal("1", seen.Header("X-Keep"));
+        Assert.Equal("trailers", seen.Header("TE"));
+        Assert.Null(seen.Header("X-Private"));
+        Assert.Null(seen.Header("Keep-Alive"));
+        Assert.Null(seen.Header("Proxy-Connection"));
+        Assert.Null(seen.Header("Connection"));
+    }
+
+    [Fact]
+    public async Task Cluster_base_path_prefixes_the_request_path()
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
+        await using var proxy = await ProxyToAsync(new Uri(upstream.Address, "/base/"));
+
+        await proxy.GetAsync("/items?id=7");
+
+        Assert.Equal("GET /base/items?id=7 HTTP/1.1", Assert.Single(upstream.Requests).RequestLine);
+    }
+
+    [Fact]
+    public async Task Request_bodies_keep_their_length_or_are_sent_chunked()
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
+        await using var proxy = await ProxyToAsync(upstream.Address);
+        var payload = new byte[100_000];
+        Random.Shared.NextBytes(payload);
+
+        var (sized, _) = await proxy.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/sized") { Content = new ByteArrayContent(payload) });
+        Assert.Equal(HttpStatusCode.OK, sized.StatusCode);
+        var streamed = new StreamContent(new NonSeekableStream(payload));
+        await proxy.SendAsync(new HttpRequestMessage(HttpMethod.Put, "/streamed") { Content = streamed });
+
+        var requests = upstream.Requests.ToArray();
+        Assert.Equal("100000", requests[0].Header("Content-Length"));
+        Assert.Null(requests[0].Header("Transfer-Encoding"));
+        Assert.Equal(payload, requests[0].Body);
+        Assert.Equal("chunked", requests[1].Header("Transfer-Encoding"));
+        Assert.Null(requests[1].Header("Content-Length"));
+        Assert.Equal(payload, requests[1].Body);
+    }
+
+    [Fact]
+    public async Task A_chunked_response_is_decoded_and_relayed_whole()
+    {
+        const string response = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n" +
+                                 "5;ext=1\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-Checksum: abc\r\n\r\n";
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(response));
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        var (first, _) = await proxy.GetAsync("/");
+        var (second, _) = await proxy.GetAsync("/");
+
+        Assert.Equal("hello world", await first.Content.ReadAsStringAsync());
+        Assert.Equal("hello world", await second.Content.ReadAsStringAsync());
+        Assert.Equal(1, upstream.Connections); // read to its end, so the connection was reused
+    }
+
+    [Fact]
+    public async Task A_body_delimited_by_close_is_relayed_and_its_connection_not_reused()
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end", keepAlive: false));
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        var (first, _) = await proxy.GetAsync("/");
+        var (second, _) = await proxy.GetAsync("/");
+
+        Assert.Equal("until the end", await first.Content.ReadAsStringAsync());
+        Assert.Equal("until the end", await second.Content.ReadAsStringAsync());
+        Assert.Equal(2, upstream.Connections);
+    }
+
+    [Fact]
+    public async Task Head_204_and_interim_responses_carry_no_body()
+    {
+        await using var upstream = new RawUpstream(async (request, stream) =>
+        {
+            var reply = request.RequestLine.Split(' ')[1] switch
+            {
+                "/head" => "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n",
+                "/nocontent" => "HTTP/1.1 204 No Content\r\nX-Done: 1\r\n\r\n",
+                _ => "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n" + Ok,
+            };
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(reply));
+            return true;
+        });
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        var (head, _) = await proxy.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/head"));
+        var (noContent, _) = await proxy.GetAsync("/nocontent");
+        var (interim, _) = await proxy.GetAsync("/interim");
+        var (again, _) = await proxy.GetAsync("/head-free");
+
+        Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+        Assert.Equal(10, head.Content.Headers.ContentLength);
+        Assert.Equal(HttpStatusCode.NoContent, noContent.StatusCode);
+        Assert.Equal("1", noContent.Headers.GetValues("X-Done").Single());
+        Assert.Equal(HttpStatusCode.OK, interim.StatusCode);
+        Assert.Equal("ok", await interim.Content.ReadAsStringAsync());
+        Assert.Equal("ok", await again.Content.ReadAsStringAsync());
+        Assert.Equal(1, upstream.Connections); // nothing was left unread on the connection
+    }
+
+    [Fact]
+    public async Task Response_hop_by_hop_fields_are_dropped_and_repeated_fields_kept()
+    {
+        const string response = "HTTP/1.1 201 Created\r\nConnection: X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\n" +
+                                "Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Latin: caf\xe9\r\nContent-Length: 0\r\n\r\n";
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(response));
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        var (created, _) = await proxy.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.False(created.Headers.Contains("X-Hop"));
+        Assert.False(created.Headers.Contains("Keep-Alive"));
+        Assert.Equal(["a=1", "b=2"], created.Headers.GetValues("Set-Cookie"));
+        Assert.True(created.Headers.NonValidated.TryGetValues("X-Latin", out var latin));
+        Assert.Equal("caf\xe9", Encoding.Latin1.GetString(Encoding.Latin1.GetBytes(latin.ToString())));
+    }
+
+    [Fact]
+    public async Task Keep_alive_connections_are_reused()
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        for (var i = 0; i < 20; i++)
+        {
+            var (response, _) = await proxy.GetAsync("/" + i);
+            Assert.Equal("ok", await response.Content.ReadAsStringAsync());
+        }
+
+        Assert.Equal(1, upstream.Connections);
+        Assert.Equal(20, upstream.Requests.Count);
+    }
+
+    [Fact]
+    public async Task A_keep_alive_connection_the_upstream_closed_is_retried_on_a_new_one()
+    {
+        // The upstream answers without "Connection: close" and then closes: the pooled connection is dead.
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok, keepAlive: false));
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        for (var i = 0; i < 5; i++)
+        {
+            var (response, _) = await proxy.GetAsync("/");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.Equal(5, upstream.Requests.Count);
+        Assert.Equal(5, upstream.Connections);
+    }
+
+    [Fact]
+    public async Task An_unreachable_upstream_is_502()
+    {
+        var closedPort = FreePort.Next();
+        await using var proxy = await ProxyToAsync(new Uri($"http://127.0.0.1:{closedPort}"));
+
+        var (response, _) = await proxy.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.True(proxy.Logs.Contains("ConnectFailed"), "log: " + string.Join(" | ", proxy.Logs.Lines));
+    }
+
+    [Theory]
+    [InlineData("garbage\r\n\r\n")]
+    [InlineData("HTTP/1.1 2000 Nope\r\n\r\n")]
+    [InlineData("HTTP/1.1 200 OK\r\n folded: value\r\n\r\n")]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok")]
+    [InlineData("HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n")]
+    public async Task An_invalid_response_is_502(string response)
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(response, keepAlive: false));
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        var (reply, _) = await proxy.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.BadGateway, reply.StatusCode);
+        Assert.True(proxy.Logs.Contains("InvalidResponse"), "log: " + string.Join(" | ", proxy.Logs.Lines));
+    }
+
+    [Fact]
+    public async Task An_upstream_that_stalls_is_504_after_the_upstream_timeout()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var upstream = new RawUpstream(async (_, _) =>
+        {
+            await release.Task;
+            return false;
+        });
+        await using var proxy = await ProxyToAsync(upstream.Address, o => o.UpstreamTimeout = TimeSpan.FromMilliseconds(300));
+
+        var (response, _) = await proxy.GetAsync("/");
+        release.SetResult();
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        Assert.True(proxy.Logs.Contains("Timeout"), "log: " + string.Join(" | ", proxy.Logs.Lines));
+    }
+
+    [Fact]
+    public async Task A_body_cut_short_resets_the_downstream_response()
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b", keepAlive: false));
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        var failure = await Record.ExceptionAsync(async () =>
+        {
+            using var response = await proxy.Client.GetAsync("/", HttpCompletionOption.ResponseHeadersRead);
+            await response.Content.ReadAsByteArrayAsync();
+        });
+
+        Assert.True(failure is HttpRequestException or IOException, $"expected a broken response, got {failure?.GetType().Name ?? "success"}");
+    }
+
+    [Fact]
+    public async Task A_client_that_goes_away_closes_the_upstream_request()
+    {
+        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var upstream = new RawUpstream(async (_, stream) =>
+        {
+            received.SetResult();
+            // Never answers; learns that the proxy closed the connection when the read ends.
+            var buffer = new byte[1];
+            try
+            {
+                while (await stream.ReadAsync(buffer) > 0)
+                {
+                }
+            }
+            catch (IOException)
+            {
+            }
+
+            closed.TrySetResult();
+            return false;
+        });
+        await using var proxy = await ProxyToAsync(upstream.Address);
+        using var cancel = new CancellationTokenSource();
+
+        var call = proxy.Client.GetAsync("/slow", cancel.Token);
+        await received.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
+
+        await closed.Task.WaitAsync(TimeSpan.FromSeconds(20));
+    }
+
+    [Fact]
+    public async Task Plugins_see_responses_that_came_over_the_fast_path()
+    {
+        const string response = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(response));
+        var yaml = TestModules.Yaml(TestModules.Plugin("add", TestModules.Example("add_header"), "add_header", "fast"));
+        await using var proxy = await ProxyHarness.StartAsync(yaml, o => o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address);
+
+        var (first, _) = await proxy.GetAsync("/");
+        var (second, _) = await proxy.GetAsync("/");
+
+        Assert.Equal("fast", first.Headers.GetValues("hello").Single());
+        Assert.Equal("abc", await first.Content.ReadAsStringAsync());
+        Assert.Equal("abc", await second.Content.ReadAsStringAsync());
+        Assert.Equal(1, upstream.Connections);
+    }
+
+    /// <summary>A stream without a length, so HttpClient sends the body chunked.</summary>
+    private sealed class NonSeekableStream(byte[] data) : MemoryStream(data)
+    {
+        public override bool CanSeek => false;
+    }
+}
