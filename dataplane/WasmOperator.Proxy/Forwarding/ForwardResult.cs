@@ -1,5 +1,11 @@
 namespace WasmOperator.Proxy.Forwarding;
 
+/// <summary>How forwarding one request ended, with what went wrong (for the log) when it failed.</summary>
+internal readonly record struct ForwardOutcome(ForwardResult Result, string? Detail = null)
+{
+    public static readonly ForwardOutcome Ok = new(ForwardResult.Ok);
+}
+
 /// <summary>How forwarding one request ended (the YARP <c>ForwarderError</c> counterpart).</summary>
 internal enum ForwardResult
 {

@@ -19,9 +19,6 @@ internal sealed class Http1Connection : IDisposable
         _socket = socket;
     }
 
-    /// <summary>Requests this connection carried; 0 while the first one is in flight.</summary>
-    public int Reused { get; set; }
-
     /// <summary><see cref="Environment.TickCount64"/> when the connection went back to the pool.</summary>
     public long IdleSince { get; set; }
 

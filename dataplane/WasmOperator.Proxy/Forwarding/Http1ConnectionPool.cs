@@ -75,7 +75,6 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
             return;
         }
 
-        connection.Reused++;
         connection.IdleSince = Environment.TickCount64;
         Interlocked.Increment(ref _idleCount);
         _idle.Push(connection);

@@ -14,14 +14,14 @@ namespace WasmOperator.Proxy.Forwarding;
 /// </summary>
 internal sealed class Http1Forwarder : IDisposable
 {
-    private readonly Http1ForwarderOptions options;
+    private readonly Http1ForwarderOptions _options;
     private readonly List<Http1Upstream> _upstreams = [];
     private readonly ITimer _sweeper;
     private readonly long _timeoutMs;
 
     public Http1Forwarder(Http1ForwarderOptions options, TimeProvider? time = null)
     {
-        this.options = options;
+        _options = options;
         _timeoutMs = (long)options.ActivityTimeout.TotalMilliseconds;
         var period = TimeSpan.FromMilliseconds(Math.Clamp(options.ActivityTimeout.TotalMilliseconds / 4, 10, 1000));
         _sweeper = (time ?? TimeProvider.System).CreateTimer(static s => ((Http1Forwarder)s!).Sweep(), this, period, period);
@@ -30,7 +30,7 @@ internal sealed class Http1Forwarder : IDisposable
     /// <summary>An upstream for <paramref name="uri"/> (plain http) whose stalled requests this forwarder times out.</summary>
     public Http1Upstream AddUpstream(Uri uri)
     {
-        var upstream = new Http1Upstream(uri, options);
+        var upstream = new Http1Upstream(uri, _options);
         lock (_upstreams)
         {
             _upstreams.Add(upstream);
@@ -73,7 +73,7 @@ internal sealed class Http1Forwarder : IDisposable
             ? context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest != true && !HttpMethods.IsConnect(context.Request.Method)
             : false;
 
-    public async Task<ForwardResult> ForwardAsync(HttpContext context, Http1Upstream upstream, IUpstreamResponseObserver? observer)
+    public async Task<ForwardOutcome> ForwardAsync(HttpContext context, Http1Upstream upstream, IUpstreamResponseObserver? observer)
     {
         var request = context.Request;
         var bodyKind = BodyKindOf(context);
@@ -108,9 +108,8 @@ internal sealed class Http1Forwarder : IDisposable
                 }
                 catch (Exception ex) when (ex is SocketException or OperationCanceledException && !context.RequestAborted.IsCancellationRequested)
                 {
-                    upstream.LastError = ex.Message;
                     context.Response.StatusCode = StatusCodes.Status502BadGateway;
-                    return ForwardResult.ConnectFailed;
+                    return new ForwardOutcome(ForwardResult.ConnectFailed, ex.Message);
                 }
 
                 connection.Deadline = Environment.TickCount64 + _timeoutMs;
@@ -149,7 +148,7 @@ internal sealed class Http1Forwarder : IDisposable
             }
 
             var open = connection ?? throw new InvalidOperationException("a response without a connection");
-            var body = new Http1ResponseBody(open, response.Framing, response.ContentLength, options.MaxResponseHeadBytes);
+            var body = new Http1ResponseBody(open, response.Framing, response.ContentLength, _options.MaxResponseHeadBytes);
             var copy = observer is null || await observer.OnResponseAsync(new UpstreamResponse(response, body), context.RequestAborted).ConfigureAwait(false);
             if (copy)
             {
@@ -180,32 +179,31 @@ internal sealed class Http1Forwarder : IDisposable
             open.KeepAlive &= response.KeepAlive && body.Completed;
             upstream.Pool.Return(open);
             connection = null;
-            return ForwardResult.Ok;
+            return ForwardOutcome.Ok;
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or UpstreamProtocolException or ObjectDisposedException)
         {
             responseStarted |= context.Response.HasStarted;
             if (context.RequestAborted.IsCancellationRequested)
             {
-                return ForwardResult.ClientAborted;
+                return new ForwardOutcome(ForwardResult.ClientAborted);
             }
 
             if (responseStarted)
             {
                 context.Abort();
-                return ForwardResult.ResponseAborted;
+                return new ForwardOutcome(ForwardResult.ResponseAborted, ex.Message);
             }
 
             context.Response.Clear();
             if (connection?.TimedOut == true)
             {
                 context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
-                return ForwardResult.Timeout;
+                return new ForwardOutcome(ForwardResult.Timeout, $"no progress within {_options.ActivityTimeout}");
             }
 
             context.Response.StatusCode = StatusCodes.Status502BadGateway;
-            upstream.LastError = ex.Message;
-            return ex is UpstreamProtocolException ? ForwardResult.InvalidResponse : ForwardResult.RequestFailed;
+            return new ForwardOutcome(ex is UpstreamProtocolException ? ForwardResult.InvalidResponse : ForwardResult.RequestFailed, ex.Message);
         }
         finally
         {
@@ -311,7 +309,7 @@ internal sealed class Http1Forwarder : IDisposable
             var end = connection.Buffered.IndexOf("\r\n\r\n"u8);
             if (end < 0)
             {
-                if (await connection.FillAsync(options.MaxResponseHeadBytes, CancellationToken.None).ConfigureAwait(false) == 0)
+                if (await connection.FillAsync(_options.MaxResponseHeadBytes, CancellationToken.None).ConfigureAwait(false) == 0)
                 {
                     throw received
                         ? new UpstreamProtocolException("upstream closed the connection in the middle of the response head")

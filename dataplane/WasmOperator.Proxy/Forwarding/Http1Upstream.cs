@@ -18,9 +18,6 @@ internal sealed class Http1Upstream : IDisposable
     /// <summary>The cluster URI's path, prefixed to every request path ("" for none).</summary>
     public string BasePath { get; }
 
-    /// <summary>The last forwarding error, for logs and /config_dump.</summary>
-    public string? LastError { get; set; }
-
     /// <summary>True when the fast path can reach this URI (plain http).</summary>
     public static bool Supports(Uri uri) => uri.Scheme == Uri.UriSchemeHttp;
 

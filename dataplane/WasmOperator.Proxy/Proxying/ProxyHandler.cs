@@ -21,7 +21,7 @@ internal sealed partial class ProxyHandler : IDisposable
     private readonly ProxyMetrics _metrics;
     private readonly ILogger _log;
     private readonly Counter.Child[] _byClass;
-    private readonly string _defaultPrefix;
+    private readonly Dictionary<string, string> _prefixes;
     private readonly ForwarderRequestConfig _http11;
     private readonly ForwarderRequestConfig _http2;
     private readonly Http1Forwarder _fast;
@@ -47,7 +47,7 @@ internal sealed partial class ProxyHandler : IDisposable
             ConnectTimeout = TimeSpan.FromSeconds(10),
         });
         _byClass = [.. new[] { "1xx", "2xx", "3xx", "4xx", "5xx" }.Select(c => metrics.Requests.WithLabels(c))];
-        _defaultPrefix = options.Clusters[ProxyOptions.DefaultCluster].ToString().TrimEnd('/');
+        _prefixes = options.Clusters.ToDictionary(c => c.Key, c => c.Value.ToString().TrimEnd('/'), StringComparer.Ordinal);
         var fastOptions = new Http1ForwarderOptions { ActivityTimeout = options.UpstreamTimeout };
         _fast = new Http1Forwarder(fastOptions);
         _fastUpstreams = options.Clusters.Where(c => Http1Upstream.Supports(c.Value))
@@ -111,19 +111,20 @@ internal sealed partial class ProxyHandler : IDisposable
     private async Task ForwardAsync(HttpContext context)
     {
         var grpc = context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true;
-        if (!grpc && Http1Forwarder.CanForward(context) && FastUpstreamFor(context.Request.Path) is { } upstream)
+        var cluster = ClusterFor(context.Request.Path);
+        if (!grpc && Http1Forwarder.CanForward(context) && _fastUpstreams.GetValueOrDefault(cluster) is { } upstream)
         {
-            var result = await _fast.ForwardAsync(context, upstream, context.Features.Get<Exchange>()).ConfigureAwait(false);
-            if (result is not ForwardResult.Ok and not ForwardResult.ClientAborted)
+            var outcome = await _fast.ForwardAsync(context, upstream, context.Features.Get<Exchange>()).ConfigureAwait(false);
+            if (outcome.Result is not ForwardResult.Ok and not ForwardResult.ClientAborted)
             {
                 _metrics.UpstreamErrors.Inc();
-                LogUpstreamError(_log, result.ToString(), upstream.LastError ?? "");
+                LogUpstreamError(_log, outcome.Result.ToString(), outcome.Detail ?? "");
             }
 
             return;
         }
 
-        var error = await _forwarder.SendAsync(context, PrefixFor(context.Request.Path), _invoker, grpc ? _http2 : _http11, PluginTransformer.Instance).ConfigureAwait(false);
+        var error = await _forwarder.SendAsync(context, _prefixes[cluster], _invoker, grpc ? _http2 : _http11, PluginTransformer.Instance).ConfigureAwait(false);
         if (error != ForwarderError.None)
         {
             _metrics.UpstreamErrors.Inc();
@@ -132,30 +133,18 @@ internal sealed partial class ProxyHandler : IDisposable
         }
     }
 
-    private Http1Upstream? FastUpstreamFor(PathString path)
+    /// <summary>The first route whose prefix matches and whose cluster exists, else the default cluster.</summary>
+    private string ClusterFor(PathString path)
     {
         foreach (var route in _options.Routes)
         {
-            if (path.StartsWithSegments(route.PathPrefix, StringComparison.Ordinal))
+            if (path.StartsWithSegments(route.PathPrefix, StringComparison.Ordinal) && _prefixes.ContainsKey(route.Cluster))
             {
-                return _fastUpstreams.GetValueOrDefault(route.Cluster);
+                return route.Cluster;
             }
         }
 
-        return _fastUpstreams.GetValueOrDefault(ProxyOptions.DefaultCluster);
-    }
-
-    private string PrefixFor(PathString path)
-    {
-        foreach (var route in _options.Routes)
-        {
-            if (path.StartsWithSegments(route.PathPrefix, StringComparison.Ordinal) && _options.Clusters.TryGetValue(route.Cluster, out var uri))
-            {
-                return uri.ToString().TrimEnd('/');
-            }
-        }
-
-        return _defaultPrefix;
+        return ProxyOptions.DefaultCluster;
     }
 
     public void Dispose()
