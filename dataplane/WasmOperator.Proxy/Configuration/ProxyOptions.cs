@@ -62,7 +62,8 @@ internal sealed class ProxyOptions
     /// <summary>
     /// Run request processing (and so the plugin callbacks) on the socket I/O threads, as Envoy runs filters on its
     /// worker event loops: no thread-pool hop per read. A plugin callback then holds its I/O thread for as long as
-    /// it runs (bounded by the plugin's CPU deadline).
+    /// it runs (bounded by the plugin's CPU deadline). Upstream reads that complete on an event thread continue
+    /// there too. Off, plugin code that would run on an event thread moves to the thread pool first.
     /// </summary>
     public bool InlineIo { get; set; } = true;
 

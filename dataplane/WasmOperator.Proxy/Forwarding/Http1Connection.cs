@@ -22,6 +22,12 @@ internal sealed class Http1Connection : IDisposable
     /// <summary><see cref="Environment.TickCount64"/> when the connection went back to the pool.</summary>
     public long IdleSince { get; set; }
 
+    /// <summary>
+    /// The managed thread id on which the socket's receives complete (its event thread when completions
+    /// run inline), learned from the first receive that had to wait; 0 until then.
+    /// </summary>
+    public int HomeThread { get; internal set; }
+
     /// <summary>False once the upstream said "close", framing made reuse impossible, or an error happened.</summary>
     public bool KeepAlive { get; set; } = true;
 
@@ -71,7 +77,19 @@ internal sealed class Http1Connection : IDisposable
             Array.Resize(ref _buffer, Math.Min(_buffer.Length * 2, maxBuffer));
         }
 
-        var read = await _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+        var receive = _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cancellationToken);
+        int read;
+        if (receive.IsCompleted)
+        {
+            read = receive.GetAwaiter().GetResult();
+        }
+        else
+        {
+            read = await receive.ConfigureAwait(false);
+            // With inline socket completions this continuation runs on the socket's event thread.
+            HomeThread = Environment.CurrentManagedThreadId;
+        }
+
         _end += read;
         return read;
     }

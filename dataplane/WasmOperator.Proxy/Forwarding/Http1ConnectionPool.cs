@@ -7,11 +7,23 @@ namespace WasmOperator.Proxy.Forwarding;
 /// Keep-alive connections to one upstream endpoint (host:port). Idle connections are reused most
 /// recently used first and dropped once idle longer than <see cref="IdleTimeout"/> or closed by the peer.
 /// </summary>
-internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connectTimeout, TimeSpan idleTimeout, int maxIdle) : IDisposable
+/// <remarks>
+/// With <paramref name="threadAffinity"/> (socket completions inline on the event threads) idle
+/// connections are kept in one lane per event thread, like Envoy's per-worker connection pools: a
+/// request handled on a thread takes a connection whose socket completes on that same thread, so the
+/// whole exchange runs on one core without a cross-thread handoff. A thread with no idle connection of
+/// its own takes one of unknown home, else steals from a lane with more than a few to spare, else a
+/// new connection is opened.
+/// </remarks>
+internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connectTimeout, TimeSpan idleTimeout, int maxIdle, bool threadAffinity = false) : IDisposable
 {
-    private readonly ConcurrentStack<Http1Connection> _idle = new();
-    private readonly ConcurrentDictionary<Http1Connection, byte> _open = new();
+    /// <summary>A thread takes idle connections homed on another thread only from a lane holding more than this.</summary>
+    internal const int StealAbove = 4;
     private const long RecentlyUsedMs = 1000;
+    private readonly Lane _unknown = new();
+    private readonly ConcurrentDictionary<int, Lane> _byThread = new();
+    private readonly ConcurrentDictionary<Http1Connection, byte> _open = new();
+    private Lane[] _threadLanes = [];
     private int _idleCount;
     private bool _disposed;
 
@@ -23,12 +35,40 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
 
     public int IdleCount => Volatile.Read(ref _idleCount);
 
-    /// <summary>A healthy idle connection, if there is one.</summary>
-    public Http1Connection? TryRentIdle()
+    /// <summary>A healthy idle connection for the calling thread, if there is one.</summary>
+    public Http1Connection? TryRentIdle() => TryRentIdle(Environment.CurrentManagedThreadId);
+
+    /// <summary>A healthy idle connection for a request handled on <paramref name="threadId"/>, if there is one.</summary>
+    internal Http1Connection? TryRentIdle(int threadId)
     {
         var now = Environment.TickCount64;
-        while (_idle.TryPop(out var connection))
+        Lane? own = null;
+        if (threadAffinity && _byThread.TryGetValue(threadId, out own) && TryRentFrom(own, now) is { } mine)
         {
+            return mine;
+        }
+
+        if (TryRentFrom(_unknown, now) is { } unknown)
+        {
+            return unknown;
+        }
+
+        foreach (var lane in Volatile.Read(ref _threadLanes))
+        {
+            if (lane != own && Volatile.Read(ref lane.Count) > StealAbove && TryRentFrom(lane, now) is { } stolen)
+            {
+                return stolen;
+            }
+        }
+
+        return null;
+    }
+
+    private Http1Connection? TryRentFrom(Lane lane, long now)
+    {
+        while (lane.Idle.TryPop(out var connection))
+        {
+            Interlocked.Decrement(ref lane.Count);
             Interlocked.Decrement(ref _idleCount);
             // A connection back from its last request within the last second is taken as is (a stale one is still
             // caught: bodyless requests are retried); an older one is polled first, since an upstream closing idle
@@ -77,7 +117,9 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
 
         connection.IdleSince = Environment.TickCount64;
         Interlocked.Increment(ref _idleCount);
-        _idle.Push(connection);
+        var lane = HomeLane(connection.HomeThread);
+        Interlocked.Increment(ref lane.Count);
+        lane.Idle.Push(connection);
     }
 
     /// <summary>Closes a connection and forgets it.</summary>
@@ -107,12 +149,47 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
 
     public int OpenCount => _open.Count;
 
+    /// <summary>The lane of a connection's home thread (created on first use); unknown homes, and all without affinity, share one.</summary>
+    private Lane HomeLane(int threadId)
+    {
+        if (!threadAffinity || threadId == 0)
+        {
+            return _unknown;
+        }
+
+        if (_byThread.TryGetValue(threadId, out var lane))
+        {
+            return lane;
+        }
+
+        lock (_byThread)
+        {
+            lane = _byThread.GetOrAdd(threadId, static _ => new Lane());
+            if (Array.IndexOf(_threadLanes, lane) < 0)
+            {
+                Volatile.Write(ref _threadLanes, [.. _threadLanes, lane]);
+            }
+
+            return lane;
+        }
+    }
+
     public void Dispose()
     {
         _disposed = true;
-        while (_idle.TryPop(out var connection))
+        foreach (var lane in (Lane[])[_unknown, .. Volatile.Read(ref _threadLanes)])
         {
-            Close(connection);
+            while (lane.Idle.TryPop(out var connection))
+            {
+                Close(connection);
+            }
         }
+    }
+
+    /// <summary>Idle connections of one home thread, most recently used on top.</summary>
+    private sealed class Lane
+    {
+        public readonly ConcurrentStack<Http1Connection> Idle = new();
+        public int Count;
     }
 }

@@ -13,6 +13,9 @@ internal sealed class Http1ForwarderOptions
 
     public int MaxIdleConnections { get; set; } = 256;
 
+    /// <summary>Keep idle connections per socket event thread (only meaningful with inline socket completions).</summary>
+    public bool ThreadAffinity { get; set; }
+
     /// <summary>Largest response head (and trailer section) accepted from an upstream.</summary>
     public int MaxResponseHeadBytes { get; set; } = 64 * 1024;
 }

@@ -5,7 +5,7 @@ internal sealed class Http1Upstream : IDisposable
 {
     internal Http1Upstream(Uri uri, Http1ForwarderOptions options)
     {
-        Pool = new Http1ConnectionPool(uri.IdnHost, uri.Port, options.ConnectTimeout, options.IdleTimeout, options.MaxIdleConnections);
+        Pool = new Http1ConnectionPool(uri.IdnHost, uri.Port, options.ConnectTimeout, options.IdleTimeout, options.MaxIdleConnections, options.ThreadAffinity);
         Authority = uri.IsDefaultPort ? uri.IdnHost : $"{uri.IdnHost}:{uri.Port}";
         BasePath = uri.AbsolutePath.TrimEnd('/');
     }

@@ -70,6 +70,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
     private bool Stopped => Reply is not null || Closed;
 
+    /// <summary>True when plugin code about to run must first leave a socket event thread (<see cref="ProxyOptions.InlineIo"/> off).</summary>
+    public bool MustLeaveIoThread => !_options.InlineIo && SocketThreads.OnIoThread;
+
     /// <summary>Creates the per-plugin stream contexts; a plugin that never loaded applies its fail strategy.</summary>
     public void Start()
     {
@@ -134,7 +137,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         while (true)
         {
             var read = await source.ReadAsync(chunk.AsMemory(0, ChunkSize), Context.RequestAborted).ConfigureAwait(false);
-            if (SocketThreads.OnIoThread)
+            if (MustLeaveIoThread)
             {
                 await Task.Yield();
             }
@@ -319,7 +322,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             while (true)
             {
                 var read = await stream.ReadAsync(chunk.AsMemory(0, ChunkSize), cancellationToken).ConfigureAwait(false);
-                if (SocketThreads.OnIoThread)
+                if (MustLeaveIoThread)
                 {
                     await Task.Yield();
                 }

@@ -35,7 +35,7 @@ internal sealed class PluginBodyStream(Exchange exchange, Stream source, long? d
             }
 
             var read = await source.ReadAsync(_chunk, cancellationToken).ConfigureAwait(false);
-            if (SocketThreads.OnIoThread)
+            if (exchange.MustLeaveIoThread)
             {
                 // YARP reads this stream right after an upstream write that may have completed inline.
                 await Task.Yield();

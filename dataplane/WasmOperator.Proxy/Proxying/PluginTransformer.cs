@@ -25,9 +25,9 @@ internal sealed class PluginTransformer : HttpTransformer
             return copy;
         }
 
-        if (SocketThreads.OnIoThread)
+        if (exchange.MustLeaveIoThread)
         {
-            // The upstream read completed inline on a socket thread: the plugins run on the pool.
+            // The upstream read completed inline on a socket thread and plugins must not run there.
             await Task.Yield();
         }
 

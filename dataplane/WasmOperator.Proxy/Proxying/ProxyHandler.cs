@@ -48,7 +48,7 @@ internal sealed partial class ProxyHandler : IDisposable
         });
         _byClass = [.. new[] { "1xx", "2xx", "3xx", "4xx", "5xx" }.Select(c => metrics.Requests.WithLabels(c))];
         _prefixes = options.Clusters.ToDictionary(c => c.Key, c => c.Value.ToString().TrimEnd('/'), StringComparer.Ordinal);
-        var fastOptions = new Http1ForwarderOptions { ActivityTimeout = options.UpstreamTimeout };
+        var fastOptions = new Http1ForwarderOptions { ActivityTimeout = options.UpstreamTimeout, ThreadAffinity = SocketThreads.InlineCompletions };
         _fast = new Http1Forwarder(fastOptions);
         _fastUpstreams = options.Clusters.Where(c => Http1Upstream.Supports(c.Value))
             .ToDictionary(c => c.Key, c => _fast.AddUpstream(c.Value), StringComparer.Ordinal);
@@ -87,7 +87,7 @@ internal sealed partial class ProxyHandler : IDisposable
                 }
                 finally
                 {
-                    if (SocketThreads.OnIoThread)
+                    if (exchange.MustLeaveIoThread)
                     {
                         await Task.Yield();
                     }

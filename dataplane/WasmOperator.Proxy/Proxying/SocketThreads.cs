@@ -3,9 +3,9 @@ namespace WasmOperator.Proxy.Proxying;
 /// <summary>
 /// The proxy process runs with inline socket completions (<c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>,
 /// one epoll thread per core): an upstream read completes on the epoll thread and YARP copies on
-/// without a thread-pool hop. Plugin code must never run there: a slow callback would stall every
-/// connection of that thread. So code that calls into a VM after awaiting a socket first checks
-/// <see cref="OnIoThread"/> and yields to the thread pool.
+/// without a thread-pool hop. With <see cref="Configuration.ProxyOptions.InlineIo"/> (the default) plugin
+/// code runs there too, as Envoy runs filters on its worker event loops; without it, code that calls into
+/// a VM after awaiting a socket checks <see cref="OnIoThread"/> and yields to the thread pool.
 /// </summary>
 internal static class SocketThreads
 {
@@ -22,6 +22,9 @@ internal static class SocketThreads
             Environment.SetEnvironmentVariable(InlineCompletionsVariable, "1");
         }
     }
+
+    /// <summary>True when socket completions run inline on the event threads (as the runtime reads the variable).</summary>
+    public static bool InlineCompletions => Environment.GetEnvironmentVariable(InlineCompletionsVariable) is "1" or "true" or "True";
 
     /// <summary>True off the thread pool (a socket engine thread with inline completions): plugin code must not run here.</summary>
     public static bool OnIoThread => !Thread.CurrentThread.IsThreadPoolThread;

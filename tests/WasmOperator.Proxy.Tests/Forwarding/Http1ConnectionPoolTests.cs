@@ -1,0 +1,136 @@
+using System.Net;
+using System.Net.Sockets;
+using WasmOperator.Proxy.Forwarding;
+
+namespace WasmOperator.Proxy.Tests.Forwarding;
+
+/// <summary>
+/// The upstream connection pool's per-thread lanes (Envoy's per-worker pools): a connection goes back to
+/// the lane of the thread its socket completes on, a request takes from its own thread's lane first,
+/// connections of unknown home are shared, and a thread steals only from a lane with some to spare.
+/// Real loopback sockets; thread ids are passed explicitly.
+/// </summary>
+public sealed class Http1ConnectionPoolTests : IDisposable
+{
+    private const int ThreadA = 101;
+    private const int ThreadB = 202;
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly List<Socket> _accepted = [];
+
+    public Http1ConnectionPoolTests() => _listener.Start();
+
+    private int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    private Http1ConnectionPool NewPool(bool affinity) =>
+        new("127.0.0.1", Port, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30), maxIdle: 64, threadAffinity: affinity);
+
+    private async Task<Http1Connection> OpenAsync(Http1ConnectionPool pool, int homeThread)
+    {
+        var connection = await pool.ConnectAsync(CancellationToken.None);
+        _accepted.Add(await _listener.AcceptSocketAsync());
+        connection.HomeThread = homeThread;
+        return connection;
+    }
+
+    [Fact]
+    public async Task A_connection_goes_back_to_its_home_thread_and_is_rented_there_first()
+    {
+        using var pool = NewPool(affinity: true);
+        var onA = await OpenAsync(pool, ThreadA);
+        var onB = await OpenAsync(pool, ThreadB);
+        pool.Return(onA);
+        pool.Return(onB);
+
+        Assert.Same(onB, pool.TryRentIdle(ThreadB));
+        Assert.Same(onA, pool.TryRentIdle(ThreadA));
+        Assert.Equal(0, pool.IdleCount);
+    }
+
+    [Fact]
+    public async Task A_thread_does_not_take_another_threads_last_few_connections()
+    {
+        using var pool = NewPool(affinity: true);
+        for (var i = 0; i < Http1ConnectionPool.StealAbove; i++)
+        {
+            pool.Return(await OpenAsync(pool, ThreadA));
+        }
+
+        Assert.Null(pool.TryRentIdle(ThreadB));
+        Assert.Equal(Http1ConnectionPool.StealAbove, pool.IdleCount);
+    }
+
+    [Fact]
+    public async Task A_thread_steals_from_a_lane_with_more_than_a_few_idle()
+    {
+        using var pool = NewPool(affinity: true);
+        for (var i = 0; i <= Http1ConnectionPool.StealAbove; i++)
+        {
+            pool.Return(await OpenAsync(pool, ThreadA));
+        }
+
+        var stolen = pool.TryRentIdle(ThreadB);
+
+        Assert.NotNull(stolen);
+        Assert.Equal(ThreadA, stolen.HomeThread);
+        Assert.Null(pool.TryRentIdle(ThreadB));
+    }
+
+    [Fact]
+    public async Task Connections_of_unknown_home_serve_every_thread()
+    {
+        using var pool = NewPool(affinity: true);
+        var fresh = await OpenAsync(pool, homeThread: 0);
+        pool.Return(fresh);
+
+        Assert.Same(fresh, pool.TryRentIdle(ThreadB));
+    }
+
+    [Fact]
+    public async Task Without_affinity_every_thread_shares_one_lane()
+    {
+        using var pool = NewPool(affinity: false);
+        var onA = await OpenAsync(pool, ThreadA);
+        pool.Return(onA);
+
+        Assert.Same(onA, pool.TryRentIdle(ThreadB));
+    }
+
+    [Fact]
+    public async Task The_home_thread_is_learned_from_a_receive_that_had_to_wait()
+    {
+        using var pool = NewPool(affinity: true);
+        var connection = await pool.ConnectAsync(CancellationToken.None);
+        using var peer = await _listener.AcceptSocketAsync();
+
+        // Bytes already there: the receive completes at once and says nothing about the socket's thread.
+        await peer.SendAsync("a"u8.ToArray());
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (connection.IsHealthyWhileIdle())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the byte sent never became readable");
+            await Task.Delay(5);
+        }
+
+        Assert.Equal(1, await connection.FillAsync(1024, CancellationToken.None));
+        Assert.Equal(0, connection.HomeThread);
+
+        // Nothing there yet: the receive waits, and its continuation's thread becomes the home.
+        var pending = connection.FillAsync(1024, CancellationToken.None);
+        Assert.False(pending.IsCompleted);
+        await peer.SendAsync("b"u8.ToArray());
+        Assert.Equal(1, await pending);
+        Assert.NotEqual(0, connection.HomeThread);
+        connection.Dispose();
+    }
+
+    public void Dispose()
+    {
+        foreach (var socket in _accepted)
+        {
+            socket.Dispose();
+        }
+
+        _listener.Stop();
+        _listener.Dispose();
+    }
+}
