@@ -12,12 +12,16 @@ namespace WasmOperator.Proxy.Forwarding;
 /// connections are kept in one lane per event thread, like Envoy's per-worker connection pools: a
 /// request handled on a thread takes a connection whose socket completes on that same thread, so the
 /// whole exchange runs on one core without a cross-thread handoff. A thread with no idle connection of
-/// its own takes one of unknown home, else steals from a lane with more than a few to spare, else a
-/// new connection is opened.
+/// its own takes one of unknown home, else one homed elsewhere when the pool is nearly idle (so light
+/// traffic keeps reusing one connection) or from a lane with more than a few to spare; else a new
+/// connection is opened. Like Envoy's, the upstream may so see up to a few more connections per thread.
 /// </remarks>
 internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connectTimeout, TimeSpan idleTimeout, int maxIdle, bool threadAffinity = false) : IDisposable
 {
-    /// <summary>A thread takes idle connections homed on another thread only from a lane holding more than this.</summary>
+    /// <summary>
+    /// With this many requests in flight or more, a thread takes connections homed on another thread only from a
+    /// lane holding more than this many idle ones (below it, any idle connection is reused).
+    /// </summary>
     internal const int StealAbove = 4;
     private const long RecentlyUsedMs = 1000;
     private readonly Lane _unknown = new();
@@ -25,6 +29,7 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
     private readonly ConcurrentDictionary<Http1Connection, byte> _open = new();
     private Lane[] _threadLanes = [];
     private int _idleCount;
+    private int _openCount;
     private bool _disposed;
 
     public string Host { get; } = host;
@@ -53,9 +58,10 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
             return unknown;
         }
 
+        var quiet = Volatile.Read(ref _openCount) - Volatile.Read(ref _idleCount) < StealAbove;
         foreach (var lane in Volatile.Read(ref _threadLanes))
         {
-            if (lane != own && Volatile.Read(ref lane.Count) > StealAbove && TryRentFrom(lane, now) is { } stolen)
+            if (lane != own && (quiet || Volatile.Read(ref lane.Count) > StealAbove) && TryRentFrom(lane, now) is { } stolen)
             {
                 return stolen;
             }
@@ -96,6 +102,7 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
             await socket.ConnectAsync(Host, Port, timeout.Token).ConfigureAwait(false);
             var connection = new Http1Connection(socket);
             _open.TryAdd(connection, 0);
+            Interlocked.Increment(ref _openCount);
             return connection;
         }
         catch
@@ -125,7 +132,7 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
     /// <summary>Closes a connection and forgets it.</summary>
     public void Close(Http1Connection connection)
     {
-        _open.TryRemove(connection, out _);
+        Forget(connection);
         connection.Dispose();
     }
 
@@ -138,7 +145,7 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
             var deadline = connection.Deadline;
             if (deadline != 0 && now > deadline)
             {
-                _open.TryRemove(connection, out _);
+                Forget(connection);
                 connection.Abort(timedOut: true);
                 aborted++;
             }
@@ -147,7 +154,15 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
         return aborted;
     }
 
-    public int OpenCount => _open.Count;
+    public int OpenCount => Volatile.Read(ref _openCount);
+
+    private void Forget(Http1Connection connection)
+    {
+        if (_open.TryRemove(connection, out _))
+        {
+            Interlocked.Decrement(ref _openCount);
+        }
+    }
 
     /// <summary>The lane of a connection's home thread (created on first use); unknown homes, and all without affinity, share one.</summary>
     private Lane HomeLane(int threadId)

@@ -47,9 +47,10 @@ public sealed class Http1ConnectionPoolTests : IDisposable
     }
 
     [Fact]
-    public async Task A_thread_does_not_take_another_threads_last_few_connections()
+    public async Task Under_load_a_thread_does_not_take_another_threads_last_few_connections()
     {
         using var pool = NewPool(affinity: true);
+        var busy = await BusyAsync(pool);
         for (var i = 0; i < Http1ConnectionPool.StealAbove; i++)
         {
             pool.Return(await OpenAsync(pool, ThreadA));
@@ -57,12 +58,15 @@ public sealed class Http1ConnectionPoolTests : IDisposable
 
         Assert.Null(pool.TryRentIdle(ThreadB));
         Assert.Equal(Http1ConnectionPool.StealAbove, pool.IdleCount);
+        Assert.Equal(2 * Http1ConnectionPool.StealAbove, pool.OpenCount);
+        GC.KeepAlive(busy);
     }
 
     [Fact]
-    public async Task A_thread_steals_from_a_lane_with_more_than_a_few_idle()
+    public async Task Under_load_a_thread_steals_from_a_lane_with_more_than_a_few_idle()
     {
         using var pool = NewPool(affinity: true);
+        var busy = await BusyAsync(pool);
         for (var i = 0; i <= Http1ConnectionPool.StealAbove; i++)
         {
             pool.Return(await OpenAsync(pool, ThreadA));
@@ -73,6 +77,17 @@ public sealed class Http1ConnectionPoolTests : IDisposable
         Assert.NotNull(stolen);
         Assert.Equal(ThreadA, stolen.HomeThread);
         Assert.Null(pool.TryRentIdle(ThreadB));
+        GC.KeepAlive(busy);
+    }
+
+    [Fact]
+    public async Task A_nearly_idle_pool_reuses_a_connection_homed_on_another_thread()
+    {
+        using var pool = NewPool(affinity: true);
+        var onA = await OpenAsync(pool, ThreadA);
+        pool.Return(onA);
+
+        Assert.Same(onA, pool.TryRentIdle(ThreadB));
     }
 
     [Fact]
@@ -93,6 +108,18 @@ public sealed class Http1ConnectionPoolTests : IDisposable
         pool.Return(onA);
 
         Assert.Same(onA, pool.TryRentIdle(ThreadB));
+    }
+
+    /// <summary>Puts <see cref="Http1ConnectionPool.StealAbove"/> requests in flight (connections rented and not returned).</summary>
+    private async Task<Http1Connection[]> BusyAsync(Http1ConnectionPool pool)
+    {
+        var busy = new Http1Connection[Http1ConnectionPool.StealAbove];
+        for (var i = 0; i < busy.Length; i++)
+        {
+            busy[i] = await OpenAsync(pool, ThreadB);
+        }
+
+        return busy;
     }
 
     [Fact]
