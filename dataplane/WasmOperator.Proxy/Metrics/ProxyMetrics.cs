@@ -37,6 +37,12 @@ internal sealed class ProxyMetrics
         _logOnly = factory.CreateCounter("wasm_plugin_log_only_actions_total", "Actions a LOG_ONLY plugin would have taken.", "plugin", "action");
         _latency = factory.CreateHistogram("wasm_plugin_callback_duration_seconds", "Time spent in one plugin callback.",
             new HistogramConfiguration { LabelNames = ["plugin", "callback"], Buckets = LatencyBuckets });
+
+        // Process and runtime: CPU, memory, threads, GC collections (prometheus-net's standard set), and the bytes
+        // allocated, which with proxy_requests_total gives the allocation cost of one request.
+        DotNetStats.Register(_registry);
+        var allocated = factory.CreateGauge("dotnet_gc_allocated_bytes_total", "Bytes allocated on the managed heap since the process started.");
+        _registry.AddBeforeCollectCallback(() => allocated.Set(GC.GetTotalAllocatedBytes()));
     }
 
     public Counter Requests { get; }

@@ -25,6 +25,9 @@ public sealed class AdminTests
         Assert.Contains("wasm_plugin_requests_total{plugin=\"default/add\"} 1", metrics, StringComparison.Ordinal);
         Assert.Contains("wasm_plugin_callback_duration_seconds_count{plugin=\"default/add\",callback=\"response_headers\"} 1", metrics, StringComparison.Ordinal);
         Assert.Contains("proxy_requests_total{code=\"2xx\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("process_cpu_seconds_total ", metrics, StringComparison.Ordinal);
+        var allocated = metrics.Split('\n').Single(l => l.StartsWith("dotnet_gc_allocated_bytes_total ", StringComparison.Ordinal));
+        Assert.True(double.Parse(allocated.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture) > 0, allocated);
 
         // The data port does not serve admin paths: they are proxied like any request.
         var (proxied, echo) = await proxy.GetAsync("/ready");
