@@ -37,6 +37,9 @@ public sealed class HttpStream : IDisposable
     /// <summary>The context id the plugin sees (0 if the stream failed to start).</summary>
     public int ContextId => _context?.Id ?? 0;
 
+    /// <summary>The VM shard the stream is pinned to (null when no shard was healthy).</summary>
+    internal PluginShard? Shard => _shard;
+
     /// <summary>The failure that ended this stream's plugin processing, if any.</summary>
     public PluginFailure? Failure => _failure;
 

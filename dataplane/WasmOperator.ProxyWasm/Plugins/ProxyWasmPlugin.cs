@@ -14,7 +14,6 @@ namespace WasmOperator.ProxyWasm.Plugins;
 public sealed class ProxyWasmPlugin : IDisposable
 {
     private readonly PluginShard[] _shards;
-    private int _roundRobin = -1;
 
     internal ProxyWasmPlugin(ProxyWasmRuntime runtime, CompiledModule module, PluginOptions options, IPluginHost host, ILogger log)
     {
@@ -114,54 +113,87 @@ public sealed class ProxyWasmPlugin : IDisposable
     internal FrozenDictionary<string, ForeignFunction> ForeignFunctions { get; }
 
     /// <summary>
-    /// Creates a stream context (on_context_create) on the next healthy shard. If no shard is
-    /// healthy (all failed and backing off) the stream reports <see cref="FilterStatus.Failed"/>.
+    /// Creates a stream context (on_context_create) on a healthy shard: first the calling thread's own
+    /// shard (a socket event thread keeps using one VM, as an Envoy worker has its own), else any shard
+    /// free right now, else it waits for a busy one. If no shard is healthy (all failed and backing off)
+    /// the stream reports <see cref="FilterStatus.Failed"/>.
     /// </summary>
     public HttpStream CreateHttpStream(IHttpStreamHost host)
     {
         ArgumentNullException.ThrowIfNull(host);
-        var start = (int)((uint)Interlocked.Increment(ref _roundRobin) % (uint)_shards.Length);
+        var count = _shards.Length;
+        var start = (int)((uint)ThreadSlot.Current % (uint)count);
+        Span<bool> busy = count <= 64 ? stackalloc bool[count] : new bool[count];
         PluginFailure? last = null;
-        for (var i = 0; i < _shards.Length; i++)
+        for (var i = 0; i < count; i++)
         {
-            var shard = _shards[(start + i) % _shards.Length];
-            HttpStream? stream = null;
-            lock (shard.Gate)
+            var index = (start + i) % count;
+            if (!_shards[index].Gate.TryEnter())
             {
-                if (!shard.EnsureHealthy() || shard.Abi is not { } abi)
-                {
-                    last = shard.LastFailure ?? last;
-                    continue;
-                }
-
-                StreamContext? context = null;
-                shard.CallDepth++;
-                try
-                {
-                    abi.Vm.Arm();
-                    context = abi.CreateStream(host);
-                    stream = new HttpStream(shard, shard.Generation, context);
-                }
-#pragma warning disable CA1031 // A trap in on_context_create fails this shard; try the next one.
-                catch (Exception ex)
-#pragma warning restore CA1031
-                {
-                    last = shard.Fail(ex, "proxy_on_context_create", context);
-                }
-                finally
-                {
-                    shard.CallDepth--;
-                }
+                busy[index] = true;
+                continue;
             }
 
-            shard.DrainDeferred();
-            if (stream is not null)
+            if (CreateOnEntered(_shards[index], host, ref last) is { } stream)
             {
                 return stream;
             }
         }
 
+        for (var i = 0; i < count; i++)
+        {
+            var index = (start + i) % count;
+            if (busy[index])
+            {
+                _shards[index].Gate.Enter();
+                if (CreateOnEntered(_shards[index], host, ref last) is { } stream)
+                {
+                    return stream;
+                }
+            }
+        }
+
         return new HttpStream(host, PluginShard.Unavailable(last));
+    }
+
+    /// <summary>Called holding the shard's gate, which it releases: on_context_create there, or null if the shard is not healthy or trapped.</summary>
+    private static HttpStream? CreateOnEntered(PluginShard shard, IHttpStreamHost host, ref PluginFailure? last)
+    {
+        HttpStream? stream = null;
+        try
+        {
+            if (!shard.EnsureHealthy() || shard.Abi is not { } abi)
+            {
+                last = shard.LastFailure ?? last;
+                return null;
+            }
+
+            StreamContext? context = null;
+            shard.CallDepth++;
+            try
+            {
+                abi.Vm.Arm();
+                context = abi.CreateStream(host);
+                stream = new HttpStream(shard, shard.Generation, context);
+            }
+#pragma warning disable CA1031 // A trap in on_context_create fails this shard; try the next one.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                last = shard.Fail(ex, "proxy_on_context_create", context);
+            }
+            finally
+            {
+                shard.CallDepth--;
+            }
+        }
+        finally
+        {
+            shard.Gate.Exit();
+        }
+
+        shard.DrainDeferred();
+        return stream;
     }
 
     internal void WriteLog(ProxyLogLevel level, string message)

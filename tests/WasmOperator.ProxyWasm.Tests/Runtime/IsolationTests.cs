@@ -77,12 +77,78 @@ public class IsolationTests
         using var plugin = LoadTraps(runtime, new TestPluginHost(), shards: 2);
         var pausedHost = RequestWithHeaders(5);
         using var onShardA = plugin.CreateHttpStream(pausedHost);
-        using var onShardB = plugin.CreateHttpStream(RequestWithHeaders(6));
+        using var onShardB = CreateOnAnotherThread(plugin, RequestWithHeaders(6), busy: onShardA.Shard!);
 
+        Assert.NotSame(onShardA.Shard, onShardB.Shard);
         Assert.Equal(FilterStatus.Failed, onShardB.OnRequestHeaders(true).Status);
 
         Assert.Equal(FilterStatus.Continue, onShardA.OnRequestHeaders(true).Status);
         Assert.Null(pausedHost.Failure);
+    }
+
+    [Fact]
+    public void A_thread_keeps_using_its_own_shard()
+    {
+        using var runtime = new ProxyWasmRuntime();
+        using var plugin = LoadTraps(runtime, new TestPluginHost(), shards: 4);
+        PluginShard? first = null;
+
+        for (var i = 0; i < 10; i++)
+        {
+            using var stream = plugin.CreateHttpStream(RequestWithHeaders(5));
+            first ??= stream.Shard;
+            Assert.Same(first, stream.Shard);
+        }
+    }
+
+    [Fact]
+    public void A_thread_whose_shard_is_busy_takes_a_free_one_instead_of_waiting()
+    {
+        using var runtime = new ProxyWasmRuntime();
+        using var plugin = LoadTraps(runtime, new TestPluginHost(), shards: 2);
+        PluginShard own;
+        using (var probe = plugin.CreateHttpStream(RequestWithHeaders(5)))
+        {
+            own = probe.Shard!;
+        }
+
+        using var held = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var holder = new Thread(() =>
+        {
+            lock (own.Gate)
+            {
+                held.Set();
+                release.Wait(TimeSpan.FromSeconds(10)); // bounded: a create that waits for this shard fails the test, not hangs it
+            }
+        });
+        holder.Start();
+        held.Wait();
+        try
+        {
+            using var stream = plugin.CreateHttpStream(RequestWithHeaders(5));
+            Assert.NotSame(own, stream.Shard);
+            Assert.NotNull(stream.Shard);
+        }
+        finally
+        {
+            release.Set();
+            holder.Join();
+        }
+    }
+
+    /// <summary>Creates a stream on another thread while <paramref name="busy"/> is held by this one: it lands on another shard.</summary>
+    private static HttpStream CreateOnAnotherThread(ProxyWasmPlugin plugin, TestStreamHost host, PluginShard busy)
+    {
+        HttpStream? stream = null;
+        lock (busy.Gate)
+        {
+            var thread = new Thread(() => stream = plugin.CreateHttpStream(host));
+            thread.Start();
+            thread.Join();
+        }
+
+        return stream!;
     }
 
     [Fact]
