@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using WasmOperator.Proxy.Admin;
 using WasmOperator.Proxy.Chain;
 using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Logging;
 using WasmOperator.Proxy.Metrics;
 using WasmOperator.Proxy.Proxying;
 using WasmOperator.ProxyWasm.Runtime;
@@ -17,10 +18,12 @@ namespace WasmOperator.Proxy;
 internal sealed class ProxyServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly BatchedLineLoggerProvider _log;
 
-    private ProxyServer(WebApplication app, ProxyOptions options)
+    private ProxyServer(WebApplication app, ProxyOptions options, BatchedLineLoggerProvider log)
     {
         _app = app;
+        _log = log;
         Options = options;
     }
 
@@ -34,6 +37,10 @@ internal sealed class ProxyServer : IAsyncDisposable
     public static async Task<ProxyServer> StartAsync(ProxyOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
+
+        // One line per entry on stdout, written in batches off the request path (plugins may log on every request).
+        var log = new BatchedLineLoggerProvider(Console.OpenStandardOutput());
+        builder.Logging.ClearProviders().AddProvider(log);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning).AddFilter("System.Net.Http", LogLevel.Warning);
 
         // Hosting starts an Activity for every request whenever its logger is enabled at any level;
@@ -77,6 +84,7 @@ internal sealed class ProxyServer : IAsyncDisposable
         }
 
         var app = builder.Build();
+        app.Services.GetRequiredService<ProxyMetrics>().ObserveLog(log);
         var proxy = app.Services.GetRequiredService<ProxyHandler>();
         var admin = app.Services.GetRequiredService<AdminHandler>();
         var state = app.Services.GetRequiredService<ServerState>();
@@ -101,10 +109,11 @@ internal sealed class ProxyServer : IAsyncDisposable
         {
             // A port is taken: release the VMs and whatever did bind before reporting it.
             await app.DisposeAsync().ConfigureAwait(false);
+            log.Dispose();
             throw;
         }
 
-        return new ProxyServer(app, options);
+        return new ProxyServer(app, options, log);
     }
 
     /// <summary>Runs until the process is asked to stop.</summary>
@@ -116,5 +125,6 @@ internal sealed class ProxyServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _app.DisposeAsync().ConfigureAwait(false);
+        _log.Dispose();
     }
 }

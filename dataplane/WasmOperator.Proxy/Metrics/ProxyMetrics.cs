@@ -42,7 +42,27 @@ internal sealed class ProxyMetrics
         // allocated, which with proxy_requests_total gives the allocation cost of one request.
         DotNetStats.Register(_registry);
         var allocated = factory.CreateGauge("dotnet_gc_allocated_bytes_total", "Bytes allocated on the managed heap since the process started.");
-        _registry.AddBeforeCollectCallback(() => allocated.Set(GC.GetTotalAllocatedBytes()));
+        var poolItems = factory.CreateGauge("dotnet_threadpool_completed_items_total", "Work items the thread pool has run (request processing runs on the socket threads; this counts what left them).");
+        var poolThreads = factory.CreateGauge("dotnet_threadpool_threads", "Thread-pool threads.");
+        _registry.AddBeforeCollectCallback(() =>
+        {
+            allocated.Set(GC.GetTotalAllocatedBytes());
+            poolItems.Set(ThreadPool.CompletedWorkItemCount);
+            poolThreads.Set(ThreadPool.ThreadCount);
+        });
+    }
+
+    /// <summary>Exports the log writer's counts: lines written and lines dropped because its queue was full.</summary>
+    public void ObserveLog(Logging.BatchedLineLoggerProvider log)
+    {
+        var factory = Prometheus.Metrics.WithCustomRegistry(_registry);
+        var written = factory.CreateGauge("proxy_log_lines_written_total", "Log lines written to stdout.");
+        var dropped = factory.CreateGauge("proxy_log_lines_dropped_total", "Log lines dropped because the log writer fell behind (its queue was full).");
+        _registry.AddBeforeCollectCallback(() =>
+        {
+            written.Set(log.Written);
+            dropped.Set(log.Dropped);
+        });
     }
 
     public Counter Requests { get; }

@@ -64,10 +64,12 @@ PIDS+=($!)
 plugin() { # name wasm root config
   printf -- '- name: %s\n  url: file://%s\n  pluginName: %s\n  pluginConfig: "%s"\n' "$1" "$PLUGINS/$2/build/plugin.wasm" "$3" "$4"
 }
-echo "plugins: []" > "$WORK/none.yaml"
-{ echo "plugins:"; plugin add add_header add_header bench; } > "$WORK/add_header.yaml"
+# The plugin files get a directory of their own: the proxy watches it, and log writes next to them would wake the watcher.
+CONF=$WORK/plugins; mkdir -p "$CONF"
+echo "plugins: []" > "$CONF/none.yaml"
+{ echo "plugins:"; plugin add add_header add_header bench; } > "$CONF/add_header.yaml"
 { echo "plugins:"; plugin add1 add_header add_header one; plugin add2 add_header add_header two; plugin add3 add_header add_header three;
-  plugin rm remove_headers remove_headers x-nothing; plugin show showcase showcase ""; } > "$WORK/five.yaml"
+  plugin rm remove_headers remove_headers x-nothing; plugin show showcase showcase ""; } > "$CONF/five.yaml"
 
 wait_http() {
   for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
@@ -99,9 +101,9 @@ run_proxy() { # label yaml
   RESULT[$1]=$(run_wrk "http://127.0.0.1:$PX/")
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
-echo "bench-proxy: (c) proxy, no plugin";  run_proxy c "$WORK/none.yaml"
-echo "bench-proxy: (d) proxy, add_header"; run_proxy d "$WORK/add_header.yaml"
-echo "bench-proxy: (e) proxy, 5 plugins";  run_proxy e "$WORK/five.yaml"
+echo "bench-proxy: (c) proxy, no plugin";  run_proxy c "$CONF/none.yaml"
+echo "bench-proxy: (d) proxy, add_header"; run_proxy d "$CONF/add_header.yaml"
+echo "bench-proxy: (e) proxy, 5 plugins";  run_proxy e "$CONF/five.yaml"
 
 read -r ARPS AP50 AP99 <<<"${RESULT[a]}"
 read -r BRPS BP50 BP99 <<<"${RESULT[b]}"

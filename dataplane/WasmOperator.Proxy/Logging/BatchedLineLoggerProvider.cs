@@ -1,0 +1,175 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text;
+using Microsoft.Extensions.Logging;
+
+namespace WasmOperator.Proxy.Logging;
+
+/// <summary>
+/// The proxy's log: one line per entry (<c>2026-11-28T20:10:00.123Z info WasmOperator.Proxy.Plugin: text</c>),
+/// written to a stream (stdout) in batches by a background thread. A plugin that logs on every request
+/// must not cost a write syscall and a thread wake-up per line, nor block the request path: lines are
+/// queued (bounded; beyond <see cref="MaxQueuedLines"/> they are dropped and counted) and written every
+/// <see cref="FlushInterval"/>, or as soon as a batch's worth is waiting. Disposing writes what is queued.
+/// </summary>
+internal sealed class BatchedLineLoggerProvider : ILoggerProvider
+{
+    private const int BatchLines = 1024;
+    private readonly ConcurrentQueue<string> _queue = new();
+    private readonly Stream _output;
+    private readonly AutoResetEvent _wake = new(false);
+    private readonly Thread _writer;
+    private volatile bool _stopping;
+    private int _queued;
+    private long _dropped;
+    private long _written;
+
+    public BatchedLineLoggerProvider(Stream output, int maxQueuedLines = 64 * 1024, TimeSpan? flushInterval = null)
+    {
+        _output = output;
+        MaxQueuedLines = maxQueuedLines;
+        FlushInterval = flushInterval ?? TimeSpan.FromMilliseconds(50);
+        _writer = new Thread(WriteLoop) { IsBackground = true, Name = "proxy log writer" };
+        _writer.Start();
+    }
+
+    /// <summary>Lines waiting beyond this are dropped (and counted in <see cref="Dropped"/>).</summary>
+    public int MaxQueuedLines { get; }
+
+    public TimeSpan FlushInterval { get; }
+
+    /// <summary>Lines dropped because the queue was full.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>Lines written to the output.</summary>
+    public long Written => Interlocked.Read(ref _written);
+
+    public ILogger CreateLogger(string categoryName) => new LineLogger(this, categoryName);
+
+    private void Enqueue(string line)
+    {
+        var queued = Interlocked.Increment(ref _queued);
+        if (queued > MaxQueuedLines || _stopping)
+        {
+            Interlocked.Decrement(ref _queued);
+            Interlocked.Increment(ref _dropped);
+            return;
+        }
+
+        _queue.Enqueue(line);
+        if (queued == BatchLines)
+        {
+            _wake.Set();
+        }
+    }
+
+    private void WriteLoop()
+    {
+        var buffer = new MemoryStream(64 * 1024);
+        while (true)
+        {
+            _wake.WaitOne(FlushInterval);
+            var stopping = _stopping;
+            WriteQueued(buffer);
+            if (stopping)
+            {
+                return;
+            }
+        }
+    }
+
+    private void WriteQueued(MemoryStream buffer)
+    {
+        while (_queue.TryDequeue(out var line))
+        {
+            Interlocked.Decrement(ref _queued);
+            var bytes = Encoding.UTF8.GetByteCount(line);
+            var at = (int)buffer.Length;
+            buffer.SetLength(at + bytes);
+            Encoding.UTF8.GetBytes(line, buffer.GetBuffer().AsSpan(at, bytes));
+            Interlocked.Increment(ref _written);
+            if (buffer.Length >= 60 * 1024)
+            {
+                Flush(buffer);
+            }
+        }
+
+        Flush(buffer);
+    }
+
+    private void Flush(MemoryStream buffer)
+    {
+        if (buffer.Length == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            _output.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
+            _output.Flush();
+        }
+        catch (IOException)
+        {
+            // stdout closed (the pipe reader went away): the proxy keeps serving without its log.
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        buffer.SetLength(0);
+    }
+
+    /// <summary>Writes every queued line, then stops the writer.</summary>
+    public void Dispose()
+    {
+        if (_stopping)
+        {
+            return;
+        }
+
+        _stopping = true;
+        _wake.Set();
+        _writer.Join();
+        _wake.Dispose();
+    }
+
+    internal static string Format(DateTimeOffset time, LogLevel level, string category, string message, Exception? exception)
+    {
+        var text = new StringBuilder(48 + category.Length + message.Length);
+        text.Append(time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture))
+            .Append(' ').Append(LevelName(level)).Append(' ').Append(category).Append(": ").Append(message);
+        if (exception is not null)
+        {
+            text.Append(' ').Append(exception);
+        }
+
+        return text.Append('\n').ToString();
+    }
+
+    private static string LevelName(LogLevel level) => level switch
+    {
+        LogLevel.Trace => "trace",
+        LogLevel.Debug => "debug",
+        LogLevel.Information => "info",
+        LogLevel.Warning => "warn",
+        LogLevel.Error => "error",
+        _ => "critical",
+    };
+
+    private sealed class LineLogger(BatchedLineLoggerProvider provider, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel))
+            {
+                provider.Enqueue(Format(DateTimeOffset.UtcNow, logLevel, category, formatter(state, exception), exception));
+            }
+        }
+    }
+}
