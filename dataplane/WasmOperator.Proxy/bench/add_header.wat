@@ -1,0 +1,31 @@
+;; The add_header benchmark plugin without an SDK: every HTTP callback returns Continue and on_response_headers
+;; adds "x-wasm: bench". (d) against this row separates the host's per-plugin cost from the SDK's own work
+;; (AssemblyScript proxy-runtime builds debug strings in every callback). Built by bench-proxy.sh with wat2wasm.
+(module
+  (import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (data (i32.const 100) "x-wasm")
+  (data (i32.const 120) "bench")
+  (func (export "malloc") (param $n i32) (result i32) (local $p i32)
+    global.get $heap
+    local.set $p
+    global.get $heap
+    local.get $n
+    i32.add
+    global.set $heap
+    local.get $p)
+  (func (export "proxy_abi_version_0_2_0"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) i32.const 1)
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) i32.const 1)
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) i32.const 0)
+  (func (export "proxy_on_request_body") (param i32 i32 i32) (result i32) i32.const 0)
+  (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
+    (drop (call $add (i32.const 2) (i32.const 100) (i32.const 6) (i32.const 120) (i32.const 5)))
+    i32.const 0)
+  (func (export "proxy_on_response_body") (param i32 i32 i32) (result i32) i32.const 0)
+  (func (export "proxy_on_log") (param i32))
+  (func (export "proxy_on_done") (param i32) (result i32) i32.const 1)
+  (func (export "proxy_on_delete") (param i32))
+)
