@@ -44,6 +44,9 @@ internal sealed partial class WasmPluginReconciler(
     // Pins taken at start for the stable revisions recorded in status, held until each key's first reconcile.
     private readonly ConcurrentDictionary<string, string> _adopted = new(StringComparer.Ordinal);
 
+    // Our own last write per key, until the cache has caught up with it (see Current).
+    private readonly ConcurrentDictionary<string, OwnWrite> _written = new(StringComparer.Ordinal);
+
     /// <summary>
     /// Pins the module of every stable revision recorded in the plugins' status, so that no garbage collection
     /// removes a module a restored revision needs before its plugin is reconciled. Call once, after the cache
@@ -90,16 +93,20 @@ internal sealed partial class WasmPluginReconciler(
             return ReconcileResult.Done;
         }
 
+        plugin = Current(key, plugin);
+        var metadata = plugin.Metadata!;
         try
         {
-            if (plugin.Metadata.Extra?.ContainsKey("deletionTimestamp") == true)
+            if (metadata.Extra?.ContainsKey("deletionTimestamp") == true)
             {
                 return await FinalizeAsync(key, plugin, cancellationToken).ConfigureAwait(false);
             }
 
             if (!Finalizers(plugin).Contains(Finalizer))
             {
+                var before = metadata.ResourceVersion;
                 plugin = await AddFinalizerAsync(plugin, cancellationToken).ConfigureAwait(false);
+                Remember(key, before, plugin);
             }
 
             var outcome = await EvaluateAsync(key, plugin, cancellationToken).ConfigureAwait(false);
@@ -235,8 +242,44 @@ internal sealed partial class WasmPluginReconciler(
         }
     }
 
+    /// <summary>
+    /// The object to reconcile: the cached one, unless the cache has not yet seen our own last write over it. The
+    /// watch event of a write we made (the finalizer, say) can requeue the key before the event of our next write
+    /// (the status) arrives; reconciling the older copy would patch the status again and record its event twice.
+    /// The versions our writes replaced mark the copies that are older than what we know the server has.
+    /// </summary>
+    private WasmPlugin Current(string key, WasmPlugin cached)
+    {
+        if (!_written.TryGetValue(key, out var own))
+        {
+            return cached;
+        }
+
+        if (cached.Metadata?.ResourceVersion is { } version && own.Replaced.Contains(version))
+        {
+            return own.Object;
+        }
+
+        // The cache has our write, or a change made after it: from now on it is current.
+        _written.TryRemove(new KeyValuePair<string, OwnWrite>(key, own));
+        return cached;
+    }
+
+    private void Remember(string key, string? replaced, WasmPlugin written)
+    {
+        if (replaced is null || written.Metadata?.ResourceVersion is null)
+        {
+            return;
+        }
+
+        var versions = _written.TryGetValue(key, out var previous) ? new HashSet<string>(previous.Replaced, StringComparer.Ordinal) : new HashSet<string>(StringComparer.Ordinal);
+        versions.Add(replaced);
+        _written[key] = new OwnWrite(versions, written);
+    }
+
     private void Release(string key)
     {
+        _written.TryRemove(key, out _);
         distributor.Remove(key);
         if (_applied.TryRemove(key, out var applied) && applied.ModuleDigest is { } digest)
         {
@@ -258,9 +301,14 @@ internal sealed partial class WasmPluginReconciler(
         }
 
         var patch = new JsonObject { ["status"] = JsonSerializer.SerializeToNode(status, WasmPluginSerializer.Options) };
-        await client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
+        var written = await client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
             new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), WasmPlugin.Group, WasmPlugin.Version,
             plugin.Metadata!.Namespace, WasmPlugin.Plural, plugin.Metadata.Name, cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (written is JsonElement element && element.Deserialize<WasmPlugin>(WasmPluginSerializer.Options) is { } updated)
+        {
+            Remember(key, plugin.Metadata.ResourceVersion, updated);
+        }
+
         metrics.StatusPatches.Inc();
         LogStatus(logger, key, outcome.Kind, outcome.Reason, outcome.Message);
 
@@ -356,4 +404,7 @@ internal sealed partial class WasmPluginReconciler(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: removed from the desired state and finalized")]
     private static partial void LogFinalized(ILogger logger, string key);
+
+    /// <summary>An object as our write left it on the server, and the resource versions our writes replaced since the cache last caught up.</summary>
+    private sealed record OwnWrite(HashSet<string> Replaced, WasmPlugin Object);
 }

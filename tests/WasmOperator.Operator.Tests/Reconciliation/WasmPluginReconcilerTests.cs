@@ -238,7 +238,7 @@ public sealed class WasmPluginReconcilerTests
             var items = (await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items;
             seen = [.. items.Select(e => $"{e.InvolvedObject.Name}:{e.Reason}x{e.Count}")];
             return items.Count == 5;
-        }, "five RevisionReady events");
+        }, () => $"five RevisionReady events; seen: {string.Join(", ", seen)}");
         Assert.All(seen, e => Assert.Contains(":RevisionReady", e, StringComparison.Ordinal));
         var eventsBefore = (await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items.Count;
         await first.DisposeAsync();

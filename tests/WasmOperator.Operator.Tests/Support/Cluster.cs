@@ -126,14 +126,17 @@ internal sealed class Cluster : IAsyncDisposable
     }
 
     /// <summary>Polls until <paramref name="check"/> holds; fails with <paramref name="what"/> after the guard (not a timing assertion).</summary>
-    public static async Task EventuallyAsync(Func<Task<bool>> check, string what)
+    public static Task EventuallyAsync(Func<Task<bool>> check, string what) => EventuallyAsync(check, () => what);
+
+    /// <summary>Polls <paramref name="check"/> until true; on giving up, the message is built then (it can show the last state seen).</summary>
+    public static async Task EventuallyAsync(Func<Task<bool>> check, Func<string> what)
     {
         using var guard = new CancellationTokenSource(Guard);
         while (!await check())
         {
             if (guard.IsCancellationRequested)
             {
-                Assert.Fail($"gave up waiting: {what}");
+                Assert.Fail($"gave up waiting: {what()}");
             }
 
             await Task.Delay(50);
