@@ -30,6 +30,7 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
     private Lane[] _threadLanes = [];
     private int _idleCount;
     private int _openCount;
+    private long _nextReap;
     private bool _disposed;
 
     public string Host { get; } = host;
@@ -136,9 +137,19 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
         connection.Dispose();
     }
 
-    /// <summary>Aborts connections whose request made no progress by its deadline; returns how many.</summary>
+    /// <summary>
+    /// Aborts connections whose request made no progress by its deadline; returns how many. Every half idle
+    /// timeout it also closes idle connections past it: renting finds only the most recent ones of a lane, so
+    /// older ones (or a lane no thread takes from any more) would otherwise hold their sockets indefinitely.
+    /// </summary>
     public int Sweep(long now)
     {
+        if (now >= Volatile.Read(ref _nextReap))
+        {
+            Volatile.Write(ref _nextReap, now + (long)(IdleTimeout.TotalMilliseconds / 2));
+            ReapIdle(now);
+        }
+
         var aborted = 0;
         foreach (var (connection, _) in _open)
         {
@@ -155,6 +166,43 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
     }
 
     public int OpenCount => Volatile.Read(ref _openCount);
+
+    /// <summary>Closes idle connections unused for longer than <see cref="IdleTimeout"/>; returns how many.</summary>
+    internal int ReapIdle(long now)
+    {
+        var reaped = 0;
+        var timeout = (long)IdleTimeout.TotalMilliseconds;
+        foreach (var lane in (Lane[])[_unknown, .. Volatile.Read(ref _threadLanes)])
+        {
+            var count = Volatile.Read(ref lane.Count);
+            if (count == 0)
+            {
+                continue;
+            }
+
+            // Take the lane's connections (most recent first) and put back the fresh ones in the same order.
+            var taken = new Http1Connection[count];
+            var n = lane.Idle.TryPopRange(taken);
+            Interlocked.Add(ref lane.Count, -n);
+            Interlocked.Add(ref _idleCount, -n);
+            for (var i = n - 1; i >= 0; i--)
+            {
+                var connection = taken[i];
+                if (now - connection.IdleSince > timeout)
+                {
+                    Close(connection);
+                    reaped++;
+                    continue;
+                }
+
+                Interlocked.Increment(ref _idleCount);
+                Interlocked.Increment(ref lane.Count);
+                lane.Idle.Push(connection);
+            }
+        }
+
+        return reaped;
+    }
 
     private void Forget(Http1Connection connection)
     {

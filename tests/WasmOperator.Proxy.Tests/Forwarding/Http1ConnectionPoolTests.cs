@@ -110,6 +110,30 @@ public sealed class Http1ConnectionPoolTests : IDisposable
         Assert.Same(onA, pool.TryRentIdle(ThreadB));
     }
 
+    [Fact]
+    public async Task Idle_connections_past_the_idle_timeout_are_closed_and_fresh_ones_kept_in_order()
+    {
+        using var pool = new Http1ConnectionPool("127.0.0.1", Port, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(2), maxIdle: 64, threadAffinity: true);
+        var old = new[] { await OpenAsync(pool, ThreadA), await OpenAsync(pool, homeThread: 0) };
+        foreach (var connection in old)
+        {
+            pool.Return(connection);
+        }
+
+        await Task.Delay(2500);
+        var older = await OpenAsync(pool, ThreadA);
+        var newer = await OpenAsync(pool, ThreadA);
+        pool.Return(older);
+        pool.Return(newer);
+
+        Assert.Equal(2, pool.ReapIdle(Environment.TickCount64));
+
+        Assert.Equal(2, pool.IdleCount);
+        Assert.Equal(2, pool.OpenCount);
+        Assert.Same(newer, pool.TryRentIdle(ThreadA));
+        Assert.Same(older, pool.TryRentIdle(ThreadA));
+    }
+
     /// <summary>Puts <see cref="Http1ConnectionPool.StealAbove"/> requests in flight (connections rented and not returned).</summary>
     private async Task<Http1Connection[]> BusyAsync(Http1ConnectionPool pool)
     {
