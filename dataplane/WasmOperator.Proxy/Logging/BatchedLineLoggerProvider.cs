@@ -59,7 +59,14 @@ internal sealed class BatchedLineLoggerProvider : ILoggerProvider
         _queue.Enqueue(line);
         if (queued == BatchLines)
         {
-            _wake.Set();
+            try
+            {
+                _wake.Set();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Shutting down: the writer already wrote its last batch.
+            }
         }
     }
 
