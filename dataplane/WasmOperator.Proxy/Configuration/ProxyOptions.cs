@@ -41,8 +41,11 @@ internal sealed class ProxyOptions
     /// <summary>Which side of the workload this proxy sits on (matched against <c>match[].mode</c>).</summary>
     public string TrafficMode { get; set; } = "SERVER";
 
-    /// <summary>VM shards per plugin.</summary>
-    public int ShardsPerPlugin { get; set; } = Math.Min(Environment.ProcessorCount, 4);
+    /// <summary>
+    /// VM shards per plugin: by default one per socket event thread (one per core), as Envoy runs one VM per
+    /// worker, so an event thread never waits for another to leave a VM.
+    /// </summary>
+    public int ShardsPerPlugin { get; set; } = Environment.ProcessorCount;
 
     /// <summary>The workload's labels (property <c>node.metadata.*</c>).</summary>
     public Dictionary<string, string> NodeMetadata { get; } = new(StringComparer.Ordinal);

@@ -20,6 +20,7 @@ internal sealed class BatchedLineLoggerProvider : ILoggerProvider
     private readonly AutoResetEvent _wake = new(false);
     private readonly Thread _writer;
     private volatile bool _stopping;
+    private int _disposed;
     private int _queued;
     private long _dropped;
     private long _written;
@@ -116,11 +117,9 @@ internal sealed class BatchedLineLoggerProvider : ILoggerProvider
             _output.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
             _output.Flush();
         }
-        catch (IOException)
-        {
-            // stdout closed (the pipe reader went away): the proxy keeps serving without its log.
-        }
-        catch (ObjectDisposedException)
+#pragma warning disable CA1031 // Whatever the output throws (closed pipe, full disk), the proxy keeps serving; the writer keeps running.
+        catch (Exception)
+#pragma warning restore CA1031
         {
         }
 
@@ -130,7 +129,7 @@ internal sealed class BatchedLineLoggerProvider : ILoggerProvider
     /// <summary>Writes every queued line, then stops the writer.</summary>
     public void Dispose()
     {
-        if (_stopping)
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
         }
@@ -138,6 +137,9 @@ internal sealed class BatchedLineLoggerProvider : ILoggerProvider
         _stopping = true;
         _wake.Set();
         _writer.Join();
+
+        // A line enqueued by a caller that passed the stopping check just before it was set.
+        WriteQueued(new MemoryStream());
         _wake.Dispose();
     }
 
@@ -145,13 +147,35 @@ internal sealed class BatchedLineLoggerProvider : ILoggerProvider
     {
         var text = new StringBuilder(48 + category.Length + message.Length);
         text.Append(time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture))
-            .Append(' ').Append(LevelName(level)).Append(' ').Append(category).Append(": ").Append(message);
+            .Append(' ').Append(LevelName(level)).Append(' ').Append(category).Append(": ");
+        AppendEscaped(text, message);
         if (exception is not null)
         {
-            text.Append(' ').Append(exception);
+            text.Append(' ');
+            AppendEscaped(text, exception.ToString());
         }
 
         return text.Append('\n').ToString();
+    }
+
+    /// <summary>One entry stays one line: CR and LF (a stack trace, or a plugin's text) are written as \r and \n.</summary>
+    private static void AppendEscaped(StringBuilder text, string value)
+    {
+        if (value.AsSpan().IndexOfAny('\r', '\n') < 0)
+        {
+            text.Append(value);
+            return;
+        }
+
+        foreach (var c in value)
+        {
+            _ = c switch
+            {
+                '\r' => text.Append("\\r"),
+                '\n' => text.Append("\\n"),
+                _ => text.Append(c),
+            };
+        }
     }
 
     private static string LevelName(LogLevel level) => level switch

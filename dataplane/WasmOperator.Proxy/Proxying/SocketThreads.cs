@@ -26,6 +26,6 @@ internal static class SocketThreads
     /// <summary>True when socket completions run inline on the event threads (as the runtime reads the variable).</summary>
     public static bool InlineCompletions => Environment.GetEnvironmentVariable(InlineCompletionsVariable) is "1" or "true" or "True";
 
-    /// <summary>True off the thread pool (a socket engine thread with inline completions): plugin code must not run here.</summary>
+    /// <summary>True off the thread pool (a socket engine thread with inline completions): plugin code runs here only with <see cref="Configuration.ProxyOptions.InlineIo"/>.</summary>
     public static bool OnIoThread => !Thread.CurrentThread.IsThreadPoolThread;
 }

@@ -15,6 +15,11 @@ public sealed class ProxyWasmPlugin : IDisposable
 {
     private readonly PluginShard[] _shards;
 
+    // Per plugin, in the order threads first create a stream: the (few) threads that serve requests get
+    // consecutive numbers, so they land on different shards whatever other threads did before.
+    private readonly ThreadLocal<int> _threadSlot;
+    private int _slots;
+
     internal ProxyWasmPlugin(ProxyWasmRuntime runtime, CompiledModule module, PluginOptions options, IPluginHost host, ILogger log)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Shards, 1);
@@ -32,6 +37,7 @@ public sealed class ProxyWasmPlugin : IDisposable
 
         ForeignFunctions = foreign.ToFrozenDictionary(StringComparer.Ordinal);
         _shards = new PluginShard[options.Shards];
+        _threadSlot = new ThreadLocal<int>(() => Interlocked.Increment(ref _slots) - 1);
         try
         {
             for (var i = 0; i < _shards.Length; i++)
@@ -114,7 +120,8 @@ public sealed class ProxyWasmPlugin : IDisposable
 
     /// <summary>
     /// Creates a stream context (on_context_create) on a healthy shard: first the calling thread's own
-    /// shard (a socket event thread keeps using one VM, as an Envoy worker has its own), else any shard
+    /// shard (a socket event thread keeps using one VM, as an Envoy worker has its own; with at least as
+    /// many shards as event threads, which is the default, no two share one), else any shard
     /// free right now, else it waits for a busy one. If no shard is healthy (all failed and backing off)
     /// the stream reports <see cref="FilterStatus.Failed"/>.
     /// </summary>
@@ -122,7 +129,7 @@ public sealed class ProxyWasmPlugin : IDisposable
     {
         ArgumentNullException.ThrowIfNull(host);
         var count = _shards.Length;
-        var start = (int)((uint)ThreadSlot.Current % (uint)count);
+        var start = (int)((uint)_threadSlot.Value % (uint)count);
         Span<bool> busy = count <= 64 ? stackalloc bool[count] : new bool[count];
         PluginFailure? last = null;
         for (var i = 0; i < count; i++)
@@ -212,5 +219,7 @@ public sealed class ProxyWasmPlugin : IDisposable
         {
             shard.Dispose();
         }
+
+        _threadSlot.Dispose();
     }
 }

@@ -39,6 +39,17 @@ public sealed class BatchedLineLoggerTests
     }
 
     [Fact]
+    public void A_message_or_stack_trace_with_line_breaks_stays_one_line()
+    {
+        var forged = BatchedLineLoggerProvider.Format(DateTimeOffset.UnixEpoch, LogLevel.Information, "WasmOperator.Proxy.Plugin",
+            "wasm log default/evil: ok\n1970-01-01T00:00:00.000Z error WasmOperator.Proxy: forged\r", new InvalidOperationException("two\nlines"));
+
+        Assert.Single(forged.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("ok\\n1970-01-01T00:00:00.000Z error WasmOperator.Proxy: forged\\r", forged, StringComparison.Ordinal);
+        Assert.Contains("two\\nlines", forged, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Lines_beyond_the_queue_limit_are_dropped_and_counted_and_the_caller_never_waits()
     {
         var output = new CountingStream { Gate = new ManualResetEventSlim() };

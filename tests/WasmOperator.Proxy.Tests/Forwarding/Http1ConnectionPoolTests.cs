@@ -113,14 +113,14 @@ public sealed class Http1ConnectionPoolTests : IDisposable
     [Fact]
     public async Task Idle_connections_past_the_idle_timeout_are_closed_and_fresh_ones_kept_in_order()
     {
-        using var pool = new Http1ConnectionPool("127.0.0.1", Port, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(2), maxIdle: 64, threadAffinity: true);
+        using var pool = new Http1ConnectionPool("127.0.0.1", Port, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30), maxIdle: 64, threadAffinity: true);
         var old = new[] { await OpenAsync(pool, ThreadA), await OpenAsync(pool, homeThread: 0) };
         foreach (var connection in old)
         {
             pool.Return(connection);
+            connection.IdleSince -= 31_000; // back for 31 s already
         }
 
-        await Task.Delay(2500);
         var older = await OpenAsync(pool, ThreadA);
         var newer = await OpenAsync(pool, ThreadA);
         pool.Return(older);

@@ -102,6 +102,28 @@ public class IsolationTests
     }
 
     [Fact]
+    public void The_first_threads_to_use_a_plugin_get_shards_of_their_own()
+    {
+        using var runtime = new ProxyWasmRuntime();
+        using var plugin = LoadTraps(runtime, new TestPluginHost(), shards: 2);
+        var shards = new PluginShard?[2];
+        for (var i = 0; i < shards.Length; i++)
+        {
+            var n = i;
+            var thread = new Thread(() =>
+            {
+                using var stream = plugin.CreateHttpStream(RequestWithHeaders(5));
+                shards[n] = stream.Shard;
+            });
+            thread.Start();
+            thread.Join();
+        }
+
+        Assert.NotNull(shards[0]);
+        Assert.NotSame(shards[0], shards[1]);
+    }
+
+    [Fact]
     public void A_thread_whose_shard_is_busy_takes_a_free_one_instead_of_waiting()
     {
         using var runtime = new ProxyWasmRuntime();
