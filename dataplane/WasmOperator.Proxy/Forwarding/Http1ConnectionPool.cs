@@ -172,7 +172,7 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
     {
         var reaped = 0;
         var timeout = (long)IdleTimeout.TotalMilliseconds;
-        foreach (var lane in (Lane[])[_unknown, .. Volatile.Read(ref _threadLanes)])
+        foreach (var lane in AllLanes())
         {
             var count = Volatile.Read(ref lane.Count);
             if (count == 0)
@@ -227,20 +227,23 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
 
         lock (_byThread)
         {
-            lane = _byThread.GetOrAdd(threadId, static _ => new Lane());
-            if (Array.IndexOf(_threadLanes, lane) < 0)
+            if (!_byThread.TryGetValue(threadId, out lane))
             {
+                lane = new Lane();
                 Volatile.Write(ref _threadLanes, [.. _threadLanes, lane]);
+                _byThread[threadId] = lane;
             }
 
             return lane;
         }
     }
 
+    private Lane[] AllLanes() => [_unknown, .. Volatile.Read(ref _threadLanes)];
+
     public void Dispose()
     {
         _disposed = true;
-        foreach (var lane in (Lane[])[_unknown, .. Volatile.Read(ref _threadLanes)])
+        foreach (var lane in AllLanes())
         {
             while (lane.Idle.TryPop(out var connection))
             {

@@ -267,8 +267,9 @@ internal sealed partial class WasmPluginReconciler(
 
     private void Remember(string key, string? replaced, WasmPlugin written)
     {
-        if (replaced is null || written.Metadata?.ResourceVersion is null)
+        if (replaced is null || written.Metadata?.ResourceVersion is not { } version || version == replaced)
         {
+            // Nothing to remember: no version to tell copies apart, or the write left the object as it was.
             return;
         }
 

@@ -80,34 +80,21 @@ public sealed class Http1ConnectionPoolTests : IDisposable
         GC.KeepAlive(busy);
     }
 
-    [Fact]
-    public async Task A_nearly_idle_pool_reuses_a_connection_homed_on_another_thread()
+    /// <summary>
+    /// One idle connection serves a request on any thread when the pool is nearly idle (homed on another
+    /// thread), when its home is unknown, and always without affinity.
+    /// </summary>
+    [Theory]
+    [InlineData(true, ThreadA)]
+    [InlineData(true, 0)]
+    [InlineData(false, ThreadA)]
+    public async Task A_single_idle_connection_is_reused_by_another_thread(bool affinity, int homeThread)
     {
-        using var pool = NewPool(affinity: true);
-        var onA = await OpenAsync(pool, ThreadA);
-        pool.Return(onA);
+        using var pool = NewPool(affinity);
+        var idle = await OpenAsync(pool, homeThread);
+        pool.Return(idle);
 
-        Assert.Same(onA, pool.TryRentIdle(ThreadB));
-    }
-
-    [Fact]
-    public async Task Connections_of_unknown_home_serve_every_thread()
-    {
-        using var pool = NewPool(affinity: true);
-        var fresh = await OpenAsync(pool, homeThread: 0);
-        pool.Return(fresh);
-
-        Assert.Same(fresh, pool.TryRentIdle(ThreadB));
-    }
-
-    [Fact]
-    public async Task Without_affinity_every_thread_shares_one_lane()
-    {
-        using var pool = NewPool(affinity: false);
-        var onA = await OpenAsync(pool, ThreadA);
-        pool.Return(onA);
-
-        Assert.Same(onA, pool.TryRentIdle(ThreadB));
+        Assert.Same(idle, pool.TryRentIdle(ThreadB));
     }
 
     [Fact]
