@@ -129,6 +129,12 @@ internal sealed class RegistryProcess : IAsyncDisposable
             try
             {
                 using var response = await http.GetAsync(new Uri(BaseUri, "v2/"));
+                if (!response.Headers.Contains("Docker-Distribution-Api-Version"))
+                {
+                    // After a restart on the same port another process may have taken it.
+                    throw new InvalidOperationException($"something other than docker-registry answers on {HostPort}");
+                }
+
                 return;
             }
             catch (HttpRequestException)

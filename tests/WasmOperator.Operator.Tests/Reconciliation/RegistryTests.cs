@@ -88,14 +88,18 @@ public sealed class RegistryTests
     {
         await using var cluster = await Cluster.StartAsync();
         await using var registry = await Registry.StartAsync();
+        // The operator reaches the registry through a forwarder that holds the port through the outage
+        // (a restarted registry process could find its port taken by another test).
+        await using var front = new TcpCutter(new Uri($"http://{registry.HostPort}/"));
+        var host = front.Url.Authority;
         var (url, sha) = cluster.Modules.ProxyWasm("outage");
         await registry.PushAsync("team/outage", "v1", File.ReadAllBytes(cluster.Modules.PathOf(url)));
-        var op = await cluster.StartOperatorAsync(cluster.Options() with { InsecureRegistries = [registry.HostPort] });
-        await registry.StopAsync();
+        var op = await cluster.StartOperatorAsync(cluster.Options() with { InsecureRegistries = [host] });
+        front.Pause();
 
-        await cluster.CreateAsync(Cluster.Plugin("outage", $"oci://{registry.HostPort}/team/outage:v1"));
+        await cluster.CreateAsync(Cluster.Plugin("outage", $"oci://{host}/team/outage:v1"));
         var waiting = await cluster.WaitForConditionAsync("outage", ConditionTypes.Reconciling, ConditionStatus.True);
-        await registry.StartAsync();
+        front.Resume();
         var ready = await cluster.WaitForConditionAsync("outage", ConditionTypes.Ready, ConditionStatus.True);
 
         Assert.Equal(ConditionReasons.FetchFailed, waiting.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Reconciling)!.Reason);

@@ -4,7 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
-using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging;
 using WasmOperator.Api.Serialization;
 using WasmOperator.Api.WasmPlugins;
 using WasmOperator.KubeApiServer.Hosting;
@@ -23,12 +23,18 @@ internal sealed class Cluster : IAsyncDisposable
     public static readonly TimeSpan Guard = TimeSpan.FromSeconds(60);
     private readonly List<IAsyncDisposable> _owned = [];
     private readonly string _cacheRoot = Directory.CreateTempSubdirectory("wasmop-cache-").FullName;
+    private readonly ILoggerFactory _loggers;
+
 
     private Cluster(LocalKubeApiServer server)
     {
         Server = server;
         Client = server.CreateClient();
+        _loggers = Log.Factory();
     }
+
+    /// <summary>What the operator replicas of this cluster logged last (shown when a wait gives up).</summary>
+    public RecentLog Log { get; } = new();
 
     public LocalKubeApiServer Server { get; }
 
@@ -65,7 +71,7 @@ internal sealed class Cluster : IAsyncDisposable
         var client = via is null ? Server.CreateClient()
             : new Kubernetes(new KubernetesClientConfiguration { Host = via.GetLeftPart(UriPartial.Authority), AccessToken = "local-dev-token" });
         var distributor = new InMemoryPluginDistributor();
-        var host = new OperatorHost(options ?? Options(), client, NullLoggerFactory.Instance, distributor);
+        var host = new OperatorHost(options ?? Options(), client, _loggers, distributor);
         var replica = new Replica(host, distributor, client);
         _owned.Add(replica);
         await host.StartAsync();
@@ -154,7 +160,8 @@ internal sealed class Cluster : IAsyncDisposable
             last = await GetAsync(name, ns);
             return last?.Status?.ObservedGeneration == last?.Metadata?.Generation
                 && last?.Status?.Conditions?.Find(c => c.Type == type)?.Status == status;
-        }, $"{ns}/{name} to have {type}={status}; last status: {System.Text.Json.JsonSerializer.Serialize(last?.Status, WasmPluginSerializer.Options)}");
+        }, () => $"{ns}/{name} to have {type}={status}; last status: {System.Text.Json.JsonSerializer.Serialize(last?.Status, WasmPluginSerializer.Options)}\n" +
+                 $"operator log (last lines):\n{Log.Tail()}");
         return last!;
     }
 
@@ -184,6 +191,7 @@ internal sealed class Cluster : IAsyncDisposable
         }
 
         Client.Dispose();
+        _loggers.Dispose();
         await Server.DisposeAsync();
         Modules.Dispose();
         Directory.Delete(_cacheRoot, recursive: true);

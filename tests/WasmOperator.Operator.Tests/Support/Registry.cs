@@ -74,9 +74,20 @@ internal sealed class Registry : IAsyncDisposable
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         for (var i = 0; i < 200; i++)
         {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"docker-registry exited with {_process.ExitCode} (is {HostPort} taken?)");
+            }
+
             try
             {
-                using var _ = await http.GetAsync(new Uri($"http://{HostPort}/v2/"));
+                using var response = await http.GetAsync(new Uri($"http://{HostPort}/v2/"));
+                // Only the registry's own answer counts: after a restart another process may have taken the port.
+                if (!response.Headers.Contains("Docker-Distribution-Api-Version"))
+                {
+                    throw new InvalidOperationException($"something other than docker-registry answers on {HostPort}");
+                }
+
                 return;
             }
             catch (HttpRequestException)
