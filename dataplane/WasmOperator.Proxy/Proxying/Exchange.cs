@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Primitives;
 using WasmOperator.Proxy.Chain;
 using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Forwarding;
@@ -38,6 +39,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         _options = options;
         _log = log;
         RequestHeaders = BuildRequestHeaders(context);
+        RequestHeaders.TrackChanges();
         _hosts = new StreamHost[entries.Length];
         for (var i = 0; i < entries.Length; i++)
         {
@@ -276,6 +278,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             }
         }
 
+        headers.TrackChanges();
         ResponseHeaders = headers;
         foreach (var host in _hosts)
         {
@@ -947,24 +950,46 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         return map;
     }
 
-    /// <summary>Copies the map a plugin changed back to the request: headers, method, path and authority.</summary>
+    /// <summary>
+    /// Copies what the plugins changed in the map back to the request: the changed fields only (every field
+    /// when a plugin replaced the whole map), then method, path and authority.
+    /// </summary>
     private void ApplyRequestHeaders()
     {
         var request = Context.Request;
+        var map = RequestHeaders;
         string? method = null, path = null, authority = null;
-        request.Headers.Clear();
-
-        foreach (var (name, value) in RequestHeaders.Entries)
+        if (map.Replaced)
         {
-            switch (name)
+            request.Headers.Clear();
+            foreach (var (name, value) in map.Entries)
             {
-                case ":method": method = value; break;
-                case ":path": path = value; break;
-                case ":authority": authority = value; break;
-                case ":scheme": break;
-                default:
-                    request.Headers.Append(name, value);
-                    break;
+                switch (name)
+                {
+                    case ":method": method = value; break;
+                    case ":path": path = value; break;
+                    case ":authority": authority = value; break;
+                    case ":scheme": break;
+                    default:
+                        request.Headers.Append(name, value);
+                        break;
+                }
+            }
+        }
+        else
+        {
+            foreach (var name in map.ChangedNames)
+            {
+                switch (name)
+                {
+                    case ":method": method = map.Get(name); break;
+                    case ":path": path = map.Get(name); break;
+                    case ":authority": authority = map.Get(name); break;
+                    case ":scheme": break;
+                    default:
+                        CopyField(map, name, request.Headers);
+                        break;
+                }
             }
         }
 
@@ -987,6 +1012,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
     }
 
+    /// <summary>Copies what the plugins changed in the response map back to the response (every field when a plugin replaced the map).</summary>
     private void ApplyResponseHeaders()
     {
         if (ResponseHeaders is not { } map)
@@ -995,20 +1021,72 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
 
         var response = Context.Response;
-        response.Headers.Clear();
-        foreach (var (name, value) in map.Entries)
+        if (map.Replaced)
+        {
+            response.Headers.Clear();
+            foreach (var (name, value) in map.Entries)
+            {
+                if (name == ":status")
+                {
+                    SetStatus(response, value);
+                }
+                else if (!name.StartsWith(':'))
+                {
+                    response.Headers.Append(name, value);
+                }
+            }
+
+            return;
+        }
+
+        foreach (var name in map.ChangedNames)
         {
             if (name == ":status")
             {
-                if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var status) && status is >= 100 and <= 999)
-                {
-                    response.StatusCode = status;
-                }
+                SetStatus(response, map.Get(name));
             }
             else if (!name.StartsWith(':'))
             {
-                response.Headers.Append(name, value);
+                CopyField(map, name, response.Headers);
             }
+        }
+    }
+
+    private static void SetStatus(HttpResponse response, string? value)
+    {
+        if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var status) && status is >= 100 and <= 999)
+        {
+            response.StatusCode = status;
+        }
+    }
+
+    /// <summary>Makes <paramref name="headers"/>' values of <paramref name="name"/> those of the map, in order (removed when the map has none).</summary>
+    private static void CopyField(HeaderMap map, string name, IHeaderDictionary headers)
+    {
+        string? first = null;
+        List<string>? more = null;
+        foreach (var (key, value) in map.Entries)
+        {
+            if (string.Equals(key, name, StringComparison.Ordinal))
+            {
+                if (first is null)
+                {
+                    first = value;
+                }
+                else
+                {
+                    (more ??= [first]).Add(value);
+                }
+            }
+        }
+
+        if (first is null)
+        {
+            headers.Remove(name);
+        }
+        else
+        {
+            headers[name] = more is null ? new StringValues(first) : new StringValues([.. more]);
         }
     }
 

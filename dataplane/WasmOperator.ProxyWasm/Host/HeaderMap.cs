@@ -11,6 +11,9 @@ namespace WasmOperator.ProxyWasm.Host;
 public sealed class HeaderMap
 {
     private readonly List<KeyValuePair<string, string>> _entries;
+    private List<string>? _changed;
+    private bool _tracking;
+    private bool _replaced;
 
     /// <summary>Creates an empty map.</summary>
     public HeaderMap(int capacity = 16) => _entries = new List<KeyValuePair<string, string>>(capacity);
@@ -21,6 +24,23 @@ public sealed class HeaderMap
     /// </summary>
     public int Version { get; private set; }
 
+    /// <summary>
+    /// Starts recording which names change from here on (the proxy calls it once it has filled the map), so it
+    /// can write back only those instead of every header.
+    /// </summary>
+    public void TrackChanges()
+    {
+        _tracking = true;
+        _replaced = false;
+        _changed?.Clear();
+    }
+
+    /// <summary>True when the map was cleared (replaced as a whole) since <see cref="TrackChanges"/>: write every entry back.</summary>
+    public bool Replaced => _replaced;
+
+    /// <summary>The lower-cased names added, set or removed since <see cref="TrackChanges"/> (meaningless once <see cref="Replaced"/>).</summary>
+    public IReadOnlyList<string> ChangedNames => (IReadOnlyList<string>?)_changed ?? [];
+
     /// <summary>Number of entries (pairs).</summary>
     public int Count => _entries.Count;
 
@@ -30,8 +50,9 @@ public sealed class HeaderMap
     /// <summary>Appends an entry; the name is lower-cased.</summary>
     public void Add(string name, string value)
     {
-        _entries.Add(new(Lower(name), value));
-        Version++;
+        name = Lower(name);
+        _entries.Add(new(name, value));
+        Changed(name);
     }
 
     /// <summary>The first value of <paramref name="name"/>, or null.</summary>
@@ -63,7 +84,7 @@ public sealed class HeaderMap
             }
         }
 
-        Version++;
+        Changed(name);
         if (index < 0)
         {
             _entries.Add(new(name, value));
@@ -90,7 +111,7 @@ public sealed class HeaderMap
 
         if (removed > 0)
         {
-            Version++;
+            Changed(name);
         }
 
         return removed;
@@ -101,6 +122,7 @@ public sealed class HeaderMap
     {
         _entries.Clear();
         Version++;
+        _replaced = _tracking;
     }
 
     /// <summary>Total bytes of names and values (what <c>proxy_get_header_map_size</c> reports).</summary>
@@ -121,13 +143,37 @@ public sealed class HeaderMap
     /// <summary>The entries in order.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Entries => _entries;
 
+    private void Changed(string name)
+    {
+        Version++;
+        if (!_tracking || _replaced)
+        {
+            return;
+        }
+
+        _changed ??= new List<string>(4);
+        if (!_changed.Contains(name))
+        {
+            _changed.Add(name);
+        }
+    }
+
+    // Names in the spelling servers and clients commonly send, already lower-cased: no allocation per header.
+    private static readonly Dictionary<string, string> KnownLower = new[]
+    {
+        "Accept", "Accept-Encoding", "Accept-Language", "Accept-Ranges", "Age", "Authorization", "Cache-Control", "Connection",
+        "Content-Encoding", "Content-Language", "Content-Length", "Content-Type", "Cookie", "Date", "ETag", "Expires", "Host",
+        "If-Modified-Since", "If-None-Match", "Last-Modified", "Location", "Origin", "Pragma", "Referer", "Server", "Set-Cookie",
+        "Transfer-Encoding", "User-Agent", "Vary", "Via", "X-Forwarded-For", "X-Forwarded-Proto", "X-Request-ID", "X-Request-Id",
+    }.ToDictionary(n => n, n => n.ToLowerInvariant(), StringComparer.Ordinal);
+
     private static string Lower(string name)
     {
         foreach (var c in name)
         {
             if (c is >= 'A' and <= 'Z')
             {
-                return name.ToLowerInvariant();
+                return KnownLower.TryGetValue(name, out var known) ? known : name.ToLowerInvariant();
             }
         }
 

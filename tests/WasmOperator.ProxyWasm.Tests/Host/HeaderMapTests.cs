@@ -38,4 +38,32 @@ public sealed class HeaderMapTests
         map.Clear();
         Assert.NotEqual(version, map.Version);
     }
+
+    [Fact]
+    public void Changes_are_recorded_by_lower_cased_name_only_after_tracking_starts_and_a_clear_marks_the_map_replaced()
+    {
+        var map = new HeaderMap();
+        map.Add("Content-Type", "text/plain");
+        map.Add("x-a", "1");
+        map.TrackChanges();
+        Assert.Empty(map.ChangedNames);
+        Assert.Equal("content-type", map.Entries[0].Key);
+
+        map.Set("X-A", "2");
+        map.Add("x-b", "3");
+        map.Add("x-b", "4");
+        Assert.Equal(0, map.Remove("absent"));
+        Assert.Equal(1, map.Remove("Content-Type"));
+
+        Assert.Equal(["x-a", "x-b", "content-type"], map.ChangedNames);
+        Assert.False(map.Replaced);
+
+        map.Clear();
+        map.Add("x-c", "5");
+        Assert.True(map.Replaced);
+
+        map.TrackChanges();
+        Assert.False(map.Replaced);
+        Assert.Empty(map.ChangedNames);
+    }
 }
