@@ -4,6 +4,10 @@
 # each as a ratio to (a) and (b). A benchmark, not a test: one run, numbers depend on the machine.
 # An extra row, (d0), runs the same header edit as a plugin written in WAT without an SDK: the host's own
 # cost of one plugin, apart from what the AssemblyScript SDK does in every callback.
+# The upstream and the reference proxy are separate nginx processes (a worker per core each, as our proxy has an event thread per core), so (b) has the
+# same shape as (c): wrk -> proxy process -> upstream process. For each proxy row the proxy's own CPU
+# time per request (user and kernel, from /proc during the measured run) is printed too: on a shared
+# 2-core VM it varies far less between runs than req/s does.
 # Knobs: DURATION (10s), CONNECTIONS (32), THREADS (2), WARMUP (5s: the JIT's tiering settles), CONFIG (Release).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -37,31 +41,34 @@ echo "bench-proxy: building the proxy ($CONFIG)"
 dotnet build dataplane/WasmOperator.Proxy/WasmOperator.Proxy.csproj -c "$CONFIG" -nologo -clp:NoSummary -v q >/dev/null
 PROXY_DLL=$ROOT/dataplane/WasmOperator.Proxy/bin/$CONFIG/net10.0/WasmOperator.Proxy.dll
 
-# nginx serves as both the upstream (a fixed 200) and the reference proxy (b), keep-alive to the upstream.
-mkdir -p "$WORK/nginx"
-cat > "$WORK/nginx.conf" <<NGINX
+# nginx is the upstream (a fixed 200) and, in a second process, the reference proxy (b), keep-alive to the upstream.
+nginx_conf() { # name server-block
+  mkdir -p "$WORK/$1"
+  cat > "$WORK/$1/nginx.conf" <<NGINX
 daemon off;
 worker_processes auto;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx/error.log warn;
+pid $WORK/$1/nginx.pid;
+error_log $WORK/$1/error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
-  client_body_temp_path $WORK/nginx/body;
-  proxy_temp_path $WORK/nginx/proxy;
-  fastcgi_temp_path $WORK/nginx/fastcgi;
-  uwsgi_temp_path $WORK/nginx/uwsgi;
-  scgi_temp_path $WORK/nginx/scgi;
-  upstream workload { server 127.0.0.1:$UP; keepalive 128; }
-  server { listen 127.0.0.1:$UP; location / { default_type text/plain; return 200 "hello from the workload\n"; } }
-  server {
-    listen 127.0.0.1:$NGX;
-    location / { proxy_pass http://workload; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
+  client_body_temp_path $WORK/$1/body;
+  proxy_temp_path $WORK/$1/proxy;
+  fastcgi_temp_path $WORK/$1/fastcgi;
+  uwsgi_temp_path $WORK/$1/uwsgi;
+  scgi_temp_path $WORK/$1/scgi;
+  $2
 }
 NGINX
-nginx -c "$WORK/nginx.conf" -p "$WORK" &
+}
+nginx_conf upstream "server { listen 127.0.0.1:$UP; location / { default_type text/plain; return 200 \"hello from the workload\\n\"; } }"
+nginx_conf proxy "upstream workload { server 127.0.0.1:$UP; keepalive 128; }
+  server { listen 127.0.0.1:$NGX; location / { proxy_pass http://workload; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+nginx -c "$WORK/upstream/nginx.conf" -p "$WORK/upstream" &
 PIDS+=($!)
+nginx -c "$WORK/proxy/nginx.conf" -p "$WORK/proxy" &
+NGX_PID=$!
+PIDS+=($NGX_PID)
 
 plugin() { # name wasm root config
   printf -- '- name: %s\n  url: file://%s\n  pluginName: %s\n  pluginConfig: "%s"\n' "$1" "$PLUGINS/$2/build/plugin.wasm" "$3" "$4"
@@ -80,29 +87,43 @@ wait_http() {
   echo "bench-proxy: $1 did not come up" >&2; exit 1
 }
 
-# Prints "rps p50_ms p99_ms" for one wrk run.
-run_wrk() {
+# CPU ticks (user kernel) of a process and its children (nginx's workers are children of its master).
+ticks() {
+  local pids="$1 $(pgrep -P "$1" | tr '\n' ' ')"
+  for p in $pids; do awk '{print $14, $15}' "/proc/$p/stat" 2>/dev/null; done | awk '{u+=$1; k+=$2} END {print u+0, k+0}'
+}
+
+# Prints "rps p50_ms p99_ms user_us kernel_us" for one wrk run; the CPU columns are the given process's per request.
+run_wrk() { # url [pid]
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$1" >/dev/null
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$1" | awk '
+  local before="0 0" after="0 0" hz
+  hz=$(getconf CLK_TCK)
+  [ -n "${2:-}" ] && before=$(ticks "$2")
+  local out
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$1")
+  [ -n "${2:-}" ] && after=$(ticks "$2")
+  echo "$out" | awk -v b="$before" -v a="$after" -v hz="$hz" '
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
     /Requests\/sec:/ { rps=$2 }
+    /requests in/ { n=$1 }
     $1=="50%" { p50=ms($2) }
     $1=="99%" { p99=ms($2) }
-    END { printf "%.0f %.3f %.3f\n", rps, p50, p99 }'
+    END { split(b, x, " "); split(a, y, " ");
+          printf "%.0f %.3f %.3f %.2f %.2f\n", rps, p50, p99, (y[1]-x[1])*1e6/hz/n, (y[2]-x[2])*1e6/hz/n }'
 }
 
 declare -A RESULT
 wait_http "http://127.0.0.1:$UP/"
 wait_http "http://127.0.0.1:$NGX/"
 echo "bench-proxy: (a) upstream direct";   RESULT[a]=$(run_wrk "http://127.0.0.1:$UP/")
-echo "bench-proxy: (b) nginx proxy";       RESULT[b]=$(run_wrk "http://127.0.0.1:$NGX/")
+echo "bench-proxy: (b) nginx proxy";       RESULT[b]=$(run_wrk "http://127.0.0.1:$NGX/" "$NGX_PID")
 
 run_proxy() { # label yaml
   dotnet "$PROXY_DLL" --listen 127.0.0.1 --port "$PX" --h2c-port 0 --admin-port "$ADMIN" \
     --upstream "http://127.0.0.1:$UP" --plugins "$2" >"$WORK/proxy-$1.log" 2>&1 &
   local pid=$!
   wait_http "http://127.0.0.1:$ADMIN/ready"
-  RESULT[$1]=$(run_wrk "http://127.0.0.1:$PX/")
+  RESULT[$1]=$(run_wrk "http://127.0.0.1:$PX/" "$pid")
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 echo "bench-proxy: (c) proxy, no plugin";  run_proxy c "$CONF/none.yaml"
@@ -110,17 +131,18 @@ echo "bench-proxy: (d) proxy, add_header"; run_proxy d "$CONF/add_header.yaml"
 echo "bench-proxy: (d0) proxy, add_header in WAT (no SDK)"; run_proxy d0 "$CONF/add_header_wat.yaml"
 echo "bench-proxy: (e) proxy, 5 plugins";  run_proxy e "$CONF/five.yaml"
 
-read -r ARPS AP50 AP99 <<<"${RESULT[a]}"
-read -r BRPS BP50 BP99 <<<"${RESULT[b]}"
+read -r ARPS AP50 AP99 _ _ <<<"${RESULT[a]}"
+read -r BRPS BP50 BP99 _ _ <<<"${RESULT[b]}"
 echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on $(nproc) cores (one run)"
-printf '%-24s %10s %9s %9s | %8s %8s | %8s %8s | %8s %8s\n' case req/s p50ms p99ms rps/a rps/b p50/a p50/b p99/a p99/b
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on $(nproc) cores (one run); cpu = the proxy process's user+kernel microseconds per request"
+printf '%-24s %10s %9s %9s | %8s %8s | %8s %8s | %8s %8s | %14s\n' case req/s p50ms p99ms rps/a rps/b p50/a p50/b p99/a p99/b "cpu us (user)"
 for k in a b c d d0 e; do
-  read -r RPS P50 P99 <<<"${RESULT[$k]}"
+  read -r RPS P50 P99 USR SYS <<<"${RESULT[$k]}"
   case $k in a) name="(a) upstream";; b) name="(b) nginx";; c) name="(c) proxy, no plugin";; d) name="(d) proxy, add_header";; d0) name="(d0) add_header, WAT";; e) name="(e) proxy, 5 plugins";; esac
-  awk -v n="$name" -v r="$RPS" -v p5="$P50" -v p9="$P99" -v ar="$ARPS" -v br="$BRPS" -v a5="$AP50" -v b5="$BP50" -v a9="$AP99" -v b9="$BP99" \
-    'BEGIN { printf "%-24s %10d %9.3f %9.3f | %8.2f %8.2f | %8.2f %8.2f | %8.2f %8.2f\n", n, r, p5, p9, r/ar, r/br, p5/a5, p5/b5, p9/a9, p9/b9 }'
+  awk -v n="$name" -v r="$RPS" -v p5="$P50" -v p9="$P99" -v ar="$ARPS" -v br="$BRPS" -v a5="$AP50" -v b5="$BP50" -v a9="$AP99" -v b9="$BP99" -v u="$USR" -v s="$SYS" -v k="$k" \
+    'BEGIN { cpu = (k == "a") ? "-" : sprintf("%.1f (%.1f)", u + s, u);
+             printf "%-24s %10d %9.3f %9.3f | %8.2f %8.2f | %8.2f %8.2f | %8.2f %8.2f | %14s\n", n, r, p5, p9, r/ar, r/br, p5/a5, p5/b5, p9/a9, p9/b9, cpu }'
 done
-read -r CRPS _ _ <<<"${RESULT[c]}"; read -r DRPS _ _ <<<"${RESULT[d]}"; read -r D0RPS _ _ <<<"${RESULT[d0]}"
+read -r CRPS _ _ _ _ <<<"${RESULT[c]}"; read -r DRPS _ _ _ _ <<<"${RESULT[d]}"; read -r D0RPS _ _ _ _ <<<"${RESULT[d0]}"
 awk -v c="$CRPS" -v b="$BRPS" -v d="$DRPS" -v d0="$D0RPS" 'BEGIN {
   printf "targets: (c) >= nginx: %s (%.2f); (d) >= 90%% of (c): %s (%.2f); without the SDK (d0/c): %.2f\n", (c>=b?"met":"missed"), c/b, (d>=0.9*c?"met":"missed"), d/c, d0/c }'
