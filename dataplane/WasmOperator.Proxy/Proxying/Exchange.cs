@@ -30,8 +30,10 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     private readonly StreamHost[] _hosts;
     private readonly ProxyOptions _options;
     private readonly ILogger _log;
+    private readonly long _started = Stopwatch.GetTimestamp();
     private ConcurrentDictionary<string, byte[]>? _filterState;
     private bool _responseEnding;
+    private long _completed;
 
     public Exchange(HttpContext context, ChainEntry[] entries, ProxyOptions options, ILogger log)
     {
@@ -679,9 +681,13 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
     }
 
+    /// <summary>The cluster the request was forwarded to (<c>cluster_name</c>, <c>upstream.*</c> properties); null until it is.</summary>
+    public (string Name, Uri Address)? Upstream { get; set; }
+
     /// <summary>on_done / on_log / on_delete for every plugin stream.</summary>
     public void Complete()
     {
+        _completed = Stopwatch.GetTimestamp();
         foreach (var host in _hosts)
         {
             host.Stream?.Complete();
@@ -1090,13 +1096,18 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
     }
 
-    /// <summary>Envoy attribute paths (strings as UTF-8, numbers as 8-byte little-endian integers).</summary>
+    /// <summary>
+    /// Envoy attribute paths, encoded as Envoy does: strings as UTF-8, integers, timestamps and durations
+    /// (nanoseconds) as 8-byte little-endian, booleans as one byte, header maps in the pairs encoding.
+    /// </summary>
     public bool TryGetProperty(StreamHost? host, string path, out byte[] value)
     {
         var connection = Context.Connection;
         var headers = host?.RequestHeaders ?? RequestHeaders;
+        var responseHeaders = host?.ResponseHeaders ?? ResponseHeaders;
         string? text = null;
         long? number = null;
+        byte[]? raw = null;
         switch (path)
         {
             case "request.path": text = headers.Get(":path"); break;
@@ -1105,6 +1116,11 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 var q = text?.IndexOf('?', StringComparison.Ordinal) ?? -1;
                 text = q >= 0 ? text![..q] : text;
                 break;
+            case "request.query":
+                text = headers.Get(":path");
+                var question = text?.IndexOf('?', StringComparison.Ordinal) ?? -1;
+                text = text is null ? null : question >= 0 ? text[(question + 1)..] : "";
+                break;
             case "request.host": text = headers.Get(":authority"); break;
             case "request.scheme": text = headers.Get(":scheme"); break;
             case "request.method": text = headers.Get(":method"); break;
@@ -1112,14 +1128,29 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             case "request.protocol": text = Context.Request.Protocol; break;
             case "request.referer": text = headers.Get("referer"); break;
             case "request.useragent": text = headers.Get("user-agent"); break;
+            case "request.headers": raw = headers.ToPairs(); break;
             case "request.size": number = RequestBytes; break;
-            case "response.code": number = ResponseHeaders is null ? null : Context.Response.StatusCode; break;
+            case "request.total_size": number = headers.ByteSize + RequestBytes; break;
+            case "request.time": number = UnixNanoseconds(DateTimeOffset.UtcNow - Stopwatch.GetElapsedTime(_started)); break;
+            // Known once the exchange is complete (in on_log and on_done), as in Envoy.
+            case "request.duration": number = _completed == 0 ? null : (long)Stopwatch.GetElapsedTime(_started, _completed).Ticks * 100; break;
+            case "response.code": number = responseHeaders is null ? null : Context.Response.StatusCode; break;
+            case "response.code_details": text = Reply?.Details ?? (responseHeaders is null ? null : "via_upstream"); break;
+            case "response.grpc_status": number = GrpcStatusOf(ResponseTrailers) ?? GrpcStatusOf(responseHeaders); break;
+            case "response.headers": raw = responseHeaders?.ToPairs(); break;
+            case "response.trailers": raw = (host?.ResponseTrailers ?? ResponseTrailers)?.ToPairs(); break;
             case "response.size": number = ResponseBytes; break;
+            case "response.total_size": number = responseHeaders is null ? null : responseHeaders.ByteSize + ResponseBytes; break;
             case "source.address": text = $"{connection.RemoteIpAddress}:{connection.RemotePort}"; break;
             case "source.port": number = connection.RemotePort; break;
             case "destination.address": text = $"{connection.LocalIpAddress}:{connection.LocalPort}"; break;
             case "destination.port": number = connection.LocalPort; break;
             case "connection.id": number = ConnectionId(); break;
+            // The listeners are plain text: no TLS, so no peer certificate either.
+            case "connection.mtls": raw = [0]; break;
+            case "upstream.address": text = Upstream is { } upstream ? $"{upstream.Address.Host}:{upstream.Address.Port}" : null; break;
+            case "upstream.port": number = Upstream?.Address.Port; break;
+            case "cluster_name": text = Upstream?.Name; break;
             default:
                 if (path.StartsWith("request.headers.", StringComparison.Ordinal))
                 {
@@ -1127,7 +1158,11 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 }
                 else if (path.StartsWith("response.headers.", StringComparison.Ordinal))
                 {
-                    text = (host?.ResponseHeaders ?? ResponseHeaders)?.Get(path["response.headers.".Length..]);
+                    text = responseHeaders?.Get(path["response.headers.".Length..]);
+                }
+                else if (path.StartsWith("response.trailers.", StringComparison.Ordinal))
+                {
+                    text = (host?.ResponseTrailers ?? ResponseTrailers)?.Get(path["response.trailers.".Length..]);
                 }
                 else if (_filterState is not null && _filterState.TryGetValue(path, out var stored))
                 {
@@ -1145,9 +1180,20 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             return true;
         }
 
+        if (raw is not null)
+        {
+            value = raw;
+            return true;
+        }
+
         value = text is null ? [] : Encoding.UTF8.GetBytes(text);
         return text is not null;
     }
+
+    private static long UnixNanoseconds(DateTimeOffset time) => (time - DateTimeOffset.UnixEpoch).Ticks * 100;
+
+    private static long? GrpcStatusOf(HeaderMap? map) =>
+        map?.Get("grpc-status") is { } status && long.TryParse(status, NumberStyles.None, CultureInfo.InvariantCulture, out var code) ? code : null;
 
     public bool TrySetProperty(string path, ReadOnlySpan<byte> value)
     {

@@ -27,11 +27,17 @@ internal sealed class PluginHost(string plugin, ProxyOptions options, CalloutCli
             return true;
         }
 
+        if (path == "listener_direction")
+        {
+            // Envoy's TrafficDirection enum as an 8-byte integer (1 INBOUND, 2 OUTBOUND), as Istio's plugins read it.
+            value = new byte[8];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(value, options.TrafficMode == "CLIENT" ? 2 : 1);
+            return true;
+        }
+
         string? text = path switch
         {
             "node.id" => options.NodeId,
-            "listener_direction" => options.TrafficMode == "CLIENT" ? "OUTBOUND" : "INBOUND",
-            "cluster_name" => ProxyOptions.DefaultCluster,
             _ => null,
         };
         value = text is null ? [] : Encoding.UTF8.GetBytes(text);

@@ -112,9 +112,15 @@ internal sealed partial class ProxyHandler : IDisposable
     {
         var grpc = context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true;
         var cluster = ClusterFor(context.Request.Path);
+        var exchange = context.Features.Get<Exchange>();
+        if (exchange is not null)
+        {
+            exchange.Upstream = (cluster, _options.Clusters[cluster]);
+        }
+
         if (!grpc && Http1Forwarder.CanForward(context) && _fastUpstreams.GetValueOrDefault(cluster) is { } upstream)
         {
-            var outcome = await _fast.ForwardAsync(context, upstream, context.Features.Get<Exchange>()).ConfigureAwait(false);
+            var outcome = await _fast.ForwardAsync(context, upstream, exchange).ConfigureAwait(false);
             if (outcome.Result is not ForwardResult.Ok and not ForwardResult.ClientAborted)
             {
                 _metrics.UpstreamErrors.Inc();

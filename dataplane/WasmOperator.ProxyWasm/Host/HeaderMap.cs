@@ -143,6 +143,17 @@ public sealed class HeaderMap
     /// <summary>The entries in order.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Entries => _entries;
 
+    /// <summary>
+    /// The map in the Proxy-Wasm pairs encoding: what <c>proxy_get_header_map_pairs</c> returns, and how
+    /// Envoy serializes header-map properties (<c>request.headers</c>, <c>response.trailers</c>, …).
+    /// </summary>
+    public byte[] ToPairs()
+    {
+        var bytes = new byte[Abi.Pairs.SerializedSize(this)];
+        Abi.Pairs.Serialize(this, bytes);
+        return bytes;
+    }
+
     private void Changed(string name)
     {
         Version++;

@@ -21,7 +21,7 @@ public interface IPluginHost
     /// </summary>
     IGrpcStream? OpenGrpcStream(GrpcStreamRequest request, IGrpcStreamEvents events) => null;
 
-    /// <summary>Plugin-level properties (node, cluster_name, listener_direction ...); segments joined with '.'.</summary>
+    /// <summary>Plugin-level properties (node, listener_direction ...); segments joined with '.'.</summary>
     bool TryGetProperty(string path, out byte[] value);
 
     /// <summary>Receives plugin log lines at or above the plugin's log level (proxy_log and WASI stdout/stderr).</summary>

@@ -6,6 +6,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 using WasmOperator.Proxy.Chain;
 using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Proxying;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
 
 namespace WasmOperator.Proxy.Tests.Proxying;
 
@@ -82,6 +84,87 @@ public sealed class PropertyTests
     }
 
     [Fact]
+    public void Query_time_sizes_and_the_header_map_are_encoded_as_envoy_encodes_them()
+    {
+        var before = DateTimeOffset.UtcNow;
+        var exchange = ExchangeFor(Request());
+        var after = DateTimeOffset.UtcNow;
+
+        Assert.Equal("full=1", Text(exchange, "request.query"));
+        var time = DateTimeOffset.UnixEpoch.AddTicks(Number(exchange, "request.time") / 100);
+        Assert.InRange(time, before.AddMilliseconds(-1), after.AddMilliseconds(1));
+
+        Assert.True(exchange.TryGetProperty(null, "request.headers", out var pairs));
+        var decoded = DecodePairs(pairs);
+        Assert.Contains(new KeyValuePair<string, string>(":method", "POST"), decoded);
+        Assert.Contains(new KeyValuePair<string, string>("x-tenant", "acme"), decoded);
+        var headerBytes = decoded.Sum(p => Encoding.UTF8.GetByteCount(p.Key) + Encoding.UTF8.GetByteCount(p.Value));
+        exchange.RequestBytes = 12;
+        Assert.Equal(headerBytes + 12, Number(exchange, "request.total_size"));
+
+        Assert.True(exchange.TryGetProperty(null, "connection.mtls", out var mtls));
+        Assert.Equal([0], mtls);
+    }
+
+    [Fact]
+    public void Duration_is_known_once_the_exchange_completed_and_upstream_once_it_was_forwarded()
+    {
+        var created = System.Diagnostics.Stopwatch.GetTimestamp();
+        var exchange = ExchangeFor(Request());
+        Assert.False(exchange.TryGetProperty(null, "request.duration", out _));
+        Assert.False(exchange.TryGetProperty(null, "upstream.address", out _));
+        Assert.False(exchange.TryGetProperty(null, "response.code_details", out _));
+        Assert.False(exchange.TryGetProperty(null, "response.headers", out _));
+        Assert.False(exchange.TryGetProperty(null, "response.grpc_status", out _));
+
+        Assert.False(exchange.TryGetProperty(null, "cluster_name", out _));
+        exchange.Upstream = ("reviews", new Uri("http://10.0.0.7:9080"));
+        exchange.Complete();
+        var bound = (long)System.Diagnostics.Stopwatch.GetElapsedTime(created).TotalNanoseconds;
+
+        Assert.Equal("10.0.0.7:9080", Text(exchange, "upstream.address"));
+        Assert.Equal(9080, Number(exchange, "upstream.port"));
+        Assert.Equal("reviews", Text(exchange, "cluster_name"));
+        var duration = Number(exchange, "request.duration");
+        Assert.InRange(duration, 0, bound);
+        Thread.Sleep(2);
+        Assert.Equal(duration, Number(exchange, "request.duration"));
+    }
+
+    [Fact]
+    public async Task A_plugin_reads_the_upstream_the_code_details_and_the_query_of_a_forwarded_request()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("props", Wat("properties_echo"), "props")));
+        var (response, echo) = await proxy.GetAsync("/search?q=wasm&page=2");
+
+        Assert.NotNull(echo);
+        Assert.Equal($"127.0.0.1:{proxy.Upstream.Port}", response.Headers.GetValues("x-upstream-address").Single());
+        Assert.Equal("via_upstream", response.Headers.GetValues("x-code-details").Single());
+        Assert.Equal("q=wasm&page=2", response.Headers.GetValues("x-query").Single());
+    }
+
+    /// <summary>The Proxy-Wasm pairs encoding: u32 count, count × (u32 name length, u32 value length), then each name and value NUL-terminated.</summary>
+    private static List<KeyValuePair<string, string>> DecodePairs(byte[] bytes)
+    {
+        var count = BinaryPrimitives.ReadInt32LittleEndian(bytes);
+        var data = 4 + (8 * count);
+        var pairs = new List<KeyValuePair<string, string>>();
+        for (var i = 0; i < count; i++)
+        {
+            var nameLength = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(4 + (8 * i)));
+            var valueLength = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(8 + (8 * i)));
+            var name = Encoding.UTF8.GetString(bytes, data, nameLength);
+            data += nameLength + 1;
+            var value = Encoding.UTF8.GetString(bytes, data, valueLength);
+            data += valueLength + 1;
+            pairs.Add(new(name, value));
+        }
+
+        Assert.Equal(bytes.Length, data);
+        return pairs;
+    }
+
+    [Fact]
     public void Node_metadata_is_the_workloads_labels()
     {
         var options = new ProxyOptions { NodeId = "pod-1" };
@@ -94,5 +177,12 @@ public sealed class PropertyTests
         Assert.True(host.TryGetProperty("node.id", out var id));
         Assert.Equal("pod-1", Encoding.UTF8.GetString(id));
         Assert.False(host.TryGetProperty("node.metadata.missing", out _));
+        Assert.True(host.TryGetProperty("listener_direction", out var direction));
+        Assert.Equal(1, BinaryPrimitives.ReadInt64LittleEndian(direction));
+
+        var client = new ProxyOptions { TrafficMode = "CLIENT" };
+        using var clientCallouts = new CalloutClient(client);
+        Assert.True(new PluginHost("default/p", client, clientCallouts, NullLogger.Instance).TryGetProperty("listener_direction", out direction));
+        Assert.Equal(2, BinaryPrimitives.ReadInt64LittleEndian(direction));
     }
 }

@@ -163,4 +163,23 @@ public sealed class TrailerTests
         Assert.True(proxy.Logs.Contains("request trailer x-checksum=h2sum body-eos=0"), string.Join("\n", proxy.Logs.Lines));
         Assert.Equal("/test.Echo/Unary", Assert.Single(grpc.Calls)["path"]);
     }
+    [Fact]
+    public async Task A_plugin_reads_the_grpc_status_property_in_its_trailers_callback()
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("props", Wat("properties_echo"), "props")),
+            o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
+
+        using var ok = GrpcCall("/test.Echo/Unary", "hi");
+        using var okResponse = await proxy.H2c.SendAsync(ok);
+        await okResponse.Content.ReadAsByteArrayAsync();
+        using var denied = GrpcCall("/test.Echo/Deny", "hi");
+        using var deniedResponse = await proxy.H2c.SendAsync(denied);
+        await deniedResponse.Content.ReadAsByteArrayAsync();
+
+        Assert.Equal("0", okResponse.TrailingHeaders.GetValues("x-grpc-status").Single());
+        Assert.Equal("7", deniedResponse.TrailingHeaders.GetValues("x-grpc-status").Single());
+        Assert.Equal($"127.0.0.1:{grpc.Address.Port}", okResponse.Headers.GetValues("x-upstream-address").Single());
+    }
 }
