@@ -202,7 +202,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             return await FinishBodyWithTrailersAsync(request: true, chunk, trailers).ConfigureAwait(false);
         }
 
-        return PushBody(request: true, chunk, endOfStream);
+        return await PushBodyAsync(request: true, chunk, endOfStream).ConfigureAwait(false);
     }
 
     private HeaderMap? ReceivedRequestTrailers()
@@ -337,7 +337,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 var endOfStream = read == 0 || (declared is { } d && total >= d && !trailersAfterLength);
                 var output = read == 0 && upstreamTrailers() is { } received
                     ? await FinishBodyWithTrailersAsync(request: false, [], received).ConfigureAwait(false)
-                    : PushLastResponseChunk(chunk.AsSpan(0, read).ToArray(), endOfStream);
+                    : await PushLastResponseChunkAsync(chunk.AsSpan(0, read).ToArray(), endOfStream).ConfigureAwait(false);
                 if (output is not null && BufferedBytes(request: false) > _options.MaxBufferedBodyBytes)
                 {
                     Reply = new LocalResponse(500, "response_payload_too_large", Encoding.UTF8.GetBytes("upstream response too large for the plugin buffer"), new HeaderMap(), null);
@@ -384,12 +384,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         return false;
     }
 
-    private byte[]? PushLastResponseChunk(byte[] chunk, bool endOfStream)
+    private async ValueTask<byte[]?> PushLastResponseChunkAsync(byte[] chunk, bool endOfStream)
     {
         _responseEnding = endOfStream;
         try
         {
-            return PushBody(request: false, chunk, endOfStream);
+            return await PushBodyAsync(request: false, chunk, endOfStream).ConfigureAwait(false);
         }
         finally
         {
@@ -458,10 +458,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// <summary>
     /// Runs one body chunk through the plugins (request: chain order; response: reverse). Each plugin
     /// has its own buffer: while it pauses, chunks accumulate there and it is called again with the
-    /// cumulative size; when it continues, its buffer moves on to the next plugin. Returns what left
-    /// the chain (empty while held), or null when a plugin stopped the stream (<see cref="Reply"/>).
+    /// cumulative size; when it continues, its buffer moves on to the next plugin. A plugin that pauses
+    /// at the end of the body stops the stream until it resumes, answers or closes it (after a callout,
+    /// say), as in Envoy. Returns what left the chain (empty while held), or null when a plugin stopped
+    /// the stream (<see cref="Reply"/>, <see cref="Closed"/>).
     /// </summary>
-    public byte[]? PushBody(bool request, byte[] chunk, bool endOfStream)
+    public async ValueTask<byte[]?> PushBodyAsync(bool request, byte[] chunk, bool endOfStream)
     {
         var data = chunk;
         for (var n = 0; n < _hosts.Length; n++)
@@ -478,9 +480,68 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     return null;
                 case BodyStep.Held:
                     return [];
+                case BodyStep.Paused:
+                    // data is what the plugin let go before it paused (if anything); what it held follows on resume.
+                    var before = data;
+                    if (await WaitForBodyResumeAsync(host, request).ConfigureAwait(false) is not { } held)
+                    {
+                        return null;
+                    }
+
+                    data = before.Length == 0 ? held : [.. before, .. held];
+                    break;
             }
         }
 
+        return data;
+    }
+
+    /// <summary>
+    /// A plugin paused at the end of a body: waits for it to resume (its buffer then moves on), answer,
+    /// close or fail; a plugin that never decides gets the pause timeout's 503. Null when the stream stopped.
+    /// </summary>
+    private async Task<byte[]?> WaitForBodyResumeAsync(StreamHost host, bool request)
+    {
+        // Trailers may be created only inside the last body callback, not from a callout's callback.
+        _responseEnding = false;
+        var signal = await host.WaitAsync(_options.PauseTimeout, Context.RequestAborted).ConfigureAwait(false);
+        return ApplyBodySignal(host, request, signal) ? TakeHeld(host, request) : null;
+    }
+
+    /// <summary>Applies a resume, reply, close or failure that reached a body phase; false when the stream stopped.</summary>
+    private bool ApplyBodySignal(StreamHost host, bool request, StreamSignal signal)
+    {
+        switch (signal.Kind)
+        {
+            case StreamSignalKind.Continue:
+                return true;
+            case StreamSignalKind.LocalResponse:
+                Reply = signal.Reply;
+                return false;
+            case StreamSignalKind.Close:
+                Closed = true;
+                return false;
+            case StreamSignalKind.TimedOut:
+                Reply = new LocalResponse(503, "wasm_pause_timeout", Encoding.UTF8.GetBytes("plugin did not resume the request"), new HeaderMap(), null);
+                return false;
+            default:
+                host.Entry.Metrics.Traps.Inc();
+                ApplyFailure(host, signal.Failure ?? new PluginFailure(TrapKind.Unavailable, "callback", "no healthy VM"));
+                // Failing open passes on what the plugin held; failing closed stopped the stream.
+                return !Stopped;
+        }
+    }
+
+    /// <summary>What <paramref name="host"/> held of the body, which moves on; its buffer is emptied.</summary>
+    private static byte[] TakeHeld(StreamHost host, bool request)
+    {
+        if ((request ? host.RequestBody : host.ResponseBody) is not { Length: > 0 } held)
+        {
+            return [];
+        }
+
+        var data = held.ToArray();
+        held.Clear();
         return data;
     }
 
@@ -577,6 +638,24 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             return BodyStep.Continue;
         }
 
+        // A decision the plugin made while it held the body (a callout's answer, say) takes effect now:
+        // a reply or close stops the stream; a resume lets what it held go on ahead of this chunk.
+        byte[]? released = null;
+        if (host.TakeSignal() is { } signal)
+        {
+            if (!ApplyBodySignal(host, request, signal))
+            {
+                return BodyStep.Stopped;
+            }
+
+            released = TakeHeld(host, request);
+            if (host.Skipped)
+            {
+                data = [.. released, .. data];
+                return BodyStep.Continue;
+            }
+        }
+
         var buffer = (request ? host.RequestBody : host.ResponseBody) ?? new BodyBuffer(data.Length);
         SetBody(host, request, buffer);
         buffer.Append(data);
@@ -608,8 +687,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 Reply = result.LocalResponse;
                 return BodyStep.Stopped;
             case FilterStatus.Pause when !endOfStream:
-                data = [];
-                return BodyStep.Held;
+                data = released ?? [];
+                return released is { Length: > 0 } ? BodyStep.Continue : BodyStep.Held;
+            case FilterStatus.Pause:
+                // Paused on the whole body: the stream waits for the plugin (resume, reply or close).
+                data = released ?? [];
+                return BodyStep.Paused;
         }
 
         if (buffer.Length != data.Length || !buffer.Span.SequenceEqual(data))
@@ -619,6 +702,11 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
 
         buffer.Clear();
+        if (released is { Length: > 0 })
+        {
+            data = [.. released, .. data];
+        }
+
         return BodyStep.Continue;
     }
 
@@ -1234,6 +1322,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     {
         Continue,
         Held,
+        Paused,
         Stopped,
     }
 

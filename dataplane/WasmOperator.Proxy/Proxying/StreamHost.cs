@@ -66,6 +66,17 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
 
     public void OnPluginFailure(PluginFailure failure) => Signal(new StreamSignal(StreamSignalKind.Failed, null, failure));
 
+    /// <summary>A signal that arrived while nothing waited (the plugin held a body and answered later); taken once.</summary>
+    public StreamSignal? TakeSignal()
+    {
+        lock (_gate)
+        {
+            var pending = _pending;
+            _pending = null;
+            return pending;
+        }
+    }
+
     /// <summary>Waits for the plugin to resume, answer, close or fail the paused stream.</summary>
     public async Task<StreamSignal> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {

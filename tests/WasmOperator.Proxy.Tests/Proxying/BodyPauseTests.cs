@@ -1,0 +1,43 @@
+using System.Net;
+using System.Text;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Proxying;
+
+/// <summary>
+/// A plugin that pauses on the whole body (end_of_stream) stops the stream until it decides, as in Envoy:
+/// a body-inspecting authorizer's callout answer is what lets the request through or turns it away.
+/// </summary>
+public sealed class BodyPauseTests
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_request_paused_on_its_body_waits_for_the_callout_and_is_denied_without_reaching_the_upstream(bool chunked)
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("authz", Wat("body_authz"), "authz")));
+
+        var (allowed, echo) = await proxy.SendAsync(Post("yes, please", chunked));
+        Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
+        Assert.NotNull(echo);
+        Assert.Equal("yes, please", echo.Body);
+        Assert.Equal(1, proxy.Upstream.Requests);
+
+        var (denied, deniedEcho) = await proxy.SendAsync(Post("no, thanks", chunked));
+        Assert.Equal(HttpStatusCode.Forbidden, denied.StatusCode);
+        Assert.Null(deniedEcho);
+        Assert.Equal("denied", await denied.Content.ReadAsStringAsync());
+        Assert.Equal(1, proxy.Upstream.Requests);
+        Assert.Equal(2, proxy.Authorizer.Requests);
+    }
+
+    private static HttpRequestMessage Post(string body, bool chunked)
+    {
+        var bytes = Encoding.UTF8.GetBytes(body);
+        HttpContent content = chunked ? new StreamContent(new MemoryStream(bytes)) : new ByteArrayContent(bytes);
+        var request = new HttpRequestMessage(HttpMethod.Post, "/orders") { Content = content };
+        request.Headers.TransferEncodingChunked = chunked;
+        return request;
+    }
+}
