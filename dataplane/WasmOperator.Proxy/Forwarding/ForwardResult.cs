@@ -12,10 +12,10 @@ internal enum ForwardResult
     /// <summary>The upstream response was relayed completely.</summary>
     Ok,
 
-    /// <summary>No connection to the upstream could be made: 502.</summary>
+    /// <summary>No connection to the upstream could be made: 503 (Envoy's connection_failure).</summary>
     ConnectFailed,
 
-    /// <summary>Sending the request failed or the upstream closed before answering: 502.</summary>
+    /// <summary>Sending the request failed or the upstream closed before answering: 503 (Envoy's connection_termination).</summary>
     RequestFailed,
 
     /// <summary>The upstream's response was not valid HTTP/1.1: 502.</summary>

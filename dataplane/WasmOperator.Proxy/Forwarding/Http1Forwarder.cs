@@ -108,7 +108,7 @@ internal sealed class Http1Forwarder : IDisposable
                 }
                 catch (Exception ex) when (ex is SocketException or OperationCanceledException && !context.RequestAborted.IsCancellationRequested)
                 {
-                    context.Response.StatusCode = StatusCodes.Status502BadGateway;
+                    context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                     return new ForwardOutcome(ForwardResult.ConnectFailed, ex.Message);
                 }
 
@@ -202,8 +202,10 @@ internal sealed class Http1Forwarder : IDisposable
                 return new ForwardOutcome(ForwardResult.Timeout, $"no progress within {_options.ActivityTimeout}");
             }
 
-            context.Response.StatusCode = StatusCodes.Status502BadGateway;
-            return new ForwardOutcome(ex is UpstreamProtocolException ? ForwardResult.InvalidResponse : ForwardResult.RequestFailed, ex.Message);
+            // As Envoy: a connection that failed or closed before the response is 503, an invalid response 502.
+            var invalid = ex is UpstreamProtocolException;
+            context.Response.StatusCode = invalid ? StatusCodes.Status502BadGateway : StatusCodes.Status503ServiceUnavailable;
+            return new ForwardOutcome(invalid ? ForwardResult.InvalidResponse : ForwardResult.RequestFailed, ex.Message);
         }
         finally
         {

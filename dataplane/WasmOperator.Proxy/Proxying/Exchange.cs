@@ -33,6 +33,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     private readonly long _started = Stopwatch.GetTimestamp();
     private ConcurrentDictionary<string, byte[]>? _filterState;
     private bool _responseEnding;
+    private bool _replyWritten;
     private long _completed;
 
     public Exchange(HttpContext context, ChainEntry[] entries, ProxyOptions options, ILogger log)
@@ -469,7 +470,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         for (var n = 0; n < _hosts.Length; n++)
         {
             var host = _hosts[request ? n : _hosts.Length - 1 - n];
-            if (host.Skipped || host.Stream is null)
+            // Only plugins that saw the request see its bodies (a local reply may come before later ones did).
+            if (host.Skipped || host.Stream is not { Failure: null } || !host.RequestStarted)
             {
                 continue;
             }
@@ -722,7 +724,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
     }
 
-    /// <summary>Sends <see cref="Reply"/> (HTTP or gRPC) or resets the stream after a close.</summary>
+    /// <summary>
+    /// Sends <see cref="Reply"/> (resets the stream instead once it was closed or the response started). As
+    /// in Envoy, a reply decided before any response arrived passes through the response callbacks of the
+    /// plugins that saw the request, in reverse order, so they can add headers to it, rewrite it and log it;
+    /// a reply or close they attempt meanwhile is ignored. Sent once.
+    /// </summary>
     public async Task WriteReplyAsync()
     {
         var response = Context.Response;
@@ -732,41 +739,64 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             return;
         }
 
-        if (Reply is not { } reply)
+        if (Reply is not { } reply || _replyWritten)
         {
             return;
         }
 
-        response.Clear();
-        foreach (var (name, value) in reply.Headers.Entries)
+        _replyWritten = true;
+        var (headers, body) = LocalReply.Build(Context.Request, reply);
+        if (ResponseHeaders is null)
         {
-            if (!name.StartsWith(':') && name is not "content-length" and not "transfer-encoding")
+            body = await RunReplyThroughPluginsAsync(reply, headers, body).ConfigureAwait(false);
+            if (Closed)
             {
-                response.Headers.Append(name, value);
+                Context.Abort();
+                return;
             }
         }
 
-        if (reply.GrpcStatus is { } grpc)
+        await LocalReply.WriteAsync(Context, headers, body).ConfigureAwait(false);
+    }
+
+    /// <summary>The response callbacks for a local reply; returns its body as the plugins left it.</summary>
+    private async Task<byte[]> RunReplyThroughPluginsAsync(LocalResponse reply, HeaderMap headers, byte[] body)
+    {
+        headers.TrackChanges();
+        ResponseHeaders = headers;
+        foreach (var host in _hosts)
         {
-            // gRPC "trailers-only" reply: HTTP 200, status and message in the headers, no body.
-            response.StatusCode = 200;
-            response.ContentType = "application/grpc";
-            response.Headers["grpc-status"] = grpc.ToString(CultureInfo.InvariantCulture);
-            if (reply.Body.Length > 0)
+            host.ResponseHeaders = headers;
+        }
+
+        if (int.TryParse(headers.Get(":status"), NumberStyles.None, CultureInfo.InvariantCulture, out var status))
+        {
+            Context.Response.StatusCode = status;
+        }
+
+        for (var n = _hosts.Length - 1; n >= 0 && !Closed; n--)
+        {
+            var host = _hosts[n];
+            if (host.RequestStarted && !host.Skipped && host.Stream is { Failure: null } stream)
             {
-                response.Headers["grpc-message"] = Uri.EscapeDataString(Encoding.UTF8.GetString(reply.Body));
+                await RunOneAsync(host, stream, Phase.ResponseHeaders, endOfStream: body.Length == 0).ConfigureAwait(false);
+                Reply = reply;
             }
-
-            response.ContentLength = 0;
-            return;
         }
 
-        response.StatusCode = reply.StatusCode;
-        response.ContentLength = reply.Body.Length;
-        if (reply.Body.Length > 0)
+        if (body.Length > 0 && !Closed)
         {
-            await response.Body.WriteAsync(reply.Body, Context.RequestAborted).ConfigureAwait(false);
+            var output = await PushLastResponseChunkAsync(body, endOfStream: true).ConfigureAwait(false);
+            Reply = reply;
+            if (output is not null && (output.Length != body.Length || !output.AsSpan().SequenceEqual(body)))
+            {
+                body = output;
+                headers.Set("content-length", body.Length.ToString(CultureInfo.InvariantCulture));
+            }
         }
+
+        ResponseBytes = body.Length;
+        return body;
     }
 
     /// <summary>The cluster the request was forwarded to (<c>cluster_name</c>, <c>upstream.*</c> properties); null until it is.</summary>
@@ -889,6 +919,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             PrepareCopies(host, phase);
         }
 
+        host.RequestStarted |= phase == Phase.RequestHeaders;
         var start = Stopwatch.GetTimestamp();
         var result = phase switch
         {

@@ -27,16 +27,19 @@ internal static class GrpcStatus
             return (status, message);
         }
 
-        var mapped = response.StatusCode switch
-        {
-            HttpStatusCode.OK => Unknown,
-            HttpStatusCode.BadRequest => Internal,
-            HttpStatusCode.Unauthorized => 16,
-            HttpStatusCode.Forbidden => 7,
-            HttpStatusCode.NotFound => 12,
-            HttpStatusCode.TooManyRequests or HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout => Unavailable,
-            _ => Unknown,
-        };
+        var mapped = FromHttp((int)response.StatusCode);
         return (mapped, message.Length > 0 ? message : $"upstream answered HTTP {(int)response.StatusCode} without grpc-status");
     }
+
+    /// <summary>The gRPC status for an HTTP status without one (the gRPC spec's http-grpc-status-mapping, as Envoy maps it).</summary>
+    public static int FromHttp(int status) => status switch
+    {
+        200 => Unknown,
+        400 => Internal,
+        401 => 16,
+        403 => 7,
+        404 => 12,
+        429 or 502 or 503 or 504 => Unavailable,
+        _ => Unknown,
+    };
 }

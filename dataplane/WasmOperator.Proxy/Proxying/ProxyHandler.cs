@@ -125,6 +125,7 @@ internal sealed partial class ProxyHandler : IDisposable
             {
                 _metrics.UpstreamErrors.Inc();
                 LogUpstreamError(_log, outcome.Result.ToString(), outcome.Detail ?? "");
+                await ReplyToFailureAsync(context, exchange, LocalReply.ForUpstreamFailure(outcome.Result)).ConfigureAwait(false);
             }
 
             return;
@@ -136,7 +137,37 @@ internal sealed partial class ProxyHandler : IDisposable
             _metrics.UpstreamErrors.Inc();
             var feature = context.Features.Get<IForwarderErrorFeature>();
             LogUpstreamError(_log, error.ToString(), feature?.Exception?.Message ?? "");
+            var failure = error switch
+            {
+                ForwarderError.Request => ForwardResult.ConnectFailed,
+                ForwarderError.RequestTimedOut => ForwardResult.Timeout,
+                ForwarderError.ResponseHeaders => ForwardResult.InvalidResponse,
+                _ => ForwardResult.ClientAborted,
+            };
+            await ReplyToFailureAsync(context, exchange, LocalReply.ForUpstreamFailure(failure)).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// A forwarding failure before any of the response went out gets Envoy's local reply (503 connect
+    /// error, 504 timeout, 502 protocol error), through the plugins' response callbacks when there are any.
+    /// </summary>
+    private static async Task ReplyToFailureAsync(HttpContext context, Exchange? exchange, ProxyWasm.Host.LocalResponse? reply)
+    {
+        if (reply is null || context.Response.HasStarted || context.RequestAborted.IsCancellationRequested)
+        {
+            return;
+        }
+
+        if (exchange is not null)
+        {
+            exchange.StopWith(reply);
+            await exchange.WriteReplyAsync().ConfigureAwait(false);
+            return;
+        }
+
+        var (headers, body) = LocalReply.Build(context.Request, reply);
+        await LocalReply.WriteAsync(context, headers, body).ConfigureAwait(false);
     }
 
     /// <summary>The first route whose prefix matches and whose cluster exists, else the default cluster.</summary>

@@ -26,6 +26,9 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
 
     public bool Retried { get; set; }
 
+    /// <summary>The plugin's request headers callback ran: it sees the response (or the local reply) too.</summary>
+    public bool RequestStarted { get; set; }
+
     public HeaderMap? RequestHeaders { get; set; }
 
     public HeaderMap? RequestTrailers { get; set; }

@@ -8,7 +8,7 @@ namespace WasmOperator.Proxy.Tests.Forwarding;
 
 /// <summary>
 /// The HTTP/1.1 fast path against a scripted upstream: what reaches the upstream, every response
-/// framing, hop-by-hop fields, keep-alive reuse and the failures a proxy must turn into 502/504.
+/// framing, hop-by-hop fields, keep-alive reuse and the failures a proxy must turn into 502/503/504.
 /// </summary>
 public sealed class Http1ForwarderTests
 {
@@ -195,14 +195,16 @@ public sealed class Http1ForwarderTests
     }
 
     [Fact]
-    public async Task An_unreachable_upstream_is_502()
+    public async Task An_unreachable_upstream_is_503_with_envoys_reason()
     {
         var closedPort = FreePort.Next();
         await using var proxy = await ProxyToAsync(new Uri($"http://127.0.0.1:{closedPort}"));
 
         var (response, _) = await proxy.GetAsync("/");
 
-        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("upstream connect error or disconnect/reset before headers. reset reason: connection failure", await response.Content.ReadAsStringAsync());
+        Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
         Assert.True(proxy.Logs.Contains("ConnectFailed"), "log: " + string.Join(" | ", proxy.Logs.Lines));
     }
 

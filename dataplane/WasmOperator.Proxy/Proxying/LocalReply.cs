@@ -1,0 +1,102 @@
+using System.Globalization;
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using WasmOperator.ProxyWasm.Host;
+
+namespace WasmOperator.Proxy.Proxying;
+
+/// <summary>
+/// Replies the proxy sends itself (a plugin's local response, fail-closed, limits, upstream errors), shaped
+/// as Envoy shapes them: what the client speaks decides, not the reply. A gRPC request gets a trailers-only
+/// gRPC reply (HTTP 200, <c>grpc-status</c> given or mapped from the HTTP status, the body as
+/// <c>grpc-message</c>); any other request gets the HTTP status and body, <c>text/plain</c> if the body has
+/// no content type.
+/// </summary>
+internal static class LocalReply
+{
+    public static bool IsGrpc(HttpRequest request) => request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true;
+
+    /// <summary>The reply's response header map (<c>:status</c> first, with <c>content-length</c>) and body.</summary>
+    public static (HeaderMap Headers, byte[] Body) Build(HttpRequest request, LocalResponse reply)
+    {
+        var headers = new HeaderMap(reply.Headers.Count + 5);
+        byte[] body;
+        if (IsGrpc(request))
+        {
+            headers.Add(":status", "200");
+            headers.Add("content-type", "application/grpc");
+            headers.Add("grpc-status", (reply.GrpcStatus ?? GrpcStatus.FromHttp(reply.StatusCode)).ToString(CultureInfo.InvariantCulture));
+            if (reply.Body.Length > 0)
+            {
+                headers.Add("grpc-message", Uri.EscapeDataString(Encoding.UTF8.GetString(reply.Body)));
+            }
+
+            body = [];
+        }
+        else
+        {
+            headers.Add(":status", reply.StatusCode.ToString(CultureInfo.InvariantCulture));
+            body = reply.Body;
+        }
+
+        foreach (var (name, value) in reply.Headers.Entries)
+        {
+            if (!name.StartsWith(':') && name is not "content-length" and not "transfer-encoding" && headers.Get(name) is null)
+            {
+                headers.Add(name, value);
+            }
+        }
+
+        if (body.Length > 0 && headers.Get("content-type") is null)
+        {
+            headers.Add("content-type", "text/plain");
+        }
+
+        headers.Add("content-length", body.Length.ToString(CultureInfo.InvariantCulture));
+        return (headers, body);
+    }
+
+    /// <summary>Writes a reply built by <see cref="Build"/> (as plugins may have changed it) in place of anything set so far.</summary>
+    public static async Task WriteAsync(HttpContext context, HeaderMap headers, byte[] body)
+    {
+        var response = context.Response;
+        response.Clear();
+        foreach (var (name, value) in headers.Entries)
+        {
+            if (name == ":status")
+            {
+                if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var status) && status is >= 100 and <= 999)
+                {
+                    response.StatusCode = status;
+                }
+            }
+            else if (!name.StartsWith(':') && name is not "content-length" and not "transfer-encoding")
+            {
+                response.Headers.Append(name, value);
+            }
+        }
+
+        response.ContentLength = body.Length;
+        if (body.Length > 0 && !HttpMethods.IsHead(context.Request.Method))
+        {
+            await response.Body.WriteAsync(body, context.RequestAborted).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The reply for a forwarding failure before any of the response went out (Envoy's texts and details).</summary>
+    public static LocalResponse? ForUpstreamFailure(Forwarding.ForwardResult result) => result switch
+    {
+        Forwarding.ForwardResult.ConnectFailed => Upstream(503, "connection_failure"),
+        Forwarding.ForwardResult.RequestFailed => Upstream(503, "connection_termination"),
+        Forwarding.ForwardResult.InvalidResponse => Upstream(502, "protocol_error"),
+        Forwarding.ForwardResult.Timeout => new LocalResponse(504, "upstream_response_timeout", "upstream request timeout"u8.ToArray(), new HeaderMap(), null),
+        _ => null,
+    };
+
+    private static LocalResponse Upstream(int status, string reason) => new(
+        status,
+        $"upstream_reset_before_response_started{{{reason}}}",
+        Encoding.UTF8.GetBytes($"upstream connect error or disconnect/reset before headers. reset reason: {reason.Replace('_', ' ')}"),
+        new HeaderMap(),
+        null);
+}
