@@ -88,11 +88,6 @@ public sealed class HttpStream : IDisposable
             {
                 _failure = shard.LastFailure ?? PluginShard.Unavailable(null);
             }
-            else if (context.LocalResponseSent)
-            {
-                // Envoy stops calling a filter after its local reply.
-                return FilterResult.FromAction(0);
-            }
             else
             {
                 shard.CallDepth++;
