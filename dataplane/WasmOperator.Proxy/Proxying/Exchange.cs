@@ -1061,7 +1061,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         map.Add(":scheme", request.Scheme);
         foreach (var (name, values) in request.Headers)
         {
-            if (name.StartsWith(':') || string.Equals(name, "Host", StringComparison.OrdinalIgnoreCase))
+            if (name.StartsWith(':') || string.Equals(name, "Host", StringComparison.OrdinalIgnoreCase) || IsConnectionSpecific(name, values))
             {
                 continue;
             }
@@ -1074,6 +1074,20 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
         return map;
     }
+
+    /// <summary>
+    /// Fields about this hop's connection, which Envoy removes before any filter runs: plugins never see
+    /// them (a plugin copying the request headers into a callout must not copy the body framing), and the
+    /// forwarder writes its own. <c>te: trailers</c> is end-to-end for gRPC and stays.
+    /// </summary>
+    private static bool IsConnectionSpecific(string name, StringValues values) => name.Length switch
+    {
+        2 => name.Equals("TE", StringComparison.OrdinalIgnoreCase) && !string.Equals(values.ToString().Trim(), "trailers", StringComparison.OrdinalIgnoreCase),
+        10 => name.Equals("Connection", StringComparison.OrdinalIgnoreCase) || name.Equals("Keep-Alive", StringComparison.OrdinalIgnoreCase),
+        16 => name.Equals("Proxy-Connection", StringComparison.OrdinalIgnoreCase),
+        17 => name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase),
+        _ => false,
+    };
 
     /// <summary>
     /// Copies what the plugins changed in the map back to the request: the changed fields only (every field

@@ -107,6 +107,27 @@ public sealed class PropertyTests
     }
 
     [Fact]
+    public void Plugins_do_not_see_the_fields_of_the_clients_connection()
+    {
+        var context = Request();
+        context.Request.Headers["Connection"] = "keep-alive";
+        context.Request.Headers["Keep-Alive"] = "timeout=5";
+        context.Request.Headers["Transfer-Encoding"] = "chunked";
+        context.Request.Headers["Proxy-Connection"] = "keep-alive";
+        context.Request.Headers["TE"] = "trailers";
+        var exchange = ExchangeFor(context);
+
+        Assert.True(exchange.TryGetProperty(null, "request.headers", out var pairs));
+        var names = DecodePairs(pairs).Select(p => p.Key).ToList();
+        Assert.DoesNotContain("connection", names);
+        Assert.DoesNotContain("keep-alive", names);
+        Assert.DoesNotContain("transfer-encoding", names);
+        Assert.DoesNotContain("proxy-connection", names);
+        Assert.Contains("te", names);
+        Assert.Contains("x-tenant", names);
+    }
+
+    [Fact]
     public void Duration_is_known_once_the_exchange_completed_and_upstream_once_it_was_forwarded()
     {
         var created = System.Diagnostics.Stopwatch.GetTimestamp();
