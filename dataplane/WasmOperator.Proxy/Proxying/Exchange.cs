@@ -255,7 +255,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// </summary>
     public Task<bool> OnResponseAsync(HttpResponseMessage upstream, CancellationToken cancellationToken) =>
         OnResponseAsync(
-            upstream.Content.Headers.ContentLength is not 0 && !HttpMethods.IsHead(Context.Request.Method),
+            // 1xx, 204 and 304 never have a body (RFC 9110 §6.4.1): their headers end the stream, as on the fast path.
+            upstream.Content.Headers.ContentLength is not 0 && !HttpMethods.IsHead(Context.Request.Method) &&
+                (int)upstream.StatusCode is >= 200 and not 204 and not 304,
             upstream.Content.Headers.ContentLength,
             trailersAfterLength: upstream.Version.Major >= 2,
             async ct => await upstream.Content.ReadAsStreamAsync(ct).ConfigureAwait(false),

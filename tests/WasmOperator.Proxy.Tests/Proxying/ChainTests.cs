@@ -106,4 +106,24 @@ public sealed class ChainTests
         // The echoed JSON (over 256 KiB) came back through the response body callbacks too.
         Assert.Equal("/stream", echo.Path);
     }
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_204_ends_the_stream_at_its_headers_on_both_paths(bool h2c)
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("eos", Wat("response_eos"), "eos")));
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/no-content");
+        if (h2c)
+        {
+            // HTTP/2 from the client goes upstream through YARP; HTTP/1.1 through the proxy's own forwarder.
+            request.Version = HttpVersion.Version20;
+            request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        }
+
+        using var response = await (h2c ? proxy.H2c : proxy.Client).SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        Assert.Equal("1", response.Headers.GetValues("x-headers-eos").Single());
+        Assert.False(proxy.Logs.Contains("response body callback"), string.Join(" | ", proxy.Logs.Lines));
+    }
 }

@@ -11,7 +11,7 @@ namespace WasmOperator.Proxy.Tests.Support;
 
 /// <summary>
 /// A real Kestrel upstream on a free loopback port (HTTP/1.1 and h2c). It echoes what it saw as JSON,
-/// sets <c>x-upstream: yes</c> and <c>x-remove-me: 1</c>, and holds /slow until <see cref="ReleaseSlow"/>.
+/// sets <c>x-upstream: yes</c> and <c>x-remove-me: 1</c>, answers /no-content with 204, and holds /slow until <see cref="ReleaseSlow"/>.
 /// As an authorizer it answers every request 200 if <c>x-allow: yes</c>, else 403.
 /// </summary>
 internal sealed class Upstream : IAsyncDisposable
@@ -77,6 +77,13 @@ internal sealed class Upstream : IAsyncDisposable
         if (request.Path == "/token")
         {
             await response.WriteAsync("secret-token");
+            return;
+        }
+
+        if (request.Path == "/no-content")
+        {
+            response.StatusCode = 204;
+            response.Headers["x-upstream"] = "yes";
             return;
         }
 
