@@ -29,11 +29,37 @@ internal sealed class CalloutClient : IDisposable
         { Timeout = Timeout.InfiniteTimeSpan };
     }
 
-    public async Task<HttpCalloutResponse> SendHttpAsync(HttpCalloutRequest request, CancellationToken cancellationToken)
+    /// <summary>
+    /// An HTTP callout (<c>proxy_http_call</c>), failing the way Envoy's async client does:
+    /// <list type="bullet">
+    /// <item>an unknown cluster throws <see cref="ArgumentException"/> synchronously: the hostcall returns
+    /// BadArgument and no response is delivered (Envoy <c>Context::httpCall</c>);</item>
+    /// <item>a failure before the response headers (connection refused, reset, timeout) is the router's
+    /// local reply, delivered as a real response (<c>AsyncStreamImpl::sendLocalReply</c> encodes it and
+    /// <c>AsyncRequestImpl::onComplete</c> calls <c>onSuccess</c>): 503 with
+    /// "upstream connect error or disconnect/reset before headers. reset reason: …" (<c>Router::Filter::onUpstreamReset</c>),
+    /// 504 "upstream request timeout" (<c>onResponseTimeout</c>), <c>content-type: text/plain</c>;</item>
+    /// <item>a failure after the headers arrived (the body or trailers cut off, or the timeout firing then) faults
+    /// the task: a failed call with no headers (Envoy resets the stream, <c>onFailure(Reset)</c>).</item>
+    /// </list>
+    /// A timeout of 0 means none, as in Envoy; connecting is bounded by the handler's 5 s
+    /// <see cref="SocketsHttpHandler.ConnectTimeout"/> (Envoy's default cluster connect_timeout).
+    /// </summary>
+    public Task<HttpCalloutResponse> SendHttpAsync(HttpCalloutRequest request, CancellationToken cancellationToken)
     {
-        var cluster = Resolve(request.Upstream);
+        if (!TryResolve(request.Upstream, out var cluster, out var unknown))
+        {
+            throw new ArgumentException(unknown, nameof(request));
+        }
+
+        return SendHttpAsync(cluster, request, cancellationToken);
+    }
+
+    private async Task<HttpCalloutResponse> SendHttpAsync(Uri cluster, HttpCalloutRequest request, CancellationToken cancellationToken)
+    {
         var path = request.Headers.Get(":path") ?? "/";
-        using var message = new HttpRequestMessage(new HttpMethod(request.Headers.Get(":method") ?? "GET"), new Uri(cluster, path));
+        var method = request.Headers.Get(":method") ?? "GET";
+        using var message = new HttpRequestMessage(new HttpMethod(method), new Uri(cluster, path));
         if (request.Body.Length > 0)
         {
             message.Content = new ByteArrayContent(request.Body);
@@ -59,16 +85,92 @@ internal sealed class CalloutClient : IDisposable
         }
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(request.Timeout > TimeSpan.Zero ? request.Timeout : TimeSpan.FromSeconds(5));
-        using var response = await _client.SendAsync(message, HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
+        if (request.Timeout > TimeSpan.Zero)
+        {
+            timeout.CancelAfter(request.Timeout);
+        }
+
+        var head = string.Equals(method, "HEAD", StringComparison.OrdinalIgnoreCase);
+        HttpResponseMessage response;
+        try
+        {
+            response = await _client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            return LocalReply(HttpStatusCode.GatewayTimeout, "upstream request timeout", head);
+        }
+        catch (OperationCanceledException)
+        {
+            // The handler's ConnectTimeout, not the callout's: Envoy's reset reason "connection timeout".
+            return LocalReply(HttpStatusCode.ServiceUnavailable, ResetBody("connection timeout", null), head);
+        }
+        catch (HttpRequestException ex)
+        {
+            var (status, body) = BeforeHeaders(ex);
+            return LocalReply(status, body, head);
+        }
+
+        using (response)
+        {
+            var headers = new HeaderMap();
+            headers.Add(":status", ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Copy(response.Headers, headers);
+            Copy(response.Content.Headers, headers);
+            var body = await response.Content.ReadAsByteArrayAsync(timeout.Token).ConfigureAwait(false);
+            var trailers = new HeaderMap();
+            Copy(response.TrailingHeaders, trailers);
+            return new HttpCalloutResponse(headers, body, trailers);
+        }
+    }
+
+    /// <summary>
+    /// Envoy's router local reply for a request that failed before any response headers
+    /// (<c>Router::Filter::onUpstreamReset</c>; reset reasons from <c>Http::Utility::resetReasonToString</c>;
+    /// transport failure reason from <c>ConnectionImpl</c>: "delayed connect error: " + strerror).
+    /// A protocol error is 502, anything else 503.
+    /// </summary>
+    private static (HttpStatusCode Status, string Body) BeforeHeaders(HttpRequestException ex) => ex.HttpRequestError switch
+    {
+        HttpRequestError.NameResolutionError => (HttpStatusCode.ServiceUnavailable, "no healthy upstream"),
+        HttpRequestError.ConnectionError or HttpRequestError.SecureConnectionError =>
+            (HttpStatusCode.ServiceUnavailable, ResetBody("remote connection failure", TransportFailure(ex))),
+        HttpRequestError.ResponseEnded => (HttpStatusCode.ServiceUnavailable, ResetBody("connection termination", null)),
+        HttpRequestError.HttpProtocolError or HttpRequestError.InvalidResponse or HttpRequestError.ConfigurationLimitExceeded =>
+            (HttpStatusCode.BadGateway, ResetBody("protocol error", null)),
+        _ => (HttpStatusCode.ServiceUnavailable, ResetBody("remote connection failure", TransportFailure(ex))),
+    };
+
+    private static string ResetBody(string reason, string? transportFailure) =>
+        "upstream connect error or disconnect/reset before headers. reset reason: " + reason +
+        (string.IsNullOrEmpty(transportFailure) ? "" : ", transport failure reason: " + transportFailure);
+
+    private static string? TransportFailure(Exception ex)
+    {
+        for (Exception? e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is System.Net.Sockets.SocketException socket)
+            {
+                return "delayed connect error: " + socket.Message;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>A local reply as Envoy encodes it (<c>Http::Utility::sendLocalReply</c>): :status, content-length, content-type text/plain; no body for HEAD.</summary>
+    private static HttpCalloutResponse LocalReply(HttpStatusCode status, string text, bool head)
+    {
+        var body = System.Text.Encoding.UTF8.GetBytes(text);
         var headers = new HeaderMap();
-        headers.Add(":status", ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture));
-        Copy(response.Headers, headers);
-        Copy(response.Content.Headers, headers);
-        var body = await response.Content.ReadAsByteArrayAsync(timeout.Token).ConfigureAwait(false);
-        var trailers = new HeaderMap();
-        Copy(response.TrailingHeaders, trailers);
-        return new HttpCalloutResponse(headers, body, trailers);
+        headers.Add(":status", ((int)status).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        headers.Add("content-length", body.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        headers.Add("content-type", "text/plain");
+        return new HttpCalloutResponse(headers, head ? [] : body, new HeaderMap(0));
     }
 
     /// <summary>
@@ -169,16 +271,6 @@ internal sealed class CalloutClient : IDisposable
 
         error = $"unknown cluster '{upstream}'; configured clusters: {string.Join(", ", _options.Clusters.Keys)}";
         return false;
-    }
-
-    private Uri Resolve(string upstream)
-    {
-        if (_options.Clusters.TryGetValue(upstream, out var uri))
-        {
-            return uri;
-        }
-
-        throw new InvalidOperationException($"callout to unknown cluster '{upstream}'; configured clusters: {string.Join(", ", _options.Clusters.Keys)}");
     }
 
     internal static void Copy(HttpHeaders from, HeaderMap to)

@@ -927,7 +927,9 @@ internal sealed class AbiInstance : IDisposable
             return read;
         }
 
-        var response = new LocalResponse(statusCode, details, body, headers, grpcStatus >= 0 ? grpcStatus : null);
+        // Envoy (context.cc sendLocalResponse): only a well-known gRPC status 0..16 makes a gRPC reply;
+        // -1 (the SDKs' "not gRPC") and every other value outside that range mean no gRPC status at all.
+        var response = new LocalResponse(statusCode, details, body, headers, grpcStatus is >= 0 and <= 16 ? grpcStatus : null);
         stream.LocalResponseSent = true;
         if (stream.InCallback)
         {
@@ -1129,16 +1131,20 @@ internal sealed class AbiInstance : IDisposable
             return read;
         }
 
-        if (headers.Get(":method") is null || headers.Get(":path") is null || headers.Get(":authority") is null || upstream.Length == 0)
+        // Envoy (context.cc httpCall): a negative timeout (the u32 read as a C int), an unknown cluster
+        // (the host rejects it synchronously, see StartCallout) or a request without :method, :path or
+        // :authority is BadArgument, and no response is ever delivered for it. Timeout 0 means no timeout.
+        if (timeoutMs < 0 || headers.Get(":method") is null || headers.Get(":path") is null || headers.Get(":authority") is null || upstream.Length == 0)
         {
             return Status(ProxyStatus.BadArgument);
         }
 
         return StartCallout(
             retToken,
-            new HttpCalloutRequest(upstream, headers, body, trailers, TimeSpan.FromMilliseconds((uint)timeoutMs)),
+            new HttpCalloutRequest(upstream, headers, body, trailers, TimeSpan.FromMilliseconds(timeoutMs)),
             static (host, request, cancel) => host.SendHttpCalloutAsync(request, cancel),
-            static (abi, token, response) => abi.DeliverHttpResponse(token, response));
+            static (abi, token, response) => abi.DeliverHttpResponse(token, response),
+            rejectsArguments: true);
     }
 
     public int GrpcCall(int upstreamPtr, int upstreamSize, int servicePtr, int serviceSize, int methodPtr, int methodSize,
@@ -1171,10 +1177,13 @@ internal sealed class AbiInstance : IDisposable
 
     /// <summary>
     /// Issues a callout token, hands the request to the proxy and delivers its completion to the root context
-    /// after the current VM call (never re-entering the VM). A proxy that throws synchronously is a failed callout.
+    /// after the current VM call (never re-entering the VM). A proxy that throws synchronously is a failed callout,
+    /// except, when <paramref name="rejectsArguments"/>, an <see cref="ArgumentException"/>: the proxy refused the
+    /// request itself (an unknown cluster), so the hostcall returns BadArgument and nothing is delivered (Envoy).
     /// </summary>
     private int StartCallout<TRequest, TResponse>(int retToken, TRequest request,
-        Func<IPluginHost, TRequest, CancellationToken, Task<TResponse>> send, Action<AbiInstance, int, Task<TResponse>> deliver)
+        Func<IPluginHost, TRequest, CancellationToken, Task<TResponse>> send, Action<AbiInstance, int, Task<TResponse>> deliver,
+        bool rejectsArguments = false)
     {
         var token = ++_nextToken;
         if (!TryWriteU32(retToken, (uint)token))
@@ -1187,6 +1196,11 @@ internal sealed class AbiInstance : IDisposable
         try
         {
             task = send(_plugin.Host, request, _shard.Cancellation);
+        }
+        catch (ArgumentException) when (rejectsArguments)
+        {
+            _pendingCallouts.Remove(token);
+            return Status(ProxyStatus.BadArgument);
         }
 #pragma warning disable CA1031 // A host failing synchronously is delivered like a failed callout.
         catch (Exception ex)

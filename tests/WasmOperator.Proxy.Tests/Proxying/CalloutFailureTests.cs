@@ -1,0 +1,103 @@
+using System.Net;
+using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Proxying;
+
+/// <summary>
+/// HTTP callouts (proxy_http_call) fail as Envoy's do: an unknown cluster is BadArgument at once and never
+/// answered; a refused connection or a timeout is the router's local reply (503 / 504, text/plain),
+/// delivered to on_http_call_response as a real response. Fixture: callout_status_echo.wat.
+/// </summary>
+public sealed class CalloutFailureTests
+{
+    private static Task<ProxyHarness> StartAsync(string cluster, Action<ProxyOptions>? configure = null) =>
+        ProxyHarness.StartAsync(Yaml(Plugin("caller", Wat("callout_status_echo"), "caller", cluster)), configure);
+
+    [Fact]
+    public async Task A_callout_to_an_unknown_cluster_returns_bad_argument_and_the_request_continues_without_a_response()
+    {
+        await using var proxy = await StartAsync("nope");
+        var (response, echo) = await proxy.GetAsync("/first");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.True(echo is not null, response + "\n" + await response.Content.ReadAsStringAsync());
+        Assert.Equal("/first", echo.Path);
+        Assert.Equal("2", Assert.Single(response.Headers.GetValues("x-call-status")));
+
+        // No on_http_call_response ever follows (today's failure would arrive within milliseconds).
+        await Task.Delay(300);
+        (response, echo) = await proxy.GetAsync("/second");
+        Assert.Equal("/second", echo?.Path);
+        Assert.Equal("2", Assert.Single(response.Headers.GetValues("x-call-status")));
+        Assert.Equal("0", Assert.Single(response.Headers.GetValues("x-deliveries")));
+    }
+
+    [Fact]
+    public async Task A_callout_to_a_cluster_nobody_listens_on_delivers_envoys_503_local_reply()
+    {
+        var dead = FreePort.Next();
+        await using var proxy = await StartAsync("dead", o => o.Clusters["dead"] = new Uri($"http://127.0.0.1:{dead}"));
+        var (response, _) = await proxy.GetAsync("/");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(
+            "status=503 content-type=text/plain body=upstream connect error or disconnect/reset before headers. " +
+            "reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused",
+            await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_callout_that_times_out_before_the_response_delivers_envoys_504_local_reply()
+    {
+        await using var proxy = await StartAsync(ProxyOptions.DefaultCluster);
+        var started = DateTime.UtcNow;
+        var (response, _) = await proxy.GetAsync("/");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("status=504 content-type=text/plain body=upstream request timeout", await response.Content.ReadAsStringAsync());
+        Assert.True(DateTime.UtcNow - started >= TimeSpan.FromMilliseconds(150), "the 200 ms timeout was not waited for");
+    }
+
+    [Fact]
+    public async Task A_callout_timeout_of_zero_means_no_timeout()
+    {
+        await using var proxy = await StartAsync(ProxyOptions.DefaultCluster);
+        var call = proxy.GetAsync("/", ("x-no-timeout", "1"));
+
+        // Longer than the 5 s the proxy used to put in place of 0.
+        await proxy.Upstream.SlowStarted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await Task.Delay(TimeSpan.FromSeconds(5.5));
+        Assert.False(call.IsCompleted);
+
+        proxy.Upstream.ReleaseSlow();
+        var (response, _) = await call;
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.StartsWith("status=200 content-type=application/json body={", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_local_response_with_a_grpc_status_outside_0_to_16_is_treated_as_no_grpc_status()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("deny", Wat("callout_local_grpc_status"), "deny")));
+
+        // A plain request: the plugin's HTTP status and body.
+        var (plain, _) = await proxy.GetAsync("/");
+        Assert.Equal(HttpStatusCode.Forbidden, plain.StatusCode);
+        Assert.Equal("denied", await plain.Content.ReadAsStringAsync());
+
+        // A gRPC request: grpc_status 17 is not a status (Envoy: only 0..16 are), so grpc-status is mapped
+        // from the HTTP status, 403 -> 7 (PERMISSION_DENIED), exactly as for -1.
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/test.Echo/Unary")
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new ByteArrayContent([0, 0, 0, 0, 0]),
+        };
+        request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/grpc");
+        using var grpc = await proxy.H2c.SendAsync(request);
+        await grpc.Content.ReadAsByteArrayAsync();
+        Assert.Equal(HttpStatusCode.OK, grpc.StatusCode);
+        var status = grpc.Headers.TryGetValues("grpc-status", out var values) ? values : grpc.TrailingHeaders.GetValues("grpc-status");
+        Assert.Equal("7", Assert.Single(status));
+        Assert.Equal(0, proxy.Upstream.Requests);
+    }
+}
