@@ -83,10 +83,13 @@ internal static class LocalReply
         }
     }
 
-    /// <summary>The reply for a forwarding failure before any of the response went out (Envoy's texts and details).</summary>
+    /// <summary>
+    /// The reply for a forwarding failure before any of the response went out: Envoy router's status, text
+    /// and response code details (its reset reasons, without the transport detail it appends).
+    /// </summary>
     public static LocalResponse? ForUpstreamFailure(Forwarding.ForwardResult result) => result switch
     {
-        Forwarding.ForwardResult.ConnectFailed => Upstream(503, "connection_failure"),
+        Forwarding.ForwardResult.ConnectFailed => Upstream(503, "remote_connection_failure"),
         Forwarding.ForwardResult.RequestFailed => Upstream(503, "connection_termination"),
         Forwarding.ForwardResult.InvalidResponse => Upstream(502, "protocol_error"),
         Forwarding.ForwardResult.Timeout => new LocalResponse(504, "upstream_response_timeout", "upstream request timeout"u8.ToArray(), new HeaderMap(), null),

@@ -203,7 +203,7 @@ public sealed class Http1ForwarderTests
         var (response, _) = await proxy.GetAsync("/");
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
-        Assert.Equal("upstream connect error or disconnect/reset before headers. reset reason: connection failure", await response.Content.ReadAsStringAsync());
+        Assert.Equal("upstream connect error or disconnect/reset before headers. reset reason: remote connection failure", await response.Content.ReadAsStringAsync());
         Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
         Assert.True(proxy.Logs.Contains("ConnectFailed"), "log: " + string.Join(" | ", proxy.Logs.Lines));
     }

@@ -62,13 +62,16 @@ public sealed class ExamplePluginTests
     }
 
     [Fact]
-    public async Task Auth_answers_with_a_local_reply_when_the_callout_cluster_is_unknown()
+    public async Task Auth_answers_with_its_own_500_when_the_callout_cluster_is_unknown()
     {
+        // As on Envoy: dispatching to an unknown cluster fails at once (BadArgument) and the example
+        // takes its error branch; the request never reaches the upstream.
         await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("auth", Example("auth"), "auth", "no-such-cluster")));
         var before = proxy.Upstream.Requests;
         var (response, _) = await proxy.GetAsync("/orders", ("x-allow", "yes"));
 
-        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        Assert.Equal("auth callout failed", await response.Content.ReadAsStringAsync());
         Assert.Equal(before, proxy.Upstream.Requests);
     }
 

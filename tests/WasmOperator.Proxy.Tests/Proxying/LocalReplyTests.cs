@@ -38,9 +38,9 @@ public sealed class LocalReplyTests
         var (response, _) = await proxy.GetAsync("/");
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
-        Assert.Equal("upstream connect error or disconnect/reset before headers. reset reason: connection failure", await response.Content.ReadAsStringAsync());
+        Assert.Equal("upstream connect error or disconnect/reset before headers. reset reason: remote connection failure", await response.Content.ReadAsStringAsync());
         Assert.Equal("seen", response.Headers.GetValues("hello").Single());
-        Assert.Equal("upstream_reset_before_response_started{connection_failure}", response.Headers.GetValues("x-code-details").Single());
+        Assert.Equal("upstream_reset_before_response_started{remote_connection_failure}", response.Headers.GetValues("x-code-details").Single());
     }
 
     [Fact]
