@@ -102,17 +102,17 @@ internal sealed class CalloutClient : IDisposable
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested)
         {
-            return LocalReply(HttpStatusCode.GatewayTimeout, "upstream request timeout", head);
+            return RouterReply(HttpStatusCode.GatewayTimeout, "upstream request timeout", head);
         }
         catch (OperationCanceledException)
         {
             // The handler's ConnectTimeout, not the callout's: Envoy's reset reason "connection timeout".
-            return LocalReply(HttpStatusCode.ServiceUnavailable, ResetBody("connection timeout", null), head);
+            return RouterReply(HttpStatusCode.ServiceUnavailable, LocalReply.ResetBeforeHeadersText("connection timeout", null), head);
         }
         catch (HttpRequestException ex)
         {
             var (status, body) = BeforeHeaders(ex);
-            return LocalReply(status, body, head);
+            return RouterReply(status, body, head);
         }
 
         using (response)
@@ -138,16 +138,12 @@ internal sealed class CalloutClient : IDisposable
     {
         HttpRequestError.NameResolutionError => (HttpStatusCode.ServiceUnavailable, "no healthy upstream"),
         HttpRequestError.ConnectionError or HttpRequestError.SecureConnectionError =>
-            (HttpStatusCode.ServiceUnavailable, ResetBody("remote connection failure", TransportFailure(ex))),
-        HttpRequestError.ResponseEnded => (HttpStatusCode.ServiceUnavailable, ResetBody("connection termination", null)),
+            (HttpStatusCode.ServiceUnavailable, LocalReply.ResetBeforeHeadersText("remote connection failure", TransportFailure(ex))),
+        HttpRequestError.ResponseEnded => (HttpStatusCode.ServiceUnavailable, LocalReply.ResetBeforeHeadersText("connection termination", null)),
         HttpRequestError.HttpProtocolError or HttpRequestError.InvalidResponse or HttpRequestError.ConfigurationLimitExceeded =>
-            (HttpStatusCode.BadGateway, ResetBody("protocol error", null)),
-        _ => (HttpStatusCode.ServiceUnavailable, ResetBody("remote connection failure", TransportFailure(ex))),
+            (HttpStatusCode.BadGateway, LocalReply.ResetBeforeHeadersText("protocol error", null)),
+        _ => (HttpStatusCode.ServiceUnavailable, LocalReply.ResetBeforeHeadersText("remote connection failure", TransportFailure(ex))),
     };
-
-    private static string ResetBody(string reason, string? transportFailure) =>
-        "upstream connect error or disconnect/reset before headers. reset reason: " + reason +
-        (string.IsNullOrEmpty(transportFailure) ? "" : ", transport failure reason: " + transportFailure);
 
     private static string? TransportFailure(Exception ex)
     {
@@ -163,7 +159,7 @@ internal sealed class CalloutClient : IDisposable
     }
 
     /// <summary>A local reply as Envoy encodes it (<c>Http::Utility::sendLocalReply</c>): :status, content-length, content-type text/plain; no body for HEAD.</summary>
-    private static HttpCalloutResponse LocalReply(HttpStatusCode status, string text, bool head)
+    private static HttpCalloutResponse RouterReply(HttpStatusCode status, string text, bool head)
     {
         var body = System.Text.Encoding.UTF8.GetBytes(text);
         var headers = new HeaderMap();

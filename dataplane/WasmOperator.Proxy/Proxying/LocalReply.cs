@@ -96,10 +96,15 @@ internal static class LocalReply
         _ => null,
     };
 
+    /// <summary>Envoy router's text for a request reset before the response headers (the callouts' replies use it too).</summary>
+    public static string ResetBeforeHeadersText(string reason, string? transportFailure = null) =>
+        "upstream connect error or disconnect/reset before headers. reset reason: " + reason +
+        (string.IsNullOrEmpty(transportFailure) ? "" : ", transport failure reason: " + transportFailure);
+
     private static LocalResponse Upstream(int status, string reason) => new(
         status,
         $"upstream_reset_before_response_started{{{reason}}}",
-        Encoding.UTF8.GetBytes($"upstream connect error or disconnect/reset before headers. reset reason: {reason.Replace('_', ' ')}"),
+        Encoding.UTF8.GetBytes(ResetBeforeHeadersText(reason.Replace('_', ' '))),
         new HeaderMap(),
         null);
 }
