@@ -509,11 +509,28 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         // Trailers may be created only inside the last body callback, not from a callout's callback.
         _responseEnding = false;
         var signal = await host.WaitAsync(_options.PauseTimeout, Context.RequestAborted).ConfigureAwait(false);
-        return ApplyBodySignal(host, request, signal) ? TakeHeld(host, request) : null;
+        return ApplyBodySignal(host, signal) ? TakeHeld(host, request) : null;
     }
 
     /// <summary>Applies a resume, reply, close or failure that reached a body phase; false when the stream stopped.</summary>
-    private bool ApplyBodySignal(StreamHost host, bool request, StreamSignal signal)
+    private bool ApplyBodySignal(StreamHost host, StreamSignal signal)
+    {
+        if (ApplyDecision(signal) is { } resumed)
+        {
+            return resumed;
+        }
+
+        host.Entry.Metrics.Traps.Inc();
+        ApplyFailure(host, signal.Failure ?? new PluginFailure(TrapKind.Unavailable, "callback", "no healthy VM"));
+        // Failing open passes on what the plugin held; failing closed stopped the stream.
+        return !Stopped;
+    }
+
+    /// <summary>
+    /// What a paused plugin decided: true to resume, false when it answered, closed or never decided (the
+    /// pause timeout's 503); null when it failed (the caller applies the fail strategy).
+    /// </summary>
+    private bool? ApplyDecision(StreamSignal signal)
     {
         switch (signal.Kind)
         {
@@ -529,10 +546,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 Reply = new LocalResponse(503, "wasm_pause_timeout", Encoding.UTF8.GetBytes("plugin did not resume the request"), new HeaderMap(), null);
                 return false;
             default:
-                host.Entry.Metrics.Traps.Inc();
-                ApplyFailure(host, signal.Failure ?? new PluginFailure(TrapKind.Unavailable, "callback", "no healthy VM"));
-                // Failing open passes on what the plugin held; failing closed stopped the stream.
-                return !Stopped;
+                return null;
         }
     }
 
@@ -647,7 +661,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         byte[]? released = null;
         if (host.TakeSignal() is { } signal)
         {
-            if (!ApplyBodySignal(host, request, signal))
+            if (!ApplyBodySignal(host, signal))
             {
                 return BodyStep.Stopped;
             }
@@ -887,26 +901,19 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 }
 
                 var signal = await host.WaitAsync(_options.PauseTimeout, Context.RequestAborted).ConfigureAwait(false);
-                switch (signal.Kind)
+                if (ApplyDecision(signal) is not { } resumed)
                 {
-                    case StreamSignalKind.Continue:
-                        break;
-                    case StreamSignalKind.LocalResponse:
-                        Reply = signal.Reply;
-                        return false;
-                    case StreamSignalKind.Close:
-                        Closed = true;
-                        return false;
-                    case StreamSignalKind.TimedOut:
-                        Reply = new LocalResponse(503, "wasm_pause_timeout", Encoding.UTF8.GetBytes("plugin did not resume the request"), new HeaderMap(), null);
-                        return false;
-                    default:
-                        result = new FilterResult(FilterStatus.Failed, 0, null, signal.Failure);
-                        continue;
+                    result = new FilterResult(FilterStatus.Failed, 0, null, signal.Failure);
+                    continue;
+                }
+
+                if (!resumed)
+                {
+                    return false;
                 }
             }
 
-            // Continue, or a body pause at end of stream (the whole body is already buffered).
+            // Continue (bodies, paused or not, go through PushBodyAsync).
             break;
         }
 
