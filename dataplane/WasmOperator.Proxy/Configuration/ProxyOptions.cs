@@ -70,6 +70,12 @@ internal sealed class ProxyOptions
     /// </summary>
     public bool InlineIo { get; set; } = true;
 
+    /// <summary>
+    /// Give a request without <c>x-request-id</c> a new one (a random UUID) before plugins and the upstream see it,
+    /// as Envoy does by default (<c>generate_request_id</c>); property <c>request.id</c> reads it.
+    /// </summary>
+    public bool GenerateRequestId { get; set; } = true;
+
     /// <summary>Name of the default upstream cluster.</summary>
     public const string DefaultCluster = "upstream";
 }

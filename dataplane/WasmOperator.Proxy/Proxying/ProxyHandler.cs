@@ -56,6 +56,11 @@ internal sealed partial class ProxyHandler : IDisposable
 
     public async Task HandleAsync(HttpContext context)
     {
+        if (_options.GenerateRequestId)
+        {
+            RequestIds.EnsurePresent(context.Request.Headers);
+        }
+
         var chain = _chains.Acquire();
         try
         {

@@ -61,4 +61,27 @@ public sealed class HeaderEditTests
         Assert.False(response.Headers.Contains("x-remove-me"));
         Assert.Null(response.Content.Headers.ContentType);
     }
+    [Fact]
+    public async Task A_request_without_x_request_id_gets_a_uuid_and_one_with_it_keeps_it()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml());
+
+        var (_, generated) = await proxy.GetAsync("/");
+        var (_, again) = await proxy.GetAsync("/");
+        var (_, kept) = await proxy.GetAsync("/", ("x-request-id", "client-chose-this"));
+
+        Assert.Matches("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", generated!.Header("x-request-id"));
+        Assert.NotEqual(generated.Header("x-request-id"), again!.Header("x-request-id"));
+        Assert.Equal("client-chose-this", kept!.Header("x-request-id"));
+    }
+
+    [Fact]
+    public async Task Request_id_generation_can_be_turned_off()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(), o => o.GenerateRequestId = false);
+
+        var (_, echo) = await proxy.GetAsync("/");
+
+        Assert.Null(echo!.Header("x-request-id"));
+    }
 }
