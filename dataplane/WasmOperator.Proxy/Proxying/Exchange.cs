@@ -644,7 +644,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             {
                 RecordLogOnly(host, "local_response");
             }
-            else if (seen.Status == FilterStatus.Pause && !endOfStream)
+            else if (seen.Status == FilterStatus.Pause)
             {
                 RecordLogOnly(host, "pause");
             }
@@ -688,6 +688,11 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             var fresh = plugin.CreateHttpStream(host);
             host.Stream = fresh;
             result = Invoke(host, fresh, phase, endOfStream);
+        }
+
+        if (Closed)
+        {
+            return BodyStep.Stopped;
         }
 
         switch (result.Status)
@@ -854,6 +859,11 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         var result = Invoke(host, stream, phase, endOfStream);
         while (true)
         {
+            if (Closed)
+            {
+                return false;
+            }
+
             if (result.Status == FilterStatus.Failed)
             {
                 if (host.Entry.Spec.FailStrategy == FailStrategy.FAIL_RELOAD && !host.Retried && !host.Entry.LogOnly && host.Entry.Plugin is { } plugin)
@@ -929,6 +939,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
 
         host.RequestStarted |= phase == Phase.RequestHeaders;
+        host.DropStaleContinue();
         var start = Stopwatch.GetTimestamp();
         var result = phase switch
         {
@@ -953,6 +964,18 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         if (logOnly)
         {
             CompareCopies(host, phase);
+        }
+        else if (host.TakeStop() is { } stop && result.Status is FilterStatus.Continue or FilterStatus.Pause)
+        {
+            // proxy_close_stream (or a reply from outside a callback) made during or before this callback.
+            if (stop.Kind == StreamSignalKind.Close)
+            {
+                Closed = true;
+            }
+            else
+            {
+                return new FilterResult(FilterStatus.LocalResponse, 0, stop.Reply, null);
+            }
         }
 
         return result;

@@ -54,6 +54,9 @@ internal sealed partial class ProxyHandler : IDisposable
             .ToDictionary(c => c.Key, c => _fast.AddUpstream(c.Value), StringComparer.Ordinal);
     }
 
+    private static readonly ProxyWasm.Host.LocalResponse NotLoaded = new(
+        503, "wasm_plugins_not_loaded", "plugin configuration not loaded"u8.ToArray(), new ProxyWasm.Host.HeaderMap(), null);
+
     public async Task HandleAsync(HttpContext context)
     {
         if (_options.GenerateRequestId)
@@ -62,6 +65,16 @@ internal sealed partial class ProxyHandler : IDisposable
         }
 
         var chain = _chains.Acquire();
+        if (chain is null && _options.PluginsFile is not null)
+        {
+            // The plugin file has never loaded: serving without the plugins it names (an authorizer, say)
+            // would fail open. Until a valid file loads, requests get a 503 (and /ready says not ready).
+            var (headers, body) = LocalReply.Build(context.Request, NotLoaded);
+            await LocalReply.WriteAsync(context, headers, body).ConfigureAwait(false);
+            _byClass[4].Inc();
+            return;
+        }
+
         try
         {
             var entries = chain?.For(context.Connection.LocalPort) ?? [];
@@ -126,7 +139,8 @@ internal sealed partial class ProxyHandler : IDisposable
         if (!grpc && Http1Forwarder.CanForward(context) && _fastUpstreams.GetValueOrDefault(cluster) is { } upstream)
         {
             var outcome = await _fast.ForwardAsync(context, upstream, exchange).ConfigureAwait(false);
-            if (outcome.Result is not ForwardResult.Ok and not ForwardResult.ClientAborted)
+            // A plugin that answered or closed while the body streamed cut the forwarding short: not an upstream failure.
+            if (outcome.Result is not ForwardResult.Ok and not ForwardResult.ClientAborted && exchange is not { IsStopped: true })
             {
                 _metrics.UpstreamErrors.Inc();
                 LogUpstreamError(_log, outcome.Result.ToString(), outcome.Detail ?? "");
@@ -137,7 +151,7 @@ internal sealed partial class ProxyHandler : IDisposable
         }
 
         var error = await _forwarder.SendAsync(context, _prefixes[cluster], _invoker, grpc ? _http2 : _http11, PluginTransformer.Instance).ConfigureAwait(false);
-        if (error != ForwarderError.None)
+        if (error != ForwarderError.None && exchange is not { IsStopped: true })
         {
             _metrics.UpstreamErrors.Inc();
             var feature = context.Features.Get<IForwarderErrorFeature>();

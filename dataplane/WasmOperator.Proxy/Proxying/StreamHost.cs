@@ -69,6 +69,40 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
 
     public void OnPluginFailure(PluginFailure failure) => Signal(new StreamSignal(StreamSignalKind.Failed, null, failure));
 
+    /// <summary>
+    /// Forgets a resume that arrived while the stream was not paused (Envoy's continueDecoding is then a
+    /// no-op): it must not resolve a later, unrelated pause. Called before each callback.
+    /// </summary>
+    public void DropStaleContinue()
+    {
+        lock (_gate)
+        {
+            if (_pending?.Kind == StreamSignalKind.Continue)
+            {
+                _pending = null;
+            }
+        }
+    }
+
+    /// <summary>
+    /// A reply or close the plugin made while nothing waited (<c>proxy_close_stream</c> inside a callback runs
+    /// after it, a callout's answer after the stream went on): it takes effect at the next point the exchange
+    /// looks, taken once.
+    /// </summary>
+    public StreamSignal? TakeStop()
+    {
+        lock (_gate)
+        {
+            if (_pending is { Kind: StreamSignalKind.Close or StreamSignalKind.LocalResponse } stop)
+            {
+                _pending = null;
+                return stop;
+            }
+
+            return null;
+        }
+    }
+
     /// <summary>A signal that arrived while nothing waited (the plugin held a body and answered later); taken once.</summary>
     public StreamSignal? TakeSignal()
     {
@@ -117,7 +151,19 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     {
         if (Entry.LogOnly)
         {
-            exchange.RecordLogOnly(this, signal.Kind.ToString().ToLowerInvariant() + "_after_pause");
+            // What an enforcing plugin would have done to the stream; a resume changes nothing and a
+            // failure is counted as such.
+            var action = signal.Kind switch
+            {
+                StreamSignalKind.LocalResponse => "local_response",
+                StreamSignalKind.Close => "close_stream",
+                _ => null,
+            };
+            if (action is not null)
+            {
+                exchange.RecordLogOnly(this, action);
+            }
+
             return;
         }
 

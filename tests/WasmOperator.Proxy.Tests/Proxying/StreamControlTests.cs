@@ -1,0 +1,71 @@
+using System.Net;
+using System.Text;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Proxying;
+
+/// <summary>
+/// What a plugin does to the stream takes effect wherever it does it: a close inside a callback, a reply
+/// while the body streams upstream, and, for a LOG_ONLY plugin, each would-be action is counted.
+/// </summary>
+public sealed class StreamControlTests
+{
+    [Fact]
+    public async Task A_close_made_inside_a_callback_that_then_continues_resets_the_stream()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("close", Wat("close_in_headers"), "close")));
+
+        await Assert.ThrowsAsync<HttpRequestException>(() => proxy.GetAsync("/"));
+        Assert.Equal(0, proxy.Upstream.Requests);
+    }
+
+    [Fact]
+    public async Task A_reply_while_the_body_streams_upstream_is_the_plugins_not_an_upstream_failure()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("deny", Wat("deny_at_body_end"), "deny")));
+        // Bigger than one read: the first chunks leave for the upstream before the plugin decides on the last.
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/upload") { Content = new ByteArrayContent(new byte[256 * 1024]) };
+
+        var (response, _) = await proxy.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.Equal("denied at end", await response.Content.ReadAsStringAsync());
+        var metrics = await proxy.MetricsAsync();
+        Assert.DoesNotContain("proxy_upstream_errors_total 1", metrics, StringComparison.Ordinal);
+        Assert.False(proxy.Logs.Contains("forwarding failed"), string.Join(" | ", proxy.Logs.Lines));
+    }
+
+    [Fact]
+    public async Task A_log_only_body_authorizer_counts_its_pause_at_the_end_of_the_body_and_the_request_goes_through()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("authz", Wat("body_authz"), "authz", extra: "mode: LOG_ONLY")));
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/orders") { Content = new StringContent("no, thanks", Encoding.UTF8) };
+
+        var (response, echo) = await proxy.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("no, thanks", echo!.Body);
+        // The pause an enforcing plugin would have made is counted; its callout's later verdict is not waited
+        // for (the request has gone on), so it is counted only if it arrives while the stream still exists.
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/authz\",action=\"pause\"} 1", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("_after_pause", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Until_the_plugin_file_first_loads_requests_are_refused_not_passed_without_plugins()
+    {
+        await using var proxy = await ProxyHarness.StartAsync("plugins: [\n");
+
+        var (refused, _) = await proxy.GetAsync("/");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.Equal("plugin configuration not loaded", await refused.Content.ReadAsStringAsync());
+        Assert.Equal(0, proxy.Upstream.Requests);
+
+        await proxy.WritePluginsAsync(Yaml(Plugin("add", Example("add_header"), "add_header", "loaded")));
+        await ProxyHarness.EventuallyAsync(async () => (await proxy.GetAsync("/")).Response.StatusCode == HttpStatusCode.OK, "the fixed file to load");
+        var (served, _) = await proxy.GetAsync("/");
+        Assert.Equal("loaded", served.Headers.GetValues("hello").Single());
+    }
+}
