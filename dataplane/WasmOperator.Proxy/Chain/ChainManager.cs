@@ -70,7 +70,17 @@ internal sealed partial class ChainManager : IDisposable
     }
 
     /// <summary>Parses and applies a plugin file; returns null on success or the rejection reason.</summary>
-    public async Task<string?> ApplyFileAsync(string path, CancellationToken cancellationToken)
+    public async Task<string?> ApplyFileAsync(string path, CancellationToken cancellationToken) =>
+        (await ApplyFileAsync(path, null, cancellationToken).ConfigureAwait(false)).Reason;
+
+    /// <summary>
+    /// Parses and applies a plugin file. Never throws but for cancellation: any failure, expected
+    /// (a malformed file, a missing module) or not, rejects the new set with the reason and the
+    /// serving chain stays. A rejection whose reason equals <paramref name="quietIfReason"/> (a retry
+    /// of a set already reported) is not logged, counted or recorded again. The result also holds
+    /// the size and write time of each file:// module the set read, taken just before reading it.
+    /// </summary>
+    public async Task<FileApplyResult> ApplyFileAsync(string path, string? quietIfReason, CancellationToken cancellationToken)
     {
         IReadOnlyList<PluginSpec> specs;
         try
@@ -80,21 +90,40 @@ internal sealed partial class ChainManager : IDisposable
         }
         catch (Exception ex) when (ex is PluginFileException or IOException or UnauthorizedAccessException)
         {
-            return Reject(path, ex.Message);
+            return new FileApplyResult(Reject(path, ex.Message, quietIfReason), []);
+        }
+        catch (Exception ex) when (!IsCancellation(ex, cancellationToken))
+        {
+            return new FileApplyResult(Reject(path, Unexpected("reading", ex), quietIfReason), []);
         }
 
-        return await ApplyAsync(specs, path, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await ApplyCoreAsync(specs, path, quietIfReason, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!IsCancellation(ex, cancellationToken))
+        {
+            return new FileApplyResult(Reject(path, Unexpected("applying", ex), quietIfReason), []);
+        }
     }
 
+    /// <summary>Reports a failure of the file watcher itself (it keeps watching); quiet when the reason repeats.</summary>
+    public string ReportWatcherFailure(string path, Exception ex, string? quietIfReason) =>
+        Reject(path, Unexpected("watching", ex), quietIfReason);
+
     /// <summary>Loads <paramref name="specs"/> off the request path and swaps them in; null on success, else the reason.</summary>
-    public async Task<string?> ApplyAsync(IReadOnlyList<PluginSpec> specs, string source, CancellationToken cancellationToken)
+    public async Task<string?> ApplyAsync(IReadOnlyList<PluginSpec> specs, string source, CancellationToken cancellationToken) =>
+        (await ApplyCoreAsync(specs, source, null, cancellationToken).ConfigureAwait(false)).Reason;
+
+    private async Task<FileApplyResult> ApplyCoreAsync(IReadOnlyList<PluginSpec> specs, string source, string? quietIfReason, CancellationToken cancellationToken)
     {
         await _applyGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             var ordered = new List<PluginSpec>(specs);
             ordered.Sort(PluginOrder.Instance);
-            var entries = await Task.Run(() => Load(ordered), cancellationToken).ConfigureAwait(false);
+            var modules = new List<ModuleStamp>();
+            var entries = await Task.Run(() => Load(ordered, modules), cancellationToken).ConfigureAwait(false);
             var failures = new List<string>();
             foreach (var entry in entries)
             {
@@ -112,7 +141,7 @@ internal sealed partial class ChainManager : IDisposable
                     entry.Plugin?.Dispose();
                 }
 
-                return Reject(source, string.Join("; ", failures) + " (previous plugin set keeps serving)");
+                return new FileApplyResult(Reject(source, string.Join("; ", failures) + " (previous plugin set keeps serving)", quietIfReason), modules);
             }
 
             foreach (var failure in failures)
@@ -126,7 +155,7 @@ internal sealed partial class ChainManager : IDisposable
             previous?.Release();
             _metrics.Reloads.WithLabels("applied").Inc();
             LogApplied(_log, chain.Revision, entries.Count, source);
-            return null;
+            return new FileApplyResult(null, modules);
         }
         finally
         {
@@ -134,7 +163,7 @@ internal sealed partial class ChainManager : IDisposable
         }
     }
 
-    private List<ChainEntry> Load(List<PluginSpec> ordered)
+    private List<ChainEntry> Load(List<PluginSpec> ordered, List<ModuleStamp> modules)
     {
         var entries = new List<ChainEntry>(ordered.Count);
         foreach (var spec in ordered)
@@ -143,7 +172,7 @@ internal sealed partial class ChainManager : IDisposable
             string revision = "";
             try
             {
-                var wasm = ReadModule(spec);
+                var wasm = ReadModule(spec, modules);
                 var module = _runtime.Compile(wasm);
                 revision = RevisionOf(module.Digest, spec);
                 var options = new PluginOptions
@@ -165,6 +194,11 @@ internal sealed partial class ChainManager : IDisposable
             {
                 entries.Add(new ChainEntry(spec, revision, null, $"plugin {spec.Key} ({spec.Url}): {ex.Message}", metrics));
             }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Last line of defence: whatever else loading throws fails this plugin, not the proxy.
+                entries.Add(new ChainEntry(spec, revision, null, $"plugin {spec.Key} ({spec.Url}): {Unexpected("loading", ex)}", metrics));
+            }
         }
 
         return entries;
@@ -184,13 +218,15 @@ internal sealed partial class ChainManager : IDisposable
         }
     }
 
-    private static byte[] ReadModule(PluginSpec spec)
+    private static byte[] ReadModule(PluginSpec spec, List<ModuleStamp> modules)
     {
         if (!Uri.TryCreate(spec.Url, UriKind.Absolute, out var uri) || !uri.IsFile)
         {
             throw new PluginFileException($"url must be a file:// URL in stand-alone mode (the operator resolves oci/http modules), got '{spec.Url}'");
         }
 
+        // Stamped before reading, so that a write racing the read shows up as a change on the next poll.
+        modules.Add(ModuleStamp.Of(uri.LocalPath));
         var bytes = File.ReadAllBytes(uri.LocalPath);
         if (spec.Sha256 is { } expected)
         {
@@ -215,8 +251,20 @@ internal sealed partial class ChainManager : IDisposable
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..16];
     }
 
-    private string Reject(string source, string reason)
+    private static bool IsCancellation(Exception ex, CancellationToken cancellationToken) =>
+        ex is OperationCanceledException && cancellationToken.IsCancellationRequested;
+
+    private static string Unexpected(string what, Exception ex) =>
+        $"unexpected {ex.GetType().Name} while {what} the plugin set: {ex.Message}";
+
+    private string Reject(string source, string reason, string? quietIfReason = null)
     {
+        if (quietIfReason is not null && string.Equals(reason, quietIfReason, StringComparison.Ordinal))
+        {
+            // A retry that failed the same way: already logged and recorded.
+            return reason;
+        }
+
         LogRejected(_log, source, reason);
         _metrics.Reloads.WithLabels("rejected").Inc();
         Record(source, reason);
@@ -239,6 +287,26 @@ internal sealed partial class ChainManager : IDisposable
     {
         Interlocked.Exchange(ref _current, null)?.Release();
         _applyGate.Dispose();
+    }
+
+    /// <summary>The outcome of applying a plugin file: null or the rejection reason, and the modules it read.</summary>
+    internal sealed record FileApplyResult(string? Reason, IReadOnlyList<ModuleStamp> Modules);
+
+    /// <summary>A module file's size and last write time (Length -1: missing or unreadable).</summary>
+    internal readonly record struct ModuleStamp(string Path, long Length, DateTime LastWriteUtc)
+    {
+        public static ModuleStamp Of(string path)
+        {
+            try
+            {
+                var info = new FileInfo(path);
+                return info.Exists ? new ModuleStamp(path, info.Length, info.LastWriteTimeUtc) : new ModuleStamp(path, -1, default);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+            {
+                return new ModuleStamp(path, -1, default);
+            }
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "plugin chain revision {Revision} applied: {Count} plugin(s) from {Source}")]

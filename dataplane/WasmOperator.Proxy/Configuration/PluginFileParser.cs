@@ -88,7 +88,7 @@ internal static class PluginFileParser
         var created = DateTimeOffset.UnixEpoch;
         foreach (var (keyNode, value) in map.Children)
         {
-            var key = ((YamlScalarNode)keyNode).Value ?? "";
+            var key = Key(keyNode, where);
             var path = $"{where}.{key}";
             switch (key)
             {
@@ -98,7 +98,7 @@ internal static class PluginFileParser
                 case "sha256": sha = Scalar(value, path); break;
                 case "pluginName": rootId = Scalar(value, path); break;
                 case "vmId": vmId = Scalar(value, path); break;
-                case "pluginConfig": config = value is YamlScalarNode s ? s.Value ?? "" : ToJson(value); break;
+                case "pluginConfig": config = value is YamlScalarNode s ? s.Value ?? "" : ToJson(value, path); break;
                 case "phase": phase = Enum<PluginPhase>(value, path); break;
                 case "priority": priority = Int(value, path); break;
                 case "failStrategy": fail = Enum<FailStrategy>(value, path); break;
@@ -184,7 +184,7 @@ internal static class PluginFileParser
                 string? name = null, from = null, val = null;
                 foreach (var (ik, iv) in item.Children)
                 {
-                    switch (((YamlScalarNode)ik).Value)
+                    switch (Key(ik, itemPath))
                     {
                         case "name": name = Scalar(iv, itemPath + ".name"); break;
                         case "valueFrom": from = Scalar(iv, itemPath + ".valueFrom"); break;
@@ -228,7 +228,7 @@ internal static class PluginFileParser
 
         foreach (var (k, v) in limits.Children)
         {
-            switch (((YamlScalarNode)k).Value)
+            switch (Key(k, path))
             {
                 case "maxMemoryBytes":
                     memory = long.TryParse(Scalar(v, path + ".maxMemoryBytes"), NumberStyles.None, CultureInfo.InvariantCulture, out var m) && m > 0
@@ -262,7 +262,7 @@ internal static class PluginFileParser
             var ports = new List<int>();
             foreach (var (k, v) in item.Children)
             {
-                switch (((YamlScalarNode)k).Value)
+                switch (Key(k, itemPath))
                 {
                     case "mode":
                         mode = Scalar(v, itemPath + ".mode");
@@ -306,6 +306,8 @@ internal static class PluginFileParser
         }
     }
 
+    private static readonly double MaxDurationMs = TimeSpan.MaxValue.TotalMilliseconds / 2;
+
     private static TimeSpan ParseDuration(string text, string path)
     {
         var units = new (string Suffix, double Ms)[] { ("ms", 1), ("s", 1000), ("m", 60_000) };
@@ -314,12 +316,22 @@ internal static class PluginFileParser
             if (text.EndsWith(suffix, StringComparison.Ordinal) &&
                 double.TryParse(text.AsSpan(0, text.Length - suffix.Length), NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && n > 0)
             {
-                return TimeSpan.FromMilliseconds(n * ms);
+                // NaN fails n > 0; infinities and values past TimeSpan's range are not durations.
+                var total = n * ms;
+                return double.IsFinite(total) && total < MaxDurationMs
+                    ? TimeSpan.FromMilliseconds(total)
+                    : throw new PluginFileException($"{path}: duration out of range, got '{text}'");
             }
         }
 
         throw new PluginFileException($"{path}: must be a duration such as 100ms or 2s, got '{text}'");
     }
+
+    /// <summary>A mapping key: YAML allows sequences and mappings as keys, the plugin file (and a protobuf Struct) does not.</summary>
+    private static string Key(YamlNode key, string where) =>
+        key is YamlScalarNode s
+            ? s.Value ?? ""
+            : throw new PluginFileException($"{where} (line {key.Start.Line}): a mapping key must be a scalar, got a {(key is YamlSequenceNode ? "list" : "mapping")}");
 
     private static string Scalar(YamlNode node, string path) =>
         node is YamlScalarNode s ? s.Value ?? "" : throw new PluginFileException($"{path} (line {node.Start.Line}): must be a scalar");
@@ -350,18 +362,32 @@ internal static class PluginFileParser
         return true;
     }
 
-    private static string ToJson(YamlNode node)
+    /// <summary>
+    /// A structured pluginConfig as JSON, as Istio hands it to the plugin: it is a google.protobuf.Struct,
+    /// so keys are strings and numbers are finite doubles. Plain scalars that YAML reads as integers or
+    /// floats become JSON numbers; YAML's .nan/.inf have no JSON form and are rejected (as the API server
+    /// rejects them); anything else (nan, Infinity, 1e400, 0x1f) stays the string it was written as.
+    /// </summary>
+    private static string ToJson(YamlNode node, string path)
     {
         using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer))
+        try
         {
-            WriteJson(writer, node);
+            using (var writer = new Utf8JsonWriter(buffer))
+            {
+                WriteJson(writer, node, path);
+            }
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+        {
+            // Text JSON cannot hold (a lone surrogate) or nesting past the writer's depth limit.
+            throw new PluginFileException($"{path} (line {node.Start.Line}): cannot be converted to JSON: {ex.Message}");
         }
 
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
-    private static void WriteJson(Utf8JsonWriter writer, YamlNode node)
+    private static void WriteJson(Utf8JsonWriter writer, YamlNode node, string path)
     {
         switch (node)
         {
@@ -369,17 +395,18 @@ internal static class PluginFileParser
                 writer.WriteStartObject();
                 foreach (var (k, v) in map.Children)
                 {
-                    writer.WritePropertyName(((YamlScalarNode)k).Value ?? "");
-                    WriteJson(writer, v);
+                    var key = Key(k, path);
+                    writer.WritePropertyName(key);
+                    WriteJson(writer, v, $"{path}.{key}");
                 }
 
                 writer.WriteEndObject();
                 break;
             case YamlSequenceNode seq:
                 writer.WriteStartArray();
-                foreach (var item in seq.Children)
+                for (var i = 0; i < seq.Children.Count; i++)
                 {
-                    WriteJson(writer, item);
+                    WriteJson(writer, seq.Children[i], $"{path}[{i}]");
                 }
 
                 writer.WriteEndArray();
@@ -398,11 +425,17 @@ internal static class PluginFileParser
                 {
                     writer.WriteBooleanValue(text == "true");
                 }
+                else if (IsYamlNaNOrInfinity(text))
+                {
+                    throw new PluginFileException(
+                        $"{path} (line {scalar.Start.Line}): '{text}' is not a valid JSON number (pluginConfig is a google.protobuf.Struct); quote it to pass a string");
+                }
                 else if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l))
                 {
                     writer.WriteNumberValue(l);
                 }
-                else if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d))
+                else if (IsYamlFloat(text) &&
+                         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d))
                 {
                     writer.WriteNumberValue(d);
                 }
@@ -416,5 +449,73 @@ internal static class PluginFileParser
                 writer.WriteNullValue();
                 break;
         }
+    }
+
+    /// <summary>YAML's special floats (.nan, .inf, -.Inf, ...), which have no JSON number form.</summary>
+    private static bool IsYamlNaNOrInfinity(string text) =>
+        text is ".nan" or ".NaN" or ".NAN" or
+            ".inf" or ".Inf" or ".INF" or "+.inf" or "+.Inf" or "+.INF" or "-.inf" or "-.Inf" or "-.INF";
+
+    /// <summary>
+    /// A plain YAML float in decimal notation: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?. Unlike
+    /// double.TryParse this excludes NaN, Infinity, whitespace and other words .NET would read as numbers.
+    /// </summary>
+    private static bool IsYamlFloat(string text)
+    {
+        var i = 0;
+        if (i < text.Length && text[i] is '-' or '+')
+        {
+            i++;
+        }
+
+        var digits = 0;
+        while (i < text.Length && char.IsAsciiDigit(text[i]))
+        {
+            i++;
+            digits++;
+        }
+
+        if (i < text.Length && text[i] == '.')
+        {
+            i++;
+            var fraction = 0;
+            while (i < text.Length && char.IsAsciiDigit(text[i]))
+            {
+                i++;
+                fraction++;
+            }
+
+            if (digits == 0 && fraction == 0)
+            {
+                return false;
+            }
+        }
+        else if (digits == 0)
+        {
+            return false;
+        }
+
+        if (i < text.Length && text[i] is 'e' or 'E')
+        {
+            i++;
+            if (i < text.Length && text[i] is '-' or '+')
+            {
+                i++;
+            }
+
+            var exponent = 0;
+            while (i < text.Length && char.IsAsciiDigit(text[i]))
+            {
+                i++;
+                exponent++;
+            }
+
+            if (exponent == 0)
+            {
+                return false;
+            }
+        }
+
+        return i == text.Length;
     }
 }

@@ -1,0 +1,175 @@
+using System.Net;
+using System.Text.Json;
+using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Chain;
+
+/// <summary>
+/// A plugin file that cannot become JSON or a chain never stops the watcher: the set is rejected with the
+/// reason, the old chain serves, later files still load; and a rejected set is retried, and module files
+/// are watched, so a module written after its YAML, or rebuilt in place, loads.
+/// </summary>
+public sealed class PluginFileRecoveryTests
+{
+    private static string Version(string v) => Yaml(Plugin("version", Example("add_header"), "add_header", v));
+
+    private static string WithConfig(string configLines) =>
+        Yaml(Plugin("version", Example("add_header"), "add_header", extra: "pluginConfig:\n" + configLines));
+
+    [Theory]
+    [InlineData("nan", "\"nan\"")]
+    [InlineData("NaN", "\"NaN\"")]
+    [InlineData("infinity", "\"infinity\"")]
+    [InlineData("-Infinity", "\"-Infinity\"")]
+    [InlineData("1e400", "\"1e400\"")]
+    [InlineData(" 12", "12")]
+    [InlineData("-2.5e3", "-2500")]
+    [InlineData(".5", "0.5")]
+    public void A_plain_scalar_is_a_json_number_only_when_yaml_reads_it_as_a_finite_number(string value, string json)
+    {
+        var spec = Assert.Single(PluginFileParser.Parse($"plugins:\n- name: a\n  url: file:///x.wasm\n  pluginConfig:\n    ratio: {value}\n", "t"));
+        Assert.Equal($$"""{"ratio":{{json}}}""", spec.PluginConfig);
+    }
+
+    [Theory]
+    [InlineData("pluginConfig:\n    ratio: .nan\n", "plugins[0].pluginConfig.ratio (line 5): '.nan' is not a valid JSON number")]
+    [InlineData("pluginConfig:\n    list: [1, -.inf]\n", "plugins[0].pluginConfig.list[1] (line 5): '-.inf' is not a valid JSON number")]
+    [InlineData("pluginConfig:\n    ? [a, b]\n    : 1\n", "plugins[0].pluginConfig (line 5): a mapping key must be a scalar")]
+    [InlineData("pluginConfig:\n    outer: {{x: 1}: 2}\n", "plugins[0].pluginConfig.outer (line 5): a mapping key must be a scalar")]
+    [InlineData("? {x: 1}\n  : 2\n", "plugins[0] (line 4): a mapping key must be a scalar")]
+    [InlineData("limits:\n    ? [a]\n    : 1\n", "plugins[0].limits (line 5): a mapping key must be a scalar")]
+    [InlineData("match:\n  - ? [a]\n    : 1\n", "plugins[0].match[0] (line 5): a mapping key must be a scalar")]
+    [InlineData("vmConfig:\n    env:\n    - ? [a]\n      : 1\n", "plugins[0].vmConfig.env[0] (line 6): a mapping key must be a scalar")]
+    [InlineData("limits:\n    maxCallDuration: 1e400ms\n", "plugins[0].limits.maxCallDuration: duration out of range")]
+    [InlineData("limits:\n    maxCallDuration: 1e300s\n", "plugins[0].limits.maxCallDuration: duration out of range")]
+    public void A_value_with_no_json_or_chain_form_is_a_plugin_file_error_naming_the_field(string extra, string expected)
+    {
+        var yaml = "plugins:\n- name: a\n  url: file:///x.wasm\n  " + extra;
+        var error = Assert.Throws<PluginFileException>(() => PluginFileParser.Parse(yaml, "plugins.yaml"));
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_plugin_config_with_nan_or_a_non_scalar_key_is_rejected_or_kept_as_a_string_and_the_watcher_keeps_reloading()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Version("v1"));
+        Assert.Equal("v1", await HelloAsync(proxy));
+
+        // YAML's NaN has no JSON number form: rejected, v1 keeps serving.
+        await proxy.WritePluginsAsync(WithConfig("    ratio: .nan\n"));
+        await WaitForErrorAsync(proxy, "pluginConfig.ratio (line 6): '.nan' is not a valid JSON number");
+        Assert.Equal("v1", await HelloAsync(proxy));
+
+        // A key that is a list: rejected, v1 keeps serving.
+        await proxy.WritePluginsAsync(WithConfig("    ? [a, b]\n    : 1\n"));
+        await WaitForErrorAsync(proxy, "pluginConfig (line 6): a mapping key must be a scalar");
+        Assert.Equal("v1", await HelloAsync(proxy));
+        Assert.Equal(1, proxy.Server.Chains.Current!.Revision);
+
+        // A plain nan is a YAML string: the set loads with it as a JSON string.
+        await proxy.WritePluginsAsync(WithConfig("    ratio: nan\n"));
+        await ProxyHarness.EventuallyAsync(async () => await HelloAsync(proxy) == """{"ratio":"nan"}""", "the config with ratio \"nan\" serves");
+
+        // And later valid files still load.
+        await proxy.WritePluginsAsync(Version("v3"));
+        await ProxyHarness.EventuallyAsync(async () => await HelloAsync(proxy) == "v3", "v3 serves after the rejected files");
+    }
+
+    [Fact]
+    public async Task A_plugin_file_that_fails_to_convert_at_startup_is_reported_and_the_proxy_runs_until_a_valid_file_loads()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(WithConfig("    ? {x: 1}\n    : 1\n    ratio: infinity\n"));
+        Assert.Contains((await LoadErrorsAsync(proxy)), r => r.Contains("a mapping key must be a scalar", StringComparison.Ordinal));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await proxy.GetAsync("/")).Response.StatusCode);
+
+        await proxy.WritePluginsAsync(Version("v2"));
+        await ProxyHarness.EventuallyAsync(
+            async () => (await proxy.GetAsync("/")).Response.StatusCode == HttpStatusCode.OK, "the proxy serves once the file is valid");
+        Assert.Equal("v2", await HelloAsync(proxy));
+    }
+
+    [Fact]
+    public async Task An_unexpected_exception_while_loading_rejects_the_set_and_the_watcher_keeps_reloading()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Version("v1"));
+
+        // A NUL in the module path: File.ReadAllBytes throws an ArgumentException, no I/O error.
+        await proxy.WritePluginsAsync(Yaml(Plugin("version", "/tmp/a%00b.wasm", "add_header", "v2")));
+        await WaitForErrorAsync(proxy, "unexpected ArgumentException while loading the plugin set");
+        Assert.Equal("v1", await HelloAsync(proxy));
+
+        await proxy.WritePluginsAsync(Version("v3"));
+        await ProxyHarness.EventuallyAsync(async () => await HelloAsync(proxy) == "v3", "v3 serves after the rejected file");
+    }
+
+    [Fact]
+    public async Task A_file_naming_a_module_not_written_yet_loads_when_the_module_appears_without_touching_the_yaml()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Version("v1"));
+        var module = Path.Combine(proxy.Directory, "later", "plugin.wasm");
+        await proxy.WritePluginsAsync(Yaml(Plugin("version", module, "add_header", "v2")));
+
+        await WaitForErrorAsync(proxy, module);
+        Assert.Equal("v1", await HelloAsync(proxy));
+        // Retried on every poll (100 ms here) but reported once while the reason stays the same.
+        await Task.Delay(1000);
+        Assert.Single(proxy.Logs.Lines, l => l.Contains("rejected", StringComparison.Ordinal) && l.Contains(module, StringComparison.Ordinal));
+        Assert.Single(await LoadErrorsAsync(proxy), r => r.Contains(module, StringComparison.Ordinal));
+
+        Directory.CreateDirectory(Path.GetDirectoryName(module)!);
+        File.Copy(Example("add_header"), module);
+        await ProxyHarness.EventuallyAsync(async () => await HelloAsync(proxy) == "v2", "v2 serves once its module exists");
+    }
+
+    [Fact]
+    public async Task Rebuilding_a_loaded_module_in_place_reloads_it()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "proxy-module-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(directory);
+        try
+        {
+            var module = Path.Combine(directory, "plugin.wasm");
+            File.Copy(Example("add_header"), module);
+            await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("version", module, "add_header", "v1")));
+            Assert.Equal("v1", await HelloAsync(proxy));
+            var revision = proxy.Server.Chains.Current!.Revision;
+
+            // Overwrite the same file (same path and inode) with another module: header_edits answers 201.
+            await using (var stream = new FileStream(module, FileMode.Open, FileAccess.Write))
+            {
+                var bytes = await File.ReadAllBytesAsync(Wat("header_edits"));
+                stream.SetLength(0);
+                await stream.WriteAsync(bytes);
+            }
+
+            await ProxyHarness.EventuallyAsync(
+                async () => (await proxy.GetAsync("/")).Response.StatusCode == HttpStatusCode.Created, "the rebuilt module serves");
+            var (response, _) = await proxy.GetAsync("/");
+            Assert.False(response.Headers.Contains("hello"));
+            Assert.True(proxy.Server.Chains.Current!.Revision > revision);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    private static async Task<string?> HelloAsync(ProxyHarness proxy)
+    {
+        var (response, _) = await proxy.GetAsync("/");
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        return response.Headers.TryGetValues("hello", out var values) ? string.Join(",", values) : null;
+    }
+
+    private static async Task<List<string>> LoadErrorsAsync(ProxyHarness proxy)
+    {
+        using var dump = JsonDocument.Parse(await proxy.Admin.GetStringAsync("/config_dump"));
+        return [.. dump.RootElement.GetProperty("loadErrors").EnumerateArray().Select(e => e.GetProperty("reason").GetString() ?? "")];
+    }
+
+    private static Task WaitForErrorAsync(ProxyHarness proxy, string text) =>
+        ProxyHarness.EventuallyAsync(
+            async () => (await LoadErrorsAsync(proxy)).Any(r => r.Contains(text, StringComparison.Ordinal)), "/config_dump reports: " + text);
+}
