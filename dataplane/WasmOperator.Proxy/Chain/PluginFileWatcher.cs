@@ -7,9 +7,10 @@ namespace WasmOperator.Proxy.Chain;
 /// Stand-alone mode: applies the plugin file at start and again whenever what it names changes: the
 /// file's content, or the size or write time of a file:// module the last attempt read (a change
 /// notification triggers an immediate check; a poll catches notifications lost on overlay and network
-/// file systems, and module rebuilds, which are only polled). A rejected set is retried on each poll
-/// until it applies (a module written after the YAML, a permission fixed), logged again only when the
-/// reason changes. Nothing the file or the load does stops the watcher: failures are rejections.
+/// file systems, and module rebuilds, which are only polled). A rejected set is retried until it applies
+/// (a permission fixed, say): at once when the file or a module changes, otherwise after a delay that
+/// doubles from the poll interval up to 30 s; logged again only when the reason changes. Nothing the file
+/// or the load does stops the watcher: failures are rejections.
 /// </summary>
 internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeSpan pollInterval) : BackgroundService
 {
@@ -17,6 +18,11 @@ internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeS
     private byte[]? _lastHash;
     private IReadOnlyList<ChainManager.ModuleStamp> _lastModules = [];
     private string? _lastRejection;
+    private TimeSpan _retryDelay;
+    private long _retryAt;
+
+    /// <summary>Longest wait between retries of a rejected set whose file and modules have not changed.</summary>
+    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(30);
 
     public async Task ApplyInitialAsync(CancellationToken cancellationToken)
     {
@@ -56,14 +62,19 @@ internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeS
         }
 
         var unchanged = _lastHash is not null && hash.AsSpan().SequenceEqual(_lastHash) && ModulesUnchanged();
-        if (unchanged && _lastRejection is null)
+        if (unchanged && (_lastRejection is null || Environment.TickCount64 < _retryAt))
         {
             return;
         }
 
         _lastHash = hash;
-        // A retry of unchanged content that fails the same way again stays quiet.
+        // A retry of unchanged content that fails the same way again stays quiet, and the next one waits
+        // twice as long (up to 30 s): a set that cannot load does not rebuild its VMs on every poll.
         Record(await manager.ApplyFileAsync(path, unchanged ? _lastRejection : null, cancellationToken).ConfigureAwait(false));
+        _retryDelay = _lastRejection is not null && unchanged
+            ? TimeSpan.FromTicks(Math.Min(Math.Max(_retryDelay.Ticks, pollInterval.Ticks) * 2, MaxRetryDelay.Ticks))
+            : pollInterval;
+        _retryAt = Environment.TickCount64 + (long)_retryDelay.TotalMilliseconds;
     }
 
     private void Record(ChainManager.FileApplyResult result)
