@@ -1,6 +1,6 @@
 namespace WasmOperator.Proxy.Configuration;
 
-/// <summary>One <c>match[]</c> entry: a traffic mode and listener ports (empty = any port).</summary>
+/// <summary>One <c>match[]</c> entry: a traffic mode and destination ports (the workload's or target service's; empty = any port).</summary>
 internal sealed record TrafficSelector(string Mode, IReadOnlyList<int> Ports)
 {
     public bool Matches(string trafficMode, int port)

@@ -26,6 +26,7 @@ internal sealed partial class ProxyHandler : IDisposable
     private readonly ForwarderRequestConfig _http2;
     private readonly Http1Forwarder _fast;
     private readonly Dictionary<string, Http1Upstream> _fastUpstreams;
+    private readonly int _defaultPort;
 
     public ProxyHandler(ChainManager chains, IHttpForwarder forwarder, ProxyOptions options, ProxyMetrics metrics, ILogger<ProxyHandler> log)
     {
@@ -48,6 +49,7 @@ internal sealed partial class ProxyHandler : IDisposable
         });
         _byClass = [.. new[] { "1xx", "2xx", "3xx", "4xx", "5xx" }.Select(c => metrics.Requests.WithLabels(c))];
         _prefixes = options.Clusters.ToDictionary(c => c.Key, c => c.Value.ToString().TrimEnd('/'), StringComparer.Ordinal);
+        _defaultPort = options.Clusters[ProxyOptions.DefaultCluster].Port;
         var fastOptions = new Http1ForwarderOptions { ActivityTimeout = options.UpstreamTimeout, ThreadAffinity = SocketThreads.InlineCompletions };
         _fast = new Http1Forwarder(fastOptions);
         _fastUpstreams = options.Clusters.Where(c => Http1Upstream.Supports(c.Value))
@@ -77,7 +79,9 @@ internal sealed partial class ProxyHandler : IDisposable
 
         try
         {
-            var entries = chain?.For(context.Connection.LocalPort) ?? [];
+            // match[].ports select by destination port, as in Istio: the port of the workload (inbound) or of
+            // the target service (outbound), i.e. of the cluster the request is routed to, not the proxy's own.
+            var entries = chain?.For(DestinationPort(context.Request.Path)) ?? [];
             if (entries.Length == 0)
             {
                 await ForwardAsync(context).ConfigureAwait(false);
@@ -188,6 +192,9 @@ internal sealed partial class ProxyHandler : IDisposable
         var (headers, body) = LocalReply.Build(context.Request, reply);
         await LocalReply.WriteAsync(context, headers, body).ConfigureAwait(false);
     }
+
+    private int DestinationPort(PathString path) =>
+        _options.Routes.Count == 0 ? _defaultPort : _options.Clusters[ClusterFor(path)].Port;
 
     /// <summary>The first route whose prefix matches and whose cluster exists, else the default cluster.</summary>
     private string ClusterFor(PathString path)

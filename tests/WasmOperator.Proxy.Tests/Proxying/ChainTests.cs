@@ -32,7 +32,7 @@ public sealed class ChainTests
     private static string[] Split(string? values) => [.. (values ?? "").Split(',').Select(v => v.Trim())];
 
     [Fact]
-    public async Task Match_selects_plugins_by_listener_port()
+    public async Task Match_selects_plugins_by_the_destination_port_of_the_workload_not_the_proxys_own()
     {
         var otherPort = FreePort.Next();
         string Yml(int port) => Yaml(
@@ -42,7 +42,12 @@ public sealed class ChainTests
         var (response, _) = await proxy.GetAsync("/");
         Assert.False(response.Headers.Contains("hello"));
 
+        // The proxy's own listener port is not a destination port: still no match.
         await proxy.WritePluginsAsync(Yml(proxy.Server.Options.Port));
+        await Task.Delay(500);
+        Assert.False((await proxy.GetAsync("/")).Response.Headers.Contains("hello"));
+
+        await proxy.WritePluginsAsync(Yml(proxy.Upstream.Port));
         await ProxyHarness.EventuallyAsync(async () => (await proxy.GetAsync("/")).Response.Headers.Contains("hello"), "the port-matched plugin applies");
         var (matched, _) = await proxy.GetAsync("/");
         Assert.Equal(["matching"], matched.Headers.GetValues("hello"));
