@@ -508,7 +508,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     {
         // Trailers may be created only inside the last body callback, not from a callout's callback.
         _responseEnding = false;
-        var signal = await host.WaitAsync(_options.PauseTimeout, Context.RequestAborted).ConfigureAwait(false);
+        var signal = await host.WaitAsync(request, _options.PauseTimeout, Context.RequestAborted).ConfigureAwait(false);
         return ApplyBodySignal(host, signal) ? TakeHeld(host, request) : null;
     }
 
@@ -543,7 +543,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 Closed = true;
                 return false;
             case StreamSignalKind.TimedOut:
-                Reply = new LocalResponse(503, "wasm_pause_timeout", Encoding.UTF8.GetBytes("plugin did not resume the request"), new HeaderMap(), null);
+                Reply = new LocalResponse(503, "wasm_pause_timeout", Encoding.UTF8.GetBytes("plugin did not resume the stream"), new HeaderMap(), null);
                 return false;
             default:
                 return null;
@@ -659,7 +659,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         // A decision the plugin made while it held the body (a callout's answer, say) takes effect now:
         // a reply or close stops the stream; a resume lets what it held go on ahead of this chunk.
         byte[]? released = null;
-        if (host.TakeSignal() is { } signal)
+        if (host.TakeSignal(request) is { } signal)
         {
             if (!ApplyBodySignal(host, signal))
             {
@@ -910,7 +910,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     break;
                 }
 
-                var signal = await host.WaitAsync(_options.PauseTimeout, Context.RequestAborted).ConfigureAwait(false);
+                var signal = await host.WaitAsync(phase is Phase.RequestHeaders or Phase.RequestTrailers, _options.PauseTimeout, Context.RequestAborted).ConfigureAwait(false);
                 if (ApplyDecision(signal) is not { } resumed)
                 {
                     result = new FilterResult(FilterStatus.Failed, 0, null, signal.Failure);

@@ -15,6 +15,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
 {
     private readonly Lock _gate = new();
     private StreamSignal? _pending;
+    private bool _waitingForRequest;
     private TaskCompletionSource<StreamSignal>? _waiter;
 
     public ChainEntry Entry { get; } = entry;
@@ -61,7 +62,13 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
 
     public bool TrySetProperty(string path, ReadOnlySpan<byte> value) => exchange.TrySetProperty(path, value);
 
-    public void ContinueStream(StreamType type) => Signal(StreamSignal.Continue);
+    public void ContinueStream(StreamType type)
+    {
+        if (type is StreamType.HttpRequest or StreamType.HttpResponse)
+        {
+            Signal(type == StreamType.HttpRequest ? StreamSignal.ContinueRequest : StreamSignal.ContinueResponse);
+        }
+    }
 
     public void CloseStream(StreamType type) => Signal(StreamSignal.Close);
 
@@ -103,31 +110,32 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
         }
     }
 
-    /// <summary>A signal that arrived while nothing waited (the plugin held a body and answered later); taken once.</summary>
-    public StreamSignal? TakeSignal()
+    /// <summary>
+    /// A signal for <paramref name="request"/>'s direction that arrived while nothing waited (the plugin held a
+    /// body and answered later); taken once. A resume of the other direction is dropped.
+    /// </summary>
+    public StreamSignal? TakeSignal(bool request)
     {
         lock (_gate)
         {
-            var pending = _pending;
-            _pending = null;
-            return pending;
+            return TakePendingFor(request);
         }
     }
 
-    /// <summary>Waits for the plugin to resume, answer, close or fail the paused stream.</summary>
-    public async Task<StreamSignal> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>Waits for the plugin to resume (this direction), answer, close or fail the paused stream.</summary>
+    public async Task<StreamSignal> WaitAsync(bool request, TimeSpan timeout, CancellationToken cancellationToken)
     {
         TaskCompletionSource<StreamSignal> waiter;
         lock (_gate)
         {
-            if (_pending is { } pending)
+            if (TakePendingFor(request) is { } pending)
             {
-                _pending = null;
                 return pending;
             }
 
             waiter = new TaskCompletionSource<StreamSignal>(TaskCreationOptions.RunContinuationsAsynchronously);
             _waiter = waiter;
+            _waitingForRequest = request;
         }
 
         try
@@ -145,6 +153,14 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
                 _waiter = null;
             }
         }
+    }
+
+    /// <summary>Takes the pending signal if it applies to <paramref name="request"/>'s direction (caller holds the gate).</summary>
+    private StreamSignal? TakePendingFor(bool request)
+    {
+        var pending = _pending;
+        _pending = null;
+        return pending is { Kind: StreamSignalKind.Continue, Request: { } direction } && direction != request ? null : pending;
     }
 
     private void Signal(StreamSignal signal)
@@ -174,6 +190,12 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
             if (waiter is null)
             {
                 _pending = signal;
+                return;
+            }
+
+            if (signal is { Kind: StreamSignalKind.Continue, Request: { } direction } && direction != _waitingForRequest)
+            {
+                // Envoy: continuing the direction that is not paused does nothing.
                 return;
             }
 

@@ -4,9 +4,12 @@ using WasmOperator.ProxyWasm.Runtime;
 namespace WasmOperator.Proxy.Proxying;
 
 /// <summary>What a plugin did to a paused stream from outside a callback (after a callout, say).</summary>
-internal sealed record StreamSignal(StreamSignalKind Kind, LocalResponse? Reply = null, PluginFailure? Failure = null)
+internal sealed record StreamSignal(StreamSignalKind Kind, LocalResponse? Reply = null, PluginFailure? Failure = null, bool? Request = null)
 {
-    public static StreamSignal Continue { get; } = new(StreamSignalKind.Continue);
+    /// <summary>Resumes the request (<c>proxy_continue_stream(0)</c>) or the response (1); it does nothing to the other direction, as in Envoy.</summary>
+    public static StreamSignal ContinueRequest { get; } = new(StreamSignalKind.Continue, Request: true);
+
+    public static StreamSignal ContinueResponse { get; } = new(StreamSignalKind.Continue, Request: false);
 
     public static StreamSignal Close { get; } = new(StreamSignalKind.Close);
 

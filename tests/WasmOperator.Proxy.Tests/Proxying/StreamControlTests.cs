@@ -68,4 +68,17 @@ public sealed class StreamControlTests
         var (served, _) = await proxy.GetAsync("/");
         Assert.Equal("loaded", served.Headers.GetValues("hello").Single());
     }
+    [Fact]
+    public async Task Resuming_the_request_does_not_resume_a_paused_response()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("wrong", Wat("response_wrong_resume"), "wrong")), o => o.PauseTimeout = TimeSpan.FromSeconds(1));
+
+        var (response, _) = await proxy.GetAsync("/");
+
+        // The response stayed paused until the pause timeout: the plugin never resumed it.
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("plugin did not resume the stream", await response.Content.ReadAsStringAsync());
+        Assert.Equal(1, proxy.Authorizer.Requests);
+    }
 }
