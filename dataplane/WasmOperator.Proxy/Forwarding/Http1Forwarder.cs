@@ -73,7 +73,11 @@ internal sealed class Http1Forwarder : IDisposable
             ? context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest != true && !HttpMethods.IsConnect(context.Request.Method)
             : false;
 
-    public async Task<ForwardOutcome> ForwardAsync(HttpContext context, Http1Upstream upstream, IUpstreamResponseObserver? observer)
+    /// <param name="context">The request, answered with the upstream's response.</param>
+    /// <param name="upstream">Where to.</param>
+    /// <param name="observer">The plugin chain's response hook, if any.</param>
+    /// <param name="requestId">An <c>x-request-id</c> field to add to the upstream request (the client sent none), or null.</param>
+    public async Task<ForwardOutcome> ForwardAsync(HttpContext context, Http1Upstream upstream, IUpstreamResponseObserver? observer, string? requestId = null)
     {
         var request = context.Request;
         var bodyKind = BodyKindOf(context);
@@ -84,6 +88,11 @@ internal sealed class Http1Forwarder : IDisposable
         try
         {
             head.WriteHead(request, upstream.BasePath, upstream.Authority);
+            if (requestId is not null)
+            {
+                head.Header("x-request-id", requestId);
+            }
+
             if (bodyKind == RequestBodyKind.ContentLength)
             {
                 head.Write("Content-Length: "u8);

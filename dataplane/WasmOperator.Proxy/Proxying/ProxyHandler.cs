@@ -61,11 +61,9 @@ internal sealed partial class ProxyHandler : IDisposable
 
     public async Task HandleAsync(HttpContext context)
     {
-        if (_options.GenerateRequestId)
-        {
-            RequestIds.EnsurePresent(context.Request.Headers);
-        }
-
+        // x-request-id for a request without one: plugins see it in their header map; without plugins the
+        // fast path writes it straight into the upstream request (no header-dictionary insert per request).
+        var requestId = _options.GenerateRequestId && !context.Request.Headers.ContainsKey(RequestIds.Header) ? RequestIds.New() : null;
         var chain = _chains.Acquire();
         if (chain is null && _options.PluginsFile is not null)
         {
@@ -84,10 +82,15 @@ internal sealed partial class ProxyHandler : IDisposable
             var entries = chain?.For(DestinationPort(context.Request.Path)) ?? [];
             if (entries.Length == 0)
             {
-                await ForwardAsync(context).ConfigureAwait(false);
+                await ForwardAsync(context, requestId).ConfigureAwait(false);
             }
             else
             {
+                if (requestId is not null)
+                {
+                    context.Request.Headers[RequestIds.Header] = requestId;
+                }
+
                 var exchange = new Exchange(context, entries, _options, _log);
                 context.Features.Set(exchange);
                 try
@@ -95,7 +98,7 @@ internal sealed partial class ProxyHandler : IDisposable
                     exchange.Start();
                     if (await exchange.OnRequestAsync().ConfigureAwait(false))
                     {
-                        await ForwardAsync(context).ConfigureAwait(false);
+                        await ForwardAsync(context, null).ConfigureAwait(false);
                         if (exchange.IsStopped && !context.Response.HasStarted)
                         {
                             // A plugin stopped the request while its body streamed upstream.
@@ -130,7 +133,9 @@ internal sealed partial class ProxyHandler : IDisposable
         }
     }
 
-    private async Task ForwardAsync(HttpContext context)
+    /// <param name="context">The request.</param>
+    /// <param name="requestId">An <c>x-request-id</c> to add (generated; the request has none), or null.</param>
+    private async Task ForwardAsync(HttpContext context, string? requestId)
     {
         var grpc = context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true;
         var cluster = ClusterFor(context.Request.Path);
@@ -142,7 +147,7 @@ internal sealed partial class ProxyHandler : IDisposable
 
         if (!grpc && Http1Forwarder.CanForward(context) && _fastUpstreams.GetValueOrDefault(cluster) is { } upstream)
         {
-            var outcome = await _fast.ForwardAsync(context, upstream, exchange).ConfigureAwait(false);
+            var outcome = await _fast.ForwardAsync(context, upstream, exchange, requestId).ConfigureAwait(false);
             // A plugin that answered or closed while the body streamed cut the forwarding short: not an upstream failure.
             if (outcome.Result is not ForwardResult.Ok and not ForwardResult.ClientAborted && exchange is not { IsStopped: true })
             {
@@ -152,6 +157,11 @@ internal sealed partial class ProxyHandler : IDisposable
             }
 
             return;
+        }
+
+        if (requestId is not null)
+        {
+            context.Request.Headers[RequestIds.Header] = requestId;
         }
 
         var error = await _forwarder.SendAsync(context, _prefixes[cluster], _invoker, grpc ? _http2 : _http11, PluginTransformer.Instance).ConfigureAwait(false);

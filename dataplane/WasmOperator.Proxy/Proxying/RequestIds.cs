@@ -1,19 +1,9 @@
-using Microsoft.AspNetCore.Http;
-
 namespace WasmOperator.Proxy.Proxying;
 
 /// <summary><c>x-request-id</c> as Envoy generates it: a random (version 4) UUID when the request has none.</summary>
 internal static class RequestIds
 {
     public const string Header = "x-request-id";
-
-    public static void EnsurePresent(IHeaderDictionary headers)
-    {
-        if (!headers.ContainsKey(Header))
-        {
-            headers[Header] = New();
-        }
-    }
 
     /// <summary>
     /// A version 4 UUID from the thread's fast random generator: request ids need to be unique, not secret

@@ -76,6 +76,18 @@ public sealed class HeaderEditTests
     }
 
     [Fact]
+    public async Task With_plugins_and_over_h2c_the_upstream_gets_a_generated_request_id_too()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("props", Wat("properties_echo"), "props")));
+        var (_, http1) = await proxy.GetAsync("/");
+        using var h2 = new HttpRequestMessage(HttpMethod.Get, "/h2") { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        var (_, h2c) = await proxy.SendAsync(h2, proxy.H2c);
+
+        Assert.Matches("^[0-9a-f-]{36}$", http1!.Header("x-request-id"));
+        Assert.Matches("^[0-9a-f-]{36}$", h2c!.Header("x-request-id"));
+    }
+
+    [Fact]
     public async Task Request_id_generation_can_be_turned_off()
     {
         await using var proxy = await ProxyHarness.StartAsync(Yaml(), o => o.GenerateRequestId = false);

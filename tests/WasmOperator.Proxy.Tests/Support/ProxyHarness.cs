@@ -108,9 +108,9 @@ internal sealed class ProxyHarness : IAsyncDisposable
         return await SendAsync(request);
     }
 
-    public async Task<(HttpResponseMessage Response, EchoReply? Echo)> SendAsync(HttpRequestMessage request)
+    public async Task<(HttpResponseMessage Response, EchoReply? Echo)> SendAsync(HttpRequestMessage request, HttpClient? client = null)
     {
-        var response = await Client.SendAsync(request);
+        var response = await (client ?? Client).SendAsync(request);
         var text = await response.Content.ReadAsStringAsync();
         EchoReply? echo = null;
         if (response.Content.Headers.ContentType?.MediaType == "application/json")
