@@ -508,8 +508,57 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     {
         // Trailers may be created only inside the last body callback, not from a callout's callback.
         _responseEnding = false;
-        var signal = await host.WaitAsync(request, _options.PauseTimeout, Context.RequestAborted).ConfigureAwait(false);
-        return ApplyBodySignal(host, signal) ? TakeHeld(host, request) : null;
+        while (true)
+        {
+            var signal = await host.WaitAsync(request, _options.PauseTimeout, Context.RequestAborted).ConfigureAwait(false);
+            if (signal.Kind != StreamSignalKind.Failed || RetryOnFreshVm(host, signal.Failure) is not { } fresh)
+            {
+                return ApplyBodySignal(host, signal) ? TakeHeld(host, request) : null;
+            }
+
+            // FAIL_RELOAD: the VM died while the plugin decided; a fresh one gets the held body and decides again.
+            var result = Invoke(host, fresh, request ? Phase.RequestBody : Phase.ResponseBody, endOfStream: true);
+            if (Closed)
+            {
+                return null;
+            }
+
+            switch (result.Status)
+            {
+                case FilterStatus.Pause:
+                    continue;
+                case FilterStatus.LocalResponse:
+                    Reply = result.LocalResponse;
+                    return null;
+                case FilterStatus.Failed:
+                    host.Entry.Metrics.Traps.Inc();
+                    ApplyFailure(host, result.Failure ?? new PluginFailure(TrapKind.Unavailable, "callback", "no healthy VM"));
+                    return Stopped ? null : TakeHeld(host, request);
+                default:
+                    return TakeHeld(host, request);
+            }
+        }
+    }
+
+    /// <summary>
+    /// FAIL_RELOAD's one retry: the failed stream ends and a fresh one on a healthy VM shard takes its place
+    /// (null when the plugin does not reload, or already did for this request).
+    /// </summary>
+    private HttpStream? RetryOnFreshVm(StreamHost host, PluginFailure? failure)
+    {
+        if (host.Entry.Spec.FailStrategy != FailStrategy.FAIL_RELOAD || host.Retried || host.Entry.LogOnly || host.Entry.Plugin is not { } plugin)
+        {
+            return null;
+        }
+
+        host.Retried = true;
+        host.Entry.Metrics.Traps.Inc();
+        host.Entry.Metrics.Rebuilds.Inc();
+        LogRetry(_log, host.Entry.Spec.Key, failure?.ToString() ?? "");
+        host.Stream?.Complete();
+        var fresh = plugin.CreateHttpStream(host);
+        host.Stream = fresh;
+        return fresh;
     }
 
     /// <summary>Applies a resume, reply, close or failure that reached a body phase; false when the stream stopped.</summary>
@@ -678,15 +727,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         SetBody(host, request, buffer);
         buffer.Append(data);
         var result = Invoke(host, stream, phase, endOfStream);
-        if (result.Status == FilterStatus.Failed && host.Entry.Spec.FailStrategy == FailStrategy.FAIL_RELOAD && !host.Retried && host.Entry.Plugin is { } plugin)
+        if (result.Status == FilterStatus.Failed && RetryOnFreshVm(host, result.Failure) is { } fresh)
         {
-            host.Retried = true;
-            host.Entry.Metrics.Traps.Inc();
-            host.Entry.Metrics.Rebuilds.Inc();
-            LogRetry(_log, host.Entry.Spec.Key, result.Failure?.ToString() ?? "");
-            stream.Complete();
-            var fresh = plugin.CreateHttpStream(host);
-            host.Stream = fresh;
             result = Invoke(host, fresh, phase, endOfStream);
         }
 
@@ -866,16 +908,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
             if (result.Status == FilterStatus.Failed)
             {
-                if (host.Entry.Spec.FailStrategy == FailStrategy.FAIL_RELOAD && !host.Retried && !host.Entry.LogOnly && host.Entry.Plugin is { } plugin)
+                if (RetryOnFreshVm(host, result.Failure) is { } fresh)
                 {
-                    // Rebuild (the failed shard is rebuilt with backoff) and retry once on a fresh one.
-                    host.Retried = true;
-                    host.Entry.Metrics.Traps.Inc();
-                    host.Entry.Metrics.Rebuilds.Inc();
-                    LogRetry(_log, host.Entry.Spec.Key, result.Failure?.ToString() ?? "");
-                    host.Stream?.Complete();
-                    var fresh = plugin.CreateHttpStream(host);
-                    host.Stream = fresh;
+                    // The failed shard is rebuilt with backoff; the callback runs again on a healthy one.
                     result = Invoke(host, fresh, phase, endOfStream);
                     continue;
                 }

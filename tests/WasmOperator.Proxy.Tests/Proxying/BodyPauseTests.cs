@@ -32,6 +32,21 @@ public sealed class BodyPauseTests
         Assert.Equal(2, proxy.Authorizer.Requests);
     }
 
+    [Fact]
+    public async Task A_vm_that_dies_while_the_body_waits_for_its_decision_is_rebuilt_once_under_fail_reload()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("authz", Wat("body_authz_trap"), "authz", extra: "failStrategy: FAIL_RELOAD")));
+
+        var (response, _) = await proxy.SendAsync(Post("yes, please", chunked: false));
+
+        // The first VM trapped in its callout handler; a fresh one got the held body, called out again and
+        // trapped again: after the one retry FAIL_RELOAD fails closed.
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal(2, proxy.Authorizer.Requests);
+        Assert.Equal(0, proxy.Upstream.Requests);
+        Assert.Contains("wasm_plugin_rebuilds_total{plugin=\"default/authz\"} 1", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
     private static HttpRequestMessage Post(string body, bool chunked)
     {
         var bytes = Encoding.UTF8.GetBytes(body);
