@@ -57,6 +57,9 @@ internal sealed class ProxyServer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            // A proxy does not cap what it forwards (Envoy has no default either); bodies stream, and buffering
+            // for plugins has its own limit (--max-body-bytes, 413).
+            kestrel.Limits.MaxRequestBodySize = null;
             // Upstream header values pass through byte for byte (HTTP field values are Latin-1, not ASCII-only).
             kestrel.ResponseHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
             kestrel.Listen(options.ListenAddress, options.Port, o => o.Protocols = HttpProtocols.Http1);

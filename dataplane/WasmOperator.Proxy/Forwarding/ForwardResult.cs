@@ -21,6 +21,12 @@ internal enum ForwardResult
     /// <summary>The upstream's response was not valid HTTP/1.1: 502.</summary>
     InvalidResponse,
 
+    /// <summary>
+    /// The request could not be sent as it stood: a plugin put CR, LF or NUL into a field, or changed the length of a
+    /// body streaming under a Content-Length: 500, nothing (more) is sent on that connection.
+    /// </summary>
+    InvalidRequest,
+
     /// <summary>No progress within the activity timeout: 504 (or a reset once the response started).</summary>
     Timeout,
 

@@ -23,7 +23,6 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
     /// lane holding more than this many idle ones (below it, any idle connection is reused).
     /// </summary>
     internal const int StealAbove = 4;
-    private const long RecentlyUsedMs = 1000;
     private readonly Lane _unknown = new();
     private readonly ConcurrentDictionary<int, Lane> _byThread = new();
     private readonly ConcurrentDictionary<Http1Connection, byte> _open = new();
@@ -77,11 +76,11 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
         {
             Interlocked.Decrement(ref lane.Count);
             Interlocked.Decrement(ref _idleCount);
-            // A connection back from its last request within the last second is taken as is (a stale one is still
-            // caught: bodyless requests are retried); an older one is polled first, since an upstream closing idle
-            // connections or restarting shows up exactly there.
+            // Every reuse polls first (one syscall): an idle connection that became readable was closed by the
+            // upstream, or holds bytes nobody asked for (a body after a 204, say) that would be read as the next
+            // client's response. Such a connection is closed, never handed out (nginx and Envoy do the same).
             var idle = now - connection.IdleSince;
-            if (idle <= (long)IdleTimeout.TotalMilliseconds && (idle < RecentlyUsedMs || connection.IsHealthyWhileIdle()))
+            if (idle <= (long)IdleTimeout.TotalMilliseconds && connection.IsHealthyWhileIdle())
             {
                 return connection;
             }

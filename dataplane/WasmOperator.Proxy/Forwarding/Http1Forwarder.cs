@@ -135,7 +135,7 @@ internal sealed class Http1Forwarder : IDisposable
                     response = await ReadHeadAsync(connection, HttpMethods.IsHead(request.Method)).ConfigureAwait(false);
                 }
                 catch (Exception ex) when (reused && attempt == 0 && bodyKind == RequestBodyKind.None && IsStale(ex) && !connection.TimedOut &&
-                                           !context.RequestAborted.IsCancellationRequested)
+                                           IsIdempotent(request.Method) && !context.RequestAborted.IsCancellationRequested)
                 {
                     // The upstream closed an idle keep-alive connection as we reused it: nothing of this
                     // request was processed, so it is sent again on a new connection (as HttpClient does).
@@ -211,6 +211,12 @@ internal sealed class Http1Forwarder : IDisposable
                 return new ForwardOutcome(ForwardResult.Timeout, $"no progress within {_options.ActivityTimeout}");
             }
 
+            if (ex is InvalidRequestException)
+            {
+                context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+                return new ForwardOutcome(ForwardResult.InvalidRequest, ex.Message);
+            }
+
             // As Envoy: a connection that failed or closed before the response is 503, an invalid response 502.
             var invalid = ex is UpstreamProtocolException;
             context.Response.StatusCode = invalid ? StatusCodes.Status502BadGateway : StatusCodes.Status503ServiceUnavailable;
@@ -227,7 +233,12 @@ internal sealed class Http1Forwarder : IDisposable
         }
     }
 
-    private static bool IsStale(Exception ex) => ex is SocketException or IOException or UpstreamClosedException;
+    private static bool IsStale(Exception ex) => ex is (SocketException or IOException or UpstreamClosedException) and not InvalidRequestException;
+
+    /// <summary>Methods a proxy may send again after a failure (RFC 9110 §9.2.2); a POST is never repeated.</summary>
+    private static bool IsIdempotent(string method) =>
+        HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method) || HttpMethods.IsTrace(method) ||
+        HttpMethods.IsPut(method) || HttpMethods.IsDelete(method);
 
     private static RequestBodyKind BodyKindOf(HttpContext context)
     {
@@ -248,6 +259,8 @@ internal sealed class Http1Forwarder : IDisposable
         try
         {
             var source = context.Request.Body;
+            var declared = context.Request.ContentLength ?? 0;
+            long sent = 0;
             while (true)
             {
                 var read = await source.ReadAsync(buffer.AsMemory(ChunkHeaderRoom, ChunkSize), context.RequestAborted).ConfigureAwait(false);
@@ -259,6 +272,14 @@ internal sealed class Http1Forwarder : IDisposable
                 connection.Deadline = Environment.TickCount64 + _timeoutMs;
                 if (kind == RequestBodyKind.ContentLength)
                 {
+                    // A plugin may change a body chunk while it streams; more (or fewer) bytes than the
+                    // Content-Length already sent would be read by the upstream as the start of another request.
+                    sent += read;
+                    if (sent > declared)
+                    {
+                        throw new InvalidRequestException($"the request body grew past its Content-Length ({declared}) while plugins streamed it");
+                    }
+
                     await connection.SendAsync(buffer.AsMemory(ChunkHeaderRoom, read), CancellationToken.None).ConfigureAwait(false);
                     continue;
                 }
@@ -272,6 +293,11 @@ internal sealed class Http1Forwarder : IDisposable
                 buffer[ChunkHeaderRoom + read] = (byte)'\r';
                 buffer[ChunkHeaderRoom + read + 1] = (byte)'\n';
                 await connection.SendAsync(buffer.AsMemory(start, ChunkHeaderRoom - start + read + 2), CancellationToken.None).ConfigureAwait(false);
+            }
+
+            if (kind == RequestBodyKind.ContentLength && sent != declared)
+            {
+                throw new InvalidRequestException($"the request body ended at {sent} of its Content-Length ({declared}) bytes");
             }
 
             if (kind == RequestBodyKind.Chunked)
@@ -320,7 +346,18 @@ internal sealed class Http1Forwarder : IDisposable
             var end = connection.Buffered.IndexOf("\r\n\r\n"u8);
             if (end < 0)
             {
-                if (await connection.FillAsync(_options.MaxResponseHeadBytes, CancellationToken.None).ConfigureAwait(false) == 0)
+                int filled;
+                try
+                {
+                    filled = await connection.FillAsync(_options.MaxResponseHeadBytes, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (received && ex is SocketException or IOException)
+                {
+                    // Part of the response arrived: the request was processed, so this is no stale connection to retry on.
+                    throw new UpstreamProtocolException($"upstream connection failed in the middle of the response head: {ex.Message}");
+                }
+
+                if (filled == 0)
                 {
                     throw received
                         ? new UpstreamProtocolException("upstream closed the connection in the middle of the response head")

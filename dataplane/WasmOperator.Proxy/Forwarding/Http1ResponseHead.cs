@@ -94,13 +94,14 @@ internal sealed class Http1ResponseHead
 
             if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
             {
-                chunked = value.TrimEnd().EndsWith("chunked", StringComparison.OrdinalIgnoreCase);
-                if (!chunked)
+                // Only "chunked" alone can be relayed: another coding (gzip, chunked) would reach the client
+                // decoded of its chunks but still compressed with nothing saying so (Envoy rejects those too).
+                if (!value.Trim().Equals("chunked", StringComparison.OrdinalIgnoreCase))
                 {
-                    // Another final coding: the body ends when the connection closes.
-                    keepAlive = false;
+                    throw new UpstreamProtocolException($"unsupported response transfer-coding '{Printable(raw)}'");
                 }
 
+                chunked = true;
                 continue;
             }
 

@@ -34,6 +34,12 @@ internal struct RequestHeadWriter : IDisposable
             return;
         }
 
+        // Kestrel refuses these from clients; a plugin's value with them would split the request head.
+        if (text.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0)
+        {
+            throw new InvalidRequestException($"a request field contains CR, LF or NUL: '{text.Replace("\r", "\\r", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal).Replace("\0", "\\0", StringComparison.Ordinal)}'");
+        }
+
         Ensure(text.Length);
         _length += Encoding.Latin1.GetBytes(text, _buffer.AsSpan(_length));
     }

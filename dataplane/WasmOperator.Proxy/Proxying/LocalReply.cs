@@ -93,6 +93,7 @@ internal static class LocalReply
         Forwarding.ForwardResult.RequestFailed => Upstream(503, "connection_termination"),
         Forwarding.ForwardResult.InvalidResponse => Upstream(502, "protocol_error"),
         Forwarding.ForwardResult.Timeout => new LocalResponse(504, "upstream_response_timeout", "upstream request timeout"u8.ToArray(), new HeaderMap(), null),
+        Forwarding.ForwardResult.InvalidRequest => new LocalResponse(500, "invalid_request_from_plugins", "the request as plugins left it cannot be sent"u8.ToArray(), new HeaderMap(), null),
         _ => null,
     };
 

@@ -1,0 +1,132 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Forwarding;
+
+/// <summary>
+/// What must never cross from one request (or one client) to the next on the fast path: split heads,
+/// smuggled requests, stray response bytes, repeated non-idempotent requests, re-encoded framings.
+/// </summary>
+public sealed class ForwarderHardeningTests
+{
+    private static Task<ProxyHarness> ProxyToAsync(Uri upstream, string plugins = "plugins: []\n") =>
+        ProxyHarness.StartAsync(plugins, o => o.Clusters[ProxyOptions.DefaultCluster] = upstream);
+
+    private static byte[] Ascii(string text) => Encoding.ASCII.GetBytes(text);
+
+    [Fact]
+    public async Task A_header_value_with_cr_lf_from_a_plugin_never_reaches_the_upstream()
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        await using var proxy = await ProxyToAsync(upstream.Address, Yaml(Plugin("inject", Wat("inject_header"), "inject")));
+
+        var (response, _) = await proxy.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        Assert.DoesNotContain(upstream.Requests, r => r.Header("X-Injected") is not null);
+        Assert.Empty(upstream.Requests);
+    }
+
+    [Fact]
+    public async Task A_body_a_plugin_grows_while_it_streams_under_a_content_length_is_not_sent_past_it()
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        await using var proxy = await ProxyToAsync(upstream.Address, Yaml(Plugin("grow", Wat("grow_body"), "grow")));
+        var body = new byte[40_000];
+        Ascii("GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n").CopyTo(body, body.Length - 35);
+
+        var (response, _) = await proxy.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/upload") { Content = new ByteArrayContent(body) });
+
+        Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        await Task.Delay(200);
+        Assert.DoesNotContain(upstream.Requests, r => r.RequestLine.Contains("/smuggled", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Bytes_an_upstream_sends_on_an_idle_connection_are_never_read_as_the_next_clients_response()
+    {
+        var first = 0;
+        await using var upstream = new RawUpstream(async (request, stream) =>
+        {
+            if (Interlocked.Increment(ref first) == 1)
+            {
+                await stream.WriteAsync(Ascii("HTTP/1.1 204 No Content\r\n\r\n"));
+                // A body nobody asked for, after the 204 went back to the pool.
+                _ = Task.Run(async () =>
+                {
+                    await Task.Delay(100);
+                    await stream.WriteAsync(Ascii("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nSECRET"));
+                });
+                return true;
+            }
+
+            var path = request.RequestLine.Split(' ')[1];
+            await stream.WriteAsync(Ascii($"HTTP/1.1 200 OK\r\nContent-Length: {path.Length}\r\n\r\n{path}"));
+            return true;
+        });
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        var (noContent, _) = await proxy.GetAsync("/first");
+        await Task.Delay(400);
+        var (second, _) = await proxy.GetAsync("/second-user");
+
+        Assert.Equal(HttpStatusCode.NoContent, noContent.StatusCode);
+        Assert.Equal("/second-user", await second.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_post_whose_reused_connection_closes_before_the_answer_is_not_sent_again()
+    {
+        await using var upstream = new RawUpstream(async (request, stream) =>
+        {
+            if (request.RequestLine.StartsWith("POST", StringComparison.Ordinal))
+            {
+                return false; // read it, then close without answering
+            }
+
+            await stream.WriteAsync(Ascii("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+            return true;
+        });
+        await using var proxy = await ProxyToAsync(upstream.Address);
+        await proxy.GetAsync("/warm");
+
+        // A bodyless POST (no Content-Length, no Transfer-Encoding), written raw: HttpClient would add Content-Length: 0.
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Ascii("POST /transfer?amount=100 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+        var reply = await new StreamReader(stream, Encoding.ASCII).ReadToEndAsync();
+
+        Assert.StartsWith("HTTP/1.1 503", reply, StringComparison.Ordinal);
+        Assert.Single(upstream.Requests, r => r.RequestLine.StartsWith("POST", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("gzip, chunked")]
+    [InlineData("xchunked")]
+    public async Task A_response_transfer_coding_other_than_chunked_is_a_502(string coding)
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed($"HTTP/1.1 200 OK\r\nTransfer-Encoding: {coding}\r\n\r\n2\r\nok\r\n0\r\n\r\n", keepAlive: false));
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        var (response, _) = await proxy.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+    }
+    [Fact]
+    public async Task A_body_larger_than_kestrels_default_limit_is_forwarded_whole()
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        await using var proxy = await ProxyToAsync(upstream.Address);
+        const int size = 31_000_000; // Kestrel refuses more than 30,000,000 bytes unless told otherwise
+
+        var (response, _) = await proxy.SendAsync(new HttpRequestMessage(HttpMethod.Put, "/big") { Content = new ByteArrayContent(new byte[size]) });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(size, Assert.Single(upstream.Requests).Body.Length);
+    }
+}
