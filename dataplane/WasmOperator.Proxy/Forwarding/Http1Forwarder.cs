@@ -198,6 +198,18 @@ internal sealed class Http1Forwarder : IDisposable
                 return new ForwardOutcome(ForwardResult.ClientAborted);
             }
 
+            if (ex is BadHttpRequestException bad)
+            {
+                // The client's body was malformed or cut off (Kestrel's verdict): its fault, not the upstream's.
+                if (!responseStarted)
+                {
+                    context.Response.Clear();
+                    context.Response.StatusCode = bad.StatusCode;
+                }
+
+                return new ForwardOutcome(ForwardResult.ClientAborted, ex.Message);
+            }
+
             if (responseStarted)
             {
                 context.Abort();

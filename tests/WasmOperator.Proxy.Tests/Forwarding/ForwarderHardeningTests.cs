@@ -129,4 +129,19 @@ public sealed class ForwarderHardeningTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(size, Assert.Single(upstream.Requests).Body.Length);
     }
+    [Fact]
+    public async Task A_malformed_request_body_is_the_clients_400_not_an_upstream_failure()
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Ascii("POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\nnot a chunk\r\n"));
+        var reply = await new StreamReader(stream, Encoding.ASCII).ReadToEndAsync();
+
+        Assert.StartsWith("HTTP/1.1 400", reply, StringComparison.Ordinal);
+        Assert.Contains("proxy_upstream_errors_total 0", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
 }
