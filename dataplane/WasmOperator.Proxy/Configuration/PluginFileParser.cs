@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -11,7 +12,7 @@ namespace WasmOperator.Proxy.Configuration;
 /// pluginConfig, vmConfig.env, phase, priority, failStrategy, mode, limits, match, creationTimestamp, vmId} ]</c>.
 /// Errors name the field path and line so a user can fix the file.
 /// </summary>
-internal static class PluginFileParser
+internal static partial class PluginFileParser
 {
     public static IReadOnlyList<PluginSpec> Parse(string yaml, string source)
     {
@@ -457,65 +458,11 @@ internal static class PluginFileParser
             ".inf" or ".Inf" or ".INF" or "+.inf" or "+.Inf" or "+.INF" or "-.inf" or "-.Inf" or "-.INF";
 
     /// <summary>
-    /// A plain YAML float in decimal notation: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?. Unlike
-    /// double.TryParse this excludes NaN, Infinity, whitespace and other words .NET would read as numbers.
+    /// A plain YAML float in decimal notation. Unlike double.TryParse this excludes NaN, Infinity,
+    /// whitespace and other words .NET would read as numbers.
     /// </summary>
-    private static bool IsYamlFloat(string text)
-    {
-        var i = 0;
-        if (i < text.Length && text[i] is '-' or '+')
-        {
-            i++;
-        }
+    private static bool IsYamlFloat(string text) => YamlFloat().IsMatch(text);
 
-        var digits = 0;
-        while (i < text.Length && char.IsAsciiDigit(text[i]))
-        {
-            i++;
-            digits++;
-        }
-
-        if (i < text.Length && text[i] == '.')
-        {
-            i++;
-            var fraction = 0;
-            while (i < text.Length && char.IsAsciiDigit(text[i]))
-            {
-                i++;
-                fraction++;
-            }
-
-            if (digits == 0 && fraction == 0)
-            {
-                return false;
-            }
-        }
-        else if (digits == 0)
-        {
-            return false;
-        }
-
-        if (i < text.Length && text[i] is 'e' or 'E')
-        {
-            i++;
-            if (i < text.Length && text[i] is '-' or '+')
-            {
-                i++;
-            }
-
-            var exponent = 0;
-            while (i < text.Length && char.IsAsciiDigit(text[i]))
-            {
-                i++;
-                exponent++;
-            }
-
-            if (exponent == 0)
-            {
-                return false;
-            }
-        }
-
-        return i == text.Length;
-    }
+    [GeneratedRegex(@"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$", RegexOptions.CultureInvariant)]
+    private static partial Regex YamlFloat();
 }

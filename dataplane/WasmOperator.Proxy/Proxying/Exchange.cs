@@ -825,17 +825,14 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// <summary>The response callbacks for a local reply; returns its body as the plugins left it.</summary>
     private async Task<byte[]> RunReplyThroughPluginsAsync(LocalResponse reply, HeaderMap headers, byte[] body)
     {
-        headers.TrackChanges();
+        // The whole map is written afterwards (LocalReply.WriteAsync): no change tracking needed.
         ResponseHeaders = headers;
         foreach (var host in _hosts)
         {
             host.ResponseHeaders = headers;
         }
 
-        if (int.TryParse(headers.Get(":status"), NumberStyles.None, CultureInfo.InvariantCulture, out var status))
-        {
-            Context.Response.StatusCode = status;
-        }
+        SetStatus(Context.Response, headers.Get(":status"));
 
         for (var n = _hosts.Length - 1; n >= 0 && !Closed; n--)
         {
@@ -1165,37 +1162,17 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         var request = Context.Request;
         var map = RequestHeaders;
         string? method = null, path = null, authority = null;
-        if (map.Replaced)
+        foreach (var name in FieldsToWriteBack(map, request.Headers))
         {
-            request.Headers.Clear();
-            foreach (var (name, value) in map.Entries)
+            switch (name)
             {
-                switch (name)
-                {
-                    case ":method": method = value; break;
-                    case ":path": path = value; break;
-                    case ":authority": authority = value; break;
-                    case ":scheme": break;
-                    default:
-                        request.Headers.Append(name, value);
-                        break;
-                }
-            }
-        }
-        else
-        {
-            foreach (var name in map.ChangedNames)
-            {
-                switch (name)
-                {
-                    case ":method": method = map.Get(name); break;
-                    case ":path": path = map.Get(name); break;
-                    case ":authority": authority = map.Get(name); break;
-                    case ":scheme": break;
-                    default:
-                        CopyField(map, name, request.Headers);
-                        break;
-                }
+                case ":method": method = map.Get(name); break;
+                case ":path": path = map.Get(name); break;
+                case ":authority": authority = map.Get(name); break;
+                case ":scheme": break;
+                default:
+                    CopyField(map, name, request.Headers);
+                    break;
             }
         }
 
@@ -1227,25 +1204,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
 
         var response = Context.Response;
-        if (map.Replaced)
-        {
-            response.Headers.Clear();
-            foreach (var (name, value) in map.Entries)
-            {
-                if (name == ":status")
-                {
-                    SetStatus(response, value);
-                }
-                else if (!name.StartsWith(':'))
-                {
-                    response.Headers.Append(name, value);
-                }
-            }
-
-            return;
-        }
-
-        foreach (var name in map.ChangedNames)
+        foreach (var name in FieldsToWriteBack(map, response.Headers))
         {
             if (name == ":status")
             {
@@ -1256,6 +1215,21 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 CopyField(map, name, response.Headers);
             }
         }
+    }
+
+    /// <summary>
+    /// The names whose values go back to Kestrel: those the plugins changed, or, when a plugin replaced the
+    /// whole map, every name in it (<paramref name="headers"/> is cleared first).
+    /// </summary>
+    private static IEnumerable<string> FieldsToWriteBack(HeaderMap map, IHeaderDictionary headers)
+    {
+        if (!map.Replaced)
+        {
+            return map.ChangedNames;
+        }
+
+        headers.Clear();
+        return map.Entries.Select(e => e.Key).Distinct(StringComparer.Ordinal);
     }
 
     private static void SetStatus(HttpResponse response, string? value)

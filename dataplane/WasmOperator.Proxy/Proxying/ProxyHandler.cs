@@ -170,14 +170,14 @@ internal sealed partial class ProxyHandler : IDisposable
             _metrics.UpstreamErrors.Inc();
             var feature = context.Features.Get<IForwarderErrorFeature>();
             LogUpstreamError(_log, error.ToString(), feature?.Exception?.Message ?? "");
-            var failure = error switch
+            var reply = error switch
             {
-                ForwarderError.Request => ForwardResult.ConnectFailed,
-                ForwarderError.RequestTimedOut => ForwardResult.Timeout,
-                ForwarderError.ResponseHeaders => ForwardResult.InvalidResponse,
-                _ => ForwardResult.ClientAborted,
+                ForwarderError.Request => LocalReply.ForUpstreamFailure(ForwardResult.ConnectFailed),
+                ForwarderError.RequestTimedOut => LocalReply.ForUpstreamFailure(ForwardResult.Timeout),
+                ForwarderError.ResponseHeaders => LocalReply.ForUpstreamFailure(ForwardResult.InvalidResponse),
+                _ => null, // YARP's own status stands (client-side errors, a body cut off after the response started)
             };
-            await ReplyToFailureAsync(context, exchange, LocalReply.ForUpstreamFailure(failure)).ConfigureAwait(false);
+            await ReplyToFailureAsync(context, exchange, reply).ConfigureAwait(false);
         }
     }
 

@@ -82,6 +82,11 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     /// </summary>
     public void DropStaleContinue()
     {
+        if (Volatile.Read(ref _pending) is null)
+        {
+            return; // the usual case, once per callback: no lock
+        }
+
         lock (_gate)
         {
             if (_pending?.Kind == StreamSignalKind.Continue)
@@ -98,6 +103,11 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     /// </summary>
     public StreamSignal? TakeStop()
     {
+        if (Volatile.Read(ref _pending) is null)
+        {
+            return null;
+        }
+
         lock (_gate)
         {
             if (_pending is { Kind: StreamSignalKind.Close or StreamSignalKind.LocalResponse } stop)
@@ -116,6 +126,11 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     /// </summary>
     public StreamSignal? TakeSignal(bool request)
     {
+        if (Volatile.Read(ref _pending) is null)
+        {
+            return null;
+        }
+
         lock (_gate)
         {
             return TakePendingFor(request);
