@@ -65,7 +65,9 @@ public sealed class ReflectorTests
         await Cluster.EventuallyAsync(() => op.Host.Cache.Get("default/doomed") is not null, "the first list");
 
         cutter.Pause();
-        await Cluster.EventuallyAsync(() => op.Host.Health() is (false, _), "the stall to show in /healthz");
+        // The secrets reflector goes through the same cut and may report its stall first: wait for the plugins'.
+        await Cluster.EventuallyAsync(() => op.Host.Health() is (false, var detail) && detail.Contains("wasmplugins", StringComparison.Ordinal),
+            "the wasmplugins stall to show in /healthz");
         Assert.Contains("wasmoperator_reflector_stalled{resource=\"wasmplugins\"} 1", await MetricsText(op));
         await cluster.Client.CustomObjects.PatchNamespacedCustomObjectAsync(
             new k8s.Models.V1Patch("""{"metadata":{"finalizers":null}}""", k8s.Models.V1Patch.PatchType.MergePatch),
