@@ -60,7 +60,10 @@ internal sealed class ProxyServer : IAsyncDisposable
             // A proxy does not cap what it forwards (Envoy has no default either); bodies stream, and buffering
             // for plugins has its own limit (--max-body-bytes, 413).
             kestrel.Limits.MaxRequestBodySize = null;
-            // Upstream header values pass through byte for byte (HTTP field values are Latin-1, not ASCII-only).
+            // Header values pass through byte for byte, both ways (HeaderMap's remarks): obs-text and UTF-8 are
+            // read one char per byte and written back the same, as Envoy forwards them; Kestrel's default
+            // (UTF-8) would reject bytes that are not UTF-8 and re-encode the rest.
+            kestrel.RequestHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
             kestrel.ResponseHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
             kestrel.Listen(options.ListenAddress, options.Port, o => o.Protocols = HttpProtocols.Http1);
             if (options.H2cPort != 0)

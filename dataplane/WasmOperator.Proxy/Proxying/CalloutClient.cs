@@ -25,6 +25,9 @@ internal sealed class CalloutClient : IDisposable
             UseCookies = false,
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             ConnectTimeout = TimeSpan.FromSeconds(5),
+            // Header values are bytes, one char per byte (HeaderMap's remarks): a plugin's callout headers go out as it wrote them.
+            RequestHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
+            ResponseHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
         })
         { Timeout = Timeout.InfiniteTimeSpan };
     }

@@ -1360,7 +1360,10 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             return true;
         }
 
-        value = text is null ? [] : Encoding.UTF8.GetBytes(text);
+        // Values that came from header fields are bytes already (HeaderMap's remarks); the rest is text.
+        value = text is null ? [] : path.StartsWith("request.", StringComparison.Ordinal) || path.StartsWith("response.headers.", StringComparison.Ordinal) || path.StartsWith("response.trailers.", StringComparison.Ordinal)
+            ? Encoding.Latin1.GetBytes(text)
+            : Encoding.UTF8.GetBytes(text);
         return text is not null;
     }
 

@@ -435,6 +435,22 @@ internal sealed class AbiInstance : IDisposable
         return false;
     }
 
+    /// <summary>
+    /// Reads a header field name or value: bytes as they are, one char per byte (Latin-1), the form every
+    /// header map holds, so a value reaches the wire, the client and other plugins exactly as written.
+    /// </summary>
+    private bool TryReadField(int ptr, int size, out string value)
+    {
+        if (TryGetSpan(ptr, size, out var span))
+        {
+            value = size == 0 ? "" : Encoding.Latin1.GetString(span);
+            return true;
+        }
+
+        value = "";
+        return false;
+    }
+
     private bool TryReadBytes(int ptr, int size, out byte[] value)
     {
         if (TryGetSpan(ptr, size, out var span))
@@ -508,6 +524,24 @@ internal sealed class AbiInstance : IDisposable
 
         Encoding.UTF8.GetBytes(value, span);
         return TryWriteU32(retPtr, (uint)ptr) && TryWriteU32(retSize, (uint)length) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
+    }
+
+    /// <summary>Returns a header field (one char per byte) as its bytes.</summary>
+    private int CopyOutField(string value, int retPtr, int retSize)
+    {
+        if (value.Length == 0)
+        {
+            return CopyOut(ReadOnlySpan<byte>.Empty, retPtr, retSize);
+        }
+
+        var ptr = Allocate(value.Length);
+        if (ptr == 0 || !TryGetSpan(ptr, value.Length, out var span))
+        {
+            return Status(ProxyStatus.InvalidMemoryAccess);
+        }
+
+        Encoding.Latin1.GetBytes(value, span);
+        return TryWriteU32(retPtr, (uint)ptr) && TryWriteU32(retSize, (uint)value.Length) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
     }
 
     private const int Ok = 0;
@@ -776,7 +810,7 @@ internal sealed class AbiInstance : IDisposable
             return Status(status);
         }
 
-        if (!TryReadString(keyPtr, keySize, out var key))
+        if (!TryReadField(keyPtr, keySize, out var key))
         {
             return Status(ProxyStatus.InvalidMemoryAccess);
         }
@@ -788,7 +822,7 @@ internal sealed class AbiInstance : IDisposable
             return _plugin.Module.AbiVersion == AbiVersion.V0_1_0 ? CopyOut(ReadOnlySpan<byte>.Empty, retPtr, retSize) : Status(ProxyStatus.NotFound);
         }
 
-        return CopyOut(value, retPtr, retSize);
+        return CopyOutField(value, retPtr, retSize);
     }
 
     public int AddHeaderMapValue(int type, int keyPtr, int keySize, int valuePtr, int valueSize, bool replace)
@@ -800,7 +834,7 @@ internal sealed class AbiInstance : IDisposable
             return Status(status);
         }
 
-        if (!TryReadString(keyPtr, keySize, out var key) || !TryReadString(valuePtr, valueSize, out var value))
+        if (!TryReadField(keyPtr, keySize, out var key) || !TryReadField(valuePtr, valueSize, out var value))
         {
             return Status(ProxyStatus.InvalidMemoryAccess);
         }
@@ -826,7 +860,7 @@ internal sealed class AbiInstance : IDisposable
             return Status(status);
         }
 
-        if (!TryReadString(keyPtr, keySize, out var key))
+        if (!TryReadField(keyPtr, keySize, out var key))
         {
             return Status(ProxyStatus.InvalidMemoryAccess);
         }

@@ -7,7 +7,8 @@ namespace WasmOperator.ProxyWasm.Abi;
 /// <summary>
 /// The Proxy-Wasm pairs format (cpp-host pairs_util): u32 count, count×(u32 key_len, u32 val_len),
 /// then key\0val\0…, all little-endian. Empty maps are emitted as 0 bytes and accepted as 0 bytes,
-/// 1 byte or a 4-byte zero count.
+/// 1 byte or a 4-byte zero count. Pairs carry header fields, so names and values are bytes as they are,
+/// one char per byte (Latin-1) in a <see cref="HeaderMap"/>.
 /// </summary>
 internal static class Pairs
 {
@@ -25,7 +26,7 @@ internal static class Pairs
         for (var i = 0; i < map.Count; i++)
         {
             var entry = map[i];
-            size += 8 + Encoding.UTF8.GetByteCount(entry.Key) + 1 + Encoding.UTF8.GetByteCount(entry.Value) + 1;
+            size += 8 + entry.Key.Length + 1 + entry.Value.Length + 1;
         }
 
         return size;
@@ -45,10 +46,10 @@ internal static class Pairs
         for (var i = 0; i < map.Count; i++)
         {
             var entry = map[i];
-            var k = Encoding.UTF8.GetBytes(entry.Key, data);
+            var k = Encoding.Latin1.GetBytes(entry.Key, data);
             data[k] = 0;
             data = data[(k + 1)..];
-            var v = Encoding.UTF8.GetBytes(entry.Value, data);
+            var v = Encoding.Latin1.GetBytes(entry.Value, data);
             data[v] = 0;
             data = data[(v + 1)..];
             BinaryPrimitives.WriteUInt32LittleEndian(lengths, (uint)k);
@@ -88,7 +89,7 @@ internal static class Pairs
                 return false;
             }
 
-            target.Add(Encoding.UTF8.GetString(data[..(int)k]), Encoding.UTF8.GetString(data.Slice((int)k + 1, (int)v)));
+            target.Add(Encoding.Latin1.GetString(data[..(int)k]), Encoding.Latin1.GetString(data.Slice((int)k + 1, (int)v)));
             data = data[(int)(k + v + 2)..];
         }
 

@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace WasmOperator.ProxyWasm.Host;
 
 /// <summary>
@@ -8,6 +6,12 @@ namespace WasmOperator.ProxyWasm.Host;
 /// <c>:authority</c>, <c>:scheme</c>, <c>:status</c>) are ordinary entries at the front.
 /// The proxy fills it before a callback and reads it back after; not thread-safe.
 /// </summary>
+/// <remarks>
+/// Field values are bytes, not text (RFC 9110 allows obs-text, and Envoy passes whatever bytes came): each
+/// string holds one char per byte, U+0000–U+00FF, as Latin-1 decodes them. The proxy reads fields from the
+/// wire that way and writes them back that way, and plugins get and set the bytes, so UTF-8 values (or
+/// values that are not UTF-8 at all) cross unchanged.
+/// </remarks>
 public sealed class HeaderMap
 {
     private readonly List<KeyValuePair<string, string>> _entries;
@@ -125,7 +129,7 @@ public sealed class HeaderMap
         _replaced = _tracking;
     }
 
-    /// <summary>Total bytes of names and values (what <c>proxy_get_header_map_size</c> reports).</summary>
+    /// <summary>Total bytes of names and values (what <c>proxy_get_header_map_size</c> reports): one per char, see the class remarks.</summary>
     public int ByteSize
     {
         get
@@ -133,7 +137,7 @@ public sealed class HeaderMap
             var size = 0;
             foreach (var entry in _entries)
             {
-                size += Encoding.UTF8.GetByteCount(entry.Key) + Encoding.UTF8.GetByteCount(entry.Value);
+                size += entry.Key.Length + entry.Value.Length;
             }
 
             return size;

@@ -61,6 +61,23 @@ public sealed class PropertyTests
     }
 
     [Fact]
+    public void Header_properties_are_the_fields_bytes_as_they_came()
+    {
+        // The proxy reads fields one char per byte (HeaderMap's remarks): "José" sent in UTF-8, then obs-text 0xFF.
+        var context = Request();
+        context.Request.Headers["X-Name"] = Encoding.Latin1.GetString([.. "Jos\u00e9 "u8, 0xFF]);
+        context.Request.Headers.UserAgent = Encoding.Latin1.GetString("caf\u00e9"u8);
+        var exchange = ExchangeFor(context);
+
+        Assert.True(exchange.TryGetProperty(null, "request.headers.x-name", out var name));
+        Assert.Equal([.. "Jos\u00e9 "u8, 0xFF], name);
+        Assert.True(exchange.TryGetProperty(null, "request.useragent", out var agent));
+        Assert.Equal("caf\u00e9"u8.ToArray(), agent);
+        Assert.True(exchange.TryGetProperty(null, "request.headers", out var pairs));
+        Assert.Contains(new KeyValuePair<string, string>("x-name", "Jos\u00e9 \uFFFD"), DecodePairs(pairs));
+    }
+
+    [Fact]
     public void Connection_properties_are_addresses_with_ports_and_numbers_as_little_endian_int64()
     {
         var exchange = ExchangeFor(Request());

@@ -26,14 +26,14 @@ internal static class TestModules
         return File.Exists(path) ? path : throw new InvalidOperationException($"{path} is missing: run `make plugins`");
     }
 
-    /// <summary>Fixtures/&lt;name&gt;.wat compiled to a .wasm file next to it (once).</summary>
+    /// <summary>Fixtures/&lt;name&gt;.wat compiled to a .wasm file next to it (again when the .wat is newer).</summary>
     public static string Wat(string name)
     {
         var wat = Path.Combine(AppContext.BaseDirectory, "Fixtures", name + ".wat");
         var wasm = Path.Combine(AppContext.BaseDirectory, "Fixtures", name + ".wasm");
         lock (Gate)
         {
-            if (!File.Exists(wasm))
+            if (!File.Exists(wasm) || File.GetLastWriteTimeUtc(wasm) < File.GetLastWriteTimeUtc(wat))
             {
                 var bytes = Wasmtime.Module.ConvertText(File.ReadAllText(wat)).ToArray();
                 File.WriteAllBytes(wasm, bytes);
