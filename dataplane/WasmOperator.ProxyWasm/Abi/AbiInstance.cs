@@ -423,33 +423,25 @@ internal sealed class AbiInstance : IDisposable
         return true;
     }
 
-    private bool TryReadString(int ptr, int size, out string value)
-    {
-        if (TryGetSpan(ptr, size, out var span))
-        {
-            value = size == 0 ? "" : Encoding.UTF8.GetString(span);
-            return true;
-        }
-
-        value = "";
-        return false;
-    }
-
     /// <summary>
-    /// Reads a header field name or value: bytes as they are, one char per byte (Latin-1), the form every
-    /// header map holds, so a value reaches the wire, the client and other plugins exactly as written.
+    /// Reads a string: UTF-8 text by default; header field names and values pass <see cref="Field"/> (Latin-1),
+    /// bytes as they are, one char per byte, the form every header map holds, so a value reaches the wire,
+    /// the client and other plugins exactly as written.
     /// </summary>
-    private bool TryReadField(int ptr, int size, out string value)
+    private bool TryReadString(int ptr, int size, out string value, Encoding? encoding = null)
     {
         if (TryGetSpan(ptr, size, out var span))
         {
-            value = size == 0 ? "" : Encoding.Latin1.GetString(span);
+            value = size == 0 ? "" : (encoding ?? Encoding.UTF8).GetString(span);
             return true;
         }
 
         value = "";
         return false;
     }
+
+    /// <summary>How header fields are read from and written to guest memory: one byte per char (see <see cref="HeaderMap"/>).</summary>
+    private static Encoding Field => Encoding.Latin1;
 
     private bool TryReadBytes(int ptr, int size, out byte[] value)
     {
@@ -508,40 +500,23 @@ internal sealed class AbiInstance : IDisposable
         return TryWriteU32(retPtr, (uint)ptr) && TryWriteU32(retSize, (uint)data.Length) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
     }
 
-    private int CopyOut(string value, int retPtr, int retSize)
+    private int CopyOut(string value, int retPtr, int retSize, Encoding? encoding = null)
     {
         if (value.Length == 0)
         {
             return CopyOut(ReadOnlySpan<byte>.Empty, retPtr, retSize);
         }
 
-        var length = Encoding.UTF8.GetByteCount(value);
+        encoding ??= Encoding.UTF8;
+        var length = encoding.GetByteCount(value);
         var ptr = Allocate(length);
         if (ptr == 0 || !TryGetSpan(ptr, length, out var span))
         {
             return Status(ProxyStatus.InvalidMemoryAccess);
         }
 
-        Encoding.UTF8.GetBytes(value, span);
+        encoding.GetBytes(value, span);
         return TryWriteU32(retPtr, (uint)ptr) && TryWriteU32(retSize, (uint)length) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
-    }
-
-    /// <summary>Returns a header field (one char per byte) as its bytes.</summary>
-    private int CopyOutField(string value, int retPtr, int retSize)
-    {
-        if (value.Length == 0)
-        {
-            return CopyOut(ReadOnlySpan<byte>.Empty, retPtr, retSize);
-        }
-
-        var ptr = Allocate(value.Length);
-        if (ptr == 0 || !TryGetSpan(ptr, value.Length, out var span))
-        {
-            return Status(ProxyStatus.InvalidMemoryAccess);
-        }
-
-        Encoding.Latin1.GetBytes(value, span);
-        return TryWriteU32(retPtr, (uint)ptr) && TryWriteU32(retSize, (uint)value.Length) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
     }
 
     private const int Ok = 0;
@@ -810,7 +785,7 @@ internal sealed class AbiInstance : IDisposable
             return Status(status);
         }
 
-        if (!TryReadField(keyPtr, keySize, out var key))
+        if (!TryReadString(keyPtr, keySize, out var key, Field))
         {
             return Status(ProxyStatus.InvalidMemoryAccess);
         }
@@ -822,7 +797,7 @@ internal sealed class AbiInstance : IDisposable
             return _plugin.Module.AbiVersion == AbiVersion.V0_1_0 ? CopyOut(ReadOnlySpan<byte>.Empty, retPtr, retSize) : Status(ProxyStatus.NotFound);
         }
 
-        return CopyOutField(value, retPtr, retSize);
+        return CopyOut(value, retPtr, retSize, Field);
     }
 
     public int AddHeaderMapValue(int type, int keyPtr, int keySize, int valuePtr, int valueSize, bool replace)
@@ -834,7 +809,7 @@ internal sealed class AbiInstance : IDisposable
             return Status(status);
         }
 
-        if (!TryReadField(keyPtr, keySize, out var key) || !TryReadField(valuePtr, valueSize, out var value))
+        if (!TryReadString(keyPtr, keySize, out var key, Field) || !TryReadString(valuePtr, valueSize, out var value, Field))
         {
             return Status(ProxyStatus.InvalidMemoryAccess);
         }
@@ -860,7 +835,7 @@ internal sealed class AbiInstance : IDisposable
             return Status(status);
         }
 
-        if (!TryReadField(keyPtr, keySize, out var key))
+        if (!TryReadString(keyPtr, keySize, out var key, Field))
         {
             return Status(ProxyStatus.InvalidMemoryAccess);
         }
