@@ -13,6 +13,9 @@ internal sealed class Http1Connection : IDisposable
     private byte[] _buffer = new byte[BufferSize];
     private int _start;
     private int _end;
+    private const int BodyIdle = 0, BodySending = 1, BodyStopped = 2;
+    private CancellationTokenSource _requestBody = new();
+    private int _bodyState;
 
     public Http1Connection(Socket socket)
     {
@@ -39,6 +42,37 @@ internal sealed class Http1Connection : IDisposable
 
     /// <summary>Set when the sweeper aborted the connection for lack of progress.</summary>
     public bool TimedOut { get; private set; }
+
+    /// <summary>Set when the upstream answered (or failed) while the request body was being sent: the rest is not sent.</summary>
+    public bool RequestBodyStopped => Volatile.Read(ref _bodyState) == BodyStopped;
+
+    /// <summary>
+    /// A token cancelled when the rest of the request body is not to be sent (<see cref="StopRequestBody"/>) or the
+    /// connection is aborted. One source per connection, renewed only after it was cancelled.
+    /// </summary>
+    public CancellationToken StartRequestBody()
+    {
+        if (!_requestBody.TryReset())
+        {
+            _requestBody.Dispose();
+            _requestBody = new CancellationTokenSource();
+        }
+
+        Volatile.Write(ref _bodyState, BodySending);
+        return _requestBody.Token;
+    }
+
+    /// <summary>The whole request body was sent: a later <see cref="StopRequestBody"/> has nothing to stop.</summary>
+    public void EndRequestBody() => Interlocked.CompareExchange(ref _bodyState, BodyIdle, BodySending);
+
+    /// <summary>Stops a request body being sent: client reads and upstream sends waiting on its token end.</summary>
+    public void StopRequestBody()
+    {
+        if (Interlocked.CompareExchange(ref _bodyState, BodyStopped, BodySending) == BodySending)
+        {
+            _requestBody.Cancel();
+        }
+    }
 
     /// <summary>Unread bytes received from the upstream.</summary>
     public ReadOnlySpan<byte> Buffered => _buffer.AsSpan(_start, _end - _start);
@@ -121,6 +155,7 @@ internal sealed class Http1Connection : IDisposable
     public void Abort(bool timedOut)
     {
         TimedOut |= timedOut;
+        _requestBody.Cancel();
         Dispose();
     }
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.IO.Pipelines;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -85,6 +86,7 @@ internal sealed class Http1Forwarder : IDisposable
         Http1Connection? connection = null;
         CancellationTokenRegistration onAbort = default;
         var responseStarted = false;
+        var bodyCut = false;
         try
         {
             head.WriteHead(request, upstream.BasePath, upstream.Authority);
@@ -121,18 +123,22 @@ internal sealed class Http1Forwarder : IDisposable
                     return new ForwardOutcome(ForwardResult.ConnectFailed, ex.Message);
                 }
 
+                // Before the abort hook is set: an abort cancels the body's token from then on.
+                var stopBody = bodyKind == RequestBodyKind.None ? CancellationToken.None : connection.StartRequestBody();
                 connection.Deadline = Environment.TickCount64 + _timeoutMs;
                 onAbort.Dispose();
                 onAbort = context.RequestAborted.UnsafeRegister(static c => ((Http1Connection)c!).Abort(timedOut: false), connection);
                 try
                 {
                     await connection.SendAsync(head.Written, CancellationToken.None).ConfigureAwait(false);
-                    if (bodyKind != RequestBodyKind.None)
+                    if (bodyKind == RequestBodyKind.None)
                     {
-                        await SendBodyAsync(context, connection, bodyKind, observer).ConfigureAwait(false);
+                        response = await ReadHeadAsync(connection, HttpMethods.IsHead(request.Method), watchingBody: false).ConfigureAwait(false);
                     }
-
-                    response = await ReadHeadAsync(connection, HttpMethods.IsHead(request.Method)).ConfigureAwait(false);
+                    else
+                    {
+                        (response, bodyCut) = await SendBodyAndReadHeadAsync(context, connection, bodyKind, observer, stopBody).ConfigureAwait(false);
+                    }
                 }
                 catch (Exception ex) when (reused && attempt == 0 && bodyKind == RequestBodyKind.None && IsStale(ex) && !connection.TimedOut &&
                                            IsIdempotent(request.Method) && !context.RequestAborted.IsCancellationRequested)
@@ -183,9 +189,17 @@ internal sealed class Http1Forwarder : IDisposable
                 }
             }
 
+            if (bodyCut)
+            {
+                // The rest of the client's body was never read: Kestrel drains it (for up to 5 s, then closes), and sends a
+                // started response before it drains. A "Connection: close" would skip the drain and reset the client,
+                // which may then lose the answer while it still sends (Envoy's delayed close avoids the same).
+                await downstream.StartAsync(context.RequestAborted).ConfigureAwait(false);
+            }
+
             onAbort.Dispose();
             onAbort = default;
-            open.KeepAlive &= response.KeepAlive && body.Completed;
+            open.KeepAlive &= response.KeepAlive && body.Completed && !bodyCut;
             upstream.Pool.Return(open);
             connection = null;
             return ForwardOutcome.Ok;
@@ -265,8 +279,46 @@ internal sealed class Http1Forwarder : IDisposable
         return context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true ? RequestBodyKind.Chunked : RequestBodyKind.None;
     }
 
-    private async Task SendBodyAsync(HttpContext context, Http1Connection connection, RequestBodyKind kind, IUpstreamResponseObserver? observer)
+    /// <summary>
+    /// Sends the request body while the response head is read: an upstream may answer before the body is
+    /// all sent (a 413, a 401 for an unauthenticated upload) and then close or stop reading. As Envoy's
+    /// router, that answer is relayed; the rest of the body is not sent once the answer is complete or says
+    /// the connection closes (RFC 9112 §9.6), or once sending fails. An early answer that is neither (a
+    /// streaming server's head) lets the body go on. Returns the final response head and whether the body was cut short.
+    /// </summary>
+    private async Task<(Http1ResponseHead Head, bool BodyCut)> SendBodyAndReadHeadAsync(HttpContext context, Http1Connection connection,
+        RequestBodyKind kind, IUpstreamResponseObserver? observer, CancellationToken stop)
     {
+        var answer = ReadHeadAsync(connection, HttpMethods.IsHead(context.Request.Method), watchingBody: true);
+        try
+        {
+            await SendBodyAsync(context, connection, kind, observer, stop).ConfigureAwait(false);
+            connection.EndRequestBody();
+        }
+        catch (Exception ex) when ((connection.RequestBodyStopped || ex is UpstreamSendException) && !connection.TimedOut && !context.RequestAborted.IsCancellationRequested)
+        {
+            // The upstream answered, closed or reset: its answer, if one came, is relayed; if none, its failure stands (503).
+            return (await answer.ConfigureAwait(false), true);
+        }
+        catch
+        {
+            // The client's body failed, a plugin's edit was refused, or the request timed out: that error stands.
+            connection.Abort(timedOut: false);
+            await ((Task)answer).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            throw;
+        }
+
+        return (await answer.ConfigureAwait(false), false);
+    }
+
+    private async Task SendBodyAsync(HttpContext context, Http1Connection connection, RequestBodyKind kind, IUpstreamResponseObserver? observer,
+        CancellationToken stop)
+    {
+        // Without plugins the body is Kestrel's own, read through its PipeReader: a stop cancels a read waiting on the
+        // client (CancelPendingRead leaves Kestrel able to drain the rest). A plugin's body stream reads Kestrel's
+        // through a stream, which a cancelled read would leave mid-read: there the stop takes effect after the next chunk.
+        var pipe = observer is null ? context.Request.BodyReader : null;
+        using var cancelRead = pipe is null ? default : stop.UnsafeRegister(static r => ((PipeReader)r!).CancelPendingRead(), pipe);
         var buffer = ArrayPool<byte>.Shared.Rent(ChunkHeaderRoom + ChunkSize + 2);
         try
         {
@@ -275,11 +327,15 @@ internal sealed class Http1Forwarder : IDisposable
             long sent = 0;
             while (true)
             {
-                var read = await source.ReadAsync(buffer.AsMemory(ChunkHeaderRoom, ChunkSize), context.RequestAborted).ConfigureAwait(false);
+                var read = pipe is null
+                    ? await source.ReadAsync(buffer.AsMemory(ChunkHeaderRoom, ChunkSize), context.RequestAborted).ConfigureAwait(false)
+                    : await ReadAsync(pipe, buffer.AsMemory(ChunkHeaderRoom, ChunkSize)).ConfigureAwait(false);
                 if (read == 0)
                 {
                     break;
                 }
+
+                stop.ThrowIfCancellationRequested();
 
                 connection.Deadline = Environment.TickCount64 + _timeoutMs;
                 if (kind == RequestBodyKind.ContentLength)
@@ -292,7 +348,7 @@ internal sealed class Http1Forwarder : IDisposable
                         throw new InvalidRequestException($"the request body grew past its Content-Length ({declared}) while plugins streamed it");
                     }
 
-                    await connection.SendAsync(buffer.AsMemory(ChunkHeaderRoom, read), CancellationToken.None).ConfigureAwait(false);
+                    await SendAsync(connection, buffer.AsMemory(ChunkHeaderRoom, read), stop).ConfigureAwait(false);
                     continue;
                 }
 
@@ -304,7 +360,7 @@ internal sealed class Http1Forwarder : IDisposable
                 buffer[ChunkHeaderRoom - 1] = (byte)'\n';
                 buffer[ChunkHeaderRoom + read] = (byte)'\r';
                 buffer[ChunkHeaderRoom + read + 1] = (byte)'\n';
-                await connection.SendAsync(buffer.AsMemory(start, ChunkHeaderRoom - start + read + 2), CancellationToken.None).ConfigureAwait(false);
+                await SendAsync(connection, buffer.AsMemory(start, ChunkHeaderRoom - start + read + 2), stop).ConfigureAwait(false);
             }
 
             if (kind == RequestBodyKind.ContentLength && sent != declared)
@@ -335,7 +391,7 @@ internal sealed class Http1Forwarder : IDisposable
                     }
 
                     end.Write("\r\n"u8);
-                    await connection.SendAsync(end.Written, CancellationToken.None).ConfigureAwait(false);
+                    await SendAsync(connection, end.Written, stop).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -349,48 +405,104 @@ internal sealed class Http1Forwarder : IDisposable
         }
     }
 
-    /// <summary>Reads response heads until a final (non-1xx) one; 1xx interim responses are not relayed.</summary>
-    private async Task<Http1ResponseHead> ReadHeadAsync(Http1Connection connection, bool headRequest)
+    /// <summary>Copies what the client sent next into <paramref name="into"/>; 0 at the end of the body.</summary>
+    private static async ValueTask<int> ReadAsync(PipeReader reader, Memory<byte> into)
     {
-        var received = false;
         while (true)
         {
-            var end = connection.Buffered.IndexOf("\r\n\r\n"u8);
-            if (end < 0)
+            var result = await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
+            var data = result.Buffer;
+            if (result.IsCanceled && !result.IsCompleted)
             {
-                int filled;
-                try
-                {
-                    filled = await connection.FillAsync(_options.MaxResponseHeadBytes, CancellationToken.None).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (received && ex is SocketException or IOException)
-                {
-                    // Part of the response arrived: the request was processed, so this is no stale connection to retry on.
-                    throw new UpstreamProtocolException($"upstream connection failed in the middle of the response head: {ex.Message}");
-                }
-
-                if (filled == 0)
-                {
-                    throw received
-                        ? new UpstreamProtocolException("upstream closed the connection in the middle of the response head")
-                        : new UpstreamClosedException();
-                }
-
-                received = true;
-                continue;
+                reader.AdvanceTo(data.Start);
+                throw new OperationCanceledException("the rest of the request body is not sent");
             }
 
-            var head = Http1ResponseHead.Parse(connection.Buffered[..end], headRequest);
-            connection.Consume(end + 4);
-            if (head.Status == StatusCodes.Status101SwitchingProtocols)
+            var take = (int)Math.Min(data.Length, into.Length);
+            data.Slice(0, take).CopyTo(into.Span);
+            reader.AdvanceTo(data.GetPosition(take));
+            if (take > 0 || result.IsCompleted)
             {
-                throw new UpstreamProtocolException("upstream switched protocols on a request that did not ask for it");
+                return take;
             }
+        }
+    }
 
-            if (head.Status >= 200)
+    /// <summary>Sends a piece of the request body; a failure is the upstream's (it closed or reset), told apart from the client's.</summary>
+    private static async ValueTask SendAsync(Http1Connection connection, ReadOnlyMemory<byte> data, CancellationToken stop)
+    {
+        try
+        {
+            await connection.SendAsync(data, stop).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            throw new UpstreamSendException(ex);
+        }
+    }
+
+    /// <summary>
+    /// Reads response heads until a final (non-1xx) one; 1xx interim responses are not relayed. While the request
+    /// body is still being sent (<paramref name="watchingBody"/>), a failure, or an answer that is complete or says the
+    /// connection closes, stops the body: Envoy resets the upstream request once the response ended before it.
+    /// </summary>
+    private async Task<Http1ResponseHead> ReadHeadAsync(Http1Connection connection, bool headRequest, bool watchingBody)
+    {
+        try
+        {
+            var received = false;
+            while (true)
             {
+                var end = connection.Buffered.IndexOf("\r\n\r\n"u8);
+                if (end < 0)
+                {
+                    int filled;
+                    try
+                    {
+                        filled = await connection.FillAsync(_options.MaxResponseHeadBytes, CancellationToken.None).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (received && ex is SocketException or IOException)
+                    {
+                        // Part of the response arrived: the request was processed, so this is no stale connection to retry on.
+                        throw new UpstreamProtocolException($"upstream connection failed in the middle of the response head: {ex.Message}");
+                    }
+
+                    if (filled == 0)
+                    {
+                        throw received
+                            ? new UpstreamProtocolException("upstream closed the connection in the middle of the response head")
+                            : new UpstreamClosedException();
+                    }
+
+                    received = true;
+                    continue;
+                }
+
+                var head = Http1ResponseHead.Parse(connection.Buffered[..end], headRequest);
+                connection.Consume(end + 4);
+                if (head.Status == StatusCodes.Status101SwitchingProtocols)
+                {
+                    throw new UpstreamProtocolException("upstream switched protocols on a request that did not ask for it");
+                }
+
+                if (head.Status < 200)
+                {
+                    continue;
+                }
+
+                if (watchingBody && (!head.KeepAlive || head.Framing == BodyFraming.None ||
+                                     (head.Framing == BodyFraming.ContentLength && connection.BufferedCount >= head.ContentLength)))
+                {
+                    connection.StopRequestBody();
+                }
+
                 return head;
             }
+        }
+        catch when (watchingBody)
+        {
+            connection.StopRequestBody();
+            throw;
         }
     }
 
@@ -404,3 +516,6 @@ internal sealed class Http1Forwarder : IDisposable
 
 /// <summary>The upstream closed the connection before sending a byte of the response.</summary>
 internal sealed class UpstreamClosedException() : IOException("upstream closed the connection before responding");
+
+/// <summary>Sending the request body to the upstream failed (it closed or reset the connection).</summary>
+internal sealed class UpstreamSendException(Exception inner) : IOException("sending the request body failed: " + inner.Message, inner);
