@@ -18,8 +18,10 @@ public sealed class EarlyUpstreamAnswerTests
 
     private static byte[] Ascii(string text) => Encoding.ASCII.GetBytes(text);
 
-    [Fact]
-    public async Task A_413_the_upstream_sends_before_closing_on_a_large_upload_reaches_the_client()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_413_the_upstream_sends_before_closing_on_a_large_upload_reaches_the_client(bool chunked)
     {
         await using var upstream = new HeadOnlyUpstream(async (_, socket, _) =>
         {
@@ -27,8 +29,9 @@ public sealed class EarlyUpstreamAnswerTests
             // Closing with the body unread resets the connection: the proxy's next send fails.
         });
         await using var proxy = await ProxyToAsync(upstream.Address);
+        HttpContent content = chunked ? new StreamContent(new MemoryStream(new byte[16 << 20])) : new ByteArrayContent(new byte[16 << 20]);
 
-        var (response, _) = await proxy.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/upload") { Content = new ByteArrayContent(new byte[16 << 20]) });
+        var (response, _) = await proxy.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/upload") { Content = content });
 
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
         Assert.Equal("too large", await response.Content.ReadAsStringAsync());
@@ -117,6 +120,22 @@ public sealed class EarlyUpstreamAnswerTests
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal((4 << 20).ToString(System.Globalization.CultureInfo.InvariantCulture), await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Uploads_answered_after_their_body_keep_reusing_one_connection()
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        for (var i = 0; i < 5; i++)
+        {
+            var (response, _) = await proxy.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/upload") { Content = new ByteArrayContent(new byte[100_000]) });
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.Equal(5, upstream.Requests.Count);
+        Assert.Equal(1, upstream.Connections);
     }
 
     [Fact]
