@@ -9,13 +9,13 @@ internal readonly record struct ForwardOutcome(ForwardResult Result, string? Det
 /// <summary>How forwarding one request ended (the YARP <c>ForwarderError</c> counterpart).</summary>
 internal enum ForwardResult
 {
-    /// <summary>The upstream response was relayed completely.</summary>
+    /// <summary>The upstream response was relayed completely, also one the upstream sent before the request body ended.</summary>
     Ok,
 
     /// <summary>No connection to the upstream could be made: 503 (Envoy's connection_failure).</summary>
     ConnectFailed,
 
-    /// <summary>Sending the request failed or the upstream closed before answering: 503 (Envoy's connection_termination).</summary>
+    /// <summary>Sending the request failed or the upstream closed, with no answer: 503 (Envoy's connection_termination).</summary>
     RequestFailed,
 
     /// <summary>The upstream's response was not valid HTTP/1.1: 502.</summary>

@@ -11,7 +11,8 @@ namespace WasmOperator.Proxy.Forwarding;
 /// the response head and body straight from the socket buffer into Kestrel. It is the proxy's fast
 /// path; YARP keeps h2c/gRPC, upgrades and TLS upstreams. Semantics follow RFC 9110/9112 as a proxy
 /// must: hop-by-hop fields dropped both ways, body framing re-decided on each side, 1xx interim
-/// responses swallowed, a stale pooled connection retried once on a fresh one when that is safe.
+/// responses swallowed, a stale pooled connection retried once on a fresh one when that is safe, and
+/// an answer that comes while the request body is still being sent relayed (as Envoy's router does).
 /// </summary>
 internal sealed class Http1Forwarder : IDisposable
 {
