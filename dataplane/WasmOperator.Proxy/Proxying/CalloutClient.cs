@@ -62,7 +62,7 @@ internal sealed class CalloutClient : IDisposable
     {
         var path = request.Headers.Get(":path") ?? "/";
         var method = request.Headers.Get(":method") ?? "GET";
-        using var message = new HttpRequestMessage(new HttpMethod(method), new Uri(cluster, path));
+        using var message = new HttpRequestMessage(new HttpMethod(method), Target(cluster, path));
         if (request.Body.Length > 0)
         {
             message.Content = new ByteArrayContent(request.Body);
@@ -229,9 +229,18 @@ internal sealed class CalloutClient : IDisposable
         return GrpcStreamCall.Start(_client, message, events);
     }
 
+    /// <summary>
+    /// The callout's URL: the cluster's scheme and authority, then the plugin's <c>:path</c> exactly as given, as
+    /// Envoy sends it. Only the cluster picks the destination: resolving the path against the cluster (a
+    /// relative URI) let a network-path reference such as <c>//attacker:80/x</c> — which the auth example copies
+    /// from the client's request — replace the host. Dot segments and escapes are not touched either.
+    /// </summary>
+    internal static Uri Target(Uri cluster, string pathAndQuery) =>
+        new(cluster.GetLeftPart(UriPartial.Authority) + pathAndQuery, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
+
     private static HttpRequestMessage GrpcRequest(Uri cluster, string service, string method, HeaderMap metadata)
     {
-        var message = new HttpRequestMessage(HttpMethod.Post, new Uri(cluster, $"/{service}/{method}"))
+        var message = new HttpRequestMessage(HttpMethod.Post, Target(cluster, $"/{service}/{method}"))
         {
             Version = HttpVersion.Version20,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,

@@ -1,0 +1,54 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using WasmOperator.Proxy.Proxying;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Proxying;
+
+/// <summary>
+/// Only the named cluster picks where a callout goes, as in Envoy: the plugin's <c>:path</c> is sent as the
+/// path, never resolved into another host. The auth example copies the client's request headers into its
+/// callout, so a client-controlled target must not be able to choose the authorizer.
+/// </summary>
+public sealed class CalloutTargetTests
+{
+    [Fact]
+    public async Task A_client_target_like_a_network_path_cannot_send_the_auth_examples_callout_elsewhere()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("auth", Example("auth"), "auth", "authz")));
+        // Any server that answers 200 stands in for the attacker's: here the harness's upstream.
+        var attacker = proxy.Upstream.Port;
+
+        var reply = await RawGetAsync(proxy.Server.Options.Port, $"//127.0.0.1:{attacker}/steal");
+
+        Assert.StartsWith("HTTP/1.1 401", reply, StringComparison.Ordinal);
+        Assert.Equal(0, proxy.Upstream.Requests);
+        Assert.Equal(1, proxy.Authorizer.Requests);
+    }
+
+    [Theory]
+    [InlineData("http://authz:9000", "//evil:81/x?a=1", "http://authz:9000//evil:81/x?a=1")]
+    [InlineData("http://authz:9000/base/", "/check/../admin?x=%2F", "http://authz:9000/check/../admin?x=%2F")]
+    [InlineData("https://authz", "/svc.Auth/Check", "https://authz/svc.Auth/Check")]
+    public void The_target_is_the_clusters_address_and_the_path_as_given(string cluster, string path, string expected)
+    {
+        var target = CalloutClient.Target(new Uri(cluster), path);
+
+        Assert.Equal(expected, target.OriginalString);
+        Assert.Equal(new Uri(cluster).Authority, target.Authority);
+        Assert.Equal(path, target.PathAndQuery);
+    }
+
+    private static async Task<string> RawGetAsync(int port, string target)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {target} HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n"));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var reader = new StreamReader(stream, Encoding.Latin1);
+        return await reader.ReadToEndAsync(timeout.Token);
+    }
+}
