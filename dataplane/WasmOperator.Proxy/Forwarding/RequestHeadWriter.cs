@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Text;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Primitives;
 
 namespace WasmOperator.Proxy.Forwarding;
@@ -76,10 +77,19 @@ internal struct RequestHeadWriter : IDisposable
     {
         Write(request.Method);
         Write(" "u8);
-        Write(basePath);
-        var path = request.PathBase.Add(request.Path).ToUriComponent();
-        Write(path.Length == 0 ? "/" : path);
-        Write(request.QueryString.ToUriComponent());
+        if (IsAsteriskForm(request))
+        {
+            // OPTIONS * (RFC 9112 §3.2.4) asks about the server, not a resource: it stays "*", not "/".
+            Write("*"u8);
+        }
+        else
+        {
+            Write(basePath);
+            var path = request.PathBase.Add(request.Path).ToUriComponent();
+            Write(path.Length == 0 ? "/" : path);
+            Write(request.QueryString.ToUriComponent());
+        }
+
         Write(" HTTP/1.1\r\nHost: "u8);
         Write(request.Host.HasValue ? request.Host.Value : defaultAuthority);
         Write("\r\n"u8);
@@ -100,6 +110,11 @@ internal struct RequestHeadWriter : IDisposable
             Header(name, values);
         }
     }
+
+    /// <summary>Kestrel leaves Path empty for the asterisk form and keeps "*" only in the raw target.</summary>
+    private static bool IsAsteriskForm(HttpRequest request) =>
+        !request.Path.HasValue && !request.PathBase.HasValue && HttpMethods.IsOptions(request.Method) &&
+        request.HttpContext.Features.Get<IHttpRequestFeature>()?.RawTarget == "*";
 
     private static bool IsHopByHopOrFraming(string name) => name.Length switch
     {
