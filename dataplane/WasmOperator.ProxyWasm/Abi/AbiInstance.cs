@@ -16,7 +16,7 @@ internal sealed class AbiInstance : IDisposable
 {
     private readonly PluginShard _shard;
     private readonly ProxyWasmPlugin _plugin;
-    private readonly HashSet<int> _pendingCallouts = [];
+    private readonly Dictionary<int, PendingCallout> _pendingCallouts = [];
     private readonly Dictionary<int, GrpcStreamEntry> _grpcStreams = [];
     private Memory? _memory;
     private int _nextContextId = 1;
@@ -207,6 +207,54 @@ internal sealed class AbiInstance : IDisposable
         Vm.OnLog?.Invoke(context.Id);
         Vm.OnDelete?.Invoke(context.Id);
         Streams.Remove(context.Id);
+        CancelCallouts(context);
+    }
+
+    /// <summary>
+    /// The context is deleted: its calls are cancelled and its gRPC streams reset, and nothing more is
+    /// delivered for them (Envoy <c>Context::~Context</c>, "Cancel any outstanding requests").
+    /// </summary>
+    private void CancelCallouts(StreamContext context)
+    {
+        if (context.Callouts is not { } tokens)
+        {
+            return;
+        }
+
+        context.Callouts = null;
+        foreach (var token in tokens)
+        {
+            if (_pendingCallouts.Remove(token, out var call))
+            {
+                call.Cancel();
+            }
+            else if (_grpcStreams.Remove(token, out var entry))
+            {
+                CancelQuietly(entry);
+            }
+        }
+    }
+
+    private static void Track(StreamContext? owner, int token)
+    {
+        if (owner is not null)
+        {
+            (owner.Callouts ??= []).Add(token);
+        }
+    }
+
+    private static void Forget(StreamContext? owner, int token) => owner?.Callouts?.Remove(token);
+
+    /// <summary>Removes a call's token; false when it is not pending (answered, cancelled, or never issued).</summary>
+    private bool TryTakeCallout(int token, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out PendingCallout? call)
+    {
+        if (!_pendingCallouts.Remove(token, out call))
+        {
+            return false;
+        }
+
+        Forget(call.Owner, token);
+        return true;
     }
 
     public void Tick()
@@ -223,11 +271,12 @@ internal sealed class AbiInstance : IDisposable
 
     public void DeliverHttpResponse(int token, Task<HttpCalloutResponse> task)
     {
-        if (!_pendingCallouts.Remove(token))
+        if (!TryTakeCallout(token, out var call))
         {
             return;
         }
 
+        call.Complete();
         Effective = RootContextId;
         if (task.IsCompletedSuccessfully)
         {
@@ -252,11 +301,12 @@ internal sealed class AbiInstance : IDisposable
 
     public void DeliverGrpcResponse(int token, Task<GrpcCalloutResponse> task)
     {
-        if (!_pendingCallouts.Remove(token))
+        if (!TryTakeCallout(token, out var call))
         {
             return;
         }
 
+        call.Complete();
         Effective = RootContextId;
         var response = task.IsCompletedSuccessfully
             ? task.Result
@@ -338,11 +388,12 @@ internal sealed class AbiInstance : IDisposable
 
     public void DeliverGrpcStreamClose(int token, int status, string message)
     {
-        if (!_grpcStreams.Remove(token))
+        if (!_grpcStreams.Remove(token, out var entry))
         {
             return;
         }
 
+        Forget(entry.Owner, token);
         Effective = RootContextId;
         _status = (status, message);
         Vm.OnGrpcClose?.Invoke(RootContextId, token, status);
@@ -1187,9 +1238,11 @@ internal sealed class AbiInstance : IDisposable
 
     /// <summary>
     /// Issues a callout token, hands the request to the proxy and delivers its completion to the root context
-    /// after the current VM call (never re-entering the VM). A proxy that throws synchronously is a failed callout,
-    /// except, when <paramref name="rejectsArguments"/>, an <see cref="ArgumentException"/>: the proxy refused the
-    /// request itself (an unknown cluster), so the hostcall returns BadArgument and nothing is delivered (Envoy).
+    /// after the current VM call (never re-entering the VM). The effective stream context owns the call: deleting
+    /// it cancels the call (see <see cref="CancelCallouts"/>); a call the root context makes lives on. A proxy that
+    /// throws synchronously is a failed callout, except, when <paramref name="rejectsArguments"/>, an
+    /// <see cref="ArgumentException"/>: the proxy refused the request itself (an unknown cluster), so the hostcall
+    /// returns BadArgument and nothing is delivered (Envoy).
     /// </summary>
     private int StartCallout<TRequest, TResponse>(int retToken, TRequest request,
         Func<IPluginHost, TRequest, CancellationToken, Task<TResponse>> send, Action<AbiInstance, int, Task<TResponse>> deliver,
@@ -1201,15 +1254,19 @@ internal sealed class AbiInstance : IDisposable
             return Status(ProxyStatus.InvalidMemoryAccess);
         }
 
-        _pendingCallouts.Add(token);
+        var owner = EffectiveStream;
+        var call = new PendingCallout(owner, _shard.Cancellation);
+        _pendingCallouts.Add(token, call);
+        Track(owner, token);
         Task<TResponse> task;
         try
         {
-            task = send(_plugin.Host, request, _shard.Cancellation);
+            task = send(_plugin.Host, request, call.Token);
         }
         catch (ArgumentException) when (rejectsArguments)
         {
-            _pendingCallouts.Remove(token);
+            TryTakeCallout(token, out _);
+            call.Complete();
             return Status(ProxyStatus.BadArgument);
         }
 #pragma warning disable CA1031 // A host failing synchronously is delivered like a failed callout.
@@ -1263,8 +1320,11 @@ internal sealed class AbiInstance : IDisposable
         }
 
         // Registered before the proxy sees it: events it reports synchronously are queued and find the token.
-        var entry = new GrpcStreamEntry();
+        // Owned by the effective stream context, which resets it when deleted (as calls, see StartCallout).
+        var owner = EffectiveStream;
+        var entry = new GrpcStreamEntry(owner);
         _grpcStreams[token] = entry;
+        Track(owner, token);
         var events = new GrpcStreamEvents(_shard, _shard.Generation, token);
         try
         {
@@ -1290,7 +1350,7 @@ internal sealed class AbiInstance : IDisposable
         Guard("proxy_grpc_send");
         if (!_grpcStreams.TryGetValue(token, out var entry))
         {
-            return _pendingCallouts.Contains(token) ? Status(ProxyStatus.BadArgument) : Status(ProxyStatus.NotFound);
+            return _pendingCallouts.ContainsKey(token) ? Status(ProxyStatus.BadArgument) : Status(ProxyStatus.NotFound);
         }
 
         if (!TryReadBytes(messagePtr, messageSize, out var message))
@@ -1323,11 +1383,12 @@ internal sealed class AbiInstance : IDisposable
         Guard("proxy_grpc_cancel");
         if (_grpcStreams.Remove(token, out var entry))
         {
+            Forget(entry.Owner, token);
             CancelQuietly(entry);
             return Ok;
         }
 
-        return _pendingCallouts.Remove(token) ? Ok : Status(ProxyStatus.NotFound);
+        return CancelCall(token) ? Ok : Status(ProxyStatus.NotFound);
     }
 
     /// <summary>Streams: half-close, responses keep coming until the remote close (Envoy). Unary calls: same as cancel.</summary>
@@ -1336,7 +1397,7 @@ internal sealed class AbiInstance : IDisposable
         Guard("proxy_grpc_close");
         if (!_grpcStreams.TryGetValue(token, out var entry))
         {
-            return _pendingCallouts.Remove(token) ? Ok : Status(ProxyStatus.NotFound);
+            return CancelCall(token) ? Ok : Status(ProxyStatus.NotFound);
         }
 
         if (!entry.LocalClosed)
@@ -1355,6 +1416,18 @@ internal sealed class AbiInstance : IDisposable
         }
 
         return Ok;
+    }
+
+    /// <summary>A unary call the plugin cancelled: the proxy stops it and nothing is delivered (Envoy <c>grpcCancel</c>).</summary>
+    private bool CancelCall(int token)
+    {
+        if (!TryTakeCallout(token, out var call))
+        {
+            return false;
+        }
+
+        call.Cancel();
+        return true;
     }
 
     private static void CancelQuietly(GrpcStreamEntry entry)
@@ -1502,14 +1575,24 @@ internal sealed class AbiInstance : IDisposable
         return TryWriteU64(ret, (ulong)value) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
     }
 
+    /// <summary>The VM is gone with every context: all calls are cancelled and all gRPC streams reset.</summary>
     public void Dispose()
     {
-        foreach (var entry in _grpcStreams.Values)
+        // Taken out first: a cancellation may complete a call inline, and its delivery must find nothing.
+        PendingCallout[] calls = [.. _pendingCallouts.Values];
+        _pendingCallouts.Clear();
+        GrpcStreamEntry[] streams = [.. _grpcStreams.Values];
+        _grpcStreams.Clear();
+        foreach (var call in calls)
+        {
+            call.Cancel();
+        }
+
+        foreach (var entry in streams)
         {
             CancelQuietly(entry);
         }
 
-        _grpcStreams.Clear();
         _vm?.Dispose();
     }
 }

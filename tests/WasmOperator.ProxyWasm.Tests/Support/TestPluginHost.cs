@@ -12,6 +12,9 @@ internal sealed class TestPluginHost : IPluginHost
 
     public ConcurrentQueue<HttpCalloutRequest> HttpCallouts { get; } = new();
 
+    /// <summary>The cancellation handed to each HTTP callout, in call order.</summary>
+    public ConcurrentQueue<CancellationToken> HttpCalloutCancellations { get; } = new();
+
     public Func<HttpCalloutRequest, Task<HttpCalloutResponse>> HttpHandler { get; set; } =
         _ => Task.FromException<HttpCalloutResponse>(new InvalidOperationException("no upstream"));
 
@@ -23,6 +26,7 @@ internal sealed class TestPluginHost : IPluginHost
     public Task<HttpCalloutResponse> SendHttpCalloutAsync(HttpCalloutRequest request, CancellationToken cancellationToken)
     {
         HttpCallouts.Enqueue(request);
+        HttpCalloutCancellations.Enqueue(cancellationToken);
         return HttpHandler(request);
     }
 

@@ -1,0 +1,34 @@
+namespace WasmOperator.ProxyWasm.Abi;
+
+/// <summary>
+/// An HTTP or unary gRPC call in flight: the stream context that made it (null for the root context),
+/// which cancels it when deleted, and the cancellation the proxy got, linked to the shard's.
+/// </summary>
+internal sealed class PendingCallout(StreamContext? owner, CancellationToken shardCancellation)
+{
+    private readonly CancellationTokenSource _cancellation = CancellationTokenSource.CreateLinkedTokenSource(shardCancellation);
+
+    public StreamContext? Owner { get; } = owner;
+
+    public CancellationToken Token => _cancellation.Token;
+
+    /// <summary>Abandons the call: the proxy stops it; its completion finds no token and is dropped.</summary>
+    public void Cancel()
+    {
+        try
+        {
+            _cancellation.Cancel();
+        }
+        catch (AggregateException)
+        {
+            // A proxy's cancellation callback failed; the call is abandoned all the same.
+        }
+        finally
+        {
+            _cancellation.Dispose();
+        }
+    }
+
+    /// <summary>The call completed: unlinks from the shard's cancellation.</summary>
+    public void Complete() => _cancellation.Dispose();
+}
