@@ -35,6 +35,9 @@ internal sealed class GrpcUpstream : IAsyncDisposable
     /// <summary>Request metadata the server saw, per call, in arrival order (<c>path</c>, then headers).</summary>
     public ConcurrentQueue<IReadOnlyDictionary<string, string>> Calls { get; } = new();
 
+    /// <summary>Completes when a call on <c>/test.Echo/Slow</c> arrived.</summary>
+    public TaskCompletionSource SlowStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     /// <summary>Completes when a stream on <c>/test.Echo/Slow</c> was reset by the caller.</summary>
     public TaskCompletionSource SlowCancelled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -80,6 +83,7 @@ internal sealed class GrpcUpstream : IAsyncDisposable
         response.ContentType = "application/grpc";
         if (request.Path == "/test.Echo/Slow")
         {
+            SlowStarted.TrySetResult();
             try
             {
                 await Task.Delay(Timeout.Infinite, context.RequestAborted);
