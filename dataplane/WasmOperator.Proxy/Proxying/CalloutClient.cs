@@ -25,6 +25,9 @@ internal sealed class CalloutClient : IDisposable
             UseCookies = false,
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             ConnectTimeout = TimeSpan.FromSeconds(5),
+            // gRPC callouts to a cluster share HTTP/2 connections; once one is at the server's concurrent-stream
+            // limit (Kestrel: 100) another is opened instead of queueing the call (Envoy's HTTP/2 pool does the same).
+            EnableMultipleHttp2Connections = true,
             // Header values are bytes, one char per byte (HeaderMap's remarks): a plugin's callout headers go out as it wrote them.
             RequestHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
             ResponseHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,

@@ -6,7 +6,8 @@ namespace WasmOperator.Proxy.Tests.Proxying;
 
 /// <summary>
 /// Callouts end with the stream that made them (Envoy cancels a context's calls and resets its gRPC
-/// streams when the context is destroyed).
+/// streams when the context is destroyed), and gRPC callouts to one cluster are not limited to the
+/// concurrent streams of a single HTTP/2 connection.
 /// </summary>
 public sealed class CalloutLifetimeTests
 {
@@ -47,5 +48,29 @@ public sealed class CalloutLifetimeTests
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => send);
         await grpc.SlowCancelled.Task.WaitAsync(Bound);
+    }
+
+    [Fact]
+    public async Task A_grpc_callout_beyond_the_upstreams_stream_limit_opens_another_connection()
+    {
+        // The upstream allows one stream per connection: a second call must not wait for the first to end.
+        await using var grpc = await GrpcUpstream.StartAsync(maxStreamsPerConnection: 1);
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("caller", Wat("grpc_stream_call"), "caller", "grpc")),
+            o => { o.Clusters["grpc"] = grpc.Address; o.PauseTimeout = TimeSpan.FromSeconds(5); });
+        using var stalled = new CancellationTokenSource();
+        using var slow = new HttpRequestMessage(HttpMethod.Get, "/");
+        slow.Headers.TryAddWithoutValidation("x-method", "Slow");
+        var pending = proxy.Client.SendAsync(slow, stalled.Token);
+        await grpc.SlowStarted.Task.WaitAsync(Bound);
+
+        var (response, _) = await proxy.GetAsync("/", ("x-method", "Stream")).WaitAsync(Bound);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("initial;msg=echo:one;msg=echo:two;trailers;close=0 ok", await response.Content.ReadAsStringAsync());
+        // Not by taking the slot of the stalled call once that ended (its pause timeout answers 503).
+        Assert.False(pending.IsCompleted);
+        await stalled.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pending);
     }
 }

@@ -44,14 +44,23 @@ internal sealed class GrpcUpstream : IAsyncDisposable
     /// <summary>Completes when any call was reset by the caller before it ended.</summary>
     public TaskCompletionSource Reset { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public static Task<GrpcUpstream> StartAsync() => FreePort.RetryAsync(StartOnceAsync);
+    /// <summary>Starts the server; <paramref name="maxStreamsPerConnection"/> lowers Kestrel's limit of concurrent streams per connection (100).</summary>
+    public static Task<GrpcUpstream> StartAsync(int? maxStreamsPerConnection = null) => FreePort.RetryAsync(() => StartOnceAsync(maxStreamsPerConnection));
 
-    private static async Task<GrpcUpstream> StartOnceAsync()
+    private static async Task<GrpcUpstream> StartOnceAsync(int? maxStreamsPerConnection)
     {
         var port = FreePort.Next();
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port, o => o.Protocols = HttpProtocols.Http2));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            if (maxStreamsPerConnection is { } limit)
+            {
+                k.Limits.Http2.MaxStreamsPerConnection = limit;
+            }
+
+            k.Listen(IPAddress.Loopback, port, o => o.Protocols = HttpProtocols.Http2);
+        });
         var app = builder.Build();
         var upstream = new GrpcUpstream(app, port);
         app.Run(upstream.HandleAsync);
