@@ -179,18 +179,18 @@ internal sealed class AbiInstance : IDisposable
         }
     }
 
-    /// <summary>on_done, then (unless deferred by a false return) on_log and on_delete.</summary>
-    public bool CompleteStream(StreamContext context)
+    /// <summary>
+    /// on_done, then on_log and on_delete. on_done's return is ignored for a stream, as in Envoy and cpp-host
+    /// (<c>ContextBase::destroy</c>): only a root context may defer its deletion until <c>proxy_done</c>, so a
+    /// plugin cannot keep a finished request's context (and its callouts) alive.
+    /// </summary>
+    public void CompleteStream(StreamContext context)
     {
         Effective = context.Id;
         context.InCallback = true;
         try
         {
-            if (Vm.OnDone is not null && Vm.OnDone(context.Id) == 0)
-            {
-                context.DoneDeferred = true;
-                return false;
-            }
+            Vm.OnDone?.Invoke(context.Id);
         }
         finally
         {
@@ -198,7 +198,6 @@ internal sealed class AbiInstance : IDisposable
         }
 
         FinishStream(context);
-        return true;
     }
 
     public void FinishStream(StreamContext context)
@@ -1046,18 +1045,14 @@ internal sealed class AbiInstance : IDisposable
         return Ok;
     }
 
+    /// <summary>
+    /// <c>proxy_done</c> ends a root context that deferred its on_done at VM shutdown (cpp-host
+    /// <c>WasmBase::done</c>); streams never defer (see <see cref="CompleteStream"/>), so there it is NotFound.
+    /// </summary>
     public int Done()
     {
         Guard("proxy_done");
-        var stream = EffectiveStream;
-        if (stream is null || !stream.DoneDeferred)
-        {
-            return Status(ProxyStatus.NotFound);
-        }
-
-        stream.DoneDeferred = false;
-        _shard.Post(_shard.Generation, abi => abi.FinishStream(stream));
-        return Ok;
+        return Status(ProxyStatus.NotFound);
     }
 
     public int SetEffectiveContext(int id)

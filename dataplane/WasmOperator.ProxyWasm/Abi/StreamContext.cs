@@ -17,9 +17,6 @@ internal sealed class StreamContext(int id, IHttpStreamHost host)
     /// <summary>A local response was sent; later callbacks are not delivered.</summary>
     public bool LocalResponseSent { get; set; }
 
-    /// <summary><c>proxy_on_done</c> returned false: on_log/on_delete wait for <c>proxy_done</c>.</summary>
-    public bool DoneDeferred { get; set; }
-
     /// <summary>Tokens of the HTTP/gRPC calls and gRPC streams this context made that are still open (null until the first).</summary>
     public HashSet<int>? Callouts { get; set; }
 }

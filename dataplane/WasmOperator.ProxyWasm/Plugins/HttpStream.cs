@@ -122,8 +122,8 @@ public sealed class HttpStream : IDisposable
     }
 
     /// <summary>
-    /// Ends the stream: on_done, then on_log and on_delete (deferred until the plugin calls
-    /// <c>proxy_done</c> if on_done returned false). Safe to call more than once.
+    /// Ends the stream: on_done, then on_log and on_delete (on_done's return is ignored for streams, as in
+    /// Envoy). Safe to call more than once.
     /// </summary>
     public void Complete()
     {

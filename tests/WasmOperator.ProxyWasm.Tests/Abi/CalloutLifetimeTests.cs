@@ -66,7 +66,7 @@ public class CalloutLifetimeTests
     }
 
     [Fact]
-    public async Task A_stream_whose_on_done_waits_keeps_its_callouts_until_proxy_done_deletes_it()
+    public void A_call_made_in_on_done_ends_with_its_stream_even_when_on_done_returns_false()
     {
         using var runtime = new ProxyWasmRuntime();
         var host = new TestPluginHost();
@@ -77,15 +77,13 @@ public class CalloutLifetimeTests
         using var stream = plugin.CreateHttpStream(request);
 
         stream.OnRequestHeaders(true);
-        stream.Complete(); // on_done makes a second call and returns false
+        stream.Complete(); // on_done makes a second call and returns false: ignored for a stream
 
         var (first, fromOnDone) = (host.HttpCalloutCancellations.ElementAt(0), host.HttpCalloutCancellations.ElementAt(1));
-        Assert.False(first.IsCancellationRequested);
-        Assert.False(fromOnDone.IsCancellationRequested);
-        callee.Answer(1); // the plugin calls proxy_done from this response: the context is deleted
-        Assert.True(await host.WaitForLogAsync(m => m == "deleted"));
         Assert.True(first.IsCancellationRequested);
+        Assert.True(fromOnDone.IsCancellationRequested);
         callee.Answer(0);
-        Assert.Equal(["delivered", "deleted"], host.Messages());
+        callee.Answer(1); // deliveries would run before Answer returns: none may
+        Assert.Equal(["deleted"], host.Messages());
     }
 }

@@ -78,7 +78,7 @@ public class HostFunctionTests
     }
 
     [Fact]
-    public async Task On_done_returning_false_defers_on_log_and_on_delete_until_proxy_done()
+    public async Task On_done_returning_false_does_not_keep_a_stream_and_proxy_done_is_not_found()
     {
         var (runtime, plugin, host) = Load("deferred_done", "deferred");
         using var _ = runtime;
@@ -88,9 +88,10 @@ public class HostFunctionTests
 
         stream.Complete();
 
-        // on_log and on_delete ran only after the tick called proxy_done for the stream.
-        Assert.True(await host.WaitForLogAsync(m => m == "deleted"));
-        Assert.Equal(["done-called", "logged", "deleted"], host.Messages());
+        // on_log and on_delete ran at once; the tick's later proxy_done for the stream found nothing to finish.
+        Assert.Equal(["logged", "deleted"], host.Messages());
+        Assert.True(await host.WaitForLogAsync(m => m == "done-not-found"));
+        Assert.Equal(["logged", "deleted", "done-not-found"], host.Messages());
     }
 
     [Fact]

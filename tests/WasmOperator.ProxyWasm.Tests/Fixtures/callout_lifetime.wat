@@ -1,8 +1,9 @@
 ;; Which context owns a callout. on_request_headers makes an HTTP call as the stream (the effective
 ;; context); with request header x-root it also makes one as the root context
-;; (proxy_set_effective_context(root)). With x-defer, on_done makes one more call and returns false; the
-;; next on_http_call_response then makes the stream effective and calls proxy_done. Logs "delivered" in
-;; every on_http_call_response and "deleted" in on_delete.
+;; (proxy_set_effective_context(root)). With x-defer, on_done makes one more call and returns false (a
+;; host ignores that for streams and deletes the context at once); an on_http_call_response that still
+;; arrived would make the stream effective and call proxy_done. Logs "delivered" in every
+;; on_http_call_response and "deleted" in on_delete.
 (module
   (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
   (import "env" "proxy_get_header_map_value" (func $get_header (param i32 i32 i32 i32 i32) (result i32)))
