@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Microsoft.Extensions.Logging;
 using Prometheus;
 using WasmOperator.ProxyWasm.Abi;
 using WasmOperator.ProxyWasm.Shared;
@@ -18,9 +19,11 @@ internal sealed class ProxyMetrics
     private readonly Counter _failClosed;
     private readonly Counter _logOnly;
     private readonly Histogram _latency;
+    private readonly PluginMetricNames _pluginNames;
 
-    public ProxyMetrics()
+    public ProxyMetrics(ILogger<ProxyMetrics> logger)
     {
+        _pluginNames = new PluginMetricNames(logger);
         var factory = Prometheus.Metrics.WithCustomRegistry(_registry);
 
         // No exemplars: the default provider reads Activity.Current on every Inc/Observe, and the
@@ -86,25 +89,50 @@ internal sealed class ProxyMetrics
         _latency.WithLabels(plugin, "request_trailers"),
         _latency.WithLabels(plugin, "response_trailers"));
 
-    /// <summary>Writes the proxy metrics, then the plugin-defined ones (prefixed <c>wasmcustom_</c>).</summary>
+    /// <summary>
+    /// Writes the proxy metrics, then the plugin-defined ones (prefixed <c>wasmcustom_</c>), one family per exported
+    /// name: plugin names that sanitise to the same name and type share a family (the later ones labelled with their
+    /// own name), and a name already taken by another type, or by a histogram's <c>_bucket</c>/<c>_sum</c>/<c>_count</c>
+    /// series, is exported under a suffixed name (logged once). Prometheus rejects a whole scrape that repeats a TYPE.
+    /// </summary>
     public async Task ExportAsync(Stream output, MetricRegistry pluginMetrics, CancellationToken cancellationToken)
     {
         await _registry.CollectAndExportAsTextAsync(output, cancellationToken).ConfigureAwait(false);
-        var text = new StringBuilder();
-        foreach (var metric in pluginMetrics.Snapshot())
+        var snapshot = pluginMetrics.Snapshot();
+        var families = new List<List<(MetricRegistry.MetricValue Metric, PluginMetricName Name)>>();
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var metric in snapshot)
         {
-            var name = "wasmcustom_" + Sanitize(metric.Name);
-            switch (metric.Type)
+            var name = _pluginNames.For(metric.Name, metric.Type);
+            if (!index.TryGetValue(name.Family, out var i))
             {
-                case MetricType.Counter:
-                    text.Append(CultureInfo.InvariantCulture, $"# TYPE {name} counter\n{name} {metric.Value}\n");
-                    break;
-                case MetricType.Gauge:
-                    text.Append(CultureInfo.InvariantCulture, $"# TYPE {name} gauge\n{name} {metric.Value}\n");
-                    break;
-                default:
-                    text.Append(CultureInfo.InvariantCulture, $"# TYPE {name} summary\n{name}_sum {metric.Value}\n{name}_count {metric.Count}\n");
-                    break;
+                i = families.Count;
+                index[name.Family] = i;
+                families.Add([]);
+            }
+
+            families[i].Add((metric, name));
+        }
+
+        var text = new StringBuilder();
+        foreach (var family in families)
+        {
+            var (first, firstName) = family[0];
+            var name = firstName.Family;
+            text.Append("# HELP ").Append(name).Append(" Proxy-Wasm plugin metric ");
+            AppendEscaped(text, first.Name, help: true);
+            text.Append(".\n# TYPE ").Append(name).Append(first.Type switch { MetricType.Counter => " counter\n", MetricType.Gauge => " gauge\n", _ => " summary\n" });
+            foreach (var (metric, exported) in family)
+            {
+                if (metric.Type == MetricType.Histogram)
+                {
+                    AppendSample(text, name + "_sum", exported.Label, metric.Value);
+                    AppendSample(text, name + "_count", exported.Label, metric.Count);
+                }
+                else
+                {
+                    AppendSample(text, name, exported.Label, metric.Value);
+                }
             }
         }
 
@@ -112,17 +140,31 @@ internal sealed class ProxyMetrics
         await output.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
     }
 
-    private static string Sanitize(string name)
+    private static void AppendSample(StringBuilder text, string name, string? label, long value)
     {
-        var chars = name.ToCharArray();
-        for (var i = 0; i < chars.Length; i++)
+        text.Append(name);
+        if (label is not null)
         {
-            if (!char.IsAsciiLetterOrDigit(chars[i]) && chars[i] != '_')
-            {
-                chars[i] = '_';
-            }
+            text.Append("{wasm_metric=\"");
+            AppendEscaped(text, label, help: false);
+            text.Append("\"}");
         }
 
-        return new string(chars);
+        text.Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+    }
+
+    /// <summary>The text format's escapes: backslash and line feed everywhere, the double quote in label values.</summary>
+    private static void AppendEscaped(StringBuilder text, string value, bool help)
+    {
+        foreach (var c in value)
+        {
+            _ = c switch
+            {
+                '\\' => text.Append(@"\\"),
+                '\n' => text.Append(@"\n"),
+                '"' when !help => text.Append("\\\""),
+                _ => text.Append(c),
+            };
+        }
     }
 }
