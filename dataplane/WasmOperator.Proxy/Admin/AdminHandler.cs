@@ -1,6 +1,9 @@
+using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using WasmOperator.Proxy.Chain;
+using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Metrics;
 
 namespace WasmOperator.Proxy.Admin;
@@ -19,9 +22,9 @@ internal sealed class AdminHandler(ChainManager chains, ProxyMetrics metrics, Se
                 await response.WriteAsync("ok\n", context.RequestAborted).ConfigureAwait(false);
                 break;
             case "/ready":
-                var ready = chains.Current is not null && !state.Draining;
-                response.StatusCode = ready ? 200 : 503;
-                await response.WriteAsync(ready ? "ready\n" : state.Draining ? "draining\n" : "no plugin set loaded yet\n", context.RequestAborted).ConfigureAwait(false);
+                var notReady = NotReadyReason();
+                response.StatusCode = notReady is null ? 200 : 503;
+                await response.WriteAsync(notReady ?? "ready\n", context.RequestAborted).ConfigureAwait(false);
                 break;
             case "/config_dump":
                 response.ContentType = "application/json";
@@ -36,6 +39,33 @@ internal sealed class AdminHandler(ChainManager chains, ProxyMetrics metrics, Se
                 await response.WriteAsync("admin endpoints: /ready /healthz /config_dump /stats/prometheus\n", context.RequestAborted).ConfigureAwait(false);
                 break;
         }
+    }
+
+    /// <summary>Why the proxy should get no traffic, or null: draining, no set yet, or a plugin that would answer 503.</summary>
+    private string? NotReadyReason()
+    {
+        if (state.Draining)
+        {
+            return "draining\n";
+        }
+
+        if (chains.Current is not { } chain)
+        {
+            return "no plugin set loaded yet\n";
+        }
+
+        StringBuilder? reasons = null;
+        foreach (var entry in chain.Entries)
+        {
+            // As the exchange applies a failure: a plugin that did not load rejects what it selects unless it fails open.
+            if (entry.Plugin is null && !entry.LogOnly && entry.Spec.FailStrategy != FailStrategy.FAIL_OPEN)
+            {
+                reasons ??= new StringBuilder();
+                reasons.Append(CultureInfo.InvariantCulture, $"plugin {entry.Spec.Key} did not load and is {entry.Spec.FailStrategy}: the requests it selects get 503 ({entry.LoadError})\n");
+            }
+        }
+
+        return reasons?.ToString();
     }
 
     private object Dump()
