@@ -24,6 +24,8 @@ for (var i = 0; i < args.Length; i++)
         case "--upstream-timeout": options.UpstreamTimeout = TimeSpan.FromSeconds(double.Parse(Next(), CultureInfo.InvariantCulture)); i++; break;
         case "--inline-io": options.InlineIo = bool.Parse(Next()); i++; break;
         case "--request-id": options.GenerateRequestId = bool.Parse(Next()); i++; break;
+        case "--drain-time": options.DrainTime = Seconds(Next()); i++; break;
+        case "--drain-timeout": options.DrainTimeout = Seconds(Next()); i++; break;
         case "--shards": options.ShardsPerPlugin = int.Parse(Next(), CultureInfo.InvariantCulture); i++; break;
         case "--cluster":
             var cluster = Next().Split('=', 2);
@@ -45,11 +47,16 @@ for (var i = 0; i < args.Length; i++)
                 $"unknown argument '{args[i]}'. Usage: WasmOperator.Proxy [--port 15001] [--h2c-port 15002 (0 = off)] [--admin-port 15000] [--listen 0.0.0.0] " +
                 "[--upstream http://127.0.0.1:8080] [--plugins plugins.yaml] [--cluster name=url]... [--route /prefix=cluster]... " +
                 "[--node-label key=value]... [--max-body-bytes N] [--shards N] [--upstream-timeout SECONDS (100)] [--inline-io true|false] " +
-                "[--request-id true|false (generate x-request-id when absent)]").ConfigureAwait(false);
+                "[--request-id true|false (generate x-request-id when absent)] [--drain-time SECONDS (5)] [--drain-timeout SECONDS (20)]").ConfigureAwait(false);
             return 2;
     }
 }
 
 await using var server = await ProxyServer.StartAsync(options).ConfigureAwait(false);
-await server.WaitForShutdownAsync().ConfigureAwait(false);
+await server.RunAsync().ConfigureAwait(false);
 return 0;
+
+static TimeSpan Seconds(string text) =>
+    double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && seconds >= 0 && seconds <= int.MaxValue / 1000.0
+        ? TimeSpan.FromSeconds(seconds)
+        : throw new ArgumentException($"expected a number of seconds (0 or more), got '{text}'");

@@ -1,4 +1,6 @@
+using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
@@ -10,21 +12,35 @@ using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Logging;
 using WasmOperator.Proxy.Metrics;
 using WasmOperator.Proxy.Proxying;
+using WasmOperator.Proxy.Shutdown;
 using WasmOperator.ProxyWasm.Runtime;
 
 namespace WasmOperator.Proxy;
 
-/// <summary>The proxy process: Kestrel data listeners (HTTP/1.1, h2c) and an admin listener, each on its own port.</summary>
-internal sealed class ProxyServer : IAsyncDisposable
+/// <summary>
+/// The proxy process: Kestrel data listeners (HTTP/1.1, h2c) and an admin listener, each on its own port. The admin
+/// listener is a server of its own so that it outlives the data listeners on shutdown and reports the drain.
+/// </summary>
+internal sealed partial class ProxyServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly WebApplication _admin;
     private readonly BatchedLineLoggerProvider _log;
+    private readonly ServerState _state;
+    private readonly ConnectionDrainer _connections;
+    private readonly ILogger _logger;
+    private readonly Lock _shutdownGate = new();
+    private Task? _stopping;
 
-    private ProxyServer(WebApplication app, ProxyOptions options, BatchedLineLoggerProvider log)
+    private ProxyServer(WebApplication app, WebApplication admin, ProxyOptions options, BatchedLineLoggerProvider log)
     {
         _app = app;
+        _admin = admin;
         _log = log;
         Options = options;
+        _state = app.Services.GetRequiredService<ServerState>();
+        _connections = app.Services.GetRequiredService<ConnectionDrainer>();
+        _logger = app.Services.GetRequiredService<ILogger<ProxyServer>>();
     }
 
     public ProxyOptions Options { get; }
@@ -40,13 +56,8 @@ internal sealed class ProxyServer : IAsyncDisposable
 
         // One line per entry on stdout, written in batches off the request path (plugins may log on every request).
         var log = new BatchedLineLoggerProvider(Console.OpenStandardOutput());
-        builder.Logging.ClearProviders().AddProvider(log);
-        builder.Logging.AddFilter("Microsoft", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning).AddFilter("System.Net.Http", LogLevel.Warning);
-
-        // Hosting starts an Activity for every request whenever its logger is enabled at any level;
-        // it only logs request start/finish (Information). Failures are logged by Kestrel and YARP.
-        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
-        logging?.Invoke(builder.Logging);
+        ConfigureLogging(builder.Logging, log, logging);
+        var connections = new ConnectionDrainer();
         builder.WebHost.UseSockets(o =>
         {
             o.UnsafePreferInlineScheduling = options.InlineIo;
@@ -65,15 +76,25 @@ internal sealed class ProxyServer : IAsyncDisposable
             // (UTF-8) would reject bytes that are not UTF-8 and re-encode the rest.
             kestrel.RequestHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
             kestrel.ResponseHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
-            kestrel.Listen(options.ListenAddress, options.Port, o => o.Protocols = HttpProtocols.Http1);
+            kestrel.Listen(options.ListenAddress, options.Port, o =>
+            {
+                o.Protocols = HttpProtocols.Http1;
+                o.Use(connections.Track);
+            });
             if (options.H2cPort != 0)
             {
-                kestrel.Listen(options.ListenAddress, options.H2cPort, o => o.Protocols = HttpProtocols.Http2);
+                kestrel.Listen(options.ListenAddress, options.H2cPort, o =>
+                {
+                    o.Protocols = HttpProtocols.Http2;
+                    o.Use(connections.Track);
+                });
             }
-
-            kestrel.Listen(options.ListenAddress, options.AdminPort, o => o.Protocols = HttpProtocols.Http1);
         });
+
+        // Stopping waits this long for in-flight requests, then aborts them.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.DrainTimeout);
+        builder.Services.AddSingleton<IHostLifetime, SignalLessLifetime>();
+        builder.Services.AddSingleton(connections);
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<ServerState>();
@@ -92,11 +113,18 @@ internal sealed class ProxyServer : IAsyncDisposable
         var app = builder.Build();
         app.Services.GetRequiredService<ProxyMetrics>().ObserveLog(log);
         var proxy = app.Services.GetRequiredService<ProxyHandler>();
-        var admin = app.Services.GetRequiredService<AdminHandler>();
         var state = app.Services.GetRequiredService<ServerState>();
-        var adminPort = options.AdminPort;
-        app.Run(context => context.Connection.LocalPort == adminPort ? admin.HandleAsync(context) : proxy.HandleAsync(context));
-        app.Lifetime.ApplicationStopping.Register(() => state.Draining = true);
+        app.Run(context =>
+        {
+            if (state.Draining)
+            {
+                // Accepted during the drain: answer it, and ask the client to go elsewhere for the next one.
+                context.Features.Get<IConnectionLifetimeNotificationFeature>()?.RequestClose();
+            }
+
+            return proxy.HandleAsync(context);
+        });
+        var admin = BuildAdmin(options, log, logging, app.Services.GetRequiredService<AdminHandler>());
 
         if (app.Services.GetService<PluginFileWatcher>() is { } watcher)
         {
@@ -110,27 +138,128 @@ internal sealed class ProxyServer : IAsyncDisposable
         try
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            await admin.StartAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (IOException)
         {
             // A port is taken: release the VMs and whatever did bind before reporting it.
+            await admin.DisposeAsync().ConfigureAwait(false);
             await app.DisposeAsync().ConfigureAwait(false);
             log.Dispose();
             throw;
         }
 
-        return new ProxyServer(app, options, log);
+        return new ProxyServer(app, admin, options, log);
     }
 
-    /// <summary>Runs until the process is asked to stop.</summary>
-    public Task WaitForShutdownAsync() => _app.WaitForShutdownAsync();
+    private static void ConfigureLogging(ILoggingBuilder builder, BatchedLineLoggerProvider log, Action<ILoggingBuilder>? logging)
+    {
+        builder.ClearProviders().AddProvider(log);
+        builder.AddFilter("Microsoft", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning).AddFilter("System.Net.Http", LogLevel.Warning);
 
-    /// <summary>Stops accepting, drains in-flight requests (up to the drain timeout), then stops.</summary>
-    public Task StopAsync(CancellationToken cancellationToken = default) => _app.StopAsync(cancellationToken);
+        // Hosting starts an Activity for every request whenever its logger is enabled at any level;
+        // it only logs request start/finish (Information). Failures are logged by Kestrel and YARP.
+        builder.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
+        logging?.Invoke(builder);
+    }
+
+    private static WebApplication BuildAdmin(ProxyOptions options, BatchedLineLoggerProvider log, Action<ILoggingBuilder>? logging, AdminHandler handler)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
+        ConfigureLogging(builder.Logging, log, logging);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Listen(options.ListenAddress, options.AdminPort, o => o.Protocols = HttpProtocols.Http1);
+        });
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
+        builder.Services.AddSingleton<IHostLifetime, SignalLessLifetime>();
+        var admin = builder.Build();
+        admin.Run(handler.HandleAsync);
+        return admin;
+    }
+
+    /// <summary>
+    /// Runs until SIGTERM, SIGINT or SIGQUIT, then shuts down gracefully (<see cref="ShutdownAsync"/>); a second
+    /// signal ends the drain period early.
+    /// </summary>
+    public async Task RunAsync()
+    {
+        var signalled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var skipDrain = new CancellationTokenSource();
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            if (!signalled.TrySetResult())
+            {
+                skipDrain.Cancel();
+            }
+        }
+
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var quit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, OnSignal);
+        await signalled.Task.ConfigureAwait(false);
+        await ShutdownAsync(skipDrain.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Envoy's graceful drain, as Istio runs it on SIGTERM: /ready answers 503 at once; the data listeners keep
+    /// accepting for <see cref="ProxyOptions.DrainTime"/> (traffic still sent while the endpoint is being removed is
+    /// served) while every connection is asked to close (<c>Connection: close</c>, GOAWAY); then
+    /// <see cref="StopAsync"/>. Cancelling <paramref name="skipDrainPeriod"/> ends the drain period early.
+    /// </summary>
+    public async Task ShutdownAsync(CancellationToken skipDrainPeriod = default)
+    {
+        BeginDrain();
+        LogDraining(_logger, Options.DrainTime.TotalSeconds, _connections.OpenConnections);
+        try
+        {
+            await Task.Delay(Options.DrainTime, skipDrainPeriod).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        await StopAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Stops accepting on the data listeners and waits for in-flight requests (up to
+    /// <see cref="ProxyOptions.DrainTimeout"/>), then stops the admin listener, which reports the drain until then.
+    /// </summary>
+    public Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_shutdownGate)
+        {
+            return _stopping ??= StopCoreAsync(cancellationToken);
+        }
+    }
+
+    private async Task StopCoreAsync(CancellationToken cancellationToken)
+    {
+        BeginDrain();
+        LogStopping(_logger, Options.DrainTimeout.TotalSeconds);
+        await _app.StopAsync(cancellationToken).ConfigureAwait(false);
+        await _admin.StopAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private void BeginDrain()
+    {
+        _state.Draining = true;
+        _connections.RequestCloseAll();
+    }
 
     public async ValueTask DisposeAsync()
     {
+        await _admin.DisposeAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
         _log.Dispose();
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "shutting down: not ready; the listeners keep accepting for {DrainSeconds} s while {Connections} connection(s) are asked to close")]
+    private static partial void LogDraining(ILogger logger, double drainSeconds, int connections);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "stopping the data listeners; in-flight requests have {TimeoutSeconds} s to finish")]
+    private static partial void LogStopping(ILogger logger, double timeoutSeconds);
 }

@@ -3,6 +3,12 @@ namespace WasmOperator.Proxy.Admin;
 /// <summary>Process state the admin endpoints report.</summary>
 internal sealed class ServerState
 {
-    /// <summary>Shutdown began: /ready answers 503 while in-flight requests drain.</summary>
-    public bool Draining { get; set; }
+    private volatile bool _draining;
+
+    /// <summary>Shutdown began: /ready answers 503 while connections drain and in-flight requests finish.</summary>
+    public bool Draining
+    {
+        get => _draining;
+        set => _draining = value;
+    }
 }

@@ -53,7 +53,13 @@ internal sealed class ProxyOptions
     /// <summary>Node id (property <c>node.id</c>).</summary>
     public string NodeId { get; set; } = Environment.MachineName;
 
-    /// <summary>How long shutdown waits for in-flight requests.</summary>
+    /// <summary>
+    /// On SIGTERM, how long the data listeners keep accepting (not ready, every connection asked to close) before they
+    /// stop: Envoy's drain time, Istio's <c>terminationDrainDuration</c> (5 s).
+    /// </summary>
+    public TimeSpan DrainTime { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Once the data listeners stopped, how long shutdown waits for in-flight requests before aborting them.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
     /// <summary>How often the plugin file is re-read in case a change notification was missed.</summary>
