@@ -99,6 +99,17 @@ internal sealed class AdminHandler(ChainManager chains, ProxyMetrics metrics, Se
             errors.Add(new { at = error.At, source = error.Source, reason = error.Reason });
         }
 
-        return new { chainRevision = chain?.Revision ?? 0, loadedAt = chain?.LoadedAt, inFlight = chain?.InFlight ?? 0, plugins, loadErrors = errors };
+        var applied = chains.LastApplied;
+        var rejected = chains.LastRejected;
+        return new
+        {
+            chainRevision = chain?.Revision ?? 0,
+            loadedAt = chain?.LoadedAt,
+            inFlight = chain?.InFlight ?? 0,
+            plugins,
+            lastApplied = applied is null ? null : new { at = applied.At, source = applied.Source, revision = applied.Revision },
+            lastRejected = rejected is null ? null : new { at = rejected.At, source = rejected.Source, reason = rejected.Reason, superseded = rejected.Superseded },
+            loadErrors = errors,
+        };
     }
 }

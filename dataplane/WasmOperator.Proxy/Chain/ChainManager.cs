@@ -26,6 +26,8 @@ internal sealed partial class ChainManager : IDisposable
     private readonly SemaphoreSlim _applyGate = new(1, 1);
     private readonly Lock _errorsGate = new();
     private readonly List<LoadError> _errors = [];
+    private LoadError? _lastRejected;
+    private AppliedSet? _lastApplied;
     private readonly Dictionary<string, PluginMetrics> _pluginMetrics = new(StringComparer.Ordinal);
     private PluginChain? _current;
     private long _revision;
@@ -45,6 +47,10 @@ internal sealed partial class ChainManager : IDisposable
     /// <summary>The serving chain, or null before the first set was applied.</summary>
     public PluginChain? Current => Volatile.Read(ref _current);
 
+    /// <summary>
+    /// What is wrong now: the sets rejected since the last one applied, and the plugins of the serving set that did
+    /// not load. Applying a set clears the rest, as Envoy clears a resource's error on its next good update.
+    /// </summary>
     public IReadOnlyList<LoadError> Errors
     {
         get
@@ -52,6 +58,30 @@ internal sealed partial class ChainManager : IDisposable
             lock (_errorsGate)
             {
                 return [.. _errors];
+            }
+        }
+    }
+
+    /// <summary>The last set applied, or null before the first.</summary>
+    public AppliedSet? LastApplied
+    {
+        get
+        {
+            lock (_errorsGate)
+            {
+                return _lastApplied;
+            }
+        }
+    }
+
+    /// <summary>The last set rejected, marked superseded once a set was applied after it; null if none was.</summary>
+    public LoadError? LastRejected
+    {
+        get
+        {
+            lock (_errorsGate)
+            {
+                return _lastRejected;
             }
         }
     }
@@ -144,13 +174,21 @@ internal sealed partial class ChainManager : IDisposable
                 return new FileApplyResult(Reject(source, string.Join("; ", failures) + " (previous plugin set keeps serving)", quietIfReason), modules);
             }
 
+            var chain = new PluginChain(Interlocked.Increment(ref _revision), entries, _options.TrafficMode);
+            lock (_errorsGate)
+            {
+                // Earlier errors no longer describe what serves.
+                _errors.Clear();
+                _lastRejected = _lastRejected is null ? null : _lastRejected with { Superseded = true };
+                _lastApplied = new AppliedSet(chain.LoadedAt, source, chain.Revision);
+            }
+
             foreach (var failure in failures)
             {
                 // First set: nothing to keep, so failed plugins apply their fail strategy per request.
                 Record(source, failure);
             }
 
-            var chain = new PluginChain(Interlocked.Increment(ref _revision), entries, _options.TrafficMode);
             previous = Interlocked.Exchange(ref _current, chain);
             previous?.Release();
             _metrics.Reloads.WithLabels("applied").Inc();
@@ -267,20 +305,28 @@ internal sealed partial class ChainManager : IDisposable
 
         LogRejected(_log, source, reason);
         _metrics.Reloads.WithLabels("rejected").Inc();
-        Record(source, reason);
+        var error = Record(source, reason);
+        lock (_errorsGate)
+        {
+            _lastRejected = error;
+        }
+
         return reason;
     }
 
-    private void Record(string source, string reason)
+    private LoadError Record(string source, string reason)
     {
+        var error = new LoadError(DateTimeOffset.UtcNow, source, reason);
         lock (_errorsGate)
         {
-            _errors.Add(new LoadError(DateTimeOffset.UtcNow, source, reason));
+            _errors.Add(error);
             if (_errors.Count > MaxErrors)
             {
                 _errors.RemoveAt(0);
             }
         }
+
+        return error;
     }
 
     public void Dispose()

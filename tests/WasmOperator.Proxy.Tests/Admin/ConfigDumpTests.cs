@@ -1,0 +1,45 @@
+using System.Text.Json;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Admin;
+
+/// <summary>/config_dump: what serves, and what was last applied and rejected.</summary>
+public sealed class ConfigDumpTests
+{
+    [Fact]
+    public async Task A_set_applied_after_a_rejected_one_clears_its_load_error_and_marks_the_rejection_superseded()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("add", Example("add_header"), "add_header", "v1")));
+        using (var first = await DumpAsync(proxy))
+        {
+            Assert.Empty(first.RootElement.GetProperty("loadErrors").EnumerateArray());
+            Assert.Equal(1, first.RootElement.GetProperty("lastApplied").GetProperty("revision").GetInt64());
+            Assert.Equal(proxy.PluginsFile, first.RootElement.GetProperty("lastApplied").GetProperty("source").GetString());
+            Assert.Equal(JsonValueKind.Null, first.RootElement.GetProperty("lastRejected").ValueKind);
+        }
+
+        await proxy.WritePluginsAsync("plugins: [ this is : not yaml");
+        await ProxyHarness.EventuallyAsync(async () => (await DumpAsync(proxy)).RootElement.GetProperty("loadErrors").GetArrayLength() == 1, "the rejection to be reported");
+        using (var rejected = await DumpAsync(proxy))
+        {
+            var rejection = rejected.RootElement.GetProperty("lastRejected");
+            Assert.Equal(rejected.RootElement.GetProperty("loadErrors")[0].GetProperty("reason").GetString(), rejection.GetProperty("reason").GetString());
+            Assert.False(rejection.GetProperty("superseded").GetBoolean());
+            Assert.Equal(1, rejected.RootElement.GetProperty("lastApplied").GetProperty("revision").GetInt64());
+        }
+
+        await proxy.WritePluginsAsync(Yaml(Plugin("add", Example("add_header"), "add_header", "v2")));
+        await ProxyHarness.EventuallyAsync(async () => (await DumpAsync(proxy)).RootElement.GetProperty("chainRevision").GetInt64() == 2, "the good set to apply");
+        using var applied = await DumpAsync(proxy);
+        Assert.Empty(applied.RootElement.GetProperty("loadErrors").EnumerateArray());
+        var superseded = applied.RootElement.GetProperty("lastRejected");
+        Assert.True(superseded.GetProperty("superseded").GetBoolean());
+        Assert.False(string.IsNullOrEmpty(superseded.GetProperty("reason").GetString()));
+        var lastApplied = applied.RootElement.GetProperty("lastApplied");
+        Assert.Equal(2, lastApplied.GetProperty("revision").GetInt64());
+        Assert.True(lastApplied.GetProperty("at").GetDateTimeOffset() >= superseded.GetProperty("at").GetDateTimeOffset());
+    }
+
+    private static async Task<JsonDocument> DumpAsync(ProxyHarness proxy) => JsonDocument.Parse(await proxy.Admin.GetStringAsync("/config_dump"));
+}
