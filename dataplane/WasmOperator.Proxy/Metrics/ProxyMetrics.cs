@@ -121,11 +121,20 @@ internal sealed class ProxyMetrics
             var name = firstName.Family;
             text.Append("# HELP ").Append(name).Append(" Proxy-Wasm plugin metric ");
             AppendEscaped(text, first.Name, help: true);
-            text.Append(".\n# TYPE ").Append(name).Append(first.Type switch { MetricType.Counter => " counter\n", MetricType.Gauge => " gauge\n", _ => " summary\n" });
+            text.Append(".\n# TYPE ").Append(name).Append(first.Type switch { MetricType.Counter => " counter\n", MetricType.Gauge => " gauge\n", _ => " histogram\n" });
             foreach (var (metric, exported) in family)
             {
                 if (metric.Type == MetricType.Histogram)
                 {
+                    // Cumulative buckets, as Envoy exports its histograms.
+                    var cumulative = 0L;
+                    for (var b = 0; b < metric.BucketCounts.Count; b++)
+                    {
+                        cumulative += metric.BucketCounts[b];
+                        AppendSample(text, name + "_bucket", exported.Label, cumulative, MetricRegistry.HistogramBounds[b].ToString(CultureInfo.InvariantCulture));
+                    }
+
+                    AppendSample(text, name + "_bucket", exported.Label, metric.Count, "+Inf");
                     AppendSample(text, name + "_sum", exported.Label, metric.Value);
                     AppendSample(text, name + "_count", exported.Label, metric.Count);
                 }
@@ -140,14 +149,25 @@ internal sealed class ProxyMetrics
         await output.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
     }
 
-    private static void AppendSample(StringBuilder text, string name, string? label, long value)
+    private static void AppendSample(StringBuilder text, string name, string? label, long value, string? le = null)
     {
         text.Append(name);
-        if (label is not null)
+        if (label is not null || le is not null)
         {
-            text.Append("{wasm_metric=\"");
-            AppendEscaped(text, label, help: false);
-            text.Append("\"}");
+            text.Append('{');
+            if (label is not null)
+            {
+                text.Append("wasm_metric=\"");
+                AppendEscaped(text, label, help: false);
+                text.Append(le is null ? "\"" : "\",");
+            }
+
+            if (le is not null)
+            {
+                text.Append("le=\"").Append(le).Append('"');
+            }
+
+            text.Append('}');
         }
 
         text.Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');

@@ -12,8 +12,21 @@ public sealed class MetricRegistry
     private readonly Dictionary<string, int> _byName = new(StringComparer.Ordinal);
     private readonly List<Metric> _metrics = [];
 
-    /// <summary>A metric's current state. Histograms report the sum as value and the number of samples as count.</summary>
-    public sealed record MetricValue(string Name, MetricType Type, long Value, long Count);
+    /// <summary>
+    /// Upper bounds of the histogram buckets, Envoy's defaults (<c>HistogramSettingsImpl::defaultBuckets</c>); a
+    /// sample above the last one counts only in the total.
+    /// </summary>
+    public static IReadOnlyList<double> HistogramBounds { get; } =
+        [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
+
+    /// <summary>
+    /// A metric's current state. Histograms report the sum as value, the number of samples as count, and in
+    /// <see cref="BucketCounts"/> the samples per bucket of <see cref="HistogramBounds"/> (not cumulative).
+    /// </summary>
+    public sealed record MetricValue(string Name, MetricType Type, long Value, long Count)
+    {
+        public IReadOnlyList<long> BucketCounts { get; init; } = [];
+    }
 
     internal ProxyStatus Define(MetricType type, string name, out int id)
     {
@@ -75,6 +88,7 @@ public sealed class MetricRegistry
                 default:
                     metric.Value += value;
                     metric.Count++;
+                    metric.Observe(value);
                     break;
             }
 
@@ -100,7 +114,7 @@ public sealed class MetricRegistry
             if (_byName.TryGetValue(name, out var id))
             {
                 var m = _metrics[id - 1];
-                value = new MetricValue(m.Name, m.Type, m.Value, m.Count);
+                value = m.ToValue();
                 return true;
             }
         }
@@ -117,7 +131,7 @@ public sealed class MetricRegistry
             var result = new List<MetricValue>(_metrics.Count);
             foreach (var m in _metrics)
             {
-                result.Add(new MetricValue(m.Name, m.Type, m.Value, m.Count));
+                result.Add(m.ToValue());
             }
 
             return result;
@@ -128,6 +142,8 @@ public sealed class MetricRegistry
 
     private sealed class Metric(string name, MetricType type)
     {
+        private readonly long[] _buckets = type == MetricType.Histogram ? new long[HistogramBounds.Count] : [];
+
         public string Name { get; } = name;
 
         public MetricType Type { get; } = type;
@@ -135,5 +151,19 @@ public sealed class MetricRegistry
         public long Value { get; set; }
 
         public long Count { get; set; }
+
+        public void Observe(long value)
+        {
+            for (var i = 0; i < _buckets.Length; i++)
+            {
+                if (value <= HistogramBounds[i])
+                {
+                    _buckets[i]++;
+                    return;
+                }
+            }
+        }
+
+        public MetricValue ToValue() => new(Name, Type, Value, Count) { BucketCounts = [.. _buckets] };
     }
 }

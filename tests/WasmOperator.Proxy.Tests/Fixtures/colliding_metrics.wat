@@ -1,5 +1,5 @@
 ;; on_configure defines metrics whose names collide once sanitised for Prometheus, and sets each once:
-;; counters "a.b" (1) and "a-b" (2), gauge "a_b" (3), histogram "lat" (one sample, 7), counter "lat_sum" (4),
+;; counters "a.b" (1) and "a-b" (2), gauge "a_b" (3), histogram "lat" (samples 7 and 30), counter "lat_sum" (4),
 ;; counters "esc_" (5), "esc\"" (6), "esc\\" (7) and "esc<LF>" (8).
 (module
   (import "env" "proxy_define_metric" (func $define (param i32 i32 i32 i32) (result i32)))
@@ -35,6 +35,7 @@
     (drop (call $inc (i32.load (i32.const 204)) (i64.const 2)))
     (drop (call $rec (i32.load (i32.const 208)) (i64.const 3)))
     (drop (call $rec (i32.load (i32.const 212)) (i64.const 7)))
+    (drop (call $rec (i32.load (i32.const 212)) (i64.const 30)))
     (drop (call $inc (i32.load (i32.const 216)) (i64.const 4)))
     (drop (call $inc (i32.load (i32.const 220)) (i64.const 5)))
     (drop (call $inc (i32.load (i32.const 224)) (i64.const 6)))

@@ -22,7 +22,7 @@ public sealed class PluginMetricExportTests
         Assert.Contains("# TYPE wasmcustom_a_b_gauge gauge\nwasmcustom_a_b_gauge 3\n", metrics, StringComparison.Ordinal);
 
         // lat_sum would be the histogram lat's sum series.
-        Assert.Contains("wasmcustom_lat_sum 7\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("wasmcustom_lat_sum 37\n", metrics, StringComparison.Ordinal);
         Assert.Contains("# TYPE wasmcustom_lat_sum_counter counter\nwasmcustom_lat_sum_counter 4\n", metrics, StringComparison.Ordinal);
 
         // Label values escape the backslash, the double quote and the line feed.
@@ -34,5 +34,43 @@ public sealed class PluginMetricExportTests
         Assert.Equal(metrics.Split('\n').Where(l => l.StartsWith("wasmcustom_", StringComparison.Ordinal)), (await proxy.MetricsAsync()).Split('\n').Where(l => l.StartsWith("wasmcustom_", StringComparison.Ordinal)));
         Assert.Single(proxy.Logs.Lines, l => l.Contains("'a_b' (Gauge) is exported as wasmcustom_a_b_gauge", StringComparison.Ordinal));
         Assert.Single(proxy.Logs.Lines, l => l.Contains("'lat_sum' (Counter) is exported as wasmcustom_lat_sum_counter", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Plugin_histograms_are_exported_with_envoys_default_buckets()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("m", Wat("colliding_metrics"), "m")), o => o.ShardsPerPlugin = 1);
+
+        var metrics = await proxy.MetricsAsync();
+
+        PrometheusText.AssertValid(metrics);
+        var lat = string.Join("\n", metrics.Split('\n').Where(l => l.StartsWith("wasmcustom_lat_", StringComparison.Ordinal) && !l.StartsWith("wasmcustom_lat_sum_counter", StringComparison.Ordinal)));
+        Assert.Contains("# TYPE wasmcustom_lat histogram\n", metrics, StringComparison.Ordinal);
+        Assert.Equal(
+            """
+            wasmcustom_lat_bucket{le="0.5"} 0
+            wasmcustom_lat_bucket{le="1"} 0
+            wasmcustom_lat_bucket{le="5"} 0
+            wasmcustom_lat_bucket{le="10"} 1
+            wasmcustom_lat_bucket{le="25"} 1
+            wasmcustom_lat_bucket{le="50"} 2
+            wasmcustom_lat_bucket{le="100"} 2
+            wasmcustom_lat_bucket{le="250"} 2
+            wasmcustom_lat_bucket{le="500"} 2
+            wasmcustom_lat_bucket{le="1000"} 2
+            wasmcustom_lat_bucket{le="2500"} 2
+            wasmcustom_lat_bucket{le="5000"} 2
+            wasmcustom_lat_bucket{le="10000"} 2
+            wasmcustom_lat_bucket{le="30000"} 2
+            wasmcustom_lat_bucket{le="60000"} 2
+            wasmcustom_lat_bucket{le="300000"} 2
+            wasmcustom_lat_bucket{le="600000"} 2
+            wasmcustom_lat_bucket{le="1800000"} 2
+            wasmcustom_lat_bucket{le="3600000"} 2
+            wasmcustom_lat_bucket{le="+Inf"} 2
+            wasmcustom_lat_sum 37
+            wasmcustom_lat_count 2
+            """,
+            lat);
     }
 }
