@@ -95,7 +95,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
     }
 
-    /// <summary>Request headers, then (if present) the buffered request body; false when the request must not be forwarded.</summary>
+    /// <summary>Request headers, then (if present) the part of the request body already here; false when the request must not be forwarded.</summary>
     public async Task<bool> OnRequestAsync()
     {
         if (Stopped)
@@ -123,57 +123,75 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
         // Bodies stream: a chunk leaves the chain as soon as every plugin continued on it. Only
         // if the whole body was held until its end is it forwarded with an exact content-length.
-        var source = request.Body;
-        var declared = request.ContentLength;
+        return await ReadRequestBodyAsync(request, request.Body, request.ContentLength).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Runs the body the client has already sent through the plugins before the request leaves, so a body that is
+    /// here whole (most are) is decided on, and its length fixed, before the upstream sees anything. As soon as the
+    /// client has nothing more to send right now, the headers go (Envoy forwards them when the headers phase
+    /// continues) and the rest streams behind them: a client waiting for the server (a server-first gRPC stream)
+    /// is not waited for. Only a plugin holding body bytes keeps the headers back until it lets them go.
+    /// </summary>
+    private async Task<bool> ReadRequestBodyAsync(HttpRequest request, Stream source, long? declared)
+    {
         var chunk = ArrayPool<byte>.Shared.Rent(ChunkSize);
+        var handedOn = false;
+        long total = 0;
         try
         {
-            return await ReadRequestBodyAsync(request, source, declared, chunk).ConfigureAwait(false);
+            while (true)
+            {
+                var reading = source.ReadAsync(chunk.AsMemory(0, ChunkSize), Context.RequestAborted);
+                if (!reading.IsCompleted && BufferedBytes(request: true) == 0)
+                {
+                    // The read continues in the body stream, which keeps the buffer (not returned to the pool).
+                    request.Body = new PluginBodyStream(this, source, declared, total, [], chunk, reading.AsTask());
+                    handedOn = true;
+                    return true;
+                }
+
+                var read = await reading.ConfigureAwait(false);
+                if (MustLeaveIoThread)
+                {
+                    await Task.Yield();
+                }
+
+                total += read;
+                var endOfStream = read == 0 || (declared is { } d && total >= d && RequestEndsAtDeclaredLength);
+                var output = await PushRequestChunkAsync(chunk.AsSpan(0, read).ToArray(), endOfStream).ConfigureAwait(false);
+                if (output is null)
+                {
+                    return false;
+                }
+
+                if (BufferedBytes(request: true) > _options.MaxBufferedBodyBytes)
+                {
+                    Reply = new LocalResponse(413, "request_payload_too_large", Encoding.UTF8.GetBytes("Payload Too Large"), new HeaderMap(), null);
+                    return false;
+                }
+
+                if (endOfStream)
+                {
+                    RequestBytes = output.Length;
+                    request.Body = new MemoryStream(output, writable: false);
+                    request.Headers.Remove("Transfer-Encoding");
+                    request.ContentLength = output.Length;
+                    return true;
+                }
+
+                if (output.Length > 0)
+                {
+                    request.Body = new PluginBodyStream(this, source, declared, total, output);
+                    return true;
+                }
+            }
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(chunk);
-        }
-    }
-
-    private async Task<bool> ReadRequestBodyAsync(HttpRequest request, Stream source, long? declared, byte[] chunk)
-    {
-        long total = 0;
-        while (true)
-        {
-            var read = await source.ReadAsync(chunk.AsMemory(0, ChunkSize), Context.RequestAborted).ConfigureAwait(false);
-            if (MustLeaveIoThread)
+            if (!handedOn)
             {
-                await Task.Yield();
-            }
-
-            total += read;
-            var endOfStream = read == 0 || (declared is { } d && total >= d && RequestEndsAtDeclaredLength);
-            var output = await PushRequestChunkAsync(chunk.AsSpan(0, read).ToArray(), endOfStream).ConfigureAwait(false);
-            if (output is null)
-            {
-                return false;
-            }
-
-            if (BufferedBytes(request: true) > _options.MaxBufferedBodyBytes)
-            {
-                Reply = new LocalResponse(413, "request_payload_too_large", Encoding.UTF8.GetBytes("Payload Too Large"), new HeaderMap(), null);
-                return false;
-            }
-
-            if (endOfStream)
-            {
-                RequestBytes = output.Length;
-                request.Body = new MemoryStream(output, writable: false);
-                request.Headers.Remove("Transfer-Encoding");
-                request.ContentLength = output.Length;
-                return true;
-            }
-
-            if (output.Length > 0)
-            {
-                request.Body = new PluginBodyStream(this, source, declared, total, output);
-                return true;
+                ArrayPool<byte>.Shared.Return(chunk);
             }
         }
     }

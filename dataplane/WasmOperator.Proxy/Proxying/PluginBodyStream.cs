@@ -4,12 +4,17 @@ using WasmOperator.ProxyWasm.Host;
 namespace WasmOperator.Proxy.Proxying;
 
 /// <summary>
-/// The request body YARP forwards once streaming started: each chunk read from the client runs
-/// through the plugins' body callbacks and what leaves the chain is handed on.
+/// The request body forwarded once streaming started (by YARP or the HTTP/1.1 forwarder): each chunk read
+/// from the client runs through the plugins' body callbacks and what leaves the chain is handed on.
 /// </summary>
-internal sealed class PluginBodyStream(Exchange exchange, Stream source, long? declared, long alreadyRead, byte[] first) : Stream
+/// <param name="first">What already left the chain, handed on first.</param>
+/// <param name="chunk">The read buffer; with <paramref name="reading"/>, the one that read is filling.</param>
+/// <param name="reading">A read from <paramref name="source"/> still under way when the request was forwarded.</param>
+internal sealed class PluginBodyStream(Exchange exchange, Stream source, long? declared, long alreadyRead, byte[] first,
+    byte[]? chunk = null, Task<int>? reading = null) : Stream
 {
-    private readonly byte[] _chunk = new byte[16 * 1024];
+    private readonly byte[] _chunk = chunk ?? new byte[16 * 1024];
+    private Task<int>? _reading = reading;
     private byte[] _pending = first;
     private int _offset;
     private long _read = alreadyRead;
@@ -34,7 +39,17 @@ internal sealed class PluginBodyStream(Exchange exchange, Stream source, long? d
                 return 0;
             }
 
-            var read = await source.ReadAsync(_chunk, cancellationToken).ConfigureAwait(false);
+            int read;
+            if (_reading is { } started)
+            {
+                _reading = null;
+                read = await started.ConfigureAwait(false);
+            }
+            else
+            {
+                read = await source.ReadAsync(_chunk, cancellationToken).ConfigureAwait(false);
+            }
+
             if (exchange.MustLeaveIoThread)
             {
                 // YARP reads this stream right after an upstream write that may have completed inline.

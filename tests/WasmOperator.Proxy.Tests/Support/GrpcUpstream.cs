@@ -15,7 +15,8 @@ namespace WasmOperator.Proxy.Tests.Support;
 /// A gRPC-style server on raw h2c Kestrel (no protobuf: messages are bytes in the 5-byte gRPC frame).
 /// <c>/test.Echo/*</c> answers each request message as soon as it arrives with <c>echo:&lt;message&gt;</c>
 /// and ends with trailers <c>grpc-status: 0</c>, <c>grpc-message: ok</c>; <c>/test.Echo/Deny</c> ends
-/// with status 7 "denied" after the first reply; <c>/test.Echo/Slow</c> never answers. <see cref="Reset"/>
+/// with status 7 "denied" after the first reply; <c>/test.Echo/Greet</c> sends <c>hello</c> before it reads
+/// anything (a server-first stream); <c>/test.Echo/Slow</c> never answers. <see cref="Reset"/>
 /// tells when a caller reset a call.
 /// </summary>
 internal sealed class GrpcUpstream : IAsyncDisposable
@@ -107,6 +108,12 @@ internal sealed class GrpcUpstream : IAsyncDisposable
 
         response.Headers["x-grpc-upstream"] = "yes";
         await response.StartAsync(context.RequestAborted);
+        if (request.Path == "/test.Echo/Greet")
+        {
+            await response.Body.WriteAsync(Frame("hello"), context.RequestAborted);
+            await response.Body.FlushAsync(context.RequestAborted);
+        }
+
         var deny = request.Path == "/test.Echo/Deny";
         var pending = new List<byte>();
         var buffer = new byte[4096];

@@ -1,0 +1,61 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Proxying;
+
+/// <summary>
+/// Long-lived h2c (gRPC) streams through the proxy, with and without a plugin: each side's messages go
+/// on as they are sent, whatever the other side does meanwhile, as through Envoy.
+/// </summary>
+public sealed class GrpcStreamTests
+{
+    /// <summary>How long a step may take before the test calls it stuck (the failures these tests catch never end).</summary>
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    private static string Plugins(bool withPlugin) => withPlugin ? Yaml(Plugin("pass", Wat("pass_through"), "pass")) : "plugins: []\n";
+
+    private static HttpRequestMessage StreamingCall(string path, PipeContent content)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content, Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        request.Content!.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
+        request.Headers.TryAddWithoutValidation("te", "trailers");
+        return request;
+    }
+
+    /// <summary>Reads one gRPC message off a response body.</summary>
+    private static async Task<string> ReadMessageAsync(Stream body)
+    {
+        var prefix = new byte[5];
+        await body.ReadExactlyAsync(prefix).AsTask().WaitAsync(Patience);
+        var message = new byte[BinaryPrimitives.ReadUInt32BigEndian(prefix.AsSpan(1))];
+        await body.ReadExactlyAsync(message).AsTask().WaitAsync(Patience);
+        return Encoding.UTF8.GetString(message);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_server_first_stream_gets_the_servers_message_before_the_client_sends_any(bool withPlugin)
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
+        var content = new PipeContent();
+        using var request = StreamingCall("/test.Echo/Greet", content);
+
+        // The client sent its headers and waits for the server: the request reached the upstream all the same.
+        using var response = await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
+        var body = await response.Content.ReadAsStreamAsync();
+        Assert.Equal("hello", await ReadMessageAsync(body));
+
+        await content.Writer.WriteAsync(GrpcUpstream.Frame("hi"));
+        Assert.Equal("echo:hi", await ReadMessageAsync(body));
+        await content.Writer.CompleteAsync();
+        Assert.Equal(0, await body.ReadAsync(new byte[1]).AsTask().WaitAsync(Patience));
+        Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
+    }
+}
