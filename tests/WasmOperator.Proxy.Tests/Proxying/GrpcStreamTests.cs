@@ -58,4 +58,29 @@ public sealed class GrpcStreamTests
         Assert.Equal(0, await body.ReadAsync(new byte[1]).AsTask().WaitAsync(Patience));
         Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_stream_whose_client_sends_nothing_for_longer_than_kestrels_body_rate_grace_goes_on(bool withPlugin)
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
+        var content = new PipeContent();
+        using var request = StreamingCall("/test.Echo/Chat", content);
+        await content.Writer.WriteAsync(GrpcUpstream.Frame("first"));
+        using var response = await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
+        var body = await response.Content.ReadAsStreamAsync();
+        Assert.Equal("echo:first", await ReadMessageAsync(body));
+
+        // Kestrel's default minimum request body rate (240 B/s after a 5 s grace) would reset the whole client
+        // connection here; Envoy has no minimum rate: an idle stream is ended only by the stream idle timeout.
+        await Task.Delay(TimeSpan.FromSeconds(7));
+        await content.Writer.WriteAsync(GrpcUpstream.Frame("second"));
+        await content.Writer.CompleteAsync();
+
+        Assert.Equal("echo:second", await ReadMessageAsync(body));
+        Assert.Equal(0, await body.ReadAsync(new byte[1]).AsTask().WaitAsync(Patience));
+        Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
+    }
 }

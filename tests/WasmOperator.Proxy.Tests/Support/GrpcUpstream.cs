@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 using Microsoft.Extensions.Logging;
 
 namespace WasmOperator.Proxy.Tests.Support;
@@ -89,6 +90,8 @@ internal sealed class GrpcUpstream : IAsyncDisposable
         }
 
         Calls.Enqueue(seen);
+        // As Grpc.AspNetCore does: a streaming call's client may send nothing for as long as it likes.
+        context.Features.GetRequiredFeature<IHttpMinRequestBodyDataRateFeature>().MinDataRate = null;
         using var reset = context.RequestAborted.Register(() => Reset.TrySetResult());
         response.ContentType = "application/grpc";
         if (request.Path == "/test.Echo/Slow")
