@@ -31,6 +31,7 @@ internal sealed class ProxyMetrics
         factory.ExemplarBehavior = ExemplarBehavior.NoExemplars();
         Requests = factory.CreateCounter("proxy_requests_total", "Requests handled by the data-plane listener, by response code class.", "code");
         UpstreamErrors = factory.CreateCounter("proxy_upstream_errors_total", "Requests the forwarder could not complete.");
+        DownstreamResets = factory.CreateCounter("proxy_downstream_resets_total", "Requests the client reset or left before their response completed (Envoy's DC flag).");
         Reloads = factory.CreateCounter("proxy_plugin_reloads_total", "Plugin set loads, by result (applied, rejected).", "result");
         _pluginRequests = factory.CreateCounter("wasm_plugin_requests_total", "Requests a plugin saw.", "plugin");
         _traps = factory.CreateCounter("wasm_plugin_traps_total", "Callbacks that failed (trap, deadline, no healthy VM).", "plugin");
@@ -71,6 +72,8 @@ internal sealed class ProxyMetrics
     public Counter Requests { get; }
 
     public Counter UpstreamErrors { get; }
+
+    public Counter DownstreamResets { get; }
 
     public Counter Reloads { get; }
 

@@ -877,6 +877,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         return body;
     }
 
+    /// <summary>How relaying the response failed over YARP once it was under way (the client or the upstream reset it); null if it did not.</summary>
+    public ForwardOutcome? RelayFailure { get; set; }
+
     /// <summary>The cluster the request was forwarded to (<c>cluster_name</c>, <c>upstream.*</c> properties); null until it is.</summary>
     public (string Name, Uri Address)? Upstream { get; set; }
 

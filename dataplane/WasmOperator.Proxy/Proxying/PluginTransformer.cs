@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using WasmOperator.Proxy.Forwarding;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace WasmOperator.Proxy.Proxying;
@@ -31,6 +32,17 @@ internal sealed class PluginTransformer : HttpTransformer
             await Task.Yield();
         }
 
-        return await exchange.OnResponseAsync(proxyResponse, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await exchange.OnResponseAsync(proxyResponse, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException && (httpContext.Response.HasStarted || httpContext.RequestAborted.IsCancellationRequested))
+        {
+            // The body copy failed: the client reset the stream, or the upstream did (or went idle) once the response was
+            // under way. YARP would take an exception here for a bad response head and clear a response already sent.
+            exchange.RelayFailure = new ForwardOutcome(httpContext.RequestAborted.IsCancellationRequested ? ForwardResult.ClientAborted : ForwardResult.ResponseAborted, ex.Message);
+            httpContext.Abort();
+            return false;
+        }
     }
 }

@@ -152,11 +152,12 @@ internal sealed partial class ProxyHandler : IDisposable
         {
             var outcome = await _fast.ForwardAsync(context, upstream, exchange, requestId).ConfigureAwait(false);
             // A plugin that answered or closed while the body streamed cut the forwarding short: not an upstream failure.
-            if (outcome.Result is not ForwardResult.Ok and not ForwardResult.ClientAborted && exchange is not { IsStopped: true })
+            if (outcome.Result is not ForwardResult.Ok && exchange is not { IsStopped: true })
             {
-                _metrics.UpstreamErrors.Inc();
-                LogUpstreamError(_log, outcome.Result.ToString(), outcome.Detail ?? "");
-                await ReplyToFailureAsync(context, exchange, LocalReply.ForUpstreamFailure(outcome.Result)).ConfigureAwait(false);
+                if (CountFailure(outcome.Result == ForwardResult.ClientAborted, outcome.Result.ToString(), outcome.Detail))
+                {
+                    await ReplyToFailureAsync(context, exchange, LocalReply.ForUpstreamFailure(outcome.Result)).ConfigureAwait(false);
+                }
             }
 
             return;
@@ -168,11 +169,20 @@ internal sealed partial class ProxyHandler : IDisposable
         }
 
         var error = await _forwarder.SendAsync(context, _prefixes[cluster], _invoker, grpc ? _http2 : _http11, PluginTransformer.Instance).ConfigureAwait(false);
+        if (error == ForwarderError.None && exchange?.RelayFailure is { } failure)
+        {
+            // The plugins' response body copy failed once under way (YARP saw no error: its transform took the body over).
+            CountFailure(failure.Result == ForwardResult.ClientAborted, failure.Result.ToString(), failure.Detail);
+            return;
+        }
+
         if (error != ForwarderError.None && exchange is not { IsStopped: true })
         {
-            _metrics.UpstreamErrors.Inc();
-            var feature = context.Features.Get<IForwarderErrorFeature>();
-            LogUpstreamError(_log, error.ToString(), feature?.Exception?.Message ?? "");
+            if (!CountFailure(IsClients(error), error.ToString(), context.Features.Get<IForwarderErrorFeature>()?.Exception?.Message))
+            {
+                return;
+            }
+
             var reply = error switch
             {
                 ForwarderError.Request => LocalReply.ForUpstreamFailure(ForwardResult.ConnectFailed),
@@ -183,6 +193,34 @@ internal sealed partial class ProxyHandler : IDisposable
             await ReplyToFailureAsync(context, exchange, reply).ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// Counts a forwarding failure as Envoy's response flags tell them apart: the client's (it reset the stream or went
+    /// away: DC) apart from the upstream's (UF, UR, UT), which is logged. False for the client's: nothing to reply to.
+    /// </summary>
+    private bool CountFailure(bool client, string error, string? detail)
+    {
+        if (client)
+        {
+            _metrics.DownstreamResets.Inc();
+            return false;
+        }
+
+        _metrics.UpstreamErrors.Inc();
+        LogUpstreamError(_log, error, detail ?? "");
+        return true;
+    }
+
+    /// <summary>
+    /// YARP's errors on the client's side: it failed or cancelled (reset the stream, went away) while the request or the
+    /// response streamed. Not told by RequestAborted: YARP aborts the client's stream itself after an upstream failure.
+    /// YARP 2.3 reports an activity timeout while a body streams as cancelled too; only the plugin path tells it apart.
+    /// </summary>
+    private static bool IsClients(ForwarderError error) => error is ForwarderError.RequestCanceled
+        or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient
+        or ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyClient
+        or ForwarderError.UpgradeRequestCanceled or ForwarderError.UpgradeRequestClient
+        or ForwarderError.UpgradeResponseCanceled or ForwarderError.UpgradeResponseClient;
 
     /// <summary>
     /// A forwarding failure before any of the response went out gets Envoy's local reply (503 connect

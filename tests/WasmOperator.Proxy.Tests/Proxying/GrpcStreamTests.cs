@@ -83,4 +83,64 @@ public sealed class GrpcStreamTests
         Assert.Equal(0, await body.ReadAsync(new byte[1]).AsTask().WaitAsync(Patience));
         Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_client_that_resets_its_stream_mid_response_is_counted_as_such_not_as_an_error(bool withPlugin)
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
+        var content = new PipeContent();
+        using var request = StreamingCall("/test.Echo/Chat", content);
+        await content.Writer.WriteAsync(GrpcUpstream.Frame("first"));
+        using var response = await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
+        Assert.Equal("echo:first", await ReadMessageAsync(await response.Content.ReadAsStreamAsync()));
+
+        // The client's request body fails while the response is under way: it resets the stream (RST_STREAM).
+        await content.Writer.CompleteAsync(new IOException("the client gives up"));
+
+        await grpc.Reset.Task.WaitAsync(Patience);
+        await ProxyHarness.EventuallyAsync(async () => (await proxy.MetricsAsync()).Contains("proxy_downstream_resets_total 1", StringComparison.Ordinal), "the reset to be counted");
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("proxy_requests_total{code=\"2xx\"} 1", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("proxy_upstream_errors_total 1", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.StartsWith("Error", StringComparison.Ordinal) || l.Contains("forwarding failed", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_upstream_that_resets_mid_response_resets_only_that_stream_and_counts_as_an_upstream_error(bool withPlugin)
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
+        var other = new PipeContent();
+        using var otherRequest = StreamingCall("/test.Echo/Chat", other);
+        await other.Writer.WriteAsync(GrpcUpstream.Frame("a"));
+        using var otherResponse = await proxy.H2c.SendAsync(otherRequest, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
+        var otherBody = await otherResponse.Content.ReadAsStreamAsync();
+        Assert.Equal("echo:a", await ReadMessageAsync(otherBody));
+
+        var content = new PipeContent();
+        using var request = StreamingCall("/test.Echo/Abort", content);
+        await content.Writer.WriteAsync(GrpcUpstream.Frame("first"));
+        using var response = await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
+        var body = await response.Content.ReadAsStreamAsync();
+        Assert.Equal("echo:first", await ReadMessageAsync(body));
+        await content.Writer.WriteAsync(GrpcUpstream.Frame("second"));
+        await Assert.ThrowsAnyAsync<IOException>(async () => await body.ReadAsync(new byte[1]).AsTask().WaitAsync(Patience));
+
+        // The call beside it on the same client connection goes on.
+        await other.Writer.WriteAsync(GrpcUpstream.Frame("b"));
+        await other.Writer.CompleteAsync();
+        Assert.Equal("echo:b", await ReadMessageAsync(otherBody));
+        Assert.Equal(0, await otherBody.ReadAsync(new byte[1]).AsTask().WaitAsync(Patience));
+
+        await ProxyHarness.EventuallyAsync(async () => (await proxy.MetricsAsync()).Contains("proxy_upstream_errors_total 1", StringComparison.Ordinal), "the reset to be counted");
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("proxy_requests_total{code=\"2xx\"} 2", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_downstream_resets_total 0", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.StartsWith("Error", StringComparison.Ordinal));
+    }
 }

@@ -17,7 +17,8 @@ namespace WasmOperator.Proxy.Tests.Support;
 /// <c>/test.Echo/*</c> answers each request message as soon as it arrives with <c>echo:&lt;message&gt;</c>
 /// and ends with trailers <c>grpc-status: 0</c>, <c>grpc-message: ok</c>; <c>/test.Echo/Deny</c> ends
 /// with status 7 "denied" after the first reply; <c>/test.Echo/Greet</c> sends <c>hello</c> before it reads
-/// anything (a server-first stream); <c>/test.Echo/Slow</c> never answers. <see cref="Reset"/>
+/// anything (a server-first stream); <c>/test.Echo/Abort</c> resets the stream on the second message, instead of replying;
+/// <c>/test.Echo/Slow</c> never answers. <see cref="Reset"/>
 /// tells when a caller reset a call.
 /// </summary>
 internal sealed class GrpcUpstream : IAsyncDisposable
@@ -119,6 +120,7 @@ internal sealed class GrpcUpstream : IAsyncDisposable
 
         var deny = request.Path == "/test.Echo/Deny";
         var pending = new List<byte>();
+        var received = 0;
         var buffer = new byte[4096];
         while (true)
         {
@@ -148,6 +150,12 @@ internal sealed class GrpcUpstream : IAsyncDisposable
 
                 var message = pending.GetRange(5, length).ToArray();
                 pending.RemoveRange(0, 5 + length);
+                if (request.Path == "/test.Echo/Abort" && ++received == 2)
+                {
+                    context.Abort();
+                    return;
+                }
+
                 await response.Body.WriteAsync(Frame("echo:" + Encoding.UTF8.GetString(message)), context.RequestAborted);
                 await response.Body.FlushAsync(context.RequestAborted);
                 if (deny)
