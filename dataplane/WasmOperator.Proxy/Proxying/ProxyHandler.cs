@@ -178,7 +178,8 @@ internal sealed partial class ProxyHandler : IDisposable
 
         if (error != ForwarderError.None && exchange is not { IsStopped: true })
         {
-            if (!CountFailure(IsClients(error), error.ToString(), context.Features.Get<IForwarderErrorFeature>()?.Exception?.Message))
+            var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
+            if (!CountFailure(IsClients(error) && !FromUpstream(exception), error.ToString(), exception?.Message))
             {
                 return;
             }
@@ -216,11 +217,42 @@ internal sealed partial class ProxyHandler : IDisposable
     /// response streamed. Not told by RequestAborted: YARP aborts the client's stream itself after an upstream failure.
     /// YARP 2.3 reports an activity timeout while a body streams as cancelled too; only the plugin path tells it apart.
     /// </summary>
+    /// <remarks>
+    /// An upstream reset can also surface as the client's error: YARP aborts the client's stream, the request body
+    /// copy then fails reading it, and YARP reports that (with the upstream's error beside it, see <see cref="FromUpstream"/>).
+    /// </remarks>
     private static bool IsClients(ForwarderError error) => error is ForwarderError.RequestCanceled
         or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient
         or ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyClient
         or ForwarderError.UpgradeRequestCanceled or ForwarderError.UpgradeRequestClient
         or ForwarderError.UpgradeResponseCanceled or ForwarderError.UpgradeResponseClient;
+
+    /// <summary>True when HttpClient's own error (the upstream's side: reset, protocol error, closed) is among <paramref name="exception"/>'s.</summary>
+    private static bool FromUpstream(Exception? exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is HttpIOException or HttpRequestException)
+            {
+                return true;
+            }
+
+            if (e is AggregateException aggregate)
+            {
+                foreach (var inner in aggregate.InnerExceptions)
+                {
+                    if (FromUpstream(inner))
+                    {
+                        return true;
+                    }
+                }
+
+                return false;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>
     /// A forwarding failure before any of the response went out gets Envoy's local reply (503 connect
