@@ -325,6 +325,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             return true;
         }
 
+        if (ResponseHead.GoesAhead(Context))
+        {
+            // Flushing a response that has not started sends its head.
+            await response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         var chunk = ArrayPool<byte>.Shared.Rent(ChunkSize);
         try
         {
@@ -372,7 +378,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     return false;
                 }
 
-                if (!started && endOfStream)
+                if (!started && endOfStream && !response.HasStarted)
                 {
                     // The whole body was processed before anything left: content-length is exact.
                     response.Headers.Remove("Transfer-Encoding");

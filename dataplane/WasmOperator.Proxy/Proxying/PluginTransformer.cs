@@ -23,6 +23,12 @@ internal sealed class PluginTransformer : HttpTransformer
         var copy = await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken).ConfigureAwait(false);
         if (proxyResponse is null || httpContext.Features.Get<Exchange>() is not { } exchange)
         {
+            if (copy && proxyResponse is not null && ResponseHead.GoesAhead(httpContext))
+            {
+                // Flushing a response that has not started sends its head.
+                await httpContext.Response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             return copy;
         }
 

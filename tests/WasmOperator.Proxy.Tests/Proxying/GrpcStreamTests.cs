@@ -143,4 +143,26 @@ public sealed class GrpcStreamTests
         Assert.Contains("proxy_downstream_resets_total 0", metrics, StringComparison.Ordinal);
         Assert.DoesNotContain(proxy.Logs.Lines, l => l.StartsWith("Error", StringComparison.Ordinal));
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Initial_metadata_reaches_the_client_when_the_server_sends_it_not_with_the_first_message(bool withPlugin)
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
+        var content = new PipeContent();
+        using var request = StreamingCall("/test.Echo/Chat", content);
+
+        // The server sends its headers at once and its first message only in reply to the client's.
+        using var response = await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
+        Assert.Equal("yes", response.Headers.GetValues("x-grpc-upstream").Single());
+
+        await content.Writer.WriteAsync(GrpcUpstream.Frame("hi"));
+        await content.Writer.CompleteAsync();
+        var body = await response.Content.ReadAsStreamAsync();
+        Assert.Equal("echo:hi", await ReadMessageAsync(body));
+        Assert.Equal(0, await body.ReadAsync(new byte[1]).AsTask().WaitAsync(Patience));
+        Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
+    }
 }

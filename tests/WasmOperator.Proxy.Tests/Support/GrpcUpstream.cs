@@ -111,7 +111,9 @@ internal sealed class GrpcUpstream : IAsyncDisposable
         }
 
         response.Headers["x-grpc-upstream"] = "yes";
+        // The head goes now (StartAsync alone would leave it for the first body write).
         await response.StartAsync(context.RequestAborted);
+        await response.Body.FlushAsync(context.RequestAborted);
         if (request.Path == "/test.Echo/Greet")
         {
             await response.Body.WriteAsync(Frame("hello"), context.RequestAborted);
