@@ -14,7 +14,12 @@ namespace WasmOperator.Proxy.Proxying;
 /// </summary>
 internal static class LocalReply
 {
-    public static bool IsGrpc(HttpRequest request) => request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true;
+    /// <summary>
+    /// Native gRPC, as Envoy tells it: <c>application/grpc</c>, alone or followed by <c>+</c> (a codec) or <c>;</c>
+    /// (parameters). gRPC-Web (<c>application/grpc-web*</c>) is plain HTTP to a proxy without a gRPC-Web bridge.
+    /// </summary>
+    public static bool IsGrpc(HttpRequest request) =>
+        request.ContentType is { } type && type.StartsWith("application/grpc", StringComparison.Ordinal) && (type.Length == 16 || type[16] is '+' or ';');
 
     /// <summary>The reply's response header map (<c>:status</c> first, with <c>content-length</c>) and body.</summary>
     public static (HeaderMap Headers, byte[] Body) Build(HttpRequest request, LocalResponse reply)

@@ -140,7 +140,7 @@ internal sealed partial class ProxyHandler : IDisposable
     /// <param name="requestId">An <c>x-request-id</c> to add (generated; the request has none), or null.</param>
     private async Task ForwardAsync(HttpContext context, string? requestId)
     {
-        var grpc = context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true;
+        var grpc = LocalReply.IsGrpc(context.Request);
         var cluster = ClusterFor(context.Request.Path);
         var exchange = context.Features.Get<Exchange>();
         if (exchange is not null)
