@@ -22,6 +22,7 @@ for (var i = 0; i < args.Length; i++)
         case "--plugins": options.PluginsFile = Next(); i++; break;
         case "--max-body-bytes": options.MaxBufferedBodyBytes = int.Parse(Next(), CultureInfo.InvariantCulture); i++; break;
         case "--upstream-timeout": options.UpstreamTimeout = TimeSpan.FromSeconds(double.Parse(Next(), CultureInfo.InvariantCulture)); i++; break;
+        case "--stream-idle-timeout": options.StreamIdleTimeout = TimeSpan.FromSeconds(double.Parse(Next(), CultureInfo.InvariantCulture)); i++; break;
         case "--inline-io": options.InlineIo = bool.Parse(Next()); i++; break;
         case "--request-id": options.GenerateRequestId = bool.Parse(Next()); i++; break;
         case "--drain-time": options.DrainTime = Seconds(Next()); i++; break;
@@ -46,8 +47,8 @@ for (var i = 0; i < args.Length; i++)
             await Console.Error.WriteLineAsync(
                 $"unknown argument '{args[i]}'. Usage: WasmOperator.Proxy [--port 15001] [--h2c-port 15002 (0 = off)] [--admin-port 15000] [--listen 0.0.0.0] " +
                 "[--upstream http://127.0.0.1:8080] [--plugins plugins.yaml] [--cluster name=url]... [--route /prefix=cluster]... " +
-                "[--node-label key=value]... [--max-body-bytes N] [--shards N] [--upstream-timeout SECONDS (100)] [--inline-io true|false] " +
-                "[--request-id true|false (generate x-request-id when absent)] [--drain-time SECONDS (5)] [--drain-timeout SECONDS (20)]").ConfigureAwait(false);
+                "[--node-label key=value]... [--max-body-bytes N] [--shards N] [--upstream-timeout SECONDS (100)] [--stream-idle-timeout SECONDS (300)] " +
+                "[--inline-io true|false] [--request-id true|false (generate x-request-id when absent)] [--drain-time SECONDS (5)] [--drain-timeout SECONDS (20)]").ConfigureAwait(false);
             return 2;
     }
 }

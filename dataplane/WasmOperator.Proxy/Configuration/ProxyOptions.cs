@@ -69,6 +69,12 @@ internal sealed class ProxyOptions
     public TimeSpan UpstreamTimeout { get; set; } = TimeSpan.FromSeconds(100);
 
     /// <summary>
+    /// A gRPC call with no byte moving either way for this long is ended, in place of <see cref="UpstreamTimeout"/>: a
+    /// stream may rightly stay quiet between messages for minutes. Envoy's <c>stream_idle_timeout</c>, same default (5 min).
+    /// </summary>
+    public TimeSpan StreamIdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
     /// Run request processing (and so the plugin callbacks) on the socket I/O threads, as Envoy runs filters on its
     /// worker event loops: no thread-pool hop per read. A plugin callback then holds its I/O thread for as long as
     /// it runs (bounded by the plugin's CPU deadline). Upstream reads that complete on an event thread continue

@@ -36,7 +36,7 @@ internal sealed partial class ProxyHandler : IDisposable
         _metrics = metrics;
         _log = log;
         _http11 = new ForwarderRequestConfig { Version = HttpVersion.Version11, VersionPolicy = HttpVersionPolicy.RequestVersionOrLower, ActivityTimeout = options.UpstreamTimeout };
-        _http2 = new ForwarderRequestConfig { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, ActivityTimeout = options.UpstreamTimeout };
+        _http2 = new ForwarderRequestConfig { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, ActivityTimeout = options.StreamIdleTimeout };
         _invoker = new HttpMessageInvoker(new SocketsHttpHandler
         {
             UseProxy = false,

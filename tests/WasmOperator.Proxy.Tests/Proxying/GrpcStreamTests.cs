@@ -165,4 +165,50 @@ public sealed class GrpcStreamTests
         Assert.Equal(0, await body.ReadAsync(new byte[1]).AsTask().WaitAsync(Patience));
         Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
     }
+
+    [Fact]
+    public async Task A_grpc_stream_outlives_the_upstream_timeout_while_it_is_idle()
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(false), o =>
+        {
+            o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address;
+            o.UpstreamTimeout = TimeSpan.FromSeconds(1);
+        });
+        var content = new PipeContent();
+        using var request = StreamingCall("/test.Echo/Chat", content);
+        await content.Writer.WriteAsync(GrpcUpstream.Frame("first"));
+        using var response = await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
+        var body = await response.Content.ReadAsStreamAsync();
+        Assert.Equal("echo:first", await ReadMessageAsync(body));
+
+        // Quiet for longer than --upstream-timeout (a unary request's limit), well within the stream idle timeout.
+        await Task.Delay(TimeSpan.FromSeconds(2.5));
+        await content.Writer.WriteAsync(GrpcUpstream.Frame("second"));
+        await content.Writer.CompleteAsync();
+
+        Assert.Equal("echo:second", await ReadMessageAsync(body));
+        Assert.Equal(0, await body.ReadAsync(new byte[1]).AsTask().WaitAsync(Patience));
+        Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
+    }
+
+    [Fact]
+    public async Task A_grpc_stream_idle_for_longer_than_the_stream_idle_timeout_is_reset_both_ways()
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(false), o =>
+        {
+            o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address;
+            o.StreamIdleTimeout = TimeSpan.FromSeconds(1);
+        });
+        var content = new PipeContent();
+        using var request = StreamingCall("/test.Echo/Chat", content);
+        await content.Writer.WriteAsync(GrpcUpstream.Frame("first"));
+        using var response = await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
+        var body = await response.Content.ReadAsStreamAsync();
+        Assert.Equal("echo:first", await ReadMessageAsync(body));
+
+        await Assert.ThrowsAnyAsync<IOException>(async () => await body.ReadAsync(new byte[1]).AsTask().WaitAsync(Patience));
+        await grpc.Reset.Task.WaitAsync(Patience);
+    }
 }
