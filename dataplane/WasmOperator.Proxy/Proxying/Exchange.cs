@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using System.IO.Pipelines;
 using System.Text;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
@@ -135,23 +136,21 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// </summary>
     private async Task<bool> ReadRequestBodyAsync(HttpRequest request, Stream source, long? declared)
     {
+        // Kestrel's reader under request.Body, to see whether the client sent more without waiting for it.
+        var reader = request.BodyReader;
         var chunk = ArrayPool<byte>.Shared.Rent(ChunkSize);
-        var handedOn = false;
         long total = 0;
         try
         {
             while (true)
             {
-                var reading = source.ReadAsync(chunk.AsMemory(0, ChunkSize), Context.RequestAborted);
-                if (!reading.IsCompleted && BufferedBytes(request: true) == 0)
+                if (BufferedBytes(request: true) == 0 && !Arrived(reader))
                 {
-                    // The read continues in the body stream, which keeps the buffer (not returned to the pool).
-                    request.Body = new PluginBodyStream(this, source, declared, total, [], chunk, reading.AsTask());
-                    handedOn = true;
+                    request.Body = new PluginBodyStream(this, source, declared, total, []);
                     return true;
                 }
 
-                var read = await reading.ConfigureAwait(false);
+                var read = await source.ReadAsync(chunk.AsMemory(0, ChunkSize), Context.RequestAborted).ConfigureAwait(false);
                 if (MustLeaveIoThread)
                 {
                     await Task.Yield();
@@ -189,11 +188,20 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
         finally
         {
-            if (!handedOn)
-            {
-                ArrayPool<byte>.Shared.Return(chunk);
-            }
+            ArrayPool<byte>.Shared.Return(chunk);
         }
+    }
+
+    /// <summary>True when the client sent body bytes (or ended the body) not read yet; nothing is consumed.</summary>
+    private static bool Arrived(PipeReader reader)
+    {
+        if (!reader.TryRead(out var result))
+        {
+            return false;
+        }
+
+        reader.AdvanceTo(result.Buffer.Start);
+        return true;
     }
 
     /// <summary>Bytes of the request body that have left the chain so far.</summary>

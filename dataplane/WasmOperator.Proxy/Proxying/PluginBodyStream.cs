@@ -7,14 +7,9 @@ namespace WasmOperator.Proxy.Proxying;
 /// The request body forwarded once streaming started (by YARP or the HTTP/1.1 forwarder): each chunk read
 /// from the client runs through the plugins' body callbacks and what leaves the chain is handed on.
 /// </summary>
-/// <param name="first">What already left the chain, handed on first.</param>
-/// <param name="chunk">The read buffer; with <paramref name="reading"/>, the one that read is filling.</param>
-/// <param name="reading">A read from <paramref name="source"/> still under way when the request was forwarded.</param>
-internal sealed class PluginBodyStream(Exchange exchange, Stream source, long? declared, long alreadyRead, byte[] first,
-    byte[]? chunk = null, Task<int>? reading = null) : Stream
+internal sealed class PluginBodyStream(Exchange exchange, Stream source, long? declared, long alreadyRead, byte[] first) : Stream
 {
-    private readonly byte[] _chunk = chunk ?? new byte[16 * 1024];
-    private Task<int>? _reading = reading;
+    private readonly byte[] _chunk = new byte[16 * 1024];
     private byte[] _pending = first;
     private int _offset;
     private long _read = alreadyRead;
@@ -39,17 +34,7 @@ internal sealed class PluginBodyStream(Exchange exchange, Stream source, long? d
                 return 0;
             }
 
-            int read;
-            if (_reading is { } started)
-            {
-                _reading = null;
-                read = await started.ConfigureAwait(false);
-            }
-            else
-            {
-                read = await source.ReadAsync(_chunk, cancellationToken).ConfigureAwait(false);
-            }
-
+            var read = await source.ReadAsync(_chunk, cancellationToken).ConfigureAwait(false);
             if (exchange.MustLeaveIoThread)
             {
                 // YARP reads this stream right after an upstream write that may have completed inline.

@@ -16,9 +16,11 @@ public sealed class SlowUploadTests
     [Fact]
     public async Task A_slow_upload_to_an_unreachable_upstream_gets_its_503_and_the_connection_serves_the_next_request()
     {
-        var closed = FreePort.Next();
+        // A port bound but not listening refuses connections, and no other test can take it meanwhile.
+        using var closed = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        closed.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("pass", Wat("pass_through"), "pass")),
-            o => o.Clusters[ProxyOptions.DefaultCluster] = new Uri($"http://127.0.0.1:{closed}"));
+            o => o.Clusters[ProxyOptions.DefaultCluster] = new Uri($"http://{closed.LocalEndPoint}"));
         using var client = new TcpClient();
         await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port);
         var stream = client.GetStream();
