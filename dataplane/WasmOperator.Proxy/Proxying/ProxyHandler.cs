@@ -227,12 +227,13 @@ internal sealed partial class ProxyHandler : IDisposable
         or ForwarderError.UpgradeRequestCanceled or ForwarderError.UpgradeRequestClient
         or ForwarderError.UpgradeResponseCanceled or ForwarderError.UpgradeResponseClient;
 
-    /// <summary>True when HttpClient's own error (the upstream's side: reset, protocol error, closed) is among <paramref name="exception"/>'s.</summary>
+    /// <summary>True when HttpClient's own I/O error (the upstream's side: reset, protocol error, closed early) is among <paramref name="exception"/>'s.</summary>
     private static bool FromUpstream(Exception? exception)
     {
         for (var e = exception; e is not null; e = e.InnerException)
         {
-            if (e is HttpIOException or HttpRequestException)
+            // Not HttpRequestException: HttpClient also wraps the client's failing body ("error while copying content") in one.
+            if (e is HttpIOException)
             {
                 return true;
             }
