@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Prometheus;
 using WasmOperator.Proxy.Chain;
@@ -166,6 +167,13 @@ internal sealed partial class ProxyHandler : IDisposable
         if (requestId is not null)
         {
             context.Request.Headers[RequestIds.Header] = requestId;
+        }
+
+        if (exchange is not null && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: true })
+        {
+            // The plugins began reading the body, so the limit can no longer change; it is off server-wide anyway
+            // (MaxRequestBodySize = null). Without the feature YARP does not try, and logs no warning per gRPC call.
+            context.Features.Set<IHttpMaxRequestBodySizeFeature>(null);
         }
 
         var error = await _forwarder.SendAsync(context, _prefixes[cluster], _invoker, grpc ? _http2 : _http11, PluginTransformer.Instance).ConfigureAwait(false);

@@ -57,6 +57,7 @@ public sealed class GrpcStreamTests
         await content.Writer.CompleteAsync();
         Assert.Equal(0, await body.ReadAsync(new byte[1]).AsTask().WaitAsync(Patience));
         Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.StartsWith("Warning", StringComparison.Ordinal) || l.StartsWith("Error", StringComparison.Ordinal));
     }
 
     [Theory]
