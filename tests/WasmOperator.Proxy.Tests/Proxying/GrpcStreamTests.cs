@@ -67,12 +67,8 @@ public sealed class GrpcStreamTests
     {
         await using var grpc = await GrpcUpstream.StartAsync();
         await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
-        var content = new PipeContent();
-        using var request = StreamingCall("/test.Echo/Chat", content);
-        await content.Writer.WriteAsync(GrpcUpstream.Frame("first"));
-        using var response = await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
-        var body = await response.Content.ReadAsStreamAsync();
-        Assert.Equal("echo:first", await ReadMessageAsync(body));
+        var (content, response, body) = await ChatAfterFirstMessageAsync(proxy);
+        using var _ = response;
 
         // Kestrel's default minimum request body rate (240 B/s after a 5 s grace) would reset the whole client
         // connection here; Envoy has no minimum rate: an idle stream is ended only by the stream idle timeout.
@@ -92,11 +88,8 @@ public sealed class GrpcStreamTests
     {
         await using var grpc = await GrpcUpstream.StartAsync();
         await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
-        var content = new PipeContent();
-        using var request = StreamingCall("/test.Echo/Chat", content);
-        await content.Writer.WriteAsync(GrpcUpstream.Frame("first"));
-        using var response = await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
-        Assert.Equal("echo:first", await ReadMessageAsync(await response.Content.ReadAsStreamAsync()));
+        var (content, response, _) = await ChatAfterFirstMessageAsync(proxy);
+        using var __ = response;
 
         // The client's request body fails while the response is under way: it resets the stream (RST_STREAM).
         await content.Writer.CompleteAsync(new IOException("the client gives up"));
@@ -116,19 +109,10 @@ public sealed class GrpcStreamTests
     {
         await using var grpc = await GrpcUpstream.StartAsync();
         await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
-        var other = new PipeContent();
-        using var otherRequest = StreamingCall("/test.Echo/Chat", other);
-        await other.Writer.WriteAsync(GrpcUpstream.Frame("a"));
-        using var otherResponse = await proxy.H2c.SendAsync(otherRequest, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
-        var otherBody = await otherResponse.Content.ReadAsStreamAsync();
-        Assert.Equal("echo:a", await ReadMessageAsync(otherBody));
-
-        var content = new PipeContent();
-        using var request = StreamingCall("/test.Echo/Abort", content);
-        await content.Writer.WriteAsync(GrpcUpstream.Frame("first"));
-        using var response = await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
-        var body = await response.Content.ReadAsStreamAsync();
-        Assert.Equal("echo:first", await ReadMessageAsync(body));
+        var (other, otherResponse, otherBody) = await ChatAfterFirstMessageAsync(proxy, first: "a");
+        using var _ = otherResponse;
+        var (content, response, body) = await ChatAfterFirstMessageAsync(proxy, "/test.Echo/Abort");
+        using var __ = response;
         await content.Writer.WriteAsync(GrpcUpstream.Frame("second"));
         await Assert.ThrowsAnyAsync<IOException>(async () => await body.ReadAsync(new byte[1]).AsTask().WaitAsync(Patience));
 
@@ -176,12 +160,8 @@ public sealed class GrpcStreamTests
             o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address;
             o.UpstreamTimeout = TimeSpan.FromSeconds(1);
         });
-        var content = new PipeContent();
-        using var request = StreamingCall("/test.Echo/Chat", content);
-        await content.Writer.WriteAsync(GrpcUpstream.Frame("first"));
-        using var response = await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
-        var body = await response.Content.ReadAsStreamAsync();
-        Assert.Equal("echo:first", await ReadMessageAsync(body));
+        var (content, response, body) = await ChatAfterFirstMessageAsync(proxy);
+        using var _ = response;
 
         // Quiet for longer than --upstream-timeout (a unary request's limit), well within the stream idle timeout.
         await Task.Delay(TimeSpan.FromSeconds(2.5));
@@ -202,14 +182,23 @@ public sealed class GrpcStreamTests
             o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address;
             o.StreamIdleTimeout = TimeSpan.FromSeconds(1);
         });
-        var content = new PipeContent();
-        using var request = StreamingCall("/test.Echo/Chat", content);
-        await content.Writer.WriteAsync(GrpcUpstream.Frame("first"));
-        using var response = await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
-        var body = await response.Content.ReadAsStreamAsync();
-        Assert.Equal("echo:first", await ReadMessageAsync(body));
+        var (_, response, body) = await ChatAfterFirstMessageAsync(proxy);
+        using var __ = response;
 
         await Assert.ThrowsAnyAsync<IOException>(async () => await body.ReadAsync(new byte[1]).AsTask().WaitAsync(Patience));
         await grpc.Reset.Task.WaitAsync(Patience);
+    }
+
+    /// <summary>Opens a streaming call through the proxy, sends <paramref name="first"/> and waits for its echo.</summary>
+    private static async Task<(PipeContent Content, HttpResponseMessage Response, Stream Body)> ChatAfterFirstMessageAsync(
+        ProxyHarness proxy, string method = "/test.Echo/Chat", string first = "first")
+    {
+        var content = new PipeContent();
+        var request = StreamingCall(method, content);
+        await content.Writer.WriteAsync(GrpcUpstream.Frame(first));
+        var response = await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
+        var body = await response.Content.ReadAsStreamAsync();
+        Assert.Equal("echo:" + first, await ReadMessageAsync(body));
+        return (content, response, body);
     }
 }
