@@ -71,8 +71,9 @@ internal sealed partial class ProxyServer : IAsyncDisposable
             // A proxy does not cap what it forwards (Envoy has no default either); bodies stream, and buffering
             // for plugins has its own limit (--max-body-bytes, 413).
             kestrel.Limits.MaxRequestBodySize = null;
-            // No minimum data rates (Envoy has none): an idle or backpressuring stream ends by the stream idle timeout, not by a connection reset.
-            kestrel.Limits.MinRequestBodyDataRate = kestrel.Limits.MinResponseDataRate = null;
+            // Kestrel's minimum data rates stay on: they are what ends a client that stalls mid-body (a slowloris holding
+            // a plugin's buffered body and stream context; 408). gRPC calls, whose streams may rightly stay quiet,
+            // drop the request-body rate per call (ProxyHandler) and end by --stream-idle-timeout instead.
             // Header values pass through byte for byte, both ways (HeaderMap's remarks): obs-text and UTF-8 are
             // read one char per byte and written back the same, as Envoy forwards them; Kestrel's default
             // (UTF-8) would reject bytes that are not UTF-8 and re-encode the rest.

@@ -296,14 +296,16 @@ internal sealed class Http1Forwarder : IDisposable
             await SendBodyAsync(context, connection, kind, observer, stop).ConfigureAwait(false);
             connection.EndRequestBody();
         }
-        catch (Exception ex) when ((connection.RequestBodyStopped || ex is UpstreamSendException) && !connection.TimedOut && !context.RequestAborted.IsCancellationRequested)
+        catch (Exception ex) when ((connection.RequestBodyStopped || ex is UpstreamSendException) && !connection.TimedOut && !context.RequestAborted.IsCancellationRequested &&
+                                   observer is not { IsStopped: true })
         {
             // The upstream answered, closed or reset: its answer, if one came, is relayed; if none, its failure stands (503).
             return (await answer.ConfigureAwait(false), true);
         }
         catch
         {
-            // The client's body failed, a plugin's edit was refused, or the request timed out: that error stands.
+            // The client's body failed, a plugin answered or closed the stream while its body streamed (its reply
+            // wins over an upstream answer that came first), a plugin's edit was refused, or the request timed out.
             connection.Abort(timedOut: false);
             await ((Task)answer).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             throw;

@@ -23,6 +23,9 @@ internal interface IUpstreamResponseObserver
     /// <summary>Request trailers after the plugins' trailer callbacks (null when the request had none).</summary>
     WasmOperator.ProxyWasm.Host.HeaderMap? RequestTrailers { get; }
 
+    /// <summary>True once a plugin answered or closed the stream: nothing the upstream sends may reach the client then.</summary>
+    bool IsStopped { get; }
+
     /// <summary>Sees an upstream response before its body is copied; returns false when it wrote the body itself.</summary>
     ValueTask<bool> OnResponseAsync(UpstreamResponse response, CancellationToken cancellationToken);
 }

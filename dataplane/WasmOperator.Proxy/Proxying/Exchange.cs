@@ -128,23 +128,25 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     }
 
     /// <summary>
-    /// Runs the body the client has already sent through the plugins before the request leaves, so a body that is
-    /// here whole (most are) is decided on, and its length fixed, before the upstream sees anything. As soon as the
-    /// client has nothing more to send right now, the headers go (Envoy forwards them when the headers phase
-    /// continues) and the rest streams behind them: a client waiting for the server (a server-first gRPC stream)
-    /// is not waited for. Only a plugin holding body bytes keeps the headers back until it lets them go.
+    /// Runs the body through the plugins before the request leaves, so a body is decided on (and its length fixed
+    /// when a plugin held it whole) before the upstream sees anything: a plugin that refuses on the body is never
+    /// preceded upstream by the request's headers, however slowly the body comes. A gRPC call is the exception: as
+    /// soon as the client has nothing more to send right now, its headers go (Envoy forwards them when the headers
+    /// phase continues) and the rest streams behind them, because a client waiting for the server (a server-first
+    /// stream) would otherwise wait forever. Even then a plugin holding body bytes keeps the headers back.
     /// </summary>
     private async Task<bool> ReadRequestBodyAsync(HttpRequest request, Stream source, long? declared)
     {
         // Kestrel's reader under request.Body, to see whether the client sent more without waiting for it.
         var reader = request.BodyReader;
+        var headersGoAhead = LocalReply.IsGrpc(request);
         var chunk = ArrayPool<byte>.Shared.Rent(ChunkSize);
         long total = 0;
         try
         {
             while (true)
             {
-                if (BufferedBytes(request: true) == 0 && !Arrived(reader))
+                if (headersGoAhead && BufferedBytes(request: true) == 0 && !Arrived(reader))
                 {
                     request.Body = new PluginBodyStream(this, source, declared, total, []);
                     return true;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 using Microsoft.Extensions.Logging;
 using Prometheus;
 using WasmOperator.Proxy.Chain;
@@ -77,6 +78,14 @@ internal sealed partial class ProxyHandler : IDisposable
             await LocalReply.WriteAsync(context, headers, body).ConfigureAwait(false);
             _byClass[4].Inc();
             return;
+        }
+
+        if (LocalReply.IsGrpc(context.Request) && context.Features.Get<IHttpMinRequestBodyDataRateFeature>() is { } bodyRate)
+        {
+            // A gRPC stream may send nothing for minutes (Envoy has no minimum rate): before its body is read, or
+            // Kestrel resets the client's whole HTTP/2 connection after 5 s of quiet. YARP does this only inside
+            // SendAsync, after plugins have started reading the body.
+            bodyRate.MinDataRate = null;
         }
 
         try
