@@ -58,7 +58,10 @@ internal sealed class AdminHandler(ChainManager chains, ProxyMetrics metrics, Se
         foreach (var entry in chain.Entries)
         {
             // As the exchange applies a failure: a plugin that did not load rejects what it selects unless it fails open.
-            if (entry.Plugin is null && !entry.LogOnly && entry.Spec.FailStrategy != FailStrategy.FAIL_OPEN)
+            // Only one that selects every port takes the whole pod out of its Services: a plugin for one port should not
+            // stop the others being served (/config_dump still lists its load error).
+            if (entry.Plugin is null && !entry.LogOnly && entry.Spec.FailStrategy != FailStrategy.FAIL_OPEN &&
+                (entry.Spec.Match.Count == 0 || entry.Spec.Match.Any(m => m.Ports.Count == 0)))
             {
                 reasons ??= new StringBuilder();
                 reasons.Append(CultureInfo.InvariantCulture, $"plugin {entry.Spec.Key} did not load and is {entry.Spec.FailStrategy}: the requests it selects get 503 ({entry.LoadError})\n");

@@ -29,6 +29,15 @@ public sealed class ReadinessTests
     }
 
     [Fact]
+    public async Task Ready_when_the_plugin_that_failed_to_load_selects_only_some_ports()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("authz", MissingModule, "authz", extra: "match:\n- ports:\n  - number: 9999")));
+
+        Assert.Equal("ready\n", await proxy.Admin.GetStringAsync("/ready"));
+        Assert.Equal(HttpStatusCode.OK, (await proxy.GetAsync("/")).Response.StatusCode);
+    }
+
+    [Fact]
     public async Task Ready_when_the_plugin_that_failed_to_load_fails_open()
     {
         await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("authz", MissingModule, "authz", extra: "failStrategy: FAIL_OPEN")));
