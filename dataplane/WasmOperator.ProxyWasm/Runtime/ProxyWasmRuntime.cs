@@ -42,7 +42,7 @@ public sealed class ProxyWasmRuntime : IDisposable
             _cache = new ModuleCache(directory, EngineKey);
         }
 
-        _ticker = new Timer(static state => (state as Engine)?.IncrementEpoch(), Engine, _options.EpochTick, _options.EpochTick);
+        _ticker = new Timer(static state => Tick((Engine)state!), Engine, _options.EpochTick, _options.EpochTick);
     }
 
     /// <summary>Metrics plugins defined; the proxy exports them.</summary>
@@ -142,9 +142,32 @@ public sealed class ProxyWasmRuntime : IDisposable
         ModuleChecker.Check(this, wasm, candidateRootIds, configuration);
 
     /// <summary>Stops the ticker and releases the engine.</summary>
+    /// <summary>
+    /// Advances the epoch (interrupting guests past their deadline). A tick already queued when the runtime is
+    /// disposed finds the engine gone: on a timer thread that exception would end the process.
+    /// </summary>
+    private static void Tick(Engine engine)
+    {
+        try
+        {
+            engine.IncrementEpoch();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
     public void Dispose()
     {
-        _ticker.Dispose();
+        // Waits for a tick in progress, so none runs against the engine disposed below.
+        using (var stopped = new ManualResetEvent(false))
+        {
+            if (_ticker.Dispose(stopped))
+            {
+                stopped.WaitOne();
+            }
+        }
+
         foreach (var module in _modules.Values)
         {
             module.Linker.Dispose();
