@@ -1,11 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.Logging;
 using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Tests.Support;
 using static WasmOperator.Proxy.Tests.Support.TestModules;
@@ -79,33 +75,18 @@ public sealed class HeaderBytesTests
     }
 
     /// <summary>An h2c upstream that reads and writes header values as bytes: it echoes x-name and x-copied, and sends x-up.</summary>
-    private sealed class BytesUpstream(WebApplication app, Uri address) : IAsyncDisposable
+    private static class BytesUpstream
     {
-        public Uri Address { get; } = address;
-
-        public static async Task<BytesUpstream> StartAsync()
+        public static Task<LoopbackApp> StartAsync() => LoopbackApp.StartAsync(HttpProtocols.Http2, context =>
         {
-            var port = FreePort.Next();
-            var builder = WebApplication.CreateSlimBuilder();
-            builder.Logging.ClearProviders();
-            builder.WebHost.ConfigureKestrel(k =>
-            {
-                k.RequestHeaderEncodingSelector = _ => Encoding.Latin1;
-                k.ResponseHeaderEncodingSelector = _ => Encoding.Latin1;
-                k.Listen(IPAddress.Loopback, port, o => o.Protocols = HttpProtocols.Http2);
-            });
-            var app = builder.Build();
-            app.Run(context =>
-            {
-                context.Response.Headers["x-name-seen"] = context.Request.Headers["x-name"];
-                context.Response.Headers["x-copied-seen"] = context.Request.Headers["x-copied"];
-                context.Response.Headers["x-up"] = Chars(Up);
-                return Task.CompletedTask;
-            });
-            await app.StartAsync();
-            return new BytesUpstream(app, new Uri($"http://127.0.0.1:{port}"));
-        }
-
-        public async ValueTask DisposeAsync() => await app.DisposeAsync();
+            context.Response.Headers["x-name-seen"] = context.Request.Headers["x-name"];
+            context.Response.Headers["x-copied-seen"] = context.Request.Headers["x-copied"];
+            context.Response.Headers["x-up"] = Chars(Up);
+            return Task.CompletedTask;
+        }, k =>
+        {
+            k.RequestHeaderEncodingSelector = _ => Encoding.Latin1;
+            k.ResponseHeaderEncodingSelector = _ => Encoding.Latin1;
+        });
     }
 }

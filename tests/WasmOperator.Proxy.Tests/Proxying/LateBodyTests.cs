@@ -3,9 +3,7 @@ using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.Logging;
 using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Tests.Support;
 using static WasmOperator.Proxy.Tests.Support.TestModules;
@@ -130,30 +128,15 @@ public sealed class LateBodyTests
     }
 
     /// <summary>An HTTP/1.1 WebSocket server that echoes one message.</summary>
-    private sealed class WebSocketEcho(WebApplication app, Uri address) : IAsyncDisposable
+    private static class WebSocketEcho
     {
-        public Uri Address { get; } = address;
-
-        public static async Task<WebSocketEcho> StartAsync()
+        public static Task<LoopbackApp> StartAsync() => LoopbackApp.StartAsync(HttpProtocols.Http1, async context =>
         {
-            var port = FreePort.Next();
-            var builder = WebApplication.CreateSlimBuilder();
-            builder.Logging.ClearProviders();
-            builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port, o => o.Protocols = HttpProtocols.Http1));
-            var app = builder.Build();
-            app.UseWebSockets();
-            app.Run(async context =>
-            {
-                using var socket = await context.WebSockets.AcceptWebSocketAsync();
-                var buffer = new byte[1024];
-                var received = await socket.ReceiveAsync(buffer, context.RequestAborted);
-                await socket.SendAsync(buffer.AsMemory(0, received.Count), WebSocketMessageType.Text, true, context.RequestAborted);
-                await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "", context.RequestAborted);
-            });
-            await app.StartAsync();
-            return new WebSocketEcho(app, new Uri($"http://127.0.0.1:{port}"));
-        }
-
-        public async ValueTask DisposeAsync() => await app.DisposeAsync();
+            using var socket = await context.WebSockets.AcceptWebSocketAsync();
+            var buffer = new byte[1024];
+            var received = await socket.ReceiveAsync(buffer, context.RequestAborted);
+            await socket.SendAsync(buffer.AsMemory(0, received.Count), WebSocketMessageType.Text, true, context.RequestAborted);
+            await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "", context.RequestAborted);
+        }, pipeline: app => app.UseWebSockets());
     }
 }

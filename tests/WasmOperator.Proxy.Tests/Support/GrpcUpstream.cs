@@ -1,14 +1,10 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
-using System.Net;
 using System.Text;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
-using Microsoft.Extensions.Logging;
 
 namespace WasmOperator.Proxy.Tests.Support;
 
@@ -23,17 +19,11 @@ namespace WasmOperator.Proxy.Tests.Support;
 /// </summary>
 internal sealed class GrpcUpstream : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private LoopbackApp? _app;
 
-    private GrpcUpstream(WebApplication app, int port)
-    {
-        _app = app;
-        Port = port;
-    }
+    public int Port => _app!.Port;
 
-    public int Port { get; }
-
-    public Uri Address => new($"http://127.0.0.1:{Port}");
+    public Uri Address => _app!.Address;
 
     /// <summary>Request metadata the server saw, per call, in arrival order (<c>path</c>, then headers).</summary>
     public ConcurrentQueue<IReadOnlyDictionary<string, string>> Calls { get; } = new();
@@ -48,35 +38,16 @@ internal sealed class GrpcUpstream : IAsyncDisposable
     public TaskCompletionSource Reset { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Starts the server; <paramref name="maxStreamsPerConnection"/> lowers Kestrel's limit of concurrent streams per connection (100).</summary>
-    public static Task<GrpcUpstream> StartAsync(int? maxStreamsPerConnection = null) => FreePort.RetryAsync(() => StartOnceAsync(maxStreamsPerConnection));
-
-    private static async Task<GrpcUpstream> StartOnceAsync(int? maxStreamsPerConnection)
+    public static async Task<GrpcUpstream> StartAsync(int? maxStreamsPerConnection = null)
     {
-        var port = FreePort.Next();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k =>
+        var upstream = new GrpcUpstream();
+        upstream._app = await LoopbackApp.StartAsync(HttpProtocols.Http2, upstream.HandleAsync, k =>
         {
             if (maxStreamsPerConnection is { } limit)
             {
                 k.Limits.Http2.MaxStreamsPerConnection = limit;
             }
-
-            k.Listen(IPAddress.Loopback, port, o => o.Protocols = HttpProtocols.Http2);
         });
-        var app = builder.Build();
-        var upstream = new GrpcUpstream(app, port);
-        app.Run(upstream.HandleAsync);
-        try
-        {
-            await app.StartAsync();
-        }
-        catch (IOException)
-        {
-            await app.DisposeAsync();
-            throw;
-        }
-
         return upstream;
     }
 
@@ -206,9 +177,5 @@ internal sealed class GrpcUpstream : IAsyncDisposable
         return messages;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _app?.DisposeAsync() ?? ValueTask.CompletedTask;
 }

@@ -1,10 +1,5 @@
-using System.Net;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace WasmOperator.Proxy.Tests.Support;
 
@@ -14,44 +9,20 @@ namespace WasmOperator.Proxy.Tests.Support;
 /// </summary>
 internal sealed class HangingUpstream : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private LoopbackApp? _app;
 
-    private HangingUpstream(WebApplication app, int port)
-    {
-        _app = app;
-        Port = port;
-    }
+    public int Port => _app!.Port;
 
-    public int Port { get; }
-
-    public Uri Address => new($"http://127.0.0.1:{Port}");
+    public Uri Address => _app!.Address;
 
     public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public TaskCompletionSource Aborted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public static Task<HangingUpstream> StartAsync() => FreePort.RetryAsync(StartOnceAsync);
-
-    private static async Task<HangingUpstream> StartOnceAsync()
+    public static async Task<HangingUpstream> StartAsync()
     {
-        var port = FreePort.Next();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(1));
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port, o => o.Protocols = HttpProtocols.Http1));
-        var app = builder.Build();
-        var upstream = new HangingUpstream(app, port);
-        app.Run(upstream.HandleAsync);
-        try
-        {
-            await app.StartAsync();
-        }
-        catch (IOException)
-        {
-            await app.DisposeAsync();
-            throw;
-        }
-
+        var upstream = new HangingUpstream();
+        upstream._app = await LoopbackApp.StartAsync(HttpProtocols.Http1, upstream.HandleAsync);
         return upstream;
     }
 
@@ -68,9 +39,5 @@ internal sealed class HangingUpstream : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _app?.DisposeAsync() ?? ValueTask.CompletedTask;
 }
