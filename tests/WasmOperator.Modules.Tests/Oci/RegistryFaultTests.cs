@@ -176,12 +176,20 @@ public sealed class RegistryFaultTests(RegistryFixture fixture) : IClassFixture<
             MetricsRegistry = defaults.MetricsRegistry,
             MaxRetries = 20,
             RetryBaseDelay = TimeSpan.FromMilliseconds(100),
-            RetryMaxDelay = TimeSpan.FromMilliseconds(400),
+            RetryMaxDelay = TimeSpan.FromSeconds(1),
         });
 
+        // Counted, not timed: the fetch must have been refused and retried a few times, and still be waiting.
+        // (With a fixed 300 ms sleep instead, CI on a loaded machine once saw the fetch already ended.)
         var fetch = fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/faults/restart:v1" }, default);
-        await Task.Delay(300);
-        Assert.False(fetch.IsCompleted);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (front.Refused < 3 && !fetch.IsCompleted && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.False(fetch.IsCompleted, $"the fetch ended ({fetch.Status}) after {front.Refused} refused connection(s): {fetch.Exception}");
+        Assert.True(front.Refused >= 3, $"only {front.Refused} connection(s) refused in 30 s of outage");
         front.Resume();
 
         var fetched = await fetch;

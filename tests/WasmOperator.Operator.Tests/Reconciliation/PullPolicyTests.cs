@@ -20,7 +20,11 @@ public sealed class PullPolicyTests
 
         // Same URL, new content, no spec change: only the periodic re-resolve can notice.
         var (otherUrl, secondSha) = cluster.Modules.ProxyWasm("always-v2");
-        File.Copy(cluster.Modules.PathOf(otherUrl), cluster.Modules.PathOf(url), overwrite: true);
+        // Replaced the way a deploy does it (write aside, rename over): the operator re-reads the file every
+        // 300 ms with FileShare.Read, so overwriting it in place here could fail with "in use by another process".
+        var target = cluster.Modules.PathOf(url);
+        File.Copy(cluster.Modules.PathOf(otherUrl), target + ".new", overwrite: true);
+        File.Move(target + ".new", target, overwrite: true);
         await Cluster.EventuallyAsync(async () => (await cluster.GetAsync("always"))?.Status?.Module?.ModuleDigest == $"sha256:{secondSha}", "the new module");
         var second = await cluster.GetAsync("always");
 

@@ -16,6 +16,7 @@ internal sealed class TcpCutter : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accepting;
     private volatile bool _paused;
+    private int _refused;
 
     public TcpCutter(Uri target)
     {
@@ -25,6 +26,9 @@ internal sealed class TcpCutter : IAsyncDisposable
     }
 
     public Uri Url => new($"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}/");
+
+    /// <summary>Connections reset on arrival while paused.</summary>
+    public int Refused => Volatile.Read(ref _refused);
 
     public void Cut()
     {
@@ -73,6 +77,7 @@ internal sealed class TcpCutter : IAsyncDisposable
             {
                 inbound.Client.LingerState = new LingerOption(true, 0);
                 inbound.Dispose();
+                Interlocked.Increment(ref _refused);
                 continue;
             }
 
