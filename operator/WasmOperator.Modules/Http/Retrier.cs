@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using System.Security.Authentication;
 using WasmOperator.Modules.Failures;
 
@@ -46,6 +47,12 @@ internal sealed class Retrier(ModuleFetcherOptions options)
                 }
                 catch (IOException ex)
                 {
+                    failure = ex;
+                }
+                catch (SocketException ex)
+                {
+                    // Not always wrapped: a connection the registry resets as soon as it is accepted (a load balancer
+                    // during an outage) can fail HttpClient's own RemoteEndPoint lookup with a bare ENOTCONN.
                     failure = ex;
                 }
             }

@@ -179,8 +179,9 @@ public sealed class RegistryFaultTests(RegistryFixture fixture) : IClassFixture<
             RetryMaxDelay = TimeSpan.FromSeconds(1),
         });
 
-        // Counted, not timed: the fetch must have been refused and retried a few times, and still be waiting.
-        // (With a fixed 300 ms sleep instead, CI on a loaded machine once saw the fetch already ended.)
+        // Counted, not timed: the fetch must have been refused and retried a few times, and still be waiting. (This
+        // test once failed CI: a reset that came before HttpClient's RemoteEndPoint lookup surfaced as a bare
+        // SocketException, which the retrier did not take for a transport error; RetrierTests pins that down.)
         var fetch = fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/faults/restart:v1" }, default);
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (front.Refused < 3 && !fetch.IsCompleted && DateTime.UtcNow < deadline)
