@@ -16,24 +16,31 @@ internal sealed class CalloutClient : IDisposable
     private readonly ProxyOptions _options;
 
     public CalloutClient(ProxyOptions options)
+        : this(options, NewHandler())
+    {
+    }
+
+    /// <summary>For tests: callouts through <paramref name="handler"/>.</summary>
+    internal CalloutClient(ProxyOptions options, HttpMessageHandler handler)
     {
         _options = options;
-        _client = new HttpClient(new SocketsHttpHandler
-        {
-            UseProxy = false,
-            AllowAutoRedirect = false,
-            UseCookies = false,
-            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-            ConnectTimeout = TimeSpan.FromSeconds(5),
-            // gRPC callouts to a cluster share HTTP/2 connections; once one is at the server's concurrent-stream
-            // limit (Kestrel: 100) another is opened instead of queueing the call (Envoy's HTTP/2 pool does the same).
-            EnableMultipleHttp2Connections = true,
-            // Header values are bytes, one char per byte (HeaderMap's remarks): a plugin's callout headers go out as it wrote them.
-            RequestHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
-            ResponseHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
-        })
-        { Timeout = Timeout.InfiniteTimeSpan };
+        _client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
     }
+
+    private static SocketsHttpHandler NewHandler() => new()
+    {
+        UseProxy = false,
+        AllowAutoRedirect = false,
+        UseCookies = false,
+        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+        ConnectTimeout = TimeSpan.FromSeconds(5),
+        // gRPC callouts to a cluster share HTTP/2 connections; once one is at the server's concurrent-stream
+        // limit (Kestrel: 100) another is opened instead of queueing the call (Envoy's HTTP/2 pool does the same).
+        EnableMultipleHttp2Connections = true,
+        // Header values are bytes, one char per byte (HeaderMap's remarks): a plugin's callout headers go out as it wrote them.
+        RequestHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
+        ResponseHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
+    };
 
     /// <summary>
     /// An HTTP callout (<c>proxy_http_call</c>), failing the way Envoy's async client does:
@@ -119,6 +126,12 @@ internal sealed class CalloutClient : IDisposable
         {
             var (status, body) = BeforeHeaders(ex);
             return RouterReply(status, body, head);
+        }
+        catch (System.Net.Sockets.SocketException ex)
+        {
+            // Not always wrapped: a connection the cluster resets as soon as it accepts it can fail HttpClient's own
+            // RemoteEndPoint lookup with a bare ENOTCONN. A connection failure all the same.
+            return RouterReply(HttpStatusCode.ServiceUnavailable, LocalReply.ResetBeforeHeadersText("remote connection failure", TransportFailure(ex)), head);
         }
 
         using (response)
@@ -213,7 +226,7 @@ internal sealed class CalloutClient : IDisposable
         {
             return Failed(GrpcStatus.DeadlineExceeded, $"gRPC call {request.Service}/{request.Method} to cluster '{request.Upstream}' exceeded its {request.Timeout.TotalMilliseconds:F0} ms timeout");
         }
-        catch (HttpRequestException ex)
+        catch (Exception ex) when (ex is HttpRequestException or System.Net.Sockets.SocketException)
         {
             return Failed(GrpcStatus.Unavailable, $"gRPC call to cluster '{request.Upstream}' failed: {ex.Message}");
         }

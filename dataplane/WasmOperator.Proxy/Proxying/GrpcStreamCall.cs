@@ -93,7 +93,7 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
             {
                 // The plugin cancelled: nothing more is delivered.
             }
-            catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException or InvalidOperationException)
+            catch (Exception ex) when (ex is HttpRequestException or IOException or System.Net.Sockets.SocketException or OperationCanceledException or InvalidOperationException)
             {
                 await OffIoThreadAsync().ConfigureAwait(false);
                 Report(e => e.OnClose(GrpcStatus.Unavailable, $"gRPC stream to {message.RequestUri} failed: {ex.Message}"));

@@ -1,4 +1,7 @@
 using System.Net;
+using System.Net.Sockets;
+using WasmOperator.Proxy.Proxying;
+using WasmOperator.ProxyWasm.Host;
 using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Tests.Support;
 using static WasmOperator.Proxy.Tests.Support.TestModules;
@@ -99,5 +102,33 @@ public sealed class CalloutFailureTests
         var status = grpc.Headers.TryGetValues("grpc-status", out var values) ? values : grpc.TrailingHeaders.GetValues("grpc-status");
         Assert.Equal("7", Assert.Single(status));
         Assert.Equal(0, proxy.Upstream.Requests);
+    }
+
+    [Fact]
+    public async Task A_bare_socket_error_before_the_headers_is_the_same_503_local_reply()
+    {
+        // HttpClient lets a SocketException through unwrapped when a connection is reset right after it was accepted
+        // (its RemoteEndPoint lookup fails with ENOTCONN); it must not fault the callout.
+        var options = new ProxyOptions();
+        using var client = new CalloutClient(options, new ThrowingHandler(new SocketException((int)SocketError.NotConnected)));
+        var headers = new HeaderMap();
+        headers.Add(":method", "GET");
+        headers.Add(":path", "/check");
+
+        var response = await client.SendHttpAsync(
+            new HttpCalloutRequest(ProxyOptions.DefaultCluster, headers, [], new HeaderMap(0), TimeSpan.FromSeconds(1)), default);
+        var grpc = await client.SendGrpcAsync(
+            new GrpcCalloutRequest(ProxyOptions.DefaultCluster, "test.Echo", "Unary", new HeaderMap(0), [], TimeSpan.FromSeconds(1)), default);
+
+        Assert.Equal("503", response.Headers.Get(":status"));
+        Assert.StartsWith("upstream connect error or disconnect/reset before headers. reset reason: remote connection failure",
+            System.Text.Encoding.UTF8.GetString(response.Body), StringComparison.Ordinal);
+        Assert.Equal(14, grpc.Status);
+    }
+
+    private sealed class ThrowingHandler(Exception error) : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Task.FromException<HttpResponseMessage>(error);
     }
 }
