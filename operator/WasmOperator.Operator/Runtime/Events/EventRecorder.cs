@@ -45,7 +45,7 @@ internal sealed partial class EventRecorder(IKubernetes client, string component
         {
             await client.CoreV1.CreateNamespacedEventAsync(ev, meta.Namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is HttpOperationException or HttpRequestException or IOException)
+        catch (Exception ex) when (ex is HttpOperationException or HttpRequestException or IOException or System.Net.Sockets.SocketException)
         {
             LogEventFailed(logger, reason, meta.Namespace, meta.Name, ex.Message);
         }
