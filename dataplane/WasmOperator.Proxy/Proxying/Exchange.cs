@@ -542,45 +542,22 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     {
         // Trailers may be created only inside the last body callback, not from a callout's callback.
         _responseEnding = false;
-        while (true)
-        {
-            var signal = await host.WaitAsync(request, _options.PauseTimeout, Context.RequestAborted).ConfigureAwait(false);
-            if (signal.Kind != StreamSignalKind.Failed || RetryOnFreshVm(host, signal.Failure) is not { } fresh)
-            {
-                return ApplyBodySignal(host, signal) ? TakeHeld(host, request) : null;
-            }
-
-            // FAIL_RELOAD: the VM died while the plugin decided; a fresh one gets the held body and decides again.
-            var result = Invoke(host, fresh, request ? Phase.RequestBody : Phase.ResponseBody, endOfStream: true);
-            if (Closed)
-            {
-                return null;
-            }
-
-            switch (result.Status)
-            {
-                case FilterStatus.Pause:
-                    continue;
-                case FilterStatus.LocalResponse:
-                    Reply = result.LocalResponse;
-                    return null;
-                case FilterStatus.Failed:
-                    host.Entry.Metrics.Traps.Inc();
-                    ApplyFailure(host, result.Failure ?? new PluginFailure(TrapKind.Unavailable, "callback", "no healthy VM"));
-                    return Stopped ? null : TakeHeld(host, request);
-                default:
-                    return TakeHeld(host, request);
-            }
-        }
+        var signal = await host.WaitAsync(request, _options.PauseTimeout, Context.RequestAborted).ConfigureAwait(false);
+        return ApplyBodySignal(host, signal) ? TakeHeld(host, request) : null;
     }
 
     /// <summary>
     /// FAIL_RELOAD's one retry: the failed stream ends and a fresh one on a healthy VM shard takes its place
-    /// (null when the plugin does not reload, or already did for this request).
+    /// (null when the plugin does not reload, or already did for this request). Only a failure in
+    /// on_request_headers is retried: that is the stream's first callback, so the fresh context replays all the
+    /// plugin saw. A fresh context given a later callback alone would decide without the state the plugin built
+    /// before it (a body authorizer that marked the stream in on_request_headers would let the body through), so a
+    /// failure there fails the request as FAIL_CLOSE does; the shard is rebuilt either way.
     /// </summary>
-    private HttpStream? RetryOnFreshVm(StreamHost host, PluginFailure? failure)
+    private HttpStream? RetryOnFreshVm(StreamHost host, PluginFailure? failure, Phase phase)
     {
-        if (host.Entry.Spec.FailStrategy != FailStrategy.FAIL_RELOAD || host.Retried || host.Entry.LogOnly || host.Entry.Plugin is not { } plugin)
+        if (phase != Phase.RequestHeaders || host.Entry.Spec.FailStrategy != FailStrategy.FAIL_RELOAD || host.Retried || host.Entry.LogOnly ||
+            host.Entry.Plugin is not { } plugin)
         {
             return null;
         }
@@ -761,11 +738,6 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         SetBody(host, request, buffer);
         buffer.Append(data);
         var result = Invoke(host, stream, phase, endOfStream);
-        if (result.Status == FilterStatus.Failed && RetryOnFreshVm(host, result.Failure) is { } fresh)
-        {
-            result = Invoke(host, fresh, phase, endOfStream);
-        }
-
         if (Closed)
         {
             return BodyStep.Stopped;
@@ -942,7 +914,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
             if (result.Status == FilterStatus.Failed)
             {
-                if (RetryOnFreshVm(host, result.Failure) is { } fresh)
+                if (RetryOnFreshVm(host, result.Failure, phase) is { } fresh)
                 {
                     // The failed shard is rebuilt with backoff; the callback runs again on a healthy one.
                     result = Invoke(host, fresh, phase, endOfStream);
@@ -1062,6 +1034,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             return;
         }
 
+        // Its stream is done for: the 503's response callbacks skip it (its VM may be gone, and a second failure
+        // there was counted, and logged, as another trap and another rejection of the same request).
+        host.Skipped = true;
         entry.Metrics.FailClosed.Inc();
         LogFailStream(_log, entry.Spec.Key, failure.ToString());
         Reply = new LocalResponse(503, "wasm_fail_stream", Encoding.UTF8.GetBytes("wasm_fail_stream"), new HeaderMap(), null);

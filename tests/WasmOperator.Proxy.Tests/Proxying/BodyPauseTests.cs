@@ -33,18 +33,38 @@ public sealed class BodyPauseTests
     }
 
     [Fact]
-    public async Task A_vm_that_dies_while_the_body_waits_for_its_decision_is_rebuilt_once_under_fail_reload()
+    public async Task A_vm_that_dies_while_the_body_waits_for_its_decision_fails_the_request_under_fail_reload()
     {
         await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("authz", Wat("body_authz_trap"), "authz", extra: "failStrategy: FAIL_RELOAD")));
 
         var (response, _) = await proxy.SendAsync(Post("yes, please", chunked: false));
 
-        // The first VM trapped in its callout handler; a fresh one got the held body, called out again and
-        // trapped again: after the one retry FAIL_RELOAD fails closed.
+        // The VM trapped in its callout handler. FAIL_RELOAD retries only on_request_headers (a fresh context given
+        // the body alone would decide without what the plugin saw before), so this request fails closed.
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
-        Assert.Equal(2, proxy.Authorizer.Requests);
+        Assert.Equal(1, proxy.Authorizer.Requests);
         Assert.Equal(0, proxy.Upstream.Requests);
-        Assert.Contains("wasm_plugin_rebuilds_total{plugin=\"default/authz\"} 1", await proxy.MetricsAsync(), StringComparison.Ordinal);
+        // One trap, one rejection: the 503's response callbacks skip the failed plugin (they counted both twice).
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("wasm_plugin_traps_total{plugin=\"default/authz\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("wasm_plugin_fail_closed_total{plugin=\"default/authz\"} 1", metrics, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("FAIL_CLOSE")]
+    [InlineData("FAIL_RELOAD")]
+    public async Task A_trap_in_the_body_callback_is_never_a_bypass(string strategy)
+    {
+        // The plugin marks its stream in on_request_headers and traps on the body of a marked stream. A retry on a
+        // fresh context that saw only the body let the request through under FAIL_RELOAD (200, upstream got "attack").
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("guard", Wat("body_trap_when_marked"), "guard", extra: $"failStrategy: {strategy}")));
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/orders") { Content = new StringContent("attack", Encoding.ASCII) };
+        var (response, echo) = await proxy.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Null(echo);
+        Assert.Equal(0, proxy.Upstream.Requests);
     }
 
     private static HttpRequestMessage Post(string body, bool chunked)
