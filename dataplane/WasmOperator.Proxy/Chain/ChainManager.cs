@@ -345,7 +345,14 @@ internal sealed partial class ChainManager : IDisposable
         {
             try
             {
+                // Of the file itself, not of a symlink to it: kubelet mounts a ConfigMap's keys as links into `..data`,
+                // which it swaps by rename, so a new module leaves the link (its length and time) as it was.
                 var info = new FileInfo(path);
+                if (info.LinkTarget is not null)
+                {
+                    info = info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? info;
+                }
+
                 return info.Exists ? new ModuleStamp(path, info.Length, info.LastWriteTimeUtc) : new ModuleStamp(path, -1, default);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)

@@ -156,6 +156,46 @@ public sealed class PluginFileRecoveryTests
         }
     }
 
+    [Fact]
+    public async Task A_module_mounted_from_a_config_map_reloads_when_kubelet_swaps_in_a_new_one()
+    {
+        // kubelet's layout for a ConfigMap volume: each key is a symlink into `..data`, itself a symlink to a
+        // timestamped directory that an update replaces by rename. Only the module changes here, not the YAML.
+        var directory = Directory.CreateTempSubdirectory("proxy-configmap-").FullName;
+        try
+        {
+            var generation = 0;
+            void Publish(string module)
+            {
+                var version = $"..2026_12_06_{++generation}";
+                Directory.CreateDirectory(Path.Combine(directory, version));
+                File.Copy(module, Path.Combine(directory, version, "plugin.wasm"));
+                var link = Path.Combine(directory, "..data_tmp");
+                File.CreateSymbolicLink(link, version);
+                // rename(2) over the old link, as kubelet does (File.Move refuses a link to a directory).
+                using var rename = System.Diagnostics.Process.Start("mv", ["-T", link, Path.Combine(directory, "..data")])!;
+                rename.WaitForExit();
+                Assert.Equal(0, rename.ExitCode);
+            }
+
+            Publish(Example("add_header"));
+            var module = Path.Combine(directory, "plugin.wasm");
+            File.CreateSymbolicLink(module, Path.Combine("..data", "plugin.wasm"));
+            await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("version", module, "add_header", "v1")));
+            Assert.Equal("v1", await HelloAsync(proxy));
+
+            Publish(Wat("header_edits"));
+
+            // The stamp of the link itself never changed, so this waited forever before.
+            await ProxyHarness.EventuallyAsync(
+                async () => (await proxy.GetAsync("/")).Response.StatusCode == HttpStatusCode.Created, "the new module serves");
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     private static async Task<string?> HelloAsync(ProxyHarness proxy)
     {
         var (response, _) = await proxy.GetAsync("/");
