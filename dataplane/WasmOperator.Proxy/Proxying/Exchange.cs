@@ -4,6 +4,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO.Pipelines;
+using System.Net;
 using System.Text;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
@@ -1327,9 +1328,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             case "response.trailers": raw = (host?.ResponseTrailers ?? ResponseTrailers)?.ToPairs(); break;
             case "response.size": number = ResponseBytes; break;
             case "response.total_size": number = responseHeaders is null ? null : responseHeaders.ByteSize + ResponseBytes; break;
-            case "source.address": text = $"{connection.RemoteIpAddress}:{connection.RemotePort}"; break;
+            case "source.address": text = AddressText(connection.RemoteIpAddress, connection.RemotePort); break;
             case "source.port": number = connection.RemotePort; break;
-            case "destination.address": text = $"{connection.LocalIpAddress}:{connection.LocalPort}"; break;
+            case "destination.address": text = AddressText(connection.LocalIpAddress, connection.LocalPort); break;
             case "destination.port": number = connection.LocalPort; break;
             case "connection.id": number = ConnectionId(); break;
             // The listeners are plain text: no TLS, so no peer certificate either.
@@ -1377,6 +1378,20 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             ? Encoding.Latin1.GetBytes(text)
             : Encoding.UTF8.GetBytes(text);
         return text is not null;
+    }
+
+    /// <summary>
+    /// An address as Envoy prints it: <c>10.1.2.3:40000</c>, <c>[::1]:40000</c> with brackets for IPv6, and an IPv4 client of
+    /// a dual-stack listener (<c>--listen ::</c>) as plain IPv4, not <c>::ffff:10.1.2.3</c> (Envoy's addressFromSockAddr).
+    /// </summary>
+    private static string? AddressText(IPAddress? address, int port)
+    {
+        if (address is null)
+        {
+            return null;
+        }
+
+        return new IPEndPoint(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address, port).ToString();
     }
 
     private static long UnixNanoseconds(DateTimeOffset time) => (time - DateTimeOffset.UnixEpoch).Ticks * 100;

@@ -88,6 +88,22 @@ public sealed class PropertyTests
         Assert.Equal(15001, Number(exchange, "destination.port"));
     }
 
+    [Theory]
+    [InlineData("::1", "[::1]:40000")]
+    [InlineData("2001:db8::7", "[2001:db8::7]:40000")]
+    [InlineData("::ffff:10.1.2.3", "10.1.2.3:40000")]
+    public void Ipv6_addresses_are_bracketed_and_ipv4_clients_of_a_dual_stack_listener_are_plain_ipv4(string client, string expected)
+    {
+        var context = Request();
+        context.Connection.RemoteIpAddress = IPAddress.Parse(client);
+        context.Connection.LocalIpAddress = IPAddress.Parse("::ffff:10.9.9.9");
+
+        var exchange = ExchangeFor(context);
+
+        Assert.Equal(expected, Text(exchange, "source.address"));
+        Assert.Equal("10.9.9.9:15001", Text(exchange, "destination.address"));
+    }
+
     [Fact]
     public void Properties_a_plugin_set_are_read_back_and_unknown_ones_are_not_found()
     {
