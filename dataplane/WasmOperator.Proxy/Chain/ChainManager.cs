@@ -215,7 +215,8 @@ internal sealed partial class ChainManager : IDisposable
                 revision = RevisionOf(module.Digest, spec);
                 var options = new PluginOptions
                 {
-                    Name = spec.Name,
+                    // plugin_name as Istio names the PluginConfig it sends Envoy: namespace.name.
+                    Name = $"{spec.Namespace}.{spec.Name}",
                     RootId = spec.PluginName,
                     VmId = spec.VmId ?? spec.Key,
                     Configuration = Encoding.UTF8.GetBytes(spec.PluginConfig),

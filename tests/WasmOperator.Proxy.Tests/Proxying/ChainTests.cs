@@ -24,7 +24,8 @@ public sealed class ChainTests
 
         Assert.NotNull(echo);
         // Requests: AUTHN (no priority, ties by name: add-authn, authn), STATS high→low, then UNSPECIFIED.
-        Assert.Equal(["authn", "stats-high", "stats-low", "unspecified"], Split(echo.Header("x-plugin-name")));
+        // (plugin_name is Istio's: namespace.name.)
+        Assert.Equal(["default.authn", "default.stats-high", "default.stats-low", "default.unspecified"], Split(echo.Header("x-plugin-name")));
         // Responses run in reverse: the STATS add_header adds first, the AUTHN one last.
         Assert.Equal(["stats", "authn"], Split(string.Join(",", response.Headers.GetValues("hello"))));
     }

@@ -84,7 +84,8 @@ public sealed class ExamplePluginTests
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.NotNull(echo);
-        Assert.Equal("show", echo.Header("x-plugin-name"));
+        // plugin_name is what Istio gives Envoy for a WasmPlugin: namespace.name.
+        Assert.Equal("default.show", echo.Header("x-plugin-name"));
         Assert.Equal("/hello?x=1", echo.Header("x-path"));
         var metrics = await proxy.MetricsAsync();
         Assert.Contains("wasmcustom_showcase_requests 2", metrics, StringComparison.Ordinal);
