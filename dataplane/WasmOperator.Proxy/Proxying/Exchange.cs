@@ -1132,8 +1132,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         var request = context.Request;
         var map = new HeaderMap(request.Headers.Count + 4);
         map.Add(":method", request.Method);
-        var target = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
-        map.Add(":path", string.IsNullOrEmpty(target) ? request.PathBase.Add(request.Path).ToUriComponent() + request.QueryString.ToUriComponent() : target);
+        map.Add(":path", PathOf(request));
         map.Add(":authority", request.Host.Value ?? "");
         map.Add(":scheme", request.Scheme);
         foreach (var (name, values) in request.Headers)
@@ -1150,6 +1149,24 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
 
         return map;
+    }
+
+    /// <summary>
+    /// The <c>:path</c> plugins see: the target exactly as it goes upstream (the forwarder and YARP write Kestrel's
+    /// path, dot segments removed and unreserved escapes decoded, and origin form for an absolute-form request), as
+    /// Envoy's filters see the path after its normalization. The raw target differed: a plugin denying <c>/admin</c>
+    /// let <c>/public/../admin</c> and <c>/%61dmin</c> through, and the upstream got <c>GET /admin</c>.
+    /// </summary>
+    private static string PathOf(HttpRequest request)
+    {
+        var path = request.PathBase.Add(request.Path).ToUriComponent();
+        if (path.Length == 0)
+        {
+            // OPTIONS * keeps its asterisk (Kestrel leaves Path empty and "*" only in the raw target).
+            path = request.HttpContext.Features.Get<IHttpRequestFeature>()?.RawTarget == "*" ? "*" : "/";
+        }
+
+        return request.QueryString.HasValue ? path + request.QueryString.ToUriComponent() : path;
     }
 
     /// <summary>
