@@ -692,28 +692,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         var phase = request ? Phase.RequestBody : Phase.ResponseBody;
         if (host.Entry.LogOnly)
         {
-            var view = new BodyBuffer(data.Length);
-            view.Append(data);
-            SetBody(host, request, view);
-            var seen = Invoke(host, stream, phase, endOfStream);
-            if (!view.Span.SequenceEqual(data))
-            {
-                RecordLogOnly(host, "body_mutation");
-            }
-
-            if (seen.Status == FilterStatus.LocalResponse)
-            {
-                RecordLogOnly(host, "local_response");
-            }
-            else if (seen.Status == FilterStatus.Pause)
-            {
-                RecordLogOnly(host, "pause");
-            }
-            else if (seen.Status == FilterStatus.Failed)
-            {
-                ApplyFailure(host, seen.Failure ?? new PluginFailure(TrapKind.Unavailable, "callback", "no healthy VM"));
-            }
-
+            ObserveBody(host, stream, request, data, endOfStream);
             return BodyStep.Continue;
         }
 
@@ -780,6 +759,57 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
 
         return BodyStep.Continue;
+    }
+
+    /// <summary>
+    /// A LOG_ONLY plugin's body callback, on its own copy: while it pauses, the copy accumulates and it is called
+    /// again with the cumulative size, as an enforcing plugin is, but the real body streams on. Holding more than
+    /// the proxy buffers is where an enforcing plugin would have failed the stream (413, or 500 for a response):
+    /// that is counted once and the plugin gets no more of this body.
+    /// </summary>
+    private void ObserveBody(StreamHost host, HttpStream stream, bool request, byte[] data, bool endOfStream)
+    {
+        var copy = request ? host.LogOnlyRequestBody ??= new LogOnlyBody() : host.LogOnlyResponseBody ??= new LogOnlyBody();
+        if (copy.Abandoned)
+        {
+            return;
+        }
+
+        copy.Append(data);
+        SetBody(host, request, copy.View);
+        var seen = Invoke(host, stream, request ? Phase.RequestBody : Phase.ResponseBody, endOfStream);
+        if (copy.TakeRewrite())
+        {
+            RecordLogOnly(host, "body_mutation");
+        }
+
+        switch (seen.Status)
+        {
+            case FilterStatus.LocalResponse:
+                RecordLogOnly(host, "local_response");
+                break;
+            case FilterStatus.Pause:
+                if (!copy.PauseCounted)
+                {
+                    copy.PauseCounted = true;
+                    RecordLogOnly(host, "pause");
+                }
+
+                if (!endOfStream && copy.View.Length > _options.MaxBufferedBodyBytes)
+                {
+                    RecordLogOnly(host, request ? "request_payload_too_large" : "response_payload_too_large");
+                    copy.Abandon();
+                    SetBody(host, request, copy.View);
+                }
+
+                // Held: the next chunk is added to it (at the end of the body, a callout may still read it).
+                return;
+            case FilterStatus.Failed:
+                ApplyFailure(host, seen.Failure ?? new PluginFailure(TrapKind.Unavailable, "callback", "no healthy VM"));
+                break;
+        }
+
+        copy.Clear();
     }
 
     private static void SetBody(StreamHost host, bool request, BodyBuffer buffer)

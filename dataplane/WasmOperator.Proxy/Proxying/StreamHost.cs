@@ -42,6 +42,12 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
 
     public BodyBuffer? ResponseBody { get; set; }
 
+    /// <summary>A LOG_ONLY plugin's own copy of the request body; its <see cref="LogOnlyBody.View"/> is <see cref="RequestBody"/>.</summary>
+    public LogOnlyBody? LogOnlyRequestBody { get; set; }
+
+    /// <summary>A LOG_ONLY plugin's own copy of the response body; its <see cref="LogOnlyBody.View"/> is <see cref="ResponseBody"/>.</summary>
+    public LogOnlyBody? LogOnlyResponseBody { get; set; }
+
     public HeaderMap? GetHeaderMap(MapType type) => type switch
     {
         MapType.RequestHeaders => RequestHeaders,

@@ -7,7 +7,8 @@ namespace WasmOperator.Proxy.Tests.Proxying;
 
 /// <summary>
 /// A plugin that pauses on the whole body (end_of_stream) stops the stream until it decides, as in Envoy:
-/// a body-inspecting authorizer's callout answer is what lets the request through or turns it away.
+/// a body-inspecting authorizer's callout answer is what lets the request through or turns it away. A LOG_ONLY
+/// plugin that holds the body sees it whole too, on its own copy, while the real body streams on.
 /// </summary>
 public sealed class BodyPauseTests
 {
@@ -65,6 +66,62 @@ public sealed class BodyPauseTests
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.Null(echo);
         Assert.Equal(0, proxy.Upstream.Requests);
+    }
+
+    [Fact]
+    public async Task A_log_only_plugin_holding_the_body_decides_on_all_of_it_and_its_reply_is_counted_not_sent()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("waf", Wat("body_waf"), "waf", extra: "mode: LOG_ONLY")));
+        // Many reads long: the verdict depends on the first byte, which only the body held whole still has.
+        var body = "n" + new string('y', 200_000);
+
+        var (response, echo) = await proxy.SendAsync(Post(body, chunked: false));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(body, echo?.Body);
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("wasmcustom_request_body_at_end 200001\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/waf\",action=\"local_response\"} 1\n", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_log_only_plugin_holding_both_bodies_sees_each_whole_and_its_pause_is_counted_once_per_direction()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("waf", Wat("body_waf"), "waf", extra: "mode: LOG_ONLY")));
+        var body = new string('y', 200_000);
+
+        using var response = await proxy.Client.SendAsync(Post(body, chunked: true));
+        var received = await response.Content.ReadAsByteArrayAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains(body, Encoding.UTF8.GetString(received), StringComparison.Ordinal);
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("wasmcustom_request_body_at_end 200000\n", metrics, StringComparison.Ordinal);
+        Assert.Contains($"wasmcustom_response_body_at_end {received.Length}\n", metrics, StringComparison.Ordinal);
+        // The request and the response body were held for many reads each: one pause per direction.
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/waf\",action=\"pause\"} 2\n", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("action=\"local_response\"", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_log_only_plugin_holding_more_than_the_buffer_limit_is_counted_once_and_no_longer_fed_while_the_traffic_flows()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("waf", Wat("body_waf"), "waf", extra: "mode: LOG_ONLY")), o => o.MaxBufferedBodyBytes = 64 * 1024);
+        var body = "n" + new string('y', 200_000);
+
+        var (response, echo) = await proxy.SendAsync(Post(body, chunked: false));
+
+        // An enforcing plugin would have had the request answered 413 (and the response 500); a LOG_ONLY one is not
+        // allowed to, and it got neither end of body to decide on.
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(body, echo?.Body);
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/waf\",action=\"request_payload_too_large\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/waf\",action=\"response_payload_too_large\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("action=\"local_response\"", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("wasmcustom_request_body_at_end 2", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("wasmcustom_response_body_at_end 2", metrics, StringComparison.Ordinal);
     }
 
     private static HttpRequestMessage Post(string body, bool chunked)
