@@ -1398,6 +1398,11 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 {
                     text = (host?.ResponseTrailers ?? ResponseTrailers)?.Get(path["response.trailers.".Length..]);
                 }
+                else if (host is not null && host.TryGetOwnProperty(path, out var own))
+                {
+                    value = own;
+                    return true;
+                }
                 else if (_filterState is not null && _filterState.TryGetValue(path, out var stored))
                 {
                     value = stored;

@@ -18,6 +18,10 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     private bool _waitingForRequest;
     private TaskCompletionSource<StreamSignal>? _waiter;
 
+    // A LOG_ONLY plugin's proxy_set_property writes: read back by it alone. Touched only from the plugin's own
+    // callbacks, which its VM runs one at a time.
+    private Dictionary<string, byte[]>? _ownProperties;
+
     public ChainEntry Entry { get; } = entry;
 
     public HttpStream? Stream { get; set; }
@@ -66,7 +70,32 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
 
     public bool TryGetProperty(string path, out byte[] value) => exchange.TryGetProperty(this, path, out value);
 
-    public bool TrySetProperty(string path, ReadOnlySpan<byte> value) => exchange.TrySetProperty(path, value);
+    public bool TrySetProperty(string path, ReadOnlySpan<byte> value)
+    {
+        if (!Entry.LogOnly)
+        {
+            return exchange.TrySetProperty(path, value);
+        }
+
+        // The exchange's filter state is read by every later plugin, enforcing ones too: a LOG_ONLY plugin's
+        // writes stay its own.
+        (_ownProperties ??= new Dictionary<string, byte[]>(StringComparer.Ordinal))[path] = value.ToArray();
+        exchange.RecordLogOnly(this, "set_property");
+        return true;
+    }
+
+    /// <summary>A property this (LOG_ONLY) plugin set itself.</summary>
+    public bool TryGetOwnProperty(string path, out byte[] value)
+    {
+        if (_ownProperties is not null && _ownProperties.TryGetValue(path, out var own))
+        {
+            value = own;
+            return true;
+        }
+
+        value = [];
+        return false;
+    }
 
     public void ContinueStream(StreamType type)
     {

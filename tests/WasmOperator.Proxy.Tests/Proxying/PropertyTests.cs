@@ -117,6 +117,24 @@ public sealed class PropertyTests
     }
 
     [Fact]
+    public async Task A_property_a_log_only_plugin_sets_is_its_own_and_counted_and_enforcing_plugins_never_see_it()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(
+            Plugin("setter", Wat("set_tenant_property"), "setter", extra: "mode: LOG_ONLY\npriority: 10"),
+            Plugin("reader", Wat("tenant_property_to_header"), "reader", extra: "priority: 5")));
+
+        var (response, echo) = await proxy.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Null(echo?.Header("x-tenant-prop"));
+        Assert.True(proxy.Logs.Contains("tenant=evil"), string.Join(" | ", proxy.Logs.Lines));
+        Assert.Contains(
+            "wasm_plugin_log_only_actions_total{plugin=\"default/setter\",action=\"set_property\"} 1\n",
+            await proxy.MetricsAsync(),
+            StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Query_time_sizes_and_the_header_map_are_encoded_as_envoy_encodes_them()
     {
         var before = DateTimeOffset.UtcNow;

@@ -1,0 +1,27 @@
+;; Sets property "tenant" to "evil" in its request headers callback (proxy_set_property), reads it back and
+;; logs "tenant=<value>" (or "tenant not found").
+(module
+  (import "env" "proxy_set_property" (func $set (param i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_property" (func $get (param i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (data (i32.const 100) "tenant")
+  (data (i32.const 120) "evil")
+  (data (i32.const 140) "tenant not found")
+  (data (i32.const 200) "tenant=")
+  (func (export "malloc") (param $n i32) (result i32) (local $p i32)
+    global.get $heap local.set $p global.get $heap local.get $n i32.add global.set $heap local.get $p)
+  (func (export "proxy_abi_version_0_2_0"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) i32.const 1)
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) i32.const 1)
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $set (i32.const 100) (i32.const 6) (i32.const 120) (i32.const 4)))
+    (if (call $get (i32.const 100) (i32.const 6) (i32.const 1000) (i32.const 1004))
+      (then (drop (call $log (i32.const 2) (i32.const 140) (i32.const 16))) (return (i32.const 0))))
+    ;; "tenant=" then the value (at most 64 bytes) at 200
+    (memory.copy (i32.const 207) (i32.load (i32.const 1000)) (i32.load (i32.const 1004)))
+    (drop (call $log (i32.const 2) (i32.const 200) (i32.add (i32.const 7) (i32.load (i32.const 1004)))))
+    i32.const 0)
+)

@@ -1,0 +1,20 @@
+;; Reads property "tenant" and, when it is set, adds it as request header "x-tenant-prop" (a plugin that acts
+;; on what an earlier plugin put in the filter state).
+(module
+  (import "env" "proxy_get_property" (func $get (param i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (data (i32.const 100) "tenant")
+  (data (i32.const 120) "x-tenant-prop")
+  (func (export "malloc") (param $n i32) (result i32) (local $p i32)
+    global.get $heap local.set $p global.get $heap local.get $n i32.add global.set $heap local.get $p)
+  (func (export "proxy_abi_version_0_2_0"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) i32.const 1)
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) i32.const 1)
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (if (i32.eqz (call $get (i32.const 100) (i32.const 6) (i32.const 1000) (i32.const 1004)))
+      (then (drop (call $add (i32.const 0) (i32.const 120) (i32.const 13) (i32.load (i32.const 1000)) (i32.load (i32.const 1004))))))
+    i32.const 0)
+)
