@@ -449,8 +449,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
         if (host.Entry.LogOnly)
         {
-            // A LOG_ONLY plugin works on a map that never reaches the wire.
-            return host.ResponseTrailers = new HeaderMap(0);
+            // A LOG_ONLY plugin works on a map that never reaches the wire (ObserveBody counts what it adds).
+            return host.ResponseTrailers = Copy(ResponseTrailers) ?? new HeaderMap(0);
         }
 
         if (ResponseTrailers is null)
@@ -777,10 +777,18 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
         copy.Append(data);
         SetBody(host, request, copy.View);
+        var trailers = host.ResponseTrailers;
         var seen = Invoke(host, stream, request ? Phase.RequestBody : Phase.ResponseBody, endOfStream);
         if (copy.TakeRewrite())
         {
             RecordLogOnly(host, "body_mutation");
+        }
+
+        // Response trailers it created at the end of the body (TrailersCreatedAtEnd) count as a trailers callback's edits do.
+        if (!request && trailers is null && host.ResponseTrailers is { } created &&
+            (created.Count > 0 || ResponseTrailers is not null) && !SameHeaders(created, ResponseTrailers))
+        {
+            RecordLogOnly(host, "header_mutation");
         }
 
         switch (seen.Status)

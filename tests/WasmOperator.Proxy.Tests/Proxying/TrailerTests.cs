@@ -97,6 +97,23 @@ public sealed class TrailerTests
     }
 
     [Fact]
+    public async Task Response_trailers_a_log_only_plugin_creates_at_the_end_of_the_body_are_counted_not_sent()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("eos", Wat("response_trailer_at_eos"), "eos", extra: "mode: LOG_ONLY")));
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/plain") { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        using var response = await proxy.H2c.SendAsync(request);
+        await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.False(response.TrailingHeaders.Contains("x-added-at-eos"));
+        Assert.Contains(
+            "wasm_plugin_log_only_actions_total{plugin=\"default/eos\",action=\"header_mutation\"} 1\n",
+            await proxy.MetricsAsync(),
+            StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Grpc_response_trailers_pass_through_unchanged_without_trailer_plugins()
     {
         await using var grpc = await GrpcUpstream.StartAsync();
