@@ -109,6 +109,11 @@ internal struct RequestHeadWriter : IDisposable
 
             Header(name, values);
         }
+
+        if (!request.Headers.ContainsKey(ForwardedProto.Header))
+        {
+            Write(ForwardedProto.HttpField);
+        }
     }
 
     /// <summary>Kestrel leaves Path empty for the asterisk form and keeps "*" only in the raw target.</summary>

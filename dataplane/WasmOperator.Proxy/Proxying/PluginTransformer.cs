@@ -16,6 +16,10 @@ internal sealed class PluginTransformer : HttpTransformer
     {
         await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
         proxyRequest.Headers.Host = httpContext.Request.Host.Value;
+        if (!httpContext.Request.Headers.ContainsKey(Forwarding.ForwardedProto.Header))
+        {
+            proxyRequest.Headers.TryAddWithoutValidation(Forwarding.ForwardedProto.Header, Forwarding.ForwardedProto.Http);
+        }
     }
 
     public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)

@@ -104,6 +104,12 @@ internal sealed partial class ProxyHandler : IDisposable
                     context.Request.Headers[RequestIds.Header] = requestId;
                 }
 
+                // Plugins see x-forwarded-proto as the upstream will (without plugins the forwarders add it).
+                if (!context.Request.Headers.ContainsKey(ForwardedProto.Header))
+                {
+                    context.Request.Headers[ForwardedProto.Header] = ForwardedProto.Http;
+                }
+
                 var exchange = new Exchange(context, entries, _options, _log);
                 context.Features.Set(exchange);
                 try

@@ -96,4 +96,21 @@ public sealed class HeaderEditTests
 
         Assert.Null(echo!.Header("x-request-id"));
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task The_upstream_gets_x_forwarded_proto_http_unless_the_client_sent_one(bool plugins)
+    {
+        // As an Envoy sidecar (use_remote_address false): added when absent, kept when an ingress in front set it.
+        await using var proxy = await ProxyHarness.StartAsync(plugins ? Yaml(Plugin("props", Wat("properties_echo"), "props")) : Yaml());
+        var (_, http1) = await proxy.GetAsync("/");
+        var (_, kept) = await proxy.GetAsync("/", ("x-forwarded-proto", "https"));
+        using var h2 = new HttpRequestMessage(HttpMethod.Get, "/h2") { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        var (_, h2c) = await proxy.SendAsync(h2, proxy.H2c);
+
+        Assert.Equal("http", http1!.Header("x-forwarded-proto"));
+        Assert.Equal("https", kept!.Header("x-forwarded-proto"));
+        Assert.Equal("http", h2c!.Header("x-forwarded-proto"));
+    }
 }
