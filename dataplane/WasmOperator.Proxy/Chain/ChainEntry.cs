@@ -9,7 +9,7 @@ internal sealed class ChainEntry(PluginSpec spec, string revision, ProxyWasmPlug
 {
     public PluginSpec Spec { get; } = spec;
 
-    /// <summary>Content that runs: module digest, root id, config and env, hashed.</summary>
+    /// <summary>What the plugin's VMs are built from (module digest and every plugin option), hashed; empty if the module did not compile.</summary>
     public string Revision { get; } = revision;
 
     public ProxyWasmPlugin? Plugin { get; } = plugin;

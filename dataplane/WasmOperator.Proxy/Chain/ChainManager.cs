@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Logging;
@@ -212,7 +214,6 @@ internal sealed partial class ChainManager : IDisposable
             {
                 var wasm = ReadModule(spec, modules);
                 var module = _runtime.Compile(wasm);
-                revision = RevisionOf(module.Digest, spec);
                 var options = new PluginOptions
                 {
                     // plugin_name as Istio names the PluginConfig it sends Envoy: namespace.name.
@@ -225,6 +226,7 @@ internal sealed partial class ChainManager : IDisposable
                     MemoryLimitBytes = spec.MaxMemoryBytes,
                     CallDeadline = spec.MaxCallDuration,
                 };
+                revision = RevisionOf(module.Digest, options);
                 var host = new PluginHost(spec.Key, _options, _callouts, _loggers.CreateLogger("WasmOperator.Proxy.Plugin"));
                 var plugin = _runtime.LoadPlugin(module, options, host);
                 entries.Add(new ChainEntry(spec, revision, plugin, null, metrics));
@@ -279,15 +281,41 @@ internal sealed partial class ChainManager : IDisposable
         return bytes;
     }
 
-    private static string RevisionOf(string digest, PluginSpec spec)
+    /// <summary>
+    /// What the plugin's VMs are built from, hashed: the module and every option a VM sees (plugin_name, root id,
+    /// vm_id, configuration, environment, shards, limits). Phase, priority, failStrategy, mode and match are not in
+    /// it: the chain applies them, the VMs never see them. Each field is length-prefixed, so no two differ only in
+    /// where one field ends. Foreign functions are code, not data; the manager registers none.
+    /// </summary>
+    private static string RevisionOf(string digest, PluginOptions options)
     {
-        var text = new StringBuilder(digest).Append('\n').Append(spec.PluginName).Append('\n').Append(spec.PluginConfig);
-        foreach (var (k, v) in spec.Env)
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        Add(hash, digest);
+        Add(hash, options.Name);
+        Add(hash, options.RootId);
+        Add(hash, options.VmId);
+        AddBytes(hash, options.Configuration);
+        AddBytes(hash, options.VmConfiguration);
+        Add(hash, options.Environment.Count.ToString(CultureInfo.InvariantCulture));
+        foreach (var (k, v) in options.Environment)
         {
-            text.Append('\n').Append(k).Append('=').Append(v);
+            Add(hash, k);
+            Add(hash, v);
         }
 
-        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..16];
+        Add(hash, string.Create(CultureInfo.InvariantCulture,
+            $"{options.Shards} {options.MemoryLimitBytes} {options.CallDeadline.Ticks} {options.LogLevel} {options.RebuildBackoff.Ticks} {options.MaxRebuildBackoff.Ticks}"));
+        return Convert.ToHexStringLower(hash.GetHashAndReset())[..16];
+
+        static void AddBytes(IncrementalHash hash, ReadOnlySpan<byte> field)
+        {
+            Span<byte> length = stackalloc byte[4];
+            BinaryPrimitives.WriteInt32LittleEndian(length, field.Length);
+            hash.AppendData(length);
+            hash.AppendData(field);
+        }
+
+        static void Add(IncrementalHash hash, string field) => AddBytes(hash, Encoding.UTF8.GetBytes(field));
     }
 
     private static bool IsCancellation(Exception ex, CancellationToken cancellationToken) =>
