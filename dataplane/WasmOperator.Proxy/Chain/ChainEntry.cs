@@ -5,14 +5,17 @@ using WasmOperator.ProxyWasm.Plugins;
 namespace WasmOperator.Proxy.Chain;
 
 /// <summary>One plugin of a chain: loaded (<see cref="Plugin"/>) or failed to load (<see cref="LoadError"/>).</summary>
-internal sealed class ChainEntry(PluginSpec spec, string revision, ProxyWasmPlugin? plugin, string? loadError, PluginMetrics metrics)
+internal sealed class ChainEntry(PluginSpec spec, string revision, LoadedPlugin? loaded, string? loadError, PluginMetrics metrics)
 {
     public PluginSpec Spec { get; } = spec;
 
     /// <summary>What the plugin's VMs are built from (module digest and every plugin option), hashed; empty if the module did not compile.</summary>
     public string Revision { get; } = revision;
 
-    public ProxyWasmPlugin? Plugin { get; } = plugin;
+    /// <summary>The VMs and the sets that own them; the chain holding this entry owns one reference.</summary>
+    public LoadedPlugin? Loaded { get; } = loaded;
+
+    public ProxyWasmPlugin? Plugin { get; } = loaded?.Plugin;
 
     public string? LoadError { get; } = loadError;
 

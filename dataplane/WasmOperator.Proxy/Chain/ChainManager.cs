@@ -170,7 +170,7 @@ internal sealed partial class ChainManager : IDisposable
             {
                 foreach (var entry in entries)
                 {
-                    entry.Plugin?.Dispose();
+                    entry.Loaded?.Release();
                 }
 
                 return new FileApplyResult(Reject(source, string.Join("; ", failures) + " (previous plugin set keeps serving)", quietIfReason), modules);
@@ -229,7 +229,7 @@ internal sealed partial class ChainManager : IDisposable
                 revision = RevisionOf(module.Digest, options);
                 var host = new PluginHost(spec.Key, _options, _callouts, _loggers.CreateLogger("WasmOperator.Proxy.Plugin"));
                 var plugin = _runtime.LoadPlugin(module, options, host);
-                entries.Add(new ChainEntry(spec, revision, plugin, null, metrics));
+                entries.Add(new ChainEntry(spec, revision, new LoadedPlugin(plugin), null, metrics));
             }
             catch (Exception ex) when (ex is PluginLoadException or PluginFileException or IOException or UnauthorizedAccessException)
             {

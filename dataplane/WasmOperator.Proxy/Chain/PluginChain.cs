@@ -4,8 +4,9 @@ using WasmOperator.Proxy.Configuration;
 namespace WasmOperator.Proxy.Chain;
 
 /// <summary>
-/// An immutable, ordered plugin set. Requests hold a reference while they run; the VMs are released
-/// when the chain was replaced and the last request on it finished.
+/// An immutable, ordered plugin set. Requests hold a reference while they run; when the chain was replaced and
+/// the last request on it finished, it lets go of its plugins (<see cref="LoadedPlugin"/>): the VMs of those the
+/// next chain does not run too are released.
 /// </summary>
 internal sealed class PluginChain
 {
@@ -91,14 +92,14 @@ internal sealed class PluginChain
         }
     }
 
-    /// <summary>Drops a reference; the last one (after replacement) disposes the plugins.</summary>
+    /// <summary>Drops a reference; the last one (after replacement) lets go of the plugins.</summary>
     public void Release()
     {
         if (Interlocked.Decrement(ref _references) == 0)
         {
             foreach (var entry in Entries)
             {
-                entry.Plugin?.Dispose();
+                entry.Loaded?.Release();
             }
         }
     }
