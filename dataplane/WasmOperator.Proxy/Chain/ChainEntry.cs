@@ -5,7 +5,7 @@ using WasmOperator.ProxyWasm.Plugins;
 namespace WasmOperator.Proxy.Chain;
 
 /// <summary>One plugin of a chain: loaded (<see cref="Plugin"/>) or failed to load (<see cref="LoadError"/>).</summary>
-internal sealed class ChainEntry(PluginSpec spec, string revision, LoadedPlugin? loaded, string? loadError, PluginMetrics metrics)
+internal sealed class ChainEntry(PluginSpec spec, string revision, LoadedPlugin? loaded, string? loadError, PluginMetrics metrics, bool reused = false)
 {
     public PluginSpec Spec { get; } = spec;
 
@@ -18,6 +18,9 @@ internal sealed class ChainEntry(PluginSpec spec, string revision, LoadedPlugin?
     public ProxyWasmPlugin? Plugin { get; } = loaded?.Plugin;
 
     public string? LoadError { get; } = loadError;
+
+    /// <summary>The plugin was loaded by an earlier set and kept, VMs and state, by this one.</summary>
+    public bool Reused { get; } = reused;
 
     public PluginMetrics Metrics { get; } = metrics;
 

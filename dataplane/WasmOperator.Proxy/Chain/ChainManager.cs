@@ -14,7 +14,9 @@ namespace WasmOperator.Proxy.Chain;
 /// <summary>
 /// Owns the current <see cref="PluginChain"/>. A new set is loaded and configured off the request
 /// path; if any plugin fails (and a chain is already serving) the whole set is rejected with the
-/// reason and the old chain stays; otherwise the swap is one atomic reference write.
+/// reason and the old chain stays; otherwise the swap is one atomic reference write. A plugin the
+/// new set leaves as it is (same key and revision, every VM up) keeps its VMs and their state, as an
+/// unchanged WasmPlugin's ECDS resource is left alone in Istio: only new and changed plugins load.
 /// </summary>
 internal sealed partial class ChainManager : IDisposable
 {
@@ -155,7 +157,9 @@ internal sealed partial class ChainManager : IDisposable
             var ordered = new List<PluginSpec>(specs);
             ordered.Sort(PluginOrder.Instance);
             var modules = new List<ModuleStamp>();
-            var entries = await Task.Run(() => Load(ordered, modules), cancellationToken).ConfigureAwait(false);
+            // Only an apply (under this gate) replaces the serving chain, so it owns its plugins while the set loads.
+            var previous = Volatile.Read(ref _current);
+            var entries = await Task.Run(() => Load(ordered, previous, modules), cancellationToken).ConfigureAwait(false);
             var failures = new List<string>();
             foreach (var entry in entries)
             {
@@ -165,9 +169,9 @@ internal sealed partial class ChainManager : IDisposable
                 }
             }
 
-            var previous = Volatile.Read(ref _current);
             if (failures.Count > 0 && previous is not null)
             {
+                // The plugins loaded for this set go; those it kept stay with the serving chain.
                 foreach (var entry in entries)
                 {
                     entry.Loaded?.Release();
@@ -191,10 +195,10 @@ internal sealed partial class ChainManager : IDisposable
                 Record(source, failure);
             }
 
-            previous = Interlocked.Exchange(ref _current, chain);
-            previous?.Release();
+            // The old chain lets go of its plugins once its in-flight requests end: those the new one kept stay.
+            Interlocked.Exchange(ref _current, chain)?.Release();
             _metrics.Reloads.WithLabels("applied").Inc();
-            LogApplied(_log, chain.Revision, entries.Count, source);
+            LogApplied(_log, chain.Revision, entries.Count, source, Kept(entries));
             return new FileApplyResult(null, modules);
         }
         finally
@@ -203,46 +207,107 @@ internal sealed partial class ChainManager : IDisposable
         }
     }
 
-    private List<ChainEntry> Load(List<PluginSpec> ordered, List<ModuleStamp> modules)
+    private List<ChainEntry> Load(List<PluginSpec> ordered, PluginChain? serving, List<ModuleStamp> modules)
     {
-        var entries = new List<ChainEntry>(ordered.Count);
-        foreach (var spec in ordered)
+        var running = new Dictionary<string, ChainEntry>(StringComparer.Ordinal);
+        foreach (var entry in serving?.Entries ?? [])
         {
-            var metrics = MetricsFor(spec.Key);
-            string revision = "";
-            try
+            running[entry.Spec.Key] = entry;
+        }
+
+        var entries = new List<ChainEntry>(ordered.Count);
+        try
+        {
+            foreach (var spec in ordered)
             {
-                var wasm = ReadModule(spec, modules);
-                var module = _runtime.Compile(wasm);
-                var options = new PluginOptions
-                {
-                    // plugin_name as Istio names the PluginConfig it sends Envoy: namespace.name.
-                    Name = $"{spec.Namespace}.{spec.Name}",
-                    RootId = spec.PluginName,
-                    VmId = spec.VmId ?? spec.Key,
-                    Configuration = Encoding.UTF8.GetBytes(spec.PluginConfig),
-                    Environment = spec.Env,
-                    Shards = _options.ShardsPerPlugin,
-                    MemoryLimitBytes = spec.MaxMemoryBytes,
-                    CallDeadline = spec.MaxCallDuration,
-                };
-                revision = RevisionOf(module.Digest, options);
-                var host = new PluginHost(spec.Key, _options, _callouts, _loggers.CreateLogger("WasmOperator.Proxy.Plugin"));
-                var plugin = _runtime.LoadPlugin(module, options, host);
-                entries.Add(new ChainEntry(spec, revision, new LoadedPlugin(plugin), null, metrics));
+                entries.Add(LoadOne(spec, running, modules));
             }
-            catch (Exception ex) when (ex is PluginLoadException or PluginFileException or IOException or UnauthorizedAccessException)
+        }
+        catch
+        {
+            // Cancelled part-way: let go of what this set took, so that no VM outlives it.
+            foreach (var entry in entries)
             {
-                entries.Add(new ChainEntry(spec, revision, null, $"plugin {spec.Key} ({spec.Url}): {ex.Message}", metrics));
+                entry.Loaded?.Release();
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                // Last line of defence: whatever else loading throws fails this plugin, not the proxy.
-                entries.Add(new ChainEntry(spec, revision, null, $"plugin {spec.Key} ({spec.Url}): {Unexpected("loading", ex)}", metrics));
-            }
+
+            throw;
         }
 
         return entries;
+    }
+
+    /// <summary>The serving chain's plugin for <paramref name="spec"/> if it may be kept, else a freshly loaded one, else the load error.</summary>
+    private ChainEntry LoadOne(PluginSpec spec, Dictionary<string, ChainEntry> running, List<ModuleStamp> modules)
+    {
+        var metrics = MetricsFor(spec.Key);
+        string revision = "";
+        try
+        {
+            var wasm = ReadModule(spec, modules);
+            var module = _runtime.Compile(wasm);
+            var options = new PluginOptions
+            {
+                // plugin_name as Istio names the PluginConfig it sends Envoy: namespace.name.
+                Name = $"{spec.Namespace}.{spec.Name}",
+                RootId = spec.PluginName,
+                VmId = spec.VmId ?? spec.Key,
+                Configuration = Encoding.UTF8.GetBytes(spec.PluginConfig),
+                Environment = spec.Env,
+                Shards = _options.ShardsPerPlugin,
+                MemoryLimitBytes = spec.MaxMemoryBytes,
+                CallDeadline = spec.MaxCallDuration,
+            };
+            revision = RevisionOf(module.Digest, options);
+            if (Keep(running, spec.Key, revision) is { } kept)
+            {
+                return new ChainEntry(spec, revision, kept, null, metrics, reused: true);
+            }
+
+            var host = new PluginHost(spec.Key, _options, _callouts, _loggers.CreateLogger("WasmOperator.Proxy.Plugin"));
+            return new ChainEntry(spec, revision, new LoadedPlugin(_runtime.LoadPlugin(module, options, host)), null, metrics);
+        }
+        catch (Exception ex) when (ex is PluginLoadException or PluginFileException or IOException or UnauthorizedAccessException)
+        {
+            return new ChainEntry(spec, revision, null, $"plugin {spec.Key} ({spec.Url}): {ex.Message}", metrics);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Last line of defence: whatever else loading throws fails this plugin, not the proxy.
+            return new ChainEntry(spec, revision, null, $"plugin {spec.Key} ({spec.Url}): {Unexpected("loading", ex)}", metrics);
+        }
+    }
+
+    /// <summary>
+    /// The serving chain's plugin for <paramref name="key"/>, retained for the new set, if it runs exactly
+    /// <paramref name="revision"/> with every VM shard up; else null and the plugin loads afresh. A plugin that did
+    /// not load is not in the serving chain's set of loaded ones, so it is retried; one with a crashed shard gets
+    /// a clean start rather than a set that is half state, half rebuilt.
+    /// </summary>
+    private static LoadedPlugin? Keep(Dictionary<string, ChainEntry> running, string key, string revision)
+    {
+        if (!running.TryGetValue(key, out var entry) || entry.Loaded is not { } loaded || !string.Equals(entry.Revision, revision, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        if (loaded.Plugin.HealthyShards != loaded.Plugin.Options.Shards)
+        {
+            return null;
+        }
+
+        return loaded.TryRetain() ? loaded : null;
+    }
+
+    private static int Kept(List<ChainEntry> entries)
+    {
+        var kept = 0;
+        foreach (var entry in entries)
+        {
+            kept += entry.Reused ? 1 : 0;
+        }
+
+        return kept;
     }
 
     private PluginMetrics MetricsFor(string key)
@@ -391,8 +456,8 @@ internal sealed partial class ChainManager : IDisposable
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "plugin chain revision {Revision} applied: {Count} plugin(s) from {Source}")]
-    private static partial void LogApplied(ILogger logger, long revision, int count, string source);
+    [LoggerMessage(Level = LogLevel.Information, Message = "plugin chain revision {Revision} applied: {Count} plugin(s) from {Source}, {Kept} of them kept running")]
+    private static partial void LogApplied(ILogger logger, long revision, int count, string source, int kept);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "plugin set from {Source} rejected: {Reason}")]
     private static partial void LogRejected(ILogger logger, string source, string reason);
