@@ -91,6 +91,9 @@ internal sealed class AdminHandler(ChainManager chains, ProxyMetrics metrics, Se
                 failStrategy = spec.FailStrategy.ToString(),
                 mode = spec.Mode.ToString(),
                 state = entry.Plugin is null ? "Failed" : "Loaded",
+                // When its VMs started; reused: an earlier set started them and this one kept them (and their state).
+                loadedAt = entry.Loaded?.LoadedAt,
+                reused = entry.Reused,
                 loadError = entry.LoadError,
                 shards = new { total = entry.Plugin?.Options.Shards ?? 0, healthy = entry.Plugin?.HealthyShards ?? 0, crashes = entry.Plugin?.CrashCount ?? 0 },
             });

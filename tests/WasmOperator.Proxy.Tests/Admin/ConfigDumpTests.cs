@@ -41,5 +41,26 @@ public sealed class ConfigDumpTests
         Assert.True(lastApplied.GetProperty("at").GetDateTimeOffset() >= superseded.GetProperty("at").GetDateTimeOffset());
     }
 
+    [Fact]
+    public async Task A_plugin_the_new_set_kept_is_shown_reused_with_the_time_its_VMs_started()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("kept", Example("add_header"), "add_header", "k"), Plugin("edited", Example("add_header"), "add_header", "v1")));
+        using var first = await DumpAsync(proxy);
+        var started = Plugins(first)["kept"].GetProperty("loadedAt").GetDateTimeOffset();
+        Assert.False(Plugins(first)["kept"].GetProperty("reused").GetBoolean());
+
+        await proxy.WritePluginsAsync(Yaml(Plugin("kept", Example("add_header"), "add_header", "k"), Plugin("edited", Example("add_header"), "add_header", "v2")));
+        await ProxyHarness.EventuallyAsync(async () => (await DumpAsync(proxy)).RootElement.GetProperty("chainRevision").GetInt64() == 2, "the edited set to apply");
+        using var second = await DumpAsync(proxy);
+        var plugins = Plugins(second);
+        Assert.True(plugins["kept"].GetProperty("reused").GetBoolean());
+        Assert.Equal(started, plugins["kept"].GetProperty("loadedAt").GetDateTimeOffset());
+        Assert.False(plugins["edited"].GetProperty("reused").GetBoolean());
+        Assert.True(plugins["edited"].GetProperty("loadedAt").GetDateTimeOffset() > started);
+    }
+
+    private static Dictionary<string, JsonElement> Plugins(JsonDocument dump) =>
+        dump.RootElement.GetProperty("plugins").EnumerateArray().ToDictionary(p => p.GetProperty("name").GetString() ?? "");
+
     private static async Task<JsonDocument> DumpAsync(ProxyHarness proxy) => JsonDocument.Parse(await proxy.Admin.GetStringAsync("/config_dump"));
 }
