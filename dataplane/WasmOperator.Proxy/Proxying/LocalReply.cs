@@ -41,7 +41,8 @@ internal static class LocalReply
         else
         {
             headers.Add(":status", reply.StatusCode.ToString(CultureInfo.InvariantCulture));
-            body = reply.Body;
+            // 1xx, 204 and 304 have no content (RFC 9110 §6.4.1): a body the plugin gave them is dropped, as Envoy does.
+            body = HasNoContent(reply.StatusCode) ? [] : reply.Body;
         }
 
         foreach (var (name, value) in reply.Headers.Entries)
@@ -57,7 +58,11 @@ internal static class LocalReply
             headers.Add("content-type", "text/plain");
         }
 
-        headers.Add("content-length", body.Length.ToString(CultureInfo.InvariantCulture));
+        if (!HasNoContent(reply.StatusCode) || IsGrpc(request))
+        {
+            headers.Add("content-length", body.Length.ToString(CultureInfo.InvariantCulture));
+        }
+
         return (headers, body);
     }
 
@@ -81,12 +86,20 @@ internal static class LocalReply
             }
         }
 
+        if (HasNoContent(response.StatusCode))
+        {
+            // Kestrel refuses a length on a 204 (and a plugin may have set the status on the way out).
+            return;
+        }
+
         response.ContentLength = body.Length;
         if (body.Length > 0 && !HttpMethods.IsHead(context.Request.Method))
         {
             await response.Body.WriteAsync(body, context.RequestAborted).ConfigureAwait(false);
         }
     }
+
+    private static bool HasNoContent(int status) => status is < 200 or 204 or 304;
 
     /// <summary>
     /// The reply for a forwarding failure before any of the response went out: Envoy router's status, text

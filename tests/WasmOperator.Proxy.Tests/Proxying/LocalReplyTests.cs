@@ -77,4 +77,23 @@ public sealed class LocalReplyTests
         Assert.Equal("blocked by wasm", await response.Content.ReadAsStringAsync());
         Assert.Equal(0, proxy.Upstream.Requests);
     }
+
+    [Theory]
+    [InlineData(HttpStatusCode.NoContent)]
+    [InlineData(HttpStatusCode.NotModified)]
+    public async Task A_plugin_reply_whose_status_forbids_a_body_goes_out_without_one(HttpStatusCode status)
+    {
+        // The plugin gives a body and the proxy used to set its length, which Kestrel refused for 204: a 500 instead.
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("reply", Wat("reply_status_from_header"), "reply")));
+
+        var (reply, _) = await proxy.GetAsync("/", ("x-reply-status", ((int)status).ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        var (next, _) = await proxy.GetAsync("/", ("x-reply-status", "200"));
+
+        Assert.Equal(status, reply.StatusCode);
+        Assert.Equal("yes", reply.Headers.GetValues("x-from-plugin").Single());
+        Assert.Empty(await reply.Content.ReadAsByteArrayAsync());
+        Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+        Assert.Equal("body!", await next.Content.ReadAsStringAsync());
+        Assert.Equal(0, proxy.Upstream.Requests);
+    }
 }
