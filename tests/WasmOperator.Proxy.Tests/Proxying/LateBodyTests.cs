@@ -2,8 +2,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Tests.Support;
 using static WasmOperator.Proxy.Tests.Support.TestModules;
@@ -76,7 +74,7 @@ public sealed class LateBodyTests
     [Fact]
     public async Task A_websocket_over_h2c_passes_where_no_plugin_applies()
     {
-        await using var echo = await WebSocketEcho.StartAsync();
+        await using var echo = await WebSocketUpstream.StartAsync();
         await using var proxy = await ProxyHarness.StartAsync("plugins: []\n", o => o.Clusters[ProxyOptions.DefaultCluster] = echo.Address);
         using var socket = new ClientWebSocket();
         socket.Options.HttpVersion = HttpVersion.Version20;
@@ -125,18 +123,5 @@ public sealed class LateBodyTests
         using var timeout = new CancellationTokenSource(patience ?? TimeSpan.FromSeconds(15));
         using var reader = new StreamReader(stream, Encoding.Latin1);
         return await reader.ReadToEndAsync(timeout.Token);
-    }
-
-    /// <summary>An HTTP/1.1 WebSocket server that echoes one message.</summary>
-    private static class WebSocketEcho
-    {
-        public static Task<LoopbackApp> StartAsync() => LoopbackApp.StartAsync(HttpProtocols.Http1, async context =>
-        {
-            using var socket = await context.WebSockets.AcceptWebSocketAsync();
-            var buffer = new byte[1024];
-            var received = await socket.ReceiveAsync(buffer, context.RequestAborted);
-            await socket.SendAsync(buffer.AsMemory(0, received.Count), WebSocketMessageType.Text, true, context.RequestAborted);
-            await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "", context.RequestAborted);
-        }, pipeline: app => app.UseWebSockets());
     }
 }
