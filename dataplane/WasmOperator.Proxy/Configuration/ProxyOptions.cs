@@ -65,12 +65,16 @@ internal sealed class ProxyOptions
     /// <summary>How often the plugin file is re-read in case a change notification was missed.</summary>
     public TimeSpan PluginsFilePollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 
-    /// <summary>An upstream that moves no byte for this long fails the request: 504 before the response started, a reset after.</summary>
+    /// <summary>
+    /// An upstream that moves no byte for this long fails an ordinary request: 504 before the response started, a reset
+    /// after. Also the longest wait for the upstream's answer to an upgrade (504).
+    /// </summary>
     public TimeSpan UpstreamTimeout { get; set; } = TimeSpan.FromSeconds(100);
 
     /// <summary>
-    /// A gRPC call with no byte moving either way for this long is ended, in place of <see cref="UpstreamTimeout"/>: a
-    /// stream may rightly stay quiet between messages for minutes. Envoy's <c>stream_idle_timeout</c>, same default (5 min).
+    /// A gRPC call, or an upgraded or CONNECT stream (a WebSocket) once answered, with no byte moving either way for this
+    /// long is ended, in place of <see cref="UpstreamTimeout"/>: such a stream may rightly stay quiet for minutes. Envoy's
+    /// <c>stream_idle_timeout</c>, same default (5 min).
     /// </summary>
     public TimeSpan StreamIdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
 

@@ -19,12 +19,14 @@ internal sealed partial class ProxyHandler : IDisposable
     private readonly ChainManager _chains;
     private readonly IHttpForwarder _forwarder;
     private readonly HttpMessageInvoker _invoker;
+    private readonly HttpMessageInvoker _upgradeInvoker;
     private readonly ProxyOptions _options;
     private readonly ProxyMetrics _metrics;
     private readonly ILogger _log;
     private readonly Counter.Child[] _byClass;
     private readonly Dictionary<string, string> _prefixes;
     private readonly ForwarderRequestConfig _http11;
+    private readonly ForwarderRequestConfig _http11Stream;
     private readonly ForwarderRequestConfig _http2;
     private readonly Http1Forwarder _fast;
     private readonly Dictionary<string, Http1Upstream> _fastUpstreams;
@@ -38,8 +40,11 @@ internal sealed partial class ProxyHandler : IDisposable
         _metrics = metrics;
         _log = log;
         _http11 = new ForwarderRequestConfig { Version = HttpVersion.Version11, VersionPolicy = HttpVersionPolicy.RequestVersionOrLower, ActivityTimeout = options.UpstreamTimeout };
+        // Streams that may rightly stay quiet for minutes (gRPC calls, upgraded and CONNECT streams) go idle by Envoy's
+        // stream_idle_timeout, not by the upstream timeout of an ordinary request.
+        _http11Stream = _http11 with { ActivityTimeout = options.StreamIdleTimeout };
         _http2 = new ForwarderRequestConfig { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, ActivityTimeout = options.StreamIdleTimeout };
-        _invoker = new HttpMessageInvoker(new SocketsHttpHandler
+        var upstreams = new SocketsHttpHandler
         {
             UseProxy = false,
             AllowAutoRedirect = false,
@@ -51,7 +56,9 @@ internal sealed partial class ProxyHandler : IDisposable
             // Header values are bytes, one char per byte (HeaderMap's remarks).
             RequestHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
             ResponseHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
-        });
+        };
+        _invoker = new HttpMessageInvoker(upstreams);
+        _upgradeInvoker = new HttpMessageInvoker(new UpgradeResponseTimeout(options.UpstreamTimeout, upstreams), disposeHandler: false);
         _byClass = [.. new[] { "1xx", "2xx", "3xx", "4xx", "5xx" }.Select(c => metrics.Requests.WithLabels(c))];
         _prefixes = options.Clusters.ToDictionary(c => c.Key, c => c.Value.ToString().TrimEnd('/'), StringComparer.Ordinal);
         _defaultPort = options.Clusters[ProxyOptions.DefaultCluster].Port;
@@ -191,7 +198,8 @@ internal sealed partial class ProxyHandler : IDisposable
             context.Features.Set<IHttpMaxRequestBodySizeFeature>(null);
         }
 
-        var error = await _forwarder.SendAsync(context, _prefixes[cluster], _invoker, grpc ? _http2 : _http11, PluginTransformer.Instance).ConfigureAwait(false);
+        var (invoker, config) = grpc ? (_invoker, _http2) : IsStream(context) ? (_upgradeInvoker, _http11Stream) : (_invoker, _http11);
+        var error = await _forwarder.SendAsync(context, _prefixes[cluster], invoker, config, PluginTransformer.Instance).ConfigureAwait(false);
         if (error == ForwarderError.None && exchange?.RelayFailure is { } failure)
         {
             // The plugins' response body copy failed once under way (YARP saw no error: its transform took the body over).
@@ -217,6 +225,14 @@ internal sealed partial class ProxyHandler : IDisposable
             await ReplyToFailureAsync(context, exchange, reply).ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// An upgrade (a WebSocket over HTTP/1.1) or a CONNECT (a WebSocket over HTTP/2, extended CONNECT): once answered, a
+    /// stream both ends use as they like, ended by the stream idle timeout as in Envoy.
+    /// </summary>
+    private static bool IsStream(HttpContext context) =>
+        context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true || HttpMethods.IsConnect(context.Request.Method) ||
+        context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true };
 
     /// <summary>
     /// Counts a forwarding failure as Envoy's response flags tell them apart: the client's (it reset the stream or went
@@ -320,6 +336,7 @@ internal sealed partial class ProxyHandler : IDisposable
     public void Dispose()
     {
         _fast.Dispose();
+        _upgradeInvoker.Dispose();
         _invoker.Dispose();
     }
 
