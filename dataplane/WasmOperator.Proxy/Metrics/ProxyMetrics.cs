@@ -32,6 +32,8 @@ internal sealed class ProxyMetrics
         Requests = factory.CreateCounter("proxy_requests_total", "Requests handled by the data-plane listener, by response code class.", "code");
         UpstreamErrors = factory.CreateCounter("proxy_upstream_errors_total", "Requests the forwarder could not complete.");
         DownstreamResets = factory.CreateCounter("proxy_downstream_resets_total", "Requests the client reset or left before their response completed (Envoy's DC flag).");
+        StreamIdleTimeouts = factory.CreateCounter("proxy_stream_idle_timeouts_total",
+            "Streams ended because no byte moved either way for --stream-idle-timeout (Envoy's downstream_rq_idle_timeout, SI flag).");
         Reloads = factory.CreateCounter("proxy_plugin_reloads_total", "Plugin set loads, by result (applied, rejected).", "result");
         _pluginRequests = factory.CreateCounter("wasm_plugin_requests_total", "Requests a plugin saw.", "plugin");
         _traps = factory.CreateCounter("wasm_plugin_traps_total", "Callbacks that failed (trap, deadline, no healthy VM).", "plugin");
@@ -74,6 +76,8 @@ internal sealed class ProxyMetrics
     public Counter UpstreamErrors { get; }
 
     public Counter DownstreamResets { get; }
+
+    public Counter StreamIdleTimeouts { get; }
 
     public Counter Reloads { get; }
 

@@ -207,6 +207,13 @@ internal sealed partial class ProxyHandler : IDisposable
             return;
         }
 
+        if (error == ForwarderError.UpgradeActivityTimeout)
+        {
+            // A WebSocket quiet for the stream idle timeout: ended as Envoy ends it, not an upstream failure.
+            CountStreamIdleTimeout(context, "upgraded stream closed");
+            return;
+        }
+
         if (error != ForwarderError.None && exchange is not { IsStopped: true })
         {
             var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
@@ -316,21 +323,34 @@ internal sealed partial class ProxyHandler : IDisposable
         await LocalReply.WriteAsync(context, headers, body).ConfigureAwait(false);
     }
 
+    /// <summary>Counts a stream the stream idle timeout ended and logs it with its route and cluster (<paramref name="ended"/>: what became of it).</summary>
+    private void CountStreamIdleTimeout(HttpContext context, string ended)
+    {
+        _metrics.StreamIdleTimeouts.Inc();
+        var request = context.Request;
+        var route = RouteFor(request.Path);
+        LogStreamIdleTimeout(_log, request.Method, request.Path.Value ?? "", route?.PathPrefix ?? "default", route?.Cluster ?? ProxyOptions.DefaultCluster,
+            _options.StreamIdleTimeout.TotalSeconds, ended);
+    }
+
     private int DestinationPort(PathString path) =>
         _options.Routes.Count == 0 ? _defaultPort : _options.Clusters[ClusterFor(path)].Port;
 
-    /// <summary>The first route whose prefix matches and whose cluster exists, else the default cluster.</summary>
-    private string ClusterFor(PathString path)
+    /// <summary>The cluster of <see cref="RouteFor"/>, else the default cluster.</summary>
+    private string ClusterFor(PathString path) => RouteFor(path)?.Cluster ?? ProxyOptions.DefaultCluster;
+
+    /// <summary>The first route whose prefix matches and whose cluster exists; null when none does (the default cluster's).</summary>
+    private RouteOption? RouteFor(PathString path)
     {
         foreach (var route in _options.Routes)
         {
             if (path.StartsWithSegments(route.PathPrefix, StringComparison.Ordinal) && _prefixes.ContainsKey(route.Cluster))
             {
-                return route.Cluster;
+                return route;
             }
         }
 
-        return ProxyOptions.DefaultCluster;
+        return null;
     }
 
     public void Dispose()
@@ -342,4 +362,7 @@ internal sealed partial class ProxyHandler : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "forwarding failed: {Error} {Message}")]
     private static partial void LogUpstreamError(ILogger logger, string error, string message);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "stream idle timeout: {Method} {Path} (route {Route}, cluster {Cluster}) moved no byte either way for {Seconds} s; {Ended}")]
+    private static partial void LogStreamIdleTimeout(ILogger logger, string method, string path, string route, string cluster, double seconds, string ended);
 }

@@ -58,6 +58,12 @@ public sealed class StreamIdleTimeoutTests
 
         await Assert.ThrowsAsync<WebSocketException>(async () => await socket.ReceiveAsync(new byte[64].AsMemory(), CancellationToken.None).AsTask().WaitAsync(Patience));
         await echo.Ended.Task.WaitAsync(Patience);
+
+        // Counted and logged as what it is (Envoy's downstream_rq_idle_timeout), not as an upstream failure.
+        await ProxyHarness.EventuallyAsync(async () => (await proxy.MetricsAsync()).Contains("proxy_stream_idle_timeouts_total 1", StringComparison.Ordinal), "the timeout to be counted");
+        Assert.Contains("proxy_upstream_errors_total 0", await proxy.MetricsAsync(), StringComparison.Ordinal);
+        Assert.Single(proxy.Logs.Lines, l => l.Contains("stream idle timeout", StringComparison.Ordinal) && l.Contains("/ws (route default, cluster upstream)", StringComparison.Ordinal));
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("forwarding failed", StringComparison.Ordinal));
     }
 
     [Theory]
