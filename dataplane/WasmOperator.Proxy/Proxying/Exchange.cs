@@ -33,6 +33,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     private readonly ProxyOptions _options;
     private readonly ILogger _log;
     private readonly long _started = Stopwatch.GetTimestamp();
+    private readonly CancellationTokenSource? _idle;
     private ConcurrentDictionary<string, byte[]>? _filterState;
     private bool _responseEnding;
     private bool _replyWritten;
@@ -43,6 +44,11 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         Context = context;
         _options = options;
         _log = log;
+        if (LocalReply.IsGrpc(context.Request))
+        {
+            _idle = new CancellationTokenSource(options.StreamIdleTimeout);
+        }
+
         RequestHeaders = BuildRequestHeaders(context);
         RequestHeaders.TrackChanges();
         _hosts = new StreamHost[entries.Length];
@@ -77,6 +83,37 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
     private bool Stopped => Reply is not null || Closed;
 
+    /// <summary>
+    /// A gRPC call's stream idle timer (Envoy's <c>stream_idle_timeout</c>), cancelled when no byte moved either way for
+    /// <see cref="ProxyOptions.StreamIdleTimeout"/>: the proxy's own reads of the call's body and YARP's forwarding end on
+    /// it. The exchange times the call, not YARP, because plugins hold body bytes YARP never sees: a client whose messages
+    /// a plugin holds is not idle, and one that sends nothing while the proxy reads its body itself has no YARP timer
+    /// running yet. None for other requests (YARP's and the forwarder's timers see all their bytes).
+    /// </summary>
+    public CancellationToken StreamIdleToken => _idle?.Token ?? CancellationToken.None;
+
+    /// <summary>True once the stream idle timer fired.</summary>
+    public bool StreamIdleTimedOut => _idle?.IsCancellationRequested == true;
+
+    /// <summary>Bytes moved (a body chunk either way, the response head): the stream idle timer starts over.</summary>
+    public void StreamActive() => _idle?.CancelAfter(_options.StreamIdleTimeout);
+
+    /// <summary>True once the client sent all of its request (its body ended, or it had none).</summary>
+    public bool RequestComplete { get; set; }
+
+    /// <summary>True when the stream idle timeout ended the stream (<see cref="EndOnStreamIdleTimeout"/>).</summary>
+    public bool EndedByStreamIdleTimeout { get; private set; }
+
+    /// <summary>
+    /// Ends the stream as Envoy does on stream_idle_timeout: its local reply (408, or 504 once the request was whole),
+    /// sent if the response has not started; after that the stream is reset.
+    /// </summary>
+    public void EndOnStreamIdleTimeout()
+    {
+        EndedByStreamIdleTimeout = true;
+        Reply = LocalReply.ForStreamIdleTimeout(RequestComplete);
+    }
+
     /// <summary>True when plugin code about to run must first leave a socket event thread (<see cref="ProxyOptions.InlineIo"/> off).</summary>
     public bool MustLeaveIoThread => !_options.InlineIo && SocketThreads.OnIoThread;
 
@@ -107,6 +144,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
         var request = Context.Request;
         var hasBody = Context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? request.ContentLength > 0;
+        RequestComplete = !hasBody;
         var before = RequestHeaders.Version;
         if (!await RunAsync(Phase.RequestHeaders, !hasBody).ConfigureAwait(false))
         {
@@ -153,7 +191,20 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     return true;
                 }
 
-                var read = await source.ReadAsync(chunk.AsMemory(0, ChunkSize), Context.RequestAborted).ConfigureAwait(false);
+                int read;
+                try
+                {
+                    // A gRPC call's client may stay quiet for as long as the stream idle timeout, no longer (its body has no
+                    // minimum rate). A client that went away fails the read either way.
+                    read = await source.ReadAsync(chunk.AsMemory(0, ChunkSize), _idle?.Token ?? Context.RequestAborted).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (StreamIdleTimedOut)
+                {
+                    EndOnStreamIdleTimeout();
+                    return false;
+                }
+
+                StreamActive();
                 if (MustLeaveIoThread)
                 {
                     await Task.Yield();
@@ -161,6 +212,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
                 total += read;
                 var endOfStream = read == 0 || (declared is { } d && total >= d && RequestEndsAtDeclaredLength);
+                RequestComplete = endOfStream;
                 var output = await PushRequestChunkAsync(chunk.AsSpan(0, read).ToArray(), endOfStream).ConfigureAwait(false);
                 if (output is null)
                 {
@@ -301,6 +353,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     private async Task<bool> OnResponseAsync(bool hasBody, long? declared, bool trailersAfterLength, Func<CancellationToken, ValueTask<Stream>> openBody,
         Func<HeaderMap?> upstreamTrailers, CancellationToken cancellationToken)
     {
+        StreamActive();
         var response = Context.Response;
         var headers = new HeaderMap(response.Headers.Count + 4);
         headers.Add(":status", response.StatusCode.ToString(CultureInfo.InvariantCulture));
@@ -365,6 +418,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             while (true)
             {
                 var read = await stream.ReadAsync(chunk.AsMemory(0, ChunkSize), cancellationToken).ConfigureAwait(false);
+                StreamActive();
                 if (MustLeaveIoThread)
                 {
                     await Task.Yield();
@@ -914,6 +968,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     public void Complete()
     {
         _completed = Stopwatch.GetTimestamp();
+        _idle?.Dispose();
         foreach (var host in _hosts)
         {
             host.Stream?.Complete();

@@ -115,6 +115,15 @@ internal static class LocalReply
         _ => null,
     };
 
+    /// <summary>
+    /// Envoy's reply when a stream went idle for the stream idle timeout before its response started: 408 while the
+    /// client is still sending its request, 504 once it sent all of it (Envoy's maybeRequestTimeoutCode); "stream timeout",
+    /// details <c>stream_idle_timeout</c>. A gRPC client gets it trailers-only: grpc-status 2 (Unknown) for 408, 14
+    /// (Unavailable) for 504, as Envoy maps them.
+    /// </summary>
+    public static LocalResponse ForStreamIdleTimeout(bool requestComplete) =>
+        new(requestComplete ? 504 : 408, "stream_idle_timeout", "stream timeout"u8.ToArray(), new HeaderMap(), null);
+
     /// <summary>Envoy router's text for a request reset before the response headers (the callouts' replies use it too).</summary>
     public static string ResetBeforeHeadersText(string reason, string? transportFailure = null) =>
         "upstream connect error or disconnect/reset before headers. reset reason: " + reason +

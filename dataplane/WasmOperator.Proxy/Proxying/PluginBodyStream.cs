@@ -35,6 +35,8 @@ internal sealed class PluginBodyStream(Exchange exchange, Stream source, long? d
             }
 
             var read = await source.ReadAsync(_chunk, cancellationToken).ConfigureAwait(false);
+            // A chunk a plugin holds is activity all the same: YARP, which never sees it, does not time a gRPC call.
+            exchange.StreamActive();
             if (exchange.MustLeaveIoThread)
             {
                 // YARP reads this stream right after an upstream write that may have completed inline.
@@ -43,6 +45,7 @@ internal sealed class PluginBodyStream(Exchange exchange, Stream source, long? d
 
             _read += read;
             _ended = read == 0 || (declared is { } d && _read >= d && exchange.RequestEndsAtDeclaredLength);
+            exchange.RequestComplete = _ended;
             var output = await exchange.PushRequestChunkAsync(_chunk.AsSpan(0, read).ToArray(), _ended).ConfigureAwait(false);
             if (output is null)
             {

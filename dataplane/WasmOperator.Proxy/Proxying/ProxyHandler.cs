@@ -28,6 +28,7 @@ internal sealed partial class ProxyHandler : IDisposable
     private readonly ForwarderRequestConfig _http11;
     private readonly ForwarderRequestConfig _http11Stream;
     private readonly ForwarderRequestConfig _http2;
+    private readonly ForwarderRequestConfig _http2TimedByExchange;
     private readonly Http1Forwarder _fast;
     private readonly Dictionary<string, Http1Upstream> _fastUpstreams;
     private readonly int _defaultPort;
@@ -44,6 +45,8 @@ internal sealed partial class ProxyHandler : IDisposable
         // stream_idle_timeout, not by the upstream timeout of an ordinary request.
         _http11Stream = _http11 with { ActivityTimeout = options.StreamIdleTimeout };
         _http2 = new ForwarderRequestConfig { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, ActivityTimeout = options.StreamIdleTimeout };
+        // Through plugins a gRPC call is timed by its exchange (Exchange.StreamIdleToken): plugins hold bytes YARP never sees.
+        _http2TimedByExchange = _http2 with { ActivityTimeout = Timeout.InfiniteTimeSpan };
         var upstreams = new SocketsHttpHandler
         {
             UseProxy = false,
@@ -131,6 +134,11 @@ internal sealed partial class ProxyHandler : IDisposable
                             await exchange.WriteReplyAsync().ConfigureAwait(false);
                         }
                     }
+                    else if (exchange.EndedByStreamIdleTimeout)
+                    {
+                        // The client sent nothing for the stream idle timeout while the proxy read its body for the plugins.
+                        await EndIdleStreamAsync(context, exchange).ConfigureAwait(false);
+                    }
                     else
                     {
                         await exchange.WriteReplyAsync().ConfigureAwait(false);
@@ -198,8 +206,18 @@ internal sealed partial class ProxyHandler : IDisposable
             context.Features.Set<IHttpMaxRequestBodySizeFeature>(null);
         }
 
-        var (invoker, config) = grpc ? (_invoker, _http2) : IsStream(context) ? (_upgradeInvoker, _http11Stream) : (_invoker, _http11);
-        var error = await _forwarder.SendAsync(context, _prefixes[cluster], invoker, config, PluginTransformer.Instance).ConfigureAwait(false);
+        var (invoker, config) = grpc ? (_invoker, exchange is null ? _http2 : _http2TimedByExchange)
+            : IsStream(context) ? (_upgradeInvoker, _http11Stream) : (_invoker, _http11);
+        var error = await _forwarder.SendAsync(context, _prefixes[cluster], invoker, config, PluginTransformer.Instance, exchange?.StreamIdleToken ?? default)
+            .ConfigureAwait(false);
+        if ((error != ForwarderError.None || exchange?.RelayFailure is not null) && exchange is { StreamIdleTimedOut: true, IsStopped: false })
+        {
+            // Cancelled by the exchange's stream idle timer, not a failure of either side.
+            exchange.EndOnStreamIdleTimeout();
+            await EndIdleStreamAsync(context, exchange).ConfigureAwait(false);
+            return;
+        }
+
         if (error == ForwarderError.None && exchange?.RelayFailure is { } failure)
         {
             // The plugins' response body copy failed once under way (YARP saw no error: its transform took the body over).
@@ -321,6 +339,23 @@ internal sealed partial class ProxyHandler : IDisposable
 
         var (headers, body) = LocalReply.Build(context.Request, reply);
         await LocalReply.WriteAsync(context, headers, body).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A gRPC call through plugins that the stream idle timeout ended (<see cref="Exchange.EndOnStreamIdleTimeout"/>):
+    /// counted, logged, and answered with Envoy's local reply through the plugins' response callbacks, unless the response
+    /// started (YARP or the plugins' response copy reset the stream then).
+    /// </summary>
+    private async Task EndIdleStreamAsync(HttpContext context, Exchange exchange)
+    {
+        if (context.Response.HasStarted || context.RequestAborted.IsCancellationRequested)
+        {
+            CountStreamIdleTimeout(context, "stream reset");
+            return;
+        }
+
+        CountStreamIdleTimeout(context, exchange.Reply is { StatusCode: 504 } ? "answered 504 stream timeout" : "answered 408 stream timeout");
+        await exchange.WriteReplyAsync().ConfigureAwait(false);
     }
 
     /// <summary>Counts a stream the stream idle timeout ended and logs it with its route and cluster (<paramref name="ended"/>: what became of it).</summary>

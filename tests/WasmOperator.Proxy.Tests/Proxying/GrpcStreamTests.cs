@@ -173,11 +173,13 @@ public sealed class GrpcStreamTests
         Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
     }
 
-    [Fact]
-    public async Task A_grpc_stream_idle_for_longer_than_the_stream_idle_timeout_is_reset_both_ways()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_grpc_stream_idle_for_longer_than_the_stream_idle_timeout_is_reset_both_ways(bool withPlugin)
     {
         await using var grpc = await GrpcUpstream.StartAsync();
-        await using var proxy = await ProxyHarness.StartAsync(Plugins(false), o =>
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o =>
         {
             o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address;
             o.StreamIdleTimeout = TimeSpan.FromSeconds(1);

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Headers;
 using System.Net.WebSockets;
 using System.Text;
 using WasmOperator.Proxy.Configuration;
@@ -8,9 +9,10 @@ using static WasmOperator.Proxy.Tests.Support.TestModules;
 namespace WasmOperator.Proxy.Tests.Proxying;
 
 /// <summary>
-/// Streams that may rightly stay quiet for minutes (WebSockets, over an HTTP/1.1 Upgrade or an h2c extended CONNECT)
-/// are bounded by the stream idle timeout (Envoy's <c>stream_idle_timeout</c>), not by the upstream timeout of an
-/// ordinary request. Small timeouts here: upstream 1 s, stream idle 3 s.
+/// Streams that may rightly stay quiet for minutes (WebSockets, over an HTTP/1.1 Upgrade or an h2c extended CONNECT;
+/// gRPC calls) are bounded by the stream idle timeout (Envoy's <c>stream_idle_timeout</c>), not by the upstream timeout
+/// of an ordinary request, also while the proxy itself waits on a gRPC call's body because a plugin holds some of it.
+/// Small timeouts here: upstream 1 s, stream idle 3 s.
 /// </summary>
 public sealed class StreamIdleTimeoutTests
 {
@@ -87,6 +89,171 @@ public sealed class StreamIdleTimeoutTests
 
         Assert.Equal(HttpStatusCode.GatewayTimeout, socket.HttpStatusCode);
         await hanging.Aborted.Task.WaitAsync(Patience);
+    }
+
+    /// <param name="forwarded">
+    /// False: the call's first message is here when the plugins are done with its headers (a plugin paused them a
+    /// little), so the proxy reads the body itself and forwards nothing yet. True: the call went upstream as soon as its
+    /// headers passed (a client sends them first) and the message came after; the upstream never answers.
+    /// </param>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_grpc_call_whose_body_a_plugin_holds_is_ended_as_envoy_ends_it_when_the_client_stays_quiet(bool forwarded)
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(HoldingPlugins(forwarded), o =>
+        {
+            ShortTimeouts(o, grpc.Address);
+            o.Clusters["grpc"] = grpc.Address;
+            o.Routes.Add(new RouteOption("/test.Echo", "grpc"));
+        });
+        var content = new PipeContent();
+        using var request = GrpcCall(forwarded ? "/test.Echo/Slow" : "/test.Echo/Chat", content);
+        if (!forwarded)
+        {
+            await content.Writer.WriteAsync(GrpcUpstream.Frame("first"));
+        }
+
+        var call = proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        if (forwarded)
+        {
+            await grpc.SlowStarted.Task.WaitAsync(Patience);
+            await content.Writer.WriteAsync(GrpcUpstream.Frame("first"));
+        }
+
+        // The plugin holds the first message until the body ends; the client sends nothing more.
+        using var response = await call.WaitAsync(Patience);
+
+        // Envoy's local reply on stream_idle_timeout while the request is still coming: 408 "stream timeout", to a gRPC
+        // client a trailers-only answer with the status Envoy maps 408 to (2, Unknown).
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("2", response.Headers.GetValues("grpc-status").Single());
+        Assert.Equal("stream timeout", Uri.UnescapeDataString(response.Headers.GetValues("grpc-message").Single()));
+        if (forwarded)
+        {
+            await grpc.SlowCancelled.Task.WaitAsync(Patience);
+        }
+        else
+        {
+            Assert.Empty(grpc.Calls);
+        }
+
+        // The plugin's stream context is released, and it read why the stream ended.
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("stream on_delete")), "the stream context to be deleted");
+        Assert.True(proxy.Logs.Contains("stream on_done"));
+        Assert.True(proxy.Logs.Contains("code_details=stream_idle_timeout"), string.Join(" | ", proxy.Logs.Lines));
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("proxy_stream_idle_timeouts_total 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_downstream_resets_total 0", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_upstream_errors_total 0", metrics, StringComparison.Ordinal);
+        Assert.Single(proxy.Logs.Lines, l => l.Contains("stream idle timeout", StringComparison.Ordinal));
+        Assert.Contains(proxy.Logs.Lines, l => l.Contains("stream idle timeout: POST /test.Echo/", StringComparison.Ordinal) &&
+            l.Contains("(route /test.Echo, cluster grpc)", StringComparison.Ordinal) && l.Contains("answered 408", StringComparison.Ordinal));
+
+        // Only the call ended: the client's connection serves the next one.
+        var next = new PipeContent();
+        using var nextRequest = GrpcCall("/test.Echo/Chat", next);
+        await next.Writer.WriteAsync(GrpcUpstream.Frame("again"));
+        await next.Writer.CompleteAsync();
+        using var nextResponse = await proxy.H2c.SendAsync(nextRequest).WaitAsync(Patience);
+        Assert.Equal(["echo:again"], GrpcUpstream.Messages(await nextResponse.Content.ReadAsByteArrayAsync()));
+        Assert.Equal("0", nextResponse.TrailingHeaders.GetValues("grpc-status").Single());
+    }
+
+    /// <param name="forwarded">As above: the proxy reads the held body before forwarding anything, or while the call is upstream.</param>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_grpc_call_whose_body_a_plugin_holds_goes_on_while_each_message_comes_within_the_stream_idle_timeout(bool forwarded)
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(HoldingPlugins(forwarded), o => ShortTimeouts(o, grpc.Address));
+        var content = new PipeContent();
+        using var request = GrpcCall("/test.Echo/Chat", content);
+        if (!forwarded)
+        {
+            await content.Writer.WriteAsync(GrpcUpstream.Frame("m0"));
+        }
+
+        var call = proxy.H2c.SendAsync(request);
+        if (forwarded)
+        {
+            await ProxyHarness.EventuallyAsync(() => Task.FromResult(!grpc.Calls.IsEmpty), "the call to go upstream");
+            await content.Writer.WriteAsync(GrpcUpstream.Frame("m0"));
+        }
+
+        // Four more messages a second apart: longer than the stream idle timeout in all, never that long without a byte,
+        // though the plugin holds every one of them (none reaches the upstream before the body ends).
+        for (var i = 1; i <= 4; i++)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            await content.Writer.WriteAsync(GrpcUpstream.Frame("m" + i));
+        }
+
+        await content.Writer.CompleteAsync();
+        using var response = await call.WaitAsync(Patience);
+
+        Assert.Equal(["echo:m0", "echo:m1", "echo:m2", "echo:m3", "echo:m4"], GrpcUpstream.Messages(await response.Content.ReadAsByteArrayAsync()));
+        Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
+        Assert.Contains("proxy_stream_idle_timeouts_total 0", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_grpc_call_whose_body_a_plugin_holds_is_reset_both_ways_when_the_client_stays_quiet_after_the_response_started()
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(HoldingPlugins(forwarded: true), o => ShortTimeouts(o, grpc.Address));
+        var content = new PipeContent();
+        using var request = GrpcCall("/test.Echo/Chat", content);
+
+        // The upstream sends its headers at once; the message the client sends then is held by the plugin.
+        using var response = await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
+        await content.Writer.WriteAsync(GrpcUpstream.Frame("first"));
+        var body = await response.Content.ReadAsStreamAsync();
+
+        // Envoy resets a stream whose response started when it goes idle.
+        await Assert.ThrowsAnyAsync<IOException>(async () => await body.ReadAsync(new byte[1]).AsTask().WaitAsync(Patience));
+        await grpc.Reset.Task.WaitAsync(Patience);
+        await ProxyHarness.EventuallyAsync(async () => (await proxy.MetricsAsync()).Contains("proxy_stream_idle_timeouts_total 1", StringComparison.Ordinal), "the timeout to be counted");
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("proxy_upstream_errors_total 0", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_downstream_resets_total 0", metrics, StringComparison.Ordinal);
+        Assert.Single(proxy.Logs.Lines, l => l.Contains("stream idle timeout: POST /test.Echo/Chat", StringComparison.Ordinal) && l.EndsWith("stream reset", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_whole_grpc_call_whose_answer_never_comes_through_a_plugin_gets_envoys_504_for_a_complete_request()
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(HoldingPlugins(forwarded: true), o => ShortTimeouts(o, grpc.Address));
+        var content = new PipeContent();
+        using var request = GrpcCall("/test.Echo/Slow", content);
+        await content.Writer.WriteAsync(GrpcUpstream.Frame("ping"));
+        await content.Writer.CompleteAsync();
+
+        using var response = await proxy.H2c.SendAsync(request).WaitAsync(Patience);
+
+        // The client sent all it had: Envoy answers 504 (gRPC 14, Unavailable) instead of 408.
+        Assert.Equal("14", response.Headers.GetValues("grpc-status").Single());
+        Assert.Equal("stream timeout", Uri.UnescapeDataString(response.Headers.GetValues("grpc-message").Single()));
+        await grpc.SlowCancelled.Task.WaitAsync(Patience);
+        Assert.Contains("proxy_stream_idle_timeouts_total 1", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
+    /// <summary>A plugin holding the request body until its end; before it, unless <paramref name="forwarded"/>, one pausing the headers a little.</summary>
+    private static string HoldingPlugins(bool forwarded)
+    {
+        var hold = Plugin("hold", Wat("hold_request_body"), "hold");
+        return forwarded ? Yaml(hold) : Yaml(Plugin("pause", Wat("pause_headers_until_tick"), "pause"), hold);
+    }
+
+    private static HttpRequestMessage GrpcCall(string path, PipeContent content)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content, Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
+        request.Headers.TryAddWithoutValidation("te", "trailers");
+        return request;
     }
 
     private static ClientWebSocket NewSocket(bool h2c)

@@ -1,0 +1,32 @@
+;; Pauses every request at its headers for two ticks of its root context (200 to 400 ms), then resumes it: a plugin
+;; that decides on the headers a little later (as after a callout), so body bytes the client sent right after its
+;; headers are already here when the headers phase ends. One paused request per VM at a time.
+(module
+  (import "env" "proxy_set_tick_period_milliseconds" (func $tick_period (param i32) (result i32)))
+  (import "env" "proxy_set_effective_context" (func $set_effective (param i32) (result i32)))
+  (import "env" "proxy_continue_stream" (func $continue (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (global $paused (mut i32) (i32.const 0))
+  (global $ticks (mut i32) (i32.const 0))
+  (func (export "malloc") (param $n i32) (result i32) (local $p i32)
+    global.get $heap local.set $p global.get $heap local.get $n i32.add global.set $heap local.get $p)
+  (func (export "proxy_abi_version_0_2_0"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) i32.const 1)
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (drop (call $tick_period (i32.const 200)))
+    i32.const 1)
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32)
+    (global.set $paused (local.get $ctx))
+    (global.set $ticks (i32.const 2))
+    i32.const 1)
+  (func (export "proxy_on_tick") (param i32)
+    (if (i32.eqz (global.get $paused)) (then (return)))
+    (global.set $ticks (i32.sub (global.get $ticks) (i32.const 1)))
+    (if (i32.eqz (global.get $ticks))
+      (then
+        (drop (call $set_effective (global.get $paused)))
+        (drop (call $continue (i32.const 0)))
+        (global.set $paused (i32.const 0)))))
+)
