@@ -19,22 +19,7 @@ internal sealed class LoadedPlugin(ProxyWasmPlugin plugin)
     public bool Released => Volatile.Read(ref _owners) == 0;
 
     /// <summary>Takes a reference for one more set; false if the plugin was already released.</summary>
-    public bool TryRetain()
-    {
-        while (true)
-        {
-            var n = Volatile.Read(ref _owners);
-            if (n == 0)
-            {
-                return false;
-            }
-
-            if (Interlocked.CompareExchange(ref _owners, n + 1, n) == n)
-            {
-                return true;
-            }
-        }
-    }
+    public bool TryRetain() => RefCount.TryAdd(ref _owners);
 
     /// <summary>Drops a set's reference; the last one disposes the VMs.</summary>
     public void Release()

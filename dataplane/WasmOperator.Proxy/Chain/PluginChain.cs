@@ -75,22 +75,7 @@ internal sealed class PluginChain
     }
 
     /// <summary>Takes a reference for one request; false if the chain was already released.</summary>
-    public bool TryAcquire()
-    {
-        while (true)
-        {
-            var n = Volatile.Read(ref _references);
-            if (n == 0)
-            {
-                return false;
-            }
-
-            if (Interlocked.CompareExchange(ref _references, n + 1, n) == n)
-            {
-                return true;
-            }
-        }
-    }
+    public bool TryAcquire() => RefCount.TryAdd(ref _references);
 
     /// <summary>Drops a reference; the last one (after replacement) lets go of the plugins.</summary>
     public void Release()

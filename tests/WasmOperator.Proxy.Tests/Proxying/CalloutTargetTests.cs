@@ -21,7 +21,7 @@ public sealed class CalloutTargetTests
         // Any server that answers 200 stands in for the attacker's: here the harness's upstream.
         var attacker = proxy.Upstream.Port;
 
-        var reply = await RawGetAsync(proxy.Server.Options.Port, $"//127.0.0.1:{attacker}/steal");
+        var reply = await RawHttp.GetAsync(proxy.Server.Options.Port, $"//127.0.0.1:{attacker}/steal");
 
         Assert.StartsWith("HTTP/1.1 401", reply, StringComparison.Ordinal);
         Assert.Equal(0, proxy.Upstream.Requests);
@@ -39,16 +39,5 @@ public sealed class CalloutTargetTests
         Assert.Equal(expected, target.OriginalString);
         Assert.Equal(new Uri(cluster).Authority, target.Authority);
         Assert.Equal(path, target.PathAndQuery);
-    }
-
-    private static async Task<string> RawGetAsync(int port, string target)
-    {
-        using var client = new TcpClient();
-        await client.ConnectAsync(IPAddress.Loopback, port);
-        var stream = client.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {target} HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n"));
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        using var reader = new StreamReader(stream, Encoding.Latin1);
-        return await reader.ReadToEndAsync(timeout.Token);
     }
 }

@@ -1,6 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Tests.Support;
 using static WasmOperator.Proxy.Tests.Support.TestModules;
@@ -26,7 +23,7 @@ public sealed class PathNormalizationTests
         await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("deny", Wat("deny_admin_path"), "deny")),
             o => o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address);
 
-        var reply = await RawAsync(proxy.Server.Options.Port, $"GET {target} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        var reply = await RawHttp.GetAsync(proxy.Server.Options.Port, target, host: "a");
 
         // Before: 200, and the upstream got "GET /admin" (the plugin had read the raw target).
         Assert.StartsWith("HTTP/1.1 403", reply, StringComparison.Ordinal);
@@ -42,19 +39,9 @@ public sealed class PathNormalizationTests
         await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("deny", Wat("deny_admin_path"), "deny")),
             o => o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address);
 
-        var reply = await RawAsync(proxy.Server.Options.Port, $"GET {target} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        var reply = await RawHttp.GetAsync(proxy.Server.Options.Port, target, host: "a");
 
         Assert.StartsWith("HTTP/1.1 200", reply, StringComparison.Ordinal);
         Assert.StartsWith(requestLine, Assert.Single(upstream.Requests).RequestLine, StringComparison.Ordinal);
-    }
-
-    private static async Task<string> RawAsync(int port, string request)
-    {
-        using var client = new TcpClient();
-        await client.ConnectAsync(IPAddress.Loopback, port);
-        var stream = client.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(request));
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        return await new StreamReader(stream, Encoding.Latin1).ReadToEndAsync(timeout.Token);
     }
 }

@@ -6,13 +6,28 @@ using System.Text;
 namespace WasmOperator.Proxy.Tests.Support;
 
 /// <summary>
-/// Requests with request trailers, which HttpClient cannot send: HTTP/1.1 chunked over a socket, and
+/// Requests HttpClient cannot send: a request target exactly as written, request trailers over HTTP/1.1 chunked, and
 /// HTTP/2 (prior knowledge) with hand-written frames and HPACK literals.
 /// </summary>
 internal static class RawHttp
 {
     private const byte Data = 0, Headers = 1, Settings = 4, GoAway = 7;
     private const byte EndStream = 0x1, EndHeaders = 0x4, Ack = 0x1;
+
+    /// <summary>
+    /// Sends <c>GET target HTTP/1.1</c> exactly as given (HttpClient would normalize a target like <c>/a/../b</c> or
+    /// <c>//host/x</c>), with <c>Connection: close</c>; returns the whole response text (Latin-1).
+    /// </summary>
+    public static async Task<string> GetAsync(int port, string target, string host = "app")
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var reader = new StreamReader(stream, Encoding.Latin1);
+        return await reader.ReadToEndAsync(timeout.Token);
+    }
 
     /// <summary>Sends a chunked HTTP/1.1 POST whose body ends with <paramref name="trailers"/>; returns the whole response text.</summary>
     public static async Task<string> PostChunkedWithTrailersAsync(int port, string path, string body, params (string Name, string Value)[] trailers)
