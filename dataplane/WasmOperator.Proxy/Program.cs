@@ -28,6 +28,7 @@ for (var i = 0; i < args.Length; i++)
         case "--drain-time": options.DrainTime = Seconds(Next()); i++; break;
         case "--drain-timeout": options.DrainTimeout = Seconds(Next()); i++; break;
         case "--shards": options.ShardsPerPlugin = int.Parse(Next(), CultureInfo.InvariantCulture); i++; break;
+        case "--max-callouts-per-cluster": options.MaxCalloutsPerCluster = int.Parse(Next(), CultureInfo.InvariantCulture); i++; break;
         case "--cluster":
             var cluster = Next().Split('=', 2);
             options.Clusters[cluster[0]] = new Uri(cluster[1]);
@@ -47,7 +48,7 @@ for (var i = 0; i < args.Length; i++)
             await Console.Error.WriteLineAsync(
                 $"unknown argument '{args[i]}'. Usage: WasmOperator.Proxy [--port 15001] [--h2c-port 15002 (0 = off)] [--admin-port 15000] [--listen 0.0.0.0] " +
                 "[--upstream http://127.0.0.1:8080] [--plugins plugins.yaml] [--cluster name=url]... [--route /prefix=cluster]... " +
-                "[--node-label key=value]... [--max-body-bytes N] [--shards N] [--upstream-timeout SECONDS (100)] [--stream-idle-timeout SECONDS (300)] " +
+                "[--node-label key=value]... [--max-body-bytes N] [--shards N] [--max-callouts-per-cluster N (2048)] [--upstream-timeout SECONDS (100)] [--stream-idle-timeout SECONDS (300)] " +
                 "[--inline-io true|false] [--request-id true|false (generate x-request-id when absent)] [--drain-time SECONDS (5)] [--drain-timeout SECONDS (20)]").ConfigureAwait(false);
             return 2;
     }

@@ -62,6 +62,13 @@ internal sealed class ProxyOptions
     /// <summary>Once the data listeners stopped, how long shutdown waits for in-flight requests before aborting them.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>
+    /// Plugin callouts (HTTP and gRPC, calls and open streams) one cluster may have in flight; one more fails at once
+    /// with Envoy's overflow reply (503, or UNAVAILABLE). Envoy's circuit-breaker defaults: 1024 connections plus 1024
+    /// requests waiting for one. Connections per cluster are capped at 1024.
+    /// </summary>
+    public int MaxCalloutsPerCluster { get; set; } = 2048;
+
     /// <summary>How often the plugin file is re-read in case a change notification was missed.</summary>
     public TimeSpan PluginsFilePollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 

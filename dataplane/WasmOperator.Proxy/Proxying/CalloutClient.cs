@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 using System.Net;
 using System.Net.Http.Headers;
 using WasmOperator.Proxy.Configuration;
@@ -14,6 +16,7 @@ internal sealed class CalloutClient : IDisposable
 {
     private readonly HttpClient _client;
     private readonly ProxyOptions _options;
+    private readonly ConcurrentDictionary<string, StrongBox<int>> _inFlight = new(StringComparer.Ordinal);
 
     public CalloutClient(ProxyOptions options)
         : this(options, NewHandler())
@@ -31,6 +34,8 @@ internal sealed class CalloutClient : IDisposable
     {
         UseProxy = false,
         AllowAutoRedirect = false,
+        // Envoy's circuit-breaker default; callouts beyond what a cluster may have in flight fail at once (TryEnter).
+        MaxConnectionsPerServer = 1024,
         UseCookies = false,
         PooledConnectionLifetime = TimeSpan.FromMinutes(5),
         ConnectTimeout = TimeSpan.FromSeconds(5),
@@ -65,7 +70,50 @@ internal sealed class CalloutClient : IDisposable
             throw new ArgumentException(unknown, nameof(request));
         }
 
-        return SendHttpAsync(cluster, request, cancellationToken);
+        if (!TryEnter(request.Upstream))
+        {
+            var head = string.Equals(request.Headers.Get(":method"), "HEAD", StringComparison.OrdinalIgnoreCase);
+            return Task.FromResult(RouterReply(HttpStatusCode.ServiceUnavailable, LocalReply.ResetBeforeHeadersText("overflow"), head));
+        }
+
+        return SendCountedAsync(cluster, request, cancellationToken);
+    }
+
+    private async Task<HttpCalloutResponse> SendCountedAsync(Uri cluster, HttpCalloutRequest request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await SendHttpAsync(cluster, request, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Leave(request.Upstream);
+        }
+    }
+
+    /// <summary>
+    /// Counts a callout against its cluster's <see cref="ProxyOptions.MaxCalloutsPerCluster"/>; false when the cluster is
+    /// full (Envoy's circuit breaker overflows: the call fails at once instead of queueing without bound). A plugin
+    /// making thousands of calls to a cluster that never answers took every file descriptor of the proxy.
+    /// </summary>
+    internal bool TryEnter(string cluster)
+    {
+        var count = _inFlight.GetOrAdd(cluster, static _ => new StrongBox<int>());
+        if (Interlocked.Increment(ref count.Value) <= _options.MaxCalloutsPerCluster)
+        {
+            return true;
+        }
+
+        Interlocked.Decrement(ref count.Value);
+        return false;
+    }
+
+    internal void Leave(string cluster)
+    {
+        if (_inFlight.TryGetValue(cluster, out var count))
+        {
+            Interlocked.Decrement(ref count.Value);
+        }
     }
 
     private async Task<HttpCalloutResponse> SendHttpAsync(Uri cluster, HttpCalloutRequest request, CancellationToken cancellationToken)
@@ -201,6 +249,23 @@ internal sealed class CalloutClient : IDisposable
             return Failed(GrpcStatus.Unavailable, unknown);
         }
 
+        if (!TryEnter(request.Upstream))
+        {
+            return Failed(GrpcStatus.Unavailable, Overflow(request.Upstream));
+        }
+
+        try
+        {
+            return await SendGrpcCountedAsync(cluster, request, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Leave(request.Upstream);
+        }
+    }
+
+    private async Task<GrpcCalloutResponse> SendGrpcCountedAsync(Uri cluster, GrpcCalloutRequest request, CancellationToken cancellationToken)
+    {
         using var message = GrpcRequest(cluster, request.Service, request.Method, request.InitialMetadata);
         message.Content = new ByteArrayContent(GrpcFraming.Frame(request.Message));
         message.Content.Headers.ContentType = GrpcContentType;
@@ -241,9 +306,18 @@ internal sealed class CalloutClient : IDisposable
             return GrpcStreamCall.Closed;
         }
 
+        if (!TryEnter(request.Upstream))
+        {
+            events.OnClose(GrpcStatus.Unavailable, Overflow(request.Upstream));
+            return GrpcStreamCall.Closed;
+        }
+
         var message = GrpcRequest(cluster, request.Service, request.Method, request.InitialMetadata);
-        return GrpcStreamCall.Start(_client, message, events);
+        return GrpcStreamCall.Start(_client, message, events, () => Leave(request.Upstream));
     }
+
+    private string Overflow(string cluster) =>
+        $"cluster '{cluster}' has {_options.MaxCalloutsPerCluster} callouts in flight (--max-callouts-per-cluster): overflow";
 
     /// <summary>
     /// The callout's URL: the cluster's scheme and authority, then the plugin's <c>:path</c> exactly as given, as

@@ -16,6 +16,7 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
     private readonly CancellationTokenSource _reset = new();
     private readonly Lock _gate = new();
     private readonly IGrpcStreamEvents _events;
+    private Action? _onEnded;
     private bool _cancelled;
     private bool _finished;
 
@@ -24,9 +25,13 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
     /// <summary>A stream that already closed (it was reported closed when opened): sends and closes do nothing.</summary>
     public static IGrpcStream Closed { get; } = new ClosedStream();
 
-    public static GrpcStreamCall Start(HttpClient client, HttpRequestMessage message, IGrpcStreamEvents events)
+    /// <param name="client">The client the call goes through.</param>
+    /// <param name="message">The request, without content.</param>
+    /// <param name="events">Where the stream's events go.</param>
+    /// <param name="finished">Runs once when the call ended, however it ended.</param>
+    public static GrpcStreamCall Start(HttpClient client, HttpRequestMessage message, IGrpcStreamEvents events, Action? finished = null)
     {
-        var call = new GrpcStreamCall(events);
+        var call = new GrpcStreamCall(events) { _onEnded = finished };
         message.Content = new OutgoingContent(call._outgoing.Reader);
         message.Content.Headers.ContentType = CalloutClient.GrpcContentType;
         _ = Task.Run(() => call.RunAsync(client, message));
@@ -175,6 +180,8 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
             _outgoing.Writer.TryComplete();
             _reset.Dispose();
         }
+
+        _onEnded?.Invoke();
     }
 
     /// <summary>The request body: frames the plugin sent, written and flushed one by one until the local half-close.</summary>

@@ -105,6 +105,60 @@ public sealed class CalloutFailureTests
     }
 
     [Fact]
+    public async Task Callouts_beyond_what_a_cluster_may_have_in_flight_get_envoys_overflow_reply_at_once()
+    {
+        // Envoy's circuit breaker: a cluster full of calls fails the next one at once rather than queueing it (a plugin
+        // firing thousands of calls at a cluster that never answers took every file descriptor of the proxy).
+        var options = new ProxyOptions { MaxCalloutsPerCluster = 2 };
+        var upstream = new HeldHandler();
+        using var client = new CalloutClient(options, upstream);
+        var first = client.SendHttpAsync(Get(), default);
+        var second = client.SendHttpAsync(Get(), default);
+
+        var third = await client.SendHttpAsync(Get(), default).WaitAsync(TimeSpan.FromSeconds(5));
+        var grpc = await client.SendGrpcAsync(
+            new GrpcCalloutRequest(ProxyOptions.DefaultCluster, "test.Echo", "Unary", new HeaderMap(0), [], TimeSpan.FromSeconds(5)), default);
+
+        Assert.Equal("503", third.Headers.Get(":status"));
+        Assert.Equal("upstream connect error or disconnect/reset before headers. reset reason: overflow", System.Text.Encoding.UTF8.GetString(third.Body));
+        Assert.Equal(14, grpc.Status);
+        Assert.Contains("overflow", grpc.StatusMessage, StringComparison.Ordinal);
+        Assert.Equal(2, upstream.Calls);
+
+        // Finished calls give their places back.
+        upstream.Release();
+        Assert.Equal("200", (await first).Headers.Get(":status"));
+        Assert.Equal("200", (await second).Headers.Get(":status"));
+        Assert.Equal("200", (await client.SendHttpAsync(Get(), default)).Headers.Get(":status"));
+    }
+
+    private static HttpCalloutRequest Get()
+    {
+        var headers = new HeaderMap();
+        headers.Add(":method", "GET");
+        headers.Add(":path", "/check");
+        return new HttpCalloutRequest(ProxyOptions.DefaultCluster, headers, [], new HeaderMap(0), TimeSpan.Zero);
+    }
+
+    /// <summary>Answers 200 to every request once released; counts the requests that reached it.</summary>
+    private sealed class HeldHandler : HttpMessageHandler
+    {
+        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _calls;
+
+        public int Calls => Volatile.Read(ref _calls);
+
+        public void Release() => _released.TrySetResult();
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _calls);
+            await _released.Task.WaitAsync(cancellationToken);
+            return new HttpResponseMessage(HttpStatusCode.OK) { Content = new ByteArrayContent([]) };
+        }
+    }
+
+    [Fact]
     public async Task A_bare_socket_error_before_the_headers_is_the_same_503_local_reply()
     {
         // HttpClient lets a SocketException through unwrapped when a connection is reset right after it was accepted
