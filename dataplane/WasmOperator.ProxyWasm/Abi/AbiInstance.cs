@@ -1537,31 +1537,28 @@ internal sealed class AbiInstance : IDisposable
             return Status(ProxyStatus.InvalidMemoryAccess);
         }
 
-        var status = _plugin.Runtime.Metrics.Define((MetricType)type, name, out var id);
-        if (status != ProxyStatus.Ok)
-        {
-            return Status(status);
-        }
-
+        // Never refused for a name another plugin (or this one) defined with another type: as in Envoy, each type
+        // has its own metrics.
+        var id = _plugin.Metrics.Define((MetricType)type, name);
         return TryWriteU32(ret, (uint)id) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
     }
 
     public int IncrementMetric(int id, long delta)
     {
         Guard("proxy_increment_metric");
-        return Status(_plugin.Runtime.Metrics.Increment(id, delta));
+        return Status(_plugin.Metrics.Increment(id, delta));
     }
 
     public int RecordMetric(int id, long value)
     {
         Guard("proxy_record_metric");
-        return Status(_plugin.Runtime.Metrics.Record(id, value));
+        return Status(_plugin.Metrics.Record(id, value));
     }
 
     public int GetMetric(int id, int ret)
     {
         Guard("proxy_get_metric");
-        var status = _plugin.Runtime.Metrics.Get(id, out var value);
+        var status = _plugin.Metrics.Get(id, out var value);
         if (status != ProxyStatus.Ok)
         {
             return Status(status);

@@ -29,6 +29,7 @@ public sealed class ProxyWasmPlugin : IDisposable
         Host = host;
         Log = log;
         SharedData = runtime.SharedDataFor(options.VmId);
+        Metrics = runtime.Metrics.CreateScope();
         var foreign = new Dictionary<string, ForeignFunction>(BuiltInForeignFunctions.Create(options.MemoryLimitBytes), StringComparer.Ordinal);
         foreach (var (name, function) in options.ForeignFunctions)
         {
@@ -114,6 +115,9 @@ public sealed class ProxyWasmPlugin : IDisposable
     internal ILogger Log { get; }
 
     internal SharedDataStore SharedData { get; }
+
+    /// <summary>The ids this plugin's <c>proxy_define_metric</c> handed out; other plugins' metrics are out of reach.</summary>
+    internal MetricScope Metrics { get; }
 
     /// <summary>Built-in and registered foreign functions by name.</summary>
     internal FrozenDictionary<string, ForeignFunction> ForeignFunctions { get; }

@@ -3,13 +3,14 @@ using WasmOperator.ProxyWasm.Abi;
 namespace WasmOperator.ProxyWasm.Shared;
 
 /// <summary>
-/// Plugin-defined metrics, process-wide (like Envoy stats: one name, one metric, shared by every
-/// shard). The proxy exports them from <see cref="Snapshot"/>; tests read them with <see cref="TryGet"/>.
+/// Plugin-defined metrics, process-wide (like Envoy stats: one name and type, one metric, shared by every shard and
+/// plugin). Plugins reach them only by the ids of their own <see cref="MetricScope"/>. The proxy exports them from
+/// <see cref="Snapshot"/>; tests read them with <see cref="TryGet(string, MetricType, out MetricValue)"/>.
 /// </summary>
 public sealed class MetricRegistry
 {
     private readonly Lock _gate = new();
-    private readonly Dictionary<string, int> _byName = new(StringComparer.Ordinal);
+    private readonly Dictionary<(MetricType Type, string Name), Metric> _byKey = [];
     private readonly List<Metric> _metrics = [];
 
     /// <summary>
@@ -28,55 +29,47 @@ public sealed class MetricRegistry
         public IReadOnlyList<long> BucketCounts { get; init; } = [];
     }
 
-    internal ProxyStatus Define(MetricType type, string name, out int id)
+    /// <summary>A new id table for one plugin: the ids it gets from <c>proxy_define_metric</c> reach only its own metrics.</summary>
+    internal MetricScope CreateScope() => new(this);
+
+    /// <summary>
+    /// The metric of this type and name, created on first use. A name is one metric per type (Envoy keeps counters,
+    /// gauges and histograms apart), so plugins defining the same name and type share it, as Envoy stats do.
+    /// </summary>
+    internal Metric GetOrAdd(MetricType type, string name)
     {
         lock (_gate)
         {
-            if (_byName.TryGetValue(name, out id))
+            if (!_byKey.TryGetValue((type, name), out var metric))
             {
-                return _metrics[id - 1].Type == type ? ProxyStatus.Ok : ProxyStatus.BadArgument;
+                metric = new Metric(name, type);
+                _byKey[(type, name)] = metric;
+                _metrics.Add(metric);
             }
 
-            _metrics.Add(new Metric(name, type));
-            id = _metrics.Count;
-            _byName[name] = id;
-            return ProxyStatus.Ok;
+            return metric;
         }
     }
 
-    internal ProxyStatus Increment(int id, long delta)
+    internal ProxyStatus Increment(Metric metric, long delta)
     {
+        if (metric.Type == MetricType.Histogram || (metric.Type == MetricType.Counter && delta <= 0))
+        {
+            return ProxyStatus.BadArgument;
+        }
+
         lock (_gate)
         {
-            if (Find(id) is not { } metric)
-            {
-                return ProxyStatus.NotFound;
-            }
-
-            if (metric.Type == MetricType.Counter && delta <= 0)
-            {
-                return ProxyStatus.BadArgument;
-            }
-
-            if (metric.Type == MetricType.Histogram)
-            {
-                return ProxyStatus.BadArgument;
-            }
-
             metric.Value += delta;
-            return ProxyStatus.Ok;
         }
+
+        return ProxyStatus.Ok;
     }
 
-    internal ProxyStatus Record(int id, long value)
+    internal void Record(Metric metric, long value)
     {
         lock (_gate)
         {
-            if (Find(id) is not { } metric)
-            {
-                return ProxyStatus.NotFound;
-            }
-
             switch (metric.Type)
             {
                 case MetricType.Counter:
@@ -91,35 +84,49 @@ public sealed class MetricRegistry
                     metric.Observe(value);
                     break;
             }
-
-            return ProxyStatus.Ok;
         }
     }
 
-    internal ProxyStatus Get(int id, out long value)
+    internal long Get(Metric metric)
     {
         lock (_gate)
         {
-            var metric = Find(id);
-            value = metric?.Value ?? 0;
-            return metric is null ? ProxyStatus.NotFound : ProxyStatus.Ok;
+            return metric.Value;
         }
     }
 
-    /// <summary>The metric named <paramref name="name"/>, if a plugin defined it.</summary>
+    /// <summary>The first metric named <paramref name="name"/> a plugin defined, of whatever type.</summary>
     public bool TryGet(string name, out MetricValue value)
     {
         lock (_gate)
         {
-            if (_byName.TryGetValue(name, out var id))
+            foreach (var m in _metrics)
             {
-                var m = _metrics[id - 1];
+                if (m.Name == name)
+                {
+                    value = m.ToValue();
+                    return true;
+                }
+            }
+        }
+
+        value = new MetricValue(name, MetricType.Counter, 0, 0);
+        return false;
+    }
+
+    /// <summary>The metric of this name and type, if a plugin defined it.</summary>
+    public bool TryGet(string name, MetricType type, out MetricValue value)
+    {
+        lock (_gate)
+        {
+            if (_byKey.TryGetValue((type, name), out var m))
+            {
                 value = m.ToValue();
                 return true;
             }
         }
 
-        value = new MetricValue(name, MetricType.Counter, 0, 0);
+        value = new MetricValue(name, type, 0, 0);
         return false;
     }
 
@@ -138,9 +145,7 @@ public sealed class MetricRegistry
         }
     }
 
-    private Metric? Find(int id) => id >= 1 && id <= _metrics.Count ? _metrics[id - 1] : null;
-
-    private sealed class Metric(string name, MetricType type)
+    internal sealed class Metric(string name, MetricType type)
     {
         private readonly long[] _buckets = type == MetricType.Histogram ? new long[HistogramBounds.Count] : [];
 
