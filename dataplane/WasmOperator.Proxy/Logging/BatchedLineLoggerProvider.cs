@@ -9,7 +9,8 @@ namespace WasmOperator.Proxy.Logging;
 /// The proxy's log: one line per entry (<c>2026-11-28T20:10:00.123Z info WasmOperator.Proxy.Plugin: text</c>),
 /// written to a stream (stdout) in batches by a background thread. A plugin that logs on every request
 /// must not cost a write syscall and a thread wake-up per line, nor block the request path: lines are
-/// queued (bounded; beyond <see cref="MaxQueuedLines"/> they are dropped and counted) and written every
+/// queued (bounded by <see cref="MaxQueuedLines"/> and <see cref="MaxQueuedBytes"/>; beyond either they are dropped and
+/// counted, so a plugin logging huge lines to a slow stdout cannot grow the heap) and written every
 /// <see cref="FlushInterval"/>, or as soon as a batch's worth is waiting. Disposing writes what is queued.
 /// </summary>
 internal sealed class BatchedLineLoggerProvider : ILoggerProvider
@@ -22,13 +23,15 @@ internal sealed class BatchedLineLoggerProvider : ILoggerProvider
     private volatile bool _stopping;
     private int _disposed;
     private int _queued;
+    private long _queuedBytes;
     private long _dropped;
     private long _written;
 
-    public BatchedLineLoggerProvider(Stream output, int maxQueuedLines = 64 * 1024, TimeSpan? flushInterval = null)
+    public BatchedLineLoggerProvider(Stream output, int maxQueuedLines = 64 * 1024, long maxQueuedBytes = 32L * 1024 * 1024, TimeSpan? flushInterval = null)
     {
         _output = output;
         MaxQueuedLines = maxQueuedLines;
+        MaxQueuedBytes = maxQueuedBytes;
         FlushInterval = flushInterval ?? TimeSpan.FromMilliseconds(50);
         _writer = new Thread(WriteLoop) { IsBackground = true, Name = "proxy log writer" };
         _writer.Start();
@@ -37,9 +40,15 @@ internal sealed class BatchedLineLoggerProvider : ILoggerProvider
     /// <summary>Lines waiting beyond this are dropped (and counted in <see cref="Dropped"/>).</summary>
     public int MaxQueuedLines { get; }
 
+    /// <summary>
+    /// Memory the waiting lines may hold (UTF-16, as queued); a line that would pass it is dropped (and counted in
+    /// <see cref="Dropped"/>). The default holds the full line limit of ordinary (~250-char) lines.
+    /// </summary>
+    public long MaxQueuedBytes { get; }
+
     public TimeSpan FlushInterval { get; }
 
-    /// <summary>Lines dropped because the queue was full.</summary>
+    /// <summary>Lines dropped because the queue was full (of lines or of bytes).</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
     /// <summary>Lines written to the output.</summary>
@@ -49,10 +58,16 @@ internal sealed class BatchedLineLoggerProvider : ILoggerProvider
 
     private void Enqueue(string line)
     {
+        var size = Size(line);
         var queued = Interlocked.Increment(ref _queued);
-        if (queued > MaxQueuedLines || _stopping)
+        if (queued > MaxQueuedLines || Interlocked.Add(ref _queuedBytes, size) > MaxQueuedBytes || _stopping)
         {
             Interlocked.Decrement(ref _queued);
+            if (queued <= MaxQueuedLines)
+            {
+                Interlocked.Add(ref _queuedBytes, -size);
+            }
+
             Interlocked.Increment(ref _dropped);
             return;
         }
@@ -70,6 +85,8 @@ internal sealed class BatchedLineLoggerProvider : ILoggerProvider
             }
         }
     }
+
+    private static long Size(string line) => (long)line.Length * sizeof(char);
 
     private void WriteLoop()
     {
@@ -91,6 +108,7 @@ internal sealed class BatchedLineLoggerProvider : ILoggerProvider
         while (_queue.TryDequeue(out var line))
         {
             Interlocked.Decrement(ref _queued);
+            Interlocked.Add(ref _queuedBytes, -Size(line));
             var bytes = Encoding.UTF8.GetByteCount(line);
             var at = (int)buffer.Length;
             buffer.SetLength(at + bytes);

@@ -63,7 +63,7 @@ internal sealed class ProxyMetrics
     {
         var factory = Prometheus.Metrics.WithCustomRegistry(_registry);
         var written = factory.CreateGauge("proxy_log_lines_written_total", "Log lines written to stdout.");
-        var dropped = factory.CreateGauge("proxy_log_lines_dropped_total", "Log lines dropped because the log writer fell behind (its queue was full).");
+        var dropped = factory.CreateGauge("proxy_log_lines_dropped_total", "Log lines dropped because the log writer fell behind (its queue was full, of lines or of bytes).");
         _registry.AddBeforeCollectCallback(() =>
         {
             written.Set(log.Written);

@@ -70,6 +70,28 @@ public sealed class BatchedLineLoggerTests
         Assert.Equal(101, provider.Written);
     }
 
+    [Fact]
+    public void Lines_beyond_the_queue_byte_limit_are_dropped_and_counted_however_few_they_are()
+    {
+        var output = new CountingStream { Gate = new ManualResetEventSlim() };
+        var provider = new BatchedLineLoggerProvider(output, maxQueuedBytes: 1024 * 1024, flushInterval: TimeSpan.FromMilliseconds(1));
+        var log = provider.CreateLogger("test");
+        log.LogInformation("first");
+        Assert.True(SpinWait.SpinUntil(() => output.Blocked, TimeSpan.FromSeconds(10)), "the writer never reached the output");
+
+        // 100 lines of 64 Ki chars (128 KiB each as queued strings): far below the line limit, 12.5 MiB in all.
+        var big = new string('x', 64 * 1024);
+        for (var i = 0; i < 100; i++)
+        {
+            log.LogInformation("{Text}", big);
+        }
+
+        Assert.Equal(93, provider.Dropped);
+        output.Gate.Set();
+        provider.Dispose();
+        Assert.Equal(8, provider.Written);
+    }
+
     /// <summary>Records what is written and how many writes it took; with a gate, a write waits until it is set.</summary>
     private sealed class CountingStream : Stream
     {
