@@ -14,6 +14,9 @@ namespace WasmOperator.ProxyWasm.Abi;
 /// </summary>
 internal sealed class AbiInstance : IDisposable
 {
+    /// <summary>Longest plugin log message (proxy_log, one WASI stdout/stderr write) passed on whole, in UTF-8 bytes.</summary>
+    public const int MaxLogMessageBytes = 16 * 1024;
+
     private readonly PluginShard _shard;
     private readonly ProxyWasmPlugin _plugin;
     private readonly Dictionary<int, PendingCallout> _pendingCallouts = [];
@@ -593,13 +596,36 @@ internal sealed class AbiInstance : IDisposable
             return Ok;
         }
 
-        if (!TryReadString(ptr, size, out var message))
+        if (!TryGetSpan(ptr, size, out var message))
         {
             return Status(ProxyStatus.InvalidMemoryAccess);
         }
 
-        WriteLog((ProxyLogLevel)Math.Clamp(level, 0, 5), message);
+        WriteLog((ProxyLogLevel)Math.Clamp(level, 0, 5), LogText(message, size));
         return Ok;
+    }
+
+    /// <summary>
+    /// The text of a log message of <paramref name="totalBytes"/> UTF-8 bytes, of which <paramref name="utf8"/> holds
+    /// the first (at least <see cref="MaxLogMessageBytes"/> + 1 if it is longer): cut at <see cref="MaxLogMessageBytes"/>
+    /// on a character boundary, with a marker. The host copies, queues and writes every line outside the plugin's
+    /// memory limit, so one line must not be megabytes.
+    /// </summary>
+    public static string LogText(ReadOnlySpan<byte> utf8, long totalBytes)
+    {
+        if (totalBytes <= MaxLogMessageBytes)
+        {
+            return Encoding.UTF8.GetString(utf8);
+        }
+
+        var cut = MaxLogMessageBytes;
+        while (cut > 0 && (utf8[cut] & 0xC0) == 0x80)
+        {
+            cut--; // a UTF-8 continuation byte: the character starts before the cut and is left out whole
+        }
+
+        return string.Concat(Encoding.UTF8.GetString(utf8[..cut]), " ... [truncated, ",
+            totalBytes.ToString(System.Globalization.CultureInfo.InvariantCulture), " bytes]");
     }
 
     public void WriteLog(ProxyLogLevel level, string message)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
@@ -57,21 +58,34 @@ internal static class WasiFunctions
             return BadF;
         }
 
-        var total = 0;
-        var text = new StringBuilder();
-        for (var i = 0; i < count; i++)
+        // Only the head of a long write is kept (one byte past the log cut, to find a character boundary).
+        var total = 0L;
+        var head = ArrayPool<byte>.Shared.Rent(AbiInstance.MaxLogMessageBytes + 1);
+        var kept = 0;
+        try
         {
-            if (!abi.TryReadU32(iovs + (i * 8), out var ptr) || !abi.TryReadU32(iovs + (i * 8) + 4, out var len) ||
-                !abi.TryGetSpan((int)ptr, (int)len, out var bytes))
+            for (var i = 0; i < count; i++)
             {
-                return Fault;
+                if (!abi.TryReadU32(iovs + (i * 8), out var ptr) || !abi.TryReadU32(iovs + (i * 8) + 4, out var len) ||
+                    !abi.TryGetSpan((int)ptr, (int)len, out var bytes))
+                {
+                    return Fault;
+                }
+
+                var take = Math.Min(bytes.Length, head.Length - kept);
+                bytes[..take].CopyTo(head.AsSpan(kept));
+                kept += take;
+                total += len;
             }
 
-            text.Append(Encoding.UTF8.GetString(bytes));
-            total += (int)len;
+            var text = AbiInstance.LogText(head.AsSpan(0, kept), total);
+            abi.WriteLog(fd == 1 ? ProxyLogLevel.Info : ProxyLogLevel.Error, text.TrimEnd('\n'));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(head);
         }
 
-        abi.WriteLog(fd == 1 ? ProxyLogLevel.Info : ProxyLogLevel.Error, text.ToString().TrimEnd('\n'));
         return abi.TryWriteU32(ret, (uint)total) ? Success : Fault;
     }
 

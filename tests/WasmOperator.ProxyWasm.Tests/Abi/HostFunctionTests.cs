@@ -53,6 +53,23 @@ public class HostFunctionTests
     }
 
     [Fact]
+    public void A_log_message_over_16_KiB_is_cut_there_with_a_marker_from_proxy_log_and_from_stdout()
+    {
+        var (runtime, plugin, host) = Load("big_log", "big-log");
+        using var _ = runtime;
+        using var __ = plugin;
+
+        var messages = host.Messages();
+
+        Assert.Equal(2, messages.Count);
+        foreach (var message in messages)
+        {
+            // The 2-byte 'é' straddling the cut is left out whole, not decoded half.
+            Assert.Equal(new string('a', (16 * 1024) - 1) + " ... [truncated, 100000 bytes]", message);
+        }
+    }
+
+    [Fact]
     public void A_0_1_0_module_runs_with_two_argument_header_callbacks_and_get_configuration()
     {
         var runtime = new ProxyWasmRuntime();
