@@ -9,6 +9,12 @@ namespace WasmOperator.ProxyWasm.Runtime;
 /// </summary>
 internal sealed class WasmVm : IDisposable
 {
+    /// <summary>
+    /// Elements a table may hold (V8's limit, which Envoy and Istio run plugins under). Tables are host memory
+    /// outside the linear-memory limit, 8+ bytes an element: unlimited, one table.grow took 1.5 GB.
+    /// </summary>
+    public const uint MaxTableElements = 10_000_000;
+
     private readonly Store _store;
     private readonly ulong _deadlineTicks;
 
@@ -16,7 +22,7 @@ internal sealed class WasmVm : IDisposable
     {
         _deadlineTicks = deadlineTicks;
         _store = new Store(module.Engine, state);
-        _store.SetLimits(memorySize: memoryLimitBytes, instances: 1, tables: 4, memories: 1);
+        _store.SetLimits(memorySize: memoryLimitBytes, tableElements: MaxTableElements, instances: 1, tables: 4, memories: 1);
         Arm();
         Instance = module.Linker.Instantiate(_store, module.Module);
         Memory = Instance.GetMemory("memory");

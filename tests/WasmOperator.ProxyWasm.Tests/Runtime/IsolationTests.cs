@@ -71,6 +71,29 @@ public class IsolationTests
     }
 
     [Fact]
+    public void A_table_never_grows_past_10_million_elements()
+    {
+        using var runtime = new ProxyWasmRuntime();
+
+        // Fixtures/table_grow.wat traps in on_vm_start unless the second grow is refused.
+        using var plugin = runtime.LoadPlugin(runtime.Compile(TestModules.Wat("table_grow")),
+            new PluginOptions { Name = "table-grow", Shards = 1 }, new TestPluginHost());
+
+        Assert.Equal(1, plugin.HealthyShards);
+    }
+
+    [Fact]
+    public void A_module_declaring_a_table_over_10_million_elements_fails_to_load()
+    {
+        using var runtime = new ProxyWasmRuntime();
+
+        var error = Assert.Throws<PluginLoadException>(() => runtime.LoadPlugin(runtime.Compile(TestModules.Wat("big_table")),
+            new PluginOptions { Name = "big-table", Shards = 1 }, new TestPluginHost()));
+
+        Assert.Contains("big-table", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_trap_fails_only_the_streams_of_its_own_shard()
     {
         using var runtime = new ProxyWasmRuntime();
