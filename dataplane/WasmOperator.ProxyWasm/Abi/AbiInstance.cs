@@ -749,21 +749,31 @@ internal sealed class AbiInstance : IDisposable
         var s = (uint)start;
         var n = (uint)size;
         var current = (uint)body.Length;
-        if (s == 0 && n == 0)
+        var prepends = s == 0 && n == 0;
+        var replaces = !prepends && s == 0 && n >= current;
+        if (!prepends && !replaces && s < current)
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
+        // The body is host memory outside the plugin's memory limit: it may not grow past the proxy's body limit.
+        var newLength = (replaces ? 0L : current) + data.Length;
+        if (newLength > _plugin.Options.MaxBodyBytes && newLength > current)
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
+        if (prepends)
         {
             body.Splice(0, 0, data);
         }
-        else if (s == 0 && n >= current)
+        else if (replaces)
         {
             body.Splice(0, (int)current, data);
         }
-        else if (s >= current)
-        {
-            body.Append(data);
-        }
         else
         {
-            return Status(ProxyStatus.BadArgument);
+            body.Append(data);
         }
 
         return Ok;
@@ -890,6 +900,12 @@ internal sealed class AbiInstance : IDisposable
             return Status(ProxyStatus.InvalidMemoryAccess);
         }
 
+        var (replaced, replacedBytes) = replace ? map.Measure(key) : (0, 0);
+        if (!FitsPairs(map, 1 - replaced, key.Length + value.Length - replacedBytes))
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
         if (replace)
         {
             map.Set(key, value);
@@ -900,6 +916,23 @@ internal sealed class AbiInstance : IDisposable
         }
 
         return Ok;
+    }
+
+    /// <summary>
+    /// Whether the map may change by <paramref name="pairs"/> entries and <paramref name="bytes"/> bytes of names and
+    /// values: a map a plugin grows stays within what <c>proxy_set_header_map_pairs</c> accepts (cpp-host: 1 MiB of
+    /// pairs encoding, 1024 pairs), as it is host memory outside the plugin's memory limit. Shrinking is always allowed.
+    /// </summary>
+    private static bool FitsPairs(HeaderMap map, int pairs, int bytes)
+    {
+        if (pairs <= 0 && bytes <= 0)
+        {
+            return true;
+        }
+
+        var count = (long)map.Count + pairs;
+        var encoded = 4 + (long)map.ByteSize + bytes + (10 * count);
+        return count <= Pairs.MaxPairs && encoded <= Pairs.MaxBytes;
     }
 
     public int RemoveHeaderMapValue(int type, int keyPtr, int keySize)

@@ -18,6 +18,7 @@ public sealed class HeaderMap
     private List<string>? _changed;
     private bool _tracking;
     private bool _replaced;
+    private int _byteSize;
 
     /// <summary>Creates an empty map.</summary>
     public HeaderMap(int capacity = 16) => _entries = new List<KeyValuePair<string, string>>(capacity);
@@ -56,6 +57,7 @@ public sealed class HeaderMap
     {
         name = Lower(name);
         _entries.Add(new(name, value));
+        _byteSize += name.Length + value.Length;
         Changed(name);
     }
 
@@ -83,12 +85,14 @@ public sealed class HeaderMap
         {
             if (string.Equals(_entries[i].Key, name, StringComparison.Ordinal))
             {
+                _byteSize -= name.Length + _entries[i].Value.Length;
                 _entries.RemoveAt(i);
                 index = i;
             }
         }
 
         Changed(name);
+        _byteSize += name.Length + value.Length;
         if (index < 0)
         {
             _entries.Add(new(name, value));
@@ -108,6 +112,7 @@ public sealed class HeaderMap
         {
             if (string.Equals(_entries[i].Key, name, StringComparison.Ordinal))
             {
+                _byteSize -= name.Length + _entries[i].Value.Length;
                 _entries.RemoveAt(i);
                 removed++;
             }
@@ -125,23 +130,30 @@ public sealed class HeaderMap
     public void Clear()
     {
         _entries.Clear();
+        _byteSize = 0;
         Version++;
         _replaced = _tracking;
     }
 
     /// <summary>Total bytes of names and values (what <c>proxy_get_header_map_size</c> reports): one per char, see the class remarks.</summary>
-    public int ByteSize
-    {
-        get
-        {
-            var size = 0;
-            foreach (var entry in _entries)
-            {
-                size += entry.Key.Length + entry.Value.Length;
-            }
+    public int ByteSize => _byteSize;
 
-            return size;
+    /// <summary>How many entries are named <paramref name="name"/> and the bytes of their names and values.</summary>
+    internal (int Count, int Bytes) Measure(string name)
+    {
+        name = Lower(name);
+        var count = 0;
+        var bytes = 0;
+        foreach (var entry in _entries)
+        {
+            if (string.Equals(entry.Key, name, StringComparison.Ordinal))
+            {
+                count++;
+                bytes += entry.Key.Length + entry.Value.Length;
+            }
         }
+
+        return (count, bytes);
     }
 
     /// <summary>The entries in order.</summary>

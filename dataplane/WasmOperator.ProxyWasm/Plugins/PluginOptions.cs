@@ -37,6 +37,14 @@ public sealed record PluginOptions
     /// <summary>Linear memory limit per shard.</summary>
     public long MemoryLimitBytes { get; init; } = 256L * 1024 * 1024;
 
+    /// <summary>
+    /// Largest request or response body a plugin may make with <c>proxy_set_buffer_bytes</c>; a write that would grow
+    /// the body past it answers BAD_ARGUMENT (the body is host memory, outside <see cref="MemoryLimitBytes"/>). A proxy
+    /// passes the limit it buffers bodies for plugins under; default 1 MiB, Envoy's default buffer limit
+    /// (<c>per_connection_buffer_limit_bytes</c>).
+    /// </summary>
+    public int MaxBodyBytes { get; init; } = 1024 * 1024;
+
     /// <summary>CPU deadline of one callback (epoch interruption).</summary>
     public TimeSpan CallDeadline { get; init; } = TimeSpan.FromSeconds(1);
 
