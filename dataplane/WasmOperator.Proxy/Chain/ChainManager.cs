@@ -257,6 +257,7 @@ internal sealed partial class ChainManager : IDisposable
                 Shards = _options.ShardsPerPlugin,
                 MemoryLimitBytes = spec.MaxMemoryBytes,
                 CallDeadline = spec.MaxCallDuration,
+                MaxBodyBytes = _options.MaxBufferedBodyBytes,
             };
             revision = RevisionOf(module.Digest, options);
             if (Keep(running, spec.Key, revision) is { } kept)

@@ -32,7 +32,7 @@ internal sealed class ProxyOptions
     /// <summary>Stand-alone mode: YAML plugin file, watched and hot-reloaded.</summary>
     public string? PluginsFile { get; set; }
 
-    /// <summary>Largest body buffered for plugins; a larger request gets 413.</summary>
+    /// <summary>Largest body buffered for plugins (a larger request gets 413), and made by one (proxy_set_buffer_bytes past it answers BAD_ARGUMENT).</summary>
     public int MaxBufferedBodyBytes { get; set; } = 1024 * 1024;
 
     /// <summary>Longest a stream waits for a plugin that paused it (callout, say) before a 503.</summary>
