@@ -96,8 +96,10 @@ internal sealed class PluginShard : IDisposable
         CallDepth++;
         try
         {
-            Abi = AbiInstance.Create(this);
+            // The new generation before the VM starts: on_vm_start and on_configure arm ticks, register
+            // queues and start callouts that capture it, and what they capture must be this VM's.
             Generation++;
+            Abi = AbiInstance.Create(this);
             Plugin.Log.LogInformation("plugin {Plugin} shard {Shard}: VM rebuilt after {Crashes} crash(es)", Plugin.Options.Name, Index, CrashCount);
             return true;
         }
