@@ -22,7 +22,9 @@ public sealed class ProxyWasmRuntime : IDisposable
     private readonly ConcurrentDictionary<string, CompiledModule> _modules = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SharedDataStore> _sharedData = new(StringComparer.Ordinal);
     private readonly Lock _compileGate = new();
-    private readonly Timer _ticker;
+    private readonly Thread _ticker;
+    private readonly ManualResetEventSlim _stopTicker = new();
+    private int _disposed;
     private readonly ModuleCache? _cache;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ProxyWasmRuntimeOptions _options;
@@ -42,7 +44,10 @@ public sealed class ProxyWasmRuntime : IDisposable
             _cache = new ModuleCache(directory, EngineKey);
         }
 
-        _ticker = new Timer(static state => Tick((Engine)state!), Engine, _options.EpochTick, _options.EpochTick);
+        // A thread of its own, not a pool timer: the ticker enforces every call's CPU deadline, and a busy
+        // or starved thread pool must not let a runaway guest keep its thread for seconds.
+        _ticker = new Thread(RunTicker) { IsBackground = true, Name = "proxy-wasm epoch ticker" };
+        _ticker.Start();
     }
 
     /// <summary>Metrics plugins defined; the proxy exports them.</summary>
@@ -141,32 +146,27 @@ public sealed class ProxyWasmRuntime : IDisposable
     public ModuleCheckReport Check(ReadOnlySpan<byte> wasm, IReadOnlyList<string> candidateRootIds, byte[] configuration) =>
         ModuleChecker.Check(this, wasm, candidateRootIds, configuration);
 
-    /// <summary>Stops the ticker and releases the engine.</summary>
-    /// <summary>
-    /// Advances the epoch (interrupting guests past their deadline). A tick already queued when the runtime is
-    /// disposed finds the engine gone: on a timer thread that exception would end the process.
-    /// </summary>
-    private static void Tick(Engine engine)
+    /// <summary>Advances the epoch every <see cref="ProxyWasmRuntimeOptions.EpochTick"/> (interrupting guests past their deadline) until disposed.</summary>
+    private void RunTicker()
     {
-        try
+        while (!_stopTicker.Wait(_options.EpochTick))
         {
-            engine.IncrementEpoch();
-        }
-        catch (ObjectDisposedException)
-        {
+            Engine.IncrementEpoch();
         }
     }
 
+    /// <summary>Stops the ticker and releases the engine.</summary>
     public void Dispose()
     {
-        // Waits for a tick in progress, so none runs against the engine disposed below.
-        using (var stopped = new ManualResetEvent(false))
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
-            if (_ticker.Dispose(stopped))
-            {
-                stopped.WaitOne();
-            }
+            return;
         }
+
+        // Waits for a tick in progress, so none runs against the engine disposed below.
+        _stopTicker.Set();
+        _ticker.Join();
+        _stopTicker.Dispose();
 
         foreach (var module in _modules.Values)
         {

@@ -1,0 +1,54 @@
+using System.Diagnostics;
+using WasmOperator.ProxyWasm.Plugins;
+using WasmOperator.ProxyWasm.Runtime;
+using WasmOperator.ProxyWasm.Tests.Support;
+
+namespace WasmOperator.ProxyWasm.Tests.Runtime;
+
+/// <summary>The epoch ticker enforces every call's CPU deadline, so it must not wait for a thread-pool thread.</summary>
+[Collection(ThreadPoolCollection.Name)]
+public class EpochTickerTests
+{
+    [Fact]
+    public void A_runaway_guest_is_interrupted_near_its_deadline_while_the_thread_pool_is_saturated()
+    {
+        using var runtime = new ProxyWasmRuntime();
+        using var plugin = runtime.LoadPlugin(runtime.Compile(TestModules.Wat("traps")), new PluginOptions
+        {
+            Name = "traps", Shards = 1, CallDeadline = TimeSpan.FromMilliseconds(100), RebuildBackoff = TimeSpan.Zero,
+        }, new TestPluginHost());
+        var request = new TestStreamHost();
+        for (var i = request.RequestHeaders.Count; i < 8; i++)
+        {
+            request.RequestHeaders.Add($"x-h{i}", "v"); // 8 headers: an infinite loop
+        }
+
+        using var release = new ManualResetEventSlim();
+        for (var i = 0; i < Environment.ProcessorCount * 4 + 16; i++)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static gate => gate.Wait(TimeSpan.FromSeconds(10)), release, preferLocal: false);
+        }
+
+        var elapsed = TimeSpan.Zero;
+        FilterResult result = default;
+        try
+        {
+            var caller = new Thread(() =>
+            {
+                using var stream = plugin.CreateHttpStream(request);
+                var started = Stopwatch.GetTimestamp();
+                result = stream.OnRequestHeaders(true);
+                elapsed = Stopwatch.GetElapsedTime(started);
+            });
+            caller.Start();
+            caller.Join();
+        }
+        finally
+        {
+            release.Set();
+        }
+
+        Assert.Equal(TrapKind.Deadline, result.Failure?.Kind);
+        Assert.True(elapsed < TimeSpan.FromSeconds(1), $"a 100 ms deadline interrupted the loop after {elapsed.TotalMilliseconds:F0} ms");
+    }
+}
