@@ -141,28 +141,27 @@ public sealed class HttpStream : IDisposable
         var shard = _shard;
         lock (shard.Gate)
         {
+            // No early return: what was posted while this thread held the gate is run by DrainDeferred below.
             var abi = shard.Abi;
-            if (abi is null || shard.Generation != _generation)
+            if (abi is not null && shard.Generation == _generation)
             {
-                return;
-            }
-
-            shard.CallDepth++;
-            try
-            {
-                abi.Vm.Arm();
-                abi.CompleteStream(_context);
-                shard.MarkHealthy();
-            }
+                shard.CallDepth++;
+                try
+                {
+                    abi.Vm.Arm();
+                    abi.CompleteStream(_context);
+                    shard.MarkHealthy();
+                }
 #pragma warning disable CA1031 // Every trap becomes a typed failure for the caller.
-            catch (Exception ex)
+                catch (Exception ex)
 #pragma warning restore CA1031
-            {
-                _failure = shard.Fail(ex, "proxy_on_done", _context);
-            }
-            finally
-            {
-                shard.CallDepth--;
+                {
+                    _failure = shard.Fail(ex, "proxy_on_done", _context);
+                }
+                finally
+                {
+                    shard.CallDepth--;
+                }
             }
         }
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using WasmOperator.ProxyWasm.Abi;
 using WasmOperator.ProxyWasm.Runtime;
@@ -6,13 +7,22 @@ namespace WasmOperator.ProxyWasm.Plugins;
 
 /// <summary>
 /// One VM of a plugin (cpp-host's per-thread handle): runs one callback at a time under its lock,
-/// defers actions that would re-enter the VM until the current call returns, and on a trap fails
-/// only its own calls, then rebuilds the VM from the compiled module with exponential backoff.
+/// defers actions that would re-enter the VM until the current call returns, queues host events
+/// (ticks, queue notifications, callout replies) for whichever thread holds the lock instead of
+/// waiting for it, and on a trap fails only its own calls, then rebuilds the VM from the compiled
+/// module with exponential backoff.
 /// </summary>
+/// <remarks>
+/// Whoever releases <see cref="Gate"/> after taking it calls <see cref="DrainDeferred"/>: a <see cref="Post"/>
+/// that found the gate taken counts on that to run its event.
+/// </remarks>
 internal sealed class PluginShard : IDisposable
 {
     private readonly List<Action> _deferred = [];
     private volatile bool _deferredPending;
+    private readonly ConcurrentQueue<(int Generation, Action<AbiInstance> Action)> _posted = new();
+    private int _postedCount;
+    private int _drainScheduled;
     private readonly CancellationTokenSource _cancellation = new();
     private Timer? _tick;
     private int _consecutiveFailures;
@@ -195,37 +205,99 @@ internal sealed class PluginShard : IDisposable
     }
 
     /// <summary>
-    /// Runs <paramref name="action"/> on the VM of <paramref name="generation"/>: after the current call
-    /// when this thread is inside one (no re-entry), otherwise now under the lock.
+    /// Runs <paramref name="action"/> on the VM of <paramref name="generation"/> (dropped if that VM is gone), after
+    /// every event posted before it. Never waits for the lock: the event is queued, then run now if the lock is
+    /// free, else by the thread holding it when it lets go (after the current call when that is this thread).
     /// </summary>
     public void Post(int generation, Action<AbiInstance> action)
     {
-        if (Gate.IsHeldByCurrentThread && CallDepth > 0)
-        {
-            AddDeferred(() => Post(generation, action));
-            return;
-        }
+        _posted.Enqueue((generation, action));
 
+        // A full fence between queueing and looking at the lock; the holder fences between releasing it and
+        // looking at the queue (DrainDeferred), so one of the two always sees the other.
+        Interlocked.Increment(ref _postedCount);
         if (t_callDepthOnThread > 0)
         {
-            // Inside another shard's VM call (e.g. enqueue to a queue this shard owns): taking this
-            // lock here could deadlock against a call going the other way, so hand it to the pool.
-            ThreadPool.UnsafeQueueUserWorkItem(static state => state.Shard.Post(state.Generation, state.Action), (Shard: this, Generation: generation, Action: action), preferLocal: false);
+            // Inside a VM call: this shard's caller runs it when the call returned. Running it here in
+            // another shard's call would nest one VM in another, so a pool thread tries instead.
+            if (!Gate.IsHeldByCurrentThread)
+            {
+                ScheduleDrain();
+            }
+
             return;
         }
 
-        lock (Gate)
+        DrainPosted();
+    }
+
+    /// <summary>Runs the posted events if the lock is free now; returns at once if it is not.</summary>
+    private void DrainPosted()
+    {
+        if (Volatile.Read(ref _postedCount) == 0 || !Gate.TryEnter())
         {
-            if (Generation != generation || Abi is null)
+            return;
+        }
+
+        Action[]? deferred = null;
+        try
+        {
+            if (CallDepth == 0)
             {
-                return;
+                RunPosted();
+                deferred = TakeDeferred();
+            }
+        }
+        finally
+        {
+            Gate.Exit();
+        }
+
+        if (deferred is not null)
+        {
+            RunActions(deferred);
+        }
+
+        // Events posted while this thread ran the batch: another thread takes them, so a caller's
+        // thread runs a bounded batch and events keep coming in order.
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _postedCount) != 0)
+        {
+            ScheduleDrain();
+        }
+    }
+
+    /// <summary>Queues at most one pool work item per shard that runs the posted events without waiting for the lock.</summary>
+    private void ScheduleDrain()
+    {
+        if (Interlocked.CompareExchange(ref _drainScheduled, 1, 0) != 0)
+        {
+            return;
+        }
+
+        ThreadPool.UnsafeQueueUserWorkItem(static shard =>
+        {
+            Volatile.Write(ref shard._drainScheduled, 0);
+            shard.DrainPosted();
+        }, this, preferLocal: false);
+    }
+
+    /// <summary>Under <see cref="Gate"/>, outside any VM call: runs the events queued so far, in order.</summary>
+    private void RunPosted()
+    {
+        for (var remaining = Volatile.Read(ref _postedCount); remaining > 0 && _posted.TryDequeue(out var posted); remaining--)
+        {
+            Interlocked.Decrement(ref _postedCount);
+            if (_disposed || posted.Generation != Generation || Abi is not { } abi)
+            {
+                continue;
             }
 
             CallDepth++;
             try
             {
-                Abi.Vm.Arm();
-                action(Abi);
+                abi.Vm.Arm();
+                posted.Action(abi);
             }
 #pragma warning disable CA1031 // A trap here fails this shard only.
             catch (Exception ex)
@@ -238,44 +310,75 @@ internal sealed class PluginShard : IDisposable
                 CallDepth--;
             }
         }
+    }
 
-        DrainDeferred();
+    /// <summary>
+    /// Called by every thread after it released <see cref="Gate"/>: runs the actions deferred during its VM
+    /// calls outside the lock, then the events posted meanwhile. When nothing is pending (the common case)
+    /// this returns without taking the lock.
+    /// </summary>
+    public void DrainDeferred()
+    {
+        RunDeferred();
+
+        // Pairs with the fence in Post: a post that found the gate taken is seen here.
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _postedCount) != 0)
+        {
+            DrainPosted();
+        }
     }
 
     /// <summary>
     /// Runs actions deferred during VM calls, outside the lock. Every action is queued by the thread
-    /// holding the lock inside a VM call, and that thread drains after the call, so when nothing is
-    /// pending (the common case) this returns without taking the lock.
+    /// holding the lock inside a VM call, and that thread drains after the call.
     /// </summary>
-    public void DrainDeferred()
+    private void RunDeferred()
     {
         while (_deferredPending)
         {
-            Action[] batch;
+            Action[]? batch;
             lock (Gate)
             {
-                if (_deferred.Count == 0 || CallDepth > 0)
-                {
-                    return;
-                }
-
-                batch = [.. _deferred];
-                _deferred.Clear();
-                _deferredPending = false;
+                batch = CallDepth > 0 ? null : TakeDeferred();
             }
 
-            foreach (var action in batch)
+            if (batch is null)
             {
-                try
-                {
-                    action();
-                }
+                return;
+            }
+
+            RunActions(batch);
+        }
+    }
+
+    /// <summary>Under <see cref="Gate"/>: the deferred actions, or null if there are none.</summary>
+    private Action[]? TakeDeferred()
+    {
+        if (_deferred.Count == 0)
+        {
+            return null;
+        }
+
+        Action[] batch = [.. _deferred];
+        _deferred.Clear();
+        _deferredPending = false;
+        return batch;
+    }
+
+    private void RunActions(Action[] batch)
+    {
+        foreach (var action in batch)
+        {
+            try
+            {
+                action();
+            }
 #pragma warning disable CA1031 // A failing host callback must not break the shard.
-                catch (Exception ex)
+            catch (Exception ex)
 #pragma warning restore CA1031
-                {
-                    Plugin.Log.LogError(ex, "plugin {Plugin} shard {Shard}: deferred action failed", Plugin.Options.Name, Index);
-                }
+            {
+                Plugin.Log.LogError(ex, "plugin {Plugin} shard {Shard}: deferred action failed", Plugin.Options.Name, Index);
             }
         }
     }
