@@ -25,6 +25,8 @@ internal sealed class PluginShard : IDisposable
     private int _drainScheduled;
     private readonly CancellationTokenSource _cancellation = new();
     private Timer? _tick;
+    private int _tickPeriodMs;
+    private int _tickVersion;
     private int _consecutiveFailures;
     private DateTime _nextRebuildUtc;
     private bool _disposed;
@@ -117,6 +119,7 @@ internal sealed class PluginShard : IDisposable
         catch (Exception ex)
 #pragma warning restore CA1031
         {
+            StopTick(); // armed by the half-started VM, if it got that far
             _consecutiveFailures++;
             _nextRebuildUtc = DateTime.UtcNow + Backoff();
             LastFailure = new PluginFailure(WasmVm.Classify(ex), "rebuild", ex.Message);
@@ -148,8 +151,7 @@ internal sealed class PluginShard : IDisposable
         _consecutiveFailures++;
         _nextRebuildUtc = DateTime.UtcNow + Backoff();
         Plugin.Log.LogError("plugin {Plugin} shard {Shard}: {Failure}", Plugin.Options.Name, Index, failure);
-        _tick?.Dispose();
-        _tick = null;
+        StopTick();
         if (abi is not null)
         {
             foreach (var stream in abi.Streams.Values)
@@ -383,22 +385,50 @@ internal sealed class PluginShard : IDisposable
         }
     }
 
-    /// <summary>Under the lock (from a hostcall): starts, changes or stops the root context's timer.</summary>
+    /// <summary>
+    /// Under the lock (from a hostcall): starts, changes or stops the root context's timer. The timer is
+    /// one-shot and re-armed only after on_tick returned (Envoy's Wasm::tickHandler), so ticks never
+    /// overlap or pile up, and the next one starts a full period after the previous one ended.
+    /// </summary>
     public void SetTickPeriod(int milliseconds)
+    {
+        StopTick();
+        if (milliseconds > 0)
+        {
+            _tickPeriodMs = milliseconds;
+            _tick = new Timer(static state => ((TickTarget)state!).Fire(),
+                new TickTarget(this, Generation, _tickVersion), milliseconds, Timeout.Infinite);
+        }
+    }
+
+    /// <summary>Under the lock: the timer is gone, and a firing already on its way finds it replaced.</summary>
+    private void StopTick()
     {
         _tick?.Dispose();
         _tick = null;
-        if (milliseconds > 0)
+        _tickVersion++;
+    }
+
+    /// <summary>Under the lock, on the VM of the timer's generation: on_tick, then the timer is armed for the next one.</summary>
+    private void Tick(AbiInstance abi, int version)
+    {
+        if (version != _tickVersion)
         {
-            var generation = Generation;
-            _tick = new Timer(static state =>
-            {
-                if (state is ValueTuple<PluginShard, int> target)
-                {
-                    target.Item1.Post(target.Item2, static abi => abi.Tick());
-                }
-            }, (this, generation), milliseconds, milliseconds);
+            return;
         }
+
+        abi.Tick();
+
+        // on_tick may have stopped the timer or set another period (which re-armed it; Envoy re-arms it again).
+        _tick?.Change(_tickPeriodMs, Timeout.Infinite);
+    }
+
+    /// <summary>What one tick timer fires for: its shard, the VM generation it belongs to and its version.</summary>
+    private sealed class TickTarget(PluginShard shard, int generation, int version)
+    {
+        private readonly Action<AbiInstance> _tick = abi => shard.Tick(abi, version);
+
+        public void Fire() => shard.Post(generation, _tick);
     }
 
     public void Dispose()
@@ -411,8 +441,7 @@ internal sealed class PluginShard : IDisposable
             }
 
             _disposed = true;
-            _tick?.Dispose();
-            _tick = null;
+            StopTick();
             _cancellation.Cancel();
             if (Abi is not null)
             {

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using WasmOperator.ProxyWasm.Plugins;
+using WasmOperator.ProxyWasm.Runtime;
 using WasmOperator.ProxyWasm.Tests.Support;
 
 namespace WasmOperator.ProxyWasm.Tests.Plugins;
@@ -11,6 +12,26 @@ namespace WasmOperator.ProxyWasm.Tests.Plugins;
 [Collection(ThreadPoolCollection.Name)]
 public class ThreadPoolTests
 {
+    [Fact]
+    public async Task A_tick_slower_than_its_period_leaves_the_thread_pool_free()
+    {
+        var host = new TestPluginHost();
+        using var plugin = SharedRuntime.Instance.LoadPlugin(SharedRuntime.Instance.Compile(TestModules.Wat("slow_tick")), new PluginOptions
+        {
+            Name = "slow-tick", Shards = 4, CallDeadline = TimeSpan.FromMilliseconds(100),
+        }, host);
+
+        // Each shard's 10 ms timer fires twice per 20 ms on_tick: a periodic timer queues ~200 pool items a second.
+        await Task.Delay(1500);
+        var pending = ThreadPool.PendingWorkItemCount;
+        var probe = Task.Run(() => true);
+        var answered = await Task.WhenAny(probe, Task.Delay(5000)) == probe;
+
+        Assert.True(host.Messages().Count(m => m == "tick end") >= 4);
+        Assert.True(pending < 50, $"{pending} work items queued on the thread pool");
+        Assert.True(answered, "a Task.Run did not start within 5 s");
+    }
+
     [Fact]
     public async Task Host_events_for_a_busy_VM_are_queued_in_order_without_blocking_the_posting_thread()
     {
