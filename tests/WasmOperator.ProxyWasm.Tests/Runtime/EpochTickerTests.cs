@@ -23,10 +23,12 @@ public class EpochTickerTests
             request.RequestHeaders.Add($"x-h{i}", "v"); // 8 headers: an infinite loop
         }
 
-        using var release = new ManualResetEventSlim();
+        // A task, not a disposable event: blocked items still queued when the test ends wait on it after it returned
+        // (an event disposed by then threw on a pool thread and crashed the test host).
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         for (var i = 0; i < Environment.ProcessorCount * 4 + 16; i++)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(static gate => gate.Wait(TimeSpan.FromSeconds(10)), release, preferLocal: false);
+            ThreadPool.UnsafeQueueUserWorkItem(static gate => gate.Wait(TimeSpan.FromSeconds(10)), release.Task, preferLocal: false);
         }
 
         var elapsed = TimeSpan.Zero;
@@ -45,7 +47,7 @@ public class EpochTickerTests
         }
         finally
         {
-            release.Set();
+            release.SetResult();
         }
 
         Assert.Equal(TrapKind.Deadline, result.Failure?.Kind);
