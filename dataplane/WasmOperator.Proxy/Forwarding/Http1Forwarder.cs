@@ -12,7 +12,7 @@ namespace WasmOperator.Proxy.Forwarding;
 /// path; YARP keeps h2c/gRPC, upgrades and TLS upstreams. Semantics follow RFC 9110/9112 as a proxy
 /// must: hop-by-hop fields dropped both ways, body framing re-decided on each side, 1xx interim
 /// responses swallowed, a stale pooled connection retried once on a fresh one when that is safe, and
-/// an answer that comes while the request body is still being sent relayed (as Envoy's router does).
+/// the response relayed while the request body is still being sent (full duplex, as Envoy's router does).
 /// </summary>
 internal sealed class Http1Forwarder : IDisposable
 {
@@ -88,6 +88,7 @@ internal sealed class Http1Forwarder : IDisposable
         CancellationTokenRegistration onAbort = default;
         var responseStarted = false;
         var bodyCut = false;
+        Task<bool>? upload = null;
         try
         {
             head.WriteHead(request, upstream.BasePath, upstream.Authority);
@@ -138,7 +139,7 @@ internal sealed class Http1Forwarder : IDisposable
                     }
                     else
                     {
-                        (response, bodyCut) = await SendBodyAndReadHeadAsync(context, connection, bodyKind, observer, stopBody).ConfigureAwait(false);
+                        (response, upload) = await SendBodyAndReadHeadAsync(context, connection, bodyKind, observer, stopBody).ConfigureAwait(false);
                     }
                 }
                 catch (Exception ex) when (reused && attempt == 0 && bodyKind == RequestBodyKind.None && IsStale(ex) && !connection.TimedOut &&
@@ -190,6 +191,19 @@ internal sealed class Http1Forwarder : IDisposable
                 }
             }
 
+            if (upload is not null)
+            {
+                // The response ended with the body still going up: as Envoy resets the upstream request then, the rest is
+                // not sent. An upload that did not end whole (even by a failure of its own now) leaves the connection unusable.
+                if (!upload.IsCompleted)
+                {
+                    open.StopRequestBody();
+                }
+
+                await ((Task)upload).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                bodyCut = !(upload.IsCompletedSuccessfully && await upload.ConfigureAwait(false));
+            }
+
             if (bodyCut)
             {
                 // The rest of the client's body was never read: Kestrel drains it (for up to 5 s, then closes), and sends a
@@ -205,8 +219,18 @@ internal sealed class Http1Forwarder : IDisposable
             connection = null;
             return ForwardOutcome.Ok;
         }
-        catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or UpstreamProtocolException or ObjectDisposedException)
+        catch (Exception caught) when (caught is OperationCanceledException or IOException or SocketException or UpstreamProtocolException or ObjectDisposedException)
         {
+            var ex = caught;
+            if (upload is not null && connection is not null)
+            {
+                // The response failed: the upload stops too. If it failed first, on the request's side (the client's body, a
+                // plugin, an edit refused), it aborted the connection and so failed the response: its error is the cause.
+                connection.StopRequestBody();
+                await ((Task)upload).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                ex = upload.Exception?.InnerException ?? ex;
+            }
+
             responseStarted |= context.Response.HasStarted;
             if (context.RequestAborted.IsCancellationRequested)
             {
@@ -215,8 +239,13 @@ internal sealed class Http1Forwarder : IDisposable
 
             if (ex is BadHttpRequestException bad)
             {
-                // The client's body was malformed or cut off (Kestrel's verdict): its fault, not the upstream's.
-                if (!responseStarted)
+                // The client's body was malformed or cut off (Kestrel's verdict): its fault, not the upstream's. A response
+                // already under way is reset: ended normally, it would look complete.
+                if (responseStarted)
+                {
+                    context.Abort();
+                }
+                else
                 {
                     context.Response.Clear();
                     context.Response.StatusCode = bad.StatusCode;
@@ -252,6 +281,13 @@ internal sealed class Http1Forwarder : IDisposable
         finally
         {
             onAbort.Dispose();
+            if (upload is { IsCompleted: false })
+            {
+                // An unexpected failure: the upload must end before the request does (it reads the request body).
+                connection?.StopRequestBody();
+                await ((Task)upload).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+
             head.Dispose();
             if (connection is not null)
             {
@@ -281,37 +317,63 @@ internal sealed class Http1Forwarder : IDisposable
     }
 
     /// <summary>
-    /// Sends the request body while the response head is read: an upstream may answer before the body is
-    /// all sent (a 413, a 401 for an unauthenticated upload) and then close or stop reading. As Envoy's
-    /// router, that answer is relayed; the rest of the body is not sent once the answer is complete or says
-    /// the connection closes (RFC 9112 §9.6), or once sending fails. An early answer that is neither (a
-    /// streaming server's head) lets the body go on. Returns the final response head and whether the body was cut short.
+    /// Starts sending the request body and reads the response head meanwhile; returns the final head and the upload,
+    /// which may still be running: the response is relayed while the body goes on (full duplex, as Envoy and nginx),
+    /// so an upstream that streams its answer while it reads (an echo, a transcoder) is not left waiting on full
+    /// socket buffers. An answer that comes complete before the body ended (a 413, a 401 from an upstream that then
+    /// closes or stops reading) stops the body (RFC 9112 §9.6; Envoy resets the upstream request), and the upload is
+    /// over before that answer is relayed: a plugin still on the body's last chunk may stop the stream, and its reply wins.
     /// </summary>
-    private async Task<(Http1ResponseHead Head, bool BodyCut)> SendBodyAndReadHeadAsync(HttpContext context, Http1Connection connection,
+    private async Task<(Http1ResponseHead Head, Task<bool> Upload)> SendBodyAndReadHeadAsync(HttpContext context, Http1Connection connection,
         RequestBodyKind kind, IUpstreamResponseObserver? observer, CancellationToken stop)
     {
         var answer = ReadHeadAsync(connection, HttpMethods.IsHead(context.Request.Method), watchingBody: true);
+        var upload = UploadAsync(context, connection, kind, observer, stop);
+        Http1ResponseHead head;
+        try
+        {
+            head = await answer.ConfigureAwait(false);
+        }
+        catch
+        {
+            // No answer (the read stopped the body). The request's own failure, if that is what aborted the connection,
+            // stands; else the upstream's: it closed or reset (503), sent garbage (502) or the request timed out (504).
+            await upload.ConfigureAwait(false);
+            throw;
+        }
+
+        if (connection.RequestBodyStopped)
+        {
+            await upload.ConfigureAwait(false);
+        }
+
+        return (head, upload);
+    }
+
+    /// <summary>
+    /// Sends the request body: true when it went whole, false when the upstream cut it short (its answer stopped it, it
+    /// closed or reset) or the request timed out. A failure on the request's side (the client's body, a plugin that
+    /// stopped the stream, an edit that cannot be sent) aborts the connection, so the response read fails too, and is thrown.
+    /// </summary>
+    private async Task<bool> UploadAsync(HttpContext context, Http1Connection connection, RequestBodyKind kind, IUpstreamResponseObserver? observer,
+        CancellationToken stop)
+    {
         try
         {
             await SendBodyAsync(context, connection, kind, observer, stop).ConfigureAwait(false);
             connection.EndRequestBody();
+            return true;
         }
-        catch (Exception ex) when ((connection.RequestBodyStopped || ex is UpstreamSendException) && !connection.TimedOut && !context.RequestAborted.IsCancellationRequested &&
-                                   observer is not { IsStopped: true })
+        catch (Exception ex) when ((connection.RequestBodyStopped || ex is UpstreamSendException || connection.TimedOut) &&
+                                   !context.RequestAborted.IsCancellationRequested && observer is not { IsStopped: true })
         {
-            // The upstream answered, closed or reset: its answer, if one came, is relayed; if none, its failure stands (503).
-            return (await answer.ConfigureAwait(false), true);
+            return false;
         }
         catch
         {
-            // The client's body failed, a plugin answered or closed the stream while its body streamed (its reply
-            // wins over an upstream answer that came first), a plugin's edit was refused, or the request timed out.
             connection.Abort(timedOut: false);
-            await ((Task)answer).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             throw;
         }
-
-        return (await answer.ConfigureAwait(false), false);
     }
 
     private async Task SendBodyAsync(HttpContext context, Http1Connection connection, RequestBodyKind kind, IUpstreamResponseObserver? observer,
@@ -446,8 +508,9 @@ internal sealed class Http1Forwarder : IDisposable
 
     /// <summary>
     /// Reads response heads until a final (non-1xx) one; 1xx interim responses are not relayed. While the request
-    /// body is still being sent (<paramref name="watchingBody"/>), a failure, or an answer that is complete or says the
-    /// connection closes, stops the body: Envoy resets the upstream request once the response ended before it.
+    /// body is still being sent (<paramref name="watchingBody"/>), a failure or an answer that is already complete
+    /// stops the body: Envoy resets the upstream request once the response ended before it. "Connection: close" alone
+    /// does not: a server streaming its answer may still read the whole body.
     /// </summary>
     private async Task<Http1ResponseHead> ReadHeadAsync(Http1Connection connection, bool headRequest, bool watchingBody)
     {
@@ -493,7 +556,7 @@ internal sealed class Http1Forwarder : IDisposable
                     continue;
                 }
 
-                if (watchingBody && (!head.KeepAlive || head.Framing == BodyFraming.None ||
+                if (watchingBody && (head.Framing == BodyFraming.None ||
                                      (head.Framing == BodyFraming.ContentLength && connection.BufferedCount >= head.ContentLength)))
                 {
                     connection.StopRequestBody();

@@ -26,6 +26,9 @@ internal interface IUpstreamResponseObserver
     /// <summary>True once a plugin answered or closed the stream: nothing the upstream sends may reach the client then.</summary>
     bool IsStopped { get; }
 
-    /// <summary>Sees an upstream response before its body is copied; returns false when it wrote the body itself.</summary>
+    /// <summary>
+    /// Sees an upstream response before its body is copied; returns false when it wrote the body itself. It may run while
+    /// the request body still streams upstream (and through the plugins' request body callbacks): the two directions overlap.
+    /// </summary>
     ValueTask<bool> OnResponseAsync(UpstreamResponse response, CancellationToken cancellationToken);
 }

@@ -1,0 +1,353 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Forwarding;
+
+/// <summary>
+/// An upstream that answers at once and streams its response while it still reads the request body (an echo, a
+/// transcoder): the response is relayed while the body goes up, as Envoy and nginx (request buffering off) do,
+/// instead of both sides waiting on full socket buffers until the upstream timeout.
+/// </summary>
+public sealed class FullDuplexTests
+{
+    // Far more than the socket buffers between client, proxy and upstream hold: half duplex deadlocks on it.
+    private const int Large = 16 << 20;
+
+    private static Task<ProxyHarness> ProxyToAsync(Uri upstream, string plugins = "plugins: []\n", int maxBufferedBody = 1024 * 1024) =>
+        ProxyHarness.StartAsync(plugins, o =>
+        {
+            o.Clusters[ProxyOptions.DefaultCluster] = upstream;
+            o.UpstreamTimeout = TimeSpan.FromSeconds(5);
+            o.MaxBufferedBodyBytes = maxBufferedBody;
+        });
+
+    private static byte[] Ascii(string text) => Encoding.ASCII.GetBytes(text);
+
+    private static byte[] Payload(int size)
+    {
+        var payload = new byte[size];
+        for (var i = 0; i < size; i++)
+        {
+            payload[i] = (byte)((i * 31) + (i >> 16));
+        }
+
+        return payload;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_echo_upstream_streams_a_large_upload_back_while_it_is_still_being_sent(bool upstreamSaysClose)
+    {
+        await using var upstream = new EchoUpstream(upstreamSaysClose);
+        await using var proxy = await ProxyToAsync(upstream.Address);
+        var payload = Payload(Large);
+
+        var (head, body) = await PostAsync(proxy, payload);
+
+        Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
+        Assert.Equal(payload.Length, body.Length);
+        Assert.True(payload.AsSpan().SequenceEqual(body), "the echoed body differs from the one sent");
+        Assert.Contains("proxy_upstream_errors_total 0", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Through_a_plugin_on_both_bodies_the_echo_still_flows_both_ways_at_once()
+    {
+        await using var upstream = new EchoUpstream(close: false);
+        await using var proxy = await ProxyToAsync(upstream.Address, Yaml(Plugin("pass", Wat("pass_through"), "pass")));
+        var payload = Payload(Large);
+
+        var (head, body) = await PostAsync(proxy, payload);
+
+        Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
+        Assert.True(payload.AsSpan().SequenceEqual(body), "the echoed body differs from the one sent");
+    }
+
+    [Fact]
+    public async Task A_plugin_that_holds_the_response_body_gets_it_whole_while_the_upload_goes_on()
+    {
+        await using var upstream = new EchoUpstream(close: false);
+        await using var proxy = await ProxyToAsync(upstream.Address, Yaml(Plugin("hold", Wat("hold_response_body"), "hold")), maxBufferedBody: 2 * Large);
+        var payload = Payload(Large);
+
+        var (head, body) = await PostAsync(proxy, payload);
+
+        Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
+        Assert.True(payload.AsSpan().SequenceEqual(body), "the echoed body differs from the one sent");
+    }
+
+    [Fact]
+    public async Task Echoed_uploads_that_end_cleanly_both_ways_keep_reusing_one_connection()
+    {
+        await using var upstream = new EchoUpstream(close: false);
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        for (var i = 0; i < 3; i++)
+        {
+            var (response, _) = await proxy.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/echo") { Content = new ByteArrayContent(Payload(1000)) });
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(1000, (await response.Content.ReadAsByteArrayAsync()).Length);
+        }
+
+        Assert.Equal(1, upstream.Connections);
+    }
+
+    [Fact]
+    public async Task A_response_that_ends_before_the_upload_stops_the_upload_and_its_connection_is_not_reused()
+    {
+        // A streaming head first, then, after a little of the body, a complete answer; from then on it reads nothing more.
+        var connections = 0;
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        using var stop = new CancellationTokenSource();
+        var serving = Task.Run(async () =>
+        {
+            var open = new List<Socket>();
+            try
+            {
+                while (true)
+                {
+                    var socket = await listener.AcceptSocketAsync(stop.Token);
+                    open.Add(socket);
+                    Interlocked.Increment(ref connections);
+                    await ReadHeadAsync(socket, stop.Token);
+                    await socket.SendAsync(Ascii("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"));
+                    await socket.ReceiveAsync(new byte[1000], stop.Token);
+                    await socket.SendAsync(Ascii("4\r\ndone\r\n0\r\n\r\n"));
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            finally
+            {
+                open.ForEach(s => s.Dispose());
+            }
+        });
+        await using var proxy = await ProxyToAsync(new Uri($"http://127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}"));
+
+        var (first, firstBody) = await PostAsync(proxy, Payload(Large));
+        var (second, secondBody) = await PostAsync(proxy, Payload(Large));
+        await stop.CancelAsync();
+        await serving;
+
+        Assert.StartsWith("HTTP/1.1 200", first, StringComparison.Ordinal);
+        Assert.Equal("done", Encoding.ASCII.GetString(firstBody));
+        Assert.StartsWith("HTTP/1.1 200", second, StringComparison.Ordinal);
+        Assert.Equal("done", Encoding.ASCII.GetString(secondBody));
+        Assert.Equal(2, connections);
+        Assert.Contains("proxy_upstream_errors_total 0", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_client_body_that_turns_out_malformed_while_the_echo_streams_resets_the_response()
+    {
+        await using var upstream = new EchoUpstream(close: false);
+        await using var proxy = await ProxyToAsync(upstream.Address);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port, timeout.Token);
+        var stream = client.GetStream();
+
+        await stream.WriteAsync(Ascii("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"), timeout.Token);
+        var received = new StringBuilder();
+        var buffer = new byte[4096];
+        while (!received.ToString().Contains("hello", StringComparison.Ordinal))
+        {
+            var n = await stream.ReadAsync(buffer, timeout.Token);
+            Assert.True(n > 0, "the proxy closed before the echo came: " + received);
+            received.Append(Encoding.Latin1.GetString(buffer, 0, n));
+        }
+
+        await stream.WriteAsync(Ascii("zz\r\nnot a chunk\r\n"), timeout.Token);
+        try
+        {
+            int n;
+            while ((n = await stream.ReadAsync(buffer, timeout.Token)) > 0)
+            {
+                received.Append(Encoding.Latin1.GetString(buffer, 0, n));
+            }
+        }
+        catch (IOException)
+        {
+            // Reset: what a response cut short should look like.
+        }
+
+        Assert.StartsWith("HTTP/1.1 200", received.ToString(), StringComparison.Ordinal);
+        Assert.False(received.ToString().EndsWith("0\r\n\r\n", StringComparison.Ordinal), "a cut response looked complete: " + received);
+        Assert.Contains("proxy_upstream_errors_total 0", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// POSTs <paramref name="payload"/> over a raw socket while reading the response at the same time (HttpClient
+    /// sends a whole HTTP/1.1 body before it reads), until the proxy closes; returns the head and the decoded body.
+    /// </summary>
+    private static async Task<(string Head, byte[] Body)> PostAsync(ProxyHarness proxy, byte[] payload)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port, timeout.Token);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Ascii($"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: {payload.Length}\r\nConnection: close\r\n\r\n"), timeout.Token);
+        var sending = Task.Run(async () =>
+        {
+            try
+            {
+                for (var offset = 0; offset < payload.Length; offset += 64 * 1024)
+                {
+                    await stream.WriteAsync(payload.AsMemory(offset, Math.Min(64 * 1024, payload.Length - offset)), timeout.Token);
+                }
+            }
+            catch (IOException)
+            {
+                // The proxy may close once the response ended, with the rest of the body unread.
+            }
+        });
+        var received = new MemoryStream();
+        await stream.CopyToAsync(received, timeout.Token);
+        await sending;
+        return Decode(received.ToArray());
+    }
+
+    private static (string Head, byte[] Body) Decode(byte[] response)
+    {
+        var end = response.AsSpan().IndexOf("\r\n\r\n"u8);
+        Assert.True(end >= 0, "no complete response head: " + Encoding.Latin1.GetString(response));
+        var head = Encoding.Latin1.GetString(response, 0, end);
+        var rest = response.AsSpan(end + 4);
+        if (!head.Contains("Transfer-Encoding: chunked", StringComparison.OrdinalIgnoreCase))
+        {
+            return (head, rest.ToArray());
+        }
+
+        var body = new MemoryStream();
+        while (true)
+        {
+            var line = rest.IndexOf("\r\n"u8);
+            var size = Convert.ToInt32(Encoding.ASCII.GetString(rest[..line]), 16);
+            rest = rest[(line + 2)..];
+            if (size == 0)
+            {
+                return (head, body.ToArray());
+            }
+
+            body.Write(rest[..size]);
+            rest = rest[(size + 2)..];
+        }
+    }
+
+    private static async Task<string> ReadHeadAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        // Byte by byte: nothing of the body is read with the head.
+        var head = new StringBuilder();
+        var one = new byte[1];
+        while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
+        {
+            if (await socket.ReceiveAsync(one, cancellationToken) == 0)
+            {
+                throw new IOException("closed in the middle of a request head");
+            }
+
+            head.Append((char)one[0]);
+        }
+
+        return head.ToString();
+    }
+
+    /// <summary>
+    /// Answers 200 (chunked) as soon as it has a request head, then sends back every piece of the Content-Length body
+    /// as it reads it, and ends the response when the body ended; keeps the connection for the next request unless
+    /// it said "Connection: close". A body without a Content-Length is echoed raw (chunk framing and all) until the proxy closes.
+    /// </summary>
+    private sealed class EchoUpstream : IAsyncDisposable
+    {
+        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+        private readonly CancellationTokenSource _stop = new();
+        private readonly bool _close;
+        private readonly Task _accepting;
+        private int _connections;
+
+        public EchoUpstream(bool close)
+        {
+            _close = close;
+            _listener.Start();
+            _accepting = AcceptAsync();
+        }
+
+        public Uri Address => new($"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}");
+
+        public int Connections => Volatile.Read(ref _connections);
+
+        private async Task AcceptAsync()
+        {
+            while (true)
+            {
+                Socket socket;
+                try
+                {
+                    socket = await _listener.AcceptSocketAsync(_stop.Token);
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
+                {
+                    return;
+                }
+
+                Interlocked.Increment(ref _connections);
+                _ = EchoAsync(socket);
+            }
+        }
+
+        private async Task EchoAsync(Socket socket)
+        {
+            using (socket)
+            {
+                var buffer = new byte[64 * 1024];
+                try
+                {
+                    while (true)
+                    {
+                        var head = await ReadHeadAsync(socket, _stop.Token);
+                        var declared = head.Split("\r\n").SingleOrDefault(l => l.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase));
+                        var length = declared is null ? long.MaxValue : long.Parse(declared[15..], System.Globalization.CultureInfo.InvariantCulture);
+                        await socket.SendAsync(Ascii("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n" + (_close ? "Connection: close\r\n" : "") + "\r\n"));
+                        for (long read = 0; read < length;)
+                        {
+                            var n = await socket.ReceiveAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, length - read)), _stop.Token);
+                            if (n == 0)
+                            {
+                                return;
+                            }
+
+                            read += n;
+                            await socket.SendAsync(Ascii($"{n:X}\r\n"));
+                            await socket.SendAsync(buffer.AsMemory(0, n));
+                            await socket.SendAsync(Ascii("\r\n"));
+                        }
+
+                        await socket.SendAsync(Ascii("0\r\n\r\n"));
+                        if (_close)
+                        {
+                            return;
+                        }
+                    }
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or SocketException or IOException or ObjectDisposedException)
+                {
+                }
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            _listener.Stop();
+            await _accepting;
+            _stop.Dispose();
+        }
+    }
+}
