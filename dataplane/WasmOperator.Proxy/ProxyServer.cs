@@ -9,6 +9,7 @@ using Microsoft.Extensions.Logging;
 using WasmOperator.Proxy.Admin;
 using WasmOperator.Proxy.Chain;
 using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Forwarding;
 using WasmOperator.Proxy.Logging;
 using WasmOperator.Proxy.Metrics;
 using WasmOperator.Proxy.Proxying;
@@ -119,6 +120,11 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         var state = app.Services.GetRequiredService<ServerState>();
         app.Run(context =>
         {
+            if (RequestTransferCoding.IsUnsupported(context.Request))
+            {
+                return RequestTransferCoding.RefuseAsync(context);
+            }
+
             if (state.Draining)
             {
                 // Accepted during the drain: answer it, and ask the client to go elsewhere for the next one.

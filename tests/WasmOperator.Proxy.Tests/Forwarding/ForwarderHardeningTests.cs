@@ -117,6 +117,41 @@ public sealed class ForwarderHardeningTests
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
     }
+    [Theory]
+    [InlineData("gzip, chunked", false)]
+    [InlineData("identity, chunked", false)]
+    [InlineData("chunked, chunked", false)]
+    [InlineData("chunked\r\nTransfer-Encoding: chunked", false)]
+    [InlineData("gzip, chunked", true)]
+    public async Task A_request_transfer_coding_other_than_chunked_is_a_501_before_plugins_or_the_upstream_see_it(string coding, bool plugin)
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        // The plugin holds the body whole, lets "yeses" pass and sends it with a Content-Length: the coding would be lost before the forwarder.
+        await using var proxy = await ProxyToAsync(upstream.Address, plugin ? Yaml(Plugin("authz", Wat("body_authz"), "authz")) : "plugins: []\n");
+
+        var reply = await RawRequestAsync(proxy, $"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {coding}\r\n\r\n5\r\nyeses\r\n0\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 501", reply, StringComparison.Ordinal);
+        Assert.Contains("Connection: close", reply, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("[still open]", reply, StringComparison.Ordinal);
+        Assert.Empty(upstream.Requests);
+        Assert.Equal(0, proxy.Authorizer.Requests);
+    }
+
+    [Theory]
+    [InlineData("chunked")]
+    [InlineData("Chunked")]
+    public async Task A_request_with_chunked_alone_is_forwarded_chunked(string coding)
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        var reply = await RawRequestAsync(proxy, $"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {coding}\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 200", reply, StringComparison.Ordinal);
+        Assert.Equal("hello", Encoding.ASCII.GetString(Assert.Single(upstream.Requests).Body));
+    }
+
     [Fact]
     public async Task A_body_larger_than_kestrels_default_limit_is_forwarded_whole()
     {
@@ -143,5 +178,34 @@ public sealed class ForwarderHardeningTests
 
         Assert.StartsWith("HTTP/1.1 400", reply, StringComparison.Ordinal);
         Assert.Contains("proxy_upstream_errors_total 0", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="request"/> on a new connection and returns what came back by the time the proxy closed it,
+    /// or after 5 s with "[still open]" appended.
+    /// </summary>
+    private static async Task<string> RawRequestAsync(ProxyHarness proxy, string request)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port, timeout.Token);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Ascii(request), timeout.Token);
+        var reply = new StringBuilder();
+        var buffer = new byte[4096];
+        try
+        {
+            int read;
+            while ((read = await stream.ReadAsync(buffer, timeout.Token)) > 0)
+            {
+                reply.Append(Encoding.Latin1.GetString(buffer, 0, read));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            reply.Append("[still open]");
+        }
+
+        return reply.ToString();
     }
 }
