@@ -392,9 +392,20 @@ internal sealed class Http1Forwarder : IDisposable
             long sent = 0;
             while (true)
             {
-                var read = pipe is null
-                    ? await source.ReadAsync(buffer.AsMemory(ChunkHeaderRoom, ChunkSize), context.RequestAborted).ConfigureAwait(false)
-                    : await ReadAsync(pipe, buffer.AsMemory(ChunkHeaderRoom, ChunkSize)).ConfigureAwait(false);
+                int read;
+                try
+                {
+                    read = pipe is null
+                        ? await source.ReadAsync(buffer.AsMemory(ChunkHeaderRoom, ChunkSize), context.RequestAborted).ConfigureAwait(false)
+                        : await ReadAsync(pipe, buffer.AsMemory(ChunkHeaderRoom, ChunkSize)).ConfigureAwait(false);
+                }
+                catch (IOException ex) when (ex is not BadHttpRequestException && observer is not { IsStopped: true })
+                {
+                    // Kestrel reports some malformed bodies (a chunk size that overflows) as a bare IOException: reading the
+                    // client's body failed, which is the client's fault (400), not the upstream's (503, counted against it).
+                    throw new BadHttpRequestException("the request body is malformed: " + ex.Message, StatusCodes.Status400BadRequest, ex);
+                }
+
                 if (read == 0)
                 {
                     break;

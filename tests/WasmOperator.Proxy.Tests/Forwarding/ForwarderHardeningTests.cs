@@ -180,6 +180,21 @@ public sealed class ForwarderHardeningTests
         Assert.Contains("proxy_upstream_errors_total 0", await proxy.MetricsAsync(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("10000000000000005\r\nhello\r\n0\r\n\r\n")]
+    [InlineData("5\r\nhello\r\n10000000000000005\r\nhello\r\n0\r\n\r\n")]
+    public async Task A_client_chunk_size_that_overflows_is_the_clients_400_not_an_upstream_failure(string body)
+    {
+        // Kestrel reports this one as a bare IOException, not a BadHttpRequestException.
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        var reply = await RawRequestAsync(proxy, "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + body);
+
+        Assert.StartsWith("HTTP/1.1 400", reply, StringComparison.Ordinal);
+        Assert.Contains("proxy_upstream_errors_total 0", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
     /// <summary>
     /// Writes <paramref name="request"/> on a new connection and returns what came back by the time the proxy closed it,
     /// or after 5 s with "[still open]" appended.
