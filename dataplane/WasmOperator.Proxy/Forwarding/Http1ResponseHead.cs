@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Text;
 using System.Text;
 
@@ -17,6 +18,13 @@ internal sealed class Http1ResponseHead
 {
     private static readonly string[] HopByHop = ["Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "TE", "Trailer"];
 
+    /// <summary>
+    /// Bytes a field value must not hold (RFC 9110 §5.5: VCHAR, obs-text, SP and HTAB only): the controls, CR, LF and
+    /// NUL among them, and DEL. Envoy's codec refuses them too; Kestrel would throw on them while copying the header.
+    /// </summary>
+    private static readonly SearchValues<byte> NotInFieldValue = SearchValues.Create(
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 127]);
+
     public int Status { get; private set; }
 
     public string? Reason { get; private set; }
@@ -34,7 +42,8 @@ internal sealed class Http1ResponseHead
     /// <summary>
     /// Parses one response head (status line through the empty line, exclusive) and decides the body
     /// framing for a request with <paramref name="headRequest"/>. Throws <see cref="UpstreamProtocolException"/>
-    /// for anything a proxy must not pass on: a bad status line, obs-fold, a malformed field, conflicting lengths.
+    /// for anything a proxy must not pass on: a bad status line, obs-fold, a malformed field, a control character in a
+    /// value, conflicting lengths.
     /// </summary>
     public static Http1ResponseHead Parse(ReadOnlySpan<byte> head, bool headRequest)
     {
@@ -74,7 +83,7 @@ internal sealed class Http1ResponseHead
 
             var name = KnownName(line[..colon]);
             var raw = line[(colon + 1)..].Trim(" \t"u8);
-            if (raw.IndexOfAny((byte)'\r', (byte)'\n', (byte)0) >= 0)
+            if (raw.IndexOfAny(NotInFieldValue) >= 0)
             {
                 throw new UpstreamProtocolException($"invalid character in response header '{name}'");
             }

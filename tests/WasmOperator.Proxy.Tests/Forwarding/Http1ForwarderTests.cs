@@ -214,6 +214,9 @@ public sealed class Http1ForwarderTests
     [InlineData("HTTP/1.1 200 OK\r\n folded: value\r\n\r\n")]
     [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok")]
     [InlineData("HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n")]
+    [InlineData("HTTP/1.1 200 OK\r\nX-A: a\u0001b\r\nContent-Length: 2\r\n\r\nok")] // a control character (RFC 9110 §5.5)
+    [InlineData("HTTP/1.1 200 OK\r\nX-A: a\u007fb\r\nContent-Length: 2\r\n\r\nok")] // DEL
+    [InlineData("HTTP/1.1 200 OK\r\nX-A: a\u001b[31mb\r\nContent-Length: 2\r\n\r\nok")] // ESC
     public async Task An_invalid_response_is_502(string response)
     {
         await using var upstream = new RawUpstream(RawUpstream.Fixed(response, keepAlive: false));
