@@ -530,7 +530,7 @@ internal sealed class Http1Forwarder : IDisposable
             var received = false;
             while (true)
             {
-                var end = connection.Buffered.IndexOf("\r\n\r\n"u8);
+                var end = Http1ResponseHead.FindEnd(connection.Buffered, out var length);
                 if (end < 0)
                 {
                     int filled;
@@ -555,8 +555,8 @@ internal sealed class Http1Forwarder : IDisposable
                     continue;
                 }
 
-                var head = Http1ResponseHead.Parse(connection.Buffered[..end], headRequest);
-                connection.Consume(end + 4);
+                var head = Http1ResponseHead.Parse(connection.Buffered[..length], headRequest);
+                connection.Consume(end);
                 if (head.Status == StatusCodes.Status101SwitchingProtocols)
                 {
                     throw new UpstreamProtocolException("upstream switched protocols on a request that did not ask for it");

@@ -85,16 +85,26 @@ internal sealed class Http1ResponseBody(Http1Connection connection, BodyFraming 
         }
     }
 
+    /// <summary>
+    /// The next line of the chunked framing, without its CRLF. Unlike a head's lines these must end in CRLF (RFC 9112
+    /// §7.1): a bare LF or CR in one is refused at once, never waited past or taken as a line end either side may read differently.
+    /// </summary>
     private async ValueTask<ReadOnlyMemory<byte>> LineAsync(int maxLine, CancellationToken cancellationToken)
     {
         while (true)
         {
             var buffered = connection.BufferedMemory;
-            var end = buffered.Span.IndexOf("\r\n"u8);
+            var end = buffered.Span.IndexOf((byte)'\n');
             if (end >= 0)
             {
-                connection.Consume(end + 2);
-                return buffered[..end];
+                var line = buffered[..end];
+                if (end == 0 || line.Span[^1] != (byte)'\r' || line.Span[..^1].Contains((byte)'\r'))
+                {
+                    throw new UpstreamProtocolException("chunked response: a line not ended by CRLF, or with a bare CR");
+                }
+
+                connection.Consume(end + 1);
+                return line[..^1];
             }
 
             if (buffered.Length > maxLine)

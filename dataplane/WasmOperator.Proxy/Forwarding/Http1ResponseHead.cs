@@ -40,6 +40,28 @@ internal sealed class Http1ResponseHead
     public bool KeepAlive { get; private set; }
 
     /// <summary>
+    /// Where the response head in <paramref name="buffered"/> ends: the bytes it takes with its empty line, or -1 while
+    /// that line has not arrived. <paramref name="length"/> is the head without it, for <see cref="Parse"/>. A bare LF
+    /// ends a line as CRLF does (RFC 9112 §2.2 lets a recipient take it; Envoy's and nginx's parsers do), so the head
+    /// ends at the first empty line either way: a later CRLFCRLF, in the body, is never taken for its end.
+    /// </summary>
+    public static int FindEnd(ReadOnlySpan<byte> buffered, out int length)
+    {
+        // "\n\r\n" ends every head with CRLF line ends, at its true end; only bytes before it can hold an earlier "\n\n".
+        var crlf = buffered.IndexOf("\n\r\n"u8);
+        var lf = (crlf < 0 ? buffered : buffered[..(crlf + 1)]).IndexOf("\n\n"u8);
+        var end = lf >= 0 ? lf : crlf;
+        if (end < 0)
+        {
+            length = 0;
+            return -1;
+        }
+
+        length = end > 0 && buffered[end - 1] == (byte)'\r' ? end - 1 : end;
+        return end + (lf >= 0 ? 2 : 3);
+    }
+
+    /// <summary>
     /// Parses one response head (status line through the empty line, exclusive) and decides the body
     /// framing for a request with <paramref name="headRequest"/>. Throws <see cref="UpstreamProtocolException"/>
     /// for anything a proxy must not pass on: a bad status line, obs-fold, a malformed field, a control character in a
@@ -48,12 +70,12 @@ internal sealed class Http1ResponseHead
     public static Http1ResponseHead Parse(ReadOnlySpan<byte> head, bool headRequest)
     {
         var result = new Http1ResponseHead();
-        var lineEnd = head.IndexOf("\r\n"u8);
-        var statusLine = lineEnd < 0 ? head : head[..lineEnd];
-        // HTTP-version SP 3DIGIT SP [reason]
+        var lineEnd = head.IndexOf((byte)'\n');
+        var statusLine = WithoutCr(lineEnd < 0 ? head : head[..lineEnd]);
+        // HTTP-version SP 3DIGIT SP [reason]; the reason is not relayed, but a control in it (a bare CR) means garbage.
         if (statusLine.Length < 12 || !statusLine.StartsWith("HTTP/1."u8) || statusLine[8] != (byte)' ' ||
             !Utf8Parser.TryParse(statusLine.Slice(9, 3), out int status, out var consumed) || consumed != 3 || status < 100 ||
-            (statusLine.Length > 12 && statusLine[12] != (byte)' '))
+            (statusLine.Length > 12 && statusLine[12] != (byte)' ') || statusLine.IndexOfAny(NotInFieldValue) >= 0)
         {
             throw new UpstreamProtocolException($"invalid status line '{Printable(statusLine)}'");
         }
@@ -63,13 +85,18 @@ internal sealed class Http1ResponseHead
         result.Reason = statusLine.Length > 13 ? Encoding.Latin1.GetString(statusLine[13..]) : null;
         var keepAlive = !http10;
         var chunked = false;
-        var rest = lineEnd < 0 ? [] : head[(lineEnd + 2)..];
+        var rest = lineEnd < 0 ? [] : head[(lineEnd + 1)..];
         List<string>? connectionTokens = null;
         while (!rest.IsEmpty)
         {
-            var end = rest.IndexOf("\r\n"u8);
-            var line = end < 0 ? rest : rest[..end];
-            rest = end < 0 ? [] : rest[(end + 2)..];
+            var end = rest.IndexOf((byte)'\n');
+            var line = WithoutCr(end < 0 ? rest : rest[..end]);
+            rest = end < 0 ? [] : rest[(end + 1)..];
+            if (line.IsEmpty)
+            {
+                throw new UpstreamProtocolException("empty line inside a response head");
+            }
+
             if (line[0] is (byte)' ' or (byte)'\t')
             {
                 throw new UpstreamProtocolException("obsolete line folding in a response header");
@@ -170,6 +197,9 @@ internal sealed class Http1ResponseHead
         result.KeepAlive = keepAlive;
         return result;
     }
+
+    /// <summary>A line without the CR of its CRLF (a CR left anywhere else is a bare CR, refused where it is found).</summary>
+    private static ReadOnlySpan<byte> WithoutCr(ReadOnlySpan<byte> line) => line.EndsWith((byte)'\r') ? line[..^1] : line;
 
     private static bool IsHopByHop(string name)
     {

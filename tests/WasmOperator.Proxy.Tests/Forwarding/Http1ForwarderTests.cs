@@ -228,6 +228,59 @@ public sealed class Http1ForwarderTests
         Assert.True(proxy.Logs.Contains("InvalidResponse"), "log: " + string.Join(" | ", proxy.Logs.Lines));
     }
 
+    [Theory]
+    [InlineData("HTTP/1.1 200 OK\nX-A: 1\nContent-Length: 2\n\nok")]
+    [InlineData("HTTP/1.1 200 OK\r\nX-A: 1\nContent-Length: 2\r\n\nok")]
+    [InlineData("HTTP/1.1 200 OK\nX-A: 1\r\nContent-Length: 2\n\r\nok")]
+    public async Task A_response_head_with_bare_lf_line_ends_is_read_as_envoy_reads_it(string response)
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(response));
+        await using var proxy = await ProxyToAsync(upstream.Address, o => o.UpstreamTimeout = TimeSpan.FromSeconds(3));
+
+        var (first, _) = await proxy.GetAsync("/1");
+        var (second, _) = await proxy.GetAsync("/2");
+
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Equal("1", first.Headers.GetValues("X-A").Single());
+        Assert.Equal("ok", await first.Content.ReadAsStringAsync());
+        Assert.Equal("ok", await second.Content.ReadAsStringAsync());
+        Assert.Equal(1, upstream.Connections); // the framing was understood: nothing was left unread
+    }
+
+    [Fact]
+    public async Task A_head_ended_by_bare_lfs_ends_there_not_at_a_later_crlf_in_the_body()
+    {
+        // Read up to the first CRLFCRLF, the head would take the first body as its reason phrase and relay the second.
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\nContent-Length: 2\n\nokHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON"));
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        var (response, _) = await proxy.GetAsync("/");
+
+        Assert.Equal("ok", await response.Content.ReadAsStringAsync());
+    }
+
+    [Theory]
+    [InlineData("2\nok\r\n0\r\n\r\n")]
+    [InlineData("2;ext\nok\r\n0\r\n\r\n")]
+    [InlineData("2\r\nok\n0\r\n\r\n")]
+    [InlineData("2\r\nok\r\n0\r\n\n")]
+    [InlineData("2\r\nok\r\n0\r\nX-T: a\rb\r\n\r\n")]
+    public async Task Chunked_framing_with_a_bare_lf_or_cr_fails_at_once_instead_of_waiting_for_a_crlf(string body)
+    {
+        // Chunk lines are not start or field lines: a bare LF there is refused (RFC 9112 §2.2, §7.1), never taken as a line end.
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body));
+        await using var proxy = await ProxyToAsync(upstream.Address, o => o.UpstreamTimeout = TimeSpan.FromSeconds(3));
+
+        using var response = await proxy.Client.GetAsync("/", HttpCompletionOption.ResponseHeadersRead);
+        var cut = await Record.ExceptionAsync(() => response.Content.ReadAsByteArrayAsync());
+
+        // Refused before any of the body went out: 502; after: the response is reset. Never the timeout.
+        Assert.True(response.StatusCode == HttpStatusCode.BadGateway || cut is HttpRequestException or IOException,
+            $"{response.StatusCode}, body read: {cut?.GetType().Name ?? "complete"}");
+        Assert.False(proxy.Logs.Contains("Timeout"), "log: " + string.Join(" | ", proxy.Logs.Lines));
+        Assert.True(proxy.Logs.Contains("chunked response:"), "log: " + string.Join(" | ", proxy.Logs.Lines));
+    }
+
     [Fact]
     public async Task An_upstream_that_stalls_is_504_after_the_upstream_timeout()
     {
