@@ -36,7 +36,7 @@ internal sealed class Http1ResponseHead
 
     public BodyFraming Framing { get; private set; }
 
-    /// <summary>False when the upstream asked to close (or spoke HTTP/1.0 without keep-alive).</summary>
+    /// <summary>False when the upstream asked to close, spoke HTTP/1.0 without keep-alive (or with Transfer-Encoding), or framed the body by its close.</summary>
     public bool KeepAlive { get; private set; }
 
     /// <summary>
@@ -173,6 +173,12 @@ internal sealed class Http1ResponseHead
         if (connectionTokens is not null)
         {
             result.Headers.RemoveAll(h => connectionTokens.Exists(t => t.Equals(h.Key, StringComparison.OrdinalIgnoreCase)));
+        }
+
+        if (chunked && http10)
+        {
+            // RFC 9112 §6.1: HTTP/1.0 has no Transfer-Encoding, so its framing is faulty: read as sent, then close.
+            keepAlive = false;
         }
 
         if (headRequest || status is < 200 or 204 or 304)

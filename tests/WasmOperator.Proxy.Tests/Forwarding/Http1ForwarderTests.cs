@@ -112,6 +112,23 @@ public sealed class Http1ForwarderTests
         Assert.Equal(2, upstream.Connections);
     }
 
+    [Theory]
+    [InlineData("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")]
+    [InlineData("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\nok\r\n0\r\n\r\n")]
+    public async Task An_http10_response_with_transfer_encoding_is_read_and_its_connection_closed(string response)
+    {
+        // RFC 9112 §6.1: its framing is faulty, whatever its Connection field says.
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(response));
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        var (first, _) = await proxy.GetAsync("/1");
+        var (second, _) = await proxy.GetAsync("/2");
+
+        Assert.Equal("ok", await first.Content.ReadAsStringAsync());
+        Assert.Equal("ok", await second.Content.ReadAsStringAsync());
+        Assert.Equal(2, upstream.Connections);
+    }
+
     [Fact]
     public async Task Head_204_and_interim_responses_carry_no_body()
     {
