@@ -203,6 +203,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     EndOnStreamIdleTimeout();
                     return false;
                 }
+                catch (IOException ex) when (ex is not BadHttpRequestException && !Context.RequestAborted.IsCancellationRequested)
+                {
+                    // Kestrel reports some malformed bodies (a chunk size that overflows) as a bare IOException: still the
+                    // client's 400, as the forwarder answers it, not an unhandled 500.
+                    throw new BadHttpRequestException("the request body is malformed: " + ex.Message, StatusCodes.Status400BadRequest, ex);
+                }
 
                 StreamActive();
                 if (MustLeaveIoThread)
