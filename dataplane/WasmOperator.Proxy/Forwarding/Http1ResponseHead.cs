@@ -27,8 +27,6 @@ internal sealed class Http1ResponseHead
 
     public int Status { get; private set; }
 
-    public string? Reason { get; private set; }
-
     /// <summary>End-to-end header fields in arrival order (hop-by-hop ones removed).</summary>
     public List<KeyValuePair<string, string>> Headers { get; } = new(16);
 
@@ -82,7 +80,7 @@ internal sealed class Http1ResponseHead
 
         var http10 = statusLine[7] == (byte)'0';
         result.Status = status;
-        result.Reason = statusLine.Length > 13 ? Encoding.Latin1.GetString(statusLine[13..]) : null;
+        // The reason phrase is not kept: Kestrel writes its own for the status, as Envoy's codec does.
         var keepAlive = !http10;
         var chunked = false;
         var rest = lineEnd < 0 ? [] : head[(lineEnd + 1)..];
