@@ -28,6 +28,7 @@ internal sealed partial class ChainManager : IDisposable
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _log;
     private readonly SemaphoreSlim _applyGate = new(1, 1);
+    private volatile bool _disposed;
     private readonly Lock _errorsGate = new();
     private readonly List<LoadError> _errors = [];
     private LoadError? _lastRejected;
@@ -154,6 +155,11 @@ internal sealed partial class ChainManager : IDisposable
         await _applyGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (_disposed)
+            {
+                return new FileApplyResult("the proxy is shutting down: the plugin set was not applied", []);
+            }
+
             var ordered = new List<PluginSpec>(specs);
             ordered.Sort(PluginOrder.Instance);
             var modules = new List<ModuleStamp>();
@@ -426,8 +432,21 @@ internal sealed partial class ChainManager : IDisposable
 
     public void Dispose()
     {
-        Interlocked.Exchange(ref _current, null)?.Release();
-        _applyGate.Dispose();
+        // An apply still loading would install a chain after this cleared the serving one, and nobody would release
+        // its VMs: wait for it (it is bounded by the plugins' CPU deadlines); applies after this refuse (ApplyCoreAsync).
+        _disposed = true;
+        var entered = _applyGate.Wait(TimeSpan.FromSeconds(30));
+        try
+        {
+            Interlocked.Exchange(ref _current, null)?.Release();
+        }
+        finally
+        {
+            if (entered)
+            {
+                _applyGate.Release();
+            }
+        }
     }
 
     /// <summary>The outcome of applying a plugin file: null or the rejection reason, and the modules it read.</summary>
