@@ -974,7 +974,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     public void Complete()
     {
         _completed = Stopwatch.GetTimestamp();
-        _idle?.Dispose();
+        // Stopped, not disposed: a body read still winding down may touch the timer (StreamActive, StreamIdleToken), and
+        // a disposed source would throw there. A stopped timer holds nothing.
+        _idle?.CancelAfter(Timeout.InfiniteTimeSpan);
         foreach (var host in _hosts)
         {
             host.Stream?.Complete();
