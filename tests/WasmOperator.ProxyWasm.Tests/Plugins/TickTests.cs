@@ -20,17 +20,6 @@ public class TickTests
             RebuildBackoff = TimeSpan.Zero,
         }, host);
 
-    private static TestStreamHost RequestWithHeaders(int count)
-    {
-        var request = new TestStreamHost();
-        for (var i = request.RequestHeaders.Count; i < count; i++)
-        {
-            request.RequestHeaders.Add($"x-h{i}", "v");
-        }
-
-        return request;
-    }
-
     [Fact]
     public async Task The_next_tick_starts_a_full_period_after_the_previous_one_ended()
     {
@@ -66,12 +55,12 @@ public class TickTests
         using var plugin = LoadSlowTick(SharedRuntime.Instance, host, shards: 1);
         Assert.True(await host.WaitForLogAsync(m => m == "tick end"));
 
-        using (var crashing = plugin.CreateHttpStream(RequestWithHeaders(6)))
+        using (var crashing = plugin.CreateHttpStream(TestStreamHost.WithRequestHeaders(6)))
         {
             Assert.Equal(FilterStatus.Failed, crashing.OnRequestHeaders(true).Status);
         }
 
-        using (var rebuilt = plugin.CreateHttpStream(RequestWithHeaders(5)))
+        using (var rebuilt = plugin.CreateHttpStream(TestStreamHost.WithRequestHeaders(5)))
         {
             Assert.Equal(FilterStatus.Continue, rebuilt.OnRequestHeaders(true).Status);
         }

@@ -17,11 +17,7 @@ public class EpochTickerTests
         {
             Name = "traps", Shards = 1, CallDeadline = TimeSpan.FromMilliseconds(100), RebuildBackoff = TimeSpan.Zero,
         }, new TestPluginHost());
-        var request = new TestStreamHost();
-        for (var i = request.RequestHeaders.Count; i < 8; i++)
-        {
-            request.RequestHeaders.Add($"x-h{i}", "v"); // 8 headers: an infinite loop
-        }
+        var request = TestStreamHost.WithRequestHeaders(8); // 8 headers: an infinite loop
 
         // A task, not a disposable event: blocked items still queued when the test ends wait on it after it returned
         // (an event disposed by then threw on a pool thread and crashed the test host).

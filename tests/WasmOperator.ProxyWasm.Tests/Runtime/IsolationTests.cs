@@ -16,18 +16,6 @@ public class IsolationTests
             RebuildBackoff = TimeSpan.Zero,
         }, host);
 
-    /// <summary>A request whose header count selects the fixture's behaviour (5 = healthy).</summary>
-    private static TestStreamHost RequestWithHeaders(int count)
-    {
-        var request = new TestStreamHost();
-        for (var i = request.RequestHeaders.Count; i < count; i++)
-        {
-            request.RequestHeaders.Add($"x-h{i}", "v");
-        }
-
-        return request;
-    }
-
     [Theory]
     [InlineData(6, TrapKind.Unreachable)]
     [InlineData(7, TrapKind.OutOfBounds)]
@@ -42,7 +30,7 @@ public class IsolationTests
         var host = new TestPluginHost();
         using var plugin = LoadTraps(runtime, host);
 
-        using var failing = plugin.CreateHttpStream(RequestWithHeaders(selector));
+        using var failing = plugin.CreateHttpStream(TestStreamHost.WithRequestHeaders(selector));
         var result = failing.OnRequestHeaders(true);
 
         Assert.Equal(FilterStatus.Failed, result.Status);
@@ -52,7 +40,7 @@ public class IsolationTests
         // Later calls on the failed stream keep failing; they never reach a VM.
         Assert.Equal(FilterStatus.Failed, failing.OnResponseHeaders(true).Status);
 
-        using var next = plugin.CreateHttpStream(RequestWithHeaders(5));
+        using var next = plugin.CreateHttpStream(TestStreamHost.WithRequestHeaders(5));
         Assert.Equal(FilterStatus.Continue, next.OnRequestHeaders(true).Status);
         Assert.Equal(1, plugin.HealthyShards);
         Assert.Contains("ok", host.Messages());
@@ -63,7 +51,7 @@ public class IsolationTests
     {
         using var runtime = new ProxyWasmRuntime();
         using var plugin = LoadTraps(runtime, new TestPluginHost(), memoryLimit: 2L * 1024 * 1024);
-        using var stream = plugin.CreateHttpStream(RequestWithHeaders(11));
+        using var stream = plugin.CreateHttpStream(TestStreamHost.WithRequestHeaders(11));
 
         var result = stream.OnRequestHeaders(true);
 
@@ -98,9 +86,9 @@ public class IsolationTests
     {
         using var runtime = new ProxyWasmRuntime();
         using var plugin = LoadTraps(runtime, new TestPluginHost(), shards: 2);
-        var pausedHost = RequestWithHeaders(5);
+        var pausedHost = TestStreamHost.WithRequestHeaders(5);
         using var onShardA = plugin.CreateHttpStream(pausedHost);
-        using var onShardB = CreateOnAnotherThread(plugin, RequestWithHeaders(6), busy: onShardA.Shard!);
+        using var onShardB = CreateOnAnotherThread(plugin, TestStreamHost.WithRequestHeaders(6), busy: onShardA.Shard!);
 
         Assert.NotSame(onShardA.Shard, onShardB.Shard);
         Assert.Equal(FilterStatus.Failed, onShardB.OnRequestHeaders(true).Status);
@@ -118,7 +106,7 @@ public class IsolationTests
 
         for (var i = 0; i < 10; i++)
         {
-            using var stream = plugin.CreateHttpStream(RequestWithHeaders(5));
+            using var stream = plugin.CreateHttpStream(TestStreamHost.WithRequestHeaders(5));
             first ??= stream.Shard;
             Assert.Same(first, stream.Shard);
         }
@@ -135,7 +123,7 @@ public class IsolationTests
             var n = i;
             var thread = new Thread(() =>
             {
-                using var stream = plugin.CreateHttpStream(RequestWithHeaders(5));
+                using var stream = plugin.CreateHttpStream(TestStreamHost.WithRequestHeaders(5));
                 shards[n] = stream.Shard;
             });
             thread.Start();
@@ -152,7 +140,7 @@ public class IsolationTests
         using var runtime = new ProxyWasmRuntime();
         using var plugin = LoadTraps(runtime, new TestPluginHost(), shards: 2);
         PluginShard own;
-        using (var probe = plugin.CreateHttpStream(RequestWithHeaders(5)))
+        using (var probe = plugin.CreateHttpStream(TestStreamHost.WithRequestHeaders(5)))
         {
             own = probe.Shard!;
         }
@@ -171,7 +159,7 @@ public class IsolationTests
         held.Wait();
         try
         {
-            using var stream = plugin.CreateHttpStream(RequestWithHeaders(5));
+            using var stream = plugin.CreateHttpStream(TestStreamHost.WithRequestHeaders(5));
             Assert.NotSame(own, stream.Shard);
             Assert.NotNull(stream.Shard);
         }
@@ -201,10 +189,10 @@ public class IsolationTests
     {
         using var runtime = new ProxyWasmRuntime();
         using var plugin = LoadTraps(runtime, new TestPluginHost(), shards: 1);
-        var pausedHost = RequestWithHeaders(5);
+        var pausedHost = TestStreamHost.WithRequestHeaders(5);
         using var paused = plugin.CreateHttpStream(pausedHost);
         paused.OnRequestHeaders(false);
-        using var crashing = plugin.CreateHttpStream(RequestWithHeaders(6));
+        using var crashing = plugin.CreateHttpStream(TestStreamHost.WithRequestHeaders(6));
 
         crashing.OnRequestHeaders(true);
 
@@ -222,7 +210,7 @@ public class IsolationTests
 
         for (var i = 0; i < 20; i++)
         {
-            using var bad = trapping.CreateHttpStream(RequestWithHeaders(6));
+            using var bad = trapping.CreateHttpStream(TestStreamHost.WithRequestHeaders(6));
             Assert.Equal(FilterStatus.Failed, bad.OnRequestHeaders(true).Status);
 
             var request = new TestStreamHost();
@@ -255,12 +243,12 @@ public class IsolationTests
         var shard = plugin.Shards[0];
         for (var i = 0; i < 3; i++)
         {
-            using var crashing = plugin.CreateHttpStream(RequestWithHeaders(6));
+            using var crashing = plugin.CreateHttpStream(TestStreamHost.WithRequestHeaders(6));
             crashing.OnRequestHeaders(true);
         }
 
         Assert.Equal(3, shard.ConsecutiveFailures);
-        using (var healthy = plugin.CreateHttpStream(RequestWithHeaders(5)))
+        using (var healthy = plugin.CreateHttpStream(TestStreamHost.WithRequestHeaders(5)))
         {
             healthy.OnRequestHeaders(true);
             healthy.Complete();
@@ -280,12 +268,12 @@ public class IsolationTests
             Shards = 1,
             RebuildBackoff = TimeSpan.FromHours(1),
         }, new TestPluginHost());
-        using (var crashing = plugin.CreateHttpStream(RequestWithHeaders(6)))
+        using (var crashing = plugin.CreateHttpStream(TestStreamHost.WithRequestHeaders(6)))
         {
             crashing.OnRequestHeaders(true);
         }
 
-        using var next = plugin.CreateHttpStream(RequestWithHeaders(5));
+        using var next = plugin.CreateHttpStream(TestStreamHost.WithRequestHeaders(5));
         var result = next.OnRequestHeaders(true);
 
         Assert.Equal(FilterStatus.Failed, result.Status);

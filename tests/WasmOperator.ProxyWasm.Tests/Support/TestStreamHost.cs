@@ -10,6 +10,18 @@ internal sealed class TestStreamHost : IHttpStreamHost
 {
     private readonly TaskCompletionSource<string> _resumed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>A request padded to <paramref name="count"/> headers: the trap fixtures pick their behaviour by header count.</summary>
+    public static TestStreamHost WithRequestHeaders(int count)
+    {
+        var request = new TestStreamHost();
+        for (var i = request.RequestHeaders.Count; i < count; i++)
+        {
+            request.RequestHeaders.Add($"x-h{i}", "v");
+        }
+
+        return request;
+    }
+
     public TestStreamHost(string method = "GET", string path = "/", string authority = "example.test")
     {
         RequestHeaders.Add(":method", method);
