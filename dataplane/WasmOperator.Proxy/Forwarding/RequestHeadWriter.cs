@@ -117,7 +117,7 @@ internal struct RequestHeadWriter : IDisposable
     }
 
     /// <summary>Kestrel leaves Path empty for the asterisk form and keeps "*" only in the raw target.</summary>
-    private static bool IsAsteriskForm(HttpRequest request) =>
+    public static bool IsAsteriskForm(HttpRequest request) =>
         !request.Path.HasValue && !request.PathBase.HasValue && HttpMethods.IsOptions(request.Method) &&
         request.HttpContext.Features.Get<IHttpRequestFeature>()?.RawTarget == "*";
 

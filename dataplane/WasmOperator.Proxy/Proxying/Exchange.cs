@@ -44,7 +44,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         Context = context;
         _options = options;
         _log = log;
-        if (LocalReply.IsGrpc(context.Request))
+        IsGrpc = LocalReply.IsGrpc(context.Request);
+        if (IsGrpc)
         {
             _idle = new CancellationTokenSource(options.StreamIdleTimeout);
         }
@@ -91,6 +92,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// running yet. None for other requests (YARP's and the forwarder's timers see all their bytes).
     /// </summary>
     public CancellationToken StreamIdleToken => _idle?.Token ?? CancellationToken.None;
+
+    /// <summary>A gRPC call (<see cref="LocalReply.IsGrpc"/>), told once per request.</summary>
+    public bool IsGrpc { get; }
 
     /// <summary>True once the stream idle timer fired.</summary>
     public bool StreamIdleTimedOut => _idle?.IsCancellationRequested == true;
@@ -178,7 +182,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     {
         // Kestrel's reader under request.Body, to see whether the client sent more without waiting for it.
         var reader = request.BodyReader;
-        var headersGoAhead = LocalReply.IsGrpc(request);
+        var headersGoAhead = IsGrpc;
         var chunk = ArrayPool<byte>.Shared.Rent(ChunkSize);
         long total = 0;
         try
@@ -1256,18 +1260,18 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// The <c>:path</c> plugins see: the target exactly as it goes upstream (the forwarder and YARP write Kestrel's
     /// path, dot segments removed and unreserved escapes decoded, and origin form for an absolute-form request), as
     /// Envoy's filters see the path after its normalization. The raw target differed: a plugin denying <c>/admin</c>
-    /// let <c>/public/../admin</c> and <c>/%61dmin</c> through, and the upstream got <c>GET /admin</c>.
+    /// let <c>/public/../admin</c> and <c>/%61dmin</c> through, and the upstream got <c>GET /admin</c>. Built as
+    /// <see cref="RequestHeadWriter.WriteHead"/> writes it.
     /// </summary>
     private static string PathOf(HttpRequest request)
     {
-        var path = request.PathBase.Add(request.Path).ToUriComponent();
-        if (path.Length == 0)
+        if (RequestHeadWriter.IsAsteriskForm(request))
         {
-            // OPTIONS * keeps its asterisk (Kestrel leaves Path empty and "*" only in the raw target).
-            path = request.HttpContext.Features.Get<IHttpRequestFeature>()?.RawTarget == "*" ? "*" : "/";
+            return "*";
         }
 
-        return request.QueryString.HasValue ? path + request.QueryString.ToUriComponent() : path;
+        var path = request.PathBase.Add(request.Path).ToUriComponent();
+        return (path.Length == 0 ? "/" : path) + request.QueryString.ToUriComponent();
     }
 
     /// <summary>

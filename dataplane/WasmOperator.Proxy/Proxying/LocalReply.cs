@@ -25,8 +25,9 @@ internal static class LocalReply
     public static (HeaderMap Headers, byte[] Body) Build(HttpRequest request, LocalResponse reply)
     {
         var headers = new HeaderMap(reply.Headers.Count + 5);
+        var grpc = IsGrpc(request);
         byte[] body;
-        if (IsGrpc(request))
+        if (grpc)
         {
             headers.Add(":status", "200");
             headers.Add("content-type", "application/grpc");
@@ -58,7 +59,7 @@ internal static class LocalReply
             headers.Add("content-type", "text/plain");
         }
 
-        if (!HasNoContent(reply.StatusCode) || IsGrpc(request))
+        if (grpc || !HasNoContent(reply.StatusCode))
         {
             headers.Add("content-length", body.Length.ToString(CultureInfo.InvariantCulture));
         }

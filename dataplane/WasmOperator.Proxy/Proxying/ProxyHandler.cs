@@ -90,7 +90,8 @@ internal sealed partial class ProxyHandler : IDisposable
             return;
         }
 
-        if (LocalReply.IsGrpc(context.Request) && context.Features.Get<IHttpMinRequestBodyDataRateFeature>() is { } bodyRate)
+        var grpc = LocalReply.IsGrpc(context.Request);
+        if (grpc && context.Features.Get<IHttpMinRequestBodyDataRateFeature>() is { } bodyRate)
         {
             // A gRPC stream may send nothing for minutes (Envoy has no minimum rate): before its body is read, or
             // Kestrel resets the client's whole HTTP/2 connection after 5 s of quiet. YARP does this only inside
@@ -105,7 +106,7 @@ internal sealed partial class ProxyHandler : IDisposable
             var entries = chain?.For(DestinationPort(context.Request.Path)) ?? [];
             if (entries.Length == 0)
             {
-                await ForwardAsync(context, requestId).ConfigureAwait(false);
+                await ForwardAsync(context, grpc, requestId).ConfigureAwait(false);
             }
             else
             {
@@ -127,7 +128,7 @@ internal sealed partial class ProxyHandler : IDisposable
                     exchange.Start();
                     if (await exchange.OnRequestAsync().ConfigureAwait(false))
                     {
-                        await ForwardAsync(context, null).ConfigureAwait(false);
+                        await ForwardAsync(context, grpc, null).ConfigureAwait(false);
                         if (exchange.IsStopped && !context.Response.HasStarted)
                         {
                             // A plugin stopped the request while its body streamed upstream.
@@ -168,10 +169,10 @@ internal sealed partial class ProxyHandler : IDisposable
     }
 
     /// <param name="context">The request.</param>
+    /// <param name="grpc">A gRPC call (<see cref="LocalReply.IsGrpc"/>).</param>
     /// <param name="requestId">An <c>x-request-id</c> to add (generated; the request has none), or null.</param>
-    private async Task ForwardAsync(HttpContext context, string? requestId)
+    private async Task ForwardAsync(HttpContext context, bool grpc, string? requestId)
     {
-        var grpc = LocalReply.IsGrpc(context.Request);
         var cluster = ClusterFor(context.Request.Path);
         var exchange = context.Features.Get<Exchange>();
         if (exchange is not null)
