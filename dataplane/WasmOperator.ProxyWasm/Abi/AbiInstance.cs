@@ -203,7 +203,7 @@ internal sealed class AbiInstance : IDisposable
         FinishStream(context);
     }
 
-    public void FinishStream(StreamContext context)
+    private void FinishStream(StreamContext context)
     {
         Effective = context.Id;
         Vm.OnLog?.Invoke(context.Id);
@@ -931,8 +931,7 @@ internal sealed class AbiInstance : IDisposable
         }
 
         var count = (long)map.Count + pairs;
-        var encoded = 4 + (long)map.ByteSize + bytes + (10 * count);
-        return count <= Pairs.MaxPairs && encoded <= Pairs.MaxBytes;
+        return count <= Pairs.MaxPairs && Pairs.SerializedSize(count, (long)map.ByteSize + bytes) <= Pairs.MaxBytes;
     }
 
     public int RemoveHeaderMapValue(int type, int keyPtr, int keySize)
@@ -1105,8 +1104,8 @@ internal sealed class AbiInstance : IDisposable
     }
 
     /// <summary>
-    /// <c>proxy_done</c> ends a root context that deferred its on_done at VM shutdown (cpp-host
-    /// <c>WasmBase::done</c>); streams never defer (see <see cref="CompleteStream"/>), so there it is NotFound.
+    /// <c>proxy_done</c>: no context here waits for it (streams never defer their deletion, see <see cref="CompleteStream"/>,
+    /// and root contexts end with their VM), so it is NotFound, as cpp-host answers when nothing deferred.
     /// </summary>
     public int Done()
     {

@@ -15,22 +15,10 @@ internal static class Pairs
     public const int MaxBytes = 1 << 20;
     public const int MaxPairs = 1024;
 
-    public static int SerializedSize(HeaderMap map)
-    {
-        if (map.Count == 0)
-        {
-            return 0;
-        }
+    public static int SerializedSize(HeaderMap map) => map.Count == 0 ? 0 : (int)SerializedSize(map.Count, map.ByteSize);
 
-        var size = 4;
-        for (var i = 0; i < map.Count; i++)
-        {
-            var entry = map[i];
-            size += 8 + entry.Key.Length + 1 + entry.Value.Length + 1;
-        }
-
-        return size;
-    }
+    /// <summary>The encoding's size for <paramref name="count"/> pairs of <paramref name="bytes"/> name and value bytes in all.</summary>
+    public static long SerializedSize(long count, long bytes) => 4 + bytes + (10 * count);
 
     /// <summary>Writes <paramref name="map"/> into <paramref name="destination"/>, which is exactly <see cref="SerializedSize"/> long.</summary>
     public static void Serialize(HeaderMap map, Span<byte> destination)

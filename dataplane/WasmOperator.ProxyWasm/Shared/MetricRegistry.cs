@@ -95,25 +95,6 @@ public sealed class MetricRegistry
         }
     }
 
-    /// <summary>The first metric named <paramref name="name"/> a plugin defined, of whatever type.</summary>
-    public bool TryGet(string name, out MetricValue value)
-    {
-        lock (_gate)
-        {
-            foreach (var m in _metrics)
-            {
-                if (m.Name == name)
-                {
-                    value = m.ToValue();
-                    return true;
-                }
-            }
-        }
-
-        value = new MetricValue(name, MetricType.Counter, 0, 0);
-        return false;
-    }
-
     /// <summary>The metric of this name and type, if a plugin defined it.</summary>
     public bool TryGet(string name, MetricType type, out MetricValue value)
     {

@@ -43,7 +43,7 @@ public class HostFunctionTests
         Assert.Equal("v2", request.RequestHeaders.Get("x-key"));
         Assert.Equal("prebody", Encoding.UTF8.GetString(request.RequestBody.Span));
         Assert.Equal([new KeyValuePair<string, string>(":method", "GET")], request.ResponseHeaders.Entries);
-        Assert.True(runtime.Metrics.TryGet("wat_counter", out var metric));
+        Assert.True(runtime.Metrics.TryGet("wat_counter", MetricType.Counter, out var metric));
         Assert.Equal(8, metric.Value);
         Assert.Equal(FilterStatus.LocalResponse, result.Status);
         Assert.Equal(403, result.LocalResponse?.StatusCode);
