@@ -73,12 +73,7 @@ public sealed class GrpcStreamTests
         // Kestrel's default minimum request body rate (240 B/s after a 5 s grace) would reset the whole client
         // connection here; Envoy has no minimum rate: an idle stream is ended only by the stream idle timeout.
         await Task.Delay(TimeSpan.FromSeconds(7));
-        await content.Writer.WriteAsync(GrpcUpstream.Frame("second"));
-        await content.Writer.CompleteAsync();
-
-        Assert.Equal("echo:second", await ReadMessageAsync(body));
-        Assert.Equal(0, await body.ReadAsync(new byte[1]).AsTask().WaitAsync(Patience));
-        Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
+        await SendLastMessageAndExpectCleanEndAsync(content, response, body);
     }
 
     [Theory]
@@ -165,12 +160,7 @@ public sealed class GrpcStreamTests
 
         // Quiet for longer than --upstream-timeout (a unary request's limit), well within the stream idle timeout.
         await Task.Delay(TimeSpan.FromSeconds(2.5));
-        await content.Writer.WriteAsync(GrpcUpstream.Frame("second"));
-        await content.Writer.CompleteAsync();
-
-        Assert.Equal("echo:second", await ReadMessageAsync(body));
-        Assert.Equal(0, await body.ReadAsync(new byte[1]).AsTask().WaitAsync(Patience));
-        Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
+        await SendLastMessageAndExpectCleanEndAsync(content, response, body);
     }
 
     [Theory]
@@ -192,6 +182,17 @@ public sealed class GrpcStreamTests
     }
 
     /// <summary>Opens a streaming call through the proxy, sends <paramref name="first"/> and waits for its echo.</summary>
+    /// <summary>Sends "second" and ends the call; it must come back echoed and the call end with grpc-status 0.</summary>
+    private static async Task SendLastMessageAndExpectCleanEndAsync(PipeContent content, HttpResponseMessage response, Stream body)
+    {
+        await content.Writer.WriteAsync(GrpcUpstream.Frame("second"));
+        await content.Writer.CompleteAsync();
+
+        Assert.Equal("echo:second", await ReadMessageAsync(body));
+        Assert.Equal(0, await body.ReadAsync(new byte[1]).AsTask().WaitAsync(Patience));
+        Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
+    }
+
     private static async Task<(PipeContent Content, HttpResponseMessage Response, Stream Body)> ChatAfterFirstMessageAsync(
         ProxyHarness proxy, string method = "/test.Echo/Chat", string first = "first")
     {
