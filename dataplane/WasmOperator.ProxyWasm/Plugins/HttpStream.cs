@@ -81,7 +81,7 @@ public sealed class HttpStream : IDisposable
 
         var action = 0;
         LocalResponse? local = null;
-        lock (shard.Gate)
+        using (shard.EnterGate())
         {
             var abi = shard.Abi;
             if (abi is null || shard.Generation != _generation)
@@ -112,7 +112,6 @@ public sealed class HttpStream : IDisposable
             }
         }
 
-        shard.DrainDeferred();
         if (_failure is not null)
         {
             return FilterResult.Failed(_failure);
@@ -139,9 +138,8 @@ public sealed class HttpStream : IDisposable
         }
 
         var shard = _shard;
-        lock (shard.Gate)
+        using (shard.EnterGate())
         {
-            // No early return: what was posted while this thread held the gate is run by DrainDeferred below.
             var abi = shard.Abi;
             if (abi is not null && shard.Generation == _generation)
             {
@@ -164,8 +162,6 @@ public sealed class HttpStream : IDisposable
                 }
             }
         }
-
-        shard.DrainDeferred();
     }
 
     /// <summary>Same as <see cref="Complete"/>.</summary>

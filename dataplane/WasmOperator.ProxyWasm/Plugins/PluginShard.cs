@@ -14,7 +14,8 @@ namespace WasmOperator.ProxyWasm.Plugins;
 /// </summary>
 /// <remarks>
 /// Whoever releases <see cref="Gate"/> after taking it calls <see cref="DrainDeferred"/>: a <see cref="Post"/>
-/// that found the gate taken counts on that to run its event.
+/// that found the gate taken counts on that to run its event. VM calls take the gate through <see cref="EnterGate"/>
+/// (or <see cref="HoldingGate"/>), whose scope does both, also when the call threw or returned early.
 /// </remarks>
 internal sealed class PluginShard : IDisposable
 {
@@ -76,7 +77,7 @@ internal sealed class PluginShard : IDisposable
     /// <summary>Builds the VM; throws on failure (used for the first, canary build).</summary>
     public void Build()
     {
-        lock (Gate)
+        using (EnterGate())
         {
             CallDepth++;
             try
@@ -88,8 +89,33 @@ internal sealed class PluginShard : IDisposable
                 CallDepth--;
             }
         }
+    }
 
-        DrainDeferred();
+    /// <summary>Takes <see cref="Gate"/>; disposing the scope releases it and runs what was posted meanwhile.</summary>
+    public GateScope EnterGate()
+    {
+        Gate.Enter();
+        return new GateScope(this);
+    }
+
+    /// <summary>The scope of a <see cref="Gate"/> this thread already took (with <c>TryEnter</c>).</summary>
+    public GateScope HoldingGate() => new(this);
+
+    /// <summary>
+    /// Holding <see cref="Gate"/>: its Dispose releases the gate, then runs <see cref="DrainDeferred"/>, as every
+    /// thread that held the gate must (also when the code under it threw or returned early).
+    /// </summary>
+    public readonly ref struct GateScope
+    {
+        private readonly PluginShard _shard;
+
+        internal GateScope(PluginShard shard) => _shard = shard;
+
+        public void Dispose()
+        {
+            _shard.Gate.Exit();
+            _shard.DrainDeferred();
+        }
     }
 
     /// <summary>Under <see cref="Gate"/>: true if a VM is ready, rebuilding it when the backoff has passed.</summary>

@@ -168,7 +168,7 @@ public sealed class ProxyWasmPlugin : IDisposable
     private static HttpStream? CreateOnEntered(PluginShard shard, IHttpStreamHost host, ref PluginFailure? last)
     {
         HttpStream? stream = null;
-        try
+        using (shard.HoldingGate())
         {
             if (!shard.EnsureHealthy() || shard.Abi is not { } abi)
             {
@@ -195,12 +195,7 @@ public sealed class ProxyWasmPlugin : IDisposable
                 shard.CallDepth--;
             }
         }
-        finally
-        {
-            shard.Gate.Exit();
-        }
 
-        shard.DrainDeferred();
         return stream;
     }
 
