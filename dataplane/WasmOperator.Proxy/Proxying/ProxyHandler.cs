@@ -226,6 +226,15 @@ internal sealed partial class ProxyHandler : IDisposable
             return;
         }
 
+        if (grpc && exchange is null && IdleBeforeAnswer(context, error) is { } requestComplete)
+        {
+            // Neither side failed: Envoy ends the call with its stream_idle_timeout local reply, 504 "stream timeout" once
+            // the client sent all it had, else 408 (to a gRPC client, grpc-status 14 or 2).
+            CountStreamIdleTimeout(context, requestComplete ? "answered 504 stream timeout" : "answered 408 stream timeout");
+            await ReplyToFailureAsync(context, null, LocalReply.ForStreamIdleTimeout(requestComplete)).ConfigureAwait(false);
+            return;
+        }
+
         if (error == ForwarderError.UpgradeActivityTimeout)
         {
             // A WebSocket quiet for the stream idle timeout: ended as Envoy ends it, not an upstream failure.
@@ -259,6 +268,21 @@ internal sealed partial class ProxyHandler : IDisposable
     private static bool IsStream(HttpContext context) =>
         context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true || HttpMethods.IsConnect(context.Request.Method) ||
         context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true };
+
+    /// <summary>
+    /// Whether YARP's activity timer ended a call before its answer began, and if so whether the client had sent the
+    /// whole request (null: the timer did not end it). A gRPC call without plugins is timed by that timer, set to the
+    /// stream idle timeout (<c>_http2</c>). YARP reports it as RequestTimedOut, or, when the request body copy saw the
+    /// cancellation first, as a request-body error with its own 408 status (the client's own failures get 400 or 502).
+    /// Which of the two it reports is a race, so the request's completeness is read off the body itself: its trailers
+    /// are available once it was read to its end.
+    /// </summary>
+    private static bool? IdleBeforeAnswer(HttpContext context, ForwarderError error)
+    {
+        var idle = !context.Response.HasStarted && (error == ForwarderError.RequestTimedOut ||
+            error is ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient && context.Response.StatusCode == StatusCodes.Status408RequestTimeout);
+        return idle ? context.Features.Get<IHttpRequestTrailersFeature>()?.Available == true : null;
+    }
 
     /// <summary>
     /// Counts a forwarding failure as Envoy's response flags tell them apart: the client's (it reset the stream or went

@@ -222,11 +222,14 @@ public sealed class StreamIdleTimeoutTests
         Assert.Single(proxy.Logs.Lines, l => l.Contains("stream idle timeout: POST /test.Echo/Chat", StringComparison.Ordinal) && l.EndsWith("stream reset", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public async Task A_whole_grpc_call_whose_answer_never_comes_through_a_plugin_gets_envoys_504_for_a_complete_request()
+    /// <param name="throughPlugin">True: a plugin holds the body (the exchange times the call); false: no plugin (YARP's activity timer does).</param>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_whole_grpc_call_whose_answer_never_comes_gets_envoys_504_for_a_complete_request(bool throughPlugin)
     {
         await using var grpc = await GrpcUpstream.StartAsync();
-        await using var proxy = await ProxyHarness.StartAsync(HoldingPlugins(forwarded: true), o => ShortTimeouts(o, grpc.Address));
+        await using var proxy = await ProxyHarness.StartAsync(throughPlugin ? HoldingPlugins(forwarded: true) : Plugins(false), o => ShortTimeouts(o, grpc.Address));
         var content = new PipeContent();
         using var request = GrpcCall("/test.Echo/Slow", content);
         await content.Writer.WriteAsync(GrpcUpstream.Frame("ping"));
@@ -238,7 +241,33 @@ public sealed class StreamIdleTimeoutTests
         Assert.Equal("14", response.Headers.GetValues("grpc-status").Single());
         Assert.Equal("stream timeout", Uri.UnescapeDataString(response.Headers.GetValues("grpc-message").Single()));
         await grpc.SlowCancelled.Task.WaitAsync(Patience);
-        Assert.Contains("proxy_stream_idle_timeouts_total 1", await proxy.MetricsAsync(), StringComparison.Ordinal);
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("proxy_stream_idle_timeouts_total 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_upstream_errors_total 0", metrics, StringComparison.Ordinal);
+        Assert.Contains(proxy.Logs.Lines, l => l.Contains("stream idle timeout: POST /test.Echo/Slow", StringComparison.Ordinal) && l.EndsWith("answered 504 stream timeout", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_grpc_call_without_plugins_whose_client_stays_quiet_before_any_answer_gets_envoys_408()
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(false), o => ShortTimeouts(o, grpc.Address));
+        var content = new PipeContent();
+        using var request = GrpcCall("/test.Echo/Slow", content);
+        await content.Writer.WriteAsync(GrpcUpstream.Frame("ping"));
+
+        // The client keeps its side open and sends nothing more; the upstream never answers.
+        using var response = await proxy.H2c.SendAsync(request).WaitAsync(Patience);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("2", response.Headers.GetValues("grpc-status").Single());
+        Assert.Equal("stream timeout", Uri.UnescapeDataString(response.Headers.GetValues("grpc-message").Single()));
+        await grpc.SlowCancelled.Task.WaitAsync(Patience);
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("proxy_stream_idle_timeouts_total 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_downstream_resets_total 0", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_upstream_errors_total 0", metrics, StringComparison.Ordinal);
+        Assert.Contains(proxy.Logs.Lines, l => l.Contains("stream idle timeout: POST /test.Echo/Slow", StringComparison.Ordinal) && l.EndsWith("answered 408 stream timeout", StringComparison.Ordinal));
     }
 
     /// <summary>A plugin holding the request body until its end; before it, unless <paramref name="forwarded"/>, one pausing the headers a little.</summary>
