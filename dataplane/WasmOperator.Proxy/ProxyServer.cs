@@ -149,9 +149,9 @@ internal sealed partial class ProxyServer : IAsyncDisposable
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             await admin.StartAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException)
         {
-            // A port is taken: release the VMs and whatever did bind before reporting it.
+            // A port is taken, or the address is not this host's: release the VMs and whatever did bind before reporting it.
             await admin.DisposeAsync().ConfigureAwait(false);
             await app.DisposeAsync().ConfigureAwait(false);
             log.Dispose();
