@@ -104,7 +104,7 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         builder.Services.AddSingleton<ServerState>();
         builder.Services.AddSingleton<ProxyMetrics>();
         builder.Services.AddSingleton<CalloutClient>();
-        builder.Services.AddSingleton(sp => new ProxyWasmRuntime(new ProxyWasmRuntimeOptions(), sp.GetRequiredService<ILoggerFactory>()));
+        builder.Services.AddSingleton(sp => new ProxyWasmRuntime(new ProxyWasmRuntimeOptions { PluginLogLevel = options.PluginLogLevel }, sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<ChainManager>();
         builder.Services.AddSingleton<ProxyHandler>();
         builder.Services.AddSingleton<AdminHandler>();
@@ -164,6 +164,9 @@ internal sealed partial class ProxyServer : IAsyncDisposable
     private static void ConfigureLogging(ILoggingBuilder builder, BatchedLineLoggerProvider log, Action<ILoggingBuilder>? logging)
     {
         builder.ClearProviders().AddProvider(log);
+        // Plugin lines are filtered by the plugin log level alone (the runtime's, changed at /logging), not by a second
+        // minimum here that would hide debug lines asked for.
+        builder.AddFilter(PluginHost.LogCategory, LogLevel.Trace);
         builder.AddFilter("Microsoft", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning).AddFilter("System.Net.Http", LogLevel.Warning);
 
         // Hosting starts an Activity for every request whenever its logger is enabled at any level;

@@ -30,15 +30,54 @@ internal sealed class AdminHandler(ChainManager chains, ProxyMetrics metrics, Se
                 response.ContentType = "application/json";
                 await response.WriteAsync(JsonSerializer.Serialize(Dump(), Indented), context.RequestAborted).ConfigureAwait(false);
                 break;
+            case "/logging":
+                await LoggingAsync(context).ConfigureAwait(false);
+                break;
             case "/stats/prometheus":
                 response.ContentType = "text/plain; version=0.0.4";
                 await metrics.ExportAsync(response.Body, chains.Runtime.Metrics, context.RequestAborted).ConfigureAwait(false);
                 break;
             default:
                 response.StatusCode = 404;
-                await response.WriteAsync("admin endpoints: /ready /healthz /config_dump /stats/prometheus\n", context.RequestAborted).ConfigureAwait(false);
+                await response.WriteAsync("admin endpoints: /ready /healthz /config_dump /logging /stats/prometheus\n", context.RequestAborted).ConfigureAwait(false);
                 break;
         }
+    }
+
+    /// <summary>
+    /// Envoy's <c>/logging</c> for the one log component plugins write to, <c>wasm</c>: <c>GET</c> shows its level,
+    /// <c>POST /logging?wasm=debug</c> (or <c>?level=debug</c>, every component) changes it for every plugin at once,
+    /// without a reload, as <c>istioctl proxy-config log --level wasm:debug</c> does on an Envoy sidecar.
+    /// </summary>
+    private async Task LoggingAsync(HttpContext context)
+    {
+        var request = context.Request;
+        var response = context.Response;
+        if (HttpMethods.IsPost(request.Method))
+        {
+            var query = request.Query;
+            var unknown = query.Keys.Where(k => k is not ("wasm" or "level")).ToList();
+            var asked = query.TryGetValue("wasm", out var wasm) ? wasm.ToString() : query.TryGetValue("level", out var all) ? all.ToString() : null;
+            if (unknown.Count > 0 || asked is null || !PluginLogLevels.TryParse(asked, out var level))
+            {
+                response.StatusCode = 400;
+                await response.WriteAsync(
+                    unknown.Count > 0 ? $"unknown log component '{unknown[0]}': the proxy has one, wasm (or level=, every component)\n"
+                    : asked is null ? "usage: POST /logging?wasm=<level> (or ?level=<level>)\n"
+                    : $"'{asked}' is not a log level ({PluginLogLevels.Names})\n", context.RequestAborted).ConfigureAwait(false);
+                return;
+            }
+
+            chains.Runtime.PluginLogLevel = level;
+        }
+        else if (!HttpMethods.IsGet(request.Method))
+        {
+            response.StatusCode = 405;
+            response.Headers.Allow = "GET, POST";
+            return;
+        }
+
+        await response.WriteAsync($"active loggers:\n  wasm: {PluginLogLevels.Name(chains.Runtime.PluginLogLevel)}\n", context.RequestAborted).ConfigureAwait(false);
     }
 
     /// <summary>Why the proxy should get no traffic, or null: draining, no set yet, or a plugin that would answer 503.</summary>

@@ -271,7 +271,7 @@ internal sealed partial class ChainManager : IDisposable
                 return new ChainEntry(spec, revision, kept, null, metrics, reused: true);
             }
 
-            var host = new PluginHost(spec.Key, _options, _callouts, _loggers.CreateLogger("WasmOperator.Proxy.Plugin"));
+            var host = new PluginHost(spec.Key, _options, _callouts, _loggers.CreateLogger(PluginHost.LogCategory));
             return new ChainEntry(spec, revision, new LoadedPlugin(_runtime.LoadPlugin(module, options, host)), null, metrics);
         }
         catch (Exception ex) when (ex is PluginLoadException or PluginFileException or IOException or UnauthorizedAccessException)
@@ -376,7 +376,7 @@ internal sealed partial class ChainManager : IDisposable
         }
 
         Add(hash, string.Create(CultureInfo.InvariantCulture,
-            $"{options.Shards} {options.MemoryLimitBytes} {options.CallDeadline.Ticks} {options.LogLevel} {options.RebuildBackoff.Ticks} {options.MaxRebuildBackoff.Ticks}"));
+            $"{options.Shards} {options.MemoryLimitBytes} {options.CallDeadline.Ticks} {options.RebuildBackoff.Ticks} {options.MaxRebuildBackoff.Ticks}"));
         return Convert.ToHexStringLower(hash.GetHashAndReset())[..16];
 
         static void AddBytes(IncrementalHash hash, ReadOnlySpan<byte> field)

@@ -32,6 +32,7 @@ internal static class ProxyArguments
         "  --stream-idle-timeout SECONDS gRPC calls and upgraded streams moving no byte either way (300)",
         "  --drain-time SECONDS          on SIGTERM, how long the listeners keep accepting while not ready (5)",
         "  --drain-timeout SECONDS       then, how long in-flight requests may take before they are aborted (20)",
+        "  --plugin-log-level LEVEL      lowest plugin log level written: trace debug info warning error critical (info)",
         "  --inline-io true|false        run requests and plugins on the socket event threads (true)",
         "  --request-id true|false       give a request without x-request-id a random one (true)",
         "  --help                        this text");
@@ -104,7 +105,7 @@ internal static class ProxyArguments
     {
         "--port", "--h2c-port", "--admin-port", "--listen", "--upstream", "--cluster", "--route", "--plugins", "--node-label",
         "--max-body-bytes", "--shards", "--max-callouts-per-cluster", "--upstream-timeout", "--stream-idle-timeout",
-        "--drain-time", "--drain-timeout", "--inline-io", "--request-id",
+        "--drain-time", "--drain-timeout", "--inline-io", "--request-id", "--plugin-log-level",
     };
 
     private static void Apply(ProxyOptions options, string flag, string value, HashSet<string> clustersSeen)
@@ -143,6 +144,10 @@ internal static class ProxyArguments
             case "--drain-timeout": options.DrainTimeout = Seconds(value, allowZero: true); break;
             case "--inline-io": options.InlineIo = Boolean(value); break;
             case "--request-id": options.GenerateRequestId = Boolean(value); break;
+            case "--plugin-log-level":
+                options.PluginLogLevel = PluginLogLevels.TryParse(value, out var level) ? level
+                    : throw new FormatException($"'{value}' is not a log level ({PluginLogLevels.Names})");
+                break;
             default: throw new InvalidOperationException($"{flag} is known but not applied");
         }
     }

@@ -1,4 +1,5 @@
 using System.Net;
+using WasmOperator.ProxyWasm.Abi;
 
 namespace WasmOperator.Proxy.Configuration;
 
@@ -98,6 +99,12 @@ internal sealed class ProxyOptions
     /// as Envoy does by default (<c>generate_request_id</c>); property <c>request.id</c> reads it.
     /// </summary>
     public bool GenerateRequestId { get; set; } = true;
+
+    /// <summary>
+    /// Lowest level of plugin log lines written at start (Envoy's <c>wasm</c> log component, default info); changed
+    /// while running with the admin endpoint <c>POST /logging?wasm=debug</c>.
+    /// </summary>
+    public ProxyLogLevel PluginLogLevel { get; set; } = ProxyLogLevel.Info;
 
     /// <summary>Name of the default upstream cluster.</summary>
     public const string DefaultCluster = "upstream";

@@ -9,6 +9,9 @@ namespace WasmOperator.Proxy.Proxying;
 /// <summary>The proxy side of one plugin: HTTP and gRPC (unary and streaming) callouts to named clusters, node properties, the plugin's log.</summary>
 internal sealed class PluginHost(string plugin, ProxyOptions options, CalloutClient callouts, ILogger log) : IPluginHost
 {
+    /// <summary>The logger category of plugin log lines ("wasm log ns.name: …").</summary>
+    public const string LogCategory = "WasmOperator.Proxy.Plugin";
+
     public Task<HttpCalloutResponse> SendHttpCalloutAsync(HttpCalloutRequest request, CancellationToken cancellationToken) =>
         callouts.SendHttpAsync(request, cancellationToken);
 

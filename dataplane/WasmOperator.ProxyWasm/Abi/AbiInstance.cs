@@ -591,7 +591,7 @@ internal sealed class AbiInstance : IDisposable
 
     public int Log(int level, int ptr, int size)
     {
-        if (level < (int)_plugin.Options.LogLevel)
+        if (level < (int)_plugin.Runtime.PluginLogLevel)
         {
             return Ok;
         }
@@ -630,7 +630,7 @@ internal sealed class AbiInstance : IDisposable
 
     public void WriteLog(ProxyLogLevel level, string message)
     {
-        if (level >= _plugin.Options.LogLevel)
+        if (level >= _plugin.Runtime.PluginLogLevel)
         {
             _plugin.WriteLog(level, message);
         }
@@ -639,7 +639,7 @@ internal sealed class AbiInstance : IDisposable
     public int GetLogLevel(int ret)
     {
         Guard("proxy_get_log_level");
-        return TryWriteU32(ret, (uint)_plugin.Options.LogLevel) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
+        return TryWriteU32(ret, (uint)_plugin.Runtime.PluginLogLevel) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
     }
 
     public int GetCurrentTime(int ret)

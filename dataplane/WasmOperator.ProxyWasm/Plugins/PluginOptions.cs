@@ -48,9 +48,6 @@ public sealed record PluginOptions
     /// <summary>CPU deadline of one callback (epoch interruption).</summary>
     public TimeSpan CallDeadline { get; init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Lowest plugin log level passed to the log sink.</summary>
-    public ProxyLogLevel LogLevel { get; init; } = ProxyLogLevel.Info;
-
     /// <summary>First delay before rebuilding a failed shard; doubles per consecutive failure.</summary>
     public TimeSpan RebuildBackoff { get; init; } = TimeSpan.FromSeconds(1);
 

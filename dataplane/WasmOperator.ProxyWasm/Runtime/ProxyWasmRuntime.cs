@@ -28,12 +28,14 @@ public sealed class ProxyWasmRuntime : IDisposable
     private readonly ModuleCache? _cache;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ProxyWasmRuntimeOptions _options;
+    private int _pluginLogLevel;
 
     /// <summary>Creates the engine and starts the epoch ticker.</summary>
     public ProxyWasmRuntime(ProxyWasmRuntimeOptions? options = null, ILoggerFactory? loggerFactory = null)
     {
         _options = options ?? new ProxyWasmRuntimeOptions();
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _pluginLogLevel = (int)_options.PluginLogLevel;
         using var config = new Config().WithEpochInterruption(true).WithOptimizationLevel(OptimizationLevel.Speed);
         Engine = new Engine(config);
         HostFunctions.EnsureSignatures(Engine);
@@ -48,6 +50,17 @@ public sealed class ProxyWasmRuntime : IDisposable
         // or starved thread pool must not let a runaway guest keep its thread for seconds.
         _ticker = new Thread(RunTicker) { IsBackground = true, Name = "proxy-wasm epoch ticker" };
         _ticker.Start();
+    }
+
+    /// <summary>
+    /// Lowest level of plugin log lines (<c>proxy_log</c>, WASI stdout/stderr) passed on, for every plugin, and what
+    /// <c>proxy_get_log_level</c> answers: Envoy's process-wide <c>wasm</c> log component, changeable while plugins run.
+    /// Below it a line costs one comparison; the message is not even read from the guest.
+    /// </summary>
+    public ProxyLogLevel PluginLogLevel
+    {
+        get => (ProxyLogLevel)Volatile.Read(ref _pluginLogLevel);
+        set => Volatile.Write(ref _pluginLogLevel, (int)value);
     }
 
     /// <summary>Metrics plugins defined; the proxy exports them.</summary>

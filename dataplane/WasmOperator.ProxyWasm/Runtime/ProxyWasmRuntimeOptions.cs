@@ -1,3 +1,5 @@
+using WasmOperator.ProxyWasm.Abi;
+
 namespace WasmOperator.ProxyWasm.Runtime;
 
 /// <summary>Process-wide settings of the Proxy-Wasm host.</summary>
@@ -8,4 +10,7 @@ public sealed record ProxyWasmRuntimeOptions
 
     /// <summary>Epoch tick: the resolution of callback deadlines.</summary>
     public TimeSpan EpochTick { get; init; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>Lowest plugin log level passed to the plugins' log sinks at start (<see cref="ProxyWasmRuntime.PluginLogLevel"/>).</summary>
+    public ProxyLogLevel PluginLogLevel { get; init; } = ProxyLogLevel.Info;
 }

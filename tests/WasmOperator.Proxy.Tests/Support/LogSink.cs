@@ -23,7 +23,8 @@ internal sealed class LogSink : ILoggerProvider
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull => null;
 
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+        // Plugin lines at every level: the plugin log level (/logging) is what filters them.
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information || category == WasmOperator.Proxy.Proxying.PluginHost.LogCategory;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {

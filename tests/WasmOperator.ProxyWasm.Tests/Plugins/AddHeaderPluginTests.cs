@@ -1,16 +1,20 @@
 using System.Text;
 using WasmOperator.ProxyWasm.Abi;
 using WasmOperator.ProxyWasm.Plugins;
+using WasmOperator.ProxyWasm.Runtime;
 using WasmOperator.ProxyWasm.Tests.Support;
 
 namespace WasmOperator.ProxyWasm.Tests.Plugins;
 
 public class AddHeaderPluginTests
 {
+    // The SDK's per-callback debug lines are what these tests read: a runtime of their own that passes every level.
+    private static readonly ProxyWasmRuntime Tracing = new(new ProxyWasmRuntimeOptions { PluginLogLevel = ProxyLogLevel.Trace });
+
     private static ProxyWasmPlugin Load(TestPluginHost host, string configuration = "", int shards = 1) =>
-        SharedRuntime.Instance.LoadPlugin(
-            SharedRuntime.Instance.Compile(TestModules.Plugin("add_header")),
-            new PluginOptions { Name = "add-header", RootId = "add_header", Shards = shards, Configuration = Encoding.UTF8.GetBytes(configuration), LogLevel = ProxyLogLevel.Trace },
+        Tracing.LoadPlugin(
+            Tracing.Compile(TestModules.Plugin("add_header")),
+            new PluginOptions { Name = "add-header", RootId = "add_header", Shards = shards, Configuration = Encoding.UTF8.GetBytes(configuration) },
             host);
 
     [Fact]

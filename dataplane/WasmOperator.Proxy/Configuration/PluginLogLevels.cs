@@ -1,0 +1,34 @@
+using WasmOperator.ProxyWasm.Abi;
+
+namespace WasmOperator.Proxy.Configuration;
+
+/// <summary>Plugin log levels by Envoy's names (<c>trace debug info warning error critical</c>; <c>warn</c> too).</summary>
+internal static class PluginLogLevels
+{
+    public const string Names = "trace, debug, info, warning, error, critical";
+
+    public static bool TryParse(string? text, out ProxyLogLevel level)
+    {
+        (var known, level) = text?.ToLowerInvariant() switch
+        {
+            "trace" => (true, ProxyLogLevel.Trace),
+            "debug" => (true, ProxyLogLevel.Debug),
+            "info" => (true, ProxyLogLevel.Info),
+            "warning" or "warn" => (true, ProxyLogLevel.Warn),
+            "error" => (true, ProxyLogLevel.Error),
+            "critical" => (true, ProxyLogLevel.Critical),
+            _ => (false, ProxyLogLevel.Info),
+        };
+        return known;
+    }
+
+    public static string Name(ProxyLogLevel level) => level switch
+    {
+        ProxyLogLevel.Trace => "trace",
+        ProxyLogLevel.Debug => "debug",
+        ProxyLogLevel.Info => "info",
+        ProxyLogLevel.Warn => "warning",
+        ProxyLogLevel.Error => "error",
+        _ => "critical",
+    };
+}
