@@ -1,6 +1,4 @@
 using System.Buffers.Binary;
-using System.Net;
-using System.Net.Http.Headers;
 using System.Text;
 using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Tests.Support;
@@ -18,14 +16,6 @@ public sealed class GrpcStreamTests
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 
     private static string Plugins(bool withPlugin) => withPlugin ? Yaml(Plugin("pass", Wat("pass_through"), "pass")) : "plugins: []\n";
-
-    private static HttpRequestMessage StreamingCall(string path, PipeContent content)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content, Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
-        request.Content!.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
-        request.Headers.TryAddWithoutValidation("te", "trailers");
-        return request;
-    }
 
     /// <summary>Reads one gRPC message off a response body.</summary>
     private static async Task<string> ReadMessageAsync(Stream body)
@@ -45,7 +35,7 @@ public sealed class GrpcStreamTests
         await using var grpc = await GrpcUpstream.StartAsync();
         await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
         var content = new PipeContent();
-        using var request = StreamingCall("/test.Echo/Greet", content);
+        using var request = GrpcUpstream.Call("/test.Echo/Greet", content);
 
         // The client sent its headers and waits for the server: the request reached the upstream all the same.
         using var response = await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
@@ -132,7 +122,7 @@ public sealed class GrpcStreamTests
         await using var grpc = await GrpcUpstream.StartAsync();
         await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
         var content = new PipeContent();
-        using var request = StreamingCall("/test.Echo/Chat", content);
+        using var request = GrpcUpstream.Call("/test.Echo/Chat", content);
 
         // The server sends its headers at once and its first message only in reply to the client's.
         using var response = await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
@@ -197,7 +187,7 @@ public sealed class GrpcStreamTests
         ProxyHarness proxy, string method = "/test.Echo/Chat", string first = "first")
     {
         var content = new PipeContent();
-        var request = StreamingCall(method, content);
+        var request = GrpcUpstream.Call(method, content);
         await content.Writer.WriteAsync(GrpcUpstream.Frame(first));
         var response = await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
         var body = await response.Content.ReadAsStreamAsync();

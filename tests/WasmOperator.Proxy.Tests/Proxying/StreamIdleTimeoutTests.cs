@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.WebSockets;
 using System.Text;
 using WasmOperator.Proxy.Configuration;
@@ -109,7 +108,7 @@ public sealed class StreamIdleTimeoutTests
             o.Routes.Add(new RouteOption("/test.Echo", "grpc"));
         });
         var content = new PipeContent();
-        using var request = GrpcCall(forwarded ? "/test.Echo/Slow" : "/test.Echo/Chat", content);
+        using var request = GrpcUpstream.Call(forwarded ? "/test.Echo/Slow" : "/test.Echo/Chat", content);
         if (!forwarded)
         {
             await content.Writer.WriteAsync(GrpcUpstream.Frame("first"));
@@ -153,7 +152,7 @@ public sealed class StreamIdleTimeoutTests
 
         // Only the call ended: the client's connection serves the next one.
         var next = new PipeContent();
-        using var nextRequest = GrpcCall("/test.Echo/Chat", next);
+        using var nextRequest = GrpcUpstream.Call("/test.Echo/Chat", next);
         await next.Writer.WriteAsync(GrpcUpstream.Frame("again"));
         await next.Writer.CompleteAsync();
         using var nextResponse = await proxy.H2c.SendAsync(nextRequest).WaitAsync(Patience);
@@ -170,7 +169,7 @@ public sealed class StreamIdleTimeoutTests
         await using var grpc = await GrpcUpstream.StartAsync();
         await using var proxy = await ProxyHarness.StartAsync(HoldingPlugins(forwarded), o => ShortTimeouts(o, grpc.Address));
         var content = new PipeContent();
-        using var request = GrpcCall("/test.Echo/Chat", content);
+        using var request = GrpcUpstream.Call("/test.Echo/Chat", content);
         if (!forwarded)
         {
             await content.Writer.WriteAsync(GrpcUpstream.Frame("m0"));
@@ -205,7 +204,7 @@ public sealed class StreamIdleTimeoutTests
         await using var grpc = await GrpcUpstream.StartAsync();
         await using var proxy = await ProxyHarness.StartAsync(HoldingPlugins(forwarded: true), o => ShortTimeouts(o, grpc.Address));
         var content = new PipeContent();
-        using var request = GrpcCall("/test.Echo/Chat", content);
+        using var request = GrpcUpstream.Call("/test.Echo/Chat", content);
 
         // The upstream sends its headers at once; the message the client sends then is held by the plugin.
         using var response = await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
@@ -231,7 +230,7 @@ public sealed class StreamIdleTimeoutTests
         await using var grpc = await GrpcUpstream.StartAsync();
         await using var proxy = await ProxyHarness.StartAsync(throughPlugin ? HoldingPlugins(forwarded: true) : Plugins(false), o => ShortTimeouts(o, grpc.Address));
         var content = new PipeContent();
-        using var request = GrpcCall("/test.Echo/Slow", content);
+        using var request = GrpcUpstream.Call("/test.Echo/Slow", content);
         await content.Writer.WriteAsync(GrpcUpstream.Frame("ping"));
         await content.Writer.CompleteAsync();
 
@@ -253,7 +252,7 @@ public sealed class StreamIdleTimeoutTests
         await using var grpc = await GrpcUpstream.StartAsync();
         await using var proxy = await ProxyHarness.StartAsync(Plugins(false), o => ShortTimeouts(o, grpc.Address));
         var content = new PipeContent();
-        using var request = GrpcCall("/test.Echo/Slow", content);
+        using var request = GrpcUpstream.Call("/test.Echo/Slow", content);
         await content.Writer.WriteAsync(GrpcUpstream.Frame("ping"));
 
         // The client keeps its side open and sends nothing more; the upstream never answers.
@@ -275,14 +274,6 @@ public sealed class StreamIdleTimeoutTests
     {
         var hold = Plugin("hold", Wat("hold_request_body"), "hold");
         return forwarded ? Yaml(hold) : Yaml(Plugin("pause", Wat("pause_headers_until_tick"), "pause"), hold);
-    }
-
-    private static HttpRequestMessage GrpcCall(string path, PipeContent content)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content, Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
-        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
-        request.Headers.TryAddWithoutValidation("te", "trailers");
-        return request;
     }
 
     private static ClientWebSocket NewSocket(bool h2c)

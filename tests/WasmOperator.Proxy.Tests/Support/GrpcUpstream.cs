@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
 using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -150,6 +152,18 @@ internal sealed class GrpcUpstream : IAsyncDisposable
 
         response.AppendTrailer("grpc-status", "0");
         response.AppendTrailer("grpc-message", "ok");
+    }
+
+    /// <summary>
+    /// A call as a streaming gRPC client makes it: HTTP/2 with prior knowledge, <c>application/grpc</c>, <c>te: trailers</c>, and a
+    /// body the test writes to when it wants (<paramref name="content"/>).
+    /// </summary>
+    public static HttpRequestMessage Call(string path, PipeContent content)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content, Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
+        request.Headers.TryAddWithoutValidation("te", "trailers");
+        return request;
     }
 
     /// <summary>A gRPC length-prefixed message (uncompressed).</summary>
