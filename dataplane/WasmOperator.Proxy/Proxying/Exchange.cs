@@ -25,6 +25,15 @@ namespace WasmOperator.Proxy.Proxying;
 /// edit, request callbacks in chain order, response callbacks in reverse (Envoy), local replies,
 /// pauses and the fail strategies.
 /// </summary>
+/// <remarks>
+/// The two directions are driven by two tasks once the request is forwarded: the request body's reader (YARP's or the
+/// forwarder's upload) and the response's relay. Envoy runs a stream's decoder and encoder callbacks on one worker
+/// thread, interleaved, never at once; here each step of a direction (a body chunk, a headers or trailers phase, a
+/// local reply) holds the exchange's turn (<see cref="_turn"/>) for its callbacks and the state they touch: the maps,
+/// the bodies, the LOG_ONLY copies, the reply and the stop. A direction lets the turn go while it waits for a plugin
+/// to resume it (the other direction goes on meanwhile, as Envoy's encoder does while a decoder filter is stopped),
+/// and around I/O.
+/// </remarks>
 internal sealed partial class Exchange : IUpstreamResponseObserver
 {
     private const int ChunkSize = 16 * 1024;
@@ -34,8 +43,10 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     private readonly ILogger _log;
     private readonly long _started = Stopwatch.GetTimestamp();
     private readonly CancellationTokenSource? _idle;
+    private readonly SemaphoreSlim _turn = new(1, 1);
     private ConcurrentDictionary<string, byte[]>? _filterState;
-    private bool _responseEnding;
+    private StreamHost? _endingResponse;
+    private bool _waitsEnded;
     private bool _replyWritten;
     private long _completed;
 
@@ -150,9 +161,17 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         var hasBody = Context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? request.ContentLength > 0;
         RequestComplete = !hasBody;
         var before = RequestHeaders.Version;
-        if (!await RunAsync(Phase.RequestHeaders, !hasBody).ConfigureAwait(false))
+        await _turn.WaitAsync().ConfigureAwait(false);
+        try
         {
-            return false;
+            if (!await RunAsync(Phase.RequestHeaders, !hasBody).ConfigureAwait(false))
+            {
+                return false;
+            }
+        }
+        finally
+        {
+            ReleaseTurn();
         }
 
         if (RequestHeaders.Version != before)
@@ -160,6 +179,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             // Untouched requests keep Kestrel's parsed method, path and headers: nothing to copy back.
             ApplyRequestHeaders();
         }
+
         if (!hasBody)
         {
             return true;
@@ -229,12 +249,6 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     return false;
                 }
 
-                if (BufferedBytes(request: true) > _options.MaxBufferedBodyBytes)
-                {
-                    Reply = new LocalResponse(413, "request_payload_too_large", Encoding.UTF8.GetBytes("Payload Too Large"), new HeaderMap(), null);
-                    return false;
-                }
-
                 if (endOfStream)
                 {
                     RequestBytes = output.Length;
@@ -281,7 +295,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// <summary>
     /// Runs one chunk of the client's request body through the chain; at its end, the request
     /// trailers (if the client sent any) go to the plugins, and the last body callback before them
-    /// has end_of_stream false. Returns what left the chain, or null when a plugin stopped the stream.
+    /// has end_of_stream false. Returns what left the chain, or null when the stream stopped: a plugin
+    /// stopped it (here or on the response's side), or the plugins hold more than the buffer limit (413).
     /// </summary>
     /// <remarks>
     /// Plugins may read and edit request trailers. The HTTP/1.1 fast path forwards them as plugins left
@@ -289,12 +304,29 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// </remarks>
     public async ValueTask<byte[]?> PushRequestChunkAsync(byte[] chunk, bool endOfStream)
     {
-        if (endOfStream && ReceivedRequestTrailers() is { } trailers)
+        await _turn.WaitAsync().ConfigureAwait(false);
+        try
         {
-            return await FinishBodyWithTrailersAsync(request: true, chunk, trailers).ConfigureAwait(false);
-        }
+            if (Stopped)
+            {
+                return null;
+            }
 
-        return await PushBodyAsync(request: true, chunk, endOfStream).ConfigureAwait(false);
+            var output = endOfStream && ReceivedRequestTrailers() is { } trailers
+                ? await FinishBodyWithTrailersAsync(request: true, chunk, trailers).ConfigureAwait(false)
+                : await PushBodyAsync(request: true, chunk, endOfStream).ConfigureAwait(false);
+            if (output is not null && BufferedBytes(request: true) > _options.MaxBufferedBodyBytes)
+            {
+                Reply = new LocalResponse(413, "request_payload_too_large", Encoding.UTF8.GetBytes("Payload Too Large"), new HeaderMap(), null);
+                return null;
+            }
+
+            return output;
+        }
+        finally
+        {
+            ReleaseTurn();
+        }
     }
 
     private HeaderMap? ReceivedRequestTrailers()
@@ -316,8 +348,6 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
         return map;
     }
-
-    public int MaxBufferedBodyBytes => _options.MaxBufferedBodyBytes;
 
     /// <summary>Stops the stream with <paramref name="reply"/> (sent if the response has not started).</summary>
     public void StopWith(LocalResponse reply) => Reply ??= reply;
@@ -365,33 +395,22 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     {
         StreamActive();
         var response = Context.Response;
-        var headers = new HeaderMap(response.Headers.Count + 4);
-        headers.Add(":status", response.StatusCode.ToString(CultureInfo.InvariantCulture));
-        foreach (var (name, values) in response.Headers)
+        bool goesOn;
+        await _turn.WaitAsync().ConfigureAwait(false);
+        try
         {
-            foreach (var value in values)
-            {
-                headers.Add(name, value ?? "");
-            }
+            // The request's side may have stopped the stream meanwhile: its reply goes out instead.
+            goesOn = !Stopped && await RunResponseHeadersAsync(response, hasBody).ConfigureAwait(false);
+        }
+        finally
+        {
+            ReleaseTurn();
         }
 
-        headers.TrackChanges();
-        ResponseHeaders = headers;
-        foreach (var host in _hosts)
-        {
-            host.ResponseHeaders = headers;
-        }
-
-        var before = headers.Version;
-        if (!await RunAsync(Phase.ResponseHeaders, !hasBody).ConfigureAwait(false))
+        if (!goesOn)
         {
             await WriteReplyAsync().ConfigureAwait(false);
             return false;
-        }
-
-        if (headers.Version != before)
-        {
-            ApplyResponseHeaders();
         }
 
         if (!hasBody)
@@ -416,6 +435,40 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
     }
 
+    /// <summary>The response headers callbacks on the upstream's head (holding the turn); false when the stream stopped.</summary>
+    private async Task<bool> RunResponseHeadersAsync(HttpResponse response, bool hasBody)
+    {
+        var headers = new HeaderMap(response.Headers.Count + 4);
+        headers.Add(":status", response.StatusCode.ToString(CultureInfo.InvariantCulture));
+        foreach (var (name, values) in response.Headers)
+        {
+            foreach (var value in values)
+            {
+                headers.Add(name, value ?? "");
+            }
+        }
+
+        headers.TrackChanges();
+        ResponseHeaders = headers;
+        foreach (var host in _hosts)
+        {
+            host.ResponseHeaders = headers;
+        }
+
+        var before = headers.Version;
+        if (!await RunAsync(Phase.ResponseHeaders, !hasBody).ConfigureAwait(false))
+        {
+            return false;
+        }
+
+        if (headers.Version != before)
+        {
+            ApplyResponseHeaders();
+        }
+
+        return true;
+    }
+
     private async Task<bool> CopyResponseBodyAsync(long? declared, bool trailersAfterLength, Func<CancellationToken, ValueTask<Stream>> openBody,
         Func<HeaderMap?> upstreamTrailers, byte[] chunk, CancellationToken cancellationToken)
     {
@@ -437,14 +490,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 total += read;
                 // Over HTTP/2 trailers may follow the declared length: read to the end of the stream.
                 var endOfStream = read == 0 || (declared is { } d && total >= d && !trailersAfterLength);
-                var output = read == 0 && upstreamTrailers() is { } received
-                    ? await FinishBodyWithTrailersAsync(request: false, [], received).ConfigureAwait(false)
-                    : await PushLastResponseChunkAsync(chunk.AsSpan(0, read).ToArray(), endOfStream).ConfigureAwait(false);
-                if (output is not null && BufferedBytes(request: false) > _options.MaxBufferedBodyBytes)
-                {
-                    Reply = new LocalResponse(500, "response_payload_too_large", Encoding.UTF8.GetBytes("upstream response too large for the plugin buffer"), new HeaderMap(), null);
-                    output = null;
-                }
+                var output = await PushResponseChunkAsync(chunk.AsSpan(0, read).ToArray(), endOfStream, read == 0 ? upstreamTrailers() : null).ConfigureAwait(false);
 
                 if (output is null)
                 {
@@ -475,38 +521,65 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
 
         // The trailers as the plugins left them (HTTP/1.1 clients get none: Kestrel sends trailers over HTTP/2 and 3).
-        if (ResponseTrailers is { } trailers && response.SupportsTrailers())
+        if (response.SupportsTrailers())
         {
-            foreach (var (name, value) in trailers.Entries)
+            await _turn.WaitAsync().ConfigureAwait(false);
+            try
             {
-                response.AppendTrailer(name, value);
+                foreach (var (name, value) in ResponseTrailers?.Entries ?? [])
+                {
+                    response.AppendTrailer(name, value);
+                }
+            }
+            finally
+            {
+                ReleaseTurn();
             }
         }
 
         return false;
     }
 
-    private async ValueTask<byte[]?> PushLastResponseChunkAsync(byte[] chunk, bool endOfStream)
+    /// <summary>
+    /// One chunk of the upstream's response body through the chain (with the upstream's <paramref name="trailers"/> at its
+    /// end, if any); null when the stream stopped: a plugin stopped it (here or on the request's side), or the plugins hold
+    /// more than the buffer limit (500).
+    /// </summary>
+    private async ValueTask<byte[]?> PushResponseChunkAsync(byte[] chunk, bool endOfStream, HeaderMap? trailers)
     {
-        _responseEnding = endOfStream;
+        await _turn.WaitAsync().ConfigureAwait(false);
         try
         {
-            return await PushBodyAsync(request: false, chunk, endOfStream).ConfigureAwait(false);
+            if (Stopped)
+            {
+                return null;
+            }
+
+            var output = trailers is not null
+                ? await FinishBodyWithTrailersAsync(request: false, chunk, trailers).ConfigureAwait(false)
+                : await PushBodyAsync(request: false, chunk, endOfStream).ConfigureAwait(false);
+            if (output is not null && BufferedBytes(request: false) > _options.MaxBufferedBodyBytes)
+            {
+                Reply = new LocalResponse(500, "response_payload_too_large", Encoding.UTF8.GetBytes("upstream response too large for the plugin buffer"), new HeaderMap(), null);
+                return null;
+            }
+
+            return output;
         }
         finally
         {
-            _responseEnding = false;
+            ReleaseTurn();
         }
     }
 
     /// <summary>
     /// Envoy's addEncodedTrailers: in the last response body callback a plugin may create response
     /// trailers the upstream did not send (written if the client protocol carries trailers). Null
-    /// outside that callback: the map is then simply absent.
+    /// outside that callback (a callout's callback, another plugin's): the map is then simply absent.
     /// </summary>
     public HeaderMap? TrailersCreatedAtEnd(StreamHost host)
     {
-        if (!_responseEnding)
+        if (!ReferenceEquals(_endingResponse, host))
         {
             return null;
         }
@@ -565,7 +638,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// say), as in Envoy. Returns what left the chain (empty while held), or null when a plugin stopped
     /// the stream (<see cref="Reply"/>, <see cref="Closed"/>).
     /// </summary>
-    public async ValueTask<byte[]?> PushBodyAsync(bool request, byte[] chunk, bool endOfStream)
+    private async ValueTask<byte[]?> PushBodyAsync(bool request, byte[] chunk, bool endOfStream)
     {
         var data = chunk;
         for (var n = 0; n < _hosts.Length; n++)
@@ -605,10 +678,47 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// </summary>
     private async Task<byte[]?> WaitForBodyResumeAsync(StreamHost host, bool request)
     {
-        // Trailers may be created only inside the last body callback, not from a callout's callback.
-        _responseEnding = false;
-        var signal = await host.WaitAsync(request, _options.PauseTimeout, Context.RequestAborted).ConfigureAwait(false);
+        var signal = await WaitForPluginAsync(host, request).ConfigureAwait(false);
         return ApplyBodySignal(host, signal) ? TakeHeld(host, request) : null;
+    }
+
+    /// <summary>
+    /// Waits, without the turn, for <paramref name="host"/>'s plugin to decide on <paramref name="request"/>'s paused
+    /// direction: the other direction runs meanwhile, and a stop it makes ends this wait (<see cref="ReleaseTurn"/>).
+    /// Called holding the turn, and returns holding it again.
+    /// </summary>
+    private async Task<StreamSignal> WaitForPluginAsync(StreamHost host, bool request)
+    {
+        // The wait is in place before the turn goes (WaitAsync's part before its first await runs here): a stop made
+        // as soon as the other direction has the turn finds it.
+        var decision = host.WaitAsync(request, _options.PauseTimeout, Context.RequestAborted);
+        _turn.Release();
+        try
+        {
+            return await decision.ConfigureAwait(false);
+        }
+        finally
+        {
+            await _turn.WaitAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Ends a step of one direction: the other may run. If this step stopped the stream (a reply, a close, a failure
+    /// closed), a direction waiting for a plugin's resume waits no longer: the stream ends once, as Envoy's does.
+    /// </summary>
+    private void ReleaseTurn()
+    {
+        if (Stopped && !_waitsEnded)
+        {
+            _waitsEnded = true;
+            foreach (var host in _hosts)
+            {
+                host.EndWaits();
+            }
+        }
+
+        _turn.Release();
     }
 
     /// <summary>
@@ -640,7 +750,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// <summary>Applies a resume, reply, close or failure that reached a body phase; false when the stream stopped.</summary>
     private bool ApplyBodySignal(StreamHost host, StreamSignal signal)
     {
-        if (ApplyDecision(signal) is { } resumed)
+        if (ApplyDecision(host, signal) is { } resumed)
         {
             return resumed;
         }
@@ -653,13 +763,24 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
     /// <summary>
     /// What a paused plugin decided: true to resume, false when it answered, closed or never decided (the
-    /// pause timeout's 503); null when it failed (the caller applies the fail strategy).
+    /// pause timeout's 503); null when it failed (the caller applies the fail strategy). A stop both directions
+    /// waited on is applied by the first to take the turn; the second finds the stream stopped, or, after a failure
+    /// that failed open, the plugin skipped.
     /// </summary>
-    private bool? ApplyDecision(StreamSignal signal)
+    private bool? ApplyDecision(StreamHost host, StreamSignal signal)
     {
+        if (Stopped)
+        {
+            return false;
+        }
+
         switch (signal.Kind)
         {
             case StreamSignalKind.Continue:
+                return true;
+            case StreamSignalKind.Ended:
+                return false;
+            case StreamSignalKind.Failed when host.Skipped:
                 return true;
             case StreamSignalKind.LocalResponse:
                 Reply = signal.Reply;
@@ -694,7 +815,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// pause); afterwards whatever it held moves on to the next plugin. Returns the bytes that left
     /// the chain, or null when a plugin stopped the stream.
     /// </summary>
-    public async Task<byte[]?> FinishBodyWithTrailersAsync(bool request, byte[] chunk, HeaderMap trailers)
+    private async Task<byte[]?> FinishBodyWithTrailersAsync(bool request, byte[] chunk, HeaderMap trailers)
     {
         if (request)
         {
@@ -911,21 +1032,32 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             return;
         }
 
-        if (Reply is not { } reply || _replyWritten)
+        HeaderMap headers;
+        byte[] body;
+        await _turn.WaitAsync().ConfigureAwait(false);
+        try
         {
-            return;
-        }
-
-        _replyWritten = true;
-        var (headers, body) = LocalReply.Build(Context.Request, reply);
-        if (ResponseHeaders is null)
-        {
-            body = await RunReplyThroughPluginsAsync(reply, headers, body).ConfigureAwait(false);
-            if (Closed)
+            if (Reply is not { } reply || _replyWritten)
             {
-                Context.Abort();
                 return;
             }
+
+            _replyWritten = true;
+            (headers, body) = LocalReply.Build(Context.Request, reply);
+            if (ResponseHeaders is null)
+            {
+                body = await RunReplyThroughPluginsAsync(reply, headers, body).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            ReleaseTurn();
+        }
+
+        if (Closed)
+        {
+            Context.Abort();
+            return;
         }
 
         await LocalReply.WriteAsync(Context, headers, body).ConfigureAwait(false);
@@ -955,7 +1087,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
         if (body.Length > 0 && !Closed)
         {
-            var output = await PushLastResponseChunkAsync(body, endOfStream: true).ConfigureAwait(false);
+            var output = await PushBodyAsync(request: false, body, endOfStream: true).ConfigureAwait(false);
             Reply = reply;
             if (output is not null && (output.Length != body.Length || !output.AsSpan().SequenceEqual(body)))
             {
@@ -1057,8 +1189,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     break;
                 }
 
-                var signal = await host.WaitAsync(phase is Phase.RequestHeaders or Phase.RequestTrailers, _options.PauseTimeout, Context.RequestAborted).ConfigureAwait(false);
-                if (ApplyDecision(signal) is not { } resumed)
+                var signal = await WaitForPluginAsync(host, phase is Phase.RequestHeaders or Phase.RequestTrailers).ConfigureAwait(false);
+                if (ApplyDecision(host, signal) is not { } resumed)
                 {
                     result = new FilterResult(FilterStatus.Failed, 0, null, signal.Failure);
                     continue;
@@ -1087,6 +1219,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
         host.RequestStarted |= phase == Phase.RequestHeaders;
         host.DropStaleContinue();
+        // The last response body callback, the one place a plugin may create response trailers.
+        _endingResponse = phase == Phase.ResponseBody && endOfStream ? host : null;
         var start = Stopwatch.GetTimestamp();
         var result = phase switch
         {
@@ -1097,6 +1231,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             Phase.ResponseBody => stream.OnResponseBody(endOfStream),
             _ => stream.OnResponseTrailers(),
         };
+        _endingResponse = null;
         var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
         var metrics = host.Entry.Metrics;
         (phase switch

@@ -1,6 +1,3 @@
-using System.Text;
-using WasmOperator.ProxyWasm.Host;
-
 namespace WasmOperator.Proxy.Proxying;
 
 /// <summary>
@@ -49,13 +46,8 @@ internal sealed class PluginBodyStream(Exchange exchange, Stream source, long? d
             var output = await exchange.PushRequestChunkAsync(_chunk.AsSpan(0, read).ToArray(), _ended).ConfigureAwait(false);
             if (output is null)
             {
-                throw new IOException("a plugin stopped the request while its body was streaming");
-            }
-
-            if (exchange.BufferedBytes(request: true) > exchange.MaxBufferedBodyBytes)
-            {
-                exchange.StopWith(new LocalResponse(413, "request_payload_too_large", Encoding.UTF8.GetBytes("Payload Too Large"), new HeaderMap(), null));
-                throw new IOException("request body over the plugin buffer limit");
+                // A plugin answered or closed (on either direction's side), or held more than the buffer limit (413).
+                throw new IOException("the stream stopped while the request body was streaming");
             }
 
             _pending = output;

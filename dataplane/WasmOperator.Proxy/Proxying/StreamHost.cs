@@ -205,6 +205,22 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
         }
     }
 
+    /// <summary>
+    /// The exchange stopped the stream itself (a callback answered or closed it, on the other direction's side): a
+    /// direction waiting here is done waiting. A wait that starts later is the exchange's own (a local reply's callbacks).
+    /// </summary>
+    public void EndWaits()
+    {
+        TaskCompletionSource<StreamSignal>? waiter;
+        lock (_gate)
+        {
+            waiter = _waiter;
+            _waiter = null;
+        }
+
+        waiter?.TrySetResult(StreamSignal.Ended);
+    }
+
     /// <summary>Takes the pending signal if it applies to <paramref name="request"/>'s direction (caller holds the gate).</summary>
     private StreamSignal? TakePendingFor(bool request)
     {

@@ -14,4 +14,6 @@ internal sealed record StreamSignal(StreamSignalKind Kind, LocalResponse? Reply 
     public static StreamSignal Close { get; } = new(StreamSignalKind.Close);
 
     public static StreamSignal TimedOut { get; } = new(StreamSignalKind.TimedOut);
+
+    public static StreamSignal Ended { get; } = new(StreamSignalKind.Ended);
 }

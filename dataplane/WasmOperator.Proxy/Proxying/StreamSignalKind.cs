@@ -8,4 +8,7 @@ internal enum StreamSignalKind
     LocalResponse,
     Failed,
     TimedOut,
+
+    /// <summary>The exchange stopped the stream (the other direction answered or closed it) while this direction waited.</summary>
+    Ended,
 }
