@@ -1218,7 +1218,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
 
         host.RequestStarted |= phase == Phase.RequestHeaders;
-        host.DropStaleContinue();
+        host.DropStaleContinue(request: phase is Phase.RequestHeaders or Phase.RequestBody or Phase.RequestTrailers);
         // The last response body callback, the one place a plugin may create response trailers.
         _endingResponse = phase == Phase.ResponseBody && endOfStream ? host : null;
         var start = Stopwatch.GetTimestamp();

@@ -9,14 +9,26 @@ namespace WasmOperator.Proxy.Proxying;
 /// <summary>
 /// One plugin's view of one request. In ENFORCE mode it hands out the exchange's own maps and bodies;
 /// in LOG_ONLY mode the exchange points it at copies before each callback. Signals that arrive from
-/// outside a callback (callout completions) wake the request waiting on <see cref="WaitAsync"/>.
+/// outside a callback (callout completions, ticks) wake the direction waiting on <see cref="WaitAsync"/>.
 /// </summary>
+/// <remarks>
+/// As Envoy keeps a decoder's and an encoder's iteration state apart, each direction has its own wait and its own
+/// pending resume: the request may wait at the end of its body while the response waits at its head, and
+/// <c>proxy_continue_stream(0)</c> and <c>(1)</c> each resume theirs. A reply, close or failure is the stream's: it wakes
+/// whichever directions wait, or, if none does, waits to be taken once by the exchange.
+/// </remarks>
 internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStreamHost
 {
+    // What is pending, read without the lock on every callback: nearly always nothing.
+    private const int RequestResumed = 1;
+    private const int ResponseResumed = 2;
+    private const int StopPending = 4;
+
     private readonly Lock _gate = new();
-    private StreamSignal? _pending;
-    private bool _waitingForRequest;
-    private TaskCompletionSource<StreamSignal>? _waiter;
+    private int _pending;
+    private StreamSignal? _stop;
+    private TaskCompletionSource<StreamSignal>? _requestWaiter;
+    private TaskCompletionSource<StreamSignal>? _responseWaiter;
 
     // A LOG_ONLY plugin's proxy_set_property writes: read back by it alone. Touched only from the plugin's own
     // callbacks, which its VM runs one at a time.
@@ -112,22 +124,21 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     public void OnPluginFailure(PluginFailure failure) => Signal(new StreamSignal(StreamSignalKind.Failed, null, failure));
 
     /// <summary>
-    /// Forgets a resume that arrived while the stream was not paused (Envoy's continueDecoding is then a
-    /// no-op): it must not resolve a later, unrelated pause. Called before each callback.
+    /// Forgets a resume of <paramref name="request"/>'s direction that arrived while it was not paused (Envoy's
+    /// continueDecoding and continueEncoding are then no-ops): it must not resolve a later, unrelated pause of that
+    /// direction. Called before each of its callbacks.
     /// </summary>
-    public void DropStaleContinue()
+    public void DropStaleContinue(bool request)
     {
-        if (Volatile.Read(ref _pending) is null)
+        var resumed = Resumed(request);
+        if ((Volatile.Read(ref _pending) & resumed) == 0)
         {
             return; // the usual case, once per callback: no lock
         }
 
         lock (_gate)
         {
-            if (_pending?.Kind == StreamSignalKind.Continue)
-            {
-                _pending = null;
-            }
+            _pending &= ~resumed;
         }
     }
 
@@ -138,16 +149,17 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     /// </summary>
     public StreamSignal? TakeStop()
     {
-        if (Volatile.Read(ref _pending) is null)
+        if ((Volatile.Read(ref _pending) & StopPending) == 0)
         {
             return null;
         }
 
         lock (_gate)
         {
-            if (_pending is { Kind: StreamSignalKind.Close or StreamSignalKind.LocalResponse } stop)
+            if (_stop is { Kind: StreamSignalKind.Close or StreamSignalKind.LocalResponse } stop)
             {
-                _pending = null;
+                _stop = null;
+                _pending &= ~StopPending;
                 return stop;
             }
 
@@ -156,12 +168,12 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     }
 
     /// <summary>
-    /// A signal for <paramref name="request"/>'s direction that arrived while nothing waited (the plugin held a
-    /// body and answered later); taken once. A resume of the other direction is dropped.
+    /// A signal for <paramref name="request"/>'s direction that arrived while it did not wait (the plugin held a body
+    /// and answered later), or the stream's stop; taken once.
     /// </summary>
     public StreamSignal? TakeSignal(bool request)
     {
-        if (Volatile.Read(ref _pending) is null)
+        if ((Volatile.Read(ref _pending) & (StopPending | Resumed(request))) == 0)
         {
             return null;
         }
@@ -172,7 +184,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
         }
     }
 
-    /// <summary>Waits for the plugin to resume (this direction), answer, close or fail the paused stream.</summary>
+    /// <summary>Waits for the plugin to resume this direction, or to answer, close or fail the stream.</summary>
     public async Task<StreamSignal> WaitAsync(bool request, TimeSpan timeout, CancellationToken cancellationToken)
     {
         TaskCompletionSource<StreamSignal> waiter;
@@ -184,8 +196,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
             }
 
             waiter = new TaskCompletionSource<StreamSignal>(TaskCreationOptions.RunContinuationsAsynchronously);
-            _waiter = waiter;
-            _waitingForRequest = request;
+            WaiterOf(request) = waiter;
         }
 
         try
@@ -200,7 +211,11 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
         {
             lock (_gate)
             {
-                _waiter = null;
+                ref var slot = ref WaiterOf(request);
+                if (slot == waiter)
+                {
+                    slot = null;
+                }
             }
         }
     }
@@ -211,22 +226,40 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     /// </summary>
     public void EndWaits()
     {
-        TaskCompletionSource<StreamSignal>? waiter;
+        TaskCompletionSource<StreamSignal>? request, response;
         lock (_gate)
         {
-            waiter = _waiter;
-            _waiter = null;
+            (request, response) = (_requestWaiter, _responseWaiter);
+            (_requestWaiter, _responseWaiter) = (null, null);
         }
 
-        waiter?.TrySetResult(StreamSignal.Ended);
+        request?.TrySetResult(StreamSignal.Ended);
+        response?.TrySetResult(StreamSignal.Ended);
     }
 
-    /// <summary>Takes the pending signal if it applies to <paramref name="request"/>'s direction (caller holds the gate).</summary>
+    private static int Resumed(bool request) => request ? RequestResumed : ResponseResumed;
+
+    /// <summary>The wait slot of <paramref name="request"/>'s direction (caller holds the gate).</summary>
+    private ref TaskCompletionSource<StreamSignal>? WaiterOf(bool request) => ref request ? ref _requestWaiter : ref _responseWaiter;
+
+    /// <summary>The stream's stop, else a resume of <paramref name="request"/>'s direction, taken (caller holds the gate).</summary>
     private StreamSignal? TakePendingFor(bool request)
     {
-        var pending = _pending;
-        _pending = null;
-        return pending is { Kind: StreamSignalKind.Continue, Request: { } direction } && direction != request ? null : pending;
+        if (_stop is { } stop)
+        {
+            _stop = null;
+            _pending &= ~StopPending;
+            return stop;
+        }
+
+        var resumed = Resumed(request);
+        if ((_pending & resumed) == 0)
+        {
+            return null;
+        }
+
+        _pending &= ~resumed;
+        return request ? StreamSignal.ContinueRequest : StreamSignal.ContinueResponse;
     }
 
     private void Signal(StreamSignal signal)
@@ -249,25 +282,37 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
             return;
         }
 
-        TaskCompletionSource<StreamSignal>? waiter;
+        TaskCompletionSource<StreamSignal>? first, second = null;
         lock (_gate)
         {
-            waiter = _waiter;
-            if (waiter is null)
+            if (signal is { Kind: StreamSignalKind.Continue, Request: { } request })
             {
-                _pending = signal;
-                return;
+                // Resumes its own direction only: kept if that one has not reached its wait yet (or holds a body).
+                ref var slot = ref WaiterOf(request);
+                first = slot;
+                slot = null;
+                if (first is null)
+                {
+                    _pending |= Resumed(request);
+                    return;
+                }
             }
-
-            if (signal is { Kind: StreamSignalKind.Continue, Request: { } direction } && direction != _waitingForRequest)
+            else
             {
-                // Envoy: continuing the direction that is not paused does nothing.
-                return;
+                // The stream's end: every direction that waits learns of it; the exchange applies it once.
+                (first, second) = (_requestWaiter, _responseWaiter);
+                (_requestWaiter, _responseWaiter) = (null, null);
+                if (first is null && second is null)
+                {
+                    // The first stop stands: the stream ends once.
+                    _stop ??= signal;
+                    _pending |= StopPending;
+                    return;
+                }
             }
-
-            _waiter = null;
         }
 
-        waiter.TrySetResult(signal);
+        first?.TrySetResult(signal);
+        second?.TrySetResult(signal);
     }
 }
