@@ -342,11 +342,8 @@ internal sealed class Http1Forwarder : IDisposable
             throw;
         }
 
-        if (connection.RequestBodyStopped || observer is not null)
+        if (connection.RequestBodyStopped)
         {
-            // With plugins, their request callbacks end before their response callbacks start, as before full duplex: a
-            // plugin's stream has one pause at a time (StreamHost), and a plugin pausing both directions at once lost the
-            // request's resume (503 after the pause timeout). Full duplex is for routes without plugins.
             await upload.ConfigureAwait(false);
         }
 

@@ -56,13 +56,12 @@ public sealed class FullDuplexTests
     }
 
     [Fact]
-    public async Task Through_a_plugin_on_both_bodies_an_echo_that_fits_the_socket_buffers_comes_back_whole()
+    public async Task Through_a_plugin_on_both_bodies_the_echo_still_flows_both_ways_at_once()
     {
-        // With plugins the response is relayed once the upload ended (a plugin's stream has one pause at a time), so only
-        // an answer that fits the socket buffers meanwhile can be echoed; a larger one needs a route without plugins.
+        // Far more than the socket buffers hold: the plugins' response callbacks run while the upload goes on.
         await using var upstream = new EchoUpstream(close: false);
         await using var proxy = await ProxyToAsync(upstream.Address, Yaml(Plugin("pass", Wat("pass_through"), "pass")));
-        var payload = Payload(64 * 1024);
+        var payload = Payload(Large);
 
         var (head, body) = await PostAsync(proxy, payload);
 
@@ -71,11 +70,11 @@ public sealed class FullDuplexTests
     }
 
     [Fact]
-    public async Task A_plugin_that_holds_the_response_body_gets_the_echo_whole()
+    public async Task A_plugin_that_holds_the_response_body_gets_it_whole_while_the_upload_goes_on()
     {
         await using var upstream = new EchoUpstream(close: false);
         await using var proxy = await ProxyToAsync(upstream.Address, Yaml(Plugin("hold", Wat("hold_response_body"), "hold")), maxBufferedBody: 2 * Large);
-        var payload = Payload(64 * 1024);
+        var payload = Payload(Large);
 
         var (head, body) = await PostAsync(proxy, payload);
 
@@ -83,35 +82,37 @@ public sealed class FullDuplexTests
         Assert.True(payload.AsSpan().SequenceEqual(body), "the echoed body differs from the one sent");
     }
 
-    [Fact]
-    public async Task A_plugin_pausing_the_request_at_its_end_and_the_response_at_its_head_has_both_resumed()
+    [Theory]
+    [InlineData("pause_both_until_tick")]
+    [InlineData("pause_both_resume_when_both_wait")]
+    public async Task A_plugin_pausing_the_request_at_its_end_and_the_response_at_its_head_has_both_resumed(string fixture)
     {
-        // The echo answers as soon as the first bytes arrive, while the plugin then holds the request at its end. When
-        // the response callbacks ran beside the request's, the second pause took the stream's one wait slot: the
-        // request's resume was lost and the client got 503 after the pause timeout.
+        // The echo answers as soon as the first bytes arrive, while the plugin then holds the request at its end: both
+        // directions wait at once (the second fixture resumes nothing before they do), and each resume is for its own.
+        // With one wait slot per stream, the second pause took it and the first's resume was lost: 503 after the pause timeout.
         await using var upstream = new EchoUpstream(close: false);
-        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("both", Wat("pause_both_until_tick"), "both")), o =>
-        {
-            o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address;
-            o.PauseTimeout = TimeSpan.FromSeconds(6);
-            o.ShardsPerPlugin = 1;
-        });
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        using var client = new TcpClient();
-        await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port, timeout.Token);
-        var stream = client.GetStream();
+        await using var proxy = await PausingProxyAsync(upstream.Address, fixture);
         var started = System.Diagnostics.Stopwatch.StartNew();
 
-        await stream.WriteAsync(Ascii("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhel"), timeout.Token);
-        await Task.Delay(300, timeout.Token);
-        await stream.WriteAsync(Ascii("lo"), timeout.Token);
-        var received = new MemoryStream();
-        await stream.CopyToAsync(received, timeout.Token);
-        var (head, body) = Decode(received.ToArray());
+        var (head, body) = await PostHelloInTwoPartsAsync(proxy);
 
         Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
         Assert.Equal("hello", Encoding.ASCII.GetString(body));
         Assert.True(started.Elapsed < TimeSpan.FromSeconds(5), $"answered after {started.ElapsedMilliseconds} ms: a resume was lost until the pause timeout");
+    }
+
+    [Fact]
+    public async Task A_local_reply_while_the_request_waits_at_its_end_and_the_response_at_its_head_is_what_the_client_gets()
+    {
+        await using var upstream = new EchoUpstream(close: false);
+        await using var proxy = await PausingProxyAsync(upstream.Address, "reply_when_both_wait");
+
+        var (head, body) = await PostHelloInTwoPartsAsync(proxy);
+
+        // The echo's answer had come (its head waits in the plugin): the reply replaces it, and the upload stops.
+        Assert.StartsWith("HTTP/1.1 403", head, StringComparison.Ordinal);
+        Assert.Equal("denied", Encoding.ASCII.GetString(body));
+        Assert.Contains("proxy_upstream_errors_total 0", await proxy.MetricsAsync(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -214,6 +215,33 @@ public sealed class FullDuplexTests
         Assert.StartsWith("HTTP/1.1 200", received.ToString(), StringComparison.Ordinal);
         Assert.False(received.ToString().EndsWith("0\r\n\r\n", StringComparison.Ordinal), "a cut response looked complete: " + received);
         Assert.Contains("proxy_upstream_errors_total 0", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
+    /// <summary>Plugin <paramref name="fixture"/> in front of <paramref name="upstream"/>, with a pause timeout the tests can tell apart from a resume.</summary>
+    private static Task<ProxyHarness> PausingProxyAsync(Uri upstream, string fixture) =>
+        ProxyHarness.StartAsync(Yaml(Plugin("plugin", Wat(fixture), "plugin")), o =>
+        {
+            o.Clusters[ProxyOptions.DefaultCluster] = upstream;
+            o.PauseTimeout = TimeSpan.FromSeconds(6);
+            o.ShardsPerPlugin = 1;
+        });
+
+    /// <summary>
+    /// POSTs "hello" in two writes 300 ms apart, so the proxy forwards "hel" (and an echo answers) before the end of the
+    /// body reaches the plugins; returns the head and the decoded body, read until the proxy closes.
+    /// </summary>
+    private static async Task<(string Head, byte[] Body)> PostHelloInTwoPartsAsync(ProxyHarness proxy)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port, timeout.Token);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Ascii("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhel"), timeout.Token);
+        await Task.Delay(300, timeout.Token);
+        await stream.WriteAsync(Ascii("lo"), timeout.Token);
+        var received = new MemoryStream();
+        await stream.CopyToAsync(received, timeout.Token);
+        return Decode(received.ToArray());
     }
 
     /// <summary>
