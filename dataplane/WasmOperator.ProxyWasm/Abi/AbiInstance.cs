@@ -28,7 +28,9 @@ internal sealed class AbiInstance : IDisposable
     private bool _inVmStart;
     private bool _inConfigure;
     private HttpCalloutResponse? _httpResponse;
-    private GrpcCalloutResponse? _grpcResponse;
+    private byte[]? _grpcMessage;
+    private HeaderMap? _grpcInitialMetadata;
+    private HeaderMap? _grpcTrailingMetadata;
     private (int Code, string Message) _status = (0, "");
 
     private AbiInstance(PluginShard shard)
@@ -301,6 +303,13 @@ internal sealed class AbiInstance : IDisposable
         }
     }
 
+    /// <summary>
+    /// The answer to a unary call, as Envoy delivers it (<c>GrpcCallClientHandler</c>; <c>Grpc::AsyncRequestImpl</c>
+    /// keeps no metadata): status OK with a message is <c>proxy_on_grpc_receive</c> alone (buffer 5 holds the message);
+    /// anything else is <c>proxy_on_grpc_close</c> alone, with OK but no message reported as 13 INTERNAL. Never both,
+    /// and never the metadata callbacks, which are a stream's: the SDKs forget the token after either callback
+    /// (Rust panics on a second one, and on metadata for a token that is not a stream).
+    /// </summary>
     public void DeliverGrpcResponse(int token, Task<GrpcCalloutResponse> task)
     {
         if (!TryTakeCallout(token, out var call))
@@ -310,35 +319,31 @@ internal sealed class AbiInstance : IDisposable
 
         call.Complete();
         Effective = RootContextId;
-        var response = task.IsCompletedSuccessfully
-            ? task.Result
-            : new GrpcCalloutResponse(14, "unavailable", null, new HeaderMap(0), new HeaderMap(0));
-        _grpcResponse = response;
-        try
+        var (status, message, reply) = task.IsCompletedSuccessfully
+            ? (task.Result.Status, task.Result.StatusMessage, task.Result.Message)
+            : (GrpcUnavailable, "unavailable", null);
+        if (status == GrpcOk && reply is not null)
         {
-            if (response.InitialMetadata.Count > 0)
+            _grpcMessage = reply;
+            try
             {
-                Vm.OnGrpcReceiveInitialMetadata?.Invoke(RootContextId, token, response.InitialMetadata.Count);
+                Vm.OnGrpcReceive?.Invoke(RootContextId, token, reply.Length);
+            }
+            finally
+            {
+                _grpcMessage = null;
             }
 
-            if (response.Message is not null)
-            {
-                Vm.OnGrpcReceive?.Invoke(RootContextId, token, response.Message.Length);
-            }
-
-            if (response.TrailingMetadata.Count > 0)
-            {
-                Vm.OnGrpcReceiveTrailingMetadata?.Invoke(RootContextId, token, response.TrailingMetadata.Count);
-            }
-
-            _status = (response.Status, response.StatusMessage);
-            Vm.OnGrpcClose?.Invoke(RootContextId, token, response.Status);
+            return;
         }
-        finally
-        {
-            _grpcResponse = null;
-        }
+
+        _status = status == GrpcOk ? (GrpcInternal, "") : (status, message);
+        Vm.OnGrpcClose?.Invoke(RootContextId, token, _status.Code);
     }
+
+    private const int GrpcOk = 0;
+    private const int GrpcInternal = 13;
+    private const int GrpcUnavailable = 14;
 
     public void DeliverGrpcStreamMetadata(int token, HeaderMap metadata, bool trailing)
     {
@@ -348,24 +353,23 @@ internal sealed class AbiInstance : IDisposable
         }
 
         Effective = RootContextId;
-        var empty = new HeaderMap(0);
-        _grpcResponse = trailing
-            ? new GrpcCalloutResponse(0, "", null, empty, metadata)
-            : new GrpcCalloutResponse(0, "", null, metadata, empty);
         try
         {
             if (trailing)
             {
+                _grpcTrailingMetadata = metadata;
                 Vm.OnGrpcReceiveTrailingMetadata?.Invoke(RootContextId, token, metadata.Count);
             }
             else
             {
+                _grpcInitialMetadata = metadata;
                 Vm.OnGrpcReceiveInitialMetadata?.Invoke(RootContextId, token, metadata.Count);
             }
         }
         finally
         {
-            _grpcResponse = null;
+            _grpcInitialMetadata = null;
+            _grpcTrailingMetadata = null;
         }
     }
 
@@ -377,14 +381,14 @@ internal sealed class AbiInstance : IDisposable
         }
 
         Effective = RootContextId;
-        _grpcResponse = new GrpcCalloutResponse(0, "", message, new HeaderMap(0), new HeaderMap(0));
+        _grpcMessage = message;
         try
         {
             Vm.OnGrpcReceive?.Invoke(RootContextId, token, message.Length);
         }
         finally
         {
-            _grpcResponse = null;
+            _grpcMessage = null;
         }
     }
 
@@ -682,12 +686,12 @@ internal sealed class AbiInstance : IDisposable
                 bytes = _httpResponse.Body;
                 return ProxyStatus.Ok;
             case BufferType.GrpcReceiveBuffer:
-                if (_grpcResponse?.Message is null)
+                if (_grpcMessage is null)
                 {
                     return ProxyStatus.NotFound;
                 }
 
-                bytes = _grpcResponse.Message;
+                bytes = _grpcMessage;
                 return ProxyStatus.Ok;
             case BufferType.VmConfiguration when _inVmStart:
                 bytes = _plugin.Options.VmConfiguration;
@@ -799,8 +803,8 @@ internal sealed class AbiInstance : IDisposable
         {
             MapType.RequestHeaders or MapType.RequestTrailers or MapType.ResponseHeaders or MapType.ResponseTrailers =>
                 EffectiveStream?.Host.GetHeaderMap((MapType)type),
-            MapType.GrpcInitialMetadata => _grpcResponse?.InitialMetadata,
-            MapType.GrpcTrailingMetadata => _grpcResponse?.TrailingMetadata,
+            MapType.GrpcInitialMetadata => _grpcInitialMetadata,
+            MapType.GrpcTrailingMetadata => _grpcTrailingMetadata,
             MapType.HttpCallResponseHeaders => _httpResponse?.Headers,
             MapType.HttpCallResponseTrailers => _httpResponse?.Trailers,
             _ => null,
