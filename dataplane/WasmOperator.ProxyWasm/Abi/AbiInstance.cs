@@ -187,7 +187,7 @@ internal sealed class AbiInstance : IDisposable
     /// <summary>
     /// on_done, then on_log and on_delete. on_done's return is ignored for a stream, as in Envoy and cpp-host
     /// (<c>ContextBase::destroy</c>): only a root context may defer its deletion until <c>proxy_done</c>, so a
-    /// plugin cannot keep a finished request's context (and its callouts) alive.
+    /// plugin cannot keep a finished request's context alive. Its callouts are the root's and go on.
     /// </summary>
     public void CompleteStream(StreamContext context)
     {
@@ -205,61 +205,22 @@ internal sealed class AbiInstance : IDisposable
         FinishStream(context);
     }
 
+    /// <summary>
+    /// The stream context is gone, not its callouts: they belong to the root context (see <see cref="StartCallout"/>),
+    /// so their replies still come, to the root, after on_delete (the Go SDK expects exactly that,
+    /// proxy-wasm-go-sdk#261). Only the end of the VM, with its root context, cancels them (<see cref="Dispose"/>).
+    /// </summary>
     private void FinishStream(StreamContext context)
     {
         Effective = context.Id;
         Vm.OnLog?.Invoke(context.Id);
         Vm.OnDelete?.Invoke(context.Id);
         Streams.Remove(context.Id);
-        CancelCallouts(context);
     }
-
-    /// <summary>
-    /// The context is deleted: its calls are cancelled and its gRPC streams reset, and nothing more is
-    /// delivered for them (Envoy <c>Context::~Context</c>, "Cancel any outstanding requests").
-    /// </summary>
-    private void CancelCallouts(StreamContext context)
-    {
-        if (context.Callouts is not { } tokens)
-        {
-            return;
-        }
-
-        context.Callouts = null;
-        foreach (var token in tokens)
-        {
-            if (_pendingCallouts.Remove(token, out var call))
-            {
-                call.Cancel();
-            }
-            else if (_grpcStreams.Remove(token, out var entry))
-            {
-                CancelQuietly(entry);
-            }
-        }
-    }
-
-    private static void Track(StreamContext? owner, int token)
-    {
-        if (owner is not null)
-        {
-            (owner.Callouts ??= []).Add(token);
-        }
-    }
-
-    private static void Forget(StreamContext? owner, int token) => owner?.Callouts?.Remove(token);
 
     /// <summary>Removes a call's token; false when it is not pending (answered, cancelled, or never issued).</summary>
-    private bool TryTakeCallout(int token, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out PendingCallout? call)
-    {
-        if (!_pendingCallouts.Remove(token, out call))
-        {
-            return false;
-        }
-
-        Forget(call.Owner, token);
-        return true;
-    }
+    private bool TryTakeCallout(int token, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out PendingCallout? call) =>
+        _pendingCallouts.Remove(token, out call);
 
     public void Tick()
     {
@@ -399,7 +360,6 @@ internal sealed class AbiInstance : IDisposable
             return;
         }
 
-        Forget(entry.Owner, token);
         Effective = RootContextId;
         _status = (status, message);
         Vm.OnGrpcClose?.Invoke(RootContextId, token, status);
@@ -1031,12 +991,6 @@ internal sealed class AbiInstance : IDisposable
     public int SendLocalResponse(int statusCode, int detailsPtr, int detailsSize, int bodyPtr, int bodySize, int headersPtr, int headersSize, int grpcStatus)
     {
         Guard("proxy_send_local_response");
-        var stream = EffectiveStream;
-        if (stream is null)
-        {
-            return Status(ProxyStatus.NotFound);
-        }
-
         if (!TryReadString(detailsPtr, detailsSize, out var details) || !TryReadBytes(bodyPtr, bodySize, out var body))
         {
             return Status(ProxyStatus.InvalidMemoryAccess);
@@ -1046,6 +1000,12 @@ internal sealed class AbiInstance : IDisposable
         if (read != Ok)
         {
             return read;
+        }
+
+        var stream = EffectiveStream;
+        if (stream is null)
+        {
+            return RootStreamControl;
         }
 
         // Envoy (context.cc sendLocalResponse): only a well-known gRPC status 0..16 makes a gRPC reply;
@@ -1068,15 +1028,15 @@ internal sealed class AbiInstance : IDisposable
     public int ContinueStream(int type)
     {
         Guard("proxy_continue_stream");
-        var stream = EffectiveStream;
-        if (stream is null)
-        {
-            return Status(ProxyStatus.NotFound);
-        }
-
         if (type is < 0 or > 3)
         {
             return Status(ProxyStatus.BadArgument);
+        }
+
+        var stream = EffectiveStream;
+        if (stream is null)
+        {
+            return RootStreamControl;
         }
 
         if (!stream.InCallback && !stream.LocalResponseSent)
@@ -1091,21 +1051,31 @@ internal sealed class AbiInstance : IDisposable
     public int CloseStream(int type)
     {
         Guard("proxy_close_stream");
-        var stream = EffectiveStream;
-        if (stream is null)
-        {
-            return Status(ProxyStatus.NotFound);
-        }
-
         if (type is < 0 or > 3)
         {
             return Status(ProxyStatus.BadArgument);
+        }
+
+        var stream = EffectiveStream;
+        if (stream is null)
+        {
+            return RootStreamControl;
         }
 
         var host = stream.Host;
         _shard.Defer(() => host.CloseStream((StreamType)type));
         return Ok;
     }
+
+    /// <summary>
+    /// What <c>proxy_continue_stream</c>, <c>proxy_close_stream</c> and <c>proxy_send_local_response</c> answer on the root
+    /// context, which has no stream: OK and nothing happens, as in Envoy (<c>Context::continueStream</c>,
+    /// <c>closeStream</c> and <c>sendLocalResponse</c> act only through a stream's filter callbacks). That is also
+    /// where a reply lands whose stream is gone: <c>proxy_set_effective_context</c> to it answers BAD_ARGUMENT and
+    /// the root stays effective, so resuming or answering the finished request does nothing (AssemblyScript's
+    /// auth example resumes it regardless; a NOT_FOUND made its <c>CHECK_RESULT</c> exit).
+    /// </summary>
+    private const int RootStreamControl = Ok;
 
     /// <summary>
     /// <c>proxy_done</c>: no context here waits for it (streams never defer their deletion, see <see cref="CompleteStream"/>,
@@ -1295,8 +1265,10 @@ internal sealed class AbiInstance : IDisposable
 
     /// <summary>
     /// Issues a callout token, hands the request to the proxy and delivers its completion to the root context
-    /// after the current VM call (never re-entering the VM). The effective stream context owns the call: deleting
-    /// it cancels the call (see <see cref="CancelCallouts"/>); a call the root context makes lives on. A proxy that
+    /// after the current VM call (never re-entering the VM). The root context owns the call whichever context
+    /// made it (cpp-host <c>exports.cc</c> makes every call on <c>context->root_context()</c>, and Envoy's
+    /// <c>Context::~Context</c> cancels only what that context itself made): a stream's end does not cancel it,
+    /// only the VM's (<see cref="Dispose"/>); the cluster's callout limit and the call's timeout bound it. A proxy that
     /// throws synchronously is a failed callout, except, when <paramref name="rejectsArguments"/>, an
     /// <see cref="ArgumentException"/>: the proxy refused the request itself (an unknown cluster), so the hostcall
     /// returns BadArgument and nothing is delivered (Envoy).
@@ -1311,10 +1283,8 @@ internal sealed class AbiInstance : IDisposable
             return Status(ProxyStatus.InvalidMemoryAccess);
         }
 
-        var owner = EffectiveStream;
-        var call = new PendingCallout(owner, _shard.Cancellation);
+        var call = new PendingCallout(_shard.Cancellation);
         _pendingCallouts.Add(token, call);
-        Track(owner, token);
         Task<TResponse> task;
         try
         {
@@ -1377,11 +1347,9 @@ internal sealed class AbiInstance : IDisposable
         }
 
         // Registered before the proxy sees it: events it reports synchronously are queued and find the token.
-        // Owned by the effective stream context, which resets it when deleted (as calls, see StartCallout).
-        var owner = EffectiveStream;
-        var entry = new GrpcStreamEntry(owner);
+        // Owned by the root context, as calls are (see StartCallout).
+        var entry = new GrpcStreamEntry();
         _grpcStreams[token] = entry;
-        Track(owner, token);
         var events = new GrpcStreamEvents(_shard, _shard.Generation, token);
         try
         {
@@ -1440,7 +1408,6 @@ internal sealed class AbiInstance : IDisposable
         Guard("proxy_grpc_cancel");
         if (_grpcStreams.Remove(token, out var entry))
         {
-            Forget(entry.Owner, token);
             CancelQuietly(entry);
             return Ok;
         }

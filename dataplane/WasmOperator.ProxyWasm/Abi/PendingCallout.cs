@@ -1,14 +1,12 @@
 namespace WasmOperator.ProxyWasm.Abi;
 
 /// <summary>
-/// An HTTP or unary gRPC call in flight: the stream context that made it (null for the root context),
-/// which cancels it when deleted, and the cancellation the proxy got, linked to the shard's.
+/// An HTTP or unary gRPC call in flight, owned by the root context: the cancellation the proxy got, linked to
+/// the shard's (the plugin going away cancels it).
 /// </summary>
-internal sealed class PendingCallout(StreamContext? owner, CancellationToken shardCancellation)
+internal sealed class PendingCallout(CancellationToken shardCancellation)
 {
     private readonly CancellationTokenSource _cancellation = CancellationTokenSource.CreateLinkedTokenSource(shardCancellation);
-
-    public StreamContext? Owner { get; } = owner;
 
     public CancellationToken Token => _cancellation.Token;
 

@@ -16,7 +16,4 @@ internal sealed class StreamContext(int id, IHttpStreamHost host)
 
     /// <summary>A local response was sent; later callbacks are not delivered.</summary>
     public bool LocalResponseSent { get; set; }
-
-    /// <summary>Tokens of the HTTP/gRPC calls and gRPC streams this context made that are still open (null until the first).</summary>
-    public HashSet<int>? Callouts { get; set; }
 }

@@ -1,27 +1,44 @@
-;; Which context owns a callout. on_request_headers makes an HTTP call as the stream (the effective
-;; context); with request header x-root it also makes one as the root context
-;; (proxy_set_effective_context(root)). With x-defer, on_done makes one more call and returns false (a
-;; host ignores that for streams and deletes the context at once); an on_http_call_response that still
-;; arrived would make the stream effective and call proxy_done. Logs "delivered" in every
-;; on_http_call_response and "deleted" in on_delete.
+;; Who owns a callout. on_request_headers makes an HTTP call as the stream (the effective context) and
+;; pauses; with request header x-root it also makes one as the root context
+;; (proxy_set_effective_context(root)). With x-defer, on_done makes one more call and returns false (a host
+;; ignores that for streams and deletes the context at once). on_request_trailers traps. Every
+;; on_http_call_response tries to act on the stream that made the calls, as an SDK would, and logs
+;; "delivered to <context> effective=<set_effective_context(stream)> continue=<continue_stream(request)>
+;; reply=<send_local_response> done=<proxy_done>" (statuses as numbers); on_delete logs "deleted".
 (module
   (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
   (import "env" "proxy_get_header_map_value" (func $get_header (param i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_http_call" (func $http_call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_set_effective_context" (func $set_effective (param i32) (result i32)))
+  (import "env" "proxy_continue_stream" (func $continue (param i32) (result i32)))
+  (import "env" "proxy_send_local_response" (func $reply (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_done" (func $done (result i32)))
   (memory (export "memory") 1)
   (global $root (mut i32) (i32.const 0))
+  (global $stream (mut i32) (i32.const 0))
   (global $defer (mut i32) (i32.const 0))
-  (global $pending_done (mut i32) (i32.const 0))
-  (data (i32.const 0) "delivered")
+  (global $out (mut i32) (i32.const 1024))
+  (data (i32.const 0) "delivered to ")
   (data (i32.const 16) "deleted")
   (data (i32.const 32) "x-root")
   (data (i32.const 48) "x-defer")
   (data (i32.const 64) "callee")
+  (data (i32.const 80) " effective=")
+  (data (i32.const 96) " continue=")
+  (data (i32.const 112) " reply=")
+  (data (i32.const 128) " done=")
+  (data (i32.const 144) "0123456789")
+  (data (i32.const 160) "gone")
   ;; pairs: :method=GET :path=/slow :authority=callee
   (data (i32.const 300) "\03\00\00\00\07\00\00\00\03\00\00\00\05\00\00\00\05\00\00\00\0a\00\00\00\06\00\00\00:method\00GET\00:path\00/slow\00:authority\00callee\00")
   (func (export "malloc") (param i32) (result i32) (i32.const 8192))
+  (func $append (param $ptr i32) (param $len i32)
+    (memory.copy (global.get $out) (local.get $ptr) (local.get $len))
+    (global.set $out (i32.add (global.get $out) (local.get $len))))
+  (func $append_num (param $n i32)
+    (if (i32.ge_u (local.get $n) (i32.const 10))
+      (then (call $append_num (i32.div_u (local.get $n) (i32.const 10)))))
+    (call $append (i32.add (i32.const 144) (i32.rem_u (local.get $n) (i32.const 10))) (i32.const 1)))
   (func $call
     (drop (call $http_call (i32.const 64) (i32.const 6) (i32.const 300) (i32.const 70)
       (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 200))))
@@ -33,6 +50,7 @@
       (then (global.set $root (local.get $ctx)))))
   (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
   (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32)
+    (global.set $stream (local.get $ctx))
     (call $call)
     (if (call $has_header (i32.const 32) (i32.const 6))
       (then
@@ -41,19 +59,25 @@
         (drop (call $set_effective (local.get $ctx)))))
     (global.set $defer (call $has_header (i32.const 48) (i32.const 7)))
     (i32.const 1))
+  (func (export "proxy_on_request_trailers") (param i32 i32) (result i32) unreachable)
   (func (export "proxy_on_done") (param $ctx i32) (result i32)
     (if (i32.eqz (global.get $defer))
       (then (return (i32.const 1))))
     (call $call)
-    (global.set $pending_done (local.get $ctx))
     (i32.const 0))
-  (func (export "proxy_on_http_call_response") (param i32 i32 i32 i32 i32)
-    (drop (call $log (i32.const 2) (i32.const 0) (i32.const 9)))
-    (if (global.get $pending_done)
-      (then
-        (drop (call $set_effective (global.get $pending_done)))
-        (global.set $pending_done (i32.const 0))
-        (drop (call $done)))))
+  (func (export "proxy_on_http_call_response") (param $ctx i32) (param i32 i32 i32 i32)
+    (global.set $out (i32.const 1024))
+    (call $append (i32.const 0) (i32.const 13))
+    (call $append_num (local.get $ctx))
+    (call $append (i32.const 80) (i32.const 11))
+    (call $append_num (call $set_effective (global.get $stream)))
+    (call $append (i32.const 96) (i32.const 10))
+    (call $append_num (call $continue (i32.const 0)))
+    (call $append (i32.const 112) (i32.const 7))
+    (call $append_num (call $reply (i32.const 403) (i32.const 160) (i32.const 4) (i32.const 160) (i32.const 4) (i32.const 0) (i32.const 0) (i32.const -1)))
+    (call $append (i32.const 128) (i32.const 6))
+    (call $append_num (call $done))
+    (drop (call $log (i32.const 2) (i32.const 1024) (i32.sub (global.get $out) (i32.const 1024)))))
   (func (export "proxy_on_delete") (param i32)
     (drop (call $log (i32.const 2) (i32.const 16) (i32.const 7))))
 )
