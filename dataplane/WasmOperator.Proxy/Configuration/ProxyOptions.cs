@@ -64,9 +64,10 @@ internal sealed class ProxyOptions
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
     /// <summary>
-    /// Plugin callouts (HTTP and gRPC, calls and open streams) one cluster may have in flight; one more fails at once
-    /// with Envoy's overflow reply (503, or UNAVAILABLE). Envoy's circuit-breaker defaults: 1024 connections plus 1024
-    /// requests waiting for one. Connections per cluster are capped at 1024.
+    /// Plugin callouts (HTTP and gRPC, calls and open streams) one cluster may have in flight; one more is refused
+    /// inside the hostcall with INTERNAL_FAILURE and never answered, as Envoy's circuit breaker fails the send at once
+    /// (its async client returns no request). Envoy's circuit-breaker defaults: 1024 connections plus 1024 requests
+    /// waiting for one. Connections per cluster are capped at 1024.
     /// </summary>
     public int MaxCalloutsPerCluster { get; set; } = 2048;
 

@@ -50,8 +50,10 @@ internal sealed class CalloutClient : IDisposable
     /// <summary>
     /// An HTTP callout (<c>proxy_http_call</c>), failing the way Envoy's async client does:
     /// <list type="bullet">
-    /// <item>an unknown cluster throws <see cref="ArgumentException"/> synchronously: the hostcall returns
-    /// BadArgument and no response is delivered (Envoy <c>Context::httpCall</c>);</item>
+    /// <item>an unknown cluster, or one with <see cref="ProxyOptions.MaxCalloutsPerCluster"/> callouts in flight, throws
+    /// <see cref="CalloutRefusedException"/> synchronously: the hostcall answers BAD_ARGUMENT (unknown, Envoy
+    /// <c>Context::httpCall</c>) or INTERNAL_FAILURE (overflow: the circuit breaker fails the send at once, so
+    /// <c>AsyncClient::send</c> returns null) and no response is delivered;</item>
     /// <item>a failure before the response headers (connection refused, reset, timeout) is the router's
     /// local reply, delivered as a real response (<c>AsyncStreamImpl::sendLocalReply</c> encodes it and
     /// <c>AsyncRequestImpl::onComplete</c> calls <c>onSuccess</c>): 503 with
@@ -65,18 +67,27 @@ internal sealed class CalloutClient : IDisposable
     /// </summary>
     public Task<HttpCalloutResponse> SendHttpAsync(HttpCalloutRequest request, CancellationToken cancellationToken)
     {
-        if (!TryResolve(request.Upstream, out var cluster, out var unknown))
-        {
-            throw new ArgumentException(unknown, nameof(request));
-        }
-
-        if (!TryEnter(request.Upstream))
-        {
-            var head = string.Equals(request.Headers.Get(":method"), "HEAD", StringComparison.OrdinalIgnoreCase);
-            return Task.FromResult(RouterReply(HttpStatusCode.ServiceUnavailable, LocalReply.ResetBeforeHeadersText("overflow"), head));
-        }
-
+        var cluster = Enter(request.Upstream);
         return SendCountedAsync(cluster, request, cancellationToken);
+    }
+
+    /// <summary>
+    /// Resolves a callout's cluster and counts the callout against it, or refuses it (<see cref="CalloutRefusedException"/>):
+    /// unknown, or at <see cref="ProxyOptions.MaxCalloutsPerCluster"/>. A refusal happens before anything is sent.
+    /// </summary>
+    private Uri Enter(string upstream)
+    {
+        if (!TryResolve(upstream, out var cluster, out var unknown))
+        {
+            throw new CalloutRefusedException(CalloutRefusal.UnknownCluster, unknown);
+        }
+
+        if (!TryEnter(upstream))
+        {
+            throw new CalloutRefusedException(CalloutRefusal.Overflow, Overflow(upstream));
+        }
+
+        return cluster;
     }
 
     private async Task<HttpCalloutResponse> SendCountedAsync(Uri cluster, HttpCalloutRequest request, CancellationToken cancellationToken)
@@ -238,25 +249,22 @@ internal sealed class CalloutClient : IDisposable
 
     /// <summary>
     /// A unary gRPC call: the plugin's serialized message in one 5-byte-prefixed frame, the first
-    /// response message out; status and message from the trailers (or a trailers-only reply). An
-    /// unknown cluster or an unreachable upstream is status 14 (UNAVAILABLE), the timeout 4
-    /// (DEADLINE_EXCEEDED), as Envoy's async client reports them.
+    /// response message out; status and message from the trailers (or a trailers-only reply). An unknown or
+    /// overflowing cluster is refused synchronously (<see cref="CalloutRefusedException"/>), as for HTTP; an
+    /// unreachable upstream is status 14 (UNAVAILABLE), the timeout 4 (DEADLINE_EXCEEDED), as Envoy's async
+    /// client reports them. A timeout of 0 means none, as in Envoy (the router's timeout 0 is no timeout).
     /// </summary>
-    public async Task<GrpcCalloutResponse> SendGrpcAsync(GrpcCalloutRequest request, CancellationToken cancellationToken)
+    public Task<GrpcCalloutResponse> SendGrpcAsync(GrpcCalloutRequest request, CancellationToken cancellationToken)
     {
-        if (!TryResolve(request.Upstream, out var cluster, out var unknown))
-        {
-            return Failed(GrpcStatus.Unavailable, unknown);
-        }
+        var cluster = Enter(request.Upstream);
+        return SendGrpcCountedAsync(cluster, request, cancellationToken);
+    }
 
-        if (!TryEnter(request.Upstream))
-        {
-            return Failed(GrpcStatus.Unavailable, Overflow(request.Upstream));
-        }
-
+    private async Task<GrpcCalloutResponse> SendGrpcCountedAsync(Uri cluster, GrpcCalloutRequest request, CancellationToken cancellationToken)
+    {
         try
         {
-            return await SendGrpcCountedAsync(cluster, request, cancellationToken).ConfigureAwait(false);
+            return await SendGrpcAsync(cluster, request, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -264,13 +272,23 @@ internal sealed class CalloutClient : IDisposable
         }
     }
 
-    private async Task<GrpcCalloutResponse> SendGrpcCountedAsync(Uri cluster, GrpcCalloutRequest request, CancellationToken cancellationToken)
+    private async Task<GrpcCalloutResponse> SendGrpcAsync(Uri cluster, GrpcCalloutRequest request, CancellationToken cancellationToken)
     {
-        using var message = GrpcRequest(cluster, request.Service, request.Method, request.InitialMetadata);
+        using var message = GrpcRequest(cluster, request.Upstream, request.Authority, request.Service, request.Method, request.InitialMetadata);
+        if (request.Timeout > TimeSpan.Zero)
+        {
+            // Envoy's Grpc::Common::prepareHeaders tells the server the deadline too.
+            message.Headers.TryAddWithoutValidation("grpc-timeout", GrpcTimeout(request.Timeout));
+        }
+
         message.Content = new ByteArrayContent(GrpcFraming.Frame(request.Message));
         message.Content.Headers.ContentType = GrpcContentType;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(request.Timeout > TimeSpan.Zero ? request.Timeout : TimeSpan.FromSeconds(5));
+        if (request.Timeout > TimeSpan.Zero)
+        {
+            timeout.CancelAfter(request.Timeout);
+        }
+
         try
         {
             using var response = await _client.SendAsync(message, HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
@@ -287,9 +305,14 @@ internal sealed class CalloutClient : IDisposable
 
             return new GrpcCalloutResponse(status, statusMessage, payload, initial, trailing);
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && timeout.IsCancellationRequested)
         {
             return Failed(GrpcStatus.DeadlineExceeded, $"gRPC call {request.Service}/{request.Method} to cluster '{request.Upstream}' exceeded its {request.Timeout.TotalMilliseconds:F0} ms timeout");
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The handler's ConnectTimeout, not the call's.
+            return Failed(GrpcStatus.Unavailable, $"gRPC call to cluster '{request.Upstream}' failed: connection timeout");
         }
         catch (Exception ex) when (ex is HttpRequestException or System.Net.Sockets.SocketException)
         {
@@ -297,23 +320,46 @@ internal sealed class CalloutClient : IDisposable
         }
     }
 
-    /// <summary>Opens a streaming gRPC call (<c>proxy_grpc_stream</c>); responses are reported to <paramref name="events"/>.</summary>
+    /// <summary>
+    /// Opens a streaming gRPC call (<c>proxy_grpc_stream</c>); responses are reported to <paramref name="events"/>. An
+    /// unknown or overflowing cluster is refused synchronously (<see cref="CalloutRefusedException"/>). No timeout:
+    /// Envoy's <c>Context::grpcStream</c> sets none.
+    /// </summary>
     public IGrpcStream OpenGrpcStream(GrpcStreamRequest request, IGrpcStreamEvents events)
     {
-        if (!TryResolve(request.Upstream, out var cluster, out var unknown))
-        {
-            events.OnClose(GrpcStatus.Unavailable, unknown);
-            return GrpcStreamCall.Closed;
-        }
-
-        if (!TryEnter(request.Upstream))
-        {
-            events.OnClose(GrpcStatus.Unavailable, Overflow(request.Upstream));
-            return GrpcStreamCall.Closed;
-        }
-
-        var message = GrpcRequest(cluster, request.Service, request.Method, request.InitialMetadata);
+        var cluster = Enter(request.Upstream);
+        var message = GrpcRequest(cluster, request.Upstream, request.Authority, request.Service, request.Method, request.InitialMetadata);
         return GrpcStreamCall.Start(_client, message, events, () => Leave(request.Upstream));
+    }
+
+    /// <summary>
+    /// A <c>grpc-timeout</c> value as Envoy writes it (<c>Grpc::Common::toGrpcTimeout</c>): milliseconds, or the next
+    /// larger unit while the number has more than 8 digits (the gRPC spec's limit), clipped at 99999999 hours.
+    /// </summary>
+    internal static string GrpcTimeout(TimeSpan timeout)
+    {
+        const long MaxValue = 99_999_999;
+        var value = (long)Math.Ceiling(timeout.TotalMilliseconds);
+        var unit = 'm';
+        if (value > MaxValue)
+        {
+            value /= 1000;
+            unit = 'S';
+        }
+
+        if (value > MaxValue)
+        {
+            value /= 60;
+            unit = 'M';
+        }
+
+        if (value > MaxValue)
+        {
+            value = Math.Min(value / 60, MaxValue);
+            unit = 'H';
+        }
+
+        return value.ToString(System.Globalization.CultureInfo.InvariantCulture) + unit;
     }
 
     private string Overflow(string cluster) =>
@@ -328,13 +374,19 @@ internal sealed class CalloutClient : IDisposable
     internal static Uri Target(Uri cluster, string pathAndQuery) =>
         new(cluster.GetLeftPart(UriPartial.Authority) + pathAndQuery, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
 
-    private static HttpRequestMessage GrpcRequest(Uri cluster, string service, string method, HeaderMap metadata)
+    /// <summary>
+    /// A gRPC request head as Envoy's async client builds it (<c>Grpc::Common::prepareHeaders</c>): POST
+    /// <c>/service/method</c>, <c>:authority</c> the <c>GrpcService</c>'s authority or else the cluster name (not the
+    /// cluster's address), <c>te: trailers</c>, then the metadata.
+    /// </summary>
+    private static HttpRequestMessage GrpcRequest(Uri cluster, string clusterName, string? authority, string service, string method, HeaderMap metadata)
     {
         var message = new HttpRequestMessage(HttpMethod.Post, Target(cluster, $"/{service}/{method}"))
         {
             Version = HttpVersion.Version20,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
         };
+        message.Headers.Host = authority ?? clusterName;
         message.Headers.TryAddWithoutValidation("te", "trailers");
         foreach (var (name, value) in metadata.Entries)
         {

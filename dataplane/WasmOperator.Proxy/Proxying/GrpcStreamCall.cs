@@ -22,9 +22,6 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
 
     private GrpcStreamCall(IGrpcStreamEvents events) => _events = events;
 
-    /// <summary>A stream that already closed (it was reported closed when opened): sends and closes do nothing.</summary>
-    public static IGrpcStream Closed { get; } = new ClosedStream();
-
     /// <param name="client">The client the call goes through.</param>
     /// <param name="message">The request, without content.</param>
     /// <param name="events">Where the stream's events go.</param>
@@ -203,21 +200,6 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
         {
             length = 0;
             return false;
-        }
-    }
-
-    private sealed class ClosedStream : IGrpcStream
-    {
-        public void Send(byte[] message, bool endOfStream)
-        {
-        }
-
-        public void Close()
-        {
-        }
-
-        public void Cancel()
-        {
         }
     }
 }

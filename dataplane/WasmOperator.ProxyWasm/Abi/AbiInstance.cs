@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using Microsoft.Extensions.Logging;
 using Wasmtime;
 using WasmOperator.ProxyWasm.Host;
 using WasmOperator.ProxyWasm.Plugins;
@@ -1232,7 +1233,7 @@ internal sealed class AbiInstance : IDisposable
             new HttpCalloutRequest(upstream, headers, body, trailers, TimeSpan.FromMilliseconds(timeoutMs)),
             static (host, request, cancel) => host.SendHttpCalloutAsync(request, cancel),
             static (abi, token, response) => abi.DeliverHttpResponse(token, response),
-            rejectsArguments: true);
+            unknownCluster: ProxyStatus.BadArgument);
     }
 
     public int GrpcCall(int upstreamPtr, int upstreamSize, int servicePtr, int serviceSize, int methodPtr, int methodSize,
@@ -1240,7 +1241,7 @@ internal sealed class AbiInstance : IDisposable
     {
         Guard("proxy_grpc_call");
         var read = ReadGrpcTarget(upstreamPtr, upstreamSize, servicePtr, serviceSize, methodPtr, methodSize, metadataPtr, metadataSize,
-            out var upstream, out var service, out var method, out var metadata);
+            out var target, out var service, out var method, out var metadata);
         if (read != Ok)
         {
             return read;
@@ -1251,17 +1252,22 @@ internal sealed class AbiInstance : IDisposable
             return Status(ProxyStatus.InvalidMemoryAccess);
         }
 
-        if (upstream.Length == 0 || service.Length == 0 || method.Length == 0)
-        {
-            return Status(ProxyStatus.BadArgument);
-        }
-
         return StartCallout(
             retToken,
-            new GrpcCalloutRequest(upstream, service, method, metadata, message, TimeSpan.FromMilliseconds((uint)timeoutMs)),
+            new GrpcCalloutRequest(target.Cluster, service, method, metadata, message, TimeSpan.FromMilliseconds((uint)timeoutMs)) { Authority = target.Authority },
             static (host, request, cancel) => host.SendGrpcCalloutAsync(request, cancel),
-            static (abi, token, response) => abi.DeliverGrpcResponse(token, response));
+            static (abi, token, response) => abi.DeliverGrpcResponse(token, response),
+            UnknownGrpcCluster(target));
     }
+
+    /// <summary>
+    /// What a gRPC call or stream to a cluster the proxy does not know answers (Envoy <c>Context::grpcCall</c>): a bare
+    /// cluster name is PARSE_FAILURE; a <c>GrpcService</c> naming one gets a client all the same, whose send fails at
+    /// once, INTERNAL_FAILURE. (Envoy then also calls <c>proxy_on_grpc_close</c> for the token it never handed out,
+    /// which the SDKs trap on; nothing is delivered here.)
+    /// </summary>
+    private static ProxyStatus UnknownGrpcCluster(GrpcTarget target) =>
+        target.IsServiceConfig ? ProxyStatus.InternalFailure : ProxyStatus.ParseFailure;
 
     /// <summary>
     /// Issues a callout token, hands the request to the proxy and delivers its completion to the root context
@@ -1269,13 +1275,14 @@ internal sealed class AbiInstance : IDisposable
     /// made it (cpp-host <c>exports.cc</c> makes every call on <c>context->root_context()</c>, and Envoy's
     /// <c>Context::~Context</c> cancels only what that context itself made): a stream's end does not cancel it,
     /// only the VM's (<see cref="Dispose"/>); the cluster's callout limit and the call's timeout bound it. A proxy that
-    /// throws synchronously is a failed callout, except, when <paramref name="rejectsArguments"/>, an
-    /// <see cref="ArgumentException"/>: the proxy refused the request itself (an unknown cluster), so the hostcall
-    /// returns BadArgument and nothing is delivered (Envoy).
+    /// throws synchronously is a failed callout, except a <see cref="CalloutRefusedException"/>: the proxy refused the
+    /// request itself, so the hostcall answers a status and nothing is delivered, as in Envoy, whose async client
+    /// fails such a send at once: <paramref name="unknownCluster"/> for a cluster it does not know, INTERNAL_FAILURE for
+    /// an overflowing one.
     /// </summary>
     private int StartCallout<TRequest, TResponse>(int retToken, TRequest request,
         Func<IPluginHost, TRequest, CancellationToken, Task<TResponse>> send, Action<AbiInstance, int, Task<TResponse>> deliver,
-        bool rejectsArguments = false)
+        ProxyStatus unknownCluster)
     {
         var token = ++_nextToken;
         if (!TryWriteU32(retToken, (uint)token))
@@ -1290,11 +1297,11 @@ internal sealed class AbiInstance : IDisposable
         {
             task = send(_plugin.Host, request, call.Token);
         }
-        catch (ArgumentException) when (rejectsArguments)
+        catch (CalloutRefusedException refused)
         {
             TryTakeCallout(token, out _);
             call.Complete();
-            return Status(ProxyStatus.BadArgument);
+            return Status(Refused(refused, unknownCluster));
         }
 #pragma warning disable CA1031 // A host failing synchronously is delivered like a failed callout.
         catch (Exception ex)
@@ -1310,18 +1317,47 @@ internal sealed class AbiInstance : IDisposable
         return Ok;
     }
 
-    /// <summary>Reads the upstream, service, method and initial metadata shared by gRPC calls and streams.</summary>
-    private int ReadGrpcTarget(int upstreamPtr, int upstreamSize, int servicePtr, int serviceSize, int methodPtr, int methodSize,
-        int metadataPtr, int metadataSize, out string upstream, out string service, out string method, out HeaderMap metadata)
+    private ProxyStatus Refused(CalloutRefusedException refused, ProxyStatus unknownCluster)
     {
+        _plugin.Log.LogDebug("plugin {Plugin}: callout refused: {Reason}", _plugin.Options.Name, refused.Message);
+        return refused.Reason == CalloutRefusal.UnknownCluster ? unknownCluster : ProxyStatus.InternalFailure;
+    }
+
+    /// <summary>
+    /// Reads the target, service, method and initial metadata shared by gRPC calls and streams: BAD_ARGUMENT for a
+    /// <c>GrpcService</c> without an Envoy gRPC cluster, or an empty service or method name. The request metadata are
+    /// the service's <c>initial_metadata</c> followed by the plugin's (Envoy's client sets the first, then the plugin's
+    /// are added).
+    /// </summary>
+    private int ReadGrpcTarget(int upstreamPtr, int upstreamSize, int servicePtr, int serviceSize, int methodPtr, int methodSize,
+        int metadataPtr, int metadataSize, out GrpcTarget target, out string service, out string method, out HeaderMap metadata)
+    {
+        target = GrpcTarget.Unread;
         metadata = new HeaderMap();
-        if (!TryReadString(upstreamPtr, upstreamSize, out upstream) | !TryReadString(servicePtr, serviceSize, out service) |
+        if (!TryGetSpan(upstreamPtr, upstreamSize, out var upstream) | !TryReadString(servicePtr, serviceSize, out service) |
             !TryReadString(methodPtr, methodSize, out method))
         {
             return Status(ProxyStatus.InvalidMemoryAccess);
         }
 
-        return ReadPairs(metadataPtr, metadataSize, out metadata);
+        var read = ReadPairs(metadataPtr, metadataSize, out var own);
+        if (read != Ok)
+        {
+            return read;
+        }
+
+        if (!GrpcTarget.TryRead(upstream, out target) || service.Length == 0 || method.Length == 0)
+        {
+            return Status(ProxyStatus.BadArgument);
+        }
+
+        metadata = target.InitialMetadata;
+        foreach (var (name, value) in own.Entries)
+        {
+            metadata.Add(name, value);
+        }
+
+        return Ok;
     }
 
     public int GrpcStream(int upstreamPtr, int upstreamSize, int servicePtr, int serviceSize, int methodPtr, int methodSize,
@@ -1329,15 +1365,10 @@ internal sealed class AbiInstance : IDisposable
     {
         Guard("proxy_grpc_stream");
         var read = ReadGrpcTarget(upstreamPtr, upstreamSize, servicePtr, serviceSize, methodPtr, methodSize, metadataPtr, metadataSize,
-            out var upstream, out var service, out var method, out var metadata);
+            out var target, out var service, out var method, out var metadata);
         if (read != Ok)
         {
             return read;
-        }
-
-        if (upstream.Length == 0 || service.Length == 0 || method.Length == 0)
-        {
-            return Status(ProxyStatus.BadArgument);
         }
 
         var token = ++_nextToken;
@@ -1353,7 +1384,12 @@ internal sealed class AbiInstance : IDisposable
         var events = new GrpcStreamEvents(_shard, _shard.Generation, token);
         try
         {
-            entry.Call = _plugin.Host.OpenGrpcStream(new GrpcStreamRequest(upstream, service, method, metadata), events);
+            entry.Call = _plugin.Host.OpenGrpcStream(new GrpcStreamRequest(target.Cluster, service, method, metadata) { Authority = target.Authority }, events);
+        }
+        catch (CalloutRefusedException refused)
+        {
+            _grpcStreams.Remove(token);
+            return Status(Refused(refused, UnknownGrpcCluster(target)));
         }
 #pragma warning disable CA1031 // A host failing to open is delivered like an unavailable upstream.
         catch (Exception)

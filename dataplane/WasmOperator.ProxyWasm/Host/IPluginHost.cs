@@ -9,15 +9,22 @@ namespace WasmOperator.ProxyWasm.Host;
 /// </summary>
 public interface IPluginHost
 {
-    /// <summary>Sends an HTTP callout. A faulted task is delivered as a failed call (no headers).</summary>
+    /// <summary>
+    /// Sends an HTTP callout. A faulted task is delivered as a failed call (no headers). Throw
+    /// <see cref="CalloutRefusedException"/> synchronously to refuse it (unknown cluster, overflow): nothing is delivered.
+    /// </summary>
     Task<HttpCalloutResponse> SendHttpCalloutAsync(HttpCalloutRequest request, CancellationToken cancellationToken);
 
-    /// <summary>Sends a unary gRPC callout. A faulted task is delivered as gRPC status 14 (unavailable).</summary>
+    /// <summary>
+    /// Sends a unary gRPC callout. A faulted task is delivered as gRPC status 14 (unavailable). Throw
+    /// <see cref="CalloutRefusedException"/> synchronously to refuse it: nothing is delivered.
+    /// </summary>
     Task<GrpcCalloutResponse> SendGrpcCalloutAsync(GrpcCalloutRequest request, CancellationToken cancellationToken);
 
     /// <summary>
     /// Opens a streaming gRPC callout; report responses through <paramref name="events"/>. Returning null
-    /// (the default: streaming not offered) or throwing closes the stream with gRPC status 14 (unavailable).
+    /// (the default: streaming not offered) or throwing closes the stream with gRPC status 14 (unavailable), except
+    /// a <see cref="CalloutRefusedException"/>, which refuses it: the hostcall fails and nothing is delivered.
     /// </summary>
     IGrpcStream? OpenGrpcStream(GrpcStreamRequest request, IGrpcStreamEvents events) => null;
 

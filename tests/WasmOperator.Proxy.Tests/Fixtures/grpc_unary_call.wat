@@ -1,5 +1,6 @@
 ;; Unary gRPC callout: on_request_headers calls test.Echo/<x-method header> with message "ping" and a
-;; 500 ms timeout on the cluster named by the plugin configuration, and pauses. The one callback the call
+;; 500 ms timeout (0, none, with request header x-no-timeout) on the upstream the plugin configuration
+;; names (its bytes as they are: a cluster name or a serialized GrpcService), and pauses. The one callback the call
 ;; gets answers the request with a local reply (200): on_grpc_receive with "receive reply=<message>",
 ;; on_grpc_close with "close status=<n> message=<grpc message>". A metadata callback traps, as the Rust
 ;; SDK panics on one for a token that is not a stream's.
@@ -24,6 +25,7 @@
   (data (i32.const 112) "receive reply=")
   (data (i32.const 128) "grpc_callout")
   (data (i32.const 144) "call-failed=")
+  (data (i32.const 160) "x-no-timeout")
   (func $malloc (export "malloc") (param $n i32) (result i32) (local $p i32)
     global.get $heap
     local.set $p
@@ -51,14 +53,17 @@
     (memory.copy (i32.const 512) (i32.load (i32.const 200)) (i32.load (i32.const 204)))
     (global.set $cfg_len (i32.load (i32.const 204)))
     i32.const 1)
-  (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32) (local $r i32)
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32) (local $r i32) (local $timeout i32)
     (global.set $ctx (local.get $ctx))
     (global.set $heap (i32.const 16384))
     (global.set $out (i32.const 1024))
+    (local.set $timeout (i32.const 500))
+    (if (i32.eqz (call $get_header (i32.const 0) (i32.const 160) (i32.const 12) (i32.const 208) (i32.const 212)))
+      (then (local.set $timeout (i32.const 0))))
     (drop (call $get_header (i32.const 0) (i32.const 48) (i32.const 8) (i32.const 208) (i32.const 212)))
     (local.set $r (call $grpc_call (i32.const 512) (global.get $cfg_len) (i32.const 16) (i32.const 9)
       (i32.load (i32.const 208)) (i32.load (i32.const 212)) (i32.const 0) (i32.const 0) (i32.const 32) (i32.const 4)
-      (i32.const 500) (i32.const 216)))
+      (local.get $timeout) (i32.const 216)))
     (if (local.get $r)
       (then
         (call $append (i32.const 144) (i32.const 12))

@@ -10,6 +10,7 @@ namespace WasmOperator.Proxy.Tests.Proxying;
 
 /// <summary>
 /// HTTP callouts (proxy_http_call) fail as Envoy's do: an unknown cluster is BadArgument at once and never
+/// answered, a cluster with as many callouts in flight as it may have is InternalFailure at once and never
 /// answered; a refused connection or a timeout is the router's local reply (503 / 504, text/plain),
 /// delivered to on_http_call_response as a real response. Fixture: callout_status_echo.wat.
 /// </summary>
@@ -105,7 +106,7 @@ public sealed class CalloutFailureTests
     }
 
     [Fact]
-    public async Task Callouts_beyond_what_a_cluster_may_have_in_flight_get_envoys_overflow_reply_at_once()
+    public async Task Callouts_beyond_what_a_cluster_may_have_in_flight_are_refused_at_once()
     {
         // Envoy's circuit breaker: a cluster full of calls fails the next one at once rather than queueing it (a plugin
         // firing thousands of calls at a cluster that never answers took every file descriptor of the proxy).
@@ -115,14 +116,15 @@ public sealed class CalloutFailureTests
         var first = client.SendHttpAsync(Get(), default);
         var second = client.SendHttpAsync(Get(), default);
 
-        var third = await client.SendHttpAsync(Get(), default).WaitAsync(TimeSpan.FromSeconds(5));
-        var grpc = await client.SendGrpcAsync(
-            new GrpcCalloutRequest(ProxyOptions.DefaultCluster, "test.Echo", "Unary", new HeaderMap(0), [], TimeSpan.FromSeconds(5)), default);
+        // Thrown by the call itself, before any task: the plugin's hostcall fails at once.
+        var http = Assert.Throws<CalloutRefusedException>(() => { _ = client.SendHttpAsync(Get(), default); });
+        var grpc = Assert.Throws<CalloutRefusedException>(() => { _ = client.SendGrpcAsync(
+            new GrpcCalloutRequest(ProxyOptions.DefaultCluster, "test.Echo", "Unary", new HeaderMap(0), [], TimeSpan.FromSeconds(5)), default); });
+        var stream = Assert.Throws<CalloutRefusedException>(() => client.OpenGrpcStream(
+            new GrpcStreamRequest(ProxyOptions.DefaultCluster, "test.Echo", "Stream", new HeaderMap(0)), new IgnoredEvents()));
 
-        Assert.Equal("503", third.Headers.Get(":status"));
-        Assert.Equal("upstream connect error or disconnect/reset before headers. reset reason: overflow", System.Text.Encoding.UTF8.GetString(third.Body));
-        Assert.Equal(14, grpc.Status);
-        Assert.Contains("overflow", grpc.StatusMessage, StringComparison.Ordinal);
+        Assert.All([http, grpc, stream], refused => Assert.Equal(CalloutRefusal.Overflow, refused.Reason));
+        Assert.Contains("overflow", http.Message, StringComparison.Ordinal);
         Assert.Equal(2, upstream.Calls);
 
         // Finished calls give their places back.
@@ -130,6 +132,51 @@ public sealed class CalloutFailureTests
         Assert.Equal("200", (await first).Headers.Get(":status"));
         Assert.Equal("200", (await second).Headers.Get(":status"));
         Assert.Equal("200", (await client.SendHttpAsync(Get(), default)).Headers.Get(":status"));
+    }
+
+    [Fact]
+    public async Task A_callout_refused_by_its_clusters_limit_answers_internal_failure_and_is_never_answered()
+    {
+        // Envoy: the overflowing send fails inside httpCall (AsyncClient::send returns null): INTERNAL_FAILURE, no callback.
+        await using var callee = await HangingUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("caller", Wat("callout_status_echo"), "caller", "callee")), o =>
+        {
+            o.Clusters["callee"] = callee.Address;
+            o.MaxCalloutsPerCluster = 1;
+            o.ShardsPerPlugin = 1;
+        });
+        using var gone = new CancellationTokenSource();
+        using var holding = new HttpRequestMessage(HttpMethod.Get, "/");
+        holding.Headers.TryAddWithoutValidation("x-no-timeout", "1");
+        var held = proxy.Client.SendAsync(holding, gone.Token);
+        await callee.Started.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        var (response, echo) = await proxy.GetAsync("/refused");
+
+        Assert.Equal("/refused", echo?.Path);
+        Assert.Equal("10", Assert.Single(response.Headers.GetValues("x-call-status")));
+        Assert.Equal("0", Assert.Single(response.Headers.GetValues("x-deliveries")));
+        await gone.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => held);
+    }
+
+    private sealed class IgnoredEvents : IGrpcStreamEvents
+    {
+        public void OnInitialMetadata(HeaderMap metadata)
+        {
+        }
+
+        public void OnMessage(byte[] message)
+        {
+        }
+
+        public void OnTrailingMetadata(HeaderMap metadata)
+        {
+        }
+
+        public void OnClose(int status, string message)
+        {
+        }
     }
 
     private static HttpCalloutRequest Get()

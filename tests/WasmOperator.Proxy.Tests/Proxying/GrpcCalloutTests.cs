@@ -7,18 +7,38 @@ namespace WasmOperator.Proxy.Tests.Proxying;
 /// <summary>gRPC callouts from plugins (proxy_grpc_call, proxy_grpc_stream) to a real h2c server on a named cluster.</summary>
 public sealed class GrpcCalloutTests
 {
-    private static async Task<(GrpcUpstream Grpc, ProxyHarness Proxy)> StartAsync(string fixture, string cluster)
+    /// <param name="upstream">The plugin configuration: the upstream the fixture passes, as YAML double-quoted text.</param>
+    private static async Task<(GrpcUpstream Grpc, ProxyHarness Proxy)> StartAsync(string fixture, string upstream)
     {
         var grpc = await GrpcUpstream.StartAsync();
-        var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("caller", Wat(fixture), "caller", cluster)), o => o.Clusters["grpc"] = grpc.Address);
+        var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("caller", Wat(fixture), "caller", upstream)), o => o.Clusters["grpc"] = grpc.Address);
         return (grpc, proxy);
     }
 
-    private static async Task<string> AnswerAsync(ProxyHarness proxy, string method)
+    private static async Task<string> AnswerAsync(ProxyHarness proxy, string method, params (string Name, string Value)[] headers)
     {
-        var (response, _) = await proxy.GetAsync("/", ("x-method", method));
+        var (response, _) = await proxy.GetAsync("/", [("x-method", method), .. headers]);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         return await response.Content.ReadAsStringAsync();
+    }
+
+    /// <summary>
+    /// A serialized <c>envoy.config.core.v3.GrpcService</c> { envoy_grpc { cluster_name, authority }, initial_metadata },
+    /// as the C++ SDK passes it, escaped for YAML (every byte is below 0x80, so the configuration's UTF-8 is the bytes).
+    /// </summary>
+    private static string GrpcService(string cluster, string? authority = null, params (string Key, string Value)[] metadata)
+    {
+        static byte[] Field(int number, byte[] payload) => [(byte)((number << 3) | 2), (byte)payload.Length, .. payload];
+        static byte[] Text(int number, string text) => Field(number, System.Text.Encoding.UTF8.GetBytes(text));
+
+        byte[] envoyGrpc = authority is null ? Text(1, cluster) : [.. Text(1, cluster), .. Text(2, authority)];
+        var bytes = new List<byte>(Field(1, envoyGrpc));
+        foreach (var (key, value) in metadata)
+        {
+            bytes.AddRange(Field(5, [.. Text(1, key), .. Text(2, value)]));
+        }
+
+        return string.Concat(bytes.Select(b => $"\\x{b:x2}"));
     }
 
     [Fact]
@@ -35,6 +55,9 @@ public sealed class GrpcCalloutTests
             Assert.Equal("/test.Echo/Unary", call["path"]);
             Assert.Equal("application/grpc", call["content-type"]);
             Assert.Equal("trailers", call["te"]);
+            // Envoy's Grpc::Common::prepareHeaders: the cluster name as :authority, the call's timeout as grpc-timeout.
+            Assert.Equal("grpc", call["host"]);
+            Assert.Equal("500m", call["grpc-timeout"]);
         }
     }
 
@@ -51,14 +74,68 @@ public sealed class GrpcCalloutTests
     }
 
     [Fact]
-    public async Task A_unary_call_to_an_unknown_cluster_closes_with_unavailable_naming_the_cluster()
+    public async Task A_unary_call_to_an_unknown_cluster_name_is_refused_with_parse_failure_and_never_answered()
     {
+        // Envoy Context::grpcCall: bytes that are not a GrpcService name a cluster; an unknown one is PARSE_FAILURE at once.
         var (grpc, proxy) = await StartAsync("grpc_unary_call", "nope");
         await using (grpc)
         await using (proxy)
         {
-            Assert.StartsWith("close status=14 message=unknown cluster 'nope'", await AnswerAsync(proxy, "Unary"), StringComparison.Ordinal);
+            Assert.Equal("call-failed=4", await AnswerAsync(proxy, "Unary"));
             Assert.Empty(grpc.Calls);
+        }
+    }
+
+    [Fact]
+    public async Task A_unary_call_named_by_a_serialized_GrpcService_goes_to_its_cluster_with_its_authority_and_metadata()
+    {
+        var (grpc, proxy) = await StartAsync("grpc_unary_call", GrpcService("grpc", "echo.internal", ("x-tenant", "blue")));
+        await using (grpc)
+        await using (proxy)
+        {
+            Assert.Equal("receive reply=echo:ping", await AnswerAsync(proxy, "Unary"));
+            var call = Assert.Single(grpc.Calls);
+            Assert.Equal("/test.Echo/Unary", call["path"]);
+            Assert.Equal("echo.internal", call["host"]);
+            Assert.Equal("blue", call["x-tenant"]);
+        }
+    }
+
+    [Fact]
+    public async Task A_unary_call_named_by_a_GrpcService_with_an_unknown_cluster_fails_with_internal_failure_at_once()
+    {
+        // Envoy builds the client all the same (skip_cluster_check) and its send fails at once: sendRaw returns null.
+        var (grpc, proxy) = await StartAsync("grpc_unary_call", GrpcService("nope"));
+        await using (grpc)
+        await using (proxy)
+        {
+            Assert.Equal("call-failed=10", await AnswerAsync(proxy, "Unary"));
+            Assert.Empty(grpc.Calls);
+        }
+    }
+
+    [Fact]
+    public async Task A_unary_call_with_timeout_zero_has_no_deadline()
+    {
+        var (grpc, proxy) = await StartAsync("grpc_unary_call", "grpc");
+        await using (grpc)
+        await using (proxy)
+        {
+            Assert.Equal("receive reply=echo:ping", await AnswerAsync(proxy, "Unary", ("x-no-timeout", "1")));
+            Assert.False(Assert.Single(grpc.Calls).ContainsKey("grpc-timeout"));
+
+            using var gone = new CancellationTokenSource();
+            using var slow = new HttpRequestMessage(HttpMethod.Get, "/");
+            slow.Headers.TryAddWithoutValidation("x-method", "Slow");
+            slow.Headers.TryAddWithoutValidation("x-no-timeout", "1");
+            var call = proxy.Client.SendAsync(slow, gone.Token);
+            await grpc.SlowStarted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            // Longer than the 5 s the proxy used to put in place of 0.
+            await Task.Delay(TimeSpan.FromSeconds(5.5));
+            Assert.False(call.IsCompleted);
+            Assert.False(grpc.SlowCancelled.Task.IsCompleted);
+            await gone.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
         }
     }
 
@@ -114,14 +191,29 @@ public sealed class GrpcCalloutTests
     }
 
     [Fact]
-    public async Task A_stream_to_an_unknown_cluster_closes_with_unavailable_naming_the_cluster()
+    public async Task A_stream_to_an_unknown_cluster_name_is_refused_with_parse_failure_and_never_answered()
     {
         var (grpc, proxy) = await StartAsync("grpc_stream_call", "nope");
         await using (grpc)
         await using (proxy)
         {
-            Assert.StartsWith("close=14 unknown cluster 'nope'", await AnswerAsync(proxy, "Stream"), StringComparison.Ordinal);
+            Assert.Equal("open-failed=4", await AnswerAsync(proxy, "Stream"));
             Assert.Empty(grpc.Calls);
+        }
+    }
+
+    [Fact]
+    public async Task A_stream_named_by_a_serialized_GrpcService_goes_to_its_cluster()
+    {
+        var (grpc, proxy) = await StartAsync("grpc_stream_call", GrpcService("grpc", metadata: ("x-tenant", "blue")));
+        await using (grpc)
+        await using (proxy)
+        {
+            Assert.Equal("initial;msg=echo:one;msg=echo:two;trailers;close=0 ok", await AnswerAsync(proxy, "Stream"));
+            var call = Assert.Single(grpc.Calls);
+            Assert.Equal("grpc", call["host"]);
+            Assert.Equal("blue", call["x-tenant"]);
+            Assert.False(call.ContainsKey("grpc-timeout")); // Envoy's streams have no timeout
         }
     }
 }
