@@ -131,6 +131,10 @@ internal sealed class CalloutClient : IDisposable
     {
         var path = request.Headers.Get(":path") ?? "/";
         var method = request.Headers.Get(":method") ?? "GET";
+        // request.Trailers are not sent. Callouts go over HTTP/1.1, where Envoy sends none either: its HTTP/1 encoder
+        // drops trailers unless the cluster sets enable_trailers, and httpCall gives a body a content-length, so
+        // there is no chunked framing to carry them (http1 StreamEncoderImpl::encodeTrailersBase). HttpClient
+        // cannot send request trailers at all.
         using var message = new HttpRequestMessage(new HttpMethod(method), Target(cluster, path));
         if (request.Body.Length > 0)
         {
