@@ -7,10 +7,11 @@ namespace WasmOperator.Proxy.Proxying;
 
 /// <summary>
 /// Replies the proxy sends itself (a plugin's local response, fail-closed, limits, upstream errors), shaped
-/// as Envoy shapes them: what the client speaks decides, not the reply. A gRPC request gets a trailers-only
-/// gRPC reply (HTTP 200, <c>grpc-status</c> given or mapped from the HTTP status, the body as
-/// <c>grpc-message</c>); any other request gets the HTTP status and body, <c>text/plain</c> if the body has
-/// no content type.
+/// as Envoy shapes them (Http::Utility::prepareLocalReply): what the client speaks decides, not the reply. A gRPC
+/// request gets a trailers-only gRPC reply (HTTP 200, <c>grpc-status</c> given or mapped from the HTTP status, the
+/// body as <c>grpc-message</c>); any other request gets the HTTP status and body, <c>text/plain</c> if the body has
+/// no content type. Every header the plugin gave is kept, each value of a repeated one too (Envoy adds them with
+/// addCopy), except those the proxy sets itself (<see cref="SetByProxy"/>).
 /// </summary>
 internal static class LocalReply
 {
@@ -27,11 +28,16 @@ internal static class LocalReply
         var headers = new HeaderMap(reply.Headers.Count + 5);
         var grpc = IsGrpc(request);
         byte[] body;
+        var pluginGrpcStatus = grpc && HasValue(reply.Headers, "grpc-status");
         if (grpc)
         {
             headers.Add(":status", "200");
             headers.Add("content-type", "application/grpc");
-            headers.Add("grpc-status", (reply.GrpcStatus ?? GrpcStatus.FromHttp(reply.StatusCode)).ToString(CultureInfo.InvariantCulture));
+            if (!pluginGrpcStatus)
+            {
+                headers.Add("grpc-status", (reply.GrpcStatus ?? GrpcStatus.FromHttp(reply.StatusCode)).ToString(CultureInfo.InvariantCulture));
+            }
+
             if (reply.Body.Length > 0)
             {
                 headers.Add("grpc-message", Uri.EscapeDataString(Encoding.UTF8.GetString(reply.Body)));
@@ -48,7 +54,7 @@ internal static class LocalReply
 
         foreach (var (name, value) in reply.Headers.Entries)
         {
-            if (!name.StartsWith(':') && name is not "content-length" and not "transfer-encoding" && headers.Get(name) is null)
+            if (!SetByProxy(name, grpc, pluginGrpcStatus, reply.Body.Length > 0, body.Length > 0))
             {
                 headers.Add(name, value);
             }
@@ -101,6 +107,30 @@ internal static class LocalReply
     }
 
     private static bool HasNoContent(int status) => status is < 200 or 204 or 304;
+
+    /// <summary>
+    /// A header of the plugin's the proxy sets itself, as Envoy's prepareLocalReply does after adding the plugin's:
+    /// pseudo-headers, the framing (content-length, transfer-encoding), for gRPC the content type, the grpc-status
+    /// unless the plugin gave one, and the grpc-message when the body becomes it; for HTTP a content type on a reply
+    /// left without a body (Envoy removes it).
+    /// </summary>
+    private static bool SetByProxy(string name, bool grpc, bool pluginGrpcStatus, bool message, bool hasBody) =>
+        name.StartsWith(':') || name is "content-length" or "transfer-encoding" || (grpc
+            ? name == "content-type" || (name == "grpc-status" && !pluginGrpcStatus) || (name == "grpc-message" && message)
+            : name == "content-type" && !hasBody);
+
+    private static bool HasValue(HeaderMap map, string name)
+    {
+        foreach (var (key, value) in map.Entries)
+        {
+            if (key == name && value.Length > 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>
     /// The reply for a forwarding failure before any of the response went out: Envoy router's status, text

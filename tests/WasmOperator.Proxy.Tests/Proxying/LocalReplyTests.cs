@@ -1,5 +1,8 @@
 using System.Net;
+using Microsoft.AspNetCore.Http;
 using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Proxying;
+using WasmOperator.ProxyWasm.Host;
 using WasmOperator.Proxy.Tests.Support;
 using static WasmOperator.Proxy.Tests.Support.TestModules;
 
@@ -96,4 +99,62 @@ public sealed class LocalReplyTests
         Assert.Equal("body!", await next.Content.ReadAsStringAsync());
         Assert.Equal(0, proxy.Upstream.Requests);
     }
+
+    [Fact]
+    public async Task A_plugin_reply_keeps_every_value_of_a_repeated_header()
+    {
+        // An OIDC login redirect sets the state and the nonce cookies: the browser must get both.
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("oidc", Wat("redirect_with_cookies"), "oidc")));
+        using var client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false });
+
+        using var response = await client.GetAsync($"http://127.0.0.1:{proxy.Server.Options.Port}/app");
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.Equal(new Uri("https://idp.example/authorize"), response.Headers.Location);
+        Assert.Equal(["state=abc; Path=/; HttpOnly", "nonce=xyz; Path=/; HttpOnly"], response.Headers.GetValues("Set-Cookie"));
+        Assert.Equal(0, proxy.Upstream.Requests);
+    }
+
+    [Fact]
+    public void The_proxy_sets_the_framing_and_a_body_less_reply_has_no_content_type()
+    {
+        var plugin = Headers((":status", "200"), ("content-length", "99"), ("transfer-encoding", "chunked"), ("content-type", "application/json"),
+            ("x-a", "1"), ("x-a", "2"));
+
+        var (withBody, _) = LocalReply.Build(HttpRequestFor("text/plain"), new LocalResponse(401, "denied", "{}"u8.ToArray(), plugin, null));
+        var (empty, _) = LocalReply.Build(HttpRequestFor("text/plain"), new LocalResponse(401, "denied", [], plugin, null));
+
+        Assert.Equal([(":status", "401"), ("content-type", "application/json"), ("x-a", "1"), ("x-a", "2"), ("content-length", "2")], Entries(withBody));
+        // Envoy's prepareLocalReply removes the content type of a reply left without a body.
+        Assert.Equal([(":status", "401"), ("x-a", "1"), ("x-a", "2"), ("content-length", "0")], Entries(empty));
+    }
+
+    [Fact]
+    public void A_grpc_reply_keeps_the_plugins_grpc_status_and_sets_its_own_content_type_and_message()
+    {
+        var plugin = Headers(("content-type", "text/html"), ("grpc-status", "7"), ("grpc-message", "from-header"), ("x-b", "1"), ("x-b", "2"));
+
+        var (withBody, _) = LocalReply.Build(HttpRequestFor("application/grpc"), new LocalResponse(403, "denied", "no"u8.ToArray(), plugin, 16));
+        var (noBody, _) = LocalReply.Build(HttpRequestFor("application/grpc"), new LocalResponse(403, "denied", [], Headers(("grpc-message", "kept")), null));
+
+        // Envoy sets grpc-status only when the plugin's headers have none, and grpc-message from a non-empty body.
+        Assert.Equal([(":status", "200"), ("content-type", "application/grpc"), ("grpc-message", "no"), ("grpc-status", "7"), ("x-b", "1"), ("x-b", "2"), ("content-length", "0")],
+            Entries(withBody));
+        Assert.Equal([(":status", "200"), ("content-type", "application/grpc"), ("grpc-status", "7"), ("grpc-message", "kept"), ("content-length", "0")], Entries(noBody));
+    }
+
+    private static HttpRequest HttpRequestFor(string contentType) => new DefaultHttpContext { Request = { Method = "POST", ContentType = contentType } }.Request;
+
+    private static HeaderMap Headers(params (string Name, string Value)[] entries)
+    {
+        var map = new HeaderMap();
+        foreach (var (name, value) in entries)
+        {
+            map.Add(name, value);
+        }
+
+        return map;
+    }
+
+    private static (string, string)[] Entries(HeaderMap map) => [.. map.Entries.Select(e => (e.Key, e.Value))];
 }
