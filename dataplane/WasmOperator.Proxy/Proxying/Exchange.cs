@@ -1,12 +1,9 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO.Pipelines;
-using System.Net;
 using System.Text;
-using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
@@ -1538,152 +1535,6 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         {
             headers[name] = more is null ? new StringValues(first) : new StringValues([.. more]);
         }
-    }
-
-    /// <summary>
-    /// Envoy attribute paths, encoded as Envoy does: strings as UTF-8, integers, timestamps and durations
-    /// (nanoseconds) as 8-byte little-endian, booleans as one byte, header maps in the pairs encoding.
-    /// </summary>
-    public bool TryGetProperty(StreamHost? host, string path, out byte[] value)
-    {
-        var connection = Context.Connection;
-        var headers = host?.RequestHeaders ?? RequestHeaders;
-        var responseHeaders = host?.ResponseHeaders ?? ResponseHeaders;
-        string? text = null;
-        long? number = null;
-        byte[]? raw = null;
-        switch (path)
-        {
-            case "request.path": text = headers.Get(":path"); break;
-            case "request.url_path":
-                text = headers.Get(":path");
-                var q = text?.IndexOf('?', StringComparison.Ordinal) ?? -1;
-                text = q >= 0 ? text![..q] : text;
-                break;
-            case "request.query":
-                text = headers.Get(":path");
-                var question = text?.IndexOf('?', StringComparison.Ordinal) ?? -1;
-                text = text is null ? null : question >= 0 ? text[(question + 1)..] : "";
-                break;
-            case "request.host": text = headers.Get(":authority"); break;
-            case "request.scheme": text = headers.Get(":scheme"); break;
-            case "request.method": text = headers.Get(":method"); break;
-            case "request.id": text = headers.Get("x-request-id"); break;
-            case "request.protocol": text = Context.Request.Protocol; break;
-            case "request.referer": text = headers.Get("referer"); break;
-            case "request.useragent": text = headers.Get("user-agent"); break;
-            case "request.headers": raw = headers.ToPairs(); break;
-            case "request.size": number = RequestBytes; break;
-            case "request.total_size": number = headers.ByteSize + RequestBytes; break;
-            case "request.time": number = UnixNanoseconds(DateTimeOffset.UtcNow - Stopwatch.GetElapsedTime(_started)); break;
-            // Known once the exchange is complete (in on_log and on_done), as in Envoy.
-            case "request.duration": number = _completed == 0 ? null : (long)Stopwatch.GetElapsedTime(_started, _completed).Ticks * 100; break;
-            case "response.code": number = responseHeaders is null ? null : Context.Response.StatusCode; break;
-            case "response.code_details": text = Reply?.Details ?? (responseHeaders is null ? null : "via_upstream"); break;
-            case "response.grpc_status": number = GrpcStatusOf(ResponseTrailers) ?? GrpcStatusOf(responseHeaders); break;
-            case "response.headers": raw = responseHeaders?.ToPairs(); break;
-            case "response.trailers": raw = (host?.ResponseTrailers ?? ResponseTrailers)?.ToPairs(); break;
-            case "response.size": number = ResponseBytes; break;
-            case "response.total_size": number = responseHeaders is null ? null : responseHeaders.ByteSize + ResponseBytes; break;
-            case "source.address": text = AddressText(connection.RemoteIpAddress, connection.RemotePort); break;
-            case "source.port": number = connection.RemotePort; break;
-            case "destination.address": text = AddressText(connection.LocalIpAddress, connection.LocalPort); break;
-            case "destination.port": number = connection.LocalPort; break;
-            case "connection.id": number = ConnectionId(); break;
-            // The listeners are plain text: no TLS, so no peer certificate either.
-            case "connection.mtls": raw = [0]; break;
-            case "upstream.address": text = Upstream is { } upstream ? $"{upstream.Address.Host}:{upstream.Address.Port}" : null; break;
-            case "upstream.port": number = Upstream?.Address.Port; break;
-            case "cluster_name": text = Upstream?.Name; break;
-            default:
-                if (path.StartsWith("request.headers.", StringComparison.Ordinal))
-                {
-                    text = headers.Get(path["request.headers.".Length..]);
-                }
-                else if (path.StartsWith("response.headers.", StringComparison.Ordinal))
-                {
-                    text = responseHeaders?.Get(path["response.headers.".Length..]);
-                }
-                else if (path.StartsWith("response.trailers.", StringComparison.Ordinal))
-                {
-                    text = (host?.ResponseTrailers ?? ResponseTrailers)?.Get(path["response.trailers.".Length..]);
-                }
-                else if (host is not null && host.TryGetOwnProperty(path, out var own))
-                {
-                    value = own;
-                    return true;
-                }
-                else if (_filterState is not null && _filterState.TryGetValue(path, out var stored))
-                {
-                    value = stored;
-                    return true;
-                }
-
-                break;
-        }
-
-        if (number is { } n)
-        {
-            value = new byte[8];
-            BinaryPrimitives.WriteInt64LittleEndian(value, n);
-            return true;
-        }
-
-        if (raw is not null)
-        {
-            value = raw;
-            return true;
-        }
-
-        // Values that came from header fields are bytes already (HeaderMap's remarks); the rest is text.
-        value = text is null ? [] : path.StartsWith("request.", StringComparison.Ordinal) || path.StartsWith("response.headers.", StringComparison.Ordinal) || path.StartsWith("response.trailers.", StringComparison.Ordinal)
-            ? Encoding.Latin1.GetBytes(text)
-            : Encoding.UTF8.GetBytes(text);
-        return text is not null;
-    }
-
-    /// <summary>
-    /// An address as Envoy prints it: <c>10.1.2.3:40000</c>, <c>[::1]:40000</c> with brackets for IPv6, and an IPv4 client of
-    /// a dual-stack listener (<c>--listen ::</c>) as plain IPv4, not <c>::ffff:10.1.2.3</c> (Envoy's addressFromSockAddr).
-    /// </summary>
-    private static string? AddressText(IPAddress? address, int port)
-    {
-        if (address is null)
-        {
-            return null;
-        }
-
-        return new IPEndPoint(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address, port).ToString();
-    }
-
-    private static long UnixNanoseconds(DateTimeOffset time) => (time - DateTimeOffset.UnixEpoch).Ticks * 100;
-
-    private static long? GrpcStatusOf(HeaderMap? map) =>
-        map?.Get("grpc-status") is { } status && long.TryParse(status, NumberStyles.None, CultureInfo.InvariantCulture, out var code) ? code : null;
-
-    public bool TrySetProperty(string path, ReadOnlySpan<byte> value)
-    {
-        var state = LazyInitializer.EnsureInitialized(ref _filterState, () => new ConcurrentDictionary<string, byte[]>(StringComparer.Ordinal));
-        state[path] = value.ToArray();
-        return true;
-    }
-
-    private long ConnectionId()
-    {
-        var items = Context.Features.Get<IConnectionItemsFeature>()?.Items;
-        if (items is null)
-        {
-            return 0;
-        }
-
-        if (items.TryGetValue(typeof(Exchange), out var id) && id is long existing)
-        {
-            return existing;
-        }
-
-        var next = Interlocked.Increment(ref _connectionIds);
-        items[typeof(Exchange)] = next;
-        return next;
     }
 
     private enum Phase
