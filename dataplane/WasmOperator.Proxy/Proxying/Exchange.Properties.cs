@@ -44,7 +44,7 @@ internal sealed partial class Exchange
             case "request.protocol": text = Context.Request.Protocol; break;
             case "request.referer": text = headers.Get("referer"); break;
             case "request.useragent": text = headers.Get("user-agent"); break;
-            case "request.headers": raw = headers.ToPairs(); break;
+            case "request.headers": raw = HeaderProperty(headers); break;
             case "request.size": number = RequestBytes; break;
             case "request.total_size": number = headers.ByteSize + RequestBytes; break;
             case "request.time": number = UnixNanoseconds(DateTimeOffset.UtcNow - Stopwatch.GetElapsedTime(_started)); break;
@@ -53,8 +53,8 @@ internal sealed partial class Exchange
             case "response.code": number = responseHeaders is null ? null : Context.Response.StatusCode; break;
             case "response.code_details": text = Reply?.Details ?? (responseHeaders is null ? null : "via_upstream"); break;
             case "response.grpc_status": number = GrpcStatusOf(ResponseTrailers) ?? GrpcStatusOf(responseHeaders); break;
-            case "response.headers": raw = responseHeaders?.ToPairs(); break;
-            case "response.trailers": raw = (host?.ResponseTrailers ?? ResponseTrailers)?.ToPairs(); break;
+            case "response.headers": raw = responseHeaders is null ? null : HeaderProperty(responseHeaders); break;
+            case "response.trailers": raw = (host?.ResponseTrailers ?? ResponseTrailers) is { } trailers ? HeaderProperty(trailers) : null; break;
             case "response.size": number = ResponseBytes; break;
             case "response.total_size": number = responseHeaders is null ? null : responseHeaders.ByteSize + ResponseBytes; break;
             case "source.address": text = AddressText(connection.RemoteIpAddress, connection.RemotePort); break;
@@ -70,15 +70,15 @@ internal sealed partial class Exchange
             default:
                 if (path.StartsWith("request.headers.", StringComparison.Ordinal))
                 {
-                    text = headers.Get(path["request.headers.".Length..]);
+                    text = AllValues(headers, path["request.headers.".Length..]);
                 }
                 else if (path.StartsWith("response.headers.", StringComparison.Ordinal))
                 {
-                    text = responseHeaders?.Get(path["response.headers.".Length..]);
+                    text = AllValues(responseHeaders, path["response.headers.".Length..]);
                 }
                 else if (path.StartsWith("response.trailers.", StringComparison.Ordinal))
                 {
-                    text = (host?.ResponseTrailers ?? ResponseTrailers)?.Get(path["response.trailers.".Length..]);
+                    text = AllValues(host?.ResponseTrailers ?? ResponseTrailers, path["response.trailers.".Length..]);
                 }
                 else if (host is not null && host.TryGetOwnProperty(path, out var own))
                 {
@@ -126,6 +126,71 @@ internal sealed partial class Exchange
         }
 
         return new IPEndPoint(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address, port).ToString();
+    }
+
+    /// <summary>
+    /// Every value of the field <paramref name="name"/> joined with ',' (Envoy's getAllOfHeaderAsString: a repeated
+    /// field, an x-forwarded-for sent twice, reads as one list); null when it is absent.
+    /// </summary>
+    private static string? AllValues(HeaderMap? map, string name)
+    {
+        if (map is null)
+        {
+            return null;
+        }
+
+        name = name.ToLowerInvariant();
+        string? first = null;
+        StringBuilder? joined = null;
+        foreach (var (key, value) in map.Entries)
+        {
+            if (string.Equals(key, name, StringComparison.Ordinal))
+            {
+                if (first is null)
+                {
+                    first = value;
+                }
+                else
+                {
+                    (joined ??= new StringBuilder(first)).Append(',').Append(value);
+                }
+            }
+        }
+
+        return joined?.ToString() ?? first;
+    }
+
+    /// <summary>
+    /// A header map as Envoy gives it (its CEL map of the headers): each name once, with all its values joined by ','.
+    /// A map without a repeated name is its pairs as they are.
+    /// </summary>
+    private static byte[] HeaderProperty(HeaderMap map)
+    {
+        var names = new HashSet<string>(map.Count, StringComparer.Ordinal);
+        foreach (var (key, _) in map.Entries)
+        {
+            if (!names.Add(key))
+            {
+                return JoinedPairs(map);
+            }
+        }
+
+        return map.ToPairs();
+    }
+
+    private static byte[] JoinedPairs(HeaderMap map)
+    {
+        var entries = new List<KeyValuePair<byte[], byte[]>>(map.Count);
+        var seen = new HashSet<string>(map.Count, StringComparer.Ordinal);
+        foreach (var (key, _) in map.Entries)
+        {
+            if (seen.Add(key))
+            {
+                entries.Add(new(Encoding.Latin1.GetBytes(key), Encoding.Latin1.GetBytes(AllValues(map, key)!)));
+            }
+        }
+
+        return PropertyValues.Map(entries);
     }
 
     private static long UnixNanoseconds(DateTimeOffset time) => (time - DateTimeOffset.UnixEpoch).Ticks * 100;

@@ -215,6 +215,38 @@ public sealed class PropertyTests
         Assert.Equal("q=wasm&page=2", response.Headers.GetValues("x-query").Single());
     }
 
+    [Fact]
+    public void A_repeated_field_reads_as_its_values_joined_by_commas()
+    {
+        var context = Request();
+        context.Request.Headers["X-Forwarded-For"] = new Microsoft.Extensions.Primitives.StringValues(["10.0.0.1", "10.0.0.2"]);
+        var exchange = ExchangeFor(context);
+
+        Assert.Equal("10.0.0.1,10.0.0.2", Text(exchange, "request.headers.x-forwarded-for"));
+        Assert.Equal("10.0.0.1,10.0.0.2", Text(exchange, "request.headers.X-Forwarded-For"));
+        Assert.True(exchange.TryGetProperty(null, "request.headers", out var pairs));
+        var decoded = DecodePairs(pairs);
+        Assert.Equal(decoded.Count, decoded.Select(p => p.Key).Distinct().Count());
+        Assert.Contains(new KeyValuePair<string, string>("x-forwarded-for", "10.0.0.1,10.0.0.2"), decoded);
+    }
+
+    [Fact]
+    public async Task A_plugin_reads_every_value_of_a_repeated_request_or_response_field()
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nX-Cache: miss\r\nX-Cache: hit\r\nContent-Length: 2\r\n\r\nok"));
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(PropertyProbe.Plugin("request headers x-tenant", "response headers x-cache", "request headers")),
+            o => o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address);
+
+        var response = await RawHttp.GetAsync(proxy.Server.Options.Port, "/", "app", ("X-Tenant", "acme"), ("X-Tenant", "globex"));
+
+        Assert.StartsWith("HTTP/1.1 200", response, StringComparison.Ordinal);
+        Assert.Equal("acme,globex", (await PropertyProbe.ReadAsync(proxy.Logs, "REQ", "request headers x-tenant")).Text);
+        Assert.Equal("miss,hit", (await PropertyProbe.ReadAsync(proxy.Logs, "RSP", "response headers x-cache")).Text);
+        var all = (await PropertyProbe.ReadAsync(proxy.Logs, "REQ", "request headers")).Pairs;
+        Assert.Equal("acme,globex", System.Text.Encoding.Latin1.GetString(all.Single(p => p.Key == "x-tenant").Value));
+    }
+
     /// <summary>The Proxy-Wasm pairs encoding: u32 count, count × (u32 name length, u32 value length), then each name and value NUL-terminated.</summary>
     private static List<KeyValuePair<string, string>> DecodePairs(byte[] bytes)
     {

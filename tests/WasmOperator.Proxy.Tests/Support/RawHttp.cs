@@ -16,14 +16,16 @@ internal static class RawHttp
 
     /// <summary>
     /// Sends <c>GET target HTTP/1.1</c> exactly as given (HttpClient would normalize a target like <c>/a/../b</c> or
-    /// <c>//host/x</c>), with <c>Connection: close</c>; returns the whole response text (Latin-1).
+    /// <c>//host/x</c>), with <c>Connection: close</c> and each of <paramref name="headers"/> as a field line of its own
+    /// (HttpClient joins the values of a repeated name into one line); returns the whole response text (Latin-1).
     /// </summary>
-    public static async Task<string> GetAsync(int port, string target, string host = "app")
+    public static async Task<string> GetAsync(int port, string target, string host = "app", params (string Name, string Value)[] headers)
     {
         using var client = new TcpClient();
         await client.ConnectAsync(IPAddress.Loopback, port);
         var stream = client.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
+        var fields = string.Concat(headers.Select(h => $"{h.Name}: {h.Value}\r\n"));
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {target} HTTP/1.1\r\nHost: {host}\r\n{fields}Connection: close\r\n\r\n"));
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         using var reader = new StreamReader(stream, Encoding.Latin1);
         return await reader.ReadToEndAsync(timeout.Token);
