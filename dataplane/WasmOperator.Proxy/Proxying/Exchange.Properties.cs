@@ -45,7 +45,7 @@ internal sealed partial class Exchange
             case "request.referer": text = headers.Get("referer"); break;
             case "request.useragent": text = headers.Get("user-agent"); break;
             case "request.headers": raw = HeaderProperty(headers); break;
-            case "request.size": number = RequestBytes; break;
+            case "request.size": number = RequestSize(headers); break;
             case "request.total_size": number = headers.ByteSize + RequestBytes; break;
             case "request.time": number = UnixNanoseconds(DateTimeOffset.UtcNow - Stopwatch.GetElapsedTime(_started)); break;
             // Known once the exchange is complete (in on_log and on_done), as in Envoy.
@@ -127,6 +127,13 @@ internal sealed partial class Exchange
 
         return new IPEndPoint(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address, port).ToString();
     }
+
+    /// <summary>
+    /// Envoy's request.size: the request's content-length (a plugin reading it in on_request_headers learns the size
+    /// of a body not read yet), else the body bytes so far; none for a content-length that is not a number.
+    /// </summary>
+    private long? RequestSize(HeaderMap headers) => headers.Get("content-length") is not { } declared ? RequestBytes
+        : long.TryParse(declared, NumberStyles.None, CultureInfo.InvariantCulture, out var length) ? length : null;
 
     /// <summary>
     /// Every value of the field <paramref name="name"/> joined with ',' (Envoy's getAllOfHeaderAsString: a repeated

@@ -247,6 +247,35 @@ public sealed class PropertyTests
         Assert.Equal("acme,globex", System.Text.Encoding.Latin1.GetString(all.Single(p => p.Key == "x-tenant").Value));
     }
 
+    [Fact]
+    public async Task The_request_size_is_its_content_length_before_the_body_is_read()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(PropertyProbe.Plugin("request size")));
+
+        var (response, echo) = await proxy.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/upload") { Content = new StringContent("hello world") });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("hello world", echo?.Body);
+        Assert.Equal(11, (await PropertyProbe.ReadAsync(proxy.Logs, "REQ", "request size")).Int64);
+        Assert.Equal(11, (await PropertyProbe.ReadAsync(proxy.Logs, "LOG", "request size")).Int64);
+    }
+
+    [Fact]
+    public void The_request_size_is_the_declared_length_else_the_body_bytes_and_none_for_a_bad_length()
+    {
+        var context = Request();
+        context.Request.Headers.ContentLength = 1000;
+        var declared = ExchangeFor(context);
+        var chunked = ExchangeFor(Request());
+        chunked.RequestBytes = 12;
+        var broken = Request();
+        broken.Request.Headers["Content-Length"] = "12x";
+
+        Assert.Equal(1000, Number(declared, "request.size"));
+        Assert.Equal(12, Number(chunked, "request.size"));
+        Assert.False(ExchangeFor(broken).TryGetProperty(null, "request.size", out _));
+    }
+
     /// <summary>The Proxy-Wasm pairs encoding: u32 count, count × (u32 name length, u32 value length), then each name and value NUL-terminated.</summary>
     private static List<KeyValuePair<string, string>> DecodePairs(byte[] bytes)
     {
