@@ -52,7 +52,11 @@ internal sealed partial class Exchange
             case "request.duration": number = _completed == 0 ? null : (long)Stopwatch.GetElapsedTime(_started, _completed).Ticks * 100; break;
             case "response.code": number = responseHeaders is null ? null : Context.Response.StatusCode; break;
             case "response.code_details": text = Reply?.Details ?? (responseHeaders is null ? null : "via_upstream"); break;
-            case "response.grpc_status": number = GrpcStatusOf(ResponseTrailers) ?? GrpcStatusOf(responseHeaders); break;
+            // Envoy's getGrpcStatus: the trailers', else the headers' (a trailers-only reply), else the HTTP status mapped.
+            case "response.grpc_status":
+                number = GrpcStatusOf(host?.ResponseTrailers ?? ResponseTrailers) ?? GrpcStatusOf(responseHeaders) ??
+                    (responseHeaders is null ? null : GrpcStatus.FromHttp(Context.Response.StatusCode));
+                break;
             case "response.headers": raw = responseHeaders is null ? null : HeaderProperty(responseHeaders); break;
             case "response.trailers": raw = (host?.ResponseTrailers ?? ResponseTrailers) is { } trailers ? HeaderProperty(trailers) : null; break;
             case "response.size": number = ResponseBytes; break;
@@ -202,8 +206,9 @@ internal sealed partial class Exchange
 
     private static long UnixNanoseconds(DateTimeOffset time) => (time - DateTimeOffset.UnixEpoch).Ticks * 100;
 
-    private static long? GrpcStatusOf(HeaderMap? map) =>
-        map?.Get("grpc-status") is { } status && long.TryParse(status, NumberStyles.None, CultureInfo.InvariantCulture, out var code) ? code : null;
+    /// <summary>A map's grpc-status: none when absent or empty, -1 (Envoy's InvalidCode) when not a code from 0 to 16.</summary>
+    private static long? GrpcStatusOf(HeaderMap? map) => map?.Get("grpc-status") is not { Length: > 0 } status ? null
+        : long.TryParse(status, NumberStyles.None, CultureInfo.InvariantCulture, out var code) && code <= 16 ? code : -1;
 
     public bool TrySetProperty(string path, ReadOnlySpan<byte> value)
     {

@@ -276,6 +276,36 @@ public sealed class PropertyTests
         Assert.False(ExchangeFor(broken).TryGetProperty(null, "request.size", out _));
     }
 
+    [Fact]
+    public async Task A_response_without_grpc_status_has_the_one_envoy_maps_from_its_http_status()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(PropertyProbe.Plugin("response grpc_status")));
+        await using var down = await ProxyHarness.StartAsync(Yaml(PropertyProbe.Plugin("response grpc_status")),
+            o => o.Clusters[ProxyOptions.DefaultCluster] = new Uri($"http://127.0.0.1:{FreePort.Next()}"));
+
+        var (ok, _) = await proxy.GetAsync("/");
+        var (unavailable, _) = await down.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        Assert.Equal(2, (await PropertyProbe.ReadAsync(proxy.Logs, "RSP", "response grpc_status")).Int64); // Unknown
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, unavailable.StatusCode);
+        Assert.Equal(14, (await PropertyProbe.ReadAsync(down.Logs, "RSP", "response grpc_status")).Int64); // Unavailable
+        Assert.Equal(14, (await PropertyProbe.ReadAsync(down.Logs, "LOG", "response grpc_status")).Int64);
+        Assert.Equal(1, (await PropertyProbe.ReadAsync(proxy.Logs, "REQ", "response grpc_status")).Status); // no response yet
+    }
+
+    [Fact]
+    public async Task A_grpc_status_that_is_no_known_code_reads_as_minus_one()
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\ngrpc-status: 99\r\nContent-Length: 0\r\n\r\n"));
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(PropertyProbe.Plugin("response grpc_status")),
+            o => o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address);
+
+        await proxy.GetAsync("/");
+
+        Assert.Equal(-1, (await PropertyProbe.ReadAsync(proxy.Logs, "RSP", "response grpc_status")).Int64);
+    }
+
     /// <summary>The Proxy-Wasm pairs encoding: u32 count, count × (u32 name length, u32 value length), then each name and value NUL-terminated.</summary>
     private static List<KeyValuePair<string, string>> DecodePairs(byte[] bytes)
     {
