@@ -12,6 +12,11 @@ namespace WasmOperator.Proxy.Proxying;
 /// <summary>The Envoy attributes plugins read of the exchange (<c>proxy_get_property</c>) and the filter state they set.</summary>
 internal sealed partial class Exchange
 {
+    private long _responseFlags;
+
+    /// <summary>Records how forwarding failed (<see cref="ResponseFlags"/>) for <c>response.flags</c>; flags accumulate, as Envoy's do.</summary>
+    public void SetResponseFlag(long flag) => _responseFlags |= flag;
+
     /// <summary>
     /// Envoy attribute paths, encoded as Envoy does: strings as UTF-8, integers, timestamps and durations
     /// (nanoseconds) as 8-byte little-endian, booleans as one byte, header maps in the pairs encoding.
@@ -59,6 +64,7 @@ internal sealed partial class Exchange
                 break;
             case "response.headers": raw = responseHeaders is null ? null : HeaderProperty(responseHeaders); break;
             case "response.trailers": raw = (host?.ResponseTrailers ?? ResponseTrailers) is { } trailers ? HeaderProperty(trailers) : null; break;
+            case "response.flags": number = _responseFlags | (EndedByStreamIdleTimeout ? ResponseFlags.StreamIdleTimeout : 0); break;
             case "response.size": number = ResponseBytes; break;
             case "response.total_size": number = responseHeaders is null ? null : responseHeaders.ByteSize + ResponseBytes; break;
             case "source.address": text = AddressText(connection.RemoteIpAddress, connection.RemotePort); break;

@@ -186,6 +186,7 @@ internal sealed partial class ProxyHandler : IDisposable
             // A plugin that answered or closed while the body streamed cut the forwarding short: not an upstream failure.
             if (outcome.Result is not ForwardResult.Ok && exchange is not { IsStopped: true })
             {
+                exchange?.SetResponseFlag(ResponseFlags.For(outcome.Result));
                 if (CountFailure(outcome.Result == ForwardResult.ClientAborted, outcome.Result.ToString(), outcome.Detail))
                 {
                     await ReplyToFailureAsync(context, exchange, LocalReply.ForUpstreamFailure(outcome.Result)).ConfigureAwait(false);
@@ -222,6 +223,7 @@ internal sealed partial class ProxyHandler : IDisposable
         if (error == ForwarderError.None && exchange?.RelayFailure is { } failure)
         {
             // The plugins' response body copy failed once under way (YARP saw no error: its transform took the body over).
+            exchange.SetResponseFlag(ResponseFlags.For(failure.Result));
             CountFailure(failure.Result == ForwardResult.ClientAborted, failure.Result.ToString(), failure.Detail);
             return;
         }
@@ -238,6 +240,7 @@ internal sealed partial class ProxyHandler : IDisposable
         if (error == ForwarderError.UpgradeActivityTimeout)
         {
             // A WebSocket quiet for the stream idle timeout: ended as Envoy ends it, not an upstream failure.
+            exchange?.SetResponseFlag(ResponseFlags.StreamIdleTimeout);
             CountStreamIdleTimeout(context, "upgraded stream closed");
             return;
         }
@@ -245,18 +248,25 @@ internal sealed partial class ProxyHandler : IDisposable
         if (error != ForwarderError.None && exchange is not { IsStopped: true })
         {
             var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
-            if (!CountFailure(IsClients(error) && !FromUpstream(exception), error.ToString(), exception?.Message))
+            var clients = IsClients(error) && !FromUpstream(exception);
+            var result = clients ? ForwardResult.ClientAborted : error switch
+            {
+                ForwarderError.Request => ForwardResult.ConnectFailed,
+                ForwarderError.RequestTimedOut => ForwardResult.Timeout,
+                ForwarderError.ResponseHeaders => ForwardResult.InvalidResponse,
+                _ => context.Response.HasStarted ? ForwardResult.ResponseAborted : ForwardResult.RequestFailed,
+            };
+            exchange?.SetResponseFlag(ResponseFlags.For(result));
+            if (!CountFailure(clients, error.ToString(), exception?.Message))
             {
                 return;
             }
 
-            var reply = error switch
-            {
-                ForwarderError.Request => LocalReply.ForUpstreamFailure(ForwardResult.ConnectFailed),
-                ForwarderError.RequestTimedOut => LocalReply.ForUpstreamFailure(ForwardResult.Timeout),
-                ForwarderError.ResponseHeaders => LocalReply.ForUpstreamFailure(ForwardResult.InvalidResponse),
-                _ => null, // YARP's own status stands (client-side errors, a body cut off after the response started)
-            };
+            // Envoy's reply for the failures it answers itself; otherwise YARP's own status stands (a body cut off
+            // after the response started, say).
+            var reply = result is ForwardResult.ConnectFailed or ForwardResult.Timeout or ForwardResult.InvalidResponse
+                ? LocalReply.ForUpstreamFailure(result)
+                : null;
             await ReplyToFailureAsync(context, exchange, reply).ConfigureAwait(false);
         }
     }

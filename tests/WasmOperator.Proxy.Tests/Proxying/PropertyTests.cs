@@ -306,6 +306,52 @@ public sealed class PropertyTests
         Assert.Equal(-1, (await PropertyProbe.ReadAsync(proxy.Logs, "RSP", "response grpc_status")).Int64);
     }
 
+    [Fact]
+    public async Task Response_flags_are_envoys_bits_for_how_forwarding_failed_and_0_when_it_did_not()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(PropertyProbe.Plugin("response flags")));
+        await using var down = await ProxyHarness.StartAsync(Yaml(PropertyProbe.Plugin("response flags")),
+            o => o.Clusters[ProxyOptions.DefaultCluster] = new Uri($"http://127.0.0.1:{FreePort.Next()}"));
+        await using var hanging = await HangingUpstream.StartAsync();
+        await using var slow = await ProxyHarness.StartAsync(Yaml(PropertyProbe.Plugin("response flags")), o =>
+        {
+            o.Clusters[ProxyOptions.DefaultCluster] = hanging.Address;
+            o.UpstreamTimeout = TimeSpan.FromSeconds(1);
+        });
+
+        var (ok, _) = await proxy.GetAsync("/");
+        var (refused, _) = await down.GetAsync("/");
+        var (timedOut, _) = await slow.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        Assert.Equal(0, (await PropertyProbe.ReadAsync(proxy.Logs, "REQ", "response flags")).Int64);
+        Assert.Equal(0, (await PropertyProbe.ReadAsync(proxy.Logs, "LOG", "response flags")).Int64);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.Equal(0x20, (await PropertyProbe.ReadAsync(down.Logs, "RSP", "response flags")).Int64); // UF
+        Assert.Equal(0x20, (await PropertyProbe.ReadAsync(down.Logs, "LOG", "response flags")).Int64);
+        Assert.Equal(HttpStatusCode.GatewayTimeout, timedOut.StatusCode);
+        Assert.Equal(0x4, (await PropertyProbe.ReadAsync(slow.Logs, "LOG", "response flags")).Int64); // UT
+    }
+
+    [Fact]
+    public async Task A_grpc_call_forwarded_by_yarp_to_an_upstream_that_refuses_has_the_connection_failure_flag()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(PropertyProbe.Plugin("response flags")),
+            o => o.Clusters[ProxyOptions.DefaultCluster] = new Uri($"http://127.0.0.1:{FreePort.Next()}"));
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/pkg.Service/Method")
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new ByteArrayContent([0, 0, 0, 0, 0]),
+        };
+        request.Content.Headers.ContentType = new("application/grpc");
+
+        using var response = await proxy.H2c.SendAsync(request);
+
+        Assert.Equal("14", response.Headers.GetValues("grpc-status").Single());
+        Assert.Equal(0x20, (await PropertyProbe.ReadAsync(proxy.Logs, "LOG", "response flags")).Int64); // UF
+    }
+
     /// <summary>The Proxy-Wasm pairs encoding: u32 count, count × (u32 name length, u32 value length), then each name and value NUL-terminated.</summary>
     private static List<KeyValuePair<string, string>> DecodePairs(byte[] bytes)
     {
