@@ -24,7 +24,9 @@ internal static class ProxyArguments
         "  --cluster NAME=URL            a named cluster, for --route and plugin callouts (repeatable)",
         "  --route /PREFIX=CLUSTER       requests under PREFIX go to CLUSTER, first match wins (repeatable)",
         "  --plugins FILE                stand-alone mode: YAML plugin set, watched and hot-reloaded",
-        "  --node-label KEY=VALUE        a workload label, read by plugins as node.metadata (repeatable)",
+        "  --node-id ID                  the node id plugins read as node.id (the host name)",
+        "  --node-label KEY=VALUE        a workload label, read by plugins as node.metadata.LABELS.KEY (repeatable)",
+        "  --node-meta KEY=VALUE         node metadata as Istio's (NAMESPACE, WORKLOAD_NAME, CLUSTER_ID, ...), read as node.metadata.KEY (repeatable)",
         "  --max-body-bytes N            largest body buffered for a plugin; a larger request gets 413 (1048576)",
         "  --shards N                    VMs per plugin (one per core)",
         "  --max-callouts-per-cluster N  plugin callouts one cluster may have in flight (2048)",
@@ -103,7 +105,7 @@ internal static class ProxyArguments
 
     private static readonly HashSet<string> Known = new(StringComparer.Ordinal)
     {
-        "--port", "--h2c-port", "--admin-port", "--listen", "--upstream", "--cluster", "--route", "--plugins", "--node-label",
+        "--port", "--h2c-port", "--admin-port", "--listen", "--upstream", "--cluster", "--route", "--plugins", "--node-id", "--node-label", "--node-meta",
         "--max-body-bytes", "--shards", "--max-callouts-per-cluster", "--upstream-timeout", "--stream-idle-timeout",
         "--drain-time", "--drain-timeout", "--inline-io", "--request-id", "--plugin-log-level",
     };
@@ -131,9 +133,15 @@ internal static class ProxyArguments
                     : throw new FormatException($"'{value}': the prefix must start with '/'"));
                 break;
             case "--plugins": options.PluginsFile = value; break;
+            case "--node-id": options.NodeId = value; break;
             case "--node-label":
                 var (key, label) = Pair(value, "KEY=VALUE", valueMayBeEmpty: true);
-                options.NodeMetadata[key] = label;
+                options.NodeLabels[key] = label;
+                break;
+            case "--node-meta":
+                var (metaKey, meta) = Pair(value, "KEY=VALUE", valueMayBeEmpty: true);
+                options.NodeMetadata[metaKey] = metaKey != ProxyOptions.NodeLabelsKey ? meta
+                    : throw new FormatException($"'{value}': {ProxyOptions.NodeLabelsKey} holds the workload's labels, give each with --node-label KEY=VALUE");
                 break;
             case "--max-body-bytes": options.MaxBufferedBodyBytes = Integer(value, 0); break;
             case "--shards": options.ShardsPerPlugin = Integer(value, 1, 1024); break;

@@ -48,10 +48,16 @@ internal sealed class ProxyOptions
     /// </summary>
     public int ShardsPerPlugin { get; set; } = Environment.ProcessorCount;
 
-    /// <summary>The workload's labels (property <c>node.metadata.*</c>).</summary>
+    /// <summary>The workload's labels: property <c>node.metadata.LABELS</c>, where Istio's bootstrap puts the pod's labels.</summary>
+    public Dictionary<string, string> NodeLabels { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The node metadata beside the labels, as Istio's bootstrap sets it (NAMESPACE, WORKLOAD_NAME, CLUSTER_ID, MESH_ID,
+    /// INSTANCE_IPS, …): property <c>node.metadata.&lt;KEY&gt;</c>, string values.
+    /// </summary>
     public Dictionary<string, string> NodeMetadata { get; } = new(StringComparer.Ordinal);
 
-    /// <summary>Node id (property <c>node.id</c>).</summary>
+    /// <summary>Node id (property <c>node.id</c>; Istio's is <c>sidecar~&lt;ip&gt;~&lt;pod&gt;.&lt;namespace&gt;~&lt;namespace&gt;.svc.cluster.local</c>).</summary>
     public string NodeId { get; set; } = Environment.MachineName;
 
     /// <summary>
@@ -106,6 +112,9 @@ internal sealed class ProxyOptions
     /// while running with the admin endpoint <c>POST /logging?wasm=debug</c>.
     /// </summary>
     public ProxyLogLevel PluginLogLevel { get; set; } = ProxyLogLevel.Info;
+
+    /// <summary>The node metadata key of the labels (<see cref="NodeLabels"/>), not one <see cref="NodeMetadata"/> may set.</summary>
+    public const string NodeLabelsKey = "LABELS";
 
     /// <summary>Name of the default upstream cluster.</summary>
     public const string DefaultCluster = "upstream";

@@ -1,4 +1,3 @@
-using System.Text;
 using Microsoft.Extensions.Logging;
 using WasmOperator.Proxy.Configuration;
 using WasmOperator.ProxyWasm.Abi;
@@ -12,6 +11,9 @@ internal sealed class PluginHost(string plugin, ProxyOptions options, CalloutCli
     /// <summary>The logger category of plugin log lines ("wasm log ns.name: …").</summary>
     public const string LogCategory = "WasmOperator.Proxy.Plugin";
 
+    // Built on the first node read (a race builds it twice, to the same value).
+    private NodeProperties? _node;
+
     public Task<HttpCalloutResponse> SendHttpCalloutAsync(HttpCalloutRequest request, CancellationToken cancellationToken) =>
         callouts.SendHttpAsync(request, cancellationToken);
 
@@ -21,31 +23,36 @@ internal sealed class PluginHost(string plugin, ProxyOptions options, CalloutCli
     public IGrpcStream? OpenGrpcStream(GrpcStreamRequest request, IGrpcStreamEvents events) =>
         callouts.OpenGrpcStream(request, events);
 
+    /// <summary>
+    /// The plugin-level attributes, read in any context (on_configure, on_tick, a stream's callbacks): <c>node</c> and
+    /// below it (<see cref="NodeProperties"/>), also as <c>xds.node</c>; <c>listener_direction</c> and
+    /// <c>listener_metadata</c>, also under <c>xds.</c>.
+    /// </summary>
     public bool TryGetProperty(string path, out byte[] value)
     {
-        const string metadata = "node.metadata.";
-        if (path.StartsWith(metadata, StringComparison.Ordinal) && options.NodeMetadata.TryGetValue(path[metadata.Length..], out var label))
+        var node = path.StartsWith("xds.node", StringComparison.Ordinal) ? path["xds.".Length..] : path;
+        if (node == "node" || node.StartsWith("node.", StringComparison.Ordinal))
         {
-            value = Encoding.UTF8.GetBytes(label);
-            return true;
+            return Node.TryGet(node, out value);
         }
 
-        if (path == "listener_direction")
+        switch (path)
         {
-            // Envoy's TrafficDirection enum as an 8-byte integer (1 INBOUND, 2 OUTBOUND), as Istio's plugins read it.
-            value = new byte[8];
-            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(value, options.TrafficMode == "CLIENT" ? 2 : 1);
-            return true;
+            case "listener_direction" or "xds.listener_direction":
+                // Envoy's TrafficDirection enum as an Int64 (1 INBOUND, 2 OUTBOUND), as Istio's plugins read it.
+                value = PropertyValues.Int64(options.TrafficMode == "CLIENT" ? 2 : 1);
+                return true;
+            case "listener_metadata" or "xds.listener_metadata":
+                // The listener's envoy.config.core.v3.Metadata: this proxy's listeners have none, an empty message.
+                value = [];
+                return true;
+            default:
+                value = [];
+                return false;
         }
-
-        string? text = path switch
-        {
-            "node.id" => options.NodeId,
-            _ => null,
-        };
-        value = text is null ? [] : Encoding.UTF8.GetBytes(text);
-        return text is not null;
     }
+
+    private NodeProperties Node => _node ??= new NodeProperties(options);
 
     public void Log(ProxyLogLevel level, string message)
     {

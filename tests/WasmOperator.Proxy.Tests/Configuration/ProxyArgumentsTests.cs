@@ -14,6 +14,7 @@ public sealed class ProxyArgumentsTests
         var options = ProxyArguments.Parse([
             "--port", "8001", "--h2c-port=0", "--admin-port", "8000", "--listen", "::1", "--upstream", "http://127.0.0.1:9000",
             "--cluster", "auth=https://auth.example:8443/base", "--route=/api=auth", "--node-label", "app=web", "--node-label", "empty=",
+            "--node-meta", "NAMESPACE=shop", "--node-meta=WORKLOAD_NAME=web", "--node-id", "sidecar~10.0.0.7~web-1.shop~shop.svc.cluster.local",
             "--shards", "3", "--upstream-timeout", "2.5", "--drain-time", "0", "--inline-io", "false", "--plugins", "p.yaml",
         ]);
 
@@ -22,7 +23,9 @@ public sealed class ProxyArgumentsTests
         Assert.Equal(new Uri("http://127.0.0.1:9000"), options.Clusters[ProxyOptions.DefaultCluster]);
         Assert.Equal(new Uri("https://auth.example:8443/base"), options.Clusters["auth"]);
         Assert.Equal([new RouteOption("/api", "auth")], options.Routes);
-        Assert.Equal(new Dictionary<string, string> { ["app"] = "web", ["empty"] = "" }, options.NodeMetadata);
+        Assert.Equal(new Dictionary<string, string> { ["app"] = "web", ["empty"] = "" }, options.NodeLabels);
+        Assert.Equal(new Dictionary<string, string> { ["NAMESPACE"] = "shop", ["WORKLOAD_NAME"] = "web" }, options.NodeMetadata);
+        Assert.Equal("sidecar~10.0.0.7~web-1.shop~shop.svc.cluster.local", options.NodeId);
         Assert.Equal(3, options.ShardsPerPlugin);
         Assert.Equal(TimeSpan.FromSeconds(2.5), options.UpstreamTimeout);
         Assert.Equal(TimeSpan.Zero, options.DrainTime);
@@ -62,6 +65,8 @@ public sealed class ProxyArgumentsTests
     [InlineData(new[] { "--cluster", "a b=http://x" }, "--cluster: 'a b' is not a cluster name (letters, digits, '-', '_', '.')")]
     [InlineData(new[] { "--upstream", "http://user:secret@host" }, "--upstream: 'http://user:secret@host' is not an http:// or https:// URL with a host (like http://127.0.0.1:8080), without query or credentials")]
     [InlineData(new[] { "--max-body-bytes", "-1" }, "--max-body-bytes: '-1' is not a whole number from 0 up")]
+    [InlineData(new[] { "--node-meta", "LABELS=app" }, "--node-meta: 'LABELS=app': LABELS holds the workload's labels, give each with --node-label KEY=VALUE")]
+    [InlineData(new[] { "--node-meta", "NAMESPACE" }, "--node-meta: 'NAMESPACE' is not KEY=VALUE")]
     public void Conflicting_or_malformed_values_are_refused(string[] args, string problem) =>
         Assert.Equal([problem], Assert.Throws<ProxyArgumentsException>(() => ProxyArguments.Parse(args)).Problems);
 

@@ -374,24 +374,109 @@ public sealed class PropertyTests
     }
 
     [Fact]
-    public void Node_metadata_is_the_workloads_labels()
+    public void The_workloads_labels_are_under_node_metadata_LABELS_and_still_read_straight_under_node_metadata()
     {
         var options = new ProxyOptions { NodeId = "pod-1" };
-        options.NodeMetadata["app"] = "reviews";
+        options.NodeLabels["app"] = "reviews";
         using var callouts = new CalloutClient(options);
         var host = new PluginHost("default/p", options, callouts, NullLogger.Instance);
 
-        Assert.True(host.TryGetProperty("node.metadata.app", out var app));
+        Assert.True(host.TryGetProperty("node.metadata.LABELS.app", out var app));
+        Assert.Equal("reviews", Encoding.UTF8.GetString(app));
+        Assert.True(host.TryGetProperty("node.metadata.app", out app));
         Assert.Equal("reviews", Encoding.UTF8.GetString(app));
         Assert.True(host.TryGetProperty("node.id", out var id));
         Assert.Equal("pod-1", Encoding.UTF8.GetString(id));
         Assert.False(host.TryGetProperty("node.metadata.missing", out _));
+        Assert.False(host.TryGetProperty("node.metadata.LABELS.missing", out _));
         Assert.True(host.TryGetProperty("listener_direction", out var direction));
         Assert.Equal(1, BinaryPrimitives.ReadInt64LittleEndian(direction));
 
         var client = new ProxyOptions { TrafficMode = "CLIENT" };
         using var clientCallouts = new CalloutClient(client);
-        Assert.True(new PluginHost("default/p", client, clientCallouts, NullLogger.Instance).TryGetProperty("listener_direction", out direction));
+        Assert.True(new PluginHost("default/p", client, clientCallouts, NullLogger.Instance).TryGetProperty("xds.listener_direction", out direction));
         Assert.Equal(2, BinaryPrimitives.ReadInt64LittleEndian(direction));
+    }
+
+    [Fact]
+    public async Task Plugins_read_the_node_as_istios_bootstrap_lays_it_out_in_on_configure_and_in_a_stream()
+    {
+        const string id = "sidecar~10.0.0.7~reviews-v1-6d8f.shop~shop.svc.cluster.local";
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(PropertyProbe.Plugin("node", "xds node", "node id", "node metadata", "node metadata NAMESPACE", "node metadata LABELS",
+                "node metadata LABELS app", "node metadata LABELS app.kubernetes.io/name", "node metadata app", "xds node metadata WORKLOAD_NAME",
+                "listener_metadata")),
+            o =>
+            {
+                o.NodeId = id;
+                o.NodeMetadata["NAMESPACE"] = "shop";
+                o.NodeMetadata["WORKLOAD_NAME"] = "reviews-v1";
+                o.NodeMetadata["CLUSTER_ID"] = "Kubernetes";
+                o.NodeLabels["app"] = "reviews";
+                o.NodeLabels["version"] = "v1";
+                o.NodeLabels["app.kubernetes.io/name"] = "reviews";
+            });
+
+        // on_configure: the root context, no stream.
+        Assert.Equal(id, (await PropertyProbe.ReadAsync(proxy.Logs, "CFG", "node id")).Text);
+        Assert.Equal("shop", (await PropertyProbe.ReadAsync(proxy.Logs, "CFG", "node metadata NAMESPACE")).Text);
+        Assert.Equal("reviews", (await PropertyProbe.ReadAsync(proxy.Logs, "CFG", "node metadata LABELS app")).Text);
+        Assert.Equal("reviews", (await PropertyProbe.ReadAsync(proxy.Logs, "CFG", "node metadata LABELS app.kubernetes.io/name")).Text);
+        var labels = await PropertyProbe.ReadAsync(proxy.Logs, "CFG", "node metadata LABELS");
+        Assert.Equal([("app", "reviews"), ("app.kubernetes.io/name", "reviews"), ("version", "v1")],
+            labels.Pairs.Select(p => (p.Key, Encoding.UTF8.GetString(p.Value))));
+
+        // node.metadata is a Struct: a map whose LABELS value is a map of its own.
+        var metadata = (await PropertyProbe.ReadAsync(proxy.Logs, "CFG", "node metadata")).Pairs;
+        Assert.Equal(["CLUSTER_ID", "LABELS", "NAMESPACE", "WORKLOAD_NAME"], metadata.Select(p => p.Key));
+        Assert.Equal(labels.Bytes, metadata.Single(p => p.Key == "LABELS").Value);
+
+        // node is the envoy.config.core.v3.Node message: id (1), metadata (3) a google.protobuf.Struct.
+        var node = await PropertyProbe.ReadAsync(proxy.Logs, "CFG", "node");
+        Assert.Equal(node.Bytes, (await PropertyProbe.ReadAsync(proxy.Logs, "CFG", "xds node")).Bytes);
+        var fields = Protobuf(node.Bytes);
+        Assert.Equal(id, Encoding.UTF8.GetString(fields.Single(f => f.Field == 1).Bytes));
+        var values = Protobuf(fields.Single(f => f.Field == 3).Bytes).Select(entry => Protobuf(entry.Bytes))
+            .ToDictionary(entry => Encoding.UTF8.GetString(entry.Single(f => f.Field == 1).Bytes), entry => Protobuf(entry.Single(f => f.Field == 2).Bytes).Single());
+        Assert.Equal((3, "shop"), (values["NAMESPACE"].Field, Encoding.UTF8.GetString(values["NAMESPACE"].Bytes))); // string_value
+        Assert.Equal(5, values["LABELS"].Field); // struct_value
+        Assert.Equal(3, Protobuf(values["LABELS"].Bytes).Count);
+
+        var (response, _) = await proxy.GetAsync("/");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("reviews-v1", (await PropertyProbe.ReadAsync(proxy.Logs, "REQ", "xds node metadata WORKLOAD_NAME")).Text);
+        Assert.Equal("reviews", (await PropertyProbe.ReadAsync(proxy.Logs, "REQ", "node metadata app")).Text);
+        Assert.True((await PropertyProbe.ReadAsync(proxy.Logs, "REQ", "listener_metadata")).Found);
+    }
+
+    /// <summary>A protobuf message's length-delimited fields (the only wire type the node has), in order.</summary>
+    private static List<(int Field, byte[] Bytes)> Protobuf(byte[] message)
+    {
+        var fields = new List<(int, byte[])>();
+        var at = 0;
+        while (at < message.Length)
+        {
+            var tag = Varint(message, ref at);
+            Assert.Equal(2, tag & 7);
+            var length = Varint(message, ref at);
+            fields.Add((tag >> 3, message[at..(at + length)]));
+            at += length;
+        }
+
+        return fields;
+    }
+
+    private static int Varint(byte[] bytes, ref int at)
+    {
+        var value = 0;
+        for (var shift = 0; ; shift += 7)
+        {
+            var b = bytes[at++];
+            value |= (b & 0x7f) << shift;
+            if (b < 0x80)
+            {
+                return value;
+            }
+        }
     }
 }
