@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.AspNetCore.Http;
 using WasmOperator.ProxyWasm.Abi;
 
 namespace WasmOperator.Proxy.Configuration;
@@ -29,6 +30,23 @@ internal sealed class ProxyOptions
 
     /// <summary>Path-prefix routes to clusters, first match wins; unmatched requests go to <see cref="DefaultCluster"/>.</summary>
     public List<RouteOption> Routes { get; } = [];
+
+    /// <summary>The first route whose prefix matches and whose cluster exists; null when none does (the default cluster's).</summary>
+    public RouteOption? RouteFor(PathString path)
+    {
+        foreach (var route in Routes)
+        {
+            if (path.StartsWithSegments(route.PathPrefix, StringComparison.Ordinal) && Clusters.ContainsKey(route.Cluster))
+            {
+                return route;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The cluster of <see cref="RouteFor"/>, else the default cluster.</summary>
+    public string ClusterFor(PathString path) => RouteFor(path)?.Cluster ?? DefaultCluster;
 
     /// <summary>Stand-alone mode: YAML plugin file, watched and hot-reloaded.</summary>
     public string? PluginsFile { get; set; }

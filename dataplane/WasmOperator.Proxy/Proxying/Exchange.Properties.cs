@@ -13,9 +13,23 @@ namespace WasmOperator.Proxy.Proxying;
 internal sealed partial class Exchange
 {
     private long _responseFlags;
+    private string? _transportFailure;
 
-    /// <summary>Records how forwarding failed (<see cref="ResponseFlags"/>) for <c>response.flags</c>; flags accumulate, as Envoy's do.</summary>
+    /// <summary>Records a response flag (<see cref="ResponseFlags"/>) for <c>response.flags</c>; flags accumulate, as Envoy's do.</summary>
     public void SetResponseFlag(long flag) => _responseFlags |= flag;
+
+    /// <summary>
+    /// Records how forwarding failed: its response flag, and for a connection that could not be made what went wrong
+    /// (<c>upstream.transport_failure_reason</c>, Envoy's reason the connection pool failed).
+    /// </summary>
+    public void ForwardFailed(Forwarding.ForwardResult result, string? detail)
+    {
+        _responseFlags |= ResponseFlags.For(result);
+        if (result == Forwarding.ForwardResult.ConnectFailed)
+        {
+            _transportFailure = detail;
+        }
+    }
 
     /// <summary>
     /// Envoy attribute paths, encoded as Envoy does: strings as UTF-8, integers, timestamps and durations
@@ -71,12 +85,22 @@ internal sealed partial class Exchange
             case "source.port": number = connection.RemotePort; break;
             case "destination.address": text = AddressText(connection.LocalIpAddress, connection.LocalPort); break;
             case "destination.port": number = connection.LocalPort; break;
-            case "connection.id": number = ConnectionId(); break;
-            // The listeners are plain text: no TLS, so no peer certificate either.
+            case "connection.id" or "connection_id": number = ConnectionId(); break;
+            // The listeners are plain text: no TLS, so no peer certificate and no SNI either (Envoy's "" for no SNI).
             case "connection.mtls": raw = [0]; break;
+            case "connection.requested_server_name": text = ""; break;
             case "upstream.address": text = Upstream is { } upstream ? $"{upstream.Address.Host}:{upstream.Address.Port}" : null; break;
             case "upstream.port": number = Upstream?.Address.Port; break;
-            case "cluster_name": text = Upstream?.Name; break;
+            // Once forwarded; "" when the connection was made (Envoy's, without TLS).
+            case "upstream.transport_failure_reason": text = Upstream is null ? null : _transportFailure ?? ""; break;
+            case "upstream.request_attempt_count": number = Upstream is null ? 0 : 1; break;
+            // Known from the request's route before it is forwarded, as Envoy's (routes match on the path as plugins left it).
+            case "cluster_name" or "xds.cluster_name": text = Upstream?.Name ?? _options.ClusterFor(Context.Request.Path); break;
+            // Routes have no names: Envoy's "" for an unnamed route.
+            case "route_name" or "xds.route_name" or "xds.filter_chain_name": text = ""; break;
+            // Metadata messages (envoy.config.core.v3.Metadata) this proxy's routes, clusters, hosts and requests carry none of.
+            case "metadata" or "cluster_metadata" or "xds.cluster_metadata" or "route_metadata" or "xds.route_metadata": raw = []; break;
+            case "upstream_host_metadata" or "xds.upstream_host_metadata": raw = Upstream is null ? null : []; break;
             default:
                 if (path.StartsWith("request.headers.", StringComparison.Ordinal))
                 {
@@ -90,14 +114,8 @@ internal sealed partial class Exchange
                 {
                     text = AllValues(host?.ResponseTrailers ?? ResponseTrailers, path["response.trailers.".Length..]);
                 }
-                else if (host is not null && host.TryGetOwnProperty(path, out var own))
+                else if (TryGetFilterState(host, path.StartsWith(WasmFilterState, StringComparison.Ordinal) ? path[WasmFilterState.Length..] : path, out value))
                 {
-                    value = own;
-                    return true;
-                }
-                else if (_filterState is not null && _filterState.TryGetValue(path, out var stored))
-                {
-                    value = stored;
                     return true;
                 }
 
@@ -215,6 +233,29 @@ internal sealed partial class Exchange
     /// <summary>A map's grpc-status: none when absent or empty, -1 (Envoy's InvalidCode) when not a code from 0 to 16.</summary>
     private static long? GrpcStatusOf(HeaderMap? map) => map?.Get("grpc-status") is not { Length: > 0 } status ? null
         : long.TryParse(status, NumberStyles.None, CultureInfo.InvariantCulture, out var code) && code <= 16 ? code : -1;
+
+    /// <summary>
+    /// What a plugin set with <c>proxy_set_property(path)</c> is Envoy's filter state <c>wasm.&lt;path&gt;</c>: read
+    /// back by its path, and by <c>filter_state.wasm.&lt;path&gt;</c>.
+    /// </summary>
+    private const string WasmFilterState = "filter_state.wasm.";
+
+    private bool TryGetFilterState(StreamHost? host, string key, out byte[] value)
+    {
+        if (host is not null && host.TryGetOwnProperty(key, out value))
+        {
+            return true;
+        }
+
+        if (_filterState is not null && _filterState.TryGetValue(key, out var stored))
+        {
+            value = stored;
+            return true;
+        }
+
+        value = [];
+        return false;
+    }
 
     public bool TrySetProperty(string path, ReadOnlySpan<byte> value)
     {

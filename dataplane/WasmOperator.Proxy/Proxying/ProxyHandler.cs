@@ -186,7 +186,7 @@ internal sealed partial class ProxyHandler : IDisposable
             // A plugin that answered or closed while the body streamed cut the forwarding short: not an upstream failure.
             if (outcome.Result is not ForwardResult.Ok && exchange is not { IsStopped: true })
             {
-                exchange?.SetResponseFlag(ResponseFlags.For(outcome.Result));
+                exchange?.ForwardFailed(outcome.Result, outcome.Detail);
                 if (CountFailure(outcome.Result == ForwardResult.ClientAborted, outcome.Result.ToString(), outcome.Detail))
                 {
                     await ReplyToFailureAsync(context, exchange, LocalReply.ForUpstreamFailure(outcome.Result)).ConfigureAwait(false);
@@ -223,7 +223,7 @@ internal sealed partial class ProxyHandler : IDisposable
         if (error == ForwarderError.None && exchange?.RelayFailure is { } failure)
         {
             // The plugins' response body copy failed once under way (YARP saw no error: its transform took the body over).
-            exchange.SetResponseFlag(ResponseFlags.For(failure.Result));
+            exchange.ForwardFailed(failure.Result, failure.Detail);
             CountFailure(failure.Result == ForwardResult.ClientAborted, failure.Result.ToString(), failure.Detail);
             return;
         }
@@ -256,7 +256,7 @@ internal sealed partial class ProxyHandler : IDisposable
                 ForwarderError.ResponseHeaders => ForwardResult.InvalidResponse,
                 _ => context.Response.HasStarted ? ForwardResult.ResponseAborted : ForwardResult.RequestFailed,
             };
-            exchange?.SetResponseFlag(ResponseFlags.For(result));
+            exchange?.ForwardFailed(result, exception?.Message);
             if (!CountFailure(clients, error.ToString(), exception?.Message))
             {
                 return;
@@ -406,22 +406,9 @@ internal sealed partial class ProxyHandler : IDisposable
     private int DestinationPort(PathString path) =>
         _options.Routes.Count == 0 ? _defaultPort : _options.Clusters[ClusterFor(path)].Port;
 
-    /// <summary>The cluster of <see cref="RouteFor"/>, else the default cluster.</summary>
-    private string ClusterFor(PathString path) => RouteFor(path)?.Cluster ?? ProxyOptions.DefaultCluster;
+    private string ClusterFor(PathString path) => _options.ClusterFor(path);
 
-    /// <summary>The first route whose prefix matches and whose cluster exists; null when none does (the default cluster's).</summary>
-    private RouteOption? RouteFor(PathString path)
-    {
-        foreach (var route in _options.Routes)
-        {
-            if (path.StartsWithSegments(route.PathPrefix, StringComparison.Ordinal) && _prefixes.ContainsKey(route.Cluster))
-            {
-                return route;
-            }
-        }
-
-        return null;
-    }
+    private RouteOption? RouteFor(PathString path) => _options.RouteFor(path);
 
     public void Dispose()
     {

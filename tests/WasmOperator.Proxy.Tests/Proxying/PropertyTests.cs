@@ -189,7 +189,8 @@ public sealed class PropertyTests
         Assert.False(exchange.TryGetProperty(null, "response.headers", out _));
         Assert.False(exchange.TryGetProperty(null, "response.grpc_status", out _));
 
-        Assert.False(exchange.TryGetProperty(null, "cluster_name", out _));
+        // Before forwarding, the cluster the request's route names (here none matches: the default cluster).
+        Assert.Equal(ProxyOptions.DefaultCluster, Text(exchange, "cluster_name"));
         exchange.Upstream = ("reviews", new Uri("http://10.0.0.7:9080"));
         exchange.Complete();
         var bound = (long)System.Diagnostics.Stopwatch.GetElapsedTime(created).TotalNanoseconds;
@@ -350,6 +351,55 @@ public sealed class PropertyTests
 
         Assert.Equal("14", response.Headers.GetValues("grpc-status").Single());
         Assert.Equal(0x20, (await PropertyProbe.ReadAsync(proxy.Logs, "LOG", "response flags")).Int64); // UF
+    }
+
+    [Fact]
+    public async Task A_stream_has_envoys_route_cluster_connection_and_metadata_attributes()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(
+                Plugin("setter", Wat("set_tenant_property"), "setter", extra: "priority: 10"),
+                PropertyProbe.Plugin("cluster_name", "xds cluster_name", "route_name", "xds route_name", "xds cluster_metadata", "metadata",
+                    "connection requested_server_name", "connection id", "connection_id", "upstream request_attempt_count",
+                    "upstream transport_failure_reason", "filter_state wasm.tenant", "xds virtual_host_name")),
+            o =>
+            {
+                o.Clusters["reviews"] = o.Clusters[ProxyOptions.DefaultCluster];
+                o.Routes.Add(new RouteOption("/reviews", "reviews"));
+            });
+
+        var (response, _) = await proxy.GetAsync("/reviews/1");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        // The route's cluster is known before the request is forwarded, as in Envoy.
+        Assert.Equal("reviews", (await PropertyProbe.ReadAsync(proxy.Logs, "REQ", "cluster_name")).Text);
+        Assert.Equal("reviews", (await PropertyProbe.ReadAsync(proxy.Logs, "REQ", "xds cluster_name")).Text);
+        Assert.Equal("reviews", (await PropertyProbe.ReadAsync(proxy.Logs, "LOG", "xds cluster_name")).Text);
+        foreach (var empty in new[] { "route_name", "xds route_name", "xds cluster_metadata", "metadata", "connection requested_server_name" })
+        {
+            var read = await PropertyProbe.ReadAsync(proxy.Logs, "REQ", empty);
+            Assert.True(read.Found && read.Bytes.Length == 0, $"{empty}: {read}");
+        }
+
+        Assert.Equal((await PropertyProbe.ReadAsync(proxy.Logs, "REQ", "connection id")).Bytes, (await PropertyProbe.ReadAsync(proxy.Logs, "REQ", "connection_id")).Bytes);
+        Assert.Equal(0, (await PropertyProbe.ReadAsync(proxy.Logs, "REQ", "upstream request_attempt_count")).Int64);
+        Assert.Equal(1, (await PropertyProbe.ReadAsync(proxy.Logs, "LOG", "upstream request_attempt_count")).Int64);
+        Assert.Equal(1, (await PropertyProbe.ReadAsync(proxy.Logs, "REQ", "upstream transport_failure_reason")).Status);
+        Assert.Equal("", (await PropertyProbe.ReadAsync(proxy.Logs, "LOG", "upstream transport_failure_reason")).Text);
+        // What a plugin set with proxy_set_property("tenant") is Envoy's filter state wasm.tenant.
+        Assert.Equal("evil", (await PropertyProbe.ReadAsync(proxy.Logs, "REQ", "filter_state wasm.tenant")).Text);
+        Assert.Equal(1, (await PropertyProbe.ReadAsync(proxy.Logs, "REQ", "xds virtual_host_name")).Status);
+    }
+
+    [Fact]
+    public async Task A_connection_that_could_not_be_made_has_a_transport_failure_reason()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(PropertyProbe.Plugin("upstream transport_failure_reason")),
+            o => o.Clusters[ProxyOptions.DefaultCluster] = new Uri($"http://127.0.0.1:{FreePort.Next()}"));
+
+        await proxy.GetAsync("/");
+
+        Assert.NotEmpty((await PropertyProbe.ReadAsync(proxy.Logs, "LOG", "upstream transport_failure_reason")).Text);
     }
 
     /// <summary>The Proxy-Wasm pairs encoding: u32 count, count × (u32 name length, u32 value length), then each name and value NUL-terminated.</summary>
