@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Sockets;
 
 namespace WasmOperator.Proxy.Forwarding;
@@ -20,7 +21,16 @@ internal sealed class Http1Connection : IDisposable
     public Http1Connection(Socket socket)
     {
         _socket = socket;
+        // Once per connection, while the socket is open (a plugin may ask in on_log, after it closed).
+        RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint;
+        LocalEndPoint = socket.LocalEndPoint as IPEndPoint;
     }
+
+    /// <summary>The upstream address connected to (a cluster named by DNS name resolved), for <c>upstream.address</c>.</summary>
+    public IPEndPoint? RemoteEndPoint { get; }
+
+    /// <summary>This end of the connection, for <c>upstream.local_address</c>.</summary>
+    public IPEndPoint? LocalEndPoint { get; }
 
     /// <summary><see cref="Environment.TickCount64"/> when the connection went back to the pool.</summary>
     public long IdleSince { get; set; }

@@ -125,6 +125,8 @@ internal sealed class Http1Forwarder : IDisposable
                     return new ForwardOutcome(ForwardResult.ConnectFailed, ex.Message);
                 }
 
+                observer?.OnUpstreamConnection(connection);
+
                 // Before the abort hook is set: an abort cancels the body's token from then on.
                 var stopBody = bodyKind == RequestBodyKind.None ? CancellationToken.None : connection.StartRequestBody();
                 connection.Deadline = Environment.TickCount64 + _timeoutMs;

@@ -26,6 +26,9 @@ internal interface IUpstreamResponseObserver
     /// <summary>True once a plugin answered or closed the stream: nothing the upstream sends may reach the client then.</summary>
     bool IsStopped { get; }
 
+    /// <summary>The connection the request goes on (told again when a stale pooled one is replaced): its addresses are the upstream.* properties.</summary>
+    void OnUpstreamConnection(Http1Connection connection);
+
     /// <summary>
     /// Sees an upstream response before its body is copied; returns false when it wrote the body itself. It may run while
     /// the request body still streams upstream (and through the plugins' request body callbacks): the two directions overlap.

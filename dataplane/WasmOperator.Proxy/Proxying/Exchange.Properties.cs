@@ -14,6 +14,9 @@ internal sealed partial class Exchange
 {
     private long _responseFlags;
     private string? _transportFailure;
+    private Forwarding.Http1Connection? _upstreamConnection;
+
+    void Forwarding.IUpstreamResponseObserver.OnUpstreamConnection(Forwarding.Http1Connection connection) => _upstreamConnection = connection;
 
     /// <summary>Records a response flag (<see cref="ResponseFlags"/>) for <c>response.flags</c>; flags accumulate, as Envoy's do.</summary>
     public void SetResponseFlag(long flag) => _responseFlags |= flag;
@@ -89,8 +92,14 @@ internal sealed partial class Exchange
             // The listeners are plain text: no TLS, so no peer certificate and no SNI either (Envoy's "" for no SNI).
             case "connection.mtls": raw = [0]; break;
             case "connection.requested_server_name": text = ""; break;
-            case "upstream.address": text = Upstream is { } upstream ? $"{upstream.Address.Host}:{upstream.Address.Port}" : null; break;
-            case "upstream.port": number = Upstream?.Address.Port; break;
+            // The address connected to when the HTTP/1.1 forwarder made the connection; through YARP (h2c, gRPC, TLS
+            // upstreams), the cluster's host and port as configured.
+            case "upstream.address":
+                text = _upstreamConnection?.RemoteEndPoint is { } remote ? AddressText(remote.Address, remote.Port)
+                    : Upstream is { } upstream ? $"{upstream.Address.Host}:{upstream.Address.Port}" : null;
+                break;
+            case "upstream.port": number = _upstreamConnection?.RemoteEndPoint?.Port ?? Upstream?.Address.Port; break;
+            case "upstream.local_address": text = _upstreamConnection?.LocalEndPoint is { } local ? AddressText(local.Address, local.Port) : null; break;
             // Once forwarded; "" when the connection was made (Envoy's, without TLS).
             case "upstream.transport_failure_reason": text = Upstream is null ? null : _transportFailure ?? ""; break;
             case "upstream.request_attempt_count": number = Upstream is null ? 0 : 1; break;

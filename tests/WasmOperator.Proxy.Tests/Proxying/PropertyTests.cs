@@ -402,6 +402,24 @@ public sealed class PropertyTests
         Assert.NotEmpty((await PropertyProbe.ReadAsync(proxy.Logs, "LOG", "upstream transport_failure_reason")).Text);
     }
 
+    [Fact]
+    public async Task The_upstream_address_is_the_one_connected_to_and_the_local_address_the_connections_own()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(PropertyProbe.Plugin("upstream address", "upstream local_address", "upstream port")),
+            o => o.Clusters[ProxyOptions.DefaultCluster] = new Uri($"http://localhost:{o.Clusters[ProxyOptions.DefaultCluster].Port}"));
+
+        var (response, _) = await proxy.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        // The cluster is named by DNS name: Envoy reports the address its name resolved to, as connected.
+        Assert.Equal($"127.0.0.1:{proxy.Upstream.Port}", (await PropertyProbe.ReadAsync(proxy.Logs, "RSP", "upstream address")).Text);
+        Assert.Equal(proxy.Upstream.Port, (await PropertyProbe.ReadAsync(proxy.Logs, "LOG", "upstream port")).Int64);
+        var local = IPEndPoint.Parse((await PropertyProbe.ReadAsync(proxy.Logs, "LOG", "upstream local_address")).Text);
+        Assert.Equal(IPAddress.Loopback, local.Address);
+        Assert.NotEqual(proxy.Upstream.Port, local.Port);
+        Assert.Equal(1, (await PropertyProbe.ReadAsync(proxy.Logs, "REQ", "upstream local_address")).Status);
+    }
+
     /// <summary>The Proxy-Wasm pairs encoding: u32 count, count × (u32 name length, u32 value length), then each name and value NUL-terminated.</summary>
     private static List<KeyValuePair<string, string>> DecodePairs(byte[] bytes)
     {
