@@ -1,10 +1,10 @@
-using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text;
 using Microsoft.AspNetCore.Connections.Features;
+using WasmOperator.Proxy.Forwarding;
 using WasmOperator.ProxyWasm.Host;
 
 namespace WasmOperator.Proxy.Proxying;
@@ -14,9 +14,9 @@ internal sealed partial class Exchange
 {
     private long _responseFlags;
     private string? _transportFailure;
-    private Forwarding.Http1Connection? _upstreamConnection;
+    private Http1Connection? _upstreamConnection;
 
-    void Forwarding.IUpstreamResponseObserver.OnUpstreamConnection(Forwarding.Http1Connection connection) => _upstreamConnection = connection;
+    void IUpstreamResponseObserver.OnUpstreamConnection(Http1Connection connection) => _upstreamConnection = connection;
 
     /// <summary>Records a response flag (<see cref="ResponseFlags"/>) for <c>response.flags</c>; flags accumulate, as Envoy's do.</summary>
     public void SetResponseFlag(long flag) => _responseFlags |= flag;
@@ -25,10 +25,10 @@ internal sealed partial class Exchange
     /// Records how forwarding failed: its response flag, and for a connection that could not be made what went wrong
     /// (<c>upstream.transport_failure_reason</c>, Envoy's reason the connection pool failed).
     /// </summary>
-    public void ForwardFailed(Forwarding.ForwardResult result, string? detail)
+    public void ForwardFailed(ForwardResult result, string? detail)
     {
         _responseFlags |= ResponseFlags.For(result);
-        if (result == Forwarding.ForwardResult.ConnectFailed)
+        if (result == ForwardResult.ConnectFailed)
         {
             _transportFailure = detail;
         }
@@ -133,8 +133,7 @@ internal sealed partial class Exchange
 
         if (number is { } n)
         {
-            value = new byte[8];
-            BinaryPrimitives.WriteInt64LittleEndian(value, n);
+            value = PropertyValues.Int64(n);
             return true;
         }
 
@@ -243,12 +242,12 @@ internal sealed partial class Exchange
     private static long? GrpcStatusOf(HeaderMap? map) => map?.Get("grpc-status") is not { Length: > 0 } status ? null
         : long.TryParse(status, NumberStyles.None, CultureInfo.InvariantCulture, out var code) && code <= 16 ? code : -1;
 
-    /// <summary>
-    /// What a plugin set with <c>proxy_set_property(path)</c> is Envoy's filter state <c>wasm.&lt;path&gt;</c>: read
-    /// back by its path, and by <c>filter_state.wasm.&lt;path&gt;</c>.
-    /// </summary>
     private const string WasmFilterState = "filter_state.wasm.";
 
+    /// <summary>
+    /// What a plugin set with <c>proxy_set_property(key)</c>, Envoy's filter state <c>wasm.&lt;key&gt;</c>: read back by
+    /// its key, and as <c>filter_state.wasm.&lt;key&gt;</c>. A LOG_ONLY plugin reads its own.
+    /// </summary>
     private bool TryGetFilterState(StreamHost? host, string key, out byte[] value)
     {
         if (host is not null && host.TryGetOwnProperty(key, out value))

@@ -10,7 +10,7 @@ namespace WasmOperator.Proxy.Proxying;
 /// WORKLOAD_NAME, CLUSTER_ID, MESH_ID, INSTANCE_IPS, …, from <c>--node-meta</c>) and the workload's labels under
 /// <c>LABELS</c> (from <c>--node-label</c>). Encoded as Envoy's getProperty encodes each step: the message in its
 /// protobuf wire format; the Struct (a CEL map) in the pairs encoding with each value encoded (a string as it is,
-/// <c>LABELS</c> as pairs of its own); a string field as it is. Built once, from the options; no request pays for it.
+/// <c>LABELS</c> as pairs of its own); a string field as it is. Built from the options on the first node read.
 /// </summary>
 internal sealed class NodeProperties
 {
