@@ -77,17 +77,22 @@ internal sealed class CalloutClient : IDisposable
     /// </summary>
     private Uri Enter(string upstream)
     {
-        if (!TryResolve(upstream, out var cluster, out var unknown))
-        {
-            throw new CalloutRefusedException(CalloutRefusal.UnknownCluster, unknown);
-        }
+        var cluster = Resolve(upstream);
+        Count(upstream, null);
+        return cluster;
+    }
 
+    private Uri Resolve(string upstream) =>
+        TryResolve(upstream, out var cluster, out var unknown) ? cluster : throw new CalloutRefusedException(CalloutRefusal.UnknownCluster, unknown);
+
+    /// <summary>Counts a callout against its cluster, or refuses it at the limit (disposing the request built for it).</summary>
+    private void Count(string upstream, IDisposable? built)
+    {
         if (!TryEnter(upstream))
         {
+            built?.Dispose();
             throw new CalloutRefusedException(CalloutRefusal.Overflow, Overflow(upstream));
         }
-
-        return cluster;
     }
 
     private async Task<HttpCalloutResponse> SendCountedAsync(Uri cluster, HttpCalloutRequest request, CancellationToken cancellationToken)
@@ -260,15 +265,20 @@ internal sealed class CalloutClient : IDisposable
     /// </summary>
     public Task<GrpcCalloutResponse> SendGrpcAsync(GrpcCalloutRequest request, CancellationToken cancellationToken)
     {
-        var cluster = Enter(request.Upstream);
-        return SendGrpcCountedAsync(cluster, request, cancellationToken);
+        // Built before the call is counted: a request that cannot be built is refused, and never holds a place.
+        var message = GrpcRequest(Resolve(request.Upstream), request.Upstream, request.Authority, request.Service, request.Method, request.InitialMetadata);
+        Count(request.Upstream, message);
+        return SendGrpcCountedAsync(message, request, cancellationToken);
     }
 
-    private async Task<GrpcCalloutResponse> SendGrpcCountedAsync(Uri cluster, GrpcCalloutRequest request, CancellationToken cancellationToken)
+    private async Task<GrpcCalloutResponse> SendGrpcCountedAsync(HttpRequestMessage message, GrpcCalloutRequest request, CancellationToken cancellationToken)
     {
         try
         {
-            return await SendGrpcAsync(cluster, request, cancellationToken).ConfigureAwait(false);
+            using (message)
+            {
+                return await SendGrpcAsync(message, request, cancellationToken).ConfigureAwait(false);
+            }
         }
         finally
         {
@@ -276,9 +286,8 @@ internal sealed class CalloutClient : IDisposable
         }
     }
 
-    private async Task<GrpcCalloutResponse> SendGrpcAsync(Uri cluster, GrpcCalloutRequest request, CancellationToken cancellationToken)
+    private async Task<GrpcCalloutResponse> SendGrpcAsync(HttpRequestMessage message, GrpcCalloutRequest request, CancellationToken cancellationToken)
     {
-        using var message = GrpcRequest(cluster, request.Upstream, request.Authority, request.Service, request.Method, request.InitialMetadata);
         if (request.Timeout > TimeSpan.Zero)
         {
             // Envoy's Grpc::Common::prepareHeaders tells the server the deadline too.
@@ -331,8 +340,8 @@ internal sealed class CalloutClient : IDisposable
     /// </summary>
     public IGrpcStream OpenGrpcStream(GrpcStreamRequest request, IGrpcStreamEvents events)
     {
-        var cluster = Enter(request.Upstream);
-        var message = GrpcRequest(cluster, request.Upstream, request.Authority, request.Service, request.Method, request.InitialMetadata);
+        var message = GrpcRequest(Resolve(request.Upstream), request.Upstream, request.Authority, request.Service, request.Method, request.InitialMetadata);
+        Count(request.Upstream, message);
         return GrpcStreamCall.Start(_client, message, events, () => Leave(request.Upstream));
     }
 
@@ -381,7 +390,9 @@ internal sealed class CalloutClient : IDisposable
     /// <summary>
     /// A gRPC request head as Envoy's async client builds it (<c>Grpc::Common::prepareHeaders</c>): POST
     /// <c>/service/method</c>, <c>:authority</c> the <c>GrpcService</c>'s authority or else the cluster name (not the
-    /// cluster's address), <c>te: trailers</c>, then the metadata.
+    /// cluster's address), <c>te: trailers</c>, then the metadata. An authority the plugin gave that is no host name
+    /// (<c>"a b"</c>) is refused (BAD_ARGUMENT); a cluster name that is none (<c>a..b</c>) leaves the cluster's own
+    /// address as the authority.
     /// </summary>
     private static HttpRequestMessage GrpcRequest(Uri cluster, string clusterName, string? authority, string service, string method, HeaderMap metadata)
     {
@@ -390,7 +401,19 @@ internal sealed class CalloutClient : IDisposable
             Version = HttpVersion.Version20,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
         };
-        message.Headers.Host = authority ?? clusterName;
+        try
+        {
+            message.Headers.Host = authority ?? clusterName;
+        }
+        catch (FormatException) when (authority is null)
+        {
+        }
+        catch (FormatException)
+        {
+            message.Dispose();
+            throw new CalloutRefusedException(CalloutRefusal.InvalidRequest, $"gRPC authority '{authority}' is not a host name");
+        }
+
         message.Headers.TryAddWithoutValidation("te", "trailers");
         foreach (var (name, value) in metadata.Entries)
         {

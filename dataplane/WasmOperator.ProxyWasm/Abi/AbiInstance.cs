@@ -1320,7 +1320,12 @@ internal sealed class AbiInstance : IDisposable
     private ProxyStatus Refused(CalloutRefusedException refused, ProxyStatus unknownCluster)
     {
         _plugin.Log.LogDebug("plugin {Plugin}: callout refused: {Reason}", _plugin.Options.Name, refused.Message);
-        return refused.Reason == CalloutRefusal.UnknownCluster ? unknownCluster : ProxyStatus.InternalFailure;
+        return refused.Reason switch
+        {
+            CalloutRefusal.UnknownCluster => unknownCluster,
+            CalloutRefusal.InvalidRequest => ProxyStatus.BadArgument,
+            _ => ProxyStatus.InternalFailure,
+        };
     }
 
     /// <summary>

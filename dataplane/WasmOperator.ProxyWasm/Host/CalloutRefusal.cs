@@ -8,4 +8,7 @@ public enum CalloutRefusal
 
     /// <summary>The cluster has as many callouts in flight as it may (Envoy's circuit breaker overflows).</summary>
     Overflow,
+
+    /// <summary>The request cannot be sent as asked (a gRPC authority that is no host name): BAD_ARGUMENT.</summary>
+    InvalidRequest,
 }

@@ -4,7 +4,7 @@ namespace WasmOperator.ProxyWasm.Host;
 /// Thrown synchronously by an <see cref="IPluginHost"/> callout method when the proxy refuses the callout itself.
 /// The hostcall then answers the plugin with a status, as Envoy's does (an unknown cluster: BAD_ARGUMENT for
 /// <c>proxy_http_call</c>, PARSE_FAILURE for a gRPC call or stream named by a bare cluster name; an overflow:
-/// INTERNAL_FAILURE), and no callback ever comes for it.
+/// INTERNAL_FAILURE; a request that cannot be sent as asked: BAD_ARGUMENT), and no callback ever comes for it.
 /// </summary>
 public sealed class CalloutRefusedException : Exception
 {

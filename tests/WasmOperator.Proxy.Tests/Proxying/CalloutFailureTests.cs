@@ -106,6 +106,29 @@ public sealed class CalloutFailureTests
     }
 
     [Fact]
+    public async Task A_grpc_callout_whose_authority_is_no_host_name_is_refused_and_holds_no_place_in_its_cluster()
+    {
+        var options = new ProxyOptions { MaxCalloutsPerCluster = 1 };
+        var upstream = new HeldHandler();
+        using var client = new CalloutClient(options, upstream);
+
+        // More refusals than the cluster has places: each must give its place back (it took one before and kept it).
+        for (var i = 0; i < 3; i++)
+        {
+            var stream = Assert.Throws<CalloutRefusedException>(() => client.OpenGrpcStream(
+                new GrpcStreamRequest(ProxyOptions.DefaultCluster, "test.Echo", "Stream", new HeaderMap(0)) { Authority = "a b" }, new IgnoredEvents()));
+            var call = Assert.Throws<CalloutRefusedException>(() => { _ = client.SendGrpcAsync(
+                new GrpcCalloutRequest(ProxyOptions.DefaultCluster, "test.Echo", "Unary", new HeaderMap(0), [], TimeSpan.FromSeconds(5)) { Authority = "a b" }, default); });
+            Assert.All([stream, call], refused => Assert.Equal(CalloutRefusal.InvalidRequest, refused.Reason));
+            Assert.Equal("gRPC authority 'a b' is not a host name", stream.Message);
+        }
+
+        var held = client.SendHttpAsync(Get(), default);
+        upstream.Release();
+        Assert.Equal("200", (await held).Headers.Get(":status"));
+    }
+
+    [Fact]
     public async Task Callouts_beyond_what_a_cluster_may_have_in_flight_are_refused_at_once()
     {
         // Envoy's circuit breaker: a cluster full of calls fails the next one at once rather than queueing it (a plugin
