@@ -166,6 +166,8 @@ internal sealed class AbiInstance : IDisposable
     {
         Effective = context.Id;
         context.InCallback = true;
+        context.Running = callback is StreamCallback.RequestHeaders or StreamCallback.RequestBody or StreamCallback.RequestTrailers
+            ? StreamType.HttpRequest : StreamType.HttpResponse;
         try
         {
             var eos = endOfStream ? 1 : 0;
@@ -182,6 +184,7 @@ internal sealed class AbiInstance : IDisposable
         finally
         {
             context.InCallback = false;
+            context.Running = null;
         }
     }
 
@@ -1040,7 +1043,12 @@ internal sealed class AbiInstance : IDisposable
             return RootStreamControl;
         }
 
-        if (!stream.InCallback && !stream.LocalResponseSent)
+        // Inside a callback, continuing its own direction is what its return value says; continuing the other direction
+        // (the request waits at its end while on_response_body runs) resumes it after this VM call, as Envoy's
+        // Context::continueStream queues continueDecoding/continueEncoding whichever callback runs. In on_done/on_log
+        // the stream is ending: nothing to resume.
+        var ownDirection = stream.InCallback && (stream.Running is null || stream.Running == (StreamType)type);
+        if (!ownDirection && !stream.LocalResponseSent)
         {
             var host = stream.Host;
             _shard.Defer(() => host.ContinueStream((StreamType)type));

@@ -85,11 +85,13 @@ public sealed class FullDuplexTests
     [Theory]
     [InlineData("pause_both_until_tick")]
     [InlineData("pause_both_resume_when_both_wait")]
+    [InlineData("resume_request_from_response_body")]
     public async Task A_plugin_pausing_the_request_at_its_end_and_the_response_at_its_head_has_both_resumed(string fixture)
     {
         // The echo answers as soon as the first bytes arrive, while the plugin then holds the request at its end: both
         // directions wait at once (the second fixture resumes nothing before they do), and each resume is for its own.
         // With one wait slot per stream, the second pause took it and the first's resume was lost: 503 after the pause timeout.
+        // The third resumes the request from the response's body callback: a continue of the other direction is a resume.
         await using var upstream = new EchoUpstream(close: false);
         await using var proxy = await PausingProxyAsync(upstream.Address, fixture);
         var started = System.Diagnostics.Stopwatch.StartNew();
