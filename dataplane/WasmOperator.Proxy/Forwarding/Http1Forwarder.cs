@@ -455,7 +455,7 @@ internal sealed class Http1Forwarder : IDisposable
                     // Request trailers go on (as plugins left them): the chunked encoding is the one way HTTP/1.1 carries them.
                     if (observer is not null)
                     {
-                        foreach (var (name, value) in observer.RequestTrailers?.Entries ?? [])
+                        foreach (var (name, value) in observer.RequestTrailerFields())
                         {
                             end.Header(name, value);
                         }

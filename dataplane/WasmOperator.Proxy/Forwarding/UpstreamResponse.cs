@@ -20,8 +20,11 @@ internal sealed class UpstreamResponse(Http1ResponseHead head, Http1ResponseBody
 /// <summary>The plugin chain as the forwarder sees it: request trailers as plugins left them, and the response hook.</summary>
 internal interface IUpstreamResponseObserver
 {
-    /// <summary>Request trailers after the plugins' trailer callbacks (null when the request had none).</summary>
-    WasmOperator.ProxyWasm.Host.HeaderMap? RequestTrailers { get; }
+    /// <summary>
+    /// Request trailers after the plugins' trailer callbacks, copied (a callout's answer may still edit the plugins'
+    /// map): none when the request had none.
+    /// </summary>
+    KeyValuePair<string, string>[] RequestTrailerFields();
 
     /// <summary>True once a plugin answered or closed the stream: nothing the upstream sends may reach the client then.</summary>
     bool IsStopped { get; }

@@ -26,10 +26,17 @@ namespace WasmOperator.Proxy.Proxying;
 /// The two directions are driven by two tasks once the request is forwarded: the request body's reader (YARP's or the
 /// forwarder's upload) and the response's relay. Envoy runs a stream's decoder and encoder callbacks on one worker
 /// thread, interleaved, never at once; here each step of a direction (a body chunk, a headers or trailers phase, a
-/// local reply) holds the exchange's turn (<see cref="_turn"/>) for its callbacks and the state they touch: the maps,
-/// the bodies, the LOG_ONLY copies, the reply and the stop. A direction lets the turn go while it waits for a plugin
+/// local reply) holds the exchange's turn (<see cref="_turn"/>) for its callbacks: one direction's plugin callbacks,
+/// the reply and the stop never run at once with the other's. A direction lets the turn go while it waits for a plugin
 /// to resume it (the other direction goes on meanwhile, as Envoy's encoder does while a decoder filter is stopped),
 /// and around I/O.
+/// The turn does not cover the maps, the bodies and the LOG_ONLY copies: a callout's answer, a tick or a queue event
+/// runs on the plugin's VM whenever it comes (under that VM's lock only, never the turn, which is taken before a VM's
+/// lock, never after), and may reach them through proxy_set_effective_context while this exchange appends a chunk to
+/// a held body or another plugin's callback edits the same map. The state lock (<see cref="_state"/>) covers them:
+/// each hostcall that reads or writes them holds it for that hostcall, and the exchange holds it around each of its
+/// own reads and writes of them (held bodies, header write-back, LOG_ONLY copies, trailers), never across a plugin
+/// call or an await.
 /// </remarks>
 internal sealed partial class Exchange : IUpstreamResponseObserver
 {
@@ -41,6 +48,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     private readonly long _started = Stopwatch.GetTimestamp();
     private readonly CancellationTokenSource? _idle;
     private readonly SemaphoreSlim _turn = new(1, 1);
+    private readonly Lock _state = new();
     private ConcurrentDictionary<string, byte[]>? _filterState;
     private StreamHost? _endingResponse;
     private bool _waitsEnded;
@@ -70,6 +78,13 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     }
 
     public HttpContext Context { get; }
+
+    /// <summary>
+    /// The state lock (<see cref="IHttpStreamHost.StateLock"/> of every plugin's view of this exchange, LOG_ONLY copies
+    /// included): held by each hostcall that touches the maps and bodies, and here around each touch of them, never
+    /// across a plugin call or an await.
+    /// </summary>
+    public Lock StateLock => _state;
 
     public HeaderMap RequestHeaders { get; }
 
@@ -171,10 +186,13 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             ReleaseTurn();
         }
 
-        if (RequestHeaders.Version != before)
+        lock (_state)
         {
-            // Untouched requests keep Kestrel's parsed method, path and headers: nothing to copy back.
-            ApplyRequestHeaders();
+            if (RequestHeaders.Version != before)
+            {
+                // Untouched requests keep Kestrel's parsed method, path and headers: nothing to copy back.
+                ApplyRequestHeaders();
+            }
         }
 
         if (!hasBody)
@@ -356,11 +374,14 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     public int BufferedBytes(bool request)
     {
         var total = 0;
-        foreach (var host in _hosts)
+        lock (_state)
         {
-            if (!host.Entry.LogOnly)
+            foreach (var host in _hosts)
             {
-                total += (request ? host.RequestBody : host.ResponseBody)?.Length ?? 0;
+                if (!host.Entry.LogOnly)
+                {
+                    total += (request ? host.RequestBody : host.ResponseBody)?.Length ?? 0;
+                }
             }
         }
 
@@ -383,6 +404,14 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             cancellationToken);
 
     /// <summary>The fast path's hook: the same response callbacks for a response read by <see cref="Http1Forwarder"/>.</summary>
+    KeyValuePair<string, string>[] IUpstreamResponseObserver.RequestTrailerFields()
+    {
+        lock (_state)
+        {
+            return RequestTrailers is { } trailers ? [.. trailers.Entries] : [];
+        }
+    }
+
     ValueTask<bool> IUpstreamResponseObserver.OnResponseAsync(UpstreamResponse upstream, CancellationToken cancellationToken) =>
         new(OnResponseAsync(upstream.HasBody, upstream.ContentLength, trailersAfterLength: false, _ => ValueTask.FromResult<Stream>(upstream.Body),
             () => upstream.Body.Trailers is { Count: > 0 } received ? ToMap(received) : null, cancellationToken));
@@ -446,21 +475,27 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
 
         headers.TrackChanges();
-        ResponseHeaders = headers;
-        foreach (var host in _hosts)
+        var before = headers.Version;
+        lock (_state)
         {
-            host.ResponseHeaders = headers;
+            ResponseHeaders = headers;
+            foreach (var host in _hosts)
+            {
+                host.ResponseHeaders = headers;
+            }
         }
 
-        var before = headers.Version;
         if (!await RunAsync(Phase.ResponseHeaders, !hasBody).ConfigureAwait(false))
         {
             return false;
         }
 
-        if (headers.Version != before)
+        lock (_state)
         {
-            ApplyResponseHeaders();
+            if (headers.Version != before)
+            {
+                ApplyResponseHeaders();
+            }
         }
 
         return true;
@@ -523,9 +558,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             await _turn.WaitAsync().ConfigureAwait(false);
             try
             {
-                foreach (var (name, value) in ResponseTrailers?.Entries ?? [])
+                lock (_state)
                 {
-                    response.AppendTrailer(name, value);
+                    foreach (var (name, value) in ResponseTrailers?.Entries ?? [])
+                    {
+                        response.AppendTrailer(name, value);
+                    }
                 }
             }
             finally
@@ -581,25 +619,29 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             return null;
         }
 
-        if (host.Entry.LogOnly)
+        // Reached from a hostcall, which holds the lock already (it is reentrant).
+        lock (_state)
         {
-            // A LOG_ONLY plugin works on a map that never reaches the wire (ObserveBody counts what it adds).
-            return host.ResponseTrailers = Copy(ResponseTrailers) ?? new HeaderMap(0);
-        }
-
-        if (ResponseTrailers is null)
-        {
-            ResponseTrailers = new HeaderMap(4);
-            foreach (var other in _hosts)
+            if (host.Entry.LogOnly)
             {
-                if (!other.Entry.LogOnly)
+                // A LOG_ONLY plugin works on a map that never reaches the wire (ObserveBody counts what it adds).
+                return host.ResponseTrailers = Copy(ResponseTrailers) ?? new HeaderMap(0);
+            }
+
+            if (ResponseTrailers is null)
+            {
+                ResponseTrailers = new HeaderMap(4);
+                foreach (var other in _hosts)
                 {
-                    other.ResponseTrailers = ResponseTrailers;
+                    if (!other.Entry.LogOnly)
+                    {
+                        other.ResponseTrailers = ResponseTrailers;
+                    }
                 }
             }
-        }
 
-        return ResponseTrailers;
+            return ResponseTrailers;
+        }
     }
 
     private static HeaderMap ToMap(IReadOnlyList<KeyValuePair<string, string>> fields)
@@ -794,16 +836,19 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     }
 
     /// <summary>What <paramref name="host"/> held of the body, which moves on; its buffer is emptied.</summary>
-    private static byte[] TakeHeld(StreamHost host, bool request)
+    private byte[] TakeHeld(StreamHost host, bool request)
     {
-        if ((request ? host.RequestBody : host.ResponseBody) is not { Length: > 0 } held)
+        lock (_state)
         {
-            return [];
-        }
+            if ((request ? host.RequestBody : host.ResponseBody) is not { Length: > 0 } held)
+            {
+                return [];
+            }
 
-        var data = held.ToArray();
-        held.Clear();
-        return data;
+            var data = held.ToArray();
+            held.Clear();
+            return data;
+        }
     }
 
     /// <summary>
@@ -814,13 +859,16 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// </summary>
     private async Task<byte[]?> FinishBodyWithTrailersAsync(bool request, byte[] chunk, HeaderMap trailers)
     {
-        if (request)
+        lock (_state)
         {
-            RequestTrailers = trailers;
-        }
-        else
-        {
-            ResponseTrailers = trailers;
+            if (request)
+            {
+                RequestTrailers = trailers;
+            }
+            else
+            {
+                ResponseTrailers = trailers;
+            }
         }
 
         var phase = request ? Phase.RequestTrailers : Phase.ResponseTrailers;
@@ -828,13 +876,16 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         for (var n = 0; n < _hosts.Length; n++)
         {
             var host = _hosts[request ? n : _hosts.Length - 1 - n];
-            if (request)
+            lock (_state)
             {
-                host.RequestTrailers = trailers;
-            }
-            else
-            {
-                host.ResponseTrailers = trailers;
+                if (request)
+                {
+                    host.RequestTrailers = trailers;
+                }
+                else
+                {
+                    host.ResponseTrailers = trailers;
+                }
             }
 
             if (host.Skipped || host.Stream is null)
@@ -858,10 +909,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             }
 
             // Trailers end the stream: what this plugin held (paused on the body) is released.
-            if (!host.Entry.LogOnly && (request ? host.RequestBody : host.ResponseBody) is { Length: > 0 } held)
+            if (!host.Entry.LogOnly && TakeHeld(host, request) is { Length: > 0 } held)
             {
-                data = data.Length == 0 ? held.ToArray() : [.. data, .. held.Span];
-                held.Clear();
+                data = data.Length == 0 ? held : [.. data, .. held];
             }
         }
 
@@ -896,9 +946,15 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             }
         }
 
-        var buffer = (request ? host.RequestBody : host.ResponseBody) ?? new BodyBuffer(data.Length);
-        SetBody(host, request, buffer);
-        buffer.Append(data);
+        BodyBuffer buffer;
+        lock (_state)
+        {
+            // A callout's answer may be editing what the plugin holds right now, on its VM's thread.
+            buffer = (request ? host.RequestBody : host.ResponseBody) ?? new BodyBuffer(data.Length);
+            SetBody(host, request, buffer);
+            buffer.Append(data);
+        }
+
         var result = Invoke(host, stream, phase, endOfStream);
         if (Closed)
         {
@@ -928,13 +984,17 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 return BodyStep.Paused;
         }
 
-        if (buffer.Length != data.Length || !buffer.Span.SequenceEqual(data))
+        lock (_state)
         {
-            // The plugin rewrote the chunk or released what it held: pass on its buffer.
-            data = buffer.ToArray();
+            if (buffer.Length != data.Length || !buffer.Span.SequenceEqual(data))
+            {
+                // The plugin rewrote the chunk or released what it held: pass on its buffer.
+                data = buffer.ToArray();
+            }
+
+            buffer.Clear();
         }
 
-        buffer.Clear();
         if (released is { Length: > 0 })
         {
             data = [.. released, .. data];
@@ -957,18 +1017,30 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             return;
         }
 
-        copy.Append(data);
-        SetBody(host, request, copy.View);
-        var trailers = host.ResponseTrailers;
+        HeaderMap? trailers;
+        lock (_state)
+        {
+            copy.Append(data);
+            SetBody(host, request, copy.View);
+            trailers = host.ResponseTrailers;
+        }
+
         var seen = Invoke(host, stream, request ? Phase.RequestBody : Phase.ResponseBody, endOfStream);
-        if (copy.TakeRewrite())
+        bool rewrote, createdTrailers;
+        lock (_state)
+        {
+            rewrote = copy.TakeRewrite();
+            // Response trailers it created at the end of the body (TrailersCreatedAtEnd) count as a trailers callback's edits do.
+            createdTrailers = !request && trailers is null && host.ResponseTrailers is { } created &&
+                (created.Count > 0 || ResponseTrailers is not null) && !SameHeaders(created, ResponseTrailers);
+        }
+
+        if (rewrote)
         {
             RecordLogOnly(host, "body_mutation");
         }
 
-        // Response trailers it created at the end of the body (TrailersCreatedAtEnd) count as a trailers callback's edits do.
-        if (!request && trailers is null && host.ResponseTrailers is { } created &&
-            (created.Count > 0 || ResponseTrailers is not null) && !SameHeaders(created, ResponseTrailers))
+        if (createdTrailers)
         {
             RecordLogOnly(host, "header_mutation");
         }
@@ -988,8 +1060,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 if (!endOfStream && copy.View.Length > _options.MaxBufferedBodyBytes)
                 {
                     RecordLogOnly(host, request ? "request_payload_too_large" : "response_payload_too_large");
-                    copy.Abandon();
-                    SetBody(host, request, copy.View);
+                    lock (_state)
+                    {
+                        copy.Abandon();
+                        SetBody(host, request, copy.View);
+                    }
+
                 }
 
                 // Held: the next chunk is added to it (at the end of the body, a callout may still read it).
@@ -999,7 +1075,10 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 break;
         }
 
-        copy.Clear();
+        lock (_state)
+        {
+            copy.Clear();
+        }
     }
 
     private static void SetBody(StreamHost host, bool request, BodyBuffer buffer)
@@ -1044,6 +1123,11 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             if (ResponseHeaders is null)
             {
                 body = await RunReplyThroughPluginsAsync(reply, headers, body).ConfigureAwait(false);
+                lock (_state)
+                {
+                    // Written after the turn goes, while a callout's answer may still edit the plugins' map.
+                    headers = Copy(headers)!;
+                }
             }
         }
         finally
@@ -1064,13 +1148,16 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     private async Task<byte[]> RunReplyThroughPluginsAsync(LocalResponse reply, HeaderMap headers, byte[] body)
     {
         // The whole map is written afterwards (LocalReply.WriteAsync): no change tracking needed.
-        ResponseHeaders = headers;
-        foreach (var host in _hosts)
+        lock (_state)
         {
-            host.ResponseHeaders = headers;
-        }
+            ResponseHeaders = headers;
+            foreach (var host in _hosts)
+            {
+                host.ResponseHeaders = headers;
+            }
 
-        SetStatus(Context.Response, headers.Get(":status"));
+            SetStatus(Context.Response, headers.Get(":status"));
+        }
 
         for (var n = _hosts.Length - 1; n >= 0 && !Closed; n--)
         {
@@ -1089,7 +1176,11 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             if (output is not null && (output.Length != body.Length || !output.AsSpan().SequenceEqual(body)))
             {
                 body = output;
-                headers.Set("content-length", body.Length.ToString(CultureInfo.InvariantCulture));
+                lock (_state)
+                {
+                    headers.Set("content-length", body.Length.ToString(CultureInfo.InvariantCulture));
+                }
+
             }
         }
 
@@ -1282,6 +1373,14 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
     private void PrepareCopies(StreamHost host, Phase phase)
     {
+        lock (_state)
+        {
+            PrepareCopiesLocked(host, phase);
+        }
+    }
+
+    private void PrepareCopiesLocked(StreamHost host, Phase phase)
+    {
         switch (phase)
         {
             case Phase.RequestHeaders:
@@ -1304,14 +1403,19 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
     private void CompareCopies(StreamHost host, Phase phase)
     {
-        var changed = phase switch
+        bool changed;
+        lock (_state)
         {
-            Phase.RequestHeaders => !SameHeaders(host.RequestHeaders, RequestHeaders),
-            Phase.ResponseHeaders => !SameHeaders(host.ResponseHeaders, ResponseHeaders),
-            Phase.RequestTrailers => !SameHeaders(host.RequestTrailers, RequestTrailers),
-            Phase.ResponseTrailers => !SameHeaders(host.ResponseTrailers, ResponseTrailers),
-            _ => false,
-        };
+            changed = phase switch
+            {
+                Phase.RequestHeaders => !SameHeaders(host.RequestHeaders, RequestHeaders),
+                Phase.ResponseHeaders => !SameHeaders(host.ResponseHeaders, ResponseHeaders),
+                Phase.RequestTrailers => !SameHeaders(host.RequestTrailers, RequestTrailers),
+                Phase.ResponseTrailers => !SameHeaders(host.ResponseTrailers, ResponseTrailers),
+                _ => false,
+            };
+        }
+
         if (changed)
         {
             RecordLogOnly(host, "header_mutation");
@@ -1322,7 +1426,13 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     public void RecordLogOnly(StreamHost host, string action)
     {
         host.Entry.Metrics.LogOnlyAction(action).Inc();
-        LogWouldHave(_log, host.Entry.Spec.Key, action, RequestHeaders.Get(":path") ?? "");
+        string? path;
+        lock (_state)
+        {
+            path = RequestHeaders.Get(":path");
+        }
+
+        LogWouldHave(_log, host.Entry.Spec.Key, action, path ?? "");
     }
 
     private static HeaderMap? Copy(HeaderMap? map)

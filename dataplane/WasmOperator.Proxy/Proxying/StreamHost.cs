@@ -64,6 +64,9 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     /// <summary>A LOG_ONLY plugin's own copy of the response body; its <see cref="LogOnlyBody.View"/> is <see cref="ResponseBody"/>.</summary>
     public LogOnlyBody? LogOnlyResponseBody { get; set; }
 
+    /// <summary>The exchange's state lock: one for every plugin's view of it, LOG_ONLY copies included.</summary>
+    public Lock? StateLock => exchange.StateLock;
+
     public HeaderMap? GetHeaderMap(MapType type) => type switch
     {
         MapType.RequestHeaders => RequestHeaders,

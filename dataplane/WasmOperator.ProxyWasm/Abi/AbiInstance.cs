@@ -555,6 +555,34 @@ internal sealed class AbiInstance : IDisposable
 
     private StreamContext? EffectiveStream => Effective != RootContextId && Streams.TryGetValue(Effective, out var s) ? s : null;
 
+    /// <summary>
+    /// Holds the effective stream's <see cref="IHttpStreamHost.StateLock"/> for the rest of a hostcall that touches that
+    /// stream's maps or bodies (<paramref name="streamState"/>): the proxy may be using them on another thread meanwhile
+    /// (see <see cref="IHttpStreamHost.StateLock"/>). Nothing for the root context, a callout's own answer, or a host
+    /// without a lock. The guest allocator may run under it (a copy out); it makes no hostcalls (<see cref="Allocate"/>),
+    /// and the holder of the lock never waits for this VM, so nothing waits in a circle.
+    /// </summary>
+    private StateScope LockStreamState(bool streamState) =>
+        streamState && EffectiveStream?.Host.StateLock is { } gate ? new StateScope(gate) : default;
+
+    /// <summary>An entered <see cref="Lock"/>, exited on dispose (default: none); no allocation.</summary>
+    private readonly ref struct StateScope
+    {
+        private readonly Lock? _gate;
+
+        public StateScope(Lock gate)
+        {
+            gate.Enter();
+            _gate = gate;
+        }
+
+        public void Dispose() => _gate?.Exit();
+    }
+
+    private static bool IsStreamBuffer(int type) => (BufferType)type is BufferType.RequestBody or BufferType.ResponseBody;
+
+    private static bool IsStreamMap(int type) => (MapType)type is MapType.RequestHeaders or MapType.RequestTrailers or MapType.ResponseHeaders or MapType.ResponseTrailers;
+
     // ---- logging ----
 
     public int Log(int level, int ptr, int size)
@@ -673,6 +701,7 @@ internal sealed class AbiInstance : IDisposable
     public int GetBufferBytes(int type, int start, int maxSize, int retPtr, int retSize)
     {
         Guard("proxy_get_buffer_bytes");
+        using var state = LockStreamState(IsStreamBuffer(type));
         var status = TryGetBuffer(type, out var bytes, out _);
         if (status != ProxyStatus.Ok)
         {
@@ -698,6 +727,7 @@ internal sealed class AbiInstance : IDisposable
     public int SetBufferBytes(int type, int start, int size, int ptr, int length)
     {
         Guard("proxy_set_buffer_bytes");
+        using var state = LockStreamState(IsStreamBuffer(type));
         var status = TryGetBuffer(type, out _, out var body);
         if (status != ProxyStatus.Ok)
         {
@@ -750,6 +780,7 @@ internal sealed class AbiInstance : IDisposable
     public int GetBufferStatus(int type, int retLength, int retFlags)
     {
         Guard("proxy_get_buffer_status");
+        using var state = LockStreamState(IsStreamBuffer(type));
         var status = TryGetBuffer(type, out var bytes, out _);
         if (status != ProxyStatus.Ok)
         {
@@ -784,6 +815,7 @@ internal sealed class AbiInstance : IDisposable
     public int GetHeaderMapPairs(int type, int retPtr, int retSize)
     {
         Guard("proxy_get_header_map_pairs");
+        using var state = LockStreamState(IsStreamMap(type));
         var status = TryGetMap(type, out var map);
         if (map is null)
         {
@@ -809,6 +841,7 @@ internal sealed class AbiInstance : IDisposable
     public int SetHeaderMapPairs(int type, int ptr, int size)
     {
         Guard("proxy_set_header_map_pairs");
+        using var state = LockStreamState(IsStreamMap(type));
         var status = TryGetMap(type, out var map);
         if (map is null)
         {
@@ -833,6 +866,7 @@ internal sealed class AbiInstance : IDisposable
     public int GetHeaderMapValue(int type, int keyPtr, int keySize, int retPtr, int retSize)
     {
         Guard("proxy_get_header_map_value");
+        using var state = LockStreamState(IsStreamMap(type));
         var status = TryGetMap(type, out var map);
         if (map is null)
         {
@@ -857,6 +891,7 @@ internal sealed class AbiInstance : IDisposable
     public int AddHeaderMapValue(int type, int keyPtr, int keySize, int valuePtr, int valueSize, bool replace)
     {
         Guard(replace ? "proxy_replace_header_map_value" : "proxy_add_header_map_value");
+        using var state = LockStreamState(IsStreamMap(type));
         var status = TryGetMap(type, out var map);
         if (map is null)
         {
@@ -905,6 +940,7 @@ internal sealed class AbiInstance : IDisposable
     public int RemoveHeaderMapValue(int type, int keyPtr, int keySize)
     {
         Guard("proxy_remove_header_map_value");
+        using var state = LockStreamState(IsStreamMap(type));
         var status = TryGetMap(type, out var map);
         if (map is null)
         {
@@ -923,6 +959,7 @@ internal sealed class AbiInstance : IDisposable
     public int GetHeaderMapSize(int type, int ret)
     {
         Guard("proxy_get_header_map_size");
+        using var state = LockStreamState(IsStreamMap(type));
         var status = TryGetMap(type, out var map);
         if (map is null)
         {
@@ -965,7 +1002,15 @@ internal sealed class AbiInstance : IDisposable
         }
 
         var stream = EffectiveStream;
-        if (stream is not null && stream.Host.TryGetProperty(path, out var value))
+        bool found;
+        byte[] value = [];
+        using (LockStreamState(stream is not null))
+        {
+            // Stream properties are read from its maps (request.path, response.headers.*).
+            found = stream is not null && stream.Host.TryGetProperty(path, out value);
+        }
+
+        if (found)
         {
             return CopyOut(value, retPtr, retSize);
         }

@@ -13,6 +13,16 @@ namespace WasmOperator.ProxyWasm.Host;
 /// </summary>
 public interface IHttpStreamHost
 {
+    /// <summary>
+    /// Guards this stream's header maps, trailers and bodies (what <see cref="GetHeaderMap"/> and <see cref="GetBody"/>
+    /// hand out, and the properties read from them) against the proxy's own use of them on another thread: a callout's
+    /// answer, a tick or a queue event runs on the plugin's VM whenever it comes, while the proxy appends a body chunk or
+    /// another plugin's callback edits the same map. Each hostcall that reads or writes them holds it for that hostcall
+    /// only; the proxy holds it around each of its own touches, never across a plugin call or an await. Null when the
+    /// host needs none (everything on one thread).
+    /// </summary>
+    Lock? StateLock => null;
+
     /// <summary>The map of <paramref name="type"/> (request/response headers or trailers), or null if not (yet) available.</summary>
     HeaderMap? GetHeaderMap(MapType type);
 

@@ -45,27 +45,54 @@ public sealed class HttpStream : IDisposable
 
     /// <summary>Request headers are ready in the host's <see cref="MapType.RequestHeaders"/> map.</summary>
     public FilterResult OnRequestHeaders(bool endOfStream) =>
-        Invoke(StreamCallback.RequestHeaders, _host.GetHeaderMap(MapType.RequestHeaders)?.Count ?? 0, endOfStream, "proxy_on_request_headers");
+        Invoke(StreamCallback.RequestHeaders, MapCount(MapType.RequestHeaders), endOfStream, "proxy_on_request_headers");
 
     /// <summary>The request body buffer holds everything received so far (cumulative size is passed).</summary>
     public FilterResult OnRequestBody(bool endOfStream) =>
-        Invoke(StreamCallback.RequestBody, _host.GetBody(BufferType.RequestBody)?.Length ?? 0, endOfStream, "proxy_on_request_body");
+        Invoke(StreamCallback.RequestBody, BodyLength(BufferType.RequestBody), endOfStream, "proxy_on_request_body");
 
     /// <summary>Request trailers are ready.</summary>
     public FilterResult OnRequestTrailers() =>
-        Invoke(StreamCallback.RequestTrailers, _host.GetHeaderMap(MapType.RequestTrailers)?.Count ?? 0, false, "proxy_on_request_trailers");
+        Invoke(StreamCallback.RequestTrailers, MapCount(MapType.RequestTrailers), false, "proxy_on_request_trailers");
 
     /// <summary>Response headers are ready (starting with <c>:status</c>).</summary>
     public FilterResult OnResponseHeaders(bool endOfStream) =>
-        Invoke(StreamCallback.ResponseHeaders, _host.GetHeaderMap(MapType.ResponseHeaders)?.Count ?? 0, endOfStream, "proxy_on_response_headers");
+        Invoke(StreamCallback.ResponseHeaders, MapCount(MapType.ResponseHeaders), endOfStream, "proxy_on_response_headers");
 
     /// <summary>The response body buffer holds everything received so far.</summary>
     public FilterResult OnResponseBody(bool endOfStream) =>
-        Invoke(StreamCallback.ResponseBody, _host.GetBody(BufferType.ResponseBody)?.Length ?? 0, endOfStream, "proxy_on_response_body");
+        Invoke(StreamCallback.ResponseBody, BodyLength(BufferType.ResponseBody), endOfStream, "proxy_on_response_body");
 
     /// <summary>Response trailers are ready.</summary>
     public FilterResult OnResponseTrailers() =>
-        Invoke(StreamCallback.ResponseTrailers, _host.GetHeaderMap(MapType.ResponseTrailers)?.Count ?? 0, false, "proxy_on_response_trailers");
+        Invoke(StreamCallback.ResponseTrailers, MapCount(MapType.ResponseTrailers), false, "proxy_on_response_trailers");
+
+    /// <summary>A callback's size argument, read under the host's state lock (another plugin's callout may be editing a shared map).</summary>
+    private int MapCount(MapType type)
+    {
+        if (_host.StateLock is not { } gate)
+        {
+            return _host.GetHeaderMap(type)?.Count ?? 0;
+        }
+
+        lock (gate)
+        {
+            return _host.GetHeaderMap(type)?.Count ?? 0;
+        }
+    }
+
+    private int BodyLength(BufferType type)
+    {
+        if (_host.StateLock is not { } gate)
+        {
+            return _host.GetBody(type)?.Length ?? 0;
+        }
+
+        lock (gate)
+        {
+            return _host.GetBody(type)?.Length ?? 0;
+        }
+    }
 
     private FilterResult Invoke(StreamCallback callback, int size, bool endOfStream, string name)
     {

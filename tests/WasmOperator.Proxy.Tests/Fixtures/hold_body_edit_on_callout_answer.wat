@@ -1,0 +1,40 @@
+;; Holds the request body (pauses on every chunk) while a callout runs (sent on the first chunk: GET /ping on cluster
+;; collector); the callout's answer makes the request effective, rewrites the held body 20000 times with
+;; proxy_set_buffer_bytes (start 0, size 0, nothing: the content stays the same, the buffer is rebuilt each time) and
+;; resumes the request. Meanwhile the proxy keeps appending arriving chunks to that same held body on its own thread.
+(module
+  (import "env" "proxy_http_call" (func $http_call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_effective_context" (func $set_effective (param i32) (result i32)))
+  (import "env" "proxy_set_buffer_bytes" (func $set_buffer (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_continue_stream" (func $continue (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $request (mut i32) (i32.const 0))
+  (global $called (mut i32) (i32.const 0))
+  (global $replied (mut i32) (i32.const 0))
+  (data (i32.const 16) "collector")
+  (data (i32.const 512) "\03\00\00\00\07\00\00\00\03\00\00\00\05\00\00\00\05\00\00\00\0a\00\00\00\09\00\00\00:method\00GET\00:path\00/ping\00:authority\00collector\00")
+  (func (export "malloc") (param i32) (result i32) (i32.const 8192))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32)
+    (global.set $request (local.get $ctx))
+    (global.set $called (i32.const 0))
+    (global.set $replied (i32.const 0))
+    (i32.const 0))
+  (func (export "proxy_on_request_body") (param $ctx i32) (param $size i32) (param $eos i32) (result i32)
+    (if (i32.eqz (global.get $called))
+      (then
+        (global.set $called (i32.const 1))
+        (drop (call $http_call (i32.const 16) (i32.const 9) (i32.const 512) (i32.const 73)
+          (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 5000) (i32.const 300)))))
+    (if (result i32) (global.get $replied) (then (i32.const 0)) (else (i32.const 1))))
+  (func (export "proxy_on_http_call_response") (param i32 i32 i32 i32 i32) (local $i i32)
+    (drop (call $set_effective (global.get $request)))
+    (loop $l
+      (drop (call $set_buffer (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 64) (i32.const 0)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 20000))))
+    (global.set $replied (i32.const 1))
+    (drop (call $continue (i32.const 0))))
+)

@@ -1,0 +1,25 @@
+;; on_response_headers adds and removes response header x-b 600000 times (a plugin editing the map), logging
+;; "mutator start" and "mutator end" around it.
+(module
+  (import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_remove_header_map_value" (func $remove (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "x-b")
+  (data (i32.const 32) "1")
+  (data (i32.const 48) "mutator start")
+  (data (i32.const 64) "mutator end")
+  (func (export "malloc") (param i32) (result i32) (i32.const 8192))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32) (local $i i32)
+    (drop (call $log (i32.const 2) (i32.const 48) (i32.const 13)))
+    (loop $l
+      (drop (call $add (i32.const 2) (i32.const 16) (i32.const 3) (i32.const 32) (i32.const 1)))
+      (drop (call $remove (i32.const 2) (i32.const 16) (i32.const 3)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 600000))))
+    (drop (call $log (i32.const 2) (i32.const 64) (i32.const 11)))
+    (i32.const 0))
+)

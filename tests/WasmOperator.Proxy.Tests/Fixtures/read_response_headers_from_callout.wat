@@ -1,0 +1,32 @@
+;; on_request_headers sends a callout (GET /ping on cluster collector, timeout 300 ms) and continues at once; the
+;; callout's answer (or its timeout) makes the request effective and reads the response headers 150000 times (an audit
+;; plugin reading the answer), logging "reader start" and "reader end" around it.
+(module
+  (import "env" "proxy_http_call" (func $http_call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_effective_context" (func $set_effective (param i32) (result i32)))
+  (import "env" "proxy_get_header_map_pairs" (func $pairs (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (global $request (mut i32) (i32.const 0))
+  (data (i32.const 16) "collector")
+  (data (i32.const 32) "reader start")
+  (data (i32.const 48) "reader end")
+  (data (i32.const 512) "\03\00\00\00\07\00\00\00\03\00\00\00\05\00\00\00\05\00\00\00\0a\00\00\00\09\00\00\00:method\00GET\00:path\00/ping\00:authority\00collector\00")
+  (func (export "malloc") (param i32) (result i32) (i32.const 65536))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32)
+    (global.set $request (local.get $ctx))
+    (drop (call $http_call (i32.const 16) (i32.const 9) (i32.const 512) (i32.const 73)
+      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 300) (i32.const 300)))
+    (i32.const 0))
+  (func (export "proxy_on_http_call_response") (param i32 i32 i32 i32 i32) (local $i i32)
+    (drop (call $set_effective (global.get $request)))
+    (drop (call $log (i32.const 2) (i32.const 32) (i32.const 12)))
+    (loop $l
+      (drop (call $pairs (i32.const 2) (i32.const 304) (i32.const 308)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 150000))))
+    (drop (call $log (i32.const 2) (i32.const 48) (i32.const 10))))
+)

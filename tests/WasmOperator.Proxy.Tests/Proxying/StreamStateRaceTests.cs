@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using WasmOperator.Proxy.Tests.Support;
+using Xunit.Abstractions;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Proxying;
+
+/// <summary>
+/// A callout's answer runs on the plugin's VM whenever it comes, on the callout's thread, and through
+/// <c>proxy_set_effective_context</c> reaches the stream's maps and bodies while the exchange uses them on its own
+/// thread (appending chunks to a held body) and another plugin's callback edits the same map. The exchange's state
+/// lock serializes each such hostcall with the exchange's own touches and with the other plugin's hostcalls: the
+/// held body reaches the upstream whole, and a map read while another plugin edits it is read whole.
+/// </summary>
+public sealed class StreamStateRaceTests(ITestOutputHelper output)
+{
+    /// <summary>A body sent in many small flushed writes, so chunks keep arriving while the plugin's callout answer runs.</summary>
+    private sealed class Trickle(byte[] payload, bool chunked) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            for (var i = 0; i < payload.Length; i += 1000)
+            {
+                await stream.WriteAsync(payload.AsMemory(i, Math.Min(1000, payload.Length - i)));
+                await stream.FlushAsync();
+                if (i % 10000 == 0)
+                {
+                    await Task.Delay(1);
+                }
+            }
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = payload.Length;
+            return !chunked;
+        }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_callout_answer_rewriting_a_held_body_while_chunks_arrive_loses_no_byte(bool chunked)
+    {
+        await using var collector = await LoopbackApp.StartAsync(HttpProtocols.Http1, ctx => ctx.Response.WriteAsync("pong"));
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("hold", Wat("hold_body_edit_on_callout_answer"), "hold", extra: "limits:\n  maxCallDuration: 20s")),
+            o =>
+            {
+                o.Clusters["collector"] = collector.Address;
+                o.ShardsPerPlugin = 1;
+                o.MaxBufferedBodyBytes = 8 << 20;
+            });
+        // 480 kB in 480 writes: the answer's 20000 rewrites of the held body overlap many appends.
+        var text = string.Concat(Enumerable.Range(0, 60000).Select(i => i.ToString("D7") + "\n"));
+        var payload = Encoding.ASCII.GetBytes(text);
+        var outcomes = new List<string>();
+        var clock = Stopwatch.StartNew();
+        for (var round = 0; round < 5 && clock.Elapsed < TimeSpan.FromSeconds(10); round++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/upload") { Content = new Trickle(payload, chunked) };
+            var (response, echo) = await proxy.SendAsync(request);
+            var body = echo?.Body ?? "";
+            outcomes.Add($"{(int)response.StatusCode} echoed={body.Length} of {payload.Length} intact={body == text}");
+        }
+
+        foreach (var outcome in outcomes)
+        {
+            output.WriteLine(outcome);
+        }
+
+        Assert.NotEmpty(outcomes);
+        Assert.All(outcomes, o => Assert.Equal($"200 echoed={payload.Length} of {payload.Length} intact=True", o));
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("hold", StringComparison.Ordinal) && l.Contains("fail", StringComparison.OrdinalIgnoreCase));
+    }
+
+    [Fact]
+    public async Task A_callout_answer_reads_the_response_headers_whole_while_another_plugin_edits_them()
+    {
+        // The collector never answers: the reader's callout times out after 300 ms (its answer, with no headers, still
+        // runs the reader's loop), while the mutator's callback is editing the response headers. A timer ends the
+        // callout, not a socket: an answer read from a socket may wait for the socket thread the mutator's callback runs
+        // on (inline socket completions), and then never overlaps it.
+        await using var collector = await LoopbackApp.StartAsync(HttpProtocols.Http1, async ctx =>
+        {
+            try
+            {
+                await Task.Delay(Timeout.Infinite, ctx.RequestAborted);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(
+                Plugin("reader", Wat("read_response_headers_from_callout"), "reader", extra: "limits:\n  maxCallDuration: 20s"),
+                Plugin("mutator", Wat("mutate_response_headers"), "mutator", extra: "limits:\n  maxCallDuration: 20s")),
+            o =>
+            {
+                o.Clusters["collector"] = collector.Address;
+                o.ShardsPerPlugin = 1;
+            });
+
+        // Rounds until the reader's answer overlapped the mutator's callback three times (or 10 s went by).
+        var codes = new List<int>();
+        var clock = Stopwatch.StartNew();
+        for (var round = 1; round <= 10 && Overlaps(proxy) < 3 && clock.Elapsed < TimeSpan.FromSeconds(10); round++)
+        {
+            var (response, _) = await proxy.GetAsync("/race");
+            codes.Add((int)response.StatusCode);
+            // The reader's answer ends on its own: the next request starts once it did (or the VM failed).
+            var waited = Stopwatch.StartNew();
+            while (Count(proxy, "reader end") < round && !Failed(proxy) && waited.Elapsed < TimeSpan.FromSeconds(5))
+            {
+                await Task.Delay(10);
+            }
+        }
+
+        output.WriteLine($"statuses: {string.Join(",", codes)}; answers overlapping the mutator: {Overlaps(proxy)}");
+        foreach (var line in proxy.Logs.Lines.Where(l => l.Contains("reader", StringComparison.Ordinal) || l.Contains("shard", StringComparison.Ordinal)).Take(20))
+        {
+            output.WriteLine(line.Length > 300 ? line[..300] : line);
+        }
+
+        Assert.False(Failed(proxy), "the reader's VM trapped");
+        Assert.All(codes, c => Assert.Equal(200, c));
+        Assert.Equal(codes.Count, Count(proxy, "reader end"));
+        Assert.True(Overlaps(proxy) >= 1, "no callout answer ran while the other plugin edited the map: the race was not exercised");
+    }
+
+    /// <summary>How many of the reader's answers started while the mutator's callback ran (the log is in order).</summary>
+    private static int Overlaps(ProxyHarness proxy)
+    {
+        var mutating = false;
+        var overlaps = 0;
+        foreach (var line in proxy.Logs.Lines)
+        {
+            if (line.Contains("mutator start", StringComparison.Ordinal))
+            {
+                mutating = true;
+            }
+            else if (line.Contains("mutator end", StringComparison.Ordinal))
+            {
+                mutating = false;
+            }
+            else if (mutating && line.Contains("reader start", StringComparison.Ordinal))
+            {
+                overlaps++;
+            }
+        }
+
+        return overlaps;
+    }
+
+    private static int Count(ProxyHarness proxy, string text) => proxy.Logs.Lines.Count(l => l.Contains(text, StringComparison.Ordinal));
+
+    private static bool Failed(ProxyHarness proxy) =>
+        proxy.Logs.Lines.Any(l => l.Contains("trap", StringComparison.OrdinalIgnoreCase) || l.Contains("too small", StringComparison.Ordinal));
+}
