@@ -403,7 +403,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             () => upstream.TrailingHeaders.NonValidated.Count > 0 ? ToMap(upstream.TrailingHeaders) : null,
             cancellationToken);
 
-    /// <summary>The fast path's hook: the same response callbacks for a response read by <see cref="Http1Forwarder"/>.</summary>
+    /// <summary>The request trailers as the plugins left them, for the fast path to send: copied under the state lock.</summary>
     KeyValuePair<string, string>[] IUpstreamResponseObserver.RequestTrailerFields()
     {
         lock (_state)
@@ -412,6 +412,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
     }
 
+    /// <summary>The fast path's hook: the same response callbacks for a response read by <see cref="Http1Forwarder"/>.</summary>
     ValueTask<bool> IUpstreamResponseObserver.OnResponseAsync(UpstreamResponse upstream, CancellationToken cancellationToken) =>
         new(OnResponseAsync(upstream.HasBody, upstream.ContentLength, trailersAfterLength: false, _ => ValueTask.FromResult<Stream>(upstream.Body),
             () => upstream.Body.Trailers is { Count: > 0 } received ? ToMap(received) : null, cancellationToken));
@@ -1065,7 +1066,6 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                         copy.Abandon();
                         SetBody(host, request, copy.View);
                     }
-
                 }
 
                 // Held: the next chunk is added to it (at the end of the body, a callout may still read it).
@@ -1180,7 +1180,6 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 {
                     headers.Set("content-length", body.Length.ToString(CultureInfo.InvariantCulture));
                 }
-
             }
         }
 
