@@ -30,6 +30,21 @@ public sealed class DirectionPauseTests
         response.TrailingHeaders.TryGetValues("grpc-status", out var trailer) ? trailer.Single()
         : response.Headers.TryGetValues("grpc-status", out var header) ? header.Single() : null;
 
+    /// <summary>
+    /// Opens a Chat call with one message, waits until the plugin logged <paramref name="logged"/> (it reached the state the
+    /// test is about while the request was still open), then ends the request and returns the response.
+    /// </summary>
+    private static async Task<HttpResponseMessage> CallEndingAfterAsync(ProxyHarness proxy, string logged, string what)
+    {
+        var content = new PipeContent();
+        using var request = GrpcUpstream.Call("/test.Echo/Chat", content);
+        await content.Writer.WriteAsync(GrpcUpstream.Frame("first"));
+        var sending = proxy.H2c.SendAsync(request);
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains(logged)), what);
+        await content.Writer.CompleteAsync();
+        return await sending.WaitAsync(Patience);
+    }
+
     [Fact]
     public async Task A_grpc_call_paused_at_the_end_of_its_request_and_at_its_response_head_is_resumed_both_ways()
     {
@@ -52,15 +67,8 @@ public sealed class DirectionPauseTests
     {
         await using var grpc = await GrpcUpstream.StartAsync();
         await using var proxy = await ProxyAsync(grpc, "continue_request_before_it_pauses", ShortPause);
-        var content = new PipeContent();
-        using var request = GrpcUpstream.Call("/test.Echo/Chat", content);
-        await content.Writer.WriteAsync(GrpcUpstream.Frame("first"));
-        var sending = proxy.H2c.SendAsync(request);
-
         // The response waits at its head; the request, still streaming, was continued meanwhile. Only then does it end.
-        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("continued the request before it paused")), "the early continue");
-        await content.Writer.CompleteAsync();
-        using var response = await sending.WaitAsync(Patience);
+        using var response = await CallEndingAfterAsync(proxy, "continued the request before it paused", "the early continue");
 
         // "late" is added to the request body while its end is paused, then resumed: it went up only if the early
         // continue left the later pause alone.
@@ -74,15 +82,8 @@ public sealed class DirectionPauseTests
         await using var grpc = await GrpcUpstream.StartAsync();
         // A wait the reply left behind would hold the call until its pause timeout, past the test's patience.
         await using var proxy = await ProxyAsync(grpc, "reply_when_both_wait", TimeSpan.FromMinutes(2));
-        var content = new PipeContent();
-        using var request = GrpcUpstream.Call("/test.Echo/Chat", content);
-        await content.Writer.WriteAsync(GrpcUpstream.Frame("first"));
-        var sending = proxy.H2c.SendAsync(request);
-
         // The request pauses at its end after the response paused at its head: the reply comes while both wait.
-        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("response paused")), "the response to pause");
-        await content.Writer.CompleteAsync();
-        using var response = await sending.WaitAsync(Patience);
+        using var response = await CallEndingAfterAsync(proxy, "response paused", "the response to pause");
 
         Assert.Equal("7", GrpcStatus(response));
         Assert.Equal("denied", response.Headers.GetValues("grpc-message").Single());
@@ -109,14 +110,7 @@ public sealed class DirectionPauseTests
             o.PauseTimeout = TimeSpan.FromMinutes(2);
             o.ShardsPerPlugin = 1;
         });
-        var content = new PipeContent();
-        using var request = GrpcUpstream.Call("/test.Echo/Chat", content);
-        await content.Writer.WriteAsync(GrpcUpstream.Frame("first"));
-        var sending = proxy.H2c.SendAsync(request);
-
-        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("response paused")), "the response to pause");
-        await content.Writer.CompleteAsync();
-        using var response = await sending.WaitAsync(Patience);
+        using var response = await CallEndingAfterAsync(proxy, "response paused", "the response to pause");
         var messages = GrpcUpstream.Messages(await response.Content.ReadAsByteArrayAsync());
 
         // Failing open passes both directions on; failing closed answers 503 (gRPC: unavailable). Either way the one
