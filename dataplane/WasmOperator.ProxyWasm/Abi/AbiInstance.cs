@@ -559,8 +559,9 @@ internal sealed class AbiInstance : IDisposable
     /// Holds the effective stream's <see cref="IHttpStreamHost.StateLock"/> for the rest of a hostcall that touches that
     /// stream's maps or bodies (<paramref name="streamState"/>): the proxy may be using them on another thread meanwhile
     /// (see <see cref="IHttpStreamHost.StateLock"/>). Nothing for the root context, a callout's own answer, or a host
-    /// without a lock. The guest allocator may run under it (a copy out); it makes no hostcalls (<see cref="Allocate"/>),
-    /// and the holder of the lock never waits for this VM, so nothing waits in a circle.
+    /// without a lock. The guest allocator never runs under it: what a hostcall hands back is copied out of the stream
+    /// under the lock and into the guest after, so a slow allocator holds up neither the exchange nor another plugin's
+    /// hostcall (whose CPU deadline would be spent waiting). The holder of the lock never waits for a VM.
     /// </summary>
     private StateScope LockStreamState(bool streamState) =>
         streamState && EffectiveStream?.Host.StateLock is { } gate ? new StateScope(gate) : default;
@@ -701,13 +702,6 @@ internal sealed class AbiInstance : IDisposable
     public int GetBufferBytes(int type, int start, int maxSize, int retPtr, int retSize)
     {
         Guard("proxy_get_buffer_bytes");
-        using var state = LockStreamState(IsStreamBuffer(type));
-        var status = TryGetBuffer(type, out var bytes, out _);
-        if (status != ProxyStatus.Ok)
-        {
-            return Status(status);
-        }
-
         var s = (uint)start;
         var max = (uint)maxSize;
         if ((ulong)s + max > uint.MaxValue)
@@ -715,13 +709,44 @@ internal sealed class AbiInstance : IDisposable
             return Status(ProxyStatus.BadArgument);
         }
 
-        if (s > bytes.Length)
+        var streamState = IsStreamBuffer(type);
+        if (!streamState)
         {
-            return Status(ProxyStatus.BadArgument);
+            var status = TryGetBuffer(type, out var bytes, out _);
+            return status != ProxyStatus.Ok ? Status(status)
+                : s > bytes.Length ? Status(ProxyStatus.BadArgument)
+                : CopyOut(bytes.Slice((int)s, (int)Math.Min(max, (uint)bytes.Length - s)), retPtr, retSize);
         }
 
-        var length = (int)Math.Min(max, (uint)bytes.Length - s);
-        return CopyOut(bytes.Slice((int)s, length), retPtr, retSize);
+        // A stream's body: copied out of it under its state lock, handed to the guest after (see LockStreamState).
+        byte[] copy;
+        int length;
+        using (LockStreamState(streamState))
+        {
+            var status = TryGetBuffer(type, out var bytes, out _);
+            if (status != ProxyStatus.Ok)
+            {
+                return Status(status);
+            }
+
+            if (s > bytes.Length)
+            {
+                return Status(ProxyStatus.BadArgument);
+            }
+
+            length = (int)Math.Min(max, (uint)bytes.Length - s);
+            copy = System.Buffers.ArrayPool<byte>.Shared.Rent(length);
+            bytes.Slice((int)s, length).CopyTo(copy);
+        }
+
+        try
+        {
+            return CopyOut(copy.AsSpan(0, length), retPtr, retSize);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(copy);
+        }
     }
 
     public int SetBufferBytes(int type, int start, int size, int ptr, int length)
@@ -815,13 +840,42 @@ internal sealed class AbiInstance : IDisposable
     public int GetHeaderMapPairs(int type, int retPtr, int retSize)
     {
         Guard("proxy_get_header_map_pairs");
-        using var state = LockStreamState(IsStreamMap(type));
-        var status = TryGetMap(type, out var map);
-        if (map is null)
+        if (!IsStreamMap(type))
         {
-            return Status(status);
+            var status = TryGetMap(type, out var map);
+            return map is null ? Status(status) : CopyOutPairs(map, retPtr, retSize);
         }
 
+        // A stream's map: serialized under its state lock, handed to the guest after: the guest allocator never runs
+        // while the lock is held, so a slow one cannot hold up the exchange or another plugin's hostcall.
+        byte[] pairs;
+        int size;
+        using (LockStreamState(streamState: true))
+        {
+            var status = TryGetMap(type, out var map);
+            if (map is null)
+            {
+                return Status(status);
+            }
+
+            size = Pairs.SerializedSize(map);
+            pairs = System.Buffers.ArrayPool<byte>.Shared.Rent(size);
+            Pairs.Serialize(map, pairs.AsSpan(0, size));
+        }
+
+        try
+        {
+            return CopyOut(pairs.AsSpan(0, size), retPtr, retSize);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(pairs);
+        }
+    }
+
+    /// <summary>A map that is not a stream's (a callout's answer), serialized straight into the guest's allocation.</summary>
+    private int CopyOutPairs(HeaderMap map, int retPtr, int retSize)
+    {
         var size = Pairs.SerializedSize(map);
         if (size == 0)
         {
@@ -866,19 +920,24 @@ internal sealed class AbiInstance : IDisposable
     public int GetHeaderMapValue(int type, int keyPtr, int keySize, int retPtr, int retSize)
     {
         Guard("proxy_get_header_map_value");
-        using var state = LockStreamState(IsStreamMap(type));
-        var status = TryGetMap(type, out var map);
-        if (map is null)
+        string? value;
+        using (LockStreamState(IsStreamMap(type)))
         {
-            return Status(status);
+            var status = TryGetMap(type, out var map);
+            if (map is null)
+            {
+                return Status(status);
+            }
+
+            if (!TryReadString(keyPtr, keySize, out var key, Field))
+            {
+                return Status(ProxyStatus.InvalidMemoryAccess);
+            }
+
+            // Strings are immutable: the value is copied to the guest after the lock (see LockStreamState).
+            value = map.Get(key);
         }
 
-        if (!TryReadString(keyPtr, keySize, out var key, Field))
-        {
-            return Status(ProxyStatus.InvalidMemoryAccess);
-        }
-
-        var value = map.Get(key);
         if (value is null)
         {
             // 0.1.0 answered OK with an empty value; 0.2.x answers NOT_FOUND.

@@ -132,6 +132,43 @@ public sealed class StreamStateRaceTests(ITestOutputHelper output)
         Assert.True(Overlaps(proxy) >= 1, "no callout answer ran while the other plugin edited the map: the race was not exercised");
     }
 
+    [Fact]
+    public async Task A_slow_guest_allocator_does_not_hold_the_stream_up_for_another_plugins_hostcall()
+    {
+        // The reader's answer (at 300 ms) reads the request headers, and its allocator takes about a second; the quick
+        // plugin's answer (at 400 ms, 500 ms CPU deadline) reads one header of the same stream meanwhile. Had the allocator
+        // run under the stream's state lock, the quick plugin would have waited past its deadline and trapped (503).
+        await using var collector = await LoopbackApp.StartAsync(HttpProtocols.Http1, async ctx =>
+        {
+            try
+            {
+                await Task.Delay(Timeout.Infinite, ctx.RequestAborted);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(
+                Plugin("quick", Wat("quick_header_read_on_answer"), "quick", extra: "limits:\n  maxCallDuration: 500ms"),
+                Plugin("slow", Wat("slow_allocator_reader"), "slow", extra: "limits:\n  maxCallDuration: 20s")),
+            o =>
+            {
+                o.Clusters["collector"] = collector.Address;
+                o.ShardsPerPlugin = 1;
+            });
+
+        var (response, _) = await proxy.GetAsync("/slow-allocator");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        static bool QuickDone(string line) => line.EndsWith("wasm log default/quick: quick read done", StringComparison.Ordinal);
+        static bool QuickFailed(string line) => line.Contains("plugin default.quick shard 0", StringComparison.Ordinal);
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Lines.Any(l => QuickDone(l) || QuickFailed(l))), "the quick plugin's answer to end");
+        Assert.DoesNotContain(proxy.Logs.Lines, QuickFailed);
+        Assert.Contains(proxy.Logs.Lines, QuickDone);
+        Assert.True(proxy.Logs.Contains("slow read done"));
+    }
+
     /// <summary>How many of the reader's answers started while the mutator's callback ran (the log is in order).</summary>
     private static int Overlaps(ProxyHarness proxy)
     {

@@ -1,0 +1,30 @@
+;; on_request_headers sends a callout (GET /ping on cluster collector, timeout 400 ms) and lets the request go on; the
+;; callout's answer (its timeout) reads the request's :path once, then calls a function of its own (where Wasmtime checks
+;; the call's CPU deadline) and logs "quick read done".
+(module
+  (import "env" "proxy_http_call" (func $http_call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_effective_context" (func $set_effective (param i32) (result i32)))
+  (import "env" "proxy_get_header_map_value" (func $value (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (global $request (mut i32) (i32.const 0))
+  (data (i32.const 16) "collector")
+  (data (i32.const 32) "quick read done")
+  (data (i32.const 64) ":path")
+  (data (i32.const 512) "\03\00\00\00\07\00\00\00\03\00\00\00\05\00\00\00\05\00\00\00\0a\00\00\00\09\00\00\00:method\00GET\00:path\00/ping\00:authority\00collector\00")
+  (func (export "malloc") (param i32) (result i32) (i32.const 65536))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32)
+    (global.set $request (local.get $ctx))
+    (drop (call $http_call (i32.const 16) (i32.const 9) (i32.const 512) (i32.const 73)
+      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 400) (i32.const 300)))
+    (i32.const 0))
+  (func $done
+    (drop (call $log (i32.const 2) (i32.const 32) (i32.const 15))))
+  (func (export "proxy_on_http_call_response") (param i32 i32 i32 i32 i32)
+    (drop (call $set_effective (global.get $request)))
+    (drop (call $value (i32.const 0) (i32.const 64) (i32.const 5) (i32.const 304) (i32.const 308)))
+    (call $done))
+)

@@ -1,0 +1,38 @@
+;; on_request_headers sends a callout (GET /ping on cluster collector, timeout 300 ms) and pauses the request; the
+;; callout's answer (its timeout) reads the request headers, and the allocator that takes them spins for about a second
+;; first (a guest allocator that is slow: a collecting one, a big copy), then resumes the request. Logs "slow read done".
+(module
+  (import "env" "proxy_http_call" (func $http_call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_effective_context" (func $set_effective (param i32) (result i32)))
+  (import "env" "proxy_get_header_map_pairs" (func $pairs (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_continue_stream" (func $continue (param i32) (result i32)))
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (global $request (mut i32) (i32.const 0))
+  (global $slow (mut i32) (i32.const 0))
+  (data (i32.const 16) "collector")
+  (data (i32.const 32) "slow read done")
+  (data (i32.const 512) "\03\00\00\00\07\00\00\00\03\00\00\00\05\00\00\00\05\00\00\00\0a\00\00\00\09\00\00\00:method\00GET\00:path\00/ping\00:authority\00collector\00")
+  (func (export "malloc") (param i32) (result i32) (local $i i64)
+    (if (global.get $slow)
+      (then
+        (loop $spin
+          (local.set $i (i64.add (local.get $i) (i64.const 1)))
+          (br_if $spin (i64.lt_u (local.get $i) (i64.const 3000000000))))))
+    (i32.const 65536))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32)
+    (global.set $request (local.get $ctx))
+    (drop (call $http_call (i32.const 16) (i32.const 9) (i32.const 512) (i32.const 73)
+      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 300) (i32.const 300)))
+    (i32.const 1))
+  (func (export "proxy_on_http_call_response") (param i32 i32 i32 i32 i32)
+    (drop (call $set_effective (global.get $request)))
+    (global.set $slow (i32.const 1))
+    (drop (call $pairs (i32.const 0) (i32.const 304) (i32.const 308)))
+    (global.set $slow (i32.const 0))
+    (drop (call $log (i32.const 2) (i32.const 32) (i32.const 14)))
+    (drop (call $continue (i32.const 0))))
+)
