@@ -280,13 +280,17 @@ internal sealed partial class Exchange
             return 0;
         }
 
-        if (items.TryGetValue(typeof(Exchange), out var id) && id is long existing)
+        // One dictionary per connection, shared by all its HTTP/2 streams, whose exchanges may ask at the same moment.
+        lock (items)
         {
-            return existing;
-        }
+            if (items.TryGetValue(typeof(Exchange), out var id) && id is long existing)
+            {
+                return existing;
+            }
 
-        var next = Interlocked.Increment(ref _connectionIds);
-        items[typeof(Exchange)] = next;
-        return next;
+            var next = Interlocked.Increment(ref _connectionIds);
+            items[typeof(Exchange)] = next;
+            return next;
+        }
     }
 }
