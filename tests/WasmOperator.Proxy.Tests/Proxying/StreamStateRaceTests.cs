@@ -85,25 +85,8 @@ public sealed class StreamStateRaceTests(ITestOutputHelper output)
         // runs the reader's loop), while the mutator's callback is editing the response headers. A timer ends the
         // callout, not a socket: an answer read from a socket may wait for the socket thread the mutator's callback runs
         // on (inline socket completions), and then never overlaps it.
-        await using var collector = await LoopbackApp.StartAsync(HttpProtocols.Http1, async ctx =>
-        {
-            try
-            {
-                await Task.Delay(Timeout.Infinite, ctx.RequestAborted);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        });
-        await using var proxy = await ProxyHarness.StartAsync(
-            Yaml(
-                Plugin("reader", Wat("read_response_headers_from_callout"), "reader", extra: "limits:\n  maxCallDuration: 20s"),
-                Plugin("mutator", Wat("mutate_response_headers"), "mutator", extra: "limits:\n  maxCallDuration: 20s")),
-            o =>
-            {
-                o.Clusters["collector"] = collector.Address;
-                o.ShardsPerPlugin = 1;
-            });
+        await using var collector = await HangingUpstream.StartAsync();
+        await using var proxy = await CalloutPairAsync(collector, ("reader", "read_response_headers_from_callout", "20s"), ("mutator", "mutate_response_headers", "20s"));
 
         // Rounds until the reader's answer overlapped the mutator's callback three times (or 10 s went by).
         var codes = new List<int>();
@@ -138,25 +121,8 @@ public sealed class StreamStateRaceTests(ITestOutputHelper output)
         // The reader's answer (at 300 ms) reads the request headers, and its allocator takes about a second; the quick
         // plugin's answer (at 400 ms, 500 ms CPU deadline) reads one header of the same stream meanwhile. Had the allocator
         // run under the stream's state lock, the quick plugin would have waited past its deadline and trapped (503).
-        await using var collector = await LoopbackApp.StartAsync(HttpProtocols.Http1, async ctx =>
-        {
-            try
-            {
-                await Task.Delay(Timeout.Infinite, ctx.RequestAborted);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        });
-        await using var proxy = await ProxyHarness.StartAsync(
-            Yaml(
-                Plugin("quick", Wat("quick_header_read_on_answer"), "quick", extra: "limits:\n  maxCallDuration: 500ms"),
-                Plugin("slow", Wat("slow_allocator_reader"), "slow", extra: "limits:\n  maxCallDuration: 20s")),
-            o =>
-            {
-                o.Clusters["collector"] = collector.Address;
-                o.ShardsPerPlugin = 1;
-            });
+        await using var collector = await HangingUpstream.StartAsync();
+        await using var proxy = await CalloutPairAsync(collector, ("quick", "quick_header_read_on_answer", "500ms"), ("slow", "slow_allocator_reader", "20s"));
 
         var (response, _) = await proxy.GetAsync("/slow-allocator");
 
@@ -168,6 +134,19 @@ public sealed class StreamStateRaceTests(ITestOutputHelper output)
         Assert.Contains(proxy.Logs.Lines, QuickDone);
         Assert.True(proxy.Logs.Contains("slow read done"));
     }
+
+    /// <summary>Two WAT plugins in this order (name = root id = fixture's role, with a CPU deadline each), one VM each, and the cluster "collector".</summary>
+    private static Task<ProxyHarness> CalloutPairAsync(HangingUpstream collector, (string Name, string Fixture, string Deadline) first,
+        (string Name, string Fixture, string Deadline) second) =>
+        ProxyHarness.StartAsync(
+            Yaml(
+                Plugin(first.Name, Wat(first.Fixture), first.Name, extra: "limits:\n  maxCallDuration: " + first.Deadline),
+                Plugin(second.Name, Wat(second.Fixture), second.Name, extra: "limits:\n  maxCallDuration: " + second.Deadline)),
+            o =>
+            {
+                o.Clusters["collector"] = collector.Address;
+                o.ShardsPerPlugin = 1;
+            });
 
     /// <summary>How many of the reader's answers started while the mutator's callback ran (the log is in order).</summary>
     private static int Overlaps(ProxyHarness proxy)
