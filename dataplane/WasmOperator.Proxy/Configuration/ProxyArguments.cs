@@ -13,32 +13,6 @@ internal static class ProxyArguments
 {
     private const string Help = "--help";
 
-    /// <summary>What <c>--help</c> prints: every flag with its default.</summary>
-    public static readonly string Usage = string.Join('\n',
-        "Usage: WasmOperator.Proxy [flags]   (--name value or --name=value)",
-        "  --port N                      HTTP/1.1 data port (15001)",
-        "  --h2c-port N                  HTTP/2 prior-knowledge data port for gRPC (15002; 0 = off)",
-        "  --admin-port N                admin port: /ready /healthz /config_dump /stats/prometheus (15000)",
-        "  --listen ADDRESS              address the listeners bind to (0.0.0.0)",
-        "  --upstream URL                the default cluster, where unrouted requests go (http://127.0.0.1:8080)",
-        "  --cluster NAME=URL            a named cluster, for --route and plugin callouts (repeatable)",
-        "  --route /PREFIX=CLUSTER       requests under PREFIX go to CLUSTER, first match wins (repeatable)",
-        "  --plugins FILE                stand-alone mode: YAML plugin set, watched and hot-reloaded",
-        "  --node-id ID                  the node id plugins read as node.id (the host name)",
-        "  --node-label KEY=VALUE        a workload label, read by plugins as node.metadata.LABELS.KEY (repeatable)",
-        "  --node-meta KEY=VALUE         node metadata as Istio's (NAMESPACE, WORKLOAD_NAME, CLUSTER_ID, ...), read as node.metadata.KEY (repeatable)",
-        "  --max-body-bytes N            largest body buffered for a plugin; a larger request gets 413 (1048576)",
-        "  --shards N                    VMs per plugin (one per core)",
-        "  --max-callouts-per-cluster N  plugin callouts one cluster may have in flight (2048)",
-        "  --upstream-timeout SECONDS    an ordinary request's upstream moving no byte (100)",
-        "  --stream-idle-timeout SECONDS gRPC calls and upgraded streams moving no byte either way (300)",
-        "  --drain-time SECONDS          on SIGTERM, how long the listeners keep accepting while not ready (5)",
-        "  --drain-timeout SECONDS       then, how long in-flight requests may take before they are aborted (20)",
-        "  --plugin-log-level LEVEL      lowest plugin log level written: trace debug info warning error critical (info)",
-        "  --inline-io true|false        run requests and plugins on the socket event threads (true)",
-        "  --request-id true|false       give a request without x-request-id a random one (true)",
-        "  --help                        this text");
-
     /// <summary>True when the command line asks for <see cref="Usage"/>.</summary>
     public static bool WantsHelp(IReadOnlyList<string> args) => args.Any(a => a is Help or "-h");
 
@@ -57,7 +31,7 @@ internal static class ProxyArguments
                 continue;
             }
 
-            if (!Known.Contains(flag))
+            if (!ByName.TryGetValue(flag, out var known))
             {
                 problems.Add($"{flag}: unknown flag");
                 continue;
@@ -76,7 +50,7 @@ internal static class ProxyArguments
 
             try
             {
-                Apply(options, flag, value, clustersSeen);
+                known.Apply(options, value, clustersSeen);
             }
             catch (FormatException ex)
             {
@@ -103,62 +77,70 @@ internal static class ProxyArguments
         return problems.Count > 0 ? throw new ProxyArgumentsException(problems) : options;
     }
 
-    private static readonly HashSet<string> Known = new(StringComparer.Ordinal)
-    {
-        "--port", "--h2c-port", "--admin-port", "--listen", "--upstream", "--cluster", "--route", "--plugins", "--node-id", "--node-label", "--node-meta",
-        "--max-body-bytes", "--shards", "--max-callouts-per-cluster", "--upstream-timeout", "--stream-idle-timeout",
-        "--drain-time", "--drain-timeout", "--inline-io", "--request-id", "--plugin-log-level",
-    };
+    /// <summary>How a flag sets the options from its value (a <see cref="FormatException"/> says what is wrong with it).</summary>
+    private delegate void Setter(ProxyOptions options, string value, HashSet<string> clustersSeen);
 
-    private static void Apply(ProxyOptions options, string flag, string value, HashSet<string> clustersSeen)
-    {
-        switch (flag)
+    /// <summary>A flag: its name, what <c>--help</c> says of it (value, meaning, default), and how it applies.</summary>
+    private sealed record Flag(string Name, string Value, string Meaning, Setter Apply);
+
+    /// <summary>Every flag, in the order <c>--help</c> lists them: the one list the parser and the usage text read.</summary>
+    private static readonly Flag[] Flags =
+    [
+        new("--port", "N", "HTTP/1.1 data port (15001)", (o, v, _) => o.Port = Port(v, allowOff: false)),
+        new("--h2c-port", "N", "HTTP/2 prior-knowledge data port for gRPC (15002; 0 = off)", (o, v, _) => o.H2cPort = Port(v, allowOff: true)),
+        new("--admin-port", "N", "admin port: /ready /healthz /config_dump /logging /stats/prometheus (15000)", (o, v, _) => o.AdminPort = Port(v, allowOff: false)),
+        new("--listen", "ADDRESS", "address the listeners bind to (0.0.0.0)", (o, v, _) => o.ListenAddress = Address(v)),
+        new("--upstream", "URL", "the default cluster, where unrouted requests go (http://127.0.0.1:8080)",
+            (o, v, seen) => AddCluster(o, ProxyOptions.DefaultCluster, v, seen)),
+        new("--cluster", "NAME=URL", "a named cluster, for --route and plugin callouts (repeatable)", (o, v, seen) =>
         {
-            case "--port": options.Port = Port(value, allowOff: false); break;
-            case "--h2c-port": options.H2cPort = Port(value, allowOff: true); break;
-            case "--admin-port": options.AdminPort = Port(value, allowOff: false); break;
-            case "--listen":
-                // Whole addresses only: IPAddress also reads inet_aton's short forms ("1.2.3" is 1.2.0.3).
-                options.ListenAddress = (value.Contains(':', StringComparison.Ordinal) || value.Count(c => c == '.') == 3) && IPAddress.TryParse(value, out var address) ? address
-                    : throw new FormatException($"'{value}' is not an IP address (0.0.0.0, 127.0.0.1, ::)");
-                break;
-            case "--upstream": AddCluster(options, ProxyOptions.DefaultCluster, value, clustersSeen); break;
-            case "--cluster":
-                var (name, url) = Pair(value, "NAME=URL");
-                AddCluster(options, name, url, clustersSeen);
-                break;
-            case "--route":
-                var (prefix, cluster) = Pair(value, "/PREFIX=CLUSTER");
-                options.Routes.Add(prefix.StartsWith('/') ? new RouteOption(prefix, cluster)
-                    : throw new FormatException($"'{value}': the prefix must start with '/'"));
-                break;
-            case "--plugins": options.PluginsFile = value; break;
-            case "--node-id": options.NodeId = value; break;
-            case "--node-label":
-                var (key, label) = Pair(value, "KEY=VALUE", valueMayBeEmpty: true);
-                options.NodeLabels[key] = label;
-                break;
-            case "--node-meta":
-                var (metaKey, meta) = Pair(value, "KEY=VALUE", valueMayBeEmpty: true);
-                options.NodeMetadata[metaKey] = metaKey != ProxyOptions.NodeLabelsKey ? meta
-                    : throw new FormatException($"'{value}': {ProxyOptions.NodeLabelsKey} holds the workload's labels, give each with --node-label KEY=VALUE");
-                break;
-            case "--max-body-bytes": options.MaxBufferedBodyBytes = Integer(value, 0); break;
-            case "--shards": options.ShardsPerPlugin = Integer(value, 1, 1024); break;
-            case "--max-callouts-per-cluster": options.MaxCalloutsPerCluster = Integer(value, 1); break;
-            case "--upstream-timeout": options.UpstreamTimeout = Seconds(value, allowZero: false); break;
-            case "--stream-idle-timeout": options.StreamIdleTimeout = Seconds(value, allowZero: false); break;
-            case "--drain-time": options.DrainTime = Seconds(value, allowZero: true); break;
-            case "--drain-timeout": options.DrainTimeout = Seconds(value, allowZero: true); break;
-            case "--inline-io": options.InlineIo = Boolean(value); break;
-            case "--request-id": options.GenerateRequestId = Boolean(value); break;
-            case "--plugin-log-level":
-                options.PluginLogLevel = PluginLogLevels.TryParse(value, out var level) ? level
-                    : throw new FormatException($"'{value}' is not a log level ({PluginLogLevels.Names})");
-                break;
-            default: throw new InvalidOperationException($"{flag} is known but not applied");
-        }
-    }
+            var (name, url) = Pair(v, "NAME=URL");
+            AddCluster(o, name, url, seen);
+        }),
+        new("--route", "/PREFIX=CLUSTER", "requests under PREFIX go to CLUSTER, first match wins (repeatable)", (o, v, _) =>
+        {
+            var (prefix, cluster) = Pair(v, "/PREFIX=CLUSTER");
+            o.Routes.Add(prefix.StartsWith('/') ? new RouteOption(prefix, cluster) : throw new FormatException($"'{v}': the prefix must start with '/'"));
+        }),
+        new("--plugins", "FILE", "stand-alone mode: YAML plugin set, watched and hot-reloaded", (o, v, _) => o.PluginsFile = v),
+        new("--node-id", "ID", "the node id plugins read as node.id (the host name)", (o, v, _) => o.NodeId = v),
+        new("--node-label", "KEY=VALUE", "a workload label, read by plugins as node.metadata.LABELS.KEY (repeatable)", (o, v, _) =>
+        {
+            var (key, label) = Pair(v, "KEY=VALUE", valueMayBeEmpty: true);
+            o.NodeLabels[key] = label;
+        }),
+        new("--node-meta", "KEY=VALUE", "node metadata as Istio's (NAMESPACE, WORKLOAD_NAME, CLUSTER_ID, ...), read as node.metadata.KEY (repeatable)", (o, v, _) =>
+        {
+            var (key, meta) = Pair(v, "KEY=VALUE", valueMayBeEmpty: true);
+            o.NodeMetadata[key] = key != ProxyOptions.NodeLabelsKey ? meta
+                : throw new FormatException($"'{v}': {ProxyOptions.NodeLabelsKey} holds the workload's labels, give each with --node-label KEY=VALUE");
+        }),
+        new("--max-body-bytes", "N", "largest body buffered for a plugin; a larger request gets 413 (1048576)", (o, v, _) => o.MaxBufferedBodyBytes = Integer(v, 0)),
+        new("--shards", "N", "VMs per plugin (one per core)", (o, v, _) => o.ShardsPerPlugin = Integer(v, 1, 1024)),
+        new("--max-callouts-per-cluster", "N", "plugin callouts one cluster may have in flight (2048)", (o, v, _) => o.MaxCalloutsPerCluster = Integer(v, 1)),
+        new("--upstream-timeout", "SECONDS", "an ordinary request's upstream moving no byte (100)", (o, v, _) => o.UpstreamTimeout = Seconds(v, allowZero: false)),
+        new("--stream-idle-timeout", "SECONDS", "gRPC calls and upgraded streams moving no byte either way (300)", (o, v, _) => o.StreamIdleTimeout = Seconds(v, allowZero: false)),
+        new("--drain-time", "SECONDS", "on SIGTERM, how long the listeners keep accepting while not ready (5)", (o, v, _) => o.DrainTime = Seconds(v, allowZero: true)),
+        new("--drain-timeout", "SECONDS", "then, how long in-flight requests may take before they are aborted (20)", (o, v, _) => o.DrainTimeout = Seconds(v, allowZero: true)),
+        new("--plugin-log-level", "LEVEL", "lowest plugin log level written: trace debug info warning error critical (info)", (o, v, _) =>
+            o.PluginLogLevel = PluginLogLevels.TryParse(v, out var level) ? level : throw new FormatException($"'{v}' is not a log level ({PluginLogLevels.Names})")),
+        new("--inline-io", "true|false", "run requests and plugins on the socket event threads (true)", (o, v, _) => o.InlineIo = Boolean(v)),
+        new("--request-id", "true|false", "give a request without x-request-id a random one (true)", (o, v, _) => o.GenerateRequestId = Boolean(v)),
+    ];
+
+    private static readonly Dictionary<string, Flag> ByName = Flags.ToDictionary(f => f.Name, StringComparer.Ordinal);
+
+    /// <summary>What <c>--help</c> prints: every flag with its default.</summary>
+    public static readonly string Usage = string.Join('\n',
+        Flags.Select(f => $"  {(f.Name + " " + f.Value).PadRight(29)} {f.Meaning}")
+            .Prepend("Usage: WasmOperator.Proxy [flags]   (--name value or --name=value)")
+            .Append($"  {Help.PadRight(29)} this text"));
+
+    /// <summary>Whole addresses only: IPAddress also reads inet_aton's short forms ("1.2.3" is 1.2.0.3).</summary>
+    private static IPAddress Address(string value) =>
+        (value.Contains(':', StringComparison.Ordinal) || value.Count(c => c == '.') == 3) && IPAddress.TryParse(value, out var address)
+            ? address
+            : throw new FormatException($"'{value}' is not an IP address (0.0.0.0, 127.0.0.1, ::)");
 
     /// <summary>Declares a cluster once; the default one (<c>--upstream</c>, or <c>--cluster upstream=…</c>) replaces its built-in address.</summary>
     private static void AddCluster(ProxyOptions options, string name, string url, HashSet<string> seen)
