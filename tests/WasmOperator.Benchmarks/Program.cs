@@ -8,12 +8,16 @@ using WasmOperator.Benchmarks;
 if (args is ["--soak", ..])
 {
     // Steady-state check: per-request wall and thread-CPU time of the add_header lifecycle over
-    // successive batches (`--soak [requests per batch] [wat]`). Thread-CPU time is what to compare on
-    // a loaded machine: time spent while other processes run is not counted.
+    // successive batches (`--soak [requests per batch] [wat] [open=N]`). Thread-CPU time is what to compare
+    // on a loaded machine: time spent while other processes run is not counted. `open=N` keeps N other
+    // streams open on the same VM during the run, as the requests in flight on a shard under load.
     var perBatch = args.Length > 1 && int.TryParse(args[1], System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : 10_000;
     var wat = args.Contains("wat");
+    var open = args.Where(a => a.StartsWith("open=", StringComparison.Ordinal))
+        .Select(a => int.Parse(a["open=".Length..], System.Globalization.CultureInfo.InvariantCulture)).LastOrDefault();
     var benchmarks = new ProxyWasmBenchmarks();
     benchmarks.Setup();
+    benchmarks.HoldOpenStreams(open, wat);
     var cpuPerRequest = new List<double>();
     var minWall = double.MaxValue;
     for (var batch = 0; batch < 7; batch++)

@@ -21,6 +21,7 @@ public class ProxyWasmBenchmarks
     private readonly BenchmarkStreamHost _twentyHeaders = new();
     private readonly BenchmarkStreamHost _trapRequest = new();
     private readonly BenchmarkStreamHost _healthyRequest = new();
+    private readonly List<HttpStream> _held = [];
     private byte[] _wasm = [];
     private byte[] _serialized = [];
 
@@ -64,9 +65,30 @@ public class ProxyWasmBenchmarks
         _serialized = module.Serialize();
     }
 
+    /// <summary>
+    /// Keeps <paramref name="count"/> streams open on the add_header (or WAT) VM, as a proxy under load has: the
+    /// requests in flight on a shard. proxy-runtime 0.1.8 joins every live context id into a debug string each time
+    /// a context is created, so its per-request cost grows with this number.
+    /// </summary>
+    public void HoldOpenStreams(int count, bool wat)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            var stream = (wat ? _addHeaderWat : _addHeader).CreateHttpStream(new BenchmarkStreamHost());
+            stream.OnRequestHeaders(true);
+            _held.Add(stream);
+        }
+    }
+
     [GlobalCleanup]
     public void Cleanup()
     {
+        foreach (var stream in _held)
+        {
+            stream.Complete();
+            stream.Dispose();
+        }
+
         _addHeader.Dispose();
         _pairs.Dispose();
         _addHeaderWat.Dispose();
