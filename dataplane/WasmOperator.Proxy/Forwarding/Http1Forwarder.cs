@@ -167,7 +167,7 @@ internal sealed class Http1Forwarder : IDisposable
             }
 
             var open = connection ?? throw new InvalidOperationException("a response without a connection");
-            var body = new Http1ResponseBody(open, response.Framing, response.ContentLength, _options.MaxResponseHeadBytes);
+            var body = new Http1ResponseBody(open, response.Framing, response.ContentLength, _options.MaxResponseHeadBytes, _timeoutMs);
             var copy = observer is null || await observer.OnResponseAsync(new UpstreamResponse(response, body), context.RequestAborted).ConfigureAwait(false);
             if (copy)
             {
@@ -258,8 +258,11 @@ internal sealed class Http1Forwarder : IDisposable
 
             if (responseStarted)
             {
+                // A body that stopped moving for the timeout is the upstream's timeout (UT), not a connection it ended.
                 context.Abort();
-                return new ForwardOutcome(ForwardResult.ResponseAborted, ex.Message);
+                return connection?.TimedOut == true
+                    ? new ForwardOutcome(ForwardResult.Timeout, $"no progress within {_options.ActivityTimeout} in the middle of the response body")
+                    : new ForwardOutcome(ForwardResult.ResponseAborted, ex.Message);
             }
 
             context.Response.Clear();

@@ -8,7 +8,11 @@ namespace WasmOperator.Proxy.Forwarding;
 /// content-length, chunked (with trailers) or until close. <see cref="NextAsync"/> hands out slices of
 /// the connection buffer without copying; the <see cref="Stream"/> view copies, for code that wants a stream.
 /// </summary>
-internal sealed class Http1ResponseBody(Http1Connection connection, BodyFraming framing, long? contentLength, int maxTrailerBytes) : Stream
+/// <param name="activityTimeoutMs">
+/// How long the upstream may move no byte: each read through the <see cref="Stream"/> view (the plugins' exchange
+/// reads the body that way) moves the connection's deadline on by it. The forwarder's own copy loop moves it itself.
+/// </param>
+internal sealed class Http1ResponseBody(Http1Connection connection, BodyFraming framing, long? contentLength, int maxTrailerBytes, long activityTimeoutMs) : Stream
 {
     private const int MaxChunkLine = 4096;
     private long _remaining = framing == BodyFraming.ContentLength ? contentLength ?? 0 : 0;
@@ -174,6 +178,12 @@ internal sealed class Http1ResponseBody(Http1Connection connection, BodyFraming 
         }
 
         var next = await NextAsync(buffer.Length, cancellationToken).ConfigureAwait(false);
+        if (!next.IsEmpty)
+        {
+            // Progress: the pool's sweep must not take a long, still moving response for a stalled one.
+            connection.Deadline = Environment.TickCount64 + activityTimeoutMs;
+        }
+
         next.CopyTo(buffer);
         return next.Length;
     }

@@ -46,7 +46,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     private readonly ProxyOptions _options;
     private readonly ILogger _log;
     private readonly long _started = Stopwatch.GetTimestamp();
-    private readonly CancellationTokenSource? _idle;
+    private CancellationTokenSource? _idle;
+    private TimeSpan _idleAfter;
     private readonly SemaphoreSlim _turn = new(1, 1);
     private readonly Lock _state = new();
     private ConcurrentDictionary<string, byte[]>? _filterState;
@@ -63,7 +64,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         IsGrpc = LocalReply.IsGrpc(context.Request);
         if (IsGrpc)
         {
-            _idle = new CancellationTokenSource(options.StreamIdleTimeout);
+            _idleAfter = options.StreamIdleTimeout;
+            _idle = new CancellationTokenSource(_idleAfter);
         }
 
         RequestHeaders = BuildRequestHeaders(context);
@@ -120,10 +122,30 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     public bool IsGrpc { get; }
 
     /// <summary>True once the stream idle timer fired.</summary>
-    public bool StreamIdleTimedOut => _idle?.IsCancellationRequested == true;
+    public bool StreamIdleTimedOut => IsGrpc && _idle?.IsCancellationRequested == true;
 
-    /// <summary>Bytes moved (a body chunk either way, the response head): the stream idle timer starts over.</summary>
-    public void StreamActive() => _idle?.CancelAfter(_options.StreamIdleTimeout);
+    /// <summary>
+    /// Times the upstream of a request that is not a gRPC call and goes through YARP: the token is cancelled when no byte
+    /// moved either way for <see cref="ProxyOptions.UpstreamTimeout"/>. YARP's own activity timer cannot do it here: it
+    /// starts over only on the bytes YARP copies, and the exchange reads the response body itself, so a response still
+    /// streaming after that long (a download, server-sent events) would be cut. Called once, before forwarding.
+    /// </summary>
+    public CancellationToken TimeUpstream()
+    {
+        if (_idle is null)
+        {
+            _idleAfter = _options.UpstreamTimeout;
+            _idle = new CancellationTokenSource(_idleAfter);
+        }
+
+        return _idle.Token;
+    }
+
+    /// <summary>True once the upstream timer of <see cref="TimeUpstream"/> fired.</summary>
+    public bool UpstreamTimedOut => !IsGrpc && _idle?.IsCancellationRequested == true;
+
+    /// <summary>Bytes moved (a body chunk either way, the response head): the stream idle (or upstream) timer starts over.</summary>
+    public void StreamActive() => _idle?.CancelAfter(_idleAfter);
 
     /// <summary>True once the client sent all of its request (its body ended, or it had none).</summary>
     public bool RequestComplete { get; set; }

@@ -27,6 +27,7 @@ internal sealed partial class ProxyHandler : IDisposable
     private readonly Dictionary<string, string> _prefixes;
     private readonly ForwarderRequestConfig _http11;
     private readonly ForwarderRequestConfig _http11Stream;
+    private readonly ForwarderRequestConfig _http11TimedByExchange;
     private readonly ForwarderRequestConfig _http2;
     private readonly ForwarderRequestConfig _http2TimedByExchange;
     private readonly Http1Forwarder _fast;
@@ -44,6 +45,9 @@ internal sealed partial class ProxyHandler : IDisposable
         // Streams that may rightly stay quiet for minutes (gRPC calls, upgraded and CONNECT streams) go idle by Envoy's
         // stream_idle_timeout, not by the upstream timeout of an ordinary request.
         _http11Stream = _http11 with { ActivityTimeout = options.StreamIdleTimeout };
+        // Through plugins the exchange times the upstream itself (Exchange.TimeUpstream): it reads the response body, so
+        // YARP's timer, which only its own copies start over, would end a response still streaming after the timeout.
+        _http11TimedByExchange = _http11 with { ActivityTimeout = Timeout.InfiniteTimeSpan };
         _http2 = new ForwarderRequestConfig { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, ActivityTimeout = options.StreamIdleTimeout };
         // Through plugins a gRPC call is timed by its exchange (Exchange.StreamIdleToken): plugins hold bytes YARP never sees.
         _http2TimedByExchange = _http2 with { ActivityTimeout = Timeout.InfiniteTimeSpan };
@@ -208,10 +212,21 @@ internal sealed partial class ProxyHandler : IDisposable
             context.Features.Set<IHttpMaxRequestBodySizeFeature>(null);
         }
 
+        var stream = !grpc && IsStream(context);
         var (invoker, config) = grpc ? (_invoker, exchange is null ? _http2 : _http2TimedByExchange)
-            : IsStream(context) ? (_upgradeInvoker, _http11Stream) : (_invoker, _http11);
-        var error = await _forwarder.SendAsync(context, _prefixes[cluster], invoker, config, PluginTransformer.Instance, exchange?.StreamIdleToken ?? default)
-            .ConfigureAwait(false);
+            : stream ? (_upgradeInvoker, _http11Stream) : (_invoker, exchange is null ? _http11 : _http11TimedByExchange);
+        var timer = exchange is null ? default : grpc || stream ? exchange.StreamIdleToken : exchange.TimeUpstream();
+        var error = await _forwarder.SendAsync(context, _prefixes[cluster], invoker, config, PluginTransformer.Instance, timer).ConfigureAwait(false);
+        if ((error != ForwarderError.None || exchange?.RelayFailure is not null) && exchange is { UpstreamTimedOut: true, IsStopped: false })
+        {
+            // The exchange's upstream timer: no byte moved either way for the upstream timeout. Envoy's 504 if the
+            // response has not started; a response under way was reset when its body copy was cancelled.
+            var detail = $"no byte moved either way for {_options.UpstreamTimeout.TotalSeconds} s";
+            exchange.ForwardFailed(ForwardResult.Timeout, detail);
+            CountFailure(false, ForwardResult.Timeout.ToString(), detail);
+            await ReplyToFailureAsync(context, exchange, LocalReply.ForUpstreamFailure(ForwardResult.Timeout)).ConfigureAwait(false);
+            return;
+        }
         if ((error != ForwarderError.None || exchange?.RelayFailure is not null) && exchange is { StreamIdleTimedOut: true, IsStopped: false })
         {
             // Cancelled by the exchange's stream idle timer, not a failure of either side.

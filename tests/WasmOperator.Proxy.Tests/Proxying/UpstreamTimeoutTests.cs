@@ -1,0 +1,122 @@
+using System.Net;
+using System.Text;
+using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Proxying;
+
+/// <summary>
+/// The upstream timeout is an activity timeout (an upstream that moves no byte for that long), with or without plugins,
+/// over HTTP/1.1 (the proxy's own forwarder) and h2c (YARP): a response that keeps streaming for longer than it (a
+/// download, server-sent events) reaches the client whole; one that stops moving is ended. Upstream timeout 1.5 s here.
+/// </summary>
+public sealed class UpstreamTimeoutTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMilliseconds(1500);
+
+    private static string Plugins(bool withPlugin) => withPlugin ? Yaml(Plugin("pass", Wat("pass_through"), "pass")) : "plugins: []\n";
+
+    /// <summary>A chunked response of <paramref name="pieces"/> two-byte chunks, one every 250 ms, then (if <paramref name="stallAfter"/>) a stall.</summary>
+    private static RawUpstream Trickle(int pieces, TaskCompletionSource? stallAfter = null) => new(async (_, stream) =>
+    {
+        await stream.WriteAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"));
+        for (var i = 0; i < pieces; i++)
+        {
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"2\r\n{i % 10}.\r\n"));
+            await Task.Delay(250);
+        }
+
+        if (stallAfter is not null)
+        {
+            await stallAfter.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        await stream.WriteAsync("0\r\n\r\n"u8.ToArray());
+        return true;
+    });
+
+    private static HttpRequestMessage Get(bool h2c) => h2c
+        ? new HttpRequestMessage(HttpMethod.Get, "/download") { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact }
+        : new HttpRequestMessage(HttpMethod.Get, "/download");
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public async Task A_response_that_keeps_moving_for_longer_than_the_upstream_timeout_arrives_whole(bool h2c, bool withPlugin)
+    {
+        // Ten pieces over 2.5 s: more than the timeout in all, never 1.5 s without a byte.
+        await using var upstream = Trickle(10);
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o =>
+        {
+            o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address;
+            o.UpstreamTimeout = Timeout;
+        });
+
+        using var response = await (h2c ? proxy.H2c : proxy.Client).SendAsync(Get(h2c), HttpCompletionOption.ResponseHeadersRead);
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("0.1.2.3.4.5.6.7.8.9.", body);
+        Assert.False(proxy.Logs.Contains("Timeout"), "log: " + string.Join(" | ", proxy.Logs.Lines));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_response_that_stops_moving_through_a_plugin_is_ended_after_the_upstream_timeout(bool h2c)
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var upstream = Trickle(2, stallAfter: release);
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin: true), o =>
+        {
+            o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address;
+            o.UpstreamTimeout = Timeout;
+        });
+
+        try
+        {
+            using var response = await (h2c ? proxy.H2c : proxy.Client).SendAsync(Get(h2c), HttpCompletionOption.ResponseHeadersRead);
+            var cut = await Record.ExceptionAsync(() => response.Content.ReadAsStringAsync().WaitAsync(TimeSpan.FromSeconds(10)));
+
+            Assert.True(cut is HttpRequestException or IOException, $"the stalled response was not reset: {cut?.GetType().Name ?? "complete"}");
+            await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("Timeout")),
+                "the timeout to be logged; log: " + string.Join(" | ", proxy.Logs.Lines));
+        }
+        finally
+        {
+            release.SetResult();
+        }
+    }
+
+    [Fact]
+    public async Task An_upstream_that_never_answers_an_h2c_request_through_a_plugin_is_504_after_the_upstream_timeout()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var upstream = new RawUpstream(async (_, _) =>
+        {
+            await release.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            return false;
+        });
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin: true), o =>
+        {
+            o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address;
+            o.UpstreamTimeout = Timeout;
+        });
+
+        try
+        {
+            using var response = await proxy.H2c.SendAsync(Get(h2c: true));
+
+            Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+            Assert.Equal("upstream request timeout", await response.Content.ReadAsStringAsync());
+            Assert.Contains("proxy_upstream_errors_total 1", await proxy.MetricsAsync(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            release.SetResult();
+        }
+    }
+}
