@@ -14,7 +14,17 @@ internal sealed class UpstreamResponse(Http1ResponseHead head, Http1ResponseBody
     /// <summary>Content-Length the upstream declared, if any.</summary>
     public long? ContentLength => Head.ContentLength;
 
-    public bool HasBody => Head.Framing != BodyFraming.None;
+    /// <summary>
+    /// False when the head ends the response: no body framing (HEAD, 1xx, 204, 304), or a content-length of 0. Envoy's
+    /// codec treats a zero length as no body too (<c>cannotHaveBody</c>): the headers callback gets end_of_stream and no
+    /// body callback follows, as on YARP's path.
+    /// </summary>
+    public bool HasBody => Head.Framing switch
+    {
+        BodyFraming.None => false,
+        BodyFraming.ContentLength => Head.ContentLength is not 0,
+        _ => true,
+    };
 }
 
 /// <summary>The plugin chain as the forwarder sees it: request trailers as plugins left them, and the response hook.</summary>

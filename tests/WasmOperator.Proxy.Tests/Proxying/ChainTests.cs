@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Tests.Support;
 using static WasmOperator.Proxy.Tests.Support.TestModules;
 
@@ -130,6 +131,30 @@ public sealed class ChainTests
 
         Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
         Assert.Equal("1", response.Headers.GetValues("x-headers-eos").Single());
+        Assert.False(proxy.Logs.Contains("response body callback"), string.Join(" | ", proxy.Logs.Lines));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_response_of_content_length_0_ends_the_stream_at_its_headers_on_both_paths(bool h2c)
+    {
+        // Envoy's codec takes a zero length for no body: end_of_stream on the headers, no body callback.
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("eos", Wat("response_eos"), "eos")),
+            o => o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/empty");
+        if (h2c)
+        {
+            request.Version = HttpVersion.Version20;
+            request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        }
+
+        using var response = await (h2c ? proxy.H2c : proxy.Client).SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("1", response.Headers.GetValues("x-headers-eos").Single());
+        Assert.Equal(0, response.Content.Headers.ContentLength);
         Assert.False(proxy.Logs.Contains("response body callback"), string.Join(" | ", proxy.Logs.Lines));
     }
 }
