@@ -104,26 +104,24 @@ internal sealed partial class ChainManager : IDisposable
         }
     }
 
-    /// <summary>Parses and applies a plugin file; returns null on success or the rejection reason.</summary>
-    public async Task<string?> ApplyFileAsync(string path, CancellationToken cancellationToken) =>
-        (await ApplyFileAsync(path, null, cancellationToken).ConfigureAwait(false)).Reason;
-
     /// <summary>
-    /// Parses and applies a plugin file. Never throws but for cancellation: any failure, expected
-    /// (a malformed file, a missing module) or not, rejects the new set with the reason and the
-    /// serving chain stays. A rejection whose reason equals <paramref name="quietIfReason"/> (a retry
-    /// of a set already reported) is not logged, counted or recorded again. The result also holds
-    /// the size and write time of each file:// module the set read, taken just before reading it.
+    /// Parses and applies <paramref name="content"/>, the bytes of the plugin file at <paramref name="path"/> (the
+    /// watcher's, read once it settled: what it hashed is what applies). Never throws but for cancellation: any
+    /// failure, expected (a malformed file, a missing module) or not, rejects the new set with the reason and the
+    /// serving chain stays. A rejection whose reason equals <paramref name="quietIfReason"/> (a retry of a set already
+    /// reported) is not logged, counted or recorded again. The result also holds the size and write time of each
+    /// file:// module the set read, taken just before reading it.
     /// </summary>
-    public async Task<FileApplyResult> ApplyFileAsync(string path, string? quietIfReason, CancellationToken cancellationToken)
+    public async Task<FileApplyResult> ApplyFileAsync(string path, byte[] content, string? quietIfReason, CancellationToken cancellationToken)
     {
         IReadOnlyList<PluginSpec> specs;
         try
         {
-            var text = await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false);
-            specs = PluginFileParser.Parse(text, path);
+            // As File.ReadAllText decodes: UTF-8 unless a byte order mark says otherwise.
+            using var reader = new StreamReader(new MemoryStream(content, writable: false), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+            specs = PluginFileParser.Parse(await reader.ReadToEndAsync(cancellationToken).ConfigureAwait(false), path);
         }
-        catch (Exception ex) when (ex is PluginFileException or IOException or UnauthorizedAccessException)
+        catch (PluginFileException ex)
         {
             return new FileApplyResult(Reject(path, ex.Message, quietIfReason), []);
         }
@@ -141,6 +139,10 @@ internal sealed partial class ChainManager : IDisposable
             return new FileApplyResult(Reject(path, Unexpected("applying", ex), quietIfReason), []);
         }
     }
+
+    /// <summary>Rejects the plugin file at <paramref name="path"/> that could not be read (<paramref name="reason"/>); the serving chain stays.</summary>
+    public FileApplyResult RejectFile(string path, string reason, string? quietIfReason) =>
+        new(Reject(path, reason, quietIfReason), []);
 
     /// <summary>Reports a failure of the file watcher itself (it keeps watching); quiet when the reason repeats.</summary>
     public string ReportWatcherFailure(string path, Exception ex, string? quietIfReason) =>

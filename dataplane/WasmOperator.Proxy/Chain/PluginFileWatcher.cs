@@ -7,7 +7,10 @@ namespace WasmOperator.Proxy.Chain;
 /// Stand-alone mode: applies the plugin file at start and again whenever what it names changes: the
 /// file's content, or the size or write time of a file:// module the last attempt read (a change
 /// notification triggers an immediate check; a poll catches notifications lost on overlay and network
-/// file systems, and module rebuilds, which are only polled). A rejected set is retried until it applies
+/// file systems, and module rebuilds, which are only polled). A file is applied only once it has settled
+/// (<see cref="QuietPeriod"/>), and what applies is exactly what was hashed: a writer still writing in place
+/// (an editor saving, <c>tar -xf</c>, <c>kubectl cp</c>) is not applied half-way, which could drop plugins,
+/// authorizers among them. A rejected set is retried until it applies
 /// (a permission fixed, say): at once when the file or a module changes, otherwise after a delay that
 /// doubles from the poll interval up to 30 s; logged again only when the reason changes. Nothing the file
 /// or the load does stops the watcher: failures are rejections.
@@ -24,10 +27,27 @@ internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeS
     /// <summary>Longest wait between retries of a rejected set whose file and modules have not changed.</summary>
     private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How long a changed file must stay the same (bytes, size and write time) before it applies: longer than
+    /// the gaps between a copying writer's chunks, short enough not to delay an edit (or the start) noticeably.
+    /// </summary>
+    private static readonly TimeSpan QuietPeriod = TimeSpan.FromMilliseconds(200);
+
     public async Task ApplyInitialAsync(CancellationToken cancellationToken)
     {
-        _lastHash = await HashAsync(cancellationToken).ConfigureAwait(false);
-        Record(await manager.ApplyFileAsync(path, null, cancellationToken).ConfigureAwait(false));
+        Snapshot settled;
+        try
+        {
+            settled = await SettleAsync(await ReadAsync(cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Record(manager.RejectFile(path, ex.Message, null));
+            return;
+        }
+
+        _lastHash = settled.Hash;
+        Record(await manager.ApplyFileAsync(path, settled.Bytes, null, cancellationToken).ConfigureAwait(false));
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -52,29 +72,69 @@ internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeS
         }
     }
 
-    /// <summary>One poll: a stat per module and one read and hash of the (small) YAML file.</summary>
+    /// <summary>One poll: a stat per module and one read and hash of the (small) YAML file; more reads while it changes.</summary>
     private async Task CheckAsync(CancellationToken cancellationToken)
     {
-        var hash = await HashAsync(cancellationToken).ConfigureAwait(false);
-        if (hash is null)
+        Snapshot snapshot;
+        try
         {
+            snapshot = await ReadAsync(cancellationToken).ConfigureAwait(false);
+            if (_lastHash is null || !snapshot.Hash.AsSpan().SequenceEqual(_lastHash))
+            {
+                // A writer may be part-way through (it may also end by writing back what was there).
+                snapshot = await SettleAsync(snapshot, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Gone or unreadable for now (a rename in progress, say): the next notification or poll looks again.
             return;
         }
 
-        var unchanged = _lastHash is not null && hash.AsSpan().SequenceEqual(_lastHash) && ModulesUnchanged();
+        var unchanged = _lastHash is not null && snapshot.Hash.AsSpan().SequenceEqual(_lastHash) && ModulesUnchanged();
         if (unchanged && (_lastRejection is null || Environment.TickCount64 < _retryAt))
         {
             return;
         }
 
-        _lastHash = hash;
+        _lastHash = snapshot.Hash;
         // A retry of unchanged content that fails the same way again stays quiet, and the next one waits
         // twice as long (up to 30 s): a set that cannot load does not rebuild its VMs on every poll.
-        Record(await manager.ApplyFileAsync(path, unchanged ? _lastRejection : null, cancellationToken).ConfigureAwait(false));
+        Record(await manager.ApplyFileAsync(path, snapshot.Bytes, unchanged ? _lastRejection : null, cancellationToken).ConfigureAwait(false));
         _retryDelay = _lastRejection is not null && unchanged
             ? TimeSpan.FromTicks(Math.Min(Math.Max(_retryDelay.Ticks, pollInterval.Ticks) * 2, MaxRetryDelay.Ticks))
             : pollInterval;
         _retryAt = Environment.TickCount64 + (long)_retryDelay.TotalMilliseconds;
+    }
+
+    /// <summary>
+    /// Reads the file again after <see cref="QuietPeriod"/> until two reads in a row agree on the bytes, the size and
+    /// the write time; returns the last read, whose bytes are what applies. A file that keeps changing is not applied
+    /// until it stops.
+    /// </summary>
+    private async Task<Snapshot> SettleAsync(Snapshot first, CancellationToken cancellationToken)
+    {
+        var last = first;
+        while (true)
+        {
+            await Task.Delay(QuietPeriod, cancellationToken).ConfigureAwait(false);
+            var next = await ReadAsync(cancellationToken).ConfigureAwait(false);
+            if (next.Stamp == last.Stamp && next.Hash.AsSpan().SequenceEqual(last.Hash))
+            {
+                return next;
+            }
+
+            last = next;
+        }
+    }
+
+    /// <summary>The file's size and write time (taken first, so that a write racing the read shows), bytes and their hash.</summary>
+    private async Task<Snapshot> ReadAsync(CancellationToken cancellationToken)
+    {
+        // A module's stamp serves the YAML file as well: of the file a symlink (a ConfigMap key) points to.
+        var stamp = ChainManager.ModuleStamp.Of(path);
+        var bytes = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
+        return new Snapshot(bytes, SHA256.HashData(bytes), stamp);
     }
 
     private void Record(ChainManager.FileApplyResult result)
@@ -134,22 +194,11 @@ internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeS
         }
     }
 
-    private async Task<byte[]?> HashAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            var bytes = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
-            return SHA256.HashData(bytes);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
-
     public override void Dispose()
     {
         _changed.Dispose();
         base.Dispose();
     }
+
+    private sealed record Snapshot(byte[] Bytes, byte[] Hash, ChainManager.ModuleStamp Stamp);
 }

@@ -28,7 +28,10 @@ internal static partial class PluginFileParser
 
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
         {
-            return [];
+            // What a writer that truncated the file in place leaves until it writes again: no plugins is said explicitly.
+            throw new PluginFileException(
+                $"{source}: the file is empty (no YAML document); refused, as it may be a write still in progress, and the serving plugin set stays. " +
+                "To remove every plugin, write 'plugins: []'");
         }
 
         if (stream.Documents[0].RootNode is not YamlMappingNode root)

@@ -1,0 +1,99 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Chain;
+
+/// <summary>
+/// The plugin file written in place (an editor saving, <c>tar -xf</c>, <c>kubectl cp</c>): what the watcher sees half-way
+/// is never applied, so an authorizer keeps answering while its file is rewritten.
+/// </summary>
+public sealed class PluginFileWatcherTests
+{
+    private static string Deny() => Yaml(Plugin("deny", Wat("deny_admin_path"), "deny"));
+
+    [Fact]
+    public async Task A_file_truncated_and_slowly_written_back_in_place_never_stops_a_fail_close_authorizer()
+    {
+        var yaml = Deny();
+        await using var proxy = await ProxyHarness.StartAsync(yaml);
+        Assert.Equal(HttpStatusCode.Forbidden, await AdminStatusAsync(proxy));
+        var plugin = proxy.Server.Chains.Current!.Entries[0].Loaded;
+
+        using var writing = new CancellationTokenSource();
+        var statuses = new ConcurrentQueue<HttpStatusCode>();
+        var requests = Task.Run(async () =>
+        {
+            while (!writing.IsCancellationRequested)
+            {
+                statuses.Enqueue(await AdminStatusAsync(proxy));
+                await Task.Delay(10);
+            }
+        });
+
+        // Truncate, pause past the watcher's quiet period, then write the same bytes back a few at a time.
+        await using (var stream = new FileStream(proxy.PluginsFile, FileMode.Open, FileAccess.Write, FileShare.ReadWrite))
+        {
+            stream.SetLength(0);
+            await stream.FlushAsync();
+            await Task.Delay(1000);
+            var bytes = Encoding.UTF8.GetBytes(yaml);
+            for (var i = 0; i < bytes.Length; i += 8)
+            {
+                await stream.WriteAsync(bytes.AsMemory(i, Math.Min(8, bytes.Length - i)));
+                await stream.FlushAsync();
+                await Task.Delay(20);
+            }
+        }
+
+        // Past the settle and whatever the watcher does with the restored file.
+        await Task.Delay(1000);
+        await writing.CancelAsync();
+        await requests;
+
+        Assert.NotEmpty(statuses);
+        Assert.All(statuses, status => Assert.Equal(HttpStatusCode.Forbidden, status));
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("applied: 0 plugin(s)", StringComparison.Ordinal));
+        // The same VMs serve (their state is kept): nothing half-written was ever swapped in.
+        Assert.Same(plugin, proxy.Server.Chains.Current!.Entries[0].Loaded);
+    }
+
+    [Fact]
+    public async Task An_empty_file_is_rejected_naming_it_and_saying_how_to_remove_every_plugin_while_the_old_set_serves()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Deny());
+
+        // What a writer that truncated the file and has not written yet leaves.
+        await File.WriteAllTextAsync(proxy.PluginsFile, " \n\n");
+        await ProxyHarness.EventuallyAsync(
+            async () => LastRejected(await DumpAsync(proxy))?.Contains("plugins: []", StringComparison.Ordinal) == true, "the empty file is rejected");
+
+        var reason = LastRejected(await DumpAsync(proxy))!;
+        Assert.Contains(proxy.PluginsFile, reason, StringComparison.Ordinal);
+        Assert.Contains("empty", reason, StringComparison.Ordinal);
+        Assert.Contains(proxy.Logs.Lines, l => l.Contains("rejected", StringComparison.Ordinal) && l.Contains("plugins: []", StringComparison.Ordinal));
+        Assert.Contains("proxy_plugin_reloads_total{result=\"rejected\"} 1", await proxy.MetricsAsync(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Forbidden, await AdminStatusAsync(proxy));
+        Assert.Equal(1, proxy.Server.Chains.Current!.Revision);
+
+        // Saying so removes every plugin.
+        await proxy.WritePluginsAsync("plugins: []\n");
+        await ProxyHarness.EventuallyAsync(async () => await AdminStatusAsync(proxy) != HttpStatusCode.Forbidden, "the empty set applies");
+    }
+
+    private static async Task<HttpStatusCode> AdminStatusAsync(ProxyHarness proxy) => (await proxy.GetAsync("/admin")).Response.StatusCode;
+
+    private static async Task<JsonDocument> DumpAsync(ProxyHarness proxy) => JsonDocument.Parse(await proxy.Admin.GetStringAsync("/config_dump"));
+
+    private static string? LastRejected(JsonDocument dump)
+    {
+        using (dump)
+        {
+            var rejected = dump.RootElement.GetProperty("lastRejected");
+            return rejected.ValueKind == JsonValueKind.Null ? null : rejected.GetProperty("reason").GetString();
+        }
+    }
+}
