@@ -14,7 +14,8 @@ namespace WasmOperator.Proxy.Chain;
 /// <summary>
 /// Owns the current <see cref="PluginChain"/>. A new set is loaded and configured off the request
 /// path; if any plugin fails (and a chain is already serving) the whole set is rejected with the
-/// reason and the old chain stays; otherwise the swap is one atomic reference write. A plugin the
+/// reason and the old chain stays; otherwise the swap is one atomic reference write (a first set applies with its
+/// failed plugins, and its result says to retry it). A plugin the
 /// new set leaves as it is (same key and revision, every VM up) keeps its VMs and their state, as an
 /// unchanged WasmPlugin's ECDS resource is left alone in Istio: only new and changed plugins load.
 /// </summary>
@@ -177,7 +178,8 @@ internal sealed partial class ChainManager : IDisposable
                 }
             }
 
-            if (failures.Count > 0 && previous is not null)
+            var rejection = failures.Count == 0 ? null : string.Join("; ", failures) + " (previous plugin set keeps serving)";
+            if (rejection is not null && previous is not null)
             {
                 // The plugins loaded for this set go; those it kept stay with the serving chain.
                 foreach (var entry in entries)
@@ -185,7 +187,7 @@ internal sealed partial class ChainManager : IDisposable
                     entry.Loaded?.Release();
                 }
 
-                return new FileApplyResult(Reject(source, string.Join("; ", failures) + " (previous plugin set keeps serving)", quietIfReason), modules);
+                return new FileApplyResult(Reject(source, rejection, quietIfReason), modules);
             }
 
             var chain = new PluginChain(Interlocked.Increment(ref _revision), entries, _options.TrafficMode);
@@ -207,7 +209,9 @@ internal sealed partial class ChainManager : IDisposable
             Interlocked.Exchange(ref _current, chain)?.Release();
             _metrics.Reloads.WithLabels("applied").Inc();
             LogApplied(_log, chain.Revision, entries.Count, source, Kept(entries));
-            return new FileApplyResult(null, modules);
+            // A first set with plugins that did not load is retried as a rejected one is: the retry keeps the plugins
+            // that run, loads the others again, and is rejected with this same reason (quietly) while they still fail.
+            return new FileApplyResult(null, modules, rejection);
         }
         finally
         {
@@ -451,8 +455,15 @@ internal sealed partial class ChainManager : IDisposable
         }
     }
 
-    /// <summary>The outcome of applying a plugin file: null or the rejection reason, and the modules it read.</summary>
-    internal sealed record FileApplyResult(string? Reason, IReadOnlyList<ModuleStamp> Modules);
+    /// <summary>
+    /// The outcome of applying a plugin file: null or the rejection reason, the modules it read, and for a first set
+    /// that applied with plugins that did not load, their errors.
+    /// </summary>
+    internal sealed record FileApplyResult(string? Reason, IReadOnlyList<ModuleStamp> Modules, string? LoadErrors = null)
+    {
+        /// <summary>Why the file is to be retried (it was rejected, or some of its plugins did not load); null when it need not be.</summary>
+        public string? Retry => Reason ?? LoadErrors;
+    }
 
     /// <summary>A module file's size and last write time (Length -1: missing or unreadable).</summary>
     internal readonly record struct ModuleStamp(string Path, long Length, DateTime LastWriteUtc)

@@ -10,9 +10,9 @@ namespace WasmOperator.Proxy.Chain;
 /// file systems, and module rebuilds, which are only polled). A file is applied only once it has settled
 /// (<see cref="QuietPeriod"/>), and what applies is exactly what was hashed: a writer still writing in place
 /// (an editor saving, <c>tar -xf</c>, <c>kubectl cp</c>) is not applied half-way, which could drop plugins,
-/// authorizers among them. A rejected set is retried until it applies
-/// (a permission fixed, say): at once when the file or a module changes, otherwise after a delay that
-/// doubles from the poll interval up to 30 s; logged again only when the reason changes. Nothing the file
+/// authorizers among them. A rejected set, or a first set applied with plugins that did not load (they apply their
+/// fail strategy meanwhile), is retried until it applies whole (a permission fixed, say): at once when the file or a
+/// module changes, otherwise after a delay that doubles from the poll interval up to 30 s; logged again only when the reason changes. Nothing the file
 /// or the load does stops the watcher: failures are rejections.
 /// </summary>
 internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeSpan pollInterval) : BackgroundService
@@ -20,7 +20,7 @@ internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeS
     private readonly SemaphoreSlim _changed = new(0, 1);
     private byte[]? _lastHash;
     private IReadOnlyList<ChainManager.ModuleStamp> _lastModules = [];
-    private string? _lastRejection;
+    private string? _retryReason;
     private TimeSpan _retryDelay;
     private long _retryAt;
 
@@ -67,7 +67,7 @@ internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeS
             catch (Exception ex)
             {
                 // Last line of defence: report it (once per reason) and retry on the next poll.
-                _lastRejection = manager.ReportWatcherFailure(path, ex, _lastRejection);
+                _retryReason = manager.ReportWatcherFailure(path, ex, _retryReason);
             }
         }
     }
@@ -92,7 +92,7 @@ internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeS
         }
 
         var unchanged = _lastHash is not null && snapshot.Hash.AsSpan().SequenceEqual(_lastHash) && ModulesUnchanged();
-        if (unchanged && (_lastRejection is null || Environment.TickCount64 < _retryAt))
+        if (unchanged && (_retryReason is null || Environment.TickCount64 < _retryAt))
         {
             return;
         }
@@ -100,8 +100,8 @@ internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeS
         _lastHash = snapshot.Hash;
         // A retry of unchanged content that fails the same way again stays quiet, and the next one waits
         // twice as long (up to 30 s): a set that cannot load does not rebuild its VMs on every poll.
-        Record(await manager.ApplyFileAsync(path, snapshot.Bytes, unchanged ? _lastRejection : null, cancellationToken).ConfigureAwait(false));
-        _retryDelay = _lastRejection is not null && unchanged
+        Record(await manager.ApplyFileAsync(path, snapshot.Bytes, unchanged ? _retryReason : null, cancellationToken).ConfigureAwait(false));
+        _retryDelay = _retryReason is not null && unchanged
             ? TimeSpan.FromTicks(Math.Min(Math.Max(_retryDelay.Ticks, pollInterval.Ticks) * 2, MaxRetryDelay.Ticks))
             : pollInterval;
         _retryAt = Environment.TickCount64 + (long)_retryDelay.TotalMilliseconds;
@@ -139,7 +139,7 @@ internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeS
 
     private void Record(ChainManager.FileApplyResult result)
     {
-        _lastRejection = result.Reason;
+        _retryReason = result.Retry;
         _lastModules = result.Modules;
     }
 

@@ -9,7 +9,7 @@ namespace WasmOperator.Proxy.Tests.Chain;
 /// <summary>
 /// A plugin file that cannot become JSON or a chain never stops the watcher: the set is rejected with the
 /// reason, the old chain serves, later files still load; and a rejected set is retried, and module files
-/// are watched, so a module written after its YAML, or rebuilt in place, loads.
+/// are watched, so a module written after its YAML, or rebuilt in place, loads; so is a first set with plugins that did not load.
 /// </summary>
 public sealed class PluginFileRecoveryTests
 {
@@ -121,6 +121,46 @@ public sealed class PluginFileRecoveryTests
         Directory.CreateDirectory(Path.GetDirectoryName(module)!);
         File.Copy(Example("add_header"), module);
         await ProxyHarness.EventuallyAsync(async () => await HelloAsync(proxy) == "v2", "v2 serves once its module exists");
+    }
+
+    [Fact]
+    public async Task A_first_set_with_a_plugin_that_did_not_load_retries_it_until_it_loads_keeping_the_plugins_that_run()
+    {
+        // A module unreadable at first and fixed later with its size and write time as they were: what a chmod does
+        // (as root here, a permission cannot make it unreadable). Only its first byte is wrong: not a wasm module.
+        var directory = Directory.CreateTempSubdirectory("proxy-module-").FullName;
+        try
+        {
+            var module = Path.Combine(directory, "deny.wasm");
+            var bytes = await File.ReadAllBytesAsync(Wat("deny_admin_path"));
+            var written = new DateTime(2026, 1, 2, 3, 4, 5, DateTimeKind.Utc);
+            await File.WriteAllBytesAsync(module, [(byte)(bytes[0] ^ 0xff), .. bytes.AsSpan(1)]);
+            File.SetLastWriteTimeUtc(module, written);
+            await using var proxy = await ProxyHarness.StartAsync(Yaml(
+                Plugin("deny", module, "deny", extra: "failStrategy: FAIL_CLOSE\nphase: AUTHZ"),
+                Plugin("version", Example("add_header"), "add_header", "v1")));
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, (await proxy.GetAsync("/")).Response.StatusCode);
+            Assert.Contains(await LoadErrorsAsync(proxy), r => r.Contains(module, StringComparison.Ordinal));
+            var running = proxy.Server.Chains.Current!.Entries.Single(e => e.Spec.Name == "version").Loaded;
+
+            // Retried meanwhile, quietly: the same failure is neither logged as a rejection nor recorded again.
+            await Task.Delay(1000);
+            Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains(" rejected: ", StringComparison.Ordinal));
+            Assert.Single(await LoadErrorsAsync(proxy));
+
+            await File.WriteAllBytesAsync(module, bytes);
+            File.SetLastWriteTimeUtc(module, written);
+            await ProxyHarness.EventuallyAsync(
+                async () => (await proxy.GetAsync("/admin")).Response.StatusCode == HttpStatusCode.Forbidden, "the fixed module loads without touching the YAML");
+            Assert.Equal("v1", await HelloAsync(proxy));
+            Assert.Empty(await LoadErrorsAsync(proxy));
+            // Only the plugin that failed loaded again: the one that ran kept its VMs.
+            Assert.Same(running, proxy.Server.Chains.Current!.Entries.Single(e => e.Spec.Name == "version").Loaded);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 
     [Fact]
