@@ -13,7 +13,9 @@ internal sealed partial class PluginMetricNames(ILogger logger)
 {
     private const string Prefix = "wasmcustom_";
     private readonly Lock _gate = new();
-    private readonly Dictionary<string, PluginMetricName> _assigned = new(StringComparer.Ordinal);
+
+    // By name and type, as MetricRegistry keeps them: "x" as a counter and "x" as a gauge are two metrics.
+    private readonly Dictionary<(string Name, MetricType Type), PluginMetricName> _assigned = [];
     private readonly Dictionary<string, MetricType> _families = new(StringComparer.Ordinal);
 
     // Every series name a family writes (a histogram's too), so that no two families can write the same one.
@@ -23,7 +25,7 @@ internal sealed partial class PluginMetricNames(ILogger logger)
     {
         lock (_gate)
         {
-            if (_assigned.TryGetValue(name, out var assigned))
+            if (_assigned.TryGetValue((name, type), out var assigned))
             {
                 return assigned;
             }
@@ -56,7 +58,7 @@ internal sealed partial class PluginMetricNames(ILogger logger)
                 assigned = new PluginMetricName(family, null);
             }
 
-            _assigned[name] = assigned;
+            _assigned[(name, type)] = assigned;
             return assigned;
         }
     }

@@ -37,6 +37,24 @@ public sealed class PluginMetricExportTests
     }
 
     [Fact]
+    public async Task One_plugin_metric_name_defined_with_each_type_is_exported_as_three_families()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("m", Wat("same_name_each_type"), "m")), o => o.ShardsPerPlugin = 1);
+
+        var metrics = await proxy.MetricsAsync();
+
+        PrometheusText.AssertValid(metrics);
+
+        // The counter came first and keeps the name; the gauge and the histogram get their type's suffix.
+        Assert.Contains("# TYPE wasmcustom_shared counter\nwasmcustom_shared 5\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("# TYPE wasmcustom_shared_gauge gauge\nwasmcustom_shared_gauge 5\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("# TYPE wasmcustom_shared_histogram histogram\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("wasmcustom_shared_histogram_sum 5\nwasmcustom_shared_histogram_count 1\n", metrics, StringComparison.Ordinal);
+        Assert.Single(proxy.Logs.Lines, l => l.Contains("'shared' (Gauge) is exported as wasmcustom_shared_gauge", StringComparison.Ordinal));
+        Assert.Single(proxy.Logs.Lines, l => l.Contains("'shared' (Histogram) is exported as wasmcustom_shared_histogram", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Plugin_histograms_are_exported_with_envoys_default_buckets()
     {
         await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("m", Wat("colliding_metrics"), "m")), o => o.ShardsPerPlugin = 1);

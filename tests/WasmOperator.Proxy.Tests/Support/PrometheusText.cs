@@ -6,7 +6,7 @@ namespace WasmOperator.Proxy.Tests.Support;
 /// <summary>
 /// Checks a scrape as strictly as Prometheus's text parser does: one TYPE and HELP per family, TYPE before the
 /// family's samples, each family's lines together, no series twice, each series name belonging to one family
-/// only, valid names and label escapes. Any of these fails the whole scrape in Prometheus.
+/// only and to a family with a TYPE (the proxy types every family it writes), valid names and label escapes. Any of these fails the whole scrape in Prometheus.
 /// </summary>
 internal static class PrometheusText
 {
@@ -71,6 +71,10 @@ internal static class PrometheusText
             Assert.True(series.Add(name + "{" + string.Join(",", labels) + "}"), $"{where}: the same series twice");
 
             var family = FamilyOf(name, types, where);
+
+            // Every family the proxy writes has a TYPE; a sample outside any (a histogram's _bucket written under a
+            // counter's TYPE) is read as an untyped metric of its own, and the histogram is lost.
+            Assert.True(types.ContainsKey(family), $"{where}: {name} belongs to no family with a TYPE");
             sampled.Add(family);
             if (!string.Equals(family, current, StringComparison.Ordinal))
             {

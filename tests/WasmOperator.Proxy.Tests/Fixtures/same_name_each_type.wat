@@ -1,0 +1,22 @@
+;; on_configure defines "shared" as a counter, a gauge and a histogram (three metrics: a name is one metric per
+;; type), and records 5 in each.
+(module
+  (import "env" "proxy_define_metric" (func $define (param i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_record_metric" (func $rec (param i32 i64) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (data (i32.const 16) "shared")
+  (func (export "malloc") (param $n i32) (result i32) (local $p i32)
+    global.get $heap local.set $p global.get $heap local.get $n i32.add global.set $heap local.get $p)
+  (func (export "proxy_abi_version_0_2_0"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) i32.const 1)
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (drop (call $define (i32.const 0) (i32.const 16) (i32.const 6) (i32.const 200)))
+    (drop (call $define (i32.const 1) (i32.const 16) (i32.const 6) (i32.const 204)))
+    (drop (call $define (i32.const 2) (i32.const 16) (i32.const 6) (i32.const 208)))
+    (drop (call $rec (i32.load (i32.const 200)) (i64.const 5)))
+    (drop (call $rec (i32.load (i32.const 204)) (i64.const 5)))
+    (drop (call $rec (i32.load (i32.const 208)) (i64.const 5)))
+    i32.const 1)
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) i32.const 0))
