@@ -277,7 +277,7 @@ internal sealed partial class ChainManager : IDisposable
                 return new ChainEntry(spec, revision, kept, null, metrics, reused: true);
             }
 
-            var host = new PluginHost(spec.Key, _options, _callouts, _loggers.CreateLogger(PluginHost.LogCategory));
+            var host = new PluginHost(spec.Key, _options, _callouts, metrics, _loggers.CreateLogger(PluginHost.LogCategory));
             return new ChainEntry(spec, revision, new LoadedPlugin(_runtime.LoadPlugin(module, options, host)), null, metrics);
         }
         catch (Exception ex) when (ex is PluginLoadException or PluginFileException or IOException or UnauthorizedAccessException)

@@ -7,6 +7,7 @@ internal sealed record PluginMetrics(
     Counter.Child Requests,
     Counter.Child Traps,
     Counter.Child Rebuilds,
+    Counter.Child ReloadRetries,
     Counter.Child FailOpen,
     Counter.Child FailClosed,
     Func<string, Counter.Child> LogOnlyAction,

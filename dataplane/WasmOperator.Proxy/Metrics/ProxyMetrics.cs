@@ -15,6 +15,7 @@ internal sealed class ProxyMetrics
     private readonly Counter _pluginRequests;
     private readonly Counter _traps;
     private readonly Counter _rebuilds;
+    private readonly Counter _reloadRetries;
     private readonly Counter _failOpen;
     private readonly Counter _failClosed;
     private readonly Counter _logOnly;
@@ -36,8 +37,10 @@ internal sealed class ProxyMetrics
             "Streams ended because no byte moved either way for --stream-idle-timeout (Envoy's downstream_rq_idle_timeout, SI flag).");
         Reloads = factory.CreateCounter("proxy_plugin_reloads_total", "Plugin set loads, by result (applied, rejected).", "result");
         _pluginRequests = factory.CreateCounter("wasm_plugin_requests_total", "Requests a plugin saw.", "plugin");
-        _traps = factory.CreateCounter("wasm_plugin_traps_total", "Callbacks that failed (trap, deadline, no healthy VM).", "plugin");
-        _rebuilds = factory.CreateCounter("wasm_plugin_rebuilds_total", "FAIL_RELOAD retries on a fresh VM shard.", "plugin");
+        _traps = factory.CreateCounter("wasm_plugin_traps_total",
+            "Failures of a plugin's VMs: a callback (a stream's, on_log, on_tick, a callout's answer, a queue event ...) trapped or passed its CPU deadline or memory limit.", "plugin");
+        _rebuilds = factory.CreateCounter("wasm_plugin_rebuilds_total", "Failed VMs rebuilt from the compiled module after their backoff.", "plugin");
+        _reloadRetries = factory.CreateCounter("wasm_plugin_reload_retries_total", "Requests FAIL_RELOAD retried on another VM after on_request_headers failed.", "plugin");
         _failOpen = factory.CreateCounter("wasm_plugin_fail_open_total", "Requests passed on because the plugin failed with FAIL_OPEN.", "plugin");
         _failClosed = factory.CreateCounter("wasm_plugin_fail_closed_total", "Requests answered 503 because the plugin failed.", "plugin");
         _logOnly = factory.CreateCounter("wasm_plugin_log_only_actions_total", "Actions a LOG_ONLY plugin would have taken.", "plugin", "action");
@@ -86,6 +89,7 @@ internal sealed class ProxyMetrics
         _pluginRequests.WithLabels(plugin),
         _traps.WithLabels(plugin),
         _rebuilds.WithLabels(plugin),
+        _reloadRetries.WithLabels(plugin),
         _failOpen.WithLabels(plugin),
         _failClosed.WithLabels(plugin),
         action => _logOnly.WithLabels(plugin, action),

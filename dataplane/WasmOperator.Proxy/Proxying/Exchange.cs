@@ -800,8 +800,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
 
         host.Retried = true;
-        host.Entry.Metrics.Traps.Inc();
-        host.Entry.Metrics.Rebuilds.Inc();
+        host.Entry.Metrics.ReloadRetries.Inc();
         LogRetry(_log, host.Entry.Spec.Key, failure?.ToString() ?? "");
         host.Stream?.Complete();
         var fresh = plugin.CreateHttpStream(host);
@@ -817,7 +816,6 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             return resumed;
         }
 
-        host.Entry.Metrics.Traps.Inc();
         ApplyFailure(host, signal.Failure ?? new PluginFailure(TrapKind.Unavailable, "callback", "no healthy VM"));
         // Failing open passes on what the plugin held; failing closed stopped the stream.
         return !Stopped;
@@ -987,7 +985,6 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         switch (result.Status)
         {
             case FilterStatus.Failed:
-                host.Entry.Metrics.Traps.Inc();
                 ApplyFailure(host, result.Failure ?? new PluginFailure(TrapKind.Unavailable, "callback", "no healthy VM"));
                 if (Stopped)
                 {
@@ -1268,7 +1265,6 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     continue;
                 }
 
-                host.Entry.Metrics.Traps.Inc();
                 ApplyFailure(host, result.Failure ?? new PluginFailure(TrapKind.Unavailable, "callback", "no healthy VM"));
                 if (Stopped)
                 {

@@ -1,12 +1,17 @@
 using Microsoft.Extensions.Logging;
 using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Metrics;
 using WasmOperator.ProxyWasm.Abi;
 using WasmOperator.ProxyWasm.Host;
+using WasmOperator.ProxyWasm.Runtime;
 
 namespace WasmOperator.Proxy.Proxying;
 
-/// <summary>The proxy side of one plugin: HTTP and gRPC (unary and streaming) callouts to named clusters, node properties, the plugin's log.</summary>
-internal sealed class PluginHost(string plugin, ProxyOptions options, CalloutClient callouts, ILogger log) : IPluginHost
+/// <summary>
+/// The proxy side of one plugin: HTTP and gRPC (unary and streaming) callouts to named clusters, node properties, the
+/// plugin's log, and its VMs' failures and rebuilds counted in its metrics.
+/// </summary>
+internal sealed class PluginHost(string plugin, ProxyOptions options, CalloutClient callouts, PluginMetrics metrics, ILogger log) : IPluginHost
 {
     /// <summary>The logger category of plugin log lines ("wasm log ns.name: …").</summary>
     public const string LogCategory = "WasmOperator.Proxy.Plugin";
@@ -53,6 +58,11 @@ internal sealed class PluginHost(string plugin, ProxyOptions options, CalloutCli
     }
 
     private NodeProperties Node => _node ??= new NodeProperties(options);
+
+    /// <summary>Every failure of the plugin's VMs, whichever callback failed, once (the requests it failed count in fail_open/fail_closed).</summary>
+    public void OnVmFailed(PluginFailure failure) => metrics.Traps.Inc();
+
+    public void OnVmRebuilt() => metrics.Rebuilds.Inc();
 
     public void Log(ProxyLogLevel level, string message)
     {

@@ -48,6 +48,9 @@ internal sealed class AbiInstance : IDisposable
 
     public int Effective { get; set; }
 
+    /// <summary>The host event's export called last (on_done, on_log, on_tick, a callout's answer ...): the one a trap names.</summary>
+    public string Callback { get; set; } = "proxy_on_host_event";
+
     public Dictionary<int, StreamContext> Streams { get; } = [];
 
     public IReadOnlyDictionary<string, string> Environment => _plugin.Options.Environment;
@@ -199,6 +202,7 @@ internal sealed class AbiInstance : IDisposable
         context.InCallback = true;
         try
         {
+            Callback = "proxy_on_done";
             Vm.OnDone?.Invoke(context.Id);
         }
         finally
@@ -217,7 +221,9 @@ internal sealed class AbiInstance : IDisposable
     private void FinishStream(StreamContext context)
     {
         Effective = context.Id;
+        Callback = "proxy_on_log";
         Vm.OnLog?.Invoke(context.Id);
+        Callback = "proxy_on_delete";
         Vm.OnDelete?.Invoke(context.Id);
         Streams.Remove(context.Id);
     }
@@ -229,12 +235,14 @@ internal sealed class AbiInstance : IDisposable
     public void Tick()
     {
         Effective = RootContextId;
+        Callback = "proxy_on_tick";
         Vm.OnTick?.Invoke(RootContextId);
     }
 
     public void QueueReady(int queueId)
     {
         Effective = RootContextId;
+        Callback = "proxy_on_queue_ready";
         Vm.OnQueueReady?.Invoke(RootContextId, queueId);
     }
 
@@ -247,6 +255,7 @@ internal sealed class AbiInstance : IDisposable
 
         call.Complete();
         Effective = RootContextId;
+        Callback = "proxy_on_http_call_response";
         if (task.IsCompletedSuccessfully)
         {
             var response = task.Result;
@@ -289,6 +298,7 @@ internal sealed class AbiInstance : IDisposable
             : (GrpcUnavailable, "unavailable", null);
         if (status == GrpcOk && reply is not null)
         {
+            Callback = "proxy_on_grpc_receive";
             _grpcMessage = reply;
             try
             {
@@ -303,6 +313,7 @@ internal sealed class AbiInstance : IDisposable
         }
 
         _status = status == GrpcOk ? (GrpcInternal, "") : (status, message);
+        Callback = "proxy_on_grpc_close";
         Vm.OnGrpcClose?.Invoke(RootContextId, token, _status.Code);
     }
 
@@ -323,11 +334,13 @@ internal sealed class AbiInstance : IDisposable
             if (trailing)
             {
                 _grpcTrailingMetadata = metadata;
+                Callback = "proxy_on_grpc_receive_trailing_metadata";
                 Vm.OnGrpcReceiveTrailingMetadata?.Invoke(RootContextId, token, metadata.Count);
             }
             else
             {
                 _grpcInitialMetadata = metadata;
+                Callback = "proxy_on_grpc_receive_initial_metadata";
                 Vm.OnGrpcReceiveInitialMetadata?.Invoke(RootContextId, token, metadata.Count);
             }
         }
@@ -346,6 +359,7 @@ internal sealed class AbiInstance : IDisposable
         }
 
         Effective = RootContextId;
+        Callback = "proxy_on_grpc_receive";
         _grpcMessage = message;
         try
         {
@@ -366,6 +380,7 @@ internal sealed class AbiInstance : IDisposable
 
         Effective = RootContextId;
         _status = (status, message);
+        Callback = "proxy_on_grpc_close";
         Vm.OnGrpcClose?.Invoke(RootContextId, token, status);
     }
 

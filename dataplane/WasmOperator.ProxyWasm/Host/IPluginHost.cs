@@ -1,4 +1,5 @@
 using WasmOperator.ProxyWasm.Abi;
+using WasmOperator.ProxyWasm.Runtime;
 
 namespace WasmOperator.ProxyWasm.Host;
 
@@ -33,4 +34,18 @@ public interface IPluginHost
 
     /// <summary>Receives plugin log lines at or above the plugin's log level (proxy_log and WASI stdout/stderr).</summary>
     void Log(ProxyLogLevel level, string message);
+
+    /// <summary>
+    /// One of the plugin's VMs failed: a callback trapped or ran past its CPU deadline or memory limit, whichever it
+    /// was (a stream's, on_done/on_log/on_delete, on_tick, a queue event, a callout's answer). Called once per failure,
+    /// holding that VM's lock: count it, do not call into the plugin.
+    /// </summary>
+    void OnVmFailed(PluginFailure failure)
+    {
+    }
+
+    /// <summary>A failed VM of the plugin was rebuilt from its compiled module, after its backoff. Called holding that VM's lock.</summary>
+    void OnVmRebuilt()
+    {
+    }
 }

@@ -181,7 +181,7 @@ public sealed class HttpStream : IDisposable
                 catch (Exception ex)
 #pragma warning restore CA1031
                 {
-                    _failure = shard.Fail(ex, "proxy_on_done", _context);
+                    _failure = shard.Fail(ex, abi.Callback, _context);
                 }
                 finally
                 {

@@ -139,6 +139,7 @@ internal sealed class PluginShard : IDisposable
             Generation++;
             Abi = AbiInstance.Create(this);
             Plugin.Log.LogInformation("plugin {Plugin} shard {Shard}: VM rebuilt after {Crashes} crash(es)", Plugin.Options.Name, Index, CrashCount);
+            Plugin.Host.OnVmRebuilt();
             return true;
         }
 #pragma warning disable CA1031 // Any rebuild failure only lengthens the backoff.
@@ -177,6 +178,7 @@ internal sealed class PluginShard : IDisposable
         _consecutiveFailures++;
         _nextRebuildUtc = DateTime.UtcNow + Backoff();
         Plugin.Log.LogError("plugin {Plugin} shard {Shard}: {Failure}", Plugin.Options.Name, Index, failure);
+        Plugin.Host.OnVmFailed(failure);
         StopTick();
         if (abi is not null)
         {
@@ -325,13 +327,14 @@ internal sealed class PluginShard : IDisposable
             try
             {
                 abi.Vm.Arm();
+                abi.Callback = "proxy_on_host_event"; // until the event names the export it calls
                 posted.Action(abi);
             }
 #pragma warning disable CA1031 // A trap here fails this shard only.
             catch (Exception ex)
 #pragma warning restore CA1031
             {
-                Fail(ex, "proxy_on_host_event", null);
+                Fail(ex, abi.Callback, null);
             }
             finally
             {

@@ -47,7 +47,9 @@ public sealed class FailStrategyTests
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         var metrics = await proxy.MetricsAsync();
-        Assert.Contains("wasm_plugin_rebuilds_total{plugin=\"default/trap\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("wasm_plugin_reload_retries_total{plugin=\"default/trap\"} 1", metrics, StringComparison.Ordinal);
+
+        // Both shards trapped: the first, and the fresh one the retry ran on.
         Assert.Contains("wasm_plugin_traps_total{plugin=\"default/trap\"} 2", metrics, StringComparison.Ordinal);
 
         // The shards are rebuilt after their backoff; a healthy request is served again.

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging.Abstractions;
 using WasmOperator.Proxy.Chain;
 using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Metrics;
 using WasmOperator.Proxy.Proxying;
 using WasmOperator.Proxy.Tests.Support;
 using static WasmOperator.Proxy.Tests.Support.TestModules;
@@ -447,7 +448,8 @@ public sealed class PropertyTests
         var options = new ProxyOptions { NodeId = "pod-1" };
         options.NodeLabels["app"] = "reviews";
         using var callouts = new CalloutClient(options);
-        var host = new PluginHost("default/p", options, callouts, NullLogger.Instance);
+        var metrics = new ProxyMetrics(NullLogger<ProxyMetrics>.Instance).For("default/p");
+        var host = new PluginHost("default/p", options, callouts, metrics, NullLogger.Instance);
 
         Assert.True(host.TryGetProperty("node.metadata.LABELS.app", out var app));
         Assert.Equal("reviews", Encoding.UTF8.GetString(app));
@@ -462,7 +464,7 @@ public sealed class PropertyTests
 
         var client = new ProxyOptions { TrafficMode = "CLIENT" };
         using var clientCallouts = new CalloutClient(client);
-        Assert.True(new PluginHost("default/p", client, clientCallouts, NullLogger.Instance).TryGetProperty("xds.listener_direction", out direction));
+        Assert.True(new PluginHost("default/p", client, clientCallouts, metrics, NullLogger.Instance).TryGetProperty("xds.listener_direction", out direction));
         Assert.Equal(2, BinaryPrimitives.ReadInt64LittleEndian(direction));
     }
 
