@@ -19,10 +19,12 @@ public sealed class ProxyWasmPlugin : IDisposable
     // consecutive numbers, so they land on different shards whatever other threads did before.
     private readonly ThreadLocal<int> _threadSlot;
     private int _slots;
+    private int _disposed;
 
     internal ProxyWasmPlugin(ProxyWasmRuntime runtime, CompiledModule module, PluginOptions options, IPluginHost host, ILogger log)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Shards, 1);
+        runtime.Retain(module);
         Runtime = runtime;
         Module = module;
         Options = options;
@@ -54,6 +56,8 @@ public sealed class ProxyWasmPlugin : IDisposable
                 shard?.Dispose();
             }
 
+            _threadSlot.Dispose();
+            runtime.Release(module);
             if (ex is PluginLoadException)
             {
                 throw;
@@ -208,14 +212,20 @@ public sealed class ProxyWasmPlugin : IDisposable
         }
     }
 
-    /// <summary>Tears down every shard (root on_done/on_delete) and stops timers.</summary>
+    /// <summary>Tears down every shard (root on_done/on_delete), stops timers and lets go of the compiled module.</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         foreach (var shard in _shards)
         {
             shard.Dispose();
         }
 
         _threadSlot.Dispose();
+        Runtime.Release(Module);
     }
 }

@@ -30,4 +30,15 @@ public sealed class CompiledModule
     internal Module Module { get; }
 
     internal Linker Linker { get; }
+
+    // The runtime's bookkeeping, under its module gate: plugins running the module, and while none does, when the
+    // last one let go (or it was compiled) and its place among the idle ones.
+    internal int Users { get; set; }
+
+    internal long IdleSinceMs { get; set; }
+
+    internal LinkedListNode<CompiledModule>? IdleNode { get; set; }
+
+    /// <summary>Released from the runtime's cache and disposed: no plugin may start on it.</summary>
+    internal bool Evicted { get; set; }
 }

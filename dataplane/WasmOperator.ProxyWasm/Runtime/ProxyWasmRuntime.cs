@@ -13,13 +13,17 @@ namespace WasmOperator.ProxyWasm.Runtime;
 
 /// <summary>
 /// The process-wide Proxy-Wasm host: one Wasmtime engine with epoch interruption and its ticker,
-/// modules compiled once per digest (and cached precompiled on disk), shared data and queues per
-/// vm_id, and the metric registry. Create one per process; thread-safe.
+/// modules compiled once per digest (and cached precompiled on disk) and kept while a plugin runs them, shared data
+/// and queues per vm_id, and the metric registry. Create one per process; thread-safe.
 /// </summary>
 public sealed class ProxyWasmRuntime : IDisposable
 {
     private const string EngineSettings = "epoch-interruption;cranelift-speed";
-    private readonly ConcurrentDictionary<string, CompiledModule> _modules = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, CompiledModule> _modules = new(StringComparer.Ordinal);
+
+    // Modules no plugin runs, the longest idle first; released after IdleModuleGrace. Guards _modules too.
+    private readonly LinkedList<CompiledModule> _idle = new();
+    private readonly Lock _modulesGate = new();
     private readonly ConcurrentDictionary<string, SharedDataStore> _sharedData = new(StringComparer.Ordinal);
     private readonly Lock _compileGate = new();
     private readonly Thread _ticker;
@@ -90,16 +94,16 @@ public sealed class ProxyWasmRuntime : IDisposable
     {
         var hex = Convert.ToHexStringLower(SHA256.HashData(wasm));
         var digest = $"sha256:{hex}";
-        if (_modules.TryGetValue(digest, out var existing))
+        if (Cached(digest) is { } existing)
         {
             return existing;
         }
 
         lock (_compileGate)
         {
-            if (_modules.TryGetValue(digest, out existing))
+            if (Cached(digest) is { } compiledMeanwhile)
             {
-                return existing;
+                return compiledMeanwhile;
             }
 
             var module = _cache?.TryLoad(Engine, hex);
@@ -127,8 +131,104 @@ public sealed class ProxyWasmRuntime : IDisposable
             }
 
             var compiled = new CompiledModule(digest, abi, Engine, module, ImportLinking.Build(Engine, module), fromCache);
-            _modules[digest] = compiled;
+            lock (_modulesGate)
+            {
+                ReleaseExpired();
+                _modules[digest] = compiled;
+                MarkIdle(compiled);
+            }
+
             return compiled;
+        }
+    }
+
+    /// <summary>Compiled modules in memory: those plugins run and those idle for less than <see cref="ProxyWasmRuntimeOptions.IdleModuleGrace"/>.</summary>
+    internal int CompiledModuleCount
+    {
+        get
+        {
+            lock (_modulesGate)
+            {
+                return _modules.Count;
+            }
+        }
+    }
+
+    /// <summary>The module compiled for <paramref name="digest"/>, its grace restarted if it is idle (a compile is a use).</summary>
+    private CompiledModule? Cached(string digest)
+    {
+        lock (_modulesGate)
+        {
+            if (!_modules.TryGetValue(digest, out var module))
+            {
+                return null;
+            }
+
+            if (module.IdleNode is not null)
+            {
+                _idle.Remove(module.IdleNode);
+                MarkIdle(module);
+            }
+
+            return module;
+        }
+    }
+
+    /// <summary>A plugin starts on <paramref name="module"/>: it stays in memory until the plugin releases it.</summary>
+    internal void Retain(CompiledModule module)
+    {
+        lock (_modulesGate)
+        {
+            if (module.Evicted)
+            {
+                throw new PluginLoadException(
+                    $"module {module.Digest} was released from memory after {_options.IdleModuleGrace} with no plugin running it; compile it again to start a plugin");
+            }
+
+            module.Users++;
+            if (module.IdleNode is not null)
+            {
+                _idle.Remove(module.IdleNode);
+                module.IdleNode = null;
+            }
+        }
+    }
+
+    /// <summary>A plugin that ran <paramref name="module"/> is gone; the last one to go starts the module's grace.</summary>
+    internal void Release(CompiledModule module)
+    {
+        lock (_modulesGate)
+        {
+            if (--module.Users == 0 && !module.Evicted)
+            {
+                MarkIdle(module);
+            }
+
+            ReleaseExpired();
+        }
+    }
+
+    /// <summary>Under the module gate: <paramref name="module"/> is idle from now on.</summary>
+    private void MarkIdle(CompiledModule module)
+    {
+        module.IdleSinceMs = Environment.TickCount64;
+        module.IdleNode = _idle.AddLast(module);
+    }
+
+    /// <summary>Under the module gate: disposes the modules idle for the grace or longer (no VM uses them).</summary>
+    private void ReleaseExpired()
+    {
+        var now = Environment.TickCount64;
+        var grace = (long)_options.IdleModuleGrace.TotalMilliseconds;
+        while (_idle.First is { } oldest && now - oldest.Value.IdleSinceMs >= grace)
+        {
+            var module = oldest.Value;
+            _idle.RemoveFirst();
+            module.IdleNode = null;
+            module.Evicted = true;
+            _modules.Remove(module.Digest);
+            module.Linker.Dispose();
+            module.Module.Dispose();
         }
     }
 
@@ -181,10 +281,17 @@ public sealed class ProxyWasmRuntime : IDisposable
         _ticker.Join();
         _stopTicker.Dispose();
 
-        foreach (var module in _modules.Values)
+        lock (_modulesGate)
         {
-            module.Linker.Dispose();
-            module.Module.Dispose();
+            foreach (var module in _modules.Values)
+            {
+                module.Evicted = true;
+                module.Linker.Dispose();
+                module.Module.Dispose();
+            }
+
+            _modules.Clear();
+            _idle.Clear();
         }
 
         Engine.Dispose();
