@@ -56,6 +56,15 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     private bool _replyWritten;
     private long _completed;
 
+    // Whether a plugin holds part of each direction's body after its last step (that direction's task reads and writes it).
+    private bool _requestHeld;
+    private bool _responseHeld;
+
+    // Completed and cleared by a plugin's decision kept for the exchange (a callout's answer) or by the stream's stop, while
+    // a direction that holds a body reads on (WhenHeldDecided); null otherwise.
+    private TaskCompletionSource? _requestDecided;
+    private TaskCompletionSource? _responseDecided;
+
     public Exchange(HttpContext context, ChainEntry[] entries, ProxyOptions options, ILogger log)
     {
         Context = context;
@@ -352,12 +361,14 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             var output = endOfStream && ReceivedRequestTrailers() is { } trailers
                 ? await FinishBodyWithTrailersAsync(request: true, chunk, trailers).ConfigureAwait(false)
                 : await PushBodyAsync(request: true, chunk, endOfStream).ConfigureAwait(false);
-            if (output is not null && BufferedBytes(request: true) > _options.MaxBufferedBodyBytes)
+            var held = output is null ? 0 : BufferedBytes(request: true);
+            if (held > _options.MaxBufferedBodyBytes)
             {
                 Reply = new LocalResponse(413, "request_payload_too_large", Encoding.UTF8.GetBytes("Payload Too Large"), new HeaderMap(), null);
                 return null;
             }
 
+            _requestHeld = held > 0;
             return output;
         }
         finally
@@ -531,46 +542,85 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         var started = false;
         long total = 0;
         var stream = await openBody(cancellationToken).ConfigureAwait(false);
+        HeldBodyRead? held = null;
         await using (stream.ConfigureAwait(false))
         {
-            while (true)
+            try
             {
-                var read = await stream.ReadAsync(chunk.AsMemory(0, ChunkSize), cancellationToken).ConfigureAwait(false);
-                StreamActive();
-                if (MustLeaveIoThread)
+                while (true)
                 {
-                    await Task.Yield();
+                    int read;
+                    if (held is { Reading: true } || _responseHeld)
+                    {
+                        // A plugin holds part of the body: what it decides meanwhile (a callout's answer) is not left
+                        // waiting for the upstream's next bytes (an SSE or gRPC server stream may send none for long).
+                        held ??= new HeldBodyRead(this, request: false, stream, chunk, cancellationToken);
+                        var next = await held.NextAsync(ChunkSize).ConfigureAwait(false);
+                        if (next.IsStopped)
+                        {
+                            await WriteReplyAsync().ConfigureAwait(false);
+                            return false;
+                        }
+
+                        if (next.Released is { } released)
+                        {
+                            started = true;
+                            ResponseBytes += released.Length;
+                            await response.Body.WriteAsync(released, cancellationToken).ConfigureAwait(false);
+                            continue;
+                        }
+
+                        read = next.Read;
+                    }
+                    else
+                    {
+                        read = await stream.ReadAsync(chunk.AsMemory(0, ChunkSize), cancellationToken).ConfigureAwait(false);
+                    }
+
+                    StreamActive();
+                    if (MustLeaveIoThread)
+                    {
+                        await Task.Yield();
+                    }
+
+                    total += read;
+                    // Over HTTP/2 trailers may follow the declared length: read to the end of the stream.
+                    var endOfStream = read == 0 || (declared is { } d && total >= d && !trailersAfterLength);
+                    var output = await PushResponseChunkAsync(chunk.AsSpan(0, read).ToArray(), endOfStream, read == 0 ? upstreamTrailers() : null).ConfigureAwait(false);
+
+                    if (output is null)
+                    {
+                        // Before the first byte went out this is a clean local reply; after it, a reset.
+                        await WriteReplyAsync().ConfigureAwait(false);
+                        return false;
+                    }
+
+                    if (!started && endOfStream && !response.HasStarted)
+                    {
+                        // The whole body was processed before anything left: content-length is exact.
+                        response.Headers.Remove("Transfer-Encoding");
+                        response.ContentLength = output.Length;
+                    }
+
+                    if (output.Length > 0)
+                    {
+                        started = true;
+                        ResponseBytes += output.Length;
+                        await response.Body.WriteAsync(output, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    if (endOfStream)
+                    {
+                        break;
+                    }
                 }
-
-                total += read;
-                // Over HTTP/2 trailers may follow the declared length: read to the end of the stream.
-                var endOfStream = read == 0 || (declared is { } d && total >= d && !trailersAfterLength);
-                var output = await PushResponseChunkAsync(chunk.AsSpan(0, read).ToArray(), endOfStream, read == 0 ? upstreamTrailers() : null).ConfigureAwait(false);
-
-                if (output is null)
+            }
+            finally
+            {
+                if (held is not null)
                 {
-                    // Before the first byte went out this is a clean local reply; after it, a reset.
-                    await WriteReplyAsync().ConfigureAwait(false);
-                    return false;
-                }
-
-                if (!started && endOfStream && !response.HasStarted)
-                {
-                    // The whole body was processed before anything left: content-length is exact.
-                    response.Headers.Remove("Transfer-Encoding");
-                    response.ContentLength = output.Length;
-                }
-
-                if (output.Length > 0)
-                {
-                    started = true;
-                    ResponseBytes += output.Length;
-                    await response.Body.WriteAsync(output, cancellationToken).ConfigureAwait(false);
-                }
-
-                if (endOfStream)
-                {
-                    break;
+                    // A read still under way fills the chunk: it ends before the chunk goes back to the pool.
+                    await held.DisposeAsync().ConfigureAwait(false);
                 }
             }
         }
@@ -616,12 +666,14 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             var output = trailers is not null
                 ? await FinishBodyWithTrailersAsync(request: false, chunk, trailers).ConfigureAwait(false)
                 : await PushBodyAsync(request: false, chunk, endOfStream).ConfigureAwait(false);
-            if (output is not null && BufferedBytes(request: false) > _options.MaxBufferedBodyBytes)
+            var held = output is null ? 0 : BufferedBytes(request: false);
+            if (held > _options.MaxBufferedBodyBytes)
             {
                 Reply = new LocalResponse(500, "response_payload_too_large", Encoding.UTF8.GetBytes("upstream response too large for the plugin buffer"), new HeaderMap(), null);
                 return null;
             }
 
+            _responseHeld = held > 0;
             return output;
         }
         finally
@@ -698,12 +750,13 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// cumulative size; when it continues, its buffer moves on to the next plugin. A plugin that pauses
     /// at the end of the body stops the stream until it resumes, answers or closes it (after a callout,
     /// say), as in Envoy. Returns what left the chain (empty while held), or null when a plugin stopped
-    /// the stream (<see cref="Reply"/>, <see cref="Closed"/>).
+    /// the stream (<see cref="Reply"/>, <see cref="Closed"/>). <paramref name="from"/> is the first plugin's place in
+    /// the direction's order: bytes a plugin released go on from the plugin after it.
     /// </summary>
-    private async ValueTask<byte[]?> PushBodyAsync(bool request, byte[] chunk, bool endOfStream)
+    private async ValueTask<byte[]?> PushBodyAsync(bool request, byte[] chunk, bool endOfStream, int from = 0)
     {
         var data = chunk;
-        for (var n = 0; n < _hosts.Length; n++)
+        for (var n = from; n < _hosts.Length; n++)
         {
             var host = _hosts[request ? n : _hosts.Length - 1 - n];
             // Only plugins that saw the request see its bodies (a local reply may come before later ones did).
@@ -744,6 +797,126 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         return ApplyBodySignal(host, signal) ? TakeHeld(host, request) : null;
     }
 
+    /// <summary>True when, after <paramref name="request"/>'s direction's last step, a plugin (not LOG_ONLY) holds part of its body.</summary>
+    public bool Holds(bool request) => request ? _requestHeld : _responseHeld;
+
+    /// <summary>
+    /// Completes when a plugin holding part of <paramref name="request"/>'s body decided on it from outside a callback
+    /// (resumed the direction, answered, closed or failed the stream: <see cref="ReleaseHeldAsync"/> applies it), or the
+    /// stream stopped; at once when that happened already. Called by the direction's own task, while it holds a body.
+    /// </summary>
+    public Task WhenHeldDecided(bool request)
+    {
+        var decided = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // A full fence, as is WakeHeld's exchange: a decision kept after this completes it; one kept before is seen below.
+        Interlocked.Exchange(ref request ? ref _requestDecided : ref _responseDecided, decided);
+        if (Stopped)
+        {
+            return Task.CompletedTask;
+        }
+
+        foreach (var host in _hosts)
+        {
+            if (HoldsFor(host) && host.HasSignal(request))
+            {
+                return Task.CompletedTask;
+            }
+        }
+
+        return decided.Task;
+    }
+
+    /// <summary>
+    /// A plugin's decision was kept for the exchange (<paramref name="request"/>'s direction; null: the stream's stop), or
+    /// the stream stopped: a direction reading on while a plugin holds its body stops waiting for the peer alone.
+    /// </summary>
+    public void WakeHeld(bool? request)
+    {
+        if (request is null or true)
+        {
+            Interlocked.Exchange(ref _requestDecided, null)?.TrySetResult();
+        }
+
+        if (request is null or false)
+        {
+            Interlocked.Exchange(ref _responseDecided, null)?.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// Applies what the plugins holding part of <paramref name="request"/>'s body decided from outside a callback, as
+    /// soon as they did: a reply or close stops the stream; a resume lets what that plugin held go on through the plugins
+    /// after it (end_of_stream false), as Envoy's continueDecoding and continueEncoding send buffered data on at once.
+    /// Returns what left the chain (empty when nothing did), or null when the stream stopped.
+    /// </summary>
+    public async ValueTask<byte[]?> ReleaseHeldAsync(bool request)
+    {
+        await _turn.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (Stopped)
+            {
+                return null;
+            }
+
+            byte[]? output = [];
+            for (var n = 0; n < _hosts.Length; n++)
+            {
+                var host = _hosts[request ? n : _hosts.Length - 1 - n];
+                if (!HoldsFor(host) || host.TakeSignal(request) is not { } signal)
+                {
+                    continue;
+                }
+
+                if (!ApplyBodySignal(host, signal))
+                {
+                    return null;
+                }
+
+                if (TakeHeld(host, request) is { Length: > 0 } held)
+                {
+                    // Plugins after this one may hold in turn, or carry pending decisions of their own (taken on the way,
+                    // or by the next wake).
+                    output = await PushBodyAsync(request, held, endOfStream: false, n + 1).ConfigureAwait(false);
+                    break;
+                }
+            }
+
+            if (output is null)
+            {
+                return null;
+            }
+
+            var stillHeld = BufferedBytes(request) > 0;
+            if (request)
+            {
+                _requestHeld = stillHeld;
+            }
+            else
+            {
+                _responseHeld = stillHeld;
+            }
+
+            if (output.Length > 0)
+            {
+                StreamActive();
+            }
+
+            return output;
+        }
+        finally
+        {
+            ReleaseTurn();
+        }
+    }
+
+    /// <summary>
+    /// A plugin whose body callbacks run and whose held bytes count (<see cref="BufferedBytes"/>): not LOG_ONLY, skipped or
+    /// failed, and it saw the request.
+    /// </summary>
+    private static bool HoldsFor(StreamHost host) =>
+        !host.Entry.LogOnly && !host.Skipped && host.Stream is { Failure: null } && host.RequestStarted;
+
     /// <summary>
     /// Waits, without the turn, for <paramref name="host"/>'s plugin to decide on <paramref name="request"/>'s paused
     /// direction: the other direction runs meanwhile, and a stop it makes ends this wait (<see cref="ReleaseTurn"/>).
@@ -778,6 +951,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             {
                 host.EndWaits();
             }
+
+            WakeHeld(null);
         }
 
         _turn.Release();

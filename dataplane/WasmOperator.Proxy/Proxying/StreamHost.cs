@@ -15,7 +15,8 @@ namespace WasmOperator.Proxy.Proxying;
 /// As Envoy keeps a decoder's and an encoder's iteration state apart, each direction has its own wait and its own
 /// pending resume: the request may wait at the end of its body while the response waits at its head, and
 /// <c>proxy_continue_stream(0)</c> and <c>(1)</c> each resume theirs. A reply, close or failure is the stream's: it wakes
-/// whichever directions wait, or, if none does, waits to be taken once by the exchange.
+/// whichever directions wait, or, if none does, waits to be taken once by the exchange, which a direction reading on
+/// past a body this plugin holds is told of at once (<see cref="Exchange.WakeHeld"/>).
 /// </remarks>
 internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStreamHost
 {
@@ -187,6 +188,12 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
         }
     }
 
+    /// <summary>
+    /// True when a signal for <paramref name="request"/>'s direction or the stream's stop waits to be taken
+    /// (<see cref="TakeSignal"/>); nothing is taken.
+    /// </summary>
+    public bool HasSignal(bool request) => (Volatile.Read(ref _pending) & (StopPending | Resumed(request))) != 0;
+
     /// <summary>Waits for the plugin to resume this direction, or to answer, close or fail the stream.</summary>
     public async Task<StreamSignal> WaitAsync(bool request, TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -297,7 +304,6 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
                 if (first is null)
                 {
                     _pending |= Resumed(request);
-                    return;
                 }
             }
             else
@@ -310,9 +316,15 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
                     // The first stop stands: the stream ends once.
                     _stop ??= signal;
                     _pending |= StopPending;
-                    return;
                 }
             }
+        }
+
+        if (first is null && second is null)
+        {
+            // Kept for the exchange: a direction reading on while this plugin holds part of its body takes it now.
+            exchange.WakeHeld(signal.Request);
+            return;
         }
 
         first?.TrySetResult(signal);
