@@ -65,6 +65,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     private TaskCompletionSource? _requestDecided;
     private TaskCompletionSource? _responseDecided;
 
+    // The request body's read while a plugin holds part of it: it may outlive the reader that started it.
+    private HeldBodyRead? _requestRead;
+
     public Exchange(HttpContext context, ChainEntry[] entries, ProxyOptions options, ILogger log)
     {
         Context = context;
@@ -266,7 +269,29 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 {
                     // A gRPC call's client may stay quiet for as long as the stream idle timeout, no longer (its body has no
                     // minimum rate). A client that went away fails the read either way.
-                    read = await source.ReadAsync(chunk.AsMemory(0, ChunkSize), _idle?.Token ?? Context.RequestAborted).ConfigureAwait(false);
+                    var token = _idle?.Token ?? Context.RequestAborted;
+                    if (_requestRead is { Reading: true } || _requestHeld)
+                    {
+                        // A plugin holds part of the body: what it decides meanwhile (a callout's answer) is not left
+                        // waiting for the client's next bytes.
+                        var next = await HeldRequestRead(source, chunk, token).NextAsync(ChunkSize).ConfigureAwait(false);
+                        if (next.IsStopped)
+                        {
+                            return false;
+                        }
+
+                        if (next.Released is { } released)
+                        {
+                            request.Body = new PluginBodyStream(this, source, declared, total, released);
+                            return true;
+                        }
+
+                        read = next.Read;
+                    }
+                    else
+                    {
+                        read = await source.ReadAsync(chunk.AsMemory(0, ChunkSize), token).ConfigureAwait(false);
+                    }
                 }
                 catch (OperationCanceledException) when (StreamIdleTimedOut)
                 {
@@ -313,7 +338,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(chunk);
+            if (_requestRead is null)
+            {
+                // Else the chunk is the held read's, which may still fill it (EndRequestReadAsync ends it), and then the
+                // body stream's: it is not returned.
+                ArrayPool<byte>.Shared.Return(chunk);
+            }
         }
     }
 
@@ -916,6 +946,22 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// </summary>
     private static bool HoldsFor(StreamHost host) =>
         !host.Entry.LogOnly && !host.Skipped && host.Stream is { Failure: null } && host.RequestStarted;
+
+    /// <summary>
+    /// The request body's read while a plugin holds part of it, made the first time one does (reading into
+    /// <paramref name="buffer"/>, which goes with it), then the same one: a read it started may still be under way.
+    /// </summary>
+    public HeldBodyRead HeldRequestRead(Stream source, byte[] buffer, CancellationToken cancellationToken) =>
+        _requestRead ??= new HeldBodyRead(this, request: true, source, buffer, cancellationToken);
+
+    /// <summary>The request body's held read, if one was made (<see cref="HeldRequestRead"/>).</summary>
+    public HeldBodyRead? RequestRead => _requestRead;
+
+    /// <summary>
+    /// Ends a read of the request body still waiting on the client, started while a plugin held part of the body: the
+    /// request must not end with a read of its body under way. Nothing to do unless a plugin held the request body.
+    /// </summary>
+    public ValueTask EndRequestReadAsync() => _requestRead?.DisposeAsync() ?? ValueTask.CompletedTask;
 
     /// <summary>
     /// Waits, without the turn, for <paramref name="host"/>'s plugin to decide on <paramref name="request"/>'s paused

@@ -6,7 +6,8 @@ namespace WasmOperator.Proxy.Proxying;
 /// </summary>
 internal sealed class PluginBodyStream(Exchange exchange, Stream source, long? declared, long alreadyRead, byte[] first) : Stream
 {
-    private readonly byte[] _chunk = new byte[16 * 1024];
+    // A read the exchange started while a plugin held part of the body may still be filling its buffer: reads go on there.
+    private readonly byte[] _chunk = exchange.RequestRead?.Buffer ?? new byte[16 * 1024];
     private byte[] _pending = first;
     private int _offset;
     private long _read = alreadyRead;
@@ -31,7 +32,31 @@ internal sealed class PluginBodyStream(Exchange exchange, Stream source, long? d
                 return 0;
             }
 
-            var read = await source.ReadAsync(_chunk, cancellationToken).ConfigureAwait(false);
+            int read;
+            if (exchange.RequestRead is { Reading: true } || exchange.Holds(request: true))
+            {
+                // A plugin holds part of the body: what it decides meanwhile (a callout's answer) is not left waiting for
+                // the client's next bytes. A read under way at a release is kept for the next call (or ended with the request).
+                var next = await exchange.HeldRequestRead(source, _chunk, cancellationToken).NextAsync(_chunk.Length).ConfigureAwait(false);
+                if (next.IsStopped)
+                {
+                    throw new IOException("the stream stopped while the request body was streaming");
+                }
+
+                if (next.Released is { } released)
+                {
+                    _pending = released;
+                    _offset = 0;
+                    continue;
+                }
+
+                read = next.Read;
+            }
+            else
+            {
+                read = await source.ReadAsync(_chunk, cancellationToken).ConfigureAwait(false);
+            }
+
             // A chunk a plugin holds is activity all the same: YARP, which never sees it, does not time a gRPC call.
             exchange.StreamActive();
             if (exchange.MustLeaveIoThread)

@@ -151,6 +151,8 @@ internal sealed partial class ProxyHandler : IDisposable
                 }
                 finally
                 {
+                    // A read of the request body started while a plugin held part of it may still wait on the client.
+                    await exchange.EndRequestReadAsync().ConfigureAwait(false);
                     if (exchange.MustLeaveIoThread)
                     {
                         await Task.Yield();
