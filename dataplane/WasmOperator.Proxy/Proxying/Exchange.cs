@@ -235,7 +235,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
 
         // Bodies stream: a chunk leaves the chain as soon as every plugin continued on it. Only
-        // if the whole body was held until its end is it forwarded with an exact content-length.
+        // if the whole body was held until its end is it forwarded with an exact content-length (chunked still when
+        // request trailers follow it).
         return await ReadRequestBodyAsync(request, request.Body, request.ContentLength).ConfigureAwait(false);
     }
 
@@ -324,8 +325,17 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 {
                     RequestBytes = output.Length;
                     request.Body = new MemoryStream(output, writable: false);
-                    request.Headers.Remove("Transfer-Encoding");
-                    request.ContentLength = output.Length;
+                    if (HasRequestTrailers())
+                    {
+                        // Only chunked framing carries them on HTTP/1.1: the forwarder sends them after the body.
+                        request.ContentLength = null;
+                    }
+                    else
+                    {
+                        request.Headers.Remove("Transfer-Encoding");
+                        request.ContentLength = output.Length;
+                    }
+
                     return true;
                 }
 
@@ -344,6 +354,15 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 // body stream's: it is not returned.
                 ArrayPool<byte>.Shared.Return(chunk);
             }
+        }
+    }
+
+    /// <summary>True when the request ended with trailers the plugins left some fields in.</summary>
+    private bool HasRequestTrailers()
+    {
+        lock (_state)
+        {
+            return RequestTrailers is { Count: > 0 };
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Text;
 using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Tests.Support;
 using static WasmOperator.Proxy.Tests.Support.TestModules;
@@ -143,6 +144,24 @@ public sealed class TrailerTests
         Assert.Contains("x-request-body-eos: 0\r\n", text, StringComparison.OrdinalIgnoreCase);
         Assert.Contains("\"Body\":\"hello\"", text, StringComparison.Ordinal);
         Assert.True(proxy.Logs.Contains("request trailer x-checksum=abc123 body-eos=0"));
+    }
+
+    [Theory]
+    [InlineData("pass_through")]
+    [InlineData("hold_request_body")]
+    public async Task Request_trailers_of_a_chunked_http11_request_reach_the_upstream_also_when_a_plugin_held_the_whole_body(string fixture)
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("body", Wat(fixture), "body")), o => o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address);
+
+        var text = await RawHttp.PostChunkedWithTrailersAsync(proxy.Server.Options.Port, "/upload", "hello", ("x-checksum", "abc123"));
+
+        Assert.StartsWith("HTTP/1.1 200", text, StringComparison.Ordinal);
+        var received = Assert.Single(upstream.Requests);
+        Assert.Equal("hello", Encoding.ASCII.GetString(received.Body));
+        Assert.Equal("chunked", received.Header("Transfer-Encoding"));
+        Assert.Null(received.Header("Content-Length"));
+        Assert.Equal("abc123", Assert.Single(received.Trailers, t => t.Key.Equals("x-checksum", StringComparison.OrdinalIgnoreCase)).Value);
     }
 
     [Fact]
