@@ -158,6 +158,9 @@ internal static partial class PluginFileParser
         };
     }
 
+    /// <summary>The most variables vmConfig.env may list (wasmplugin-api.md, as Istio's API).</summary>
+    private const int MaxEnv = 256;
+
     private static void ParseEnv(YamlNode value, string path, Dictionary<string, string> env)
     {
         if (value is not YamlMappingNode vm)
@@ -177,6 +180,12 @@ internal static partial class PluginFileParser
                 throw new PluginFileException($"{path}.env (line {v.Start.Line}): must be a list");
             }
 
+            if (list.Children.Count > MaxEnv)
+            {
+                throw new PluginFileException($"{path}.env (line {v.Start.Line}): {list.Children.Count} variables, at most {MaxEnv} allowed");
+            }
+
+            var seen = new Dictionary<string, int>(StringComparer.Ordinal);
             for (var i = 0; i < list.Children.Count; i++)
             {
                 var itemPath = $"{path}.env[{i}]";
@@ -200,6 +209,11 @@ internal static partial class PluginFileParser
                 if (string.IsNullOrEmpty(name))
                 {
                     throw new PluginFileException($"{itemPath}.name: required");
+                }
+
+                if (!seen.TryAdd(name, i))
+                {
+                    throw new PluginFileException($"{itemPath}.name: '{name}' is already set by env[{seen[name]}]; names must be unique");
                 }
 
                 if (from == "HOST")

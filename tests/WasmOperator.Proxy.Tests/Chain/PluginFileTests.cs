@@ -65,10 +65,22 @@ public sealed class PluginFileTests
     [InlineData("plugins:\n- name: a\n  url: file:///x.wasm\n  failStrategy: FAIL_SOMETIMES\n", "plugins[0].failStrategy (line 4): must be one of FAIL_CLOSE, FAIL_OPEN, FAIL_RELOAD")]
     [InlineData("plugins:\n- name: a\n  url: file:///x.wasm\n  colour: red\n", "plugins[0].colour (line 4): unknown field")]
     [InlineData("plugins:\n- name: a\n  url: file:///x.wasm\n  match:\n  - ports:\n    - number: 70000\n", "plugins[0].match[0].ports[0].number: must be 1-65535")]
+    [InlineData("plugins:\n- name: a\n  url: file:///x.wasm\n  vmConfig:\n    env:\n    - {name: MODE, value: on}\n    - {name: MODE, value: off}\n",
+        "plugins[0].vmConfig.env[1].name: 'MODE' is already set by env[0]; names must be unique")]
     public void A_malformed_file_is_rejected_with_the_field_and_the_reason(string yaml, string expected)
     {
         var error = Assert.Throws<PluginFileException>(() => PluginFileParser.Parse(yaml, "plugins.yaml"));
-        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+        Assert.True(error.Message.Contains(expected, StringComparison.Ordinal), error.Message);
+    }
+
+    [Fact]
+    public void More_than_256_environment_variables_are_refused()
+    {
+        var env = string.Concat(Enumerable.Range(0, 257).Select(i => $"    - {{name: V{i}, value: x}}\n"));
+
+        var error = Assert.Throws<PluginFileException>(() => PluginFileParser.Parse($"plugins:\n- name: a\n  url: file:///x.wasm\n  vmConfig:\n    env:\n{env}", "plugins.yaml"));
+
+        Assert.Contains("plugins[0].vmConfig.env (line 6): 257 variables, at most 256 allowed", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
