@@ -220,13 +220,23 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             ReleaseTurn();
         }
 
+        string? unsendable = null;
         lock (_state)
         {
             if (RequestHeaders.Version != before)
             {
                 // Untouched requests keep Kestrel's parsed method, path and headers: nothing to copy back.
-                ApplyRequestHeaders();
+                unsendable = ApplyRequestHeaders();
             }
+        }
+
+        if (unsendable is not null)
+        {
+            // As Envoy's codecs refuse a header a filter left invalid: nothing goes upstream, on either path.
+            LogUnsendable(_log, Context.Request.Path.Value ?? "", unsendable);
+            ForwardFailed(ForwardResult.InvalidRequest, unsendable);
+            StopWith(LocalReply.InvalidRequestFromPlugins());
+            return false;
         }
 
         if (!hasBody)
@@ -1791,7 +1801,13 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// Copies what the plugins changed in the map back to the request: the changed fields only (every field
     /// when a plugin replaced the whole map), then method, path and authority.
     /// </summary>
-    private void ApplyRequestHeaders()
+    /// <returns>
+    /// Why the request as the plugins left it cannot be sent (null when it can): a field name that is no token, a value
+    /// with CR, LF or NUL, a method that is no token, a path not starting with '/', an authority with a control character
+    /// or a space. Both forwarding paths would otherwise differ: the HTTP/1.1 forwarder would write the field as it is
+    /// (a name 'x-user: admin' reads upstream as x-user), HttpClient drops it without a word.
+    /// </returns>
+    private string? ApplyRequestHeaders()
     {
         var request = Context.Request;
         var map = RequestHeaders;
@@ -1805,9 +1821,29 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 case ":authority": authority = map.Get(name); break;
                 case ":scheme": break;
                 default:
+                    if (UnsendableField(map, name) is { } why)
+                    {
+                        return why;
+                    }
+
                     CopyField(map, name, request.Headers);
                     break;
             }
+        }
+
+        if (method is not null && (method.Length == 0 || !IsToken(method)))
+        {
+            return $"the plugins set :method to '{Escape(method)}', which is no method token";
+        }
+
+        if (path is not null && (!path.StartsWith('/') || path.AsSpan().ContainsAnyInRange('\0', ' ') || path.Contains('\x7f', StringComparison.Ordinal)))
+        {
+            return $"the plugins set :path to '{Escape(path)}'; a path starts with '/' and has no space or control character";
+        }
+
+        if (authority is not null && (authority.AsSpan().ContainsAnyInRange('\0', ' ') || authority.Contains('\x7f', StringComparison.Ordinal)))
+        {
+            return $"the plugins set :authority to '{Escape(authority)}', which has a space or control character";
         }
 
         if (method is not null && !string.Equals(method, request.Method, StringComparison.Ordinal))
@@ -1827,7 +1863,44 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         {
             request.Host = new HostString(authority);
         }
+
+        return null;
     }
+
+    /// <summary>Why the plugins' field <paramref name="name"/> cannot be sent: a name that is no token, a value with CR, LF or NUL.</summary>
+    private static string? UnsendableField(HeaderMap map, string name)
+    {
+        if (name.Length == 0 || !IsToken(name))
+        {
+            return $"the plugins set a request field named '{Escape(name)}', which is no field name (RFC 9110 token)";
+        }
+
+        foreach (var (key, value) in map.Entries)
+        {
+            if (string.Equals(key, name, StringComparison.Ordinal) && value.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0)
+            {
+                return $"the plugins set request field {name} to '{Escape(value)}', which has CR, LF or NUL";
+            }
+        }
+
+        return null;
+    }
+
+    private static bool IsToken(string text)
+    {
+        foreach (var c in text)
+        {
+            if (c > 0x7e || !Forwarding.Http1ResponseHead.IsToken([(byte)c]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static string Escape(string text) =>
+        text.Replace("\r", "\\r", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal).Replace("\0", "\\0", StringComparison.Ordinal);
 
     /// <summary>Copies what the plugins changed in the response map back to the response (every field when a plugin replaced the map).</summary>
     private void ApplyResponseHeaders()
@@ -1930,6 +2003,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin} failed, retrying once on a fresh VM (FAIL_RELOAD): {Failure}")]
     private static partial void LogRetry(ILogger logger, string plugin, string failure);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "invalid_request_from_plugins: {Path} answered 500, nothing sent upstream: {Reason}")]
+    private static partial void LogUnsendable(ILogger logger, string path, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "LOG_ONLY plugin {Plugin} would have applied {Action} on {Path}")]
     private static partial void LogWouldHave(ILogger logger, string plugin, string action, string path);

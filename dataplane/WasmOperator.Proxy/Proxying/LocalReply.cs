@@ -142,9 +142,13 @@ internal static class LocalReply
         Forwarding.ForwardResult.RequestFailed => Upstream(503, "connection_termination"),
         Forwarding.ForwardResult.InvalidResponse => Upstream(502, "protocol_error"),
         Forwarding.ForwardResult.Timeout => new LocalResponse(504, "upstream_response_timeout", "upstream request timeout"u8.ToArray(), new HeaderMap(), null),
-        Forwarding.ForwardResult.InvalidRequest => new LocalResponse(500, "invalid_request_from_plugins", "the request as plugins left it cannot be sent"u8.ToArray(), new HeaderMap(), null),
+        Forwarding.ForwardResult.InvalidRequest => InvalidRequestFromPlugins(),
         _ => null,
     };
+
+    /// <summary>The reply when the request as the plugins left it cannot be sent (an invalid field, path or method): 500.</summary>
+    public static LocalResponse InvalidRequestFromPlugins() =>
+        new(500, "invalid_request_from_plugins", "the request as plugins left it cannot be sent"u8.ToArray(), new HeaderMap(), null);
 
     /// <summary>
     /// Envoy's reply when a stream went idle for the stream idle timeout before its response started: 408 while the

@@ -1,0 +1,79 @@
+using System.Net;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Proxying;
+
+/// <summary>
+/// A request a plugin left unsendable (a field name that is no token, a value with CR/LF/NUL, a path without its
+/// leading '/', a method that is no token, an authority with a space) gets the same 500 invalid_request_from_plugins on
+/// both listeners, with nothing sent upstream, as Envoy's codecs refuse a header a filter made invalid. The HTTP/1.1
+/// forwarder wrote an invalid name as it was ("x-user: admin: v" read upstream as x-user), YARP dropped it silently,
+/// and a path without '/' threw an unhandled exception.
+/// </summary>
+public sealed class PluginFieldValidationTests
+{
+    private static string Setter => Yaml(Plugin("setter", Wat("set_field_from_request"), "setter"));
+
+    private static HttpRequestMessage Request(bool h2c, string name, string value)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, "/x");
+        if (h2c)
+        {
+            request.Version = HttpVersion.Version20;
+            request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        }
+
+        // The fixture turns '~' into LF, '^' into CR and '`' into NUL.
+        request.Headers.TryAddWithoutValidation("x-set-name", name);
+        request.Headers.TryAddWithoutValidation("x-set-value", value);
+        return request;
+    }
+
+    [Theory]
+    [InlineData(false, "x-user: admin", "v")]
+    [InlineData(true, "x-user: admin", "v")]
+    [InlineData(false, "bad name", "v")]
+    [InlineData(true, "bad name", "v")]
+    [InlineData(false, "x-t", "a~b")]
+    [InlineData(true, "x-t", "a~b")]
+    [InlineData(false, "x-t", "a`b")]
+    [InlineData(true, "x-t", "a^b")]
+    [InlineData(false, ":path", "foo")]
+    [InlineData(true, ":path", "http://evil/x")]
+    [InlineData(false, ":path", "/a b")]
+    [InlineData(false, ":method", "GE T")]
+    [InlineData(true, ":method", "GE T")]
+    [InlineData(false, ":authority", "a b")]
+    [InlineData(true, ":authority", "a^b")]
+    public async Task A_field_a_plugin_left_unsendable_is_a_500_with_nothing_sent_upstream(bool h2c, string name, string value)
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Setter);
+
+        using var request = Request(h2c, name, value);
+        var (response, echo) = await proxy.SendAsync(request, h2c ? proxy.H2c : proxy.Client);
+
+        Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        Assert.Null(echo);
+        Assert.Equal(0, proxy.Upstream.Requests);
+        Assert.True(proxy.Logs.Contains("invalid_request_from_plugins"), "log: " + string.Join(" | ", proxy.Logs.Lines));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Valid_fields_a_plugin_sets_reach_the_upstream(bool h2c)
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Setter);
+
+        using var field = Request(h2c, "x-user", "alice");
+        var (fieldResponse, fieldEcho) = await proxy.SendAsync(field, h2c ? proxy.H2c : proxy.Client);
+        using var path = Request(h2c, ":path", "/rewritten?q=1");
+        var (pathResponse, pathEcho) = await proxy.SendAsync(path, h2c ? proxy.H2c : proxy.Client);
+
+        Assert.Equal(HttpStatusCode.OK, fieldResponse.StatusCode);
+        Assert.Equal("alice", fieldEcho?.Header("x-user"));
+        Assert.Equal(HttpStatusCode.OK, pathResponse.StatusCode);
+        Assert.Equal("/rewritten?q=1", pathEcho?.Path);
+    }
+}
