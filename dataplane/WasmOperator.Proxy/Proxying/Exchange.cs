@@ -1941,7 +1941,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
     private static void SetStatus(HttpResponse response, string? value)
     {
-        if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var status) && status is >= 100 and <= 999)
+        // A final status only: a plugin's :status of 1xx would make Kestrel send an interim response and no final one.
+        if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var status) && status is >= 200 and <= 599)
         {
             response.StatusCode = status;
         }

@@ -1131,6 +1131,14 @@ internal sealed class AbiInstance : IDisposable
             return RootStreamControl;
         }
 
+        if (statusCode is < 200 or > 599)
+        {
+            // A reply is the final response: a 1xx would leave the client waiting for one (or break the h2 stream), and
+            // a number outside 100-599 is no status. The plugin meant to stop the request, so it stays stopped, as 500.
+            WriteLog(ProxyLogLevel.Warn, $"proxy_send_local_response: {statusCode} is no final status (200-599); the reply is sent as 500");
+            statusCode = 500;
+        }
+
         // Envoy (context.cc sendLocalResponse): only a well-known gRPC status 0..16 makes a gRPC reply;
         // -1 (the SDKs' "not gRPC") and every other value outside that range mean no gRPC status at all.
         var response = new LocalResponse(statusCode, details, body, headers, grpcStatus is >= 0 and <= 16 ? grpcStatus : null);

@@ -100,6 +100,44 @@ public sealed class LocalReplyTests
         Assert.Equal(0, proxy.Upstream.Requests);
     }
 
+    [Theory]
+    [InlineData("100", false)]
+    [InlineData("101", false)]
+    [InlineData("103", true)]
+    [InlineData("000", false)]
+    [InlineData("099", true)]
+    [InlineData("600", false)]
+    public async Task A_plugin_reply_with_no_final_status_goes_out_as_500(string status, bool h2c)
+    {
+        // A 1xx left the client waiting for a final response (h2: the stream reset), below 100 went out as 200 OK: a
+        // denial read as a success. The plugin meant to stop the request: it stays stopped, as 500, with its body.
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("reply", Wat("reply_status_from_header"), "reply")));
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/x");
+        request.Headers.Add("x-reply-status", status);
+        if (h2c)
+        {
+            request.Version = HttpVersion.Version20;
+            request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        }
+
+        var raw = h2c ? null : await RawHttp.GetAsync(proxy.Server.Options.Port, "/x", "app", ("x-reply-status", status)).WaitAsync(TimeSpan.FromSeconds(10));
+        using var response = h2c ? await proxy.H2c.SendAsync(request) : null;
+
+        if (raw is not null)
+        {
+            Assert.StartsWith("HTTP/1.1 500", raw, StringComparison.Ordinal);
+            Assert.EndsWith("body!", raw, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Equal(HttpStatusCode.InternalServerError, response!.StatusCode);
+            Assert.Equal("body!", await response.Content.ReadAsStringAsync());
+        }
+
+        Assert.Equal(0, proxy.Upstream.Requests);
+        Assert.True(proxy.Logs.Contains("is no final status"), "log: " + string.Join(" | ", proxy.Logs.Lines));
+    }
+
     [Fact]
     public async Task A_plugin_reply_keeps_every_value_of_a_repeated_header()
     {

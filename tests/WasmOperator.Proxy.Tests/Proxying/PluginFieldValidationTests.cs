@@ -60,6 +60,23 @@ public sealed class PluginFieldValidationTests
     }
 
     [Theory]
+    [InlineData("100", 200)]
+    [InlineData("103", 200)]
+    [InlineData("201", 201)]
+    public async Task A_response_status_a_plugin_sets_applies_only_when_it_is_a_final_status(string status, int expected)
+    {
+        // Kestrel would send a 1xx :status as an interim response and never a final one.
+        await using var proxy = await ProxyHarness.StartAsync(Setter);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/x");
+        request.Headers.TryAddWithoutValidation("x-resp-name", ":status");
+        request.Headers.TryAddWithoutValidation("x-resp-value", status);
+
+        using var response = await proxy.Client.SendAsync(request).WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(expected, (int)response.StatusCode);
+    }
+
+    [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public async Task Valid_fields_a_plugin_sets_reach_the_upstream(bool h2c)
