@@ -146,6 +146,13 @@ internal static class LocalReply
         _ => null,
     };
 
+    /// <summary>
+    /// The reply when plugins rerouted a request to a port whose own plugins did not run on it
+    /// (<c>wasm_reroute_skips_plugins</c>): 500, nothing sent upstream.
+    /// </summary>
+    public static LocalResponse ReroutedPastPlugins() =>
+        new(500, "wasm_reroute_skips_plugins", "the request was rerouted past plugins that did not run on it"u8.ToArray(), new HeaderMap(), null);
+
     /// <summary>The reply when the request as the plugins left it cannot be sent (an invalid field, path or method): 500.</summary>
     public static LocalResponse InvalidRequestFromPlugins() =>
         new(500, "invalid_request_from_plugins", "the request as plugins left it cannot be sent"u8.ToArray(), new HeaderMap(), null);

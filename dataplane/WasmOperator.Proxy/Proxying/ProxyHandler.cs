@@ -107,7 +107,8 @@ internal sealed partial class ProxyHandler : IDisposable
         {
             // match[].ports select by destination port, as in Istio: the port of the workload (inbound) or of
             // the target service (outbound), i.e. of the cluster the request is routed to, not the proxy's own.
-            var entries = chain?.For(DestinationPort(context.Request.Path)) ?? [];
+            var port = DestinationPort(context.Request.Path);
+            var entries = chain?.For(port) ?? [];
             if (entries.Length == 0)
             {
                 await ForwardAsync(context, grpc, requestId).ConfigureAwait(false);
@@ -130,7 +131,7 @@ internal sealed partial class ProxyHandler : IDisposable
                 try
                 {
                     exchange.Start();
-                    if (await exchange.OnRequestAsync().ConfigureAwait(false))
+                    if (await exchange.OnRequestAsync().ConfigureAwait(false) && !RefuseRerouteSkippingPlugins(context, chain!, port, entries, exchange))
                     {
                         await ForwardAsync(context, grpc, null).ConfigureAwait(false);
                         if (exchange.IsStopped && !context.Response.HasStarted)
@@ -289,6 +290,32 @@ internal sealed partial class ProxyHandler : IDisposable
     }
 
     /// <summary>
+    /// True (and the exchange stopped with a 500) when the plugins rerouted the request (a <c>:path</c> edit matching
+    /// another route) to a cluster on another port whose plugins did not run: <c>match.ports</c> selected the chain
+    /// for the port the request first went to, and a rewrite must not take it past the plugins of the port it now
+    /// goes to (an authorizer selected for the admin port, say). In Istio a rewrite cannot leave its inbound port.
+    /// LOG_ONLY plugins enforce nothing and are not counted.
+    /// </summary>
+    private bool RefuseRerouteSkippingPlugins(HttpContext context, Chain.PluginChain chain, int port, Chain.ChainEntry[] ran, Exchange exchange)
+    {
+        var now = DestinationPort(context.Request.Path);
+        if (now == port)
+        {
+            return false;
+        }
+
+        var skipped = chain.For(now).Where(e => !e.LogOnly && Array.IndexOf(ran, e) < 0).Select(e => e.Spec.Key).ToArray();
+        if (skipped.Length == 0)
+        {
+            return false;
+        }
+
+        LogRerouteSkipsPlugins(_log, context.Request.Path.Value ?? "", port, ClusterFor(context.Request.Path), now, string.Join(", ", skipped));
+        exchange.StopWith(LocalReply.ReroutedPastPlugins());
+        return true;
+    }
+
+    /// <summary>
     /// An upgrade (a WebSocket over HTTP/1.1) or a CONNECT (a WebSocket over HTTP/2, extended CONNECT): once answered, a
     /// stream both ends use as they like, ended by the stream idle timeout as in Envoy.
     /// </summary>
@@ -433,6 +460,9 @@ internal sealed partial class ProxyHandler : IDisposable
         _upgradeInvoker.Dispose();
         _invoker.Dispose();
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "wasm_reroute_skips_plugins: plugins rerouted {Path} from port {From} to cluster {Cluster} (port {To}), whose plugins {Skipped} did not run; answered 500, nothing sent upstream")]
+    private static partial void LogRerouteSkipsPlugins(ILogger logger, string path, int from, string cluster, int to, string skipped);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "forwarding failed: {Error} {Message}")]
     private static partial void LogUpstreamError(ILogger logger, string error, string message);

@@ -55,6 +55,46 @@ public sealed class ChainTests
         Assert.Equal(["matching"], matched.Headers.GetValues("hello"));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_rewrite_cannot_route_a_request_past_the_plugins_matched_to_the_port_it_now_goes_to(bool logOnlyGuard)
+    {
+        // The guard is selected for the admin cluster's port only; the rewriter runs everywhere and moves :path.
+        await using var admin = await Upstream.StartAsync();
+        var guard = $"phase: AUTHZ\nmatch:\n- mode: SERVER\n  ports:\n  - number: {admin.Port}" + (logOnlyGuard ? "\nmode: LOG_ONLY" : "");
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(
+                Plugin("rewriter", Wat("set_field_from_request"), "rewriter", extra: "phase: AUTHN"),
+                Plugin("admin-guard", Wat("reply_status_from_header"), "guard", extra: guard)),
+            o =>
+            {
+                o.Clusters["adm"] = admin.Address;
+                o.Routes.Add(new RouteOption("/admin", "adm"));
+            });
+
+        var (direct, _) = await proxy.GetAsync("/admin/secret", ("x-reply-status", "403"));
+        var (rewritten, echo) = await proxy.GetAsync("/public/x", ("x-reply-status", "403"), ("x-set-name", ":path"), ("x-set-value", "/admin/secret"));
+        var (stays, _) = await proxy.GetAsync("/public/x", ("x-reply-status", "403"), ("x-set-name", ":path"), ("x-set-value", "/public/y"));
+
+        Assert.Equal(HttpStatusCode.OK, stays.StatusCode);
+        if (logOnlyGuard)
+        {
+            // A LOG_ONLY plugin enforces nothing: skipping it refuses nothing.
+            Assert.Equal(HttpStatusCode.OK, direct.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, rewritten.StatusCode);
+            Assert.Equal("/admin/secret", echo?.Path);
+            return;
+        }
+
+        Assert.Equal(HttpStatusCode.Forbidden, direct.StatusCode);
+        Assert.Equal(HttpStatusCode.InternalServerError, rewritten.StatusCode);
+        Assert.Null(echo);
+        Assert.Equal(0, admin.Requests);
+        Assert.True(proxy.Logs.Contains("wasm_reroute_skips_plugins"), "log: " + string.Join(" | ", proxy.Logs.Lines));
+        Assert.True(proxy.Logs.Contains("default/admin-guard"), "log: " + string.Join(" | ", proxy.Logs.Lines));
+    }
+
     [Fact]
     public async Task H2c_requests_are_proxied_with_plugins()
     {
