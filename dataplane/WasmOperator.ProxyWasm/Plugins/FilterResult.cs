@@ -12,6 +12,12 @@ public readonly record struct FilterResult(FilterStatus Status, int Action, Loca
 {
     internal static FilterResult FromAction(int action) => new(action == 0 ? FilterStatus.Continue : FilterStatus.Pause, action, null, null);
 
+    /// <summary>
+    /// A header callback's action: 2 (ContinueAndEndStream in the C++ and AssemblyScript SDKs) continues, as Envoy's
+    /// convertFilterHeadersStatus sends it to its default branch (Continue); every other non-zero value pauses.
+    /// </summary>
+    internal static FilterResult FromHeadersAction(int action) => new(action is 0 or 2 ? FilterStatus.Continue : FilterStatus.Pause, action, null, null);
+
     internal static FilterResult Local(LocalResponse response) => new(FilterStatus.LocalResponse, 0, response, null);
 
     internal static FilterResult Failed(PluginFailure failure) => new(FilterStatus.Failed, 0, null, failure);

@@ -144,7 +144,14 @@ public sealed class HttpStream : IDisposable
             return FilterResult.Failed(_failure);
         }
 
-        return local is not null ? FilterResult.Local(local) : FilterResult.FromAction(action);
+        if (local is not null)
+        {
+            return FilterResult.Local(local);
+        }
+
+        return callback is StreamCallback.RequestHeaders or StreamCallback.ResponseHeaders
+            ? FilterResult.FromHeadersAction(action)
+            : FilterResult.FromAction(action);
     }
 
     /// <summary>
