@@ -512,6 +512,12 @@ internal sealed class AbiInstance : IDisposable
         {
             return allocator(size);
         }
+        catch (WasmtimeException ex)
+        {
+            // Wasmtime hands a trap in guest code a hostcall called back to the outer caller as a plain
+            // error whose trap code is lost; carry the kind (deadline, unreachable ...) with it.
+            throw new GuestTrapException(WasmVm.Classify(ex), ex.Message, ex);
+        }
         finally
         {
             _restricted--;

@@ -11,5 +11,7 @@ internal sealed class GuestTrapException : Exception
 
     public GuestTrapException(string message, Exception inner) : base(message, inner) { }
 
+    public GuestTrapException(TrapKind kind, string message, Exception inner) : base(message, inner) => Kind = kind;
+
     public TrapKind Kind { get; }
 }

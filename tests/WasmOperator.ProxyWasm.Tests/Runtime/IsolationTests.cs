@@ -46,6 +46,34 @@ public class IsolationTests
         Assert.Contains("ok", host.Messages());
     }
 
+    [Theory]
+    [InlineData(6, TrapKind.Unreachable)]
+    [InlineData(7, TrapKind.OutOfBounds)]
+    [InlineData(8, TrapKind.Deadline)]
+    [InlineData(9, TrapKind.StackOverflow)]
+    [InlineData(13, TrapKind.Arithmetic)]
+    public void A_trap_in_the_allocator_reached_from_a_hostcall_keeps_its_kind(int selector, TrapKind kind)
+    {
+        using var runtime = new ProxyWasmRuntime();
+        using var plugin = runtime.LoadPlugin(runtime.Compile(TestModules.Wat("allocator_traps")), new PluginOptions
+        {
+            Name = "allocator-traps",
+            Shards = 1,
+            CallDeadline = TimeSpan.FromMilliseconds(100),
+            RebuildBackoff = TimeSpan.Zero,
+        }, new TestPluginHost());
+
+        using var failing = plugin.CreateHttpStream(TestStreamHost.WithRequestHeaders(selector));
+        var result = failing.OnRequestHeaders(true);
+
+        Assert.Equal(FilterStatus.Failed, result.Status);
+        Assert.Equal(kind, result.Failure?.Kind);
+        Assert.Equal("proxy_on_request_headers", result.Failure?.Callback);
+
+        using var next = plugin.CreateHttpStream(TestStreamHost.WithRequestHeaders(5));
+        Assert.Equal(FilterStatus.Continue, next.OnRequestHeaders(true).Status);
+    }
+
     [Fact]
     public void Memory_never_grows_past_the_shard_limit()
     {
