@@ -38,7 +38,11 @@ internal sealed class AbiInstance : IDisposable
     {
         _shard = shard;
         _plugin = shard.Plugin;
+        _queueVmId = Name.GetString(Encoding.UTF8.GetBytes(_plugin.Options.VmId));
     }
+
+    /// <summary>This plugin's vm_id in the form a guest's vm_id is read (<see cref="Name"/>): its UTF-8 bytes, one char each.</summary>
+    private readonly string _queueVmId;
 
     private WasmVm? _vm;
 
@@ -478,6 +482,12 @@ internal sealed class AbiInstance : IDisposable
 
     /// <summary>How header fields are read from and written to guest memory: one byte per char (see <see cref="HeaderMap"/>).</summary>
     private static Encoding Field => Encoding.Latin1;
+
+    /// <summary>
+    /// How shared-data keys, queue names and vm_ids are read: one char per byte, so they compare as the byte
+    /// strings cpp-host keys them by (as UTF-8 every invalid byte became U+FFFD and distinct keys met).
+    /// </summary>
+    private static Encoding Name => Encoding.Latin1;
 
     private bool TryReadBytes(int ptr, int size, out byte[] value)
     {
@@ -1654,7 +1664,7 @@ internal sealed class AbiInstance : IDisposable
     public int GetSharedData(int keyPtr, int keySize, int retPtr, int retSize, int retCas)
     {
         Guard("proxy_get_shared_data");
-        if (!TryReadString(keyPtr, keySize, out var key))
+        if (!TryReadString(keyPtr, keySize, out var key, Name))
         {
             return Status(ProxyStatus.InvalidMemoryAccess);
         }
@@ -1677,7 +1687,7 @@ internal sealed class AbiInstance : IDisposable
     public int SetSharedData(int keyPtr, int keySize, int valuePtr, int valueSize, int cas)
     {
         Guard("proxy_set_shared_data");
-        if (!TryReadString(keyPtr, keySize, out var key) || !TryReadBytes(valuePtr, valueSize, out var value))
+        if (!TryReadString(keyPtr, keySize, out var key, Name) || !TryReadBytes(valuePtr, valueSize, out var value))
         {
             return Status(ProxyStatus.InvalidMemoryAccess);
         }
@@ -1688,21 +1698,21 @@ internal sealed class AbiInstance : IDisposable
     public int RegisterSharedQueue(int namePtr, int nameSize, int ret)
     {
         Guard("proxy_register_shared_queue");
-        if (!TryReadString(namePtr, nameSize, out var name))
+        if (!TryReadString(namePtr, nameSize, out var name, Name))
         {
             return Status(ProxyStatus.InvalidMemoryAccess);
         }
 
         var shard = _shard;
         var generation = shard.Generation;
-        var id = _plugin.Runtime.Queues.Register(_plugin.Options.VmId, name, qid => shard.Post(generation, abi => abi.QueueReady(qid)));
+        var id = _plugin.Runtime.Queues.Register(_queueVmId, name, qid => shard.Post(generation, abi => abi.QueueReady(qid)));
         return TryWriteU32(ret, (uint)id) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
     }
 
     public int ResolveSharedQueue(int vmIdPtr, int vmIdSize, int namePtr, int nameSize, int ret)
     {
         Guard("proxy_resolve_shared_queue");
-        if (!TryReadString(vmIdPtr, vmIdSize, out var vmId) || !TryReadString(namePtr, nameSize, out var name))
+        if (!TryReadString(vmIdPtr, vmIdSize, out var vmId, Name) || !TryReadString(namePtr, nameSize, out var name, Name))
         {
             return Status(ProxyStatus.InvalidMemoryAccess);
         }
