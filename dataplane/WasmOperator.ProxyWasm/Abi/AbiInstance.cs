@@ -26,7 +26,6 @@ internal sealed class AbiInstance : IDisposable
     private int _nextContextId = 1;
     private int _nextToken;
     private int _restricted;
-    private bool _inVmStart;
     private bool _inConfigure;
     private HttpCalloutResponse? _httpResponse;
     private byte[]? _grpcMessage;
@@ -113,18 +112,10 @@ internal sealed class AbiInstance : IDisposable
         var options = _plugin.Options;
         Vm.Arm();
         Vm.OnContextCreate?.Invoke(RootContextId, 0);
-        _inVmStart = true;
-        try
+        Vm.Arm();
+        if (Vm.OnVmStart is not null && Vm.OnVmStart(RootContextId, options.VmConfiguration.Length) == 0)
         {
-            Vm.Arm();
-            if (Vm.OnVmStart is not null && Vm.OnVmStart(RootContextId, options.VmConfiguration.Length) == 0)
-            {
-                throw new PluginLoadException($"plugin '{options.Name}': proxy_on_vm_start returned false for root id '{options.RootId}'");
-            }
-        }
-        finally
-        {
-            _inVmStart = false;
+            throw new PluginLoadException($"plugin '{options.Name}': proxy_on_vm_start returned false for root id '{options.RootId}'");
         }
 
         _inConfigure = true;
@@ -717,7 +708,8 @@ internal sealed class AbiInstance : IDisposable
 
                 bytes = _grpcMessage;
                 return ProxyStatus.Ok;
-            case BufferType.VmConfiguration when _inVmStart:
+            case BufferType.VmConfiguration:
+                // Envoy's Context::getBuffer hands out the VM configuration in every callback, not only on_vm_start.
                 bytes = _plugin.Options.VmConfiguration;
                 return ProxyStatus.Ok;
             case BufferType.PluginConfiguration when _inConfigure:
