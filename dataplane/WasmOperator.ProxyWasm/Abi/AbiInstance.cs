@@ -66,11 +66,12 @@ internal sealed class AbiInstance : IDisposable
         var options = plugin.Options;
         try
         {
-            abi._vm = new WasmVm(plugin.Module, abi, options.MemoryLimitBytes, plugin.Runtime.DeadlineTicks(options.CallDeadline));
-            abi._memory ??= abi.Vm.Memory;
+            // Restricted from instantiation on: the module's Wasm start function runs inside it, before _vm is set.
             abi._restricted++;
             try
             {
+                abi._vm = new WasmVm(plugin.Module, abi, options.MemoryLimitBytes, plugin.Runtime.DeadlineTicks(options.CallDeadline));
+                abi._memory ??= abi.Vm.Memory;
                 var vm = abi.Vm;
                 vm.Arm();
                 if (vm.Initialize is not null)
