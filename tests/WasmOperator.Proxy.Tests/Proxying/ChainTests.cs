@@ -153,21 +153,15 @@ public sealed class ChainTests
         // The echoed JSON (over 256 KiB) came back through the response body callbacks too.
         Assert.Equal("/stream", echo.Path);
     }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public async Task A_204_ends_the_stream_at_its_headers_on_both_paths(bool h2c)
     {
         await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("eos", Wat("response_eos"), "eos")));
-        using var request = new HttpRequestMessage(HttpMethod.Get, "/no-content");
-        if (h2c)
-        {
-            // HTTP/2 from the client goes upstream through YARP; HTTP/1.1 through the proxy's own forwarder.
-            request.Version = HttpVersion.Version20;
-            request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
-        }
 
-        using var response = await (h2c ? proxy.H2c : proxy.Client).SendAsync(request);
+        using var response = await GetOnEitherPathAsync(proxy, "/no-content", h2c);
 
         Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
         Assert.Equal("1", response.Headers.GetValues("x-headers-eos").Single());
@@ -183,18 +177,25 @@ public sealed class ChainTests
         await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
         await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("eos", Wat("response_eos"), "eos")),
             o => o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address);
-        using var request = new HttpRequestMessage(HttpMethod.Get, "/empty");
+
+        using var response = await GetOnEitherPathAsync(proxy, "/empty", h2c);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("1", response.Headers.GetValues("x-headers-eos").Single());
+        Assert.Equal(0, response.Content.Headers.ContentLength);
+        Assert.False(proxy.Logs.Contains("response body callback"), string.Join(" | ", proxy.Logs.Lines));
+    }
+
+    /// <summary>A GET over h2c (forwarded upstream through YARP) or HTTP/1.1 (through the proxy's own forwarder).</summary>
+    private static async Task<HttpResponseMessage> GetOnEitherPathAsync(ProxyHarness proxy, string path, bool h2c)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
         if (h2c)
         {
             request.Version = HttpVersion.Version20;
             request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
         }
 
-        using var response = await (h2c ? proxy.H2c : proxy.Client).SendAsync(request);
-
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal("1", response.Headers.GetValues("x-headers-eos").Single());
-        Assert.Equal(0, response.Content.Headers.ContentLength);
-        Assert.False(proxy.Logs.Contains("response body callback"), string.Join(" | ", proxy.Logs.Lines));
+        return await (h2c ? proxy.H2c : proxy.Client).SendAsync(request);
     }
 }
