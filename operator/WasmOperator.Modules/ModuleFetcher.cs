@@ -319,7 +319,7 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
 
             if (extracted is not { } module)
             {
-                throw new UnsupportedFormatException(url, OciFormatSelector.MediaTypesOf(manifest), "the image's last layer has no plugin.wasm at its root");
+                throw new UnsupportedFormatException(url, OciFormatSelector.MediaTypesOf(manifest), "the image's last layer has no plugin.wasm (at its root or in a folder)");
             }
 
             if (module.LimitExceeded)

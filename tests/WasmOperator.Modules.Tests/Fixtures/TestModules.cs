@@ -28,14 +28,19 @@ internal static class TestModules
     public static string Digest(byte[] bytes) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(bytes));
 
     /// <summary>A tar+gzip layer holding <paramref name="entryName"/> with <paramref name="content"/>.</summary>
-    public static byte[] TarGz(string entryName, byte[] content)
+    public static byte[] TarGz(string entryName, byte[] content) => TarGz((entryName, content));
+
+    /// <summary>A tar+gzip layer holding <paramref name="entries"/> as regular files, in order.</summary>
+    public static byte[] TarGz(params (string Name, byte[] Content)[] entries)
     {
         using var output = new MemoryStream();
         using (var gzip = new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true))
         using (var tar = new TarWriter(gzip, TarEntryFormat.Pax, leaveOpen: true))
         {
-            var entry = new PaxTarEntry(TarEntryType.RegularFile, entryName) { DataStream = new MemoryStream(content) };
-            tar.WriteEntry(entry);
+            foreach (var (name, content) in entries)
+            {
+                tar.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(content) });
+            }
         }
 
         return output.ToArray();

@@ -52,6 +52,28 @@ public sealed class OciFetchTests(RegistryFixture fixture) : IClassFixture<Regis
         Assert.False(fetched.FromCache);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_image_with_plugin_wasm_in_a_folder_is_fetched_as_istio_does_and_one_at_the_root_wins(bool alsoAtRoot)
+    {
+        // Istio's image fetcher takes the first entry named plugin.wasm at any depth (filepath.Base).
+        var module = TestModules.Create();
+        var other = TestModules.Create();
+        var repo = "nested/" + (alsoAtRoot ? "both" : "folder");
+        (string, byte[])[] entries = alsoAtRoot ? [("plugins/plugin.wasm", other), ("plugin.wasm", module)] : [("plugins/plugin.wasm", module)];
+        await _push.PushImageAsync(repo, "v1", RegistryPusher.DockerManifest, "application/vnd.docker.container.image.v1+json",
+            TestModules.Json("""{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"""),
+            ("application/vnd.docker.image.rootfs.diff.tar.gzip", TestModules.TarGz(entries)));
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, Host));
+
+        var fetched = await fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{Host}/{repo}:v1" }, default);
+
+        Assert.Equal(ModuleFormat.ImageWithPluginWasm, fetched.Format);
+        Assert.Equal(TestModules.Digest(module), fetched.ModuleDigest);
+        Assert.Equal(module, await File.ReadAllBytesAsync(fetched.Path));
+    }
+
     [Fact]
     public async Task A_reference_without_scheme_is_treated_as_oci()
     {
