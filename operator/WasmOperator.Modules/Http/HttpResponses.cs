@@ -45,6 +45,34 @@ internal static class HttpResponses
         }
     }
 
+    /// <summary>
+    /// The whole body, or null when it is longer than <paramref name="limit"/> bytes: read as it streams, so a body sent
+    /// without a Content-Length (chunked) cannot make the caller buffer more than the limit.
+    /// </summary>
+    public static async Task<byte[]?> ReadAtMostAsync(HttpResponseMessage response, int limit, CancellationToken cancellationToken)
+    {
+        if (response.Content.Headers.ContentLength is { } length && length > limit)
+        {
+            return null;
+        }
+
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await body.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            if (buffer.Length + read > limit)
+            {
+                return null;
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.ToArray();
+    }
+
     /// <summary>Streams the body to <paramref name="destination"/> while hashing; refuses more than <paramref name="limit"/> bytes.</summary>
     public static async Task<HashingCopy.Outcome> SaveBodyAsync(
         string url, HttpResponseMessage response, string destination, long limit, CancellationToken cancellationToken)

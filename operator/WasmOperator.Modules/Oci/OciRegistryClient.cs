@@ -71,12 +71,8 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
                     throw new ManifestFailureException(url, $"{uri} answered {(int)response.StatusCode}");
                 }
 
-                if (response.Content.Headers.ContentLength > MaxManifestBytes)
-                {
+                var bytes = await HttpResponses.ReadAtMostAsync(response, MaxManifestBytes, ct) ??
                     throw new ManifestFailureException(url, $"the manifest is larger than {MaxManifestBytes} bytes");
-                }
-
-                var bytes = await response.Content.ReadAsByteArrayAsync(ct);
                 var digest = Sha256Digest.Of(bytes);
                 var announced = Header(response, "Docker-Content-Digest");
                 if (announced is not null && announced.StartsWith(Sha256Digest.Prefix, StringComparison.Ordinal) && announced != digest)
