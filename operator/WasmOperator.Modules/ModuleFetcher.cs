@@ -29,6 +29,7 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
     private readonly FetcherMetrics _metrics;
     private readonly SingleFlight<FetchedModule> _flights = new();
     private readonly SingleFlight<FetchedModule> _downloads = new();
+    private readonly PullVerifications _verifications = new();
     private readonly CancellationTokenSource _lifetime = new();
     private volatile bool _disposed;
 
@@ -203,38 +204,19 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
         }
 
         var expectedManifest = reference.Digest ?? sha256;
+        var credential = CredentialFor(request, reference);
         // A digest names immutable content: no need to ask the registry again whatever the policy.
         var policy = request.PullPolicy
             ?? (reference.Digest is null && reference.Tag == "latest" ? ModulePullPolicy.Always : ModulePullPolicy.IfNotPresent);
-        if (policy == ModulePullPolicy.IfNotPresent || reference.Digest is not null)
+        if ((policy == ModulePullPolicy.IfNotPresent || reference.Digest is not null)
+            && await FromCacheForAsync(url, reference, expectedManifest, credential, cancellationToken) is { } cached)
         {
-            if (await FromIndexAsync(url, expectedManifest, cancellationToken) is { } cached)
-            {
-                return cached;
-            }
-
-            if (expectedManifest is not null && _cache.LookupManifest(expectedManifest) is { } known
-                && await FromCacheAsync(url, known.ModuleDigest, known.ResolvedRef, known.ManifestDigest, known.Format, known.MediaType, cancellationToken) is { } byManifest)
-            {
-                return byManifest;
-            }
-        }
-
-        RegistryCredential? credential = null;
-        if (request.PullSecret is { } secret)
-        {
-            try
-            {
-                credential = DockerConfig.Find(secret, reference.Registry);
-            }
-            catch (FormatException ex)
-            {
-                throw new AuthFailureException(url, $"the pull secret cannot be read: {ex.Message}", ex);
-            }
+            return cached;
         }
 
         await _registry.PingAsync(url, reference, cancellationToken);
         var (bytes, contentType, topDigest) = await _registry.GetManifestAsync(url, reference, reference.ManifestReference, credential, cancellationToken);
+        _verifications.Record(RepositoryOf(reference), topDigest, credential);
         var manifest = ParseManifest(url, bytes, contentType);
         var selectedDigest = topDigest;
         if (manifest.IsIndex)
@@ -370,6 +352,60 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
             Format = format,
             MediaType = mediaType,
         };
+    }
+
+    private static RegistryCredential? CredentialFor(ModuleRequest request, OciReference reference)
+    {
+        if (request.PullSecret is not { } secret)
+        {
+            return null;
+        }
+
+        try
+        {
+            return DockerConfig.Find(secret, reference.Registry);
+        }
+        catch (FormatException ex)
+        {
+            throw new AuthFailureException(request.Url, $"the pull secret cannot be read: {ex.Message}", ex);
+        }
+    }
+
+    private static string RepositoryOf(OciReference reference) => $"{reference.ApiHost}/{reference.Repository}";
+
+    /// <summary>
+    /// The cached module for this reference (by its URL, else by the expected manifest digest), once the registry
+    /// has served that manifest to this request's own credential. Otherwise the manifest is asked for by digest with
+    /// the credential first: a registry that refuses it gives the AuthFailureException a fresh pull would, one that
+    /// no longer has it (or cannot be reached) leaves the answer to a fresh pull.
+    /// </summary>
+    private async Task<FetchedModule?> FromCacheForAsync(
+        string url, OciReference reference, string? expectedManifest, RegistryCredential? credential, CancellationToken cancellationToken)
+    {
+        var known = _cache.Lookup(url) is { ManifestDigest: not null } indexed && (expectedManifest is null || expectedManifest == indexed.ManifestDigest)
+            ? indexed
+            : expectedManifest is null ? null : _cache.LookupManifest(expectedManifest);
+        if (known?.ManifestDigest is not { } manifestDigest || await _cache.TryGetPathAsync(known.ModuleDigest, cancellationToken) is null)
+        {
+            return null;
+        }
+
+        var repository = RepositoryOf(reference);
+        if (!_verifications.IsVerified(repository, manifestDigest, credential))
+        {
+            try
+            {
+                await _registry.GetManifestAsync(url, reference, manifestDigest, credential, cancellationToken);
+            }
+            catch (ManifestFailureException)
+            {
+                return null;
+            }
+
+            _verifications.Record(repository, manifestDigest, credential);
+        }
+
+        return await FromCacheAsync(url, known.ModuleDigest, reference.WithDigest(manifestDigest), manifestDigest, known.Format, known.MediaType, cancellationToken);
     }
 
     /// <summary>The module last fetched for this URL, when present and matching the required digest.</summary>

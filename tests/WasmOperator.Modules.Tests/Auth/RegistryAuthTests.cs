@@ -93,6 +93,82 @@ public sealed class RegistryAuthTests : IDisposable
     }
 
     [Fact]
+    public async Task A_private_module_in_the_cache_is_not_served_to_a_request_without_the_credentials_that_pulled_it()
+    {
+        await using var registry = await StartHtpasswdRegistryAsync();
+        using var push = new RegistryPusher(registry.BaseUri, _ => Task.FromResult<AuthenticationHeaderValue?>(BasicHeader(User, Password)));
+        var manifest = await push.PushCncfAsync("team/private", "v1", TestModules.Create());
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, registry.HostPort));
+        var url = $"oci://{registry.HostPort}/team/private:v1";
+        await fetcher.FetchAsync(new ModuleRequest { Url = url, PullSecret = SecretWithAuthField(registry.HostPort, User, Password) }, default);
+
+        var anonymous = await Assert.ThrowsAsync<AuthFailureException>(() => fetcher.FetchAsync(new ModuleRequest { Url = url }, default));
+        var wrongPassword = await Assert.ThrowsAsync<AuthFailureException>(() => fetcher.FetchAsync(new ModuleRequest
+        {
+            Url = url,
+            PullSecret = SecretWithAuthField(registry.HostPort, User, "wrong"),
+        }, default));
+        var byDigest = await Assert.ThrowsAsync<AuthFailureException>(() => fetcher.FetchAsync(new ModuleRequest
+        {
+            Url = $"oci://{registry.HostPort}/team/private@{manifest}",
+        }, default));
+        var bySha256 = await Assert.ThrowsAsync<AuthFailureException>(() => fetcher.FetchAsync(new ModuleRequest
+        {
+            Url = $"oci://{registry.HostPort}/team/other:v1",
+            Sha256 = manifest[7..],
+        }, default));
+
+        Assert.Contains("requires a username and password", anonymous.Message, StringComparison.Ordinal);
+        Assert.Contains("rejected the credentials", wrongPassword.Message, StringComparison.Ordinal);
+        Assert.Contains("requires a username and password", byDigest.Message, StringComparison.Ordinal);
+        Assert.Contains("requires a username and password", bySha256.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_private_module_is_served_from_the_cache_to_its_pull_secret_asking_the_registry_once_after_a_restart()
+    {
+        await using var registry = await StartHtpasswdRegistryAsync();
+        using var push = new RegistryPusher(registry.BaseUri, _ => Task.FromResult<AuthenticationHeaderValue?>(BasicHeader(User, Password)));
+        var module = TestModules.Create();
+        await push.PushCncfAsync("team/private", "v1", module);
+        await using var proxy = await FaultProxy.StartAsync(registry.BaseUri);
+        var request = new ModuleRequest
+        {
+            Url = $"oci://{proxy.HostPort}/team/private:v1",
+            PullSecret = SecretWithAuthField(proxy.HostPort, User, Password),
+        };
+        using (var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, proxy.HostPort)))
+        {
+            await fetcher.FetchAsync(request, default);
+            var (manifests, blobs) = (proxy.ManifestGets, proxy.BlobGets);
+
+            var again = await fetcher.FetchAsync(request, default);
+
+            Assert.True(again.FromCache);
+            Assert.Equal(TestModules.Digest(module), again.ModuleDigest);
+            Assert.Equal(manifests, proxy.ManifestGets);
+            Assert.Equal(blobs, proxy.BlobGets);
+        }
+
+        using var restarted = new ModuleFetcher(FetcherFactory.Options(_cache.Path, proxy.HostPort));
+        var blobsBefore = proxy.BlobGets;
+        var manifestsBefore = proxy.ManifestGets;
+
+        var afterRestart = await restarted.FetchAsync(request, default);
+        var manifestsAfterRestart = proxy.ManifestGets;
+        var thenAgain = await restarted.FetchAsync(request, default);
+
+        Assert.True(afterRestart.FromCache);
+        Assert.True(thenAgain.FromCache);
+        Assert.Equal(TestModules.Digest(module), thenAgain.ModuleDigest);
+        Assert.Equal(blobsBefore, proxy.BlobGets);
+        // One manifest request: its 401 challenge (nothing is remembered after a restart) and the authorized retry.
+        Assert.Equal(manifestsBefore + 2, manifestsAfterRestart);
+        Assert.Equal(manifestsAfterRestart, proxy.ManifestGets);
+        await Assert.ThrowsAsync<AuthFailureException>(() => restarted.FetchAsync(request with { PullSecret = null }, default));
+    }
+
+    [Fact]
     public async Task Blob_redirects_are_followed_without_forwarding_the_registry_credentials()
     {
         await using var registry = await StartHtpasswdRegistryAsync();

@@ -120,6 +120,53 @@ public sealed class RegistryFaultTests(RegistryFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task A_public_module_is_served_from_the_cache_to_every_anonymous_request_without_asking_the_registry_again()
+    {
+        await _push.PushCncfAsync("public/plugin", "v1", TestModules.Create());
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        using var fetcher = new ModuleFetcher(Options(proxy.HostPort));
+        var url = $"oci://{proxy.HostPort}/public/plugin:v1";
+        await fetcher.FetchAsync(new ModuleRequest { Url = url }, default);
+        var requests = proxy.Requests;
+
+        var again = await fetcher.FetchAsync(new ModuleRequest { Url = url }, default);
+        // A secret with no entry for this registry pulls anonymously too.
+        var otherHostSecret = await fetcher.FetchAsync(new ModuleRequest
+        {
+            Url = url,
+            PullSecret = """{"auths":{"other.example:5000":{"auth":"dTpw"}}}"""u8.ToArray(),
+        }, default);
+
+        Assert.True(again.FromCache);
+        Assert.True(otherHostSecret.FromCache);
+        Assert.Equal(requests, proxy.Requests);
+    }
+
+    [Fact]
+    public async Task A_public_module_cached_anonymously_is_served_to_a_pull_secret_after_one_manifest_request()
+    {
+        await _push.PushCncfAsync("public/secret", "v1", TestModules.Create());
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        using var fetcher = new ModuleFetcher(Options(proxy.HostPort));
+        var url = $"oci://{proxy.HostPort}/public/secret:v1";
+        await fetcher.FetchAsync(new ModuleRequest { Url = url }, default);
+        var (manifests, blobs) = (proxy.ManifestGets, proxy.BlobGets);
+        var withSecret = new ModuleRequest
+        {
+            Url = url,
+            PullSecret = System.Text.Encoding.UTF8.GetBytes($$"""{"auths":{"{{proxy.HostPort}}":{"auth":"dTpw"} } }"""),
+        };
+
+        var first = await fetcher.FetchAsync(withSecret, default);
+        var second = await fetcher.FetchAsync(withSecret, default);
+
+        Assert.True(first.FromCache);
+        Assert.True(second.FromCache);
+        Assert.Equal(manifests + 1, proxy.ManifestGets);
+        Assert.Equal(blobs, proxy.BlobGets);
+    }
+
+    [Fact]
     public async Task Twenty_concurrent_fetches_of_one_module_share_one_download()
     {
         var module = TestModules.Create(payloadBytes: 256 * 1024);

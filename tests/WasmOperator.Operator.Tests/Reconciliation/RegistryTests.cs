@@ -76,6 +76,35 @@ public sealed class RegistryTests
         Assert.Equal(1, op.Desired.AppliesOf("default/unrelated"));
     }
 
+    [Fact]
+    public async Task A_plugin_without_a_pull_secret_gets_AuthFailed_for_a_private_module_another_namespace_pulled()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await using var registry = await Registry.StartAsync(auth: true);
+        var (url, _) = cluster.Modules.ProxyWasm("private-cache");
+        await registry.PushAsync("team/private", "v1", File.ReadAllBytes(cluster.Modules.PathOf(url)));
+        foreach (var ns in new[] { "team", "other" })
+        {
+            await cluster.Client.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = ns } });
+        }
+
+        await cluster.Client.CoreV1.CreateNamespacedSecretAsync(PullSecret("pull", registry.DockerConfigJson()), "team");
+        var op = await cluster.StartOperatorAsync(cluster.Options() with { InsecureRegistries = [registry.HostPort] });
+        var owner = Cluster.Plugin("owner", $"oci://{registry.HostPort}/team/private:v1", ns: "team");
+        owner["spec"]!["imagePullSecret"] = "pull";
+        await cluster.CreateAsync(owner);
+        await cluster.WaitForConditionAsync("owner", ConditionTypes.Ready, ConditionStatus.True, "team");
+
+        await cluster.CreateAsync(Cluster.Plugin("borrower", $"oci://{registry.HostPort}/team/private:v1", ns: "other"));
+        var borrower = await cluster.WaitForConditionAsync("borrower", ConditionTypes.Stalled, ConditionStatus.True, "other");
+
+        var ready = borrower.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Ready)!;
+        Assert.Equal(ConditionStatus.False, ready.Status);
+        Assert.Equal(ConditionReasons.AuthFailed, ready.Reason);
+        Assert.Contains($"registry {registry.HostPort} requires", ready.Message, StringComparison.Ordinal);
+        Assert.Null(op.Desired.Get("other/borrower"));
+    }
+
     private static V1Secret PullSecret(string name, string dockerConfigJson) => new()
     {
         Metadata = new V1ObjectMeta { Name = name },
