@@ -9,6 +9,9 @@ namespace WasmOperator.ProxyWasm.Check;
 /// <summary>Inspects a module's exports and imports (cpp-host <c>bytecode_util</c> + our import table).</summary>
 internal static class ModuleChecker
 {
+    /// <summary>The plugin name the check starts roots under when the caller gives no options.</summary>
+    public const string PluginName = "module-check";
+
     private static readonly string[] CallbackNames =
     [
         "proxy_on_context_create", "proxy_on_vm_start", "proxy_validate_configuration", "proxy_on_configure", "proxy_on_tick",
@@ -44,7 +47,7 @@ internal static class ModuleChecker
         return version;
     }
 
-    public static ModuleCheckReport Check(ProxyWasmRuntime runtime, ReadOnlySpan<byte> wasm, IReadOnlyList<string> candidateRootIds, byte[]? configuration = null)
+    public static ModuleCheckReport Check(ProxyWasmRuntime runtime, ReadOnlySpan<byte> wasm, IReadOnlyList<string> candidateRootIds, PluginOptions? options = null)
     {
         var digest = $"sha256:{Convert.ToHexStringLower(SHA256.HashData(wasm))}";
         var error = Module.Validate(runtime.Engine, wasm);
@@ -128,11 +131,12 @@ internal static class ModuleChecker
         var served = new List<string>();
         var rejected = new Dictionary<string, string>(StringComparer.Ordinal);
         var compiled = runtime.Compile(wasm);
+        var start = (options ?? new PluginOptions { Name = PluginName }) with { Shards = 1 };
         foreach (var rootId in candidateRootIds)
         {
             try
             {
-                using var plugin = runtime.LoadPlugin(compiled, new PluginOptions { Name = "module-check", RootId = rootId, Shards = 1, Configuration = configuration ?? [] }, ProxyWasmRuntime.NullHost);
+                using var plugin = runtime.LoadPlugin(compiled, start with { RootId = rootId }, ProxyWasmRuntime.NullHost);
                 served.Add(rootId);
             }
             catch (PluginLoadException ex)

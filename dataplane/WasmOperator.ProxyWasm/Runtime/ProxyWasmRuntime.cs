@@ -257,7 +257,18 @@ public sealed class ProxyWasmRuntime : IDisposable
     /// <c>proxy_validate_configuration</c> and <c>proxy_on_configure</c> judge the configuration a proxy would load.
     /// </summary>
     public ModuleCheckReport Check(ReadOnlySpan<byte> wasm, IReadOnlyList<string> candidateRootIds, byte[] configuration) =>
-        ModuleChecker.Check(this, wasm, candidateRootIds, configuration);
+        ModuleChecker.Check(this, wasm, candidateRootIds, new PluginOptions { Name = ModuleChecker.PluginName, Configuration = configuration });
+
+    /// <summary>
+    /// As <see cref="Check(ReadOnlySpan{byte}, IReadOnlyList{string}, byte[])"/>, starting each candidate root with
+    /// <paramref name="options"/> as a proxy would load the plugin: its configuration, VM configuration, environment,
+    /// memory limit and call deadline. The check sets the root id to each candidate and runs one shard.
+    /// </summary>
+    public ModuleCheckReport Check(ReadOnlySpan<byte> wasm, IReadOnlyList<string> candidateRootIds, PluginOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return ModuleChecker.Check(this, wasm, candidateRootIds, options);
+    }
 
     /// <summary>Advances the epoch every <see cref="ProxyWasmRuntimeOptions.EpochTick"/> (interrupting guests past their deadline) until disposed.</summary>
     private void RunTicker()

@@ -1,24 +1,30 @@
 using System.Collections.Concurrent;
+using System.Text;
+using WasmOperator.Api.WasmPlugins;
 using WasmOperator.Modules;
 using WasmOperator.ProxyWasm.Abi;
 using WasmOperator.ProxyWasm.Check;
+using WasmOperator.ProxyWasm.Plugins;
 using WasmOperator.ProxyWasm.Runtime;
 
 namespace WasmOperator.Operator.Reconciliation;
 
 /// <summary>
-/// Verify and check: re-hashes the cached bytes, compiles them with Wasmtime and checks the Proxy-Wasm ABI and
-/// that the module starts with the plugin's root id. A verdict is kept per (digest, root id): 500 plugins on one
-/// module compile it once.
+/// Verify and check: re-hashes the cached bytes, compiles them with Wasmtime, checks the Proxy-Wasm ABI and that
+/// the module starts with the plugin's root id under the options a proxy will give it (spec.pluginConfig,
+/// vmConfig.env, spec.limits; see <see cref="ProxyLoadOptions"/>). A verdict is kept per (digest, root id, those
+/// options): 500 plugins on one module with one configuration compile and start it once.
 /// </summary>
 internal sealed class ModuleInspector(ProxyWasmRuntime runtime)
 {
-    private readonly ConcurrentDictionary<(string Digest, string RootId), Lazy<Task<ModuleCheckReport>>> _reports = new();
+    private readonly ConcurrentDictionary<(string Digest, string RootId, string Options), Lazy<Task<ModuleCheckReport>>> _reports = new();
 
-    public async Task<(ModuleCheckReport? Report, PluginOutcome? Failure)> InspectAsync(FetchedModule module, string? rootId, CancellationToken cancellationToken)
+    public async Task<(ModuleCheckReport? Report, PluginOutcome? Failure)> InspectAsync(FetchedModule module, WasmPluginSpec spec, CancellationToken cancellationToken)
     {
-        var key = (module.ModuleDigest, rootId ?? string.Empty);
-        var lazy = _reports.GetOrAdd(key, k => new Lazy<Task<ModuleCheckReport>>(() => CheckAsync(module.Path, k.RootId)));
+        var options = ProxyLoadOptions.For(spec);
+        var rootId = options.RootId;
+        var key = (module.ModuleDigest, rootId, ProxyLoadOptions.Fingerprint(options));
+        var lazy = _reports.GetOrAdd(key, _ => new Lazy<Task<ModuleCheckReport>>(() => CheckAsync(module.Path, options)));
         ModuleCheckReport report;
         try
         {
@@ -43,10 +49,9 @@ internal sealed class ModuleInspector(ProxyWasmRuntime runtime)
                 $"module {module.ModuleDigest} from {module.Url} is not a loadable Proxy-Wasm module: {string.Join("; ", report.Problems)}", moduleRejected: true));
         }
 
-        if (rootId is { Length: > 0 } && report.RejectedRootIds.TryGetValue(rootId, out var why))
+        if (report.RejectedRootIds.TryGetValue(rootId, out var why))
         {
-            return (report, PluginOutcome.Stalled(ConditionReasons.AbiRejected,
-                $"module {module.ModuleDigest} did not start with spec.pluginName \"{rootId}\": {why}", moduleRejected: true));
+            return (report, PluginOutcome.Stalled(ConditionReasons.AbiRejected, Rejection(module, spec, options, why), moduleRejected: true));
         }
 
         return (report, null);
@@ -60,9 +65,27 @@ internal sealed class ModuleInspector(ProxyWasmRuntime runtime)
         _ => "unknown",
     };
 
-    private async Task<ModuleCheckReport> CheckAsync(string path, string rootId)
+    private static string Rejection(FetchedModule module, WasmPluginSpec spec, PluginOptions options, string why)
+    {
+        // The runtime's load error names the callback that said no (AbiInstance.StartRoot).
+        if (why.Contains("proxy_on_configure rejected", StringComparison.Ordinal) || why.Contains("proxy_validate_configuration rejected", StringComparison.Ordinal))
+        {
+            var config = spec.PluginConfig is null
+                ? "(unset: an empty configuration)"
+                : Shorten(Encoding.UTF8.GetString(options.Configuration));
+            return $"module {module.ModuleDigest}: the plugin (spec.pluginName \"{options.RootId}\") rejected spec.pluginConfig {config}: {why}; "
+                + "fix spec.pluginConfig, or use a module that accepts it";
+        }
+
+        return $"module {module.ModuleDigest} did not start with spec.pluginName \"{options.RootId}\" under spec.limits "
+            + $"(maxMemoryBytes {options.MemoryLimitBytes}, maxCallDuration {options.CallDeadline.TotalMilliseconds} ms): {why}";
+    }
+
+    private static string Shorten(string text) => text.Length <= 200 ? text : string.Concat(text.AsSpan(0, 200), "…");
+
+    private async Task<ModuleCheckReport> CheckAsync(string path, PluginOptions options)
     {
         var bytes = await File.ReadAllBytesAsync(path).ConfigureAwait(false);
-        return rootId.Length == 0 ? runtime.Check(bytes) : runtime.Check(bytes, [rootId]);
+        return runtime.Check(bytes, [options.RootId], options);
     }
 }

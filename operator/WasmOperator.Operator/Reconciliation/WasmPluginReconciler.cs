@@ -152,7 +152,7 @@ internal sealed partial class WasmPluginReconciler(
             return fetchFailure!;
         }
 
-        var (report, checkFailure) = await inspector.InspectAsync(fetched, spec.PluginName, cancellationToken).ConfigureAwait(false);
+        var (report, checkFailure) = await inspector.InspectAsync(fetched, spec, cancellationToken).ConfigureAwait(false);
         if (checkFailure is not null)
         {
             return checkFailure;

@@ -38,6 +38,9 @@ internal sealed class TestModules : IDisposable
           (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1))))
         """);
 
+    /// <summary>A module written in WebAssembly text, for checks that need a particular export or import.</summary>
+    public (string Url, string Sha256) Wat(string name, string wat) => Write(name, wat);
+
     public string PathOf(string url) => new Uri(url).LocalPath;
 
     public void Dispose() => Directory.Delete(Root, recursive: true);

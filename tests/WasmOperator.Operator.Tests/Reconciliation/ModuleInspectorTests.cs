@@ -1,0 +1,134 @@
+using System.Text.Json.Nodes;
+using WasmOperator.Api.WasmPlugins;
+using WasmOperator.Operator.Reconciliation;
+using WasmOperator.Operator.Tests.Support;
+
+namespace WasmOperator.Operator.Tests.Reconciliation;
+
+public sealed class ModuleInspectorTests
+{
+    [Theory]
+    // on_configure accepts only a non-empty configuration, as SDK plugins that need one do.
+    [InlineData("needs-config", "(i32.gt_u (local.get 1) (i32.const 0))", """{"header":"x-hello"}""", true)]
+    [InlineData("needs-config", "(i32.gt_u (local.get 1) (i32.const 0))", null, false)]
+    // on_configure accepts only an empty one: a spec that gives one must not be reported Ready.
+    [InlineData("refuses-config", "(i32.eqz (local.get 1))", """{"header":"x-hello"}""", false)]
+    // exactly the 20 bytes of the compact JSON {"header":"x-hello"}, as a proxy delivers it.
+    [InlineData("exact-config", "(i32.eq (local.get 1) (i32.const 20))", """{"header":"x-hello"}""", true)]
+    public async Task The_load_check_starts_the_plugin_with_spec_pluginConfig_as_a_proxy_delivers_it(string name, string configure, string? config, bool ready)
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var (url, sha) = cluster.Modules.Wat($"{name}.wasm", Module(configure: configure));
+        var op = await cluster.StartOperatorAsync();
+
+        await cluster.CreateAsync(Cluster.Plugin("cfg", url, sha, config: config is null ? null : JsonNode.Parse(config)!.AsObject()));
+        var plugin = await cluster.WaitForConditionAsync("cfg", ready ? ConditionTypes.Ready : ConditionTypes.Stalled, ConditionStatus.True);
+
+        var condition = plugin.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Ready)!;
+        Assert.Equal(ready ? ConditionStatus.True : ConditionStatus.False, condition.Status);
+        if (!ready)
+        {
+            Assert.Equal(ConditionReasons.AbiRejected, condition.Reason);
+            Assert.Contains("rejected spec.pluginConfig", condition.Message, StringComparison.Ordinal);
+            Assert.Contains(config ?? "(unset: an empty configuration)", condition.Message, StringComparison.Ordinal);
+            Assert.Null(op.Desired.Get("default/cfg"));
+        }
+    }
+
+    [Theory]
+    // 100 MiB of initial memory under the default limit of 64 MiB: no proxy can load it.
+    [InlineData(1600, null, false)]
+    // 281 MiB under maxMemoryBytes 512 MiB: a proxy loads it (the runtime's own default is 256 MiB).
+    [InlineData(4500, 536870912L, true)]
+    public async Task The_load_check_applies_spec_limits_maxMemoryBytes(int pages, long? maxMemoryBytes, bool ready)
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var (url, sha) = cluster.Modules.Wat($"mem{pages}.wasm", Module(pages: pages));
+        var op = await cluster.StartOperatorAsync();
+        var plugin = Cluster.Plugin("mem", url, sha);
+        if (maxMemoryBytes is { } max)
+        {
+            plugin["spec"]!["limits"] = new JsonObject { ["maxMemoryBytes"] = max };
+        }
+
+        await cluster.CreateAsync(plugin);
+        var result = await cluster.WaitForConditionAsync("mem", ready ? ConditionTypes.Ready : ConditionTypes.Stalled, ConditionStatus.True);
+
+        var condition = result.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Ready)!;
+        Assert.Equal(ready ? ConditionStatus.True : ConditionStatus.False, condition.Status);
+        if (!ready)
+        {
+            Assert.Equal(ConditionReasons.AbiRejected, condition.Reason);
+            Assert.Contains("maxMemoryBytes 67108864", condition.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task The_load_check_applies_spec_limits_maxCallDuration()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        // on_vm_start spins about half a second: past a 100ms deadline, within 2s.
+        var (url, sha) = cluster.Modules.Wat("slow-start.wasm", Module(vmStart: """
+            (local $i i64)
+            (loop $l (local.set $i (i64.add (local.get $i) (i64.const 1))) (br_if $l (i64.lt_u (local.get $i) (i64.const 300000000))))
+            (i32.const 1)
+            """));
+        var op = await cluster.StartOperatorAsync();
+
+        await cluster.CreateAsync(Cluster.Plugin("slow", url, sha));
+        var plugin = await cluster.WaitForConditionAsync("slow", ConditionTypes.Stalled, ConditionStatus.True);
+
+        Assert.Contains("maxCallDuration 100 ms", plugin.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Stalled)!.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("100ms", 100)]
+    [InlineData("1.5s", 1500)]
+    [InlineData("1m30s", 90_000)]
+    [InlineData("2h", 7_200_000)]
+    public void maxCallDuration_is_read_as_a_Go_duration(string text, double ms)
+    {
+        Assert.Equal(TimeSpan.FromMilliseconds(ms), ProxyLoadOptions.ParseDuration(text));
+    }
+
+    [Fact]
+    public void The_check_options_follow_the_spec_and_its_defaults()
+    {
+        var bare = ProxyLoadOptions.For(new WasmPluginSpec { Url = "oci://r/p:v1" });
+        var spec = new WasmPluginSpec
+        {
+            Url = "oci://r/p:v1",
+            PluginName = "root",
+            PluginConfig = new JsonObject { ["header"] = "x-hello", ["n"] = 1 },
+            VmConfig = new VmConfig { Env = [new EnvVar { Name = "MODE", Value = "strict" }, new EnvVar { Name = "HOME", ValueFrom = EnvValueSource.Host }] },
+            Limits = new SandboxLimits { MaxMemoryBytes = 512L << 20, MaxCallDuration = "2s" },
+        };
+        var options = ProxyLoadOptions.For(spec);
+
+        Assert.Empty(bare.Configuration);
+        Assert.Equal(64L << 20, bare.MemoryLimitBytes);
+        Assert.Equal(TimeSpan.FromMilliseconds(100), bare.CallDeadline);
+        Assert.Equal("""{"header":"x-hello","n":1}""", System.Text.Encoding.UTF8.GetString(options.Configuration));
+        Assert.Equal("root", options.RootId);
+        Assert.Equal("strict", options.Environment["MODE"]);
+        Assert.Equal("", options.Environment["HOME"]);
+        Assert.Equal(512L << 20, options.MemoryLimitBytes);
+        Assert.Equal(TimeSpan.FromSeconds(2), options.CallDeadline);
+        Assert.NotEqual(ProxyLoadOptions.Fingerprint(bare), ProxyLoadOptions.Fingerprint(options));
+        Assert.NotEqual(ProxyLoadOptions.Fingerprint(options), ProxyLoadOptions.Fingerprint(options with { Configuration = "{}"u8.ToArray() }));
+        Assert.NotEqual(ProxyLoadOptions.Fingerprint(options), ProxyLoadOptions.Fingerprint(options with { MemoryLimitBytes = 1L << 30 }));
+        Assert.Equal(ProxyLoadOptions.Fingerprint(options), ProxyLoadOptions.Fingerprint(ProxyLoadOptions.For(spec)));
+    }
+
+    private static string Module(string configure = "(i32.const 1)", int pages = 2, string vmStart = "(i32.const 1)") => $$"""
+        (module
+          (memory (export "memory") {{pages}})
+          (func (export "proxy_abi_version_0_2_1"))
+          (func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 1024))
+          (func (export "proxy_on_context_create") (param i32 i32))
+          (func (export "proxy_on_vm_start") (param i32 i32) (result i32) {{vmStart}})
+          (func (export "proxy_on_configure") (param i32 i32) (result i32) {{configure}})
+          (func (export "proxy_on_done") (param i32) (result i32) (i32.const 1))
+          (func (export "proxy_on_delete") (param i32)))
+        """;
+}
