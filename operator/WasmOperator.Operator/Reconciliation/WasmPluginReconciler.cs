@@ -123,6 +123,9 @@ internal sealed partial class WasmPluginReconciler(
                 _ when retryRestore => ReconcileResult.Retry,
                 OutcomeKind.Transient => ReconcileResult.Retry,
                 OutcomeKind.Ready when PullPolicies.Effective(plugin.Spec!) == ModulePullPolicy.Always => ReconcileResult.After(options.AlwaysPullInterval),
+                // Stalled by what the URL served (digest, format, ABI): with Always the content may be republished, so keep re-resolving.
+                OutcomeKind.Stalled when outcome.ModuleRejected && plugin.Spec is { } spec && PullPolicies.Effective(spec) == ModulePullPolicy.Always =>
+                    ReconcileResult.After(options.AlwaysPullInterval),
                 _ => ReconcileResult.Done,
             };
         }

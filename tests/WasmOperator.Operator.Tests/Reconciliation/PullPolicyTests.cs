@@ -36,6 +36,48 @@ public sealed class PullPolicyTests
         Assert.True(op.Host.ModuleCache.IsPinned($"sha256:{secondSha}"));
     }
 
+    [Fact]
+    public async Task With_pull_policy_Always_a_plugin_stalled_by_a_bad_republished_module_recovers_when_a_good_one_is_republished()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var (url, firstSha) = cluster.Modules.ProxyWasm("always-a");
+        var (badUrl, _) = cluster.Modules.NotProxyWasm();
+        var (goodUrl, goodSha) = cluster.Modules.ProxyWasm("always-b");
+        var op = await cluster.StartOperatorAsync(cluster.Options() with { AlwaysPullInterval = TimeSpan.FromMilliseconds(300) });
+        var plugin = Cluster.Plugin("always", url);
+        plugin["spec"]!["imagePullPolicy"] = "Always";
+        await cluster.CreateAsync(plugin);
+        await cluster.WaitForConditionAsync("always", ConditionTypes.Ready, ConditionStatus.True);
+        var target = cluster.Modules.PathOf(url);
+
+        Republish(cluster.Modules.PathOf(badUrl), target);
+        var stalled = await cluster.WaitForConditionAsync("always", ConditionTypes.Stalled, ConditionStatus.True);
+        var desiredWhileStalled = op.Desired.Get("default/always")!.ModuleDigest;
+        // Still resolved on the interval while stalled, without writing the same status again.
+        var reconciles = op.Host.Reconciles;
+        await Cluster.EventuallyAsync(() => op.Host.Reconciles >= reconciles + 1, "a re-resolve of the stalled plugin");
+        var patches = op.Host.Metrics.StatusPatches.Value;
+        await Cluster.EventuallyAsync(() => op.Host.Reconciles >= reconciles + 4, "three more re-resolves");
+        var patchesWhileStalled = op.Host.Metrics.StatusPatches.Value - patches;
+
+        Republish(cluster.Modules.PathOf(goodUrl), target);
+        await Cluster.EventuallyAsync(async () => (await cluster.GetAsync("always"))?.Status?.Module?.ModuleDigest == $"sha256:{goodSha}", "the good module republished");
+        var recovered = await cluster.WaitForConditionAsync("always", ConditionTypes.Ready, ConditionStatus.True);
+
+        Assert.Equal(ConditionReasons.AbiRejected, stalled.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Stalled)!.Reason);
+        Assert.Equal($"sha256:{firstSha}", desiredWhileStalled);
+        Assert.Equal(0, patchesWhileStalled);
+        Assert.Equal(ConditionStatus.False, recovered.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Stalled)!.Status);
+        Assert.Equal($"sha256:{goodSha}", op.Desired.Get("default/always")!.ModuleDigest);
+    }
+
+    // Written aside and renamed over, as a deploy does: the operator may be reading the file at that moment.
+    private static void Republish(string from, string target)
+    {
+        File.Copy(from, target + ".new", overwrite: true);
+        File.Move(target + ".new", target, overwrite: true);
+    }
+
     [Theory]
     [InlineData("oci://registry.example/repo:latest", null, "Always")]
     [InlineData("registry.example/repo", null, "Always")]
