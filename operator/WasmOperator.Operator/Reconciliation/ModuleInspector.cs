@@ -65,6 +65,38 @@ internal sealed class ModuleInspector(ProxyWasmRuntime runtime)
         _ => "unknown",
     };
 
+    /// <summary>
+    /// The imports a module makes that this host links to stubs, or null when it has none. The module still loads
+    /// (proxy-wasm-abi.md 1.2), but Envoy refuses it as a missing import, and a call to one fails where it is made.
+    /// </summary>
+    public static string? HostGaps(ModuleCheckReport report)
+    {
+        var traps = new List<string>();
+        var wasi = new List<string>();
+        foreach (var name in report.UnknownImports)
+        {
+            (name.StartsWith("wasi_", StringComparison.Ordinal) ? wasi : traps).Add(name);
+        }
+
+        var gaps = new List<string>(3);
+        if (traps.Count > 0)
+        {
+            gaps.Add($"imports the host does not provide: {string.Join(", ", traps)} (calls to them trap)");
+        }
+
+        if (report.MismatchedImports.Count > 0)
+        {
+            gaps.Add($"imports with another signature than the host's: {string.Join(", ", report.MismatchedImports)} (calls to them answer UNIMPLEMENTED or trap)");
+        }
+
+        if (wasi.Count > 0)
+        {
+            gaps.Add($"WASI functions the host does not provide: {string.Join(", ", wasi)} (calls to them answer ENOSYS)");
+        }
+
+        return gaps.Count == 0 ? null : string.Join("; ", gaps);
+    }
+
     private static string Rejection(FetchedModule module, WasmPluginSpec spec, PluginOptions options, string why)
     {
         // The runtime's load error names the callback that said no (AbiInstance.StartRoot).

@@ -13,6 +13,9 @@ internal sealed record PluginOutcome
     /// <summary>True when the failure is about the module itself (digest, ABI): ModuleVerified turns False.</summary>
     public bool ModuleRejected { get; init; }
 
+    /// <summary>What the check found that does not stop a load but will fail calls (imports the host does not provide), for ModuleVerified.</summary>
+    public string? ModuleNote { get; init; }
+
     /// <summary>The verified desired state, when <see cref="Kind"/> is Ready.</summary>
     public DesiredPlugin? Desired { get; init; }
 

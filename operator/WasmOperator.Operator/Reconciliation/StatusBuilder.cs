@@ -28,7 +28,8 @@ internal static class StatusBuilder
                 Set(ConditionTypes.Reconciling, ConditionStatus.False, ConditionReasons.Succeeded, "the desired revision is handed to the proxies");
                 Set(ConditionTypes.Stalled, ConditionStatus.False, ConditionReasons.Succeeded, "no error");
                 Set(ConditionTypes.ModuleVerified, ConditionStatus.True, ConditionReasons.Succeeded,
-                    $"module {module?.ModuleDigest} verified: {module?.Size} bytes, Proxy-Wasm ABI {module?.AbiVersion}");
+                    $"module {module?.ModuleDigest} verified: {module?.Size} bytes, Proxy-Wasm ABI {module?.AbiVersion}"
+                    + (outcome.ModuleNote is { } note ? $"; {note}" : string.Empty));
                 break;
             case OutcomeKind.Transient:
                 Set(ConditionTypes.Ready, ConditionStatus.False, outcome.Reason, outcome.Message);

@@ -38,6 +38,9 @@ internal sealed partial class WasmPluginReconciler(
     Action? modulesReleased = null)
 {
     public const string Finalizer = "extensions.wasmoperator.io/finalizer";
+
+    /// <summary>Reason of the Warning event for a Ready module that imports what the host does not provide.</summary>
+    public const string MissingImportsEvent = "MissingImports";
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly ConcurrentDictionary<string, RevisionRef> _applied = new(StringComparer.Ordinal);
 
@@ -180,6 +183,7 @@ internal sealed partial class WasmPluginReconciler(
             Reason = ConditionReasons.Succeeded,
             Message = $"revision {revision} (module {fetched.ModuleDigest}) is the desired state",
             Desired = desired,
+            ModuleNote = ModuleInspector.HostGaps(report),
             Module = new ModuleStatus
             {
                 Url = spec.Url,
@@ -321,6 +325,14 @@ internal sealed partial class WasmPluginReconciler(
         if (ready && (revisionChanged || before?.Status != ConditionStatus.True))
         {
             await events.RecordAsync(plugin, EventRecorder.Normal, "RevisionReady", outcome.Message, cancellationToken).ConfigureAwait(false);
+        }
+
+        var verified = status.Conditions?.Find(c => c.Type == ConditionTypes.ModuleVerified);
+        if (ready && outcome.ModuleNote is not null && verified?.Message is { } note
+            && note != plugin.Status?.Conditions?.Find(c => c.Type == ConditionTypes.ModuleVerified)?.Message)
+        {
+            // Ready, as the module loads; but Envoy would refuse it and the calls fail where they are made.
+            await events.RecordAsync(plugin, EventRecorder.Warning, MissingImportsEvent, note, cancellationToken).ConfigureAwait(false);
         }
         else if (!ready && (before?.Reason != outcome.Reason || before.Message != outcome.Message))
         {

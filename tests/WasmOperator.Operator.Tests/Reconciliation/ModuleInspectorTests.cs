@@ -1,3 +1,4 @@
+using k8s;
 using System.Text.Json.Nodes;
 using WasmOperator.Api.WasmPlugins;
 using WasmOperator.Operator.Reconciliation;
@@ -79,6 +80,52 @@ public sealed class ModuleInspectorTests
         var plugin = await cluster.WaitForConditionAsync("slow", ConditionTypes.Stalled, ConditionStatus.True);
 
         Assert.Contains("maxCallDuration 100 ms", plugin.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Stalled)!.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_module_importing_a_function_the_host_does_not_provide_is_Ready_with_the_import_named_and_a_Warning()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var (url, sha) = cluster.Modules.Wat("unknown-import.wasm", """
+            (module
+              (import "env" "proxy_does_not_exist" (func $x (param i32) (result i32)))
+              (memory (export "memory") 2)
+              (func (export "proxy_abi_version_0_2_1"))
+              (func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 1024))
+              (func (export "proxy_on_context_create") (param i32 i32))
+              (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
+              (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
+              (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (call $x (i32.const 0)))
+              (func (export "proxy_on_done") (param i32) (result i32) (i32.const 1))
+              (func (export "proxy_on_delete") (param i32)))
+            """);
+        var op = await cluster.StartOperatorAsync();
+
+        await cluster.CreateAsync(Cluster.Plugin("unknown", url, sha));
+        var plugin = await cluster.WaitForConditionAsync("unknown", ConditionTypes.Ready, ConditionStatus.True);
+
+        var verified = plugin.Status!.Conditions!.Find(c => c.Type == ConditionTypes.ModuleVerified)!;
+        Assert.Equal(ConditionStatus.True, verified.Status);
+        Assert.Contains("imports the host does not provide: env.proxy_does_not_exist (calls to them trap)", verified.Message, StringComparison.Ordinal);
+        Assert.NotNull(op.Desired.Get("default/unknown"));
+        await Cluster.EventuallyAsync(async () => (await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items
+            .Any(e => e.Reason == WasmPluginReconciler.MissingImportsEvent && e.Type == "Warning" && e.Message.Contains("env.proxy_does_not_exist", StringComparison.Ordinal)),
+            "a Warning MissingImports event naming env.proxy_does_not_exist");
+    }
+
+    [Fact]
+    public async Task A_module_using_only_what_the_host_provides_gets_no_import_note()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var (url, sha) = cluster.Modules.ProxyWasm("clean");
+        var op = await cluster.StartOperatorAsync();
+
+        await cluster.CreateAsync(Cluster.Plugin("clean", url, sha));
+        var plugin = await cluster.WaitForConditionAsync("clean", ConditionTypes.Ready, ConditionStatus.True);
+
+        Assert.DoesNotContain("imports", plugin.Status!.Conditions!.Find(c => c.Type == ConditionTypes.ModuleVerified)!.Message, StringComparison.Ordinal);
+        await Cluster.EventuallyAsync(async () => (await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items.Any(e => e.Reason == "RevisionReady"), "the RevisionReady event");
+        Assert.DoesNotContain((await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items, e => e.Reason == WasmPluginReconciler.MissingImportsEvent);
     }
 
     [Theory]
