@@ -309,7 +309,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     EndOnStreamIdleTimeout();
                     return false;
                 }
-                catch (IOException ex) when (ex is not BadHttpRequestException && !Context.RequestAborted.IsCancellationRequested)
+                catch (IOException ex) when (ex is not BadHttpRequestException and not Microsoft.AspNetCore.Connections.ConnectionResetException &&
+                                             !Context.RequestAborted.IsCancellationRequested)
                 {
                     // Kestrel reports some malformed bodies (a chunk size that overflows) as a bare IOException: still the
                     // client's 400, as the forwarder answers it, not an unhandled 500.

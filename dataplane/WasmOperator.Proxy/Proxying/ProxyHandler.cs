@@ -163,17 +163,35 @@ internal sealed partial class ProxyHandler : IDisposable
                 }
             }
         }
+        catch (Exception ex) when (ClientWentAway(context, ex))
+        {
+            // The client reset the stream or left while the proxy or a plugin waited on it (a paused request, a body a
+            // plugin holds): Envoy's DC, counted as such. Neither a response class nor an error of the proxy's own.
+            _metrics.DownstreamResets.Inc();
+            context.Abort();
+            return;
+        }
         finally
         {
             chain?.Release();
         }
 
+        // A client that went away before any response got none: no response class (Envoy counts downstream_rq_Nxx
+        // for the responses it encodes); the forwarder counted it as a downstream reset.
         var code = context.Response.StatusCode / 100;
-        if (code is >= 1 and <= 5)
+        if (code is >= 1 and <= 5 && (context.Response.HasStarted || !context.RequestAborted.IsCancellationRequested))
         {
             _byClass[code - 1].Inc();
         }
     }
+
+    /// <summary>
+    /// Whether <paramref name="ex"/> is the client going away: a cancellation or I/O failure once the request was aborted,
+    /// or Kestrel's connection reset (which can surface just before RequestAborted fires).
+    /// </summary>
+    private static bool ClientWentAway(HttpContext context, Exception ex) =>
+        ex is Microsoft.AspNetCore.Connections.ConnectionResetException || ex.InnerException is Microsoft.AspNetCore.Connections.ConnectionResetException ||
+        (context.RequestAborted.IsCancellationRequested && ex is OperationCanceledException or IOException);
 
     /// <param name="context">The request.</param>
     /// <param name="grpc">A gRPC call (<see cref="LocalReply.IsGrpc"/>).</param>
@@ -266,7 +284,9 @@ internal sealed partial class ProxyHandler : IDisposable
         if (error != ForwarderError.None && exchange is not { IsStopped: true })
         {
             var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
-            var clients = IsClients(error) && !FromUpstream(exception);
+            // RequestCanceled is YARP's word for the client's own cancellation before the response: HttpClient wraps the
+            // socket error of the request it aborted, which must not read as the upstream's.
+            var clients = error == ForwarderError.RequestCanceled || (IsClients(error) && !FromUpstream(exception));
             var result = clients ? ForwardResult.ClientAborted : error switch
             {
                 ForwarderError.Request => ForwardResult.ConnectFailed,
