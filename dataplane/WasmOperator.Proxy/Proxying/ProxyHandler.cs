@@ -167,7 +167,7 @@ internal sealed partial class ProxyHandler : IDisposable
         {
             // The client reset the stream or left while the proxy or a plugin waited on it (a paused request, a body a
             // plugin holds): Envoy's DC, counted as such. Neither a response class nor an error of the proxy's own.
-            _metrics.DownstreamResets.Inc();
+            CountDownstreamReset(context);
             context.Abort();
             return;
         }
@@ -177,20 +177,39 @@ internal sealed partial class ProxyHandler : IDisposable
         }
 
         // A client that went away before any response got none: no response class (Envoy counts downstream_rq_Nxx
-        // for the responses it encodes); the forwarder counted it as a downstream reset.
+        // for the responses it encodes), a downstream reset (once: the forwarding may have counted it already).
+        if (!context.Response.HasStarted && context.RequestAborted.IsCancellationRequested)
+        {
+            CountDownstreamReset(context);
+            return;
+        }
+
         var code = context.Response.StatusCode / 100;
-        if (code is >= 1 and <= 5 && (context.Response.HasStarted || !context.RequestAborted.IsCancellationRequested))
+        if (code is >= 1 and <= 5)
         {
             _byClass[code - 1].Inc();
         }
     }
 
+    private static readonly object ResetCounted = new();
+
+    /// <summary>Counts the request as a downstream reset (Envoy's DC) once, whichever step saw the client go.</summary>
+    private void CountDownstreamReset(HttpContext context)
+    {
+        if (context.Items.TryAdd(ResetCounted, null))
+        {
+            _metrics.DownstreamResets.Inc();
+        }
+    }
+
     /// <summary>
     /// Whether <paramref name="ex"/> is the client going away: a cancellation or I/O failure once the request was aborted,
-    /// or Kestrel's connection reset (which can surface just before RequestAborted fires).
+    /// Kestrel's connection reset, or its "unexpected end of request content" (the connection ended mid-body; either can
+    /// surface before RequestAborted fires).
     /// </summary>
     private static bool ClientWentAway(HttpContext context, Exception ex) =>
         ex is Microsoft.AspNetCore.Connections.ConnectionResetException || ex.InnerException is Microsoft.AspNetCore.Connections.ConnectionResetException ||
+        ex is BadHttpRequestException && ex.Message.StartsWith("Unexpected end of request content", StringComparison.Ordinal) ||
         (context.RequestAborted.IsCancellationRequested && ex is OperationCanceledException or IOException);
 
     /// <param name="context">The request.</param>
@@ -212,7 +231,7 @@ internal sealed partial class ProxyHandler : IDisposable
             if (outcome.Result is not ForwardResult.Ok && exchange is not { IsStopped: true })
             {
                 exchange?.ForwardFailed(outcome.Result, outcome.Detail);
-                if (CountFailure(outcome.Result == ForwardResult.ClientAborted, outcome.Result.ToString(), outcome.Detail))
+                if (CountFailure(context, outcome.Result == ForwardResult.ClientAborted, outcome.Result.ToString(), outcome.Detail))
                 {
                     await ReplyToFailureAsync(context, exchange, LocalReply.ForUpstreamFailure(outcome.Result)).ConfigureAwait(false);
                 }
@@ -244,7 +263,7 @@ internal sealed partial class ProxyHandler : IDisposable
             // response has not started; a response under way was reset when its body copy was cancelled.
             var detail = $"no byte moved either way for {_options.UpstreamTimeout.TotalSeconds} s";
             exchange.ForwardFailed(ForwardResult.Timeout, detail);
-            CountFailure(false, ForwardResult.Timeout.ToString(), detail);
+            CountFailure(context, false, ForwardResult.Timeout.ToString(), detail);
             await ReplyToFailureAsync(context, exchange, LocalReply.ForUpstreamFailure(ForwardResult.Timeout)).ConfigureAwait(false);
             return;
         }
@@ -260,7 +279,7 @@ internal sealed partial class ProxyHandler : IDisposable
         {
             // The plugins' response body copy failed once under way (YARP saw no error: its transform took the body over).
             exchange.ForwardFailed(failure.Result, failure.Detail);
-            CountFailure(failure.Result == ForwardResult.ClientAborted, failure.Result.ToString(), failure.Detail);
+            CountFailure(context, failure.Result == ForwardResult.ClientAborted, failure.Result.ToString(), failure.Detail);
             return;
         }
 
@@ -295,7 +314,7 @@ internal sealed partial class ProxyHandler : IDisposable
                 _ => context.Response.HasStarted ? ForwardResult.ResponseAborted : ForwardResult.RequestFailed,
             };
             exchange?.ForwardFailed(result, exception?.Message);
-            if (!CountFailure(clients, error.ToString(), exception?.Message))
+            if (!CountFailure(context, clients, error.ToString(), exception?.Message))
             {
                 return;
             }
@@ -362,11 +381,11 @@ internal sealed partial class ProxyHandler : IDisposable
     /// Counts a forwarding failure as Envoy's response flags tell them apart: the client's (it reset the stream or went
     /// away: DC) apart from the upstream's (UF, UR, UT), which is logged. False for the client's: nothing to reply to.
     /// </summary>
-    private bool CountFailure(bool client, string error, string? detail)
+    private bool CountFailure(HttpContext context, bool client, string error, string? detail)
     {
         if (client)
         {
-            _metrics.DownstreamResets.Inc();
+            CountDownstreamReset(context);
             return false;
         }
 
