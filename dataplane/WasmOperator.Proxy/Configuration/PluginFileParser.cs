@@ -326,24 +326,51 @@ internal static partial class PluginFileParser
 
     private static readonly double MaxDurationMs = TimeSpan.MaxValue.TotalMilliseconds / 2;
 
+    private static readonly (string Suffix, double Ms)[] DurationUnits = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)];
+
+    /// <summary>
+    /// A duration as the CRD admits it (Go's form: <c>100ms</c>, <c>1.5s</c>, <c>1m30s</c>, <c>1h</c>), or one number
+    /// with one unit.
+    /// </summary>
     private static TimeSpan ParseDuration(string text, string path)
     {
-        var units = new (string Suffix, double Ms)[] { ("ms", 1), ("s", 1000), ("m", 60_000) };
-        foreach (var (suffix, ms) in units)
+        double total = 0;
+        var parts = GoDurationPart().Matches(text);
+        if (parts.Count > 1 && string.Concat(parts.Select(p => p.Value)) == text)
         {
-            if (text.EndsWith(suffix, StringComparison.Ordinal) &&
-                double.TryParse(text.AsSpan(0, text.Length - suffix.Length), NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && n > 0)
+            foreach (Match part in parts)
             {
-                // NaN fails n > 0; infinities and values past TimeSpan's range are not durations.
-                var total = n * ms;
-                return double.IsFinite(total) && total < MaxDurationMs
-                    ? TimeSpan.FromMilliseconds(total)
-                    : throw new PluginFileException($"{path}: duration out of range, got '{text}'");
+                total += double.Parse(part.Groups[1].Value, NumberStyles.Float, CultureInfo.InvariantCulture) *
+                         DurationUnits.First(u => u.Suffix == part.Groups[2].Value).Ms;
+            }
+        }
+        else
+        {
+            foreach (var (suffix, ms) in DurationUnits)
+            {
+                if (text.EndsWith(suffix, StringComparison.Ordinal) && (suffix != "s" || !text.EndsWith("ms", StringComparison.Ordinal)) &&
+                    double.TryParse(text.AsSpan(0, text.Length - suffix.Length), NumberStyles.Float, CultureInfo.InvariantCulture, out var n))
+                {
+                    total = n * ms;
+                    break;
+                }
             }
         }
 
-        throw new PluginFileException($"{path}: must be a duration such as 100ms or 2s, got '{text}'");
+        if (!(total > 0))
+        {
+            // NaN fails too.
+            throw new PluginFileException($"{path}: must be a duration such as 100ms, 2s or 1m30s, got '{text}'");
+        }
+
+        // Infinities and values past TimeSpan's range are not durations.
+        return double.IsFinite(total) && total < MaxDurationMs
+            ? TimeSpan.FromMilliseconds(total)
+            : throw new PluginFileException($"{path}: duration out of range, got '{text}'");
     }
+
+    [GeneratedRegex(@"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)", RegexOptions.CultureInvariant)]
+    private static partial Regex GoDurationPart();
 
     /// <summary>A mapping key: YAML allows sequences and mappings as keys, the plugin file (and a protobuf Struct) does not.</summary>
     private static string Key(YamlNode key, string where) =>

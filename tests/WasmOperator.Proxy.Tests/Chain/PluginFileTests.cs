@@ -73,6 +73,32 @@ public sealed class PluginFileTests
         Assert.True(error.Message.Contains(expected, StringComparison.Ordinal), error.Message);
     }
 
+    [Theory]
+    [InlineData("250ms", 250)]
+    [InlineData("1.5s", 1500)]
+    [InlineData("1s500ms", 1500)]
+    [InlineData("1m30s", 90_000)]
+    [InlineData("1h", 3_600_000)]
+    public void A_call_duration_is_read_in_every_form_the_crd_admits(string text, double milliseconds)
+    {
+        // The CRD admits Go durations (^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$): what the operator pushes must parse here.
+        var spec = PluginFileParser.Parse($"plugins:\n- name: a\n  url: file:///x.wasm\n  limits:\n    maxCallDuration: {text}\n", "plugins.yaml").Single();
+
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), spec.MaxCallDuration);
+    }
+
+    [Theory]
+    [InlineData("1m30")]
+    [InlineData("0s")]
+    [InlineData("fast")]
+    public void A_call_duration_that_is_no_duration_is_refused(string text)
+    {
+        var error = Assert.Throws<PluginFileException>(() =>
+            PluginFileParser.Parse($"plugins:\n- name: a\n  url: file:///x.wasm\n  limits:\n    maxCallDuration: {text}\n", "plugins.yaml"));
+
+        Assert.Contains("plugins[0].limits.maxCallDuration: must be a duration such as 100ms, 2s or 1m30s", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void More_than_256_environment_variables_are_refused()
     {
