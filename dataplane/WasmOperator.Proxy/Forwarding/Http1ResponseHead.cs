@@ -218,21 +218,19 @@ internal sealed class Http1ResponseHead
         return false;
     }
 
-    /// <summary>tchar per RFC 9110 §5.6.2.</summary>
-    internal static bool IsToken(ReadOnlySpan<byte> name)
-    {
-        foreach (var c in name)
-        {
-            var ok = c is (>= (byte)'a' and <= (byte)'z') or (>= (byte)'A' and <= (byte)'Z') or (>= (byte)'0' and <= (byte)'9') ||
-                     "!#$%&'*+-.^_`|~"u8.Contains(c);
-            if (!ok)
-            {
-                return false;
-            }
-        }
+    private const string TokenCharacters = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    private static readonly SearchValues<byte> TokenBytes = SearchValues.Create(Encoding.ASCII.GetBytes(TokenCharacters));
+    private static readonly SearchValues<char> TokenChars = SearchValues.Create(TokenCharacters);
 
-        return true;
-    }
+    /// <summary>tchar per RFC 9110 §5.6.2 (true for an empty name: callers check the length where it matters).</summary>
+    internal static bool IsToken(ReadOnlySpan<byte> name) => !name.ContainsAnyExcept(TokenBytes);
+
+    /// <summary>tchar per RFC 9110 §5.6.2, for a name as a string (a plugin's).</summary>
+    internal static bool IsToken(ReadOnlySpan<char> name) => !name.ContainsAnyExcept(TokenChars);
+
+    /// <summary>A field text for an error message: CR, LF and NUL shown escaped.</summary>
+    internal static string Escape(string text) =>
+        text.Replace("\r", "\\r", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal).Replace("\0", "\\0", StringComparison.Ordinal);
 
     // The names nearly every response carries come back as the same string instances: no allocation.
     private static readonly string[] Known =

@@ -38,7 +38,7 @@ internal struct RequestHeadWriter : IDisposable
         // Kestrel refuses these from clients; a plugin's value with them would split the request head.
         if (text.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0)
         {
-            throw new InvalidRequestException($"a request field contains CR, LF or NUL: '{text.Replace("\r", "\\r", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal).Replace("\0", "\\0", StringComparison.Ordinal)}'");
+            throw new InvalidRequestException($"a request field contains CR, LF or NUL: '{Http1ResponseHead.Escape(text)}'");
         }
 
         Ensure(text.Length);

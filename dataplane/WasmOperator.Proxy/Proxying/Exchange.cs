@@ -1832,17 +1832,17 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             }
         }
 
-        if (method is not null && (method.Length == 0 || !IsToken(method)))
+        if (method is not null && (method.Length == 0 || !Http1ResponseHead.IsToken(method)))
         {
             return $"the plugins set :method to '{Escape(method)}', which is no method token";
         }
 
-        if (path is not null && (!path.StartsWith('/') || path.AsSpan().ContainsAnyInRange('\0', ' ') || path.Contains('\x7f', StringComparison.Ordinal)))
+        if (path is not null && (!path.StartsWith('/') || HasSpaceOrControl(path)))
         {
             return $"the plugins set :path to '{Escape(path)}'; a path starts with '/' and has no space or control character";
         }
 
-        if (authority is not null && (authority.AsSpan().ContainsAnyInRange('\0', ' ') || authority.Contains('\x7f', StringComparison.Ordinal)))
+        if (authority is not null && HasSpaceOrControl(authority))
         {
             return $"the plugins set :authority to '{Escape(authority)}', which has a space or control character";
         }
@@ -1871,7 +1871,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// <summary>Why the plugins' field <paramref name="name"/> cannot be sent: a name that is no token, a value with CR, LF or NUL.</summary>
     private static string? UnsendableField(HeaderMap map, string name)
     {
-        if (name.Length == 0 || !IsToken(name))
+        if (name.Length == 0 || !Http1ResponseHead.IsToken(name))
         {
             return $"the plugins set a request field named '{Escape(name)}', which is no field name (RFC 9110 token)";
         }
@@ -1887,21 +1887,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         return null;
     }
 
-    private static bool IsToken(string text)
-    {
-        foreach (var c in text)
-        {
-            if (c > 0x7e || !Forwarding.Http1ResponseHead.IsToken([(byte)c]))
-            {
-                return false;
-            }
-        }
+    private static bool HasSpaceOrControl(string text) => text.AsSpan().ContainsAnyInRange('\0', ' ') || text.Contains('\x7f', StringComparison.Ordinal);
 
-        return true;
-    }
-
-    private static string Escape(string text) =>
-        text.Replace("\r", "\\r", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal).Replace("\0", "\\0", StringComparison.Ordinal);
+    private static string Escape(string text) => Http1ResponseHead.Escape(text);
 
     /// <summary>Copies what the plugins changed in the response map back to the response (every field when a plugin replaced the map).</summary>
     private void ApplyResponseHeaders()
