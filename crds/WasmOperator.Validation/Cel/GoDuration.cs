@@ -3,8 +3,9 @@ using System.Globalization;
 namespace WasmOperator.Validation.Cel;
 
 /// <summary>Parses Go <c>time.ParseDuration</c> strings ("1h30m", "250ms", "1.5s"), as CEL's <c>duration()</c> does.</summary>
-internal static class GoDuration
+public static class GoDuration
 {
+    /// <summary>Reads <paramref name="text"/> as Go's time.ParseDuration does; false when it is no duration.</summary>
     public static bool TryParse(string text, out TimeSpan duration)
     {
         duration = TimeSpan.Zero;
@@ -76,6 +77,7 @@ internal static class GoDuration
         return true;
     }
 
+    /// <summary>Writes <paramref name="duration"/> as Go's Duration.String does.</summary>
     public static string Format(TimeSpan duration)
     {
         if (duration == TimeSpan.Zero)

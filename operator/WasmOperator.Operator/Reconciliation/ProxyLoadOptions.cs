@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.RegularExpressions;
+using WasmOperator.Validation.Cel;
 using WasmOperator.Api.WasmPlugins;
 using WasmOperator.ProxyWasm.Plugins;
 
@@ -13,7 +13,7 @@ namespace WasmOperator.Operator.Reconciliation;
 /// limits.maxCallDuration with the API's defaults (64 MiB, 100 ms). The load check runs with them, so a module is
 /// judged under the configuration and limits a proxy will give it.
 /// </summary>
-internal static partial class ProxyLoadOptions
+internal static class ProxyLoadOptions
 {
     public const long DefaultMaxMemoryBytes = 64L * 1024 * 1024;
 
@@ -72,32 +72,12 @@ internal static partial class ProxyLoadOptions
         return Convert.ToHexStringLower(hash.GetHashAndReset())[..16];
     }
 
-    /// <summary>A Go duration as the CRD's rule admits it (<c>100ms</c>, <c>1.5s</c>, <c>1m30s</c>).</summary>
-    internal static TimeSpan ParseDuration(string text)
-    {
-        var matches = DurationPart().Matches(text);
-        if (matches.Count == 0 || string.Concat(matches.Select(m => m.Value)) != text)
-        {
-            // The spec validator refuses such a value before any check runs.
-            return DefaultMaxCallDuration;
-        }
-
-        double ms = 0;
-        foreach (Match part in matches)
-        {
-            var n = double.Parse(part.Groups[1].Value, NumberStyles.Float, CultureInfo.InvariantCulture);
-            ms += part.Groups[2].Value switch
-            {
-                "ms" => n,
-                "s" => n * 1000,
-                "m" => n * 60_000,
-                _ => n * 3_600_000,
-            };
-        }
-
-        return TimeSpan.FromMilliseconds(ms);
-    }
-
-    [GeneratedRegex(@"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)", RegexOptions.CultureInvariant)]
-    private static partial Regex DurationPart();
+    /// <summary>
+    /// A Go duration as the CRD's rule admits it (<c>100ms</c>, <c>1.5s</c>, <c>1m30s</c>), read as the API server's CEL
+    /// <c>duration()</c> reads it. The spec validator refuses anything else first; a value that got past it is named.
+    /// </summary>
+    internal static TimeSpan ParseDuration(string text) =>
+        GoDuration.TryParse(text, out var duration) && duration > TimeSpan.Zero
+            ? duration
+            : throw new ArgumentException($"spec.limits.maxCallDuration: '{text}' is no positive duration such as 100ms or 1m30s");
 }

@@ -138,6 +138,17 @@ public sealed class ModuleInspectorTests
         Assert.Equal(TimeSpan.FromMilliseconds(ms), ProxyLoadOptions.ParseDuration(text));
     }
 
+    [Theory]
+    [InlineData("0s")]
+    [InlineData("1m30")]
+    [InlineData("fast")]
+    public void A_maxCallDuration_that_is_no_positive_duration_is_named_not_replaced_by_the_default(string text)
+    {
+        var error = Assert.Throws<ArgumentException>(() => ProxyLoadOptions.ParseDuration(text));
+
+        Assert.StartsWith($"spec.limits.maxCallDuration: '{text}' is no positive duration", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void The_check_options_follow_the_spec_and_its_defaults()
     {
