@@ -586,22 +586,8 @@ internal sealed class AbiInstance : IDisposable
     /// under the lock and into the guest after, so a slow allocator holds up neither the exchange nor another plugin's
     /// hostcall (whose CPU deadline would be spent waiting). The holder of the lock never waits for a VM.
     /// </summary>
-    private StateScope LockStreamState(bool streamState) =>
-        streamState && EffectiveStream?.Host.StateLock is { } gate ? new StateScope(gate) : default;
-
-    /// <summary>An entered <see cref="Lock"/>, exited on dispose (default: none); no allocation.</summary>
-    private readonly ref struct StateScope
-    {
-        private readonly Lock? _gate;
-
-        public StateScope(Lock gate)
-        {
-            gate.Enter();
-            _gate = gate;
-        }
-
-        public void Dispose() => _gate?.Exit();
-    }
+    private Lock.Scope LockStreamState(bool streamState) =>
+        streamState && EffectiveStream?.Host.StateLock is { } gate ? gate.EnterScope() : default;
 
     private static bool IsStreamBuffer(int type) => (BufferType)type is BufferType.RequestBody or BufferType.ResponseBody;
 

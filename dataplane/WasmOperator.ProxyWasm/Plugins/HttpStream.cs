@@ -70,12 +70,7 @@ public sealed class HttpStream : IDisposable
     /// <summary>A callback's size argument, read under the host's state lock (another plugin's callout may be editing a shared map).</summary>
     private int MapCount(MapType type)
     {
-        if (_host.StateLock is not { } gate)
-        {
-            return _host.GetHeaderMap(type)?.Count ?? 0;
-        }
-
-        lock (gate)
+        using (_host.StateLock is { } gate ? gate.EnterScope() : default)
         {
             return _host.GetHeaderMap(type)?.Count ?? 0;
         }
@@ -83,12 +78,7 @@ public sealed class HttpStream : IDisposable
 
     private int BodyLength(BufferType type)
     {
-        if (_host.StateLock is not { } gate)
-        {
-            return _host.GetBody(type)?.Length ?? 0;
-        }
-
-        lock (gate)
+        using (_host.StateLock is { } gate ? gate.EnterScope() : default)
         {
             return _host.GetBody(type)?.Length ?? 0;
         }
