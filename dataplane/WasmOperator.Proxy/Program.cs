@@ -31,8 +31,9 @@ try
 catch (Exception ex) when (ex is IOException or SocketException)
 {
     await Console.Error.WriteLineAsync(
-        $"error: cannot listen on {options.ListenAddress} (ports {options.Port}, {options.H2cPort}, admin {options.AdminPort}): {ex.Message}; " +
-        "pick free ports (--port, --h2c-port, --admin-port) and an address of this host (--listen)").ConfigureAwait(false);
+        $"error: cannot listen on {options.ListenAddress} (ports {options.Port}, {options.H2cPort}, status {options.StatusPort}) " +
+        $"or {options.AdminAddress} (admin {options.AdminPort}): {ex.Message}; " +
+        "pick free ports (--port, --h2c-port, --status-port, --admin-port) and addresses of this host (--listen, --admin-address)").ConfigureAwait(false);
     return 1;
 }
 

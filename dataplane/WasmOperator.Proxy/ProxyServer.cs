@@ -182,7 +182,11 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Listen(options.ListenAddress, options.AdminPort, o => o.Protocols = HttpProtocols.Http1);
+            kestrel.Listen(options.AdminAddress, options.AdminPort, o => o.Protocols = HttpProtocols.Http1);
+            if (options.StatusPort != 0)
+            {
+                kestrel.Listen(options.ListenAddress, options.StatusPort, o => o.Protocols = HttpProtocols.Http1);
+            }
         });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
         builder.Services.AddSingleton<IHostLifetime, SignalLessLifetime>();

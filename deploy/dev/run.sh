@@ -5,8 +5,8 @@
 #   example manifests applied; the operator reconciling them (when built); an upstream (nginx);
 #   and the data-plane proxy in stand-alone mode running the add_header plugin in front of it.
 #
-# Ports (override with the environment): API 6443, operator 18081, proxy 15001, proxy admin 15000,
-# upstream 18080.
+# Ports (override with the environment): API 6443, operator 18081, proxy 15001, proxy admin 15000
+# (loopback), proxy status 15021 (/ready, /stats/prometheus), upstream 18080.
 # Everything it writes goes under .local-cluster/. Ctrl-C stops it all.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,6 +16,7 @@ CONFIG=${CONFIG:-Debug}
 API_PORT=${API_PORT:-6443}
 PROXY_PORT=${PROXY_PORT:-15001}
 ADMIN_PORT=${ADMIN_PORT:-15000}
+STATUS_PORT=${STATUS_PORT:-15021}
 UPSTREAM_PORT=${UPSTREAM_PORT:-18080}
 OPERATOR_PORT=${OPERATOR_PORT:-18081}
 RUN_SECONDS=${RUN_SECONDS:-0}   # >0: stop by itself after that many seconds (used to smoke-test this script)
@@ -109,7 +110,7 @@ plugins:
     phase: STATS
     failStrategy: FAIL_CLOSE
 YAML
-dotnet "$(bin dataplane/WasmOperator.Proxy)" --port "$PROXY_PORT" --admin-port "$ADMIN_PORT" \
+dotnet "$(bin dataplane/WasmOperator.Proxy)" --port "$PROXY_PORT" --admin-port "$ADMIN_PORT" --status-port "$STATUS_PORT" \
   --upstream "http://127.0.0.1:$UPSTREAM_PORT" --plugins "$STATE/plugins.yaml" >"$STATE/proxy.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$ADMIN_PORT/ready" "the proxy"

@@ -8,20 +8,32 @@ using WasmOperator.Proxy.Metrics;
 
 namespace WasmOperator.Proxy.Admin;
 
-/// <summary>The admin listener: /ready, /healthz, /config_dump, /stats/prometheus.</summary>
-internal sealed class AdminHandler(ChainManager chains, ProxyMetrics metrics, ServerState state)
+/// <summary>
+/// The admin listener (/ready, /healthz, /config_dump, /logging, /stats/prometheus) and the status port, which answers
+/// only what probes and scrapers read (/ready, /healthz, /healthz/ready, /stats/prometheus).
+/// </summary>
+internal sealed class AdminHandler(ChainManager chains, ProxyMetrics metrics, ServerState state, ProxyOptions options)
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
     public async Task HandleAsync(HttpContext context)
     {
         var response = context.Response;
-        switch (context.Request.Path.Value)
+        var path = context.Request.Path.Value;
+        if (options.StatusPort != 0 && context.Connection.LocalPort == options.StatusPort && path is not ("/ready" or "/healthz" or "/healthz/ready" or "/stats/prometheus"))
+        {
+            response.StatusCode = 404;
+            await response.WriteAsync($"status endpoints: /ready /healthz /healthz/ready /stats/prometheus (the rest of the admin API is on {options.AdminAddress}:{options.AdminPort})\n",
+                context.RequestAborted).ConfigureAwait(false);
+            return;
+        }
+
+        switch (path)
         {
             case "/healthz":
                 await response.WriteAsync("ok\n", context.RequestAborted).ConfigureAwait(false);
                 break;
-            case "/ready":
+            case "/ready" or "/healthz/ready":
                 var notReady = NotReadyReason();
                 response.StatusCode = notReady is null ? 200 : 503;
                 await response.WriteAsync(notReady ?? "ready\n", context.RequestAborted).ConfigureAwait(false);

@@ -67,7 +67,7 @@ internal static class ProxyArguments
             }
         }
 
-        var ports = new[] { ("--port", options.Port), ("--h2c-port", options.H2cPort), ("--admin-port", options.AdminPort) }
+        var ports = new[] { ("--port", options.Port), ("--h2c-port", options.H2cPort), ("--admin-port", options.AdminPort), ("--status-port", options.StatusPort) }
             .Where(p => p.Item2 != 0).GroupBy(p => p.Item2).Where(g => g.Count() > 1);
         foreach (var shared in ports)
         {
@@ -89,7 +89,10 @@ internal static class ProxyArguments
         new("--port", "N", "HTTP/1.1 data port (15001)", (o, v, _) => o.Port = Port(v, allowOff: false)),
         new("--h2c-port", "N", "HTTP/2 prior-knowledge data port for gRPC (15002; 0 = off)", (o, v, _) => o.H2cPort = Port(v, allowOff: true)),
         new("--admin-port", "N", "admin port: /ready /healthz /config_dump /logging /stats/prometheus (15000)", (o, v, _) => o.AdminPort = Port(v, allowOff: false)),
-        new("--listen", "ADDRESS", "address the listeners bind to (0.0.0.0)", (o, v, _) => o.ListenAddress = Address(v)),
+        new("--admin-address", "ADDRESS", "address the admin port binds to (127.0.0.1)", (o, v, _) => o.AdminAddress = Address(v)),
+        new("--status-port", "N", "probes and scrapes on --listen: /ready /healthz /healthz/ready /stats/prometheus (15021; 0 = off)",
+            (o, v, _) => o.StatusPort = Port(v, allowOff: true)),
+        new("--listen", "ADDRESS", "address the data and status ports bind to (0.0.0.0)", (o, v, _) => o.ListenAddress = Address(v)),
         new("--upstream", "URL", "the default cluster, where unrouted requests go (http://127.0.0.1:8080)",
             (o, v, seen) => AddCluster(o, ProxyOptions.DefaultCluster, v, seen)),
         new("--cluster", "NAME=URL", "a named cluster, for --route and plugin callouts (repeatable)", (o, v, seen) =>

@@ -7,8 +7,15 @@ namespace WasmOperator.Proxy.Configuration;
 /// <summary>How the proxy listens, where it forwards and where it finds its plugins.</summary>
 internal sealed class ProxyOptions
 {
-    /// <summary>Address the data and admin listeners bind to.</summary>
+    /// <summary>Address the data listeners and the status port bind to.</summary>
     public IPAddress ListenAddress { get; set; } = IPAddress.Any;
+
+    /// <summary>
+    /// Address the admin listener binds to: loopback, as Istio binds Envoy's admin (15000). It serves
+    /// <c>/config_dump</c> (plugin configuration, which may hold credentials) and <c>/logging</c> (changes the log
+    /// level); probes and scrapers from outside the pod use <see cref="StatusPort"/>.
+    /// </summary>
+    public IPAddress AdminAddress { get; set; } = IPAddress.Loopback;
 
     /// <summary>Data-plane port for HTTP/1.1 (h2c needs its own port: <see cref="H2cPort"/>).</summary>
     public int Port { get; set; } = 15001;
@@ -19,8 +26,15 @@ internal sealed class ProxyOptions
     /// </summary>
     public int H2cPort { get; set; } = 15002;
 
-    /// <summary>Admin port (/ready, /healthz, /config_dump, /stats/prometheus).</summary>
+    /// <summary>Admin port (/ready, /healthz, /config_dump, /logging, /stats/prometheus), on <see cref="AdminAddress"/>.</summary>
     public int AdminPort { get; set; } = 15000;
+
+    /// <summary>
+    /// Status port on <see cref="ListenAddress"/>: the read-only admin endpoints a kubelet probe or a Prometheus scrape
+    /// needs from outside the pod (/ready, /healthz, /healthz/ready, /stats/prometheus), as Istio's 15021 and 15090;
+    /// 0 disables it.
+    /// </summary>
+    public int StatusPort { get; set; } = 15021;
 
     /// <summary>Named clusters (upstreams and callout targets): name → base URI.</summary>
     public Dictionary<string, Uri> Clusters { get; } = new(StringComparer.Ordinal)

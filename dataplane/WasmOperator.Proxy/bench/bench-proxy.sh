@@ -119,7 +119,7 @@ echo "bench-proxy: (a) upstream direct";   RESULT[a]=$(run_wrk "http://127.0.0.1
 echo "bench-proxy: (b) nginx proxy";       RESULT[b]=$(run_wrk "http://127.0.0.1:$NGX/" "$NGX_PID")
 
 run_proxy() { # label yaml
-  dotnet "$PROXY_DLL" --listen 127.0.0.1 --port "$PX" --h2c-port 0 --admin-port "$ADMIN" \
+  dotnet "$PROXY_DLL" --listen 127.0.0.1 --port "$PX" --h2c-port 0 --status-port 0 --admin-port "$ADMIN" \
     --upstream "http://127.0.0.1:$UP" --plugins "$2" >"$WORK/proxy-$1.log" 2>&1 &
   local pid=$!
   wait_http "http://127.0.0.1:$ADMIN/ready"

@@ -36,6 +36,35 @@ public sealed class AdminTests
     }
 
     [Fact]
+    public async Task Status_port_serves_probes_and_scrapes_only_and_the_admin_api_binds_its_own_address()
+    {
+        // 127.0.0.2 is loopback too on Linux: the admin listener there, the data and status ports on 127.0.0.1.
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("add", Example("add_header"), "add_header", "x")),
+            o => o.AdminAddress = IPAddress.Parse("127.0.0.2"));
+        var options = proxy.Server.Options;
+        using var status = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{options.StatusPort}") };
+        using var admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.2:{options.AdminPort}") };
+
+        Assert.Equal("ready\n", await status.GetStringAsync("/ready"));
+        Assert.Equal("ready\n", await status.GetStringAsync("/healthz/ready"));
+        Assert.Equal("ok\n", await status.GetStringAsync("/healthz"));
+        Assert.Contains("proxy_requests_total", await status.GetStringAsync("/stats/prometheus"), StringComparison.Ordinal);
+
+        // What could leak plugin configuration or change the proxy is not served there.
+        using var dump = await status.GetAsync("/config_dump");
+        Assert.Equal(HttpStatusCode.NotFound, dump.StatusCode);
+        Assert.Contains($"the rest of the admin API is on 127.0.0.2:{options.AdminPort}", await dump.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        using var logging = await status.PostAsync("/logging?wasm=trace", null);
+        Assert.Equal(HttpStatusCode.NotFound, logging.StatusCode);
+        Assert.Contains("wasm: info", await admin.GetStringAsync("/logging"), StringComparison.Ordinal);
+        Assert.Contains("\"name\": \"add\"", await admin.GetStringAsync("/config_dump"), StringComparison.Ordinal);
+
+        // The admin port is not open on the data address.
+        using var elsewhere = new System.Net.Sockets.TcpClient();
+        await Assert.ThrowsAsync<System.Net.Sockets.SocketException>(() => elsewhere.ConnectAsync(IPAddress.Loopback, options.AdminPort));
+    }
+
+    [Fact]
     public async Task Shutdown_drains_in_flight_requests_before_stopping()
     {
         await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("add", Example("add_header"), "add_header", "drained")));

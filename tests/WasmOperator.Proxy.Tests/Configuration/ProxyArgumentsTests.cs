@@ -12,14 +12,14 @@ public sealed class ProxyArgumentsTests
     public void Both_flag_forms_set_the_options()
     {
         var options = ProxyArguments.Parse([
-            "--port", "8001", "--h2c-port=0", "--admin-port", "8000", "--listen", "::1", "--upstream", "http://127.0.0.1:9000",
+            "--port", "8001", "--h2c-port=0", "--admin-port", "8000", "--admin-address", "::1", "--status-port", "8002", "--listen", "::1", "--upstream", "http://127.0.0.1:9000",
             "--cluster", "auth=https://auth.example:8443/base", "--route=/api=auth", "--node-label", "app=web", "--node-label", "empty=",
             "--node-meta", "NAMESPACE=shop", "--node-meta=WORKLOAD_NAME=web", "--node-id", "sidecar~10.0.0.7~web-1.shop~shop.svc.cluster.local",
             "--shards", "3", "--upstream-timeout", "2.5", "--drain-time", "0", "--inline-io", "false", "--plugins", "p.yaml",
         ]);
 
-        Assert.Equal((8001, 0, 8000), (options.Port, options.H2cPort, options.AdminPort));
-        Assert.Equal(IPAddress.IPv6Loopback, options.ListenAddress);
+        Assert.Equal((8001, 0, 8000, 8002), (options.Port, options.H2cPort, options.AdminPort, options.StatusPort));
+        Assert.Equal((IPAddress.IPv6Loopback, IPAddress.IPv6Loopback), (options.ListenAddress, options.AdminAddress));
         Assert.Equal(new Uri("http://127.0.0.1:9000"), options.Clusters[ProxyOptions.DefaultCluster]);
         Assert.Equal(new Uri("https://auth.example:8443/base"), options.Clusters["auth"]);
         Assert.Equal([new RouteOption("/api", "auth")], options.Routes);
@@ -31,6 +31,15 @@ public sealed class ProxyArgumentsTests
         Assert.Equal(TimeSpan.Zero, options.DrainTime);
         Assert.False(options.InlineIo);
         Assert.Equal("p.yaml", options.PluginsFile);
+    }
+
+    [Fact]
+    public void By_default_the_admin_api_is_on_loopback_and_probes_use_the_status_port_on_every_address()
+    {
+        var options = ProxyArguments.Parse([]);
+
+        Assert.Equal((IPAddress.Any, IPAddress.Loopback), (options.ListenAddress, options.AdminAddress));
+        Assert.Equal((15001, 15002, 15000, 15021), (options.Port, options.H2cPort, options.AdminPort, options.StatusPort));
     }
 
     [Fact]
@@ -101,10 +110,10 @@ public sealed class ProxyArgumentsTests
         var port = ((IPEndPoint)taken.LocalEndpoint).Port;
 
         var (code, _, stderr) = await RunAsync("--listen", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--h2c-port", "0", "--admin-port", FreePort.Next().ToString(System.Globalization.CultureInfo.InvariantCulture));
+            "--h2c-port", "0", "--status-port", "0", "--admin-port", FreePort.Next().ToString(System.Globalization.CultureInfo.InvariantCulture));
 
         Assert.Equal(1, code);
-        Assert.Contains($"error: cannot listen on 127.0.0.1 (ports {port}, 0, admin ", stderr, StringComparison.Ordinal);
+        Assert.Contains($"error: cannot listen on 127.0.0.1 (ports {port}, 0, status 0) or 127.0.0.1 (admin ", stderr, StringComparison.Ordinal);
         Assert.Contains("address already in use", stderr, StringComparison.OrdinalIgnoreCase);
     }
 

@@ -62,7 +62,7 @@ public sealed class DrainTests
         foreach (var arg in new[]
                  {
                      "exec", Path.Combine(AppContext.BaseDirectory, "WasmOperator.Proxy.dll"), "--listen", "127.0.0.1", "--port", Text(port),
-                     "--admin-port", Text(admin), "--h2c-port", "0", "--upstream", upstream.Address.ToString(), "--drain-time", "300", "--drain-timeout", "5",
+                     "--admin-port", Text(admin), "--h2c-port", "0", "--status-port", "0", "--upstream", upstream.Address.ToString(), "--drain-time", "300", "--drain-timeout", "5",
                  })
         {
             info.ArgumentList.Add(arg);

@@ -28,7 +28,7 @@ internal sealed class ProxyHarness : IAsyncDisposable
             DefaultRequestVersion = HttpVersion.Version20,
             DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
         };
-        Admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{server.Options.AdminPort}") };
+        Admin = new HttpClient { BaseAddress = new Uri($"http://{server.Options.AdminAddress}:{server.Options.AdminPort}") };
     }
 
     public Upstream Upstream { get; }
@@ -65,6 +65,7 @@ internal sealed class ProxyHarness : IAsyncDisposable
             Port = FreePort.Next(),
             AdminPort = FreePort.Next(),
             H2cPort = FreePort.Next(),
+            StatusPort = FreePort.Next(),
             PluginsFile = file,
             ShardsPerPlugin = 2,
             PluginsFilePollInterval = TimeSpan.FromMilliseconds(100),
@@ -83,6 +84,7 @@ internal sealed class ProxyHarness : IAsyncDisposable
             catch (IOException)
             {
                 (options.Port, options.AdminPort, options.H2cPort) = (FreePort.Next(), FreePort.Next(), FreePort.Next());
+                options.StatusPort = options.StatusPort == 0 ? 0 : FreePort.Next();
                 throw;
             }
         });
