@@ -69,7 +69,8 @@ internal sealed partial class OperatorHost : IAsyncDisposable
         var events = new EventRecorder(client, "wasm-operator", options.Identity, loggers.CreateLogger<EventRecorder>(), time);
         _collector = new ModuleCacheCollector(_fetcher.Cache, options.CacheGcInterval, Metrics, loggers.CreateLogger<ModuleCacheCollector>());
         var resolver = new ModuleResolver(client, _fetcher);
-        Reconciler = new WasmPluginReconciler(client, Cache, new SpecValidator(), resolver, new ModuleInspector(_runtime), new RevisionRestorer(resolver, _fetcher.Cache),
+        Inspector = new ModuleInspector(_runtime);
+        Reconciler = new WasmPluginReconciler(client, Cache, new SpecValidator(), resolver, Inspector, new RevisionRestorer(resolver, _fetcher.Cache),
             _fetcher.Cache, Distributor, events, Metrics, new ReconcilerOptions { AlwaysPullInterval = options.AlwaysPullInterval },
             loggers.CreateLogger<WasmPluginReconciler>(), time, _collector.Request);
         _controller = new Controller(ControllerName, Queue, Reconciler.ReconcileAsync, Metrics, loggers.CreateLogger<Controller>());
@@ -128,6 +129,9 @@ internal sealed partial class OperatorHost : IAsyncDisposable
     public IPluginDistributor Distributor { get; }
 
     public WasmPluginReconciler Reconciler { get; }
+
+    /// <summary>The load check and the verdicts it keeps.</summary>
+    public ModuleInspector Inspector { get; }
 
     public IModuleCache ModuleCache => _fetcher.Cache;
 

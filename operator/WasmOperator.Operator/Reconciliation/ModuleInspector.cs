@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text;
 using WasmOperator.Api.WasmPlugins;
 using WasmOperator.Modules;
@@ -13,32 +12,50 @@ namespace WasmOperator.Operator.Reconciliation;
 /// Verify and check: re-hashes the cached bytes, compiles them with Wasmtime, checks the Proxy-Wasm ABI and that
 /// the module starts with the plugin's root id under the options a proxy will give it (spec.pluginConfig,
 /// vmConfig.env, spec.limits; see <see cref="ProxyLoadOptions"/>). A verdict is kept per (digest, root id, those
-/// options): 500 plugins on one module with one configuration compile and start it once.
+/// options): 500 plugins on one module with one configuration compile and start it once. It is kept only while a
+/// plugin was last inspected under it: each edit of pluginConfig or the limits would otherwise leave one behind
+/// for the life of the process, so the verdicts are bounded by the plugins that exist.
 /// </summary>
 internal sealed class ModuleInspector(ProxyWasmRuntime runtime)
 {
-    private readonly ConcurrentDictionary<(string Digest, string RootId, string Options), Lazy<Task<ModuleCheckReport>>> _reports = new();
+    private readonly Lock _gate = new();
+    private readonly Dictionary<VerdictKey, Verdict> _reports = [];
 
-    public async Task<(ModuleCheckReport? Report, PluginOutcome? Failure)> InspectAsync(FetchedModule module, WasmPluginSpec spec, CancellationToken cancellationToken)
+    // Plugin key → the verdict it was last inspected under; a verdict goes when its last holder moves on or goes.
+    private readonly Dictionary<string, VerdictKey> _holders = new(StringComparer.Ordinal);
+
+    /// <summary>How many verdicts are kept.</summary>
+    public int KeptReports
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _reports.Count;
+            }
+        }
+    }
+
+    public async Task<(ModuleCheckReport? Report, PluginOutcome? Failure)> InspectAsync(string pluginKey, FetchedModule module, WasmPluginSpec spec, CancellationToken cancellationToken)
     {
         var options = ProxyLoadOptions.For(spec);
         var rootId = options.RootId;
-        var key = (module.ModuleDigest, rootId, ProxyLoadOptions.Fingerprint(options));
-        var lazy = _reports.GetOrAdd(key, _ => new Lazy<Task<ModuleCheckReport>>(() => CheckAsync(module.Path, options)));
+        var key = new VerdictKey(module.ModuleDigest, rootId, ProxyLoadOptions.Fingerprint(options));
+        var check = Hold(pluginKey, key, module.Path, options);
         ModuleCheckReport report;
         try
         {
-            report = await lazy.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+            report = await check.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (IOException ex)
         {
-            _reports.TryRemove(key, out _);
+            Discard(key, check);
             return (null, PluginOutcome.Transient(ConditionReasons.FetchFailed, $"cannot read the cached module {module.ModuleDigest}: {ex.Message}"));
         }
 
         if (report.Digest != module.ModuleDigest)
         {
-            _reports.TryRemove(key, out _);
+            Discard(key, check);
             return (null, PluginOutcome.Transient(ConditionReasons.FetchFailed,
                 $"the cached module for {module.Url} hashes to {report.Digest}, not {module.ModuleDigest}; it will be fetched again"));
         }
@@ -55,6 +72,18 @@ internal sealed class ModuleInspector(ProxyWasmRuntime runtime)
         }
 
         return (report, null);
+    }
+
+    /// <summary>The plugin is gone: the verdict it held goes too, unless another plugin holds it.</summary>
+    public void Forget(string pluginKey)
+    {
+        lock (_gate)
+        {
+            if (_holders.Remove(pluginKey, out var held))
+            {
+                Unhold(held);
+            }
+        }
     }
 
     public static string Describe(AbiVersion version) => version switch
@@ -115,9 +144,65 @@ internal sealed class ModuleInspector(ProxyWasmRuntime runtime)
 
     private static string Shorten(string text) => text.Length <= 200 ? text : string.Concat(text.AsSpan(0, 200), "…");
 
+    private Lazy<Task<ModuleCheckReport>> Hold(string pluginKey, VerdictKey key, string path, PluginOptions options)
+    {
+        lock (_gate)
+        {
+            var holds = _holders.TryGetValue(pluginKey, out var held);
+            if (!holds || held != key)
+            {
+                if (holds)
+                {
+                    Unhold(held);
+                }
+
+                _holders[pluginKey] = key;
+                if (!_reports.TryGetValue(key, out var added))
+                {
+                    added = new Verdict();
+                    _reports[key] = added;
+                }
+
+                added.Holders++;
+            }
+
+            var verdict = _reports[key];
+            return verdict.Check ??= new Lazy<Task<ModuleCheckReport>>(() => CheckAsync(path, options));
+        }
+    }
+
+    private void Unhold(VerdictKey key)
+    {
+        if (_reports.TryGetValue(key, out var verdict) && --verdict.Holders == 0)
+        {
+            _reports.Remove(key);
+        }
+    }
+
+    /// <summary>A check that could not read the module is run again by the next inspection, unless one already was.</summary>
+    private void Discard(VerdictKey key, Lazy<Task<ModuleCheckReport>> failed)
+    {
+        lock (_gate)
+        {
+            if (_reports.TryGetValue(key, out var verdict) && verdict.Check == failed)
+            {
+                verdict.Check = null;
+            }
+        }
+    }
+
     private async Task<ModuleCheckReport> CheckAsync(string path, PluginOptions options)
     {
         var bytes = await File.ReadAllBytesAsync(path).ConfigureAwait(false);
         return runtime.Check(bytes, [options.RootId], options);
+    }
+
+    private readonly record struct VerdictKey(string Digest, string RootId, string Options);
+
+    private sealed class Verdict
+    {
+        public Lazy<Task<ModuleCheckReport>>? Check { get; set; }
+
+        public int Holders { get; set; }
     }
 }

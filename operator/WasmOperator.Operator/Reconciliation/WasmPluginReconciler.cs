@@ -158,7 +158,7 @@ internal sealed partial class WasmPluginReconciler(
             return fetchFailure!;
         }
 
-        var (report, checkFailure) = await inspector.InspectAsync(fetched, spec, cancellationToken).ConfigureAwait(false);
+        var (report, checkFailure) = await inspector.InspectAsync(key, fetched, spec, cancellationToken).ConfigureAwait(false);
         if (checkFailure is not null)
         {
             return checkFailure;
@@ -289,6 +289,7 @@ internal sealed partial class WasmPluginReconciler(
     {
         _written.TryRemove(key, out _);
         distributor.Remove(key);
+        inspector.Forget(key);
         if (_applied.TryRemove(key, out var applied) && applied.ModuleDigest is { } digest)
         {
             moduleCache.Unpin(digest);

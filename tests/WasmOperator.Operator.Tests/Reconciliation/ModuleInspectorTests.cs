@@ -1,8 +1,10 @@
 using k8s;
 using System.Text.Json.Nodes;
 using WasmOperator.Api.WasmPlugins;
+using WasmOperator.Modules;
 using WasmOperator.Operator.Reconciliation;
 using WasmOperator.Operator.Tests.Support;
+using WasmOperator.ProxyWasm.Runtime;
 
 namespace WasmOperator.Operator.Tests.Reconciliation;
 
@@ -126,6 +128,71 @@ public sealed class ModuleInspectorTests
         Assert.DoesNotContain("imports", plugin.Status!.Conditions!.Find(c => c.Type == ConditionTypes.ModuleVerified)!.Message, StringComparison.Ordinal);
         await Cluster.EventuallyAsync(async () => (await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items.Any(e => e.Reason == "RevisionReady"), "the RevisionReady event");
         Assert.DoesNotContain((await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items, e => e.Reason == WasmPluginReconciler.MissingImportsEvent);
+    }
+
+    [Fact]
+    public async Task The_load_check_keeps_one_verdict_per_plugin_however_often_its_configuration_changes()
+    {
+        using var modules = new TestModules();
+        var (url, sha) = modules.ProxyWasm("verdicts");
+        using var runtime = new ProxyWasmRuntime();
+        var inspector = new ModuleInspector(runtime);
+        var module = new FetchedModule
+        {
+            Url = url,
+            ResolvedRef = url,
+            ModuleDigest = $"sha256:{sha}",
+            Size = new FileInfo(modules.PathOf(url)).Length,
+            Path = modules.PathOf(url),
+            Format = ModuleFormat.RawWasm,
+            MediaType = "application/wasm",
+        };
+        WasmPluginSpec Spec(int n) => new() { Url = url, PluginName = "root", PluginConfig = new JsonObject { ["n"] = n } };
+
+        for (var n = 0; n < 20; n++)
+        {
+            var (_, failure) = await inspector.InspectAsync("default/a", module, Spec(n), default);
+            Assert.Null(failure);
+        }
+
+        var afterEdits = inspector.KeptReports;
+        // A second plugin under the last configuration shares its verdict; one under another adds one.
+        await inspector.InspectAsync("default/b", module, Spec(19), default);
+        var shared = inspector.KeptReports;
+        await inspector.InspectAsync("default/c", module, Spec(100), default);
+        var third = inspector.KeptReports;
+        inspector.Forget("default/a");
+        var afterA = inspector.KeptReports;
+        inspector.Forget("default/b");
+        inspector.Forget("default/c");
+
+        Assert.Equal(1, afterEdits);
+        Assert.Equal(1, shared);
+        Assert.Equal(2, third);
+        Assert.Equal(2, afterA);
+        Assert.Equal(0, inspector.KeptReports);
+    }
+
+    [Fact]
+    public async Task A_deleted_plugin_leaves_no_load_check_verdict_behind()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var (url, sha) = cluster.Modules.ProxyWasm("forgotten");
+        var op = await cluster.StartOperatorAsync();
+        await cluster.CreateAsync(Cluster.Plugin("edited", url, sha, config: new JsonObject { ["n"] = 0 }));
+        await cluster.WaitForConditionAsync("edited", ConditionTypes.Ready, ConditionStatus.True);
+        for (var n = 1; n <= 3; n++)
+        {
+            await cluster.PatchSpecAsync("edited", new JsonObject { ["pluginConfig"] = new JsonObject { ["n"] = n } });
+            await cluster.WaitForConditionAsync("edited", ConditionTypes.Ready, ConditionStatus.True);
+        }
+
+        var afterEdits = op.Host.Inspector.KeptReports;
+        await cluster.DeleteAsync("edited");
+        await Cluster.EventuallyAsync(async () => await cluster.GetAsync("edited") is null, "the plugin to be finalized and gone");
+
+        Assert.Equal(1, afterEdits);
+        Assert.Equal(0, op.Host.Inspector.KeptReports);
     }
 
     [Theory]
