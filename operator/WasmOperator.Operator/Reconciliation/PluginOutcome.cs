@@ -13,6 +13,12 @@ internal sealed record PluginOutcome
     /// <summary>True when the failure is about the module itself (digest, ABI): ModuleVerified turns False.</summary>
     public bool ModuleRejected { get; init; }
 
+    /// <summary>
+    /// Set on a plugin stalled by what its URL served under pull policy Always: the URL is resolved again on this
+    /// interval, as the content may be republished, so the plugin is not only waiting for a spec change.
+    /// </summary>
+    public TimeSpan? ResolvedAgainEvery { get; init; }
+
     /// <summary>What the check found that does not stop a load but will fail calls (imports the host does not provide), for ModuleVerified.</summary>
     public string? ModuleNote { get; init; }
 

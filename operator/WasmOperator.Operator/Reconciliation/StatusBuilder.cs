@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using WasmOperator.Api.Serialization;
 using WasmOperator.Api.WasmPlugins;
+using WasmOperator.Validation.Cel;
 
 namespace WasmOperator.Operator.Reconciliation;
 
@@ -39,7 +40,10 @@ internal static class StatusBuilder
                 break;
             default:
                 Set(ConditionTypes.Ready, ConditionStatus.False, outcome.Reason, outcome.Message);
-                Set(ConditionTypes.Reconciling, ConditionStatus.False, outcome.Reason, "waiting for a spec change");
+                // An interval, not the time of the next pass: a time would change the status, and be written, on every pass.
+                Set(ConditionTypes.Reconciling, ConditionStatus.False, outcome.Reason, outcome.ResolvedAgainEvery is { } every
+                    ? $"spec.url is resolved again every {GoDuration.Format(every)} (imagePullPolicy Always) or on a spec change"
+                    : "waiting for a spec change");
                 Set(ConditionTypes.Stalled, ConditionStatus.True, outcome.Reason, outcome.Message);
                 Set(ConditionTypes.ModuleVerified, outcome.ModuleRejected ? ConditionStatus.False : ConditionStatus.Unknown, outcome.Reason,
                     outcome.ModuleRejected ? outcome.Message : "the module was not verified");

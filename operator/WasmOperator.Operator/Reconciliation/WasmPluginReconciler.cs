@@ -119,6 +119,12 @@ internal sealed partial class WasmPluginReconciler(
                 (outcome, retryRestore) = await KeepStableAsync(key, plugin, outcome, cancellationToken).ConfigureAwait(false);
             }
 
+            if (outcome is { Kind: OutcomeKind.Stalled, ModuleRejected: true } && plugin.Spec is { } spec && PullPolicies.Effective(spec) == ModulePullPolicy.Always)
+            {
+                // Stalled by what the URL served (digest, format, ABI): with Always the content may be republished, so keep re-resolving.
+                outcome = outcome with { ResolvedAgainEvery = options.AlwaysPullInterval };
+            }
+
             ReleaseAdopted(key);
             await WriteStatusAsync(key, plugin, outcome, cancellationToken).ConfigureAwait(false);
             return outcome.Kind switch
@@ -126,9 +132,7 @@ internal sealed partial class WasmPluginReconciler(
                 _ when retryRestore => ReconcileResult.Retry,
                 OutcomeKind.Transient => ReconcileResult.Retry,
                 OutcomeKind.Ready when PullPolicies.Effective(plugin.Spec!) == ModulePullPolicy.Always => ReconcileResult.After(options.AlwaysPullInterval),
-                // Stalled by what the URL served (digest, format, ABI): with Always the content may be republished, so keep re-resolving.
-                OutcomeKind.Stalled when outcome.ModuleRejected && plugin.Spec is { } spec && PullPolicies.Effective(spec) == ModulePullPolicy.Always =>
-                    ReconcileResult.After(options.AlwaysPullInterval),
+                OutcomeKind.Stalled when outcome.ResolvedAgainEvery is { } interval => ReconcileResult.After(interval),
                 _ => ReconcileResult.Done,
             };
         }

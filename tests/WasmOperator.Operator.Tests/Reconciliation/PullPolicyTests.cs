@@ -71,6 +71,27 @@ public sealed class PullPolicyTests
         Assert.Equal($"sha256:{goodSha}", op.Desired.Get("default/always")!.ModuleDigest);
     }
 
+    [Fact]
+    public async Task A_plugin_stalled_by_its_module_says_it_is_resolved_again_under_pull_policy_Always_and_waits_for_a_spec_change_otherwise()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var (badUrl, _) = cluster.Modules.NotProxyWasm();
+        var op = await cluster.StartOperatorAsync(cluster.Options() with { AlwaysPullInterval = TimeSpan.FromMinutes(7) });
+        var always = Cluster.Plugin("always", badUrl);
+        always["spec"]!["imagePullPolicy"] = "Always";
+        var ifNotPresent = Cluster.Plugin("if-not-present", badUrl);
+        ifNotPresent["spec"]!["imagePullPolicy"] = "IfNotPresent";
+        await cluster.CreateAsync(always);
+        await cluster.CreateAsync(ifNotPresent);
+
+        var rechecked = await cluster.WaitForConditionAsync("always", ConditionTypes.Stalled, ConditionStatus.True);
+        var waiting = await cluster.WaitForConditionAsync("if-not-present", ConditionTypes.Stalled, ConditionStatus.True);
+
+        Assert.Equal("spec.url is resolved again every 420s (imagePullPolicy Always) or on a spec change",
+            rechecked.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Reconciling)!.Message);
+        Assert.Equal("waiting for a spec change", waiting.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Reconciling)!.Message);
+    }
+
     // Written aside and renamed over, as a deploy does: the operator may be reading the file at that moment.
     private static void Republish(string from, string target)
     {
