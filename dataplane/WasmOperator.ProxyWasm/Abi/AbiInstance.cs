@@ -128,13 +128,19 @@ internal sealed class AbiInstance : IDisposable
             if (Vm.ValidateConfiguration is not null && Vm.ValidateConfiguration(RootContextId, options.Configuration.Length) == 0)
             {
                 throw new PluginLoadException(
-                    $"plugin '{options.Name}': proxy_validate_configuration rejected the plugin configuration ({options.Configuration.Length} bytes, root id '{options.RootId}')");
+                    $"plugin '{options.Name}': proxy_validate_configuration rejected the plugin configuration ({options.Configuration.Length} bytes, root id '{options.RootId}')")
+                {
+                    ConfigurationRejected = true,
+                };
             }
 
             Vm.Arm();
             if (Vm.OnConfigure is not null && Vm.OnConfigure(RootContextId, options.Configuration.Length) == 0)
             {
-                throw new PluginLoadException($"plugin '{options.Name}': proxy_on_configure rejected the configuration (root id '{options.RootId}')");
+                throw new PluginLoadException($"plugin '{options.Name}': proxy_on_configure rejected the configuration (root id '{options.RootId}')")
+                {
+                    ConfigurationRejected = true,
+                };
             }
         }
         finally

@@ -60,6 +60,12 @@ public sealed record ModuleCheckReport
     /// <summary>Of the candidate root ids probed, those that failed, with the reason.</summary>
     public IReadOnlyDictionary<string, string> RejectedRootIds { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// Of <see cref="RejectedRootIds"/>, those whose plugin refused the configuration it was given
+    /// (<see cref="Runtime.PluginLoadException.ConfigurationRejected"/>) rather than failing to start.
+    /// </summary>
+    public IReadOnlySet<string> ConfigurationRejectedRootIds { get; init; } = new HashSet<string>();
+
     /// <summary>Valid, known ABI, memory and allocator exported, no unsupported imports.</summary>
     public bool IsLoadable => IsValidWasm && AbiVersion != AbiVersion.Unknown && ExportsMemory && Allocator is not null && UnsupportedImports.Count == 0;
 

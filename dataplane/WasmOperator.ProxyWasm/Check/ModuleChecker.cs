@@ -130,6 +130,7 @@ internal static class ModuleChecker
 
         var served = new List<string>();
         var rejected = new Dictionary<string, string>(StringComparer.Ordinal);
+        var refusedConfiguration = new HashSet<string>(StringComparer.Ordinal);
         var compiled = runtime.Compile(wasm);
         var start = (options ?? new PluginOptions { Name = PluginName }) with { Shards = 1 };
         foreach (var rootId in candidateRootIds)
@@ -142,9 +143,13 @@ internal static class ModuleChecker
             catch (PluginLoadException ex)
             {
                 rejected[rootId] = ex.Message;
+                if (ex.ConfigurationRejected)
+                {
+                    refusedConfiguration.Add(rootId);
+                }
             }
         }
 
-        return report with { ServedRootIds = served, RejectedRootIds = rejected };
+        return report with { ServedRootIds = served, RejectedRootIds = rejected, ConfigurationRejectedRootIds = refusedConfiguration };
     }
 }

@@ -11,4 +11,11 @@ public sealed class PluginLoadException : Exception
 
     /// <summary>Creates the exception.</summary>
     public PluginLoadException() { }
+
+    /// <summary>
+    /// True when the plugin itself refused its configuration: <c>proxy_validate_configuration</c> or
+    /// <c>proxy_on_configure</c> returned false. A caller tells this from every other load failure by this flag,
+    /// not by the message, which is for people and may change.
+    /// </summary>
+    public bool ConfigurationRejected { get; init; }
 }

@@ -68,7 +68,8 @@ internal sealed class ModuleInspector(ProxyWasmRuntime runtime)
 
         if (report.RejectedRootIds.TryGetValue(rootId, out var why))
         {
-            return (report, PluginOutcome.Stalled(ConditionReasons.AbiRejected, Rejection(module, spec, options, why), moduleRejected: true));
+            return (report, PluginOutcome.Stalled(ConditionReasons.AbiRejected,
+                Rejection(module, spec, options, why, report.ConfigurationRejectedRootIds.Contains(rootId)), moduleRejected: true));
         }
 
         return (report, null);
@@ -126,10 +127,9 @@ internal sealed class ModuleInspector(ProxyWasmRuntime runtime)
         return gaps.Count == 0 ? null : string.Join("; ", gaps);
     }
 
-    private static string Rejection(FetchedModule module, WasmPluginSpec spec, PluginOptions options, string why)
+    private static string Rejection(FetchedModule module, WasmPluginSpec spec, PluginOptions options, string why, bool configurationRejected)
     {
-        // The runtime's load error names the callback that said no (AbiInstance.StartRoot).
-        if (why.Contains("proxy_on_configure rejected", StringComparison.Ordinal) || why.Contains("proxy_validate_configuration rejected", StringComparison.Ordinal))
+        if (configurationRejected)
         {
             var config = spec.PluginConfig is null
                 ? "(unset: an empty configuration)"

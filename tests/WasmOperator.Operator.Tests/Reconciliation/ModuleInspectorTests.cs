@@ -131,22 +131,29 @@ public sealed class ModuleInspectorTests
     }
 
     [Fact]
+    public async Task A_plugin_that_does_not_start_is_not_reported_as_refusing_its_configuration_whatever_its_root_id_says()
+    {
+        using var modules = new TestModules();
+        // on_vm_start says no; the root id is one the API admits and reads like the runtime's configure refusal.
+        var (url, sha) = modules.Wat("no-start.wasm", Module(vmStart: "(i32.const 0)"));
+        using var runtime = new ProxyWasmRuntime();
+        var spec = new WasmPluginSpec { Url = url, PluginName = "proxy_on_configure rejected", PluginConfig = new JsonObject { ["n"] = 1 } };
+
+        var (_, failure) = await new ModuleInspector(runtime).InspectAsync("default/no-start", Fetched(modules, url, sha), spec, default);
+
+        Assert.Equal(ConditionReasons.AbiRejected, failure!.Reason);
+        Assert.Contains("did not start with spec.pluginName \"proxy_on_configure rejected\"", failure.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("rejected spec.pluginConfig", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_load_check_keeps_one_verdict_per_plugin_however_often_its_configuration_changes()
     {
         using var modules = new TestModules();
         var (url, sha) = modules.ProxyWasm("verdicts");
         using var runtime = new ProxyWasmRuntime();
         var inspector = new ModuleInspector(runtime);
-        var module = new FetchedModule
-        {
-            Url = url,
-            ResolvedRef = url,
-            ModuleDigest = $"sha256:{sha}",
-            Size = new FileInfo(modules.PathOf(url)).Length,
-            Path = modules.PathOf(url),
-            Format = ModuleFormat.RawWasm,
-            MediaType = "application/wasm",
-        };
+        var module = Fetched(modules, url, sha);
         WasmPluginSpec Spec(int n) => new() { Url = url, PluginName = "root", PluginConfig = new JsonObject { ["n"] = n } };
 
         for (var n = 0; n < 20; n++)
@@ -244,6 +251,18 @@ public sealed class ModuleInspectorTests
         Assert.NotEqual(ProxyLoadOptions.Fingerprint(options), ProxyLoadOptions.Fingerprint(options with { MemoryLimitBytes = 1L << 30 }));
         Assert.Equal(ProxyLoadOptions.Fingerprint(options), ProxyLoadOptions.Fingerprint(ProxyLoadOptions.For(spec)));
     }
+
+    // A module as the fetcher hands it over: here the file the test wrote, which is what the check reads.
+    private static FetchedModule Fetched(TestModules modules, string url, string sha) => new()
+    {
+        Url = url,
+        ResolvedRef = url,
+        ModuleDigest = $"sha256:{sha}",
+        Size = new FileInfo(modules.PathOf(url)).Length,
+        Path = modules.PathOf(url),
+        Format = ModuleFormat.RawWasm,
+        MediaType = "application/wasm",
+    };
 
     private static string Module(string configure = "(i32.const 1)", int pages = 2, string vmStart = "(i32.const 1)") => $$"""
         (module

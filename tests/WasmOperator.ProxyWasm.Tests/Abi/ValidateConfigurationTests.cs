@@ -31,6 +31,7 @@ public class ValidateConfigurationTests
 
         Assert.Contains("plugin 'rejecting'", error.Message, StringComparison.Ordinal);
         Assert.Contains("proxy_validate_configuration rejected the plugin configuration (4 bytes", error.Message, StringComparison.Ordinal);
+        Assert.True(error.ConfigurationRejected);
         Assert.Equal(["validate 1"], host.Messages());
     }
 

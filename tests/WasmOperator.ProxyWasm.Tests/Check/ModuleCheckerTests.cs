@@ -44,6 +44,23 @@ public class ModuleCheckerTests
     }
 
     [Fact]
+    public void A_plugin_refusing_its_configuration_is_told_by_kind_from_one_that_does_not_start()
+    {
+        // go_like's on_configure returns false for an empty configuration; validate_configuration refuses "no".
+        var refusedByConfigure = SharedRuntime.Instance.Check(TestModules.Wat("go_like"), [""], []);
+        var refusedByValidation = SharedRuntime.Instance.Check(TestModules.Wat("validate_configuration"), [""], "no"u8.ToArray());
+        var notStarted = SharedRuntime.Instance.Check(TestModules.Plugin("singleton"), ["add_header"]);
+        var started = SharedRuntime.Instance.Check(TestModules.Wat("go_like"), [""], "on"u8.ToArray());
+
+        Assert.Equal([""], refusedByConfigure.ConfigurationRejectedRootIds);
+        Assert.Equal([""], refusedByValidation.ConfigurationRejectedRootIds);
+        Assert.Contains("add_header", notStarted.RejectedRootIds.Keys);
+        Assert.Empty(notStarted.ConfigurationRejectedRootIds);
+        Assert.Empty(started.RejectedRootIds);
+        Assert.Empty(started.ConfigurationRejectedRootIds);
+    }
+
+    [Fact]
     public void Imports_the_host_does_not_provide_are_listed_and_still_link()
     {
         var report = SharedRuntime.Instance.Check(TestModules.Wat("traps"));

@@ -74,5 +74,6 @@ public class AddHeaderPluginTests
         var error = Assert.Throws<WasmOperator.ProxyWasm.Runtime.PluginLoadException>(() =>
             SharedRuntime.Instance.LoadPlugin(module, new PluginOptions { Name = "x", RootId = "nope", Shards = 1 }, new TestPluginHost()));
         Assert.Contains("nope", error.Message, StringComparison.Ordinal);
+        Assert.False(error.ConfigurationRejected);
     }
 }

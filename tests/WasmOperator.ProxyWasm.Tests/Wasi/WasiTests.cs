@@ -51,6 +51,7 @@ public class WasiTests
         using var runtime = new ProxyWasmRuntime();
         var error = Assert.Throws<PluginLoadException>(() => Load(runtime, new TestPluginHost(), configuration: ""));
         Assert.Contains("proxy_on_configure rejected the configuration", error.Message, StringComparison.Ordinal);
+        Assert.True(error.ConfigurationRejected);
     }
 
     [Fact]
