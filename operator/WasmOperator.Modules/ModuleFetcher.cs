@@ -377,7 +377,8 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
     /// The cached module for this reference (by its URL, else by the expected manifest digest), once the registry
     /// has served that manifest to this request's own credential. Otherwise the manifest is asked for by digest with
     /// the credential first: a registry that refuses it gives the AuthFailureException a fresh pull would, one that
-    /// no longer has it (or cannot be reached) leaves the answer to a fresh pull.
+    /// no longer has it (or cannot be reached) leaves the answer to a fresh pull. The module file is looked up once,
+    /// after the registry answered: a file looked up before could be evicted while the registry is asked.
     /// </summary>
     private async Task<FetchedModule?> FromCacheForAsync(
         string url, OciReference reference, string? expectedManifest, RegistryCredential? credential, CancellationToken cancellationToken)
@@ -385,7 +386,7 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
         var known = _cache.Lookup(url) is { ManifestDigest: not null } indexed && (expectedManifest is null || expectedManifest == indexed.ManifestDigest)
             ? indexed
             : expectedManifest is null ? null : _cache.LookupManifest(expectedManifest);
-        if (known?.ManifestDigest is not { } manifestDigest || await _cache.TryGetPathAsync(known.ModuleDigest, cancellationToken) is null)
+        if (known?.ManifestDigest is not { } manifestDigest)
         {
             return null;
         }
