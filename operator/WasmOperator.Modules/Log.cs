@@ -25,4 +25,10 @@ internal static partial class Log
 
     [LoggerMessage(7, LogLevel.Warning, "Cache index {Path} is unreadable and is ignored: {Message}")]
     public static partial void IndexUnreadable(ILogger logger, string path, string message);
+
+    [LoggerMessage(8, LogLevel.Warning, "Pull verifications {Path} are unreadable and are ignored; each credential asks the registry again: {Message}")]
+    public static partial void VerificationsUnreadable(ILogger logger, string path, string message);
+
+    [LoggerMessage(9, LogLevel.Warning, "Pull verifications could not be saved to {Path}; after a restart each credential asks the registry again: {Message}")]
+    public static partial void VerificationsNotSaved(ILogger logger, string path, string message);
 }

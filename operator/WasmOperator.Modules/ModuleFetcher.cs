@@ -29,7 +29,7 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
     private readonly FetcherMetrics _metrics;
     private readonly SingleFlight<FetchedModule> _flights = new();
     private readonly SingleFlight<FetchedModule> _downloads = new();
-    private readonly PullVerifications _verifications = new();
+    private readonly PullVerifications _verifications;
     private readonly CancellationTokenSource _lifetime = new();
     private volatile bool _disposed;
 
@@ -44,6 +44,7 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
         _hosts = new HostPolicy(options.InsecureHosts);
         _http = FetchHttpClientFactory.Create(options, new AddressGuard(options.BlockedNetworks));
         _cache = new ModuleCache(options.CacheDirectory, options.MaxCacheBytes, _logger);
+        _verifications = new PullVerifications(options.CacheDirectory, options.PullVerificationLifetime, options.TimeProvider, _logger);
         var retrier = new Retrier(options);
         _registry = new OciRegistryClient(_http, _hosts, new RegistryAuthenticator(_http, _hosts), retrier, options);
         _httpSource = new HttpModuleSource(_http, _hosts, retrier, options);

@@ -46,6 +46,16 @@ public sealed class ModuleFetcherOptions
     /// <summary>Cap of one backoff delay.</summary>
     public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How long a registry's answer that a credential may pull a manifest is trusted: within it the cached module is
+    /// served to that credential without asking the registry, after a restart too (the answers are kept in the
+    /// cache directory, the credentials only as an HMAC). Past it the registry is asked again.
+    /// </summary>
+    public TimeSpan PullVerificationLifetime { get; init; } = TimeSpan.FromHours(24);
+
+    /// <summary>Clock of <see cref="PullVerificationLifetime"/>; tests pass a fake one.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
     /// <summary>Registry the metrics go to; null = prometheus-net's default registry.</summary>
     public CollectorRegistry? MetricsRegistry { get; init; }
 
@@ -74,6 +84,11 @@ public sealed class ModuleFetcherOptions
         if (RequestTimeout <= TimeSpan.Zero || FetchTimeout <= TimeSpan.Zero)
         {
             problems.Add("RequestTimeout and FetchTimeout must be positive");
+        }
+
+        if (PullVerificationLifetime <= TimeSpan.Zero)
+        {
+            problems.Add($"PullVerificationLifetime must be positive (is {PullVerificationLifetime})");
         }
 
         if (MaxRetries is < 0 or > 20)

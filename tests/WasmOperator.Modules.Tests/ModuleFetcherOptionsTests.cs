@@ -12,6 +12,7 @@ public sealed class ModuleFetcherOptionsTests
             BlockedNetworks = ["not-a-cidr"],
             AllowedFileRoots = ["relative/dir"],
             MaxRetries = -1,
+            PullVerificationLifetime = TimeSpan.Zero,
         };
 
         var error = Assert.Throws<ArgumentException>(() => new ModuleFetcher(options));
@@ -21,6 +22,7 @@ public sealed class ModuleFetcherOptionsTests
         Assert.Contains("not-a-cidr", error.Message, StringComparison.Ordinal);
         Assert.Contains("relative/dir", error.Message, StringComparison.Ordinal);
         Assert.Contains("MaxRetries", error.Message, StringComparison.Ordinal);
+        Assert.Contains("PullVerificationLifetime", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.Time.Testing;
 using WasmOperator.Modules.Failures;
 using WasmOperator.Modules.Tests.Fixtures;
 
@@ -125,7 +126,7 @@ public sealed class RegistryAuthTests : IDisposable
     }
 
     [Fact]
-    public async Task A_private_module_is_served_from_the_cache_to_its_pull_secret_asking_the_registry_once_after_a_restart()
+    public async Task A_private_module_is_served_from_the_cache_to_its_pull_secret_without_asking_the_registry_again_after_a_restart()
     {
         await using var registry = await StartHtpasswdRegistryAsync();
         using var push = new RegistryPusher(registry.BaseUri, _ => Task.FromResult<AuthenticationHeaderValue?>(BasicHeader(User, Password)));
@@ -162,10 +163,99 @@ public sealed class RegistryAuthTests : IDisposable
         Assert.True(thenAgain.FromCache);
         Assert.Equal(TestModules.Digest(module), thenAgain.ModuleDigest);
         Assert.Equal(blobsBefore, proxy.BlobGets);
-        // One manifest request: its 401 challenge (nothing is remembered after a restart) and the authorized retry.
-        Assert.Equal(manifestsBefore + 2, manifestsAfterRestart);
+        // The verification is kept with the cache: the restarted fetcher does not ask again.
+        Assert.Equal(manifestsBefore, manifestsAfterRestart);
         Assert.Equal(manifestsAfterRestart, proxy.ManifestGets);
         await Assert.ThrowsAsync<AuthFailureException>(() => restarted.FetchAsync(request with { PullSecret = null }, default));
+    }
+
+    [Fact]
+    public async Task After_a_restart_a_private_module_verified_before_is_served_while_the_registry_is_down_to_its_credential_only()
+    {
+        await using var registry = await StartHtpasswdRegistryAsync();
+        using var push = new RegistryPusher(registry.BaseUri, _ => Task.FromResult<AuthenticationHeaderValue?>(BasicHeader(User, Password)));
+        var module = TestModules.Create();
+        await push.PushCncfAsync("team/private", "v1", module);
+        var request = new ModuleRequest
+        {
+            Url = $"oci://{registry.HostPort}/team/private:v1",
+            PullSecret = SecretWithAuthField(registry.HostPort, User, Password),
+        };
+        using (var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, registry.HostPort)))
+        {
+            await fetcher.FetchAsync(request, default);
+        }
+
+        await registry.StopAsync();
+        using var restarted = new ModuleFetcher(FetcherFactory.Options(_cache.Path, registry.HostPort));
+
+        var served = await restarted.FetchAsync(request, default);
+        var otherPassword = await Assert.ThrowsAnyAsync<ModuleFetchException>(() => restarted.FetchAsync(request with
+        {
+            PullSecret = SecretWithAuthField(registry.HostPort, User, "other-pass"),
+        }, default));
+        var anonymous = await Assert.ThrowsAnyAsync<ModuleFetchException>(() => restarted.FetchAsync(request with { PullSecret = null }, default));
+
+        Assert.True(served.FromCache);
+        Assert.Equal(TestModules.Digest(module), served.ModuleDigest);
+        Assert.Contains("not reachable", otherPassword.Message, StringComparison.Ordinal);
+        Assert.Contains("not reachable", anonymous.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_kept_pull_verification_expires_after_its_lifetime()
+    {
+        await using var registry = await StartHtpasswdRegistryAsync();
+        using var push = new RegistryPusher(registry.BaseUri, _ => Task.FromResult<AuthenticationHeaderValue?>(BasicHeader(User, Password)));
+        await push.PushCncfAsync("team/private", "v1", TestModules.Create());
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        // The default lifetime: 24 hours.
+        ModuleFetcher Start() => new(FetcherFactory.Options(_cache.Path, time, registry.HostPort));
+        var request = new ModuleRequest
+        {
+            Url = $"oci://{registry.HostPort}/team/private:v1",
+            PullSecret = SecretWithAuthField(registry.HostPort, User, Password),
+        };
+        using (var fetcher = Start())
+        {
+            await fetcher.FetchAsync(request, default);
+        }
+
+        await registry.StopAsync();
+        time.Advance(TimeSpan.FromHours(23));
+        using (var withinLifetime = Start())
+        {
+            Assert.True((await withinLifetime.FetchAsync(request, default)).FromCache);
+        }
+
+        time.Advance(TimeSpan.FromHours(2));
+        using var expired = Start();
+
+        var error = await Assert.ThrowsAnyAsync<ModuleFetchException>(() => expired.FetchAsync(request, default));
+        Assert.Contains("not reachable", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Kept_pull_verifications_hold_no_credential_and_their_key_is_readable_by_the_owner_only()
+    {
+        await using var registry = await StartHtpasswdRegistryAsync();
+        using var push = new RegistryPusher(registry.BaseUri, _ => Task.FromResult<AuthenticationHeaderValue?>(BasicHeader(User, Password)));
+        var manifest = await push.PushCncfAsync("team/private", "v1", TestModules.Create());
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, registry.HostPort));
+        var secret = SecretWithAuthField(registry.HostPort, User, Password);
+
+        await fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{registry.HostPort}/team/private:v1", PullSecret = secret }, default);
+
+        var kept = await File.ReadAllTextAsync(Path.Combine(_cache.Path, "pull-verifications.json"));
+        Assert.Contains(manifest, kept, StringComparison.Ordinal);
+        Assert.Contains("team/private", kept, StringComparison.Ordinal);
+        foreach (var credential in (string[])[User, Password, Convert.ToBase64String(Encoding.UTF8.GetBytes($"{User}:{Password}"))])
+        {
+            Assert.DoesNotContain(credential, kept, StringComparison.Ordinal);
+        }
+
+        var keyMode = OperatingSystem.IsWindows() ? (UnixFileMode?)null : File.GetUnixFileMode(Path.Combine(_cache.Path, "pull-verifications.key"));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, keyMode);
     }
 
     [Fact]
