@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 
-namespace WasmOperator.Proxy.Proxying;
+namespace WasmOperator.Proxy.Forwarding;
 
 /// <summary>When the response head goes to the client ahead of its body.</summary>
 internal static class ResponseHead
