@@ -7,9 +7,9 @@ using Microsoft.AspNetCore.Http.Features;
 namespace WasmOperator.Proxy.Forwarding;
 
 /// <summary>
-/// Forwards an HTTP/1.x request to a plain-HTTP upstream over pooled keep-alive connections, reading
-/// the response head and body straight from the socket buffer into Kestrel. It is the proxy's fast
-/// path; YARP keeps h2c/gRPC, upgrades and TLS upstreams. Semantics follow RFC 9110/9112 as a proxy
+/// Forwards a request (from an HTTP/1.x or an h2c client) to a plain-HTTP upstream as HTTP/1.1, over pooled
+/// keep-alive connections, reading the response head and body straight from the socket buffer into Kestrel. It is
+/// the proxy's fast path; YARP keeps gRPC, upgrades and TLS upstreams. Semantics follow RFC 9110/9112 as a proxy
 /// must: hop-by-hop fields dropped both ways, body framing re-decided on each side, 1xx interim
 /// responses swallowed, a stale pooled connection retried once on a fresh one when that is safe, and
 /// the response relayed while the request body is still being sent (full duplex, as Envoy's router does).
@@ -69,11 +69,18 @@ internal sealed class Http1Forwarder : IDisposable
     private const int ChunkHeaderRoom = 18; // up to 16 hex digits + CRLF
     private static readonly byte[] LastChunk = "0\r\n"u8.ToArray();
 
-    /// <summary>True when this request can take the fast path (plain HTTP/1.x, no upgrade, no CONNECT).</summary>
-    public static bool CanForward(HttpContext context) =>
-        HttpProtocol.IsHttp11(context.Request.Protocol) || HttpProtocol.IsHttp10(context.Request.Protocol)
-            ? context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest != true && !HttpMethods.IsConnect(context.Request.Method)
-            : false;
+    /// <summary>
+    /// True when this request can take the fast path: HTTP/1.x or h2c, neither an upgrade nor a CONNECT (an h2c
+    /// WebSocket's extended CONNECT included). An h2c request goes the HTTP/1.1 client's way, so both get the same
+    /// retry of a stale connection, timeouts and upstream addresses (HttpClient retries a stale connection only when
+    /// the upstream closed it cleanly, not when it reset it).
+    /// </summary>
+    public static bool CanForward(HttpContext context)
+    {
+        var protocol = context.Request.Protocol;
+        return (HttpProtocol.IsHttp11(protocol) || HttpProtocol.IsHttp2(protocol) || HttpProtocol.IsHttp10(protocol)) &&
+               context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest != true && !HttpMethods.IsConnect(context.Request.Method);
+    }
 
     /// <param name="context">The request, answered with the upstream's response.</param>
     /// <param name="upstream">Where to.</param>
@@ -166,6 +173,13 @@ internal sealed class Http1Forwarder : IDisposable
                 downstream.ContentLength = length;
             }
 
+            if (observer is null && response.Framing is not BodyFraming.None && ResponseHead.GoesAhead(context))
+            {
+                // An h2c client gets the head of a response without a length (server-sent events) when it comes, not
+                // with the first body bytes, which may be long in coming. Flushing a response that has not started sends its head.
+                await downstream.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+            }
+
             var open = connection ?? throw new InvalidOperationException("a response without a connection");
             var body = new Http1ResponseBody(open, response.Framing, response.ContentLength, _options.MaxResponseHeadBytes, _timeoutMs);
             var copy = observer is null || await observer.OnResponseAsync(new UpstreamResponse(response, body), context.RequestAborted).ConfigureAwait(false);
@@ -208,9 +222,10 @@ internal sealed class Http1Forwarder : IDisposable
 
             if (bodyCut)
             {
-                // The rest of the client's body was never read: Kestrel drains it (for up to 5 s, then closes), and sends a
-                // started response before it drains. A "Connection: close" would skip the drain and reset the client,
-                // which may then lose the answer while it still sends (Envoy's delayed close avoids the same).
+                // The rest of the client's body was never read: Kestrel drains it (for up to 5 s, then closes; over h2c it ends
+                // the stream with a reset after the response), and sends a started response before it drains. A "Connection:
+                // close" would skip the drain and reset the client, which may then lose the answer while it still sends
+                // (Envoy's delayed close avoids the same).
                 await downstream.StartAsync(context.RequestAborted).ConfigureAwait(false);
             }
 

@@ -92,7 +92,7 @@ internal sealed partial class Exchange
             // The listeners are plain text: no TLS, so no peer certificate and no SNI either (Envoy's "" for no SNI).
             case "connection.mtls": raw = [0]; break;
             case "connection.requested_server_name": text = ""; break;
-            // The address connected to when the HTTP/1.1 forwarder made the connection; through YARP (h2c, gRPC, TLS
+            // The address connected to when the HTTP/1.1 forwarder made the connection; through YARP (gRPC, TLS
             // upstreams), the cluster's host and port as configured.
             case "upstream.address":
                 text = _upstreamConnection?.RemoteEndPoint is { } remote ? AddressText(remote.Address, remote.Port)

@@ -405,8 +405,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// stopped it (here or on the response's side), or the plugins hold more than the buffer limit (413).
     /// </summary>
     /// <remarks>
-    /// Plugins may read and edit request trailers. The HTTP/1.1 fast path forwards them as plugins left
-    /// them (chunked); over YARP (h2c, gRPC) they are not forwarded: HttpClient cannot send request trailers.
+    /// Plugins may read and edit request trailers. The HTTP/1.1 forwarder (HTTP/1.1 and h2c clients to plain-HTTP
+    /// upstreams) forwards them as plugins left them (chunked); over YARP (gRPC, TLS upstreams) they are not forwarded:
+    /// HttpClient cannot send request trailers.
     /// </remarks>
     public async ValueTask<byte[]?> PushRequestChunkAsync(byte[] chunk, bool endOfStream)
     {

@@ -13,7 +13,10 @@ using Yarp.ReverseProxy.Forwarder;
 
 namespace WasmOperator.Proxy.Proxying;
 
-/// <summary>The data-plane request path: acquire the serving chain, run it, forward through YARP.</summary>
+/// <summary>
+/// The data-plane request path: acquire the serving chain, run it, forward: to a plain-HTTP upstream through the HTTP/1.1
+/// forwarder (from HTTP/1.1 and h2c clients alike), gRPC, upgrades and TLS upstreams through YARP.
+/// </summary>
 internal sealed partial class ProxyHandler : IDisposable
 {
     private readonly ChainManager _chains;

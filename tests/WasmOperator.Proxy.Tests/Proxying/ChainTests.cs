@@ -186,7 +186,7 @@ public sealed class ChainTests
         Assert.False(proxy.Logs.Contains("response body callback"), string.Join(" | ", proxy.Logs.Lines));
     }
 
-    /// <summary>A GET over h2c (forwarded upstream through YARP) or HTTP/1.1 (through the proxy's own forwarder).</summary>
+    /// <summary>A GET over h2c or HTTP/1.1 (both forwarded by the proxy's own forwarder; the response goes out over HTTP/2 or HTTP/1.1).</summary>
     private static async Task<HttpResponseMessage> GetOnEitherPathAsync(ProxyHarness proxy, string path, bool h2c)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, path);

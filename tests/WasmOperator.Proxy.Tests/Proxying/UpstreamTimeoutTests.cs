@@ -8,7 +8,7 @@ namespace WasmOperator.Proxy.Tests.Proxying;
 
 /// <summary>
 /// The upstream timeout is an activity timeout (an upstream that moves no byte for that long), with or without plugins,
-/// over HTTP/1.1 (the proxy's own forwarder) and h2c (YARP): a response that keeps streaming for longer than it (a
+/// from HTTP/1.1 and h2c clients (both through the proxy's own forwarder): a response that keeps streaming for longer than it (a
 /// download, server-sent events) reaches the client whole; one that stops moving is ended. Upstream timeout 1.5 s here.
 /// </summary>
 public sealed class UpstreamTimeoutTests

@@ -1,0 +1,198 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Forwarding;
+
+/// <summary>
+/// h2c requests to a plain-HTTP cluster go through the HTTP/1.1 forwarder, as HTTP/1.1 requests do: a pooled
+/// connection the upstream reset is retried on a new one when that is safe, and what HTTP/2 carries differently
+/// (split cookies, a response head that must not wait for the body) reaches each side as HTTP says.
+/// </summary>
+public sealed class H2cForwardingTests
+{
+    private const string Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok";
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
+    private static Task<ProxyHarness> ProxyToAsync(Uri upstream, string yaml = "plugins: []\n") =>
+        ProxyHarness.StartAsync(yaml, o => o.Clusters[ProxyOptions.DefaultCluster] = upstream);
+
+    /// <summary>
+    /// Answers the first request on each connection and resets the connection when the next request arrives on it: what
+    /// nginx does when a reload closes a keep-alive connection that a request is already on its way to. The proxy cannot
+    /// see it coming: the connection was open and quiet when it was reused.
+    /// </summary>
+    private static Func<RawRequest, NetworkStream, Task<bool>> AnswersOnceThenResets()
+    {
+        var answered = new ConcurrentDictionary<NetworkStream, bool>();
+        return async (_, stream) =>
+        {
+            if (answered.TryAdd(stream, true))
+            {
+                await stream.WriteAsync(Encoding.Latin1.GetBytes(Ok));
+                return true;
+            }
+
+            // Closed with a zero linger, and not shut down first (TcpClient's Dispose would send a FIN): RST, the proxy's
+            // read fails with ECONNRESET, as when nginx closes a connection with a request unread in it. A FIN alone
+            // HttpClient would have retried itself.
+            stream.Socket.LingerState = new LingerOption(true, 0);
+            stream.Socket.Dispose();
+            return false;
+        };
+    }
+
+    [Fact]
+    public async Task An_h2c_request_on_a_pooled_connection_the_upstream_reset_is_sent_again_on_a_new_one()
+    {
+        await using var upstream = new RawUpstream(AnswersOnceThenResets());
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        for (var i = 0; i < 3; i++)
+        {
+            using var response = await proxy.H2c.GetAsync("/" + i);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("ok", await response.Content.ReadAsStringAsync());
+        }
+
+        // Each request after the first went twice: on the connection the upstream reset, then on a new one.
+        Assert.Equal(["GET /0 HTTP/1.1", "GET /1 HTTP/1.1", "GET /1 HTTP/1.1", "GET /2 HTTP/1.1", "GET /2 HTTP/1.1"],
+            upstream.Requests.Select(r => r.RequestLine));
+        Assert.Equal(3, upstream.Connections);
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("proxy_upstream_errors_total 0", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_requests_total{code=\"2xx\"} 3", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Plugins_see_an_h2c_request_sent_again_on_a_new_connection_once()
+    {
+        await using var upstream = new RawUpstream(AnswersOnceThenResets());
+        await using var proxy = await ProxyToAsync(upstream.Address, Yaml(Plugin("add", Example("add_header"), "add_header", "h2")));
+
+        using var first = await proxy.H2c.GetAsync("/first");
+        using var second = await proxy.H2c.GetAsync("/second");
+
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        Assert.Equal("h2", second.Headers.GetValues("hello").Single());
+        Assert.Equal(3, upstream.Requests.Count);
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("wasm_plugin_callback_duration_seconds_count{plugin=\"default/add\",callback=\"request_headers\"} 2", metrics, StringComparison.Ordinal);
+        Assert.Contains("wasm_plugin_callback_duration_seconds_count{plugin=\"default/add\",callback=\"response_headers\"} 2", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_upstream_errors_total 0", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_h2c_request_whose_body_went_up_on_a_connection_the_upstream_reset_is_not_sent_again()
+    {
+        await using var upstream = new RawUpstream(AnswersOnceThenResets());
+        await using var proxy = await ProxyToAsync(upstream.Address);
+        using (var first = await proxy.H2c.GetAsync("/first"))
+        {
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        }
+
+        using var post = new HttpRequestMessage(HttpMethod.Post, "/orders")
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new StringContent("pay 10"),
+        };
+        using var response = await proxy.H2c.SendAsync(post);
+
+        // The upstream may have acted on it: the client is told, as Envoy tells it, and decides.
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+            await response.Content.ReadAsStringAsync());
+        Assert.Equal(["GET /first HTTP/1.1", "POST /orders HTTP/1.1"], upstream.Requests.Select(r => r.RequestLine));
+        Assert.Equal(1, upstream.Connections);
+        Assert.Contains("proxy_upstream_errors_total 1", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Cookie_fields_an_h2c_client_split_reach_an_http11_upstream_as_one()
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        // HttpClient never splits a cookie over HTTP/2 (browsers do, for HPACK): written raw. Kestrel joins the fields,
+        // and the request head written for HTTP/1.1 must keep them one (RFC 9113 §8.2.3): a server reads one Cookie line.
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.H2cPort);
+        var stream = client.GetStream();
+        var block = Field(":method", "GET").Concat(Field(":scheme", "http")).Concat(Field(":path", "/c")).Concat(Field(":authority", "app"))
+            .Concat(Field("cookie", "a=1")).Concat(Field("x-other", "x")).Concat(Field("cookie", "b=2; c=3")).ToArray();
+        await stream.WriteAsync("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray());
+        await stream.WriteAsync(Frame(type: 4, flags: 0, streamId: 0, []));
+        await stream.WriteAsync(Frame(type: 1, flags: 0x5, streamId: 1, block)); // END_STREAM | END_HEADERS
+
+        await ReadUntilResponseHeadersAsync(stream);
+
+        var seen = Assert.Single(upstream.Requests);
+        var cookie = Assert.Single(seen.Headers, h => h.Key.Equals("cookie", StringComparison.OrdinalIgnoreCase));
+        Assert.Equal("a=1; b=2; c=3", cookie.Value);
+        Assert.Equal("x", seen.Header("x-other"));
+    }
+
+    [Fact]
+    public async Task The_head_of_a_response_without_a_length_reaches_an_h2c_client_before_its_body()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var upstream = new RawUpstream(async (_, stream) =>
+        {
+            await stream.WriteAsync("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"u8.ToArray());
+            await release.Task;
+            await stream.WriteAsync("7\r\ndata: 1\r\n0\r\n\r\n"u8.ToArray());
+            return true;
+        });
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        // Server-sent events: the client knows the stream is open before the first event, as through Envoy.
+        using var response = await proxy.H2c.GetAsync("/events", HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        release.SetResult();
+
+        Assert.Equal("data: 1", await response.Content.ReadAsStringAsync().WaitAsync(Patience));
+    }
+
+    /// <summary>An HPACK literal field without indexing, its name and value as they are (no Huffman coding).</summary>
+    private static byte[] Field(string name, string value) =>
+        [0x00, (byte)name.Length, .. Encoding.ASCII.GetBytes(name), (byte)value.Length, .. Encoding.ASCII.GetBytes(value)];
+
+    private static byte[] Frame(byte type, byte flags, int streamId, byte[] payload)
+    {
+        var frame = new byte[9 + payload.Length];
+        frame[0] = (byte)(payload.Length >> 16);
+        frame[1] = (byte)(payload.Length >> 8);
+        frame[2] = (byte)payload.Length;
+        frame[3] = type;
+        frame[4] = flags;
+        BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(5), streamId);
+        payload.CopyTo(frame, 9);
+        return frame;
+    }
+
+    /// <summary>Reads frames until the response HEADERS of stream 1: by then the upstream has the request.</summary>
+    private static async Task ReadUntilResponseHeadersAsync(NetworkStream stream)
+    {
+        using var guard = new CancellationTokenSource(Patience);
+        var header = new byte[9];
+        while (true)
+        {
+            await stream.ReadExactlyAsync(header, guard.Token);
+            var payload = new byte[(header[0] << 16) | (header[1] << 8) | header[2]];
+            await stream.ReadExactlyAsync(payload, guard.Token);
+            var type = header[3];
+            Assert.False(type is 3 or 7, $"the proxy refused the request (frame type {type})"); // RST_STREAM, GOAWAY
+            if (type == 1 && BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(5)) == 1)
+            {
+                return;
+            }
+        }
+    }
+}
