@@ -128,6 +128,8 @@ internal static class ProxyArguments
         new("--plugin-log-level", "LEVEL", "lowest plugin log level written: trace debug info warning error critical (info)", (o, v, _) =>
             o.PluginLogLevel = PluginLogLevels.TryParse(v, out var level) ? level : throw new FormatException($"'{v}' is not a log level ({PluginLogLevels.Names})")),
         new("--inline-io", "true|false", "run requests and plugins on the socket event threads (true)", (o, v, _) => o.InlineIo = Boolean(v)),
+        new("--http1-forwarder", "true|false", "plain-HTTP clusters through the proxy's own HTTP/1.1 forwarder; false: through YARP (true)",
+            (o, v, _) => o.Http1Forwarder = Boolean(v)),
         new("--request-id", "true|false", "give a request without x-request-id a random one (true)", (o, v, _) => o.GenerateRequestId = Boolean(v)),
     ];
 

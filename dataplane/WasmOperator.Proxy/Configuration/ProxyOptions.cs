@@ -134,6 +134,13 @@ internal sealed class ProxyOptions
     public bool InlineIo { get; set; } = true;
 
     /// <summary>
+    /// Forward requests to plain-HTTP clusters with the proxy's own HTTP/1.1 forwarder (the fast path; a stale pooled
+    /// connection is retried when safe). Off, every request goes through YARP and HttpClient, as gRPC, upgrades and TLS
+    /// clusters always do: a way back should the forwarder misbehave with some upstream.
+    /// </summary>
+    public bool Http1Forwarder { get; set; } = true;
+
+    /// <summary>
     /// Give a request without <c>x-request-id</c> a new one (a random UUID) before plugins and the upstream see it,
     /// as Envoy does by default (<c>generate_request_id</c>); property <c>request.id</c> reads it.
     /// </summary>

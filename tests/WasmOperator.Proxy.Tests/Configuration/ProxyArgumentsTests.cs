@@ -15,7 +15,7 @@ public sealed class ProxyArgumentsTests
             "--port", "8001", "--h2c-port=0", "--admin-port", "8000", "--admin-address", "::1", "--status-port", "8002", "--listen", "::1", "--upstream", "http://127.0.0.1:9000",
             "--cluster", "auth=https://auth.example:8443/base", "--route=/api=auth", "--node-label", "app=web", "--node-label", "empty=",
             "--node-meta", "NAMESPACE=shop", "--node-meta=WORKLOAD_NAME=web", "--node-id", "sidecar~10.0.0.7~web-1.shop~shop.svc.cluster.local",
-            "--shards", "3", "--upstream-timeout", "2.5", "--drain-time", "0", "--inline-io", "false", "--plugins", "p.yaml",
+            "--shards", "3", "--upstream-timeout", "2.5", "--drain-time", "0", "--inline-io", "false", "--http1-forwarder", "false", "--plugins", "p.yaml",
         ]);
 
         Assert.Equal((8001, 0, 8000, 8002), (options.Port, options.H2cPort, options.AdminPort, options.StatusPort));
@@ -30,6 +30,7 @@ public sealed class ProxyArgumentsTests
         Assert.Equal(TimeSpan.FromSeconds(2.5), options.UpstreamTimeout);
         Assert.Equal(TimeSpan.Zero, options.DrainTime);
         Assert.False(options.InlineIo);
+        Assert.False(options.Http1Forwarder);
         Assert.Equal("p.yaml", options.PluginsFile);
     }
 

@@ -159,7 +159,7 @@ public sealed class ChainTests
     [InlineData(true)]
     public async Task A_204_ends_the_stream_at_its_headers_on_both_paths(bool h2c)
     {
-        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("eos", Wat("response_eos"), "eos")));
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("eos", Wat("response_eos"), "eos")), o => o.Http1Forwarder = !h2c);
 
         using var response = await GetOnEitherPathAsync(proxy, "/no-content", h2c);
 
@@ -176,7 +176,11 @@ public sealed class ChainTests
         // Envoy's codec takes a zero length for no body: end_of_stream on the headers, no body callback.
         await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
         await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("eos", Wat("response_eos"), "eos")),
-            o => o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address);
+            o =>
+            {
+                o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address;
+                o.Http1Forwarder = !h2c;
+            });
 
         using var response = await GetOnEitherPathAsync(proxy, "/empty", h2c);
 
@@ -186,7 +190,10 @@ public sealed class ChainTests
         Assert.False(proxy.Logs.Contains("response body callback"), string.Join(" | ", proxy.Logs.Lines));
     }
 
-    /// <summary>A GET over h2c or HTTP/1.1 (both forwarded by the proxy's own forwarder; the response goes out over HTTP/2 or HTTP/1.1).</summary>
+    /// <summary>
+    /// A GET over HTTP/1.1 or h2c; the tests send the h2c one through YARP (<see cref="ProxyOptions.Http1Forwarder"/> off, the
+    /// path of TLS clusters), the HTTP/1.1 one through the proxy's own forwarder.
+    /// </summary>
     private static async Task<HttpResponseMessage> GetOnEitherPathAsync(ProxyHarness proxy, string path, bool h2c)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, path);

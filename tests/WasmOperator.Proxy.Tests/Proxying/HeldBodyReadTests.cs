@@ -37,6 +37,7 @@ public sealed class HeldBodyReadTests
             {
                 o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address;
                 o.ShardsPerPlugin = 1;
+                o.Http1Forwarder = !h2c; // h2c: through YARP (as to TLS clusters), the other forwarding path
             });
 
         try

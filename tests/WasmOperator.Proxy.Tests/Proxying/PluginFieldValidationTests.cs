@@ -48,7 +48,8 @@ public sealed class PluginFieldValidationTests
     [InlineData(true, ":authority", "a^b")]
     public async Task A_field_a_plugin_left_unsendable_is_a_500_with_nothing_sent_upstream(bool h2c, string name, string value)
     {
-        await using var proxy = await ProxyHarness.StartAsync(Setter);
+        // h2c: through YARP (as to TLS clusters), the other forwarding path.
+        await using var proxy = await ProxyHarness.StartAsync(Setter, o => o.Http1Forwarder = !h2c);
 
         using var request = Request(h2c, name, value);
         var (response, echo) = await proxy.SendAsync(request, h2c ? proxy.H2c : proxy.Client);
@@ -81,7 +82,7 @@ public sealed class PluginFieldValidationTests
     [InlineData(true)]
     public async Task Valid_fields_a_plugin_sets_reach_the_upstream(bool h2c)
     {
-        await using var proxy = await ProxyHarness.StartAsync(Setter);
+        await using var proxy = await ProxyHarness.StartAsync(Setter, o => o.Http1Forwarder = !h2c);
 
         using var field = Request(h2c, "x-user", "alice");
         var (fieldResponse, fieldEcho) = await proxy.SendAsync(field, h2c ? proxy.H2c : proxy.Client);

@@ -421,6 +421,22 @@ public sealed class PropertyTests
         Assert.Equal(1, (await PropertyProbe.ReadAsync(proxy.Logs, "REQ", "upstream local_address")).Status);
     }
 
+    [Fact]
+    public async Task With_the_http1_forwarder_off_requests_go_through_yarp_which_knows_the_upstream_only_by_its_configured_address()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(PropertyProbe.Plugin("upstream address")), o =>
+        {
+            o.Clusters[ProxyOptions.DefaultCluster] = new Uri($"http://localhost:{o.Clusters[ProxyOptions.DefaultCluster].Port}");
+            o.Http1Forwarder = false;
+        });
+
+        var (response, _) = await proxy.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        // HttpClient does not say which address it connected to; the HTTP/1.1 forwarder reports 127.0.0.1 (test above).
+        Assert.Equal($"localhost:{proxy.Upstream.Port}", (await PropertyProbe.ReadAsync(proxy.Logs, "RSP", "upstream address")).Text);
+    }
+
     /// <summary>The Proxy-Wasm pairs encoding: u32 count, count × (u32 name length, u32 value length), then each name and value NUL-terminated.</summary>
     private static List<KeyValuePair<string, string>> DecodePairs(byte[] bytes)
     {

@@ -8,7 +8,8 @@ namespace WasmOperator.Proxy.Tests.Proxying;
 
 /// <summary>
 /// The upstream timeout is an activity timeout (an upstream that moves no byte for that long), with or without plugins,
-/// from HTTP/1.1 and h2c clients (both through the proxy's own forwarder): a response that keeps streaming for longer than it (a
+/// through the proxy's own forwarder (the HTTP/1.1 client here) and through YARP (the h2c one, with
+/// <see cref="ProxyOptions.Http1Forwarder"/> off, as for TLS clusters): a response that keeps streaming for longer than it (a
 /// download, server-sent events) reaches the client whole; one that stops moving is ended. Upstream timeout 1.5 s here.
 /// </summary>
 public sealed class UpstreamTimeoutTests
@@ -53,6 +54,7 @@ public sealed class UpstreamTimeoutTests
         {
             o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address;
             o.UpstreamTimeout = Timeout;
+            o.Http1Forwarder = !h2c;
         });
 
         using var response = await (h2c ? proxy.H2c : proxy.Client).SendAsync(Get(h2c), HttpCompletionOption.ResponseHeadersRead);
@@ -74,6 +76,7 @@ public sealed class UpstreamTimeoutTests
         {
             o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address;
             o.UpstreamTimeout = Timeout;
+            o.Http1Forwarder = !h2c;
         });
 
         try
@@ -91,8 +94,10 @@ public sealed class UpstreamTimeoutTests
         }
     }
 
-    [Fact]
-    public async Task An_upstream_that_never_answers_an_h2c_request_through_a_plugin_is_504_after_the_upstream_timeout()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task An_upstream_that_never_answers_an_h2c_request_through_a_plugin_is_504_after_the_upstream_timeout(bool http1Forwarder)
     {
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var upstream = new RawUpstream(async (_, _) =>
@@ -104,6 +109,7 @@ public sealed class UpstreamTimeoutTests
         {
             o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address;
             o.UpstreamTimeout = Timeout;
+            o.Http1Forwarder = http1Forwarder;
         });
 
         try
