@@ -45,7 +45,7 @@ public sealed class HeldBodyReadTests
             using var timeout = new CancellationTokenSource(Patience);
             using var response = await (h2c ? proxy.H2c : proxy.Client).GetAsync("/events", HttpCompletionOption.ResponseHeadersRead, timeout.Token);
             var body = await response.Content.ReadAsStreamAsync(timeout.Token);
-            var first = await ReadUntilAsync(body, "hello", timeout.Token);
+            var first = await StreamText.ReadUntilAsync(body, "hello", timeout.Token);
 
             Assert.Equal("hello", first);
             Assert.Equal(1, proxy.Authorizer.Requests);
@@ -69,7 +69,7 @@ public sealed class HeldBodyReadTests
         var stream = client.GetStream();
         await stream.WriteAsync("POST /up HTTP/1.1\r\nHost: a\r\nx-deny: 1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"u8.ToArray());
         using var timeout = new CancellationTokenSource(Patience);
-        var answer = await ReadUntilAsync(stream, "denied", timeout.Token);
+        var answer = await StreamText.ReadUntilAsync(stream, "denied", timeout.Token);
 
         Assert.StartsWith("HTTP/1.1 403", answer, StringComparison.Ordinal);
         Assert.EndsWith("\r\n\r\ndenied", answer, StringComparison.Ordinal);
@@ -136,30 +136,11 @@ public sealed class HeldBodyReadTests
         var released = await Task.WhenAny(sawHello.Task, Task.Delay(Patience));
         await stream.WriteAsync("0\r\n\r\n"u8.ToArray());
         using var timeout = new CancellationTokenSource(Patience);
-        var answer = await ReadUntilAsync(stream, "hello", timeout.Token);
+        var answer = await StreamText.ReadUntilAsync(stream, "hello", timeout.Token);
 
         Assert.True(released == sawHello.Task, "the held chunk reached the upstream only after the client sent the next one");
         Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
         Assert.EndsWith($"got {passedBefore}hello", answer, StringComparison.Ordinal);
         Assert.Equal(1, proxy.Authorizer.Requests);
-    }
-
-    /// <summary>Reads until what came ends with <paramref name="end"/>; returns all of it (Latin-1).</summary>
-    private static async Task<string> ReadUntilAsync(Stream stream, string end, CancellationToken cancellationToken)
-    {
-        var text = new StringBuilder();
-        var buffer = new byte[4096];
-        while (!text.ToString().EndsWith(end, StringComparison.Ordinal))
-        {
-            var read = await stream.ReadAsync(buffer, cancellationToken);
-            if (read == 0)
-            {
-                throw new IOException("the stream ended before " + end + ": " + text);
-            }
-
-            text.Append(Encoding.Latin1.GetString(buffer, 0, read));
-        }
-
-        return text.ToString();
     }
 }
