@@ -152,7 +152,7 @@ internal sealed class Http1Forwarder : IDisposable
                     }
                 }
                 catch (Exception ex) when (reused && attempt == 0 && bodyKind == RequestBodyKind.None && IsStale(ex) && !connection.TimedOut &&
-                                           IsIdempotent(request.Method) && !context.RequestAborted.IsCancellationRequested)
+                                           IsIdempotent(request.Method) && !context.RequestAborted.IsCancellationRequested && observer is not { IsStopped: true })
                 {
                     // The upstream closed an idle keep-alive connection as we reused it: nothing of this
                     // request was processed, so it is sent again on a new connection (as HttpClient does).
@@ -231,7 +231,9 @@ internal sealed class Http1Forwarder : IDisposable
 
             onAbort.Dispose();
             onAbort = default;
-            open.KeepAlive &= response.KeepAlive && body.Completed && !bodyCut;
+            // A connection the observer aborted meanwhile (a plugin stopped the stream from outside a callback) is not reused.
+            var stillOurs = observer?.EndUpstreamConnection() != false;
+            open.KeepAlive &= response.KeepAlive && body.Completed && !bodyCut && stillOurs;
             upstream.Pool.Return(open);
             connection = null;
             return ForwardOutcome.Ok;

@@ -43,6 +43,12 @@ internal interface IUpstreamResponseObserver
     void OnUpstreamConnection(Http1Connection connection);
 
     /// <summary>
+    /// The forwarder is done with the connection of <see cref="OnUpstreamConnection"/> and would pool it: false when the
+    /// observer aborted it meanwhile (a plugin stopped the stream from outside a callback), which must not be reused.
+    /// </summary>
+    bool EndUpstreamConnection();
+
+    /// <summary>
     /// Sees an upstream response before its body is copied; returns false when it wrote the body itself. It may run while
     /// the request body still streams upstream (and through the plugins' request body callbacks): the two directions overlap.
     /// </summary>

@@ -16,7 +16,11 @@ internal sealed partial class Exchange
     private string? _transportFailure;
     private Http1Connection? _upstreamConnection;
 
-    void IUpstreamResponseObserver.OnUpstreamConnection(Http1Connection connection) => _upstreamConnection = connection;
+    void IUpstreamResponseObserver.OnUpstreamConnection(Http1Connection connection)
+    {
+        _upstreamConnection = connection;
+        ForwardingOn(connection);
+    }
 
     /// <summary>Records a response flag (<see cref="ResponseFlags"/>) for <c>response.flags</c>; flags accumulate, as Envoy's do.</summary>
     public void SetResponseFlag(long flag) => _responseFlags |= flag;

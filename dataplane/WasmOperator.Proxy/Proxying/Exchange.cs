@@ -71,6 +71,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     public Exchange(HttpContext context, ChainEntry[] entries, ProxyOptions options, ILogger log)
     {
         Context = context;
+        _requestReader = context.Request.BodyReader;
         _options = options;
         _log = log;
         IsGrpc = LocalReply.IsGrpc(context.Request);
@@ -147,7 +148,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         if (_idle is null)
         {
             _idleAfter = _options.UpstreamTimeout;
-            _idle = new CancellationTokenSource(_idleAfter);
+            // A full fence, as is Interrupt's: a stop made before the forwarding starts cancels it from the start.
+            Interlocked.Exchange(ref _idle, new CancellationTokenSource(_idleAfter));
+            if (Interrupted)
+            {
+                CancelForwarding(_idle);
+            }
         }
 
         return _idle.Token;
@@ -303,6 +309,11 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     {
                         read = await source.ReadAsync(chunk.AsMemory(0, ChunkSize), token).ConfigureAwait(false);
                     }
+                }
+                catch (OperationCanceledException) when (Interrupted)
+                {
+                    // A plugin answered or closed the stream from outside a callback (StopFromOutside).
+                    return false;
                 }
                 catch (OperationCanceledException) when (StreamIdleTimedOut)
                 {
@@ -536,6 +547,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
         if (!hasBody)
         {
+            _responseEnded = true;
             return true;
         }
 
@@ -676,6 +688,13 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     }
                 }
             }
+            catch (Exception) when (Interrupted)
+            {
+                // A plugin answered or closed the stream from outside a callback while this waited on the upstream (or the
+                // client): its reply goes out now, or the stream is reset if the response started (StopFromOutside).
+                await WriteReplyAsync().ConfigureAwait(false);
+                return false;
+            }
             finally
             {
                 if (held is not null)
@@ -686,6 +705,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             }
         }
 
+        _responseEnded = true;
         // The trailers as the plugins left them (HTTP/1.1 clients get none: Kestrel sends trailers over HTTP/2 and 3).
         if (response.SupportsTrailers())
         {
@@ -1467,6 +1487,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// <summary>on_done / on_log / on_delete for every plugin stream.</summary>
     public void Complete()
     {
+        EndInterrupts();
         _completed = Stopwatch.GetTimestamp();
         // Stopped, not disposed: a body read still winding down may touch the timer (StreamActive, StreamIdleToken), and
         // a disposed source would throw there. A stopped timer holds nothing.

@@ -6,6 +6,8 @@ namespace WasmOperator.Proxy.Proxying;
 /// </summary>
 internal sealed class PluginBodyStream(Exchange exchange, Stream source, long? declared, long alreadyRead, byte[] first) : Stream
 {
+    private const string Stopped = "the stream stopped while the request body was streaming";
+
     // A read the exchange started while a plugin held part of the body may still be filling its buffer: reads go on there.
     private readonly byte[] _chunk = exchange.RequestRead?.Buffer ?? new byte[16 * 1024];
     private byte[] _pending = first;
@@ -33,28 +35,36 @@ internal sealed class PluginBodyStream(Exchange exchange, Stream source, long? d
             }
 
             int read;
-            if (exchange.RequestRead is { Reading: true } || exchange.Holds(request: true))
+            try
             {
-                // A plugin holds part of the body: what it decides meanwhile (a callout's answer) is not left waiting for
-                // the client's next bytes. A read under way at a release is kept for the next call (or ended with the request).
-                var next = await exchange.HeldRequestRead(source, _chunk, cancellationToken).NextAsync(_chunk.Length).ConfigureAwait(false);
-                if (next.IsStopped)
+                if (exchange.RequestRead is { Reading: true } || exchange.Holds(request: true))
                 {
-                    throw new IOException("the stream stopped while the request body was streaming");
-                }
+                    // A plugin holds part of the body: what it decides meanwhile (a callout's answer) is not left waiting for
+                    // the client's next bytes. A read under way at a release is kept for the next call (or ended with the request).
+                    var next = await exchange.HeldRequestRead(source, _chunk, cancellationToken).NextAsync(_chunk.Length).ConfigureAwait(false);
+                    if (next.IsStopped)
+                    {
+                        throw new IOException(Stopped);
+                    }
 
-                if (next.Released is { } released)
+                    if (next.Released is { } released)
+                    {
+                        _pending = released;
+                        _offset = 0;
+                        continue;
+                    }
+
+                    read = next.Read;
+                }
+                else
                 {
-                    _pending = released;
-                    _offset = 0;
-                    continue;
+                    read = await source.ReadAsync(_chunk, cancellationToken).ConfigureAwait(false);
                 }
-
-                read = next.Read;
             }
-            else
+            catch (OperationCanceledException) when (exchange.Interrupted)
             {
-                read = await source.ReadAsync(_chunk, cancellationToken).ConfigureAwait(false);
+                // A plugin answered or closed the stream from outside a callback while the client sent nothing (StopFromOutside).
+                throw new IOException(Stopped);
             }
 
             // A chunk a plugin holds is activity all the same: YARP, which never sees it, does not time a gRPC call.
@@ -72,7 +82,7 @@ internal sealed class PluginBodyStream(Exchange exchange, Stream source, long? d
             if (output is null)
             {
                 // A plugin answered or closed (on either direction's side), or held more than the buffer limit (413).
-                throw new IOException("the stream stopped while the request body was streaming");
+                throw new IOException(Stopped);
             }
 
             _pending = output;

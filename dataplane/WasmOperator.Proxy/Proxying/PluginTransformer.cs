@@ -46,6 +46,13 @@ internal sealed class PluginTransformer : HttpTransformer
         {
             return await exchange.OnResponseAsync(proxyResponse, cancellationToken).ConfigureAwait(false);
         }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException && exchange.Interrupted)
+        {
+            // A plugin answered or closed the stream from outside a callback as the response's head went out
+            // (Exchange.StopFromOutside): its reply, or the reset, not an upstream failure.
+            await exchange.WriteReplyAsync().ConfigureAwait(false);
+            return false;
+        }
         catch (Exception ex) when (ex is IOException or OperationCanceledException && (httpContext.Response.HasStarted || httpContext.RequestAborted.IsCancellationRequested))
         {
             // The body copy failed: the client reset the stream, or the upstream did (or went idle) once the response was

@@ -16,7 +16,8 @@ namespace WasmOperator.Proxy.Proxying;
 /// pending resume: the request may wait at the end of its body while the response waits at its head, and
 /// <c>proxy_continue_stream(0)</c> and <c>(1)</c> each resume theirs. A reply, close or failure is the stream's: it wakes
 /// whichever directions wait, or, if none does, waits to be taken once by the exchange, which a direction reading on
-/// past a body this plugin holds is told of at once (<see cref="Exchange.WakeHeld"/>).
+/// past a body this plugin holds is told of at once (<see cref="Exchange.WakeHeld"/>), and which applies a reply or close
+/// at once in any case (<see cref="Exchange.StopFromOutside"/>).
 /// </remarks>
 internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStreamHost
 {
@@ -322,8 +323,14 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
 
         if (first is null && second is null)
         {
-            // Kept for the exchange: a direction reading on while this plugin holds part of its body takes it now.
+            // Kept for the exchange: a direction reading on while this plugin holds part of its body takes it now, and a
+            // reply or close is applied at once whatever the stream waits on (the client's or the upstream's next bytes).
             exchange.WakeHeld(signal.Request);
+            if (signal.Kind is StreamSignalKind.LocalResponse or StreamSignalKind.Close)
+            {
+                exchange.StopFromOutside();
+            }
+
             return;
         }
 

@@ -3,7 +3,7 @@ using WasmOperator.ProxyWasm.Runtime;
 
 namespace WasmOperator.Proxy.Proxying;
 
-/// <summary>What a plugin did to a paused stream from outside a callback (after a callout, say).</summary>
+/// <summary>What a plugin did to a stream from outside a callback (after a callout, say), paused or not.</summary>
 internal sealed record StreamSignal(StreamSignalKind Kind, LocalResponse? Reply = null, PluginFailure? Failure = null, bool? Request = null)
 {
     /// <summary>Resumes the request (<c>proxy_continue_stream(0)</c>) or the response (1); it does nothing to the other direction, as in Envoy.</summary>

@@ -1,0 +1,163 @@
+using System.IO.Pipelines;
+using WasmOperator.Proxy.Forwarding;
+
+namespace WasmOperator.Proxy.Proxying;
+
+/// <summary>
+/// A reply or close a plugin makes from outside a callback (a callout's answer, a tick) while neither direction waits on
+/// it: as Envoy's sendLocalReply and resetStream act from any context, it is applied at once, and the I/O the stream
+/// still waits on (the client's next body bytes, the upstream's answer or its next bytes) is interrupted, so the reply
+/// or the reset goes out then, not when a peer sends more. Nothing is armed per chunk: the client's body read is ended
+/// through Kestrel's reader (<see cref="PipeReader.CancelPendingRead"/>), the fast path's connection in flight is
+/// aborted, and YARP's forwarding is cancelled through the timer token it was given.
+/// </summary>
+internal sealed partial class Exchange
+{
+    // Kestrel's reader of the client's body, taken before the plugins' body stream replaces request.Body.
+    private readonly PipeReader _requestReader;
+
+    // Where the interruption is (Live, Interrupting, InterruptDone), or Over once the exchange completed without one.
+    private const int Live = 0, Interrupting = 1, InterruptDone = 2, Over = 3;
+    private int _phase;
+
+    // Held by the one Interrupt while it cancels the client's body read (made only then): Complete waits for it.
+    private Lock? _interrupting;
+
+    // The fast path's connection while its request is in flight; whoever takes it out (the forwarder done with it, or
+    // Interrupt) owns it, so a connection back in the pool is never aborted.
+    private Http1Connection? _inFlight;
+
+    // The response ended (read whole, or it had no body): a stop that comes later has nothing to act on.
+    private volatile bool _responseEnded;
+
+    /// <summary>True once a stop made from outside a callback interrupted the stream's I/O.</summary>
+    public bool Interrupted => Volatile.Read(ref _phase) is Interrupting or InterruptDone;
+
+    /// <summary>
+    /// A plugin answered or closed the stream from outside a callback and no direction waited on it (the stop was kept
+    /// for the exchange): it is applied and the stream's I/O interrupted, on a pool thread, not on the one that let the
+    /// plugin's VM go (what the interruption wakes must not run there). A close made inside a callback comes here too:
+    /// the callback's step has taken it by then, and what is left is to interrupt the I/O.
+    /// </summary>
+    public void StopFromOutside() =>
+        ThreadPool.UnsafeQueueUserWorkItem(static exchange => _ = exchange.ApplyStopFromOutsideAsync(), this, preferLocal: false);
+
+    private async Task ApplyStopFromOutsideAsync()
+    {
+        if (Volatile.Read(ref _completed) != 0)
+        {
+            return;
+        }
+
+        await _turn.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            // A direction may have taken the stop meanwhile, at a step of its own.
+            for (var n = 0; n < _hosts.Length && !Stopped && !_responseEnded; n++)
+            {
+                var host = _hosts[n];
+                if (!host.Skipped && host.Stream is { Failure: null } && host.TakeStop() is { } stop)
+                {
+                    if (stop.Kind == StreamSignalKind.Close)
+                    {
+                        Closed = true;
+                    }
+                    else
+                    {
+                        Reply = stop.Reply;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            // The stop ends the waits of both directions (and wakes one reading on past a held body).
+            ReleaseTurn();
+        }
+
+        if (Stopped)
+        {
+            Interrupt();
+        }
+    }
+
+    /// <summary>
+    /// Ends the I/O a stopped stream still waits on; the step waiting on it fails and sends the reply (or resets the
+    /// stream once the response started): a read of the client's body, the fast path's exchange with the upstream,
+    /// YARP's forwarding. The upstream request is cancelled either way, as Envoy resets it.
+    /// </summary>
+    private void Interrupt()
+    {
+        var gate = new Lock();
+        using (gate.EnterScope())
+        {
+            // Once: a second stop (another plugin's) finds the first one's interruption. The gate is in place before the
+            // phase says Interrupting, which is a full fence, as are the exchanges of _inFlight and _idle where the
+            // forwarding starts: one side sees the other.
+            if (Interlocked.CompareExchange(ref _interrupting, gate, null) is not null ||
+                Interlocked.CompareExchange(ref _phase, Interrupting, Live) != Live)
+            {
+                return;
+            }
+
+            if (!RequestComplete)
+            {
+                try
+                {
+                    // Unlike a cancelled token, this leaves Kestrel able to drain the rest of the body after the reply. What
+                    // the read's failure runs may run here, up to this request's Complete (the lock lets this thread in).
+                    _requestReader.CancelPendingRead();
+                }
+                catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
+                {
+                    // The request's body is over: nothing waits on it.
+                }
+            }
+
+            Volatile.Write(ref _phase, InterruptDone);
+        }
+
+        Interlocked.Exchange(ref _inFlight, null)?.Abort(timedOut: false);
+        CancelForwarding(Volatile.Read(ref _idle));
+    }
+
+    /// <summary>
+    /// No interruption starts once the exchange completes, and one cancelling the client's body read ends first: Kestrel
+    /// hands this request's body reader on to the connection's next request, whose reads a late cancel would fail.
+    /// </summary>
+    private void EndInterrupts()
+    {
+        if (Interlocked.CompareExchange(ref _phase, Over, Live) == Interrupting)
+        {
+            using (Volatile.Read(ref _interrupting)!.EnterScope())
+            {
+            }
+        }
+    }
+
+    /// <summary>Cancels YARP's forwarding through the timer token it was given (<see cref="TimeUpstream"/>, <see cref="StreamIdleToken"/>).</summary>
+    private static void CancelForwarding(CancellationTokenSource? timer)
+    {
+        try
+        {
+            timer?.Cancel();
+        }
+        catch (AggregateException)
+        {
+            // A callback of the forwarding failed on its cancellation: the forwarding ends all the same.
+        }
+    }
+
+    /// <summary>The fast path's connection for this request (told again when a stale pooled one is replaced): aborted at once if the stream was interrupted.</summary>
+    private void ForwardingOn(Http1Connection connection)
+    {
+        Interlocked.Exchange(ref _inFlight, connection);
+        if (Interrupted)
+        {
+            Interlocked.Exchange(ref _inFlight, null)?.Abort(timedOut: false);
+        }
+    }
+
+    /// <summary>The forwarder is done with its connection: false when <see cref="Interrupt"/> took (and aborted) it, which must then not be reused.</summary>
+    bool IUpstreamResponseObserver.EndUpstreamConnection() => Interlocked.Exchange(ref _inFlight, null) is not null;
+}

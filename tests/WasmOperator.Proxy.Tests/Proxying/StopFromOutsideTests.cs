@@ -1,0 +1,336 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Proxying;
+
+/// <summary>
+/// A plugin that let the stream go on (Continue, no body held) answers or closes it from a callout's answer while the
+/// request body or the response streams: as Envoy's sendLocalReply and resetStream do from any context, the reply goes
+/// to the client at once (the upstream request is cancelled), or the stream is reset once the response started, however
+/// long the client or the upstream then sends nothing. In each test the callout is answered only once the stream is
+/// where the test wants it, and the peers send nothing more afterwards.
+/// </summary>
+public sealed class StopFromOutsideTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    /// <remarks>
+    /// Over h2c the request is a gRPC call: YARP flushes a gRPC call's body to the upstream as it comes (another body only
+    /// as its buffer fills), so the upstream tells when the client's bytes passed the plugins.
+    /// </remarks>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_reply_from_a_callout_while_the_request_body_streams_upstream_reaches_the_client_before_the_rest_of_the_body(bool grpcOverH2c)
+    {
+        await using var upstream = await BodyWatcher.StartAsync(grpcOverH2c ? HttpProtocols.Http2 : HttpProtocols.Http1);
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await StartProxyAsync(upstream.Address, authorizer.Address);
+        using var timeout = new CancellationTokenSource(Patience);
+
+        if (grpcOverH2c)
+        {
+            var content = new PipeContent();
+            try
+            {
+                var sending = SendGrpcAsync(proxy, content, close: false, timeout.Token);
+                await content.Writer.WriteAsync("hello"u8.ToArray(), timeout.Token);
+                await upstream.SawHello.Task.WaitAsync(timeout.Token);
+                authorizer.Open();
+                using var response = await sending;
+
+                // A gRPC client gets the reply as a trailers-only answer: 403 is PERMISSION_DENIED.
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                Assert.Equal("7", response.Headers.GetValues("grpc-status").Single());
+                Assert.Equal("denied", response.Headers.GetValues("grpc-message").Single());
+            }
+            finally
+            {
+                await content.Writer.CompleteAsync();
+            }
+        }
+        else
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port);
+            var stream = client.GetStream();
+            await stream.WriteAsync("POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"u8.ToArray(), timeout.Token);
+            await upstream.SawHello.Task.WaitAsync(timeout.Token);
+            authorizer.Open();
+            var answer = await StreamText.ReadUntilAsync(stream, "denied", timeout.Token);
+
+            Assert.StartsWith("HTTP/1.1 403", answer, StringComparison.Ordinal);
+            Assert.EndsWith("\r\n\r\ndenied", answer, StringComparison.Ordinal);
+        }
+
+        // The upstream request was cancelled (its body ended before its end), by the plugin, not by a failure of the upstream.
+        await upstream.Cut.Task.WaitAsync(timeout.Token);
+        Assert.Contains("proxy_upstream_errors_total 0\n", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_close_from_a_callout_while_the_request_body_streams_upstream_resets_the_stream_before_the_rest_of_the_body(bool grpcOverH2c)
+    {
+        await using var upstream = await BodyWatcher.StartAsync(grpcOverH2c ? HttpProtocols.Http2 : HttpProtocols.Http1);
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await StartProxyAsync(upstream.Address, authorizer.Address);
+        using var timeout = new CancellationTokenSource(Patience);
+
+        if (grpcOverH2c)
+        {
+            var content = new PipeContent();
+            try
+            {
+                var sending = SendGrpcAsync(proxy, content, close: true, timeout.Token);
+                await content.Writer.WriteAsync("hello"u8.ToArray(), timeout.Token);
+                await upstream.SawHello.Task.WaitAsync(timeout.Token);
+                authorizer.Open();
+
+                // RST_STREAM, not the test's timeout.
+                await Assert.ThrowsAsync<HttpRequestException>(() => sending);
+            }
+            finally
+            {
+                await content.Writer.CompleteAsync();
+            }
+        }
+        else
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port);
+            var stream = client.GetStream();
+            await stream.WriteAsync("POST /up HTTP/1.1\r\nHost: a\r\nx-close: 1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"u8.ToArray(), timeout.Token);
+            await upstream.SawHello.Task.WaitAsync(timeout.Token);
+            authorizer.Open();
+
+            // The connection ends without an answer (a FIN or a reset, whichever the socket reports).
+            Assert.Equal("", await ReadUntilClosedAsync(stream, timeout.Token));
+        }
+
+        await upstream.Cut.Task.WaitAsync(timeout.Token);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_reply_from_a_callout_once_the_response_streams_resets_the_stream_while_the_upstream_sends_nothing_more(bool h2c)
+    {
+        var upstreamClosed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var upstream = new RawUpstream(async (_, stream) =>
+        {
+            await stream.WriteAsync("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"u8.ToArray());
+            try
+            {
+                // Nothing more is sent: this read ends when the proxy gives up the request.
+                await stream.ReadExactlyAsync(new byte[1]);
+            }
+            catch (Exception ex) when (ex is IOException or EndOfStreamException)
+            {
+                upstreamClosed.TrySetResult();
+            }
+
+            return false;
+        });
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await StartProxyAsync(upstream.Address, authorizer.Address);
+        using var timeout = new CancellationTokenSource(Patience);
+
+        using var response = await (h2c ? proxy.H2c : proxy.Client).GetAsync("/events", HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+        var body = await response.Content.ReadAsStreamAsync(timeout.Token);
+        Assert.Equal("hello", await StreamText.ReadUntilAsync(body, "hello", timeout.Token));
+        authorizer.Open();
+        var failure = await Record.ExceptionAsync(async () =>
+        {
+            var buffer = new byte[1024];
+            while (await body.ReadAsync(buffer, timeout.Token) > 0)
+            {
+            }
+        });
+
+        // The response had started: the stream is reset (HTTP/1.1: the connection closes mid-body; h2: RST_STREAM), not
+        // ended as if complete, and not left waiting for the test's timeout.
+        Assert.IsAssignableFrom<IOException>(failure);
+        await upstreamClosed.Task.WaitAsync(timeout.Token);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_reply_from_a_callout_before_the_upstream_answers_reaches_the_client_and_cancels_the_upstream_request(bool h2c)
+    {
+        await using var upstream = await HangingUpstream.StartAsync();
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await StartProxyAsync(upstream.Address, authorizer.Address);
+        using var timeout = new CancellationTokenSource(Patience);
+
+        var sending = (h2c ? proxy.H2c : proxy.Client).GetAsync("/slow", timeout.Token);
+        await upstream.Started.Task.WaitAsync(timeout.Token);
+        authorizer.Open();
+        using var response = await sending;
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.Equal("denied", await response.Content.ReadAsStringAsync(timeout.Token));
+        await upstream.Aborted.Task.WaitAsync(timeout.Token);
+        Assert.Contains("proxy_upstream_errors_total 0\n", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_log_only_plugins_reply_from_a_callout_while_the_request_body_streams_is_counted_and_the_request_goes_on()
+    {
+        await using var upstream = await BodyWatcher.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("deny", Wat("reply_from_callout_while_streaming"), "deny", extra: "mode: LOG_ONLY")),
+            o =>
+            {
+                o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address;
+                o.ShardsPerPlugin = 1;
+            });
+        using var timeout = new CancellationTokenSource(Patience);
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port);
+        var stream = client.GetStream();
+
+        await stream.WriteAsync("POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"u8.ToArray(), timeout.Token);
+        await upstream.SawHello.Task.WaitAsync(timeout.Token);
+        await ProxyHarness.EventuallyAsync(
+            async () => (await proxy.MetricsAsync()).Contains("wasm_plugin_log_only_actions_total{plugin=\"default/deny\",action=\"local_response\"} 1\n", StringComparison.Ordinal),
+            "the callout's reply to be counted");
+        await stream.WriteAsync("6\r\n world\r\n0\r\n\r\n"u8.ToArray(), timeout.Token);
+        var answer = await StreamText.ReadUntilAsync(stream, "got hello world", timeout.Token);
+
+        Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
+        Assert.False(upstream.Cut.Task.IsCompleted);
+    }
+
+    private static Task<ProxyHarness> StartProxyAsync(Uri upstream, Uri authorizer) =>
+        ProxyHarness.StartAsync(
+            Yaml(Plugin("deny", Wat("reply_from_callout_while_streaming"), "deny")),
+            o =>
+            {
+                o.Clusters[ProxyOptions.DefaultCluster] = upstream;
+                o.Clusters["authz"] = authorizer;
+                o.ShardsPerPlugin = 1;
+            });
+
+    /// <summary>A gRPC call over h2c whose request body is <paramref name="content"/>; with x-close when <paramref name="close"/>.</summary>
+    private static async Task<HttpResponseMessage> SendGrpcAsync(ProxyHarness proxy, PipeContent content, bool close, CancellationToken cancellationToken)
+    {
+        using var request = GrpcUpstream.Call("/test.Echo/Stream", content);
+        if (close)
+        {
+            request.Headers.Add("x-close", "1");
+        }
+
+        return await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+    }
+
+    /// <summary>Reads until the peer closes or resets the connection; returns what came before (Latin-1).</summary>
+    private static async Task<string> ReadUntilClosedAsync(NetworkStream stream, CancellationToken cancellationToken)
+    {
+        var text = new StringBuilder();
+        var buffer = new byte[4096];
+        try
+        {
+            int read;
+            while ((read = await stream.ReadAsync(buffer, cancellationToken)) > 0)
+            {
+                text.Append(Encoding.Latin1.GetString(buffer, 0, read));
+            }
+        }
+        catch (IOException ex) when (ex.InnerException is SocketException)
+        {
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>
+    /// An upstream (HTTP/1.1 unless told otherwise) that reads each request body as it comes and answers "got &lt;body&gt;":
+    /// <see cref="SawHello"/> once the body so far ends with "hello", <see cref="Cut"/> when the proxy
+    /// ended the request before its body's end.
+    /// </summary>
+    private sealed class BodyWatcher : IAsyncDisposable
+    {
+        private LoopbackApp? _app;
+
+        public TaskCompletionSource SawHello { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Cut { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Uri Address => _app!.Address;
+
+        public static async Task<BodyWatcher> StartAsync(HttpProtocols protocols = HttpProtocols.Http1)
+        {
+            var watcher = new BodyWatcher();
+            // No minimum body rate: Kestrel's would end a request whose body stalls after 5 s, and the proxy would then act
+            // on the upstream's answer instead of on the callout's.
+            watcher._app = await LoopbackApp.StartAsync(protocols, watcher.HandleAsync, k => k.Limits.MinRequestBodyDataRate = null);
+            return watcher;
+        }
+
+        private async Task HandleAsync(HttpContext context)
+        {
+            var received = new StringBuilder();
+            var buffer = new byte[1024];
+            try
+            {
+                int read;
+                while ((read = await context.Request.Body.ReadAsync(buffer, context.RequestAborted)) > 0)
+                {
+                    received.Append(Encoding.ASCII.GetString(buffer, 0, read));
+                    if (received.ToString().EndsWith("hello", StringComparison.Ordinal))
+                    {
+                        SawHello.TrySetResult();
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException)
+            {
+                Cut.TrySetResult();
+                return;
+            }
+
+            var answer = Encoding.ASCII.GetBytes("got " + received);
+            context.Response.ContentLength = answer.Length;
+            await context.Response.Body.WriteAsync(answer);
+        }
+
+        public ValueTask DisposeAsync() => _app?.DisposeAsync() ?? ValueTask.CompletedTask;
+    }
+
+    /// <summary>The callout target of cluster authz: answers 200 once the test opens it, and not before.</summary>
+    private sealed class GatedAuthorizer : IAsyncDisposable
+    {
+        private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private LoopbackApp? _app;
+
+        public Uri Address => _app!.Address;
+
+        public void Open() => _open.TrySetResult();
+
+        public static async Task<GatedAuthorizer> StartAsync()
+        {
+            var authorizer = new GatedAuthorizer();
+            authorizer._app = await LoopbackApp.StartAsync(HttpProtocols.Http1AndHttp2, async context =>
+            {
+                await authorizer._open.Task.WaitAsync(context.RequestAborted);
+                context.Response.StatusCode = StatusCodes.Status200OK;
+            });
+            return authorizer;
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            Open();
+            return _app?.DisposeAsync() ?? ValueTask.CompletedTask;
+        }
+    }
+}
