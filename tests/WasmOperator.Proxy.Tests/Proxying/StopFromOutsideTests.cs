@@ -119,9 +119,10 @@ public sealed class StopFromOutsideTests
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task A_reply_from_a_callout_once_the_response_streams_resets_the_stream_while_the_upstream_sends_nothing_more(bool h2c)
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    [InlineData(true, false)]
+    public async Task A_reply_from_a_callout_once_the_response_streams_resets_the_stream_while_the_upstream_sends_nothing_more(bool h2c, bool http1Forwarder)
     {
         var upstreamClosed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var upstream = new RawUpstream(async (_, stream) =>
@@ -140,7 +141,7 @@ public sealed class StopFromOutsideTests
             return false;
         });
         await using var authorizer = await GatedAuthorizer.StartAsync();
-        await using var proxy = await StartProxyAsync(upstream.Address, authorizer.Address);
+        await using var proxy = await StartProxyAsync(upstream.Address, authorizer.Address, http1Forwarder);
         using var timeout = new CancellationTokenSource(Patience);
 
         using var response = await (h2c ? proxy.H2c : proxy.Client).GetAsync("/events", HttpCompletionOption.ResponseHeadersRead, timeout.Token);
@@ -162,13 +163,14 @@ public sealed class StopFromOutsideTests
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task A_reply_from_a_callout_before_the_upstream_answers_reaches_the_client_and_cancels_the_upstream_request(bool h2c)
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    [InlineData(true, false)]
+    public async Task A_reply_from_a_callout_before_the_upstream_answers_reaches_the_client_and_cancels_the_upstream_request(bool h2c, bool http1Forwarder)
     {
         await using var upstream = await HangingUpstream.StartAsync();
         await using var authorizer = await GatedAuthorizer.StartAsync();
-        await using var proxy = await StartProxyAsync(upstream.Address, authorizer.Address);
+        await using var proxy = await StartProxyAsync(upstream.Address, authorizer.Address, http1Forwarder);
         using var timeout = new CancellationTokenSource(Patience);
 
         var sending = (h2c ? proxy.H2c : proxy.Client).GetAsync("/slow", timeout.Token);
@@ -210,7 +212,8 @@ public sealed class StopFromOutsideTests
         Assert.False(upstream.Cut.Task.IsCompleted);
     }
 
-    private static Task<ProxyHarness> StartProxyAsync(Uri upstream, Uri authorizer) =>
+    /// <param name="http1Forwarder">False: a plain-HTTP request goes through YARP (as to a TLS cluster), the other forwarding path.</param>
+    private static Task<ProxyHarness> StartProxyAsync(Uri upstream, Uri authorizer, bool http1Forwarder = true) =>
         ProxyHarness.StartAsync(
             Yaml(Plugin("deny", Wat("reply_from_callout_while_streaming"), "deny")),
             o =>
@@ -218,6 +221,7 @@ public sealed class StopFromOutsideTests
                 o.Clusters[ProxyOptions.DefaultCluster] = upstream;
                 o.Clusters["authz"] = authorizer;
                 o.ShardsPerPlugin = 1;
+                o.Http1Forwarder = http1Forwarder;
             });
 
     /// <summary>A gRPC call over h2c whose request body is <paramref name="content"/>; with x-close when <paramref name="close"/>.</summary>
