@@ -853,13 +853,22 @@ internal sealed class AbiInstance : IDisposable
         return type is >= 0 and <= 7 ? ProxyStatus.NotFound : ProxyStatus.BadArgument;
     }
 
+    /// <summary>
+    /// A map that is not there (trailers that did not come or not yet, a failed callout's answer, gRPC metadata outside
+    /// its callbacks, any stream map from the root context) reads as an empty one: OK and no pairs, as in Envoy
+    /// (<c>getHeaderMapPairs</c> of a null map). The Rust SDK's <c>get_map</c> panics on any other status, so NOT_FOUND
+    /// trapped e.g. <c>get_http_request_trailers()</c> in the body callback of a request without trailers. Only an
+    /// unknown map type is BAD_ARGUMENT (cpp-host checks the type first).
+    /// </summary>
     public int GetHeaderMapPairs(int type, int retPtr, int retSize)
     {
         Guard("proxy_get_header_map_pairs");
         if (!IsStreamMap(type))
         {
             var status = TryGetMap(type, out var map);
-            return map is null ? Status(status) : CopyOutPairs(map, retPtr, retSize);
+            return map is not null ? CopyOutPairs(map, retPtr, retSize)
+                : status == ProxyStatus.NotFound ? CopyOut(ReadOnlySpan<byte>.Empty, retPtr, retSize)
+                : Status(status);
         }
 
         // A stream's map: serialized under its state lock, handed to the guest after: the guest allocator never runs
@@ -868,10 +877,10 @@ internal sealed class AbiInstance : IDisposable
         int size;
         using (LockStreamState(streamState: true))
         {
-            var status = TryGetMap(type, out var map);
+            TryGetMap(type, out var map);
             if (map is null)
             {
-                return Status(status);
+                return CopyOut(ReadOnlySpan<byte>.Empty, retPtr, retSize);
             }
 
             size = Pairs.SerializedSize(map);

@@ -180,6 +180,20 @@ public sealed class TrailerTests
     }
 
     [Fact]
+    public async Task A_request_without_trailers_passes_a_plugin_that_reads_its_trailers_in_the_body_callback_as_the_rust_sdk_does()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("pairs", Wat("request_trailer_pairs_in_body"), "pairs")));
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/upload") { Content = new StringContent("hello") };
+        var (response, echo) = await proxy.SendAsync(request);
+
+        // The trailers that never came read as an empty map (OK, no pairs), as in Envoy; NOT_FOUND trapped the plugin.
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("hello", echo?.Body);
+        Assert.True(proxy.Logs.Contains("request trailer pairs: 0 bytes"), string.Join("\n", proxy.Logs.Lines));
+    }
+
+    [Fact]
     public async Task A_plugin_reads_a_request_trailer_of_an_h2c_grpc_call()
     {
         await using var grpc = await GrpcUpstream.StartAsync();

@@ -40,6 +40,12 @@ internal sealed class TestStreamHost : IHttpStreamHost
 
     public HeaderMap ResponseTrailers { get; } = new();
 
+    /// <summary>
+    /// False for a request (and response) that has no trailers, as a proxy presents one before trailers came or
+    /// when none will: the trailer maps are then not there at all (null), not empty.
+    /// </summary>
+    public bool HasTrailers { get; init; } = true;
+
     public BodyBuffer RequestBody { get; } = new();
 
     public BodyBuffer ResponseBody { get; } = new();
@@ -59,8 +65,8 @@ internal sealed class TestStreamHost : IHttpStreamHost
     {
         MapType.RequestHeaders => RequestHeaders,
         MapType.ResponseHeaders => ResponseHeaders,
-        MapType.RequestTrailers => RequestTrailers,
-        MapType.ResponseTrailers => ResponseTrailers,
+        MapType.RequestTrailers => HasTrailers ? RequestTrailers : null,
+        MapType.ResponseTrailers => HasTrailers ? ResponseTrailers : null,
         _ => null,
     };
 
