@@ -785,30 +785,28 @@ internal sealed class AbiInstance : IDisposable
             return Status(ProxyStatus.InvalidMemoryAccess);
         }
 
+        // Envoy's Buffer::copyFrom: start 0 drains `size` bytes (as many as there are) and prepends the data, so (0, 0)
+        // prepends and (0, >= length) replaces the body; a start at or past the end appends (Go passes MaxInt32); any
+        // other start is BAD_ARGUMENT. Start and size are u32.
         var s = (uint)start;
-        var n = (uint)size;
-        var current = (uint)body.Length;
-        var prepends = s == 0 && n == 0;
-        var replaces = !prepends && s == 0 && n >= current;
-        if (!prepends && !replaces && s < current)
+        var current = body.Length;
+        if (s != 0 && s < (uint)current)
         {
             return Status(ProxyStatus.BadArgument);
         }
 
+        var drained = s == 0 ? (int)Math.Min((uint)size, (uint)current) : 0;
+
         // The body is host memory outside the plugin's memory limit: it may not grow past the proxy's body limit.
-        var newLength = (replaces ? 0L : current) + data.Length;
+        var newLength = (long)current - drained + data.Length;
         if (newLength > _plugin.Options.MaxBodyBytes && newLength > current)
         {
             return Status(ProxyStatus.BadArgument);
         }
 
-        if (prepends)
+        if (s == 0)
         {
-            body.Splice(0, 0, data);
-        }
-        else if (replaces)
-        {
-            body.Splice(0, (int)current, data);
+            body.Splice(0, drained, data);
         }
         else
         {

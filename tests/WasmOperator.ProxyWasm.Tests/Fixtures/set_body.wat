@@ -1,0 +1,46 @@
+;; Rewrites the request body with proxy_set_buffer_bytes(0, start, size, data) in on_request_body, once per step, and
+;; logs "<status>:<body after it>" after each step:
+;;   1. (0, 2, "XY")                 replace the first two bytes
+;;   2. (6, 0, "gh")                 append (start at the end)
+;;   3. (2, 1, "Q")                  a range inside the body
+;;   4. (0, 0, ">")                  prepend
+;;   5. (0, 1, "0123456789abcdef")   replace the first byte with 16
+;;   6. (0, 100, "z")                replace all (size past the end)
+;;   7. (0, 3, "")                   drain more than there is
+(module
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_buffer_bytes" (func $set_buffer (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_buffer_bytes" (func $get_buffer (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 8192))
+  (data (i32.const 100) "XY")
+  (data (i32.const 104) "gh")
+  (data (i32.const 108) "Q")
+  (data (i32.const 112) ">")
+  (data (i32.const 120) "0123456789abcdef")
+  (data (i32.const 140) "z")
+  (func (export "malloc") (param $n i32) (result i32) (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func $step (param $start i32) (param $size i32) (param $ptr i32) (param $len i32)
+    (local $body i32)
+    (i32.store8 (i32.const 3000)
+      (i32.add (i32.const 0x30) (call $set_buffer (i32.const 0) (local.get $start) (local.get $size) (local.get $ptr) (local.get $len))))
+    (i32.store8 (i32.const 3001) (i32.const 0x3a))
+    (if (call $get_buffer (i32.const 0) (i32.const 0) (i32.const 64) (i32.const 2048) (i32.const 2052)) (then unreachable))
+    (local.set $body (i32.load (i32.const 2052)))
+    (memory.copy (i32.const 3002) (i32.load (i32.const 2048)) (local.get $body))
+    (drop (call $log (i32.const 2) (i32.const 3000) (i32.add (i32.const 2) (local.get $body)))))
+  (func (export "proxy_on_request_body") (param i32 i32 i32) (result i32)
+    (call $step (i32.const 0) (i32.const 2) (i32.const 100) (i32.const 2))
+    (call $step (i32.const 6) (i32.const 0) (i32.const 104) (i32.const 2))
+    (call $step (i32.const 2) (i32.const 1) (i32.const 108) (i32.const 1))
+    (call $step (i32.const 0) (i32.const 0) (i32.const 112) (i32.const 1))
+    (call $step (i32.const 0) (i32.const 1) (i32.const 120) (i32.const 16))
+    (call $step (i32.const 0) (i32.const 100) (i32.const 140) (i32.const 1))
+    (call $step (i32.const 0) (i32.const 3) (i32.const 140) (i32.const 0))
+    (i32.const 0))
+)
