@@ -514,7 +514,7 @@ internal sealed class AbiInstance : IDisposable
     /// <summary>Calls the module allocator with hostcalls restricted (cpp-host security rule).</summary>
     private int Allocate(int size)
     {
-        var allocator = Vm.Allocator ?? throw new GuestTrapException(TrapKind.MissingImport, "module exports neither proxy_on_memory_allocate nor malloc");
+        var allocator = Vm.Allocator ?? throw new GuestTrapException(TrapKind.MissingImport, "module exports neither malloc nor proxy_on_memory_allocate");
         _restricted++;
         try
         {

@@ -35,7 +35,7 @@ public sealed record ModuleCheckReport
     /// <summary>The module exports its linear memory as <c>memory</c>.</summary>
     public bool ExportsMemory { get; init; }
 
-    /// <summary>The allocator export the host will use (<c>proxy_on_memory_allocate</c> or <c>malloc</c>), or null.</summary>
+    /// <summary>The allocator export the host will use (<c>malloc</c>, else <c>proxy_on_memory_allocate</c>), or null.</summary>
     public string? Allocator { get; init; }
 
     /// <summary>Proxy-Wasm callbacks the module exports.</summary>
@@ -93,7 +93,7 @@ public sealed record ModuleCheckReport
 
             if (Allocator is null)
             {
-                problems.Add("the module exports no allocator (proxy_on_memory_allocate or malloc)");
+                problems.Add(ModuleChecker.MissingAllocator);
             }
 
             foreach (var import in UnsupportedImports)

@@ -24,6 +24,39 @@ internal static class ModuleChecker
         "proxy_on_done", "proxy_on_log", "proxy_on_delete", "_initialize", "_start", "main",
     ];
 
+    /// <summary>What a module without an allocator is told, by the module check and by a load alike.</summary>
+    public const string MissingAllocator =
+        "the module exports no allocator: neither malloc nor proxy_on_memory_allocate as (i32) -> i32, through which " +
+        "the host hands data to the plugin (Envoy refuses such a module too: \"missing malloc\"); build it with a Proxy-Wasm SDK, which exports one";
+
+    /// <summary>
+    /// The export the host allocates guest memory through, in cpp-host's order: <c>malloc</c>, else
+    /// <c>proxy_on_memory_allocate</c>, each only as <c>(i32) -&gt; i32</c> (another signature counts as absent, as
+    /// <see cref="WasmVm"/> binds it); null if neither. TinyGo exports both, and only its malloc keeps the block alive
+    /// until the SDK frees it: its proxy_on_memory_allocate returns a Go slice nothing roots.
+    /// </summary>
+    public static string? DetectAllocator(Module module)
+    {
+        string? fallback = null;
+        foreach (var export in module.Exports)
+        {
+            if (export is not FunctionExport function || export.Name is not ("malloc" or "proxy_on_memory_allocate") ||
+                ImportLinking.Signature(function.Parameters) != "i" || ImportLinking.Signature(function.Results) != "i")
+            {
+                continue;
+            }
+
+            if (export.Name == "malloc")
+            {
+                return export.Name;
+            }
+
+            fallback = export.Name;
+        }
+
+        return fallback;
+    }
+
     public static AbiVersion DetectAbi(Module module)
     {
         var version = AbiVersion.Unknown;
@@ -117,8 +150,7 @@ internal static class ModuleChecker
             UnknownImports = unknown,
             UnsupportedImports = unsupported,
             ExportsMemory = exportsMemory,
-            Allocator = exportedFunctions.Contains("proxy_on_memory_allocate") ? "proxy_on_memory_allocate"
-                : exportedFunctions.Contains("malloc") ? "malloc" : null,
+            Allocator = DetectAllocator(module),
             Callbacks = callbacks,
             ValidatesConfiguration = exportedFunctions.Contains("proxy_validate_configuration"),
             CallsForeignFunctions = callsForeignFunctions,

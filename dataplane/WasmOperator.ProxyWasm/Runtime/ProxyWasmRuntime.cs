@@ -88,7 +88,7 @@ public sealed class ProxyWasmRuntime : IDisposable
     /// <summary>
     /// Compiles <paramref name="wasm"/> (or returns the module already compiled for its digest,
     /// or loads precompiled code from the disk cache). Throws <see cref="PluginLoadException"/> for
-    /// invalid Wasm or a missing/unknown ABI marker.
+    /// invalid Wasm, a missing/unknown ABI marker or a missing allocator (<c>malloc</c> or <c>proxy_on_memory_allocate</c>).
     /// </summary>
     public CompiledModule Compile(ReadOnlySpan<byte> wasm)
     {
@@ -128,6 +128,13 @@ public sealed class ProxyWasmRuntime : IDisposable
                 module.Dispose();
                 throw new PluginLoadException(
                     $"module {digest}: Missing or unknown Proxy-Wasm ABI version (exports none of proxy_abi_version_0_1_0, proxy_abi_version_0_2_0, proxy_abi_version_0_2_1); rebuild it with a Proxy-Wasm SDK");
+            }
+
+            if (ModuleChecker.DetectAllocator(module) is null)
+            {
+                // Refused here, as Envoy refuses it at load, not at the first hostcall that hands the plugin data.
+                module.Dispose();
+                throw new PluginLoadException($"module {digest} is not loadable: {ModuleChecker.MissingAllocator}");
             }
 
             var compiled = new CompiledModule(digest, abi, Engine, module, ImportLinking.Build(Engine, module), fromCache);

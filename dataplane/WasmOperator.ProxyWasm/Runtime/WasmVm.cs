@@ -26,7 +26,8 @@ internal sealed class WasmVm : IDisposable
         Arm();
         Instance = module.Linker.Instantiate(_store, module.Module);
         Memory = Instance.GetMemory("memory");
-        Allocator = Instance.GetFunction<int, int>("proxy_on_memory_allocate") ?? Instance.GetFunction<int, int>("malloc");
+        // cpp-host's order (ModuleChecker.DetectAllocator says why); a module with neither does not compile.
+        Allocator = Instance.GetFunction<int, int>("malloc") ?? Instance.GetFunction<int, int>("proxy_on_memory_allocate");
         Initialize = Instance.GetAction("_initialize");
         Start = Instance.GetAction("_start");
         Main = Instance.GetFunction<int, int, int>("main");

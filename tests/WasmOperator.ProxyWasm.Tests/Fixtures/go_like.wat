@@ -1,6 +1,6 @@
-;; Shaped like a Go/TinyGo plugin: ABI 0.2.0, proxy_on_memory_allocate (preferred; malloc traps
-;; if the host picks it), _initialize writing to stdout, WASI calls Go makes, and configuration
-;; checks: on_vm_start logs the VM configuration, on_configure rejects an empty configuration.
+;; Shaped like a TinyGo plugin: ABI 0.2.0, malloc and proxy_on_memory_allocate (malloc is preferred, as in
+;; cpp-host; proxy_on_memory_allocate traps if the host picks it), _initialize writing to stdout, WASI calls Go makes,
+;; and configuration checks: on_vm_start logs the VM configuration, on_configure rejects an empty configuration.
 (module
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
@@ -20,12 +20,12 @@
   (data (i32.const 328) "\40\01\00\00\05\00\00\00")
   (func $r (param $status i32)
     (drop (call $log (i32.const 2) (i32.add (i32.const 1000) (i32.mul (local.get $status) (i32.const 2))) (i32.const 2))))
-  (func (export "proxy_on_memory_allocate") (param $size i32) (result i32)
+  (func (export "malloc") (param $size i32) (result i32)
     (local $p i32)
     (local.set $p (global.get $heap))
     (global.set $heap (i32.add (global.get $heap) (local.get $size)))
     (local.get $p))
-  (func (export "malloc") (param i32) (result i32) unreachable)
+  (func (export "proxy_on_memory_allocate") (param i32) (result i32) unreachable)
   (func (export "_initialize")
     (drop (call $fd_write (i32.const 1) (i32.const 308) (i32.const 1) (i32.const 400))))
   (func (export "proxy_abi_version_0_2_0"))

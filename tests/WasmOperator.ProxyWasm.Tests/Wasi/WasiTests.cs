@@ -34,7 +34,7 @@ public class WasiTests
         using var plugin = Load(runtime, host);
         using var stream = plugin.CreateHttpStream(new TestStreamHost());
 
-        // proxy_on_memory_allocate is preferred: the fixture's malloc would trap.
+        // malloc is preferred: the fixture's proxy_on_memory_allocate would trap.
         Assert.Equal(FilterStatus.Continue, stream.OnRequestHeaders(true).Status);
 
         var statuses = host.Logs.Skip(2).Where(l => l.Message.Length == 2).Select(l => l.Message);
@@ -61,7 +61,7 @@ public class WasiTests
 
         Assert.Equal(["env.proxy_grpc_call"], report.MismatchedImports);
         Assert.Equal(["wasi_snapshot_preview1.path_open"], report.UnknownImports);
-        Assert.Equal("proxy_on_memory_allocate", report.Allocator);
+        Assert.Equal("malloc", report.Allocator);
         Assert.Equal(AbiVersion.V0_2_0, report.AbiVersion);
     }
 }
