@@ -47,6 +47,9 @@ internal sealed class AbiInstance : IDisposable
 
     public WasmVm Vm => _vm ?? throw new InvalidOperationException("the VM is not instantiated");
 
+    /// <summary>The shard this VM runs on.</summary>
+    public PluginShard Shard => _shard;
+
     public int RootContextId { get; private set; }
 
     public int Effective { get; set; }
@@ -386,12 +389,19 @@ internal sealed class AbiInstance : IDisposable
         Vm.OnGrpcClose?.Invoke(RootContextId, token, status);
     }
 
-    /// <summary>Root teardown when the plugin is disposed: on_done, on_delete.</summary>
-    public void ShutdownRoot()
+    /// <summary>The plugin is going: on_done of the root context; false when the root defers its deletion until <c>proxy_done</c>.</summary>
+    public bool RootDone()
     {
         Effective = RootContextId;
-        Vm.Arm();
-        Vm.OnDone?.Invoke(RootContextId);
+        Callback = "proxy_on_done";
+        return Vm.OnDone is not { } onDone || onDone(RootContextId) != 0;
+    }
+
+    /// <summary>The root context's end: on_delete, after its on_done or its <c>proxy_done</c>.</summary>
+    public void DeleteRoot()
+    {
+        Effective = RootContextId;
+        Callback = "proxy_on_delete";
         Vm.OnDelete?.Invoke(RootContextId);
     }
 
@@ -1222,13 +1232,14 @@ internal sealed class AbiInstance : IDisposable
     private const int RootStreamControl = Ok;
 
     /// <summary>
-    /// <c>proxy_done</c>: no context here waits for it (streams never defer their deletion, see <see cref="CompleteStream"/>,
-    /// and root contexts end with their VM), so it is NotFound, as cpp-host answers when nothing deferred.
+    /// <c>proxy_done</c> (cpp-host <c>WasmBase::done</c>): OK from a root context that deferred its deletion when its plugin
+    /// went (its on_done returned false); its on_delete follows after this VM call. NOT_FOUND from any other context, or
+    /// before that: streams never defer their deletion (see <see cref="CompleteStream"/>).
     /// </summary>
     public int Done()
     {
         Guard("proxy_done");
-        return Status(ProxyStatus.NotFound);
+        return Effective == RootContextId && _shard.RootDoneCalled() ? Ok : Status(ProxyStatus.NotFound);
     }
 
     public int SetEffectiveContext(int id)

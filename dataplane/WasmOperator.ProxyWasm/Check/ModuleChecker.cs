@@ -164,7 +164,8 @@ internal static class ModuleChecker
         var rejected = new Dictionary<string, string>(StringComparer.Ordinal);
         var refusedConfiguration = new HashSet<string>(StringComparer.Ordinal);
         var compiled = runtime.Compile(wasm);
-        var start = (options ?? new PluginOptions { Name = PluginName }) with { Shards = 1 };
+        // A root that would wait for proxy_done is deleted at once: the check keeps no VM.
+        var start = (options ?? new PluginOptions { Name = PluginName }) with { Shards = 1, RootDoneGrace = TimeSpan.Zero };
         foreach (var rootId in candidateRootIds)
         {
             try

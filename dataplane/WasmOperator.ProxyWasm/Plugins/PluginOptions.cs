@@ -48,6 +48,15 @@ public sealed record PluginOptions
     /// <summary>CPU deadline of one callback (epoch interruption).</summary>
     public TimeSpan CallDeadline { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// How long a root context that defers its deletion when the plugin is disposed (<c>proxy_on_done</c> returns false:
+    /// Rust <c>on_done</c>, Go <c>OnPluginDone</c>, C++ <c>onDone</c>) is kept waiting for its <c>proxy_done</c>. As in
+    /// Envoy it keeps its VM meanwhile, with its ticks and callout answers; after the grace <c>proxy_on_delete</c> runs and
+    /// the VM is released anyway, with a warning, so a plugin that never calls <c>proxy_done</c> cannot keep old VMs.
+    /// Zero: no waiting (on_delete right after on_done, whatever it answered).
+    /// </summary>
+    public TimeSpan RootDoneGrace { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>First delay before rebuilding a failed shard; doubles per consecutive failure.</summary>
     public TimeSpan RebuildBackoff { get; init; } = TimeSpan.FromSeconds(1);
 

@@ -17,7 +17,7 @@ namespace WasmOperator.ProxyWasm.Plugins;
 /// that found the gate taken counts on that to run its event. VM calls take the gate through <see cref="EnterGate"/>
 /// (or <see cref="HoldingGate"/>), whose scope does both, also when the call threw or returned early.
 /// </remarks>
-internal sealed class PluginShard : IDisposable
+internal sealed class PluginShard
 {
     private readonly List<Action> _deferred = [];
     private volatile bool _deferredPending;
@@ -30,7 +30,12 @@ internal sealed class PluginShard : IDisposable
     private int _tickVersion;
     private int _consecutiveFailures;
     private DateTime _nextRebuildUtc;
+
+    // The plugin is gone: no new streams, no rebuild. The VM may live on while its root context waits for proxy_done.
     private bool _disposed;
+    private bool _rootDonePending;
+    private Timer? _rootDoneGrace;
+    private bool _shutDown;
 
     public PluginShard(ProxyWasmPlugin plugin, int index)
     {
@@ -121,12 +126,17 @@ internal sealed class PluginShard : IDisposable
     /// <summary>Under <see cref="Gate"/>: true if a VM is ready, rebuilding it when the backoff has passed.</summary>
     public bool EnsureHealthy()
     {
+        if (_disposed)
+        {
+            return false;
+        }
+
         if (Abi is not null)
         {
             return true;
         }
 
-        if (_disposed || DateTime.UtcNow < _nextRebuildUtc)
+        if (DateTime.UtcNow < _nextRebuildUtc)
         {
             return false;
         }
@@ -196,6 +206,12 @@ internal sealed class PluginShard : IDisposable
 
         Abi = null;
         Generation++;
+        if (_disposed)
+        {
+            // A VM whose root waited for proxy_done failed meanwhile: nothing is left to wait for.
+            ShutDown(deleteRoot: false);
+        }
+
         return failure;
     }
 
@@ -318,7 +334,7 @@ internal sealed class PluginShard : IDisposable
         for (var remaining = Volatile.Read(ref _postedCount); remaining > 0 && _posted.TryDequeue(out var posted); remaining--)
         {
             Interlocked.Decrement(ref _postedCount);
-            if (_disposed || posted.Generation != Generation || Abi is not { } abi)
+            if (posted.Generation != Generation || Abi is not { } abi)
             {
                 continue;
             }
@@ -460,9 +476,17 @@ internal sealed class PluginShard : IDisposable
         public void Fire() => shard.Post(generation, _tick);
     }
 
-    public void Dispose()
+    /// <summary>
+    /// The plugin is gone (cpp-host <c>WasmBase::startShutdown</c>): no new streams and no rebuild from now on, and the
+    /// root context's on_done decides the rest. True (or no on_done) and on_delete follows at once. False and, as in
+    /// Envoy, the root keeps its VM, ticks and callout answers until it calls proxy_done (<see cref="RootDoneCalled"/>),
+    /// or until <see cref="PluginOptions.RootDoneGrace"/> passes (<see cref="ExpireRootDone"/>) or the runtime is disposed
+    /// (<see cref="EndRootWait"/>). Streams started before go on meanwhile. <paramref name="rootMayWait"/> false (a
+    /// plugin that failed to load) deletes the root whatever on_done answers.
+    /// </summary>
+    public void Dispose(bool rootMayWait)
     {
-        lock (Gate)
+        using (EnterGate())
         {
             if (_disposed)
             {
@@ -470,13 +494,116 @@ internal sealed class PluginShard : IDisposable
             }
 
             _disposed = true;
-            StopTick();
-            _cancellation.Cancel();
-            if (Abi is not null)
+            if (Abi is not { } abi)
             {
+                ShutDown(deleteRoot: false);
+                return;
+            }
+
+            bool deleteNow;
+            CallDepth++;
+            try
+            {
+                abi.Vm.Arm();
+                deleteNow = abi.RootDone() || !rootMayWait || Plugin.Options.RootDoneGrace <= TimeSpan.Zero;
+            }
+#pragma warning disable CA1031 // Teardown is best effort.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Plugin.Log.LogDebug(ex, "plugin {Plugin} shard {Shard}: root teardown trapped", Plugin.Options.Name, Index);
+                ShutDown(deleteRoot: false);
+                return;
+            }
+            finally
+            {
+                CallDepth--;
+            }
+
+            if (deleteNow)
+            {
+                ShutDown(deleteRoot: true);
+                return;
+            }
+
+            _rootDonePending = true;
+            Plugin.Runtime.RootWaiting(this);
+            var grace = TimeSpan.FromMilliseconds(Math.Min(Plugin.Options.RootDoneGrace.TotalMilliseconds, uint.MaxValue - 1));
+            _rootDoneGrace = new Timer(static state =>
+            {
+                var (shard, generation) = ((PluginShard, int))state!;
+                shard.Post(generation, static abi => abi.Shard.ExpireRootDone());
+            }, (this, Generation), grace, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>
+    /// Under the lock, from <c>proxy_done</c>: true if the root context waits for it, whose on_delete then runs after the
+    /// current VM call (cpp-host likewise defers it out of the hostcall).
+    /// </summary>
+    public bool RootDoneCalled()
+    {
+        if (!_rootDonePending)
+        {
+            return false;
+        }
+
+        _rootDonePending = false;
+        Post(Generation, static abi => abi.Shard.ShutDown(deleteRoot: true));
+        return true;
+    }
+
+    /// <summary>Under the lock: the grace for proxy_done passed; the root is deleted and the VM released anyway.</summary>
+    private void ExpireRootDone()
+    {
+        if (!_rootDonePending)
+        {
+            return;
+        }
+
+        Plugin.Log.LogWarning(
+            "plugin {Plugin} shard {Shard}: the root context deferred its deletion (proxy_on_done returned false) and did not call proxy_done within {Grace}; deleting it and releasing its VM",
+            Plugin.Options.Name, Index, Plugin.Options.RootDoneGrace);
+        ShutDown(deleteRoot: true);
+    }
+
+    /// <summary>The runtime is being disposed: a root still waiting for its proxy_done is deleted now.</summary>
+    public void EndRootWait()
+    {
+        using (EnterGate())
+        {
+            if (_disposed && !_shutDown)
+            {
+                Plugin.Log.LogWarning("plugin {Plugin} shard {Shard}: the runtime is disposed while the root context waits for proxy_done; deleting it",
+                    Plugin.Options.Name, Index);
+                ShutDown(deleteRoot: true);
+            }
+        }
+    }
+
+    /// <summary>Under the lock: the end of this shard: timers, calls and the VM (after the root's on_delete when asked).</summary>
+    private void ShutDown(bool deleteRoot)
+    {
+        if (_shutDown)
+        {
+            return;
+        }
+
+        _shutDown = true;
+        _rootDonePending = false;
+        _rootDoneGrace?.Dispose();
+        _rootDoneGrace = null;
+        StopTick();
+        _cancellation.Cancel();
+        if (Abi is { } abi)
+        {
+            if (deleteRoot)
+            {
+                CallDepth++;
                 try
                 {
-                    Abi.ShutdownRoot();
+                    abi.Vm.Arm();
+                    abi.DeleteRoot();
                 }
 #pragma warning disable CA1031 // Teardown is best effort.
                 catch (Exception ex)
@@ -484,15 +611,20 @@ internal sealed class PluginShard : IDisposable
                 {
                     Plugin.Log.LogDebug(ex, "plugin {Plugin} shard {Shard}: root teardown trapped", Plugin.Options.Name, Index);
                 }
-
-                Abi.Dispose();
-                Abi = null;
+                finally
+                {
+                    CallDepth--;
+                }
             }
 
-            Generation++;
+            abi.Dispose();
+            Abi = null;
         }
 
+        Generation++;
         _cancellation.Dispose();
+        Plugin.Runtime.RootGone(this);
+        Plugin.ShardShutDown();
     }
 
     /// <summary>Used by streams created while no shard is healthy.</summary>

@@ -21,6 +21,10 @@ public sealed class ProxyWasmPlugin : IDisposable
     private int _slots;
     private int _disposed;
 
+    // Shards not shut down yet, once all started: the last one to go lets go of the compiled module (a shard whose root
+    // context waits for proxy_done still runs it after Dispose).
+    private int _shardsRunning;
+
     internal ProxyWasmPlugin(ProxyWasmRuntime runtime, CompiledModule module, PluginOptions options, IPluginHost host, ILogger log)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Shards, 1);
@@ -48,12 +52,14 @@ public sealed class ProxyWasmPlugin : IDisposable
                 _shards[i] = new PluginShard(this, i);
                 _shards[i].Build();
             }
+
+            _shardsRunning = _shards.Length;
         }
         catch (Exception ex)
         {
             foreach (var shard in _shards)
             {
-                shard?.Dispose();
+                shard?.Dispose(rootMayWait: false);
             }
 
             _threadSlot.Dispose();
@@ -212,7 +218,20 @@ public sealed class ProxyWasmPlugin : IDisposable
         }
     }
 
-    /// <summary>Tears down every shard (root on_done/on_delete), stops timers and lets go of the compiled module.</summary>
+    /// <summary>A shard has shut down; the last one lets go of the compiled module.</summary>
+    internal void ShardShutDown()
+    {
+        if (Interlocked.Decrement(ref _shardsRunning) == 0)
+        {
+            Runtime.Release(Module);
+        }
+    }
+
+    /// <summary>
+    /// Tears down every shard: no new streams, root on_done, then on_delete, timers stopped and the compiled module let go.
+    /// A root whose on_done returns false keeps its VM (ticks, callout answers) until it calls proxy_done or
+    /// <see cref="PluginOptions.RootDoneGrace"/> passes; this returns without waiting for it.
+    /// </summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -222,10 +241,9 @@ public sealed class ProxyWasmPlugin : IDisposable
 
         foreach (var shard in _shards)
         {
-            shard.Dispose();
+            shard.Dispose(rootMayWait: true);
         }
 
         _threadSlot.Dispose();
-        Runtime.Release(Module);
     }
 }

@@ -25,6 +25,9 @@ public sealed class ProxyWasmRuntime : IDisposable
     private readonly LinkedList<CompiledModule> _idle = new();
     private readonly Lock _modulesGate = new();
     private readonly ConcurrentDictionary<string, SharedDataStore> _sharedData = new(StringComparer.Ordinal);
+
+    // Shards of disposed plugins whose root context waits for proxy_done: ended when the runtime is.
+    private readonly ConcurrentDictionary<PluginShard, byte> _waitingRoots = new();
     private readonly Lock _compileGate = new();
     private readonly Thread _ticker;
     private readonly ManualResetEventSlim _stopTicker = new();
@@ -286,12 +289,23 @@ public sealed class ProxyWasmRuntime : IDisposable
         }
     }
 
-    /// <summary>Stops the ticker and releases the engine.</summary>
+    /// <summary>A disposed plugin's shard keeps its VM while its root context waits for proxy_done.</summary>
+    internal void RootWaiting(PluginShard shard) => _waitingRoots.TryAdd(shard, 0);
+
+    internal void RootGone(PluginShard shard) => _waitingRoots.TryRemove(shard, out _);
+
+    /// <summary>Deletes root contexts still waiting for proxy_done, stops the ticker and releases the engine.</summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
+        }
+
+        // While the ticker still bounds their on_delete.
+        foreach (var shard in _waitingRoots.Keys)
+        {
+            shard.EndRootWait();
         }
 
         // Waits for a tick in progress, so none runs against the engine disposed below.
