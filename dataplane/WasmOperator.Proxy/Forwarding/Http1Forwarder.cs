@@ -482,6 +482,12 @@ internal sealed class Http1Forwarder : IDisposable
                     }
                     else if (context.Features.Get<IHttpRequestTrailersFeature>() is { Available: true } received)
                     {
+                        if (RequestFields.Unsendable(received.Trailers, "trailer") is { } malformed)
+                        {
+                            // Kestrel's HTTP/2 takes trailers an HTTP/1.1 message cannot carry: the client's 400 (or a reset).
+                            throw new BadHttpRequestException(malformed, StatusCodes.Status400BadRequest);
+                        }
+
                         foreach (var (name, values) in received.Trailers)
                         {
                             end.Header(name, values);

@@ -249,9 +249,12 @@ internal sealed class Http1ResponseHead
         return Encoding.ASCII.GetString(name);
     }
 
-    private static string Printable(ReadOnlySpan<byte> line)
+    private static string Printable(ReadOnlySpan<byte> line) => Printable(Encoding.Latin1.GetString(line[..Math.Min(line.Length, 80)]));
+
+    /// <summary>A field text for an error message or a reply: at most 80 characters, control characters shown as '?'.</summary>
+    internal static string Printable(string text)
     {
-        var text = Encoding.Latin1.GetString(line[..Math.Min(line.Length, 80)]);
+        text = text.Length > 80 ? text[..80] : text;
         return string.Create(text.Length, text, (span, s) =>
         {
             for (var i = 0; i < s.Length; i++)

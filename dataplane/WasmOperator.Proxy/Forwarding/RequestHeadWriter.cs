@@ -54,6 +54,13 @@ internal struct RequestHeadWriter : IDisposable
 
     public void Header(string name, string? value)
     {
+        // The client's fields were vetted before plugins ran (RequestFields) and the plugins' edits after: a name that is
+        // still no token (a plugin's request trailer, say) would be read upstream as another field, or end the head early.
+        if (name.Length == 0 || !Http1ResponseHead.IsToken(name))
+        {
+            throw new InvalidRequestException($"a request field name is not an HTTP token: '{Http1ResponseHead.Printable(name)}'");
+        }
+
         Write(name);
         Write(": "u8);
         Write(value);

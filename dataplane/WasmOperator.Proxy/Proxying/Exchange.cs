@@ -457,6 +457,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             return null;
         }
 
+        if (RequestFields.Unsendable(trailers, "trailer") is { } malformed)
+        {
+            // Refused before the plugins see them, as the request's headers were (ProxyHandler): the client's 400.
+            throw new BadHttpRequestException(malformed, StatusCodes.Status400BadRequest);
+        }
+
         var map = new HeaderMap(trailers.Count);
         foreach (var (name, values) in trailers)
         {

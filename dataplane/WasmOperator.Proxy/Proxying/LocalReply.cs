@@ -153,6 +153,13 @@ internal static class LocalReply
     public static LocalResponse ReroutedPastPlugins() =>
         new(500, "wasm_reroute_skips_plugins", "the request was rerouted past plugins that did not run on it"u8.ToArray(), new HeaderMap(), null);
 
+    /// <summary>
+    /// The reply to a request a client sent malformed (<paramref name="reason"/> says how), refused before plugins run: 400,
+    /// with the details Envoy's HTTP/2 codec gives.
+    /// </summary>
+    public static LocalResponse MalformedRequest(string reason) =>
+        new(400, "http2.invalid.header.field", Encoding.UTF8.GetBytes(reason), new HeaderMap(), null);
+
     /// <summary>The reply when the request as the plugins left it cannot be sent (an invalid field, path or method): 500.</summary>
     public static LocalResponse InvalidRequestFromPlugins() =>
         new(500, "invalid_request_from_plugins", "the request as plugins left it cannot be sent"u8.ToArray(), new HeaderMap(), null);

@@ -83,6 +83,15 @@ internal sealed partial class ProxyHandler : IDisposable
 
     public async Task HandleAsync(HttpContext context)
     {
+        if (Malformed(context.Request) is { } malformed)
+        {
+            // As Envoy's codec refuses it (RFC 9113 §8.2.1): neither plugins nor an upstream see the request.
+            var (replyHeaders, replyBody) = LocalReply.Build(context.Request, LocalReply.MalformedRequest(malformed));
+            await LocalReply.WriteAsync(context, replyHeaders, replyBody).ConfigureAwait(false);
+            _byClass[3].Inc();
+            return;
+        }
+
         // x-request-id for a request without one: plugins see it in their header map; without plugins the
         // fast path writes it straight into the upstream request (no header-dictionary insert per request).
         var requestId = _options.GenerateRequestId && !context.Request.Headers.ContainsKey(RequestIds.Header) ? RequestIds.New() : null;
@@ -193,6 +202,13 @@ internal sealed partial class ProxyHandler : IDisposable
             _byClass[code - 1].Inc();
         }
     }
+
+    /// <summary>
+    /// Why an HTTP/2 request cannot be forwarded as it came (<see cref="RequestFields"/>), null when it can. HTTP/1.x
+    /// requests passed Kestrel's parser, which takes no such field.
+    /// </summary>
+    private static string? Malformed(HttpRequest request) =>
+        HttpProtocol.IsHttp2(request.Protocol) || HttpProtocol.IsHttp3(request.Protocol) ? RequestFields.Unsendable(request.Headers, "header") : null;
 
     private static readonly object ResetCounted = new();
 

@@ -94,4 +94,19 @@ public sealed class PluginFieldValidationTests
         Assert.Equal(HttpStatusCode.OK, pathResponse.StatusCode);
         Assert.Equal("/rewritten?q=1", pathEcho?.Path);
     }
+
+    [Fact]
+    public async Task A_request_trailer_name_a_plugin_added_that_is_no_token_never_reaches_the_upstream()
+    {
+        // The forwarder writes request trailers after the body: the head and body went up already, the trailers do not.
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("trailer", Wat("add_request_trailer"), "trailer")),
+            o => o.Clusters[WasmOperator.Proxy.Configuration.ProxyOptions.DefaultCluster] = upstream.Address);
+
+        var text = await RawHttp.PostChunkedWithTrailersAsync(proxy.Server.Options.Port, "/upload", "hello", ("x-checksum", "abc"));
+
+        Assert.StartsWith("HTTP/1.1 500", text, StringComparison.Ordinal);
+        Assert.Contains("the request as plugins left it cannot be sent", text, StringComparison.Ordinal);
+        Assert.DoesNotContain(upstream.Requests, r => r.Trailers.Exists(t => t.Key.StartsWith("x-plugin", StringComparison.Ordinal)));
+    }
 }

@@ -113,11 +113,115 @@ internal static class RawHttp
         }
     }
 
-    /// <summary>HPACK "literal header field without indexing, new name", no Huffman (names and values under 127 bytes).</summary>
+    /// <summary>
+    /// Sends one HTTP/2 request on stream 1 with exactly these fields, Latin-1, neither validated nor normalised (HttpClient
+    /// refuses or fixes most of what a test sends this way): the headers, the body in one DATA frame if any, the trailers if
+    /// any. Returns what came back until the stream ended, was reset or the connection went away.
+    /// </summary>
+    public static async Task<H2Reply> SendH2Async(int port, IReadOnlyList<(string Name, string Value)> headers, byte[]? body = null,
+        IReadOnlyList<(string Name, string Value)>? trailers = null)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, port);
+        var stream = client.GetStream();
+        await stream.WriteAsync("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray());
+        await WriteFrameAsync(stream, Settings, 0, 0, []);
+        var block = new List<byte>();
+        foreach (var (name, value) in headers)
+        {
+            Literal(block, name, value);
+        }
+
+        await WriteFrameAsync(stream, Headers, (byte)(body is null && trailers is null ? EndHeaders | EndStream : EndHeaders), 1, [.. block]);
+        if (body is not null)
+        {
+            await WriteFrameAsync(stream, Data, trailers is null ? EndStream : (byte)0, 1, body);
+        }
+
+        if (trailers is not null)
+        {
+            var trailerBlock = new List<byte>();
+            foreach (var (name, value) in trailers)
+            {
+                Literal(trailerBlock, name, value);
+            }
+
+            await WriteFrameAsync(stream, Headers, EndHeaders | EndStream, 1, [.. trailerBlock]);
+        }
+
+        int? status = null;
+        var received = new MemoryStream();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var header = new byte[9];
+        while (true)
+        {
+            try
+            {
+                await stream.ReadExactlyAsync(header, timeout.Token);
+            }
+            catch (Exception ex) when (ex is EndOfStreamException or IOException)
+            {
+                return new H2Reply(status, Encoding.Latin1.GetString(received.ToArray()), null, ConnectionEnded: true);
+            }
+
+            var payload = new byte[(header[0] << 16) | (header[1] << 8) | header[2]];
+            await stream.ReadExactlyAsync(payload, timeout.Token);
+            var type = header[3];
+            var flags = header[4];
+            var id = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(5)) & 0x7fffffff;
+            if (type == GoAway)
+            {
+                return new H2Reply(status, Encoding.Latin1.GetString(received.ToArray()), null, ConnectionEnded: true);
+            }
+
+            if (id != 1)
+            {
+                continue;
+            }
+
+            if (type == 3) // RST_STREAM
+            {
+                return new H2Reply(status, Encoding.Latin1.GetString(received.ToArray()), BinaryPrimitives.ReadInt32BigEndian(payload), ConnectionEnded: false);
+            }
+
+            if (type == Headers)
+            {
+                status ??= Status(payload);
+            }
+            else if (type == Data)
+            {
+                received.Write(payload);
+            }
+
+            if ((flags & EndStream) != 0)
+            {
+                return new H2Reply(status, Encoding.Latin1.GetString(received.ToArray()), null, ConnectionEnded: false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The <c>:status</c> of a response HEADERS block, the field Kestrel writes first: an index into HPACK's static table
+    /// (200, 204, 206, 304, 400, 404, 500), else a literal of the static name <c>:status</c> with three digits.
+    /// </summary>
+    private static int Status(byte[] block)
+    {
+        int[] indexed = [200, 204, 206, 304, 400, 404, 500];
+        if ((block[0] & 0x80) != 0)
+        {
+            return indexed[(block[0] & 0x7f) - 8];
+        }
+
+        Assert.Equal(8, block[0] & 0x0f);
+        Assert.Equal(3, block[1]);
+        return int.Parse(Encoding.ASCII.GetString(block, 2, 3), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>HPACK "literal header field without indexing, new name", Latin-1, no Huffman (names and values under 127 bytes).</summary>
     private static void Literal(List<byte> block, string name, string value)
     {
-        var n = Encoding.ASCII.GetBytes(name);
-        var v = Encoding.ASCII.GetBytes(value);
+        var n = Encoding.Latin1.GetBytes(name);
+        var v = Encoding.Latin1.GetBytes(value);
         block.Add(0x00);
         block.Add((byte)n.Length);
         block.AddRange(n);
@@ -138,3 +242,9 @@ internal static class RawHttp
         await stream.WriteAsync(frame);
     }
 }
+
+/// <summary>
+/// What came back on an HTTP/2 stream: the response status, if a response came, its body, the RST_STREAM error code if the
+/// stream was reset, and whether the connection ended (GOAWAY, or closed) instead.
+/// </summary>
+internal sealed record H2Reply(int? Status, string Body, int? ResetCode, bool ConnectionEnded);
