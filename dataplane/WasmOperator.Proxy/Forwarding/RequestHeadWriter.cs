@@ -94,7 +94,15 @@ internal struct RequestHeadWriter : IDisposable
             Write(basePath);
             var path = request.PathBase.Add(request.Path).ToUriComponent();
             Write(path.Length == 0 ? "/" : path);
-            Write(request.QueryString.ToUriComponent());
+            // The path is escaped on the way out; the query goes as it came (from the client or a plugin), so it is the one
+            // place a space or control could still split the request line if the checks before ever missed one.
+            var query = request.QueryString.ToUriComponent();
+            if (RequestTarget.HasSpaceOrControl(query))
+            {
+                throw new InvalidRequestException($"the request query has a space or control character: '{Http1ResponseHead.Printable(query)}'");
+            }
+
+            Write(query);
         }
 
         Write(" HTTP/1.1\r\nHost: "u8);

@@ -155,10 +155,14 @@ internal static class LocalReply
 
     /// <summary>
     /// The reply to a request a client sent malformed (<paramref name="reason"/> says how), refused before plugins run: 400,
-    /// with the details Envoy's HTTP/2 codec gives.
+    /// with the details Envoy's codec for the client's protocol gives.
     /// </summary>
-    public static LocalResponse MalformedRequest(string reason) =>
-        new(400, "http2.invalid.header.field", Encoding.UTF8.GetBytes(reason), new HeaderMap(), null);
+    public static LocalResponse MalformedRequest(HttpRequest request, string reason) => new(
+        400,
+        HttpProtocol.IsHttp2(request.Protocol) ? "http2.invalid.header.field" : "http1.codec_error",
+        Encoding.UTF8.GetBytes(reason),
+        new HeaderMap(),
+        null);
 
     /// <summary>The reply when the request as the plugins left it cannot be sent (an invalid field, path or method): 500.</summary>
     public static LocalResponse InvalidRequestFromPlugins() =>

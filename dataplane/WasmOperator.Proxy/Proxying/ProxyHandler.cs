@@ -86,7 +86,7 @@ internal sealed partial class ProxyHandler : IDisposable
         if (Malformed(context.Request) is { } malformed)
         {
             // As Envoy's codec refuses it (RFC 9113 §8.2.1): neither plugins nor an upstream see the request.
-            var (replyHeaders, replyBody) = LocalReply.Build(context.Request, LocalReply.MalformedRequest(malformed));
+            var (replyHeaders, replyBody) = LocalReply.Build(context.Request, LocalReply.MalformedRequest(context.Request, malformed));
             await LocalReply.WriteAsync(context, replyHeaders, replyBody).ConfigureAwait(false);
             _byClass[3].Inc();
             return;
@@ -204,11 +204,12 @@ internal sealed partial class ProxyHandler : IDisposable
     }
 
     /// <summary>
-    /// Why an HTTP/2 request cannot be forwarded as it came (<see cref="RequestFields"/>), null when it can. HTTP/1.x
-    /// requests passed Kestrel's parser, which takes no such field.
+    /// Why a request cannot be forwarded as it came (<see cref="RequestTarget"/>, <see cref="RequestFields"/>), null when it
+    /// can. The fields of HTTP/1.x requests passed Kestrel's parser, which takes no such field.
     /// </summary>
     private static string? Malformed(HttpRequest request) =>
-        HttpProtocol.IsHttp2(request.Protocol) || HttpProtocol.IsHttp3(request.Protocol) ? RequestFields.Unsendable(request.Headers, "header") : null;
+        RequestTarget.Unsendable(request) ??
+        (HttpProtocol.IsHttp2(request.Protocol) || HttpProtocol.IsHttp3(request.Protocol) ? RequestFields.Unsendable(request.Headers, "header") : null);
 
     private static readonly object ResetCounted = new();
 

@@ -6,7 +6,7 @@ using static WasmOperator.Proxy.Tests.Support.TestModules;
 namespace WasmOperator.Proxy.Tests.Forwarding;
 
 /// <summary>
-/// What an h2c client can send that an HTTP/1.1 request cannot carry (HPACK takes any bytes in a field): refused with
+/// What an h2c client can send that an HTTP/1.1 request cannot carry (HPACK takes any bytes in a field, <c>:path</c> included): refused with
 /// 400 before plugins or an upstream see it, as Envoy's codec refuses a malformed HTTP/2 request, on both forwarding
 /// paths. Written raw into the upstream's HTTP/1.1 head, such a field would be read there as another field, or frame
 /// a smuggled request.
@@ -46,6 +46,43 @@ public sealed class H2cMalformedRequestTests
         Assert.Contains("is not an HTTP token", reply.Body, StringComparison.Ordinal);
         Assert.Empty(upstream.Requests);
         Assert.Contains("proxy_requests_total{code=\"4xx\"} 1", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    // Kestrel leaves the query as it came: written raw, it forged the upstream's request line ("GET /q?x HTTP/1.0 HTTP/1.1").
+    [InlineData("/q?x HTTP/1.0", true)]
+    [InlineData("/q?x HTTP/1.0", false)]
+    [InlineData("/q?a\tb", true)]
+    [InlineData("/q?a\u0001b", true)]
+    [InlineData("/q?a\u007fb", true)]
+    // The path part went out escaped (%20), but Envoy's codec refuses it as well, and plugins saw another path than the client sent.
+    [InlineData("/q b", true)]
+    // As Kestrel answers an HTTP/1.1 client whose target has bytes above 0x7F: through HTTP/2 they were read as Latin-1 and
+    // the path re-encoded as UTF-8 ("/caf\u00c3\u00a9" went up as /caf%C3%83%C2%A9).
+    [InlineData("/caf\u00c3\u00a9", true)]
+    [InlineData("/q?caf\u00c3\u00a9", false)]
+    public async Task A_path_with_a_space_a_control_or_a_byte_outside_ascii_is_a_400_and_never_reaches_the_upstream(string path, bool http1Forwarder)
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
+        await using var proxy = await ProxyToAsync(upstream.Address, http1Forwarder);
+
+        var reply = await RawHttp.SendH2Async(proxy.Server.Options.H2cPort, Get(path));
+
+        Assert.Equal(400, reply.Status);
+        Assert.Contains("percent-encode", reply.Body, StringComparison.Ordinal);
+        Assert.Empty(upstream.Requests);
+    }
+
+    [Fact]
+    public async Task A_percent_encoded_path_and_query_reach_the_upstream_as_sent()
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        var reply = await RawHttp.SendH2Async(proxy.Server.Options.H2cPort, Get("/caf%C3%A9?q=x%20HTTP/1.0&r=%09"));
+
+        Assert.Equal(200, reply.Status);
+        Assert.Equal("GET /caf%C3%A9?q=x%20HTTP/1.0&r=%09 HTTP/1.1", Assert.Single(upstream.Requests).RequestLine);
     }
 
     [Fact]

@@ -6,7 +6,7 @@ using WasmOperator.Proxy.Tests.Support;
 
 namespace WasmOperator.Proxy.Tests.Forwarding;
 
-/// <summary>The request-target forms of RFC 9112 §3.2 as they leave the fast path.</summary>
+/// <summary>The request-target forms of RFC 9112 §3.2 as they leave the fast path, and a target no request line can carry.</summary>
 public sealed class RequestTargetTests
 {
     [Fact]
@@ -25,5 +25,18 @@ public sealed class RequestTargetTests
 
         Assert.StartsWith("HTTP/1.1 200", reply, StringComparison.Ordinal);
         Assert.Equal("OPTIONS * HTTP/1.1", Assert.Single(upstream.Requests).RequestLine);
+    }
+
+    [Fact]
+    public async Task A_del_in_an_http11_target_is_a_400_as_the_other_controls_are()
+    {
+        // Kestrel's parser refuses a space, the controls and bytes above 0x7F in a target, but lets DEL through.
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+        await using var proxy = await ProxyHarness.StartAsync("plugins: []\n", o => o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address);
+
+        var reply = await RawHttp.GetAsync(proxy.Server.Options.Port, "/q?a\u007fb");
+
+        Assert.StartsWith("HTTP/1.1 400", reply, StringComparison.Ordinal);
+        Assert.Empty(upstream.Requests);
     }
 }
