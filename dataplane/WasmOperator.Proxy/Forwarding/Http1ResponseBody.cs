@@ -37,7 +37,7 @@ internal sealed class Http1ResponseBody(Http1Connection connection, BodyFraming 
     /// <summary>True once the body was read to its end (the connection may then be reused).</summary>
     public bool Completed => _state == State.Done;
 
-    /// <summary>Trailer fields of a chunked body, available after <see cref="Completed"/>.</summary>
+    /// <summary>Trailer fields of a chunked body, available after <see cref="Completed"/>; those no trailer may pass on (<see cref="TrailerFields"/>) dropped.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Trailers => _trailers ?? (IReadOnlyList<KeyValuePair<string, string>>)[];
 
     /// <summary>The next piece of the body (valid until the next call); empty at the end.</summary>
@@ -166,7 +166,11 @@ internal sealed class Http1ResponseBody(Http1Connection connection, BodyFraming 
                 throw new UpstreamProtocolException("chunked response: malformed or oversized trailer section");
             }
 
-            (_trailers ??= []).Add(new(Encoding.ASCII.GetString(span[..colon]), Encoding.Latin1.GetString(span[(colon + 1)..].Trim(" \t"u8))));
+            var name = Encoding.ASCII.GetString(span[..colon]);
+            if (!TrailerFields.IsForbidden(name))
+            {
+                (_trailers ??= []).Add(new(name, Encoding.Latin1.GetString(span[(colon + 1)..].Trim(" \t"u8))));
+            }
         }
     }
 

@@ -205,7 +205,8 @@ internal sealed class Http1ResponseHead
     /// <summary>A line without the CR of its CRLF (a CR left anywhere else is a bare CR, refused where it is found).</summary>
     private static ReadOnlySpan<byte> WithoutCr(ReadOnlySpan<byte> line) => line.EndsWith((byte)'\r') ? line[..^1] : line;
 
-    private static bool IsHopByHop(string name)
+    /// <summary>Connection-specific fields (RFC 9110 §7.6.1), Trailer included: they describe this hop, not the message.</summary>
+    internal static bool IsHopByHop(string name)
     {
         foreach (var h in HopByHop)
         {

@@ -722,7 +722,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 {
                     foreach (var (name, value) in ResponseTrailers?.Entries ?? [])
                     {
-                        response.AppendTrailer(name, value);
+                        // What HttpClient read from an HTTP/1.1 upstream (YARP's path), or what a plugin added, may hold
+                        // fields an HTTP/2 client resets the stream over.
+                        if (!TrailerFields.IsForbidden(name))
+                        {
+                            response.AppendTrailer(name, value);
+                        }
                     }
                 }
             }

@@ -160,6 +160,32 @@ public sealed class H2cForwardingTests
         Assert.Equal("data: 1", await response.Content.ReadAsStringAsync().WaitAsync(Patience));
     }
 
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    [InlineData(false, true)]
+    public async Task Trailer_fields_of_an_http11_upstream_that_no_trailer_may_carry_do_not_reach_an_h2c_client(bool http1Forwarder, bool plugin)
+    {
+        // RFC 9113 §8.2.2: an HTTP/2 field section with a connection-specific field is malformed; HttpClient, curl and
+        // nghttp2 reset the stream (PROTOCOL_ERROR), and the complete response is lost. Content-Length and Host cannot be
+        // trailers (RFC 9110 §6.5.1). With a plugin the trailers pass through the plugins' relay.
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\n" +
+            "Connection: close\r\nProxy-Connection: keep-alive\r\nUpgrade: h2c\r\nTE: trailers\r\nContent-Length: 9\r\nHost: evil\r\nx-ok: 1\r\n\r\n"));
+        await using var proxy = await ProxyHarness.StartAsync(plugin ? Yaml(Plugin("pass", Wat("pass_through"), "pass")) : "plugins: []\n", o =>
+        {
+            o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address;
+            o.Http1Forwarder = http1Forwarder;
+        });
+
+        using var response = await proxy.H2c.GetAsync("/t");
+
+        Assert.Equal("ok", await response.Content.ReadAsStringAsync());
+        Assert.Equal("1", response.TrailingHeaders.NonValidated["x-ok"].ToString());
+        Assert.Equal(["x-ok"], response.TrailingHeaders.NonValidated.Select(t => t.Key));
+    }
+
     /// <summary>An HPACK literal field without indexing, its name and value as they are (no Huffman coding).</summary>
     private static byte[] Field(string name, string value) =>
         [0x00, (byte)name.Length, .. Encoding.ASCII.GetBytes(name), (byte)value.Length, .. Encoding.ASCII.GetBytes(value)];
