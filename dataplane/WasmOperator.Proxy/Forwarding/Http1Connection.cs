@@ -165,8 +165,15 @@ internal sealed class Http1Connection : IDisposable
     public void Abort(bool timedOut)
     {
         TimedOut |= timedOut;
-        _requestBody.Cancel();
-        Dispose();
+        try
+        {
+            _requestBody.Cancel();
+        }
+        finally
+        {
+            // Whatever a registration on the body's token threw, the socket closes: a request left waiting on it would hang.
+            Dispose();
+        }
     }
 
     public void Dispose()

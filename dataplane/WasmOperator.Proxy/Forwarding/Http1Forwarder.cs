@@ -405,7 +405,7 @@ internal sealed class Http1Forwarder : IDisposable
         // client (CancelPendingRead leaves Kestrel able to drain the rest). A plugin's body stream reads Kestrel's
         // through a stream, which a cancelled read would leave mid-read: there the stop takes effect after the next chunk.
         var pipe = observer is null ? context.Request.BodyReader : null;
-        using var cancelRead = pipe is null ? default : stop.UnsafeRegister(static r => ((PipeReader)r!).CancelPendingRead(), pipe);
+        using var cancelRead = pipe is null ? default : stop.UnsafeRegister(static r => CancelRead((PipeReader)r!), pipe);
         var buffer = ArrayPool<byte>.Shared.Rent(ChunkHeaderRoom + ChunkSize + 2);
         try
         {
@@ -506,6 +506,24 @@ internal sealed class Http1Forwarder : IDisposable
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// Ends a read of the client's body that waits on the client. Once the body failed (the client reset its stream, or
+    /// sent less than its content-length) Kestrel's reader rethrows that failure from CancelPendingRead, whatever it was,
+    /// and no read is waiting: nothing to cancel. Thrown, it would escape the abort of the upstream connection, which runs
+    /// in the RequestAborted callback, and Kestrel would log it as an unhandled exception of the application's.
+    /// </summary>
+    private static void CancelRead(PipeReader reader)
+    {
+        try
+        {
+            reader.CancelPendingRead();
+        }
+        catch (Exception)
+        {
+            // The read this was to end has ended with the body's own error, which the forwarding reports.
         }
     }
 

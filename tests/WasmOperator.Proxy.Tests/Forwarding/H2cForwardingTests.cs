@@ -186,6 +186,71 @@ public sealed class H2cForwardingTests
         Assert.Equal(["x-ok"], response.TrailingHeaders.NonValidated.Select(t => t.Key));
     }
 
+    [Fact]
+    public async Task An_h2c_client_resetting_its_stream_mid_upload_is_a_downstream_reset_and_logs_no_error()
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
+        var proxy = await ProxyToAsync(upstream.Address);
+        try
+        {
+            var content = new PipeContent();
+            using var post = new HttpRequestMessage(HttpMethod.Post, "/upload")
+            {
+                Version = HttpVersion.Version20,
+                VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+                Content = content,
+            };
+            var sending = proxy.H2c.SendAsync(post, HttpCompletionOption.ResponseHeadersRead);
+            await content.Writer.WriteAsync("part"u8.ToArray());
+            // The forwarder connected upstream and reads the client's body: then the client resets the stream.
+            await ProxyHarness.EventuallyAsync(() => Task.FromResult(upstream.Connections == 1), "the upstream connection");
+            await content.Writer.CompleteAsync(new IOException("client gave up"));
+            await Assert.ThrowsAnyAsync<Exception>(() => sending);
+
+            await ProxyHarness.EventuallyAsync(async () => (await proxy.MetricsAsync()).Contains("proxy_downstream_resets_total 1", StringComparison.Ordinal),
+                "the reset counted");
+            Assert.Contains("proxy_upstream_errors_total 0", await proxy.MetricsAsync(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            await proxy.DisposeAsync();
+        }
+
+        // Kestrel's request body reader rethrew the reset from the forwarder's CancelPendingRead, in the RequestAborted
+        // callback: Kestrel logged it as an unhandled exception of the application's, with its stack trace.
+        AssertNoErrorLogged(proxy);
+    }
+
+    [Fact]
+    public async Task An_h2c_upload_shorter_than_its_content_length_is_a_downstream_reset_and_logs_no_error()
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
+        var proxy = await ProxyToAsync(upstream.Address);
+        try
+        {
+            // Kestrel resets the stream when END_STREAM comes before the content-length: the body fails as the client's reset does.
+            var reply = await RawHttp.SendH2Async(
+                proxy.Server.Options.H2cPort,
+                [(":method", "POST"), (":scheme", "http"), (":path", "/upload"), (":authority", "app"), ("content-length", "10")],
+                "part"u8.ToArray(),
+                beforeBody: () => ProxyHarness.EventuallyAsync(() => Task.FromResult(upstream.Connections == 1), "the upstream connection"));
+
+            Assert.NotNull(reply.ResetCode);
+            await ProxyHarness.EventuallyAsync(async () => (await proxy.MetricsAsync()).Contains("proxy_downstream_resets_total 1", StringComparison.Ordinal),
+                "the reset counted");
+            Assert.Contains("proxy_upstream_errors_total 0", await proxy.MetricsAsync(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            await proxy.DisposeAsync();
+        }
+
+        AssertNoErrorLogged(proxy);
+    }
+
+    private static void AssertNoErrorLogged(ProxyHarness proxy) =>
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.StartsWith("Error ", StringComparison.Ordinal) || l.StartsWith("Critical ", StringComparison.Ordinal));
+
     /// <summary>An HPACK literal field without indexing, its name and value as they are (no Huffman coding).</summary>
     private static byte[] Field(string name, string value) =>
         [0x00, (byte)name.Length, .. Encoding.ASCII.GetBytes(name), (byte)value.Length, .. Encoding.ASCII.GetBytes(value)];

@@ -116,10 +116,11 @@ internal static class RawHttp
     /// <summary>
     /// Sends one HTTP/2 request on stream 1 with exactly these fields, Latin-1, neither validated nor normalised (HttpClient
     /// refuses or fixes most of what a test sends this way): the headers, the body in one DATA frame if any, the trailers if
-    /// any. Returns what came back until the stream ended, was reset or the connection went away.
+    /// any. <paramref name="beforeBody"/>, if given, is awaited between the headers and the body. Returns what came back
+    /// until the stream ended, was reset or the connection went away.
     /// </summary>
     public static async Task<H2Reply> SendH2Async(int port, IReadOnlyList<(string Name, string Value)> headers, byte[]? body = null,
-        IReadOnlyList<(string Name, string Value)>? trailers = null)
+        IReadOnlyList<(string Name, string Value)>? trailers = null, Func<Task>? beforeBody = null)
     {
         using var client = new TcpClient();
         await client.ConnectAsync(IPAddress.Loopback, port);
@@ -133,6 +134,11 @@ internal static class RawHttp
         }
 
         await WriteFrameAsync(stream, Headers, (byte)(body is null && trailers is null ? EndHeaders | EndStream : EndHeaders), 1, [.. block]);
+        if (beforeBody is not null)
+        {
+            await beforeBody();
+        }
+
         if (body is not null)
         {
             await WriteFrameAsync(stream, Data, trailers is null ? EndStream : (byte)0, 1, body);
