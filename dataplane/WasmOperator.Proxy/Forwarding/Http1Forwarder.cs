@@ -473,11 +473,15 @@ internal sealed class Http1Forwarder : IDisposable
                 {
                     end.Write(LastChunk);
                     // Request trailers go on (as plugins left them): the chunked encoding is the one way HTTP/1.1 carries them.
+                    // Not those no trailer may carry (a client's content-length or host, a plugin's connection field).
                     if (observer is not null)
                     {
                         foreach (var (name, value) in observer.RequestTrailerFields())
                         {
-                            end.Header(name, value);
+                            if (!TrailerFields.IsForbidden(name))
+                            {
+                                end.Header(name, value);
+                            }
                         }
                     }
                     else if (context.Features.Get<IHttpRequestTrailersFeature>() is { Available: true } received)
@@ -490,7 +494,10 @@ internal sealed class Http1Forwarder : IDisposable
 
                         foreach (var (name, values) in received.Trailers)
                         {
-                            end.Header(name, values);
+                            if (!TrailerFields.IsForbidden(name))
+                            {
+                                end.Header(name, values);
+                            }
                         }
                     }
 

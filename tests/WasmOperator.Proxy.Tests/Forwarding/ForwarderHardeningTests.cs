@@ -197,6 +197,38 @@ public sealed class ForwarderHardeningTests
         Assert.Contains("proxy_upstream_errors_total 0", await proxy.MetricsAsync(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public async Task Request_trailer_fields_no_trailer_may_carry_are_not_sent_upstream(bool h2c, bool plugin)
+    {
+        // A content-length or transfer-encoding after the body means nothing (RFC 9110 §6.5.1), but an upstream that merges
+        // trailers into the header section would frame or route the request by them. Kestrel's HTTP/2 refuses connection
+        // fields in trailers itself; its HTTP/1.1 takes them all.
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        await using var proxy = await ProxyToAsync(upstream.Address, plugin ? Yaml(Plugin("pass", Wat("pass_through"), "pass")) : "plugins: []\n");
+        (string, string)[] trailers = [("content-length", "5"), ("transfer-encoding", "chunked"), ("host", "evil"), ("x-ok", "1")];
+
+        if (h2c)
+        {
+            var reply = await RawHttp.SendH2Async(proxy.Server.Options.H2cPort,
+                [(":method", "POST"), (":scheme", "http"), (":path", "/upload"), (":authority", "app")], "hello"u8.ToArray(), trailers);
+            Assert.Equal(200, reply.Status);
+        }
+        else
+        {
+            var reply = await RawHttp.PostChunkedWithTrailersAsync(proxy.Server.Options.Port, "/upload", "hello",
+                [.. trailers, ("connection", "close"), ("keep-alive", "timeout=5"), ("upgrade", "h2c")]);
+            Assert.StartsWith("HTTP/1.1 200", reply, StringComparison.Ordinal);
+        }
+
+        var received = Assert.Single(upstream.Requests);
+        Assert.Equal("hello", Encoding.ASCII.GetString(received.Body));
+        Assert.Equal(["x-ok"], received.Trailers.Select(t => t.Key));
+    }
+
     /// <summary>
     /// Writes <paramref name="request"/> on a new connection and returns what came back by the time the proxy closed it,
     /// or after 5 s with "[still open]" appended.
