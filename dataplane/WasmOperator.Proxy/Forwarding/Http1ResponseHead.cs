@@ -63,7 +63,7 @@ internal sealed class Http1ResponseHead
     /// Parses one response head (status line through the empty line, exclusive) and decides the body
     /// framing for a request with <paramref name="headRequest"/>. Throws <see cref="UpstreamProtocolException"/>
     /// for anything a proxy must not pass on: a bad status line, obs-fold, a malformed field, a control character in a
-    /// value, conflicting lengths.
+    /// value, conflicting lengths, a Content-Length beside Transfer-Encoding.
     /// </summary>
     public static Http1ResponseHead Parse(ReadOnlySpan<byte> head, bool headRequest)
     {
@@ -171,6 +171,13 @@ internal sealed class Http1ResponseHead
         if (connectionTokens is not null)
         {
             result.Headers.RemoveAll(h => connectionTokens.Exists(t => t.Equals(h.Key, StringComparison.OrdinalIgnoreCase)));
+        }
+
+        if (chunked && result.ContentLength is not null)
+        {
+            // RFC 9112 §6.3: a message with both may be an attempt at smuggling; its framing cannot be trusted, nor the
+            // connection after it. nginx and Envoy answer 502 too.
+            throw new UpstreamProtocolException("response has both Content-Length and Transfer-Encoding");
         }
 
         if (chunked && http10)

@@ -118,6 +118,33 @@ public sealed class ForwarderHardeningTests
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
     }
     [Theory]
+    [InlineData("HTTP/1.1", false)]
+    [InlineData("HTTP/1.1", true)]
+    [InlineData("HTTP/1.0", false)]
+    public async Task A_response_with_both_content_length_and_transfer_encoding_is_a_502_and_its_connection_not_reused(string version, bool h2c)
+    {
+        // RFC 9112 §6.3: the two framings disagree (here the chunked body is 5 bytes, the length says 100), which is how
+        // responses are smuggled; relayed as chunked, the connection went back to the pool. nginx and Envoy answer 502.
+        var first = 0;
+        await using var upstream = new RawUpstream(async (_, stream) =>
+        {
+            await stream.WriteAsync(Ascii(Interlocked.Increment(ref first) == 1
+                ? $"{version} 200 OK\r\nConnection: keep-alive\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+            return true;
+        });
+        await using var proxy = await ProxyToAsync(upstream.Address);
+        var client = h2c ? proxy.H2c : proxy.Client;
+
+        using var both = await client.GetAsync("/both");
+        using var next = await client.GetAsync("/next");
+
+        Assert.Equal(HttpStatusCode.BadGateway, both.StatusCode);
+        Assert.Equal("ok", await next.Content.ReadAsStringAsync());
+        Assert.Equal(2, upstream.Connections);
+    }
+
+    [Theory]
     [InlineData("gzip, chunked", false)]
     [InlineData("identity, chunked", false)]
     [InlineData("chunked, chunked", false)]
