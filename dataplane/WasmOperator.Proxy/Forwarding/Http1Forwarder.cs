@@ -20,10 +20,15 @@ internal sealed class Http1Forwarder : IDisposable
     private readonly List<Http1Upstream> _upstreams = [];
     private readonly ITimer _sweeper;
     private readonly long _timeoutMs;
+    private readonly Action? _retried;
 
-    public Http1Forwarder(Http1ForwarderOptions options, TimeProvider? time = null)
+    /// <param name="options">Limits and timeouts.</param>
+    /// <param name="time">The clock of the sweeper that times requests out.</param>
+    /// <param name="retried">Called each time a request is sent again on a new connection (the stale-connection retry).</param>
+    public Http1Forwarder(Http1ForwarderOptions options, TimeProvider? time = null, Action? retried = null)
     {
         _options = options;
+        _retried = retried;
         _timeoutMs = (long)options.ActivityTimeout.TotalMilliseconds;
         var period = TimeSpan.FromMilliseconds(Math.Clamp(options.ActivityTimeout.TotalMilliseconds / 4, 10, 1000));
         _sweeper = (time ?? TimeProvider.System).CreateTimer(static s => ((Http1Forwarder)s!).Sweep(), this, period, period);
@@ -158,6 +163,8 @@ internal sealed class Http1Forwarder : IDisposable
                     // request was processed, so it is sent again on a new connection (as HttpClient does).
                     upstream.Pool.Close(connection);
                     connection = null;
+                    observer?.OnRetry();
+                    _retried?.Invoke();
                 }
             }
 

@@ -42,6 +42,9 @@ internal interface IUpstreamResponseObserver
     /// <summary>The connection the request goes on (told again when a stale pooled one is replaced): its addresses are the upstream.* properties.</summary>
     void OnUpstreamConnection(Http1Connection connection);
 
+    /// <summary>The request is sent again, on a new connection, after a stale pooled one failed under it: another attempt.</summary>
+    void OnRetry();
+
     /// <summary>
     /// The forwarder is done with the connection of <see cref="OnUpstreamConnection"/> and would pool it: false when the
     /// observer aborted it meanwhile (a plugin stopped the stream from outside a callback), which must not be reused.

@@ -32,6 +32,8 @@ internal sealed class ProxyMetrics
         factory.ExemplarBehavior = ExemplarBehavior.NoExemplars();
         Requests = factory.CreateCounter("proxy_requests_total", "Requests handled by the data-plane listener, by response code class.", "code");
         UpstreamErrors = factory.CreateCounter("proxy_upstream_errors_total", "Requests the forwarder could not complete.");
+        UpstreamRetries = factory.CreateCounter("proxy_upstream_retries_total",
+            "Requests sent again on a new upstream connection after a pooled one closed or reset before any response byte (Envoy's upstream_rq_retry).");
         DownstreamResets = factory.CreateCounter("proxy_downstream_resets_total", "Requests the client reset or left before their response completed (Envoy's DC flag).");
         StreamIdleTimeouts = factory.CreateCounter("proxy_stream_idle_timeouts_total",
             "Streams ended because no byte moved either way for --stream-idle-timeout (Envoy's downstream_rq_idle_timeout, SI flag).");
@@ -77,6 +79,8 @@ internal sealed class ProxyMetrics
     public Counter Requests { get; }
 
     public Counter UpstreamErrors { get; }
+
+    public Counter UpstreamRetries { get; }
 
     public Counter DownstreamResets { get; }
 

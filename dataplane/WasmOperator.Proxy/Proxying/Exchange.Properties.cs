@@ -15,12 +15,15 @@ internal sealed partial class Exchange
     private long _responseFlags;
     private string? _transportFailure;
     private Http1Connection? _upstreamConnection;
+    private int _retries;
 
     void IUpstreamResponseObserver.OnUpstreamConnection(Http1Connection connection)
     {
         _upstreamConnection = connection;
         ForwardingOn(connection);
     }
+
+    void IUpstreamResponseObserver.OnRetry() => Interlocked.Increment(ref _retries);
 
     /// <summary>Records a response flag (<see cref="ResponseFlags"/>) for <c>response.flags</c>; flags accumulate, as Envoy's do.</summary>
     public void SetResponseFlag(long flag) => _responseFlags |= flag;
@@ -106,7 +109,9 @@ internal sealed partial class Exchange
             case "upstream.local_address": text = _upstreamConnection?.LocalEndPoint is { } local ? AddressText(local.Address, local.Port) : null; break;
             // Once forwarded; "" when the connection was made (Envoy's, without TLS).
             case "upstream.transport_failure_reason": text = Upstream is null ? null : _transportFailure ?? ""; break;
-            case "upstream.request_attempt_count": number = Upstream is null ? 0 : 1; break;
+            // Envoy's attempt count: 2 once the HTTP/1.1 forwarder sent the request again after a stale connection
+            // (HttpClient's own retries, on YARP's path, are not seen).
+            case "upstream.request_attempt_count": number = Upstream is null ? 0 : 1 + Volatile.Read(ref _retries); break;
             // Known from the request's route before it is forwarded, as Envoy's (routes match on the path as plugins left it).
             case "cluster_name" or "xds.cluster_name": text = Upstream?.Name ?? _options.ClusterFor(Context.Request.Path); break;
             // Routes have no names: Envoy's "" for an unnamed route.

@@ -73,7 +73,7 @@ internal sealed partial class ProxyHandler : IDisposable
         _prefixes = options.Clusters.ToDictionary(c => c.Key, c => c.Value.ToString().TrimEnd('/'), StringComparer.Ordinal);
         _defaultPort = options.Clusters[ProxyOptions.DefaultCluster].Port;
         var fastOptions = new Http1ForwarderOptions { ActivityTimeout = options.UpstreamTimeout, ThreadAffinity = SocketThreads.InlineCompletions };
-        _fast = new Http1Forwarder(fastOptions);
+        _fast = new Http1Forwarder(fastOptions, retried: () => metrics.UpstreamRetries.Inc());
         _fastUpstreams = options.Clusters.Where(c => options.Http1Forwarder && Http1Upstream.Supports(c.Value))
             .ToDictionary(c => c.Key, c => _fast.AddUpstream(c.Value), StringComparer.Ordinal);
     }

@@ -66,7 +66,29 @@ public sealed class H2cForwardingTests
         Assert.Equal(3, upstream.Connections);
         var metrics = await proxy.MetricsAsync();
         Assert.Contains("proxy_upstream_errors_total 0", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_upstream_retries_total 2", metrics, StringComparison.Ordinal);
         Assert.Contains("proxy_requests_total{code=\"2xx\"} 3", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Plugins_read_two_upstream_attempts_for_a_request_sent_again_on_a_new_connection()
+    {
+        await using var upstream = new RawUpstream(AnswersOnceThenResets());
+        await using var proxy = await ProxyToAsync(upstream.Address, Yaml(PropertyProbe.Plugin("upstream request_attempt_count")));
+
+        using (var first = await proxy.H2c.GetAsync("/first"))
+        {
+            Assert.Equal(1, (await PropertyProbe.ReadAsync(proxy.Logs, "RSP", "upstream request_attempt_count")).Int64);
+        }
+
+        using var second = await proxy.H2c.GetAsync("/second");
+
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        // Envoy's attempt count: the response callbacks and on_log see the retry.
+        Assert.Equal(2, (await PropertyProbe.ReadAsync(proxy.Logs, "RSP", "upstream request_attempt_count")).Int64);
+        await ProxyHarness.EventuallyAsync(async () => (await PropertyProbe.ReadAsync(proxy.Logs, "LOG", "upstream request_attempt_count")).Int64 == 2,
+            "on_log of the second request reading 2 attempts");
+        Assert.Contains("proxy_upstream_retries_total 1", await proxy.MetricsAsync(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -111,7 +133,9 @@ public sealed class H2cForwardingTests
             await response.Content.ReadAsStringAsync());
         Assert.Equal(["GET /first HTTP/1.1", "POST /orders HTTP/1.1"], upstream.Requests.Select(r => r.RequestLine));
         Assert.Equal(1, upstream.Connections);
-        Assert.Contains("proxy_upstream_errors_total 1", await proxy.MetricsAsync(), StringComparison.Ordinal);
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("proxy_upstream_errors_total 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_upstream_retries_total 0", metrics, StringComparison.Ordinal);
     }
 
     [Fact]
