@@ -409,10 +409,10 @@ internal sealed class Http1Forwarder : IDisposable
         CancellationToken stop)
     {
         // Without plugins the body is Kestrel's own, read through its PipeReader: a stop cancels a read waiting on the
-        // client (CancelPendingRead leaves Kestrel able to drain the rest). A plugin's body stream reads Kestrel's
-        // through a stream, which a cancelled read would leave mid-read: there the stop takes effect after the next chunk.
+        // client (CancelPendingRead leaves Kestrel able to drain the rest). A plugin's body stream is read here through a
+        // stream: it reads Kestrel's through the same reader, and the exchange ends that read on a stop of its own.
         var pipe = observer is null ? context.Request.BodyReader : null;
-        using var cancelRead = pipe is null ? default : stop.UnsafeRegister(static r => CancelRead((PipeReader)r!), pipe);
+        using var cancelRead = pipe is null ? default : stop.UnsafeRegister(static r => ClientBodyReader.CancelRead((PipeReader)r!), pipe);
         var buffer = ArrayPool<byte>.Shared.Rent(ChunkHeaderRoom + ChunkSize + 2);
         try
         {
@@ -426,7 +426,7 @@ internal sealed class Http1Forwarder : IDisposable
                 {
                     read = pipe is null
                         ? await source.ReadAsync(buffer.AsMemory(ChunkHeaderRoom, ChunkSize), context.RequestAborted).ConfigureAwait(false)
-                        : await ReadAsync(pipe, buffer.AsMemory(ChunkHeaderRoom, ChunkSize)).ConfigureAwait(false);
+                        : await ClientBodyReader.ReadAsync(pipe, buffer.AsMemory(ChunkHeaderRoom, ChunkSize)).ConfigureAwait(false);
                 }
                 catch (IOException ex) when (ex is not BadHttpRequestException && observer is not { IsStopped: true })
                 {
@@ -520,47 +520,6 @@ internal sealed class Http1Forwarder : IDisposable
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    /// <summary>
-    /// Ends a read of the client's body that waits on the client. Once the body failed (the client reset its stream, or
-    /// sent less than its content-length) Kestrel's reader rethrows that failure from CancelPendingRead, whatever it was,
-    /// and no read is waiting: nothing to cancel. Thrown, it would escape the abort of the upstream connection, which runs
-    /// in the RequestAborted callback, and Kestrel would log it as an unhandled exception of the application's.
-    /// </summary>
-    private static void CancelRead(PipeReader reader)
-    {
-        try
-        {
-            reader.CancelPendingRead();
-        }
-        catch (Exception)
-        {
-            // The read this was to end has ended with the body's own error, which the forwarding reports.
-        }
-    }
-
-    /// <summary>Copies what the client sent next into <paramref name="into"/>; 0 at the end of the body.</summary>
-    private static async ValueTask<int> ReadAsync(PipeReader reader, Memory<byte> into)
-    {
-        while (true)
-        {
-            var result = await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
-            var data = result.Buffer;
-            if (result.IsCanceled && !result.IsCompleted)
-            {
-                reader.AdvanceTo(data.Start);
-                throw new OperationCanceledException("the rest of the request body is not sent");
-            }
-
-            var take = (int)Math.Min(data.Length, into.Length);
-            data.Slice(0, take).CopyTo(into.Span);
-            reader.AdvanceTo(data.GetPosition(take));
-            if (take > 0 || result.IsCompleted)
-            {
-                return take;
-            }
         }
     }
 

@@ -13,8 +13,12 @@ namespace WasmOperator.Proxy.Proxying;
 /// </summary>
 internal sealed partial class Exchange
 {
-    // Kestrel's reader of the client's body, taken before the plugins' body stream replaces request.Body.
+    // Kestrel's reader of the client's body, taken before the plugins' body stream replaces request.Body: every read of
+    // the client's body goes through it (ClientBodyReader), so a cancelled one leaves the body drainable.
     private readonly PipeReader _requestReader;
+
+    /// <summary>Kestrel's reader of the client's body, which the exchange's reads of it go through (<see cref="ClientBodyReader"/>).</summary>
+    public PipeReader RequestReader => _requestReader;
 
     // Where the interruption is (Live, Interrupting, InterruptDone), or Over once the exchange completed without one.
     private const int Live = 0, Interrupting = 1, InterruptDone = 2, Over = 3;

@@ -253,7 +253,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         // Bodies stream: a chunk leaves the chain as soon as every plugin continued on it. Only
         // if the whole body was held until its end is it forwarded with an exact content-length (chunked still when
         // request trailers follow it).
-        return await ReadRequestBodyAsync(request, request.Body, request.ContentLength).ConfigureAwait(false);
+        return await ReadRequestBodyAsync(request, request.ContentLength).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -264,10 +264,10 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// phase continues) and the rest streams behind them, because a client waiting for the server (a server-first
     /// stream) would otherwise wait forever. Even then a plugin holding body bytes keeps the headers back.
     /// </summary>
-    private async Task<bool> ReadRequestBodyAsync(HttpRequest request, Stream source, long? declared)
+    private async Task<bool> ReadRequestBodyAsync(HttpRequest request, long? declared)
     {
-        // Kestrel's reader under request.Body, to see whether the client sent more without waiting for it.
-        var reader = request.BodyReader;
+        // Kestrel's reader, read through (ClientBodyReader) and asked whether the client sent more without waiting for it.
+        var reader = _requestReader;
         var headersGoAhead = IsGrpc;
         var chunk = ArrayPool<byte>.Shared.Rent(ChunkSize);
         long total = 0;
@@ -277,21 +277,27 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             {
                 if (headersGoAhead && BufferedBytes(request: true) == 0 && !Arrived(reader))
                 {
-                    request.Body = new PluginBodyStream(this, source, declared, total, []);
+                    request.Body = new PluginBodyStream(this, declared, total, []);
                     return true;
+                }
+
+                if (Interrupted)
+                {
+                    // A stop from outside a callback cancelled the read that Arrived made (and took the cancel).
+                    return false;
                 }
 
                 int read;
                 try
                 {
                     // A gRPC call's client may stay quiet for as long as the stream idle timeout, no longer (its body has no
-                    // minimum rate). A client that went away fails the read either way.
-                    var token = _idle?.Token ?? Context.RequestAborted;
+                    // minimum rate). A client that went away fails the read either way: Kestrel ends it.
+                    var token = _idle?.Token ?? CancellationToken.None;
                     if (_requestRead is { Reading: true } || _requestHeld)
                     {
                         // A plugin holds part of the body: what it decides meanwhile (a callout's answer) is not left
                         // waiting for the client's next bytes.
-                        var next = await HeldRequestRead(source, chunk, token).NextAsync(ChunkSize).ConfigureAwait(false);
+                        var next = await HeldRequestRead(chunk, token).NextAsync(ChunkSize).ConfigureAwait(false);
                         if (next.IsStopped)
                         {
                             return false;
@@ -299,7 +305,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
                         if (next.Released is { } released)
                         {
-                            request.Body = new PluginBodyStream(this, source, declared, total, released);
+                            request.Body = new PluginBodyStream(this, declared, total, released);
                             return true;
                         }
 
@@ -307,7 +313,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     }
                     else
                     {
-                        read = await source.ReadAsync(chunk.AsMemory(0, ChunkSize), token).ConfigureAwait(false);
+                        read = await ClientBodyReader.ReadAsync(reader, chunk.AsMemory(0, ChunkSize), token).ConfigureAwait(false);
                     }
                 }
                 catch (OperationCanceledException) when (Interrupted)
@@ -363,7 +369,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
                 if (output.Length > 0)
                 {
-                    request.Body = new PluginBodyStream(this, source, declared, total, output);
+                    request.Body = new PluginBodyStream(this, declared, total, output);
                     return true;
                 }
             }
@@ -633,7 +639,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     {
                         // A plugin holds part of the body: what it decides meanwhile (a callout's answer) is not left
                         // waiting for the upstream's next bytes (an SSE or gRPC server stream may send none for long).
-                        held ??= new HeldBodyRead(this, request: false, stream, chunk, cancellationToken);
+                        held ??= HeldBodyRead.ForResponse(this, stream, chunk, cancellationToken);
                         var next = await held.NextAsync(ChunkSize).ConfigureAwait(false);
                         if (next.IsStopped)
                         {
@@ -1013,8 +1019,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// The request body's read while a plugin holds part of it, made the first time one does (reading into
     /// <paramref name="buffer"/>, which goes with it), then the same one: a read it started may still be under way.
     /// </summary>
-    public HeldBodyRead HeldRequestRead(Stream source, byte[] buffer, CancellationToken cancellationToken) =>
-        _requestRead ??= new HeldBodyRead(this, request: true, source, buffer, cancellationToken);
+    public HeldBodyRead HeldRequestRead(byte[] buffer, CancellationToken cancellationToken) =>
+        _requestRead ??= HeldBodyRead.ForRequest(this, _requestReader, buffer, cancellationToken);
 
     /// <summary>The request body's held read, if one was made (<see cref="HeldRequestRead"/>).</summary>
     public HeldBodyRead? RequestRead => _requestRead;

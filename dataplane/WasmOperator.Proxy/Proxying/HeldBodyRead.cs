@@ -1,3 +1,6 @@
+using System.IO.Pipelines;
+using WasmOperator.Proxy.Forwarding;
+
 namespace WasmOperator.Proxy.Proxying;
 
 /// <summary>
@@ -7,15 +10,48 @@ namespace WasmOperator.Proxy.Proxying;
 /// A read, once started, is kept until it completes, whatever woke the wait first: no chunk is lost, and nothing else
 /// uses <see cref="Buffer"/> meanwhile.
 /// </summary>
-internal sealed class HeldBodyRead(Exchange exchange, bool request, Stream source, byte[] buffer, CancellationToken cancellationToken) : IAsyncDisposable
+internal sealed class HeldBodyRead : IAsyncDisposable
 {
-    // Cancels a read still waiting on the peer once the stream stopped.
-    private readonly CancellationTokenSource _cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+    private readonly Exchange _exchange;
+    private readonly bool _request;
+
+    // The request's: Kestrel's reader of the client's body (ClientBodyReader), whose read is ended through
+    // CancelPendingRead. A cancelled token would leave a Content-Length body mid-read, not drainable after the reply.
+    private readonly PipeReader? _client;
+
+    // The response's: the upstream's body, and what cancels a read still waiting on it once the stream stopped.
+    private readonly Stream? _upstream;
+    private readonly CancellationTokenSource? _cancel;
+
+    private readonly CancellationToken _cancellationToken;
+    private readonly byte[] _buffer;
     private Task<int>? _read;
     private bool _disposed;
 
+    private HeldBodyRead(Exchange exchange, bool request, PipeReader? client, Stream? upstream, byte[] buffer, CancellationToken cancellationToken)
+    {
+        _exchange = exchange;
+        _request = request;
+        _client = client;
+        _upstream = upstream;
+        _buffer = buffer;
+        _cancellationToken = cancellationToken;
+        if (upstream is not null)
+        {
+            _cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        }
+    }
+
+    /// <summary>The request body's held read, from Kestrel's reader of the client's body.</summary>
+    public static HeldBodyRead ForRequest(Exchange exchange, PipeReader client, byte[] buffer, CancellationToken cancellationToken) =>
+        new(exchange, request: true, client, null, buffer, cancellationToken);
+
+    /// <summary>The response body's held read, from the upstream's body.</summary>
+    public static HeldBodyRead ForResponse(Exchange exchange, Stream upstream, byte[] buffer, CancellationToken cancellationToken) =>
+        new(exchange, request: false, null, upstream, buffer, cancellationToken);
+
     /// <summary>What reads fill.</summary>
-    public byte[] Buffer => buffer;
+    public byte[] Buffer => _buffer;
 
     /// <summary>A read is under way: the next bytes come from it, held or not.</summary>
     public bool Reading => _read is not null;
@@ -23,10 +59,10 @@ internal sealed class HeldBodyRead(Exchange exchange, bool request, Stream sourc
     /// <summary>The next read (of up to <paramref name="count"/> bytes), or, first, what the plugins holding the body decide.</summary>
     public async ValueTask<HeldBodyStep> NextAsync(int count)
     {
-        var reading = _read ??= source.ReadAsync(buffer.AsMemory(0, count), _cancel.Token).AsTask();
-        while (!reading.IsCompleted && exchange.Holds(request))
+        var reading = _read ??= StartRead(count);
+        while (!reading.IsCompleted && _exchange.Holds(_request))
         {
-            var decided = exchange.WhenHeldDecided(request);
+            var decided = _exchange.WhenHeldDecided(_request);
             if (!decided.IsCompleted)
             {
                 await Task.WhenAny(reading, decided).ConfigureAwait(false);
@@ -36,13 +72,13 @@ internal sealed class HeldBodyRead(Exchange exchange, bool request, Stream sourc
                 }
             }
 
-            if (exchange.MustLeaveIoThread)
+            if (_exchange.MustLeaveIoThread)
             {
                 // The released bytes run through plugin code.
                 await Task.Yield();
             }
 
-            var released = await exchange.ReleaseHeldAsync(request).ConfigureAwait(false);
+            var released = await _exchange.ReleaseHeldAsync(_request).ConfigureAwait(false);
             if (released is null)
             {
                 return HeldBodyStep.Stopped;
@@ -58,6 +94,10 @@ internal sealed class HeldBodyRead(Exchange exchange, bool request, Stream sourc
         return new HeldBodyStep(await reading.ConfigureAwait(false), null);
     }
 
+    private Task<int> StartRead(int count) => _client is not null
+        ? ClientBodyReader.ReadAsync(_client, _buffer.AsMemory(0, count), _cancellationToken).AsTask()
+        : _upstream!.ReadAsync(_buffer.AsMemory(0, count), _cancel!.Token).AsTask();
+
     /// <summary>Ends a read still under way (it is cancelled and waited for: its buffer may be reused after).</summary>
     public async ValueTask DisposeAsync()
     {
@@ -69,11 +109,24 @@ internal sealed class HeldBodyRead(Exchange exchange, bool request, Stream sourc
         _disposed = true;
         if (_read is { } read)
         {
-            await _cancel.CancelAsync().ConfigureAwait(false);
+            if (_client is not null)
+            {
+                // Still within the request (its handler ends this read before it returns): a cancel that comes after the
+                // read completed reaches this request's body only, which Kestrel's drain then reads past.
+                if (!read.IsCompleted)
+                {
+                    ClientBodyReader.CancelRead(_client);
+                }
+            }
+            else
+            {
+                await _cancel!.CancelAsync().ConfigureAwait(false);
+            }
+
             await ((Task)read).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             _read = null;
         }
 
-        _cancel.Dispose();
+        _cancel?.Dispose();
     }
 }

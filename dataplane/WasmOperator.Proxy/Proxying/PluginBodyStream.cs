@@ -1,10 +1,14 @@
+using WasmOperator.Proxy.Forwarding;
+
 namespace WasmOperator.Proxy.Proxying;
 
 /// <summary>
 /// The request body forwarded once streaming started (by YARP or the HTTP/1.1 forwarder): each chunk read
-/// from the client runs through the plugins' body callbacks and what leaves the chain is handed on.
+/// from the client runs through the plugins' body callbacks and what leaves the chain is handed on. The client's body is
+/// read through Kestrel's reader (<see cref="ClientBodyReader"/>): a token the forwarding passes, or a stop, ends a read
+/// there without leaving the body mid-read.
 /// </summary>
-internal sealed class PluginBodyStream(Exchange exchange, Stream source, long? declared, long alreadyRead, byte[] first) : Stream
+internal sealed class PluginBodyStream(Exchange exchange, long? declared, long alreadyRead, byte[] first) : Stream
 {
     private const string Stopped = "the stream stopped while the request body was streaming";
 
@@ -41,7 +45,7 @@ internal sealed class PluginBodyStream(Exchange exchange, Stream source, long? d
                 {
                     // A plugin holds part of the body: what it decides meanwhile (a callout's answer) is not left waiting for
                     // the client's next bytes. A read under way at a release is kept for the next call (or ended with the request).
-                    var next = await exchange.HeldRequestRead(source, _chunk, cancellationToken).NextAsync(_chunk.Length).ConfigureAwait(false);
+                    var next = await exchange.HeldRequestRead(_chunk, cancellationToken).NextAsync(_chunk.Length).ConfigureAwait(false);
                     if (next.IsStopped)
                     {
                         throw new IOException(Stopped);
@@ -58,7 +62,7 @@ internal sealed class PluginBodyStream(Exchange exchange, Stream source, long? d
                 }
                 else
                 {
-                    read = await source.ReadAsync(_chunk, cancellationToken).ConfigureAwait(false);
+                    read = await ClientBodyReader.ReadAsync(exchange.RequestReader, _chunk, cancellationToken).ConfigureAwait(false);
                 }
             }
             catch (OperationCanceledException) when (exchange.Interrupted)

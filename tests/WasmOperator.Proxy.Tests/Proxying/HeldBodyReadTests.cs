@@ -77,6 +77,39 @@ public sealed class HeldBodyReadTests
         Assert.Equal(0, proxy.Upstream.Requests);
     }
 
+    /// <summary>
+    /// The held read of a Content-Length body is ended through Kestrel's reader, which leaves the rest drainable: the
+    /// client sends the rest and its next request on the same connection, which is answered as usual. Ended through a
+    /// cancelled token it was left "in progress": Kestrel's drain after the reply failed (logged as an error) and the
+    /// connection was closed.
+    /// </summary>
+    [Fact]
+    public async Task A_reply_from_a_callout_while_a_chunk_of_a_content_length_body_is_held_leaves_the_connection_to_the_next_request()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("hold", Wat("hold_request_chunk_for_callout"), "hold")), o => o.ShardsPerPlugin = 1);
+
+        // A few requests: the callout may answer before the held read waits on the client (then nothing ends it).
+        for (var i = 1; i <= 5; i++)
+        {
+            using var timeout = new CancellationTokenSource(Patience);
+            using var client = new TcpClient();
+            await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port);
+            var stream = client.GetStream();
+
+            await stream.WriteAsync("POST /up HTTP/1.1\r\nHost: a\r\nx-deny: 1\r\nContent-Length: 10\r\n\r\nhello"u8.ToArray(), timeout.Token);
+            var answer = await StreamText.ReadUntilAsync(stream, "denied", timeout.Token);
+            Assert.StartsWith("HTTP/1.1 403", answer, StringComparison.Ordinal);
+            await stream.WriteAsync("worldGET /next HTTP/1.1\r\nHost: a\r\n\r\n"u8.ToArray(), timeout.Token);
+
+            // The upstream's echo, chunked.
+            var next = await StreamText.ReadUntilAsync(stream, "}\r\n0\r\n\r\n", timeout.Token);
+            Assert.StartsWith("HTTP/1.1 200", next, StringComparison.Ordinal);
+            Assert.Equal(i, proxy.Upstream.Requests);
+        }
+
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.StartsWith("Error", StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("abc")]

@@ -212,10 +212,84 @@ public sealed class StopFromOutsideTests
         Assert.False(upstream.Cut.Task.IsCompleted);
     }
 
+    /// <summary>
+    /// The reply ends the proxy's read of the client's body through Kestrel's reader, which leaves the rest drainable: the
+    /// client sends the rest of its body and its next request on the same connection, which is answered as usual. A read
+    /// of a Content-Length body ended through Kestrel's request stream was left "in progress": Kestrel's drain after the
+    /// reply failed (logged as an error) and the connection was closed.
+    /// </summary>
+    /// <param name="bodyStarted">
+    /// True: the callout answers once "hello" reached the upstream (the body streams); false: before any body byte came,
+    /// while the proxy reads the body for the plugins.
+    /// </param>
+    [Theory]
+    [InlineData(false, true)]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    public async Task A_reply_from_a_callout_to_an_unfinished_upload_leaves_the_connection_to_the_clients_next_request(bool chunked, bool bodyStarted)
+    {
+        await using var upstream = await BodyWatcher.StartAsync();
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await StartProxyAsync(upstream.Address, authorizer.Address, http1Forwarder: true, "reply_from_callout_when_checked");
+        using var timeout = new CancellationTokenSource(Patience);
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port);
+        var stream = client.GetStream();
+
+        var framing = chunked ? "Transfer-Encoding: chunked" : "Content-Length: 10";
+        var first = chunked ? "5\r\nhello\r\n" : "hello";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST /up HTTP/1.1\r\nHost: a\r\nx-check: 1\r\n{framing}\r\n\r\n{(bodyStarted ? first : "")}"), timeout.Token);
+        await (bodyStarted ? upstream.SawHello.Task : authorizer.Asked.Task).WaitAsync(timeout.Token);
+        authorizer.Open();
+        var answer = await StreamText.ReadUntilAsync(stream, "denied", timeout.Token);
+        Assert.StartsWith("HTTP/1.1 403", answer, StringComparison.Ordinal);
+
+        var rest = chunked ? "5\r\nworld\r\n0\r\n\r\n" : bodyStarted ? "world" : "helloworld";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(rest + "POST /next HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"), timeout.Token);
+        var next = await StreamText.ReadUntilAsync(stream, "got abc", timeout.Token);
+
+        Assert.StartsWith("HTTP/1.1 200", next, StringComparison.Ordinal);
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.StartsWith("Error", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// A client still uploading a large Content-Length body when the reply comes gets the reply: Kestrel drains the rest
+    /// behind it. With the body left mid-read, the proxy closed the connection under the upload, and the client's send
+    /// failed (broken pipe, connection reset) before it read the 403. A few uploads: the stop interrupts a read only when
+    /// the upload happens to stall as the callout answers (else the body's next step takes it), and what the client then
+    /// sees depends on where its upload is when the connection closes.
+    /// </summary>
+    [Fact]
+    public async Task A_client_still_uploading_a_large_body_when_a_callout_replies_gets_the_reply()
+    {
+        await using var upstream = await BodyWatcher.StartAsync();
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await StartProxyAsync(upstream.Address, authorizer.Address, http1Forwarder: true, "reply_from_callout_when_checked");
+        for (var i = 0; i < 6; i++)
+        {
+            using var timeout = new CancellationTokenSource(Patience);
+            upstream.Renew();
+            authorizer.Renew();
+            const long size = 8L * 1024 * 1024;
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/big") { Content = new StreamContent(new Filler(size)) };
+            request.Content.Headers.ContentLength = size;
+            request.Headers.Add("x-check", "1");
+            var sending = proxy.Client.SendAsync(request, timeout.Token);
+            await upstream.SawHello.Task.WaitAsync(timeout.Token);
+            authorizer.Open();
+            using var response = await sending;
+
+            Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        }
+
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.StartsWith("Error", StringComparison.Ordinal));
+    }
+
     /// <param name="http1Forwarder">False: a plain-HTTP request goes through YARP (as to a TLS cluster), the other forwarding path.</param>
-    private static Task<ProxyHarness> StartProxyAsync(Uri upstream, Uri authorizer, bool http1Forwarder = true) =>
+    /// <param name="plugin">The fixture answering from the callout (reply_from_callout_when_checked: only requests with x-check).</param>
+    private static Task<ProxyHarness> StartProxyAsync(Uri upstream, Uri authorizer, bool http1Forwarder = true, string plugin = "reply_from_callout_while_streaming") =>
         ProxyHarness.StartAsync(
-            Yaml(Plugin("deny", Wat("reply_from_callout_while_streaming"), "deny")),
+            Yaml(Plugin("deny", Wat(plugin), "deny")),
             o =>
             {
                 o.Clusters[ProxyOptions.DefaultCluster] = upstream;
@@ -258,14 +332,18 @@ public sealed class StopFromOutsideTests
 
     /// <summary>
     /// An upstream (HTTP/1.1 unless told otherwise) that reads each request body as it comes and answers "got &lt;body&gt;":
-    /// <see cref="SawHello"/> once the body so far ends with "hello", <see cref="Cut"/> when the proxy
-    /// ended the request before its body's end.
+    /// <see cref="SawHello"/> once the body so far ends with "hello" (for /big, whose body it only counts: once any came),
+    /// <see cref="Cut"/> when the proxy ended the request before its body's end.
     /// </summary>
     private sealed class BodyWatcher : IAsyncDisposable
     {
         private LoopbackApp? _app;
+        private TaskCompletionSource _sawHello = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public TaskCompletionSource SawHello { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource SawHello => Volatile.Read(ref _sawHello);
+
+        /// <summary>A new <see cref="SawHello"/>, for the next request.</summary>
+        public void Renew() => Volatile.Write(ref _sawHello, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
 
         public TaskCompletionSource Cut { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -284,11 +362,18 @@ public sealed class StopFromOutsideTests
         {
             var received = new StringBuilder();
             var buffer = new byte[1024];
+            var big = context.Request.Path == "/big";
             try
             {
                 int read;
                 while ((read = await context.Request.Body.ReadAsync(buffer, context.RequestAborted)) > 0)
                 {
+                    if (big)
+                    {
+                        SawHello.TrySetResult();
+                        continue;
+                    }
+
                     received.Append(Encoding.ASCII.GetString(buffer, 0, read));
                     if (received.ToString().EndsWith("hello", StringComparison.Ordinal))
                     {
@@ -313,19 +398,31 @@ public sealed class StopFromOutsideTests
     /// <summary>The callout target of cluster authz: answers 200 once the test opens it, and not before.</summary>
     private sealed class GatedAuthorizer : IAsyncDisposable
     {
-        private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private TaskCompletionSource _asked = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private LoopbackApp? _app;
 
         public Uri Address => _app!.Address;
 
-        public void Open() => _open.TrySetResult();
+        /// <summary>A callout came (since the last <see cref="Renew"/>).</summary>
+        public TaskCompletionSource Asked => Volatile.Read(ref _asked);
+
+        public void Open() => Volatile.Read(ref _open).TrySetResult();
+
+        /// <summary>Closed again, for the next request's callout (one answered already stays answered).</summary>
+        public void Renew()
+        {
+            Volatile.Write(ref _asked, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            Volatile.Write(ref _open, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        }
 
         public static async Task<GatedAuthorizer> StartAsync()
         {
             var authorizer = new GatedAuthorizer();
             authorizer._app = await LoopbackApp.StartAsync(HttpProtocols.Http1AndHttp2, async context =>
             {
-                await authorizer._open.Task.WaitAsync(context.RequestAborted);
+                authorizer.Asked.TrySetResult();
+                await Volatile.Read(ref authorizer._open).Task.WaitAsync(context.RequestAborted);
                 context.Response.StatusCode = StatusCodes.Status200OK;
             });
             return authorizer;
@@ -336,5 +433,40 @@ public sealed class StopFromOutsideTests
             Open();
             return _app?.DisposeAsync() ?? ValueTask.CompletedTask;
         }
+    }
+
+    /// <summary>A request body of <c>size</c> bytes ("hello" repeated), made as it is read.</summary>
+    private sealed class Filler(long size) : Stream
+    {
+        private static readonly byte[] Block = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("hello", 16 * 1024 / 5)));
+        private long _sent;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => size;
+
+        public override long Position { get => _sent; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            var n = (int)Math.Min(Math.Min(count, Block.Length), size - _sent);
+            Block.AsSpan(0, n).CopyTo(buffer.AsSpan(offset));
+            _sent += n;
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -1,0 +1,67 @@
+using System.Buffers;
+using System.IO.Pipelines;
+
+namespace WasmOperator.Proxy.Forwarding;
+
+/// <summary>
+/// Reads of the client's body through Kestrel's PipeReader, which every reader of it (the forwarder, the plugins' body
+/// reads) goes through rather than Kestrel's request Stream. That Stream, and a cancelled token passed to either, ends a
+/// read of a Content-Length body without handing the buffer back: Kestrel then finds the body "mid-read", its drain after
+/// the response fails ("Reading is already in progress", logged as an error) and the keep-alive connection is closed, so
+/// a client still uploading may get a broken pipe instead of the answer. A read ended through
+/// <see cref="PipeReader.CancelPendingRead"/> and handed back here leaves the rest drainable.
+/// </summary>
+internal static class ClientBodyReader
+{
+    /// <summary>
+    /// Copies what the client sent next into <paramref name="into"/>; 0 at the end of the body. A read ended by
+    /// <see cref="PipeReader.CancelPendingRead"/> (a stop, or <paramref name="cancellationToken"/>, which ends it that way
+    /// and is never passed to Kestrel) throws <see cref="OperationCanceledException"/> once the reader is handed back.
+    /// </summary>
+    public static async ValueTask<int> ReadAsync(PipeReader reader, Memory<byte> into, CancellationToken cancellationToken = default)
+    {
+        // Disposed before this returns: a cancel can only reach this request's body, never the next one's on the
+        // connection (Kestrel hands the reader on).
+        using var cancel = cancellationToken.CanBeCanceled
+            ? cancellationToken.UnsafeRegister(static r => CancelRead((PipeReader)r!), reader)
+            : default;
+        while (true)
+        {
+            var result = await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
+            var data = result.Buffer;
+            if (result.IsCanceled && !result.IsCompleted)
+            {
+                reader.AdvanceTo(data.Start);
+                cancellationToken.ThrowIfCancellationRequested();
+                throw new OperationCanceledException("the rest of the request body is not read: the stream stopped");
+            }
+
+            var take = (int)Math.Min(data.Length, into.Length);
+            data.Slice(0, take).CopyTo(into.Span);
+            reader.AdvanceTo(data.GetPosition(take));
+            if (take > 0 || result.IsCompleted)
+            {
+                return take;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Ends a read of the client's body that waits on the client. Once the body failed (the client reset its stream, or
+    /// sent less than its content-length) Kestrel's reader rethrows that failure from CancelPendingRead, whatever it was,
+    /// and no read is waiting: nothing to cancel. Thrown, it would escape the callback that cancels (the RequestAborted
+    /// one aborts the upstream connection) and Kestrel would log it as an unhandled exception of the application's.
+    /// </summary>
+    public static void CancelRead(PipeReader reader)
+    {
+        try
+        {
+            reader.CancelPendingRead();
+        }
+        catch (Exception)
+        {
+            // The read this was to end has ended with the body's own error, which its reader reports; or the request's
+            // body is over (the reader disposed).
+        }
+    }
+}
