@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using Microsoft.Extensions.Logging;
 using WasmOperator.Proxy.Forwarding;
 
 namespace WasmOperator.Proxy.Proxying;
@@ -46,7 +47,23 @@ internal sealed partial class Exchange
     public void StopFromOutside() =>
         ThreadPool.UnsafeQueueUserWorkItem(static exchange => _ = exchange.ApplyStopFromOutsideAsync(), this, preferLocal: false);
 
+    /// <summary>
+    /// Nobody awaits this (the plugin that stopped the stream has moved on): what fails here is logged, not left to
+    /// become an unobserved task exception. The stream ends all the same, on its own I/O or the client's.
+    /// </summary>
     private async Task ApplyStopFromOutsideAsync()
+    {
+        try
+        {
+            await TakeStopAndInterruptAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            LogStopFailed(_log, ex.ToString());
+        }
+    }
+
+    private async Task TakeStopAndInterruptAsync()
     {
         if (Volatile.Read(ref _completed) != 0)
         {
@@ -161,6 +178,9 @@ internal sealed partial class Exchange
             Interlocked.Exchange(ref _inFlight, null)?.Abort(timedOut: false);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "a plugin's stop from outside a callback was not applied to its stream's I/O: {Failure}")]
+    private static partial void LogStopFailed(ILogger logger, string failure);
 
     /// <summary>The forwarder is done with its connection: false when <see cref="Interrupt"/> took (and aborted) it, which must then not be reused.</summary>
     bool IUpstreamResponseObserver.EndUpstreamConnection() => Interlocked.Exchange(ref _inFlight, null) is not null;
