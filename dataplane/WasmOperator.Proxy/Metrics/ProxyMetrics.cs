@@ -35,6 +35,8 @@ internal sealed class ProxyMetrics
         UpstreamRetries = factory.CreateCounter("proxy_upstream_retries_total",
             "Requests sent again on a new upstream connection after a pooled one closed or reset before any response byte (Envoy's upstream_rq_retry).");
         DownstreamResets = factory.CreateCounter("proxy_downstream_resets_total", "Requests the client reset or left before their response completed (Envoy's DC flag).");
+        PluginResets = factory.CreateCounter("proxy_plugin_resets_total",
+            "Streams reset because a plugin closed them (proxy_close_stream), counted in no response class if no response had started (Envoy's downstream_rq_tx_reset).");
         StreamIdleTimeouts = factory.CreateCounter("proxy_stream_idle_timeouts_total",
             "Streams ended because no byte moved either way for --stream-idle-timeout (Envoy's downstream_rq_idle_timeout, SI flag).");
         Reloads = factory.CreateCounter("proxy_plugin_reloads_total", "Plugin set loads, by result (applied, rejected).", "result");
@@ -83,6 +85,8 @@ internal sealed class ProxyMetrics
     public Counter UpstreamRetries { get; }
 
     public Counter DownstreamResets { get; }
+
+    public Counter PluginResets { get; }
 
     public Counter StreamIdleTimeouts { get; }
 

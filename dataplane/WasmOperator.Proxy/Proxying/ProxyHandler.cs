@@ -178,7 +178,13 @@ internal sealed partial class ProxyHandler : IDisposable
         catch (Exception ex) when (ClientWentAway(context, ex))
         {
             // The client reset the stream or left while the proxy or a plugin waited on it (a paused request, a body a
-            // plugin holds): Envoy's DC, counted as such. Neither a response class nor an error of the proxy's own.
+            // plugin holds): Envoy's DC, counted as such. Neither a response class nor an error of the proxy's own. Or a
+            // plugin closed the stream, which aborted the connection under what waited on it.
+            if (ClosedByPlugin(context))
+            {
+                _metrics.PluginResets.Inc();
+            }
+
             CountDownstreamReset(context);
             context.Abort();
             return;
@@ -188,8 +194,20 @@ internal sealed partial class ProxyHandler : IDisposable
             chain?.Release();
         }
 
-        // A client that went away before any response got none: no response class (Envoy counts downstream_rq_Nxx
-        // for the responses it encodes), a downstream reset (once: the forwarding may have counted it already).
+        // A stream a plugin closed is a reset the proxy sent. Before any response it got none: no response class (Envoy
+        // counts downstream_rq_Nxx for the responses it encodes), and the client did not reset it. Its status (503 from
+        // a failure path the close cut short, 200 untouched) was never sent.
+        if (ClosedByPlugin(context))
+        {
+            _metrics.PluginResets.Inc();
+            if (!context.Response.HasStarted)
+            {
+                return;
+            }
+        }
+
+        // A client that went away before any response got none: no response class, a downstream reset (once: the
+        // forwarding may have counted it already).
         if (!context.Response.HasStarted && context.RequestAborted.IsCancellationRequested)
         {
             CountDownstreamReset(context);
@@ -213,10 +231,16 @@ internal sealed partial class ProxyHandler : IDisposable
 
     private static readonly object ResetCounted = new();
 
-    /// <summary>Counts the request as a downstream reset (Envoy's DC) once, whichever step saw the client go.</summary>
+    /// <summary>A plugin closed the stream (proxy_close_stream), inside a callback or from outside one.</summary>
+    private static bool ClosedByPlugin(HttpContext context) => context.Features.Get<Exchange>() is { Closed: true };
+
+    /// <summary>
+    /// Counts the request as a downstream reset (Envoy's DC) once, whichever step saw the client go; not a stream a plugin
+    /// closed, whose connection the proxy itself aborted (what failed on it after is that abort).
+    /// </summary>
     private void CountDownstreamReset(HttpContext context)
     {
-        if (context.Items.TryAdd(ResetCounted, null))
+        if (!ClosedByPlugin(context) && context.Items.TryAdd(ResetCounted, null))
         {
             _metrics.DownstreamResets.Inc();
         }

@@ -184,6 +184,42 @@ public sealed class StopFromOutsideTests
         Assert.Contains("proxy_upstream_errors_total 0\n", await proxy.MetricsAsync(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    public async Task A_close_from_a_callout_before_the_upstream_answers_resets_the_stream_and_counts_no_response_class(bool h2c, bool http1Forwarder)
+    {
+        await using var upstream = await HangingUpstream.StartAsync();
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await StartProxyAsync(upstream.Address, authorizer.Address, http1Forwarder);
+        using var timeout = new CancellationTokenSource(Patience);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/slow");
+        request.Headers.Add("x-close", "1");
+        if (h2c)
+        {
+            request.Version = HttpVersion.Version20;
+            request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        }
+
+        var sending = (h2c ? proxy.H2c : proxy.Client).SendAsync(request, timeout.Token);
+        await upstream.Started.Task.WaitAsync(timeout.Token);
+        authorizer.Open();
+
+        await Assert.ThrowsAsync<HttpRequestException>(() => sending);
+        await upstream.Aborted.Task.WaitAsync(timeout.Token);
+
+        // A reset the proxy sent (Envoy's downstream_rq_tx_reset): no response class (the 503 the cut-short forwarding
+        // set was never sent), and not the client's reset.
+        await ProxyHarness.EventuallyAsync(
+            async () => (await proxy.MetricsAsync()).Contains("proxy_plugin_resets_total 1\n", StringComparison.Ordinal), "the reset to be counted");
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("proxy_requests_total{code=\"5xx\"} 0\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_requests_total{code=\"2xx\"} 0\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_downstream_resets_total 0\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_upstream_errors_total 0\n", metrics, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_log_only_plugins_reply_from_a_callout_while_the_request_body_streams_is_counted_and_the_request_goes_on()
     {

@@ -18,6 +18,13 @@ public sealed class StreamControlTests
 
         await Assert.ThrowsAsync<HttpRequestException>(() => proxy.GetAsync("/"));
         Assert.Equal(0, proxy.Upstream.Requests);
+
+        // A reset the proxy sent, not a 2xx (its untouched status was never sent) nor the client's reset.
+        await ProxyHarness.EventuallyAsync(
+            async () => (await proxy.MetricsAsync()).Contains("proxy_plugin_resets_total 1\n", StringComparison.Ordinal), "the reset to be counted");
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("proxy_requests_total{code=\"2xx\"} 0\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_downstream_resets_total 0\n", metrics, StringComparison.Ordinal);
     }
 
     [Fact]
