@@ -29,7 +29,9 @@ internal static class ClientBodyReader
         {
             var result = await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
             var data = result.Buffer;
-            if (result.IsCanceled && !result.IsCompleted)
+            // Cancelled even when the body also completed (the client's stream was reset as the stop was made): a stop is
+            // never read as the body's clean end, which would end the upstream request as if whole instead of resetting it.
+            if (result.IsCanceled)
             {
                 reader.AdvanceTo(data.Start);
                 cancellationToken.ThrowIfCancellationRequested();
