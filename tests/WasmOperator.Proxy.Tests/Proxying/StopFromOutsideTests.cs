@@ -472,10 +472,38 @@ public sealed class StopFromOutsideTests
     }
 
     /// <summary>A request body of <c>size</c> bytes ("hello" repeated), made as it is read.</summary>
+    /// <summary>
+    /// A body of <paramref name="size"/> bytes whose upload pauses for 2 s half-way: the client is still uploading when the
+    /// callout answers, however fast loopback moves the rest (without the pause the upload could end first, and the
+    /// upstream answer 200).
+    /// </summary>
     private sealed class Filler(long size) : Stream
     {
         private static readonly byte[] Block = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("hello", 16 * 1024 / 5)));
         private long _sent;
+        private bool _paused;
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (!_paused && _sent >= size / 2)
+            {
+                _paused = true;
+                await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
+            }
+
+            return Read(buffer.Span);
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(Span<byte> buffer)
+        {
+            var n = (int)Math.Min(Math.Min(buffer.Length, Block.Length), size - _sent);
+            Block.AsSpan(0, n).CopyTo(buffer);
+            _sent += n;
+            return n;
+        }
 
         public override bool CanRead => true;
 
@@ -487,13 +515,7 @@ public sealed class StopFromOutsideTests
 
         public override long Position { get => _sent; set => throw new NotSupportedException(); }
 
-        public override int Read(byte[] buffer, int offset, int count)
-        {
-            var n = (int)Math.Min(Math.Min(count, Block.Length), size - _sent);
-            Block.AsSpan(0, n).CopyTo(buffer.AsSpan(offset));
-            _sent += n;
-            return n;
-        }
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override void Flush()
         {
