@@ -35,13 +35,20 @@ public sealed class StreamIdleTimeoutTests
     public async Task A_websocket_quiet_for_longer_than_the_upstream_timeout_stays_open(bool h2c, bool withPlugin)
     {
         await using var echo = await WebSocketUpstream.StartAsync();
-        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o => ShortTimeouts(o, echo.Address));
+        // Longer than ShortTimeouts': the upgrade's 101 must come within the upstream timeout, and a busy CI machine once
+        // took more than 1 s for the upstream's first WebSocket answer (504).
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o =>
+        {
+            o.Clusters[ProxyOptions.DefaultCluster] = echo.Address;
+            o.UpstreamTimeout = TimeSpan.FromSeconds(2.5);
+            o.StreamIdleTimeout = TimeSpan.FromSeconds(10);
+        });
         using var invoker = NewInvoker();
         using var socket = await ConnectAsync(proxy, invoker, h2c);
         Assert.Equal("first", await EchoAsync(socket, "first"));
 
         // Quiet for twice the upstream timeout, within the stream idle timeout.
-        await Task.Delay(TimeSpan.FromSeconds(2));
+        await Task.Delay(TimeSpan.FromSeconds(5));
 
         Assert.Equal("second", await EchoAsync(socket, "second"));
     }
