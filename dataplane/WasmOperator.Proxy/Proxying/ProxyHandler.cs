@@ -115,6 +115,7 @@ internal sealed partial class ProxyHandler : IDisposable
             bodyRate.MinDataRate = null;
         }
 
+        Exchange? exchange = null;
         try
         {
             // match[].ports select by destination port, as in Istio: the port of the workload (inbound) or of
@@ -138,7 +139,7 @@ internal sealed partial class ProxyHandler : IDisposable
                     context.Request.Headers[ForwardedProto.Header] = ForwardedProto.Http;
                 }
 
-                var exchange = new Exchange(context, entries, _options, _log);
+                exchange = new Exchange(context, entries, _options, _log);
                 context.Features.Set(exchange);
                 try
                 {
@@ -180,7 +181,7 @@ internal sealed partial class ProxyHandler : IDisposable
             // The client reset the stream or left while the proxy or a plugin waited on it (a paused request, a body a
             // plugin holds): Envoy's DC, counted as such. Neither a response class nor an error of the proxy's own. Or a
             // plugin closed the stream, which aborted the connection under what waited on it.
-            if (ClosedByPlugin(context))
+            if (exchange is { Closed: true })
             {
                 _metrics.PluginResets.Inc();
             }
@@ -197,7 +198,7 @@ internal sealed partial class ProxyHandler : IDisposable
         // A stream a plugin closed is a reset the proxy sent. Before any response it got none: no response class (Envoy
         // counts downstream_rq_Nxx for the responses it encodes), and the client did not reset it. Its status (503 from
         // a failure path the close cut short, 200 untouched) was never sent.
-        if (ClosedByPlugin(context))
+        if (exchange is { Closed: true })
         {
             _metrics.PluginResets.Inc();
             if (!context.Response.HasStarted)
