@@ -263,6 +263,13 @@ internal sealed class Http1Forwarder : IDisposable
                 return new ForwardOutcome(ForwardResult.ClientAborted);
             }
 
+            if (ClientReset.Caused(ex))
+            {
+                // The client reset its connection while its body was read; Kestrel may not have seen it go yet.
+                ClientReset.Abort(context);
+                return new ForwardOutcome(ForwardResult.ClientAborted, ex.Message);
+            }
+
             if (ex is BadHttpRequestException bad)
             {
                 // The client's body was malformed or cut off (Kestrel's verdict): its fault, not the upstream's. A response
@@ -428,7 +435,7 @@ internal sealed class Http1Forwarder : IDisposable
                         ? await source.ReadAsync(buffer.AsMemory(ChunkHeaderRoom, ChunkSize), context.RequestAborted).ConfigureAwait(false)
                         : await ClientBodyReader.ReadAsync(pipe, buffer.AsMemory(ChunkHeaderRoom, ChunkSize)).ConfigureAwait(false);
                 }
-                catch (IOException ex) when (ex is not BadHttpRequestException && observer is not { IsStopped: true })
+                catch (IOException ex) when (ex is not BadHttpRequestException && !ClientReset.Caused(ex) && observer is not { IsStopped: true })
                 {
                     // Kestrel reports some malformed bodies (a chunk size that overflows) as a bare IOException: reading the
                     // client's body failed, which is the client's fault (400), not the upstream's (503, counted against it).

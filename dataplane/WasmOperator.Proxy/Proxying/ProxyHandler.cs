@@ -209,7 +209,7 @@ internal sealed partial class ProxyHandler : IDisposable
 
         // A client that went away before any response got none: no response class, a downstream reset (once: the
         // forwarding may have counted it already).
-        if (!context.Response.HasStarted && context.RequestAborted.IsCancellationRequested)
+        if (!context.Response.HasStarted && (context.RequestAborted.IsCancellationRequested || ClientReset.AbortedBy(context)))
         {
             CountDownstreamReset(context);
             return;
@@ -253,7 +253,7 @@ internal sealed partial class ProxyHandler : IDisposable
     /// surface before RequestAborted fires).
     /// </summary>
     private static bool ClientWentAway(HttpContext context, Exception ex) =>
-        ex is Microsoft.AspNetCore.Connections.ConnectionResetException || ex.InnerException is Microsoft.AspNetCore.Connections.ConnectionResetException ||
+        ClientReset.Caused(ex) ||
         ex is BadHttpRequestException && ex.Message.StartsWith("Unexpected end of request content", StringComparison.Ordinal) ||
         (context.RequestAborted.IsCancellationRequested && ex is OperationCanceledException or IOException);
 
@@ -361,6 +361,12 @@ internal sealed partial class ProxyHandler : IDisposable
             exchange?.ForwardFailed(result, exception?.Message);
             if (!CountFailure(context, clients, error.ToString(), exception?.Message))
             {
+                if (ClientReset.Caused(exception) && !context.Response.HasStarted)
+                {
+                    // YARP's 400 for the client's failed body would go to nobody.
+                    ClientReset.Abort(context);
+                }
+
                 return;
             }
 

@@ -382,6 +382,63 @@ public sealed class Http1ForwarderTests
         Assert.Equal(1, upstream.Connections);
     }
 
+    [Theory]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    public async Task A_client_resetting_its_connection_mid_upload_is_a_downstream_reset_and_logs_no_error(bool plugin, bool fastPath)
+    {
+        // The upstream reads the request head and then whatever comes; it never answers.
+        await using var upstream = new RawUpstream(async (_, stream) =>
+        {
+            var sink = new byte[64 * 1024];
+            while (await stream.ReadAsync(sink) > 0)
+            {
+            }
+
+            return false;
+        });
+        var yaml = plugin ? TestModules.Yaml(TestModules.Plugin("add", TestModules.Example("add_header"), "add_header", "x")) : NoPlugins;
+        var proxy = await ProxyHarness.StartAsync(yaml, o =>
+        {
+            o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address;
+            o.Http1Forwarder = fastPath;
+        });
+        const int Uploads = 12;
+        try
+        {
+            for (var i = 1; i <= Uploads; i++)
+            {
+                using var client = new System.Net.Sockets.TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port);
+                var stream = client.GetStream();
+                await stream.WriteAsync(Encoding.ASCII.GetBytes("POST /upload HTTP/1.1\r\nHost: app\r\nContent-Length: 10000000\r\n\r\n"));
+                await stream.WriteAsync(new byte[256 * 1024]);
+                // The body goes upstream as it comes: the forwarder is reading the client's body when the client resets.
+                var connection = i;
+                await ProxyHarness.EventuallyAsync(() => Task.FromResult(upstream.Connections >= connection), "the upstream connection");
+                client.Client.LingerState = new System.Net.Sockets.LingerOption(true, 0);
+                client.Client.Close();
+            }
+
+            await ProxyHarness.EventuallyAsync(async () => (await proxy.MetricsAsync()).Contains($"proxy_downstream_resets_total {Uploads}", StringComparison.Ordinal),
+                "every reset counted");
+            var metrics = await proxy.MetricsAsync();
+            // No response went out: none is counted by class (a 400 was, for the "malformed" body).
+            Assert.All(new[] { "2xx", "4xx", "5xx" }, c => Assert.Contains($"proxy_requests_total{{code=\"{c}\"}} 0", metrics, StringComparison.Ordinal));
+            Assert.Contains("proxy_upstream_errors_total 0", metrics, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await proxy.DisposeAsync();
+        }
+
+        // Kestrel drained the body of a request whose read had failed with the reset: "automatic draining of the request
+        // body failed because the body reader is in an invalid state", an error-level log line per reset.
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.StartsWith("Error ", StringComparison.Ordinal) || l.StartsWith("Critical ", StringComparison.Ordinal));
+    }
+
     /// <summary>A stream without a length, so HttpClient sends the body chunked.</summary>
     private sealed class NonSeekableStream(byte[] data) : MemoryStream(data)
     {
