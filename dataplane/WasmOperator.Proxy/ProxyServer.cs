@@ -79,6 +79,7 @@ internal sealed partial class ProxyServer : IAsyncDisposable
             // read one char per byte and written back the same, as Envoy forwards them; Kestrel's default
             // (UTF-8) would reject bytes that are not UTF-8 and re-encode the rest.
             kestrel.RequestHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
+            ApplyRequestHeadLimit(kestrel.Limits, options.MaxRequestHeadersKb);
             kestrel.ResponseHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
             kestrel.Listen(options.ListenAddress, options.Port, o =>
             {
@@ -159,6 +160,23 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         }
 
         return new ProxyServer(app, admin, options, log);
+    }
+
+    /// <summary>
+    /// Envoy's single limit on a request head (<c>max_request_headers_kb</c>) in Kestrel's terms: the request line, the
+    /// fields together, and one field over HTTP/2 (HPACK's) may each be as large. Kestrel buffers a head whole, so its
+    /// request buffer grows to hold the largest one.
+    /// </summary>
+    private static void ApplyRequestHeadLimit(KestrelServerLimits limits, int kib)
+    {
+        var bytes = kib * 1024;
+        limits.MaxRequestLineSize = bytes;
+        limits.MaxRequestHeadersTotalSize = bytes;
+        limits.Http2.MaxRequestHeaderFieldSize = bytes;
+        if (limits.MaxRequestBufferSize is { } buffer && buffer < 2L * bytes)
+        {
+            limits.MaxRequestBufferSize = 2L * bytes;
+        }
     }
 
     private static void ConfigureLogging(ILoggingBuilder builder, BatchedLineLoggerProvider log, Action<ILoggingBuilder>? logging)

@@ -68,6 +68,14 @@ internal sealed class ProxyOptions
     /// <summary>Largest body buffered for plugins (a larger request gets 413), and made by one (proxy_set_buffer_bytes past it answers BAD_ARGUMENT).</summary>
     public int MaxBufferedBodyBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>
+    /// Largest request head a client may send, in KiB: the request line (its URL) and the header fields together, and any one
+    /// field over HTTP/2 (Envoy's <c>max_request_headers_kb</c>, 60 by default, at most 8192). A larger one gets 431 (414 for
+    /// a URL alone past it). Kestrel's own defaults (8 KiB of request line, 32 KiB of fields) turned away the large cookies
+    /// and tokens a request through Envoy carries.
+    /// </summary>
+    public int MaxRequestHeadersKb { get; set; } = 60;
+
     /// <summary>Longest a stream waits for a plugin that paused it (callout, say) before a 503.</summary>
     public TimeSpan PauseTimeout { get; set; } = TimeSpan.FromSeconds(30);
 

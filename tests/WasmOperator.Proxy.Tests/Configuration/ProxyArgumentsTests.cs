@@ -75,6 +75,7 @@ public sealed class ProxyArgumentsTests
     [InlineData(new[] { "--cluster", "a b=http://x" }, "--cluster: 'a b' is not a cluster name (letters, digits, '-', '_', '.')")]
     [InlineData(new[] { "--upstream", "http://user:secret@host" }, "--upstream: 'http://user:secret@host' is not an http:// or https:// URL with a host (like http://127.0.0.1:8080), without query or credentials")]
     [InlineData(new[] { "--max-body-bytes", "-1" }, "--max-body-bytes: '-1' is not a whole number from 0 up")]
+    [InlineData(new[] { "--max-request-headers-kb", "8193" }, "--max-request-headers-kb: '8193' is not a whole number from 1 to 8192")]
     [InlineData(new[] { "--node-meta", "LABELS=app" }, "--node-meta: 'LABELS=app': LABELS holds the workload's labels, give each with --node-label KEY=VALUE")]
     [InlineData(new[] { "--node-meta", "NAMESPACE" }, "--node-meta: 'NAMESPACE' is not KEY=VALUE")]
     public void Conflicting_or_malformed_values_are_refused(string[] args, string problem) =>
