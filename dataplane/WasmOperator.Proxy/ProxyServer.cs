@@ -80,6 +80,7 @@ internal sealed partial class ProxyServer : IAsyncDisposable
             // (UTF-8) would reject bytes that are not UTF-8 and re-encode the rest.
             kestrel.RequestHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
             ApplyRequestHeadLimit(kestrel.Limits, options.MaxRequestHeadersKb);
+            kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxConcurrentStreams;
             kestrel.ResponseHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
             kestrel.Listen(options.ListenAddress, options.Port, o =>
             {

@@ -76,6 +76,14 @@ internal sealed class ProxyOptions
     /// </summary>
     public int MaxRequestHeadersKb { get; set; } = 60;
 
+    /// <summary>
+    /// Streams an HTTP/2 client may have open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS; Envoy's
+    /// <c>max_concurrent_streams</c>). Kestrel's 100 made the 101st call of a client that multiplexes long-lived streams
+    /// (gRPC watches) wait for one to end; Envoy's default is 2^31-1. Kept bounded because Kestrel tracks twice this
+    /// many streams per connection, closed ones included, before it tells a client resetting streams to calm down.
+    /// </summary>
+    public int MaxConcurrentStreams { get; set; } = 1024;
+
     /// <summary>Longest a stream waits for a plugin that paused it (callout, say) before a 503.</summary>
     public TimeSpan PauseTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
