@@ -81,6 +81,7 @@ internal sealed partial class ProxyServer : IAsyncDisposable
             kestrel.RequestHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
             ApplyRequestHeadLimit(kestrel.Limits, options.MaxRequestHeadersKb);
             kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxConcurrentStreams;
+            kestrel.Limits.KeepAliveTimeout = options.IdleTimeout;
             kestrel.ResponseHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
             kestrel.Listen(options.ListenAddress, options.Port, o =>
             {

@@ -127,6 +127,8 @@ internal static class ProxyArguments
         new("--max-callouts-per-cluster", "N", "plugin callouts one cluster may have in flight (2048)", (o, v, _) => o.MaxCalloutsPerCluster = Integer(v, 1)),
         new("--upstream-timeout", "SECONDS", "an ordinary request's upstream moving no byte (100)", (o, v, _) => o.UpstreamTimeout = Seconds(v, allowZero: false)),
         new("--stream-idle-timeout", "SECONDS", "gRPC calls and upgraded streams moving no byte either way (300)", (o, v, _) => o.StreamIdleTimeout = Seconds(v, allowZero: false)),
+        new("--idle-timeout", "SECONDS", "a client connection with no request under way this long is closed (3600)",
+            (o, v, _) => o.IdleTimeout = Seconds(v, allowZero: false)),
         new("--drain-time", "SECONDS", "on SIGTERM, how long the listeners keep accepting while not ready (5)", (o, v, _) => o.DrainTime = Seconds(v, allowZero: true)),
         new("--drain-timeout", "SECONDS", "then, how long in-flight requests may take before they are aborted (20)", (o, v, _) => o.DrainTimeout = Seconds(v, allowZero: true)),
         new("--plugin-log-level", "LEVEL", "lowest plugin log level written: trace debug info warning error critical (info)", (o, v, _) =>

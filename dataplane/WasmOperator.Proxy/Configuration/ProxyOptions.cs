@@ -142,6 +142,14 @@ internal sealed class ProxyOptions
     public TimeSpan StreamIdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
+    /// A client connection with no request under way for this long is closed (HTTP/2: GOAWAY). Envoy's <c>idle_timeout</c>
+    /// of the connection manager, same default (1 h). Kestrel's 130 s closed keep-alive connections that a client (another
+    /// sidecar's Envoy, whose own pool keeps them an hour) could be sending its next request on as they closed: the
+    /// caller's 503 (UC) that Istio users tune keep-alives against.
+    /// </summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>
     /// Run request processing (and so the plugin callbacks) on the socket I/O threads, as Envoy runs filters on its
     /// worker event loops: no thread-pool hop per read. A plugin callback then holds its I/O thread for as long as
     /// it runs (bounded by the plugin's CPU deadline). Upstream reads that complete on an event thread continue
