@@ -10,7 +10,8 @@ namespace WasmOperator.Proxy.Proxying;
 /// still waits on (the client's next body bytes, the upstream's answer or its next bytes) is interrupted, so the reply
 /// or the reset goes out then, not when a peer sends more. Nothing is armed per chunk: the client's body read is ended
 /// through Kestrel's reader (<see cref="PipeReader.CancelPendingRead"/>), the fast path's connection in flight is
-/// aborted, and YARP's forwarding is cancelled through the timer token it was given.
+/// aborted, YARP's forwarding is cancelled through the timer token it was given, and an upgraded stream (a WebSocket)
+/// is reset.
 /// </summary>
 internal sealed partial class Exchange
 {
@@ -34,6 +35,9 @@ internal sealed partial class Exchange
 
     // The response ended (read whole, or it had no body): a stop that comes later has nothing to act on.
     private volatile bool _responseEnded;
+
+    // The plugins let the upstream's 101 through (under the turn): YARP relays the upgraded stream, which a stop resets.
+    private volatile bool _upgraded;
 
     /// <summary>True once a stop made from outside a callback interrupted the stream's I/O.</summary>
     public bool Interrupted => Volatile.Read(ref _phase) is Interrupting or InterruptDone;
@@ -105,7 +109,8 @@ internal sealed partial class Exchange
     /// <summary>
     /// Ends the I/O a stopped stream still waits on; the step waiting on it fails and sends the reply (or resets the
     /// stream once the response started): a read of the client's body, the fast path's exchange with the upstream,
-    /// YARP's forwarding. The upstream request is cancelled either way, as Envoy resets it.
+    /// YARP's forwarding. The upstream request is cancelled either way, as Envoy resets it. An upgraded stream has no
+    /// step left to fail: it is reset here.
     /// </summary>
     private void Interrupt()
     {
@@ -133,6 +138,15 @@ internal sealed partial class Exchange
                 {
                     // The request's body is over: nothing waits on it.
                 }
+            }
+
+            if (_upgraded)
+            {
+                // After the 101 a reply or close can only be a reset, as in Envoy (HTTP/1.1: the connection closes; h2:
+                // RST_STREAM). YARP's copy of the client's bytes fails on it, or its token, linked to RequestAborted, is
+                // cancelled: YARP then ends the other copy too and closes its connection to the upstream. Under the gate:
+                // Kestrel reuses the context once the exchange completed.
+                Context.Abort();
             }
 
             Volatile.Write(ref _phase, InterruptDone);

@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO.Pipelines;
+using System.Net;
 using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -518,6 +519,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             trailersAfterLength: upstream.Version.Major >= 2,
             async ct => await upstream.Content.ReadAsStreamAsync(ct).ConfigureAwait(false),
             () => upstream.TrailingHeaders.NonValidated.Count > 0 ? ToMap(upstream.TrailingHeaders) : null,
+            // Upgrades go upstream as HTTP/1.1 (over h2c too, as YARP turns an extended CONNECT into an Upgrade): YARP
+            // relays the upgraded bytes after a 101.
+            upgrade: upstream.StatusCode == HttpStatusCode.SwitchingProtocols,
             cancellationToken);
 
     /// <summary>The request trailers as the plugins left them, for the fast path to send: copied under the state lock.</summary>
@@ -532,10 +536,11 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// <summary>The fast path's hook: the same response callbacks for a response read by <see cref="Http1Forwarder"/>.</summary>
     ValueTask<bool> IUpstreamResponseObserver.OnResponseAsync(UpstreamResponse upstream, CancellationToken cancellationToken) =>
         new(OnResponseAsync(upstream.HasBody, upstream.ContentLength, trailersAfterLength: false, _ => ValueTask.FromResult<Stream>(upstream.Body),
-            () => upstream.Body.Trailers is { Count: > 0 } received ? ToMap(received) : null, cancellationToken));
+            () => upstream.Body.Trailers is { Count: > 0 } received ? ToMap(received) : null, upgrade: false, cancellationToken));
 
+    /// <param name="upgrade">The upstream's 101 to an upgrade: YARP relays the upgraded stream once this returns true.</param>
     private async Task<bool> OnResponseAsync(bool hasBody, long? declared, bool trailersAfterLength, Func<CancellationToken, ValueTask<Stream>> openBody,
-        Func<HeaderMap?> upstreamTrailers, CancellationToken cancellationToken)
+        Func<HeaderMap?> upstreamTrailers, bool upgrade, CancellationToken cancellationToken)
     {
         StreamActive();
         var response = Context.Response;
@@ -545,6 +550,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         {
             // The request's side may have stopped the stream meanwhile: its reply goes out instead.
             goesOn = !Stopped && await RunResponseHeadersAsync(response, hasBody).ConfigureAwait(false);
+            // Told under the turn: a stop taken after it (under the turn too) finds the stream upgraded and resets it, one
+            // taken before it is seen just above.
+            _upgraded = goesOn && upgrade;
         }
         finally
         {
@@ -559,7 +567,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
         if (!hasBody)
         {
-            _responseEnded = true;
+            // A 101 ends the response's head, not the stream: the upgraded bytes follow, and a stop still resets them.
+            _responseEnded = !upgrade;
             return true;
         }
 
@@ -1402,7 +1411,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     }
 
     /// <summary>
-    /// Sends <see cref="Reply"/> (resets the stream instead once it was closed or the response started). As
+    /// Sends <see cref="Reply"/> (resets the stream instead once it was closed, the response started, or the plugins let
+    /// an upgrade's 101 through, which YARP may not have sent yet). As
     /// in Envoy, a reply decided before any response arrived passes through the response callbacks of the
     /// plugins that saw the request, in reverse order, so they can add headers to it, rewrite it and log it;
     /// a reply or close they attempt meanwhile is ignored. Sent once.
@@ -1410,7 +1420,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     public async Task WriteReplyAsync()
     {
         var response = Context.Response;
-        if (Closed || response.HasStarted)
+        if (Closed || response.HasStarted || _upgraded)
         {
             Context.Abort();
             return;

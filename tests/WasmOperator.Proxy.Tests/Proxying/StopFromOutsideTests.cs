@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Net.WebSockets;
 using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -321,6 +322,73 @@ public sealed class StopFromOutsideTests
         Assert.DoesNotContain(proxy.Logs.Lines, l => l.StartsWith("Error", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// Once its upgrade is relayed, a WebSocket is a stream YARP copies both ways with no plugin callback in it: a close
+    /// from a callout's answer, or a reply (after the 101 it can only be a reset, as in Envoy), resets it at once
+    /// (HTTP/1.1: the connection closes; h2c: RST_STREAM) while both ends stay quiet, and the proxy's WebSocket to the
+    /// upstream is closed too. It had waited for either end to close it, or for the stream idle timeout (300 s here).
+    /// </summary>
+    [Theory]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    public async Task A_close_or_reply_from_a_callout_once_a_websocket_is_relayed_resets_it_and_closes_the_upstreams(bool h2c, bool close)
+    {
+        await using var echo = await WebSocketUpstream.StartAsync();
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await StartProxyAsync(echo.Address, authorizer.Address);
+        using var invoker = new HttpMessageInvoker(new SocketsHttpHandler { UseProxy = false });
+        using var socket = await ConnectWebSocketAsync(proxy, invoker, h2c, close);
+        Assert.Equal("first", await EchoAsync(socket, "first"));
+
+        authorizer.Open();
+
+        await Assert.ThrowsAsync<WebSocketException>(() => socket.ReceiveAsync(new byte[64].AsMemory(), CancellationToken.None).AsTask().WaitAsync(Patience));
+        await echo.Ended.Task.WaitAsync(Patience);
+
+        // A reset the proxy sent: a close counted once as the plugin's (a reply, as for any response that started, is not
+        // a close), neither as the client's reset nor as an upstream failure, and its response class (the 101, or the
+        // 200 an h2c client's extended CONNECT got) counted once the request is done.
+        await ProxyHarness.EventuallyAsync(
+            async () => (await proxy.MetricsAsync()).Contains(h2c ? "proxy_requests_total{code=\"2xx\"} 1\n" : "proxy_requests_total{code=\"1xx\"} 1\n", StringComparison.Ordinal),
+            "the request to be done");
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains($"proxy_plugin_resets_total {(close ? 1 : 0)}\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_downstream_resets_total 0\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_upstream_errors_total 0\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_stream_idle_timeouts_total 0\n", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("forwarding failed", StringComparison.Ordinal) || l.StartsWith("Error", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_log_only_plugins_close_from_a_callout_once_a_websocket_is_relayed_is_counted_and_the_websocket_goes_on()
+    {
+        await using var echo = await WebSocketUpstream.StartAsync();
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("deny", Wat("reply_from_callout_while_streaming"), "deny", extra: "mode: LOG_ONLY")),
+            o =>
+            {
+                o.Clusters[ProxyOptions.DefaultCluster] = echo.Address;
+                o.Clusters["authz"] = authorizer.Address;
+                o.ShardsPerPlugin = 1;
+            });
+        using var invoker = new HttpMessageInvoker(new SocketsHttpHandler { UseProxy = false });
+        using var socket = await ConnectWebSocketAsync(proxy, invoker, h2c: false, close: true);
+        Assert.Equal("first", await EchoAsync(socket, "first"));
+
+        authorizer.Open();
+        await ProxyHarness.EventuallyAsync(
+            async () => (await proxy.MetricsAsync()).Contains("wasm_plugin_log_only_actions_total{plugin=\"default/deny\",action=\"close_stream\"} 1\n", StringComparison.Ordinal),
+            "the callout's close to be counted");
+
+        Assert.Equal("second", await EchoAsync(socket, "second"));
+        Assert.False(echo.Ended.Task.IsCompleted);
+        Assert.Contains("proxy_plugin_resets_total 0\n", await proxy.MetricsAsync(), StringComparison.Ordinal);
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "", CancellationToken.None).WaitAsync(Patience);
+    }
+
     /// <param name="http1Forwarder">False: a plain-HTTP request goes through YARP (as to a TLS cluster), the other forwarding path.</param>
     /// <param name="plugin">The fixture answering from the callout (reply_from_callout_when_checked: only requests with x-check).</param>
     private static Task<ProxyHarness> StartProxyAsync(Uri upstream, Uri authorizer, bool http1Forwarder = true, string plugin = "reply_from_callout_while_streaming") =>
@@ -344,6 +412,37 @@ public sealed class StopFromOutsideTests
         }
 
         return await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+    }
+
+    /// <summary>
+    /// A WebSocket to /ws through the proxy (h2c: extended CONNECT on the h2c listener, a stream of one connection of
+    /// <paramref name="invoker"/>), with x-close when <paramref name="close"/>.
+    /// </summary>
+    private static async Task<ClientWebSocket> ConnectWebSocketAsync(ProxyHarness proxy, HttpMessageInvoker invoker, bool h2c, bool close)
+    {
+        var socket = new ClientWebSocket();
+        if (h2c)
+        {
+            socket.Options.HttpVersion = HttpVersion.Version20;
+            socket.Options.HttpVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        }
+
+        if (close)
+        {
+            socket.Options.SetRequestHeader("x-close", "1");
+        }
+
+        var port = h2c ? proxy.Server.Options.H2cPort : proxy.Server.Options.Port;
+        await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{port}/ws"), invoker, CancellationToken.None).WaitAsync(Patience);
+        return socket;
+    }
+
+    private static async Task<string> EchoAsync(ClientWebSocket socket, string message)
+    {
+        await socket.SendAsync(Encoding.UTF8.GetBytes(message).AsMemory(), WebSocketMessageType.Text, true, CancellationToken.None).AsTask().WaitAsync(Patience);
+        var buffer = new byte[64];
+        var received = await socket.ReceiveAsync(buffer.AsMemory(), CancellationToken.None).AsTask().WaitAsync(Patience);
+        return Encoding.UTF8.GetString(buffer, 0, received.Count);
     }
 
     /// <summary>Reads until the peer closes or resets the connection; returns what came before (Latin-1).</summary>
