@@ -1,6 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Tests.Support;
 
@@ -32,7 +30,7 @@ public sealed class RequestHeadLimitTests
         var cookie = "session=" + new string('c', 50 * 1024);
         var query = new string('q', 10 * 1024);
 
-        var status = await StatusOfAsync(proxy.Server.Options.Port, $"GET /big?{query} HTTP/1.1\r\nHost: app\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n");
+        var status = StatusLine(await RawHttp.GetAsync(proxy.Server.Options.Port, $"/big?{query}", headers: ("Cookie", cookie)));
 
         Assert.Equal("HTTP/1.1 200 OK", status);
         var received = Assert.Single(upstream.Requests);
@@ -60,9 +58,9 @@ public sealed class RequestHeadLimitTests
     {
         await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
         await using var proxy = await ProxyToAsync(upstream.Address);
-        var fields = string.Concat(Enumerable.Range(0, 8).Select(i => $"X-Part-{i}: {new string('p', 8 * 1024)}\r\n"));
+        var fields = Enumerable.Range(0, 8).Select(i => ($"X-Part-{i}", new string('p', 8 * 1024))).ToArray();
 
-        var status = await StatusOfAsync(proxy.Server.Options.Port, $"GET / HTTP/1.1\r\nHost: app\r\n{fields}Connection: close\r\n\r\n");
+        var status = StatusLine(await RawHttp.GetAsync(proxy.Server.Options.Port, "/", headers: fields));
 
         Assert.Equal("HTTP/1.1 431 Request Header Fields Too Large", status);
         Assert.Empty(upstream.Requests);
@@ -75,22 +73,11 @@ public sealed class RequestHeadLimitTests
         await using var proxy = await ProxyToAsync(upstream.Address, limitKb: 8);
         var cookie = "session=" + new string('c', 10 * 1024);
 
-        var status = await StatusOfAsync(proxy.Server.Options.Port, $"GET / HTTP/1.1\r\nHost: app\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n");
+        var status = StatusLine(await RawHttp.GetAsync(proxy.Server.Options.Port, "/", headers: ("Cookie", cookie)));
 
         Assert.Equal("HTTP/1.1 431 Request Header Fields Too Large", status);
         Assert.Empty(upstream.Requests);
     }
 
-    /// <summary>Sends <paramref name="request"/> as it is and reads until the proxy closes; returns the status line.</summary>
-    private static async Task<string> StatusOfAsync(int port, string request)
-    {
-        using var client = new TcpClient();
-        await client.ConnectAsync(IPAddress.Loopback, port);
-        var stream = client.GetStream();
-        await stream.WriteAsync(Encoding.Latin1.GetBytes(request));
-        using var reader = new StreamReader(stream, Encoding.Latin1);
-        var all = await reader.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(20));
-        var end = all.IndexOf("\r\n", StringComparison.Ordinal);
-        return end < 0 ? all : all[..end];
-    }
+    private static string StatusLine(string response) => response.Split("\r\n", 2)[0];
 }
