@@ -188,6 +188,10 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         // minimum here that would hide debug lines asked for.
         builder.AddFilter(PluginHost.LogCategory, LogLevel.Trace);
         builder.AddFilter("Microsoft", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning).AddFilter("System.Net.Http", LogLevel.Warning);
+        // The proxy logs each forwarding failure itself, in one line, on either path (ProxyHandler), and a client that went
+        // away is no failure of its own. YARP's warning for the same failure repeated it with a stack trace, and warned of
+        // clients that reset or closed a WebSocket.
+        builder.AddFilter("Yarp.ReverseProxy.Forwarder", LogLevel.Error);
 
         // Hosting starts an Activity for every request whenever its logger is enabled at any level;
         // it only logs request start/finish (Information). Failures are logged by Kestrel and YARP.

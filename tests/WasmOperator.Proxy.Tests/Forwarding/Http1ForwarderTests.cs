@@ -225,6 +225,22 @@ public sealed class Http1ForwarderTests
     }
 
     [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_forwarding_failure_is_logged_in_one_line_on_either_path(bool fastPath)
+    {
+        var closedPort = FreePort.Next();
+        await using var proxy = await ProxyToAsync(new Uri($"http://127.0.0.1:{closedPort}"), o => o.Http1Forwarder = fastPath);
+
+        var (response, _) = await proxy.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        // YARP's path logged YARP's own warning for the same failure too, with its stack trace.
+        var warnings = proxy.Logs.Lines.Where(l => !l.StartsWith("Information ", StringComparison.Ordinal) && !l.StartsWith("Debug ", StringComparison.Ordinal));
+        Assert.Contains("forwarding failed", Assert.Single(warnings), StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("garbage\r\n\r\n")]
     [InlineData("HTTP/1.1 2000 Nope\r\n\r\n")]
     [InlineData("HTTP/1.1 200 OK\r\n folded: value\r\n\r\n")]
