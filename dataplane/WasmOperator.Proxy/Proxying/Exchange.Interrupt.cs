@@ -10,8 +10,8 @@ namespace WasmOperator.Proxy.Proxying;
 /// still waits on (the client's next body bytes, the upstream's answer or its next bytes) is interrupted, so the reply
 /// or the reset goes out then, not when a peer sends more. Nothing is armed per chunk: the client's body read is ended
 /// through Kestrel's reader (<see cref="PipeReader.CancelPendingRead"/>), the fast path's connection in flight is
-/// aborted, YARP's forwarding is cancelled through the timer token it was given, and an upgraded stream (a WebSocket)
-/// is reset.
+/// aborted, YARP's forwarding is cancelled through the token it was given (a timer's, or an upgrade's stop token), and
+/// an upgraded stream (a WebSocket) is reset.
 /// </summary>
 internal sealed partial class Exchange
 {
@@ -38,6 +38,9 @@ internal sealed partial class Exchange
 
     // The plugins let the upstream's 101 through (under the turn): YARP relays the upgraded stream, which a stop resets.
     private volatile bool _upgraded;
+
+    // The token YARP forwards an upgrade under (StopToken): a stop cancels it, nothing else does.
+    private CancellationTokenSource? _stopUpgrade;
 
     /// <summary>True once a stop made from outside a callback interrupted the stream's I/O.</summary>
     public bool Interrupted => Volatile.Read(ref _phase) is Interrupting or InterruptDone;
@@ -109,8 +112,8 @@ internal sealed partial class Exchange
     /// <summary>
     /// Ends the I/O a stopped stream still waits on; the step waiting on it fails and sends the reply (or resets the
     /// stream once the response started): a read of the client's body, the fast path's exchange with the upstream,
-    /// YARP's forwarding. The upstream request is cancelled either way, as Envoy resets it. An upgraded stream has no
-    /// step left to fail: it is reset here.
+    /// YARP's forwarding (an upgrade's too, while it waits for the upstream's 101). The upstream request is cancelled
+    /// either way, as Envoy resets it. An upgraded stream has no step left to fail: it is reset here.
     /// </summary>
     private void Interrupt()
     {
@@ -118,8 +121,8 @@ internal sealed partial class Exchange
         using (gate.EnterScope())
         {
             // Once: a second stop (another plugin's) finds the first one's interruption. The gate is in place before the
-            // phase says Interrupting, which is a full fence, as are the exchanges of _inFlight and _idle where the
-            // forwarding starts: one side sees the other.
+            // phase says Interrupting, which is a full fence, as are the exchanges of _inFlight, _idle and _stopUpgrade
+            // where the forwarding starts: one side sees the other.
             if (Interlocked.CompareExchange(ref _interrupting, gate, null) is not null ||
                 Interlocked.CompareExchange(ref _phase, Interrupting, Live) != Live)
             {
@@ -154,6 +157,28 @@ internal sealed partial class Exchange
 
         Interlocked.Exchange(ref _inFlight, null)?.Abort(timedOut: false);
         CancelForwarding(Volatile.Read(ref _idle));
+        CancelForwarding(Volatile.Read(ref _stopUpgrade));
+    }
+
+    /// <summary>
+    /// The token YARP forwards an upgrade (a WebSocket over HTTP/1.1 or h2c's extended CONNECT, a CONNECT) under: a stop
+    /// made from outside a callback cancels it, so one made while the upstream has not answered yet cancels the upstream
+    /// request and the reply goes out at once, not when the 101 comes or at the upstream timeout. Nothing else cancels
+    /// it: the upgrade's timers stay YARP's (its activity timeout, the stream idle timeout, and
+    /// <see cref="UpgradeResponseTimeout"/> until the 101), so a timeout ends it as before. Once upgraded, the stop resets
+    /// the stream (<see cref="Interrupt"/>) and this ends YARP's copies too. Called once, before forwarding.
+    /// </summary>
+    public CancellationToken StopToken()
+    {
+        var stop = new CancellationTokenSource();
+        // A full fence, as is Interrupt's: a stop made before the forwarding starts cancels it from the start.
+        Interlocked.Exchange(ref _stopUpgrade, stop);
+        if (Interrupted)
+        {
+            CancelForwarding(stop);
+        }
+
+        return stop.Token;
     }
 
     /// <summary>
@@ -170,7 +195,7 @@ internal sealed partial class Exchange
         }
     }
 
-    /// <summary>Cancels YARP's forwarding through the timer token it was given (<see cref="TimeUpstream"/>, <see cref="StreamIdleToken"/>).</summary>
+    /// <summary>Cancels YARP's forwarding through the token it was given (<see cref="TimeUpstream"/>, <see cref="StreamIdleToken"/>, <see cref="StopToken"/>).</summary>
     private static void CancelForwarding(CancellationTokenSource? timer)
     {
         try

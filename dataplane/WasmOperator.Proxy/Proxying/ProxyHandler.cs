@@ -300,7 +300,9 @@ internal sealed partial class ProxyHandler : IDisposable
         var stream = !grpc && IsStream(context);
         var (invoker, config) = grpc ? (_invoker, exchange is null ? _http2 : _http2TimedByExchange)
             : stream ? (_upgradeInvoker, _http11Stream) : (_invoker, exchange is null ? _http11 : _http11TimedByExchange);
-        var timer = exchange is null ? default : grpc || stream ? exchange.StreamIdleToken : exchange.TimeUpstream();
+        // An upgrade is timed by YARP (UpgradeResponseTimeout, then _http11Stream's activity timeout); through plugins its
+        // token is one a stop cancels, which may come while the upstream has not answered yet.
+        var timer = exchange is null ? default : grpc ? exchange.StreamIdleToken : stream ? exchange.StopToken() : exchange.TimeUpstream();
         var error = await _forwarder.SendAsync(context, _prefixes[cluster], invoker, config, PluginTransformer.Instance, timer).ConfigureAwait(false);
         if ((error != ForwarderError.None || exchange?.RelayFailure is not null) && exchange is { UpstreamTimedOut: true, IsStopped: false })
         {

@@ -361,6 +361,49 @@ public sealed class StopFromOutsideTests
         Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("forwarding failed", StringComparison.Ordinal) || l.StartsWith("Error", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// An upgrade whose upstream accepted the connection but has not answered it (no 101 yet) gets a reply from a
+    /// callout's answer at once, or is reset by a close, and the upstream request is cancelled, as Envoy's
+    /// sendLocalReply and resetStream do from any context. YARP forwarded it under a token no stop cancelled: the reply
+    /// waited for the 101 or the upstream timeout (60 s here, past the test's patience).
+    /// </summary>
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public async Task A_reply_or_close_from_a_callout_while_an_upgrade_waits_for_its_101_reaches_the_client_and_cancels_the_upstream_request(bool h2c, bool close)
+    {
+        await using var upstream = await HangingUpstream.StartAsync();
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await StartProxyAsync(upstream.Address, authorizer.Address, upstreamTimeout: TimeSpan.FromSeconds(60));
+        using var invoker = new HttpMessageInvoker(new SocketsHttpHandler { UseProxy = false });
+        using var socket = new ClientWebSocket();
+        socket.Options.CollectHttpResponseDetails = true;
+
+        var connecting = ConnectWebSocketAsync(proxy, invoker, h2c, close, socket);
+        await upstream.Started.Task.WaitAsync(Patience);
+        authorizer.Open();
+
+        // Refused (the 403) or reset, well before the upstream timeout: not the test's patience running out.
+        await Assert.ThrowsAsync<WebSocketException>(() => connecting);
+        Assert.Equal(close ? 0 : (int)HttpStatusCode.Forbidden, (int)socket.HttpStatusCode);
+        await upstream.Aborted.Task.WaitAsync(Patience);
+
+        // A reply counts as its response class, a close once as the plugin's reset (with no response class); neither is
+        // the client's reset nor an upstream failure.
+        await ProxyHarness.EventuallyAsync(
+            async () => (await proxy.MetricsAsync()).Contains(close ? "proxy_plugin_resets_total 1\n" : "proxy_requests_total{code=\"4xx\"} 1\n", StringComparison.Ordinal),
+            "the request to be done");
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains($"proxy_requests_total{{code=\"4xx\"}} {(close ? 0 : 1)}\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_requests_total{code=\"5xx\"} 0\n", metrics, StringComparison.Ordinal);
+        Assert.Contains($"proxy_plugin_resets_total {(close ? 1 : 0)}\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_downstream_resets_total 0\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_upstream_errors_total 0\n", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("forwarding failed", StringComparison.Ordinal) || l.StartsWith("Error", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task A_log_only_plugins_close_from_a_callout_once_a_websocket_is_relayed_is_counted_and_the_websocket_goes_on()
     {
@@ -391,7 +434,9 @@ public sealed class StopFromOutsideTests
 
     /// <param name="http1Forwarder">False: a plain-HTTP request goes through YARP (as to a TLS cluster), the other forwarding path.</param>
     /// <param name="plugin">The fixture answering from the callout (reply_from_callout_when_checked: only requests with x-check).</param>
-    private static Task<ProxyHarness> StartProxyAsync(Uri upstream, Uri authorizer, bool http1Forwarder = true, string plugin = "reply_from_callout_while_streaming") =>
+    /// <param name="upstreamTimeout">The proxy's upstream timeout; its default (100 s) when null.</param>
+    private static Task<ProxyHarness> StartProxyAsync(Uri upstream, Uri authorizer, bool http1Forwarder = true, string plugin = "reply_from_callout_while_streaming",
+        TimeSpan? upstreamTimeout = null) =>
         ProxyHarness.StartAsync(
             Yaml(Plugin("deny", Wat(plugin), "deny")),
             o =>
@@ -400,6 +445,7 @@ public sealed class StopFromOutsideTests
                 o.Clusters["authz"] = authorizer;
                 o.ShardsPerPlugin = 1;
                 o.Http1Forwarder = http1Forwarder;
+                o.UpstreamTimeout = upstreamTimeout ?? o.UpstreamTimeout;
             });
 
     /// <summary>A gRPC call over h2c whose request body is <paramref name="content"/>; with x-close when <paramref name="close"/>.</summary>
@@ -421,6 +467,13 @@ public sealed class StopFromOutsideTests
     private static async Task<ClientWebSocket> ConnectWebSocketAsync(ProxyHarness proxy, HttpMessageInvoker invoker, bool h2c, bool close)
     {
         var socket = new ClientWebSocket();
+        await ConnectWebSocketAsync(proxy, invoker, h2c, close, socket);
+        return socket;
+    }
+
+    /// <summary>Connects <paramref name="socket"/> as <see cref="ConnectWebSocketAsync(ProxyHarness, HttpMessageInvoker, bool, bool)"/> does.</summary>
+    private static async Task ConnectWebSocketAsync(ProxyHarness proxy, HttpMessageInvoker invoker, bool h2c, bool close, ClientWebSocket socket)
+    {
         if (h2c)
         {
             socket.Options.HttpVersion = HttpVersion.Version20;
@@ -434,7 +487,6 @@ public sealed class StopFromOutsideTests
 
         var port = h2c ? proxy.Server.Options.H2cPort : proxy.Server.Options.Port;
         await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{port}/ws"), invoker, CancellationToken.None).WaitAsync(Patience);
-        return socket;
     }
 
     private static async Task<string> EchoAsync(ClientWebSocket socket, string message)

@@ -53,13 +53,16 @@ public sealed class StreamIdleTimeoutTests
         Assert.Equal("second", await EchoAsync(socket, "second"));
     }
 
+    /// <param name="withPlugin">Through a plugin YARP forwards the upgrade under a token a plugin's stop cancels, not a timer.</param>
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task A_websocket_quiet_for_longer_than_the_stream_idle_timeout_is_closed_both_ways(bool h2c)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public async Task A_websocket_quiet_for_longer_than_the_stream_idle_timeout_is_closed_both_ways(bool h2c, bool withPlugin)
     {
         await using var echo = await WebSocketUpstream.StartAsync();
-        await using var proxy = await ProxyHarness.StartAsync(Plugins(false), o => ShortTimeouts(o, echo.Address));
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o => ShortTimeouts(o, echo.Address));
         using var invoker = NewInvoker();
         using var socket = await ConnectAsync(proxy, invoker, h2c);
         Assert.Equal("first", await EchoAsync(socket, "first"));
@@ -74,13 +77,16 @@ public sealed class StreamIdleTimeoutTests
         Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("forwarding failed", StringComparison.Ordinal));
     }
 
+    /// <param name="withPlugin">Through a plugin YARP forwards the upgrade under a token a plugin's stop cancels, not a timer.</param>
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task A_websocket_upgrade_the_upstream_never_answers_gets_a_504_after_the_upstream_timeout(bool h2c)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public async Task A_websocket_upgrade_the_upstream_never_answers_gets_a_504_after_the_upstream_timeout(bool h2c, bool withPlugin)
     {
         await using var hanging = await HangingUpstream.StartAsync();
-        await using var proxy = await ProxyHarness.StartAsync(Plugins(false), o =>
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o =>
         {
             ShortTimeouts(o, hanging.Address);
             // Far beyond the test's patience: only the upstream timeout can end the wait.
