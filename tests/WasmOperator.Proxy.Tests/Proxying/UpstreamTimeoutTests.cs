@@ -10,11 +10,11 @@ namespace WasmOperator.Proxy.Tests.Proxying;
 /// The upstream timeout is an activity timeout (an upstream that moves no byte for that long), with or without plugins,
 /// through the proxy's own forwarder (the HTTP/1.1 client here) and through YARP (the h2c one, with
 /// <see cref="ProxyOptions.Http1Forwarder"/> off, as for TLS clusters): a response that keeps streaming for longer than it (a
-/// download, server-sent events) reaches the client whole; one that stops moving is ended. Upstream timeout 1.5 s here.
+/// download, server-sent events) reaches the client whole; one that stops moving is ended. Upstream timeout 3 s here.
 /// </summary>
 public sealed class UpstreamTimeoutTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromMilliseconds(1500);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(3);
 
     private static string Plugins(bool withPlugin) => withPlugin ? Yaml(Plugin("pass", Wat("pass_through"), "pass")) : "plugins: []\n";
 
@@ -48,8 +48,9 @@ public sealed class UpstreamTimeoutTests
     [InlineData(true, true)]
     public async Task A_response_that_keeps_moving_for_longer_than_the_upstream_timeout_arrives_whole(bool h2c, bool withPlugin)
     {
-        // Ten pieces over 2.5 s: more than the timeout in all, never 1.5 s without a byte.
-        await using var upstream = Trickle(10);
+        // Sixteen pieces over 4 s: more than the timeout in all, never 3 s without a byte (a busy machine once stalled the
+        // copy past a 1.5 s timeout with pieces 250 ms apart).
+        await using var upstream = Trickle(16);
         await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o =>
         {
             o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address;
@@ -61,7 +62,7 @@ public sealed class UpstreamTimeoutTests
         var body = await response.Content.ReadAsStringAsync();
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal("0.1.2.3.4.5.6.7.8.9.", body);
+        Assert.Equal("0.1.2.3.4.5.6.7.8.9.0.1.2.3.4.5.", body);
         Assert.False(proxy.Logs.Contains("Timeout"), "log: " + string.Join(" | ", proxy.Logs.Lines));
     }
 
