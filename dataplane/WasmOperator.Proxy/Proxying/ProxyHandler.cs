@@ -353,6 +353,16 @@ internal sealed partial class ProxyHandler : IDisposable
             // RequestCanceled is YARP's word for the client's own cancellation before the response: HttpClient wraps the
             // socket error of the request it aborted, which must not read as the upstream's.
             var clients = error == ForwarderError.RequestCanceled || (IsClients(error) && !FromUpstream(exception));
+            if (clients && RequestBodyTimedOut(context, error, exception))
+            {
+                // YARP's activity timer (the upstream timeout) ended the copy of the client's body while it waited on the
+                // client: YARP answers 408 itself, as Envoy answers a request whose body stalls. The client neither reset
+                // nor left, and the 408 is counted as the response it is; logged here, as YARP's own line is not.
+                var request = context.Request;
+                LogRequestBodyTimeout(_log, request.Method, request.Path.Value ?? "", _options.UpstreamTimeout.TotalSeconds);
+                return;
+            }
+
             var result = clients ? ForwardResult.ClientAborted : error switch
             {
                 ForwarderError.Request => ForwardResult.ConnectFailed,
@@ -462,6 +472,15 @@ internal sealed partial class ProxyHandler : IDisposable
         or ForwarderError.UpgradeRequestCanceled or ForwarderError.UpgradeRequestClient
         or ForwarderError.UpgradeResponseCanceled or ForwarderError.UpgradeResponseClient;
 
+    /// <summary>
+    /// Whether YARP's own activity timer ended the forwarding while it read the client's body (its 408; a failure of the
+    /// client's, a reset or a malformed body, gets 400 and the client going away cancels RequestAborted).
+    /// </summary>
+    private static bool RequestBodyTimedOut(HttpContext context, ForwarderError error, Exception? exception) =>
+        error is ForwarderError.RequestBodyClient or ForwarderError.RequestBodyCanceled && !context.Response.HasStarted &&
+        context.Response.StatusCode == StatusCodes.Status408RequestTimeout && !context.RequestAborted.IsCancellationRequested &&
+        !ClientReset.Caused(exception);
+
     /// <summary>True when HttpClient's own I/O error (the upstream's side: reset, protocol error, closed early) is among <paramref name="exception"/>'s.</summary>
     private static bool FromUpstream(Exception? exception)
     {
@@ -555,6 +574,9 @@ internal sealed partial class ProxyHandler : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "wasm_reroute_skips_plugins: plugins rerouted {Path} from port {From} to cluster {Cluster} (port {To}), whose plugins {Skipped} did not run; answered 500, nothing sent upstream")]
     private static partial void LogRerouteSkipsPlugins(ILogger logger, string path, int from, string cluster, int to, string skipped);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "request body timeout: {Method} {Path}: no byte moved either way for {Seconds} s while the client's body was read; answered 408")]
+    private static partial void LogRequestBodyTimeout(ILogger logger, string method, string path, double seconds);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "forwarding failed: {Error} {Message}")]
     private static partial void LogUpstreamError(ILogger logger, string error, string message);

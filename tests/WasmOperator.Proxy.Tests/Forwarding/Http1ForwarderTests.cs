@@ -240,6 +240,32 @@ public sealed class Http1ForwarderTests
         Assert.Contains("forwarding failed", Assert.Single(warnings), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_request_body_that_stalls_through_yarp_gets_408_logged_in_one_line_and_is_no_client_reset()
+    {
+        // YARP's path (as to a TLS cluster): the client sends one chunk and then nothing, the upstream waits for the rest.
+        await using var upstream = await HangingUpstream.StartAsync();
+        await using var proxy = await ProxyToAsync(upstream.Address, o =>
+        {
+            o.Http1Forwarder = false;
+            o.UpstreamTimeout = TimeSpan.FromSeconds(1);
+        });
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync("POST /upload HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n"u8.ToArray());
+
+        var head = new byte[256];
+        var read = await stream.ReadAsync(head).AsTask().WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.StartsWith("HTTP/1.1 408 ", Encoding.ASCII.GetString(head, 0, read), StringComparison.Ordinal);
+        // Logged by YARP alone before, whose forwarder now logs only errors: the only trace was a client reset counted.
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("request body timeout: POST /upload")), "the timeout logged");
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("proxy_downstream_resets_total 0", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_upstream_errors_total 0", metrics, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("garbage\r\n\r\n")]
     [InlineData("HTTP/1.1 2000 Nope\r\n\r\n")]
