@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 
 namespace WasmOperator.Proxy.Forwarding;
 
@@ -36,5 +37,9 @@ internal static class ClientReset
     }
 
     /// <summary>True when <see cref="Abort"/> ended the request (Kestrel cancels RequestAborted later, off this thread).</summary>
-    public static bool AbortedBy(HttpContext context) => context.Items.ContainsKey(Aborted);
+    /// <remarks>
+    /// Asked of every request that ends without a response started (a 204, a HEAD): it reads the items only if something
+    /// made them, as reading <see cref="HttpContext.Items"/> creates them (two allocations a request).
+    /// </remarks>
+    public static bool AbortedBy(HttpContext context) => context.Features.Get<IItemsFeature>()?.Items.ContainsKey(Aborted) == true;
 }
