@@ -165,8 +165,8 @@ internal sealed partial class ProxyServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Envoy's single limit on a request head (<c>max_request_headers_kb</c>) in Kestrel's terms: the request line, the
-    /// fields together, and one field over HTTP/2 (HPACK's) may each be as large. Kestrel buffers a head whole, so its
+    /// Envoy's single limit on a request head (<c>max_request_headers_kb</c>) in Kestrel's terms, which bound its parts
+    /// apart: the request line, the fields together, and one field over HTTP/2 (HPACK's) may each be as large. Kestrel buffers a head whole, so its
     /// request buffer grows to hold the largest one.
     /// </summary>
     private static void ApplyRequestHeadLimit(KestrelServerLimits limits, int kib)

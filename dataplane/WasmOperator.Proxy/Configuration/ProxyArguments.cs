@@ -119,7 +119,7 @@ internal static class ProxyArguments
                 : throw new FormatException($"'{v}': {ProxyOptions.NodeLabelsKey} holds the workload's labels, give each with --node-label KEY=VALUE");
         }),
         new("--max-body-bytes", "N", "largest body buffered for a plugin; a larger request gets 413 (1048576)", (o, v, _) => o.MaxBufferedBodyBytes = Integer(v, 0)),
-        new("--max-request-headers-kb", "N", "largest request head (request line and header fields) in KiB; larger gets 431 (60)",
+        new("--max-request-headers-kb", "N", "largest request line, and header fields together, in KiB; larger gets 414 or 431 (60)",
             (o, v, _) => o.MaxRequestHeadersKb = Integer(v, 1, 8192)),
         new("--max-concurrent-streams", "N", "HTTP/2 streams one client connection may have open at once (1024)",
             (o, v, _) => o.MaxConcurrentStreams = Integer(v, 1)),

@@ -69,10 +69,11 @@ internal sealed class ProxyOptions
     public int MaxBufferedBodyBytes { get; set; } = 1024 * 1024;
 
     /// <summary>
-    /// Largest request head a client may send, in KiB: the request line (its URL) and the header fields together, and any one
-    /// field over HTTP/2 (Envoy's <c>max_request_headers_kb</c>, 60 by default, at most 8192). A larger one gets 431 (414 for
-    /// a URL alone past it). Kestrel's own defaults (8 KiB of request line, 32 KiB of fields) turned away the large cookies
-    /// and tokens a request through Envoy carries.
+    /// Largest request head a client may send, in KiB, after Envoy's <c>max_request_headers_kb</c> (60 by default, at most
+    /// 8192): the header fields together and any one field over HTTP/2 get 431 past it, a request line (its URL) 414.
+    /// Envoy counts the line and the fields together; Kestrel bounds them apart, so an HTTP/1.1 head may reach twice this.
+    /// Kestrel's own defaults (8 KiB of request line, 32 KiB of fields) turned away the large cookies and tokens a request
+    /// through Envoy carries.
     /// </summary>
     public int MaxRequestHeadersKb { get; set; } = 60;
 
