@@ -79,10 +79,11 @@ internal sealed partial class ProxyServer : IAsyncDisposable
             // read one char per byte and written back the same, as Envoy forwards them; Kestrel's default
             // (UTF-8) would reject bytes that are not UTF-8 and re-encode the rest.
             kestrel.RequestHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
+            kestrel.ResponseHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
+            // Envoy's defaults where Kestrel's are stricter (ProxyOptions says what each turned away).
             ApplyRequestHeadLimit(kestrel.Limits, options.MaxRequestHeadersKb);
             kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxConcurrentStreams;
             kestrel.Limits.KeepAliveTimeout = options.IdleTimeout;
-            kestrel.ResponseHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
             kestrel.Listen(options.ListenAddress, options.Port, o =>
             {
                 o.Protocols = HttpProtocols.Http1;
@@ -166,8 +167,8 @@ internal sealed partial class ProxyServer : IAsyncDisposable
 
     /// <summary>
     /// Envoy's single limit on a request head (<c>max_request_headers_kb</c>) in Kestrel's terms, which bound its parts
-    /// apart: the request line, the fields together, and one field over HTTP/2 (HPACK's) may each be as large. Kestrel buffers a head whole, so its
-    /// request buffer grows to hold the largest one.
+    /// apart: the request line, the fields together, and one field over HTTP/2 (HPACK's) may each be as large. Kestrel
+    /// buffers a head whole, so its request buffer grows to hold the largest one.
     /// </summary>
     private static void ApplyRequestHeadLimit(KestrelServerLimits limits, int kib)
     {
