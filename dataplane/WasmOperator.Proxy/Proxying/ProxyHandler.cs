@@ -276,9 +276,10 @@ internal sealed partial class ProxyHandler : IDisposable
             if (outcome.Result is not ForwardResult.Ok && exchange is not { IsStopped: true })
             {
                 exchange?.ForwardFailed(outcome.Result, outcome.Detail);
-                if (CountFailure(context, outcome.Result == ForwardResult.ClientAborted, outcome.Result.ToString(), outcome.Detail))
+                var reply = LocalReply.ForUpstreamFailure(outcome.Result);
+                if (CountFailure(context, outcome.Result, outcome.Detail, reply))
                 {
-                    await ReplyToFailureAsync(context, exchange, LocalReply.ForUpstreamFailure(outcome.Result)).ConfigureAwait(false);
+                    await ReplyToFailureAsync(context, exchange, reply).ConfigureAwait(false);
                 }
             }
 
@@ -310,8 +311,9 @@ internal sealed partial class ProxyHandler : IDisposable
             // response has not started; a response under way was reset when its body copy was cancelled.
             var detail = $"no byte moved either way for {_options.UpstreamTimeout.TotalSeconds} s";
             exchange.ForwardFailed(ForwardResult.Timeout, detail);
-            CountFailure(context, false, ForwardResult.Timeout.ToString(), detail);
-            await ReplyToFailureAsync(context, exchange, LocalReply.ForUpstreamFailure(ForwardResult.Timeout)).ConfigureAwait(false);
+            var reply = LocalReply.ForUpstreamFailure(ForwardResult.Timeout);
+            CountFailure(context, ForwardResult.Timeout, detail, reply);
+            await ReplyToFailureAsync(context, exchange, reply).ConfigureAwait(false);
             return;
         }
         if ((error != ForwarderError.None || exchange?.RelayFailure is not null) && exchange is { StreamIdleTimedOut: true, IsStopped: false })
@@ -326,7 +328,7 @@ internal sealed partial class ProxyHandler : IDisposable
         {
             // The plugins' response body copy failed once under way (YARP saw no error: its transform took the body over).
             exchange.ForwardFailed(failure.Result, failure.Detail);
-            CountFailure(context, failure.Result == ForwardResult.ClientAborted, failure.Result.ToString(), failure.Detail);
+            CountFailure(context, failure.Result, failure.Detail, reply: null);
             return;
         }
 
@@ -371,7 +373,12 @@ internal sealed partial class ProxyHandler : IDisposable
                 _ => context.Response.HasStarted ? ForwardResult.ResponseAborted : ForwardResult.RequestFailed,
             };
             exchange?.ForwardFailed(result, exception?.Message);
-            if (!CountFailure(context, clients, error.ToString(), exception?.Message))
+            // Envoy's reply for the failures it answers itself; otherwise YARP's own status stands (a body cut off
+            // after the response started, say).
+            var reply = result is ForwardResult.ConnectFailed or ForwardResult.Timeout or ForwardResult.InvalidResponse
+                ? LocalReply.ForUpstreamFailure(result)
+                : null;
+            if (!CountFailure(context, result, exception?.Message, reply))
             {
                 if (ClientReset.Caused(exception) && !context.Response.HasStarted)
                 {
@@ -382,11 +389,6 @@ internal sealed partial class ProxyHandler : IDisposable
                 return;
             }
 
-            // Envoy's reply for the failures it answers itself; otherwise YARP's own status stands (a body cut off
-            // after the response started, say).
-            var reply = result is ForwardResult.ConnectFailed or ForwardResult.Timeout or ForwardResult.InvalidResponse
-                ? LocalReply.ForUpstreamFailure(result)
-                : null;
             await ReplyToFailureAsync(context, exchange, reply).ConfigureAwait(false);
         }
     }
@@ -442,20 +444,41 @@ internal sealed partial class ProxyHandler : IDisposable
 
     /// <summary>
     /// Counts a forwarding failure as Envoy's response flags tell them apart: the client's (it reset the stream or went
-    /// away: DC) apart from the upstream's (UF, UR, UT), which is logged. False for the client's: nothing to reply to.
+    /// away: DC) apart from the upstream's (UF, UC, UPE, UT), which is logged in one line with the request, its route and
+    /// cluster, what failed and what the client got. False for the client's: nothing to reply to.
     /// </summary>
-    private bool CountFailure(HttpContext context, bool client, string error, string? detail)
+    /// <param name="reply">The reply the failure is about to get, or null for the status already set (YARP's).</param>
+    private bool CountFailure(HttpContext context, ForwardResult result, string? detail, ProxyWasm.Host.LocalResponse? reply)
     {
-        if (client)
+        if (result == ForwardResult.ClientAborted)
         {
             CountDownstreamReset(context);
             return false;
         }
 
         _metrics.UpstreamErrors.Inc();
-        LogUpstreamError(_log, error, detail ?? "");
+        var request = context.Request;
+        var route = RouteFor(request.Path);
+        var outcome = context.Response.HasStarted ? "the response had started, so its stream was reset"
+            : context.RequestAborted.IsCancellationRequested ? "the client had gone"
+            : $"answered {reply?.StatusCode ?? context.Response.StatusCode}";
+        var cluster = ClusterFor(request.Path);
+        LogUpstreamError(_log, request.Method, request.Path.Value ?? "", route?.PathPrefix ?? "default", cluster, _options.Clusters[cluster].Authority,
+            Describe(result), string.IsNullOrEmpty(detail) ? "" : $": {detail}", outcome);
         return true;
     }
+
+    /// <summary>What went wrong, in the words of Envoy's response flag for it (the flag follows, as its access log shows it).</summary>
+    private static string Describe(ForwardResult result) => result switch
+    {
+        ForwardResult.ConnectFailed => "upstream connection failure (UF)",
+        ForwardResult.RequestFailed => "upstream connection ended before the response (UC)",
+        ForwardResult.ResponseAborted => "upstream connection ended during the response (UC)",
+        ForwardResult.InvalidResponse => "invalid upstream response (UPE)",
+        ForwardResult.Timeout => "upstream request timeout (UT)",
+        ForwardResult.InvalidRequest => "the request as plugins left it cannot be sent",
+        _ => result.ToString(),
+    };
 
     /// <summary>
     /// YARP's errors on the client's side: it failed or cancelled (reset the stream, went away) while the request or the
@@ -578,8 +601,8 @@ internal sealed partial class ProxyHandler : IDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "request body timeout: {Method} {Path}: no byte moved either way for {Seconds} s while the client's body was read; answered 408")]
     private static partial void LogRequestBodyTimeout(ILogger logger, string method, string path, double seconds);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "forwarding failed: {Error} {Message}")]
-    private static partial void LogUpstreamError(ILogger logger, string error, string message);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "forwarding failed: {Method} {Path} (route {Route}, cluster {Cluster} at {Address}): {Failure}{Detail}; {Outcome}")]
+    private static partial void LogUpstreamError(ILogger logger, string method, string path, string route, string cluster, string address, string failure, string detail, string outcome);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "stream idle timeout: {Method} {Path} (route {Route}, cluster {Cluster}) moved no byte either way for {Seconds} s; {Ended}")]
     private static partial void LogStreamIdleTimeout(ILogger logger, string method, string path, string route, string cluster, double seconds, string ended);

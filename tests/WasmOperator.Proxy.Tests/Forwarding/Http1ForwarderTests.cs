@@ -221,7 +221,7 @@ public sealed class Http1ForwarderTests
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.Equal("upstream connect error or disconnect/reset before headers. reset reason: remote connection failure", await response.Content.ReadAsStringAsync());
         Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
-        Assert.True(proxy.Logs.Contains("ConnectFailed"), "log: " + string.Join(" | ", proxy.Logs.Lines));
+        Assert.True(proxy.Logs.Contains("upstream connection failure (UF)"), "log: " + string.Join(" | ", proxy.Logs.Lines));
     }
 
     [Theory]
@@ -232,12 +232,15 @@ public sealed class Http1ForwarderTests
         var closedPort = FreePort.Next();
         await using var proxy = await ProxyToAsync(new Uri($"http://127.0.0.1:{closedPort}"), o => o.Http1Forwarder = fastPath);
 
-        var (response, _) = await proxy.GetAsync("/");
+        var (response, _) = await proxy.GetAsync("/orders?id=7");
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         // YARP's path logged YARP's own warning for the same failure too, with its stack trace.
         var warnings = proxy.Logs.Lines.Where(l => !l.StartsWith("Information ", StringComparison.Ordinal) && !l.StartsWith("Debug ", StringComparison.Ordinal));
-        Assert.Contains("forwarding failed", Assert.Single(warnings), StringComparison.Ordinal);
+        // The line names the request, where it went, what failed and what the client got, as an access log would.
+        var line = Assert.Single(warnings);
+        Assert.Contains($"forwarding failed: GET /orders (route default, cluster upstream at 127.0.0.1:{closedPort}): upstream connection failure (UF): ", line, StringComparison.Ordinal);
+        Assert.EndsWith("; answered 503", line, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -283,7 +286,7 @@ public sealed class Http1ForwarderTests
         var (reply, _) = await proxy.GetAsync("/");
 
         Assert.Equal(HttpStatusCode.BadGateway, reply.StatusCode);
-        Assert.True(proxy.Logs.Contains("InvalidResponse"), "log: " + string.Join(" | ", proxy.Logs.Lines));
+        Assert.True(proxy.Logs.Contains("invalid upstream response (UPE)"), "log: " + string.Join(" | ", proxy.Logs.Lines));
     }
 
     [Theory]
@@ -337,7 +340,7 @@ public sealed class Http1ForwarderTests
             $"{response.StatusCode}, body read: {cut?.GetType().Name ?? "complete"}");
         // The reset can reach the client before the proxy has logged why.
         await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("chunked response:")), "the framing error to be logged");
-        Assert.False(proxy.Logs.Contains("Timeout"), "log: " + string.Join(" | ", proxy.Logs.Lines));
+        Assert.False(proxy.Logs.Contains("upstream request timeout (UT)"), "log: " + string.Join(" | ", proxy.Logs.Lines));
     }
 
     [Fact]
@@ -355,7 +358,7 @@ public sealed class Http1ForwarderTests
         release.SetResult();
 
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
-        Assert.True(proxy.Logs.Contains("Timeout"), "log: " + string.Join(" | ", proxy.Logs.Lines));
+        Assert.True(proxy.Logs.Contains("upstream request timeout (UT)"), "log: " + string.Join(" | ", proxy.Logs.Lines));
     }
 
     [Fact]

@@ -63,7 +63,7 @@ public sealed class UpstreamTimeoutTests
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("0.1.2.3.4.5.6.7.8.9.0.1.2.3.4.5.", body);
-        Assert.False(proxy.Logs.Contains("Timeout"), "log: " + string.Join(" | ", proxy.Logs.Lines));
+        Assert.False(proxy.Logs.Contains("upstream request timeout (UT)"), "log: " + string.Join(" | ", proxy.Logs.Lines));
     }
 
     [Theory]
@@ -86,7 +86,7 @@ public sealed class UpstreamTimeoutTests
             var cut = await Record.ExceptionAsync(() => response.Content.ReadAsStringAsync().WaitAsync(TimeSpan.FromSeconds(10)));
 
             Assert.True(cut is HttpRequestException or IOException, $"the stalled response was not reset: {cut?.GetType().Name ?? "complete"}");
-            await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("Timeout")),
+            await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("upstream request timeout (UT)")),
                 "the timeout to be logged; log: " + string.Join(" | ", proxy.Logs.Lines));
         }
         finally
