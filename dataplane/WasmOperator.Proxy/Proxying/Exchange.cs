@@ -1099,7 +1099,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
         host.Retried = true;
         host.Entry.Metrics.ReloadRetries.Inc();
-        LogRetry(_log, host.Entry.Spec.Key, failure?.ToString() ?? "");
+        LogRetry(_log, host.Entry.Spec.Key, Context.Request.Method, Context.Request.Path.Value ?? "", failure?.ToString() ?? "");
         host.Stream?.Complete();
         var fresh = plugin.CreateHttpStream(host);
         host.Stream = fresh;
@@ -1676,7 +1676,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             // A LOG_ONLY plugin never changes traffic, not even by failing.
             host.Skipped = true;
             entry.Metrics.FailOpen.Inc();
-            LogFailOpen(_log, entry.Spec.Key, failure.ToString());
+            LogFailOpen(_log, entry.Spec.Key, Context.Request.Method, Context.Request.Path.Value ?? "", failure.ToString());
             return;
         }
 
@@ -1684,7 +1684,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         // there was counted, and logged, as another trap and another rejection of the same request).
         host.Skipped = true;
         entry.Metrics.FailClosed.Inc();
-        LogFailStream(_log, entry.Spec.Key, failure.ToString());
+        LogFailStream(_log, entry.Spec.Key, Context.Request.Method, Context.Request.Path.Value ?? "",
+            Context.Response.HasStarted ? "its response had started, so its stream is reset" : "answered 503", failure.ToString());
         Reply = new LocalResponse(503, "wasm_fail_stream", Encoding.UTF8.GetBytes("wasm_fail_stream"), new HeaderMap(), null);
     }
 
@@ -2034,14 +2035,14 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         Stopped,
     }
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "wasm_fail_stream: plugin {Plugin} failed, request rejected (FAIL_CLOSE): {Failure}")]
-    private static partial void LogFailStream(ILogger logger, string plugin, string failure);
+    [LoggerMessage(Level = LogLevel.Error, Message = "wasm_fail_stream: plugin {Plugin} failed on {Method} {Path}; {Outcome} (FAIL_CLOSE): {Failure}")]
+    private static partial void LogFailStream(ILogger logger, string plugin, string method, string path, string outcome, string failure);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin} failed, skipped (fail open): {Failure}")]
-    private static partial void LogFailOpen(ILogger logger, string plugin, string failure);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin} failed on {Method} {Path}, skipped for the rest of it (FAIL_OPEN): {Failure}")]
+    private static partial void LogFailOpen(ILogger logger, string plugin, string method, string path, string failure);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin} failed, retrying once on a fresh VM (FAIL_RELOAD): {Failure}")]
-    private static partial void LogRetry(ILogger logger, string plugin, string failure);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin} failed on {Method} {Path}, retrying once on a fresh VM (FAIL_RELOAD): {Failure}")]
+    private static partial void LogRetry(ILogger logger, string plugin, string method, string path, string failure);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "invalid_request_from_plugins: {Path} answered 500, nothing sent upstream: {Reason}")]
     private static partial void LogUnsendable(ILogger logger, string path, string reason);

@@ -20,7 +20,9 @@ public sealed class FailStrategyTests
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.Equal(before, proxy.Upstream.Requests);
-        Assert.True(proxy.Logs.Contains("wasm_fail_stream"));
+        // The line names the request, so that the failure can be found among the others (Envoy's access log has it).
+        Assert.True(proxy.Logs.Contains("wasm_fail_stream: plugin default/trap failed on GET /trap; answered 503 (FAIL_CLOSE): "),
+            string.Join(" | ", proxy.Logs.Lines));
         Assert.Contains("wasm_plugin_fail_closed_total{plugin=\"default/trap\"} 1", await proxy.MetricsAsync(), StringComparison.Ordinal);
     }
 
@@ -36,6 +38,7 @@ public sealed class FailStrategyTests
         Assert.Equal("after-trap", response.Headers.GetValues("hello").Single());
         var metrics = await proxy.MetricsAsync();
         Assert.Contains("wasm_plugin_fail_open_total{plugin=\"default/trap\"} 1", metrics, StringComparison.Ordinal);
+        Assert.True(proxy.Logs.Contains("plugin default/trap failed on GET /trap, skipped for the rest of it (FAIL_OPEN): "), string.Join(" | ", proxy.Logs.Lines));
         Assert.Contains("wasm_plugin_traps_total{plugin=\"default/trap\"} 1", metrics, StringComparison.Ordinal);
     }
 
@@ -48,6 +51,7 @@ public sealed class FailStrategyTests
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         var metrics = await proxy.MetricsAsync();
         Assert.Contains("wasm_plugin_reload_retries_total{plugin=\"default/trap\"} 1", metrics, StringComparison.Ordinal);
+        Assert.True(proxy.Logs.Contains("plugin default/trap failed on GET /trap, retrying once on a fresh VM (FAIL_RELOAD): "), string.Join(" | ", proxy.Logs.Lines));
 
         // Both shards trapped: the first, and the fresh one the retry ran on.
         Assert.Contains("wasm_plugin_traps_total{plugin=\"default/trap\"} 2", metrics, StringComparison.Ordinal);
