@@ -76,7 +76,7 @@ internal sealed partial class Exchange
             case "request.headers": raw = HeaderProperty(headers); break;
             case "request.size": number = RequestSize(headers); break;
             case "request.total_size": number = headers.ByteSize + RequestBytes; break;
-            case "request.time": number = UnixNanoseconds(DateTimeOffset.UtcNow - Stopwatch.GetElapsedTime(_started)); break;
+            case "request.time": number = StartTime(); break;
             // Known once the exchange is complete (in on_log and on_done), as in Envoy.
             case "request.duration": number = _completed == 0 ? null : (long)Stopwatch.GetElapsedTime(_started, _completed).Ticks * 100; break;
             case "response.code": number = responseHeaders is null ? null : Context.Response.StatusCode; break;
@@ -246,6 +246,25 @@ internal sealed partial class Exchange
     }
 
     private static long UnixNanoseconds(DateTimeOffset time) => (time - DateTimeOffset.UnixEpoch).Ticks * 100;
+
+    /// <summary>
+    /// <c>request.time</c>: when the request began, fixed for the stream as Envoy's start time is. Worked out from the
+    /// stream's monotonic start the first time a plugin asks (no wall clock read for requests no plugin asks about),
+    /// then kept: derived afresh each time, the clock's reading and the elapsed time drifted apart by a few hundred
+    /// nanoseconds, so on_log could see another start than on_request_headers.
+    /// </summary>
+    private long StartTime()
+    {
+        var known = Volatile.Read(ref _startTime);
+        if (known != 0)
+        {
+            return known;
+        }
+
+        var computed = UnixNanoseconds(DateTimeOffset.UtcNow - Stopwatch.GetElapsedTime(_started));
+        var first = Interlocked.CompareExchange(ref _startTime, computed, 0);
+        return first == 0 ? computed : first;
+    }
 
     /// <summary>A map's grpc-status: none when absent or empty, -1 (Envoy's InvalidCode) when not a code from 0 to 16.</summary>
     private static long? GrpcStatusOf(HeaderMap? map) => map?.Get("grpc-status") is not { Length: > 0 } status ? null

@@ -56,6 +56,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     private bool _waitsEnded;
     private bool _replyWritten;
     private long _completed;
+    private long _startTime; // request.time in Unix nanoseconds once a plugin asked (StartTime), else 0
 
     // Whether a plugin holds part of each direction's body after its last step (that direction's task reads and writes it).
     private bool _requestHeld;

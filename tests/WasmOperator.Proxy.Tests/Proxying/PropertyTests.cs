@@ -145,6 +145,9 @@ public sealed class PropertyTests
         Assert.Equal("full=1", Text(exchange, "request.query"));
         var time = DateTimeOffset.UnixEpoch.AddTicks(Number(exchange, "request.time") / 100);
         Assert.InRange(time, before.AddMilliseconds(-1), after.AddMilliseconds(1));
+        // The stream's start, the same in every callback: read again later (on_log, say) it does not move.
+        var first = Number(exchange, "request.time");
+        Assert.All(Enumerable.Range(0, 50), _ => Assert.Equal(first, Number(exchange, "request.time")));
 
         Assert.True(exchange.TryGetProperty(null, "request.headers", out var pairs));
         var decoded = DecodePairs(pairs);
