@@ -73,7 +73,7 @@ internal sealed class AbiInstance : IDisposable
             abi._restricted++;
             try
             {
-                abi._vm = new WasmVm(plugin.Module, abi, options.MemoryLimitBytes, plugin.Runtime.DeadlineTicks(options.CallDeadline));
+                abi._vm = new WasmVm(plugin.Module, abi, options.MemoryLimitBytes, plugin.Runtime.DeadlineTicks(options.CallDeadline), options.CallDeadline);
                 abi._memory ??= abi.Vm.Memory;
                 var vm = abi.Vm;
                 vm.Arm();

@@ -15,14 +15,27 @@ internal sealed class WasmVm : IDisposable
     /// </summary>
     public const uint MaxTableElements = 10_000_000;
 
+    /// <summary>
+    /// How many times longer than its deadline, on the clock, a call may take while it has not used its deadline's
+    /// worth of CPU: a thread the machine starves (other processes, a GC pause, a host call that waits) gets this long.
+    /// </summary>
+    public const int MaxDeadlineWindows = 10;
+
     private readonly Store _store;
     private readonly ulong _deadlineTicks;
+    private readonly long _deadlineNanoseconds;
 
-    public WasmVm(CompiledModule module, object state, long memoryLimitBytes, ulong deadlineTicks)
+    // The current call's windows past its first deadline, and the thread's CPU time when the first one ended.
+    private int _windows;
+    private long _cpuAtDeadline;
+
+    public WasmVm(CompiledModule module, object state, long memoryLimitBytes, ulong deadlineTicks, TimeSpan deadline)
     {
         _deadlineTicks = deadlineTicks;
+        _deadlineNanoseconds = (long)deadline.TotalNanoseconds;
         _store = new Store(module.Engine, state);
         _store.SetLimits(memorySize: memoryLimitBytes, tableElements: MaxTableElements, instances: 1, tables: 4, memories: 1);
+        _store.SetEpochDeadlineCallback(OnDeadline);
         Arm();
         Instance = module.Linker.Instantiate(_store, module.Module);
         Memory = Instance.GetMemory("memory");
@@ -128,7 +141,47 @@ internal sealed class WasmVm : IDisposable
     public long MemoryBytes => Memory?.GetLength() ?? 0;
 
     /// <summary>Starts the CPU deadline for the next outermost call (epoch ticks from now).</summary>
-    public void Arm() => _store.SetEpochDeadline(_deadlineTicks);
+    public void Arm()
+    {
+        _store.SetEpochDeadline(_deadlineTicks);
+        _windows = 0;
+    }
+
+    /// <summary>
+    /// The epoch ticker measures the clock, not the CPU: a call whose thread the machine did not run (a loaded node, a
+    /// GC pause, a host call that waited) reaches its deadline without having used it. The first time the deadline
+    /// passes, the thread's CPU time is read (a system call, only here, never per call) and the call gets another
+    /// deadline; it fails once it has used its deadline's worth of CPU since then, or after
+    /// <see cref="MaxDeadlineWindows"/> deadlines on the clock. A guest that spins is stopped after about twice its
+    /// deadline; one the machine starved is not. Where the clock cannot be read, the first deadline stops it.
+    /// </summary>
+    private ulong OnDeadline(Store store)
+    {
+        var cpu = ThreadCpuClock.Nanoseconds();
+        if (cpu is null)
+        {
+            throw Overrun("on the clock");
+        }
+
+        if (_windows == 0)
+        {
+            _cpuAtDeadline = cpu.Value;
+        }
+        else if (cpu.Value - _cpuAtDeadline >= _deadlineNanoseconds)
+        {
+            throw Overrun("of CPU");
+        }
+        else if (_windows >= MaxDeadlineWindows - 1)
+        {
+            throw Overrun($"on the clock ({MaxDeadlineWindows} times its deadline; the thread was not given the CPU for most of it)");
+        }
+
+        _windows++;
+        return _deadlineTicks;
+    }
+
+    private GuestTrapException Overrun(string measure) =>
+        new(TrapKind.Deadline, $"the call ran past its deadline ({_deadlineNanoseconds / 1_000_000.0:0.###} ms) {measure}");
 
     /// <summary>Maps a Wasmtime exception to a <see cref="TrapKind"/>.</summary>
     public static TrapKind Classify(Exception exception)
