@@ -1148,6 +1148,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 Closed = true;
                 return false;
             case StreamSignalKind.TimedOut:
+                // Envoy has no such timeout: a plugin that never resumes holds its stream until the client gives up.
+                // Named here, as nothing else tells which plugin of the chain held it.
+                LogPauseTimeout(_log, host.Entry.Spec.Key, Context.Request.Method, Context.Request.Path.Value ?? "", _options.PauseTimeout.TotalSeconds);
                 Reply = new LocalResponse(503, "wasm_pause_timeout", Encoding.UTF8.GetBytes("plugin did not resume the stream"), new HeaderMap(), null);
                 return false;
             default:
@@ -2038,6 +2041,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
     [LoggerMessage(Level = LogLevel.Error, Message = "wasm_fail_stream: plugin {Plugin} failed on {Method} {Path}; {Outcome} (FAIL_CLOSE): {Failure}")]
     private static partial void LogFailStream(ILogger logger, string plugin, string method, string path, string outcome, string failure);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "wasm_pause_timeout: plugin {Plugin} paused {Method} {Path} and did not resume, answer or close it within {Seconds} s; answered 503")]
+    private static partial void LogPauseTimeout(ILogger logger, string plugin, string method, string path, double seconds);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin} failed on {Method} {Path}, skipped for the rest of it (FAIL_OPEN): {Failure}")]
     private static partial void LogFailOpen(ILogger logger, string plugin, string method, string path, string failure);

@@ -12,6 +12,24 @@ namespace WasmOperator.Proxy.Tests.Proxying;
 public sealed class StreamControlTests
 {
     [Fact]
+    public async Task A_pause_no_plugin_ends_gets_503_and_a_line_naming_the_plugin_and_the_request()
+    {
+        // The fixture resumes after two ticks (200 ms at least): past this pause timeout.
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("slow", Wat("pause_headers_until_tick"), "slow")),
+            o => o.PauseTimeout = TimeSpan.FromMilliseconds(50));
+
+        var (response, _) = await proxy.GetAsync("/orders/7");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("plugin did not resume the stream", await response.Content.ReadAsStringAsync());
+        Assert.Equal(0, proxy.Upstream.Requests);
+        // Nothing else tells which plugin of a chain held the stream.
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains(
+            "wasm_pause_timeout: plugin default/slow paused GET /orders/7 and did not resume, answer or close it within 0.05 s; answered 503")),
+            "the pause timeout logged: " + string.Join(" | ", proxy.Logs.Lines));
+    }
+
+    [Fact]
     public async Task A_close_made_inside_a_callback_that_then_continues_resets_the_stream()
     {
         await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("close", Wat("close_in_headers"), "close")));
