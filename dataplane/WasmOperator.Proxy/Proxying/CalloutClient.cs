@@ -134,37 +134,8 @@ internal sealed class CalloutClient : IDisposable
 
     private async Task<HttpCalloutResponse> SendHttpAsync(Uri cluster, HttpCalloutRequest request, CancellationToken cancellationToken)
     {
-        var path = request.Headers.Get(":path") ?? "/";
         var method = request.Headers.Get(":method") ?? "GET";
-        // request.Trailers are not sent. Callouts go over HTTP/1.1, where Envoy sends none either: its HTTP/1 encoder
-        // drops trailers unless the cluster sets enable_trailers, and httpCall gives a body a content-length, so
-        // there is no chunked framing to carry them (http1 StreamEncoderImpl::encodeTrailersBase). HttpClient
-        // cannot send request trailers at all.
-        using var message = new HttpRequestMessage(new HttpMethod(method), Target(cluster, path));
-        if (request.Body.Length > 0)
-        {
-            message.Content = new ByteArrayContent(request.Body);
-        }
-
-        foreach (var (name, value) in request.Headers.Entries)
-        {
-            if (name.StartsWith(':'))
-            {
-                continue;
-            }
-
-            if (!message.Headers.TryAddWithoutValidation(name, value))
-            {
-                message.Content ??= new ByteArrayContent([]);
-                message.Content.Headers.TryAddWithoutValidation(name, value);
-            }
-        }
-
-        if (request.Headers.Get(":authority") is { } authority)
-        {
-            message.Headers.Host = authority;
-        }
-
+        using var message = HttpRequest(cluster, request, method);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         if (request.Timeout > TimeSpan.Zero)
         {
@@ -190,6 +161,10 @@ internal sealed class CalloutClient : IDisposable
             // The handler's ConnectTimeout, not the callout's: Envoy's reset reason "connection timeout".
             return RouterReply(HttpStatusCode.ServiceUnavailable, LocalReply.ResetBeforeHeadersText("connection timeout", null), head);
         }
+        catch (HttpRequestException ex) when (NotSent(ex))
+        {
+            throw new CalloutNotSentException(request.Upstream, Innermost(ex).Message, ex);
+        }
         catch (HttpRequestException ex)
         {
             var (status, body) = BeforeHeaders(ex);
@@ -213,6 +188,127 @@ internal sealed class CalloutClient : IDisposable
             Copy(response.TrailingHeaders, trailers);
             return new HttpCalloutResponse(headers, body, trailers);
         }
+    }
+
+    /// <summary>
+    /// The callout's request as HttpClient sends it: the plugin's headers without its pseudo-headers and without the
+    /// fields of <see cref="IsConnectionField"/>, the body with a Content-Length of its own length, <c>Host</c> the
+    /// <c>:authority</c>. Throws <see cref="CalloutNotSentException"/> for what cannot be sent as asked.
+    /// </summary>
+    /// <remarks>
+    /// Envoy's <c>Context::httpCall</c> copies every header pair and sets content-length only for a non-empty body
+    /// (<c>setContentLength(request_body.size())</c>), so a plugin's content-length stays on an empty body. The auth
+    /// example forwards the client's request headers with an empty body: a POST's <c>content-length: 3</c> went out
+    /// here with no body, and HttpClient failed it before sending a byte ("Content-Length promised 3"), so every
+    /// request with a body was denied; Envoy sends it and the cluster waits for bytes that never come until the
+    /// callout's timeout. Neither helps a plugin, so the length is always the body's.
+    /// </remarks>
+    private static HttpRequestMessage HttpRequest(Uri cluster, HttpCalloutRequest request, string method)
+    {
+        // request.Trailers are not sent. Callouts go over HTTP/1.1, where Envoy sends none either: its HTTP/1 encoder
+        // drops trailers unless the cluster sets enable_trailers, and httpCall gives a body a content-length, so
+        // there is no chunked framing to carry them (http1 StreamEncoderImpl::encodeTrailersBase). HttpClient
+        // cannot send request trailers at all.
+        var path = request.Headers.Get(":path") ?? "/";
+        HttpRequestMessage message;
+        try
+        {
+            message = new HttpRequestMessage(new HttpMethod(method), Target(cluster, path));
+        }
+        catch (FormatException ex)
+        {
+            // UriFormatException is one too: the :path does not make a URL after the cluster's address.
+            throw new CalloutNotSentException(request.Upstream,
+                ex is UriFormatException ? $":path '{path}' does not make a URL after {cluster}: {ex.Message}" : $":method '{method}' is not an HTTP method token", ex);
+        }
+
+        if (request.Body.Length > 0)
+        {
+            message.Content = new ByteArrayContent(request.Body);
+        }
+
+        foreach (var (name, value) in request.Headers.Entries)
+        {
+            if (name.StartsWith(':') || IsConnectionField(name))
+            {
+                continue;
+            }
+
+            if (value.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0)
+            {
+                // HttpClient writes a CR or LF as it is: the rest of the value would be another header line.
+                message.Dispose();
+                throw new CalloutNotSentException(request.Upstream, $"header '{name}' has a CR, LF or NUL in its value");
+            }
+
+            if (!message.Headers.TryAddWithoutValidation(name, value))
+            {
+                message.Content ??= new ByteArrayContent([]);
+                message.Content.Headers.TryAddWithoutValidation(name, value);
+            }
+        }
+
+        if (request.Headers.Get(":authority") is { } authority)
+        {
+            try
+            {
+                message.Headers.Host = authority;
+            }
+            catch (FormatException ex)
+            {
+                message.Dispose();
+                throw new CalloutNotSentException(request.Upstream, $":authority '{authority}' is not a host name", ex);
+            }
+        }
+
+        return message;
+    }
+
+    /// <summary>
+    /// Fields of a plugin's callout headers that describe the plugin's own connection or framing, not the callout: the
+    /// auth example forwards the client's. The callout is one request with its whole body on a pooled connection, so
+    /// HttpClient frames it itself (a content-length is replaced by the body's length; a transfer-encoding it refuses
+    /// without a body), and it neither upgrades, nor waits for a 100 (expect), nor lets a plugin close the pool's connection.
+    /// </summary>
+    internal static bool IsConnectionField(string name) =>
+        name.Equals("content-length", StringComparison.OrdinalIgnoreCase) ||
+        name.Equals("transfer-encoding", StringComparison.OrdinalIgnoreCase) ||
+        name.Equals("connection", StringComparison.OrdinalIgnoreCase) ||
+        name.Equals("keep-alive", StringComparison.OrdinalIgnoreCase) ||
+        name.Equals("proxy-connection", StringComparison.OrdinalIgnoreCase) ||
+        name.Equals("upgrade", StringComparison.OrdinalIgnoreCase) ||
+        name.Equals("expect", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// HttpClient refused to send the request as built (no HTTP error kind, and no socket or I/O failure under it):
+    /// the proxy's failure, which no upstream and no retry changes.
+    /// </summary>
+    private static bool NotSent(HttpRequestException ex)
+    {
+        if (ex.HttpRequestError != HttpRequestError.Unknown)
+        {
+            return false;
+        }
+
+        for (Exception? e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is IOException or System.Net.Sockets.SocketException)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static Exception Innermost(Exception ex)
+    {
+        while (ex.InnerException is { } inner)
+        {
+            ex = inner;
+        }
+
+        return ex;
     }
 
     /// <summary>

@@ -11,7 +11,7 @@ namespace WasmOperator.Proxy.Proxying;
 /// The proxy side of one plugin: HTTP and gRPC (unary and streaming) callouts to named clusters, node properties, the
 /// plugin's log, and its VMs' failures and rebuilds counted in its metrics.
 /// </summary>
-internal sealed class PluginHost(string plugin, ProxyOptions options, CalloutClient callouts, PluginMetrics metrics, ILogger log) : IPluginHost
+internal sealed partial class PluginHost(string plugin, ProxyOptions options, CalloutClient callouts, PluginMetrics metrics, ILogger log) : IPluginHost
 {
     /// <summary>The logger category of plugin log lines ("wasm log ns.name: …").</summary>
     public const string LogCategory = "WasmOperator.Proxy.Plugin";
@@ -20,7 +20,25 @@ internal sealed class PluginHost(string plugin, ProxyOptions options, CalloutCli
     private NodeProperties? _node;
 
     public Task<HttpCalloutResponse> SendHttpCalloutAsync(HttpCalloutRequest request, CancellationToken cancellationToken) =>
-        callouts.SendHttpAsync(request, cancellationToken);
+        LoggedAsync(callouts.SendHttpAsync(request, cancellationToken));
+
+    /// <summary>
+    /// A callout the proxy could not even send is logged as a warning: it fails every time, and to the plugin it looks
+    /// like an upstream failure. Upstream failures (refused, reset, timed out) are the plugin's to report, as in Envoy,
+    /// and refusals (unknown cluster, overflow) are answered to the hostcall and logged at debug.
+    /// </summary>
+    private async Task<HttpCalloutResponse> LoggedAsync(Task<HttpCalloutResponse> callout)
+    {
+        try
+        {
+            return await callout.ConfigureAwait(false);
+        }
+        catch (CalloutNotSentException ex)
+        {
+            LogCalloutNotSent(log, plugin, ex.Cluster, ex.Message);
+            throw;
+        }
+    }
 
     public Task<GrpcCalloutResponse> SendGrpcCalloutAsync(GrpcCalloutRequest request, CancellationToken cancellationToken) =>
         callouts.SendGrpcAsync(request, cancellationToken);
@@ -82,4 +100,7 @@ internal sealed class PluginHost(string plugin, ProxyOptions options, CalloutCli
 #pragma warning restore CA1848, CA2254
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin}: HTTP callout to cluster '{Cluster}' not sent: {Reason}; the plugin got a failed callout (no response). Fix the headers the plugin gives proxy_http_call")]
+    private static partial void LogCalloutNotSent(ILogger logger, string plugin, string cluster, string reason);
 }

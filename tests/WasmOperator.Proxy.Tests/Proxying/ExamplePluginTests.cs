@@ -62,6 +62,30 @@ public sealed class ExamplePluginTests
     }
 
     [Fact]
+    public async Task Auth_authorizes_a_request_with_a_body_and_its_callout_carries_the_length_of_its_own_empty_body()
+    {
+        // The example forwards the client's headers with an empty body: the client's content-length: 3 on the callout
+        // made HttpClient refuse to send it (nothing reached the authorizer), so every request with a body got 401.
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("auth", Example("auth"), "auth", "authz")));
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/orders") { Content = new StringContent("abc", Encoding.UTF8, "text/plain") };
+        request.Headers.TryAddWithoutValidation("x-allow", "yes");
+
+        var (allowed, echo) = await proxy.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
+        Assert.NotNull(echo);
+        Assert.Equal("authorized", echo.Header("added-header"));
+        Assert.Equal("abc", echo.Body);
+        Assert.Equal("3", echo.Header("content-length"));
+        var callout = Assert.Single(proxy.Authorizer.Received);
+        Assert.Equal("POST", callout.Method);
+        Assert.Equal("/orders", callout.Path);
+        Assert.Equal("0", callout.Header("content-length"));
+        Assert.Equal("", callout.Body);
+        Assert.Equal("text/plain; charset=utf-8", callout.Header("content-type"));
+    }
+
+    [Fact]
     public async Task Auth_answers_with_its_own_500_when_the_callout_cluster_is_unknown()
     {
         // As on Envoy: dispatching to an unknown cluster fails at once (BadArgument) and the example

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -12,12 +13,13 @@ namespace WasmOperator.Proxy.Tests.Support;
 /// <summary>
 /// A real Kestrel upstream on a free loopback port (HTTP/1.1 and h2c). It echoes what it saw as JSON,
 /// sets <c>x-upstream: yes</c> and <c>x-remove-me: 1</c>, answers /no-content with 204, and holds /slow until <see cref="ReleaseSlow"/>.
-/// As an authorizer it answers every request 200 if <c>x-allow: yes</c>, else 403.
+/// As an authorizer it answers every request 200 if <c>x-allow: yes</c>, else 403, and keeps what it was asked (<see cref="Received"/>).
 /// </summary>
 internal sealed class Upstream : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly TaskCompletionSource _slowGate = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ConcurrentQueue<EchoReply> _received = new();
     private int _requests;
 
     private Upstream(WebApplication app, int port, bool authorizer)
@@ -34,6 +36,9 @@ internal sealed class Upstream : IAsyncDisposable
     public Uri Address => new($"http://127.0.0.1:{Port}");
 
     public int Requests => Volatile.Read(ref _requests);
+
+    /// <summary>As an authorizer: each request it was asked, in arrival order.</summary>
+    public IReadOnlyCollection<EchoReply> Received => _received;
 
     public TaskCompletionSource SlowStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -70,6 +75,7 @@ internal sealed class Upstream : IAsyncDisposable
         var response = context.Response;
         if (_authorizer)
         {
+            _received.Enqueue(await SeenAsync(request));
             response.StatusCode = request.Headers["x-allow"] == "yes" ? 200 : 403;
             return;
         }
@@ -93,6 +99,15 @@ internal sealed class Upstream : IAsyncDisposable
             await _slowGate.Task;
         }
 
+        var reply = await SeenAsync(request);
+        response.Headers["x-upstream"] = "yes";
+        response.Headers["x-remove-me"] = "1";
+        response.ContentType = "application/json";
+        await response.WriteAsync(JsonSerializer.Serialize(reply));
+    }
+
+    private static async Task<EchoReply> SeenAsync(HttpRequest request)
+    {
         using var reader = new StreamReader(request.Body, Encoding.UTF8);
         var body = await reader.ReadToEndAsync();
         var headers = new Dictionary<string, string[]>(StringComparer.Ordinal);
@@ -101,11 +116,7 @@ internal sealed class Upstream : IAsyncDisposable
             headers[name.ToLowerInvariant()] = [.. values.Select(v => v ?? "")];
         }
 
-        response.Headers["x-upstream"] = "yes";
-        response.Headers["x-remove-me"] = "1";
-        response.ContentType = "application/json";
-        var reply = new EchoReply(request.Method, request.Path + request.QueryString, request.Protocol, headers, body);
-        await response.WriteAsync(JsonSerializer.Serialize(reply));
+        return new EchoReply(request.Method, request.Path + request.QueryString, request.Protocol, headers, body);
     }
 
     public async ValueTask DisposeAsync()
