@@ -49,6 +49,26 @@ internal static class ClientBodyReader
     }
 
     /// <summary>
+    /// Whether the client's body ends where it has been read to: waits for the client's next bytes or the end of its
+    /// stream, and takes nothing (a later read gets the bytes at once). Cancelled as <see cref="ReadAsync"/> is.
+    /// </summary>
+    public static async ValueTask<bool> EndsHereAsync(PipeReader reader, CancellationToken cancellationToken = default)
+    {
+        using var cancel = cancellationToken.CanBeCanceled
+            ? cancellationToken.UnsafeRegister(static r => CancelRead((PipeReader)r!), reader)
+            : default;
+        var result = await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
+        reader.AdvanceTo(result.Buffer.Start);
+        if (result.IsCanceled)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            throw new OperationCanceledException("the rest of the request body is not read: the stream stopped");
+        }
+
+        return result.IsCompleted && result.Buffer.IsEmpty;
+    }
+
+    /// <summary>
     /// Ends a read of the client's body that waits on the client. Once the body failed (the client reset its stream, or
     /// sent less than its content-length) Kestrel's reader rethrows that failure from CancelPendingRead, whatever it was,
     /// and no read is waiting: nothing to cancel. Thrown, it would escape the callback that cancels (the RequestAborted

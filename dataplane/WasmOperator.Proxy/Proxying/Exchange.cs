@@ -290,6 +290,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 }
 
                 int read;
+                var whole = false;
                 try
                 {
                     // A gRPC call's client may stay quiet for as long as the stream idle timeout, no longer (its body has no
@@ -316,6 +317,10 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     else
                     {
                         read = await ClientBodyReader.ReadAsync(reader, chunk.AsMemory(0, ChunkSize), token).ConfigureAwait(false);
+                        // HTTP/2: the declared length is here, so the stream's end is too; waited for so that it comes with
+                        // these bytes (PluginBodyStream.ReadAsync says why).
+                        whole = read > 0 && declared is { } length && total + read >= length && !RequestEndsAtDeclaredLength &&
+                            await ClientBodyReader.EndsHereAsync(reader, token).ConfigureAwait(false);
                     }
                 }
                 catch (OperationCanceledException) when (Interrupted)
@@ -343,7 +348,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 }
 
                 total += read;
-                var endOfStream = read == 0 || (declared is { } d && total >= d && RequestEndsAtDeclaredLength);
+                var endOfStream = read == 0 || whole || (declared is { } d && total >= d && RequestEndsAtDeclaredLength);
                 RequestComplete = endOfStream;
                 var output = await PushRequestChunkAsync(chunk.AsSpan(0, read).ToArray(), endOfStream).ConfigureAwait(false);
                 if (output is null)

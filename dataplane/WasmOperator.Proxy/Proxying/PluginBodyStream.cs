@@ -39,6 +39,7 @@ internal sealed class PluginBodyStream(Exchange exchange, long? declared, long a
             }
 
             int read;
+            var whole = false;
             try
             {
                 if (exchange.RequestRead is { Reading: true } || exchange.Holds(request: true))
@@ -63,6 +64,13 @@ internal sealed class PluginBodyStream(Exchange exchange, long? declared, long a
                 else
                 {
                     read = await ClientBodyReader.ReadAsync(exchange.RequestReader, _chunk, cancellationToken).ConfigureAwait(false);
+                    // Over HTTP/2 the body ends with the stream, not at its content-length (trailers may follow). Once the
+                    // declared length is here the stream's end is too, on this DATA frame or right after it: waited for, so
+                    // that the last bytes reach the plugins with end_of_stream, as Envoy hands on a DATA frame that carries
+                    // END_STREAM, instead of an empty callback after them (a plugin acting on the whole body at its end,
+                    // without holding it, saw nothing there).
+                    whole = read > 0 && declared is { } length && _read + read >= length && !exchange.RequestEndsAtDeclaredLength &&
+                        await ClientBodyReader.EndsHereAsync(exchange.RequestReader, cancellationToken).ConfigureAwait(false);
                 }
             }
             catch (OperationCanceledException) when (exchange.Interrupted)
@@ -80,7 +88,7 @@ internal sealed class PluginBodyStream(Exchange exchange, long? declared, long a
             }
 
             _read += read;
-            _ended = read == 0 || (declared is { } d && _read >= d && exchange.RequestEndsAtDeclaredLength);
+            _ended = read == 0 || whole || (declared is { } d && _read >= d && exchange.RequestEndsAtDeclaredLength);
             exchange.RequestComplete = _ended;
             var output = await exchange.PushRequestChunkAsync(_chunk.AsSpan(0, read).ToArray(), _ended).ConfigureAwait(false);
             if (output is null)
