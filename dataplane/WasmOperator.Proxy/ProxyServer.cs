@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
@@ -58,7 +57,8 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         // One line per entry on stdout, written in batches off the request path (plugins may log on every request).
         var log = new BatchedLineLoggerProvider(Console.OpenStandardOutput());
         ConfigureLogging(builder.Logging, log, logging);
-        var connections = new ConnectionDrainer();
+        var state = new ServerState();
+        var connections = new ConnectionDrainer(state);
         builder.WebHost.UseSockets(o =>
         {
             o.UnsafePreferInlineScheduling = options.InlineIo;
@@ -84,17 +84,13 @@ internal sealed partial class ProxyServer : IAsyncDisposable
             ApplyRequestHeadLimit(kestrel.Limits, options.MaxRequestHeadersKb);
             kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxConcurrentStreams;
             kestrel.Limits.KeepAliveTimeout = options.IdleTimeout;
-            kestrel.Listen(options.ListenAddress, options.Port, o =>
-            {
-                o.Protocols = HttpProtocols.Http1;
-                o.Use(connections.Track);
-            });
+            kestrel.Listen(options.ListenAddress, options.Port, o => o.Protocols = HttpProtocols.Http1);
             if (options.H2cPort != 0)
             {
                 kestrel.Listen(options.ListenAddress, options.H2cPort, o =>
                 {
                     o.Protocols = HttpProtocols.Http2;
-                    o.Use(connections.Track);
+                    o.Use(connections.TrackHttp2);
                 });
             }
         });
@@ -105,7 +101,7 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         builder.Services.AddSingleton(connections);
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton<ServerState>();
+        builder.Services.AddSingleton(state);
         builder.Services.AddSingleton<ProxyMetrics>();
         builder.Services.AddSingleton<CalloutClient>();
         builder.Services.AddSingleton(sp => new ProxyWasmRuntime(new ProxyWasmRuntimeOptions { PluginLogLevel = options.PluginLogLevel }, sp.GetRequiredService<ILoggerFactory>()));
@@ -121,7 +117,6 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         var app = builder.Build();
         app.Services.GetRequiredService<ProxyMetrics>().ObserveLog(log);
         var proxy = app.Services.GetRequiredService<ProxyHandler>();
-        var state = app.Services.GetRequiredService<ServerState>();
         app.Run(context =>
         {
             if (RequestTransferCoding.IsUnsupported(context.Request))
@@ -129,12 +124,7 @@ internal sealed partial class ProxyServer : IAsyncDisposable
                 return RequestTransferCoding.RefuseAsync(context);
             }
 
-            if (state.Draining)
-            {
-                // Accepted during the drain: answer it, and ask the client to go elsewhere for the next one.
-                context.Features.Get<IConnectionLifetimeNotificationFeature>()?.RequestClose();
-            }
-
+            connections.OnRequest(context);
             return proxy.HandleAsync(context);
         });
         var admin = BuildAdmin(options, log, logging, app.Services.GetRequiredService<AdminHandler>());
@@ -247,13 +237,14 @@ internal sealed partial class ProxyServer : IAsyncDisposable
     /// <summary>
     /// Envoy's graceful drain, as Istio runs it on SIGTERM: /ready answers 503 at once; the data listeners keep
     /// accepting for <see cref="ProxyOptions.DrainTime"/> (traffic still sent while the endpoint is being removed is
-    /// served) while every connection is asked to close (<c>Connection: close</c>, GOAWAY); then
-    /// <see cref="StopAsync"/>. Cancelling <paramref name="skipDrainPeriod"/> ends the drain period early.
+    /// served) while clients are asked to go elsewhere (GOAWAY, <c>Connection: close</c> on each HTTP/1.1 response;
+    /// <see cref="ConnectionDrainer"/>); then <see cref="StopAsync"/>, which closes the connections left idle.
+    /// Cancelling <paramref name="skipDrainPeriod"/> ends the drain period early.
     /// </summary>
     public async Task ShutdownAsync(CancellationToken skipDrainPeriod = default)
     {
         BeginDrain();
-        LogDraining(_logger, Options.DrainTime.TotalSeconds, _connections.OpenConnections);
+        LogDraining(_logger, Options.DrainTime.TotalSeconds, _connections.OpenHttp2Connections);
         try
         {
             await Task.Delay(Options.DrainTime, skipDrainPeriod).ConfigureAwait(false);
@@ -266,7 +257,7 @@ internal sealed partial class ProxyServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Stops accepting on the data listeners and waits for in-flight requests (up to
+    /// Stops accepting on the data listeners, closes the idle connections and waits for in-flight requests (up to
     /// <see cref="ProxyOptions.DrainTimeout"/>), then stops the admin listener, which reports the drain until then.
     /// </summary>
     public Task StopAsync(CancellationToken cancellationToken = default)
@@ -288,7 +279,7 @@ internal sealed partial class ProxyServer : IAsyncDisposable
     private void BeginDrain()
     {
         _state.Draining = true;
-        _connections.RequestCloseAll();
+        _connections.GoAwayAll();
     }
 
     public async ValueTask DisposeAsync()
@@ -298,9 +289,9 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         _log.Dispose();
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "shutting down: not ready; the listeners keep accepting for {DrainSeconds} s while {Connections} connection(s) are asked to close")]
-    private static partial void LogDraining(ILogger logger, double drainSeconds, int connections);
+    [LoggerMessage(Level = LogLevel.Information, Message = "shutting down: not ready; the listeners keep accepting for {DrainSeconds} s; {Http2Connections} HTTP/2 connection(s) got GOAWAY, HTTP/1.1 responses carry Connection: close")]
+    private static partial void LogDraining(ILogger logger, double drainSeconds, int http2Connections);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "stopping the data listeners; in-flight requests have {TimeoutSeconds} s to finish")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "stopping the data listeners; idle connections close, in-flight requests have {TimeoutSeconds} s to finish")]
     private static partial void LogStopping(ILogger logger, double timeoutSeconds);
 }

@@ -110,8 +110,9 @@ internal sealed class ProxyOptions
     public string NodeId { get; set; } = Environment.MachineName;
 
     /// <summary>
-    /// On SIGTERM, how long the data listeners keep accepting (not ready, every connection asked to close) before they
-    /// stop: Envoy's drain time, Istio's <c>terminationDrainDuration</c> (5 s).
+    /// On SIGTERM, how long the data listeners keep accepting (not ready; GOAWAY, <c>Connection: close</c> on each HTTP/1.1
+    /// response) before they stop and close the connections left idle: Envoy's drain time, Istio's
+    /// <c>terminationDrainDuration</c> (5 s).
     /// </summary>
     public TimeSpan DrainTime { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 using WasmOperator.Proxy.Tests.Support;
 using static WasmOperator.Proxy.Tests.Support.TestModules;
 
@@ -100,6 +101,54 @@ public sealed class DrainTests
         }
     }
 
+    [Fact]
+    public async Task A_keep_alive_connection_idle_when_the_drain_starts_gets_its_next_request_answered_with_connection_close()
+    {
+        await using var proxy = await ProxyHarness.StartAsync("plugins: []\n", o => o.DrainTime = TimeSpan.FromMinutes(5));
+        using var next = await OpenIdleKeepAliveAsync(proxy.Server.Options.Port);
+        using var idle = await OpenIdleKeepAliveAsync(proxy.Server.Options.Port);
+        using var endDrainPeriod = new CancellationTokenSource();
+
+        var shutdown = proxy.Server.ShutdownAsync(endDrainPeriod.Token);
+        Assert.Equal("draining\n", await (await proxy.Admin.GetAsync("/ready")).Content.ReadAsStringAsync());
+
+        // The client sends its next request on the connection it kept (it cannot know the drain began): closing idle
+        // connections at once would lose a request sent as the close crossed it. It is answered, and told to close.
+        await next.GetStream().WriteAsync("GET /no-content HTTP/1.1\r\nHost: app\r\n\r\n"u8.ToArray());
+        var answer = await ReadToEndAsync(next);
+        Assert.StartsWith("HTTP/1.1 204", answer, StringComparison.Ordinal);
+        Assert.Contains("\r\nConnection: close\r\n", answer, StringComparison.OrdinalIgnoreCase);
+
+        // A connection still idle when the drain period ends is closed as the listeners stop.
+        await endDrainPeriod.CancelAsync();
+        Assert.Equal("", await ReadToEndAsync(idle));
+        await shutdown;
+    }
+
+    [Fact]
+    public async Task A_response_that_starts_during_the_drain_carries_connection_close()
+    {
+        await using var proxy = await ProxyHarness.StartAsync("plugins: []\n", o => o.DrainTime = TimeSpan.FromMinutes(5));
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port);
+        await client.GetStream().WriteAsync("GET /slow HTTP/1.1\r\nHost: app\r\n\r\n"u8.ToArray());
+        await proxy.Upstream.SlowStarted.Task;
+        using var endDrainPeriod = new CancellationTokenSource();
+
+        var shutdown = proxy.Server.ShutdownAsync(endDrainPeriod.Token);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await proxy.Admin.GetAsync("/ready")).StatusCode);
+        proxy.Upstream.ReleaseSlow();
+
+        // Its request came before the drain, its response during it (the listeners still accept, so this close is the
+        // drain's, not the stop's): the head says Connection: close and the connection closes after the response.
+        var answer = await ReadToEndAsync(client);
+        Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
+        Assert.Contains("\r\nConnection: close\r\n", answer, StringComparison.OrdinalIgnoreCase);
+        Assert.True(await AcceptsAsync(proxy.Server.Options.Port));
+        await endDrainPeriod.CancelAsync();
+        await shutdown;
+    }
+
     private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
 
     private static void Signal(Process process, string signal)
@@ -133,6 +182,40 @@ public sealed class DrainTests
         {
             return false;
         }
+    }
+
+    /// <summary>A keep-alive HTTP/1.1 connection that has had one request answered and is idle.</summary>
+    private static async Task<TcpClient> OpenIdleKeepAliveAsync(int port)
+    {
+        var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, port);
+        await client.GetStream().WriteAsync("GET /no-content HTTP/1.1\r\nHost: app\r\n\r\n"u8.ToArray());
+        using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var head = await StreamText.ReadUntilAsync(client.GetStream(), "\r\n\r\n", guard.Token);
+        Assert.StartsWith("HTTP/1.1 204", head, StringComparison.Ordinal);
+        Assert.DoesNotContain("Connection: close", head, StringComparison.OrdinalIgnoreCase);
+        return client;
+    }
+
+    /// <summary>What comes until the proxy closes the connection; a reset ends it too (what a client would see then).</summary>
+    private static async Task<string> ReadToEndAsync(TcpClient client)
+    {
+        using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var received = new StringBuilder();
+        var buffer = new byte[4096];
+        try
+        {
+            int read;
+            while ((read = await client.GetStream().ReadAsync(buffer, guard.Token)) > 0)
+            {
+                received.Append(Encoding.Latin1.GetString(buffer, 0, read));
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return received.ToString();
     }
 
     /// <summary>An idle HTTP/2 connection: preface and SETTINGS sent, the server's SETTINGS read, no stream open.</summary>
