@@ -24,5 +24,8 @@ internal sealed class ChainEntry(PluginSpec spec, string revision, LoadedPlugin?
 
     public PluginMetrics Metrics { get; } = metrics;
 
+    /// <summary>The log of the requests this plugin refuses or skips while it has no VM to run them on: one line a second.</summary>
+    public LogThrottle UnavailableLog { get; } = new(TimeSpan.FromSeconds(1));
+
     public bool LogOnly => Spec.Mode == PluginMode.LOG_ONLY;
 }

@@ -1685,7 +1685,11 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             // A LOG_ONLY plugin never changes traffic, not even by failing.
             host.Skipped = true;
             entry.Metrics.FailOpen.Inc();
-            LogFailOpen(_log, entry.Spec.Key, Context.Request.Method, Context.Request.Path.Value ?? "", failure.ToString());
+            if (Logged(entry, failure) is { } text)
+            {
+                LogFailOpen(_log, entry.Spec.Key, Context.Request.Method, Context.Request.Path.Value ?? "", text);
+            }
+
             return;
         }
 
@@ -1693,9 +1697,30 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         // there was counted, and logged, as another trap and another rejection of the same request).
         host.Skipped = true;
         entry.Metrics.FailClosed.Inc();
-        LogFailStream(_log, entry.Spec.Key, Context.Request.Method, Context.Request.Path.Value ?? "",
-            Context.Response.HasStarted ? "its response had started, so its stream is reset" : "answered 503", failure.ToString());
+        if (Logged(entry, failure) is { } failed)
+        {
+            LogFailStream(_log, entry.Spec.Key, Context.Request.Method, Context.Request.Path.Value ?? "",
+                Context.Response.HasStarted ? "its response had started, so its stream is reset" : "answered 503", failed);
+        }
+
         Reply = new LocalResponse(503, "wasm_fail_stream", Encoding.UTF8.GetBytes("wasm_fail_stream"), new HeaderMap(), null);
+    }
+
+    /// <summary>
+    /// The failure's text for the log, or null to leave it out: a trap is logged with every request it failed, but a plugin
+    /// with no VM to run on (none healthy, or never loaded) fails every request alike, so that is logged once a second
+    /// with the count of the ones left out (the metrics count them all).
+    /// </summary>
+    private static string? Logged(Chain.ChainEntry entry, PluginFailure failure)
+    {
+        if (failure.Kind != TrapKind.Unavailable)
+        {
+            return failure.ToString();
+        }
+
+        return !entry.UnavailableLog.TryEnter(out var suppressed) ? null
+            : suppressed == 0 ? failure.ToString()
+            : $"{failure} ({suppressed} more request(s) failed so in the last second, not logged)";
     }
 
     private void PrepareCopies(StreamHost host, Phase phase)

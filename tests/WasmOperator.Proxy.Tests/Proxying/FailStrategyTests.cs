@@ -77,6 +77,22 @@ public sealed class FailStrategyTests
     }
 
     [Fact]
+    public async Task Requests_a_plugin_that_never_loaded_rejects_are_all_counted_but_logged_once_a_second()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("closed", Wat("configure_fails"), "", extra: "failStrategy: FAIL_CLOSE")));
+
+        for (var i = 0; i < 30; i++)
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, (await proxy.GetAsync("/")).Response.StatusCode);
+        }
+
+        Assert.Contains("wasm_plugin_fail_closed_total{plugin=\"default/closed\"} 30", await proxy.MetricsAsync(), StringComparison.Ordinal);
+        // One line a request before: a plugin without a VM fails every request alike, thousands a second under load.
+        var lines = proxy.Logs.Lines.Count(l => l.Contains("wasm_fail_stream: plugin default/closed", StringComparison.Ordinal));
+        Assert.InRange(lines, 1, 10);
+    }
+
+    [Fact]
     public async Task A_plugin_that_cannot_load_in_the_first_set_with_fail_close_rejects_matching_requests()
     {
         await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("closed", Wat("configure_fails"), "", extra: "failStrategy: FAIL_CLOSE")));
