@@ -1774,9 +1774,18 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
     }
 
-    /// <summary>A LOG_ONLY plugin would have done <paramref name="action"/>: log and count it.</summary>
+    /// <summary>
+    /// A LOG_ONLY plugin would have done <paramref name="action"/>: log and count it, as an enforcing plugin would have
+    /// done it once: nothing after a reply or close it would have made, which would have ended the stream.
+    /// </summary>
     public void RecordLogOnly(StreamHost host, string action)
     {
+        if (host.WouldHaveEnded)
+        {
+            return;
+        }
+
+        host.WouldHaveEnded = action is "local_response" or "close_stream";
         host.Entry.Metrics.LogOnlyAction(action).Inc();
         string? path;
         lock (_state)

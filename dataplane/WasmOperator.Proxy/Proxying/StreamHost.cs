@@ -45,6 +45,12 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
 
     public bool Retried { get; set; }
 
+    /// <summary>
+    /// A LOG_ONLY plugin would have answered or closed the stream: an enforcing one would have ended it there, so what
+    /// it would do after is not counted (it would have replied on every response chunk, say).
+    /// </summary>
+    public bool WouldHaveEnded { get; set; }
+
     /// <summary>The plugin's request headers callback ran: it sees the response (or the local reply) too.</summary>
     public bool RequestStarted { get; set; }
 

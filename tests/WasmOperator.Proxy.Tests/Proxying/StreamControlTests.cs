@@ -62,6 +62,20 @@ public sealed class StreamControlTests
     }
 
     [Fact]
+    public async Task A_log_only_plugin_that_would_reply_in_every_callback_counts_one_reply_a_request()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("deny", Wat("reply_in_every_callback"), "deny", extra: "mode: LOG_ONLY")));
+
+        var (response, _) = await proxy.GetAsync("/orders");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        // Enforcing, its first reply ends the stream: one a request, not one for the request headers, one for the
+        // response headers and one for each response chunk, which overstated what the dry run would block.
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/deny\",action=\"local_response\"} 1\n", await proxy.MetricsAsync(), StringComparison.Ordinal);
+        Assert.Single(proxy.Logs.Lines, l => l.Contains("would have applied local_response", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_log_only_body_authorizer_counts_its_pause_at_the_end_of_the_body_and_the_request_goes_through()
     {
         await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("authz", Wat("body_authz"), "authz", extra: "mode: LOG_ONLY")));
