@@ -339,14 +339,11 @@ internal sealed partial class ChainManager : IDisposable
 
     private static byte[] ReadModule(PluginSpec spec, List<ModuleStamp> modules)
     {
-        if (!Uri.TryCreate(spec.Url, UriKind.Absolute, out var uri) || !uri.IsFile)
-        {
-            throw new PluginFileException($"url must be a file:// URL in stand-alone mode (the operator resolves oci/http modules), got '{spec.Url}'");
-        }
+        var path = ModuleUrl.LocalPath(spec.Url, out var error) ?? throw new PluginFileException(error ?? spec.Url);
 
         // Stamped before reading, so that a write racing the read shows up as a change on the next poll.
-        modules.Add(ModuleStamp.Of(uri.LocalPath));
-        var bytes = File.ReadAllBytes(uri.LocalPath);
+        modules.Add(ModuleStamp.Of(path));
+        var bytes = File.ReadAllBytes(path);
         if (spec.Sha256 is { } expected)
         {
             var actual = Convert.ToHexStringLower(SHA256.HashData(bytes));

@@ -81,6 +81,7 @@ internal static partial class PluginFileParser
         }
 
         string? name = null, ns = null, url = null, sha = null, rootId = null, config = null, vmId = null;
+        var urlLine = 0L;
         PluginPhase phase = PluginPhase.UNSPECIFIED_PHASE;
         int? priority = null;
         var fail = FailStrategy.FAIL_CLOSE;
@@ -98,7 +99,7 @@ internal static partial class PluginFileParser
             {
                 case "name": name = Scalar(value, path); break;
                 case "namespace": ns = Scalar(value, path); break;
-                case "url": url = Scalar(value, path); break;
+                case "url": url = Scalar(value, path); urlLine = value.Start.Line; break;
                 case "sha256": sha = Scalar(value, path); break;
                 case "pluginName": rootId = Scalar(value, path); break;
                 case "vmId": vmId = Scalar(value, path); break;
@@ -130,6 +131,11 @@ internal static partial class PluginFileParser
         if (string.IsNullOrEmpty(url))
         {
             throw new PluginFileException($"{where}.url: required");
+        }
+
+        if (ModuleUrl.IsFile(url) && ModuleUrl.LocalPath(url, out var urlError) is null)
+        {
+            throw new PluginFileException($"{where}.url (line {urlLine}): {urlError}");
         }
 
         if (sha is { Length: > 0 } && (sha.Length != 64 || !IsLowerHex(sha)))

@@ -74,6 +74,28 @@ public sealed class PluginFileTests
     }
 
     [Theory]
+    [InlineData("file://tmp/adv1/x.wasm", "'tmp'", "file:///tmp/adv1/x.wasm")]
+    [InlineData("file://Users/me/x.wasm", "'users'", "file:///Users/me/x.wasm")]
+    public void A_file_url_with_a_host_is_refused_naming_the_field_and_the_three_slash_form(string url, string host, string meant)
+    {
+        // The proxy read these as UNC paths (\\tmp\adv1\x.wasm) and said only that it could not find that file.
+        var error = Assert.Throws<PluginFileException>(() => PluginFileParser.Parse($"plugins:\n- name: a\n  url: {url}\n", "plugins.yaml"));
+
+        Assert.Contains($"plugins.yaml: plugins[0].url (line 3): url '{url}' names the host {host}", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"write {meant} (three slashes)", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_module_url_naming_localhost_loads_the_local_file_as_rfc_8089_says()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("version", "localhost" + Example("add_header"), "add_header", "v1")));
+
+        var (response, _) = await proxy.GetAsync("/");
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        Assert.Equal("v1", response.Headers.GetValues("hello").Single());
+    }
+
+    [Theory]
     [InlineData("250ms", 250)]
     [InlineData("1.5s", 1500)]
     [InlineData("1s500ms", 1500)]
