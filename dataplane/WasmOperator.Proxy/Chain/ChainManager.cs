@@ -208,7 +208,15 @@ internal sealed partial class ChainManager : IDisposable
             // The old chain lets go of its plugins once its in-flight requests end: those the new one kept stay.
             Interlocked.Exchange(ref _current, chain)?.Release();
             _metrics.Reloads.WithLabels("applied").Inc();
-            LogApplied(_log, chain.Revision, entries.Count, source, Kept(entries));
+            LogApplied(_log, chain.Revision, entries.Count, source, Kept(entries), failures.Count);
+            foreach (var entry in entries)
+            {
+                if (entry.LoadError is { } error)
+                {
+                    // Without this line only /ready, /config_dump and each request's failure would say so.
+                    LogNotLoaded(_log, chain.Revision, error, entry.Spec.FailStrategy);
+                }
+            }
             // A first set with plugins that did not load is retried as a rejected one is: the retry keeps the plugins
             // that run, loads the others again, and is rejected with this same reason (quietly) while they still fail.
             return new FileApplyResult(null, modules, rejection);
@@ -486,8 +494,13 @@ internal sealed partial class ChainManager : IDisposable
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "plugin chain revision {Revision} applied: {Count} plugin(s) from {Source}, {Kept} of them kept running")]
-    private static partial void LogApplied(ILogger logger, long revision, int count, string source, int kept);
+    [LoggerMessage(Level = LogLevel.Information, Message = "plugin chain revision {Revision} applied: {Count} plugin(s) from {Source}, {Kept} of them kept running, {Failed} did not load")]
+    private static partial void LogApplied(ILogger logger, long revision, int count, string source, int kept, int failed);
+
+    [LoggerMessage(Level = LogLevel.Error, Message =
+        "plugin chain revision {Revision} runs without a plugin that did not load: {Reason}; its requests get its failStrategy {FailStrategy} " +
+        "until it loads (fix the module or its settings: the file is retried, at once when it or the module changes)")]
+    private static partial void LogNotLoaded(ILogger logger, long revision, string reason, FailStrategy failStrategy);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "plugin set from {Source} rejected: {Reason}")]
     private static partial void LogRejected(ILogger logger, string source, string reason);

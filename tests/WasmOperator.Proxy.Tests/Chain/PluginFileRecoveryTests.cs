@@ -164,6 +164,26 @@ public sealed class PluginFileRecoveryTests
     }
 
     [Fact]
+    public async Task A_first_set_with_a_plugin_that_did_not_load_logs_an_error_naming_it_and_the_reason_and_counts_it_in_the_applied_line()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(
+            Plugin("fixme", Wat("configure_fails"), "", extra: "failStrategy: FAIL_OPEN"),
+            Plugin("version", Example("add_header"), "add_header", "v1")));
+
+        // It was logged only as "applied: 2 plugin(s) from ..., 0 of them kept running", at information.
+        Assert.Contains(proxy.Logs.Lines, l => l.Contains("revision 1 applied: 2 plugin(s)", StringComparison.Ordinal) && l.EndsWith(", 1 did not load", StringComparison.Ordinal));
+        var error = Assert.Single(proxy.Logs.Lines, l => l.StartsWith("Error ", StringComparison.Ordinal));
+        Assert.Contains("plugin default/fixme (file://" + Wat("configure_fails") + "): ", error, StringComparison.Ordinal);
+        Assert.Contains("proxy_on_configure rejected the configuration", error, StringComparison.Ordinal);
+        Assert.Contains("failStrategy FAIL_OPEN", error, StringComparison.Ordinal);
+        Assert.Equal("v1", await HelloAsync(proxy));
+
+        // Retried meanwhile and failing the same way: said once, not on every retry.
+        await Task.Delay(1000);
+        Assert.Single(proxy.Logs.Lines, l => l.StartsWith("Error ", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Rebuilding_a_loaded_module_in_place_reloads_it()
     {
         var directory = Path.Combine(Path.GetTempPath(), "proxy-module-" + Guid.NewGuid().ToString("N"));
