@@ -13,7 +13,7 @@ namespace WasmOperator.Proxy.Chain;
 /// authorizers among them. A rejected set, or a first set applied with plugins that did not load (they apply their
 /// fail strategy meanwhile), is retried until it applies whole (a permission fixed, say): at once when the file or a
 /// module changes, otherwise after a delay that doubles from the poll interval up to 30 s; logged again only when the reason changes. Nothing the file
-/// or the load does stops the watcher: failures are rejections.
+/// or the load does stops the watcher: failures are rejections, a file that cannot be read among them.
 /// </summary>
 internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeSpan pollInterval) : BackgroundService
 {
@@ -21,6 +21,7 @@ internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeS
     private byte[]? _lastHash;
     private IReadOnlyList<ChainManager.ModuleStamp> _lastModules = [];
     private string? _retryReason;
+    private string? _unreadable;
     private TimeSpan _retryDelay;
     private long _retryAt;
 
@@ -42,7 +43,7 @@ internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeS
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            Record(manager.RejectFile(path, ex.Message, null));
+            _unreadable = manager.RejectFile(path, Unreadable(ex), null).Reason;
             return;
         }
 
@@ -87,10 +88,11 @@ internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeS
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            // Gone or unreadable for now (a rename in progress, say): the next notification or poll looks again.
+            await ReportUnreadableAsync(cancellationToken).ConfigureAwait(false);
             return;
         }
 
+        _unreadable = null;
         var unchanged = _lastHash is not null && snapshot.Hash.AsSpan().SequenceEqual(_lastHash) && ModulesUnchanged();
         if (unchanged && (_retryReason is null || Environment.TickCount64 < _retryAt))
         {
@@ -105,6 +107,46 @@ internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeS
             ? TimeSpan.FromTicks(Math.Min(Math.Max(_retryDelay.Ticks, pollInterval.Ticks) * 2, MaxRetryDelay.Ticks))
             : pollInterval;
         _retryAt = Environment.TickCount64 + (long)_retryDelay.TotalMilliseconds;
+    }
+
+    /// <summary>
+    /// Reports a file that cannot be read (missing, a permission, a dangling link, a directory) as a rejected set: logged
+    /// and recorded once per reason, the serving set stays. Only a failure that outlasts <see cref="QuietPeriod"/>
+    /// counts: a writer that removes the file and creates it again leaves it missing for a moment. Once it reads again
+    /// it applies, even unchanged, so that an applied set, not a stale report, says what serves.
+    /// </summary>
+    private async Task ReportUnreadableAsync(CancellationToken cancellationToken)
+    {
+        await Task.Delay(QuietPeriod, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await ReadAsync(cancellationToken).ConfigureAwait(false);
+            Signal();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _unreadable = manager.RejectFile(path, Unreadable(ex), _unreadable).Reason;
+            _lastHash = null;
+        }
+    }
+
+    private string Unreadable(Exception ex)
+    {
+        if (Directory.Exists(path))
+        {
+            return $"{path} is a directory, not the plugin file; nothing changes until a file is there";
+        }
+
+        return ex switch
+        {
+            FileNotFoundException or DirectoryNotFoundException =>
+                $"{path}: the plugin file is missing (or a link to a missing file); nothing changes until it is back " +
+                "(write it to a temporary file next to it and rename that over it)",
+            UnauthorizedAccessException =>
+                $"{path}: the plugin file cannot be read ({ex.Message}); nothing changes until it can: give the user the proxy " +
+                "runs as read permission on it and search permission on its directories",
+            _ => $"{path}: the plugin file cannot be read ({ex.Message}); nothing changes until it can",
+        };
     }
 
     /// <summary>

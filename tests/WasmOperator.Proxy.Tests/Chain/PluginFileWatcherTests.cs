@@ -84,9 +84,57 @@ public sealed class PluginFileWatcherTests
         await ProxyHarness.EventuallyAsync(async () => await AdminStatusAsync(proxy) != HttpStatusCode.Forbidden, "the empty set applies");
     }
 
+    [Fact]
+    public async Task A_file_that_cannot_be_read_is_reported_once_per_reason_while_the_old_set_serves_and_the_report_clears_when_it_reads_again()
+    {
+        // Tests run as root, which a chmod 000 does not stop: a dangling link and a directory make the read fail instead.
+        var yaml = Deny();
+        await using var proxy = await ProxyHarness.StartAsync(yaml);
+        var plugin = proxy.Server.Chains.Current!.Entries[0].Loaded;
+
+        var link = proxy.PluginsFile + ".link";
+        File.CreateSymbolicLink(link, Path.Combine(proxy.Directory, "nowhere.yaml"));
+        File.Move(link, proxy.PluginsFile, overwrite: true);
+        await ProxyHarness.EventuallyAsync(async () => LastRejected(await DumpAsync(proxy))?.Contains("missing", StringComparison.Ordinal) == true, "the missing file is reported");
+        var missing = LastRejected(await DumpAsync(proxy))!;
+        Assert.StartsWith(proxy.PluginsFile + ": the plugin file is missing", missing, StringComparison.Ordinal);
+        Assert.Contains("rename that over it", missing, StringComparison.Ordinal);
+
+        File.Delete(proxy.PluginsFile);
+        Directory.CreateDirectory(proxy.PluginsFile);
+        await ProxyHarness.EventuallyAsync(async () => LastRejected(await DumpAsync(proxy))?.Contains("is a directory", StringComparison.Ordinal) == true, "the directory is reported");
+
+        // Polled every 100 ms meanwhile: each reason is logged and recorded once.
+        await Task.Delay(1000);
+        Assert.Single(proxy.Logs.Lines, l => l.Contains(" rejected: ", StringComparison.Ordinal) && l.Contains("missing", StringComparison.Ordinal));
+        Assert.Single(proxy.Logs.Lines, l => l.Contains(" rejected: ", StringComparison.Ordinal) && l.Contains("is a directory", StringComparison.Ordinal));
+        Assert.Equal(2, LoadErrors(await DumpAsync(proxy)).Count);
+        Assert.Equal(HttpStatusCode.Forbidden, await AdminStatusAsync(proxy));
+
+        // The same file back: it applies (keeping the plugin's VMs), and nothing reports the file unreadable any more.
+        Directory.Delete(proxy.PluginsFile);
+        await proxy.WritePluginsAsync(yaml);
+        await ProxyHarness.EventuallyAsync(async () => LoadErrors(await DumpAsync(proxy)).Count == 0, "the reports clear");
+        using (var dump = await DumpAsync(proxy))
+        {
+            Assert.True(dump.RootElement.GetProperty("lastRejected").GetProperty("superseded").GetBoolean());
+        }
+
+        Assert.Equal(HttpStatusCode.Forbidden, await AdminStatusAsync(proxy));
+        Assert.Same(plugin, proxy.Server.Chains.Current!.Entries[0].Loaded);
+    }
+
     private static async Task<HttpStatusCode> AdminStatusAsync(ProxyHarness proxy) => (await proxy.GetAsync("/admin")).Response.StatusCode;
 
     private static async Task<JsonDocument> DumpAsync(ProxyHarness proxy) => JsonDocument.Parse(await proxy.Admin.GetStringAsync("/config_dump"));
+
+    private static List<string> LoadErrors(JsonDocument dump)
+    {
+        using (dump)
+        {
+            return [.. dump.RootElement.GetProperty("loadErrors").EnumerateArray().Select(e => e.GetProperty("reason").GetString() ?? "")];
+        }
+    }
 
     private static string? LastRejected(JsonDocument dump)
     {
