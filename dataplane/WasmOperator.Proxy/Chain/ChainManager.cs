@@ -110,8 +110,8 @@ internal sealed partial class ChainManager : IDisposable
     /// watcher's, read once it settled: what it hashed is what applies). Never throws but for cancellation: any
     /// failure, expected (a malformed file, a missing module) or not, rejects the new set with the reason and the
     /// serving chain stays. A rejection whose reason equals <paramref name="quietIfReason"/> (a retry of a set already
-    /// reported) is not logged, counted or recorded again. The result also holds the size and write time of each
-    /// file:// module the set read, taken just before reading it.
+    /// reported) is not logged, counted or recorded again. The result also holds each file:// module the set read: its
+    /// stamp, taken just before reading it, and the hash of the bytes read.
     /// </summary>
     public async Task<FileApplyResult> ApplyFileAsync(string path, byte[] content, string? quietIfReason, CancellationToken cancellationToken)
     {
@@ -165,7 +165,7 @@ internal sealed partial class ChainManager : IDisposable
 
             var ordered = new List<PluginSpec>(specs);
             ordered.Sort(PluginOrder.Instance);
-            var modules = new List<ModuleStamp>();
+            var modules = new List<ModuleFile>();
             // Only an apply (under this gate) replaces the serving chain, so it owns its plugins while the set loads.
             var previous = Volatile.Read(ref _current);
             var entries = await Task.Run(() => Load(ordered, previous, modules), cancellationToken).ConfigureAwait(false);
@@ -227,7 +227,7 @@ internal sealed partial class ChainManager : IDisposable
         }
     }
 
-    private List<ChainEntry> Load(List<PluginSpec> ordered, PluginChain? serving, List<ModuleStamp> modules)
+    private List<ChainEntry> Load(List<PluginSpec> ordered, PluginChain? serving, List<ModuleFile> modules)
     {
         var running = new Dictionary<string, ChainEntry>(StringComparer.Ordinal);
         foreach (var entry in serving?.Entries ?? [])
@@ -258,7 +258,7 @@ internal sealed partial class ChainManager : IDisposable
     }
 
     /// <summary>The serving chain's plugin for <paramref name="spec"/> if it may be kept, else a freshly loaded one, else the load error.</summary>
-    private ChainEntry LoadOne(PluginSpec spec, Dictionary<string, ChainEntry> running, List<ModuleStamp> modules)
+    private ChainEntry LoadOne(PluginSpec spec, Dictionary<string, ChainEntry> running, List<ModuleFile> modules)
     {
         var metrics = MetricsFor(spec.Key);
         string revision = "";
@@ -345,16 +345,28 @@ internal sealed partial class ChainManager : IDisposable
         }
     }
 
-    private static byte[] ReadModule(PluginSpec spec, List<ModuleStamp> modules)
+    private static byte[] ReadModule(PluginSpec spec, List<ModuleFile> modules)
     {
         var path = ModuleUrl.LocalPath(spec.Url, out var error) ?? throw new PluginFileException(error ?? spec.Url);
 
         // Stamped before reading, so that a write racing the read shows up as a change on the next poll.
-        modules.Add(ModuleStamp.Of(path));
-        var bytes = File.ReadAllBytes(path);
+        var stamp = ModuleStamp.Of(path);
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch
+        {
+            modules.Add(new ModuleFile(stamp, null));
+            throw;
+        }
+
+        var sha256 = SHA256.HashData(bytes);
+        modules.Add(new ModuleFile(stamp, sha256));
         if (spec.Sha256 is { } expected)
         {
-            var actual = Convert.ToHexStringLower(SHA256.HashData(bytes));
+            var actual = Convert.ToHexStringLower(sha256);
             if (!string.Equals(actual, expected, StringComparison.Ordinal))
             {
                 throw new PluginFileException($"sha256 mismatch: the file has {actual}, the spec expects {expected}");
@@ -464,34 +476,10 @@ internal sealed partial class ChainManager : IDisposable
     /// The outcome of applying a plugin file: null or the rejection reason, the modules it read, and for a first set
     /// that applied with plugins that did not load, their errors.
     /// </summary>
-    internal sealed record FileApplyResult(string? Reason, IReadOnlyList<ModuleStamp> Modules, string? LoadErrors = null)
+    internal sealed record FileApplyResult(string? Reason, IReadOnlyList<ModuleFile> Modules, string? LoadErrors = null)
     {
         /// <summary>Why the file is to be retried (it was rejected, or some of its plugins did not load); null when it need not be.</summary>
         public string? Retry => Reason ?? LoadErrors;
-    }
-
-    /// <summary>A module file's size and last write time (Length -1: missing or unreadable).</summary>
-    internal readonly record struct ModuleStamp(string Path, long Length, DateTime LastWriteUtc)
-    {
-        public static ModuleStamp Of(string path)
-        {
-            try
-            {
-                // Of the file itself, not of a symlink to it: kubelet mounts a ConfigMap's keys as links into `..data`,
-                // which it swaps by rename, so a new module leaves the link (its length and time) as it was.
-                var info = new FileInfo(path);
-                if (info.LinkTarget is not null)
-                {
-                    info = info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? info;
-                }
-
-                return info.Exists ? new ModuleStamp(path, info.Length, info.LastWriteTimeUtc) : new ModuleStamp(path, -1, default);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-            {
-                return new ModuleStamp(path, -1, default);
-            }
-        }
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "plugin chain revision {Revision} applied: {Count} plugin(s) from {Source}, {Kept} of them kept running, {Failed} did not load")]

@@ -1,5 +1,7 @@
 using System.Net;
+using System.Security.Cryptography;
 using System.Text.Json;
+using WasmOperator.Proxy.Chain;
 using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Tests.Support;
 using static WasmOperator.Proxy.Tests.Support.TestModules;
@@ -219,32 +221,17 @@ public sealed class PluginFileRecoveryTests
     [Fact]
     public async Task A_module_mounted_from_a_config_map_reloads_when_kubelet_swaps_in_a_new_one()
     {
-        // kubelet's layout for a ConfigMap volume: each key is a symlink into `..data`, itself a symlink to a
-        // timestamped directory that an update replaces by rename. Only the module changes here, not the YAML.
+        // Only the module changes here, not the YAML.
         var directory = Directory.CreateTempSubdirectory("proxy-configmap-").FullName;
         try
         {
-            var generation = 0;
-            void Publish(string module)
-            {
-                var version = $"..2026_12_06_{++generation}";
-                Directory.CreateDirectory(Path.Combine(directory, version));
-                File.Copy(module, Path.Combine(directory, version, "plugin.wasm"));
-                var link = Path.Combine(directory, "..data_tmp");
-                File.CreateSymbolicLink(link, version);
-                // rename(2) over the old link, as kubelet does (File.Move refuses a link to a directory).
-                using var rename = System.Diagnostics.Process.Start("mv", ["-T", link, Path.Combine(directory, "..data")])!;
-                rename.WaitForExit();
-                Assert.Equal(0, rename.ExitCode);
-            }
-
-            Publish(Example("add_header"));
+            PublishConfigMap(directory, 1, await File.ReadAllBytesAsync(Example("add_header")));
             var module = Path.Combine(directory, "plugin.wasm");
             File.CreateSymbolicLink(module, Path.Combine("..data", "plugin.wasm"));
             await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("version", module, "add_header", "v1")));
             Assert.Equal("v1", await HelloAsync(proxy));
 
-            Publish(Wat("header_edits"));
+            PublishConfigMap(directory, 2, await File.ReadAllBytesAsync(Wat("header_edits")));
 
             // The stamp of the link itself never changed, so this waited forever before.
             await ProxyHarness.EventuallyAsync(
@@ -255,6 +242,131 @@ public sealed class PluginFileRecoveryTests
             Directory.Delete(directory, recursive: true);
         }
     }
+
+    [Fact]
+    public async Task A_config_map_module_swapped_for_one_of_the_same_size_and_write_time_reloads()
+    {
+        // A ConfigMap from the same build, or files unpacked with their times kept: the new module has the old one's
+        // size and write time, and only the directory ..data leads to is new.
+        var (first, second) = SameSizeModules();
+        var written = new DateTime(2020, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        var directory = Directory.CreateTempSubdirectory("proxy-configmap-").FullName;
+        try
+        {
+            PublishConfigMap(directory, 1, first, written);
+            var module = Path.Combine(directory, "plugin.wasm");
+            File.CreateSymbolicLink(module, Path.Combine("..data", "plugin.wasm"));
+            await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("version", module, "add_header", "v1")));
+            Assert.Equal(DigestOf(first), ServingDigest(proxy));
+
+            PublishConfigMap(directory, 2, second, written);
+
+            await ProxyHarness.EventuallyAsync(() => Task.FromResult(ServingDigest(proxy) == DigestOf(second)), "the swapped-in module serves");
+            Assert.Equal("v1", await HelloAsync(proxy));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_module_stamp_follows_every_link_so_a_config_map_swap_changes_it_at_the_next_poll()
+    {
+        // The key's link leads through ..data, a link to a directory: resolving only the key's own link stopped at
+        // ..data/plugin.wasm, the same path after every swap. Its bytes would tell too, but only every tenth poll.
+        var (first, _) = SameSizeModules();
+        var written = new DateTime(2020, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        var directory = Directory.CreateTempSubdirectory("proxy-configmap-").FullName;
+        try
+        {
+            PublishConfigMap(directory, 1, first, written);
+            var module = Path.Combine(directory, "plugin.wasm");
+            File.CreateSymbolicLink(module, Path.Combine("..data", "plugin.wasm"));
+            var before = ModuleStamp.Of(module);
+
+            PublishConfigMap(directory, 2, first, written);
+            var after = ModuleStamp.Of(module);
+
+            Assert.Equal(Path.Combine(directory, "..2026_12_06_1", "plugin.wasm"), before.Target);
+            Assert.Equal(Path.Combine(directory, "..2026_12_06_2", "plugin.wasm"), after.Target);
+            Assert.Equal((before.Length, before.LastWriteUtc), (after.Length, after.LastWriteUtc));
+            Assert.NotEqual(before, after);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_module_replaced_by_one_of_the_same_size_and_write_time_reloads(bool renamedOver)
+    {
+        // What cp -p, tar -x, rsync -t or an image layer leaves: a stat of the file sees nothing change.
+        var (first, second) = SameSizeModules();
+        var written = new DateTime(2020, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        var directory = Directory.CreateTempSubdirectory("proxy-module-").FullName;
+        try
+        {
+            var module = Path.Combine(directory, "plugin.wasm");
+            await File.WriteAllBytesAsync(module, first);
+            File.SetLastWriteTimeUtc(module, written);
+            await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("version", module, "add_header", "v1")));
+            Assert.Equal(DigestOf(first), ServingDigest(proxy));
+
+            var target = renamedOver ? module + ".tmp" : module;
+            await File.WriteAllBytesAsync(target, second);
+            File.SetLastWriteTimeUtc(target, written);
+            if (renamedOver)
+            {
+                File.Move(target, module, overwrite: true);
+            }
+
+            await ProxyHarness.EventuallyAsync(() => Task.FromResult(ServingDigest(proxy) == DigestOf(second)), "the new module serves");
+            Assert.Equal("v1", await HelloAsync(proxy));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// kubelet's layout for a ConfigMap volume: each key is a symlink into <c>..data</c>, itself a symlink to a
+    /// timestamped directory that an update replaces by rename.
+    /// </summary>
+    private static void PublishConfigMap(string directory, int generation, byte[] module, DateTime? written = null)
+    {
+        var version = $"..2026_12_06_{generation}";
+        var file = Path.Combine(directory, version, "plugin.wasm");
+        Directory.CreateDirectory(Path.Combine(directory, version));
+        File.WriteAllBytes(file, module);
+        if (written is { } time)
+        {
+            File.SetLastWriteTimeUtc(file, time);
+        }
+
+        var link = Path.Combine(directory, "..data_tmp");
+        File.CreateSymbolicLink(link, version);
+        // rename(2) over the old link, as kubelet does (File.Move refuses a link to a directory).
+        using var rename = System.Diagnostics.Process.Start("mv", ["-T", link, Path.Combine(directory, "..data")])!;
+        rename.WaitForExit();
+        Assert.Equal(0, rename.ExitCode);
+    }
+
+    /// <summary>add_header with one of two custom sections of the same size appended: two modules, one size, one behaviour.</summary>
+    private static (byte[] First, byte[] Second) SameSizeModules()
+    {
+        var bytes = File.ReadAllBytes(Example("add_header"));
+        // Section id 0 (custom), 5 bytes: a 4-byte name.
+        return ([.. bytes, 0, 5, 4, .. "abcd"u8], [.. bytes, 0, 5, 4, .. "wxyz"u8]);
+    }
+
+    private static string DigestOf(byte[] module) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(module));
+
+    private static string? ServingDigest(ProxyHarness proxy) => proxy.Server.Chains.Current?.Entries[0].Plugin?.Module.Digest;
 
     private static async Task<string?> HelloAsync(ProxyHarness proxy)
     {
