@@ -41,4 +41,26 @@ public class SingletonPluginTests
         Assert.Equal(FilterStatus.LocalResponse, result.Status);
         Assert.Equal(401, result.LocalResponse?.StatusCode);
     }
+
+    [Fact]
+    public async Task A_token_fetch_in_flight_when_the_vm_goes_away_is_not_reported_as_failed()
+    {
+        var runtime = SharedRuntime.Instance;
+        var module = runtime.Compile(TestModules.Plugin("singleton"));
+        var never = new TaskCompletionSource<HttpCalloutResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var host = new TestPluginHost { HttpHandler = _ => never.Task };
+        var plugin = runtime.LoadPlugin(module,
+            new PluginOptions { Name = "token", RootId = "auth_singleton", VmId = "singleton-" + Guid.NewGuid().ToString("N"), Shards = 1, Configuration = "token-service"u8.ToArray() }, host);
+        for (var waited = 0; host.HttpCallouts.IsEmpty; waited += 20)
+        {
+            Assert.True(waited < 10_000, "the first tick's fetch was never made");
+            await Task.Delay(20);
+        }
+
+        // A reload that replaces the plugin, or the proxy stopping: proxy-runtime's onDone answers the fetch still in
+        // flight with no response, which the example logged as a failed fetch on every reload.
+        plugin.Dispose();
+
+        Assert.DoesNotContain("token fetch failed", host.Messages());
+    }
 }

@@ -15,6 +15,14 @@ function pair(key: string, value: string): HeaderPair {
 }
 
 class SingletonRoot extends ConfiguredRootContext {
+  // The SDK's onDone answers every fetch still in flight with no response (cancelPendingRequests): the VM is
+  // going away (a reload that replaces it, the proxy stopping), which is no failed fetch.
+  stopping: bool = false;
+
+  onDone(): bool {
+    this.stopping = true;
+    return super.onDone();
+  }
   onConfigure(configuration_size: u32): bool {
     const ok = super.onConfigure(configuration_size);
     set_tick_period_milliseconds(1000);
@@ -27,7 +35,9 @@ class SingletonRoot extends ConfiguredRootContext {
     this.httpCall(cluster, headers, new ArrayBuffer(0), trailers, 1000, this,
       (origin_context: Context, headers: u32, body_size: usize, trailers: u32): void => {
         if (headers == 0) {
-          log(LogLevelValues.warn, "token fetch failed");
+          if (!changetype<SingletonRoot>(origin_context).stopping) {
+            log(LogLevelValues.warn, "token fetch failed");
+          }
           return;
         }
         const token = String.UTF8.decode(get_buffer_bytes(BufferTypeValues.HttpCallResponseBody, 0, <u32>body_size));
