@@ -550,6 +550,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     {
         StreamActive();
         var response = Context.Response;
+        var upstreamStatus = response.StatusCode;
         bool goesOn;
         await _turn.WaitAsync().ConfigureAwait(false);
         try
@@ -576,6 +577,15 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             // A 101 ends the response's head, not the stream: the upgraded bytes follow, and a stop still resets them.
             _responseEnded = !upgrade;
             return true;
+        }
+
+        if (response.StatusCode != upstreamStatus && ForbidsContent(response.StatusCode))
+        {
+            // A status without content (RFC 9110 §15.3.5, §15.3.6, §15.4.5) that plugins set on a response with a body:
+            // the body is not relayed (Kestrel refuses to write one, and a client would read it as the next response).
+            LogBodyDropped(_log, Context.Request.Method, Context.Request.Path.Value ?? "", response.StatusCode, upstreamStatus);
+            _responseEnded = true;
+            return false;
         }
 
         if (ResponseHead.GoesAhead(Context))
@@ -624,12 +634,22 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             return false;
         }
 
+        (LocalResponse Reply, string Reason)? refused = null;
         lock (_state)
         {
             if (headers.Version != before)
             {
-                ApplyResponseHeaders();
+                refused = ApplyResponseHeaders();
             }
+        }
+
+        if (refused is { } refusal)
+        {
+            // As Envoy's filter manager refuses a response head a filter left without :status (502), and as the request
+            // side refuses a field the codec could not send (500): the upstream's response does not go out.
+            LogInvalidResponse(_log, refusal.Reply.Details, Context.Request.Method, Context.Request.Path.Value ?? "", refusal.Reply.StatusCode, refusal.Reason);
+            Reply ??= refusal.Reply;
+            return false;
         }
 
         return true;
@@ -664,6 +684,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
                         if (next.Released is { } released)
                         {
+                            if (Overruns(released.Length))
+                            {
+                                await EndMisframedAsync(grew: true).ConfigureAwait(false);
+                                return false;
+                            }
+
                             started = true;
                             ResponseBytes += released.Length;
                             await response.Body.WriteAsync(released, cancellationToken).ConfigureAwait(false);
@@ -702,6 +728,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                         response.ContentLength = output.Length;
                     }
 
+                    if (Overruns(output.Length))
+                    {
+                        await EndMisframedAsync(grew: true).ConfigureAwait(false);
+                        return false;
+                    }
+
                     if (output.Length > 0)
                     {
                         started = true;
@@ -711,6 +743,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
                     if (endOfStream)
                     {
+                        if (response.ContentLength is { } length && ResponseBytes < length)
+                        {
+                            await EndMisframedAsync(grew: false).ConfigureAwait(false);
+                            return false;
+                        }
+
                         break;
                     }
                 }
@@ -759,6 +797,23 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
 
         return false;
+    }
+
+    /// <summary>Whether <paramref name="count"/> more body bytes would pass the content-length the response went out with.</summary>
+    private bool Overruns(int count) => Context.Response.ContentLength is { } length && ResponseBytes + count > length;
+
+    /// <summary>
+    /// Ends a response whose body the plugins grew past, or shrank below, the content-length of its head (a streamed body
+    /// is not held, so its head keeps the upstream's length): a 500 if none of it went out yet, else the stream is reset,
+    /// as a client would otherwise read a truncated body, or the excess as the next response.
+    /// </summary>
+    private async Task EndMisframedAsync(bool grew)
+    {
+        var response = Context.Response;
+        LogMisframed(_log, Context.Request.Method, Context.Request.Path.Value ?? "", grew ? "grew" : "shrank", response.ContentLength ?? 0,
+            grew ? "past" : "below", ResponseBytes, response.HasStarted ? "the response had started, so its stream was reset" : "answered 500");
+        Reply ??= LocalReply.InvalidResponseFromPlugins();
+        await WriteReplyAsync().ConfigureAwait(false);
     }
 
     /// <summary>
@@ -1450,10 +1505,22 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             if (ResponseHeaders is null)
             {
                 body = await RunReplyThroughPluginsAsync(reply, headers, body).ConfigureAwait(false);
+                (LocalResponse Reply, string Reason)? refused;
                 lock (_state)
                 {
                     // Written after the turn goes, while a callout's answer may still edit the plugins' map.
                     headers = Copy(headers)!;
+                    refused = UnsendableResponse(headers, headers.Entries.Select(e => e.Key));
+                }
+
+                if (refused is { } refusal)
+                {
+                    // Not through the plugins again: they made the last one unsendable.
+                    LogInvalidReply(_log, refusal.Reply.Details, Context.Request.Method, Context.Request.Path.Value ?? "", refusal.Reply.StatusCode, refusal.Reason);
+                    Reply = refusal.Reply;
+                    (headers, body) = LocalReply.Build(Context.Request, refusal.Reply);
+                    ResponseBytes = body.Length;
+                    SetStatus(Context.Response, headers.Get(":status"));
                 }
             }
         }
@@ -1940,6 +2007,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             return $"the plugins set :authority to '{Escape(authority)}', which has a space or control character";
         }
 
+        if (method is not null && HttpMethods.IsHead(method) != HttpMethods.IsHead(request.Method))
+        {
+            // Kestrel frames the response for the client's own method: a HEAD's answer has no body and a GET's one has.
+            return $"the plugins changed :method from {request.Method} to {method}; a response to HEAD has no body and one to {(HttpMethods.IsHead(method) ? request.Method : method)} has, so it cannot answer the client's {request.Method}; leave a HEAD a HEAD and any other method off HEAD";
+        }
+
         if (method is not null && !string.Equals(method, request.Method, StringComparison.Ordinal))
         {
             request.Method = method;
@@ -1961,39 +2034,68 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         return null;
     }
 
-    /// <summary>Why the plugins' field <paramref name="name"/> cannot be sent: a name that is no token, a value with CR, LF or NUL.</summary>
-    private static string? UnsendableField(HeaderMap map, string name)
+    /// <summary>
+    /// Why the plugins' field <paramref name="name"/> cannot be sent (<paramref name="side"/>: request or response): a name
+    /// that is no token, a value with CR, LF or NUL; in a response also any other control character but HTAB, which
+    /// Kestrel refuses to write (RFC 9110 §5.5; the forwarder writes a request's as it is, as Envoy does).
+    /// </summary>
+    private static string? UnsendableField(HeaderMap map, string name, string side = "request")
     {
         if (name.Length == 0 || !Http1ResponseHead.IsToken(name))
         {
-            return $"the plugins set a request field named '{Escape(name)}', which is no field name (RFC 9110 token)";
+            return $"the plugins set a {side} field named '{Escape(name)}', which is no field name (RFC 9110 token); fix the plugin that adds it";
         }
 
         foreach (var (key, value) in map.Entries)
         {
-            if (string.Equals(key, name, StringComparison.Ordinal) && value.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0)
+            if (string.Equals(key, name, StringComparison.Ordinal) &&
+                (side == "request" ? value.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0 : HasControl(value)))
             {
-                return $"the plugins set request field {name} to '{Escape(value)}', which has CR, LF or NUL";
+                return $"the plugins set {side} field {name} to '{Escape(value)}', which has a {(side == "request" ? "CR, LF or NUL" : "control character")}; fix the plugin that sets it";
             }
         }
 
         return null;
     }
 
+    private static bool HasControl(string value)
+    {
+        foreach (var c in value)
+        {
+            if (c is < ' ' and not '\t' or '\x7f')
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private static bool HasSpaceOrControl(string text) => text.AsSpan().ContainsAnyInRange('\0', ' ') || text.Contains('\x7f', StringComparison.Ordinal);
 
     private static string Escape(string text) => Http1ResponseHead.Escape(text);
 
-    /// <summary>Copies what the plugins changed in the response map back to the response (every field when a plugin replaced the map).</summary>
-    private void ApplyResponseHeaders()
+    /// <summary>
+    /// Copies what the plugins changed in the response map back to the response (every field when a plugin replaced the
+    /// map); a status without content they set takes the length off the head (Kestrel refuses one on a 204).
+    /// </summary>
+    /// <returns>The reply instead, and why, when the response as the plugins left it cannot be sent (<see cref="UnsendableResponse"/>).</returns>
+    private (LocalResponse Reply, string Reason)? ApplyResponseHeaders()
     {
         if (ResponseHeaders is not { } map)
         {
-            return;
+            return null;
         }
 
         var response = Context.Response;
-        foreach (var name in FieldsToWriteBack(map, response.Headers))
+        var names = FieldsToWriteBack(map, response.Headers);
+        if (UnsendableResponse(map, names) is { } refused)
+        {
+            return refused;
+        }
+
+        var status = response.StatusCode;
+        foreach (var name in names)
         {
             if (name == ":status")
             {
@@ -2004,7 +2106,45 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 CopyField(map, name, response.Headers);
             }
         }
+
+        if (response.StatusCode != status && ForbidsContent(response.StatusCode))
+        {
+            response.Headers.ContentLength = null;
+            response.Headers.TransferEncoding = default;
+        }
+
+        return null;
     }
+
+    /// <summary>
+    /// Why a response head as the plugins left it cannot be sent, and the reply it gets instead: a <c>:status</c> removed
+    /// or no number gets Envoy's 502 (its filter manager's checkRequiredResponseHeaders, which reads an unparsable status
+    /// as a missing one); a field name that is no token or a value with a control character (which Kestrel refuses to
+    /// write, or a client would read as another field) the 500 the request side gives (invalid_request_from_plugins).
+    /// </summary>
+    private static (LocalResponse Reply, string Reason)? UnsendableResponse(HeaderMap map, IEnumerable<string> names)
+    {
+        var status = map.Get(":status");
+        if (!uint.TryParse(status, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+        {
+            return (LocalReply.MissingResponseStatus(), status is null
+                ? "the plugins removed :status; set it in on_response_headers instead"
+                : $"the plugins set :status to '{Escape(status)}', which is no status code; set a number such as 200");
+        }
+
+        foreach (var name in names)
+        {
+            if (!name.StartsWith(':') && UnsendableField(map, name, "response") is { } why)
+            {
+                return (LocalReply.InvalidResponseFromPlugins(), why);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Statuses whose responses have no content (RFC 9110 §15.3.5, §15.3.6, §15.4.5); Kestrel refuses to write one.</summary>
+    private static bool ForbidsContent(int status) => status is 204 or 205 or 304;
 
     /// <summary>
     /// The names whose values go back to Kestrel: those the plugins changed, or, when a plugin replaced the
@@ -2092,6 +2232,18 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "invalid_request_from_plugins: {Path} answered 500, nothing sent upstream: {Reason}")]
     private static partial void LogUnsendable(ILogger logger, string path, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Details}: {Method} {Path} answered {Status} in place of the upstream's response: {Reason}")]
+    private static partial void LogInvalidResponse(ILogger logger, string details, string method, string path, int status, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Details}: {Method} {Path}: the plugins' local reply as they left it cannot be sent, answered {Status} without them: {Reason}")]
+    private static partial void LogInvalidReply(ILogger logger, string details, string method, string path, int status, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "invalid_response_from_plugins: {Method} {Path}: the plugins {Change} the streamed response body {Where} its content-length {Length} ({Bytes} bytes had gone out); {Outcome}. Remove content-length in on_response_headers, or hold the body to its end (the proxy then sets the length)")]
+    private static partial void LogMisframed(ILogger logger, string method, string path, string change, long length, string where, long bytes, string outcome);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Method} {Path}: the plugins set :status {Status} on the upstream's {Upstream} with a body; a {Status} has none, so the body was not relayed")]
+    private static partial void LogBodyDropped(ILogger logger, string method, string path, int status, int upstream);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "LOG_ONLY plugin {Plugin} would have applied {Action} on {Path}")]
     private static partial void LogWouldHave(ILogger logger, string plugin, string action, string path);

@@ -169,6 +169,20 @@ internal static class LocalReply
         new(500, "invalid_request_from_plugins", "the request as plugins left it cannot be sent"u8.ToArray(), new HeaderMap(), null);
 
     /// <summary>
+    /// The reply when the response as plugins left it cannot be sent (a field name that is no token, a value with a control
+    /// character, a body that no longer fits its content-length): 500, as for a request (<see cref="InvalidRequestFromPlugins"/>).
+    /// </summary>
+    public static LocalResponse InvalidResponseFromPlugins() =>
+        new(500, "invalid_response_from_plugins", "the response as plugins left it cannot be sent"u8.ToArray(), new HeaderMap(), null);
+
+    /// <summary>
+    /// Envoy's reply when filters removed <c>:status</c> or left it no number (its filter manager's
+    /// checkRequiredResponseHeaders, details with spaces made underscores): 502.
+    /// </summary>
+    public static LocalResponse MissingResponseStatus() =>
+        new(502, "filter_removed_required_response_headers{missing_required_header:_:status}", "missing required header: :status"u8.ToArray(), new HeaderMap(), null);
+
+    /// <summary>
     /// Envoy's reply when a stream went idle for the stream idle timeout before its response started: 408 while the
     /// client is still sending its request, 504 once it sent all of it (Envoy's maybeRequestTimeoutCode); "stream timeout",
     /// details <c>stream_idle_timeout</c>. A gRPC client gets it trailers-only: grpc-status 2 (Unknown) for 408, 14

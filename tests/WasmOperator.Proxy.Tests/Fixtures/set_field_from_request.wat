@@ -1,11 +1,12 @@
 ;; Sets the header fields the request asks for. Request headers: x-set-name/x-set-value -> replace in request headers;
 ;; x-add-name/x-add-value -> add to request headers; x-resp-name/x-resp-value (read from the request
-;; headers in on_response_headers) -> replace in response headers. In names and values '~' becomes LF,
-;; '^' CR, '`' NUL.
+;; headers in on_response_headers) -> replace in response headers; x-resp-remove -> the response field it names removed.
+;; In names and values '~' becomes LF, '^' CR, '`' NUL.
 (module
   (import "env" "proxy_get_header_map_value" (func $get (param i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_replace_header_map_value" (func $replace (param i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_remove_header_map_value" (func $remove (param i32 i32 i32) (result i32)))
   (memory (export "memory") 2)
   (global $heap (mut i32) (i32.const 8192))
   (data (i32.const 16) "x-set-name")
@@ -14,6 +15,7 @@
   (data (i32.const 64) "x-resp-value")
   (data (i32.const 80) "x-add-name")
   (data (i32.const 96) "x-add-value")
+  (data (i32.const 112) "x-resp-remove")
   (func (export "malloc") (param $n i32) (result i32) (local $p i32)
     global.get $heap local.set $p global.get $heap local.get $n i32.add global.set $heap local.get $p)
   (func (export "proxy_abi_version_0_2_0"))
@@ -51,5 +53,7 @@
     i32.const 0)
   (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
     (call $apply (i32.const 48) (i32.const 11) (i32.const 64) (i32.const 12) (i32.const 2) (i32.const 0))
+    (if (i32.eqz (call $get (i32.const 0) (i32.const 112) (i32.const 13) (i32.const 200) (i32.const 204)))
+      (then (drop (call $remove (i32.const 2) (i32.load (i32.const 200)) (i32.load (i32.const 204))))))
     i32.const 0)
 )

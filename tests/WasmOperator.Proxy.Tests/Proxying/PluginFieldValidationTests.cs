@@ -6,7 +6,7 @@ namespace WasmOperator.Proxy.Tests.Proxying;
 
 /// <summary>
 /// A request a plugin left unsendable (a field name that is no token, a value with CR/LF/NUL, a path without its
-/// leading '/', a method that is no token, an authority with a space) gets the same 500 invalid_request_from_plugins on
+/// leading '/', a method that is no token or turns a GET into a HEAD, an authority with a space) gets the same 500 invalid_request_from_plugins on
 /// both listeners, with nothing sent upstream, as Envoy's codecs refuse a header a filter made invalid. The HTTP/1.1
 /// forwarder wrote an invalid name as it was ("x-user: admin: v" read upstream as x-user), YARP dropped it silently,
 /// and a path without '/' threw an unhandled exception.
@@ -44,6 +44,8 @@ public sealed class PluginFieldValidationTests
     [InlineData(false, ":path", "/a b")]
     [InlineData(false, ":method", "GE T")]
     [InlineData(true, ":method", "GE T")]
+    [InlineData(false, ":method", "HEAD")]
+    [InlineData(true, ":method", "HEAD")]
     [InlineData(false, ":authority", "a b")]
     [InlineData(true, ":authority", "a^b")]
     public async Task A_field_a_plugin_left_unsendable_is_a_500_with_nothing_sent_upstream(bool h2c, string name, string value)
