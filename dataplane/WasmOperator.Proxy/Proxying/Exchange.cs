@@ -1584,6 +1584,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// <summary>How relaying the response failed over YARP once it was under way (the client or the upstream reset it); null if it did not.</summary>
     public ForwardOutcome? RelayFailure { get; set; }
 
+    /// <summary>
+    /// A failure of the proxy's own (no I/O or cancellation) while relaying the response over YARP, which would report it
+    /// as the upstream's bad head (502, UPE): rethrown by the request handler, which ends the request as on the fast path.
+    /// </summary>
+    public System.Runtime.ExceptionServices.ExceptionDispatchInfo? RelayException { get; set; }
+
     /// <summary>The cluster the request was forwarded to (<c>cluster_name</c>, <c>upstream.*</c> properties); null until it is.</summary>
     public (string Name, Uri Address)? Upstream { get; set; }
 

@@ -61,5 +61,11 @@ internal sealed class PluginTransformer : HttpTransformer
             httpContext.Abort();
             return false;
         }
+        catch (Exception ex) when (ex is not IOException and not OperationCanceledException)
+        {
+            // Not the upstream's failure, as YARP would report it: the request handler ends the request on it.
+            exchange.RelayException = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex);
+            return false;
+        }
     }
 }

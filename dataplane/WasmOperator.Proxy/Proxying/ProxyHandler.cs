@@ -190,6 +190,14 @@ internal sealed partial class ProxyHandler : IDisposable
             context.Abort();
             return;
         }
+        catch (Exception ex) when (ex is not BadHttpRequestException)
+        {
+            // A failure no step of the proxy expected: answered and counted as the 5xx it is, in one line, not left to
+            // Kestrel (which logs a stack trace, sends a bare 500 that no counter sees, or resets the stream). Kestrel's
+            // verdict on the client's request (a body too slow: 408, too large: 413) is left to Kestrel, which answers it.
+            await EndOnUnexpectedFailureAsync(context, ex).ConfigureAwait(false);
+            return;
+        }
         finally
         {
             chain?.Release();
@@ -219,6 +227,37 @@ internal sealed partial class ProxyHandler : IDisposable
         if (code is >= 1 and <= 5)
         {
             _byClass[code - 1].Inc();
+        }
+    }
+
+    private static readonly ProxyWasm.Host.LocalResponse InternalError = new(
+        500, "proxy_internal_error", "internal error"u8.ToArray(), new ProxyWasm.Host.HeaderMap(), null);
+
+    /// <summary>
+    /// Ends a request on an exception nothing handled: a 500 (not through plugins, which may be its cause) if the response
+    /// has not started, else the stream is reset; counted as a 5xx and logged in one line.
+    /// </summary>
+    private async Task EndOnUnexpectedFailureAsync(HttpContext context, Exception ex)
+    {
+        var request = context.Request;
+        var started = context.Response.HasStarted;
+        LogUnexpectedFailure(_log, request.Method, request.Path.Value ?? "", ex.GetType().Name, ex.Message,
+            started ? "the response had started, so its stream was reset" : "answered 500");
+        _byClass[4].Inc();
+        if (started)
+        {
+            context.Abort();
+            return;
+        }
+
+        try
+        {
+            var (headers, body) = LocalReply.Build(request, InternalError);
+            await LocalReply.WriteAsync(context, headers, body).ConfigureAwait(false);
+        }
+        catch (Exception) when (context.Response.HasStarted || context.RequestAborted.IsCancellationRequested)
+        {
+            context.Abort();
         }
     }
 
@@ -305,6 +344,7 @@ internal sealed partial class ProxyHandler : IDisposable
         // token is one a stop cancels, which may come while the upstream has not answered yet.
         var timer = exchange is null ? default : grpc ? exchange.StreamIdleToken : stream ? exchange.StopToken() : exchange.TimeUpstream();
         var error = await _forwarder.SendAsync(context, _prefixes[cluster], invoker, config, PluginTransformer.Instance, timer).ConfigureAwait(false);
+        exchange?.RelayException?.Throw();
         if ((error != ForwarderError.None || exchange?.RelayFailure is not null) && exchange is { UpstreamTimedOut: true, IsStopped: false })
         {
             // The exchange's upstream timer: no byte moved either way for the upstream timeout. Envoy's 504 if the
@@ -597,6 +637,9 @@ internal sealed partial class ProxyHandler : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "wasm_reroute_skips_plugins: plugins rerouted {Path} from port {From} to cluster {Cluster} (port {To}), whose plugins {Skipped} did not run; answered 500, nothing sent upstream")]
     private static partial void LogRerouteSkipsPlugins(ILogger logger, string path, int from, string cluster, int to, string skipped);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "unexpected failure: {Method} {Path}: {Type}: {Error}; {Outcome}")]
+    private static partial void LogUnexpectedFailure(ILogger logger, string method, string path, string type, string error, string outcome);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "request body timeout: {Method} {Path}: no byte moved either way for {Seconds} s while the client's body was read; answered 408")]
     private static partial void LogRequestBodyTimeout(ILogger logger, string method, string path, double seconds);

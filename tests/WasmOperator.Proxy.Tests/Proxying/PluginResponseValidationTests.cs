@@ -198,4 +198,31 @@ public sealed class PluginResponseValidationTests
         Assert.True(proxy.Logs.Contains("GET /x: the plugins' local reply as they left it cannot be sent, answered 502 without them: the plugins removed :status"),
             "log: " + string.Join(" | ", proxy.Logs.Lines));
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task An_exception_nothing_handled_is_a_5xx_logged_in_one_line_with_the_request_on_either_path(bool fast)
+    {
+        // A response trailer with a line feed, which Kestrel refuses as the response ends: no step of the proxy checks it.
+        await using var upstream = LengthUpstream();
+        await using var proxy = await ProxyHarness.StartAsync(EndEditor, o =>
+        {
+            o.Http1Forwarder = fast;
+            o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address;
+        });
+
+        using var request = Request(h2c: true, ("x-trailer-name", "x-t"), ("x-trailer-value", "a~b"));
+        await Record.ExceptionAsync(async () =>
+        {
+            using var response = await proxy.H2c.SendAsync(request);
+            await response.Content.ReadAsByteArrayAsync();
+        });
+
+        await CountedAsync(proxy, "5xx");
+        Assert.Equal("0", await MetricAsync(proxy, "proxy_requests_total{code=\"2xx\"}"));
+        Assert.Equal("0", await MetricAsync(proxy, "proxy_upstream_errors_total"));
+        Assert.True(proxy.Logs.Contains("unexpected failure: GET /x: InvalidOperationException: "), "log: " + string.Join(" | ", proxy.Logs.Lines));
+        AssertNoUnhandledException(proxy);
+    }
 }
