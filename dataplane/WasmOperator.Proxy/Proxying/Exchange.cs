@@ -1523,6 +1523,27 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     SetStatus(Context.Response, headers.Get(":status"));
                 }
             }
+            else
+            {
+                // A reply made on the response's side replaces the upstream's response without the plugins' response
+                // callbacks: on_log and the response properties describe what the client got, as Envoy's
+                // sendDirectLocalReply hands its headers to the stream for the access log. The upstream's fields, size
+                // and trailers are no longer the response.
+                lock (_state)
+                {
+                    ResponseHeaders = headers;
+                    ResponseTrailers = null;
+                    foreach (var host in _hosts)
+                    {
+                        host.ResponseHeaders = headers;
+                        host.ResponseTrailers = null;
+                    }
+
+                    SetStatus(Context.Response, headers.Get(":status"));
+                }
+
+                ResponseBytes = body.Length;
+            }
         }
         finally
         {

@@ -568,4 +568,23 @@ public sealed class PropertyTests
             }
         }
     }
+
+    [Fact]
+    public async Task After_a_reply_made_on_the_response_side_on_log_reads_the_reply_not_the_upstreams_response()
+    {
+        // probe sorts before replace, so its on_log comes after replace answered in on_response_headers.
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(
+            PropertyProbe.Plugin("response code", "response headers x-from-plugin", "response headers content-type", "response size"),
+            Plugin("replace", Wat("reply_on_response_headers"), "replace")));
+
+        var (response, _) = await proxy.GetAsync("/x");
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal("replaced by plugin", await response.Content.ReadAsStringAsync());
+        // It read the upstream's fields (its JSON content-type, no x-from-plugin) and size 0, as Envoy's access log does not.
+        Assert.Equal(502, (await PropertyProbe.ReadAsync(proxy.Logs, "LOG", "response code")).Int64);
+        Assert.Equal("yes", (await PropertyProbe.ReadAsync(proxy.Logs, "LOG", "response headers x-from-plugin")).Text);
+        Assert.Equal(response.Content.Headers.ContentType!.ToString(), (await PropertyProbe.ReadAsync(proxy.Logs, "LOG", "response headers content-type")).Text);
+        Assert.Equal(18, (await PropertyProbe.ReadAsync(proxy.Logs, "LOG", "response size")).Int64);
+    }
 }
