@@ -443,13 +443,19 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 return null;
             }
 
+            if (Overflows(request: true, chunk.Length))
+            {
+                Reply = RequestTooLarge();
+                return null;
+            }
+
             var output = endOfStream && ReceivedRequestTrailers() is { } trailers
                 ? await FinishBodyWithTrailersAsync(request: true, chunk, trailers).ConfigureAwait(false)
                 : await PushBodyAsync(request: true, chunk, endOfStream).ConfigureAwait(false);
             var held = output is null ? 0 : BufferedBytes(request: true);
             if (held > _options.MaxBufferedBodyBytes)
             {
-                Reply = new LocalResponse(413, "request_payload_too_large", Encoding.UTF8.GetBytes("Payload Too Large"), new HeaderMap(), null);
+                Reply = RequestTooLarge();
                 return null;
             }
 
@@ -495,6 +501,21 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     public bool IsStopped => Stopped;
 
     /// <summary>Bytes plugins hold (paused on a body) in one direction.</summary>
+    /// <summary>
+    /// Whether <paramref name="chunk"/> more bytes would take what the plugins hold past the buffer limit: a chunk joins
+    /// the held body before the plugins see it, also the last one, after which they let it all go (Envoy counts the
+    /// chunk it adds to the buffered body the same way). Checked before the plugins run, as the check after them sees
+    /// nothing held once the last chunk released it.
+    /// </summary>
+    private bool Overflows(bool request, int chunk) =>
+        (request ? _requestHeld : _responseHeld) && BufferedBytes(request) + chunk > _options.MaxBufferedBodyBytes;
+
+    private static LocalResponse RequestTooLarge() =>
+        new(413, "request_payload_too_large", Encoding.UTF8.GetBytes("Payload Too Large"), new HeaderMap(), null);
+
+    private static LocalResponse ResponseTooLarge() =>
+        new(500, "response_payload_too_large", Encoding.UTF8.GetBytes("upstream response too large for the plugin buffer"), new HeaderMap(), null);
+
     public int BufferedBytes(bool request)
     {
         var total = 0;
@@ -831,13 +852,19 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 return null;
             }
 
+            if (Overflows(request: false, chunk.Length))
+            {
+                Reply = ResponseTooLarge();
+                return null;
+            }
+
             var output = trailers is not null
                 ? await FinishBodyWithTrailersAsync(request: false, chunk, trailers).ConfigureAwait(false)
                 : await PushBodyAsync(request: false, chunk, endOfStream).ConfigureAwait(false);
             var held = output is null ? 0 : BufferedBytes(request: false);
             if (held > _options.MaxBufferedBodyBytes)
             {
-                Reply = new LocalResponse(500, "response_payload_too_large", Encoding.UTF8.GetBytes("upstream response too large for the plugin buffer"), new HeaderMap(), null);
+                Reply = ResponseTooLarge();
                 return null;
             }
 

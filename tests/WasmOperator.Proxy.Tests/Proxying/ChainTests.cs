@@ -140,6 +140,38 @@ public sealed class ChainTests
     }
 
     [Fact]
+    public async Task A_held_request_body_one_byte_over_the_buffer_limit_gets_413_though_its_last_chunk_releases_it()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("show", Example("showcase"), "showcase")), o => o.MaxBufferedBodyBytes = 64 * 1024);
+
+        // Read in chunks of at most 16 KiB: the limit is held before the last byte comes, which the plugin then lets go
+        // with all the rest. It went through (200): only what was still held after the plugins ran was checked.
+        using var over = new HttpRequestMessage(HttpMethod.Post, "/body") { Content = new ByteArrayContent(new byte[(64 * 1024) + 1]) };
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, (await proxy.SendAsync(over)).Response.StatusCode);
+
+        using var at = new HttpRequestMessage(HttpMethod.Post, "/body") { Content = new ByteArrayContent(new byte[64 * 1024]) };
+        Assert.Equal(HttpStatusCode.OK, (await proxy.SendAsync(at)).Response.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_held_response_body_over_the_buffer_limit_gets_500_though_its_last_chunk_releases_it()
+    {
+        // One byte over the limit, which the plugin holds whole until its last chunk (reads of at most 16 KiB).
+        var body = new string('x', (64 * 1024) + 1);
+        await using var upstream = new RawUpstream(RawUpstream.Fixed($"HTTP/1.1 200 OK\r\nContent-Length: {body.Length}\r\n\r\n{body}"));
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("hold", Wat("hold_response_body"), "hold")), o =>
+        {
+            o.MaxBufferedBodyBytes = 64 * 1024;
+            o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address;
+        });
+
+        var (response, _) = await proxy.GetAsync("/big");
+
+        Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        Assert.Equal("upstream response too large for the plugin buffer", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task Bodies_larger_than_the_buffer_limit_stream_through_plugins_that_do_not_pause()
     {
         await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("show", Example("showcase"), "showcase")), o => o.MaxBufferedBodyBytes = 1024);
