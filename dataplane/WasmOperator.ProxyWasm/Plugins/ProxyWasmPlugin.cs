@@ -25,6 +25,9 @@ public sealed class ProxyWasmPlugin : IDisposable
     // context waits for proxy_done still runs it after Dispose).
     private int _shardsRunning;
 
+    // The last line the plugin logged at error level or above while its shards started (see the constructor's catch).
+    private string? _startupError;
+
     internal ProxyWasmPlugin(ProxyWasmRuntime runtime, CompiledModule module, PluginOptions options, IPluginHost host, ILogger log)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Shards, 1);
@@ -64,13 +67,21 @@ public sealed class ProxyWasmPlugin : IDisposable
 
             _threadSlot.Dispose();
             runtime.Release(module);
-            if (ex is PluginLoadException)
+            // What the plugin said last at error level or above while it started, often the reason (proxy-runtime logs
+            // "Missing root context factory for root id: ..." before it aborts): the failure alone reads proc_exit(255).
+            var said = _startupError is { } line ? $"; the plugin logged: {line}" : "";
+            if (ex is PluginLoadException load)
             {
-                throw;
+                if (said.Length == 0)
+                {
+                    throw;
+                }
+
+                throw new PluginLoadException(load.Message + said, load) { ConfigurationRejected = load.ConfigurationRejected };
             }
 
             throw new PluginLoadException(
-                $"plugin '{options.Name}' (root id '{options.RootId}', module {module.Digest}) failed to start: {new PluginFailure(WasmVm.Classify(ex), "start", ex.Message)}", ex);
+                $"plugin '{options.Name}' (root id '{options.RootId}', module {module.Digest}) failed to start: {new PluginFailure(WasmVm.Classify(ex), "start", ex.Message)}{said}", ex);
         }
     }
 
@@ -211,6 +222,12 @@ public sealed class ProxyWasmPlugin : IDisposable
 
     internal void WriteLog(ProxyLogLevel level, string message)
     {
+        if (level >= ProxyLogLevel.Error && _shardsRunning == 0)
+        {
+            // Still starting (no shard counted as running yet): kept for the load failure, if it comes to that.
+            _startupError = message;
+        }
+
         Host.Log(level, message);
         if (Log.IsEnabled(LogLevel.Debug))
         {

@@ -74,6 +74,8 @@ public class AddHeaderPluginTests
         var error = Assert.Throws<WasmOperator.ProxyWasm.Runtime.PluginLoadException>(() =>
             SharedRuntime.Instance.LoadPlugin(module, new PluginOptions { Name = "x", RootId = "nope", Shards = 1 }, new TestPluginHost()));
         Assert.Contains("nope", error.Message, StringComparison.Ordinal);
+        // The SDK's own reason, which it logs before it aborts: the failure alone reads proc_exit(255).
+        Assert.Contains("the plugin logged: Missing root context factory for root id: nope", error.Message, StringComparison.Ordinal);
         Assert.False(error.ConfigurationRejected);
     }
 }
