@@ -32,7 +32,7 @@ catch (Exception ex) when (ex is IOException or SocketException)
 {
     await Console.Error.WriteLineAsync(
         $"error: cannot listen on {options.ListenAddress} (ports {options.Port}, {options.H2cPort}, status {options.StatusPort}) " +
-        $"or {options.AdminAddress} (admin {options.AdminPort}): {ex.Message}; " +
+        $"or {options.AdminAddress} (admin {options.AdminPort}): {ex.Message.TrimEnd('.')}; " +
         "pick free ports (--port, --h2c-port, --status-port, --admin-port) and addresses of this host (--listen, --admin-address)").ConfigureAwait(false);
     return 1;
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -56,7 +57,8 @@ internal sealed partial class ProxyServer : IAsyncDisposable
 
         // One line per entry on stdout, written in batches off the request path (plugins may log on every request).
         var log = new BatchedLineLoggerProvider(Console.OpenStandardOutput());
-        ConfigureLogging(builder.Logging, log, logging);
+        var binding = new StrongBox<bool>(true);
+        ConfigureLogging(builder.Logging, log, logging, binding);
         var state = new ServerState();
         var connections = new ConnectionDrainer(state);
         builder.WebHost.UseSockets(o =>
@@ -127,7 +129,7 @@ internal sealed partial class ProxyServer : IAsyncDisposable
             connections.OnRequest(context);
             return proxy.HandleAsync(context);
         });
-        var admin = BuildAdmin(options, log, logging, app.Services.GetRequiredService<AdminHandler>());
+        var admin = BuildAdmin(options, log, logging, app.Services.GetRequiredService<AdminHandler>(), binding);
 
         if (app.Services.GetService<PluginFileWatcher>() is { } watcher)
         {
@@ -142,6 +144,7 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             await admin.StartAsync(cancellationToken).ConfigureAwait(false);
+            binding.Value = false;
         }
         catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException)
         {
@@ -172,7 +175,9 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         }
     }
 
-    private static void ConfigureLogging(ILoggingBuilder builder, BatchedLineLoggerProvider log, Action<ILoggingBuilder>? logging)
+    /// <param name="binding">True while the listeners bind: a port that cannot be bound is reported by the caller, in one
+    /// line that says what to do (Program), so the host's own error for it, a stack trace of some 3 KB, is left out.</param>
+    private static void ConfigureLogging(ILoggingBuilder builder, BatchedLineLoggerProvider log, Action<ILoggingBuilder>? logging, StrongBox<bool> binding)
     {
         builder.ClearProviders().AddProvider(log);
         // Plugin lines are filtered by the plugin log level alone (the runtime's, changed at /logging), not by a second
@@ -187,13 +192,14 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         // Hosting starts an Activity for every request whenever its logger is enabled at any level;
         // it only logs request start/finish (Information). Failures are logged by Kestrel and YARP.
         builder.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
+        builder.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", level => level >= LogLevel.Warning && (!binding.Value || level >= LogLevel.Critical));
         logging?.Invoke(builder);
     }
 
-    private static WebApplication BuildAdmin(ProxyOptions options, BatchedLineLoggerProvider log, Action<ILoggingBuilder>? logging, AdminHandler handler)
+    private static WebApplication BuildAdmin(ProxyOptions options, BatchedLineLoggerProvider log, Action<ILoggingBuilder>? logging, AdminHandler handler, StrongBox<bool> binding)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
-        ConfigureLogging(builder.Logging, log, logging);
+        ConfigureLogging(builder.Logging, log, logging, binding);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;

@@ -111,12 +111,15 @@ public sealed class ProxyArgumentsTests
         taken.Start();
         var port = ((IPEndPoint)taken.LocalEndpoint).Port;
 
-        var (code, _, stderr) = await RunAsync("--listen", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        var (code, stdout, stderr) = await RunAsync("--listen", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--h2c-port", "0", "--status-port", "0", "--admin-port", FreePort.Next().ToString(System.Globalization.CultureInfo.InvariantCulture));
 
         Assert.Equal(1, code);
         Assert.Contains($"error: cannot listen on 127.0.0.1 (ports {port}, 0, status 0) or 127.0.0.1 (admin ", stderr, StringComparison.Ordinal);
-        Assert.Contains("address already in use", stderr, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("address already in use; pick free ports", stderr, StringComparison.OrdinalIgnoreCase);
+        // That one line, not the host's "Hosting failed to start" before it with a stack trace of the same failure.
+        Assert.DoesNotContain("Hosting failed to start", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stdout, StringComparison.Ordinal);
     }
 
     private static async Task<(int Code, string Stdout, string Stderr)> RunAsync(params string[] args)
