@@ -394,7 +394,7 @@ internal sealed partial class ProxyHandler : IDisposable
             var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
             // RequestCanceled is YARP's word for the client's own cancellation before the response: HttpClient wraps the
             // socket error of the request it aborted, which must not read as the upstream's.
-            var clients = error == ForwarderError.RequestCanceled || (IsClients(error) && !FromUpstream(exception));
+            var clients = error == ForwarderError.RequestCanceled || (IsClients(error) && !FromUpstream(exception) && !CancelledForUpstream(context, exception));
             if (clients && RequestBodyTimedOut(context, error, exception))
             {
                 // YARP's activity timer (the upstream timeout) ended the copy of the client's body while it waited on the
@@ -412,13 +412,16 @@ internal sealed partial class ProxyHandler : IDisposable
                 ForwarderError.ResponseHeaders => ForwardResult.InvalidResponse,
                 _ => context.Response.HasStarted ? ForwardResult.ResponseAborted : ForwardResult.RequestFailed,
             };
-            exchange?.ForwardFailed(result, exception?.Message);
+            // The aggregate's own text ("one or more errors occurred") says nothing; HttpClient's retry of a refused stream
+            // buries the reset under "Stream was already consumed".
+            var detail = !clients && CancelledForUpstream(context, exception) ? "the upstream reset the stream before its response headers" : exception?.Message;
+            exchange?.ForwardFailed(result, detail);
             // Envoy's reply for the failures it answers itself; otherwise YARP's own status stands (a body cut off
             // after the response started, say).
-            var reply = result is ForwardResult.ConnectFailed or ForwardResult.Timeout or ForwardResult.InvalidResponse
+            var reply = result is ForwardResult.ConnectFailed or ForwardResult.RequestFailed or ForwardResult.Timeout or ForwardResult.InvalidResponse
                 ? LocalReply.ForUpstreamFailure(result)
                 : null;
-            if (!CountFailure(context, result, exception?.Message, reply))
+            if (!CountFailure(context, result, detail, reply))
             {
                 if (ClientReset.Caused(exception) && !context.Response.HasStarted)
                 {
@@ -543,6 +546,18 @@ internal sealed partial class ProxyHandler : IDisposable
         error is ForwarderError.RequestBodyClient or ForwarderError.RequestBodyCanceled && !context.Response.HasStarted &&
         context.Response.StatusCode == StatusCodes.Status408RequestTimeout && !context.RequestAborted.IsCancellationRequested &&
         !ClientReset.Caused(exception);
+
+    /// <summary>
+    /// True when the client's part of a failure reported as the client's body error is only a cancellation the client did
+    /// not make (its request is not aborted), beside the request's own failure: HttpClient cancelled the copy of the
+    /// client's body because the upstream refused or reset the stream before answering (an RST_STREAM, REFUSED_STREAM
+    /// from a server at its stream limit, say, which HttpClient then fails to retry with a body already taken). A client
+    /// that reset or left aborts its request; a malformed body fails the read with an error of its own.
+    /// </summary>
+    private static bool CancelledForUpstream(HttpContext context, Exception? exception) =>
+        !context.RequestAborted.IsCancellationRequested && exception is AggregateException aggregate &&
+        aggregate.InnerExceptions.Any(e => e is HttpRequestException) &&
+        aggregate.InnerExceptions.All(e => e is HttpRequestException or OperationCanceledException);
 
     /// <summary>True when HttpClient's own I/O error (the upstream's side: reset, protocol error, closed early) is among <paramref name="exception"/>'s.</summary>
     private static bool FromUpstream(Exception? exception)

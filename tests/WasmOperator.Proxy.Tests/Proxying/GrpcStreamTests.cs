@@ -30,6 +30,39 @@ public sealed class GrpcStreamTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
+    public async Task A_call_the_upstream_resets_before_its_headers_is_unavailable_and_the_upstreams_failure(bool withPlugin)
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
+
+        for (var i = 0; i < 6; i++)
+        {
+            // The client is still sending (headers and messages in frames of their own, as Grpc.Net.Client and grpc-go do)
+            // when the upstream refuses the stream.
+            var content = new PipeContent();
+            using var request = GrpcUpstream.Call("/test.Echo/Refuse", content);
+            var sending = proxy.H2c.SendAsync(request);
+            await content.Writer.WriteAsync(GrpcUpstream.Frame("hi"));
+            using var response = await sending.WaitAsync(Patience);
+            await content.Writer.CompleteAsync();
+
+            // Envoy's local reply for a reset before headers, trailers-only: UNAVAILABLE, which a gRPC client may retry.
+            // It was YARP's 400 (INTERNAL) or a bare 502, some of the time, counted as a client reset.
+            Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("14", response.Headers.GetValues("grpc-status").Single());
+        }
+
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("proxy_downstream_resets_total 0", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_upstream_errors_total 6", metrics, StringComparison.Ordinal);
+        Assert.True(proxy.Logs.Contains("POST /test.Echo/Refuse (route default, cluster upstream at "), string.Join(" | ", proxy.Logs.Lines));
+        Assert.True(proxy.Logs.Contains("upstream connection ended before the response (UC): the upstream reset the stream before its response headers; answered 503"),
+            string.Join(" | ", proxy.Logs.Lines));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
     public async Task A_server_first_stream_gets_the_servers_message_before_the_client_sends_any(bool withPlugin)
     {
         await using var grpc = await GrpcUpstream.StartAsync();

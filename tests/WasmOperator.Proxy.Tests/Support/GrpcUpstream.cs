@@ -16,7 +16,7 @@ namespace WasmOperator.Proxy.Tests.Support;
 /// and ends with trailers <c>grpc-status: 0</c>, <c>grpc-message: ok</c>; <c>/test.Echo/Deny</c> ends
 /// with status 7 "denied" after the first reply; <c>/test.Echo/Greet</c> sends <c>hello</c> before it reads
 /// anything (a server-first stream); <c>/test.Echo/Abort</c> resets the stream on the second message, instead of replying;
-/// <c>/test.Echo/Slow</c> never answers. <see cref="Reset"/>
+/// <c>/test.Echo/Slow</c> never answers; <c>/test.Echo/Refuse</c> resets the stream (REFUSED_STREAM) before any header. <see cref="Reset"/>
 /// tells when a caller reset a call.
 /// </summary>
 internal sealed class GrpcUpstream : IAsyncDisposable
@@ -80,6 +80,13 @@ internal sealed class GrpcUpstream : IAsyncDisposable
                 SlowCancelled.TrySetResult();
             }
 
+            return;
+        }
+
+        if (request.Path == "/test.Echo/Refuse")
+        {
+            // RST_STREAM REFUSED_STREAM before any header, as a server at its stream limit answers (grpc-go does).
+            context.Features.GetRequiredFeature<IHttpResetFeature>().Reset(7);
             return;
         }
 
