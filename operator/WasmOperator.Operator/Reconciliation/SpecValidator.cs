@@ -44,6 +44,11 @@ internal sealed class SpecValidator
             return PluginOutcome.Stalled(ConditionReasons.InvalidSpec, $"the spec is invalid: {details}; fix the WasmPlugin");
         }
 
+        if ((LabelSelectorChecker.Problem(spec.Selector, "spec.selector") ?? LabelSelectorChecker.Problem(spec.Rollout?.Canary?.Selector, "spec.rollout.canary.selector")) is { } selector)
+        {
+            return PluginOutcome.Stalled(ConditionReasons.InvalidSpec, $"the spec is invalid: {selector}; fix the WasmPlugin");
+        }
+
         if (spec.Type == PluginType.Network)
         {
             return PluginOutcome.Stalled(ConditionReasons.Unsupported, "spec.type: NETWORK plugins are not supported yet; use HTTP (or leave type unset)");

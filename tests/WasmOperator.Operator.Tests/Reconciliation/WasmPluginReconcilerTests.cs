@@ -188,6 +188,28 @@ public sealed class WasmPluginReconcilerTests
         Assert.NotNull(op.Desired.Get("default/late"));
     }
 
+    [Theory]
+    [InlineData("bad key!", "web", "spec.selector.matchLabels: Invalid value: \"bad key!\": a label key's name")]
+    [InlineData("Example.com/app", "web", "spec.selector.matchLabels: Invalid value: \"Example.com/app\": a label key's prefix")]
+    [InlineData("app", "-web", "spec.selector.matchLabels[app]: Invalid value: \"-web\": a label value is empty or at most 63 characters")]
+    public async Task A_selector_label_kubernetes_would_not_accept_stalls_the_plugin_naming_it(string key, string value, string message)
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var (url, sha) = cluster.Modules.ProxyWasm("labels");
+        var op = await cluster.StartOperatorAsync();
+        var plugin = Cluster.Plugin("labels", url, sha);
+        plugin["spec"]!["selector"] = new JsonObject { ["matchLabels"] = new JsonObject { [key] = value } };
+
+        await cluster.CreateAsync(plugin);
+        var stalled = await cluster.WaitForConditionAsync("labels", ConditionTypes.Stalled, ConditionStatus.True);
+
+        // It was accepted and selected no pod at all, with Ready=True: no label can have that key or value.
+        var condition = stalled.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Stalled)!;
+        Assert.Equal(ConditionReasons.InvalidSpec, condition.Reason);
+        Assert.Contains(message, condition.Message, StringComparison.Ordinal);
+        Assert.Null(op.Desired.Get("default/labels"));
+    }
+
     [Fact]
     public async Task NETWORK_plugins_and_targetRefs_are_reported_Unsupported()
     {
