@@ -241,8 +241,9 @@ internal sealed partial class ProxyHandler : IDisposable
     {
         var request = context.Request;
         var started = context.Response.HasStarted;
+        // With its stack trace (still one line: the log writes line breaks as \n): no step expected it, so it is a defect.
         LogUnexpectedFailure(_log, request.Method, request.Path.Value ?? "", ex.GetType().Name, ex.Message,
-            started ? "the response had started, so its stream was reset" : "answered 500");
+            started ? "the response had started, so its stream was reset" : "answered 500", ex);
         _byClass[4].Inc();
         if (started)
         {
@@ -654,7 +655,7 @@ internal sealed partial class ProxyHandler : IDisposable
     private static partial void LogRerouteSkipsPlugins(ILogger logger, string path, int from, string cluster, int to, string skipped);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "unexpected failure: {Method} {Path}: {Type}: {Error}; {Outcome}")]
-    private static partial void LogUnexpectedFailure(ILogger logger, string method, string path, string type, string error, string outcome);
+    private static partial void LogUnexpectedFailure(ILogger logger, string method, string path, string type, string error, string outcome, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "request body timeout: {Method} {Path}: no byte moved either way for {Seconds} s while the client's body was read; answered 408")]
     private static partial void LogRequestBodyTimeout(ILogger logger, string method, string path, double seconds);
