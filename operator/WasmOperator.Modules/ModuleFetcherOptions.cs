@@ -31,8 +31,18 @@ public sealed class ModuleFetcherOptions
     /// <summary>Extra certificates trusted as roots for https (e.g. a private CA or a test's self-signed cert).</summary>
     public X509Certificate2Collection? TrustedCertificates { get; init; }
 
-    /// <summary>Time limit of one HTTP attempt, body included.</summary>
-    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>
+    /// Time limit from sending one HTTP request to its response head, connect included: a registry that accepts the
+    /// connection and never answers fails the attempt then, not after minutes (istio-agent's Wasm HTTP fetcher allows
+    /// a request only seconds too, DefaultWasmHTTPRequestTimeout, with 5 retries).
+    /// </summary>
+    public TimeSpan ResponseHeadersTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// Longest pause in a response body. Not a limit of the whole body: a big module on a slow link still finishes,
+    /// within <see cref="FetchTimeout"/>.
+    /// </summary>
+    public TimeSpan BodyIdleTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Time limit of one whole fetch, retries included.</summary>
     public TimeSpan FetchTimeout { get; init; } = TimeSpan.FromMinutes(5);
@@ -81,9 +91,9 @@ public sealed class ModuleFetcherOptions
             problems.Add($"MaxCacheBytes ({MaxCacheBytes}) must be at least MaxModuleBytes ({MaxModuleBytes})");
         }
 
-        if (RequestTimeout <= TimeSpan.Zero || FetchTimeout <= TimeSpan.Zero)
+        if (ResponseHeadersTimeout <= TimeSpan.Zero || BodyIdleTimeout <= TimeSpan.Zero || FetchTimeout <= TimeSpan.Zero)
         {
-            problems.Add("RequestTimeout and FetchTimeout must be positive");
+            problems.Add("ResponseHeadersTimeout, BodyIdleTimeout and FetchTimeout must be positive");
         }
 
         if (PullVerificationLifetime <= TimeSpan.Zero)

@@ -14,7 +14,7 @@ internal static class FetchHttpClientFactory
             AllowAutoRedirect = false,
             AutomaticDecompression = System.Net.DecompressionMethods.None,
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-            ConnectTimeout = options.RequestTimeout,
+            ConnectTimeout = options.ResponseHeadersTimeout,
             ConnectCallback = guard.ConnectAsync,
             UseCookies = false,
         };
@@ -28,7 +28,7 @@ internal static class FetchHttpClientFactory
         }
 
         // Buffered answers (manifests, tokens) stay small; module blobs are streamed and capped separately.
-        var client = new HttpClient(handler, disposeHandler: true)
+        var client = new HttpClient(new ResponseTimeoutHandler(handler, options.ResponseHeadersTimeout, options.BodyIdleTimeout), disposeHandler: true)
         {
             Timeout = Timeout.InfiniteTimeSpan,
             MaxResponseContentBufferSize = 4 * 1024 * 1024,

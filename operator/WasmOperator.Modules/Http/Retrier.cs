@@ -5,8 +5,8 @@ using WasmOperator.Modules.Failures;
 namespace WasmOperator.Modules.Http;
 
 /// <summary>
-/// Runs an attempt with a per-attempt timeout and retries transient failures (transport errors,
-/// 5xx, 429, cut transfers) with exponential backoff and jitter. Other errors pass through at once.
+/// Runs an attempt and retries transient failures (transport errors, 5xx, 429, cut transfers, a server that stalls
+/// past the HTTP client's response timeouts) with exponential backoff and jitter. Other errors pass through at once.
 /// </summary>
 internal sealed class Retrier(ModuleFetcherOptions options)
 {
@@ -16,45 +16,37 @@ internal sealed class Retrier(ModuleFetcherOptions options)
         {
             Exception failure;
             TimeSpan? retryAfter = null;
-            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            try
             {
-                timeout.CancelAfter(options.RequestTimeout);
-                try
-                {
-                    return await attempt(timeout.Token);
-                }
-                catch (Exception ex) when (FindBlocked(ex) is { } blocked)
-                {
-                    throw new BlockedAddressException(url, blocked.Host, blocked.Address);
-                }
-                catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && timeout.IsCancellationRequested)
-                {
-                    failure = ex;
-                }
-                catch (TransientFetchException ex)
-                {
-                    failure = ex;
-                    retryAfter = ex.RetryAfter;
-                }
-                catch (HttpRequestException ex) when (ex.InnerException is AuthenticationException)
-                {
-                    // An untrusted or mismatched certificate does not heal by retrying.
-                    throw new RetryExhaustedException(n + 1, ex);
-                }
-                catch (HttpRequestException ex)
-                {
-                    failure = ex;
-                }
-                catch (IOException ex)
-                {
-                    failure = ex;
-                }
-                catch (SocketException ex)
-                {
-                    // Not always wrapped: a connection the registry resets as soon as it is accepted (a load balancer
-                    // during an outage) can fail HttpClient's own RemoteEndPoint lookup with a bare ENOTCONN.
-                    failure = ex;
-                }
+                return await attempt(cancellationToken);
+            }
+            catch (Exception ex) when (FindBlocked(ex) is { } blocked)
+            {
+                throw new BlockedAddressException(url, blocked.Host, blocked.Address);
+            }
+            catch (TransientFetchException ex)
+            {
+                failure = ex;
+                retryAfter = ex.RetryAfter;
+            }
+            catch (HttpRequestException ex) when (ex.InnerException is AuthenticationException)
+            {
+                // An untrusted or mismatched certificate does not heal by retrying.
+                throw new RetryExhaustedException(n + 1, ex);
+            }
+            catch (HttpRequestException ex)
+            {
+                failure = ex;
+            }
+            catch (IOException ex)
+            {
+                failure = ex;
+            }
+            catch (SocketException ex)
+            {
+                // Not always wrapped: a connection the registry resets as soon as it is accepted (a load balancer
+                // during an outage) can fail HttpClient's own RemoteEndPoint lookup with a bare ENOTCONN.
+                failure = ex;
             }
 
             if (n >= options.MaxRetries)

@@ -29,6 +29,9 @@ internal sealed class FaultProxy : IAsyncDisposable
         None,
         Truncate,
         Corrupt,
+
+        /// <summary>Half the body is sent, then nothing until the client gives up.</summary>
+        Stall,
     }
 
     public string HostPort => _server!.HostPort;
@@ -45,6 +48,9 @@ internal sealed class FaultProxy : IAsyncDisposable
 
     /// <summary>Delay before answering every request.</summary>
     public TimeSpan Delay { get; set; }
+
+    /// <summary>Manifest GETs are accepted and never answered (the ping of /v2/ still is), like a registry stuck behind its front end.</summary>
+    public bool StallManifests { get; set; }
 
     /// <summary>Replace the Docker-Content-Digest of manifest answers with a wrong digest.</summary>
     public bool TamperManifestDigest { get; set; }
@@ -133,6 +139,11 @@ internal sealed class FaultProxy : IAsyncDisposable
         if (path.Contains("/manifests/", StringComparison.Ordinal) && context.Request.Method == "GET")
         {
             Interlocked.Increment(ref _manifestGets);
+            if (StallManifests)
+            {
+                await HoldUntilAbortedAsync(context);
+                return;
+            }
         }
 
         if (isBlob && RedirectBlobs && !redirected)
@@ -193,10 +204,30 @@ internal sealed class FaultProxy : IAsyncDisposable
                 return;
             }
 
+            if (Fault == BlobFault.Stall)
+            {
+                await context.Response.Body.WriteAsync(body.AsMemory(0, body.Length / 2));
+                await context.Response.Body.FlushAsync();
+                await HoldUntilAbortedAsync(context);
+                return;
+            }
+
             body = (byte[])body.Clone();
             body[^1] ^= 0xff;
         }
 
         await context.Response.Body.WriteAsync(body);
+    }
+
+    private static async Task HoldUntilAbortedAsync(HttpContext context)
+    {
+        try
+        {
+            await Task.Delay(Timeout.Infinite, context.RequestAborted);
+        }
+        catch (OperationCanceledException)
+        {
+            // The client gave up: the connection is gone.
+        }
     }
 }

@@ -16,7 +16,7 @@ internal static class FetcherFactory
         MetricsRegistry = Prometheus.Metrics.NewCustomRegistry(),
         RetryBaseDelay = TimeSpan.FromMilliseconds(20),
         RetryMaxDelay = TimeSpan.FromMilliseconds(200),
-        RequestTimeout = TimeSpan.FromSeconds(20),
+        ResponseHeadersTimeout = TimeSpan.FromSeconds(20),
         FetchTimeout = TimeSpan.FromSeconds(60),
         TimeProvider = time,
     };

@@ -15,7 +15,7 @@ public sealed class RegistryFaultTests(RegistryFixture fixture) : IClassFixture<
         _cache.Dispose();
     }
 
-    private ModuleFetcherOptions Options(string host, int maxRetries = 4, TimeSpan? requestTimeout = null)
+    private ModuleFetcherOptions Options(string host, int maxRetries = 4, TimeSpan? headersTimeout = null, TimeSpan? bodyIdleTimeout = null)
     {
         var defaults = FetcherFactory.Options(_cache.Path, host);
         return new ModuleFetcherOptions
@@ -26,7 +26,8 @@ public sealed class RegistryFaultTests(RegistryFixture fixture) : IClassFixture<
             RetryBaseDelay = defaults.RetryBaseDelay,
             RetryMaxDelay = defaults.RetryMaxDelay,
             MaxRetries = maxRetries,
-            RequestTimeout = requestTimeout ?? defaults.RequestTimeout,
+            ResponseHeadersTimeout = headersTimeout ?? defaults.ResponseHeadersTimeout,
+            BodyIdleTimeout = bodyIdleTimeout ?? defaults.BodyIdleTimeout,
         };
     }
 
@@ -106,17 +107,58 @@ public sealed class RegistryFaultTests(RegistryFixture fixture) : IClassFixture<
     }
 
     [Fact]
-    public async Task A_registry_slower_than_the_request_timeout_is_a_timeout_failure()
+    public async Task A_registry_slower_than_the_response_headers_timeout_is_a_timeout_failure()
     {
         await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
         proxy.Delay = TimeSpan.FromSeconds(30);
-        using var fetcher = new ModuleFetcher(Options(proxy.HostPort, maxRetries: 1, requestTimeout: TimeSpan.FromMilliseconds(300)));
+        using var fetcher = new ModuleFetcher(Options(proxy.HostPort, maxRetries: 1, headersTimeout: TimeSpan.FromMilliseconds(300)));
 
         var error = await Assert.ThrowsAsync<ManifestFailureException>(() =>
             fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{proxy.HostPort}/faults/slow:v1" }, default));
 
-        Assert.Contains("timed out", error.Message, StringComparison.Ordinal);
+        Assert.Contains("did not answer within 300 ms", error.Message, StringComparison.Ordinal);
         Assert.Equal(2, proxy.Requests);
+    }
+
+    [Fact]
+    public async Task A_registry_that_answers_the_ping_but_never_a_manifest_fails_within_the_response_headers_timeout_naming_the_url()
+    {
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        proxy.StallManifests = true;
+        var defaults = Options(proxy.HostPort, maxRetries: 1);
+        // The whole fetch may last a minute: only the time to the response head can end it first.
+        using var fetcher = new ModuleFetcher(new ModuleFetcherOptions
+        {
+            CacheDirectory = defaults.CacheDirectory,
+            InsecureHosts = defaults.InsecureHosts,
+            MetricsRegistry = defaults.MetricsRegistry,
+            RetryBaseDelay = defaults.RetryBaseDelay,
+            RetryMaxDelay = defaults.RetryMaxDelay,
+            MaxRetries = 1,
+            ResponseHeadersTimeout = TimeSpan.FromMilliseconds(300),
+            FetchTimeout = TimeSpan.FromMinutes(1),
+        });
+
+        var error = await Assert.ThrowsAsync<ManifestFailureException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{proxy.HostPort}/faults/silent:v1" }, default));
+
+        Assert.Contains($"http://{proxy.HostPort}/v2/faults/silent/manifests/v1 did not answer within 300 ms", error.Message, StringComparison.Ordinal);
+        Assert.Equal(2, proxy.ManifestGets);
+    }
+
+    [Fact]
+    public async Task A_blob_that_stops_mid_body_is_given_up_after_the_idle_timeout_and_downloaded_again()
+    {
+        var module = TestModules.Create(payloadBytes: 64 * 1024);
+        await _push.PushCncfAsync("faults/stalled", "v1", module);
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        proxy.FaultBlobs(FaultProxy.BlobFault.Stall, 1);
+        using var fetcher = new ModuleFetcher(Options(proxy.HostPort, bodyIdleTimeout: TimeSpan.FromMilliseconds(300)));
+
+        var fetched = await fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{proxy.HostPort}/faults/stalled:v1" }, default);
+
+        Assert.Equal(TestModules.Digest(module), fetched.ModuleDigest);
+        Assert.Equal(2, proxy.BlobGets);
     }
 
     [Fact]
@@ -298,7 +340,7 @@ public sealed class RegistryFaultTests(RegistryFixture fixture) : IClassFixture<
             CacheDirectory = defaults.CacheDirectory,
             InsecureHosts = defaults.InsecureHosts,
             MetricsRegistry = defaults.MetricsRegistry,
-            RequestTimeout = TimeSpan.FromSeconds(20),
+            ResponseHeadersTimeout = TimeSpan.FromSeconds(20),
             FetchTimeout = TimeSpan.FromMilliseconds(300),
         });
 
