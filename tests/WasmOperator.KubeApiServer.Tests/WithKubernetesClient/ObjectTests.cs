@@ -71,6 +71,24 @@ public sealed class ObjectTests
     }
 
     [Fact]
+    public async Task A_json_patch_that_adds_status_creates_it_and_then_replaces_it_whole()
+    {
+        await using var f = await ServerFixture.StartAsync();
+        using var client = f.Server.CreateClient();
+        await client.CustomObjects.CreateNamespacedCustomObjectAsync(Widget("w", "oci://r/a:v1"), Group, "v1", "default", "widgets");
+        static V1Patch AddStatus(JsonObject status) =>
+            new(new JsonArray(new JsonObject { ["op"] = "add", ["path"] = "/status", ["value"] = status }).ToJsonString(), V1Patch.PatchType.JsonPatch);
+        static JsonObject Conditions(JsonObject condition) => new() { ["conditions"] = new JsonArray(condition) };
+
+        await client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(AddStatus(Conditions(new JsonObject { ["type"] = "Ready", ["status"] = "True", ["reason"] = "Old", ["message"] = "old" })), Group, "v1", "default", "widgets", "w");
+        await client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(AddStatus(Conditions(new JsonObject { ["type"] = "Ready", ["status"] = "False" })), Group, "v1", "default", "widgets", "w");
+        var stored = Json(await client.CustomObjects.GetNamespacedCustomObjectAsync(Group, "v1", "default", "widgets", "w"));
+
+        Assert.Equal("""{"conditions":[{"type":"Ready","status":"False"}]}""", stored["status"]!.ToJsonString());
+        Assert.Equal("oci://r/a:v1", stored["spec"]!["url"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Server_side_apply_of_status_sets_only_status_and_needs_the_object_to_exist()
     {
         await using var f = await ServerFixture.StartAsync();

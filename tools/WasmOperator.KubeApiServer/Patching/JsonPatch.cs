@@ -76,7 +76,8 @@ internal static class JsonPatch
             return value ?? throw ApiErrors.BadRequest("cannot replace the whole document with null");
         }
 
-        var parent = Get(document, "/" + string.Join('/', tokens[..^1].Select(Escape)));
+        // The parent of a top-level member ("/status") is the document itself, whose pointer is "", not "/".
+        var parent = Get(document, tokens.Length == 1 ? string.Empty : "/" + string.Join('/', tokens[..^1].Select(Escape)));
         var last = tokens[^1];
         switch (parent)
         {
