@@ -313,9 +313,15 @@ internal sealed partial class WasmPluginReconciler(
             return;
         }
 
-        var patch = new JsonObject { ["status"] = JsonSerializer.SerializeToNode(status, WasmPluginSerializer.Options) };
+        // A JSON patch that sets the whole of /status ("add" replaces a member that exists): in a merge patch an
+        // absent key means "leave it", so a key the new status no longer has (the stable spec's pluginConfig, the
+        // manifestDigest of an oci:// url now file://) stayed and the recorded revision no longer hashed to itself.
+        var patch = new JsonArray
+        {
+            new JsonObject { ["op"] = "add", ["path"] = "/status", ["value"] = JsonSerializer.SerializeToNode(status, WasmPluginSerializer.Options) },
+        };
         var written = await client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
-            new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), WasmPlugin.Group, WasmPlugin.Version,
+            new V1Patch(patch.ToJsonString(), V1Patch.PatchType.JsonPatch), WasmPlugin.Group, WasmPlugin.Version,
             plugin.Metadata!.Namespace, WasmPlugin.Plural, plugin.Metadata.Name, cancellationToken: cancellationToken).ConfigureAwait(false);
         if (written is JsonElement element && element.Deserialize<WasmPlugin>(WasmPluginSerializer.Options) is { } updated)
         {
