@@ -25,7 +25,8 @@ internal static class StatusBuilder
         switch (outcome.Kind)
         {
             case OutcomeKind.Ready:
-                Set(ConditionTypes.Ready, ConditionStatus.True, ConditionReasons.Succeeded, outcome.Message);
+                Set(ConditionTypes.Ready, ConditionStatus.True, ConditionReasons.Succeeded,
+                    CanaryNotSupported(plugin.Spec, outcome.Desired?.Revision) is { } canary ? $"{outcome.Message}; {canary}" : outcome.Message);
                 Set(ConditionTypes.Reconciling, ConditionStatus.False, ConditionReasons.Succeeded, "the desired revision is handed to the proxies");
                 Set(ConditionTypes.Stalled, ConditionStatus.False, ConditionReasons.Succeeded, "no error");
                 Set(ConditionTypes.ModuleVerified, ConditionStatus.True, ConditionReasons.Succeeded,
@@ -60,6 +61,17 @@ internal static class StatusBuilder
             Workloads = old?.Workloads,
         };
     }
+
+    /// <summary>
+    /// What a Ready plugin with canary steps must be told: the steps are not run yet, the revision goes to every
+    /// selected workload at once. Not Stalled, as the plugin works; a canary without steps means "all at once"
+    /// in the API, which is what happens, so it needs no note.
+    /// </summary>
+    public static string? CanaryNotSupported(WasmPluginSpec? spec, string? revision) =>
+        spec?.Rollout?.Canary?.Steps is { Count: > 0 } steps
+            ? $"spec.rollout.canary is not supported yet: revision {revision} applies to every selected workload at once and its {steps.Count} "
+              + (steps.Count == 1 ? "step is" : "steps are") + " skipped; to try a revision on some workloads first, use a second WasmPlugin whose spec.selector picks them"
+            : null;
 
     // Compared as JSON trees: an API server may hand back the free-form parts (the recorded spec) with keys reordered.
     public static bool SameAs(WasmPluginStatus? a, WasmPluginStatus? b) =>

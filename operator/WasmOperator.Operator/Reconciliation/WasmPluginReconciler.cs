@@ -338,6 +338,12 @@ internal sealed partial class WasmPluginReconciler(
             await events.RecordAsync(plugin, EventRecorder.Normal, "RevisionReady", outcome.Message, cancellationToken).ConfigureAwait(false);
         }
 
+        if (ready && StatusBuilder.CanaryNotSupported(plugin.Spec, stable!.Revision) is { } canary && before?.Message?.Contains(canary, StringComparison.Ordinal) != true)
+        {
+            // Ready, as the revision runs; but not the way the spec asked: once per revision, where it is seen.
+            await events.RecordAsync(plugin, EventRecorder.Warning, ConditionReasons.Unsupported, canary, cancellationToken).ConfigureAwait(false);
+        }
+
         var verified = status.Conditions?.Find(c => c.Type == ConditionTypes.ModuleVerified);
         if (ready && outcome.ModuleNote is not null && verified?.Message is { } note
             && note != plugin.Status?.Conditions?.Find(c => c.Type == ConditionTypes.ModuleVerified)?.Message)
