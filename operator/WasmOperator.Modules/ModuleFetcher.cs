@@ -149,7 +149,7 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
 
                 if (scheme == "http" && !_hosts.IsInsecure(uri.Host, uri.Port))
                 {
-                    throw new InvalidModuleUrlException(url, $"plain http is only allowed for hosts on the insecure allowlist; use https or add {uri.Host} to InsecureHosts");
+                    throw new InvalidModuleUrlException(url, $"plain http is only allowed for hosts on the insecure allowlist; use https, or add {uri.Host} (or {uri.Host}:{uri.Port}) to the operator's --insecure-registries (env WASMOP_INSECURE_REGISTRIES), which covers http:// module urls too");
                 }
 
                 return await FetchDirectAsync(request, uri, sha256, cancellationToken);

@@ -31,7 +31,7 @@ internal static class HttpResponses
         var next = location.IsAbsoluteUri ? location : new Uri(current, location);
         return hosts.MayUse(next)
             ? next
-            : throw new DownloadFailureException(url, $"redirected to {next.GetLeftPart(UriPartial.Path)}, which is plain http on a host not on the insecure allowlist; serve it over https or add the host to InsecureHosts");
+            : throw new DownloadFailureException(url, $"redirected to {next.GetLeftPart(UriPartial.Path)}, which is plain http on a host not on the insecure allowlist; serve it over https, or add {next.Authority} to the operator's --insecure-registries (env WASMOP_INSECURE_REGISTRIES)");
     }
 
     /// <summary>5xx and 429 are worth another attempt; every other status is final.</summary>

@@ -99,6 +99,7 @@ public sealed class HttpSourceTests : IDisposable
 
         Assert.Equal(TestModules.Digest(_module), fetched.ModuleDigest);
         Assert.Contains("insecure allowlist", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"add 127.0.0.1 (or {server.HostPort}) to the operator's --insecure-registries (env WASMOP_INSECURE_REGISTRIES)", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -140,6 +141,7 @@ public sealed class HttpSourceTests : IDisposable
             fetcher.FetchAsync(new ModuleRequest { Url = $"http://{server.HostPort}/plugin.wasm" }, default));
 
         Assert.Equal(16 * 1024, error.Limit);
+        Assert.Contains("raise the operator's --cache-max-bytes (env WASMOP_CACHE_MAX_BYTES), which caps the module size below the fixed maximum", error.Message, StringComparison.Ordinal);
         Assert.Equal(0, fetcher.Cache.TotalBytes);
         Assert.Empty(Directory.EnumerateFiles(Path.Combine(_cache.Path, "tmp")));
     }
