@@ -8,6 +8,12 @@ internal static class ConditionReasons
     public const string InvalidSpec = "InvalidSpec";
     public const string Unsupported = "Unsupported";
     public const string InvalidUrl = "InvalidUrl";
+
+    /// <summary>The url serves something that is not a Wasm module (or not in a format the operator reads).</summary>
+    public const string NotWasm = "NotWasm";
+
+    /// <summary>The url serves a module over the operator's size limit.</summary>
+    public const string ModuleTooLarge = "ModuleTooLarge";
     public const string DigestMismatch = "DigestMismatch";
     public const string AbiRejected = "AbiRejected";
     public const string FetchFailed = "FetchFailed";

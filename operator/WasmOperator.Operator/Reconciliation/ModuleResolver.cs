@@ -56,9 +56,17 @@ internal sealed class ModuleResolver(IKubernetes client, IModuleFetcher fetcher)
         {
             return (null, PluginOutcome.Stalled(ConditionReasons.DigestMismatch, ex.Message, moduleRejected: true));
         }
-        catch (Exception ex) when (ex is InvalidModuleUrlException or UnsupportedFormatException or ModuleTooLargeException or BlockedAddressException)
+        catch (UnsupportedFormatException ex)
         {
-            return (null, PluginOutcome.Stalled(ConditionReasons.InvalidUrl, ex.Message, moduleRejected: ex is UnsupportedFormatException or ModuleTooLargeException));
+            return (null, PluginOutcome.Stalled(ConditionReasons.NotWasm, ex.Message, moduleRejected: true));
+        }
+        catch (ModuleTooLargeException ex)
+        {
+            return (null, PluginOutcome.Stalled(ConditionReasons.ModuleTooLarge, ex.Message, moduleRejected: true));
+        }
+        catch (Exception ex) when (ex is InvalidModuleUrlException or BlockedAddressException)
+        {
+            return (null, PluginOutcome.Stalled(ConditionReasons.InvalidUrl, ex.Message));
         }
         catch (AuthFailureException ex)
         {
