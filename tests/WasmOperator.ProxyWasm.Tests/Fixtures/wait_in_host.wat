@@ -1,6 +1,6 @@
-;; In proxy_on_request_headers, calls the foreign function "wait" (a host function that blocks without using the
-;; CPU, standing in for a thread the machine does not run) as many times as the request has headers, and then spins
-;; through a short loop, where the engine checks the call's deadline. Logs "done" when it returns.
+;; In proxy_on_request_headers, calls the foreign function "wait" (a host function during which the test lets the call's
+;; deadline pass while the thread uses no CPU, standing in for a thread the machine does not run) as many times as the
+;; request has headers, each followed by a short loop, where the engine checks the deadline. Logs "done" when it returns.
 (module
   (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
   (import "env" "proxy_call_foreign_function" (func $foreign (param i32 i32 i32 i32 i32 i32) (result i32)))

@@ -7,41 +7,49 @@ using WasmOperator.ProxyWasm.Tests.Support;
 namespace WasmOperator.ProxyWasm.Tests.Runtime;
 
 /// <summary>
-/// The call deadline counts the CPU a call uses, not the clock: a thread the machine does not run (here, a host
-/// function that blocks) is not stopped for it, up to <see cref="WasmVm.MaxDeadlineWindows"/> deadlines. A guest that
-/// spins is stopped as before (IsolationTests).
+/// The call deadline counts the CPU a call uses, not the clock: a call whose deadline passed while its thread did not
+/// run is not stopped for it, up to <see cref="WasmVm.MaxDeadlineWindows"/> deadlines. The tests move the clock
+/// themselves (the engine's epoch, which its own ticker would advance every hour only), from inside a host function the
+/// guest calls, so a busy machine cannot change what the guest sees. A guest that spins is stopped as before
+/// (IsolationTests, on the real ticker).
 /// </summary>
 public class DeadlineTests
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromMilliseconds(50);
-
     private static ProxyWasmPlugin Load(ProxyWasmRuntime runtime, TestPluginHost host, ForeignFunction wait) =>
         runtime.LoadPlugin(runtime.Compile(TestModules.Wat("wait_in_host")), new PluginOptions
         {
             Name = "waits",
             Shards = 1,
-            CallDeadline = Deadline,
+            CallDeadline = TimeSpan.FromMilliseconds(50),
             RebuildBackoff = TimeSpan.Zero,
             ForeignFunctions = new Dictionary<string, ForeignFunction> { ["wait"] = wait },
         }, host);
 
-    [Fact]
-    public void A_call_whose_thread_waited_past_its_deadline_without_using_it_completes()
-    {
-        using var runtime = new ProxyWasmRuntime();
-        var host = new TestPluginHost();
-        var calls = 0;
-        using var plugin = Load(runtime, host, (ReadOnlySpan<byte> arguments, out byte[] result) =>
+    private static ProxyWasmRuntime ManualClock() => new(new ProxyWasmRuntimeOptions { EpochTick = TimeSpan.FromHours(1) });
+
+    /// <summary>A host function during which a whole deadline passes on the clock while the thread uses no CPU.</summary>
+    private static ForeignFunction DeadlinePasses(ProxyWasmRuntime runtime, Func<bool>? when = null) =>
+        (ReadOnlySpan<byte> arguments, out byte[] result) =>
         {
-            // Once, six deadlines long: the wall clock passes the deadline, the thread's CPU time does not.
-            if (Interlocked.Increment(ref calls) == 1)
+            if (when?.Invoke() != false)
             {
-                Thread.Sleep(Deadline * 6);
+                // A deadline of under one tick is two ticks long (DeadlineTicks): three put the clock past it.
+                runtime.Engine.IncrementEpoch();
+                runtime.Engine.IncrementEpoch();
+                runtime.Engine.IncrementEpoch();
             }
 
             result = [];
             return ProxyStatus.Ok;
-        });
+        };
+
+    [Fact]
+    public void A_call_whose_deadline_passed_while_its_thread_did_not_run_completes()
+    {
+        using var runtime = ManualClock();
+        var host = new TestPluginHost();
+        var calls = 0;
+        using var plugin = Load(runtime, host, DeadlinePasses(runtime, () => Interlocked.Increment(ref calls) == 1));
         using var stream = plugin.CreateHttpStream(new TestStreamHost());
 
         var result = stream.OnRequestHeaders(true);
@@ -55,16 +63,10 @@ public class DeadlineTests
     [Fact]
     public void A_call_kept_waiting_for_ten_deadlines_is_stopped_all_the_same()
     {
-        using var runtime = new ProxyWasmRuntime();
+        using var runtime = ManualClock();
         var host = new TestPluginHost();
-        using var plugin = Load(runtime, host, (ReadOnlySpan<byte> arguments, out byte[] result) =>
-        {
-            // Each wait outlasts a deadline window; the call never uses its CPU but keeps its thread.
-            Thread.Sleep(Deadline * 2);
-            result = [];
-            return ProxyStatus.Ok;
-        });
-        // One wait per header: more waits than the windows a call is given.
+        using var plugin = Load(runtime, host, DeadlinePasses(runtime));
+        // One wait per header, each a deadline long: more waits than the deadlines a call is given.
         using var stream = plugin.CreateHttpStream(TestStreamHost.WithRequestHeaders(WasmVm.MaxDeadlineWindows + 4));
 
         var result = stream.OnRequestHeaders(true);
