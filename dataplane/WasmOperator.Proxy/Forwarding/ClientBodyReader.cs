@@ -20,11 +20,7 @@ internal static class ClientBodyReader
     /// </summary>
     public static async ValueTask<int> ReadAsync(PipeReader reader, Memory<byte> into, CancellationToken cancellationToken = default)
     {
-        // Disposed before this returns: a cancel can only reach this request's body, never the next one's on the
-        // connection (Kestrel hands the reader on).
-        using var cancel = cancellationToken.CanBeCanceled
-            ? cancellationToken.UnsafeRegister(static r => CancelRead((PipeReader)r!), reader)
-            : default;
+        using var cancel = CancelOn(reader, cancellationToken);
         while (true)
         {
             var result = await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
@@ -34,8 +30,7 @@ internal static class ClientBodyReader
             if (result.IsCanceled)
             {
                 reader.AdvanceTo(data.Start);
-                cancellationToken.ThrowIfCancellationRequested();
-                throw new OperationCanceledException("the rest of the request body is not read: the stream stopped");
+                throw Stopped(cancellationToken);
             }
 
             var take = (int)Math.Min(data.Length, into.Length);
@@ -54,19 +49,30 @@ internal static class ClientBodyReader
     /// </summary>
     public static async ValueTask<bool> EndsHereAsync(PipeReader reader, CancellationToken cancellationToken = default)
     {
-        using var cancel = cancellationToken.CanBeCanceled
-            ? cancellationToken.UnsafeRegister(static r => CancelRead((PipeReader)r!), reader)
-            : default;
+        using var cancel = CancelOn(reader, cancellationToken);
         var result = await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
         reader.AdvanceTo(result.Buffer.Start);
         if (result.IsCanceled)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            throw new OperationCanceledException("the rest of the request body is not read: the stream stopped");
+            throw Stopped(cancellationToken);
         }
 
         return result.IsCompleted && result.Buffer.IsEmpty;
     }
+
+    /// <summary>
+    /// Makes <paramref name="cancellationToken"/> end a read through <see cref="CancelRead"/>. Disposed before the read
+    /// returns: a cancel can only reach this request's body, never the next one's on the connection (Kestrel hands the
+    /// reader on).
+    /// </summary>
+    private static CancellationTokenRegistration CancelOn(PipeReader reader, CancellationToken cancellationToken) =>
+        cancellationToken.CanBeCanceled ? cancellationToken.UnsafeRegister(static r => CancelRead((PipeReader)r!), reader) : default;
+
+    /// <summary>A read ended by <see cref="PipeReader.CancelPendingRead"/>: the token's own exception if it was the token.</summary>
+    private static OperationCanceledException Stopped(CancellationToken cancellationToken) =>
+        cancellationToken.IsCancellationRequested
+            ? new OperationCanceledException(cancellationToken)
+            : new OperationCanceledException("the rest of the request body is not read: the stream stopped");
 
     /// <summary>
     /// Ends a read of the client's body that waits on the client. Once the body failed (the client reset its stream, or
