@@ -225,9 +225,7 @@ public sealed class PluginFileRecoveryTests
         var directory = Directory.CreateTempSubdirectory("proxy-configmap-").FullName;
         try
         {
-            PublishConfigMap(directory, 1, await File.ReadAllBytesAsync(Example("add_header")));
-            var module = Path.Combine(directory, "plugin.wasm");
-            File.CreateSymbolicLink(module, Path.Combine("..data", "plugin.wasm"));
+            var module = MountConfigMap(directory, await File.ReadAllBytesAsync(Example("add_header")));
             await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("version", module, "add_header", "v1")));
             Assert.Equal("v1", await HelloAsync(proxy));
 
@@ -253,9 +251,7 @@ public sealed class PluginFileRecoveryTests
         var directory = Directory.CreateTempSubdirectory("proxy-configmap-").FullName;
         try
         {
-            PublishConfigMap(directory, 1, first, written);
-            var module = Path.Combine(directory, "plugin.wasm");
-            File.CreateSymbolicLink(module, Path.Combine("..data", "plugin.wasm"));
+            var module = MountConfigMap(directory, first, written);
             await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("version", module, "add_header", "v1")));
             Assert.Equal(DigestOf(first), ServingDigest(proxy));
 
@@ -280,9 +276,7 @@ public sealed class PluginFileRecoveryTests
         var directory = Directory.CreateTempSubdirectory("proxy-configmap-").FullName;
         try
         {
-            PublishConfigMap(directory, 1, first, written);
-            var module = Path.Combine(directory, "plugin.wasm");
-            File.CreateSymbolicLink(module, Path.Combine("..data", "plugin.wasm"));
+            var module = MountConfigMap(directory, first, written);
             var before = ModuleStamp.Of(module);
 
             PublishConfigMap(directory, 2, first, written);
@@ -331,6 +325,15 @@ public sealed class PluginFileRecoveryTests
         {
             Directory.Delete(directory, recursive: true);
         }
+    }
+
+    /// <summary>A ConfigMap volume in <paramref name="directory"/> whose key plugin.wasm holds <paramref name="module"/>; returns the key's path.</summary>
+    private static string MountConfigMap(string directory, byte[] module, DateTime? written = null)
+    {
+        PublishConfigMap(directory, 1, module, written);
+        var key = Path.Combine(directory, "plugin.wasm");
+        File.CreateSymbolicLink(key, Path.Combine("..data", "plugin.wasm"));
+        return key;
     }
 
     /// <summary>
