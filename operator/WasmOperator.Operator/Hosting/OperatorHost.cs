@@ -88,7 +88,7 @@ internal sealed partial class OperatorHost : IAsyncDisposable
                 InitialBackoff = options.WatchReconnectBackoff,
                 StallThreshold = options.WatchStallThreshold,
             };
-            _reflectors.Add(new Reflector<WasmPlugin>(plugins, Cache, Queue.Add, reflectorOptions, Metrics, loggers.CreateLogger<Reflector<WasmPlugin>>(), time));
+            _reflectors.Add(new Reflector<WasmPlugin>(plugins, Cache, OnPluginChanged, reflectorOptions, Metrics, loggers.CreateLogger<Reflector<WasmPlugin>>(), time));
             _secretReflectors.Add(new Reflector<SecretSummary>(secrets, Secrets, RequeuePluginsUsing, reflectorOptions, Metrics, loggers.CreateLogger<Reflector<SecretSummary>>(), time));
         }
 
@@ -219,6 +219,13 @@ internal sealed partial class OperatorHost : IAsyncDisposable
         _runtime.Dispose();
         _stopping.Dispose();
         _adoptGate.Dispose();
+    }
+
+    private void OnPluginChanged(string key)
+    {
+        // First stop a pass still fetching for a generation the plugin no longer has, then queue the key for the next one.
+        Reconciler.Supersede(key);
+        Queue.Add(key);
     }
 
     private void RequeuePluginsUsing(string secretKey)

@@ -50,6 +50,9 @@ internal sealed partial class WasmPluginReconciler(
     // Our own last write per key, until the cache has caught up with it (see Current).
     private readonly ConcurrentDictionary<string, OwnWrite> _written = new(StringComparer.Ordinal);
 
+    // The pass working on each key and the generation it evaluates: a newer spec or a delete cancels its fetch (see Supersede).
+    private readonly ConcurrentDictionary<string, Pass> _passes = new(StringComparer.Ordinal);
+
     /// <summary>
     /// Pins the module of every stable revision recorded in the plugins' status, so that no garbage collection
     /// removes a module a restored revision needs before its plugin is reconciled. Call once, after the cache
@@ -112,11 +115,24 @@ internal sealed partial class WasmPluginReconciler(
                 Remember(key, before, plugin);
             }
 
-            var outcome = await EvaluateAsync(key, plugin, cancellationToken).ConfigureAwait(false);
+            PluginOutcome outcome;
             var retryRestore = false;
-            if (outcome.Kind != OutcomeKind.Ready)
+            using (var pass = StartPass(key, metadata.Generation ?? 0, cancellationToken))
             {
-                (outcome, retryRestore) = await KeepStableAsync(key, plugin, outcome, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    outcome = await EvaluateAsync(key, plugin, pass.Token).ConfigureAwait(false);
+                    if (outcome.Kind != OutcomeKind.Ready)
+                    {
+                        (outcome, retryRestore) = await KeepStableAsync(key, plugin, outcome, pass.Token).ConfigureAwait(false);
+                    }
+                }
+                catch (OperationCanceledException) when (pass.Superseded && !cancellationToken.IsCancellationRequested)
+                {
+                    // The change that cancelled it queued the key again: the next pass evaluates the spec as it is now.
+                    LogSuperseded(logger, key, metadata.Generation ?? 0);
+                    return ReconcileResult.Done;
+                }
             }
 
             if (outcome is { Kind: OutcomeKind.Stalled, ModuleRejected: true } && plugin.Spec is { } spec && PullPolicies.Effective(spec) == ModulePullPolicy.Always)
@@ -146,6 +162,35 @@ internal sealed partial class WasmPluginReconciler(
         {
             return ReconcileResult.Done;
         }
+    }
+
+    /// <summary>
+    /// Called for every change the watch delivers, after the cache has it: a pass still resolving, fetching or checking
+    /// a generation the object no longer has (a spec change, a delete) stops waiting, so that the change is acted on
+    /// at once rather than after the old fetch's retries and timeouts (minutes against a registry that does not answer).
+    /// The fetch itself goes on for any other plugin waiting on the same module.
+    /// </summary>
+    public void Supersede(string key)
+    {
+        if (!_passes.TryGetValue(key, out var pass))
+        {
+            return;
+        }
+
+        var metadata = cache.Get(key)?.Metadata;
+        if (metadata is null || metadata.Extra?.ContainsKey("deletionTimestamp") == true || (metadata.Generation ?? 0) != pass.Generation)
+        {
+            pass.Supersede();
+        }
+    }
+
+    private Pass StartPass(string key, long generation, CancellationToken cancellationToken)
+    {
+        var pass = new Pass(this, key, generation, cancellationToken);
+        _passes[key] = pass;
+        // A change that arrived between reading the object and registering the pass would otherwise go unnoticed.
+        Supersede(key);
+        return pass;
     }
 
     private async Task<PluginOutcome> EvaluateAsync(string key, WasmPlugin plugin, CancellationToken cancellationToken)
@@ -426,6 +471,38 @@ internal sealed partial class WasmPluginReconciler(
         return result;
     }
 
+    /// <summary>One reconcile pass over a key's evaluation, cancellable by a newer generation (the queue runs one pass per key at a time).</summary>
+    private sealed class Pass(WasmPluginReconciler owner, string key, long generation, CancellationToken cancellationToken) : IDisposable
+    {
+        private readonly CancellationTokenSource _source = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        private volatile bool _superseded;
+
+        public long Generation { get; } = generation;
+
+        public CancellationToken Token => _source.Token;
+
+        public bool Superseded => _superseded;
+
+        public void Supersede()
+        {
+            _superseded = true;
+            try
+            {
+                _source.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The pass ended meanwhile: nothing left to stop.
+            }
+        }
+
+        public void Dispose()
+        {
+            owner._passes.TryRemove(new KeyValuePair<string, Pass>(key, this));
+            _source.Dispose();
+        }
+    }
+
     [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: {Kind} ({Reason}): {Message}")]
     private static partial void LogStatus(ILogger logger, string key, OutcomeKind kind, string reason, string message);
 
@@ -434,6 +511,9 @@ internal sealed partial class WasmPluginReconciler(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: the current spec fails; restored revision {Revision} (generation {Generation}) from status")]
     private static partial void LogRestored(ILogger logger, string key, string revision, long generation);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: generation {Generation} is superseded (the spec changed or the plugin is being deleted); its fetch is no longer waited for")]
+    private static partial void LogSuperseded(ILogger logger, string key, long generation);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: removed from the desired state and finalized")]
     private static partial void LogFinalized(ILogger logger, string key);

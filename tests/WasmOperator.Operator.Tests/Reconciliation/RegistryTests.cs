@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
 using WasmOperator.Api.WasmPlugins;
@@ -111,6 +112,40 @@ public sealed class RegistryTests
         Type = "kubernetes.io/dockerconfigjson",
         Data = new Dictionary<string, byte[]> { [".dockerconfigjson"] = System.Text.Encoding.UTF8.GetBytes(dockerConfigJson) },
     };
+
+    [Fact]
+    public async Task A_spec_change_made_while_the_module_is_fetched_from_a_registry_that_never_answers_is_acted_on_at_once()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await using var silent = new SilentRegistry();
+        var (url, sha) = cluster.Modules.ProxyWasm("moved");
+        var op = await cluster.StartOperatorAsync(cluster.Options() with { InsecureRegistries = [silent.HostPort] });
+        await cluster.CreateAsync(Cluster.Plugin("moved", $"oci://{silent.HostPort}/team/moved:v1"));
+        await Cluster.EventuallyAsync(() => silent.Accepted > 0, "the operator to connect to the registry");
+
+        // Each attempt on the silent registry waits 15 s for an answer, retries included well over the guard.
+        await cluster.PatchSpecAsync("moved", new JsonObject { ["url"] = url, ["sha256"] = sha });
+        var ready = await cluster.WaitForConditionAsync("moved", ConditionTypes.Ready, ConditionStatus.True);
+
+        Assert.Equal($"sha256:{sha}", ready.Status!.Module!.ModuleDigest);
+        Assert.Equal(url, op.Desired.Get("default/moved")!.Spec.Url);
+        Assert.Contains("default/moved: generation 1 is superseded", cluster.Log.Tail(200), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_plugin_deleted_while_its_module_is_fetched_from_a_registry_that_never_answers_is_finalized_at_once()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await using var silent = new SilentRegistry();
+        await cluster.StartOperatorAsync(cluster.Options() with { InsecureRegistries = [silent.HostPort] });
+        await cluster.CreateAsync(Cluster.Plugin("doomed", $"oci://{silent.HostPort}/team/doomed:v1"));
+        // The fetch starts after the finalizer is on: the delete waits for the operator to remove it.
+        await Cluster.EventuallyAsync(() => silent.Accepted > 0, "the operator to connect to the registry");
+
+        await cluster.DeleteAsync("doomed");
+
+        await Cluster.EventuallyAsync(async () => await cluster.GetAsync("doomed") is null, "the plugin to be finalized and gone");
+    }
 
     [Fact]
     public async Task During_a_registry_outage_the_plugin_is_Reconciling_and_it_becomes_Ready_when_the_registry_returns()
