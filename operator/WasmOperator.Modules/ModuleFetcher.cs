@@ -111,7 +111,7 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
         catch (OperationCanceledException ex) when (timeout.IsCancellationRequested && !_lifetime.IsCancellationRequested)
         {
             result = "download_failure";
-            throw new DownloadFailureException(request.Url, $"the fetch did not finish within {_options.FetchTimeout}", ex);
+            throw new DownloadFailureException(request.Url, $"the fetch did not finish within {ResponseTimeoutHandler.Describe(_options.FetchTimeout)}", ex);
         }
         finally
         {
@@ -272,7 +272,7 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
         }
         catch (OperationCanceledException ex) when (timeout.IsCancellationRequested && !_lifetime.IsCancellationRequested)
         {
-            throw new DownloadFailureException(url, $"the download of {layer.Digest} did not finish within {_options.FetchTimeout}", ex);
+            throw new DownloadFailureException(url, $"the download of {layer.Digest} did not finish within {ResponseTimeoutHandler.Describe(_options.FetchTimeout)}", ex);
         }
     }
 

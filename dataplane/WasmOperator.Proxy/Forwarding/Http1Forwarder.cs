@@ -292,7 +292,7 @@ internal sealed class Http1Forwarder : IDisposable
                 // A body that stopped moving for the timeout is the upstream's timeout (UT), not a connection it ended.
                 context.Abort();
                 return connection?.TimedOut == true
-                    ? new ForwardOutcome(ForwardResult.Timeout, $"no progress within {_options.ActivityTimeout} in the middle of the response body")
+                    ? new ForwardOutcome(ForwardResult.Timeout, $"no progress within {_options.ActivityTimeout.TotalSeconds} s in the middle of the response body")
                     : new ForwardOutcome(ForwardResult.ResponseAborted, ex.Message);
             }
 
@@ -300,7 +300,7 @@ internal sealed class Http1Forwarder : IDisposable
             if (connection?.TimedOut == true)
             {
                 context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
-                return new ForwardOutcome(ForwardResult.Timeout, $"no progress within {_options.ActivityTimeout}");
+                return new ForwardOutcome(ForwardResult.Timeout, $"no progress within {_options.ActivityTimeout.TotalSeconds} s");
             }
 
             if (ex is InvalidRequestException)

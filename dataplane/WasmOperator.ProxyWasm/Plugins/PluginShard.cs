@@ -562,8 +562,8 @@ internal sealed class PluginShard
         }
 
         Plugin.Log.LogWarning(
-            "plugin {Plugin} shard {Shard}: the root context deferred its deletion (proxy_on_done returned false) and did not call proxy_done within {Grace}; deleting it and releasing its VM",
-            Plugin.Options.Name, Index, Plugin.Options.RootDoneGrace);
+            "plugin {Plugin} shard {Shard}: the root context deferred its deletion (proxy_on_done returned false) and did not call proxy_done within {Seconds} s; deleting it and releasing its VM",
+            Plugin.Options.Name, Index, Plugin.Options.RootDoneGrace.TotalSeconds);
         ShutDown(deleteRoot: true);
     }
 

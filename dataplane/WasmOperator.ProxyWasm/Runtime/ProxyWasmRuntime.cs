@@ -192,7 +192,7 @@ public sealed class ProxyWasmRuntime : IDisposable
             if (module.Evicted)
             {
                 throw new PluginLoadException(
-                    $"module {module.Digest} was released from memory after {_options.IdleModuleGrace} with no plugin running it; compile it again to start a plugin");
+                    $"module {module.Digest} was released from memory after {_options.IdleModuleGrace.TotalSeconds} s with no plugin running it; compile it again to start a plugin");
             }
 
             module.Users++;

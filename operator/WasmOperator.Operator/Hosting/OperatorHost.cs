@@ -15,6 +15,7 @@ using WasmOperator.Operator.Runtime.Queue;
 using WasmOperator.Operator.Runtime.RateLimiting;
 using WasmOperator.Operator.Runtime.Reflection;
 using WasmOperator.ProxyWasm.Runtime;
+using WasmOperator.Validation.Cel;
 
 namespace WasmOperator.Operator.Hosting;
 
@@ -158,12 +159,12 @@ internal sealed partial class OperatorHost : IAsyncDisposable
         var stalled = _reflectors.FindAll(r => r.IsStalled);
         if (stalled.Count > 0)
         {
-            return (false, $"watch stalled: no working list or watch of wasmplugins for more than {_options.WatchStallThreshold}; last error: {stalled[0].LastError}");
+            return (false, $"watch stalled: no working list or watch of wasmplugins for more than {GoDuration.Format(_options.WatchStallThreshold)}; last error: {stalled[0].LastError}");
         }
 
         var secrets = _secretReflectors.FindAll(r => r.IsStalled);
         return secrets.Count == 0 ? (true, "ok")
-            : (false, $"watch stalled: no working list or watch of secrets for more than {_options.WatchStallThreshold} (the operator needs get, list and watch on secrets); last error: {secrets[0].LastError}");
+            : (false, $"watch stalled: no working list or watch of secrets for more than {GoDuration.Format(_options.WatchStallThreshold)} (the operator needs get, list and watch on secrets); last error: {secrets[0].LastError}");
     }
 
     /// <summary>/readyz: synced and leading (a standby is alive but not ready).</summary>

@@ -89,7 +89,7 @@ internal sealed partial class Reflector<T>(
                 reason = "error";
                 LastError = $"{ex.GetType().Name}: {ex.Message}";
                 MarkFailing();
-                LogWatchFailed(logger, Resource, ex.Message, backoff);
+                LogWatchFailed(logger, Resource, ex.Message, FormattableString.Invariant($"{backoff.TotalSeconds:0.0##} s"));
             }
             finally
             {
@@ -205,7 +205,7 @@ internal sealed partial class Reflector<T>(
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Watch of {Resource} failed: {Error}; reconnecting in {Backoff}")]
-    private static partial void LogWatchFailed(ILogger logger, string resource, string error, TimeSpan backoff);
+    private static partial void LogWatchFailed(ILogger logger, string resource, string error, string backoff);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Watch of {Resource} reached its timeout and ended with: {Error}; resuming")]
     private static partial void LogWatchEndedUncleanly(ILogger logger, string resource, string error);
