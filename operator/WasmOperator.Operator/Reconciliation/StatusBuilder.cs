@@ -37,7 +37,18 @@ internal static class StatusBuilder
                 Set(ConditionTypes.Ready, ConditionStatus.False, outcome.Reason, outcome.Message);
                 Set(ConditionTypes.Reconciling, ConditionStatus.True, outcome.Reason, outcome.Message + "; retrying with backoff");
                 Set(ConditionTypes.Stalled, ConditionStatus.False, ConditionReasons.Progressing, "the fault may be transient");
-                Set(ConditionTypes.ModuleVerified, ConditionStatus.Unknown, outcome.Reason, "the module could not be fetched yet");
+                if (old?.Conditions?.Find(c => c.Type == ConditionTypes.ModuleVerified) is { Status: ConditionStatus.True } verified
+                    && module?.Url == plugin.Spec?.Url)
+                {
+                    // Re-resolving the url failed (a registry outage under imagePullPolicy Always): the module it
+                    // resolved to before, the one status.module shows and the proxies run, is still the verified one.
+                    Set(ConditionTypes.ModuleVerified, ConditionStatus.True, verified.Reason ?? ConditionReasons.Succeeded, verified.Message ?? string.Empty);
+                }
+                else
+                {
+                    Set(ConditionTypes.ModuleVerified, ConditionStatus.Unknown, outcome.Reason, "the module could not be fetched yet");
+                }
+
                 break;
             default:
                 Set(ConditionTypes.Ready, ConditionStatus.False, outcome.Reason, outcome.Message);

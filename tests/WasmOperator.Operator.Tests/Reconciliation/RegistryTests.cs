@@ -148,6 +148,32 @@ public sealed class RegistryTests
     }
 
     [Fact]
+    public async Task During_a_registry_outage_a_module_pulled_Always_stays_verified_while_re_resolving_it_fails()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await using var registry = await Registry.StartAsync();
+        await using var front = new TcpCutter(new Uri($"http://{registry.HostPort}/"));
+        var host = front.Url.Authority;
+        var (url, sha) = cluster.Modules.ProxyWasm("always-outage");
+        await registry.PushAsync("team/always", "v1", File.ReadAllBytes(cluster.Modules.PathOf(url)));
+        await cluster.StartOperatorAsync(cluster.Options() with { InsecureRegistries = [host], AlwaysPullInterval = TimeSpan.FromMilliseconds(300) });
+        var plugin = Cluster.Plugin("always-outage", $"oci://{host}/team/always:v1");
+        plugin["spec"]!["imagePullPolicy"] = "Always";
+        await cluster.CreateAsync(plugin);
+        var ready = await cluster.WaitForConditionAsync("always-outage", ConditionTypes.Ready, ConditionStatus.True);
+
+        front.Pause();
+        var failing = await cluster.WaitForConditionAsync("always-outage", ConditionTypes.Reconciling, ConditionStatus.True);
+
+        var verified = failing.Status!.Conditions!.Find(c => c.Type == ConditionTypes.ModuleVerified)!;
+        Assert.Equal(ConditionStatus.True, verified.Status);
+        Assert.Contains($"module sha256:{sha} verified", verified.Message, StringComparison.Ordinal);
+        Assert.Equal(ready.Status!.Conditions!.Find(c => c.Type == ConditionTypes.ModuleVerified)!.LastTransitionTime, verified.LastTransitionTime);
+        Assert.Equal($"sha256:{sha}", failing.Status.Module!.ModuleDigest);
+        Assert.Contains("stays in effect", failing.Status.Conditions.Find(c => c.Type == ConditionTypes.Ready)!.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task During_a_registry_outage_the_plugin_is_Reconciling_and_it_becomes_Ready_when_the_registry_returns()
     {
         await using var cluster = await Cluster.StartAsync();
