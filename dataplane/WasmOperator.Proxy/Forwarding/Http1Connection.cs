@@ -18,6 +18,10 @@ internal sealed class Http1Connection : IDisposable
     private CancellationTokenSource _requestBody = new();
     private int _bodyState;
 
+    // The receive started when the connection went idle (Park); the next FillAsync takes it over.
+    private ValueTask<int> _parked;
+    private bool _isParked;
+
     public Http1Connection(Socket socket)
     {
         _socket = socket;
@@ -121,7 +125,19 @@ internal sealed class Http1Connection : IDisposable
             Array.Resize(ref _buffer, Math.Min(_buffer.Length * 2, maxBuffer));
         }
 
-        var receive = _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cancellationToken);
+        ValueTask<int> receive;
+        if (_isParked)
+        {
+            // Started on the empty buffer when the connection went idle; nothing was consumed since, so it fills at _end (0).
+            _isParked = false;
+            receive = _parked;
+            _parked = default;
+        }
+        else
+        {
+            receive = _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cancellationToken);
+        }
+
         int read;
         if (receive.IsCompleted)
         {
@@ -142,24 +158,34 @@ internal sealed class Http1Connection : IDisposable
         _socket.SendAsync(data, SocketFlags.None, cancellationToken);
 
     /// <summary>
-    /// An idle connection is usable only if nothing arrived on it meanwhile: readable means the
-    /// upstream closed it (or sent bytes nobody asked for). One poll, no allocation.
+    /// Starts the next response's receive as the connection goes idle with nothing buffered. While idle it tells
+    /// whether the upstream closed the connection or sent bytes nobody asked for (<see cref="IsHealthyWhileIdle"/>)
+    /// without a syscall at reuse, as an event loop watches its idle connections; the next <see cref="FillAsync"/>
+    /// continues it. A receive that fails or sees the end while idle only marks the connection unusable.
     /// </summary>
-    public bool IsHealthyWhileIdle()
+    public void Park()
     {
+        if (_isParked || _end != _start)
+        {
+            return;
+        }
+
         try
         {
-            return _end == _start && !_socket.Poll(0, SelectMode.SelectRead);
+            _parked = _socket.ReceiveAsync(_buffer.AsMemory(0), SocketFlags.None, CancellationToken.None);
+            _isParked = true;
         }
-        catch (SocketException)
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
-            return false;
-        }
-        catch (ObjectDisposedException)
-        {
-            return false;
+            KeepAlive = false;
         }
     }
+
+    /// <summary>
+    /// An idle connection is usable only if nothing arrived on it meanwhile: a parked receive that completed means
+    /// the upstream closed it (or sent bytes nobody asked for). No syscall, no allocation.
+    /// </summary>
+    public bool IsHealthyWhileIdle() => KeepAlive && _end == _start && (!_isParked || !_parked.IsCompleted);
 
     /// <summary>Aborts a request in flight: pending socket operations fail at once.</summary>
     public void Abort(bool timedOut)

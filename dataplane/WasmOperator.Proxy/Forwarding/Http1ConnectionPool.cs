@@ -76,9 +76,9 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
         {
             Interlocked.Decrement(ref lane.Count);
             Interlocked.Decrement(ref _idleCount);
-            // Every reuse polls first (one syscall): an idle connection that became readable was closed by the
-            // upstream, or holds bytes nobody asked for (a body after a 204, say) that would be read as the next
-            // client's response. Such a connection is closed, never handed out (nginx and Envoy do the same).
+            // Every reuse checks the receive parked when the connection went idle: one that completed means the
+            // upstream closed it, or sent bytes nobody asked for (a body after a 204, say) that would be read as the
+            // next client's response. Such a connection is closed, never handed out (nginx and Envoy do the same).
             var idle = now - connection.IdleSince;
             if (idle <= (long)IdleTimeout.TotalMilliseconds && connection.IsHealthyWhileIdle())
             {
@@ -123,6 +123,7 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
         }
 
         connection.IdleSince = Environment.TickCount64;
+        connection.Park();
         Interlocked.Increment(ref _idleCount);
         var lane = HomeLane(connection.HomeThread);
         Interlocked.Increment(ref lane.Count);

@@ -140,7 +140,9 @@ public sealed class Http1ConnectionPoolTests : IDisposable
         var connection = await pool.ConnectAsync(CancellationToken.None);
         using var peer = await _listener.AcceptSocketAsync();
 
-        // Bytes already there: the receive completes at once and says nothing about the socket's thread.
+        // Bytes already there: the receive completes at once and says nothing about the socket's thread. (A receive
+        // parked as the connection goes idle sees them arrive: the connection is no longer healthy while idle.)
+        connection.Park();
         await peer.SendAsync("a"u8.ToArray());
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (connection.IsHealthyWhileIdle())
