@@ -50,7 +50,7 @@ internal sealed class ProxyOptions
     {
         foreach (var route in Routes)
         {
-            if (path.StartsWithSegments(route.PathPrefix, StringComparison.Ordinal) && Clusters.ContainsKey(route.Cluster))
+            if (IsUnder(path, route.PathPrefix) && Clusters.ContainsKey(route.Cluster))
             {
                 return route;
             }
@@ -58,6 +58,16 @@ internal sealed class ProxyOptions
 
         return null;
     }
+
+    /// <summary>
+    /// Whether <paramref name="path"/> is under <paramref name="prefix"/>: segment by segment (<c>/api</c> takes
+    /// <c>/api</c> and <c>/api/x</c>, not <c>/apix</c>), and a prefix ending in <c>/</c> takes every path that starts
+    /// with it (<c>/api/</c> takes <c>/api/users</c>; <c>/</c> takes everything), as Envoy's <c>prefix: /</c> does.
+    /// </summary>
+    public static bool IsUnder(PathString path, PathString prefix) =>
+        prefix.Value is { Length: > 0 } p && p[^1] == '/'
+            ? (path.HasValue ? path.Value! : "/").StartsWith(p, StringComparison.Ordinal)
+            : path.StartsWithSegments(prefix, StringComparison.Ordinal);
 
     /// <summary>The cluster of <see cref="RouteFor"/>, else the default cluster.</summary>
     public string ClusterFor(PathString path) => RouteFor(path)?.Cluster ?? DefaultCluster;
