@@ -109,10 +109,10 @@ internal struct RequestHeadWriter : IDisposable
         Write(request.Host.HasValue ? request.Host.Value : defaultAuthority);
         Write("\r\n"u8);
 
-        var listed = ListedTokens(request.Headers.Connection);
+        // The fields the client listed in Connection were removed as it arrived (ConnectionListedFields).
         foreach (var (name, values) in request.Headers)
         {
-            if (IsHopByHopOrFraming(name) || name.StartsWith(':') || (listed is not null && Array.Exists(listed, t => t.Equals(name, StringComparison.OrdinalIgnoreCase))))
+            if (IsHopByHopOrFraming(name) || name.StartsWith(':'))
             {
                 if (name.Equals("TE", StringComparison.OrdinalIgnoreCase) && values.ToString().Contains("trailers", StringComparison.OrdinalIgnoreCase))
                 {
@@ -148,24 +148,6 @@ internal struct RequestHeadWriter : IDisposable
         17 => name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase),
         _ => false,
     };
-
-    /// <summary>Field names the client listed in Connection (beyond keep-alive/close): hop-by-hop too.</summary>
-    private static string[]? ListedTokens(StringValues connection)
-    {
-        List<string>? tokens = null;
-        foreach (var value in connection)
-        {
-            foreach (var token in (value ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-            {
-                if (!token.Equals("keep-alive", StringComparison.OrdinalIgnoreCase) && !token.Equals("close", StringComparison.OrdinalIgnoreCase))
-                {
-                    (tokens ??= []).Add(token);
-                }
-            }
-        }
-
-        return tokens?.ToArray();
-    }
 
     private void Ensure(int more)
     {

@@ -92,6 +92,8 @@ internal sealed partial class ProxyHandler : IDisposable
             return;
         }
 
+        ConnectionListedFields.Remove(context.Request.Headers);
+
         // x-request-id for a request without one: plugins see it in their header map; without plugins the
         // fast path writes it straight into the upstream request (no header-dictionary insert per request).
         var requestId = _options.GenerateRequestId && !context.Request.Headers.ContainsKey(RequestIds.Header) ? RequestIds.New() : null;
