@@ -5,8 +5,8 @@
 #   example manifests applied; the operator reconciling them (when built); an upstream (nginx);
 #   and the data-plane proxy in stand-alone mode running the add_header plugin in front of it.
 #
-# Ports (override with the environment): API 6443, operator 18081, proxy 15001, proxy admin 15000
-# (loopback), proxy status 15021 (/ready, /stats/prometheus), upstream 18080.
+# Ports, all on 127.0.0.1 (override with the environment): API 6443, operator 18081, proxy 15001,
+# proxy h2c/gRPC 15002, proxy admin 15000, proxy status 15021 (/ready, /stats/prometheus), upstream 18080.
 # Everything it writes goes under .local-cluster/. Ctrl-C stops it all.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,6 +17,7 @@ API_PORT=${API_PORT:-6443}
 PROXY_PORT=${PROXY_PORT:-15001}
 ADMIN_PORT=${ADMIN_PORT:-15000}
 STATUS_PORT=${STATUS_PORT:-15021}
+H2C_PORT=${H2C_PORT:-15002}
 UPSTREAM_PORT=${UPSTREAM_PORT:-18080}
 OPERATOR_PORT=${OPERATOR_PORT:-18081}
 RUN_SECONDS=${RUN_SECONDS:-0}   # >0: stop by itself after that many seconds (used to smoke-test this script)
@@ -98,7 +99,7 @@ nginx -p "$STATE/nginx" -e "$STATE/nginx/logs/error.log" -c "$STATE/nginx/nginx.
 pids+=($!)
 wait_http "http://127.0.0.1:$UPSTREAM_PORT/" "nginx"
 
-say "data-plane proxy on 127.0.0.1:$PROXY_PORT (admin $ADMIN_PORT), plugins from $STATE/plugins.yaml"
+say "data-plane proxy on 127.0.0.1:$PROXY_PORT (h2c $H2C_PORT, admin $ADMIN_PORT), plugins from $STATE/plugins.yaml"
 cat >"$STATE/plugins.yaml" <<YAML
 # Stand-alone plugin set; edit and save: the proxy hot-reloads it.
 plugins:
@@ -110,7 +111,10 @@ plugins:
     phase: STATS
     failStrategy: FAIL_CLOSE
 YAML
-dotnet "$(bin dataplane/WasmOperator.Proxy)" --port "$PROXY_PORT" --admin-port "$ADMIN_PORT" --status-port "$STATUS_PORT" \
+# Loopback only: the proxy's own default is every interface (a sidecar's inbound listener), which on a
+# developer's machine would be an open forwarder to the dev upstream.
+dotnet "$(bin dataplane/WasmOperator.Proxy)" --listen 127.0.0.1 --port "$PROXY_PORT" --h2c-port "$H2C_PORT" \
+  --admin-port "$ADMIN_PORT" --status-port "$STATUS_PORT" \
   --upstream "http://127.0.0.1:$UPSTREAM_PORT" --plugins "$STATE/plugins.yaml" >"$STATE/proxy.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$ADMIN_PORT/ready" "the proxy"
