@@ -42,7 +42,9 @@ public sealed class CrdSchemaValidator
     {
         ArgumentNullException.ThrowIfNull(obj);
         var copy = (JsonObject)obj.DeepClone();
-        Pruner.Prune(copy, _root, isRoot: true);
+        var pruned = new List<string>();
+        Pruner.Prune(copy, _root, isRoot: true, pruned);
+        pruned.Sort(StringComparer.Ordinal);
         Pruner.Default(copy, _root);
 
         var errors = new List<FieldError>();
@@ -69,6 +71,6 @@ public sealed class CrdSchemaValidator
             RuleValidator.Validate(copy, oldCopy, _root, string.Empty, errors);
         }
 
-        return new ValidationResult(copy, errors);
+        return new ValidationResult(copy, errors) { PrunedFields = pruned };
     }
 }

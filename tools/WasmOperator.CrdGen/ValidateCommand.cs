@@ -9,7 +9,8 @@ namespace WasmOperator.CrdGen;
 
 /// <summary>
 /// <c>validate</c>: applies the WasmPlugin CRD, generated in memory from the C# types (the same as crds/wasmplugin.yaml,
-/// which a test enforces), to every WasmPlugin in the given files and prints each violation.
+/// which a test enforces), to every WasmPlugin in the given files and prints each violation, including each field
+/// the schema does not declare (which kubectl apply's default fieldValidation=Strict refuses).
 /// </summary>
 internal static class ValidateCommand
 {
@@ -96,6 +97,9 @@ internal static class ValidateCommand
             return [$"apiVersion/kind must be {WasmPlugin.GroupVersion}/{WasmPlugin.KindName}, found {(string?)obj["apiVersion"]}/{kind}"];
         }
 
-        return validator.Validate(obj).Errors.Select(e => e.ToString()).ToList();
+        // kubectl asks for fieldValidation=Strict by default, so kube-apiserver refuses a field the schema does not
+        // declare (a misspelt spec.pluginconfig) instead of pruning it: report it as it would, before the schema errors.
+        var result = validator.Validate(obj);
+        return [.. result.PrunedFields.Select(UnknownFields.Describe), .. result.Errors.Select(e => e.ToString())];
     }
 }

@@ -9,4 +9,11 @@ public sealed record ValidationResult(JsonObject Object, IReadOnlyList<FieldErro
 {
     /// <summary>True when there are no errors.</summary>
     public bool IsValid => Errors.Count == 0;
+
+    /// <summary>
+    /// The paths of fields the schema does not declare, which pruning dropped from <see cref="Object"/>
+    /// (e.g. <c>spec.pluginconfig</c>), sorted as kube-apiserver sorts them. Not errors by themselves:
+    /// the caller's fieldValidation decides (see <see cref="UnknownFields"/>).
+    /// </summary>
+    public IReadOnlyList<string> PrunedFields { get; init; } = [];
 }

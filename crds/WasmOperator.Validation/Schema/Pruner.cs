@@ -10,7 +10,13 @@ internal static class Pruner
 {
     private static readonly string[] EmbeddedFields = ["apiVersion", "kind", "metadata"];
 
-    public static void Prune(JsonNode? node, SchemaNode schema, bool isRoot)
+    /// <summary>
+    /// Removes the fields <paramref name="schema"/> does not declare and, when <paramref name="pruned"/> is given,
+    /// collects their paths as kube's <c>ReturnPruned</c> does: keys joined by dots, indexes in brackets
+    /// (e.g. <c>spec.vmConfig.env[0].valu</c>), relative to <paramref name="path"/>. fieldValidation=Strict refuses
+    /// a write over these, Warn returns them as warnings.
+    /// </summary>
+    public static void Prune(JsonNode? node, SchemaNode schema, bool isRoot, List<string>? pruned = null, string path = "")
     {
         switch (node)
         {
@@ -26,23 +32,25 @@ internal static class Pruner
 
                     if (schema.Properties.TryGetValue(key, out var property))
                     {
-                        Prune(obj[key], property, false);
+                        Prune(obj[key], property, false, pruned, FieldPath.Child(path, key));
                     }
                     else if (schema.AdditionalProperties is { } additional)
                     {
-                        Prune(obj[key], additional, false);
+                        // A map key reads as a field in kube's pruned paths (spec.labels.app), not as [app].
+                        Prune(obj[key], additional, false, pruned, FieldPath.Child(path, key));
                     }
                     else if (!schema.PreserveUnknownFields && !IsKeptMetaField(key, schema, isRoot))
                     {
                         obj.Remove(key);
+                        pruned?.Add(FieldPath.Child(path, key));
                     }
                 }
 
                 break;
             case JsonArray array when schema.Items is { } items:
-                foreach (var item in array)
+                for (var i = 0; i < array.Count; i++)
                 {
-                    Prune(item, items, false);
+                    Prune(array[i], items, false, pruned, FieldPath.Index(path, i));
                 }
 
                 break;

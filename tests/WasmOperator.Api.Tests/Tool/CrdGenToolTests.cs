@@ -45,6 +45,32 @@ public sealed class CrdGenToolTests : IDisposable
     }
 
     [Fact]
+    public async Task Validate_reports_misspelt_fields_as_kubectl_apply_would_refuse_them()
+    {
+        var file = Path.Combine(_temp, "typo.yaml");
+        await File.WriteAllTextAsync(file, """
+            apiVersion: extensions.wasmoperator.io/v1alpha1
+            kind: WasmPlugin
+            metadata:
+              name: typo
+              namespace: shop
+            spec:
+              url: oci://registry.local/add_header:v1
+              pluginconfig:
+                header: hello
+              failstrategy: FAIL_OPEN
+            """);
+
+        var (code, output) = await RunAsync("validate", file);
+
+        Assert.Equal(1, code);
+        Assert.Contains("WasmPlugin shop/typo is invalid (2 errors):", output, StringComparison.Ordinal);
+        Assert.Contains("    unknown field \"spec.failstrategy\"\n", output, StringComparison.Ordinal);
+        Assert.Contains("    unknown field \"spec.pluginconfig\"\n", output, StringComparison.Ordinal);
+        Assert.Contains("1 manifest checked against the WasmPlugin CRD: 1 invalid", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Generate_writes_the_same_CRD_that_is_checked_in()
     {
         var output = Path.Combine(_temp, "crd.yaml");
