@@ -141,7 +141,9 @@ internal sealed class ApiRequestHandler(ObjectService service, TimeSpan bookmark
                     return;
                 case "POST":
                     var body = await ReadObjectAsync(request).ConfigureAwait(false);
-                    var created = service.Create(type, target.Version, target.Namespace, body, manager, dryRun);
+                    var create = WriteContextOf(request, manager, dryRun, "CreateOptions");
+                    var created = service.Create(type, target.Version, target.Namespace, body, create);
+                    AddWarnings(context.Response, create);
                     await WriteObjectAsync(context, 201, target, created).ConfigureAwait(false);
                     return;
                 case "DELETE":
@@ -171,13 +173,17 @@ internal sealed class ApiRequestHandler(ObjectService service, TimeSpan bookmark
                 return;
             case "PUT":
                 var body = await ReadObjectAsync(request).ConfigureAwait(false);
-                var updated = service.Update(type, target.Version, target.Namespace, target.Name, body, target.Subresource, manager, dryRun);
+                var update = WriteContextOf(request, manager, dryRun, "UpdateOptions");
+                var updated = service.Update(type, target.Version, target.Namespace, target.Name, body, target.Subresource, update);
+                AddWarnings(context.Response, update);
                 await WriteObjectAsync(context, 200, target, updated).ConfigureAwait(false);
                 return;
             case "PATCH":
                 var text = await ReadTextAsync(request).ConfigureAwait(false);
                 var exists = service.Store.Get(type.Key, target.Namespace, target.Name) is not null;
-                var patched = service.Patch(type, target.Version, target.Namespace, target.Name, request.ContentType ?? string.Empty, text, target.Subresource, manager, IsTrue(query["force"]), dryRun);
+                var patch = WriteContextOf(request, manager, dryRun, "PatchOptions");
+                var patched = service.Patch(type, target.Version, target.Namespace, target.Name, request.ContentType ?? string.Empty, text, target.Subresource, IsTrue(query["force"]), patch);
+                AddWarnings(context.Response, patch);
                 await WriteObjectAsync(context, exists ? 200 : 201, target, patched).ConfigureAwait(false);
                 return;
             case "DELETE":
@@ -189,6 +195,19 @@ internal sealed class ApiRequestHandler(ObjectService service, TimeSpan bookmark
                 return;
             default:
                 throw ApiErrors.MethodNotAllowed(method);
+        }
+    }
+
+    private static WriteContext WriteContextOf(HttpRequest request, string manager, bool dryRun, string optionsKind) =>
+        new(manager, dryRun, FieldValidationParser.Parse(request.Query["fieldValidation"].ToString(), optionsKind));
+
+    /// <summary>One <c>Warning: 299 - "text"</c> header per warning, as kube-apiserver sends them and kubectl prints them.</summary>
+    private static void AddWarnings(HttpResponse response, WriteContext write)
+    {
+        foreach (var text in write.Warnings)
+        {
+            var quoted = text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal);
+            response.Headers.Append("Warning", $"299 - \"{quoted}\"");
         }
     }
 

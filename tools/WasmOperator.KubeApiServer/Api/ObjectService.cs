@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using WasmOperator.KubeApiServer.Patching;
 using WasmOperator.KubeApiServer.Resources;
 using WasmOperator.KubeApiServer.Storage;
+using WasmOperator.Validation;
 
 namespace WasmOperator.KubeApiServer.Api;
 
@@ -21,7 +22,7 @@ internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
     public JsonObject Get(ResourceType type, string? ns, string name) =>
         store.Get(type.Key, ns, name) ?? throw ApiErrors.NotFound(type, name);
 
-    public JsonObject Create(ResourceType type, string version, string? ns, JsonObject body, string manager, bool dryRun)
+    public JsonObject Create(ResourceType type, string version, string? ns, JsonObject body, WriteContext write)
     {
         var metadata = Metadata(body);
         var name = metadata["name"]?.GetValue<string>();
@@ -63,15 +64,15 @@ internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
                 obj.Remove("status");
             }
 
-            obj = Admit(type, version, obj, null, name);
-            ManagedFields.Read(null).RecordUpdate(null, obj, manager, type.ApiVersion(version), null);
+            obj = Admit(type, version, obj, null, name, write);
+            ManagedFields.Read(null).RecordUpdate(null, obj, write.Manager, type.ApiVersion(version), null);
             return StoreChange.Put(obj);
-        }, dryRun)!;
-        return AfterWrite(type, created, dryRun);
+        }, write.DryRun)!;
+        return AfterWrite(type, created, write.DryRun);
     }
 
     /// <summary>PUT on the object or its status: <paramref name="subresource"/> is null or "status".</summary>
-    public JsonObject Update(ResourceType type, string version, string? ns, string name, JsonObject body, string? subresource, string manager, bool dryRun)
+    public JsonObject Update(ResourceType type, string version, string? ns, string name, JsonObject body, string? subresource, WriteContext write)
     {
         var bodyName = body["metadata"]?["name"]?.GetValue<string>();
         if (bodyName is not null && bodyName != name)
@@ -79,19 +80,19 @@ internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
             throw ApiErrors.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({name})");
         }
 
-        return Write(type, version, ns, name, subresource, manager, dryRun, current => (JsonObject)body.DeepClone());
+        return Write(type, version, ns, name, subresource, write, current => (JsonObject)body.DeepClone());
     }
 
-    public JsonObject Patch(ResourceType type, string version, string? ns, string name, string contentType, string patchText, string? subresource, string manager, bool force, bool dryRun)
+    public JsonObject Patch(ResourceType type, string version, string? ns, string name, string contentType, string patchText, string? subresource, bool force, WriteContext write)
     {
         var mediaType = contentType.Split(';')[0].Trim();
         if (mediaType == "application/apply-patch+yaml")
         {
-            return Apply(type, version, ns, name, patchText, subresource, manager, force, dryRun);
+            return Apply(type, version, ns, name, patchText, subresource, force, write);
         }
 
         var patch = YamlToJson.Parse(patchText);
-        return Write(type, version, ns, name, subresource, manager, dryRun, current =>
+        return Write(type, version, ns, name, subresource, write, current =>
         {
             JsonNode? patched = mediaType switch
             {
@@ -154,8 +155,9 @@ internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
         return (result, deleted);
     }
 
-    private JsonObject Apply(ResourceType type, string version, string? ns, string name, string patchText, string? subresource, string manager, bool force, bool dryRun)
+    private JsonObject Apply(ResourceType type, string version, string? ns, string name, string patchText, string? subresource, bool force, WriteContext write)
     {
+        var manager = write.Manager;
         if (string.IsNullOrEmpty(manager))
         {
             throw ApiErrors.BadRequest("PATCH, fieldManager: Required value: is required for apply patch");
@@ -204,16 +206,16 @@ internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
                     merged.Remove("status");
                 }
 
-                return StoreChange.Put(Admit(type, version, merged, null, name));
+                return StoreChange.Put(Admit(type, version, merged, null, name, write));
             }
 
-            return Finish(type, version, current, merged, subresource, name, recordManager: null);
-        }, dryRun)!;
+            return Finish(type, version, current, merged, subresource, name, recordManager: null, write);
+        }, write.DryRun)!;
         _ = created;
-        return AfterWrite(type, result, dryRun);
+        return AfterWrite(type, result, write.DryRun);
     }
 
-    private JsonObject Write(ResourceType type, string version, string? ns, string name, string? subresource, string manager, bool dryRun, Func<JsonObject, JsonObject> produce)
+    private JsonObject Write(ResourceType type, string version, string? ns, string name, string? subresource, WriteContext write, Func<JsonObject, JsonObject> produce)
     {
         var removed = false;
         var result = store.Transact(type.Key, ns, name, (current, _) =>
@@ -230,17 +232,17 @@ internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
                 throw ApiErrors.Conflict(type, name);
             }
 
-            var change = Finish(type, version, current, candidate, subresource, name, manager);
+            var change = Finish(type, version, current, candidate, subresource, name, write.Manager, write);
             removed = change.Kind == StoreChangeKind.Remove;
             return change;
-        }, dryRun)!;
-        if (removed && !dryRun)
+        }, write.DryRun)!;
+        if (removed && !write.DryRun)
         {
             AfterRemoval(type, ns, name);
             return result;
         }
 
-        return AfterWrite(type, result, dryRun);
+        return AfterWrite(type, result, write.DryRun);
     }
 
     private JsonObject AfterWrite(ResourceType type, JsonObject result, bool dryRun)
@@ -254,7 +256,7 @@ internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
     }
 
     /// <summary>Turns a candidate new version into the stored one: keeps server-owned fields, validates, bumps generation.</summary>
-    private StoreChange Finish(ResourceType type, string version, JsonObject current, JsonObject candidate, string? subresource, string name, string? recordManager)
+    private StoreChange Finish(ResourceType type, string version, JsonObject current, JsonObject candidate, string? subresource, string name, string? recordManager, WriteContext write)
     {
         JsonObject next;
         if (subresource == "status")
@@ -318,7 +320,7 @@ internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
             }
         }
 
-        next = Admit(type, version, next, current, name);
+        next = Admit(type, version, next, current, name, write);
         if (type.TracksGeneration && SpecChanged(type, current, next))
         {
             Metadata(next)["generation"] = (old["generation"] is { } generation ? long.Parse(generation.ToJsonString(), CultureInfo.InvariantCulture) : 0) + 1;
@@ -369,8 +371,8 @@ internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
         secret.Remove("stringData");
     }
 
-    /// <summary>Validation and defaulting for custom resources; CRD bookkeeping for CRDs.</summary>
-    private JsonObject Admit(ResourceType type, string version, JsonObject obj, JsonObject? old, string name)
+    /// <summary>Validation and defaulting for custom resources (with the write's fieldValidation); CRD bookkeeping for CRDs.</summary>
+    private JsonObject Admit(ResourceType type, string version, JsonObject obj, JsonObject? old, string name, WriteContext write)
     {
         if (type.Key == "/secrets")
         {
@@ -380,6 +382,7 @@ internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
         if (type.IsCustom && type.Validators.TryGetValue(version, out var validator))
         {
             var result = validator.Validate(obj, old);
+            CheckUnknownFields(type, version, result.PrunedFields, write);
             if (result.InvalidStatus is { } status)
             {
                 throw new ApiException(
@@ -425,6 +428,33 @@ internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
         }
 
         return obj;
+    }
+
+    /// <summary>
+    /// kube-apiserver decodes a custom resource strictly before it validates it: under Strict a field the schema
+    /// does not declare fails the write (400), under Warn each one comes back as a warning, under Ignore it is just pruned.
+    /// </summary>
+    private static void CheckUnknownFields(ResourceType type, string version, IReadOnlyList<string> pruned, WriteContext write)
+    {
+        if (pruned.Count == 0)
+        {
+            return;
+        }
+
+        switch (write.FieldValidation)
+        {
+            case FieldValidation.Strict:
+                throw ApiErrors.BadRequest(UnknownFields.CannotBeHandled(type.Kind, version, pruned));
+            case FieldValidation.Warn:
+                foreach (var path in pruned)
+                {
+                    write.Warn(UnknownFields.Describe(path));
+                }
+
+                break;
+            default:
+                break;
+        }
     }
 
     private static JsonObject Condition(string type, string reason, string message) => new()

@@ -58,7 +58,7 @@ public sealed class LocalKubeApiServer : IAsyncDisposable
         {
             if (store.Get("/namespaces", null, ns) is null)
             {
-                service.Create(catalog.Get(string.Empty, "namespaces"), "v1", null, new JsonObject { ["metadata"] = new JsonObject { ["name"] = ns } }, "kube-apiserver", dryRun: false);
+                service.Create(catalog.Get(string.Empty, "namespaces"), "v1", null, new JsonObject { ["metadata"] = new JsonObject { ["name"] = ns } }, new WriteContext("kube-apiserver", dryRun: false, FieldValidation.Strict));
             }
         }
 

@@ -15,10 +15,10 @@ internal sealed class CrdSchemaValidatorAdapter(CrdSchemaValidator validator, st
         admitted["metadata"] = obj["metadata"]?.DeepClone();
         if (result.IsValid)
         {
-            return new SchemaValidationResult(admitted, null);
+            return new SchemaValidationResult(admitted, null, result.PrunedFields);
         }
 
         var name = obj["metadata"]?["name"]?.GetValue<string>() ?? string.Empty;
-        return new SchemaValidationResult(admitted, InvalidStatus.Build(kind, group, name, result.Errors));
+        return new SchemaValidationResult(admitted, InvalidStatus.Build(kind, group, name, result.Errors), result.PrunedFields);
     }
 }
