@@ -54,6 +54,8 @@ internal sealed partial class ProxyServer : IAsyncDisposable
     public static async Task<ProxyServer> StartAsync(ProxyOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
+        var openFiles = OpenFileLimit.Raise();
+        var maxConnections = options.MaxConnections ?? (openFiles is { } files ? OpenFileLimit.MaxConnectionsFor(files.After) : null);
 
         // One line per entry on stdout, written in batches off the request path (plugins may log on every request).
         var log = new BatchedLineLoggerProvider(Console.OpenStandardOutput());
@@ -86,6 +88,9 @@ internal sealed partial class ProxyServer : IAsyncDisposable
             ApplyRequestHeadLimit(kestrel.Limits, options.MaxRequestHeadersKb);
             kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxConcurrentStreams;
             kestrel.Limits.KeepAliveTimeout = options.IdleTimeout;
+            // Past the open-file limit the process dies (OpenFileLimit); WebSockets and CONNECT are counted apart once upgraded.
+            kestrel.Limits.MaxConcurrentConnections = maxConnections;
+            kestrel.Limits.MaxConcurrentUpgradedConnections = maxConnections;
             kestrel.Listen(options.ListenAddress, options.Port, o => o.Protocols = HttpProtocols.Http1);
             if (options.H2cPort != 0)
             {
@@ -118,6 +123,7 @@ internal sealed partial class ProxyServer : IAsyncDisposable
 
         var app = builder.Build();
         app.Services.GetRequiredService<ProxyMetrics>().ObserveLog(log);
+        LogConnectionLimit(app.Services.GetRequiredService<ILogger<ProxyServer>>(), openFiles?.After ?? -1, openFiles?.Before ?? -1, maxConnections ?? -1);
         var proxy = app.Services.GetRequiredService<ProxyHandler>();
         app.Run(context =>
         {
@@ -300,4 +306,7 @@ internal sealed partial class ProxyServer : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "stopping the data listeners; idle connections close, in-flight requests have {TimeoutSeconds} s to finish")]
     private static partial void LogStopping(ILogger logger, double timeoutSeconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "open files: at most {OpenFiles} (soft limit was {Before}); client connections: at most {MaxConnections} at once (--max-connections; -1 = unknown, unlimited)")]
+    private static partial void LogConnectionLimit(ILogger logger, long openFiles, long before, int maxConnections);
 }

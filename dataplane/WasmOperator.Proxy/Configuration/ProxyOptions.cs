@@ -95,6 +95,12 @@ internal sealed class ProxyOptions
     /// </summary>
     public int MaxConcurrentStreams { get; set; } = 1024;
 
+    /// <summary>
+    /// Client connections open at once on the data ports; one more is closed as it arrives (Envoy's
+    /// <c>global_downstream_max_connections</c>). Null: what the open-file limit leaves room for (<see cref="OpenFileLimit"/>).
+    /// </summary>
+    public int? MaxConnections { get; set; }
+
     /// <summary>Longest a stream waits for a plugin that paused it (callout, say) before a 503.</summary>
     public TimeSpan PauseTimeout { get; set; } = TimeSpan.FromSeconds(30);
 

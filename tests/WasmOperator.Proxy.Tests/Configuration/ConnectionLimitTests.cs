@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Tests.Support;
+
+namespace WasmOperator.Proxy.Tests.Configuration;
+
+/// <summary>
+/// Client connections are capped below the open-file limit: past it, Kestrel retried accept() in a tight loop and the
+/// runtime, unable to open anything, aborted the process ("Out of memory.") with every connection on it.
+/// </summary>
+public sealed class ConnectionLimitTests
+{
+    [Theory]
+    [InlineData(1024, 384)]
+    [InlineData(400, 72)]
+    [InlineData(260, 16)]
+    [InlineData(1_048_576, 524_160)]
+    public void Client_connections_get_half_of_what_the_reserve_leaves_of_the_open_file_limit(long openFiles, int expected) =>
+        Assert.Equal(expected, OpenFileLimit.MaxConnectionsFor(openFiles));
+
+    [Fact]
+    public async Task More_idle_connections_than_the_open_file_limit_allows_are_closed_on_arrival_and_the_proxy_keeps_serving()
+    {
+        await using var upstream = await Upstream.StartAsync();
+        var (port, admin) = (FreePort.Next(), FreePort.Next());
+        var command = $"ulimit -n 400 && exec dotnet exec '{Path.Combine(AppContext.BaseDirectory, "WasmOperator.Proxy.dll")}' --listen 127.0.0.1 --port {Text(port)} " +
+                      $"--admin-port {Text(admin)} --h2c-port 0 --status-port 0 --upstream {upstream.Address}";
+        var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add(command);
+        using var process = Process.Start(info) ?? throw new InvalidOperationException("the proxy did not start");
+        var output = process.StandardOutput.ReadToEndAsync();
+        var held = new List<Socket>();
+        try
+        {
+            using var http = new HttpClient();
+            await ProxyHarness.EventuallyAsync(async () => await ReadyAsync(http, admin), "the proxy to be ready");
+
+            // 400 descriptors leave room for (400 - 256) / 2 = 72 client connections; 300 would exhaust them.
+            for (var i = 0; i < 300; i++)
+            {
+                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+                await socket.ConnectAsync(IPAddress.Loopback, port);
+                held.Add(socket);
+            }
+
+            await ProxyHarness.EventuallyAsync(() => Task.FromResult(held.Count(ClosedByServer) >= 300 - 72), "the connections past the limit to be closed");
+            var first = held[0];
+            await first.SendAsync("GET /held HTTP/1.1\r\nHost: proxy\r\n\r\n"u8.ToArray());
+            var buffer = new byte[64];
+            var read = await first.ReceiveAsync(buffer);
+
+            Assert.StartsWith("HTTP/1.1 200", Encoding.ASCII.GetString(buffer, 0, read), StringComparison.Ordinal);
+            Assert.False(process.HasExited);
+            held.ForEach(s => s.Dispose());
+            held.Clear();
+            await ProxyHarness.EventuallyAsync(async () =>
+            {
+                using var fresh = new HttpClient();
+                using var response = await fresh.GetAsync(new Uri($"http://127.0.0.1:{Text(port)}/after"));
+                return response.StatusCode == HttpStatusCode.OK;
+            }, "a new client to be served once the idle ones closed");
+            Assert.False(process.HasExited);
+        }
+        finally
+        {
+            held.ForEach(s => s.Dispose());
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+
+        Assert.Contains("client connections: at most 72 at once", await output, StringComparison.Ordinal);
+    }
+
+    private static bool ClosedByServer(Socket socket)
+    {
+        try
+        {
+            return socket.Poll(0, SelectMode.SelectRead) && socket.Available == 0;
+        }
+        catch (SocketException)
+        {
+            return true;
+        }
+    }
+
+    private static async Task<bool> ReadyAsync(HttpClient http, int port)
+    {
+        try
+        {
+            using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{Text(port)}/ready"));
+            return response.StatusCode == HttpStatusCode.OK;
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
+    }
+
+    private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
+}
