@@ -152,6 +152,9 @@ internal sealed class ProxyOptions
     /// </summary>
     public TimeSpan UpstreamTimeout { get; set; } = TimeSpan.FromSeconds(100);
 
+    /// <summary>Longest wait for a connection to an upstream (Istio's default cluster connect_timeout): 503 with reset reason "connection timeout".</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>
     /// A gRPC call, or an upgraded or CONNECT stream (a WebSocket) once answered, with no byte moving either way for this
     /// long is ended, in place of <see cref="UpstreamTimeout"/>: such a stream may rightly stay quiet for minutes. Envoy's

@@ -15,6 +15,9 @@ internal enum ForwardResult
     /// <summary>No connection to the upstream could be made: 503 (Envoy's connection_failure).</summary>
     ConnectFailed,
 
+    /// <summary>No connection to the upstream was made within the connect timeout: 503 (Envoy's connection_timeout).</summary>
+    ConnectTimedOut,
+
     /// <summary>Sending the request failed or the upstream closed, with no answer: 503 (Envoy's connection_termination).</summary>
     RequestFailed,
 

@@ -99,7 +99,15 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(connectTimeout);
-            await socket.ConnectAsync(Host, Port, timeout.Token).ConfigureAwait(false);
+            try
+            {
+                await socket.ConnectAsync(Host, Port, timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"no connection to {Host}:{Port} within {connectTimeout.TotalSeconds} s");
+            }
+
             var connection = new Http1Connection(socket);
             _open.TryAdd(connection, 0);
             Interlocked.Increment(ref _openCount);

@@ -131,6 +131,11 @@ internal sealed class Http1Forwarder : IDisposable
                 {
                     connection ??= await upstream.Pool.ConnectAsync(context.RequestAborted).ConfigureAwait(false);
                 }
+                catch (TimeoutException ex)
+                {
+                    context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                    return new ForwardOutcome(ForwardResult.ConnectTimedOut, ex.Message);
+                }
                 catch (Exception ex) when (ex is SocketException or OperationCanceledException && !context.RequestAborted.IsCancellationRequested)
                 {
                     context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;

@@ -35,7 +35,7 @@ internal sealed partial class Exchange
     public void ForwardFailed(ForwardResult result, string? detail)
     {
         _responseFlags |= ResponseFlags.For(result);
-        if (result == ForwardResult.ConnectFailed)
+        if (result is ForwardResult.ConnectFailed or ForwardResult.ConnectTimedOut)
         {
             _transportFailure = detail;
         }

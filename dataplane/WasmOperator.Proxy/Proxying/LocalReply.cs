@@ -139,6 +139,7 @@ internal static class LocalReply
     public static LocalResponse? ForUpstreamFailure(Forwarding.ForwardResult result) => result switch
     {
         Forwarding.ForwardResult.ConnectFailed => Upstream(503, "remote_connection_failure"),
+        Forwarding.ForwardResult.ConnectTimedOut => Upstream(503, "connection_timeout"),
         Forwarding.ForwardResult.RequestFailed => Upstream(503, "connection_termination"),
         Forwarding.ForwardResult.InvalidResponse => Upstream(502, "protocol_error"),
         Forwarding.ForwardResult.Timeout => new LocalResponse(504, "upstream_response_timeout", "upstream request timeout"u8.ToArray(), new HeaderMap(), null),

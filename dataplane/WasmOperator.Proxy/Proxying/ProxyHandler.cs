@@ -62,7 +62,7 @@ internal sealed partial class ProxyHandler : IDisposable
             UseCookies = false,
             EnableMultipleHttp2Connections = true,
             ActivityHeadersPropagator = null,
-            ConnectTimeout = TimeSpan.FromSeconds(10),
+            ConnectTimeout = options.ConnectTimeout,
             // Header values are bytes, one char per byte (HeaderMap's remarks).
             RequestHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
             ResponseHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
@@ -72,7 +72,7 @@ internal sealed partial class ProxyHandler : IDisposable
         _byClass = [.. new[] { "1xx", "2xx", "3xx", "4xx", "5xx" }.Select(c => metrics.Requests.WithLabels(c))];
         _prefixes = options.Clusters.ToDictionary(c => c.Key, c => c.Value.ToString().TrimEnd('/'), StringComparer.Ordinal);
         _defaultPort = options.Clusters[ProxyOptions.DefaultCluster].Port;
-        var fastOptions = new Http1ForwarderOptions { ActivityTimeout = options.UpstreamTimeout, ThreadAffinity = SocketThreads.InlineCompletions };
+        var fastOptions = new Http1ForwarderOptions { ActivityTimeout = options.UpstreamTimeout, ConnectTimeout = options.ConnectTimeout, ThreadAffinity = SocketThreads.InlineCompletions };
         _fast = new Http1Forwarder(fastOptions, retried: () => metrics.UpstreamRetries.Inc());
         _fastUpstreams = options.Clusters.Where(c => options.Http1Forwarder && Http1Upstream.Supports(c.Value))
             .ToDictionary(c => c.Key, c => _fast.AddUpstream(c.Value), StringComparer.Ordinal);
@@ -410,6 +410,7 @@ internal sealed partial class ProxyHandler : IDisposable
 
             var result = clients ? ForwardResult.ClientAborted : error switch
             {
+                ForwarderError.Request when IsConnectTimeout(exception) => ForwardResult.ConnectTimedOut,
                 ForwarderError.Request => ForwardResult.ConnectFailed,
                 ForwarderError.RequestTimedOut => ForwardResult.Timeout,
                 ForwarderError.ResponseHeaders => ForwardResult.InvalidResponse,
@@ -421,7 +422,7 @@ internal sealed partial class ProxyHandler : IDisposable
             exchange?.ForwardFailed(result, detail);
             // Envoy's reply for the failures it answers itself; otherwise YARP's own status stands (a body cut off
             // after the response started, say).
-            var reply = result is ForwardResult.ConnectFailed or ForwardResult.RequestFailed or ForwardResult.Timeout or ForwardResult.InvalidResponse
+            var reply = result is ForwardResult.ConnectFailed or ForwardResult.ConnectTimedOut or ForwardResult.RequestFailed or ForwardResult.Timeout or ForwardResult.InvalidResponse
                 ? LocalReply.ForUpstreamFailure(result)
                 : null;
             if (!CountFailure(context, result, detail, reply))
@@ -514,10 +515,25 @@ internal sealed partial class ProxyHandler : IDisposable
         return true;
     }
 
+    /// <summary>HttpClient's ConnectTimeout ended the connect (a TimeoutException somewhere under the failure).</summary>
+    private static bool IsConnectTimeout(Exception? exception)
+    {
+        for (; exception is not null; exception = exception.InnerException)
+        {
+            if (exception is TimeoutException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>What went wrong, in the words of Envoy's response flag for it (the flag follows, as its access log shows it).</summary>
     private static string Describe(ForwardResult result) => result switch
     {
         ForwardResult.ConnectFailed => "upstream connection failure (UF)",
+        ForwardResult.ConnectTimedOut => "upstream connection timeout (UF)",
         ForwardResult.RequestFailed => "upstream connection ended before the response (UC)",
         ForwardResult.ResponseAborted => "upstream connection ended during the response (UC)",
         ForwardResult.InvalidResponse => "invalid upstream response (UPE)",

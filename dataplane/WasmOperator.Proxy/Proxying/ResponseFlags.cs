@@ -29,7 +29,7 @@ internal static class ResponseFlags
     /// <summary>The flag of a forwarding that failed this way (0 for none Envoy would set).</summary>
     public static long For(ForwardResult result) => result switch
     {
-        ForwardResult.ConnectFailed => UpstreamConnectionFailure,
+        ForwardResult.ConnectFailed or ForwardResult.ConnectTimedOut => UpstreamConnectionFailure,
         ForwardResult.RequestFailed or ForwardResult.ResponseAborted => UpstreamConnectionTermination,
         ForwardResult.InvalidResponse => UpstreamProtocolError,
         ForwardResult.Timeout => UpstreamRequestTimeout,

@@ -1,0 +1,55 @@
+using System.Net;
+using System.Net.Sockets;
+using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Tests.Support;
+
+namespace WasmOperator.Proxy.Tests.Forwarding;
+
+/// <summary>An upstream that never completes the connect: Envoy's "connection timeout", not a cancellation's words.</summary>
+public sealed class ConnectTimeoutTests
+{
+    [Fact]
+    public async Task A_connect_that_does_not_complete_within_the_connect_timeout_is_a_503_saying_connection_timeout()
+    {
+        // A listener that never accepts, its backlog full: the kernel drops the next SYNs and a connect hangs.
+        using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(0);
+        var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var fillers = new List<Socket>();
+        for (var i = 0; i < 4; i++)
+        {
+            var filler = new Socket(SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+            try
+            {
+                filler.Connect(IPAddress.Loopback, port);
+            }
+            catch (SocketException)
+            {
+                // In progress (or dropped): either way it takes its place in the backlog.
+            }
+
+            fillers.Add(filler);
+        }
+
+        try
+        {
+            await using var proxy = await ProxyHarness.StartAsync("plugins: []\n", o =>
+            {
+                o.Clusters[ProxyOptions.DefaultCluster] = new Uri($"http://127.0.0.1:{port}");
+                o.ConnectTimeout = TimeSpan.FromSeconds(1);
+            });
+
+            var (response, _) = await proxy.GetAsync("/");
+
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            Assert.EndsWith("reset reason: connection timeout", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            Assert.True(proxy.Logs.Contains($"upstream connection timeout (UF): no connection to 127.0.0.1:{port} within 1 s"),
+                "log: " + string.Join(" | ", proxy.Logs.Lines));
+        }
+        finally
+        {
+            fillers.ForEach(s => s.Dispose());
+        }
+    }
+}
