@@ -111,6 +111,24 @@ public sealed class FieldValidationTests
             StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_json_body_with_a_repeated_key_keeps_the_last_value_as_go_decodes_it_and_bad_json_is_a_400()
+    {
+        await using var f = await StartWithWasmPluginCrdAsync();
+        using var http = new HttpClient { BaseAddress = f.Server.Url };
+        const string path = "apis/extensions.wasmoperator.io/v1alpha1/namespaces/default/wasmplugins";
+        var body = """{"apiVersion":"extensions.wasmoperator.io/v1alpha1","kind":"WasmPlugin","metadata":{"name":"twice"},"spec":{"url":"oci://r/x:v1","url":"oci://r/x:v2"}}""";
+
+        using var created = await http.PostAsync(path, Json(body));
+        using var broken = await http.PostAsync(path, Json("""{"apiVersion":"""));
+        using var stored = await http.GetAsync(path + "/twice");
+
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.Equal("oci://r/x:v2", JsonNode.Parse(await stored.Content.ReadAsStringAsync())!["spec"]!["url"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.BadRequest, broken.StatusCode);
+        Assert.Contains("the request body is not valid JSON", await broken.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
     private static StringContent Json(string body) => new(body, Encoding.UTF8, new MediaTypeHeaderValue("application/json"));
 
     private static async Task<ServerFixture> StartWithWasmPluginCrdAsync()

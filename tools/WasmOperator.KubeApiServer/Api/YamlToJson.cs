@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
@@ -13,7 +14,15 @@ internal static class YamlToJson
         var trimmed = text.AsSpan().TrimStart();
         if (trimmed.Length > 0 && (trimmed[0] == '{' || trimmed[0] == '['))
         {
-            return JsonNode.Parse(text);
+            try
+            {
+                using var document = JsonDocument.Parse(text);
+                return FromJson(document.RootElement);
+            }
+            catch (JsonException e)
+            {
+                throw ApiErrors.BadRequest($"the request body is not valid JSON: {e.Message}");
+            }
         }
 
         var stream = new YamlStream();
@@ -28,6 +37,31 @@ internal static class YamlToJson
 
         // Round-trip through JSON text so every number reads back as any numeric type (as parsed JSON does).
         return stream.Documents.Count == 0 || Convert(stream.Documents[0].RootNode) is not { } root ? null : JsonNode.Parse(root.ToJsonString());
+    }
+
+    /// <summary>
+    /// A JSON tree in which a repeated key keeps its last value, as Go's encoding/json decodes it. JsonNode.Parse keeps
+    /// both and throws when the object is first read, which answered the write with a 500.
+    /// </summary>
+    private static JsonNode? FromJson(JsonElement element)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                var obj = new JsonObject();
+                foreach (var property in element.EnumerateObject())
+                {
+                    obj[property.Name] = FromJson(property.Value);
+                }
+
+                return obj;
+            case JsonValueKind.Array:
+                return new JsonArray([.. element.EnumerateArray().Select(FromJson)]);
+            case JsonValueKind.Null:
+                return null;
+            default:
+                return JsonNode.Parse(element.GetRawText());
+        }
     }
 
     private static JsonNode? Convert(YamlNode node) => node switch
