@@ -81,6 +81,22 @@ public sealed class KubectlTests
         Assert.Matches(@"Normal\s+ModuleLoaded\s+.*wasm-operator\s+module sha256:abc loaded by 3 proxies", text);
     }
 
+    [Theory]
+    [InlineData("apply", "Bad_Name")]
+    [InlineData("apply --server-side", "ends-with-dash-")]
+    [InlineData("create", "UPPER")]
+    public async Task A_name_that_is_no_lowercase_RFC_1123_subdomain_is_refused_as_kube_apiserver_refuses_it(string verb, string name)
+    {
+        await using var f = await ServerFixture.StartAsync();
+        var manifest = (await File.ReadAllTextAsync(Kubectl.TestData("widget.yaml"))).Replace("name: first", $"name: {name}", StringComparison.Ordinal);
+
+        var result = await f.Kubectl.RunWithInputAsync(manifest, [.. verb.Split(' '), "-f", "-"]);
+
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains($"metadata.name: Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters", result.Stderr, StringComparison.Ordinal);
+        Assert.NotEqual(0, (await f.Kubectl.RunAsync("get", "widget", name)).ExitCode);
+    }
+
     [Fact]
     public async Task Patch_of_the_spec_bumps_generation_and_label_does_not()
     {

@@ -37,6 +37,11 @@ internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
             throw ApiErrors.Invalid(type, string.Empty, [("metadata.name", "FieldValueRequired", "Required value: name or generateName is required")]);
         }
 
+        if (ObjectNames.Problem(type, name) is { } problem)
+        {
+            throw ApiErrors.Invalid(type, name, [("metadata.name", "FieldValueInvalid", $"Invalid value: \"{name}\": {problem}")]);
+        }
+
         CheckNamespace(type, ns, metadata);
         var created = store.Transact(type.Key, ns, name, (current, _) =>
         {
@@ -189,6 +194,11 @@ internal sealed class ObjectService(ObjectStore store, ResourceCatalog catalog)
             var merged = fields.Apply(current, applied, manager, type.ApiVersion(version), force, subresource);
             if (current is null)
             {
+                if (ObjectNames.Problem(type, name) is { } problem)
+                {
+                    throw ApiErrors.Invalid(type, name, [("metadata.name", "FieldValueInvalid", $"Invalid value: \"{name}\": {problem}")]);
+                }
+
                 created = true;
                 var meta = Metadata(merged);
                 meta["uid"] = Guid.NewGuid().ToString();
