@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Tests.Support;
 using static WasmOperator.Proxy.Tests.Support.TestModules;
 
@@ -97,6 +98,157 @@ public sealed class ExamplePluginTests
         Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
         Assert.Equal("auth callout failed", await response.Content.ReadAsStringAsync());
         Assert.Equal(before, proxy.Upstream.Requests);
+    }
+
+    // A WasmPlugin's pluginConfig object reaches the plugin as JSON text, as on Istio: the examples read the
+    // object their manifests in examples/manifests give. They read the whole text as a value before.
+
+    [Fact]
+    public async Task Add_header_takes_the_header_and_value_from_a_pluginConfig_object()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(
+            Plugin("add", Example("add_header"), "add_header", extra: "pluginConfig: {header: x-greeting, value: \"world, again!\"}")));
+        var (response, echo) = await proxy.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.NotNull(echo);
+        Assert.Equal("world, again!", response.Headers.GetValues("x-greeting").Single());
+        Assert.False(response.Headers.Contains("hello"));
+    }
+
+    [Fact]
+    public async Task Add_header_given_an_empty_pluginConfig_object_adds_its_default_header()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("add", Example("add_header"), "add_header", extra: "pluginConfig: {}")));
+        var (response, _) = await proxy.GetAsync("/");
+
+        Assert.Equal("world!", response.Headers.GetValues("hello").Single());
+    }
+
+    [Fact]
+    public async Task Remove_headers_strips_the_prefixes_listed_in_a_pluginConfig_object()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(
+            Plugin("rm", Example("remove_headers"), "remove_headers", extra: "pluginConfig: {prefixes: [x-internal-, X-Remove-]}")));
+        var (response, _) = await proxy.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.False(response.Headers.Contains("x-remove-me"));
+        Assert.True(response.Headers.Contains("x-upstream"));
+    }
+
+    [Fact]
+    public async Task Auth_takes_its_cluster_and_the_headers_to_forward_from_a_pluginConfig_object()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("auth", Example("auth"), "auth",
+            extra: "pluginConfig: {cluster: authz, timeoutMs: 2000, forwardHeaders: [X-Allow, x-request-id], allowOnStatus: [200]}")));
+
+        var (allowed, echo) = await proxy.GetAsync("/orders", ("x-allow", "yes"), ("x-secret", "s3cret"), ("x-request-id", "r1"));
+        Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
+        Assert.NotNull(echo);
+        Assert.Equal("authorized", echo.Header("added-header"));
+        Assert.Equal("s3cret", echo.Header("x-secret"));
+        var callout = Assert.Single(proxy.Authorizer.Received);
+        Assert.Equal("/orders", callout.Path);
+        Assert.Equal("yes", callout.Header("x-allow"));
+        Assert.Equal("r1", callout.Header("x-request-id"));
+        Assert.Null(callout.Header("x-secret"));
+
+        var (denied, deniedEcho) = await proxy.GetAsync("/orders", ("x-allow", "no"));
+        Assert.Equal(HttpStatusCode.Unauthorized, denied.StatusCode);
+        Assert.Null(deniedEcho);
+    }
+
+    [Fact]
+    public async Task Auth_lets_through_the_callout_statuses_listed_in_allowOnStatus_and_only_those()
+    {
+        // The authorizer answers 403 unless x-allow: yes (then 200); allowing only 403 turns that around.
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("auth", Example("auth"), "auth",
+            extra: "pluginConfig: {cluster: authz, allowOnStatus: [403]}")));
+
+        Assert.Equal(HttpStatusCode.OK, (await proxy.GetAsync("/orders", ("x-allow", "no"))).Response.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await proxy.GetAsync("/orders", ("x-allow", "yes"))).Response.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("add-header.yaml", "hello", "world!")]
+    [InlineData("canary.yaml", "x-frontend-version", "v1.1.0")]
+    public async Task Add_header_does_what_the_example_manifests_pluginConfig_says(string manifest, string header, string value)
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("add", Example("add_header"), "add_header", extra: ManifestPluginConfig(manifest))));
+        var (response, _) = await proxy.GetAsync("/");
+
+        Assert.Equal(value, response.Headers.GetValues(header).Single());
+    }
+
+    [Fact]
+    public async Task Auth_with_the_auth_callout_manifests_pluginConfig_calls_its_cluster_with_only_the_listed_headers()
+    {
+        // The manifest names the cluster as Istio's Envoy does; here the proxy is given a cluster of that name.
+        const string cluster = "outbound|8080||authz.auth-system.svc.cluster.local";
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("auth", Example("auth"), "auth", extra: ManifestPluginConfig("auth-callout.yaml"))),
+            options => options.Clusters[cluster] = options.Clusters["authz"]);
+
+        var (response, _) = await proxy.GetAsync("/reviews/1", ("authorization", "Bearer t"), ("x-request-id", "r1"), ("x-allow", "yes"));
+
+        // x-allow is not in forwardHeaders, so the authorizer never sees it and answers 403.
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        var callout = Assert.Single(proxy.Authorizer.Received);
+        Assert.Equal("/reviews/1", callout.Path);
+        Assert.Equal("Bearer t", callout.Header("authorization"));
+        Assert.Equal("r1", callout.Header("x-request-id"));
+        Assert.Null(callout.Header("x-allow"));
+    }
+
+    [Fact]
+    public async Task Remove_headers_with_the_log_only_manifests_pluginConfig_would_remove_the_listed_prefixes()
+    {
+        // Enforcing here, so that the removal shows: the manifest's LOG_ONLY only logs it.
+        var config = ManifestPluginConfig("log-only.yaml").Replace("x-debug-", "x-remove-", StringComparison.Ordinal);
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("rm", Example("remove_headers"), "remove_headers", extra: config)));
+        var (response, _) = await proxy.GetAsync("/");
+
+        Assert.False(response.Headers.Contains("x-remove-me"));
+        Assert.True(response.Headers.Contains("x-upstream"));
+    }
+
+    /// <summary>The <c>pluginConfig:</c> block of examples/manifests/<paramref name="manifest"/>, indented for <see cref="Plugin"/>'s extra lines.</summary>
+    private static string ManifestPluginConfig(string manifest)
+    {
+        var lines = File.ReadAllLines(Path.Combine(RepoRoot, "examples", "manifests", manifest));
+        var start = Array.IndexOf(lines, "  pluginConfig:");
+        Assert.True(start >= 0, $"{manifest} has no spec.pluginConfig block");
+        var block = "pluginConfig:\n";
+        for (var i = start + 1; i < lines.Length && lines[i].StartsWith("    ", StringComparison.Ordinal); i++)
+        {
+            block += lines[i][2..] + "\n";
+        }
+
+        return block;
+    }
+
+    [Theory]
+    [InlineData("add_header", "{header: x-version, value: 2}", "add_header: configuration key \"value\" must be a string, not a number")]
+    [InlineData("auth", "{cluster: authz, timeoutMs: \"1s\"}", "auth: configuration key \"timeoutMs\" must be a number, not a string")]
+    [InlineData("auth", "{timeoutMs: 1000}", "auth: configuration key \"cluster\" is required")]
+    [InlineData("auth", "{cluster: authz, timeoutMs: 1e20}", "auth: configuration key \"timeoutMs\" must be a whole number of milliseconds from 1 to 4294967295")]
+    [InlineData("auth", "{cluster: authz, allowOnStatus: [200, 700]}", "auth: configuration key \"allowOnStatus\" must hold HTTP status codes from 100 to 599, not 700")]
+    [InlineData("auth", "{cluster: authz, forwardHeaders: [authorization, 1]}", "auth: configuration key \"forwardHeaders\" must be an array of strings, not an array holding a number at [1]")]
+    [InlineData("auth", "{cluster: authz, allowOnStatus: [\"200\"]}", "auth: configuration key \"allowOnStatus\" must be an array of numbers, not an array holding a string at [0]")]
+    [InlineData("remove_headers", "{prefixes: x-internal-}", "remove_headers: configuration key \"prefixes\" must be an array of strings, not a string")]
+    public async Task A_pluginConfig_object_an_example_cannot_use_is_refused_with_the_key_named_and_the_previous_chain_keeps_serving(
+        string plugin, string config, string expected)
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("version", Example("add_header"), "add_header", "v1")));
+
+        var error = await proxy.Server.Chains.ApplyAsync(
+            PluginFileParser.Parse(Yaml(Plugin("bad", Example(plugin), plugin, extra: "pluginConfig: " + config)), "t"), "t", CancellationToken.None);
+
+        Assert.NotNull(error);
+        Assert.Contains("default/bad", error, StringComparison.Ordinal);
+        Assert.Contains("the plugin logged: " + expected, error, StringComparison.Ordinal);
+        Assert.Equal("v1", (await proxy.GetAsync("/")).Response.Headers.GetValues("hello").Single());
     }
 
     [Fact]

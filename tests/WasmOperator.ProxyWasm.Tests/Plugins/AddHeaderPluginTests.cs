@@ -51,6 +51,60 @@ public class AddHeaderPluginTests
         Assert.Equal("from-config", request.ResponseHeaders.Get("hello"));
     }
 
+    // The configuration as a WasmPlugin's pluginConfig object arrives (JSON text), read by examples/plugins/lib/json.ts.
+
+    [Fact]
+    public void Add_header_reads_a_json_object_with_escapes_and_skips_members_it_does_not_use()
+    {
+        const string configuration = """
+            { "note": {"a": [1, -2.5e3, {"b": null}], "c": true, "d": "}]"},
+              "header" : "x-a",
+              "value": "caf\u00e9 \"q\" \ud83d\ude00 \\ \/ end", "other": [] }
+            """;
+        using var plugin = Load(new TestPluginHost(), configuration);
+        var request = new TestStreamHost();
+        using var stream = plugin.CreateHttpStream(request);
+
+        stream.OnRequestHeaders(true);
+        stream.OnResponseHeaders(true);
+
+        // The plugin writes the value as UTF-8; header values are bytes, which the host holds one char per byte.
+        Assert.Equal(Encoding.Latin1.GetString(Encoding.UTF8.GetBytes("café \"q\" 😀 \\ / end")), request.ResponseHeaders.Get("x-a"));
+        Assert.Null(request.ResponseHeaders.Get("hello"));
+    }
+
+    [Theory]
+    [InlineData("[\"x\"]")]
+    [InlineData("\"quoted\"")]
+    [InlineData("plain, {not} json")]
+    public void A_configuration_that_is_not_a_json_object_is_still_the_header_value(string configuration)
+    {
+        using var plugin = Load(new TestPluginHost(), configuration);
+        var request = new TestStreamHost();
+        using var stream = plugin.CreateHttpStream(request);
+
+        stream.OnRequestHeaders(true);
+        stream.OnResponseHeaders(true);
+
+        Assert.Equal(configuration, request.ResponseHeaders.Get("hello"));
+    }
+
+    [Theory]
+    [InlineData("{\"header\": \"x\", }", "expected a member name in double quotes at character 17")]
+    [InlineData("{\"header\": \"x\"", "expected ',' or '}' at character 15")]
+    [InlineData("{\"value\": 01}", "expected ',' or '}' at character 12")]
+    [InlineData("{\"value\": \"a\tb\"}", "control character in a string (escape it) at character 13")]
+    [InlineData("{\"value\": \"\\x\"}", "invalid escape in a string at character 13")]
+    [InlineData("{\"value\": \"a\"} x", "text after the closing '}' at character 16")]
+    [InlineData("{\"value\": tru}", "expected a value at character 11")]
+    public void A_configuration_that_starts_as_a_json_object_but_is_not_one_is_refused_with_where(string configuration, string expected)
+    {
+        var error = Assert.Throws<PluginLoadException>(() => Load(new TestPluginHost(), configuration));
+
+        Assert.True(error.ConfigurationRejected);
+        Assert.Contains("the plugin logged: add_header: configuration is not valid JSON: " + expected, error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Stream_context_ids_are_never_reused_on_a_shard()
     {
