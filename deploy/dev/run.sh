@@ -65,7 +65,7 @@ spec:
   sha256: $sha
   pluginName: add_header
   pluginConfig:
-    greeting: hello from WasmOperator
+    value: hello from WasmOperator
 YAML
 
 say "operator (health and metrics on 127.0.0.1:$OPERATOR_PORT)"
