@@ -8,9 +8,10 @@ using WasmOperator.Operator.Hosting;
 
 // The operator process: controller runtime and the WasmPlugin reconciler.
 OperatorOptions options;
+var warnings = new List<string>();
 try
 {
-    options = OperatorOptionsLoader.Load(args);
+    options = OperatorOptionsLoader.Load(args, warnings: warnings);
 }
 catch (OptionsException ex)
 {
@@ -22,6 +23,12 @@ var builder = WebApplication.CreateSlimBuilder();
 builder.WebHost.UseUrls(options.ListenAddress);
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.RenewDeadline);
 var app = builder.Build();
+var startup = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("WasmOperator.Operator.Configuration");
+foreach (var warning in warnings)
+{
+    startup.LogWarning("{Warning}", warning);
+}
+
 KubernetesClientConfiguration config;
 try
 {

@@ -1,5 +1,4 @@
 using System.Collections;
-using System.Globalization;
 using System.Text;
 using System.Text.Json;
 
@@ -9,16 +8,22 @@ namespace WasmOperator.Operator.Configuration;
 /// Builds <see cref="OperatorOptions"/> from a JSON file (<c>--config</c> or <c>WASMOP_CONFIG</c>), then
 /// <c>WASMOP_*</c> environment variables, then <c>--flag=value</c> arguments; later sources win. Names are
 /// kebab-case in flags (<c>--root-namespace</c>), UPPER_SNAKE in the environment (<c>WASMOP_ROOT_NAMESPACE</c>)
-/// and either camelCase or kebab-case in the file. Lists are comma-separated; durations like 15s, 500ms, 5m.
+/// and either camelCase or kebab-case in the file. Lists are comma-separated; durations as Go writes them (15s, 500ms, 1h30m).
+/// The settings themselves are listed in <see cref="OperatorSettings"/>.
 /// </summary>
 internal static class OperatorOptionsLoader
 {
-    private const string EnvPrefix = "WASMOP_";
+    private const string EnvPrefix = OperatorSettings.EnvPrefix;
 
-    public static OperatorOptions Load(IReadOnlyList<string> args, IDictionary? environment = null)
+    /// <summary>
+    /// Loads and validates the options; unknown flags and file keys are errors, unknown <c>WASMOP_*</c> variables
+    /// only go to <paramref name="warnings"/> (Kubernetes service links set WASMOP_SERVICE_HOST, WASMOP_PORT, … for
+    /// a Service named wasmop).
+    /// </summary>
+    public static OperatorOptions Load(IReadOnlyList<string> args, IDictionary? environment = null, List<string>? warnings = null)
     {
         environment ??= Environment.GetEnvironmentVariables();
-        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        var values = new Dictionary<string, Value>(StringComparer.Ordinal);
         var problems = new List<string>();
         var flags = ParseFlags(args, problems);
         var file = flags.GetValueOrDefault("config") ?? (environment["WASMOP_CONFIG"] as string);
@@ -27,19 +32,33 @@ internal static class OperatorOptionsLoader
             ReadFile(file, values, problems);
         }
 
+        var unknown = new List<string>();
         foreach (DictionaryEntry entry in environment)
         {
             if (entry.Key is string name && name.StartsWith(EnvPrefix, StringComparison.Ordinal) && name != "WASMOP_CONFIG" && entry.Value is string value)
             {
-                values[Normalize(name[EnvPrefix.Length..])] = value;
+                var key = Normalize(name[EnvPrefix.Length..]);
+                if (OperatorSettings.Find(key) is null)
+                {
+                    unknown.Add(name);
+                    continue;
+                }
+
+                values[key] = new Value(value, name);
             }
+        }
+
+        if (unknown.Count > 0)
+        {
+            unknown.Sort(StringComparer.Ordinal);
+            warnings?.Add($"ignoring {string.Join(", ", unknown)}: not operator settings (Kubernetes sets such variables for a Service named wasmop unless the pod has enableServiceLinks: false); --help lists the settings");
         }
 
         foreach (var (name, value) in flags)
         {
             if (name != "config")
             {
-                values[name] = value;
+                values[name] = new Value(value, null);
             }
         }
 
@@ -50,91 +69,73 @@ internal static class OperatorOptionsLoader
         }
         catch (OptionsException invalid)
         {
-            problems.AddRange(invalid.Problems);
+            foreach (var problem in invalid.Problems)
+            {
+                problems.Add(problem + FromEnvironment(problem, values));
+            }
         }
 
         return problems.Count > 0 ? throw new OptionsException(problems) : options;
     }
 
-    private static OperatorOptions Bind(Dictionary<string, string> v, List<string> problems)
+    /// <summary>Go-style durations (1h30m, 5m, 15s, 500ms) or a .NET TimeSpan (00:00:15).</summary>
+    internal static TimeSpan Duration(string raw) => OperatorSettings.Duration(raw);
+
+    private static OperatorOptions Bind(Dictionary<string, Value> values, List<string> problems)
     {
         var o = new OperatorOptions();
-        foreach (var (key, raw) in v)
+        foreach (var (key, value) in values)
         {
+            if (OperatorSettings.Find(key) is not { } setting)
+            {
+                problems.Add($"{key}: unknown setting; --help lists the settings");
+                continue;
+            }
+
             try
             {
-                o = key switch
-                {
-                    "root-namespace" => o with { RootNamespace = raw },
-                    "watch-namespaces" => o with { WatchNamespaces = List(raw) },
-                    "insecure-registries" => o with { InsecureRegistries = List(raw) },
-                    "blocked-cidrs" => o with { BlockedCidrs = List(raw) },
-                    "allowed-file-roots" => o with { AllowedFileRoots = List(raw) },
-                    "cache-directory" => o with { CacheDirectory = raw },
-                    "cache-max-bytes" => o with { CacheMaxBytes = long.Parse(raw, CultureInfo.InvariantCulture) },
-                    "cache-gc-interval" => o with { CacheGcInterval = Duration(raw) },
-                    "workers" => o with { Workers = int.Parse(raw, CultureInfo.InvariantCulture) },
-                    "leader-election" => o with { LeaderElection = bool.Parse(raw) },
-                    "lease-name" => o with { LeaseName = raw },
-                    "lease-namespace" => o with { LeaseNamespace = raw },
-                    "identity" => o with { Identity = raw },
-                    "lease-duration" => o with { LeaseDuration = Duration(raw) },
-                    "renew-deadline" => o with { RenewDeadline = Duration(raw) },
-                    "retry-period" => o with { RetryPeriod = Duration(raw) },
-                    "always-pull-interval" => o with { AlwaysPullInterval = Duration(raw) },
-                    "watch-stall-threshold" => o with { WatchStallThreshold = Duration(raw) },
-                    "watch-timeout" => o with { WatchTimeout = Duration(raw) },
-                    "watch-reconnect-backoff" => o with { WatchReconnectBackoff = Duration(raw) },
-                    "queue-base-delay" => o with { QueueBaseDelay = Duration(raw) },
-                    "queue-max-delay" => o with { QueueMaxDelay = Duration(raw) },
-                    "queue-qps" => o with { QueueQps = double.Parse(raw, CultureInfo.InvariantCulture) },
-                    "queue-burst" => o with { QueueBurst = int.Parse(raw, CultureInfo.InvariantCulture) },
-                    "listen-address" => o with { ListenAddress = raw },
-                    _ => throw new KeyNotFoundException(),
-                };
+                o = setting.Apply(o, value.Raw);
             }
-            catch (KeyNotFoundException)
+            catch (FormatException ex)
             {
-                problems.Add($"{key}: unknown setting");
-            }
-            catch (FormatException)
-            {
-                problems.Add($"{key}: \"{raw}\" is not a valid value for this setting");
-            }
-            catch (OverflowException)
-            {
-                problems.Add($"{key}: \"{raw}\" is out of range");
+                problems.Add(value.Variable is { } variable
+                    ? $"{variable}={value.Raw}: {ex.Message} for {key}"
+                    : $"{key}: \"{value.Raw}\" is not valid; {ex.Message}");
             }
         }
 
         return o;
     }
 
-    /// <summary>Go-style durations (1h, 5m, 15s, 500ms) or a .NET TimeSpan (00:00:15).</summary>
-    internal static TimeSpan Duration(string raw)
+    /// <summary>" (set by WASMOP_X=v)" for the settings a validation problem names that came from the environment.</summary>
+    private static string FromEnvironment(string problem, Dictionary<string, Value> values)
     {
-        var s = raw.Trim();
-        (string Suffix, double Ms)[] units = [("ms", 1), ("h", 3_600_000), ("m", 60_000), ("s", 1000)];
-        foreach (var (suffix, ms) in units)
+        var sources = new List<string>();
+        foreach (var (key, value) in values)
         {
-            if (s.EndsWith(suffix, StringComparison.Ordinal) && double.TryParse(s[..^suffix.Length], NumberStyles.Float, CultureInfo.InvariantCulture, out var n))
+            if (value.Variable is { } variable && NamesSetting(problem, key))
             {
-                return TimeSpan.FromMilliseconds(n * ms);
+                sources.Add($"{variable}={value.Raw}");
             }
         }
 
-        return TimeSpan.Parse(s, CultureInfo.InvariantCulture);
+        return sources.Count == 0 ? "" : $" (set by {string.Join(", ", sources)})";
     }
 
-    private static List<string> List(string raw)
+    private static bool NamesSetting(string problem, string key)
     {
-        var parts = new List<string>();
-        foreach (var part in raw.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        for (var at = problem.IndexOf(key, StringComparison.Ordinal); at >= 0; at = problem.IndexOf(key, at + 1, StringComparison.Ordinal))
         {
-            parts.Add(part);
+            var end = at + key.Length;
+            var before = at == 0 || problem[at - 1] is ' ' or ',';
+            var after = end == problem.Length || problem[end] is ':' or ' ' or ',';
+            if (before && after)
+            {
+                return true;
+            }
         }
 
-        return parts;
+        return false;
     }
 
     private static Dictionary<string, string> ParseFlags(IReadOnlyList<string> args, List<string> problems)
@@ -167,7 +168,7 @@ internal static class OperatorOptionsLoader
         return flags;
     }
 
-    private static void ReadFile(string path, Dictionary<string, string> values, List<string> problems)
+    private static void ReadFile(string path, Dictionary<string, Value> values, List<string> problems)
     {
         try
         {
@@ -180,12 +181,12 @@ internal static class OperatorOptionsLoader
 
             foreach (var property in doc.RootElement.EnumerateObject())
             {
-                values[Normalize(property.Name)] = property.Value.ValueKind switch
+                values[Normalize(property.Name)] = new Value(property.Value.ValueKind switch
                 {
                     JsonValueKind.String => property.Value.GetString()!,
                     JsonValueKind.Array => string.Join(',', property.Value.EnumerateArray().Select(e => e.ToString())),
                     _ => property.Value.GetRawText(),
-                };
+                }, null);
             }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or JsonException)
@@ -217,4 +218,7 @@ internal static class OperatorOptionsLoader
 
         return sb.ToString();
     }
+
+    /// <param name="Variable">The environment variable the value came from; null for a flag or the file.</param>
+    private readonly record struct Value(string Raw, string? Variable);
 }

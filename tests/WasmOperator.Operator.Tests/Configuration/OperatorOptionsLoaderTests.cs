@@ -66,4 +66,43 @@ public sealed class OperatorOptionsLoaderTests
         Assert.Equal(TimeSpan.FromHours(1), OperatorOptionsLoader.Duration("1h"));
         Assert.Equal(TimeSpan.FromSeconds(15), OperatorOptionsLoader.Duration("00:00:15"));
     }
+
+    [Fact]
+    public void Variables_kubernetes_service_links_set_for_a_service_named_wasmop_do_not_stop_the_operator()
+    {
+        var env = new Hashtable
+        {
+            ["WASMOP_SERVICE_HOST"] = "10.96.0.12", ["WASMOP_SERVICE_PORT"] = "8080", ["WASMOP_PORT"] = "tcp://10.96.0.12:8080",
+            ["WASMOP_PORT_8080_TCP"] = "tcp://10.96.0.12:8080", ["WASMOP_PORT_8080_TCP_PROTO"] = "tcp", ["WASMOP_WORKERS"] = "3",
+        };
+
+        var options = OperatorOptionsLoader.Load([], env);
+
+        Assert.Equal(3, options.Workers);
+    }
+
+    [Fact]
+    public void An_unknown_WASMOP_variable_is_one_warning_naming_it_while_an_unknown_flag_stays_an_error()
+    {
+        var env = new Hashtable { ["WASMOP_SERVICE_HOST"] = "10.96.0.12", ["WASMOP_PORT"] = "tcp://10.96.0.12:8080" };
+        var warnings = new List<string>();
+
+        OperatorOptionsLoader.Load([], env, warnings);
+        var ex = Assert.Throws<OptionsException>(() => OperatorOptionsLoader.Load(["--service-host=x"], env));
+
+        var warning = Assert.Single(warnings);
+        Assert.Contains("WASMOP_PORT, WASMOP_SERVICE_HOST", warning, StringComparison.Ordinal);
+        Assert.StartsWith("service-host: unknown setting", Assert.Single(ex.Problems), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_bad_value_from_the_environment_is_reported_with_the_variable_that_set_it()
+    {
+        var env = new Hashtable { ["WASMOP_WORKERS"] = "abc", ["WASMOP_CACHE_MAX_BYTES"] = "12" };
+
+        var ex = Assert.Throws<OptionsException>(() => OperatorOptionsLoader.Load([], env));
+
+        Assert.Contains(ex.Problems, p => p.StartsWith("WASMOP_WORKERS=abc: ", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("cache-max-bytes: 12", StringComparison.Ordinal) && p.Contains("WASMOP_CACHE_MAX_BYTES=12", StringComparison.Ordinal));
+    }
 }
