@@ -7,6 +7,12 @@ using WasmOperator.Operator.Configuration;
 using WasmOperator.Operator.Hosting;
 
 // The operator process: controller runtime and the WasmPlugin reconciler.
+if (OperatorSettings.WantsHelp(args))
+{
+    await Console.Out.WriteAsync(OperatorSettings.Help());
+    return 0;
+}
+
 OperatorOptions options;
 var warnings = new List<string>();
 try

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using WasmOperator.Validation.Cel;
 
 namespace WasmOperator.Operator.Configuration;
@@ -23,7 +24,7 @@ internal static class OperatorSettings
             (o, v) => o with { InsecureRegistries = List(v) }),
         new("blocked-cidrs", "none", "Comma-separated CIDRs modules and token realms may never be fetched from (on top of link-local and metadata).",
             (o, v) => o with { BlockedCidrs = List(v) }),
-        new("allowed-file-roots", "none (file:// refused)", "Comma-separated absolute directories file:// modules may be read from (development only).",
+        new("allowed-file-roots", "none: file:// refused", "Comma-separated absolute directories file:// modules may be read from (development only).",
             (o, v) => o with { AllowedFileRoots = List(v) }),
         new("cache-directory", Defaults.CacheDirectory, "Absolute directory of the module cache.",
             (o, v) => o with { CacheDirectory = v }),
@@ -78,6 +79,58 @@ internal static class OperatorSettings
         }
 
         return null;
+    }
+
+    /// <summary>True when the arguments ask for <see cref="Help"/> (<c>--help</c> or <c>-h</c>).</summary>
+    public static bool WantsHelp(IReadOnlyList<string> args)
+    {
+        foreach (var arg in args)
+        {
+            if (arg is "--help" or "-h")
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>What <c>--help</c> prints: every setting with its flag, variable, default and meaning.</summary>
+    public static string Help()
+    {
+        var text = new StringBuilder()
+            .AppendLine("Usage: WasmOperator.Operator [--setting=value | --setting value]...")
+            .AppendLine()
+            .AppendLine("Runs the WasmPlugin operator. Settings come from a JSON file (--config), then WASMOP_* environment")
+            .AppendLine("variables, then flags; later wins. Lists are comma-separated; durations as Go writes them (15s, 500ms, 1h30m).")
+            .AppendLine()
+            .AppendLine("  -h, --help")
+            .AppendLine("      Print this help and exit.")
+            .AppendLine("  --config  WASMOP_CONFIG")
+            .AppendLine("      JSON file of settings, named in camelCase or kebab-case (\"rootNamespace\": \"wasm-system\").");
+        foreach (var setting in All)
+        {
+            text.Append("  ").Append(setting.Flag).Append("  ").Append(setting.Variable).Append("  (default: ").Append(setting.Default).AppendLine(")")
+                .Append("      ").AppendLine(setting.Description);
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>The settings table of the operator's README.</summary>
+    public static string Markdown()
+    {
+        var text = new StringBuilder()
+            .AppendLine("| flag | environment | default | what |")
+            .AppendLine("|---|---|---|---|")
+            .AppendLine("| `--config` | `WASMOP_CONFIG` | none | JSON file of settings, named in camelCase or kebab-case (`\"rootNamespace\": \"wasm-system\"`). |");
+        foreach (var setting in All)
+        {
+            text.Append("| `").Append(setting.Flag).Append("` | `").Append(setting.Variable).Append("` | ").Append(setting.Default)
+                .Append(" | ").Append(setting.Description).AppendLine(" |");
+        }
+
+        return text.ToString();
     }
 
     /// <summary>Go-style durations (1h30m, 5m, 15s, 500ms) or a .NET TimeSpan (00:00:15).</summary>

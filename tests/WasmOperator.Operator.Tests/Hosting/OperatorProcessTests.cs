@@ -20,6 +20,18 @@ public sealed class OperatorProcessTests
         Assert.Contains("root-namespace: \"Not_Valid\"", output, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("--help")]
+    [InlineData("-h")]
+    public async Task Help_lists_every_setting_and_exits_0(string flag)
+    {
+        var (code, output) = await RunToEndAsync([flag], new Dictionary<string, string>());
+
+        Assert.Equal(0, code);
+        Assert.Contains("--listen-address  WASMOP_LISTEN_ADDRESS  (default: http://0.0.0.0:8080)", output, StringComparison.Ordinal);
+        Assert.Contains("--retry-period  WASMOP_RETRY_PERIOD  (default: 2s)", output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task The_operator_process_reconciles_serves_readyz_and_releases_its_lease_on_SIGTERM()
     {
