@@ -28,7 +28,11 @@ catch (OptionsException ex)
 var builder = WebApplication.CreateSlimBuilder();
 builder.WebHost.UseUrls(options.ListenAddress);
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.RenewDeadline);
-var app = builder.Build();
+
+// A port already taken is reported below in one line; the host's own error log of it would add a stack trace.
+var starting = true;
+builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", level => level >= LogLevel.Information && !(starting && level == LogLevel.Error));
+await using var app = builder.Build();
 var startup = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("WasmOperator.Operator.Configuration");
 foreach (var warning in warnings)
 {
@@ -54,6 +58,18 @@ await using var host = new OperatorHost(options, client, app.Services.GetRequire
 
 app.MapOperatorEndpoints(host);
 
+// Listen before anything talks to the API server: a taken port is one line and exit 1, not a stack trace after the first list.
+try
+{
+    await app.StartAsync();
+    starting = false;
+}
+catch (IOException ex)
+{
+    await Console.Error.WriteLineAsync($"listen-address: cannot listen on {options.ListenAddress}: {(ex.InnerException ?? ex).Message}; free the port or choose another with --listen-address (WASMOP_LISTEN_ADDRESS)");
+    return 1;
+}
+
 await host.StartAsync();
-await app.RunAsync();
+await app.WaitForShutdownAsync();
 return 0;

@@ -68,6 +68,30 @@ public sealed class OperatorOptionsLoaderTests
     }
 
     [Fact]
+    public void Durations_read_go_syntax()
+    {
+        var options = OperatorOptionsLoader.Load(["--always-pull-interval=1h30m", "--watch-timeout=2m30.5s", "--queue-base-delay=1500us"], new Hashtable());
+
+        Assert.Equal(TimeSpan.FromMinutes(90), options.AlwaysPullInterval);
+        Assert.Equal(TimeSpan.FromSeconds(150.5), options.WatchTimeout);
+        Assert.Equal(TimeSpan.FromMilliseconds(1.5), options.QueueBaseDelay);
+    }
+
+    [Theory]
+    [InlineData("--retry-period=NaNs")]
+    [InlineData("--retry-period=Infinityms")]
+    [InlineData("--retry-period=-Infinityh")]
+    [InlineData("--queue-qps=NaN")]
+    [InlineData("--queue-qps=Infinity")]
+    public void A_number_that_is_not_finite_is_a_clear_error(string flag)
+    {
+        var ex = Assert.Throws<OptionsException>(() => OperatorOptionsLoader.Load([flag], new Hashtable()));
+
+        var name = flag[2..flag.IndexOf('=', StringComparison.Ordinal)];
+        Assert.StartsWith($"{name}: \"{flag[(name.Length + 3)..]}\" is not valid; expected a", Assert.Single(ex.Problems), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Variables_kubernetes_service_links_set_for_a_service_named_wasmop_do_not_stop_the_operator()
     {
         var env = new Hashtable

@@ -33,6 +33,41 @@ public sealed class OperatorProcessTests
     }
 
     [Fact]
+    public async Task A_listen_port_already_taken_is_one_line_naming_the_flag_and_exit_1()
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        var kubeconfig = Path.GetTempFileName();
+        var cache = Directory.CreateTempSubdirectory("wasmop-port-cache-").FullName;
+        try
+        {
+            // Nothing answers there: the operator must stop at the port before it ever tries the API server.
+            await File.WriteAllTextAsync(kubeconfig, """
+                apiVersion: v1
+                kind: Config
+                clusters: [{name: none, cluster: {server: "http://127.0.0.1:1"}}]
+                users: [{name: none, user: {token: none}}]
+                contexts: [{name: none, context: {cluster: none, user: none}}]
+                current-context: none
+                """);
+
+            var (code, output) = await RunToEndAsync([$"--listen-address=http://127.0.0.1:{port}", $"--cache-directory={cache}"],
+                new Dictionary<string, string> { ["KUBECONFIG"] = kubeconfig });
+
+            Assert.Equal(1, code);
+            var line = Assert.Single(output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            Assert.StartsWith($"listen-address: cannot listen on http://127.0.0.1:{port}: ", line, StringComparison.Ordinal);
+            Assert.Contains("--listen-address", line, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(kubeconfig);
+            Directory.Delete(cache, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task The_operator_process_reconciles_serves_readyz_and_releases_its_lease_on_SIGTERM()
     {
         await using var cluster = await Cluster.StartAsync();
