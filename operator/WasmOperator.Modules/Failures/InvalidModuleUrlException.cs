@@ -10,5 +10,5 @@ public sealed class InvalidModuleUrlException : ModuleFetchException
     }
 
     /// <inheritdoc />
-    public override string Result => "manifest_failure";
+    public override string Result => "invalid_url";
 }

@@ -12,8 +12,8 @@ internal sealed class FileModuleSource(ModuleFetcherOptions options)
         if (!IsUnderAllowedRoot(path))
         {
             throw new InvalidModuleUrlException(url, options.AllowedFileRoots.Count == 0
-                ? "file:// modules are disabled; configure AllowedFileRoots to allow a directory"
-                : $"{path} is outside the allowed directories ({string.Join(", ", options.AllowedFileRoots)})");
+                ? "file:// modules are disabled; add the module's directory to the operator's --allowed-file-roots (env WASMOP_ALLOWED_FILE_ROOTS), for development only"
+                : $"{path} is outside the allowed directories ({string.Join(", ", options.AllowedFileRoots)}); add its directory to the operator's --allowed-file-roots (env WASMOP_ALLOWED_FILE_ROOTS)");
         }
 
         try

@@ -53,6 +53,7 @@ public sealed class FileSourceTests : IDisposable
             fetcher.FetchAsync(new ModuleRequest { Url = new Uri(path).AbsoluteUri }, default));
 
         Assert.Contains("outside the allowed directories", error.Message, StringComparison.Ordinal);
+        Assert.Contains("--allowed-file-roots", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -81,16 +82,21 @@ public sealed class FileSourceTests : IDisposable
     }
 
     [Fact]
-    public async Task File_urls_are_refused_when_no_root_is_configured()
+    public async Task File_urls_are_refused_when_no_root_is_configured_naming_the_flag_and_counted_as_invalid_url()
     {
         var path = Path.Combine(_modules.Path, "plugin.wasm");
         await File.WriteAllBytesAsync(path, TestModules.Create());
-        using var fetcher = Fetcher();
+        var registry = Prometheus.Metrics.NewCustomRegistry();
+        using var fetcher = new ModuleFetcher(new ModuleFetcherOptions { CacheDirectory = _cache.Path, MetricsRegistry = registry });
 
         var error = await Assert.ThrowsAsync<InvalidModuleUrlException>(() =>
             fetcher.FetchAsync(new ModuleRequest { Url = new Uri(path).AbsoluteUri }, default));
 
-        Assert.Contains("AllowedFileRoots", error.Message, StringComparison.Ordinal);
+        Assert.Contains("--allowed-file-roots (env WASMOP_ALLOWED_FILE_ROOTS)", error.Message, StringComparison.Ordinal);
+        Assert.Equal("invalid_url", error.Result);
+        using var metrics = new MemoryStream();
+        await registry.CollectAndExportAsTextAsync(metrics);
+        Assert.Contains("wasmoperator_module_fetches_total{result=\"invalid_url\"} 1", System.Text.Encoding.UTF8.GetString(metrics.ToArray()), StringComparison.Ordinal);
     }
 
     [Fact]
