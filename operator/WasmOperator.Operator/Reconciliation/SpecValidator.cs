@@ -37,28 +37,50 @@ internal sealed class SpecValidator
             ["metadata"] = new JsonObject { ["name"] = plugin.Metadata?.Name, ["namespace"] = plugin.Metadata?.Namespace },
             ["spec"] = WasmPluginSerializer.ToJson(new WasmPlugin { Spec = spec })["spec"]?.DeepClone(),
         };
-        var result = _schema.Validate(obj);
-        if (result.Errors.Count > 0)
+        // Every problem in one message: fixing one must not reveal the next only after another round trip.
+        var invalid = new List<string>();
+        foreach (var error in _schema.Validate(obj).Errors)
         {
-            var details = string.Join("; ", result.Errors.Select(e => $"{e.Field}: {e.Detail}"));
-            return PluginOutcome.Stalled(ConditionReasons.InvalidSpec, $"the spec is invalid: {details}; fix the WasmPlugin");
+            invalid.Add($"{error.Field}: {error.Detail}");
         }
 
-        if ((LabelSelectorChecker.Problem(spec.Selector, "spec.selector") ?? LabelSelectorChecker.Problem(spec.Rollout?.Canary?.Selector, "spec.rollout.canary.selector")) is { } selector)
+        // The selector checks go beyond the schema; on a spec the schema refused they would repeat its errors.
+        if (invalid.Count == 0)
         {
-            return PluginOutcome.Stalled(ConditionReasons.InvalidSpec, $"the spec is invalid: {selector}; fix the WasmPlugin");
+            AddIfAny(invalid, LabelSelectorChecker.Problem(spec.Selector, "spec.selector"));
+            AddIfAny(invalid, LabelSelectorChecker.Problem(spec.Rollout?.Canary?.Selector, "spec.rollout.canary.selector"));
         }
 
+        if (invalid.Count > 0)
+        {
+            return PluginOutcome.Stalled(ConditionReasons.InvalidSpec, $"the spec is invalid: {string.Join("; ", invalid)}; fix the WasmPlugin");
+        }
+
+        var unsupported = new List<string>();
         if (spec.Type == PluginType.Network)
         {
-            return PluginOutcome.Stalled(ConditionReasons.Unsupported, "spec.type: NETWORK plugins are not supported yet; use HTTP (or leave type unset)");
+            unsupported.Add("spec.type: NETWORK plugins are not supported yet, use HTTP (or leave type unset)");
         }
 
-        if (spec.TargetRefs is { Count: > 0 } || spec.TargetRef is not null)
+        var target = spec.TargetRefs is { Count: > 0 } ? "spec.targetRefs" : spec.TargetRef is not null ? "spec.targetRef" : null;
+        if (target is not null)
         {
-            return PluginOutcome.Stalled(ConditionReasons.Unsupported, "spec.targetRefs: gateway targets are not supported yet; select workloads with spec.selector");
+            unsupported.Add($"{target}: gateway targets are not supported yet, select workloads with spec.selector");
+        }
+
+        if (unsupported.Count > 0)
+        {
+            return PluginOutcome.Stalled(ConditionReasons.Unsupported, string.Join("; ", unsupported));
         }
 
         return null;
+    }
+
+    private static void AddIfAny(List<string> problems, string? problem)
+    {
+        if (problem is not null)
+        {
+            problems.Add(problem);
+        }
     }
 }
