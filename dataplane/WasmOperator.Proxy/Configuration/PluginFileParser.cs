@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
 
 namespace WasmOperator.Proxy.Configuration;
@@ -16,17 +17,28 @@ internal static partial class PluginFileParser
 {
     public static IReadOnlyList<PluginSpec> Parse(string yaml, string source)
     {
+        var documents = new List<(YamlDocument Document, long Line)>();
         var stream = new YamlStream();
+        var parser = new DocumentStartRecorder(new Parser(new StringReader(yaml)));
         try
         {
-            stream.Load(new StringReader(yaml));
+            stream.Load(parser);
         }
         catch (YamlException ex)
         {
             throw new PluginFileException($"{source}: not valid YAML at line {ex.Start.Line}, column {ex.Start.Column}: {ex.InnerException?.Message ?? ex.Message}");
         }
 
-        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
+        for (var i = 0; i < stream.Documents.Count; i++)
+        {
+            // As kubectl does, a document with nothing in it (a lone '---' at the end, or comments only) is skipped.
+            if (stream.Documents[i].RootNode is not YamlScalarNode { Value: null or "" })
+            {
+                documents.Add((stream.Documents[i], parser.Starts[i]));
+            }
+        }
+
+        if (documents.Count == 0)
         {
             // What a writer that truncated the file in place leaves until it writes again: no plugins is said explicitly.
             throw new PluginFileException(
@@ -34,7 +46,15 @@ internal static partial class PluginFileParser
                 "To remove every plugin, write 'plugins: []'");
         }
 
-        if (stream.Documents[0].RootNode is not YamlMappingNode root)
+        if (documents.Count > 1)
+        {
+            // Reading only the first would silently drop the plugins of the others (a FAIL_CLOSE authorizer among them).
+            throw new PluginFileException(
+                $"{source}: line {documents[1].Line}: a second YAML document ('---'); the file holds one, and the serving plugin set stays. " +
+                "Put every plugin under the one 'plugins:' list");
+        }
+
+        if (documents[0].Document.RootNode is not YamlMappingNode root)
         {
             throw new PluginFileException($"{source}: the top level must be a mapping with a 'plugins' list");
         }
@@ -47,9 +67,18 @@ internal static partial class PluginFileParser
             }
         }
 
-        if (!root.Children.TryGetValue(new YamlScalarNode("plugins"), out var pluginsNode) || pluginsNode is YamlScalarNode { Value: null or "" })
+        if (!root.Children.TryGetValue(new YamlScalarNode("plugins"), out var pluginsNode))
         {
-            return [];
+            throw new PluginFileException(
+                $"{source}: line {root.Start.Line}: no 'plugins' key; refused, and the serving plugin set stays. List the plugins under 'plugins:', or write 'plugins: []' to remove every plugin");
+        }
+
+        if (pluginsNode is YamlScalarNode { Value: null or "" or "~" or "null", Style: ScalarStyle.Plain or ScalarStyle.Any })
+        {
+            // 'plugins:' alone is what a writer leaves after its first line: as an empty file, not a request to remove everything.
+            throw new PluginFileException(
+                $"{source}: line {pluginsNode.Start.Line}: 'plugins' has no value; refused, as it may be a write still in progress, and the serving plugin set stays. " +
+                "To remove every plugin, write 'plugins: []'");
         }
 
         if (pluginsNode is not YamlSequenceNode list)
@@ -515,4 +544,23 @@ internal static partial class PluginFileParser
 
     [GeneratedRegex(@"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$", RegexOptions.CultureInvariant)]
     private static partial Regex YamlFloat();
+
+    /// <summary>Passes a parser's events through and keeps the line each document starts on (its '---', if it has one).</summary>
+    private sealed class DocumentStartRecorder(IParser inner) : IParser
+    {
+        public List<long> Starts { get; } = [];
+
+        public ParsingEvent? Current => inner.Current;
+
+        public bool MoveNext()
+        {
+            var moved = inner.MoveNext();
+            if (moved && inner.Current is DocumentStart start)
+            {
+                Starts.Add(start.Start.Line);
+            }
+
+            return moved;
+        }
+    }
 }

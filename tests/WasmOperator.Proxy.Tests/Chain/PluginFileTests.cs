@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text;
 using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Tests.Support;
 using static WasmOperator.Proxy.Tests.Support.TestModules;
@@ -119,6 +120,53 @@ public sealed class PluginFileTests
             PluginFileParser.Parse($"plugins:\n- name: a\n  url: file:///x.wasm\n  limits:\n    maxCallDuration: {text}\n", "plugins.yaml"));
 
         Assert.Contains("plugins[0].limits.maxCallDuration: must be a duration such as 100ms, 2s or 1m30s", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_file_with_a_second_yaml_document_is_refused_naming_its_line_and_the_previous_set_keeps_serving()
+    {
+        // Only the first document was read: a FAIL_CLOSE authorizer in the second was dropped and requests passed.
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("version", Example("add_header"), "add_header", "v1")));
+        var yaml = Yaml(Plugin("version", Example("add_header"), "add_header", "v2")) + "---\n" +
+                   Yaml(Plugin("authz", Example("auth"), "auth", extra: "phase: AUTHZ\nfailStrategy: FAIL_CLOSE"));
+
+        var result = await proxy.Server.Chains.ApplyFileAsync(proxy.PluginsFile, Encoding.UTF8.GetBytes(yaml), null, CancellationToken.None);
+
+        Assert.NotNull(result.Reason);
+        Assert.Contains($"{proxy.PluginsFile}: line 6: a second YAML document ('---')", result.Reason, StringComparison.Ordinal);
+        Assert.Contains("Put every plugin under the one 'plugins:' list", result.Reason, StringComparison.Ordinal);
+        Assert.Equal("v1", (await proxy.GetAsync("/")).Response.Headers.GetValues("hello").Single());
+        Assert.Contains("a second YAML document", await proxy.Admin.GetStringAsync("/config_dump"), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("plugins: []\n---\n")]
+    [InlineData("---\nplugins: []\n---\n# nothing more\n")]
+    public void An_empty_document_after_the_plugins_is_skipped_as_kubectl_skips_it(string yaml)
+    {
+        Assert.Empty(PluginFileParser.Parse(yaml, "plugins.yaml"));
+    }
+
+    [Theory]
+    [InlineData("plugins:\n")]
+    [InlineData("plugins: ~\n")]
+    [InlineData("plugins: null\n")]
+    public void Plugins_without_a_value_is_refused_as_a_write_in_progress_not_read_as_no_plugins(string yaml)
+    {
+        // 'plugins:' alone is what a writer leaves after its first line; it removed every plugin.
+        var error = Assert.Throws<PluginFileException>(() => PluginFileParser.Parse(yaml, "plugins.yaml"));
+
+        Assert.Contains("plugins.yaml: line 1: 'plugins' has no value; refused, as it may be a write still in progress", error.Message, StringComparison.Ordinal);
+        Assert.Contains("To remove every plugin, write 'plugins: []'", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_mapping_without_the_plugins_key_is_refused_naming_the_key()
+    {
+        var error = Assert.Throws<PluginFileException>(() => PluginFileParser.Parse("{}\n", "plugins.yaml"));
+
+        Assert.Contains("plugins.yaml: line 1: no 'plugins' key", error.Message, StringComparison.Ordinal);
+        Assert.Contains("write 'plugins: []' to remove every plugin", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -60,6 +60,6 @@ internal static class TestModules
         return text;
     }
 
-    /// <summary>A whole plugin file.</summary>
-    public static string Yaml(params string[] plugins) => "plugins:\n" + string.Concat(plugins);
+    /// <summary>A whole plugin file; with no plugins, 'plugins: []' (a bare 'plugins:' is refused as a write in progress).</summary>
+    public static string Yaml(params string[] plugins) => plugins.Length == 0 ? "plugins: []\n" : "plugins:\n" + string.Concat(plugins);
 }
