@@ -272,6 +272,12 @@ internal static partial class PluginFileParser
         }
     }
 
+    // The CRD's bounds (crds/WasmOperator.Api SandboxLimits): the file must not run what the API server would refuse.
+    private const long MinMemoryBytes = 1024 * 1024;
+    private const int MaxDurationLength = 64;
+    private static readonly TimeSpan MinCallDuration = TimeSpan.FromMilliseconds(1);
+    private static readonly TimeSpan MaxCallDuration = TimeSpan.FromSeconds(10);
+
     private static void ParseLimits(YamlNode value, string path, ref long memory, ref TimeSpan duration)
     {
         if (value is not YamlMappingNode limits)
@@ -286,9 +292,26 @@ internal static partial class PluginFileParser
                 case "maxMemoryBytes":
                     memory = long.TryParse(Scalar(v, path + ".maxMemoryBytes"), NumberStyles.None, CultureInfo.InvariantCulture, out var m) && m > 0
                         ? m : throw new PluginFileException($"{path}.maxMemoryBytes (line {v.Start.Line}): must be a positive integer");
+                    if (memory < MinMemoryBytes)
+                    {
+                        throw new PluginFileException($"{path}.maxMemoryBytes (line {v.Start.Line}): must be at least {MinMemoryBytes} (1 MiB), as the CRD requires, got {memory}");
+                    }
+
                     break;
                 case "maxCallDuration":
-                    duration = ParseDuration(Scalar(v, path + ".maxCallDuration"), path + ".maxCallDuration");
+                    var text = Scalar(v, path + ".maxCallDuration");
+                    if (text.Length > MaxDurationLength)
+                    {
+                        throw new PluginFileException($"{path}.maxCallDuration (line {v.Start.Line}): at most {MaxDurationLength} characters, as the CRD allows");
+                    }
+
+                    duration = ParseDuration(text, path + ".maxCallDuration");
+                    if (duration < MinCallDuration || duration > MaxCallDuration)
+                    {
+                        throw new PluginFileException(
+                            $"{path}.maxCallDuration (line {v.Start.Line}): must be a duration between 1ms and 10s, such as 100ms, as the CRD requires, got '{text}'");
+                    }
+
                     break;
                 default:
                     throw new PluginFileException($"{path}.{k} (line {k.Start.Line}): unknown field");

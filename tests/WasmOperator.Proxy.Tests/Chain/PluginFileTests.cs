@@ -100,11 +100,11 @@ public sealed class PluginFileTests
     [InlineData("250ms", 250)]
     [InlineData("1.5s", 1500)]
     [InlineData("1s500ms", 1500)]
-    [InlineData("1m30s", 90_000)]
-    [InlineData("1h", 3_600_000)]
+    [InlineData("0m10s", 10_000)]
+    [InlineData("0h0m1ms", 1)]
     public void A_call_duration_is_read_in_every_form_the_crd_admits(string text, double milliseconds)
     {
-        // The CRD admits Go durations (^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$): what the operator pushes must parse here.
+        // The CRD admits Go durations (^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$) of 1ms to 10s: what the operator pushes must parse here.
         var spec = PluginFileParser.Parse($"plugins:\n- name: a\n  url: file:///x.wasm\n  limits:\n    maxCallDuration: {text}\n", "plugins.yaml").Single();
 
         Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), spec.MaxCallDuration);
@@ -167,6 +167,44 @@ public sealed class PluginFileTests
 
         Assert.Contains("plugins.yaml: line 1: no 'plugins' key", error.Message, StringComparison.Ordinal);
         Assert.Contains("write 'plugins: []' to remove every plugin", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("1h")]
+    [InlineData("1m30s")]
+    [InlineData("10001ms")]
+    [InlineData("0.5ms")]
+    public void A_call_duration_outside_the_crds_1ms_to_10s_is_refused(string text)
+    {
+        // 1h was accepted, where the API server refuses it.
+        var error = Assert.Throws<PluginFileException>(() =>
+            PluginFileParser.Parse($"plugins:\n- name: a\n  url: file:///x.wasm\n  limits:\n    maxCallDuration: {text}\n", "plugins.yaml"));
+
+        Assert.Contains($"plugins.yaml: plugins[0].limits.maxCallDuration (line 5): must be a duration between 1ms and 10s, such as 100ms, as the CRD requires, got '{text}'",
+            error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_call_duration_longer_than_the_crd_allows_is_refused()
+    {
+        var text = "1ms" + string.Concat(Enumerable.Repeat("0s", 31));
+
+        var error = Assert.Throws<PluginFileException>(() =>
+            PluginFileParser.Parse($"plugins:\n- name: a\n  url: file:///x.wasm\n  limits:\n    maxCallDuration: {text}\n", "plugins.yaml"));
+
+        Assert.Contains("plugins[0].limits.maxCallDuration (line 5): at most 64 characters", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("1000")]
+    [InlineData("1048575")]
+    public void A_memory_limit_under_the_crds_1_mib_is_refused_at_parse_time(string bytes)
+    {
+        // 1000 parsed and failed only when the VM started, with Wasmtime's message.
+        var error = Assert.Throws<PluginFileException>(() =>
+            PluginFileParser.Parse($"plugins:\n- name: a\n  url: file:///x.wasm\n  limits:\n    maxMemoryBytes: {bytes}\n", "plugins.yaml"));
+
+        Assert.Contains($"plugins.yaml: plugins[0].limits.maxMemoryBytes (line 5): must be at least 1048576 (1 MiB), as the CRD requires, got {bytes}", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -48,7 +48,7 @@ public sealed class StreamStateRaceTests(ITestOutputHelper output)
     {
         await using var collector = await LoopbackApp.StartAsync(HttpProtocols.Http1, ctx => ctx.Response.WriteAsync("pong"));
         await using var proxy = await ProxyHarness.StartAsync(
-            Yaml(Plugin("hold", Wat("hold_body_edit_on_callout_answer"), "hold", extra: "limits:\n  maxCallDuration: 20s")),
+            Yaml(Plugin("hold", Wat("hold_body_edit_on_callout_answer"), "hold", extra: "limits:\n  maxCallDuration: 10s")),
             o =>
             {
                 o.Clusters["collector"] = collector.Address;
@@ -86,7 +86,7 @@ public sealed class StreamStateRaceTests(ITestOutputHelper output)
         // callout, not a socket: an answer read from a socket may wait for the socket thread the mutator's callback runs
         // on (inline socket completions), and then never overlaps it.
         await using var collector = await HangingUpstream.StartAsync();
-        await using var proxy = await CalloutPairAsync(collector, ("reader", "read_response_headers_from_callout", "20s"), ("mutator", "mutate_response_headers", "20s"));
+        await using var proxy = await CalloutPairAsync(collector, ("reader", "read_response_headers_from_callout", "10s"), ("mutator", "mutate_response_headers", "10s"));
 
         // Rounds until the reader's answer overlapped the mutator's callback three times (or 10 s went by).
         var codes = new List<int>();
@@ -122,7 +122,7 @@ public sealed class StreamStateRaceTests(ITestOutputHelper output)
         // plugin's answer (at 400 ms, 500 ms CPU deadline) reads one header of the same stream meanwhile. Had the allocator
         // run under the stream's state lock, the quick plugin would have waited past its deadline and trapped (503).
         await using var collector = await HangingUpstream.StartAsync();
-        await using var proxy = await CalloutPairAsync(collector, ("quick", "quick_header_read_on_answer", "500ms"), ("slow", "slow_allocator_reader", "20s"));
+        await using var proxy = await CalloutPairAsync(collector, ("quick", "quick_header_read_on_answer", "500ms"), ("slow", "slow_allocator_reader", "10s"));
 
         var (response, _) = await proxy.GetAsync("/slow-allocator");
 
