@@ -122,6 +122,9 @@ internal sealed class AdminHandler(ChainManager chains, ProxyMetrics metrics, Se
         return reasons?.ToString();
     }
 
+    /// <summary>A duration as the plugin file and the CRD write it (<c>250ms</c>).</summary>
+    private static string Duration(TimeSpan duration) => duration.TotalMilliseconds.ToString("0.###", CultureInfo.InvariantCulture) + "ms";
+
     private object Dump()
     {
         var chain = chains.Current;
@@ -147,6 +150,12 @@ internal sealed class AdminHandler(ChainManager chains, ProxyMetrics metrics, Se
                 reused = entry.Reused,
                 loadError = entry.LoadError,
                 shards = new { total = entry.Plugin?.Options.Shards ?? 0, healthy = entry.Plugin?.HealthyShards ?? 0, crashes = entry.Plugin?.CrashCount ?? 0 },
+                sha256 = spec.Sha256,
+                // As it runs: plugins with the same one share data and queues.
+                vmId = spec.VmId ?? spec.Key,
+                limits = new { maxMemoryBytes = spec.MaxMemoryBytes, maxCallDuration = Duration(spec.MaxCallDuration) },
+                match = spec.Match.Select(m => new { mode = m.Mode, ports = m.Ports.Select(p => new { number = p }) }),
+                warning = spec.UnmatchedTrafficMode(options.TrafficMode),
             });
         }
 

@@ -42,4 +42,30 @@ internal sealed record PluginSpec
     public DateTimeOffset CreationTimestamp { get; init; }
 
     public string Key => $"{Namespace}/{Name}";
+
+    /// <summary>
+    /// Why this plugin never runs in a proxy serving <paramref name="trafficMode"/> traffic, or null: its match[] names
+    /// only the other side (a CLIENT plugin in this SERVER-side proxy). It still loads, as Istio would load it elsewhere.
+    /// </summary>
+    public string? UnmatchedTrafficMode(string trafficMode)
+    {
+        if (Match.Count == 0)
+        {
+            return null;
+        }
+
+        foreach (var selector in Match)
+        {
+            if (selector.MatchesMode(trafficMode))
+            {
+                return null;
+            }
+        }
+
+        var other = trafficMode == "SERVER" ? "CLIENT" : "SERVER";
+        return $"plugin {Key} matches only {other} ({Side(other)}) traffic and this proxy serves {trafficMode} ({Side(trafficMode)}) traffic, " +
+               $"so it never runs here; to run it, add mode: {trafficMode} (or CLIENT_AND_SERVER) to its match";
+    }
+
+    private static string Side(string trafficMode) => trafficMode == "CLIENT" ? "outbound" : "inbound";
 }

@@ -3,10 +3,12 @@ namespace WasmOperator.Proxy.Configuration;
 /// <summary>One <c>match[]</c> entry: a traffic mode and destination ports (the workload's or target service's; empty = any port).</summary>
 internal sealed record TrafficSelector(string Mode, IReadOnlyList<int> Ports)
 {
+    public bool MatchesMode(string trafficMode) =>
+        Mode is "" or "UNDEFINED" or "CLIENT_AND_SERVER" || string.Equals(Mode, trafficMode, StringComparison.Ordinal);
+
     public bool Matches(string trafficMode, int port)
     {
-        var modeMatches = Mode is "" or "UNDEFINED" or "CLIENT_AND_SERVER" || string.Equals(Mode, trafficMode, StringComparison.Ordinal);
-        if (!modeMatches)
+        if (!MatchesMode(trafficMode))
         {
             return false;
         }

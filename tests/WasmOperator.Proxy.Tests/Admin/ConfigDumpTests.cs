@@ -59,6 +59,43 @@ public sealed class ConfigDumpTests
         Assert.True(plugins["edited"].GetProperty("loadedAt").GetDateTimeOffset() > started);
     }
 
+    [Fact]
+    public async Task Each_plugin_shows_its_match_limits_vm_id_and_sha256_and_a_client_only_plugin_says_it_never_runs_here()
+    {
+        // A CLIENT-only plugin showed as Loaded with no hint that this SERVER-side proxy never runs it.
+        var sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Example("add_header"))));
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(
+            Plugin("outbound", Example("add_header"), "add_header", "o", "match:\n- mode: CLIENT\n  ports:\n  - number: 8080"),
+            Plugin("inbound", Example("add_header"), "add_header", "i",
+                $"sha256: {sha}\nvmId: shared\nlimits:\n  maxMemoryBytes: 33554432\n  maxCallDuration: 1.5s\nmatch:\n- mode: SERVER")));
+
+        using var dump = await DumpAsync(proxy);
+        var plugins = Plugins(dump);
+
+        var outbound = plugins["outbound"];
+        Assert.Equal("Loaded", outbound.GetProperty("state").GetString());
+        Assert.Equal(
+            "plugin default/outbound matches only CLIENT (outbound) traffic and this proxy serves SERVER (inbound) traffic, so it never runs here; " +
+            "to run it, add mode: SERVER (or CLIENT_AND_SERVER) to its match",
+            outbound.GetProperty("warning").GetString());
+        var match = Assert.Single(outbound.GetProperty("match").EnumerateArray());
+        Assert.Equal("CLIENT", match.GetProperty("mode").GetString());
+        Assert.Equal(8080, Assert.Single(match.GetProperty("ports").EnumerateArray()).GetProperty("number").GetInt32());
+        Assert.Equal("default/outbound", outbound.GetProperty("vmId").GetString());
+        Assert.Equal(JsonValueKind.Null, outbound.GetProperty("sha256").ValueKind);
+        Assert.Equal(64L * 1024 * 1024, outbound.GetProperty("limits").GetProperty("maxMemoryBytes").GetInt64());
+        Assert.Equal("100ms", outbound.GetProperty("limits").GetProperty("maxCallDuration").GetString());
+
+        var inbound = plugins["inbound"];
+        Assert.Equal(JsonValueKind.Null, inbound.GetProperty("warning").ValueKind);
+        Assert.Equal("SERVER", Assert.Single(inbound.GetProperty("match").EnumerateArray()).GetProperty("mode").GetString());
+        Assert.Equal("shared", inbound.GetProperty("vmId").GetString());
+        Assert.Equal(sha, inbound.GetProperty("sha256").GetString());
+        Assert.Equal(33554432, inbound.GetProperty("limits").GetProperty("maxMemoryBytes").GetInt64());
+        Assert.Equal("1500ms", inbound.GetProperty("limits").GetProperty("maxCallDuration").GetString());
+        Assert.Equal("i", (await proxy.GetAsync("/")).Response.Headers.GetValues("hello").Single());
+    }
+
     private static Dictionary<string, JsonElement> Plugins(JsonDocument dump) =>
         dump.RootElement.GetProperty("plugins").EnumerateArray().ToDictionary(p => p.GetProperty("name").GetString() ?? "");
 
