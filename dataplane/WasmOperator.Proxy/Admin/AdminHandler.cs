@@ -88,6 +88,16 @@ internal sealed class AdminHandler(ChainManager chains, ProxyMetrics metrics, Se
             response.Headers.Allow = "GET, POST";
             return;
         }
+        else if (request.QueryString.HasValue)
+        {
+            // A GET that asks for a change changed nothing and answered as if it had: Envoy requires POST for changes.
+            response.StatusCode = 405;
+            response.Headers.Allow = "POST";
+            await response.WriteAsync(
+                $"GET /logging only shows the levels and changed nothing: to change one, POST /logging{request.QueryString} (as Envoy's /logging requires)\n",
+                context.RequestAborted).ConfigureAwait(false);
+            return;
+        }
 
         await response.WriteAsync($"active loggers:\n  wasm: {PluginLogLevels.Name(chains.Runtime.PluginLogLevel)}\n", context.RequestAborted).ConfigureAwait(false);
     }

@@ -134,7 +134,7 @@ internal static class ProxyArguments
             (o, v, _) => o.IdleTimeout = Seconds(v, allowZero: false)),
         new("--drain-time", "SECONDS", "on SIGTERM, how long the listeners keep accepting while not ready (5)", (o, v, _) => o.DrainTime = Seconds(v, allowZero: true)),
         new("--drain-timeout", "SECONDS", "then, how long in-flight requests may take before they are aborted (20)", (o, v, _) => o.DrainTimeout = Seconds(v, allowZero: true)),
-        new("--plugin-log-level", "LEVEL", "lowest plugin log level written: trace debug info warning error critical (info)", (o, v, _) =>
+        new("--plugin-log-level", "LEVEL", "lowest plugin log level written: trace debug info warning error critical off (info)", (o, v, _) =>
             o.PluginLogLevel = PluginLogLevels.TryParse(v, out var level) ? level : throw new FormatException($"'{v}' is not a log level ({PluginLogLevels.Names})")),
         new("--inline-io", "true|false", "run requests and plugins on the socket event threads (true)", (o, v, _) => o.InlineIo = Boolean(v)),
         new("--http1-forwarder", "true|false", "plain-HTTP clusters through the proxy's own HTTP/1.1 forwarder; false: through YARP (true)",

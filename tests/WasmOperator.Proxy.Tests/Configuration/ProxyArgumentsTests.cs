@@ -34,6 +34,17 @@ public sealed class ProxyArgumentsTests
         Assert.Equal("p.yaml", options.PluginsFile);
     }
 
+    [Theory]
+    [InlineData("off", "off")]
+    [InlineData("warn", "warning")]
+    public void The_plugin_log_level_takes_envoys_names_off_included(string given, string shown)
+    {
+        // --plugin-log-level off was refused, though Envoy takes it.
+        var options = ProxyArguments.Parse(["--plugin-log-level", given]);
+
+        Assert.Equal(shown, PluginLogLevels.Name(options.PluginLogLevel));
+    }
+
     [Fact]
     public void By_default_the_admin_api_is_on_loopback_and_probes_use_the_status_port_on_every_address()
     {
