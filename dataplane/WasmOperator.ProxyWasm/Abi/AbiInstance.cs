@@ -73,13 +73,16 @@ internal sealed class AbiInstance : IDisposable
             abi._restricted++;
             try
             {
+                abi.Callback = "instantiation";
                 abi._vm = new WasmVm(plugin.Module, abi, options.MemoryLimitBytes, plugin.Runtime.DeadlineTicks(options.CallDeadline), options.CallDeadline);
                 abi._memory ??= abi.Vm.Memory;
                 var vm = abi.Vm;
                 vm.Arm();
                 if (vm.Initialize is not null)
                 {
+                    abi.Callback = "_initialize";
                     vm.Initialize();
+                    abi.Callback = vm.Main is not null ? "main" : "__main_void";
                     if (vm.Main is not null)
                     {
                         vm.Main(0, 0);
@@ -91,6 +94,7 @@ internal sealed class AbiInstance : IDisposable
                 }
                 else
                 {
+                    abi.Callback = "_start";
                     vm.Start?.Invoke();
                 }
             }
@@ -101,6 +105,12 @@ internal sealed class AbiInstance : IDisposable
 
             abi.StartRoot();
             return abi;
+        }
+        catch (Exception ex) when (ex is not PluginLoadException)
+        {
+            abi.Dispose();
+            // What a load failure names, as a per-request failure names its callback.
+            throw new VmStartException(abi.Callback, WasmVm.Classify(ex), ex);
         }
         catch
         {
@@ -115,8 +125,10 @@ internal sealed class AbiInstance : IDisposable
         Effective = RootContextId;
         var options = _plugin.Options;
         Vm.Arm();
+        Callback = "proxy_on_context_create";
         Vm.OnContextCreate?.Invoke(RootContextId, 0);
         Vm.Arm();
+        Callback = "proxy_on_vm_start";
         if (Vm.OnVmStart is not null && Vm.OnVmStart(RootContextId, options.VmConfiguration.Length) == 0)
         {
             throw new PluginLoadException($"plugin '{options.Name}': proxy_on_vm_start returned false for root id '{options.RootId}'");
@@ -128,6 +140,7 @@ internal sealed class AbiInstance : IDisposable
             // cpp-host validateConfiguration: the root context checks the plugin configuration
             // (readable as buffer 7) before on_configure; a module without the export accepts it.
             Vm.Arm();
+            Callback = "proxy_validate_configuration";
             if (Vm.ValidateConfiguration is not null && Vm.ValidateConfiguration(RootContextId, options.Configuration.Length) == 0)
             {
                 throw new PluginLoadException(
@@ -138,6 +151,7 @@ internal sealed class AbiInstance : IDisposable
             }
 
             Vm.Arm();
+            Callback = "proxy_on_configure";
             if (Vm.OnConfigure is not null && Vm.OnConfigure(RootContextId, options.Configuration.Length) == 0)
             {
                 throw new PluginLoadException($"plugin '{options.Name}': proxy_on_configure rejected the configuration (root id '{options.RootId}')")

@@ -45,7 +45,7 @@ public sealed record PluginOptions
     /// </summary>
     public int MaxBodyBytes { get; init; } = 1024 * 1024;
 
-    /// <summary>CPU deadline of one callback (epoch interruption).</summary>
+    /// <summary>CPU deadline of one callback (epoch interruption): the WasmPlugin's <c>limits.maxCallDuration</c>, as failures name it.</summary>
     public TimeSpan CallDeadline { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>

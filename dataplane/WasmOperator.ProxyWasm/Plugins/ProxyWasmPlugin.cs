@@ -81,7 +81,7 @@ public sealed class ProxyWasmPlugin : IDisposable
             }
 
             throw new PluginLoadException(
-                $"plugin '{options.Name}' (root id '{options.RootId}', module {module.Digest}) failed to start: {new PluginFailure(WasmVm.Classify(ex), "start", ex.Message)}{said}", ex);
+                $"plugin '{options.Name}' (root id '{options.RootId}', module {module.Digest}) failed to start: {(ex as VmStartException)?.Failure ?? new PluginFailure(WasmVm.Classify(ex), "start", ex.Message)}{said}", ex);
         }
     }
 

@@ -181,7 +181,7 @@ internal sealed class WasmVm : IDisposable
     }
 
     private GuestTrapException Overrun(string measure) =>
-        new(TrapKind.Deadline, $"the call ran past its deadline ({_deadlineNanoseconds / 1_000_000.0:0.###} ms) {measure}");
+        new(TrapKind.Deadline, $"the call exceeded limits.maxCallDuration ({_deadlineNanoseconds / 1_000_000.0:0.###} ms) {measure}");
 
     /// <summary>Maps a Wasmtime exception to a <see cref="TrapKind"/>.</summary>
     public static TrapKind Classify(Exception exception)
