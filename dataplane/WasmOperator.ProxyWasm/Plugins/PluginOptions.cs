@@ -34,7 +34,7 @@ public sealed record PluginOptions
     /// <summary>Number of VM shards; a stream lives on one; default: processor count.</summary>
     public int Shards { get; init; } = System.Environment.ProcessorCount;
 
-    /// <summary>Linear memory limit per shard.</summary>
+    /// <summary>Linear memory limit per shard: the WasmPlugin's <c>limits.maxMemoryBytes</c>, as load failures name it.</summary>
     public long MemoryLimitBytes { get; init; } = 256L * 1024 * 1024;
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using Microsoft.Extensions.Logging;
+using Wasmtime;
 using WasmOperator.ProxyWasm.Abi;
 using WasmOperator.ProxyWasm.Host;
 using WasmOperator.ProxyWasm.Runtime;
@@ -31,6 +32,16 @@ public sealed class ProxyWasmPlugin : IDisposable
     internal ProxyWasmPlugin(ProxyWasmRuntime runtime, CompiledModule module, PluginOptions options, IPluginHost host, ILogger log)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Shards, 1);
+        if (module.MinimumMemoryPages * Memory.PageSize > options.MemoryLimitBytes)
+        {
+            // Wasmtime would refuse the instance with "memory minimum size of 256 pages exceeds memory limits", which
+            // names neither the limit nor the field that sets it.
+            throw new PluginLoadException(
+                $"plugin '{options.Name}' (root id '{options.RootId}', module {module.Digest}) cannot start: the module needs at least " +
+                $"{ByteSize.Format(module.MinimumMemoryPages * Memory.PageSize)} of memory ({module.MinimumMemoryPages} pages) but limits.maxMemoryBytes is " +
+                $"{ByteSize.Format(options.MemoryLimitBytes)}; raise limits.maxMemoryBytes");
+        }
+
         runtime.Retain(module);
         Runtime = runtime;
         Module = module;

@@ -14,6 +14,21 @@ public sealed class CompiledModule
         Module = module;
         Linker = linker;
         LoadedFromCache = fromCache;
+        foreach (var export in module.Exports)
+        {
+            if (export is MemoryExport memory)
+            {
+                MinimumMemoryPages = Math.Max(MinimumMemoryPages, memory.Minimum);
+            }
+        }
+
+        foreach (var import in module.Imports)
+        {
+            if (import is MemoryImport memory)
+            {
+                MinimumMemoryPages = Math.Max(MinimumMemoryPages, memory.Minimum);
+            }
+        }
     }
 
     /// <summary><c>sha256:&lt;hex&gt;</c> of the Wasm bytes.</summary>
@@ -24,6 +39,9 @@ public sealed class CompiledModule
 
     /// <summary>True when the machine code came from the precompiled disk cache.</summary>
     public bool LoadedFromCache { get; }
+
+    /// <summary>The initial size of the module's memory, in 64 KiB Wasm pages: what a VM needs before its first call.</summary>
+    public long MinimumMemoryPages { get; }
 
     internal Engine Engine { get; }
 

@@ -57,4 +57,28 @@ public class LoadFailureTests
         Assert.Contains("exceeded limits.maxCallDuration (50 ms)", error.Message, StringComparison.Ordinal);
         Assert.False(error.ConfigurationRejected);
     }
+
+    [Fact]
+    public void A_module_whose_initial_memory_is_over_the_memory_limit_names_both_and_the_field_to_raise()
+    {
+        var runtime = SharedRuntime.Instance;
+
+        var error = Assert.Throws<PluginLoadException>(() => runtime.LoadPlugin(runtime.Compile(Module("none", memoryPages: 256)),
+            new PluginOptions { Name = "big", Shards = 1, MemoryLimitBytes = 8L * 1024 * 1024 }, new TestPluginHost()));
+
+        Assert.Contains(
+            "the module needs at least 16 MiB of memory (256 pages) but limits.maxMemoryBytes is 8 MiB; raise limits.maxMemoryBytes",
+            error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_module_whose_initial_memory_is_exactly_the_memory_limit_starts()
+    {
+        var runtime = SharedRuntime.Instance;
+
+        using var plugin = runtime.LoadPlugin(runtime.Compile(Module("none", memoryPages: 128)),
+            new PluginOptions { Name = "fits", Shards = 1, MemoryLimitBytes = 8L * 1024 * 1024 }, new TestPluginHost());
+
+        Assert.Equal(1, plugin.HealthyShards);
+    }
 }
