@@ -216,6 +216,11 @@ internal sealed partial class ChainManager : IDisposable
                     // Without this line only /ready, /config_dump and each request's failure would say so.
                     LogNotLoaded(_log, chain.Revision, error, entry.Spec.FailStrategy);
                 }
+
+                if (entry.Spec.UnmatchedTrafficMode(_options.TrafficMode) is { } never)
+                {
+                    LogNeverRuns(_log, never);
+                }
             }
             // A first set with plugins that did not load is retried as a rejected one is: the retry keeps the plugins
             // that run, loads the others again, and is rejected with this same reason (quietly) while they still fail.
@@ -484,6 +489,9 @@ internal sealed partial class ChainManager : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "plugin chain revision {Revision} applied: {Count} plugin(s) from {Source}, {Kept} of them kept running, {Failed} did not load")]
     private static partial void LogApplied(ILogger logger, long revision, int count, string source, int kept, int failed);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Reason}")]
+    private static partial void LogNeverRuns(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message =
         "plugin chain revision {Revision} runs without a plugin that did not load: {Reason}; its requests get its failStrategy {FailStrategy} " +

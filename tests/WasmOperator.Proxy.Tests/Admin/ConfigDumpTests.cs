@@ -78,6 +78,8 @@ public sealed class ConfigDumpTests
             "plugin default/outbound matches only CLIENT (outbound) traffic and this proxy serves SERVER (inbound) traffic, so it never runs here; " +
             "to run it, add mode: SERVER (or CLIENT_AND_SERVER) to its match",
             outbound.GetProperty("warning").GetString());
+        Assert.True(proxy.Logs.Contains("plugin default/outbound matches only CLIENT (outbound) traffic"),
+            "the load logs a warning: " + string.Join(" | ", proxy.Logs.Lines));
         var match = Assert.Single(outbound.GetProperty("match").EnumerateArray());
         Assert.Equal("CLIENT", match.GetProperty("mode").GetString());
         Assert.Equal(8080, Assert.Single(match.GetProperty("ports").EnumerateArray()).GetProperty("number").GetInt32());
