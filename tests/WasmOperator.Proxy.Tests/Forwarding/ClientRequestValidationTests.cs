@@ -1,0 +1,94 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Forwarding;
+
+/// <summary>
+/// Requests Kestrel takes but Envoy's HTTP/1 codec and connection manager refuse: both Content-Length and Transfer-
+/// Encoding. Answered by the proxy itself, before plugins or an upstream see them, on every forwarding path. Written
+/// raw: HttpClient would refuse or normalize these bytes.
+/// </summary>
+public sealed class ClientRequestValidationTests
+{
+    private const string Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+    /// <summary>Through no plugin on the fast path, through YARP, through a plugin.</summary>
+    public enum Via
+    {
+        Fast,
+        Yarp,
+        Plugin,
+    }
+
+    private static Task<ProxyHarness> ProxyToAsync(Uri upstream, Via path = Via.Fast) =>
+        ProxyHarness.StartAsync(path == Via.Plugin ? Yaml(Plugin("pass", Wat("pass_through"), "pass")) : "plugins: []\n", o =>
+        {
+            o.Clusters[ProxyOptions.DefaultCluster] = upstream;
+            o.Http1Forwarder = path != Via.Yarp;
+        });
+
+    [Theory]
+    [InlineData(Via.Fast)]
+    [InlineData(Via.Plugin)]
+    public async Task A_request_with_both_content_length_and_transfer_encoding_is_a_400_and_closes(Via path)
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
+        await using var proxy = await ProxyToAsync(upstream.Address, path);
+
+        var reply = await RawRequestAsync(proxy,
+            "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+
+        // Kestrel read it chunked and handed the upstream an X-Content-Length of its own making; Envoy and nginx answer 400.
+        Assert.StartsWith("HTTP/1.1 400", reply, StringComparison.Ordinal);
+        Assert.Contains("both Content-Length and Transfer-Encoding 'chunked'", reply, StringComparison.Ordinal);
+        Assert.Contains("Connection: close", reply, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("[still open]", reply, StringComparison.Ordinal);
+        Assert.Empty(upstream.Requests);
+    }
+
+    [Theory]
+    [InlineData("chunked, chunked", "applies chunked more than once")]
+    [InlineData("chunked\r\nTransfer-Encoding: chunked", "applies chunked more than once")]
+    [InlineData("gzip, chunked", "is not supported, only 'chunked' alone is")]
+    public async Task A_refused_transfer_coding_says_what_is_wrong_with_it(string coding, string says)
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        var reply = await RawRequestAsync(proxy, $"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {coding}\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+
+        // Envoy answers both 501 (http1.invalid_transfer_encoding); "other than 'chunked'" was wrong for chunked twice.
+        Assert.StartsWith("HTTP/1.1 501", reply, StringComparison.Ordinal);
+        Assert.Contains(says, reply, StringComparison.Ordinal);
+        Assert.Empty(upstream.Requests);
+    }
+
+    private static async Task<string> RawRequestAsync(ProxyHarness proxy, string request)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port, timeout.Token);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), timeout.Token);
+        var reply = new StringBuilder();
+        var buffer = new byte[4096];
+        try
+        {
+            int read;
+            while ((read = await stream.ReadAsync(buffer, timeout.Token)) > 0)
+            {
+                reply.Append(Encoding.Latin1.GetString(buffer, 0, read));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            reply.Append("[still open]");
+        }
+
+        return reply.ToString();
+    }
+}
