@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -8,20 +9,30 @@ namespace WasmOperator.Proxy.Forwarding;
 /// controls but CR, LF and NUL, DEL and bytes above 0x7F in <c>:path</c>, and leaves the query as it came: written raw,
 /// <c>/echo?q HTTP/1.0\tx</c> reached the upstream as a forged request line. Envoy's HTTP/2 codec refuses such a
 /// <c>:path</c> (RFC 9113 §8.3.1, RFC 3986); Kestrel's HTTP/1.1 parser refuses all of these but DEL (400).
+/// A fragment (<c>/a#frag</c>) is no part of a request target (RFC 9112 §3.2): Kestrel kept the '#' in the path, and
+/// the upstream got <c>/a%23frag</c>, another resource than the one plugins saw as <c>/a#frag</c>. Envoy refuses such
+/// a request (400) by default since 1.19 (envoy.reloadable_features.http_reject_path_with_fragment).
 /// </summary>
 internal static class RequestTarget
 {
+    // Visible ASCII but '#': one vectorized scan of the raw target, no allocation.
+    private static readonly SearchValues<char> Sendable = SearchValues.Create(
+        string.Concat(Enumerable.Range('!', '~' - '!' + 1).Where(c => c != '#').Select(c => (char)c)));
+
     /// <summary>
     /// Why the client's target cannot be forwarded: a byte that is not visible ASCII (a space, a control, DEL, anything
-    /// above 0x7F); null when it can. The same rule for every client protocol, as Kestrel's HTTP/1.1 parser has it.
+    /// above 0x7F), or a fragment; null when it can. The same rule for every client protocol.
     /// </summary>
     public static string? Unsendable(HttpRequest request)
     {
         var raw = request.HttpContext.Features.Get<IHttpRequestFeature>()?.RawTarget;
-        return raw is null || !raw.AsSpan().ContainsAnyExceptInRange('!', '~')
-            ? null
-            : $"request target '{Http1ResponseHead.Printable(raw)}' has a space, a control character or a byte outside ASCII: " +
-              "percent-encode them (RFC 3986)";
+        var at = raw is null ? -1 : raw.AsSpan().IndexOfAnyExcept(Sendable);
+        return at < 0 ? null
+            : raw![at] == '#' && !raw.AsSpan(at).ContainsAnyExceptInRange('!', '~')
+                ? $"request target '{Http1ResponseHead.Printable(raw)}' has a fragment ('{Http1ResponseHead.Printable(raw[at..])}'), which a client keeps to itself (RFC 9112 §3.2): " +
+                  "remove it, or percent-encode a '#' that belongs to the path or query as %23"
+                : $"request target '{Http1ResponseHead.Printable(raw)}' has a space, a control character or a byte outside ASCII: " +
+                  "percent-encode them (RFC 3986)";
     }
 
     /// <summary>SP, the controls and DEL, which would end or split a request line however they got into a target.</summary>

@@ -8,9 +8,9 @@ using static WasmOperator.Proxy.Tests.Support.TestModules;
 namespace WasmOperator.Proxy.Tests.Forwarding;
 
 /// <summary>
-/// Requests Kestrel takes but Envoy's HTTP/1 codec and connection manager refuse: both Content-Length and Transfer-
-/// Encoding. Answered by the proxy itself, before plugins or an upstream see them, on every forwarding path. Written
-/// raw: HttpClient would refuse or normalize these bytes.
+/// Requests Kestrel takes but Envoy's HTTP/1 codec and connection manager refuse: a fragment in the target and both
+/// Content-Length and Transfer-Encoding. Answered by the proxy itself, before plugins or an upstream see them, on every
+/// forwarding path. Written raw: HttpClient would refuse or normalize these bytes.
 /// </summary>
 public sealed class ClientRequestValidationTests
 {
@@ -30,6 +30,24 @@ public sealed class ClientRequestValidationTests
             o.Clusters[ProxyOptions.DefaultCluster] = upstream;
             o.Http1Forwarder = path != Via.Yarp;
         });
+
+    [Theory]
+    [InlineData("/a#frag", Via.Fast)]
+    [InlineData("/a#frag", Via.Yarp)]
+    [InlineData("/a#frag", Via.Plugin)]
+    [InlineData("/a?x=1#frag", Via.Fast)]
+    public async Task A_fragment_in_the_target_is_a_400_not_another_path_upstream(string target, Via path)
+    {
+        // Forwarded, "/a#frag" went up as "/a%23frag": another resource than plugins saw. Envoy refuses it by default.
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
+        await using var proxy = await ProxyToAsync(upstream.Address, path);
+
+        var reply = await RawHttp.GetAsync(proxy.Server.Options.Port, target);
+
+        Assert.StartsWith("HTTP/1.1 400", reply, StringComparison.Ordinal);
+        Assert.Contains("has a fragment ('#frag')", reply, StringComparison.Ordinal);
+        Assert.Empty(upstream.Requests);
+    }
 
     [Theory]
     [InlineData(Via.Fast)]
