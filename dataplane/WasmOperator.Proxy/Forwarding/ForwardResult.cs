@@ -30,6 +30,12 @@ internal enum ForwardResult
     /// </summary>
     InvalidRequest,
 
+    /// <summary>
+    /// The client's request cannot be forwarded as it came (a control character in a field value): 400, nothing sent,
+    /// the detail says why. The client's fault, not the upstream's.
+    /// </summary>
+    MalformedRequest,
+
     /// <summary>No progress within the activity timeout: 504 (or a reset once the response started).</summary>
     Timeout,
 

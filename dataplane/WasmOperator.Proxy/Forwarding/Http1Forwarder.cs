@@ -103,7 +103,13 @@ internal sealed class Http1Forwarder : IDisposable
         Task<bool>? upload = null;
         try
         {
-            head.WriteHead(request, upstream.BasePath, upstream.Authority);
+            // Without plugins the client's HTTP/1.x fields are vetted as they are written (an h2c client's were as it arrived).
+            if (head.WriteHead(request, upstream.BasePath, upstream.Authority, clientFields: observer is null && !HttpProtocol.IsHttp2(request.Protocol)) is { } malformed)
+            {
+                context.Response.StatusCode = StatusCodes.Status400BadRequest;
+                return new ForwardOutcome(ForwardResult.MalformedRequest, malformed);
+            }
+
             if (requestId is not null)
             {
                 head.Header("x-request-id", requestId);

@@ -128,6 +128,10 @@ internal sealed partial class ProxyHandler : IDisposable
             {
                 await ForwardAsync(context, grpc, requestId).ConfigureAwait(false);
             }
+            else if (MalformedHttp1Fields(context.Request) is { } malformedFields)
+            {
+                await RefuseMalformedAsync(context, malformedFields).ConfigureAwait(false);
+            }
             else
             {
                 if (requestId is not null)
@@ -272,6 +276,22 @@ internal sealed partial class ProxyHandler : IDisposable
         RequestTarget.Unsendable(request) ??
         (HttpProtocol.IsHttp2(request.Protocol) || HttpProtocol.IsHttp3(request.Protocol) ? RequestFields.Unsendable(request.Headers, "header") : null);
 
+    /// <summary>
+    /// Why the client's HTTP/1.x header values cannot be forwarded (<see cref="RequestFields"/>: Kestrel's parser takes
+    /// control characters in them), null when they can. Checked before plugins run and before YARP forwards; without
+    /// plugins the fast path checks them as it writes them (<see cref="RequestHeadWriter.WriteHead"/>), so the request
+    /// path nginx is measured against makes no pass of its own. An HTTP/2 client's were checked as it arrived (<see cref="Malformed"/>).
+    /// </summary>
+    private static string? MalformedHttp1Fields(HttpRequest request) =>
+        HttpProtocol.IsHttp2(request.Protocol) || HttpProtocol.IsHttp3(request.Protocol) ? null : RequestFields.Unsendable(request.Headers, "header");
+
+    /// <summary>Answers a request the client sent malformed: 400, as Envoy's codec does; neither plugins nor an upstream see it.</summary>
+    private static Task RefuseMalformedAsync(HttpContext context, string reason)
+    {
+        var (headers, body) = LocalReply.Build(context.Request, LocalReply.MalformedRequest(context.Request, reason));
+        return LocalReply.WriteAsync(context, headers, body);
+    }
+
     private static readonly object ResetCounted = new();
 
     /// <summary>A plugin closed the stream (proxy_close_stream), inside a callback or from outside one.</summary>
@@ -314,6 +334,13 @@ internal sealed partial class ProxyHandler : IDisposable
         if (!grpc && Http1Forwarder.CanForward(context) && _fastUpstreams.GetValueOrDefault(cluster) is { } upstream)
         {
             var outcome = await _fast.ForwardAsync(context, upstream, exchange, requestId).ConfigureAwait(false);
+            if (outcome.Result is ForwardResult.MalformedRequest)
+            {
+                // The client's fields, vetted as they were written: nothing went upstream.
+                await RefuseMalformedAsync(context, outcome.Detail!).ConfigureAwait(false);
+                return;
+            }
+
             // A plugin that answered or closed while the body streamed cut the forwarding short: not an upstream failure.
             if (outcome.Result is not ForwardResult.Ok && exchange is not { IsStopped: true })
             {
@@ -325,6 +352,12 @@ internal sealed partial class ProxyHandler : IDisposable
                 }
             }
 
+            return;
+        }
+
+        if (exchange is null && MalformedHttp1Fields(context.Request) is { } malformed)
+        {
+            await RefuseMalformedAsync(context, malformed).ConfigureAwait(false);
             return;
         }
 

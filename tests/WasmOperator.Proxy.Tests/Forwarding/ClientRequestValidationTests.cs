@@ -8,9 +8,10 @@ using static WasmOperator.Proxy.Tests.Support.TestModules;
 namespace WasmOperator.Proxy.Tests.Forwarding;
 
 /// <summary>
-/// Requests Kestrel takes but Envoy's HTTP/1 codec and connection manager refuse: a fragment in the target and both
-/// Content-Length and Transfer-Encoding. Answered by the proxy itself, before plugins or an upstream see them, on every
-/// forwarding path. Written raw: HttpClient would refuse or normalize these bytes.
+/// Requests Kestrel takes but Envoy's HTTP/1 codec and connection manager refuse: a control character in a header
+/// value, a fragment in the target, both Content-Length and Transfer-Encoding. Answered by the proxy itself, before
+/// plugins or an upstream see them, on every forwarding path. Written raw: HttpClient would refuse or normalize these
+/// bytes.
 /// </summary>
 public sealed class ClientRequestValidationTests
 {
@@ -30,6 +31,59 @@ public sealed class ClientRequestValidationTests
             o.Clusters[ProxyOptions.DefaultCluster] = upstream;
             o.Http1Forwarder = path != Via.Yarp;
         });
+
+    [Theory]
+    [InlineData("a\u0001b", Via.Fast)]
+    [InlineData("a\u0001b", Via.Yarp)]
+    [InlineData("a\u0001b", Via.Plugin)]
+    [InlineData("a\u001bb", Via.Fast)]
+    [InlineData("a\u000bb", Via.Fast)]
+    [InlineData("a\u007fb", Via.Fast)]
+    [InlineData("a\u007fb", Via.Plugin)]
+    public async Task A_control_character_in_a_header_value_is_a_400_that_never_reaches_the_upstream(string value, Via path)
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
+        await using var proxy = await ProxyToAsync(upstream.Address, path);
+
+        var reply = await RawHttp.GetAsync(proxy.Server.Options.Port, "/x", "app", ("X-Note", value));
+
+        Assert.StartsWith("HTTP/1.1 400", reply, StringComparison.Ordinal);
+        Assert.Contains($"request header field X-Note has the control character 0x{(int)value[1]:X2}", reply, StringComparison.Ordinal);
+        Assert.Empty(upstream.Requests);
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("proxy_upstream_errors_total 0", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_requests_total{code=\"4xx\"} 1", metrics, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_control_character_in_an_h2c_header_value_is_a_400_that_never_reaches_the_upstream(bool http1Forwarder)
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
+        await using var proxy = await ProxyToAsync(upstream.Address, http1Forwarder ? Via.Fast : Via.Yarp);
+
+        var reply = await RawHttp.SendH2Async(proxy.Server.Options.H2cPort,
+            [(":method", "GET"), (":scheme", "http"), (":path", "/x"), (":authority", "app"), ("x-note", "a\u0001b")]);
+
+        Assert.Equal(400, reply.Status);
+        Assert.Contains("request header field x-note has the control character 0x01", reply.Body, StringComparison.Ordinal);
+        Assert.Empty(upstream.Requests);
+    }
+
+    [Theory]
+    [InlineData(Via.Fast)]
+    [InlineData(Via.Plugin)]
+    public async Task A_tab_in_a_header_value_still_passes(Via path)
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
+        await using var proxy = await ProxyToAsync(upstream.Address, path);
+
+        var reply = await RawHttp.GetAsync(proxy.Server.Options.Port, "/x", "app", ("X-Note", "a\tb"));
+
+        Assert.StartsWith("HTTP/1.1 200", reply, StringComparison.Ordinal);
+        Assert.Equal("a\tb", Assert.Single(upstream.Requests).Header("X-Note"));
+    }
 
     [Theory]
     [InlineData("/a#frag", Via.Fast)]
