@@ -92,6 +92,13 @@ internal sealed partial class ProxyHandler : IDisposable
             return;
         }
 
+        if (HttpMethods.IsConnect(context.Request.Method) && context.Features.Get<IHttpExtendedConnectFeature>() is not { IsExtendedConnect: true })
+        {
+            await RefuseConnectAsync(context).ConfigureAwait(false);
+            _byClass[3].Inc();
+            return;
+        }
+
         ConnectionListedFields.Remove(context.Request.Headers);
 
         // x-request-id for a request without one: plugins see it in their header map; without plugins the
@@ -290,6 +297,28 @@ internal sealed partial class ProxyHandler : IDisposable
     {
         var (headers, body) = LocalReply.Build(context.Request, LocalReply.MalformedRequest(context.Request, reason));
         return LocalReply.WriteAsync(context, headers, body);
+    }
+
+    /// <summary>
+    /// A CONNECT (not an extended CONNECT carrying a WebSocket): no route of the proxy accepts one, and neither forwarder
+    /// can open a tunnel (HttpClient refuses the method), so it was a 503 blamed on the upstream, which never saw it. Envoy
+    /// answers a CONNECT no route matches 404 (route_not_found, NR), and one whose route does not enable the upgrade 403
+    /// (upgrade_failed), closing the connection lest tunnel bytes be read as the next request; here it is the former, and
+    /// the connection is closed too.
+    /// </summary>
+    private async Task RefuseConnectAsync(HttpContext context)
+    {
+        var request = context.Request;
+        var target = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? request.Host.Value ?? "";
+        LogConnectRefused(_log, Http1ResponseHead.Printable(target));
+        var headers = new ProxyWasm.Host.HeaderMap();
+        if (!HttpProtocol.IsHttp2(request.Protocol) && !HttpProtocol.IsHttp3(request.Protocol))
+        {
+            headers.Add("connection", "close");
+        }
+
+        var (replyHeaders, body) = LocalReply.Build(request, new ProxyWasm.Host.LocalResponse(404, "route_not_found", [], headers, null));
+        await LocalReply.WriteAsync(context, replyHeaders, body).ConfigureAwait(false);
     }
 
     private static readonly object ResetCounted = new();
@@ -704,6 +733,9 @@ internal sealed partial class ProxyHandler : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "wasm_reroute_skips_plugins: plugins rerouted {Path} from port {From} to cluster {Cluster} (port {To}), whose plugins {Skipped} did not run; answered 500, nothing sent upstream")]
     private static partial void LogRerouteSkipsPlugins(ILogger logger, string path, int from, string cluster, int to, string skipped);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "CONNECT {Target}: CONNECT is not supported here, no route accepts it (Envoy's NR, route_not_found); answered 404 and closed the connection, nothing sent upstream")]
+    private static partial void LogConnectRefused(ILogger logger, string target);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "unexpected failure: {Method} {Path}: {Type}: {Error}; {Outcome}")]
     private static partial void LogUnexpectedFailure(ILogger logger, string method, string path, string type, string error, string outcome, Exception exception);

@@ -8,10 +8,10 @@ using static WasmOperator.Proxy.Tests.Support.TestModules;
 namespace WasmOperator.Proxy.Tests.Forwarding;
 
 /// <summary>
-/// Requests Kestrel takes but Envoy's HTTP/1 codec and connection manager refuse: a control character in a header
-/// value, a fragment in the target, both Content-Length and Transfer-Encoding. Answered by the proxy itself, before
-/// plugins or an upstream see them, on every forwarding path. Written raw: HttpClient would refuse or normalize these
-/// bytes.
+/// Requests Kestrel takes but Envoy's HTTP/1 codec and connection manager refuse: a CONNECT no route accepts, a control
+/// character in a header value, a fragment in the target, both Content-Length and Transfer-Encoding. Answered by the
+/// proxy itself, before plugins or an upstream see them, on every forwarding path. Written raw: HttpClient would refuse
+/// or normalize these bytes.
 /// </summary>
 public sealed class ClientRequestValidationTests
 {
@@ -31,6 +31,27 @@ public sealed class ClientRequestValidationTests
             o.Clusters[ProxyOptions.DefaultCluster] = upstream;
             o.Http1Forwarder = path != Via.Yarp;
         });
+
+    [Fact]
+    public async Task A_connect_is_answered_404_by_the_proxy_not_blamed_on_the_upstream()
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        var reply = await RawRequestAsync(proxy, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+
+        // As Envoy answers a CONNECT no route matches (route_not_found, NR); the connection is closed, so tunnel bytes
+        // the client sends on are never read as a request.
+        Assert.StartsWith("HTTP/1.1 404", reply, StringComparison.Ordinal);
+        Assert.Contains("Connection: close", reply, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("[still open]", reply, StringComparison.Ordinal);
+        Assert.DoesNotContain("upstream connect error", reply, StringComparison.Ordinal);
+        Assert.Empty(upstream.Requests);
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("proxy_upstream_errors_total 0", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_requests_total{code=\"4xx\"} 1", metrics, StringComparison.Ordinal);
+        Assert.True(proxy.Logs.Contains("CONNECT example.com:443: CONNECT is not supported here"), string.Join("\n", proxy.Logs.Lines));
+    }
 
     [Theory]
     [InlineData("a\u0001b", Via.Fast)]
