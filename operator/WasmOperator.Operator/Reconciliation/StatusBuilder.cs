@@ -38,10 +38,11 @@ internal static class StatusBuilder
                 Set(ConditionTypes.Reconciling, ConditionStatus.True, outcome.Reason, outcome.Message + "; retrying with backoff");
                 Set(ConditionTypes.Stalled, ConditionStatus.False, ConditionReasons.Progressing, "the fault may be transient");
                 if (old?.Conditions?.Find(c => c.Type == ConditionTypes.ModuleVerified) is { Status: ConditionStatus.True } verified
-                    && module?.Url == plugin.Spec?.Url)
+                    && verified.ObservedGeneration == generation && module?.Url == plugin.Spec?.Url)
                 {
-                    // Re-resolving the url failed (a registry outage under imagePullPolicy Always): the module it
-                    // resolved to before, the one status.module shows and the proxies run, is still the verified one.
+                    // Re-resolving the url of an unchanged spec failed (a registry outage under imagePullPolicy Always): the
+                    // module it resolved to before, the one status.module shows and the proxies run, is still the verified
+                    // one. A new generation (another sha256 or pull secret, say) has a module not verified yet.
                     Set(ConditionTypes.ModuleVerified, ConditionStatus.True, verified.Reason ?? ConditionReasons.Succeeded, verified.Message ?? string.Empty);
                 }
                 else

@@ -148,6 +148,24 @@ public sealed class RegistryTests
     }
 
     [Fact]
+    public async Task A_new_generation_whose_module_cannot_be_fetched_yet_is_not_reported_verified_by_the_last_ones_condition()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var (url, sha) = cluster.Modules.ProxyWasm("regenerated");
+        await cluster.StartOperatorAsync();
+        await cluster.CreateAsync(Cluster.Plugin("regenerated", url, sha));
+        await cluster.WaitForConditionAsync("regenerated", ConditionTypes.Ready, ConditionStatus.True);
+
+        // Same url, a pull secret that does not exist yet: Transient (PullSecretNotFound), and the new spec is unverified.
+        await cluster.PatchSpecAsync("regenerated", new JsonObject { ["imagePullSecret"] = "not-yet" });
+        var waiting = await cluster.WaitForConditionAsync("regenerated", ConditionTypes.Reconciling, ConditionStatus.True);
+
+        var verified = waiting.Status!.Conditions!.Find(c => c.Type == ConditionTypes.ModuleVerified)!;
+        Assert.Equal(ConditionStatus.Unknown, verified.Status);
+        Assert.Equal(2, verified.ObservedGeneration);
+    }
+
+    [Fact]
     public async Task During_a_registry_outage_a_module_pulled_Always_stays_verified_while_re_resolving_it_fails()
     {
         await using var cluster = await Cluster.StartAsync();
