@@ -63,7 +63,18 @@ public static class GoDuration
                 return false;
             }
 
+            // Past long's range of ticks either way: refused below; checked first, as decimal itself overflows at 7.9e28.
+            if (number > (decimal)long.MaxValue * 100 / unit.Value)
+            {
+                return false;
+            }
+
             totalNanos += number * unit.Value;
+            if (totalNanos > (decimal)long.MaxValue * 100)
+            {
+                return false;
+            }
+
             s = s[u..];
         }
 

@@ -96,7 +96,7 @@ internal static class OperatorOptionsLoader
             {
                 o = setting.Apply(o, value.Raw);
             }
-            catch (FormatException ex)
+            catch (Exception ex) when (ex is FormatException or OverflowException)
             {
                 problems.Add(value.Variable is { } variable
                     ? $"{variable}={value.Raw}: {ex.Message} for {key}"

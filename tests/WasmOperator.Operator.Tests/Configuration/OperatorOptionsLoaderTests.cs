@@ -83,7 +83,10 @@ public sealed class OperatorOptionsLoaderTests
     [InlineData("--retry-period=-Infinityh")]
     [InlineData("--queue-qps=NaN")]
     [InlineData("--queue-qps=Infinity")]
-    public void A_number_that_is_not_finite_is_a_clear_error(string flag)
+    [InlineData("--retry-period=100000000000000000000h")]
+    [InlineData("--retry-period=9223372036854775807h")]
+    [InlineData("--retry-period=99999999999999999999999999h")]
+    public void A_number_that_is_not_finite_or_too_large_is_a_clear_error(string flag)
     {
         var ex = Assert.Throws<OptionsException>(() => OperatorOptionsLoader.Load([flag], new Hashtable()));
 
