@@ -112,6 +112,20 @@ public sealed class FieldValidationTests
     }
 
     [Fact]
+    public async Task An_unknown_field_named_outside_ascii_is_warned_about_escaped_and_the_write_answers_201()
+    {
+        await using var f = await StartWithWasmPluginCrdAsync();
+        using var http = new HttpClient { BaseAddress = f.Server.Url };
+        const string path = "apis/extensions.wasmoperator.io/v1alpha1/namespaces/default/wasmplugins";
+        var body = """{"apiVersion":"extensions.wasmoperator.io/v1alpha1","kind":"WasmPlugin","metadata":{"name":"cyrillic"},"spec":{"url":"oci://r/x:v1","ключ":1}}""";
+
+        using var created = await http.PostAsync(path, Json(body));
+
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.Equal(["299 - \"unknown field \\\"spec.\\u043a\\u043b\\u044e\\u0447\\\"\""], created.Headers.GetValues("Warning"));
+    }
+
+    [Fact]
     public async Task A_json_body_with_a_repeated_key_keeps_the_last_value_as_go_decodes_it_and_bad_json_is_a_400()
     {
         await using var f = await StartWithWasmPluginCrdAsync();

@@ -206,9 +206,26 @@ internal sealed class ApiRequestHandler(ObjectService service, TimeSpan bookmark
     {
         foreach (var text in write.Warnings)
         {
-            var quoted = text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal);
-            response.Headers.Append("Warning", $"299 - \"{quoted}\"");
+            response.Headers.Append("Warning", $"299 - \"{Quote(text)}\"");
         }
+    }
+
+    // A header value is ASCII without controls (Kestrel refuses the rest, after the write was stored): a field name in
+    // another script or with DEL goes as \uXXXX, and backslash and quote are escaped for the quoted-string.
+    private static string Quote(string text)
+    {
+        var quoted = new System.Text.StringBuilder(text.Length + 8);
+        foreach (var c in text)
+        {
+            _ = c switch
+            {
+                '\\' or '"' => quoted.Append('\\').Append(c),
+                < ' ' or > '~' => quoted.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}"),
+                _ => quoted.Append(c),
+            };
+        }
+
+        return quoted.ToString();
     }
 
     private static string ManagerOf(HttpRequest request)
