@@ -19,7 +19,25 @@ internal static class OpenFileLimit
     /// <summary>Raises the soft limit to the hard one; returns (before, after), or null where it cannot be read (not Linux).</summary>
     public static (long Before, long After)? Raise()
     {
-        if (!OperatingSystem.IsLinux() || getrlimit(RlimitNofile, out var limit) != 0)
+        if (!OperatingSystem.IsLinux())
+        {
+            return null;
+        }
+
+        try
+        {
+            return RaiseOnLinux();
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            // A libc this name does not resolve to (a musl image): run with the limit as it is, uncapped.
+            return null;
+        }
+    }
+
+    private static (long Before, long After)? RaiseOnLinux()
+    {
+        if (getrlimit(RlimitNofile, out var limit) != 0)
         {
             return null;
         }

@@ -16,8 +16,9 @@ internal static class ConnectionListedFields
     public static void Remove(IHeaderDictionary headers)
     {
         var connection = headers.Connection;
-        if (StringValues.IsNullOrEmpty(connection))
+        if (StringValues.IsNullOrEmpty(connection) || (connection.Count == 1 && IsKeptByServer(connection[0]!)))
         {
+            // No header, or the usual lone "keep-alive"/"close": nothing to split or remove.
             return;
         }
 

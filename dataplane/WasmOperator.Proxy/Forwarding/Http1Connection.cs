@@ -187,6 +187,23 @@ internal sealed class Http1Connection : IDisposable
     /// </summary>
     public bool IsHealthyWhileIdle() => KeepAlive && _end == _start && (!_isParked || !_parked.IsCompleted);
 
+    /// <summary>
+    /// Whether the kernel has nothing to read on the idle connection (no close, no stray bytes): one poll. The parked
+    /// receive learns of a close only once the event loop has handled it, which a request rented on that same thread in
+    /// the same turn may precede; a request that is not sent again after a stale connection asks the kernel too.
+    /// </summary>
+    public bool IsOpenNow()
+    {
+        try
+        {
+            return !_socket.Poll(0, SelectMode.SelectRead);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Aborts a request in flight: pending socket operations fail at once.</summary>
     public void Abort(bool timedOut)
     {

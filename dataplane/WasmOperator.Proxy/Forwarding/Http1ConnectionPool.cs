@@ -40,20 +40,24 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
 
     public int IdleCount => Volatile.Read(ref _idleCount);
 
-    /// <summary>A healthy idle connection for the calling thread, if there is one.</summary>
-    public Http1Connection? TryRentIdle() => TryRentIdle(Environment.CurrentManagedThreadId);
+    /// <summary>
+    /// A healthy idle connection for the calling thread, if there is one. <paramref name="confirm"/>: also ask the kernel
+    /// (one poll) whether the upstream closed it, for a request that cannot be sent again if it did (see
+    /// <see cref="Http1Connection.IsOpenNow"/>).
+    /// </summary>
+    public Http1Connection? TryRentIdle(bool confirm = false) => TryRentIdle(Environment.CurrentManagedThreadId, confirm);
 
     /// <summary>A healthy idle connection for a request handled on <paramref name="threadId"/>, if there is one.</summary>
-    internal Http1Connection? TryRentIdle(int threadId)
+    internal Http1Connection? TryRentIdle(int threadId, bool confirm = false)
     {
         var now = Environment.TickCount64;
         Lane? own = null;
-        if (threadAffinity && _byThread.TryGetValue(threadId, out own) && TryRentFrom(own, now) is { } mine)
+        if (threadAffinity && _byThread.TryGetValue(threadId, out own) && TryRentFrom(own, now, confirm) is { } mine)
         {
             return mine;
         }
 
-        if (TryRentFrom(_unknown, now) is { } unknown)
+        if (TryRentFrom(_unknown, now, confirm) is { } unknown)
         {
             return unknown;
         }
@@ -61,7 +65,7 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
         var quiet = Volatile.Read(ref _openCount) - Volatile.Read(ref _idleCount) < StealAbove;
         foreach (var lane in Volatile.Read(ref _threadLanes))
         {
-            if (lane != own && (quiet || Volatile.Read(ref lane.Count) > StealAbove) && TryRentFrom(lane, now) is { } stolen)
+            if (lane != own && (quiet || Volatile.Read(ref lane.Count) > StealAbove) && TryRentFrom(lane, now, confirm) is { } stolen)
             {
                 return stolen;
             }
@@ -70,7 +74,7 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
         return null;
     }
 
-    private Http1Connection? TryRentFrom(Lane lane, long now)
+    private Http1Connection? TryRentFrom(Lane lane, long now, bool confirm)
     {
         while (lane.Idle.TryPop(out var connection))
         {
@@ -80,7 +84,7 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
             // upstream closed it, or sent bytes nobody asked for (a body after a 204, say) that would be read as the
             // next client's response. Such a connection is closed, never handed out (nginx and Envoy do the same).
             var idle = now - connection.IdleSince;
-            if (idle <= (long)IdleTimeout.TotalMilliseconds && connection.IsHealthyWhileIdle())
+            if (idle <= (long)IdleTimeout.TotalMilliseconds && connection.IsHealthyWhileIdle() && (!confirm || connection.IsOpenNow()))
             {
                 return connection;
             }

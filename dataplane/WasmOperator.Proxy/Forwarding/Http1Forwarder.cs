@@ -131,7 +131,8 @@ internal sealed class Http1Forwarder : IDisposable
             Http1ResponseHead? response = null;
             for (var attempt = 0; response is null; attempt++)
             {
-                connection = attempt == 0 ? upstream.Pool.TryRentIdle() : null;
+                // A request that is not sent again after a stale connection (a body, or not idempotent) has the kernel confirm it.
+                connection = attempt == 0 ? upstream.Pool.TryRentIdle(confirm: bodyKind != RequestBodyKind.None || !IsIdempotent(request.Method)) : null;
                 var reused = connection is not null;
                 try
                 {

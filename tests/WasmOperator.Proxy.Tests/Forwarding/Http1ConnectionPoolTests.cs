@@ -121,6 +121,20 @@ public sealed class Http1ConnectionPoolTests : IDisposable
         Assert.Same(older, pool.TryRentIdle(ThreadA));
     }
 
+    [Fact]
+    public async Task A_rent_that_must_be_confirmed_asks_the_kernel_and_never_hands_out_a_connection_the_upstream_closed()
+    {
+        using var pool = NewPool(affinity: true);
+        var connection = await pool.ConnectAsync(CancellationToken.None);
+        var peer = await _listener.AcceptSocketAsync();
+        pool.Return(connection);
+
+        // The close is in the kernel when Dispose returns; the parked receive may not have run yet.
+        peer.Dispose();
+
+        Assert.Null(pool.TryRentIdle(Environment.CurrentManagedThreadId, confirm: true));
+    }
+
     /// <summary>Puts <see cref="Http1ConnectionPool.StealAbove"/> requests in flight (connections rented and not returned).</summary>
     private async Task<Http1Connection[]> BusyAsync(Http1ConnectionPool pool)
     {
