@@ -5,7 +5,7 @@ using Prometheus;
 
 namespace WasmOperator.Operator.Hosting;
 
-/// <summary>/healthz (liveness: 500 when a watch is stalled), /readyz (503 on a standby or before sync) and /metrics.</summary>
+/// <summary>/healthz (liveness: 500 when a watch is stalled), /readyz (503 before sync; a standby is ready) and /metrics.</summary>
 internal static class OperatorEndpoints
 {
     public static IEndpointRouteBuilder MapOperatorEndpoints(this IEndpointRouteBuilder endpoints, OperatorHost host)

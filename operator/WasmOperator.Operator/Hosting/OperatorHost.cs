@@ -167,10 +167,14 @@ internal sealed partial class OperatorHost : IAsyncDisposable
             : (false, $"watch stalled: no working list or watch of secrets for more than {GoDuration.Format(_options.WatchStallThreshold)} (the operator needs get, list and watch on secrets); last error: {secrets[0].LastError}");
     }
 
-    /// <summary>/readyz: synced and leading (a standby is alive but not ready).</summary>
+    /// <summary>
+    /// /readyz: synced. A standby is ready too, as controller-runtime's managers are: a Deployment's rolling update waits
+    /// for the new pod to be ready while the old one holds the lease, so a standby reported unready stalled every rollout.
+    /// The detail says which role this replica has.
+    /// </summary>
     public (bool Ready, string Detail) Readiness() =>
         !IsSynced ? (false, "cache not synced yet")
-        : !IsLeader ? (false, $"standby: {_options.Identity} is not the leader")
+        : !IsLeader ? (true, $"ok (standby: {_options.Identity} is not the leader)")
         : (true, "ok");
 
     public Task StartAsync()
