@@ -32,6 +32,8 @@ builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.RenewDe
 // A port already taken is reported below in one line; the host's own error log of it would add a stack trace.
 var starting = true;
 builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", level => level >= LogLevel.Information && !(starting && level == LogLevel.Error));
+// Every probe and scrape logged three Information lines (routing, result, request end): kubelet and Prometheus flooded the log.
+builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
 await using var app = builder.Build();
 var startup = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("WasmOperator.Operator.Configuration");
 foreach (var warning in warnings)
