@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.RegularExpressions;
+using WasmOperator.Validation.Cel;
 
 namespace WasmOperator.Operator.Configuration;
 
@@ -9,6 +10,9 @@ namespace WasmOperator.Operator.Configuration;
 /// </summary>
 internal sealed partial record OperatorOptions
 {
+    /// <summary>The shortest always-pull and cache collection interval: shorter is a typo (1ms for 1m), not a wish.</summary>
+    public static readonly TimeSpan MinimumLoopInterval = TimeSpan.FromMilliseconds(100);
+
     /// <summary>The namespace whose plugins apply to every namespace (Istio's root namespace).</summary>
     public string RootNamespace { get; init; } = "wasm-system";
 
@@ -126,23 +130,49 @@ internal sealed partial record OperatorOptions
 
         if (LeaseDuration <= RenewDeadline)
         {
-            problems.Add($"lease-duration ({LeaseDuration}) must be greater than renew-deadline ({RenewDeadline})");
+            problems.Add($"lease-duration ({GoDuration.Format(LeaseDuration)}) must be greater than renew-deadline ({GoDuration.Format(RenewDeadline)})");
         }
 
         if (RenewDeadline <= RetryPeriod * 1.2)
         {
-            problems.Add($"renew-deadline ({RenewDeadline}) must be greater than 1.2 × retry-period ({RetryPeriod})");
+            problems.Add($"renew-deadline ({GoDuration.Format(RenewDeadline)}) must be greater than 1.2 × retry-period ({GoDuration.Format(RetryPeriod)})");
         }
 
-        if (RetryPeriod <= TimeSpan.Zero || AlwaysPullInterval <= TimeSpan.Zero || WatchTimeout < TimeSpan.FromSeconds(1)
-            || WatchStallThreshold <= TimeSpan.Zero || WatchReconnectBackoff <= TimeSpan.Zero || CacheGcInterval <= TimeSpan.Zero)
+        foreach (var (name, value) in new[] { ("retry-period", RetryPeriod), ("watch-stall-threshold", WatchStallThreshold), ("watch-reconnect-backoff", WatchReconnectBackoff), ("queue-base-delay", QueueBaseDelay) })
         {
-            problems.Add("retry-period, always-pull-interval, watch-stall-threshold, watch-reconnect-backoff and cache-gc-interval must be positive, watch-timeout at least 1s");
+            if (value <= TimeSpan.Zero)
+            {
+                problems.Add($"{name} ({GoDuration.Format(value)}) must be positive");
+            }
         }
 
-        if (QueueBaseDelay <= TimeSpan.Zero || QueueMaxDelay < QueueBaseDelay || QueueQps <= 0 || QueueBurst < 1)
+        // Loops that hit a registry or the disk each time: 1ms typed for 1m re-pulled a thousand times a second.
+        foreach (var (name, value) in new[] { ("always-pull-interval", AlwaysPullInterval), ("cache-gc-interval", CacheGcInterval) })
         {
-            problems.Add("queue-base-delay must be positive and at most queue-max-delay; queue-qps and queue-burst must be positive");
+            if (value < MinimumLoopInterval)
+            {
+                problems.Add($"{name} ({GoDuration.Format(value)}) must be at least {GoDuration.Format(MinimumLoopInterval)}");
+            }
+        }
+
+        if (WatchTimeout < TimeSpan.FromSeconds(1))
+        {
+            problems.Add($"watch-timeout ({GoDuration.Format(WatchTimeout)}) must be at least 1s");
+        }
+
+        if (QueueMaxDelay < QueueBaseDelay)
+        {
+            problems.Add($"queue-max-delay ({GoDuration.Format(QueueMaxDelay)}) must be at least queue-base-delay ({GoDuration.Format(QueueBaseDelay)})");
+        }
+
+        if (QueueQps <= 0)
+        {
+            problems.Add($"queue-qps ({QueueQps}) must be positive");
+        }
+
+        if (QueueBurst < 1)
+        {
+            problems.Add($"queue-burst ({QueueBurst}) must be at least 1");
         }
 
         if (string.IsNullOrWhiteSpace(Identity))

@@ -94,6 +94,18 @@ public sealed class OperatorOptionsLoaderTests
         Assert.StartsWith($"{name}: \"{flag[(name.Length + 3)..]}\" is not valid; expected a", Assert.Single(ex.Problems), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("--always-pull-interval=1ms", "always-pull-interval (0.001s) must be at least 0.1s")]
+    [InlineData("--cache-gc-interval=1us", "cache-gc-interval (0.000001s) must be at least 0.1s")]
+    [InlineData("--queue-base-delay=-5s", "queue-base-delay (-5s) must be positive")]
+    [InlineData("--lease-duration=5s", "lease-duration (5s) must be greater than renew-deadline (10s)")]
+    public void A_setting_out_of_range_is_named_alone_with_its_value_as_it_was_written(string flag, string problem)
+    {
+        var ex = Assert.Throws<OptionsException>(() => OperatorOptionsLoader.Load([flag], new Hashtable()));
+
+        Assert.Contains(problem, ex.Problems);
+    }
+
     [Fact]
     public void Variables_kubernetes_service_links_set_for_a_service_named_wasmop_do_not_stop_the_operator()
     {
