@@ -75,6 +75,32 @@ internal static class StatusBuilder
     }
 
     /// <summary>
+    /// The status of a generation still being resolved, fetched and checked: in progress (kstatus: Reconciling=True, Ready
+    /// Unknown), so that nothing reads the previous generation's Ready=True as this one's. What runs is unchanged.
+    /// </summary>
+    public static WasmPluginStatus Progressing(WasmPlugin plugin, string message, DateTimeOffset now)
+    {
+        var old = plugin.Status;
+        var generation = plugin.Metadata?.Generation ?? 0;
+        List<Condition> conditions =
+        [
+            Make(old, ConditionTypes.Ready, ConditionStatus.Unknown, ConditionReasons.Progressing, message, generation, now),
+            Make(old, ConditionTypes.Reconciling, ConditionStatus.True, ConditionReasons.Progressing, message, generation, now),
+            Make(old, ConditionTypes.Stalled, ConditionStatus.False, ConditionReasons.Progressing, "no error so far", generation, now),
+            Make(old, ConditionTypes.ModuleVerified, ConditionStatus.Unknown, ConditionReasons.Progressing, $"the module of generation {generation} is not verified yet", generation, now),
+        ];
+        return new WasmPluginStatus
+        {
+            ObservedGeneration = generation,
+            Conditions = conditions,
+            Module = old?.Module,
+            Revisions = old?.Revisions,
+            Rollout = old?.Rollout,
+            Workloads = old?.Workloads,
+        };
+    }
+
+    /// <summary>
     /// What a Ready plugin with canary steps must be told: the steps are not run yet, the revision goes to every
     /// selected workload at once. Not Stalled, as the plugin works; a canary without steps means "all at once"
     /// in the API, which is what happens, so it needs no note.

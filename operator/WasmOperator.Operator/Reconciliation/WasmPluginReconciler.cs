@@ -41,6 +41,9 @@ internal sealed partial class WasmPluginReconciler(
 
     /// <summary>Reason of the Warning event for a Ready module that imports what the host does not provide.</summary>
     public const string MissingImportsEvent = "MissingImports";
+    // A new generation whose evaluation takes longer than this (a fetch from a registry that does not answer may take
+    // minutes) gets an in-progress status meanwhile; until then status would still read the last generation's Ready=True.
+    private static readonly TimeSpan ProgressAfter = TimeSpan.FromSeconds(2);
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly ConcurrentDictionary<string, RevisionRef> _applied = new(StringComparer.Ordinal);
 
@@ -117,11 +120,22 @@ internal sealed partial class WasmPluginReconciler(
 
             PluginOutcome outcome;
             var retryRestore = false;
+            string? progressVersion = null;
             using (var pass = StartPass(key, metadata.Generation ?? 0, cancellationToken))
             {
                 try
                 {
-                    outcome = await EvaluateAsync(key, plugin, pass.Token).ConfigureAwait(false);
+                    var evaluation = EvaluateAsync(key, plugin, pass.Token);
+                    if (!evaluation.IsCompleted && plugin.Status?.ObservedGeneration != (metadata.Generation ?? 0))
+                    {
+                        var slow = Task.Delay(ProgressAfter, _time, pass.Token);
+                        if (await Task.WhenAny(evaluation, slow).ConfigureAwait(false) == slow && slow.IsCompletedSuccessfully)
+                        {
+                            progressVersion = await WriteProgressAsync(key, plugin, cancellationToken).ConfigureAwait(false);
+                        }
+                    }
+
+                    outcome = await evaluation.ConfigureAwait(false);
                     if (outcome.Kind != OutcomeKind.Ready)
                     {
                         (outcome, retryRestore) = await KeepStableAsync(key, plugin, outcome, pass.Token).ConfigureAwait(false);
@@ -142,7 +156,7 @@ internal sealed partial class WasmPluginReconciler(
             }
 
             ReleaseAdopted(key);
-            await WriteStatusAsync(key, plugin, outcome, cancellationToken).ConfigureAwait(false);
+            await WriteStatusAsync(key, plugin, outcome, progressVersion, cancellationToken).ConfigureAwait(false);
             return outcome.Kind switch
             {
                 _ when retryRestore => ReconcileResult.Retry,
@@ -348,16 +362,25 @@ internal sealed partial class WasmPluginReconciler(
         ReleaseAdopted(key);
     }
 
-    private async Task WriteStatusAsync(string key, WasmPlugin plugin, PluginOutcome outcome, CancellationToken cancellationToken)
+    /// <summary>Writes the in-progress status of a new generation (no event: nothing happened yet); returns the version written.</summary>
+    private async Task<string?> WriteProgressAsync(string key, WasmPlugin plugin, CancellationToken cancellationToken)
     {
-        var ready = outcome.Kind == OutcomeKind.Ready;
-        var stable = ready ? RevisionRestorer.Record(outcome.Desired!, outcome.Module?.ResolvedRef) : null;
-        var status = StatusBuilder.Build(plugin, outcome, stable, ready ? outcome.Module : plugin.Status?.Module, _time.GetUtcNow());
-        if (StatusBuilder.SameAs(plugin.Status, status))
+        var generation = plugin.Metadata?.Generation ?? 0;
+        var message = $"generation {generation}: resolving, fetching and checking {plugin.Spec?.Url}"
+            + (_applied.TryGetValue(key, out var applied) ? $"; revision {applied.Revision} stays in effect meanwhile" : string.Empty);
+        var updated = await PatchStatusAsync(plugin, StatusBuilder.Progressing(plugin, message, _time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
+        if (updated is not null)
         {
-            return;
+            Remember(key, plugin.Metadata!.ResourceVersion, updated);
         }
 
+        metrics.StatusPatches.Inc();
+        LogStatus(logger, key, OutcomeKind.Transient, ConditionReasons.Progressing, message);
+        return updated?.Metadata?.ResourceVersion;
+    }
+
+    private async Task<WasmPlugin?> PatchStatusAsync(WasmPlugin plugin, WasmPluginStatus status, CancellationToken cancellationToken)
+    {
         // A JSON patch that sets the whole of /status ("add" replaces a member that exists): in a merge patch an
         // absent key means "leave it", so a key the new status no longer has (the stable spec's pluginConfig, the
         // manifestDigest of an oci:// url now file://) stayed and the recorded revision no longer hashed to itself.
@@ -368,9 +391,24 @@ internal sealed partial class WasmPluginReconciler(
         var written = await client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
             new V1Patch(patch.ToJsonString(), V1Patch.PatchType.JsonPatch), WasmPlugin.Group, WasmPlugin.Version,
             plugin.Metadata!.Namespace, WasmPlugin.Plural, plugin.Metadata.Name, cancellationToken: cancellationToken).ConfigureAwait(false);
-        if (written is JsonElement element && element.Deserialize<WasmPlugin>(WasmPluginSerializer.Options) is { } updated)
+        return written is JsonElement element ? element.Deserialize<WasmPlugin>(WasmPluginSerializer.Options) : null;
+    }
+
+    private async Task WriteStatusAsync(string key, WasmPlugin plugin, PluginOutcome outcome, string? progressVersion, CancellationToken cancellationToken)
+    {
+        var ready = outcome.Kind == OutcomeKind.Ready;
+        var stable = ready ? RevisionRestorer.Record(outcome.Desired!, outcome.Module?.ResolvedRef) : null;
+        var status = StatusBuilder.Build(plugin, outcome, stable, ready ? outcome.Module : plugin.Status?.Module, _time.GetUtcNow());
+        if (StatusBuilder.SameAs(plugin.Status, status))
         {
-            Remember(key, plugin.Metadata.ResourceVersion, updated);
+            return;
+        }
+
+        if (await PatchStatusAsync(plugin, status, cancellationToken).ConfigureAwait(false) is { } updated)
+        {
+            Remember(key, plugin.Metadata!.ResourceVersion, updated);
+            // The in-progress status this pass wrote first is older than this one too: a copy of it is not current.
+            Remember(key, progressVersion, updated);
         }
 
         metrics.StatusPatches.Inc();
