@@ -437,7 +437,7 @@ internal sealed partial class ProxyHandler : IDisposable
             return;
         }
 
-        if (grpc && exchange is null && IdleBeforeAnswer(context, error) is { } requestComplete)
+        if (grpc && exchange is null && IdleBeforeAnswer(context, error, context.Features.Get<IForwarderErrorFeature>()?.Exception) is { } requestComplete)
         {
             // Neither side failed: Envoy ends the call with its stream_idle_timeout local reply, 504 "stream timeout" once
             // the client sent all it had, else 408 (to a gRPC client, grpc-status 14 or 2).
@@ -472,7 +472,8 @@ internal sealed partial class ProxyHandler : IDisposable
 
             var result = clients ? ForwardResult.ClientAborted : error switch
             {
-                ForwarderError.Request when IsConnectTimeout(exception) => ForwardResult.ConnectTimedOut,
+                // HttpClient's ConnectTimeout reads to YARP as a request that timed out, or failed: UF either way, as in Envoy.
+                ForwarderError.Request or ForwarderError.RequestTimedOut when IsConnectTimeout(exception) => ForwardResult.ConnectTimedOut,
                 ForwarderError.Request => ForwardResult.ConnectFailed,
                 ForwarderError.RequestTimedOut => ForwardResult.Timeout,
                 ForwarderError.ResponseHeaders => ForwardResult.InvalidResponse,
@@ -544,9 +545,9 @@ internal sealed partial class ProxyHandler : IDisposable
     /// Which of the two it reports is a race, so the request's completeness is read off the body itself: its trailers
     /// are available once it was read to its end.
     /// </summary>
-    private static bool? IdleBeforeAnswer(HttpContext context, ForwarderError error)
+    private static bool? IdleBeforeAnswer(HttpContext context, ForwarderError error, Exception? exception)
     {
-        var idle = !context.Response.HasStarted && (error == ForwarderError.RequestTimedOut ||
+        var idle = !context.Response.HasStarted && ((error == ForwarderError.RequestTimedOut && !IsConnectTimeout(exception)) ||
             error is ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient && context.Response.StatusCode == StatusCodes.Status408RequestTimeout);
         return idle ? context.Features.Get<IHttpRequestTrailersFeature>()?.Available == true : null;
     }
