@@ -56,7 +56,6 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
         var openFiles = OpenFileLimit.Raise();
         var maxConnections = options.MaxConnections ?? (openFiles is { } files ? OpenFileLimit.MaxConnectionsFor(files.After) : null);
-        var budget = new ConnectionBudget(maxConnections);
 
         // One line per entry on stdout, written in batches off the request path (plugins may log on every request).
         var log = new BatchedLineLoggerProvider(Console.OpenStandardOutput());
@@ -89,18 +88,15 @@ internal sealed partial class ProxyServer : IAsyncDisposable
             ApplyRequestHeadLimit(kestrel.Limits, options.MaxRequestHeadersKb);
             kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxConcurrentStreams;
             kestrel.Limits.KeepAliveTimeout = options.IdleTimeout;
-            // Past the open-file limit the process dies (OpenFileLimit): one count over both data listeners, upgrades included.
-            kestrel.Listen(options.ListenAddress, options.Port, o =>
-            {
-                o.Protocols = HttpProtocols.Http1;
-                o.Use(budget.Admit);
-            });
+            // Past the open-file limit the process dies (OpenFileLimit); WebSockets and CONNECT are counted apart once upgraded.
+            kestrel.Limits.MaxConcurrentConnections = maxConnections;
+            kestrel.Limits.MaxConcurrentUpgradedConnections = maxConnections;
+            kestrel.Listen(options.ListenAddress, options.Port, o => o.Protocols = HttpProtocols.Http1);
             if (options.H2cPort != 0)
             {
                 kestrel.Listen(options.ListenAddress, options.H2cPort, o =>
                 {
                     o.Protocols = HttpProtocols.Http2;
-                    o.Use(budget.Admit);
                     o.Use(connections.TrackHttp2);
                 });
             }
@@ -127,7 +123,6 @@ internal sealed partial class ProxyServer : IAsyncDisposable
 
         var app = builder.Build();
         app.Services.GetRequiredService<ProxyMetrics>().ObserveLog(log);
-        budget.Logger = app.Services.GetRequiredService<ILogger<ConnectionBudget>>();
         LogConnectionLimit(app.Services.GetRequiredService<ILogger<ProxyServer>>(), openFiles?.After ?? -1, openFiles?.Before ?? -1, maxConnections ?? -1);
         var proxy = app.Services.GetRequiredService<ProxyHandler>();
         app.Run(context =>
