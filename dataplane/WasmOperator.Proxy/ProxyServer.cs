@@ -307,6 +307,6 @@ internal sealed partial class ProxyServer : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "stopping the data listeners; idle connections close, in-flight requests have {TimeoutSeconds} s to finish")]
     private static partial void LogStopping(ILogger logger, double timeoutSeconds);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "open files: at most {OpenFiles} (soft limit was {Before}); client connections: at most {MaxConnections} at once (--max-connections; -1 = unknown, unlimited)")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "open files: at most {OpenFiles} (soft limit was {Before}); client connections: at most {MaxConnections} at once on each data port (--max-connections; -1 = unknown, unlimited)")]
     private static partial void LogConnectionLimit(ILogger logger, long openFiles, long before, int maxConnections);
 }

@@ -56,10 +56,11 @@ internal static class OpenFileLimit
     }
 
     /// <summary>
-    /// Client connections that fit in <paramref name="openFiles"/> descriptors: half of what the reserve leaves, the
-    /// other half for the upstream connection each may need.
+    /// Client connections per listener that fit in <paramref name="openFiles"/> descriptors. Kestrel counts each data
+    /// listener (HTTP/1.1, h2c) and the upgraded connections apart, so three such counts may fill up together; each
+    /// connection may need an upstream one too: a sixth of what the reserve leaves.
     /// </summary>
-    public static int MaxConnectionsFor(long openFiles) => (int)Math.Clamp((openFiles - Reserve) / 2, 16, 1_000_000);
+    public static int MaxConnectionsFor(long openFiles) => (int)Math.Clamp((openFiles - Reserve) / 6, 16, 1_000_000);
 
     [StructLayout(LayoutKind.Sequential)]
     private readonly record struct Rlimit(ulong Current, ulong Maximum);

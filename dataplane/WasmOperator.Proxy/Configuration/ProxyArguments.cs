@@ -123,7 +123,7 @@ internal static class ProxyArguments
             (o, v, _) => o.MaxRequestHeadersKb = Integer(v, 1, 8192)),
         new("--max-concurrent-streams", "N", "HTTP/2 streams one client connection may have open at once (1024)",
             (o, v, _) => o.MaxConcurrentStreams = Integer(v, 1)),
-        new("--max-connections", "N", "client connections open at once; more are closed as they arrive (half of the open-file limit, less 256, after raising it to the hard limit)",
+        new("--max-connections", "N", "client connections open at once on each data port, and upgraded ones apart; more are closed as they arrive (a sixth of the open-file limit, less 256, after raising it to the hard limit)",
             (o, v, _) => o.MaxConnections = Integer(v, 1)),
         new("--shards", "N", "VMs per plugin (one per core)", (o, v, _) => o.ShardsPerPlugin = Integer(v, 1, 1024)),
         new("--max-callouts-per-cluster", "N", "plugin callouts one cluster may have in flight (2048)", (o, v, _) => o.MaxCalloutsPerCluster = Integer(v, 1)),

@@ -15,11 +15,11 @@ namespace WasmOperator.Proxy.Tests.Configuration;
 public sealed class ConnectionLimitTests
 {
     [Theory]
-    [InlineData(1024, 384)]
-    [InlineData(400, 72)]
+    [InlineData(1024, 128)]
+    [InlineData(400, 24)]
     [InlineData(260, 16)]
-    [InlineData(1_048_576, 524_160)]
-    public void Client_connections_get_half_of_what_the_reserve_leaves_of_the_open_file_limit(long openFiles, int expected) =>
+    [InlineData(1_048_576, 174_720)]
+    public void Client_connections_per_listener_get_a_sixth_of_what_the_reserve_leaves_of_the_open_file_limit(long openFiles, int expected) =>
         Assert.Equal(expected, OpenFileLimit.MaxConnectionsFor(openFiles));
 
     [Fact]
@@ -40,7 +40,7 @@ public sealed class ConnectionLimitTests
             using var http = new HttpClient();
             await ProxyHarness.EventuallyAsync(async () => await ReadyAsync(http, admin), "the proxy to be ready");
 
-            // 400 descriptors leave room for (400 - 256) / 2 = 72 client connections; 300 would exhaust them.
+            // 400 descriptors leave room for (400 - 256) / 6 = 24 client connections per listener; 300 would exhaust them.
             for (var i = 0; i < 300; i++)
             {
                 var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
@@ -48,7 +48,7 @@ public sealed class ConnectionLimitTests
                 held.Add(socket);
             }
 
-            await ProxyHarness.EventuallyAsync(() => Task.FromResult(held.Count(ClosedByServer) >= 300 - 72), "the connections past the limit to be closed");
+            await ProxyHarness.EventuallyAsync(() => Task.FromResult(held.Count(ClosedByServer) >= 300 - 24), "the connections past the limit to be closed");
             var first = held[0];
             await first.SendAsync("GET /held HTTP/1.1\r\nHost: proxy\r\n\r\n"u8.ToArray());
             var buffer = new byte[64];
@@ -75,7 +75,7 @@ public sealed class ConnectionLimitTests
             }
         }
 
-        Assert.Contains("client connections: at most 72 at once", await output, StringComparison.Ordinal);
+        Assert.Contains("client connections: at most 24 at once on each data port", await output, StringComparison.Ordinal);
     }
 
     private static bool ClosedByServer(Socket socket)
