@@ -16,18 +16,7 @@ internal static class ClientReset
     private static readonly object Aborted = new();
 
     /// <summary>True when <paramref name="exception"/>, or one it wraps, is the client's connection reset.</summary>
-    public static bool Caused(Exception? exception)
-    {
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            if (e is ConnectionResetException)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    public static bool Caused(Exception? exception) => ExceptionChain.Find<ConnectionResetException>(exception) is not null;
 
     /// <summary>Aborts the request's connection, which the client reset, and marks the request as having no response.</summary>
     public static void Abort(HttpContext context)

@@ -328,18 +328,8 @@ internal sealed class CalloutClient : IDisposable
         _ => (HttpStatusCode.ServiceUnavailable, LocalReply.ResetBeforeHeadersText("remote connection failure", TransportFailure(ex))),
     };
 
-    private static string? TransportFailure(Exception ex)
-    {
-        for (Exception? e = ex; e is not null; e = e.InnerException)
-        {
-            if (e is System.Net.Sockets.SocketException socket)
-            {
-                return "delayed connect error: " + socket.Message;
-            }
-        }
-
-        return null;
-    }
+    private static string? TransportFailure(Exception ex) =>
+        Forwarding.ExceptionChain.Find<System.Net.Sockets.SocketException>(ex) is { } socket ? "delayed connect error: " + socket.Message : null;
 
     /// <summary>A local reply as Envoy encodes it (<c>Http::Utility::sendLocalReply</c>): :status, content-length, content-type text/plain; no body for HEAD.</summary>
     private static HttpCalloutResponse RouterReply(HttpStatusCode status, string text, bool head)

@@ -579,18 +579,7 @@ internal sealed partial class ProxyHandler : IDisposable
     }
 
     /// <summary>HttpClient's ConnectTimeout ended the connect (a TimeoutException somewhere under the failure).</summary>
-    private static bool IsConnectTimeout(Exception? exception)
-    {
-        for (; exception is not null; exception = exception.InnerException)
-        {
-            if (exception is TimeoutException)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    private static bool IsConnectTimeout(Exception? exception) => ExceptionChain.Find<TimeoutException>(exception) is not null;
 
     /// <summary>What went wrong, in the words of Envoy's response flag for it (the flag follows, as its access log shows it).</summary>
     private static string Describe(ForwardResult result) => result switch

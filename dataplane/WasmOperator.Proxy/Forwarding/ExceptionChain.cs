@@ -1,0 +1,20 @@
+namespace WasmOperator.Proxy.Forwarding;
+
+/// <summary>Finds what a failure wraps: HttpClient and YARP bury the socket's or the timer's exception a few levels down.</summary>
+internal static class ExceptionChain
+{
+    /// <summary><paramref name="exception"/> itself or the first exception it wraps (inner after inner) that is a <typeparamref name="T"/>.</summary>
+    public static T? Find<T>(Exception? exception)
+        where T : Exception
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is T found)
+            {
+                return found;
+            }
+        }
+
+        return null;
+    }
+}
