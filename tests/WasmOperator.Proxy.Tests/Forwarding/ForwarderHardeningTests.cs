@@ -260,28 +260,6 @@ public sealed class ForwarderHardeningTests
     /// Writes <paramref name="request"/> on a new connection and returns what came back by the time the proxy closed it,
     /// or after 5 s with "[still open]" appended.
     /// </summary>
-    private static async Task<string> RawRequestAsync(ProxyHarness proxy, string request)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        using var client = new TcpClient();
-        await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port, timeout.Token);
-        var stream = client.GetStream();
-        await stream.WriteAsync(Ascii(request), timeout.Token);
-        var reply = new StringBuilder();
-        var buffer = new byte[4096];
-        try
-        {
-            int read;
-            while ((read = await stream.ReadAsync(buffer, timeout.Token)) > 0)
-            {
-                reply.Append(Encoding.Latin1.GetString(buffer, 0, read));
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            reply.Append("[still open]");
-        }
-
-        return reply.ToString();
-    }
+    private static Task<string> RawRequestAsync(ProxyHarness proxy, string request) =>
+        RawHttp.ExchangeAsync(proxy.Server.Options.Port, request, TimeSpan.FromSeconds(5));
 }

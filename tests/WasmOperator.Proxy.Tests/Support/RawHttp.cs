@@ -15,6 +15,35 @@ internal static class RawHttp
     private const byte EndStream = 0x1, EndHeaders = 0x4, Ack = 0x1;
 
     /// <summary>
+    /// Writes <paramref name="request"/> as given on a new connection and returns what came back by the time the server
+    /// closed it (Latin-1), or after <paramref name="wait"/> with "[still open]" appended.
+    /// </summary>
+    public static async Task<string> ExchangeAsync(int port, string request, TimeSpan wait)
+    {
+        using var timeout = new CancellationTokenSource(wait);
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, port, timeout.Token);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.Latin1.GetBytes(request), timeout.Token);
+        var reply = new StringBuilder();
+        var buffer = new byte[4096];
+        try
+        {
+            int read;
+            while ((read = await stream.ReadAsync(buffer, timeout.Token)) > 0)
+            {
+                reply.Append(Encoding.Latin1.GetString(buffer, 0, read));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            reply.Append("[still open]");
+        }
+
+        return reply.ToString();
+    }
+
+    /// <summary>
     /// Sends <c>GET target HTTP/1.1</c> exactly as given (HttpClient would normalize a target like <c>/a/../b</c> or
     /// <c>//host/x</c>), with <c>Connection: close</c> and each of <paramref name="headers"/> as a field line of its own
     /// (HttpClient joins the values of a repeated name into one line); returns the whole response text (Latin-1).
