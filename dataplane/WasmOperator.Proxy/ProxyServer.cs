@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Builder;
@@ -110,6 +111,12 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton<ProxyMetrics>();
+        if (maxConnections is { } max)
+        {
+            builder.Services.AddSingleton(sp => new ConnectionOverflow(sp.GetRequiredService<IMeterFactory>(), sp.GetRequiredService<ProxyMetrics>().DownstreamOverflows, max,
+                sp.GetRequiredService<ILogger<ConnectionOverflow>>()));
+        }
+
         builder.Services.AddSingleton<CalloutClient>();
         builder.Services.AddSingleton(sp => new ProxyWasmRuntime(new ProxyWasmRuntimeOptions { PluginLogLevel = options.PluginLogLevel }, sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<ChainManager>();
@@ -123,6 +130,8 @@ internal sealed partial class ProxyServer : IAsyncDisposable
 
         var app = builder.Build();
         app.Services.GetRequiredService<ProxyMetrics>().ObserveLog(log);
+        // Listening from the start (the container disposes it with the host).
+        app.Services.GetService<ConnectionOverflow>();
         LogConnectionLimit(app.Services.GetRequiredService<ILogger<ProxyServer>>(), openFiles?.After ?? -1, openFiles?.Before ?? -1, maxConnections ?? -1);
         var proxy = app.Services.GetRequiredService<ProxyHandler>();
         app.Run(context =>
@@ -194,6 +203,8 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         // away is no failure of its own. YARP's warning for the same failure repeated it with a stack trace, and warned of
         // clients that reset or closed a WebSocket.
         builder.AddFilter("Yarp.ReverseProxy.Forwarder", LogLevel.Error);
+        // Kestrel warns once per connection it closes past --max-connections; ConnectionOverflow counts them and logs once a second.
+        builder.AddFilter("Microsoft.AspNetCore.Server.Kestrel.Connections", LogLevel.Error);
 
         // Hosting starts an Activity for every request whenever its logger is enabled at any level;
         // it only logs request start/finish (Information). Failures are logged by Kestrel and YARP.

@@ -34,6 +34,8 @@ internal sealed class ProxyMetrics
         UpstreamErrors = factory.CreateCounter("proxy_upstream_errors_total", "Requests the forwarder could not complete.");
         UpstreamRetries = factory.CreateCounter("proxy_upstream_retries_total",
             "Requests sent again on a new upstream connection after a pooled one closed or reset before any response byte (Envoy's upstream_rq_retry).");
+        DownstreamOverflows = factory.CreateCounter("proxy_downstream_cx_overflow_total",
+            "Client connections closed on arrival because their data port had --max-connections open (Envoy's downstream_cx_overflow).");
         DownstreamResets = factory.CreateCounter("proxy_downstream_resets_total", "Requests the client reset or left before their response completed (Envoy's DC flag).");
         PluginResets = factory.CreateCounter("proxy_plugin_resets_total",
             "Streams reset because a plugin closed them (proxy_close_stream), counted in no response class if no response had started (Envoy's downstream_rq_tx_reset).");
@@ -86,6 +88,8 @@ internal sealed class ProxyMetrics
     public Counter UpstreamRetries { get; }
 
     public Counter DownstreamResets { get; }
+
+    public Counter DownstreamOverflows { get; }
 
     public Counter PluginResets { get; }
 

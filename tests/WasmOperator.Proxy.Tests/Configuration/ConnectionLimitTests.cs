@@ -78,6 +78,32 @@ public sealed class ConnectionLimitTests
         Assert.Contains("client connections: at most 24 at once on each data port", await output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Connections_closed_past_the_limit_are_counted_and_logged_once_a_second_not_once_each()
+    {
+        await using var proxy = await ProxyHarness.StartAsync("plugins: []", o => o.MaxConnections = 2);
+        var held = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 6; i++)
+            {
+                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+                await socket.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port);
+                held.Add(socket);
+            }
+
+            await ProxyHarness.EventuallyAsync(async () => (await proxy.MetricsAsync()).Contains("\nproxy_downstream_cx_overflow_total 4\n", StringComparison.Ordinal),
+                "the four connections past the limit of two to be counted");
+        }
+        finally
+        {
+            held.ForEach(s => s.Dispose());
+        }
+
+        Assert.Contains(proxy.Logs.Lines, l => l.Contains("client connection closed on arrival: a data port already has 2 open (--max-connections)", StringComparison.Ordinal));
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("rejected because the maximum number of concurrent connections", StringComparison.Ordinal));
+    }
+
     private static bool ClosedByServer(Socket socket)
     {
         try
