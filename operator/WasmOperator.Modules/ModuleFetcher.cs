@@ -307,7 +307,7 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
 
             if (module.LimitExceeded)
             {
-                throw new ModuleTooLargeException(url, module.Size, _options.MaxModuleBytes);
+                throw _options.TooLarge(url, module.Size);
             }
 
             return await CommitAsync(url, moduleTemp, module, resolvedRef, topDigest, format, layer.MediaType, cancellationToken);

@@ -16,6 +16,9 @@ public sealed class ModuleFetcherOptions
     /// <summary>Largest module (and largest layer holding it) accepted.</summary>
     public long MaxModuleBytes { get; init; } = DefaultMaxModuleBytes;
 
+    /// <summary>What a user changes to raise <see cref="MaxModuleBytes"/>, named in the too-large error (the host knows its own flags).</summary>
+    public string MaxModuleBytesSetting { get; init; } = "the fetcher's MaxModuleBytes";
+
     /// <summary>Cache size above which unpinned modules are evicted, least recently used first.</summary>
     public long MaxCacheBytes { get; init; } = 4L * 1024 * 1024 * 1024;
 
@@ -71,6 +74,9 @@ public sealed class ModuleFetcherOptions
 
     /// <summary>User-Agent sent with every request.</summary>
     public string UserAgent { get; init; } = "wasmoperator-fetcher/0.1";
+
+    /// <summary>The error for a module of at least <paramref name="size"/> bytes, over <see cref="MaxModuleBytes"/>.</summary>
+    internal Failures.ModuleTooLargeException TooLarge(string url, long size) => new(url, size, MaxModuleBytes, MaxModuleBytesSetting);
 
     /// <summary>Throws <see cref="ArgumentException"/> listing every invalid setting.</summary>
     public void Validate()

@@ -21,11 +21,11 @@ internal sealed class FileModuleSource(ModuleFetcherOptions options)
             await using var source = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 81920, useAsync: true);
             if (source.Length > options.MaxModuleBytes)
             {
-                throw new ModuleTooLargeException(url, source.Length, options.MaxModuleBytes);
+                throw options.TooLarge(url, source.Length);
             }
 
             var outcome = await HashingCopy.CopyAsync(source, destination, options.MaxModuleBytes, cancellationToken);
-            return outcome.LimitExceeded ? throw new ModuleTooLargeException(url, outcome.Size, options.MaxModuleBytes) : outcome;
+            return outcome.LimitExceeded ? throw options.TooLarge(url, outcome.Size) : outcome;
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
         {

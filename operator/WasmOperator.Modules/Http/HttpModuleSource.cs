@@ -35,7 +35,7 @@ internal sealed class HttpModuleSource(HttpClient http, HostPolicy hosts, Retrie
                         throw new DownloadFailureException(url, $"the server answered {(int)response.StatusCode}");
                     }
 
-                    return await HttpResponses.SaveBodyAsync(url, response, destination, options.MaxModuleBytes, ct);
+                    return await HttpResponses.SaveBodyAsync(response, destination, options.MaxModuleBytes, size => options.TooLarge(url, size), ct);
                 }
             }, cancellationToken);
         }

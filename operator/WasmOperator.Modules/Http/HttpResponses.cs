@@ -73,17 +73,20 @@ internal static class HttpResponses
         return buffer.ToArray();
     }
 
-    /// <summary>Streams the body to <paramref name="destination"/> while hashing; refuses more than <paramref name="limit"/> bytes.</summary>
+    /// <summary>
+    /// Streams the body to <paramref name="destination"/> while hashing. More than <paramref name="limit"/> bytes (announced
+    /// in Content-Length, or read) stop the read and throw <paramref name="overLimit"/>'s error for the bytes seen.
+    /// </summary>
     public static async Task<HashingCopy.Outcome> SaveBodyAsync(
-        string url, HttpResponseMessage response, string destination, long limit, CancellationToken cancellationToken)
+        HttpResponseMessage response, string destination, long limit, Func<long, Exception> overLimit, CancellationToken cancellationToken)
     {
         if (response.Content.Headers.ContentLength is { } length && length > limit)
         {
-            throw new ModuleTooLargeException(url, length, limit);
+            throw overLimit(length);
         }
 
         await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
         var outcome = await HashingCopy.CopyAsync(body, destination, limit, cancellationToken);
-        return outcome.LimitExceeded ? throw new ModuleTooLargeException(url, outcome.Size, limit) : outcome;
+        return outcome.LimitExceeded ? throw overLimit(outcome.Size) : outcome;
     }
 }

@@ -100,7 +100,7 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
     {
         if (blob.Size > options.MaxModuleBytes)
         {
-            throw new ModuleTooLargeException(url, blob.Size, options.MaxModuleBytes);
+            throw options.TooLarge(url, blob.Size);
         }
 
         var uri = new Uri(hosts.RegistryBase(reference.ApiHost), $"v2/{reference.Repository}/blobs/{blob.Digest}");
@@ -115,7 +115,7 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
                     throw new DownloadFailureException(url, $"blob {blob.Digest} of {reference.Registry}/{reference.Repository}: {(int)response.StatusCode}");
                 }
 
-                var outcome = await HttpResponses.SaveBodyAsync(url, response, destination, options.MaxModuleBytes, ct);
+                var outcome = await HttpResponses.SaveBodyAsync(response, destination, options.MaxModuleBytes, size => options.TooLarge(url, size), ct);
                 if (outcome.Digest != blob.Digest)
                 {
                     throw new TransientFetchException($"blob {blob.Digest} arrived with digest {outcome.Digest} ({outcome.Size} of {blob.Size} bytes)");

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.RegularExpressions;
+using WasmOperator.Modules;
 using WasmOperator.Validation.Cel;
 
 namespace WasmOperator.Operator.Configuration;
@@ -31,6 +32,12 @@ internal sealed partial record OperatorOptions
     public string CacheDirectory { get; init; } = "/var/cache/wasm-operator";
 
     public long CacheMaxBytes { get; init; } = 4L * 1024 * 1024 * 1024;
+
+    /// <summary>
+    /// Largest module (and OCI layer holding it) fetched; 256 MiB as istio-agent's limit on Wasm downloads. A module must
+    /// fit the cache too: the smaller of this and <see cref="CacheMaxBytes"/> applies.
+    /// </summary>
+    public long MaxModuleBytes { get; init; } = ModuleFetcherOptions.DefaultMaxModuleBytes;
 
     /// <summary>How often unpinned modules beyond <see cref="CacheMaxBytes"/> are collected (also after a plugin is deleted or replaced).</summary>
     public TimeSpan CacheGcInterval { get; init; } = TimeSpan.FromMinutes(10);
@@ -121,6 +128,11 @@ internal sealed partial record OperatorOptions
         if (CacheMaxBytes < 1024 * 1024)
         {
             problems.Add($"cache-max-bytes: {CacheMaxBytes} is below the 1 MiB minimum");
+        }
+
+        if (MaxModuleBytes < 1)
+        {
+            problems.Add($"max-module-bytes: {MaxModuleBytes} must be positive");
         }
 
         if (Workers is < 1 or > 256)

@@ -30,6 +30,8 @@ internal static class OperatorSettings
             (o, v) => o with { CacheDirectory = v }),
         new("cache-max-bytes", Defaults.CacheMaxBytes.ToString(CultureInfo.InvariantCulture), "Size the module cache is collected down to, in bytes (at least 1 MiB).",
             (o, v) => o with { CacheMaxBytes = Long(v) }),
+        new("max-module-bytes", Defaults.MaxModuleBytes.ToString(CultureInfo.InvariantCulture), "Largest module (or OCI layer holding it) fetched, in bytes; reads stop there. A module must fit cache-max-bytes too: the smaller applies.",
+            (o, v) => o with { MaxModuleBytes = Long(v) }),
         new("cache-gc-interval", Show(Defaults.CacheGcInterval), "How often unpinned modules beyond cache-max-bytes are collected (also after a plugin is deleted or replaced).",
             (o, v) => o with { CacheGcInterval = Duration(v) }),
         new("workers", Show(Defaults.Workers), "Concurrent reconciles (of different plugins), 1 to 256.",

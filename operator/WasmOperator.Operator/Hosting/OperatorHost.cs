@@ -60,7 +60,8 @@ internal sealed partial class OperatorHost : IAsyncDisposable
         {
             CacheDirectory = options.CacheDirectory,
             MaxCacheBytes = options.CacheMaxBytes,
-            MaxModuleBytes = Math.Min(ModuleFetcherOptions.DefaultMaxModuleBytes, options.CacheMaxBytes),
+            MaxModuleBytes = Math.Min(options.MaxModuleBytes, options.CacheMaxBytes),
+            MaxModuleBytesSetting = ModuleLimitSetting(options),
             InsecureHosts = options.InsecureRegistries,
             BlockedNetworks = options.BlockedCidrs,
             AllowedFileRoots = options.AllowedFileRoots,
@@ -304,6 +305,14 @@ internal sealed partial class OperatorHost : IAsyncDisposable
             });
         }
     }
+
+    /// <summary>The setting a too-large module's error tells the user to raise: the one that set the limit.</summary>
+    private static string ModuleLimitSetting(OperatorOptions options) => options.MaxModuleBytes <= options.CacheMaxBytes
+        ? "the operator's " + Named("max-module-bytes")
+        : $"the operator's {Named("cache-max-bytes")}, which caps the module size below max-module-bytes ({options.MaxModuleBytes}) as a module must fit the cache";
+
+    private static string Named(string name) =>
+        OperatorSettings.Find(name) is { } setting ? $"{setting.Flag} (env {setting.Variable})" : "--" + name;
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Pinned the modules of {Count} stable revisions recorded in status")]
     private static partial void LogAdopted(ILogger logger, int count);

@@ -134,6 +134,7 @@ public sealed class HttpSourceTests : IDisposable
             CacheDirectory = _cache.Path,
             InsecureHosts = [server.HostPort],
             MaxModuleBytes = 16 * 1024,
+            MaxModuleBytesSetting = "--the-limit",
             MetricsRegistry = Prometheus.Metrics.NewCustomRegistry(),
         });
 
@@ -141,7 +142,9 @@ public sealed class HttpSourceTests : IDisposable
             fetcher.FetchAsync(new ModuleRequest { Url = $"http://{server.HostPort}/plugin.wasm" }, default));
 
         Assert.Equal(16 * 1024, error.Limit);
-        Assert.Contains("raise the operator's --cache-max-bytes (env WASMOP_CACHE_MAX_BYTES), which caps the module size below the fixed maximum", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"http://{server.HostPort}/plugin.wasm", error.Message, StringComparison.Ordinal);
+        Assert.Contains("larger than the limit of 16384 bytes", error.Message, StringComparison.Ordinal);
+        Assert.Contains("raise --the-limit", error.Message, StringComparison.Ordinal);
         Assert.Equal(0, fetcher.Cache.TotalBytes);
         Assert.Empty(Directory.EnumerateFiles(Path.Combine(_cache.Path, "tmp")));
     }

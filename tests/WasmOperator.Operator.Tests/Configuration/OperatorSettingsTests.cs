@@ -13,7 +13,7 @@ public sealed class OperatorSettingsTests
     {
         var help = OperatorSettings.Help();
 
-        Assert.Equal(25, OperatorSettings.All.Count);
+        Assert.Equal(26, OperatorSettings.All.Count);
         foreach (var setting in OperatorSettings.All)
         {
             Assert.Contains($"  {setting.Flag}  {setting.Variable}  (default: {setting.Default})", help, StringComparison.Ordinal);
@@ -51,7 +51,7 @@ public sealed class OperatorSettingsTests
 
     private static string ValidValue(string name) => name switch
     {
-        "cache-max-bytes" => "2000000",
+        "cache-max-bytes" or "max-module-bytes" => "2000000",
         "workers" or "queue-burst" or "queue-qps" => "2",
         "leader-election" => "false",
         "blocked-cidrs" => "10.0.0.0/8",
