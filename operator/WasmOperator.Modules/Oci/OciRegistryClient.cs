@@ -115,7 +115,12 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
                     throw new DownloadFailureException(url, $"blob {blob.Digest} of {reference.Registry}/{reference.Repository}: {(int)response.StatusCode}");
                 }
 
-                var outcome = await HttpResponses.SaveBodyAsync(response, destination, options.MaxModuleBytes, size => options.TooLarge(url, size), ct);
+                // The read stops at the size the manifest declares: more bytes cannot hash to the digest, so they are never read
+                // (a blob listed without a size, against the OCI spec, is held to the module limit only).
+                var outcome = blob.Size >= 0
+                    ? await HttpResponses.SaveBodyAsync(response, destination, blob.Size, size => new DownloadFailureException(url,
+                        $"blob {blob.Digest} of {reference.Registry}/{reference.Repository}: the registry sent more than the {blob.Size} bytes the manifest declares (at least {size}); the registry or a proxy in front of it serves other content than the manifest describes"), ct)
+                    : await HttpResponses.SaveBodyAsync(response, destination, options.MaxModuleBytes, size => options.TooLarge(url, size), ct);
                 if (outcome.Digest != blob.Digest)
                 {
                     throw new TransientFetchException($"blob {blob.Digest} arrived with digest {outcome.Digest} ({outcome.Size} of {blob.Size} bytes)");

@@ -1,0 +1,112 @@
+using System.Text;
+using WasmOperator.Modules.Failures;
+using WasmOperator.Modules.Tests.Fixtures;
+
+namespace WasmOperator.Modules.Tests.Oci;
+
+/// <summary>
+/// A layer is read no further than the size its manifest declares. The declared size used to be checked against the
+/// limit only: the read went on to the module limit (256 MiB by default), so a registry that sent more than it declared
+/// was read whole, and the module accepted when the bytes hashed to the digest.
+/// </summary>
+public sealed class LayerSizeTests : IDisposable
+{
+    private readonly TempDirectory _cache = new();
+
+    public void Dispose() => _cache.Dispose();
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_registry_sending_more_than_the_manifest_declares_is_a_download_failure_without_retries(bool announceLength)
+    {
+        var module = TestModules.Create(payloadBytes: 64 * 1024);
+        var digest = TestModules.Digest(module);
+        const int declared = 1024;
+        var blobGets = 0;
+        await using var server = await LoopbackServer.StartAsync(async context =>
+        {
+            var path = context.Request.Path.Value!;
+            if (path.EndsWith("/manifests/v1", StringComparison.Ordinal))
+            {
+                context.Response.ContentType = "application/vnd.oci.image.manifest.v1+json";
+                await context.Response.Body.WriteAsync(Manifest(digest, declared));
+                return;
+            }
+
+            if (path.EndsWith("/blobs/" + digest, StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref blobGets);
+                if (announceLength)
+                {
+                    context.Response.ContentLength = module.Length;
+                }
+
+                await context.Response.Body.WriteAsync(module);
+                return;
+            }
+
+            context.Response.StatusCode = path == "/v2/" ? 200 : 404;
+        });
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, server.HostPort));
+        var url = $"oci://{server.HostPort}/team/liar:v1";
+
+        var error = await Record.ExceptionAsync(() => fetcher.FetchAsync(new ModuleRequest { Url = url }, default));
+
+        var failure = Assert.IsType<DownloadFailureException>(error);
+        Assert.Contains(url, failure.Message, StringComparison.Ordinal);
+        Assert.Contains($"more than the {declared} bytes the manifest declares", failure.Message, StringComparison.Ordinal);
+        Assert.Equal(1, Volatile.Read(ref blobGets));
+        Assert.Equal(0, fetcher.Cache.TotalBytes);
+    }
+
+    [Fact]
+    public async Task A_declared_layer_size_over_the_limit_is_refused_before_the_blob_is_asked_for_and_names_the_setting()
+    {
+        var module = TestModules.Create();
+        var digest = TestModules.Digest(module);
+        var blobGets = 0;
+        await using var server = await LoopbackServer.StartAsync(async context =>
+        {
+            var path = context.Request.Path.Value!;
+            if (path.EndsWith("/manifests/v1", StringComparison.Ordinal))
+            {
+                context.Response.ContentType = "application/vnd.oci.image.manifest.v1+json";
+                await context.Response.Body.WriteAsync(Manifest(digest, 1L << 40));
+                return;
+            }
+
+            if (path.EndsWith("/blobs/" + digest, StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref blobGets);
+                await context.Response.Body.WriteAsync(module);
+                return;
+            }
+
+            context.Response.StatusCode = path == "/v2/" ? 200 : 404;
+        });
+        var defaults = FetcherFactory.Options(_cache.Path, server.HostPort);
+        using var fetcher = new ModuleFetcher(new ModuleFetcherOptions
+        {
+            CacheDirectory = defaults.CacheDirectory,
+            InsecureHosts = defaults.InsecureHosts,
+            MetricsRegistry = defaults.MetricsRegistry,
+            MaxModuleBytesSetting = "--the-limit",
+        });
+        var url = $"oci://{server.HostPort}/team/huge:v1";
+
+        var error = await Assert.ThrowsAsync<ModuleTooLargeException>(() => fetcher.FetchAsync(new ModuleRequest { Url = url }, default));
+
+        Assert.Equal(1L << 40, error.Size);
+        Assert.Equal(ModuleFetcherOptions.DefaultMaxModuleBytes, error.Limit);
+        Assert.Contains(url, error.Message, StringComparison.Ordinal);
+        Assert.Contains($"limit of {ModuleFetcherOptions.DefaultMaxModuleBytes} bytes (at least {1L << 40} bytes)", error.Message, StringComparison.Ordinal);
+        Assert.Contains("raise --the-limit", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, Volatile.Read(ref blobGets));
+    }
+
+    private static byte[] Manifest(string digest, long layerSize) => Encoding.UTF8.GetBytes(
+        "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"," +
+        "\"config\":{\"mediaType\":\"application/vnd.wasm.config.v0+json\",\"digest\":\"" + digest + "\",\"size\":1}," +
+        "\"layers\":[{\"mediaType\":\"application/wasm\",\"digest\":\"" + digest + "\",\"size\":" + layerSize + "}]}");
+}
