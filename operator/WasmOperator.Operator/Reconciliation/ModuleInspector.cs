@@ -129,17 +129,28 @@ internal sealed class ModuleInspector(ProxyWasmRuntime runtime)
 
     private static string Rejection(FetchedModule module, WasmPluginSpec spec, PluginOptions options, string why, bool configurationRejected)
     {
+        var failure = LoadFailure.Parse(why);
         if (configurationRejected)
         {
             var config = spec.PluginConfig is null
                 ? "(unset: an empty configuration)"
                 : Shorten(Encoding.UTF8.GetString(options.Configuration));
-            return $"module {module.ModuleDigest}: the plugin (spec.pluginName \"{options.RootId}\") rejected spec.pluginConfig {config}: {why}; "
+            return $"module {module.ModuleDigest}: the plugin (spec.pluginName \"{options.RootId}\") rejected spec.pluginConfig {config}: {failure}; "
                 + "fix spec.pluginConfig, or use a module that accepts it";
         }
 
+        // Root ids are registered at run time (registerRootContext in AssemblyScript, a map in C++): the module has no list
+        // of them to compare with, so the check starts it with the one asked for, and a failure creating that root context
+        // is the module saying it has none of that name.
+        if (failure.Callback == "proxy_on_context_create")
+        {
+            return $"module {module.ModuleDigest} could not create a root context for spec.pluginName \"{options.RootId}\" ({failure}); "
+                + "set spec.pluginName to a root id the module registers (the operator cannot list them: a module registers them when it runs, "
+                + "e.g. with registerRootContext(…, \"<id>\") in AssemblyScript)";
+        }
+
         return $"module {module.ModuleDigest} did not start with spec.pluginName \"{options.RootId}\" under spec.limits "
-            + $"(maxMemoryBytes {options.MemoryLimitBytes}, maxCallDuration {options.CallDeadline.TotalMilliseconds} ms): {why}";
+            + $"(maxMemoryBytes {options.MemoryLimitBytes}, maxCallDuration {options.CallDeadline.TotalMilliseconds} ms): {failure}";
     }
 
     private static string Shorten(string text) => text.Length <= 200 ? text : string.Concat(text.AsSpan(0, 200), "…");

@@ -63,6 +63,7 @@ public sealed class ModuleInspectorTests
         {
             Assert.Equal(ConditionReasons.AbiRejected, condition.Reason);
             Assert.Contains("maxMemoryBytes 67108864", condition.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("module-check", condition.Message, StringComparison.Ordinal);
         }
     }
 
@@ -128,6 +129,48 @@ public sealed class ModuleInspectorTests
         Assert.DoesNotContain("imports", plugin.Status!.Conditions!.Find(c => c.Type == ConditionTypes.ModuleVerified)!.Message, StringComparison.Ordinal);
         await Cluster.EventuallyAsync(async () => (await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items.Any(e => e.Reason == "RevisionReady"), "the RevisionReady event");
         Assert.DoesNotContain((await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items, e => e.Reason == WasmPluginReconciler.MissingImportsEvent);
+    }
+
+    [Fact]
+    public async Task A_pluginName_the_module_does_not_register_is_one_sentence_naming_the_field_and_the_value_without_a_trace()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var (url, sha) = cluster.Modules.Example("add_header");
+        var op = await cluster.StartOperatorAsync();
+        var plugin = Cluster.Plugin("misnamed", url, sha);
+        plugin["spec"]!["pluginName"] = "add-header";
+
+        await cluster.CreateAsync(plugin);
+        var stalled = await cluster.WaitForConditionAsync("misnamed", ConditionTypes.Stalled, ConditionStatus.True);
+
+        var condition = stalled.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Stalled)!;
+        Assert.Equal(ConditionReasons.AbiRejected, condition.Reason);
+        Assert.Equal(
+            $"module sha256:{sha} could not create a root context for spec.pluginName \"add-header\" (proxy_on_context_create failed: proc_exit(255); "
+            + "the plugin logged \"Missing root context factory for root id: add-header\"); set spec.pluginName to a root id the module registers "
+            + "(the operator cannot list them: a module registers them when it runs, e.g. with registerRootContext(…, \"<id>\") in AssemblyScript)",
+            condition.Message);
+        Assert.Null(op.Desired.Get("default/misnamed"));
+        await Cluster.EventuallyAsync(async () => (await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items
+            .Any(e => e.Reason == ConditionReasons.AbiRejected && e.Message == condition.Message),
+            "a Warning AbiRejected event with the same message");
+    }
+
+    [Fact]
+    public async Task A_trap_while_the_plugin_starts_is_named_by_its_callback_on_one_line_without_the_wasm_backtrace()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var (url, sha) = cluster.Modules.Wat("trap-start.wasm", Module(vmStart: "(unreachable)"));
+        await cluster.StartOperatorAsync();
+
+        await cluster.CreateAsync(Cluster.Plugin("trap", url, sha));
+        var stalled = await cluster.WaitForConditionAsync("trap", ConditionTypes.Stalled, ConditionStatus.True);
+
+        var message = stalled.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Stalled)!.Message;
+        Assert.StartsWith($"module sha256:{sha} did not start with spec.pluginName \"root\" under spec.limits", message, StringComparison.Ordinal);
+        Assert.Contains("proxy_on_vm_start failed:", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("backtrace", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("\n", message, StringComparison.Ordinal);
     }
 
     [Fact]

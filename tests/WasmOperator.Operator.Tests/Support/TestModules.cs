@@ -41,6 +41,23 @@ internal sealed class TestModules : IDisposable
     /// <summary>A module written in WebAssembly text, for checks that need a particular export or import.</summary>
     public (string Url, string Sha256) Wat(string name, string wat) => Write(name, wat);
 
+    /// <summary>examples/plugins/&lt;name&gt;/build/plugin.wasm, copied here (run `make plugins` if it is missing).</summary>
+    public (string Url, string Sha256) Example(string name)
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !Directory.Exists(Path.Combine(directory.FullName, "examples", "plugins")))
+        {
+            directory = directory.Parent;
+        }
+
+        var source = Path.Combine(directory?.FullName ?? throw new DirectoryNotFoundException("examples/plugins not found above " + AppContext.BaseDirectory),
+            "examples", "plugins", name, "build", "plugin.wasm");
+        var bytes = File.Exists(source) ? File.ReadAllBytes(source) : throw new FileNotFoundException($"{source} is missing: run `make plugins`", source);
+        var path = Path.Combine(Root, $"example-{name}.wasm");
+        File.WriteAllBytes(path, bytes);
+        return (new Uri(path).AbsoluteUri, Convert.ToHexStringLower(SHA256.HashData(bytes)));
+    }
+
     public string PathOf(string url) => new Uri(url).LocalPath;
 
     public void Dispose() => Directory.Delete(Root, recursive: true);
