@@ -27,9 +27,11 @@ internal sealed class RevisionRestorer(ModuleResolver resolver, IModuleCache mod
 
     /// <summary>
     /// Rebuilds the stable revision recorded in <paramref name="plugin"/>'s status; on failure, says why in a
-    /// sentence fit for a condition message, and whether trying again may help.
+    /// sentence fit for a condition message, and whether trying again may help. Without <paramref name="fetchMissing"/>
+    /// a module not in the cache restores nothing, quietly: nothing is asked of a registry.
     /// </summary>
-    public async Task<(DesiredPlugin? Desired, string? Problem, bool Transient)> RestoreAsync(string key, WasmPlugin plugin, CancellationToken cancellationToken)
+    public async Task<(DesiredPlugin? Desired, string? Problem, bool Transient)> RestoreAsync(
+        string key, WasmPlugin plugin, bool fetchMissing, CancellationToken cancellationToken)
     {
         var stable = plugin.Status?.Revisions?.Stable;
         if (stable?.Revision is not { } revision || stable.ModuleDigest is not { } digest)
@@ -57,6 +59,11 @@ internal sealed class RevisionRestorer(ModuleResolver resolver, IModuleCache mod
         catch (ArgumentException)
         {
             return (null, $"the last good revision {revision} cannot be restored: status.revisions.stable.moduleDigest \"{digest}\" is not a sha256 digest", false);
+        }
+
+        if (path is null && !fetchMissing)
+        {
+            return (null, null, false);
         }
 
         if (path is null)

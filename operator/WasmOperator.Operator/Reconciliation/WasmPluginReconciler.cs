@@ -47,6 +47,10 @@ internal sealed partial class WasmPluginReconciler(
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly ConcurrentDictionary<string, RevisionRef> _applied = new(StringComparer.Ordinal);
 
+    // Keys whose stable revision was handed out from the cache before their first fetch after a restart (see
+    // RestoreVerifiedAsync): counted as restored only if that fetch then fails, as the restore it stood in for.
+    private readonly ConcurrentDictionary<string, (string Revision, long Generation)> _restoredEarly = new(StringComparer.Ordinal);
+
     // Pins taken at start for the stable revisions recorded in status, held until each key's first reconcile.
     private readonly ConcurrentDictionary<string, string> _adopted = new(StringComparer.Ordinal);
 
@@ -125,6 +129,7 @@ internal sealed partial class WasmPluginReconciler(
             {
                 try
                 {
+                    await RestoreVerifiedAsync(key, plugin, pass.Token).ConfigureAwait(false);
                     var evaluation = EvaluateAsync(key, plugin, pass.Token);
                     if (!evaluation.IsCompleted && plugin.Status?.ObservedGeneration != (metadata.Generation ?? 0))
                     {
@@ -139,6 +144,10 @@ internal sealed partial class WasmPluginReconciler(
                     if (outcome.Kind != OutcomeKind.Ready)
                     {
                         (outcome, retryRestore) = await KeepStableAsync(key, plugin, outcome, pass.Token).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        _restoredEarly.TryRemove(key, out _);
                     }
                 }
                 catch (OperationCanceledException) when (pass.Superseded && !cancellationToken.IsCancellationRequested)
@@ -265,9 +274,15 @@ internal sealed partial class WasmPluginReconciler(
     /// </summary>
     private async Task<(PluginOutcome Outcome, bool RetryRestore)> KeepStableAsync(string key, WasmPlugin plugin, PluginOutcome outcome, CancellationToken cancellationToken)
     {
+        if (_restoredEarly.TryRemove(key, out var early))
+        {
+            metrics.RestoredRevisions.Inc();
+            LogRestored(logger, key, early.Revision, early.Generation);
+        }
+
         if (!_applied.ContainsKey(key))
         {
-            var (restored, problem, transient) = await restorer.RestoreAsync(key, plugin, cancellationToken).ConfigureAwait(false);
+            var (restored, problem, transient) = await restorer.RestoreAsync(key, plugin, fetchMissing: true, cancellationToken).ConfigureAwait(false);
             if (restored is null)
             {
                 return (problem is null ? outcome : outcome with { Message = $"{outcome.Message}; {problem}" }, transient);
@@ -281,6 +296,29 @@ internal sealed partial class WasmPluginReconciler(
         return _applied.TryGetValue(key, out var applied)
             ? (outcome with { Message = $"{outcome.Message}; revision {applied.Revision} stays in effect" }, false)
             : (outcome, false);
+    }
+
+    /// <summary>
+    /// First pass after a restart on a spec whose revision status records as stable (its generation is the object's):
+    /// that revision, verified by the operator before, is handed out from the cache at once, before the spec is
+    /// fetched again. A fetch that goes to the registry (imagePullPolicy Always, an expired pull verification) can take
+    /// minutes against one that does not answer, and status already says this revision is the one in effect. Nothing
+    /// is restored early for a changed spec, nor when the module is not cached: the pass then goes as before.
+    /// </summary>
+    private async Task RestoreVerifiedAsync(string key, WasmPlugin plugin, CancellationToken cancellationToken)
+    {
+        if (_applied.ContainsKey(key) || plugin.Status?.Revisions?.Stable?.Generation is not { } generation || generation != (plugin.Metadata?.Generation ?? 0))
+        {
+            return;
+        }
+
+        var (restored, _, _) = await restorer.RestoreAsync(key, plugin, fetchMissing: false, cancellationToken).ConfigureAwait(false);
+        if (restored is not null)
+        {
+            Apply(restored);
+            _restoredEarly[key] = (restored.Revision, restored.Generation);
+            LogRestoredEarly(logger, key, restored.Revision, restored.Generation);
+        }
     }
 
     private void ReleaseAdopted(string key)
@@ -351,6 +389,7 @@ internal sealed partial class WasmPluginReconciler(
     private void Release(string key)
     {
         _written.TryRemove(key, out _);
+        _restoredEarly.TryRemove(key, out _);
         distributor.Remove(key);
         inspector.Forget(key);
         if (_applied.TryRemove(key, out var applied) && applied.ModuleDigest is { } digest)
@@ -549,6 +588,9 @@ internal sealed partial class WasmPluginReconciler(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: the current spec fails; restored revision {Revision} (generation {Generation}) from status")]
     private static partial void LogRestored(ILogger logger, string key, string revision, long generation);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: handed out stable revision {Revision} (generation {Generation}) from the cache before fetching the spec again")]
+    private static partial void LogRestoredEarly(ILogger logger, string key, string revision, long generation);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: generation {Generation} is superseded (the spec changed or the plugin is being deleted); its fetch is no longer waited for")]
     private static partial void LogSuperseded(ILogger logger, string key, long generation);

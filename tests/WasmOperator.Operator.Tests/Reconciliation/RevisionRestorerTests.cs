@@ -96,4 +96,37 @@ public sealed class RevisionRestorerTests
         Assert.Null(second.Desired.Get("default/lost"));
         Assert.Equal(before.Status.Revisions.Stable.Revision, after.Status.Revisions!.Stable!.Revision);
     }
+
+    [Fact]
+    public async Task After_a_restart_the_verified_revision_of_an_unchanged_spec_is_handed_out_while_its_registry_does_not_answer()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await using var registry = await Registry.StartAsync();
+        var (file, sha) = cluster.Modules.ProxyWasm("latest");
+        await registry.PushAsync("team/latest", "latest", File.ReadAllBytes(cluster.Modules.PathOf(file)));
+        await using var front = new TcpCutter(new Uri($"http://{registry.HostPort}/"));
+        var options = cluster.Options() with { InsecureRegistries = [front.Url.Authority] };
+        var first = await cluster.StartOperatorAsync(options);
+        await cluster.CreateAsync(Cluster.Plugin("latest", $"oci://{front.Url.Authority}/team/latest:latest"));
+        var ready = await cluster.WaitForConditionAsync("latest", ConditionTypes.Ready, ConditionStatus.True);
+        var good = first.Desired.Get("default/latest")!;
+        await first.DisposeAsync();
+
+        // :latest is pulled Always, so the restarted operator asks the registry, which now holds every request
+        // unanswered: 15 s an attempt, five attempts, well past the guard before the fetch fails.
+        front.Silence();
+        var second = await cluster.StartOperatorAsync(options);
+        await Cluster.EventuallyAsync(() => second.Desired.Get("default/latest") is not null, "the stable revision handed out");
+        await Cluster.EventuallyAsync(() => front.Held > 0, "the spec fetched again from the silent registry");
+
+        var restored = second.Desired.Get("default/latest")!;
+        Assert.Equal(good.Revision, restored.Revision);
+        Assert.Equal($"sha256:{sha}", restored.ModuleDigest);
+        Assert.True(File.Exists(restored.ModulePath));
+        var status = (await cluster.GetAsync("latest"))!.Status!;
+        Assert.Equal(ConditionStatus.True, status.Conditions!.Find(c => c.Type == ConditionTypes.Ready)!.Status);
+        Assert.Equal(ready.Status!.Revisions!.Stable!.Revision, status.Revisions!.Stable!.Revision);
+        // Nothing failed (yet): the restore counts only if the fetch it stands in for fails.
+        Assert.Equal(0, second.Host.Metrics.RestoredRevisions.Value);
+    }
 }

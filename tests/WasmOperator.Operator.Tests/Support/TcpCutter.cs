@@ -5,7 +5,8 @@ namespace WasmOperator.Operator.Tests.Support;
 
 /// <summary>
 /// A loopback TCP forwarder between the operator and the API server that a test can cut (drop every
-/// connection, like a server or load balancer dropping a watch) and pause (refuse connections, like an outage).
+/// connection, like a server or load balancer dropping a watch), pause (refuse connections, like an outage) and
+/// silence (accept connections and never answer, like a server stuck behind its load balancer). It fronts a registry too.
 /// </summary>
 internal sealed class TcpCutter : IAsyncDisposable
 {
@@ -16,7 +17,9 @@ internal sealed class TcpCutter : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accepting;
     private volatile bool _paused;
+    private volatile bool _silent;
     private int _refused;
+    private int _held;
 
     public TcpCutter(Uri target)
     {
@@ -29,6 +32,9 @@ internal sealed class TcpCutter : IAsyncDisposable
 
     /// <summary>Connections reset on arrival while paused.</summary>
     public int Refused => Volatile.Read(ref _refused);
+
+    /// <summary>Connections accepted and held unanswered while silenced.</summary>
+    public int Held => Volatile.Read(ref _held);
 
     public void Cut()
     {
@@ -50,7 +56,17 @@ internal sealed class TcpCutter : IAsyncDisposable
         Cut();
     }
 
-    public void Resume() => _paused = false;
+    public void Silence()
+    {
+        _silent = true;
+        Cut();
+    }
+
+    public void Resume()
+    {
+        _paused = false;
+        _silent = false;
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -78,6 +94,17 @@ internal sealed class TcpCutter : IAsyncDisposable
                 inbound.Client.LingerState = new LingerOption(true, 0);
                 inbound.Dispose();
                 Interlocked.Increment(ref _refused);
+                continue;
+            }
+
+            if (_silent)
+            {
+                lock (_lock)
+                {
+                    _open.Add(inbound);
+                }
+
+                Interlocked.Increment(ref _held);
                 continue;
             }
 
