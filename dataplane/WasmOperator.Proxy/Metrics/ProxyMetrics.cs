@@ -114,20 +114,28 @@ internal sealed class ProxyMetrics
         _latency.WithLabels(plugin, "response_trailers"));
 
     /// <summary>
-    /// Writes the proxy metrics, then the plugin-defined ones (prefixed <c>wasmcustom_</c>), one family per exported
+    /// Writes the proxy metrics, then the plugin-defined ones (under their own names, as Envoy), one family per exported
     /// name: plugin names that sanitise to the same name and type share a family (the later ones labelled with their
     /// own name), and a name already taken by another type, or by a histogram's <c>_bucket</c>/<c>_sum</c>/<c>_count</c>
     /// series, is exported under a suffixed name (logged once). Prometheus rejects a whole scrape that repeats a TYPE.
     /// </summary>
     public async Task ExportAsync(Stream output, MetricRegistry pluginMetrics, CancellationToken cancellationToken)
     {
-        await _registry.CollectAndExportAsTextAsync(output, cancellationToken).ConfigureAwait(false);
+        using var own = new MemoryStream();
+        await _registry.CollectAndExportAsTextAsync(own, cancellationToken).ConfigureAwait(false);
+        _pluginNames.Reserve(SeriesOf(own));
+        own.Position = 0;
+        await own.CopyToAsync(output, cancellationToken).ConfigureAwait(false);
         var snapshot = pluginMetrics.Snapshot();
         var families = new List<List<(MetricRegistry.MetricValue Metric, PluginMetricName Name)>>();
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var metric in snapshot)
         {
-            var name = _pluginNames.For(metric.Name, metric.Type);
+            if (_pluginNames.For(metric.Name, metric.Type) is not { } name)
+            {
+                continue;
+            }
+
             if (!index.TryGetValue(name.Family, out var i))
             {
                 i = families.Count;
@@ -171,6 +179,27 @@ internal sealed class ProxyMetrics
 
         var bytes = Encoding.UTF8.GetBytes(text.ToString());
         await output.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The series names a text export writes: each family's name, and a histogram's or summary's own series.</summary>
+    private static List<string> SeriesOf(MemoryStream export)
+    {
+        var series = new List<string>();
+        foreach (var line in Encoding.UTF8.GetString(export.GetBuffer(), 0, (int)export.Length).Split('\n'))
+        {
+            if (!line.StartsWith("# TYPE ", StringComparison.Ordinal) || line.Split(' ') is not [_, _, var name, var type])
+            {
+                continue;
+            }
+
+            series.Add(name);
+            if (type is "histogram" or "summary")
+            {
+                series.AddRange([name + "_bucket", name + "_sum", name + "_count"]);
+            }
+        }
+
+        return series;
     }
 
     private static void AppendSample(StringBuilder text, string name, string? label, long value, string? le = null)

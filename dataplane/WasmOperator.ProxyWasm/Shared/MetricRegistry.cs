@@ -66,8 +66,18 @@ public sealed class MetricRegistry
         return ProxyStatus.Ok;
     }
 
-    internal void Record(Metric metric, long value)
+    /// <summary>
+    /// Sets a gauge, adds to a counter, or adds a sample to a histogram. The ABI's value is a u64: a counter or histogram
+    /// value past 2^63 (a negative one from a plugin that meant a signed number) is refused, not added, so a counter
+    /// never goes down (Envoy's unsigned add would wrap it). A gauge keeps the signed value, as a gauge may go below zero.
+    /// </summary>
+    internal ProxyStatus Record(Metric metric, long value)
     {
+        if (value < 0 && metric.Type != MetricType.Gauge)
+        {
+            return ProxyStatus.BadArgument;
+        }
+
         lock (_gate)
         {
             switch (metric.Type)
@@ -85,6 +95,8 @@ public sealed class MetricRegistry
                     break;
             }
         }
+
+        return ProxyStatus.Ok;
     }
 
     internal long Get(Metric metric)

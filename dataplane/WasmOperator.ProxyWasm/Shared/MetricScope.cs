@@ -30,22 +30,25 @@ internal sealed class MetricScope(MetricRegistry registry)
     public ProxyStatus Increment(int id, long delta) =>
         Find(id) is { } metric ? registry.Increment(metric, delta) : ProxyStatus.NotFound;
 
-    public ProxyStatus Record(int id, long value)
+    public ProxyStatus Record(int id, long value) =>
+        Find(id) is { } metric ? registry.Record(metric, value) : ProxyStatus.NotFound;
+
+    /// <summary>A counter's or gauge's value; a histogram has none to give (BAD_ARGUMENT, as Envoy answers).</summary>
+    public ProxyStatus Get(int id, out long value)
     {
+        value = 0;
         if (Find(id) is not { } metric)
         {
             return ProxyStatus.NotFound;
         }
 
-        registry.Record(metric, value);
-        return ProxyStatus.Ok;
-    }
+        if (metric.Type == MetricType.Histogram)
+        {
+            return ProxyStatus.BadArgument;
+        }
 
-    public ProxyStatus Get(int id, out long value)
-    {
-        var metric = Find(id);
-        value = metric is null ? 0 : registry.Get(metric);
-        return metric is null ? ProxyStatus.NotFound : ProxyStatus.Ok;
+        value = registry.Get(metric);
+        return ProxyStatus.Ok;
     }
 
     private MetricRegistry.Metric? Find(int id)

@@ -80,7 +80,7 @@ public sealed class BodyPauseTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(body, echo?.Body);
         var metrics = await proxy.MetricsAsync();
-        Assert.Contains("wasmcustom_request_body_at_end 200001\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("request_body_at_end 200001\n", metrics, StringComparison.Ordinal);
         Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/waf\",action=\"local_response\"} 1\n", metrics, StringComparison.Ordinal);
     }
 
@@ -96,8 +96,8 @@ public sealed class BodyPauseTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Contains(body, Encoding.UTF8.GetString(received), StringComparison.Ordinal);
         var metrics = await proxy.MetricsAsync();
-        Assert.Contains("wasmcustom_request_body_at_end 200000\n", metrics, StringComparison.Ordinal);
-        Assert.Contains($"wasmcustom_response_body_at_end {received.Length}\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("request_body_at_end 200000\n", metrics, StringComparison.Ordinal);
+        Assert.Contains($"response_body_at_end {received.Length}\n", metrics, StringComparison.Ordinal);
         // The request and the response body were held for many reads each: one pause per direction.
         Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/waf\",action=\"pause\"} 2\n", metrics, StringComparison.Ordinal);
         Assert.DoesNotContain("action=\"local_response\"", metrics, StringComparison.Ordinal);
@@ -120,8 +120,8 @@ public sealed class BodyPauseTests
         Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/waf\",action=\"request_payload_too_large\"} 1\n", metrics, StringComparison.Ordinal);
         Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/waf\",action=\"response_payload_too_large\"} 1\n", metrics, StringComparison.Ordinal);
         Assert.DoesNotContain("action=\"local_response\"", metrics, StringComparison.Ordinal);
-        Assert.DoesNotContain("wasmcustom_request_body_at_end 2", metrics, StringComparison.Ordinal);
-        Assert.DoesNotContain("wasmcustom_response_body_at_end 2", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("request_body_at_end 2", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("response_body_at_end 2", metrics, StringComparison.Ordinal);
     }
 
     private static HttpRequestMessage Post(string body, bool chunked)

@@ -264,7 +264,7 @@ public sealed class ExamplePluginTests
         Assert.Equal("default.show", echo.Header("x-plugin-name"));
         Assert.Equal("/hello?x=1", echo.Header("x-path"));
         var metrics = await proxy.MetricsAsync();
-        Assert.Contains("wasmcustom_showcase_requests 2", metrics, StringComparison.Ordinal);
+        Assert.Contains("showcase_requests 2", metrics, StringComparison.Ordinal);
     }
 
     [Fact]

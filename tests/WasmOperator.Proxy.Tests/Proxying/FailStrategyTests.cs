@@ -119,7 +119,7 @@ public sealed class FailStrategyTests
         Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/show\",action=\"local_response\"} 1", metrics, StringComparison.Ordinal);
         Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/show\",action=\"header_mutation\"} 1", metrics, StringComparison.Ordinal);
         Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/add\",action=\"header_mutation\"} 1", metrics, StringComparison.Ordinal);
-        Assert.Contains("wasmcustom_showcase_requests 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("showcase_requests 1", metrics, StringComparison.Ordinal);
         Assert.True(proxy.Logs.Contains("would have applied local_response on /local"));
     }
 
