@@ -104,7 +104,7 @@ internal sealed class Http1Forwarder : IDisposable
         try
         {
             // Without plugins the client's HTTP/1.x fields are vetted as they are written (an h2c client's were as it arrived).
-            if (head.WriteHead(request, upstream.BasePath, upstream.Authority, clientFields: observer is null && !HttpProtocol.IsHttp2(request.Protocol)) is { } malformed)
+            if (head.WriteHead(request, upstream.BasePath, upstream.Authority, clientFields: observer is null && !HttpProtocol.IsHttp2(request.Protocol), observer?.PluginTarget) is { } malformed)
             {
                 context.Response.StatusCode = StatusCodes.Status400BadRequest;
                 return new ForwardOutcome(ForwardResult.MalformedRequest, malformed);

@@ -89,11 +89,17 @@ internal struct RequestHeadWriter : IDisposable
     /// checked for every control character where otherwise only CR, LF and NUL are, in the same one vectorized scan a
     /// value gets anyway, so the request path without plugins pays no pass over the fields of its own.
     /// </param>
-    public string? WriteHead(HttpRequest request, string basePath, string defaultAuthority, bool clientFields = false)
+    /// <param name="pluginTarget">The path and query plugins set, written as it is; null: the request's own.</param>
+    public string? WriteHead(HttpRequest request, string basePath, string defaultAuthority, bool clientFields = false, string? pluginTarget = null)
     {
         Write(request.Method);
         Write(" "u8);
-        if (IsAsteriskForm(request))
+        if (pluginTarget is not null)
+        {
+            Write(basePath);
+            Write(pluginTarget);
+        }
+        else if (IsAsteriskForm(request))
         {
             // OPTIONS * (RFC 9112 §3.2.4) asks about the server, not a resource: it stays "*", not "/".
             Write("*"u8);

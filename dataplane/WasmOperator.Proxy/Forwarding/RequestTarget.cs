@@ -35,6 +35,37 @@ internal static class RequestTarget
                   "percent-encode them (RFC 3986)";
     }
 
+    /// <summary>
+    /// A path and query a plugin set (<c>:path</c>, already checked to start with '/' and to hold no space or control), as
+    /// it goes into the request line: byte for byte, as Envoy sends a filter's <c>:path</c>, but for a '#' and the bytes
+    /// above 0x7E, percent-encoded (a '#' would end the target, and a request line is ASCII). Parsed into a
+    /// <see cref="PathString"/> and written back, <c>/a/%2e%2e/b</c> went upstream as <c>/a/../b</c>, another resource.
+    /// </summary>
+    public static string FromPlugin(string path)
+    {
+        var at = path.AsSpan().IndexOfAnyExcept(Sendable);
+        if (at < 0)
+        {
+            return path;
+        }
+
+        var text = new System.Text.StringBuilder(path.Length + 8).Append(path, 0, at);
+        foreach (var c in path.AsSpan(at))
+        {
+            if (Sendable.Contains(c))
+            {
+                text.Append(c);
+            }
+            else
+            {
+                // Header values are Latin-1, one char per byte (HeaderMap): the byte is percent-encoded.
+                text.Append('%').Append(((int)c).ToString("X2", System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+
+        return text.ToString();
+    }
+
     /// <summary>SP, the controls and DEL, which would end or split a request line however they got into a target.</summary>
     public static bool HasSpaceOrControl(string text) => text.AsSpan().ContainsAnyInRange('\0', ' ') || text.Contains('\x7f', StringComparison.Ordinal);
 }

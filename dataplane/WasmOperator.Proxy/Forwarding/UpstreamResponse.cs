@@ -39,6 +39,9 @@ internal interface IUpstreamResponseObserver
     /// <summary>True once a plugin answered or closed the stream: nothing the upstream sends may reach the client then.</summary>
     bool IsStopped { get; }
 
+    /// <summary>The path and query plugins set, as the request line carries it (<see cref="RequestTarget.FromPlugin"/>); null when they left the client's.</summary>
+    string? PluginTarget { get; }
+
     /// <summary>The connection the request goes on (told again when a stale pooled one is replaced): its addresses are the upstream.* properties.</summary>
     void OnUpstreamConnection(Http1Connection connection);
 

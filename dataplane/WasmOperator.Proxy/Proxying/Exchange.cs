@@ -552,6 +552,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             cancellationToken);
 
     /// <summary>The request trailers as the plugins left them, for the fast path to send: copied under the state lock.</summary>
+    /// <inheritdoc/>
+    public string? PluginTarget { get; private set; }
+
     KeyValuePair<string, string>[] IUpstreamResponseObserver.RequestTrailerFields()
     {
         lock (_state)
@@ -2074,6 +2077,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
         if (path is not null)
         {
+            // Routing reads the parsed path; the upstream gets the plugins' own (PluginTarget).
+            PluginTarget = RequestTarget.FromPlugin(path);
             var q = path.IndexOf('?', StringComparison.Ordinal);
             request.PathBase = PathString.Empty;
             request.Path = PathString.FromUriComponent(q < 0 ? path : path[..q]);

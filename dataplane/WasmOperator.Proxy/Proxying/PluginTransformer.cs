@@ -12,9 +12,18 @@ internal sealed class PluginTransformer : HttpTransformer
 {
     public static PluginTransformer Instance { get; } = new();
 
+    private static readonly UriCreationOptions NoCanonicalization = new() { DangerousDisablePathAndQueryCanonicalization = true };
+
     public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
     {
         await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
+        if (httpContext.Features.Get<Exchange>()?.PluginTarget is { } target)
+        {
+            // As the plugins wrote it: built from the parsed path, /a/%2e%2e/b went as /b and /a%2Fb as /a%252Fb, and
+            // System.Uri's own canonicalisation decodes unreserved escapes and removes dot segments.
+            proxyRequest.RequestUri = new Uri(destinationPrefix.TrimEnd('/') + target, NoCanonicalization);
+        }
+
         proxyRequest.Headers.Host = httpContext.Request.Host.Value;
         if (!httpContext.Request.Headers.ContainsKey(Forwarding.ForwardedProto.Header))
         {

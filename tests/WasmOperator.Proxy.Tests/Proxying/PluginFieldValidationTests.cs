@@ -97,6 +97,24 @@ public sealed class PluginFieldValidationTests
         Assert.Equal("/rewritten?q=1", pathEcho?.Path);
     }
 
+    [Theory]
+    [InlineData(false, "/a/%2e%2e/b?x=%41", "/a/%2e%2e/b?x=%41")]
+    [InlineData(true, "/a/%2e%2e/b?x=%41", "/a/%2e%2e/b?x=%41")]
+    [InlineData(false, "/a%2Fb/%7e", "/a%2Fb/%7e")]
+    [InlineData(true, "/a%2Fb/%7e", "/a%2Fb/%7e")]
+    [InlineData(false, "/a#b", "/a%23b")]
+    public async Task A_path_a_plugin_sets_reaches_the_upstream_as_the_plugin_wrote_it(bool h2c, string set, string expected)
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Setter, o => o.Http1Forwarder = !h2c);
+
+        using var request = Request(h2c, ":path", set);
+        var (response, echo) = await proxy.SendAsync(request, h2c ? proxy.H2c : proxy.Client);
+
+        // Parsed and written back, the escapes were decoded: /a/%2e%2e/b went upstream as /a/../b, another resource.
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(expected, echo?.RawTarget);
+    }
+
     [Fact]
     public async Task A_request_trailer_name_a_plugin_added_that_is_no_token_never_reaches_the_upstream()
     {

@@ -116,7 +116,10 @@ internal sealed class Upstream : IAsyncDisposable
             headers[name.ToLowerInvariant()] = [.. values.Select(v => v ?? "")];
         }
 
-        return new EchoReply(request.Method, request.Path + request.QueryString, request.Protocol, headers, body);
+        return new EchoReply(request.Method, request.Path + request.QueryString, request.Protocol, headers, body)
+        {
+            RawTarget = request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget,
+        };
     }
 
     public async ValueTask DisposeAsync()
