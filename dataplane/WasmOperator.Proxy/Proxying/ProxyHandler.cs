@@ -67,7 +67,8 @@ internal sealed partial class ProxyHandler : IDisposable
             RequestHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
             ResponseHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
         };
-        _invoker = new HttpMessageInvoker(upstreams);
+        // HTTP/2 requests (gRPC) get a body HttpClient can send again when the upstream refused their stream.
+        _invoker = new HttpMessageInvoker(new ReplayableRequestHandler(upstreams, () => metrics.UpstreamRetries.Inc()));
         _upgradeInvoker = new HttpMessageInvoker(new UpgradeResponseTimeout(options.UpstreamTimeout, upstreams), disposeHandler: false);
         _byClass = [.. new[] { "1xx", "2xx", "3xx", "4xx", "5xx" }.Select(c => metrics.Requests.WithLabels(c))];
         _prefixes = options.Clusters.ToDictionary(c => c.Key, c => c.Value.ToString().TrimEnd('/'), StringComparer.Ordinal);
@@ -474,6 +475,9 @@ internal sealed partial class ProxyHandler : IDisposable
             {
                 // HttpClient's ConnectTimeout reads to YARP as a request that timed out, or failed: UF either way, as in Envoy.
                 ForwarderError.Request or ForwarderError.RequestTimedOut when IsConnectTimeout(exception) => ForwardResult.ConnectTimedOut,
+                // The upstream reset the stream before answering, every time HttpClient sent it (a refused stream is sent
+                // again, ReplayableRequestContent): the connection was made.
+                ForwarderError.Request when FromUpstream(exception) => ForwardResult.RequestFailed,
                 ForwarderError.Request => ForwardResult.ConnectFailed,
                 ForwarderError.RequestTimedOut => ForwardResult.Timeout,
                 ForwarderError.ResponseHeaders => ForwardResult.InvalidResponse,
@@ -481,7 +485,8 @@ internal sealed partial class ProxyHandler : IDisposable
             };
             // The aggregate's own text ("one or more errors occurred") says nothing; HttpClient's retry of a refused stream
             // buries the reset under "Stream was already consumed".
-            var detail = !clients && CancelledForUpstream(context, exception) ? "the upstream reset the stream before its response headers" : exception?.Message;
+            var reset = CancelledForUpstream(context, exception) || (error == ForwarderError.Request && ExceptionChain.Find<HttpProtocolException>(exception) is not null);
+            var detail = !clients && reset ? "the upstream reset the stream before its response headers" : exception?.Message;
             exchange?.ForwardFailed(result, detail);
             // Envoy's reply for the failures it answers itself; otherwise YARP's own status stands (a body cut off
             // after the response started, say).

@@ -16,7 +16,9 @@ namespace WasmOperator.Proxy.Tests.Support;
 /// and ends with trailers <c>grpc-status: 0</c>, <c>grpc-message: ok</c>; <c>/test.Echo/Deny</c> ends
 /// with status 7 "denied" after the first reply; <c>/test.Echo/Greet</c> sends <c>hello</c> before it reads
 /// anything (a server-first stream); <c>/test.Echo/Abort</c> resets the stream on the second message, instead of replying;
-/// <c>/test.Echo/Slow</c> never answers; <c>/test.Echo/Refuse</c> resets the stream (REFUSED_STREAM) before any header. <see cref="Reset"/>
+/// <c>/test.Echo/Slow</c> never answers; <c>/test.Echo/Refuse</c> resets the stream (REFUSED_STREAM) before any header;
+/// <c>/test.Echo/RefuseOnce</c> does so to the first stream of each call (told apart by <c>x-call</c>), after reading its
+/// first message when the call has <c>x-refuse-after: message</c>, and echoes on the next. <see cref="Reset"/>
 /// tells when a caller reset a call.
 /// </summary>
 internal sealed class GrpcUpstream : IAsyncDisposable
@@ -35,6 +37,12 @@ internal sealed class GrpcUpstream : IAsyncDisposable
 
     /// <summary>Completes when a stream on <c>/test.Echo/Slow</c> was reset by the caller.</summary>
     public TaskCompletionSource SlowCancelled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>The <c>x-call</c> of each call <c>/test.Echo/RefuseOnce</c> refused.</summary>
+    public ConcurrentDictionary<string, bool> Refused { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Completes when <c>/test.Echo/RefuseOnce</c> refused a stream.</summary>
+    public TaskCompletionSource RefusedOne { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Completes when any call was reset by the caller before it ended.</summary>
     public TaskCompletionSource Reset { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -87,6 +95,20 @@ internal sealed class GrpcUpstream : IAsyncDisposable
         {
             // RST_STREAM REFUSED_STREAM before any header, as a server at its stream limit answers (grpc-go does).
             context.Features.GetRequiredFeature<IHttpResetFeature>().Reset(7);
+            return;
+        }
+
+        if (request.Path == "/test.Echo/RefuseOnce" && Refused.TryAdd(request.Headers["x-call"].ToString(), true))
+        {
+            if (request.Headers["x-refuse-after"] == "message")
+            {
+                var prefix = new byte[5];
+                await request.Body.ReadExactlyAsync(prefix, context.RequestAborted);
+                await request.Body.ReadExactlyAsync(new byte[BinaryPrimitives.ReadUInt32BigEndian(prefix.AsSpan(1))], context.RequestAborted);
+            }
+
+            context.Features.GetRequiredFeature<IHttpResetFeature>().Reset(7);
+            RefusedOne.TrySetResult();
             return;
         }
 

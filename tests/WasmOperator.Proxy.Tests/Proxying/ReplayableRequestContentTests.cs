@@ -1,0 +1,82 @@
+using System.Net;
+using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Proxying;
+
+/// <summary>
+/// gRPC calls whose stream the upstream refuses (RST_STREAM REFUSED_STREAM, as a server at its stream limit or one that
+/// rotates its connections answers): HttpClient sends them again, with their body, and they succeed, as through Envoy.
+/// </summary>
+public sealed class ReplayableRequestContentTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    private static string Plugins(bool withPlugin) => withPlugin ? Yaml(Plugin("pass", Wat("pass_through"), "pass")) : "plugins: []\n";
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Unary_calls_whose_stream_the_upstream_refused_are_sent_again_with_their_body(bool withPlugin)
+    {
+        const int Calls = 20;
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
+
+        var calls = Enumerable.Range(0, Calls).Select(async i =>
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/test.Echo/RefuseOnce")
+            {
+                Content = new ByteArrayContent(GrpcUpstream.Frame($"m{i}")),
+                Version = HttpVersion.Version20,
+                VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            };
+            request.Content.Headers.ContentType = new("application/grpc");
+            request.Headers.TryAddWithoutValidation("te", "trailers");
+            request.Headers.TryAddWithoutValidation("x-call", $"{i}");
+            using var response = await proxy.H2c.SendAsync(request).WaitAsync(Patience);
+            var body = await response.Content.ReadAsByteArrayAsync();
+            // It was UNAVAILABLE (grpc-status 14 in a trailers-only response): HttpClient's retry failed on YARP's body, copied once.
+            return (i, Status: response.TrailingHeaders.TryGetValues("grpc-status", out var s) ? s.Single() : response.Headers.GetValues("grpc-status").Single(),
+                Messages: GrpcUpstream.Messages(body));
+        }).ToArray();
+
+        foreach (var (i, status, messages) in await Task.WhenAll(calls))
+        {
+            Assert.Equal("0", status);
+            Assert.Equal([$"echo:m{i}"], messages);
+        }
+
+        Assert.Equal(Calls, grpc.Refused.Count);
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains($"proxy_upstream_retries_total {Calls}", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_upstream_errors_total 0", metrics, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_call_refused_while_its_client_still_sends_goes_on_with_the_rest_of_its_body_on_the_retry(bool withPlugin)
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
+        var content = new PipeContent();
+        using var request = GrpcUpstream.Call("/test.Echo/RefuseOnce", content);
+        request.Headers.TryAddWithoutValidation("x-call", "streaming");
+        request.Headers.TryAddWithoutValidation("x-refuse-after", "message");
+
+        var sending = proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        await content.Writer.WriteAsync(GrpcUpstream.Frame("one"));
+        // The first stream took the first message, then was refused: the second message comes after.
+        await grpc.RefusedOne.Task.WaitAsync(Patience);
+        await content.Writer.WriteAsync(GrpcUpstream.Frame("two"));
+        await content.Writer.CompleteAsync();
+
+        using var response = await sending.WaitAsync(Patience);
+        var body = await response.Content.ReadAsByteArrayAsync().WaitAsync(Patience);
+        Assert.Equal(["echo:one", "echo:two"], GrpcUpstream.Messages(body));
+        Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
+        Assert.Contains("proxy_upstream_retries_total 1", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+}
