@@ -7,7 +7,6 @@ namespace WasmOperator.Proxy.Proxying;
 /// <summary>
 /// YARP transforms around the plugin chain: keeps the (possibly plugin-set) authority as Host and
 /// hands the upstream response to the request's <see cref="Exchange"/> for the response callbacks.
-/// A response's head ends the retries of its request (<see cref="ReplayableRequestContent.Settle"/>).
 /// </summary>
 internal sealed class PluginTransformer : HttpTransformer
 {
@@ -34,8 +33,6 @@ internal sealed class PluginTransformer : HttpTransformer
 
     public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
     {
-        // A response began: HttpClient sends its request no more.
-        (proxyResponse?.RequestMessage?.Content as ReplayableRequestContent)?.Settle();
         var copy = await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken).ConfigureAwait(false);
         if (proxyResponse is null || httpContext.Features.Get<Exchange>() is not { } exchange)
         {

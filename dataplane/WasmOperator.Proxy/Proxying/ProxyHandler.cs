@@ -485,8 +485,11 @@ internal sealed partial class ProxyHandler : IDisposable
             };
             // The aggregate's own text ("one or more errors occurred") says nothing; HttpClient's retry of a refused stream
             // buries the reset under "Stream was already consumed".
-            var reset = CancelledForUpstream(context, exception) || (error == ForwarderError.Request && ExceptionChain.Find<HttpProtocolException>(exception) is not null);
-            var detail = !clients && reset ? "the upstream reset the stream before its response headers" : exception?.Message;
+            var protocol = error == ForwarderError.Request ? ExceptionChain.Find<HttpProtocolException>(exception) : null;
+            var detail = clients ? exception?.Message
+                : protocol is not null ? $"the upstream reset the stream before its response headers: {protocol.Message}"
+                : CancelledForUpstream(context, exception) ? "the upstream reset the stream before its response headers"
+                : exception?.Message;
             exchange?.ForwardFailed(result, detail);
             // Envoy's reply for the failures it answers itself; otherwise YARP's own status stands (a body cut off
             // after the response started, say).

@@ -10,11 +10,12 @@ namespace WasmOperator.Proxy.Proxying;
 /// </summary>
 /// <remarks>
 /// YARP's copy of the client's body runs once, for all attempts, into a stream of this content's own: what it writes goes to
-/// the attempt of the moment and is recorded (up to <see cref="ReplayLimit"/> bytes, until a response begins). A later
-/// attempt is given the recording first, then the copy goes on into it. When an attempt's stream fails under the copy
-/// before any response, the copy waits for the retry rather than fail, so YARP's accounting of its body copy (its error
-/// classes, its activity timer) sees one copy; once a response began (<see cref="Settle"/>) no retry can come and the copy
-/// fails as it would have. If YARP gives up instead, it cancels the copy, which ends the wait.
+/// the attempt of the moment and is recorded (up to <see cref="ReplayLimit"/> bytes, until HttpClient's send returns). A later
+/// attempt is given the recording first, then the copy goes on into it. When an attempt fails before its response, the copy
+/// waits for the retry rather than fail, so YARP's accounting of its body copy (its error classes, its activity timer) sees
+/// one copy; and the attempt's body waits too, since HttpClient takes a failed body for the request's own failure, which it
+/// does not retry. Once HttpClient sends the request no more (<see cref="Settle"/>) the copy fails as it would have; if YARP
+/// gives up first, it cancels the copy, which ends the wait.
 /// </remarks>
 internal sealed class ReplayableRequestContent : HttpContent
 {
@@ -35,6 +36,7 @@ internal sealed class ReplayableRequestContent : HttpContent
     private bool _settled;
     private Attempt? _attempt;
     private bool _attemptLive;
+    private bool _replaying;
     private Exception? _failure;
     private TaskCompletionSource? _waiter;
 
@@ -51,14 +53,15 @@ internal sealed class ReplayableRequestContent : HttpContent
     }
 
     /// <summary>
-    /// The request will not be sent again: a response began (or forwarding failed). Stops recording; a copy waiting for a
-    /// retry fails with what failed its attempt, and a copy whose attempt ended stops reading the client.
+    /// HttpClient sends the request no more (its send returned a response, or failed). Stops recording; a copy waiting for a
+    /// retry fails with what failed its attempt; a copy whose attempt ended stops reading the client, and the attempt ends.
     /// </summary>
     public void Settle()
     {
         TaskCompletionSource? waiter;
         Exception? failure;
         Attempt? ended;
+        Task? copy;
         lock (_sync)
         {
             if (_settled)
@@ -67,20 +70,36 @@ internal sealed class ReplayableRequestContent : HttpContent
             }
 
             _settled = true;
+            failure = _failure;
+            copy = _copy;
+            if (_replaying)
+            {
+                // The response came while the attempt that got it was given the recording: it ends that first.
+                return;
+            }
+
             _sent = null;
             waiter = _waiter;
             _waiter = null;
-            failure = _failure;
-            ended = _attemptLive ? null : _attempt;
+            ended = _attempt is { Dead: true } ? _attempt : null;
         }
 
         waiter?.TrySetException(failure ?? new IOException("The upstream stream ended before the request body was sent."));
-        if (ended is not null)
+        if (ended is null)
         {
-            // As HttpClient's cancellation of the attempt would have done to YARP's copy.
-            ended.Finish(failure);
-            _copyCancel.Cancel();
+            return;
         }
+
+        if (copy is null || copy.IsCompleted)
+        {
+            ended.Finish(failure);
+            return;
+        }
+
+        // As HttpClient's cancellation of the attempt would have done to YARP's copy. The attempt ends with the copy, not
+        // before: its stream must outlive a write of the copy under way.
+        _copyCancel.Cancel();
+        copy.ContinueWith(static (_, state) => ((Attempt)state!).Finish(null), ended, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
@@ -103,6 +122,7 @@ internal sealed class ReplayableRequestContent : HttpContent
 
             _attempt = attempt;
             _attemptLive = first;
+            _replaying = !first;
         }
 
         using var registration = cancellationToken.Register(static state => ((Attempt)state!).End(null), attempt);
@@ -116,7 +136,17 @@ internal sealed class ReplayableRequestContent : HttpContent
             // HttpClient waited on the response of the one before, not on its body, which ends now.
             previous!.Finish(_failure);
             _retried();
-            await ReplayAsync(attempt, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await ReplayAsync(attempt, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (Fail(attempt, ex))
+            {
+                // Refused again, say: the body must not fail first (HttpClient would take that for the request's own
+                // failure, and not retry); it ends with the next attempt or when HttpClient gives up.
+                await attempt.Ended.Task.ConfigureAwait(false);
+                throw;
+            }
         }
 
         var copy = _copy!;
@@ -144,16 +174,22 @@ internal sealed class ReplayableRequestContent : HttpContent
             int length;
             lock (_sync)
             {
-                if (_overflow || _settled)
+                if (_overflow)
                 {
                     throw new InvalidOperationException(
-                        $"The request cannot be sent again on another upstream connection: more than {ReplayLimit} bytes of its body went on the one that failed, and are not kept.");
+                        $"The request cannot be sent again on another upstream connection: more than {ReplayLimit} bytes of its body went upstream, and are not kept.");
                 }
 
                 if (replayed == _sentLength)
                 {
                     // Everything the copy wrote is on this attempt: it writes here from now on.
                     _attemptLive = true;
+                    _replaying = false;
+                    if (_settled)
+                    {
+                        _sent = null;
+                    }
+
                     waiter = _waiter;
                     _waiter = null;
                     break;
@@ -174,7 +210,7 @@ internal sealed class ReplayableRequestContent : HttpContent
     /// <summary>Keeps what goes upstream for a retry, until a response began or there is too much of it.</summary>
     private void Record(ReadOnlySpan<byte> bytes)
     {
-        if (_settled || _overflow)
+        if ((_settled && !_replaying) || _overflow)
         {
             return;
         }
@@ -215,28 +251,28 @@ internal sealed class ReplayableRequestContent : HttpContent
     /// </summary>
     private bool Fail(Attempt attempt, Exception? failure)
     {
+        bool current;
         bool settled;
         bool retryable;
         lock (_sync)
         {
-            if (_attempt == attempt && _attemptLive)
+            attempt.Dead = true;
+            current = _attempt == attempt;
+            if (current)
             {
                 _attemptLive = false;
-                _failure = failure ?? new OperationCanceledException("The upstream stream ended before the request body was sent.");
+                _replaying = false;
+                _failure = failure ?? _failure ?? new OperationCanceledException("The upstream stream ended before the request body was sent.");
             }
 
             settled = _settled;
             retryable = !_settled && !_overflow;
         }
 
-        if (settled)
+        if (current && settled && failure is null)
         {
-            // A response began, so no retry: the attempt and the copy end as HttpClient's cancellation would have ended them.
-            attempt.Finish(failure);
-            if (failure is null)
-            {
-                _copyCancel.Cancel();
-            }
+            // No retry will come: the copy, and with it the attempt, ends as HttpClient's cancellation would have ended it.
+            _copyCancel.Cancel();
         }
 
         return retryable;
@@ -257,7 +293,7 @@ internal sealed class ReplayableRequestContent : HttpContent
                 return;
             }
 
-            if (_settled || _overflow)
+            if ((_settled && !_replaying) || _overflow)
             {
                 throw failure ?? _failure ?? new IOException("The upstream stream ended before the request body was sent.");
             }
@@ -281,6 +317,9 @@ internal sealed class ReplayableRequestContent : HttpContent
     private sealed class Attempt(ReplayableRequestContent owner, Stream stream)
     {
         public Stream Stream { get; } = stream;
+
+        /// <summary>Its stream failed or HttpClient cancelled it (guarded by the owner's lock).</summary>
+        public bool Dead { get; set; }
 
         public TaskCompletionSource Ended { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 

@@ -10,11 +10,26 @@ internal sealed class ReplayableRequestHandler(HttpMessageHandler inner, Action 
 {
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        if (request.Version.Major == 2 && request.Content is { } content)
+        if (request.Version.Major != 2 || request.Content is null)
         {
-            request.Content = new ReplayableRequestContent(content, retried);
+            return base.SendAsync(request, cancellationToken);
         }
 
-        return base.SendAsync(request, cancellationToken);
+        var content = new ReplayableRequestContent(request.Content, retried);
+        request.Content = content;
+        return SendReplayableAsync(request, content, cancellationToken);
+    }
+
+    private async Task<HttpResponseMessage> SendReplayableAsync(HttpRequestMessage request, ReplayableRequestContent content, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // A response began, or HttpClient gave up: either way it sends the request no more.
+            content.Settle();
+        }
     }
 }
