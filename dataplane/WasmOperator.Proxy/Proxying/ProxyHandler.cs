@@ -483,8 +483,8 @@ internal sealed partial class ProxyHandler : IDisposable
                 ForwarderError.ResponseHeaders => ForwardResult.InvalidResponse,
                 _ => context.Response.HasStarted ? ForwardResult.ResponseAborted : ForwardResult.RequestFailed,
             };
-            // The aggregate's own text ("one or more errors occurred") says nothing; HttpClient's retry of a refused stream
-            // buries the reset under "Stream was already consumed".
+            // The aggregate's own text ("one or more errors occurred") says nothing; a reset before the response headers is
+            // said as such, with its HTTP/2 code when HttpClient gave it (a refused stream: after its last retry).
             var protocol = error == ForwarderError.Request ? ExceptionChain.Find<HttpProtocolException>(exception) : null;
             var detail = clients ? exception?.Message
                 : protocol is not null ? $"the upstream reset the stream before its response headers: {protocol.Message}"
@@ -630,7 +630,7 @@ internal sealed partial class ProxyHandler : IDisposable
     /// True when the client's part of a failure reported as the client's body error is only a cancellation the client did
     /// not make (its request is not aborted), beside the request's own failure: HttpClient cancelled the copy of the
     /// client's body because the upstream refused or reset the stream before answering (an RST_STREAM, REFUSED_STREAM
-    /// from a server at its stream limit, say, which HttpClient then fails to retry with a body already taken). A client
+    /// from a server at its stream limit, say, once HttpClient's retries ran out, or when the body could not be sent again). A client
     /// that reset or left aborts its request; a malformed body fails the read with an error of its own.
     /// </summary>
     private static bool CancelledForUpstream(HttpContext context, Exception? exception) =>

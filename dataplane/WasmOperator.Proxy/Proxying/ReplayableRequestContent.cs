@@ -180,6 +180,11 @@ internal sealed class ReplayableRequestContent : HttpContent
                         $"The request cannot be sent again on another upstream connection: more than {ReplayLimit} bytes of its body went upstream, and are not kept.");
                 }
 
+                if (attempt.Dead)
+                {
+                    throw new OperationCanceledException("The upstream stream ended while the request body was sent again.");
+                }
+
                 if (replayed == _sentLength)
                 {
                     // Everything the copy wrote is on this attempt: it writes here from now on.
