@@ -557,46 +557,6 @@ public sealed class StopFromOutsideTests
         public ValueTask DisposeAsync() => _app?.DisposeAsync() ?? ValueTask.CompletedTask;
     }
 
-    /// <summary>The callout target of cluster authz: answers 200 once the test opens it, and not before.</summary>
-    private sealed class GatedAuthorizer : IAsyncDisposable
-    {
-        private TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private TaskCompletionSource _asked = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private LoopbackApp? _app;
-
-        public Uri Address => _app!.Address;
-
-        /// <summary>A callout came (since the last <see cref="Renew"/>).</summary>
-        public TaskCompletionSource Asked => Volatile.Read(ref _asked);
-
-        public void Open() => Volatile.Read(ref _open).TrySetResult();
-
-        /// <summary>Closed again, for the next request's callout (one answered already stays answered).</summary>
-        public void Renew()
-        {
-            Volatile.Write(ref _asked, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-            Volatile.Write(ref _open, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-        }
-
-        public static async Task<GatedAuthorizer> StartAsync()
-        {
-            var authorizer = new GatedAuthorizer();
-            authorizer._app = await LoopbackApp.StartAsync(HttpProtocols.Http1AndHttp2, async context =>
-            {
-                authorizer.Asked.TrySetResult();
-                await Volatile.Read(ref authorizer._open).Task.WaitAsync(context.RequestAborted);
-                context.Response.StatusCode = StatusCodes.Status200OK;
-            });
-            return authorizer;
-        }
-
-        public ValueTask DisposeAsync()
-        {
-            Open();
-            return _app?.DisposeAsync() ?? ValueTask.CompletedTask;
-        }
-    }
-
     /// <summary>A request body of <c>size</c> bytes ("hello" repeated), made as it is read.</summary>
     /// <summary>
     /// A body of <paramref name="size"/> bytes whose upload pauses for 2 s half-way: the client is still uploading when the
