@@ -17,6 +17,20 @@ internal sealed partial class Exchange
     private Http1Connection? _upstreamConnection;
     private int _retries;
 
+    // What the properties read of the HttpContext, kept when the exchange completes while a LOG_ONLY plugin's stream
+    // context lingers (StreamHost.Linger): Kestrel reuses the context once the request is over. Null until then.
+    private volatile ContextFacts? _facts;
+
+    private sealed record ContextFacts(
+        string Protocol, int StatusCode, IPAddress? RemoteAddress, int RemotePort, IPAddress? LocalAddress, int LocalPort, long ConnectionId, string Cluster);
+
+    private ContextFacts KeepContextFacts()
+    {
+        var connection = Context.Connection;
+        return new ContextFacts(Context.Request.Protocol, Context.Response.StatusCode, connection.RemoteIpAddress, connection.RemotePort,
+            connection.LocalIpAddress, connection.LocalPort, ConnectionId(), _options.ClusterFor(Context.Request.Path));
+    }
+
     void IUpstreamResponseObserver.OnUpstreamConnection(Http1Connection connection)
     {
         _upstreamConnection = connection;
@@ -47,7 +61,7 @@ internal sealed partial class Exchange
     /// </summary>
     public bool TryGetProperty(StreamHost? host, string path, out byte[] value)
     {
-        var connection = Context.Connection;
+        var facts = _facts;
         var headers = host?.RequestHeaders ?? RequestHeaders;
         var responseHeaders = host?.ResponseHeaders ?? ResponseHeaders;
         string? text = null;
@@ -70,7 +84,7 @@ internal sealed partial class Exchange
             case "request.scheme": text = headers.Get(":scheme"); break;
             case "request.method": text = headers.Get(":method"); break;
             case "request.id": text = headers.Get("x-request-id"); break;
-            case "request.protocol": text = Context.Request.Protocol; break;
+            case "request.protocol": text = facts?.Protocol ?? Context.Request.Protocol; break;
             case "request.referer": text = headers.Get("referer"); break;
             case "request.useragent": text = headers.Get("user-agent"); break;
             case "request.headers": raw = HeaderProperty(headers); break;
@@ -79,23 +93,27 @@ internal sealed partial class Exchange
             case "request.time": number = StartTime(); break;
             // Known once the exchange is complete (in on_log and on_done), as in Envoy.
             case "request.duration": number = _completed == 0 ? null : (long)Stopwatch.GetElapsedTime(_started, _completed).Ticks * 100; break;
-            case "response.code": number = responseHeaders is null ? null : Context.Response.StatusCode; break;
+            case "response.code": number = responseHeaders is null ? null : facts?.StatusCode ?? Context.Response.StatusCode; break;
             case "response.code_details": text = Reply?.Details ?? (responseHeaders is null ? null : "via_upstream"); break;
             // Envoy's getGrpcStatus: the trailers', else the headers' (a trailers-only reply), else the HTTP status mapped.
             case "response.grpc_status":
                 number = GrpcStatusOf(host?.ResponseTrailers ?? ResponseTrailers) ?? GrpcStatusOf(responseHeaders) ??
-                    (responseHeaders is null ? null : GrpcStatus.FromHttp(Context.Response.StatusCode));
+                    (responseHeaders is null ? null : GrpcStatus.FromHttp(facts?.StatusCode ?? Context.Response.StatusCode));
                 break;
             case "response.headers": raw = responseHeaders is null ? null : HeaderProperty(responseHeaders); break;
             case "response.trailers": raw = (host?.ResponseTrailers ?? ResponseTrailers) is { } trailers ? HeaderProperty(trailers) : null; break;
             case "response.flags": number = _responseFlags | (EndedByStreamIdleTimeout ? ResponseFlags.StreamIdleTimeout : 0); break;
             case "response.size": number = ResponseBytes; break;
             case "response.total_size": number = responseHeaders is null ? null : responseHeaders.ByteSize + ResponseBytes; break;
-            case "source.address": text = AddressText(connection.RemoteIpAddress, connection.RemotePort); break;
-            case "source.port": number = connection.RemotePort; break;
-            case "destination.address": text = AddressText(connection.LocalIpAddress, connection.LocalPort); break;
-            case "destination.port": number = connection.LocalPort; break;
-            case "connection.id" or "connection_id": number = ConnectionId(); break;
+            case "source.address":
+                text = facts is null ? AddressText(Context.Connection.RemoteIpAddress, Context.Connection.RemotePort) : AddressText(facts.RemoteAddress, facts.RemotePort);
+                break;
+            case "source.port": number = facts?.RemotePort ?? Context.Connection.RemotePort; break;
+            case "destination.address":
+                text = facts is null ? AddressText(Context.Connection.LocalIpAddress, Context.Connection.LocalPort) : AddressText(facts.LocalAddress, facts.LocalPort);
+                break;
+            case "destination.port": number = facts?.LocalPort ?? Context.Connection.LocalPort; break;
+            case "connection.id" or "connection_id": number = facts?.ConnectionId ?? ConnectionId(); break;
             // The listeners are plain text: no TLS, so no peer certificate and no SNI either (Envoy's "" for no SNI).
             case "connection.mtls": raw = [0]; break;
             case "connection.requested_server_name": text = ""; break;
@@ -113,7 +131,7 @@ internal sealed partial class Exchange
             // (HttpClient's own retries, on YARP's path, are not seen).
             case "upstream.request_attempt_count": number = Upstream is null ? 0 : 1 + Volatile.Read(ref _retries); break;
             // Known from the request's route before it is forwarded, as Envoy's (routes match on the path as plugins left it).
-            case "cluster_name" or "xds.cluster_name": text = Upstream?.Name ?? _options.ClusterFor(Context.Request.Path); break;
+            case "cluster_name" or "xds.cluster_name": text = Upstream?.Name ?? facts?.Cluster ?? _options.ClusterFor(Context.Request.Path); break;
             // Routes have no names: Envoy's "" for an unnamed route.
             case "route_name" or "xds.route_name" or "xds.filter_chain_name": text = ""; break;
             // Metadata messages (envoy.config.core.v3.Metadata) this proxy's routes, clusters, hosts and requests carry none of.

@@ -1469,6 +1469,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     RecordLogOnly(host, "pause");
                 }
 
+                host.LogOnlyPaused(request, map: null);
+
                 if (!endOfStream && copy.View.Length > _options.MaxBufferedBodyBytes)
                 {
                     RecordLogOnly(host, request ? "request_payload_too_large" : "response_payload_too_large");
@@ -1477,6 +1479,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                         copy.Abandon();
                         SetBody(host, request, copy.View);
                     }
+
+                    // An enforcing plugin's stream would have ended here: no decision on this body is waited for.
+                    host.LogOnlyBodyReleased(request);
                 }
 
                 // Held: the next chunk is added to it (at the end of the body, a callout may still read it).
@@ -1489,6 +1494,22 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         lock (_state)
         {
             copy.Clear();
+        }
+
+        host.LogOnlyBodyReleased(request);
+    }
+
+    /// <summary>
+    /// A LOG_ONLY plugin resumed a body it paused on from outside a callback: what it held goes, as an enforcing plugin's
+    /// would have gone on. True when it rewrote it meanwhile.
+    /// </summary>
+    public bool LetGo(LogOnlyBody body)
+    {
+        lock (_state)
+        {
+            var rewrote = body.TakeRewrite();
+            body.Clear();
+            return rewrote;
         }
     }
 
@@ -1654,6 +1675,16 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         _idle?.CancelAfter(Timeout.InfiniteTimeSpan);
         foreach (var host in _hosts)
         {
+            if (host.Entry.LogOnly && host.LogOnlyPauses)
+            {
+                // Its decision may come after this request is over, and read properties then.
+                _facts ??= KeepContextFacts();
+                if (host.Linger(_options.PauseTimeout))
+                {
+                    continue;
+                }
+            }
+
             host.Stream?.Complete();
         }
     }
@@ -1724,6 +1755,14 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 if (host.Entry.LogOnly)
                 {
                     RecordLogOnly(host, "pause");
+                    // Nothing waits for it, but its decision (a callout's answer) is still counted when it comes.
+                    host.LogOnlyPaused(phase is Phase.RequestHeaders or Phase.RequestTrailers, phase switch
+                    {
+                        Phase.RequestHeaders => host.RequestHeaders,
+                        Phase.RequestTrailers => host.RequestTrailers,
+                        Phase.ResponseHeaders => host.ResponseHeaders,
+                        _ => host.ResponseTrailers,
+                    });
                     break;
                 }
 

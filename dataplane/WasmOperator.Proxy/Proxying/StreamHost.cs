@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using WasmOperator.Proxy.Chain;
 using WasmOperator.ProxyWasm.Abi;
 using WasmOperator.ProxyWasm.Host;
@@ -18,6 +19,9 @@ namespace WasmOperator.Proxy.Proxying;
 /// whichever directions wait, or, if none does, waits to be taken once by the exchange, which a direction reading on
 /// past a body this plugin holds is told of at once (<see cref="Exchange.WakeHeld"/>), and which applies a reply or close
 /// at once in any case (<see cref="Exchange.StopFromOutside"/>).
+/// A LOG_ONLY plugin's pause holds nothing, so its exchange may complete before the plugin decides (a callout slower than
+/// the upstream): its stream context then lingers (<see cref="Linger"/>) until the plugin resumes, answers, closes or
+/// fails the stream, or until the pause timeout an enforcing pause would have hit, so that late decision is counted.
 /// </remarks>
 internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStreamHost
 {
@@ -25,6 +29,13 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     private const int RequestResumed = 1;
     private const int ResponseResumed = 2;
     private const int StopPending = 4;
+
+    // A LOG_ONLY plugin's pauses not resumed yet, per direction: at the headers or trailers (resumed only by
+    // proxy_continue_stream) and on the body (also by a later body callback that lets it go).
+    private const int RequestHeld = 1;
+    private const int ResponseHeld = 2;
+    private const int RequestBodyHeld = 4;
+    private const int ResponseBodyHeld = 8;
 
     private readonly Lock _gate = new();
     private int _pending;
@@ -35,6 +46,17 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     // A LOG_ONLY plugin's proxy_set_property writes: read back by it alone. Touched only from the plugin's own
     // callbacks, which its VM runs one at a time.
     private Dictionary<string, byte[]>? _ownProperties;
+
+    // A LOG_ONLY plugin's pauses (flags above) and when the first of them began; the header map each direction paused
+    // on with its version then, to tell the edits made before it resumed; once its exchange completed with a pause
+    // left, the timer that ends the linger. Under _gate.
+    private int _held;
+    private long _heldSince;
+    private HeaderMap? _requestHeldMap;
+    private int _requestHeldVersion;
+    private HeaderMap? _responseHeldMap;
+    private int _responseHeldVersion;
+    private ITimer? _linger;
 
     public ChainEntry Entry { get; } = entry;
 
@@ -254,6 +276,178 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
         response?.TrySetResult(StreamSignal.Ended);
     }
 
+    /// <summary>True when this LOG_ONLY plugin paused where an enforcing one would still hold the stream.</summary>
+    public bool LogOnlyPauses => Volatile.Read(ref _held) != 0;
+
+    /// <summary>
+    /// This LOG_ONLY plugin paused <paramref name="request"/>'s direction where an enforcing one would have held it: at
+    /// its headers or trailers (<paramref name="map"/>, the copy it works on, as its callback left it) or, with none, on
+    /// its body. A resume that came first (during the callback) resolves it, as it resolves an enforcing pause.
+    /// </summary>
+    public void LogOnlyPaused(bool request, HeaderMap? map)
+    {
+        lock (_gate)
+        {
+            var resumed = Resumed(request);
+            if ((_pending & resumed) != 0)
+            {
+                _pending &= ~resumed;
+                return;
+            }
+
+            if (_held == 0)
+            {
+                _heldSince = Stopwatch.GetTimestamp();
+            }
+
+            if (map is null)
+            {
+                _held |= request ? RequestBodyHeld : ResponseBodyHeld;
+            }
+            else if (request)
+            {
+                _held |= RequestHeld;
+                (_requestHeldMap, _requestHeldVersion) = (map, map.Version);
+            }
+            else
+            {
+                _held |= ResponseHeld;
+                (_responseHeldMap, _responseHeldVersion) = (map, map.Version);
+            }
+        }
+    }
+
+    /// <summary>A body callback of this LOG_ONLY plugin let go of what it held of <paramref name="request"/>'s body.</summary>
+    public void LogOnlyBodyReleased(bool request)
+    {
+        if (Volatile.Read(ref _held) == 0)
+        {
+            return; // the usual case, once per chunk: no lock
+        }
+
+        lock (_gate)
+        {
+            _held &= ~(request ? RequestBodyHeld : ResponseBodyHeld);
+        }
+    }
+
+    /// <summary>
+    /// The exchange completed while this LOG_ONLY plugin still pauses (its callout is slower than the upstream): true when
+    /// its stream context is kept for the plugin's decision, which is counted and then completes it (on_done, on_log,
+    /// on_delete), or until the pause has lasted <paramref name="pauseTimeout"/>, where an enforcing pause would have
+    /// ended; false when the caller completes it now (nothing pauses, or it would have ended the stream already).
+    /// </summary>
+    public bool Linger(TimeSpan pauseTimeout)
+    {
+        lock (_gate)
+        {
+            if (_held == 0 || WouldHaveEnded || Skipped || Stream is not { Failure: null })
+            {
+                return false;
+            }
+
+            var left = pauseTimeout - Stopwatch.GetElapsedTime(_heldSince);
+            if (left <= TimeSpan.Zero)
+            {
+                return false;
+            }
+
+            _linger = new Timer(static state => ((StreamHost)state!).EndLinger(), this, left, Timeout.InfiniteTimeSpan);
+            return true;
+        }
+    }
+
+    /// <summary>Ends a linger (<see cref="Linger"/>), once: the plugin decided, or its pause timed out. Its stream context goes.</summary>
+    private void EndLinger()
+    {
+        lock (_gate)
+        {
+            if (_linger is not { } timer)
+            {
+                return;
+            }
+
+            _linger = null;
+            timer.Dispose();
+        }
+
+        Stream?.Complete();
+    }
+
+    /// <summary>
+    /// What this LOG_ONLY plugin decided from outside a callback (a callout's answer), nothing of it applied: a reply or a
+    /// close is counted, and so are the edits it made while paused, once it resumes, as an enforcing plugin's would then
+    /// go on. A decision that leaves nothing paused ends a linger. Whether or not the exchange is still under way.
+    /// </summary>
+    private void ObserveSignal(StreamSignal signal)
+    {
+        string? action = null;
+        var headersEdited = false;
+        LogOnlyBody? body = null;
+        bool decided;
+        lock (_gate)
+        {
+            switch (signal)
+            {
+                case { Kind: StreamSignalKind.LocalResponse }:
+                    action = "local_response";
+                    _held = 0;
+                    break;
+                case { Kind: StreamSignalKind.Close }:
+                    action = "close_stream";
+                    _held = 0;
+                    break;
+                case { Kind: StreamSignalKind.Continue, Request: { } request }:
+                    var (headers, bodyHeld) = request ? (RequestHeld, RequestBodyHeld) : (ResponseHeld, ResponseBodyHeld);
+                    if ((_held & (headers | bodyHeld)) == 0)
+                    {
+                        // Before its pause, or with none: kept for the pause it resolves, as for an enforcing plugin.
+                        _pending |= Resumed(request);
+                        break;
+                    }
+
+                    if ((_held & headers) != 0)
+                    {
+                        headersEdited = request ? _requestHeldMap?.Version != _requestHeldVersion : _responseHeldMap?.Version != _responseHeldVersion;
+                    }
+
+                    if ((_held & bodyHeld) != 0)
+                    {
+                        body = request ? LogOnlyRequestBody : LogOnlyResponseBody;
+                    }
+
+                    _held &= ~(headers | bodyHeld);
+                    break;
+                default:
+                    // It failed: nothing more of it is counted (the failure is, as such).
+                    _held = 0;
+                    break;
+            }
+
+            decided = _held == 0 && _linger is not null;
+        }
+
+        if (action is not null)
+        {
+            exchange.RecordLogOnly(this, action);
+        }
+
+        if (headersEdited)
+        {
+            exchange.RecordLogOnly(this, "header_mutation");
+        }
+
+        if (body is not null && exchange.LetGo(body))
+        {
+            exchange.RecordLogOnly(this, "body_mutation");
+        }
+
+        if (decided)
+        {
+            EndLinger();
+        }
+    }
+
     private static int Resumed(bool request) => request ? RequestResumed : ResponseResumed;
 
     /// <summary>The wait slot of <paramref name="request"/>'s direction (caller holds the gate).</summary>
@@ -283,19 +477,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     {
         if (Entry.LogOnly)
         {
-            // What an enforcing plugin would have done to the stream; a resume changes nothing and a
-            // failure is counted as such.
-            var action = signal.Kind switch
-            {
-                StreamSignalKind.LocalResponse => "local_response",
-                StreamSignalKind.Close => "close_stream",
-                _ => null,
-            };
-            if (action is not null)
-            {
-                exchange.RecordLogOnly(this, action);
-            }
-
+            ObserveSignal(signal);
             return;
         }
 

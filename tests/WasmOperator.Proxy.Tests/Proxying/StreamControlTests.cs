@@ -85,8 +85,8 @@ public sealed class StreamControlTests
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("no, thanks", echo!.Body);
-        // The pause an enforcing plugin would have made is counted; its callout's later verdict is not waited
-        // for (the request has gone on), so it is counted only if it arrives while the stream still exists.
+        // The pause an enforcing plugin would have made is counted; the request does not wait for its callout's verdict
+        // (LogOnlyLateDecisionTests: that is counted when it comes).
         var metrics = await proxy.MetricsAsync();
         Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/authz\",action=\"pause\"} 1", metrics, StringComparison.Ordinal);
         Assert.DoesNotContain("_after_pause", metrics, StringComparison.Ordinal);

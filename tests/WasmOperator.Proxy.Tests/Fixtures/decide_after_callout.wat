@@ -1,0 +1,68 @@
+;; An external authorizer's client: on_request_headers sends GET /x to cluster authz (60 s timeout) and pauses the
+;; request. The callout's answer decides, by the first letter of the request's x-decide header: "deny" answers 403
+;; "denied" (proxy_send_local_response), "close" closes the stream, "edit" adds the request header x-authorized: yes
+;; and resumes the request, anything else (or none) does nothing at all. on_log logs the request.protocol property
+;; ("protocol HTTP/1.1") and on_delete logs "stream deleted". One stream per VM at a time.
+(module
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_http_call" (func $http_call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_header_map_value" (func $get_header (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_add_header_map_value" (func $add_header (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_property" (func $get_property (param i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_effective_context" (func $set_effective (param i32) (result i32)))
+  (import "env" "proxy_continue_stream" (func $continue (param i32) (result i32)))
+  (import "env" "proxy_close_stream" (func $close (param i32) (result i32)))
+  (import "env" "proxy_send_local_response" (func $reply (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 16384))
+  (global $stream (mut i32) (i32.const 0))
+  (global $decide (mut i32) (i32.const 0))
+  (data (i32.const 16) "authz")
+  (data (i32.const 32) "x-decide")
+  (data (i32.const 48) "denied_after_callout")
+  (data (i32.const 80) "denied")
+  (data (i32.const 96) "x-authorized")
+  (data (i32.const 112) "yes")
+  (data (i32.const 128) "stream deleted")
+  (data (i32.const 160) "request\00protocol")
+  (data (i32.const 192) "protocol ")
+  ;; pairs: :method=GET :path=/x :authority=authz (66 bytes)
+  (data (i32.const 512) "\03\00\00\00\07\00\00\00\03\00\00\00\05\00\00\00\02\00\00\00\0a\00\00\00\05\00\00\00:method\00GET\00:path\00/x\00:authority\00authz\00")
+  (func (export "malloc") (param $n i32) (result i32) (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32)
+    (global.set $heap (i32.const 16384))
+    (global.set $stream (local.get $ctx))
+    (global.set $decide (i32.const 0))
+    (if (i32.eqz (call $get_header (i32.const 0) (i32.const 32) (i32.const 8) (i32.const 8) (i32.const 12)))
+      (then (if (i32.load (i32.const 12)) (then (global.set $decide (i32.load8_u (i32.load (i32.const 8))))))))
+    (drop (call $http_call (i32.const 16) (i32.const 5) (i32.const 512) (i32.const 66)
+      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 60000) (i32.const 300)))
+    (i32.const 1))
+  (func (export "proxy_on_http_call_response") (param i32 i32 i32 i32 i32)
+    (drop (call $set_effective (global.get $stream)))
+    (if (i32.eq (global.get $decide) (i32.const 100)) ;; d
+      (then
+        (drop (call $reply (i32.const 403) (i32.const 48) (i32.const 20) (i32.const 80) (i32.const 6) (i32.const 0) (i32.const 0) (i32.const -1)))
+        (return)))
+    (if (i32.eq (global.get $decide) (i32.const 99)) ;; c
+      (then
+        (drop (call $close (i32.const 0)))
+        (return)))
+    (if (i32.eq (global.get $decide) (i32.const 101)) ;; e
+      (then
+        (drop (call $add_header (i32.const 0) (i32.const 96) (i32.const 12) (i32.const 112) (i32.const 3)))
+        (drop (call $continue (i32.const 0))))))
+  (func (export "proxy_on_log") (param $ctx i32)
+    (if (call $get_property (i32.const 160) (i32.const 16) (i32.const 8) (i32.const 12)) (then (return)))
+    (memory.copy (i32.const 1024) (i32.const 192) (i32.const 9))
+    (memory.copy (i32.const 1033) (i32.load (i32.const 8)) (i32.load (i32.const 12)))
+    (drop (call $log (i32.const 2) (i32.const 1024) (i32.add (i32.const 9) (i32.load (i32.const 12))))))
+  (func (export "proxy_on_delete") (param $ctx i32)
+    (drop (call $log (i32.const 2) (i32.const 128) (i32.const 14))))
+)

@@ -1,0 +1,91 @@
+using System.Net;
+using Microsoft.AspNetCore.Http;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Proxying;
+
+/// <summary>
+/// A LOG_ONLY plugin's pause holds nothing: the request goes on and may be over before the plugin decides (its
+/// authorizer is slower than the upstream). Its stream context lives on until it decides, so the decision an enforcing
+/// plugin would have applied is still logged and counted; then the context goes, as it does when the plugin never
+/// decides, at the pause timeout. In each test the authorizer answers only once the client has the upstream's answer.
+/// </summary>
+public sealed class LogOnlyLateDecisionTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
+    [Theory]
+    [InlineData("deny", "local_response")]
+    [InlineData("close", "close_stream")]
+    [InlineData("edit", "header_mutation")]
+    public async Task A_log_only_plugins_decision_from_a_callout_answered_after_its_request_completed_is_logged_and_counted(string decision, string action)
+    {
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("decide", Wat("decide_after_callout"), "decide", extra: "mode: LOG_ONLY")),
+            o => o.Clusters["authz"] = authorizer.Address);
+
+        var (response, echo) = await proxy.GetAsync("/orders", ("x-decide", decision));
+        await authorizer.Asked.Task.WaitAsync(Patience);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Null(echo!.Header("x-authorized"));
+        Assert.DoesNotContain($"action=\"{action}\"", await proxy.MetricsAsync(), StringComparison.Ordinal);
+        // Kept for the decision: the callout has not answered.
+        Assert.False(proxy.Logs.Contains("stream deleted"), string.Join(" | ", proxy.Logs.Lines));
+
+        authorizer.Open();
+
+        await ProxyHarness.EventuallyAsync(
+            async () => (await proxy.MetricsAsync()).Contains($"wasm_plugin_log_only_actions_total{{plugin=\"default/decide\",action=\"{action}\"}} 1\n", StringComparison.Ordinal),
+            $"the late {action} to be counted");
+        Assert.Single(proxy.Logs.Lines, l => l.Contains($"LOG_ONLY plugin default/decide would have applied {action} on /orders", StringComparison.Ordinal));
+        // Then the context goes; on_log still reads the request's properties.
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("stream deleted")), "the stream context to go");
+        Assert.True(proxy.Logs.Contains("protocol HTTP/1.1"), string.Join(" | ", proxy.Logs.Lines));
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/decide\",action=\"pause\"} 1\n", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_auth_example_in_log_only_mode_counts_the_denial_of_an_authorizer_slower_than_the_upstream()
+    {
+        await using var authorizer = await GatedAuthorizer.StartAsync(StatusCodes.Status403Forbidden);
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("auth", Example("auth"), "auth", "authz", extra: "mode: LOG_ONLY")),
+            o => o.Clusters["authz"] = authorizer.Address);
+
+        var (response, _) = await proxy.GetAsync("/orders");
+        await authorizer.Asked.Task.WaitAsync(Patience);
+        authorizer.Open();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        await ProxyHarness.EventuallyAsync(
+            async () => (await proxy.MetricsAsync()).Contains("wasm_plugin_log_only_actions_total{plugin=\"default/auth\",action=\"local_response\"} 1\n", StringComparison.Ordinal),
+            "the denial to be counted");
+        Assert.True(proxy.Logs.Contains("LOG_ONLY plugin default/auth would have applied local_response on /orders"), string.Join(" | ", proxy.Logs.Lines));
+    }
+
+    [Fact]
+    public async Task A_log_only_plugin_that_never_decides_lets_its_stream_context_go_at_the_pause_timeout()
+    {
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("decide", Wat("decide_after_callout"), "decide", extra: "mode: LOG_ONLY")),
+            o =>
+            {
+                o.Clusters["authz"] = authorizer.Address;
+                o.PauseTimeout = TimeSpan.FromSeconds(1);
+            });
+
+        // The callout answers, and the plugin neither resumes nor stops the stream.
+        var (response, _) = await proxy.GetAsync("/orders", ("x-decide", "nothing"));
+        authorizer.Open();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("stream deleted")), "the stream context to go");
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/decide\",action=\"pause\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("action=\"local_response\"", metrics, StringComparison.Ordinal);
+    }
+}
