@@ -100,7 +100,9 @@ public sealed class ConnectionLimitTests
             held.ForEach(s => s.Dispose());
         }
 
-        Assert.Contains(proxy.Logs.Lines, l => l.Contains("client connection closed on arrival: a data port already has 2 open (--max-connections)", StringComparison.Ordinal));
+        // The count and the line are written by the connections' own threads, each in its own order: wait for the line too.
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("client connection closed on arrival: a data port already has 2 open (--max-connections)")),
+            "the closed connections to be logged");
         Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("rejected because the maximum number of concurrent connections", StringComparison.Ordinal));
     }
 
