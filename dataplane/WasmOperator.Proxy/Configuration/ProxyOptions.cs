@@ -143,6 +143,17 @@ internal sealed class ProxyOptions
     /// </summary>
     public int MaxCalloutsPerCluster { get; set; } = 2048;
 
+    /// <summary>Envoy's <c>http.async_response_buffer_limit</c> default: 32 MiB.</summary>
+    public const int DefaultMaxCalloutResponseBytes = 32 * 1024 * 1024;
+
+    /// <summary>
+    /// The largest callout response body read for a plugin (HTTP; for gRPC, the response's messages together), as
+    /// Envoy's async client caps what it buffers (<c>AsyncRequestSharedImpl::onData</c>): one byte more, or a
+    /// Content-Length above it, resets the call and the plugin gets a failed callout. Unbounded, a cluster answering
+    /// with an endless body grew the proxy by gigabytes.
+    /// </summary>
+    public int MaxCalloutResponseBytes { get; set; } = DefaultMaxCalloutResponseBytes;
+
     /// <summary>How often the plugin file is re-read in case a change notification was missed.</summary>
     public TimeSpan PluginsFilePollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 

@@ -60,7 +60,8 @@ internal sealed class CalloutClient : IDisposable
     /// "upstream connect error or disconnect/reset before headers. reset reason: …" (<c>Router::Filter::onUpstreamReset</c>),
     /// 504 "upstream request timeout" (<c>onResponseTimeout</c>), <c>content-type: text/plain</c>;</item>
     /// <item>a failure after the headers arrived (the body or trailers cut off, or the timeout firing then) faults
-    /// the task: a failed call with no headers (Envoy resets the stream, <c>onFailure(Reset)</c>).</item>
+    /// the task: a failed call with no headers (Envoy resets the stream, <c>onFailure(Reset)</c>); so does a body over
+    /// <see cref="ProxyOptions.MaxCalloutResponseBytes"/> (<see cref="CalloutResponseTooLargeException"/>).</item>
     /// </list>
     /// A timeout of 0 means none, as in Envoy; connecting is bounded by the handler's 5 s
     /// <see cref="SocketsHttpHandler.ConnectTimeout"/> (Envoy's default cluster connect_timeout).
@@ -183,10 +184,66 @@ internal sealed class CalloutClient : IDisposable
             headers.Add(":status", ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture));
             Copy(response.Headers, headers);
             Copy(response.Content.Headers, headers);
-            var body = await response.Content.ReadAsByteArrayAsync(timeout.Token).ConfigureAwait(false);
+            var body = await ReadBodyAsync(response.Content, request.Upstream, declaredCounts: !head && HasBody(response.StatusCode), timeout.Token)
+                .ConfigureAwait(false);
             var trailers = new HeaderMap();
             Copy(response.TrailingHeaders, trailers);
             return new HttpCalloutResponse(headers, body, trailers);
+        }
+    }
+
+    private static bool HasBody(HttpStatusCode status) => status is not (HttpStatusCode.NoContent or HttpStatusCode.NotModified);
+
+    /// <summary>
+    /// A callout's response body, never more than <see cref="ProxyOptions.MaxCalloutResponseBytes"/> of it in memory:
+    /// a Content-Length above the limit (when <paramref name="declaredCounts"/>: not for HEAD, 204, 304) fails at once,
+    /// an undeclared body as soon as one byte more arrives (<see cref="CalloutResponseTooLargeException"/>). The buffer
+    /// grows with what arrives, up to the Content-Length: a cluster declaring 32 MiB and sending nothing holds 16 KiB.
+    /// </summary>
+    private async Task<byte[]> ReadBodyAsync(HttpContent content, string cluster, bool declaredCounts, CancellationToken cancellationToken)
+    {
+        var limit = _options.MaxCalloutResponseBytes;
+        var declared = content.Headers.ContentLength;
+        if (declaredCounts && declared > limit)
+        {
+            throw new CalloutResponseTooLargeException(cluster, limit);
+        }
+
+        var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            var ceiling = declared is { } size && size <= limit ? (int)size : limit;
+            var buffer = new byte[Math.Min(16 * 1024, ceiling)];
+            var length = 0;
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    // Full: one byte more says whether the body goes on, and then whether it may.
+                    var probe = new byte[1];
+                    if (await stream.ReadAsync(probe, cancellationToken).ConfigureAwait(false) == 0)
+                    {
+                        return buffer;
+                    }
+
+                    if (length >= limit)
+                    {
+                        throw new CalloutResponseTooLargeException(cluster, limit);
+                    }
+
+                    Array.Resize(ref buffer, (int)Math.Min(Math.Max(2L * length, 1024), length < ceiling ? ceiling : limit));
+                    buffer[length++] = probe[0];
+                    continue;
+                }
+
+                var read = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    return length == buffer.Length ? buffer : buffer.AsSpan(0, length).ToArray();
+                }
+
+                length += read;
+            }
         }
     }
 
@@ -347,23 +404,27 @@ internal sealed class CalloutClient : IDisposable
     /// response message out; status and message from the trailers (or a trailers-only reply). An unknown or
     /// overflowing cluster is refused synchronously (<see cref="CalloutRefusedException"/>), as for HTTP; an
     /// unreachable upstream is status 14 (UNAVAILABLE), the timeout 4 (DEADLINE_EXCEEDED), as Envoy's async
-    /// client reports them. A timeout of 0 means none, as in Envoy (the router's timeout 0 is no timeout).
+    /// client reports them. A timeout of 0 means none, as in Envoy (the router's timeout 0 is no timeout). A response
+    /// over <see cref="ProxyOptions.MaxCalloutResponseBytes"/> is 8 (RESOURCE_EXHAUSTED, as gRPC reports a message over
+    /// its receive limit), reported to <paramref name="tooLarge"/> too.
     /// </summary>
-    public Task<GrpcCalloutResponse> SendGrpcAsync(GrpcCalloutRequest request, CancellationToken cancellationToken)
+    public Task<GrpcCalloutResponse> SendGrpcAsync(GrpcCalloutRequest request, CancellationToken cancellationToken,
+        Action<CalloutResponseTooLargeException>? tooLarge = null)
     {
         // Built before the call is counted: a request that cannot be built is refused, and never holds a place.
         var message = GrpcRequest(Resolve(request.Upstream), request.Upstream, request.Authority, request.Service, request.Method, request.InitialMetadata);
         Count(request.Upstream, message);
-        return SendGrpcCountedAsync(message, request, cancellationToken);
+        return SendGrpcCountedAsync(message, request, tooLarge, cancellationToken);
     }
 
-    private async Task<GrpcCalloutResponse> SendGrpcCountedAsync(HttpRequestMessage message, GrpcCalloutRequest request, CancellationToken cancellationToken)
+    private async Task<GrpcCalloutResponse> SendGrpcCountedAsync(HttpRequestMessage message, GrpcCalloutRequest request,
+        Action<CalloutResponseTooLargeException>? tooLarge, CancellationToken cancellationToken)
     {
         try
         {
             using (message)
             {
-                return await SendGrpcAsync(message, request, cancellationToken).ConfigureAwait(false);
+                return await SendGrpcAsync(message, request, tooLarge, cancellationToken).ConfigureAwait(false);
             }
         }
         finally
@@ -372,7 +433,8 @@ internal sealed class CalloutClient : IDisposable
         }
     }
 
-    private async Task<GrpcCalloutResponse> SendGrpcAsync(HttpRequestMessage message, GrpcCalloutRequest request, CancellationToken cancellationToken)
+    private async Task<GrpcCalloutResponse> SendGrpcAsync(HttpRequestMessage message, GrpcCalloutRequest request,
+        Action<CalloutResponseTooLargeException>? tooLarge, CancellationToken cancellationToken)
     {
         if (request.Timeout > TimeSpan.Zero)
         {
@@ -390,8 +452,8 @@ internal sealed class CalloutClient : IDisposable
 
         try
         {
-            using var response = await _client.SendAsync(message, HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
-            var body = await response.Content.ReadAsByteArrayAsync(timeout.Token).ConfigureAwait(false);
+            using var response = await _client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            var body = await ReadBodyAsync(response.Content, request.Upstream, declaredCounts: true, timeout.Token).ConfigureAwait(false);
             var initial = ToMap(response.Headers, response.Content.Headers);
             var trailing = new HeaderMap();
             Copy(response.TrailingHeaders, trailing);
@@ -403,6 +465,11 @@ internal sealed class CalloutClient : IDisposable
             }
 
             return new GrpcCalloutResponse(status, statusMessage, payload, initial, trailing);
+        }
+        catch (CalloutResponseTooLargeException ex)
+        {
+            tooLarge?.Invoke(ex);
+            return Failed(GrpcStatus.ResourceExhausted, $"gRPC call {request.Service}/{request.Method}: {ex.Message}");
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && timeout.IsCancellationRequested)
         {
@@ -422,13 +489,15 @@ internal sealed class CalloutClient : IDisposable
     /// <summary>
     /// Opens a streaming gRPC call (<c>proxy_grpc_stream</c>); responses are reported to <paramref name="events"/>. An
     /// unknown or overflowing cluster is refused synchronously (<see cref="CalloutRefusedException"/>). No timeout:
-    /// Envoy's <c>Context::grpcStream</c> sets none.
+    /// Envoy's <c>Context::grpcStream</c> sets none. A response message over <see cref="ProxyOptions.MaxCalloutResponseBytes"/>
+    /// resets the stream and closes it with 8 (RESOURCE_EXHAUSTED), reported to <paramref name="tooLarge"/> too.
     /// </summary>
-    public IGrpcStream OpenGrpcStream(GrpcStreamRequest request, IGrpcStreamEvents events)
+    public IGrpcStream OpenGrpcStream(GrpcStreamRequest request, IGrpcStreamEvents events, Action<CalloutResponseTooLargeException>? tooLarge = null)
     {
         var message = GrpcRequest(Resolve(request.Upstream), request.Upstream, request.Authority, request.Service, request.Method, request.InitialMetadata);
         Count(request.Upstream, message);
-        return GrpcStreamCall.Start(_client, message, events, () => Leave(request.Upstream));
+        return GrpcStreamCall.Start(_client, message, events, new GrpcStreamCall.MessageLimit(request.Upstream, _options.MaxCalloutResponseBytes, tooLarge),
+            () => Leave(request.Upstream));
     }
 
     /// <summary>

@@ -11,6 +11,7 @@ internal static class GrpcStatus
     public const int Cancelled = 1;
     public const int Unknown = 2;
     public const int DeadlineExceeded = 4;
+    public const int ResourceExhausted = 8;
     public const int Internal = 13;
     public const int Unavailable = 14;
 

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Net;
 using System.Threading.Channels;
 using WasmOperator.ProxyWasm.Host;
@@ -16,6 +17,7 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
     private readonly CancellationTokenSource _reset = new();
     private readonly Lock _gate = new();
     private readonly IGrpcStreamEvents _events;
+    private MessageLimit _limit = new("", int.MaxValue, null);
     private Action? _onEnded;
     private bool _cancelled;
     private bool _finished;
@@ -25,10 +27,11 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
     /// <param name="client">The client the call goes through.</param>
     /// <param name="message">The request, without content.</param>
     /// <param name="events">Where the stream's events go.</param>
+    /// <param name="limit">The largest response message; a larger one resets the stream.</param>
     /// <param name="finished">Runs once when the call ended, however it ended.</param>
-    public static GrpcStreamCall Start(HttpClient client, HttpRequestMessage message, IGrpcStreamEvents events, Action? finished = null)
+    public static GrpcStreamCall Start(HttpClient client, HttpRequestMessage message, IGrpcStreamEvents events, MessageLimit limit, Action? finished = null)
     {
-        var call = new GrpcStreamCall(events) { _onEnded = finished };
+        var call = new GrpcStreamCall(events) { _onEnded = finished, _limit = limit };
         message.Content = new OutgoingContent(call._outgoing.Reader);
         message.Content.Headers.ContentType = CalloutClient.GrpcContentType;
         _ = Task.Run(() => call.RunAsync(client, message));
@@ -95,6 +98,13 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
             {
                 // The plugin cancelled: nothing more is delivered.
             }
+            catch (CalloutResponseTooLargeException ex)
+            {
+                // The response is disposed unread: the stream is reset.
+                await OffIoThreadAsync().ConfigureAwait(false);
+                _limit.TooLarge?.Invoke(ex);
+                Report(e => e.OnClose(GrpcStatus.ResourceExhausted, $"gRPC stream to {message.RequestUri} reset: a message in the {ex.Message}"));
+            }
             catch (Exception ex) when (ex is HttpRequestException or IOException or System.Net.Sockets.SocketException or OperationCanceledException or InvalidOperationException)
             {
                 await OffIoThreadAsync().ConfigureAwait(false);
@@ -130,8 +140,15 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
                 await OffIoThreadAsync().ConfigureAwait(false);
                 length += read;
                 var offset = 0;
-                while (GrpcFraming.TryRead(pending.AsSpan(offset, length - offset), out var payload, out var consumed))
+                while (true)
                 {
+                    var rest = pending.AsSpan(offset, length - offset);
+                    ThrowIfTooLarge(rest);
+                    if (!GrpcFraming.TryRead(rest, out var payload, out var consumed))
+                    {
+                        break;
+                    }
+
                     offset += consumed;
                     Report(e => e.OnMessage(payload));
                 }
@@ -139,6 +156,18 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
                 pending.AsSpan(offset, length - offset).CopyTo(pending);
                 length -= offset;
             }
+        }
+    }
+
+    /// <summary>
+    /// Throws <see cref="CalloutResponseTooLargeException"/> when the next message's prefix declares more than the limit:
+    /// known before its bytes are buffered (or delivered, had they all come at once).
+    /// </summary>
+    private void ThrowIfTooLarge(ReadOnlySpan<byte> pending)
+    {
+        if (pending.Length >= GrpcFraming.PrefixSize && BinaryPrimitives.ReadUInt32BigEndian(pending[1..]) > (uint)_limit.Bytes)
+        {
+            throw new CalloutResponseTooLargeException(_limit.Cluster, _limit.Bytes);
         }
     }
 
@@ -163,6 +192,9 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
 
         report(_events);
     }
+
+    /// <summary>The largest response message of a stream to <paramref name="Cluster"/>, and who hears of a larger one.</summary>
+    internal sealed record MessageLimit(string Cluster, int Bytes, Action<CalloutResponseTooLargeException>? TooLarge);
 
     public void Dispose()
     {

@@ -18,6 +18,7 @@ internal sealed partial class PluginHost(string plugin, ProxyOptions options, Ca
 
     // Built on the first node read (a race builds it twice, to the same value).
     private NodeProperties? _node;
+    private Action<CalloutResponseTooLargeException>? _tooLarge;
 
     public Task<HttpCalloutResponse> SendHttpCalloutAsync(HttpCalloutRequest request, CancellationToken cancellationToken) =>
         LoggedAsync(callouts.SendHttpAsync(request, cancellationToken));
@@ -38,13 +39,23 @@ internal sealed partial class PluginHost(string plugin, ProxyOptions options, Ca
             LogCalloutNotSent(log, plugin, ex.Cluster, ex.Message);
             throw;
         }
+        catch (CalloutResponseTooLargeException ex)
+        {
+            LogTooLarge(ex);
+            throw;
+        }
     }
 
+    private void LogTooLarge(CalloutResponseTooLargeException ex) => LogCalloutTooLarge(log, plugin, ex.Cluster, ex.Limit);
+
+    // One delegate for all of this plugin's gRPC callouts.
+    private Action<CalloutResponseTooLargeException> TooLarge => _tooLarge ??= LogTooLarge;
+
     public Task<GrpcCalloutResponse> SendGrpcCalloutAsync(GrpcCalloutRequest request, CancellationToken cancellationToken) =>
-        callouts.SendGrpcAsync(request, cancellationToken);
+        callouts.SendGrpcAsync(request, cancellationToken, TooLarge);
 
     public IGrpcStream? OpenGrpcStream(GrpcStreamRequest request, IGrpcStreamEvents events) =>
-        callouts.OpenGrpcStream(request, events);
+        callouts.OpenGrpcStream(request, events, TooLarge);
 
     /// <summary>
     /// The plugin-level attributes, read in any context (on_configure, on_tick, a stream's callbacks): <c>node</c> and
@@ -103,4 +114,7 @@ internal sealed partial class PluginHost(string plugin, ProxyOptions options, Ca
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin}: HTTP callout to cluster '{Cluster}' not sent: {Reason}; the plugin got a failed callout (no response). Fix the headers the plugin gives proxy_http_call")]
     private static partial void LogCalloutNotSent(ILogger logger, string plugin, string cluster, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin}: callout to cluster '{Cluster}' reset: its response is larger than {Limit} bytes (--max-callout-response-bytes); the plugin got a failed callout")]
+    private static partial void LogCalloutTooLarge(ILogger logger, string plugin, string cluster, int limit);
 }
