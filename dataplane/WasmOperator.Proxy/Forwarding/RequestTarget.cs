@@ -23,12 +23,15 @@ internal static class RequestTarget
     /// Why the client's target cannot be forwarded: a byte that is not visible ASCII (a space, a control, DEL, anything
     /// above 0x7F), or a fragment; null when it can. The same rule for every client protocol.
     /// </summary>
-    public static string? Unsendable(HttpRequest request)
+    public static string? Unsendable(HttpRequest request) =>
+        request.HttpContext.Features.Get<IHttpRequestFeature>()?.RawTarget is { } raw ? Unsendable(raw) : null;
+
+    /// <summary>The same for a target as text (a plugin callout's <c>:path</c>).</summary>
+    public static string? Unsendable(string raw)
     {
-        var raw = request.HttpContext.Features.Get<IHttpRequestFeature>()?.RawTarget;
-        var at = raw is null ? -1 : raw.AsSpan().IndexOfAnyExcept(Sendable);
+        var at = raw.AsSpan().IndexOfAnyExcept(Sendable);
         return at < 0 ? null
-            : raw![at] == '#' && !raw.AsSpan(at).ContainsAnyExceptInRange('!', '~')
+            : raw[at] == '#' && !raw.AsSpan(at).ContainsAnyExceptInRange('!', '~')
                 ? $"request target '{Http1ResponseHead.Printable(raw)}' has a fragment ('{Http1ResponseHead.Printable(raw[at..])}'), which a client keeps to itself (RFC 9112 §3.2): " +
                   "remove it, or percent-encode a '#' that belongs to the path or query as %23"
                 : $"request target '{Http1ResponseHead.Printable(raw)}' has a space, a control character or a byte outside ASCII: " +

@@ -20,8 +20,19 @@ internal sealed partial class PluginHost(string plugin, ProxyOptions options, Ca
     private NodeProperties? _node;
     private Action<CalloutResponseTooLargeException>? _tooLarge;
 
-    public Task<HttpCalloutResponse> SendHttpCalloutAsync(HttpCalloutRequest request, CancellationToken cancellationToken) =>
-        LoggedAsync(callouts.SendHttpAsync(request, cancellationToken));
+    public Task<HttpCalloutResponse> SendHttpCalloutAsync(HttpCalloutRequest request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return LoggedAsync(callouts.SendHttpAsync(request, cancellationToken));
+        }
+        catch (CalloutRefusedException ex) when (ex.Reason == CalloutRefusal.InvalidRequest)
+        {
+            // The plugin's mistake, made the same way every time: BAD_ARGUMENT alone would not say what was wrong.
+            LogCalloutRefused(log, plugin, request.Upstream, ex.Message);
+            throw;
+        }
+    }
 
     /// <summary>
     /// A callout the proxy could not even send is logged as a warning: it fails every time, and to the plugin it looks
@@ -114,6 +125,9 @@ internal sealed partial class PluginHost(string plugin, ProxyOptions options, Ca
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin}: HTTP callout to cluster '{Cluster}' not sent: {Reason}; the plugin got a failed callout (no response). Fix the headers the plugin gives proxy_http_call")]
     private static partial void LogCalloutNotSent(ILogger logger, string plugin, string cluster, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin}: HTTP callout to cluster '{Cluster}' refused: {Reason}; proxy_http_call answered BAD_ARGUMENT")]
+    private static partial void LogCalloutRefused(ILogger logger, string plugin, string cluster, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin}: callout to cluster '{Cluster}' reset: its response is larger than {Limit} bytes (--max-callout-response-bytes); the plugin got a failed callout")]
     private static partial void LogCalloutTooLarge(ILogger logger, string plugin, string cluster, int limit);

@@ -83,6 +83,30 @@ public sealed class CalloutRequestTests
         Assert.StartsWith($"Warning {PluginHost.LogCategory}: plugin default/auth: HTTP callout to cluster 'authz' not sent: {reason};", line, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("/echo?x=1 HTTP/1.0", "has a space, a control character or a byte outside ASCII")]
+    [InlineData("/echo\tz", "has a space, a control character or a byte outside ASCII")]
+    [InlineData("/echo?q=\u00ff\u00fe", "has a space, a control character or a byte outside ASCII")]
+    [InlineData("/echo#frag", "has a fragment")]
+    public async Task A_callout_path_a_forwarded_request_could_not_have_is_refused_before_anything_is_sent_and_logged(string path, string reason)
+    {
+        // Written raw, "/echo?x=1 HTTP/1.0" forged the request line and bytes above 0x7F went out as NUL.
+        await using var cluster = new RawUpstream(RawUpstream.Fixed(Ok));
+        var (host, callouts, logs) = Host(cluster.Address);
+        using var client = callouts;
+        var request = Request("GET", []);
+        request.Headers.Set(":path", path);
+
+        // Thrown by the call itself: proxy_http_call answers BAD_ARGUMENT and no response follows.
+        var refused = Assert.Throws<CalloutRefusedException>(() => { _ = host.SendHttpCalloutAsync(request, CancellationToken.None); });
+
+        Assert.Equal(CalloutRefusal.InvalidRequest, refused.Reason);
+        Assert.Equal(0, cluster.Connections);
+        var line = Assert.Single(logs.Lines);
+        Assert.StartsWith($"Warning {PluginHost.LogCategory}: plugin default/auth: HTTP callout to cluster 'authz' refused: :path: request target '", line, StringComparison.Ordinal);
+        Assert.Contains(reason, line, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_callout_the_cluster_refuses_is_the_routers_503_and_logs_nothing()
     {
