@@ -543,13 +543,15 @@ internal sealed class CalloutClient : IDisposable
         $"cluster '{cluster}' has {_options.MaxCalloutsPerCluster} callouts in flight (--max-callouts-per-cluster): overflow";
 
     /// <summary>
-    /// The callout's URL: the cluster's scheme and authority, then the plugin's <c>:path</c> exactly as given, as
-    /// Envoy sends it. Only the cluster picks the destination: resolving the path against the cluster (a
-    /// relative URI) let a network-path reference such as <c>//attacker:80/x</c> — which the auth example copies
-    /// from the client's request — replace the host. Dot segments and escapes are not touched either.
+    /// The callout's URL: the cluster's scheme and authority, its path (without a trailing '/'), then the plugin's
+    /// <c>:path</c> exactly as given, as a routed request's (<see cref="Forwarding.Http1Upstream.BasePath"/>; before,
+    /// a callout dropped the cluster's path). Only the cluster picks the destination: resolving the path against the
+    /// cluster (a relative URI) let a network-path reference such as <c>//attacker:80/x</c> — which the auth example
+    /// copies from the client's request — replace the host. Dot segments and escapes are not touched either.
     /// </summary>
     internal static Uri Target(Uri cluster, string pathAndQuery) =>
-        new(cluster.GetLeftPart(UriPartial.Authority) + pathAndQuery, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
+        new(cluster.GetLeftPart(UriPartial.Authority) + cluster.AbsolutePath.TrimEnd('/') + pathAndQuery,
+            new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
 
     /// <summary>
     /// A gRPC request head as Envoy's async client builds it (<c>Grpc::Common::prepareHeaders</c>): POST

@@ -30,14 +30,39 @@ public sealed class CalloutTargetTests
 
     [Theory]
     [InlineData("http://authz:9000", "//evil:81/x?a=1", "http://authz:9000//evil:81/x?a=1")]
-    [InlineData("http://authz:9000/base/", "/check/../admin?x=%2F", "http://authz:9000/check/../admin?x=%2F")]
+    [InlineData("http://authz:9000/base/", "/check/../admin?x=%2F", "http://authz:9000/base/check/../admin?x=%2F")]
+    [InlineData("http://authz:9000/base", "//evil:81/x", "http://authz:9000/base//evil:81/x")]
     [InlineData("https://authz", "/svc.Auth/Check", "https://authz/svc.Auth/Check")]
-    public void The_target_is_the_clusters_address_and_the_path_as_given(string cluster, string path, string expected)
+    public void The_target_is_the_clusters_address_and_path_then_the_path_as_given(string cluster, string path, string expected)
     {
         var target = CalloutClient.Target(new Uri(cluster), path);
 
         Assert.Equal(expected, target.OriginalString);
         Assert.Equal(new Uri(cluster).Authority, target.Authority);
-        Assert.Equal(path, target.PathAndQuery);
+    }
+
+    [Fact]
+    public async Task A_clusters_path_prefixes_a_callout_as_it_prefixes_a_routed_request()
+    {
+        // --cluster cb=http://host/okprefix: a routed /r/x went to /okprefix/r/x, a callout's /x to /x (another resource).
+        await using var cluster = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+        var address = new Uri(cluster.Address, "/okprefix");
+        await using (var routing = await ProxyHarness.StartAsync(Yaml(), o =>
+        {
+            o.Clusters["cb"] = address;
+            o.Routes.Add(new WasmOperator.Proxy.Configuration.RouteOption("/r", "cb"));
+        }))
+        {
+            Assert.Equal(HttpStatusCode.OK, (await routing.GetAsync("/r/x")).Response.StatusCode);
+        }
+
+        await using (var calling = await ProxyHarness.StartAsync(Yaml(Plugin("caller", Wat("callout_status_echo"), "caller", "cb")), o => o.Clusters["cb"] = address))
+        {
+            // The plugin calls /slow and answers with what it got.
+            var (response, _) = await calling.GetAsync("/q");
+            Assert.StartsWith("status=200 ", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(["GET /okprefix/r/x HTTP/1.1", "GET /okprefix/slow HTTP/1.1"], cluster.Requests.Select(r => r.RequestLine).ToArray());
     }
 }
