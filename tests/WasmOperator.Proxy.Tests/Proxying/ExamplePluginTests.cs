@@ -232,7 +232,9 @@ public sealed class ExamplePluginTests
     [InlineData("add_header", "{header: x-version, value: 2}", "add_header: configuration key \"value\" must be a string, not a number")]
     [InlineData("auth", "{cluster: authz, timeoutMs: \"1s\"}", "auth: configuration key \"timeoutMs\" must be a number, not a string")]
     [InlineData("auth", "{timeoutMs: 1000}", "auth: configuration key \"cluster\" is required")]
-    [InlineData("auth", "{cluster: authz, timeoutMs: 1e20}", "auth: configuration key \"timeoutMs\" must be a whole number of milliseconds from 1 to 4294967295")]
+    [InlineData("auth", "{cluster: authz, timeoutMs: 1e20}", "auth: configuration key \"timeoutMs\" must be a whole number of milliseconds from 1 to 2147483647")]
+    // The host refuses a callout timeout of 2^31 ms or more (BAD_ARGUMENT): accepted here, every request got 500.
+    [InlineData("auth", "{cluster: authz, timeoutMs: 2147483648}", "auth: configuration key \"timeoutMs\" must be a whole number of milliseconds from 1 to 2147483647")]
     [InlineData("auth", "{cluster: authz, allowOnStatus: [200, 700]}", "auth: configuration key \"allowOnStatus\" must hold HTTP status codes from 100 to 599, not 700")]
     [InlineData("auth", "{cluster: authz, forwardHeaders: [authorization, 1]}", "auth: configuration key \"forwardHeaders\" must be an array of strings, not an array holding a number at [1]")]
     [InlineData("auth", "{cluster: authz, allowOnStatus: [\"200\"]}", "auth: configuration key \"allowOnStatus\" must be an array of numbers, not an array holding a string at [0]")]

@@ -46,10 +46,10 @@ class AuthRoot extends ConfiguredRootContext {
     }
     // Converting a float out of u32/i32 range traps in wasm: check the range before the cast.
     const timeout = config.getNumber("timeoutMs", 1000);
-    if (timeout >= 1 && timeout <= 4294967295 && Math.floor(timeout) == timeout) {
+    if (timeout >= 1 && timeout <= 2147483647 && Math.floor(timeout) == timeout) {
       this.timeoutMs = <u32>timeout;
     } else {
-      config.invalid("timeoutMs", "must be a whole number of milliseconds from 1 to 4294967295");
+      config.invalid("timeoutMs", "must be a whole number of milliseconds from 1 to 2147483647 (the largest callout timeout the host takes)");
     }
     if (config.has("forwardHeaders")) {
       const names = config.getArray("forwardHeaders", JsonKind.String, []);
