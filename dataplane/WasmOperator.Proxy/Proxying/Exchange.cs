@@ -1178,12 +1178,14 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// on_request_headers is retried: that is the stream's first callback, so the fresh context replays all the
     /// plugin saw. A fresh context given a later callback alone would decide without the state the plugin built
     /// before it (a body authorizer that marked the stream in on_request_headers would let the body through), so a
-    /// failure there fails the request as FAIL_CLOSE does; the shard is rebuilt either way.
+    /// failure there fails the request as FAIL_CLOSE does; the shard is rebuilt either way. A request that found no
+    /// healthy VM (every shard waits out its rebuild backoff) is not retried: the fresh stream would find none either, and
+    /// a plugin that traps on every request made that a "retrying" line and a retry count per request, unthrottled.
     /// </summary>
     private HttpStream? RetryOnFreshVm(StreamHost host, PluginFailure? failure, Phase phase)
     {
         if (phase != Phase.RequestHeaders || host.Entry.Spec.FailStrategy != FailStrategy.FAIL_RELOAD || host.Retried || host.Entry.LogOnly ||
-            host.Entry.Plugin is not { } plugin)
+            failure is { Kind: TrapKind.Unavailable } || host.Entry.Plugin is not { } plugin)
         {
             return null;
         }

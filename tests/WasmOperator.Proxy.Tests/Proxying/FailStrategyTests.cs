@@ -61,6 +61,27 @@ public sealed class FailStrategyTests
     }
 
     [Fact]
+    public async Task Fail_reload_does_not_retry_while_no_vm_is_healthy_and_logs_those_rejections_once_a_second()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Trapping("FAIL_RELOAD"));
+
+        // The first request traps both shards (its own and the retry's); both then wait out a rebuild backoff.
+        for (var i = 0; i < 31; i++)
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, (await proxy.GetAsync("/trap")).Response.StatusCode);
+        }
+
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("wasm_plugin_fail_closed_total{plugin=\"default/trap\"} 31", metrics, StringComparison.Ordinal);
+        // A retry only after a trap on a VM, never for "no healthy VM": that was one retry and one line a request.
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("retrying once on a fresh VM", StringComparison.Ordinal) && l.Contains("no healthy VM", StringComparison.Ordinal));
+        var retries = proxy.Logs.Lines.Count(l => l.Contains("retrying once on a fresh VM", StringComparison.Ordinal));
+        Assert.InRange(retries, 1, 5);
+        Assert.Contains($"wasm_plugin_reload_retries_total{{plugin=\"default/trap\"}} {retries}\n", metrics, StringComparison.Ordinal);
+        Assert.InRange(proxy.Logs.Lines.Count(l => l.Contains("wasm_fail_stream: plugin default/trap", StringComparison.Ordinal)), 1, 15);
+    }
+
+    [Fact]
     public async Task A_plugin_that_cannot_load_at_startup_fails_closed_or_is_skipped_by_its_strategy()
     {
         var yaml = Yaml(
