@@ -31,6 +31,18 @@ internal sealed class PluginTransformer : HttpTransformer
         }
     }
 
+    /// <summary>
+    /// Set on a request once YARP relayed its whole response: YARP copies the trailers only after the response body went
+    /// through, and reports the request body's end after that (ProxyHandler: not a failure).
+    /// </summary>
+    public static readonly object ResponseRelayed = new();
+
+    public override async ValueTask TransformResponseTrailersAsync(HttpContext httpContext, HttpResponseMessage proxyResponse, CancellationToken cancellationToken)
+    {
+        await base.TransformResponseTrailersAsync(httpContext, proxyResponse, cancellationToken).ConfigureAwait(false);
+        httpContext.Items[ResponseRelayed] = null;
+    }
+
     public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
     {
         var copy = await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken).ConfigureAwait(false);

@@ -430,6 +430,17 @@ internal sealed partial class ProxyHandler : IDisposable
             return;
         }
 
+        if (error is ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient or ForwarderError.RequestBodyDestination &&
+            context.Items.ContainsKey(PluginTransformer.ResponseRelayed) && !context.RequestAborted.IsCancellationRequested && exchange?.RelayFailure is null)
+        {
+            // The whole response went out while the client's body still streamed: the upstream answered without reading the
+            // rest (a gRPC server failing a call at once, a trailers-only reply), so HttpClient stopped sending it and the
+            // copy from the client ended. The client has its response; Kestrel resets the rest of its upload (RST_STREAM
+            // NO_ERROR), as Envoy does. It was counted and logged as an upstream failure, or as the client's reset: a third of
+            // such calls under load.
+            return;
+        }
+
         if (error == ForwarderError.None && exchange?.RelayFailure is { } failure)
         {
             // The plugins' response body copy failed once under way (YARP saw no error: its transform took the body over).

@@ -87,6 +87,33 @@ public sealed class GrpcStreamTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
+    public async Task A_call_the_upstream_answers_before_reading_the_clients_body_is_no_failure(bool withPlugin)
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
+        var content = new PipeContent();
+        using var request = GrpcUpstream.Call("/test.Echo/Unauthenticated", content);
+        await content.Writer.WriteAsync(GrpcUpstream.Frame("first"));
+
+        using var response = await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(Patience);
+        var body = await response.Content.ReadAsStreamAsync();
+        Assert.Equal(0, await body.ReadAsync(new byte[1]).AsTask().WaitAsync(Patience));
+        Assert.Equal("16", (response.Headers.TryGetValues("grpc-status", out var status) ? status : response.TrailingHeaders.GetValues("grpc-status")).Single());
+
+        // The proxy is done with the call once it counted it: as the 200 it answered, or (before) as an upstream failure.
+        await ProxyHarness.EventuallyAsync(async () => await proxy.MetricsAsync() is var m &&
+            (m.Contains("proxy_requests_total{code=\"2xx\"} 1\n", StringComparison.Ordinal) || m.Contains("proxy_upstream_errors_total 1\n", StringComparison.Ordinal)),
+            "the call to be counted");
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("proxy_upstream_errors_total 0\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_downstream_resets_total 0\n", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("forwarding failed", StringComparison.Ordinal));
+        await content.Writer.CompleteAsync();
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
     public async Task A_stream_whose_client_sends_nothing_for_longer_than_kestrels_body_rate_grace_goes_on(bool withPlugin)
     {
         await using var grpc = await GrpcUpstream.StartAsync();

@@ -16,7 +16,7 @@ namespace WasmOperator.Proxy.Tests.Support;
 /// and ends with trailers <c>grpc-status: 0</c>, <c>grpc-message: ok</c>; <c>/test.Echo/Deny</c> ends
 /// with status 7 "denied" after the first reply; <c>/test.Echo/Greet</c> sends <c>hello</c> before it reads
 /// anything (a server-first stream); <c>/test.Echo/Abort</c> resets the stream on the second message, instead of replying;
-/// <c>/test.Echo/Slow</c> never answers; <c>/test.Echo/Refuse</c> resets the stream (REFUSED_STREAM) before any header;
+/// <c>/test.Echo/Slow</c> never answers; <c>/test.Echo/Unauthenticated</c> answers status 16 at once, trailers-only, reading nothing; <c>/test.Echo/Refuse</c> resets the stream (REFUSED_STREAM) before any header;
 /// <c>/test.Echo/RefuseOnce</c> does so to the first stream of each call (told apart by <c>x-call</c>), after reading its
 /// first message when the call has <c>x-refuse-after: message</c>, and echoes on the next. <see cref="Reset"/>
 /// tells when a caller reset a call.
@@ -76,6 +76,14 @@ internal sealed class GrpcUpstream : IAsyncDisposable
         context.Features.GetRequiredFeature<IHttpMinRequestBodyDataRateFeature>().MinDataRate = null;
         using var reset = context.RequestAborted.Register(() => Reset.TrySetResult());
         response.ContentType = "application/grpc";
+        if (request.Path == "/test.Echo/Unauthenticated")
+        {
+            // A trailers-only answer before reading anything, as a server that fails a call at once does.
+            response.Headers["grpc-status"] = "16";
+            response.Headers["grpc-message"] = "no token";
+            return;
+        }
+
         if (request.Path == "/test.Echo/Slow")
         {
             SlowStarted.TrySetResult();
