@@ -18,6 +18,9 @@ internal sealed partial class PluginHost(string plugin, ProxyOptions options, Ca
 
     // Built on the first node read (a race builds it twice, to the same value).
     private NodeProperties? _node;
+
+    // A plugin's callout mistakes repeat on every request: at most one warning a second, with the count of the others.
+    private readonly Chain.LogThrottle _calloutWarnings = new(TimeSpan.FromSeconds(1));
     private Action<CalloutResponseTooLargeException>? _tooLarge;
 
     public Task<HttpCalloutResponse> SendHttpCalloutAsync(HttpCalloutRequest request, CancellationToken cancellationToken)
@@ -29,7 +32,11 @@ internal sealed partial class PluginHost(string plugin, ProxyOptions options, Ca
         catch (CalloutRefusedException ex) when (ex.Reason == CalloutRefusal.InvalidRequest)
         {
             // The plugin's mistake, made the same way every time: BAD_ARGUMENT alone would not say what was wrong.
-            LogCalloutRefused(log, plugin, request.Upstream, ex.Message);
+            if (CalloutWarning() is { } more)
+            {
+                LogCalloutRefused(log, plugin, request.Upstream, ex.Message + more);
+            }
+
             throw;
         }
     }
@@ -47,7 +54,11 @@ internal sealed partial class PluginHost(string plugin, ProxyOptions options, Ca
         }
         catch (CalloutNotSentException ex)
         {
-            LogCalloutNotSent(log, plugin, ex.Cluster, ex.Message);
+            if (CalloutWarning() is { } more)
+            {
+                LogCalloutNotSent(log, plugin, ex.Cluster, ex.Message + more);
+            }
+
             throw;
         }
         catch (CalloutResponseTooLargeException ex)
@@ -57,7 +68,19 @@ internal sealed partial class PluginHost(string plugin, ProxyOptions options, Ca
         }
     }
 
-    private void LogTooLarge(CalloutResponseTooLargeException ex) => LogCalloutTooLarge(log, plugin, ex.Cluster, ex.Limit);
+    private void LogTooLarge(CalloutResponseTooLargeException ex)
+    {
+        if (CalloutWarning() is { } more)
+        {
+            LogCalloutTooLarge(log, plugin, ex.Cluster, ex.Limit, more);
+        }
+    }
+
+    /// <summary>Null when a callout warning of this plugin was written less than a second ago; else what to add to this one.</summary>
+    private string? CalloutWarning() =>
+        !_calloutWarnings.TryEnter(out var suppressed) ? null
+        : suppressed == 0 ? ""
+        : $" ({suppressed} more callout warning(s) of this plugin in the last second, not logged)";
 
     // One delegate for all of this plugin's gRPC callouts.
     private Action<CalloutResponseTooLargeException> TooLarge => _tooLarge ??= LogTooLarge;
@@ -129,6 +152,6 @@ internal sealed partial class PluginHost(string plugin, ProxyOptions options, Ca
     [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin}: HTTP callout to cluster '{Cluster}' refused: {Reason}; proxy_http_call answered BAD_ARGUMENT")]
     private static partial void LogCalloutRefused(ILogger logger, string plugin, string cluster, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin}: callout to cluster '{Cluster}' reset: its response is larger than {Limit} bytes (--max-callout-response-bytes); the plugin got a failed callout")]
-    private static partial void LogCalloutTooLarge(ILogger logger, string plugin, string cluster, int limit);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin}: callout to cluster '{Cluster}' reset: its response is larger than {Limit} bytes (--max-callout-response-bytes); the plugin got a failed callout{More}")]
+    private static partial void LogCalloutTooLarge(ILogger logger, string plugin, string cluster, int limit, string more);
 }

@@ -108,6 +108,24 @@ public sealed class CalloutRequestTests
     }
 
     [Fact]
+    public async Task A_plugin_making_the_same_bad_callout_on_every_request_is_warned_about_once_a_second_not_once_each()
+    {
+        await using var cluster = new RawUpstream(RawUpstream.Fixed(Ok));
+        var (host, callouts, logs) = Host(cluster.Address);
+        using var client = callouts;
+
+        for (var i = 0; i < 50; i++)
+        {
+            var request = Request("GET", []);
+            request.Headers.Set(":path", "/x y");
+            Assert.Throws<CalloutRefusedException>(() => { _ = host.SendHttpCalloutAsync(request, CancellationToken.None); });
+        }
+
+        // 50 in well under a second here; a slow machine may take a second or two, never fifty lines.
+        Assert.InRange(logs.Lines.Count, 1, 5);
+    }
+
+    [Fact]
     public async Task A_callout_the_cluster_refuses_is_the_routers_503_and_logs_nothing()
     {
         var (host, callouts, logs) = Host(new Uri($"http://127.0.0.1:{FreePort.Next()}"));
