@@ -51,6 +51,9 @@ internal sealed partial class ProxyServer : IAsyncDisposable
 
     public ProxyMetrics Metrics => _app.Services.GetRequiredService<ProxyMetrics>();
 
+    /// <summary>Stand-alone mode's watcher of the plugin file; null otherwise.</summary>
+    public PluginFileWatcher? PluginFile => _app.Services.GetService<PluginFileWatcher>();
+
     /// <summary>Builds and starts the proxy; in stand-alone mode the plugin file is applied before the listeners open.</summary>
     public static async Task<ProxyServer> StartAsync(ProxyOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
     {

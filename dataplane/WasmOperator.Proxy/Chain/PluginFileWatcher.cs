@@ -7,8 +7,8 @@ namespace WasmOperator.Proxy.Chain;
 /// Stand-alone mode: applies the plugin file at start and again whenever what it names changes: the
 /// file's content, or a file:// module the last attempt read: its size, write time or the file its links lead to, and
 /// every <see cref="ContentComparePolls"/> polls its bytes (a change notification triggers an immediate check; a poll
-/// catches notifications lost on overlay and network file systems, and module rebuilds, which are only polled). A file
-/// is applied only once it has settled (<see cref="QuietPeriod"/>), and what applies is exactly what was hashed: a writer still writing in place
+/// catches notifications lost on overlay and network file systems, and module rebuilds, which are only polled). A file,
+/// the plugin file or a module, is applied only once it has settled (<see cref="QuietPeriod"/>), and what applies is exactly what was hashed: a writer still writing in place
 /// (an editor saving, <c>tar -xf</c>, <c>kubectl cp</c>) is not applied half-way, which could drop plugins,
 /// authorizers among them. A rejected set, or a first set applied with plugins that did not load (they apply their
 /// fail strategy meanwhile), is retried until it applies whole (a permission fixed, say): at once when the file or a
@@ -37,10 +37,12 @@ internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeS
     private const int ContentComparePolls = 10;
 
     /// <summary>
-    /// How long a changed file must stay the same (bytes, size and write time) before it applies: longer than
-    /// the gaps between a copying writer's chunks, short enough not to delay an edit (or the start) noticeably.
+    /// How long a changed file (the plugin file or a module) must stay the same (bytes, size and write time; a module's
+    /// size and write time) before it applies: longer than the gaps between a copying writer's chunks, short enough
+    /// not to delay an edit (or the start) noticeably. A writer that pauses longer than this half-way is applied
+    /// half-way (and rejected, until it finishes). Tests lengthen it.
     /// </summary>
-    private static readonly TimeSpan QuietPeriod = TimeSpan.FromMilliseconds(200);
+    internal TimeSpan QuietPeriod { get; set; } = TimeSpan.FromMilliseconds(200);
 
     public async Task ApplyInitialAsync(CancellationToken cancellationToken)
     {
@@ -101,7 +103,14 @@ internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeS
         }
 
         _unreadable = null;
-        var unchanged = _lastHash is not null && snapshot.Hash.AsSpan().SequenceEqual(_lastHash) && ModulesUnchanged();
+        var unchanged = _lastHash is not null && snapshot.Hash.AsSpan().SequenceEqual(_lastHash);
+        if (!ModulesUnchanged())
+        {
+            // A module being rewritten in place (a build writing its output, a copy) is not loaded half-written.
+            await SettleModulesAsync(cancellationToken).ConfigureAwait(false);
+            unchanged = false;
+        }
+
         if (unchanged && (_retryReason is null || Environment.TickCount64 < _retryAt))
         {
             return;
@@ -176,6 +185,37 @@ internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeS
 
             last = next;
         }
+    }
+
+    /// <summary>
+    /// Waits until the modules the last apply read keep their stamps for <see cref="QuietPeriod"/>. Stamps, not bytes:
+    /// a writer changes the size or the write time as it writes; a module whose bytes alone changed is already whole.
+    /// </summary>
+    private async Task SettleModulesAsync(CancellationToken cancellationToken)
+    {
+        var last = Stamps();
+        while (true)
+        {
+            await Task.Delay(QuietPeriod, cancellationToken).ConfigureAwait(false);
+            var next = Stamps();
+            if (next.AsSpan().SequenceEqual(last))
+            {
+                return;
+            }
+
+            last = next;
+        }
+    }
+
+    private ModuleStamp[] Stamps()
+    {
+        var stamps = new ModuleStamp[_lastModules.Count];
+        for (var i = 0; i < stamps.Length; i++)
+        {
+            stamps[i] = ModuleStamp.Of(_lastModules[i].Stamp.Path);
+        }
+
+        return stamps;
     }
 
     /// <summary>The file's size and write time (taken first, so that a write racing the read shows), bytes and their hash.</summary>

@@ -124,6 +124,40 @@ public sealed class PluginFileWatcherTests
         Assert.Same(plugin, proxy.Server.Chains.Current!.Entries[0].Loaded);
     }
 
+    [Fact]
+    public async Task A_module_rewritten_in_place_is_loaded_once_it_is_whole_and_no_rejection_is_recorded_meanwhile()
+    {
+        var directory = Directory.CreateTempSubdirectory("module-settle-").FullName;
+        try
+        {
+            var module = Path.Combine(directory, "plugin.wasm");
+            File.Copy(Wat("deny_admin_path"), module);
+            await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("m", module, "deny")));
+            Assert.Equal(HttpStatusCode.Forbidden, await AdminStatusAsync(proxy));
+            // Far longer than the writer's pause below, which is five polls (100 ms each) long.
+            proxy.Server.PluginFile!.QuietPeriod = TimeSpan.FromSeconds(3);
+
+            var next = await File.ReadAllBytesAsync(Wat("pass_through"));
+            await using (var stream = new FileStream(module, FileMode.Open, FileAccess.Write, FileShare.ReadWrite))
+            {
+                stream.SetLength(0);
+                await stream.WriteAsync(next.AsMemory(0, next.Length / 2));
+                await stream.FlushAsync();
+                await Task.Delay(500);
+                await stream.WriteAsync(next.AsMemory(next.Length / 2));
+            }
+
+            await ProxyHarness.EventuallyAsync(async () => await AdminStatusAsync(proxy) == HttpStatusCode.OK, "the rewritten module applies");
+            Assert.Null(LastRejected(await DumpAsync(proxy)));
+            Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains(" rejected: ", StringComparison.Ordinal));
+            Assert.DoesNotContain("proxy_plugin_reloads_total{result=\"rejected\"} 1", await proxy.MetricsAsync(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     private static async Task<HttpStatusCode> AdminStatusAsync(ProxyHarness proxy) => (await proxy.GetAsync("/admin")).Response.StatusCode;
 
     private static async Task<JsonDocument> DumpAsync(ProxyHarness proxy) => JsonDocument.Parse(await proxy.Admin.GetStringAsync("/config_dump"));
