@@ -106,8 +106,9 @@ internal sealed partial class ProxyServer : IAsyncDisposable
             }
         });
 
-        // Stopping waits this long for in-flight requests, then aborts them.
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.DrainTimeout);
+        // Stopping waits for in-flight requests until StopCoreAsync's deadline (--drain-timeout), then aborts them: its
+        // own, so that it can say how many were cut.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = Timeout.InfiniteTimeSpan);
         builder.Services.AddSingleton<IHostLifetime, SignalLessLifetime>();
         builder.Services.AddSingleton(connections);
         builder.Services.AddHttpForwarder();
@@ -136,7 +137,7 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         // Listening from the start (the container disposes it with the host).
         app.Services.GetService<ConnectionOverflow>();
         LogConnectionLimit(app.Services.GetRequiredService<ILogger<ProxyServer>>(), openFiles?.After ?? -1, openFiles?.Before ?? -1, maxConnections ?? -1);
-        var proxy = app.Services.GetRequiredService<ProxyHandler>();
+        RequestDelegate handle = app.Services.GetRequiredService<ProxyHandler>().HandleAsync;
         app.Run(context =>
         {
             if (RequestTransferCoding.IsUnsupported(context.Request))
@@ -145,7 +146,7 @@ internal sealed partial class ProxyServer : IAsyncDisposable
             }
 
             connections.OnRequest(context);
-            return proxy.HandleAsync(context);
+            return connections.Count(context, handle);
         });
         var admin = BuildAdmin(options, log, logging, app.Services.GetRequiredService<AdminHandler>(), binding);
 
@@ -297,8 +298,28 @@ internal sealed partial class ProxyServer : IAsyncDisposable
     private async Task StopCoreAsync(CancellationToken cancellationToken)
     {
         BeginDrain();
-        LogStopping(_logger, Options.DrainTimeout.TotalSeconds);
-        await _app.StopAsync(cancellationToken).ConfigureAwait(false);
+        LogStopping(_logger, _connections.InFlightRequests, Options.DrainTimeout.TotalSeconds);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var stopping = _app.StopAsync(deadline.Token);
+        var cut = 0;
+        if (await Task.WhenAny(stopping, Task.Delay(Options.DrainTimeout, deadline.Token)).ConfigureAwait(false) != stopping)
+        {
+            // Counted before Kestrel aborts them: afterwards they end (and leave the count) as they unwind.
+            cut = _connections.InFlightRequests;
+        }
+
+        // Past the deadline, Kestrel aborts what is left; before it, this ends the deadline's timer.
+        await deadline.CancelAsync().ConfigureAwait(false);
+        await stopping.ConfigureAwait(false);
+        if (cut > 0)
+        {
+            LogRequestsReset(_logger, cut, Options.DrainTimeout.TotalSeconds);
+        }
+        else
+        {
+            LogRequestsFinished(_logger);
+        }
+
         await _admin.StopAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -318,8 +339,14 @@ internal sealed partial class ProxyServer : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "shutting down: not ready; the listeners keep accepting for {DrainSeconds} s; {Http2Connections} HTTP/2 connection(s) got GOAWAY, HTTP/1.1 responses carry Connection: close")]
     private static partial void LogDraining(ILogger logger, double drainSeconds, int http2Connections);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "stopping the data listeners; idle connections close, in-flight requests have {TimeoutSeconds} s to finish")]
-    private static partial void LogStopping(ILogger logger, double timeoutSeconds);
+    [LoggerMessage(Level = LogLevel.Information, Message = "stopping the data listeners; idle connections close, {InFlight} in-flight request(s) have {TimeoutSeconds} s to finish")]
+    private static partial void LogStopping(ILogger logger, int inFlight, double timeoutSeconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "drain timeout: {Requests} request(s) still in flight after {TimeoutSeconds} s were reset (--drain-timeout)")]
+    private static partial void LogRequestsReset(ILogger logger, int requests, double timeoutSeconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "data listeners stopped: every in-flight request finished")]
+    private static partial void LogRequestsFinished(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "open files: at most {OpenFiles} (soft limit was {Before}); client connections: at most {MaxConnections} at once on each data port (--max-connections; -1 = unknown, unlimited)")]
     private static partial void LogConnectionLimit(ILogger logger, long openFiles, long before, int maxConnections);

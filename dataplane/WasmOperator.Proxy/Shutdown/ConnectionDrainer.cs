@@ -18,6 +18,7 @@ internal sealed class ConnectionDrainer
     private readonly ConcurrentDictionary<string, IConnectionLifetimeNotificationFeature> _http2 = new(StringComparer.Ordinal);
     private readonly ServerState _state;
     private readonly Func<object, Task> _closeIfDraining;
+    private int _inFlight;
 
     public ConnectionDrainer(ServerState state)
     {
@@ -46,6 +47,49 @@ internal sealed class ConnectionDrainer
     };
 
     public int OpenHttp2Connections => _http2.Count;
+
+    /// <summary>Requests on the data listeners whose handling has not ended (<see cref="Count"/>).</summary>
+    public int InFlightRequests => Volatile.Read(ref _inFlight);
+
+    /// <summary>
+    /// Runs <paramref name="handle"/> for the request, counted in <see cref="InFlightRequests"/> until its task ends (what
+    /// shutdown reports waiting for, and cutting at --drain-timeout). A request answered synchronously costs two
+    /// interlocked operations; one that goes asynchronous, a wrapping task besides.
+    /// </summary>
+    public Task Count(HttpContext context, RequestDelegate handle)
+    {
+        Interlocked.Increment(ref _inFlight);
+        Task task;
+        try
+        {
+            task = handle(context);
+        }
+        catch
+        {
+            Interlocked.Decrement(ref _inFlight);
+            throw;
+        }
+
+        if (task.IsCompleted)
+        {
+            Interlocked.Decrement(ref _inFlight);
+            return task;
+        }
+
+        return EndAsync(task);
+    }
+
+    private async Task EndAsync(Task task)
+    {
+        try
+        {
+            await task.ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+        }
+    }
 
     /// <summary>Sends GOAWAY on every open HTTP/2 connection: its streams finish, new ones go elsewhere.</summary>
     public void GoAwayAll()

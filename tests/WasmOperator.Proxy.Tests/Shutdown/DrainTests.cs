@@ -149,6 +149,39 @@ public sealed class DrainTests
         await shutdown;
     }
 
+    [Fact]
+    public async Task A_request_still_in_flight_at_the_drain_timeout_is_reset_and_counted_in_a_warning()
+    {
+        await using var proxy = await ProxyHarness.StartAsync("plugins: []\n", o => o.DrainTimeout = TimeSpan.FromMilliseconds(500));
+        var slow = proxy.GetAsync("/slow");
+        await proxy.Upstream.SlowStarted.Task;
+
+        await proxy.Server.StopAsync();
+
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => slow);
+        Assert.True(proxy.Logs.Contains("1 in-flight request(s) have 0.5 s to finish"));
+        Assert.Contains(proxy.Logs.Lines, l => l.StartsWith("Warning ", StringComparison.Ordinal) && l.Contains("drain timeout: 1 request(s) still in flight after 0.5 s were reset", StringComparison.Ordinal));
+        Assert.False(proxy.Logs.Contains("every in-flight request finished"));
+    }
+
+    [Fact]
+    public async Task A_request_that_finishes_within_the_drain_timeout_is_counted_and_shutdown_says_every_one_finished()
+    {
+        await using var proxy = await ProxyHarness.StartAsync("plugins: []\n");
+        var slow = proxy.GetAsync("/slow");
+        await proxy.Upstream.SlowStarted.Task;
+
+        // Released once the stop has begun (it logs before it first waits): the request finishes during the drain.
+        var stop = proxy.Server.StopAsync();
+        proxy.Upstream.ReleaseSlow();
+        await stop;
+
+        Assert.Equal(HttpStatusCode.OK, (await slow).Response.StatusCode);
+        Assert.True(proxy.Logs.Contains("1 in-flight request(s) have 10 s to finish"));
+        Assert.True(proxy.Logs.Contains("every in-flight request finished"));
+        Assert.False(proxy.Logs.Contains("drain timeout"));
+    }
+
     private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
 
     private static void Signal(Process process, string signal)
