@@ -137,7 +137,7 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         // Listening from the start (the container disposes it with the host).
         app.Services.GetService<ConnectionOverflow>();
         LogConnectionLimit(app.Services.GetRequiredService<ILogger<ProxyServer>>(), openFiles?.After ?? -1, openFiles?.Before ?? -1, maxConnections ?? -1);
-        RequestDelegate handle = app.Services.GetRequiredService<ProxyHandler>().HandleAsync;
+        var proxy = app.Services.GetRequiredService<ProxyHandler>();
         app.Run(context =>
         {
             if (RequestTransferCoding.IsUnsupported(context.Request))
@@ -146,7 +146,7 @@ internal sealed partial class ProxyServer : IAsyncDisposable
             }
 
             connections.OnRequest(context);
-            return connections.Count(context, handle);
+            return proxy.HandleAsync(context);
         });
         var admin = BuildAdmin(options, log, logging, app.Services.GetRequiredService<AdminHandler>(), binding);
 

@@ -34,12 +34,14 @@ internal sealed partial class ProxyHandler : IDisposable
     private readonly ForwarderRequestConfig _http2;
     private readonly ForwarderRequestConfig _http2TimedByExchange;
     private readonly Http1Forwarder _fast;
+    private readonly Shutdown.ConnectionDrainer _drainer;
     private readonly Dictionary<string, Http1Upstream> _fastUpstreams;
     private readonly int _defaultPort;
 
-    public ProxyHandler(ChainManager chains, IHttpForwarder forwarder, ProxyOptions options, ProxyMetrics metrics, ILogger<ProxyHandler> log)
+    public ProxyHandler(ChainManager chains, IHttpForwarder forwarder, ProxyOptions options, ProxyMetrics metrics, Shutdown.ConnectionDrainer drainer, ILogger<ProxyHandler> log)
     {
         _chains = chains;
+        _drainer = drainer;
         _forwarder = forwarder;
         _options = options;
         _metrics = metrics;
@@ -84,6 +86,8 @@ internal sealed partial class ProxyHandler : IDisposable
 
     public async Task HandleAsync(HttpContext context)
     {
+        // Counted until the handling ends, whichever way (shutdown says how many it waited for, and cut).
+        using var inFlight = _drainer.Enter();
         if (Malformed(context.Request) is { } malformed)
         {
             // As Envoy's codec refuses it (RFC 9113 §8.2.1): neither plugins nor an upstream see the request.
