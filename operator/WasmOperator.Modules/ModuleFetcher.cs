@@ -161,7 +161,10 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
     private async Task<FetchedModule> FetchDirectAsync(ModuleRequest request, Uri uri, string? sha256, CancellationToken cancellationToken)
     {
         var url = request.Url;
-        if (sha256 is not null && await FromCacheAsync(url, sha256, url, null, ModuleFormat.RawWasm, OciMediaTypes.CncfWasmLayer, cancellationToken) is { } pinned)
+        // A sha256 names immutable content, but not who may have it: the cache serves it to this url only if this url served
+        // it before. Found by digest alone, a plugin naming the sha256 of a module another namespace pulled with its secret
+        // got that module through any url, one outside --allowed-file-roots or of a blocked address included, unfetched.
+        if (sha256 is not null && await FromIndexAsync(url, sha256, cancellationToken) is { } pinned)
         {
             return pinned;
         }

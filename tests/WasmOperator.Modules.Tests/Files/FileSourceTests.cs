@@ -57,6 +57,31 @@ public sealed class FileSourceTests : IDisposable
     }
 
     [Fact]
+    public async Task A_sha256_in_the_cache_is_no_way_around_the_url_that_names_it()
+    {
+        // Another plugin's module, in the cache now; a second url names its sha256: outside the roots, and missing.
+        var module = TestModules.Create();
+        var path = Path.Combine(_modules.Path, "plugin.wasm");
+        await File.WriteAllBytesAsync(path, module);
+        using var fetcher = Fetcher(_modules.Path);
+        var digest = TestModules.Digest(module);
+        await fetcher.FetchAsync(new ModuleRequest { Url = new Uri(path).AbsoluteUri }, default);
+        using var other = new TempDirectory();
+
+        var outside = await Assert.ThrowsAsync<InvalidModuleUrlException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = new Uri(Path.Combine(other.Path, "x.wasm")).AbsoluteUri, Sha256 = digest }, default));
+        var missing = await Assert.ThrowsAnyAsync<Exception>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = new Uri(Path.Combine(_modules.Path, "missing.wasm")).AbsoluteUri, Sha256 = digest }, default));
+        var again = await fetcher.FetchAsync(new ModuleRequest { Url = new Uri(path).AbsoluteUri, Sha256 = digest }, default);
+
+        Assert.Contains("outside the allowed directories", outside.Message, StringComparison.Ordinal);
+        Assert.Contains("missing.wasm", missing.Message, StringComparison.Ordinal);
+        // The url that served it is served from the cache.
+        Assert.True(again.FromCache);
+        Assert.Equal(digest, again.ModuleDigest);
+    }
+
+    [Fact]
     public async Task The_file_system_root_as_allowed_root_allows_every_file_under_it()
     {
         var module = TestModules.Create();
