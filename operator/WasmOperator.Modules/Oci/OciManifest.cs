@@ -66,6 +66,12 @@ internal sealed record OciManifest(string MediaType, OciDescriptor? Config, IRea
         }
 
         var size = element.TryGetProperty("size", out var s) && s.TryGetInt64(out var n) ? n : -1;
+        if (size < 0 && element.TryGetProperty("size", out _))
+        {
+            // The OCI image spec: an int64 count of bytes; a negative one is no size at all, and was read as "none given".
+            throw new FormatException($"descriptor {digest} has size {s.GetRawText()}, which is no byte count");
+        }
+
         string? os = null;
         string? architecture = null;
         if (element.TryGetProperty("platform", out var platform) && platform.ValueKind == JsonValueKind.Object)

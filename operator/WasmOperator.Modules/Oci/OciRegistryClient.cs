@@ -63,7 +63,7 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
                 HttpResponses.ThrowIfTransient(response);
                 if (response.StatusCode == HttpStatusCode.NotFound)
                 {
-                    throw new ManifestFailureException(url, $"{reference.Registry}/{reference.Repository}:{manifestReference} was not found (404; accepted {string.Join(", ", OciMediaTypes.ManifestAccept)})");
+                    throw new ManifestFailureException(url, $"{reference.Registry}/{reference.Repository}{(manifestReference.StartsWith(Sha256Digest.Prefix, StringComparison.Ordinal) ? '@' : ':')}{manifestReference} was not found (404; accepted {string.Join(", ", OciMediaTypes.ManifestAccept)})");
                 }
 
                 if (!response.IsSuccessStatusCode)
@@ -124,6 +124,14 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
                 if (outcome.Digest != blob.Digest)
                 {
                     throw new TransientFetchException($"blob {blob.Digest} arrived with digest {outcome.Digest} ({outcome.Size} of {blob.Size} bytes)");
+                }
+
+                if (blob.Size >= 0 && outcome.Size != blob.Size)
+                {
+                    // The whole blob (its digest matches) is shorter than declared: the manifest is wrong, not the transfer. As
+                    // containerd and go-containerregistry refuse it; asking again gets the same.
+                    throw new DownloadFailureException(url,
+                        $"blob {blob.Digest} of {reference.Registry}/{reference.Repository} has {outcome.Size} bytes where the manifest declares {blob.Size}; the manifest does not describe its content: push it again");
                 }
 
                 var announced = Header(response, "Docker-Content-Digest");

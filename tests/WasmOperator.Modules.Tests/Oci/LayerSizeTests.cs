@@ -105,6 +105,44 @@ public sealed class LayerSizeTests : IDisposable
         Assert.Equal(0, Volatile.Read(ref blobGets));
     }
 
+    [Theory]
+    [InlineData(1, "bytes where the manifest declares")]
+    [InlineData(-5, "has size -5, which is no byte count")]
+    public async Task A_layer_whose_declared_size_is_not_its_own_is_refused_even_when_its_digest_matches(long sizeChange, string expected)
+    {
+        // Declared larger than the blob the digest names (the whole blob arrives and hashes right), or negative.
+        var module = TestModules.Create(payloadBytes: 64 * 1024);
+        var digest = TestModules.Digest(module);
+        var declared = sizeChange > 0 ? module.Length + sizeChange : sizeChange;
+        await using var server = await LoopbackServer.StartAsync(async context =>
+        {
+            var path = context.Request.Path.Value!;
+            if (path.EndsWith("/manifests/v1", StringComparison.Ordinal))
+            {
+                context.Response.ContentType = "application/vnd.oci.image.manifest.v1+json";
+                await context.Response.Body.WriteAsync(Manifest(digest, declared));
+                return;
+            }
+
+            if (path.EndsWith("/blobs/" + digest, StringComparison.Ordinal))
+            {
+                await context.Response.Body.WriteAsync(module);
+                return;
+            }
+
+            context.Response.StatusCode = path == "/v2/" ? 200 : 404;
+        });
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, server.HostPort));
+        var url = $"oci://{server.HostPort}/team/sizes:v1";
+
+        var error = await Record.ExceptionAsync(() => fetcher.FetchAsync(new ModuleRequest { Url = url }, default));
+
+        Assert.NotNull(error);
+        Assert.Contains(url, error.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, fetcher.Cache.TotalBytes);
+    }
+
     private static byte[] Manifest(string digest, long layerSize) => Encoding.UTF8.GetBytes(
         "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"," +
         "\"config\":{\"mediaType\":\"application/vnd.wasm.config.v0+json\",\"digest\":\"" + digest + "\",\"size\":1}," +
