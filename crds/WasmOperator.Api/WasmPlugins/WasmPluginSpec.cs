@@ -69,9 +69,14 @@ public sealed class WasmPluginSpec
     public JsonObject? PluginConfig { get; set; }
 
     /// <summary>The Proxy-Wasm root id (plugin_root_id) of the plugin inside the module.</summary>
+    /// <remarks>
+    /// No control character, and no space at either end: YAML's block scalar (<c>pluginName: |</c>, common in Helm charts)
+    /// keeps a line break at the end, which looks right everywhere and matches no root id a module registers.
+    /// </remarks>
     [JsonPropertyName("pluginName")]
     [MinLength(1)]
     [MaxLength(256)]
+    [Pattern("^$|^[^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?$")]
     public string? PluginName { get; set; }
 
     /// <summary>Where in the filter chain the plugin runs: AUTHN, AUTHZ, STATS, then UNSPECIFIED_PHASE just before forwarding.</summary>

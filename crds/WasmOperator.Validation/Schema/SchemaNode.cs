@@ -22,7 +22,7 @@ internal sealed class SchemaNode
         if ((string?)json["pattern"] is { } pattern)
         {
             Pattern = pattern;
-            PatternRegex = new Regex(pattern, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+            PatternRegex = new Regex(EndOfTextAnchors(pattern), RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
         }
 
         Minimum = Number(json["minimum"]);
@@ -91,6 +91,51 @@ internal sealed class SchemaNode
     public string? Pattern { get; }
 
     public Regex? PatternRegex { get; }
+
+    /// <summary>
+    /// The pattern with each <c>$</c> outside a character class made <c>\z</c>: in Go's regexp, which kube-apiserver
+    /// matches patterns with, <c>$</c> is the end of the text; in .NET's it also matches before a final line break, so
+    /// <c>"add_header\n"</c> passed a pattern kube refuses it by.
+    /// </summary>
+    internal static string EndOfTextAnchors(string pattern)
+    {
+        var text = new System.Text.StringBuilder(pattern.Length + 4);
+        var inClass = false;
+        for (var i = 0; i < pattern.Length; i++)
+        {
+            var c = pattern[i];
+            if (c == '\\' && i + 1 < pattern.Length)
+            {
+                text.Append(c).Append(pattern[++i]);
+            }
+            else if (inClass)
+            {
+                inClass = c != ']';
+                text.Append(c);
+            }
+            else if (c == '[')
+            {
+                inClass = true;
+                text.Append(c);
+                // A '^' and then a ']' first in a class are part of it, not its end.
+                if (i + 1 < pattern.Length && pattern[i + 1] == '^')
+                {
+                    text.Append(pattern[++i]);
+                }
+
+                if (i + 1 < pattern.Length && pattern[i + 1] == ']')
+                {
+                    text.Append(pattern[++i]);
+                }
+            }
+            else
+            {
+                text.Append(c == '$' ? "\\z" : c.ToString());
+            }
+        }
+
+        return text.ToString();
+    }
 
     public double? Minimum { get; }
 

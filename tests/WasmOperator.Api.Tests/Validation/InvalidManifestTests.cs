@@ -29,6 +29,8 @@ public sealed class InvalidManifestTests
         { "sha256 must be lowercase", $"{Url}\nsha256: {Digest.ToUpperInvariant()}", $"spec.sha256: Invalid value: \"{Digest.ToUpperInvariant()}\": spec.sha256 in body should match '^$|^[a-f0-9]{{64}}$'" },
         { "url must not be empty", "url: \"\"", "spec.url: Invalid value: \"\": spec.url in body should be at least 1 chars long" },
         { "pluginName must not be empty", $"{Url}\npluginName: \"\"", "spec.pluginName: Invalid value: \"\": spec.pluginName in body should be at least 1 chars long" },
+        { "pluginName has no line break (YAML's | keeps one at the end)", $"{Url}\npluginName: \"add_header\\n\"", "spec.pluginName: Invalid value: \"add_header\\n\": spec.pluginName in body should match '^$|^[^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?$'" },
+        { "pluginName has no space at an end", $"{Url}\npluginName: \" add_header\"", "spec.pluginName: Invalid value: \" add_header\": spec.pluginName in body should match '^$|^[^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?$'" },
         { "pluginName is at most 256 characters", $"{Url}\npluginName: {new string('p', 257)}", "spec.pluginName: Too long: may not be longer than 256" },
         { "imagePullSecret is at most 253 characters", $"{Url}\nimagePullSecret: {new string('s', 254)}", "spec.imagePullSecret: Too long: may not be longer than 253" },
         { "imagePullSecret must not be empty", $"{Url}\nimagePullSecret: \"\"", "spec.imagePullSecret: Invalid value: \"\": spec.imagePullSecret in body should be at least 1 chars long" },
