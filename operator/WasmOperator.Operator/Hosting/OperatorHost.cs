@@ -301,6 +301,16 @@ internal sealed partial class OperatorHost : IAsyncDisposable
             _workers = Task.Run(async () =>
             {
                 await previous.ConfigureAwait(false);
+                // Before any worker: a worker may wait minutes on a registry, and what the cache holds needs none.
+                try
+                {
+                    LogRestoredAtStart(_logger, await Reconciler.RestoreVerifiedAtStartAsync(leadership).ConfigureAwait(false));
+                }
+                catch (OperationCanceledException) when (leadership.IsCancellationRequested)
+                {
+                    return;
+                }
+
                 await _controller.RunAsync(_options.Workers, leadership).ConfigureAwait(false);
             });
         }
@@ -313,6 +323,9 @@ internal sealed partial class OperatorHost : IAsyncDisposable
 
     private static string Named(string name) =>
         OperatorSettings.Find(name) is { } setting ? $"{setting.Flag} (env {setting.Variable})" : "--" + name;
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Handed out {Count} stable revisions of unchanged specs from the module cache before the first reconcile")]
+    private static partial void LogRestoredAtStart(ILogger logger, int count);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Pinned the modules of {Count} stable revisions recorded in status")]
     private static partial void LogAdopted(ILogger logger, int count);

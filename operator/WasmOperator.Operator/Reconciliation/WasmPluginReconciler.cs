@@ -96,6 +96,40 @@ internal sealed partial class WasmPluginReconciler(
         return adopted;
     }
 
+    /// <summary>
+    /// When leadership starts, before any worker runs: every plugin whose spec is the one status records as stable and
+    /// whose module is cached gets that revision handed out (see RestoreVerifiedAsync), from the cache only: nothing is
+    /// asked of a registry. In a worker pass it waited for a free worker, and a registry that does not answer can hold
+    /// every worker for minutes. Returns how many revisions were handed out.
+    /// </summary>
+    public async Task<int> RestoreVerifiedAtStartAsync(CancellationToken cancellationToken)
+    {
+        var restored = 0;
+        foreach (var key in cache.Keys())
+        {
+            if (cache.Get(key) is not { Metadata.Name: not null } plugin || plugin.Metadata.Extra?.ContainsKey("deletionTimestamp") == true)
+            {
+                continue;
+            }
+
+            try
+            {
+                if (await RestoreVerifiedAsync(key, Current(key, plugin), cancellationToken).ConfigureAwait(false))
+                {
+                    restored++;
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // One plugin's record (an edited status, an unreadable cache entry) must not keep the workers from starting:
+                // that key's pass meets the same problem and reports it in status.
+                LogNotRestoredAtStart(logger, key, ex.Message);
+            }
+        }
+
+        return restored;
+    }
+
     public async Task<ReconcileResult> ReconcileAsync(string key, CancellationToken cancellationToken)
     {
         var plugin = cache.Get(key);
@@ -305,20 +339,23 @@ internal sealed partial class WasmPluginReconciler(
     /// minutes against one that does not answer, and status already says this revision is the one in effect. Nothing
     /// is restored early for a changed spec, nor when the module is not cached: the pass then goes as before.
     /// </summary>
-    private async Task RestoreVerifiedAsync(string key, WasmPlugin plugin, CancellationToken cancellationToken)
+    private async Task<bool> RestoreVerifiedAsync(string key, WasmPlugin plugin, CancellationToken cancellationToken)
     {
         if (_applied.ContainsKey(key) || plugin.Status?.Revisions?.Stable?.Generation is not { } generation || generation != (plugin.Metadata?.Generation ?? 0))
         {
-            return;
+            return false;
         }
 
         var (restored, _, _) = await restorer.RestoreAsync(key, plugin, fetchMissing: false, cancellationToken).ConfigureAwait(false);
-        if (restored is not null)
+        if (restored is null)
         {
-            Apply(restored);
-            _restoredEarly[key] = (restored.Revision, restored.Generation);
-            LogRestoredEarly(logger, key, restored.Revision, restored.Generation);
+            return false;
         }
+
+        Apply(restored);
+        _restoredEarly[key] = (restored.Revision, restored.Generation);
+        LogRestoredEarly(logger, key, restored.Revision, restored.Generation);
+        return true;
     }
 
     private void ReleaseAdopted(string key)
@@ -591,6 +628,9 @@ internal sealed partial class WasmPluginReconciler(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: handed out stable revision {Revision} (generation {Generation}) from the cache before fetching the spec again")]
     private static partial void LogRestoredEarly(ILogger logger, string key, string revision, long generation);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Key}: the stable revision recorded in status is not handed out at start: {Problem}")]
+    private static partial void LogNotRestoredAtStart(ILogger logger, string key, string problem);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: generation {Generation} is superseded (the spec changed or the plugin is being deleted); its fetch is no longer waited for")]
     private static partial void LogSuperseded(ILogger logger, string key, long generation);

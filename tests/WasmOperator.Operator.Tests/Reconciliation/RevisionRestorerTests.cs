@@ -129,4 +129,47 @@ public sealed class RevisionRestorerTests
         // Nothing failed (yet): the restore counts only if the fetch it stands in for fails.
         Assert.Equal(0, second.Host.Metrics.RestoredRevisions.Value);
     }
+
+    [Fact]
+    public async Task After_a_restart_every_cached_stable_revision_is_handed_out_before_any_worker_finishes_a_fetch_from_a_silent_registry()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await using var registry = await Registry.StartAsync();
+        string[] names = ["silent-a", "silent-b", "silent-c"];
+        await using var front = new TcpCutter(new Uri($"http://{registry.HostPort}/"));
+        // One worker and more plugins than workers: a pass fetching from the silent registry holds the only worker.
+        var options = cluster.Options() with { InsecureRegistries = [front.Url.Authority], Workers = 1 };
+        var first = await cluster.StartOperatorAsync(options);
+        foreach (var name in names)
+        {
+            var (file, _) = cluster.Modules.ProxyWasm(name);
+            await registry.PushAsync($"team/{name}", "latest", File.ReadAllBytes(cluster.Modules.PathOf(file)));
+            await cluster.CreateAsync(Cluster.Plugin(name, $"oci://{front.Url.Authority}/team/{name}:latest"));
+        }
+
+        var good = new Dictionary<string, string>();
+        foreach (var name in names)
+        {
+            await cluster.WaitForConditionAsync(name, ConditionTypes.Ready, ConditionStatus.True);
+            good[name] = first.Desired.Get($"default/{name}")!.Revision;
+        }
+
+        await first.DisposeAsync();
+
+        // :latest is pulled Always: each pass asks the silent registry and ends only after its attempts time out.
+        front.Silence();
+        var second = await cluster.StartOperatorAsync(options);
+        await Cluster.EventuallyAsync(() => Array.TrueForAll(names, n => second.Desired.Get($"default/{n}") is not null), "every cached stable revision handed out");
+
+        // No pass has finished: the worker is still waiting on the registry, and no plugin waited for it.
+        Assert.Equal(0, second.Host.Reconciles);
+        foreach (var name in names)
+        {
+            Assert.Equal(good[name], second.Desired.Get($"default/{name}")!.Revision);
+            Assert.Equal(1, second.Desired.AppliesOf($"default/{name}"));
+        }
+
+        await Cluster.EventuallyAsync(() => front.Held > 0, "a spec fetched again from the silent registry");
+        Assert.Equal(0, second.Host.Metrics.RestoredRevisions.Value);
+    }
 }
