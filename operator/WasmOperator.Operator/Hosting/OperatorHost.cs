@@ -41,6 +41,10 @@ internal sealed partial class OperatorHost : IAsyncDisposable
     private readonly SemaphoreSlim _adoptGate = new(1, 1);
     private bool _adopted;
     private Task _workers = Task.CompletedTask;
+
+    // While leading: deletions finalized as the watch shows them, outside the queue (see OnPluginChanged).
+    private readonly List<Task> _finalizing = [];
+    private CancellationToken _leading = new(canceled: true);
     private int _disposed;
 
     public OperatorHost(OperatorOptions options, IKubernetes client, ILoggerFactory loggers, IPluginDistributor? distributor = null, TimeProvider? time = null)
@@ -214,7 +218,13 @@ internal sealed partial class OperatorHost : IAsyncDisposable
         await _stopping.CancelAsync().ConfigureAwait(false);
         try
         {
-            await Task.WhenAll([.. _tasks, _workers]).ConfigureAwait(false);
+            Task[] finalizing;
+            lock (_workersLock)
+            {
+                finalizing = [.. _finalizing];
+            }
+
+            await Task.WhenAll([.. _tasks, _workers, .. finalizing]).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -232,6 +242,37 @@ internal sealed partial class OperatorHost : IAsyncDisposable
         // First stop a pass still fetching for a generation the plugin no longer has, then queue the key for the next one.
         Reconciler.Supersede(key);
         Queue.Add(key);
+        if (Cache.Get(key)?.Metadata?.Extra?.ContainsKey("deletionTimestamp") != true)
+        {
+            return;
+        }
+
+        // A deletion needs no fetch: it does not wait in the queue for a worker that may be held by a silent registry.
+        lock (_workersLock)
+        {
+            if (!_leading.IsCancellationRequested)
+            {
+                var leading = _leading;
+                _finalizing.RemoveAll(t => t.IsCompleted);
+                _finalizing.Add(Task.Run(() => FinalizeDeletedAsync(key, leading)));
+            }
+        }
+    }
+
+    private async Task FinalizeDeletedAsync(string key, CancellationToken leading)
+    {
+        try
+        {
+            await Reconciler.FinalizeDeletedAsync(key, leading).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (leading.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The key is queued too: its pass retries the finalizer with backoff.
+            LogFinalizeFailed(_logger, key, ex.Message);
+        }
     }
 
     private void RequeuePluginsUsing(string secretKey)
@@ -297,6 +338,7 @@ internal sealed partial class OperatorHost : IAsyncDisposable
 
         lock (_workersLock)
         {
+            _leading = leadership;
             var previous = _workers;
             _workers = Task.Run(async () =>
             {
@@ -323,6 +365,9 @@ internal sealed partial class OperatorHost : IAsyncDisposable
 
     private static string Named(string name) =>
         OperatorSettings.Find(name) is { } setting ? $"{setting.Flag} (env {setting.Variable})" : "--" + name;
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: finalizing the deleted plugin failed, its queued pass retries: {Problem}")]
+    private static partial void LogFinalizeFailed(ILogger logger, string key, string problem);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Handed out {Count} stable revisions of unchanged specs from the module cache before the first reconcile")]
     private static partial void LogRestoredAtStart(ILogger logger, int count);

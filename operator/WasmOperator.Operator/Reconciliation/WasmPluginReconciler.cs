@@ -54,6 +54,9 @@ internal sealed partial class WasmPluginReconciler(
     // Pins taken at start for the stable revisions recorded in status, held until each key's first reconcile.
     private readonly ConcurrentDictionary<string, string> _adopted = new(StringComparer.Ordinal);
 
+    // A worker pass and a deletion finalized outside the queue never work on the same key at once.
+    private readonly KeyGate _gate = new();
+
     // Our own last write per key, until the cache has caught up with it (see Current).
     private readonly ConcurrentDictionary<string, OwnWrite> _written = new(StringComparer.Ordinal);
 
@@ -107,6 +110,7 @@ internal sealed partial class WasmPluginReconciler(
         var restored = 0;
         foreach (var key in cache.Keys())
         {
+            using var held = await _gate.EnterAsync(key, cancellationToken).ConfigureAwait(false);
             if (cache.Get(key) is not { Metadata.Name: not null } plugin || plugin.Metadata.Extra?.ContainsKey("deletionTimestamp") == true)
             {
                 continue;
@@ -130,8 +134,41 @@ internal sealed partial class WasmPluginReconciler(
         return restored;
     }
 
+    /// <summary>
+    /// Called for a plugin the watch shows deleted or being deleted, outside the queue: its finalizer pass needs no fetch,
+    /// and in the queue it waited until a worker came free, minutes when every worker waits on a registry that does not
+    /// answer. Waits only for a pass of the same key (which the delete superseded). The queue's pass of the key still
+    /// runs later and finds nothing left to do; a failure here is left to it.
+    /// </summary>
+    public async Task FinalizeDeletedAsync(string key, CancellationToken cancellationToken)
+    {
+        using var held = await _gate.EnterAsync(key, cancellationToken).ConfigureAwait(false);
+        var plugin = cache.Get(key);
+        if (plugin?.Metadata?.Name is null)
+        {
+            Release(key);
+            return;
+        }
+
+        plugin = Current(key, plugin);
+        if (plugin.Metadata!.Extra?.ContainsKey("deletionTimestamp") != true)
+        {
+            return;
+        }
+
+        try
+        {
+            await FinalizeAsync(key, plugin, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpOperationException ex)
+        {
+            LogFinalizeLeftToQueue(logger, key, (int)ex.Response.StatusCode);
+        }
+    }
+
     public async Task<ReconcileResult> ReconcileAsync(string key, CancellationToken cancellationToken)
     {
+        using var held = await _gate.EnterAsync(key, cancellationToken).ConfigureAwait(false);
         var plugin = cache.Get(key);
         if (plugin?.Metadata?.Name is null)
         {
@@ -634,6 +671,9 @@ internal sealed partial class WasmPluginReconciler(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: generation {Generation} is superseded (the spec changed or the plugin is being deleted); its fetch is no longer waited for")]
     private static partial void LogSuperseded(ILogger logger, string key, long generation);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: removing the finalizer failed ({Status}); the queued pass retries it")]
+    private static partial void LogFinalizeLeftToQueue(ILogger logger, string key, int status);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Key}: removed from the desired state and finalized")]
     private static partial void LogFinalized(ILogger logger, string key);

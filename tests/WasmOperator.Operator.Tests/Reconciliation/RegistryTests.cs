@@ -171,6 +171,28 @@ public sealed class RegistryTests
     }
 
     [Fact]
+    public async Task A_plugin_deleted_while_every_worker_waits_on_a_registry_that_never_answers_is_finalized_at_once()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await using var silent = new SilentRegistry();
+        var (url, sha) = cluster.Modules.ProxyWasm("bystander");
+        var op = await cluster.StartOperatorAsync(cluster.Options() with { InsecureRegistries = [silent.HostPort], Workers = 1 });
+        await cluster.CreateAsync(Cluster.Plugin("bystander", url, sha));
+        await cluster.WaitForConditionAsync("bystander", ConditionTypes.Ready, ConditionStatus.True);
+        // The only worker now waits on the silent registry: 15 s an attempt, five attempts, well past the guard.
+        await cluster.CreateAsync(Cluster.Plugin("stuck", $"oci://{silent.HostPort}/team/stuck:v1"));
+        await Cluster.EventuallyAsync(() => silent.Accepted > 0, "the operator to connect to the registry");
+        var reconciles = op.Host.Reconciles;
+
+        await cluster.DeleteAsync("bystander");
+
+        await Cluster.EventuallyAsync(async () => await cluster.GetAsync("bystander") is null, "the plugin to be finalized and gone");
+        Assert.Null(op.Desired.Get("default/bystander"));
+        // Finalized without a worker: the one there is still waits on the registry.
+        Assert.Equal(reconciles, op.Host.Reconciles);
+    }
+
+    [Fact]
     public async Task A_new_generation_whose_module_cannot_be_fetched_yet_is_not_reported_verified_by_the_last_ones_condition()
     {
         await using var cluster = await Cluster.StartAsync();
