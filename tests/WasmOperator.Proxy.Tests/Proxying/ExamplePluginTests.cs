@@ -164,7 +164,7 @@ public sealed class ExamplePluginTests
     {
         // The authorizer answers 403 unless x-allow: yes (then 200); allowing only 403 turns that around.
         await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("auth", Example("auth"), "auth",
-            extra: "pluginConfig: {cluster: authz, allowOnStatus: [403]}")));
+            extra: "pluginConfig: {cluster: authz, allowOnStatus: [403], timeoutMs: 30000}")));
 
         Assert.Equal(HttpStatusCode.OK, (await proxy.GetAsync("/orders", ("x-allow", "no"))).Response.StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await proxy.GetAsync("/orders", ("x-allow", "yes"))).Response.StatusCode);
