@@ -551,10 +551,10 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             upgrade: upstream.StatusCode == HttpStatusCode.SwitchingProtocols,
             cancellationToken);
 
-    /// <summary>The request trailers as the plugins left them, for the fast path to send: copied under the state lock.</summary>
     /// <inheritdoc/>
     public string? PluginTarget { get; private set; }
 
+    /// <summary>The request trailers as the plugins left them, for the fast path to send: copied under the state lock.</summary>
     KeyValuePair<string, string>[] IUpstreamResponseObserver.RequestTrailerFields()
     {
         lock (_state)
