@@ -17,12 +17,12 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
     private readonly CancellationTokenSource _reset = new();
     private readonly Lock _gate = new();
     private readonly IGrpcStreamEvents _events;
-    private MessageLimit _limit = new("", int.MaxValue, null);
+    private readonly MessageLimit _limit;
     private Action? _onEnded;
     private bool _cancelled;
     private bool _finished;
 
-    private GrpcStreamCall(IGrpcStreamEvents events) => _events = events;
+    private GrpcStreamCall(IGrpcStreamEvents events, MessageLimit limit) => (_events, _limit) = (events, limit);
 
     /// <param name="client">The client the call goes through.</param>
     /// <param name="message">The request, without content.</param>
@@ -31,7 +31,7 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
     /// <param name="finished">Runs once when the call ended, however it ended.</param>
     public static GrpcStreamCall Start(HttpClient client, HttpRequestMessage message, IGrpcStreamEvents events, MessageLimit limit, Action? finished = null)
     {
-        var call = new GrpcStreamCall(events) { _onEnded = finished, _limit = limit };
+        var call = new GrpcStreamCall(events, limit) { _onEnded = finished };
         message.Content = new OutgoingContent(call._outgoing.Reader);
         message.Content.Headers.ContentType = CalloutClient.GrpcContentType;
         _ = Task.Run(() => call.RunAsync(client, message));
