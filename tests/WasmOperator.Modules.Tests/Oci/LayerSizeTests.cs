@@ -1,4 +1,5 @@
 using System.Text;
+using Microsoft.AspNetCore.Http;
 using WasmOperator.Modules.Failures;
 using WasmOperator.Modules.Tests.Fixtures;
 
@@ -21,32 +22,15 @@ public sealed class LayerSizeTests : IDisposable
     public async Task A_registry_sending_more_than_the_manifest_declares_is_a_download_failure_without_retries(bool announceLength)
     {
         var module = TestModules.Create(payloadBytes: 64 * 1024);
-        var digest = TestModules.Digest(module);
         const int declared = 1024;
         var blobGets = 0;
-        await using var server = await LoopbackServer.StartAsync(async context =>
+        await using var server = await RegistryAsync(module, declared, response =>
         {
-            var path = context.Request.Path.Value!;
-            if (path.EndsWith("/manifests/v1", StringComparison.Ordinal))
+            Interlocked.Increment(ref blobGets);
+            if (announceLength)
             {
-                context.Response.ContentType = "application/vnd.oci.image.manifest.v1+json";
-                await context.Response.Body.WriteAsync(Manifest(digest, declared));
-                return;
+                response.ContentLength = module.Length;
             }
-
-            if (path.EndsWith("/blobs/" + digest, StringComparison.Ordinal))
-            {
-                Interlocked.Increment(ref blobGets);
-                if (announceLength)
-                {
-                    context.Response.ContentLength = module.Length;
-                }
-
-                await context.Response.Body.WriteAsync(module);
-                return;
-            }
-
-            context.Response.StatusCode = path == "/v2/" ? 200 : 404;
         });
         using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, server.HostPort));
         var url = $"oci://{server.HostPort}/team/liar:v1";
@@ -64,27 +48,8 @@ public sealed class LayerSizeTests : IDisposable
     public async Task A_declared_layer_size_over_the_limit_is_refused_before_the_blob_is_asked_for_and_names_the_setting()
     {
         var module = TestModules.Create();
-        var digest = TestModules.Digest(module);
         var blobGets = 0;
-        await using var server = await LoopbackServer.StartAsync(async context =>
-        {
-            var path = context.Request.Path.Value!;
-            if (path.EndsWith("/manifests/v1", StringComparison.Ordinal))
-            {
-                context.Response.ContentType = "application/vnd.oci.image.manifest.v1+json";
-                await context.Response.Body.WriteAsync(Manifest(digest, 1L << 40));
-                return;
-            }
-
-            if (path.EndsWith("/blobs/" + digest, StringComparison.Ordinal))
-            {
-                Interlocked.Increment(ref blobGets);
-                await context.Response.Body.WriteAsync(module);
-                return;
-            }
-
-            context.Response.StatusCode = path == "/v2/" ? 200 : 404;
-        });
+        await using var server = await RegistryAsync(module, 1L << 40, _ => Interlocked.Increment(ref blobGets));
         var defaults = FetcherFactory.Options(_cache.Path, server.HostPort);
         using var fetcher = new ModuleFetcher(new ModuleFetcherOptions
         {
@@ -112,26 +77,8 @@ public sealed class LayerSizeTests : IDisposable
     {
         // Declared larger than the blob the digest names (the whole blob arrives and hashes right), or negative.
         var module = TestModules.Create(payloadBytes: 64 * 1024);
-        var digest = TestModules.Digest(module);
         var declared = sizeChange > 0 ? module.Length + sizeChange : sizeChange;
-        await using var server = await LoopbackServer.StartAsync(async context =>
-        {
-            var path = context.Request.Path.Value!;
-            if (path.EndsWith("/manifests/v1", StringComparison.Ordinal))
-            {
-                context.Response.ContentType = "application/vnd.oci.image.manifest.v1+json";
-                await context.Response.Body.WriteAsync(Manifest(digest, declared));
-                return;
-            }
-
-            if (path.EndsWith("/blobs/" + digest, StringComparison.Ordinal))
-            {
-                await context.Response.Body.WriteAsync(module);
-                return;
-            }
-
-            context.Response.StatusCode = path == "/v2/" ? 200 : 404;
-        });
+        await using var server = await RegistryAsync(module, declared);
         using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, server.HostPort));
         var url = $"oci://{server.HostPort}/team/sizes:v1";
 
@@ -141,6 +88,31 @@ public sealed class LayerSizeTests : IDisposable
         Assert.Contains(url, error.Message, StringComparison.Ordinal);
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
         Assert.Equal(0, fetcher.Cache.TotalBytes);
+    }
+
+    /// <summary>A registry serving <c>v1</c>: a manifest whose one layer is <paramref name="module"/>, declared <paramref name="layerSize"/> bytes.</summary>
+    private static Task<LoopbackServer> RegistryAsync(byte[] module, long layerSize, Action<HttpResponse>? onBlob = null)
+    {
+        var digest = TestModules.Digest(module);
+        return LoopbackServer.StartAsync(async context =>
+        {
+            var path = context.Request.Path.Value!;
+            if (path.EndsWith("/manifests/v1", StringComparison.Ordinal))
+            {
+                context.Response.ContentType = "application/vnd.oci.image.manifest.v1+json";
+                await context.Response.Body.WriteAsync(Manifest(digest, layerSize));
+                return;
+            }
+
+            if (path.EndsWith("/blobs/" + digest, StringComparison.Ordinal))
+            {
+                onBlob?.Invoke(context.Response);
+                await context.Response.Body.WriteAsync(module);
+                return;
+            }
+
+            context.Response.StatusCode = path == "/v2/" ? 200 : 404;
+        });
     }
 
     private static byte[] Manifest(string digest, long layerSize) => Encoding.UTF8.GetBytes(
