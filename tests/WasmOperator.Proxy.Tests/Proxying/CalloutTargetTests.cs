@@ -17,7 +17,7 @@ public sealed class CalloutTargetTests
     [Fact]
     public async Task A_client_target_like_a_network_path_cannot_send_the_auth_examples_callout_elsewhere()
     {
-        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("auth", Example("auth"), "auth", "authz")));
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("auth", Example("auth"), "auth", extra: TestModules.AuthzConfig)));
         // Any server that answers 200 stands in for the attacker's: here the harness's upstream.
         var attacker = proxy.Upstream.Port;
 

@@ -48,7 +48,7 @@ public sealed class ExamplePluginTests
     [Fact]
     public async Task Auth_calls_out_to_the_named_cluster_and_continues_only_when_allowed()
     {
-        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("auth", Example("auth"), "auth", "authz")));
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("auth", Example("auth"), "auth", extra: TestModules.AuthzConfig)));
 
         var (allowed, echo) = await proxy.GetAsync("/orders", ("x-allow", "yes"));
         Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
@@ -67,7 +67,7 @@ public sealed class ExamplePluginTests
     {
         // The example forwards the client's headers with an empty body: the client's content-length: 3 on the callout
         // made HttpClient refuse to send it (nothing reached the authorizer), so every request with a body got 401.
-        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("auth", Example("auth"), "auth", "authz")));
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("auth", Example("auth"), "auth", extra: TestModules.AuthzConfig)));
         using var request = new HttpRequestMessage(HttpMethod.Post, "/orders") { Content = new StringContent("abc", Encoding.UTF8, "text/plain") };
         request.Headers.TryAddWithoutValidation("x-allow", "yes");
 
@@ -141,7 +141,7 @@ public sealed class ExamplePluginTests
     public async Task Auth_takes_its_cluster_and_the_headers_to_forward_from_a_pluginConfig_object()
     {
         await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("auth", Example("auth"), "auth",
-            extra: "pluginConfig: {cluster: authz, timeoutMs: 2000, forwardHeaders: [X-Allow, x-request-id], allowOnStatus: [200]}")));
+            extra: "pluginConfig: {cluster: authz, timeoutMs: 30000, forwardHeaders: [X-Allow, x-request-id], allowOnStatus: [200]}")));
 
         var (allowed, echo) = await proxy.GetAsync("/orders", ("x-allow", "yes"), ("x-secret", "s3cret"), ("x-request-id", "r1"));
         Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);

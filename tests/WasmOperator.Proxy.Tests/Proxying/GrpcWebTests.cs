@@ -36,7 +36,7 @@ public sealed class GrpcWebTests
     [Fact]
     public async Task A_grpc_web_caller_gets_an_http_reply_not_a_native_grpc_one()
     {
-        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("auth", Example("auth"), "auth", "authz")));
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("auth", Example("auth"), "auth", extra: TestModules.AuthzConfig)));
         using var request = GrpcWebCall("application/grpc-web+proto");
 
         var (response, _) = await proxy.SendAsync(request);
@@ -53,7 +53,7 @@ public sealed class GrpcWebTests
     [InlineData("application/grpc;charset=utf-8")]
     public async Task Native_grpc_content_types_still_get_grpc_replies(string contentType)
     {
-        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("auth", Example("auth"), "auth", "authz")));
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("auth", Example("auth"), "auth", extra: TestModules.AuthzConfig)));
         using var request = GrpcWebCall(contentType);
         request.Version = HttpVersion.Version20;
         request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;

@@ -20,7 +20,7 @@ public sealed class LocalReplyTests
         await using var proxy = await ProxyHarness.StartAsync(Yaml(
             Plugin("add", Example("add_header"), "add_header", "on-every-reply", "priority: 10"),
             Plugin("props", Wat("properties_echo"), "props", extra: "priority: 5"),
-            Plugin("auth", Example("auth"), "auth", "authz", "priority: 1")));
+            Plugin("auth", Example("auth"), "auth", extra: TestModules.AuthzConfig + "\npriority: 1")));
 
         var (denied, _) = await proxy.GetAsync("/orders", ("x-allow", "no"));
 
@@ -49,7 +49,7 @@ public sealed class LocalReplyTests
     [Fact]
     public async Task A_grpc_caller_gets_a_grpc_reply_when_the_plugin_answered_with_an_http_status()
     {
-        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("auth", Example("auth"), "auth", "authz")));
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("auth", Example("auth"), "auth", extra: TestModules.AuthzConfig)));
         using var request = new HttpRequestMessage(HttpMethod.Post, "/pkg.Service/Method")
         {
             Version = HttpVersion.Version20,

@@ -44,6 +44,12 @@ internal static class TestModules
     }
 
     /// <summary>A YAML list item for the plugin file; <paramref name="extra"/> holds more fields, one per line.</summary>
+    /// <summary>
+    /// The auth example's config for the harness's authorizer, with a callout timeout a loaded full run cannot reach: the
+    /// example's default 1 s was passed by a first callout now and then, and the 504 read as a denial (401).
+    /// </summary>
+    public const string AuthzConfig = "pluginConfig: {cluster: authz, timeoutMs: 30000}";
+
     public static string Plugin(string name, string wasmPath, string rootId, string? config = null, string extra = "")
     {
         var text = $"- name: {name}\n  url: file://{wasmPath}\n  pluginName: {rootId}\n";
