@@ -52,13 +52,21 @@ internal sealed class TcpCutter : IAsyncDisposable
 
     public void Pause()
     {
-        _paused = true;
+        lock (_lock)
+        {
+            _paused = true;
+        }
+
         Cut();
     }
 
     public void Silence()
     {
-        _silent = true;
+        lock (_lock)
+        {
+            _silent = true;
+        }
+
         Cut();
     }
 
@@ -120,6 +128,14 @@ internal sealed class TcpCutter : IAsyncDisposable
             await outbound.ConnectAsync(_target.Host, _target.Port, _stop.Token);
             lock (_lock)
             {
+                // Accepted before a pause or silence but connected after its Cut: the cut must reach it too, or the
+                // client keeps one working connection through the outage.
+                if (_paused || _silent)
+                {
+                    inbound.Client.LingerState = new LingerOption(true, 0);
+                    return;
+                }
+
                 _open.Add(inbound);
                 _open.Add(outbound);
             }
