@@ -347,18 +347,23 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
             }
 
             var left = pauseTimeout - Stopwatch.GetElapsedTime(_heldSince);
-            if (left <= TimeSpan.Zero)
+            if (left > TimeSpan.Zero)
             {
-                return false;
+                _linger = new Timer(static state => ((StreamHost)state!).EndLinger(timedOut: true), this, left, Timeout.InfiniteTimeSpan);
+                return true;
             }
-
-            _linger = new Timer(static state => ((StreamHost)state!).EndLinger(), this, left, Timeout.InfiniteTimeSpan);
-            return true;
         }
+
+        // It paused for longer than the request took and the pause timeout both: an enforcing pause had timed out.
+        exchange.RecordLogOnly(this, "pause_timeout");
+        return false;
     }
 
-    /// <summary>Ends a linger (<see cref="Linger"/>), once: the plugin decided, or its pause timed out. Its stream context goes.</summary>
-    private void EndLinger()
+    /// <summary>
+    /// Ends a linger (<see cref="Linger"/>), once: the plugin decided, or its pause timed out (<paramref name="timedOut"/>),
+    /// which is counted as the 503 an enforcing plugin's stream would have got. Its stream context goes.
+    /// </summary>
+    private void EndLinger(bool timedOut = false)
     {
         lock (_gate)
         {
@@ -369,6 +374,11 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
 
             _linger = null;
             timer.Dispose();
+        }
+
+        if (timedOut)
+        {
+            exchange.RecordLogOnly(this, "pause_timeout");
         }
 
         Stream?.Complete();

@@ -67,7 +67,7 @@ public sealed class LogOnlyLateDecisionTests
     }
 
     [Fact]
-    public async Task A_log_only_plugin_that_never_decides_lets_its_stream_context_go_at_the_pause_timeout()
+    public async Task A_log_only_plugin_that_never_decides_is_counted_as_a_pause_timeout_and_its_stream_context_goes()
     {
         await using var authorizer = await GatedAuthorizer.StartAsync();
         await using var proxy = await ProxyHarness.StartAsync(
@@ -86,6 +86,35 @@ public sealed class LogOnlyLateDecisionTests
         await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("stream deleted")), "the stream context to go");
         var metrics = await proxy.MetricsAsync();
         Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/decide\",action=\"pause\"} 1\n", metrics, StringComparison.Ordinal);
+        // Enforcing, the stream would have got the pause timeout's 503.
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/decide\",action=\"pause_timeout\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.Single(proxy.Logs.Lines, l => l.Contains("LOG_ONLY plugin default/decide would have applied pause_timeout on /orders", StringComparison.Ordinal));
         Assert.DoesNotContain("action=\"local_response\"", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_log_only_pause_older_than_the_pause_timeout_when_its_request_completes_is_counted_as_a_pause_timeout()
+    {
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("decide", Wat("decide_after_callout"), "decide", extra: "mode: LOG_ONLY")),
+            o =>
+            {
+                o.Clusters["authz"] = authorizer.Address;
+                o.PauseTimeout = TimeSpan.FromSeconds(1);
+            });
+
+        // The plugin pauses on the request's headers, its callout is never answered, and the upstream holds its answer
+        // for longer than the pause timeout: enforcing, the request would have been answered 503 before the upstream's 200.
+        var pending = proxy.GetAsync("/slow", ("x-decide", "deny"));
+        await proxy.Upstream.SlowStarted.Task.WaitAsync(Patience);
+        await Task.Delay(TimeSpan.FromSeconds(1.2));
+        proxy.Upstream.ReleaseSlow();
+        var (response, _) = await pending;
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("stream deleted")), "the stream context to go");
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/decide\",action=\"pause_timeout\"} 1\n", await proxy.MetricsAsync(), StringComparison.Ordinal);
+        Assert.Single(proxy.Logs.Lines, l => l.Contains("would have applied pause_timeout on /slow", StringComparison.Ordinal));
     }
 }
