@@ -127,7 +127,7 @@ internal static class ProxyArguments
             (o, v, _) => o.MaxConnections = Integer(v, 1)),
         new("--shards", "N", "VMs per plugin (one per core)", (o, v, _) => o.ShardsPerPlugin = Integer(v, 1, 1024)),
         new("--max-callouts-per-cluster", "N", "plugin callouts one cluster may have in flight (2048)", (o, v, _) => o.MaxCalloutsPerCluster = Integer(v, 1)),
-        new("--max-callout-response-bytes", "N", "largest callout response body read for a plugin; more fails the callout (33554432)", (o, v, _) => o.MaxCalloutResponseBytes = Integer(v, 0)),
+        new("--max-callout-response-bytes", "N", "largest callout response body read for a plugin, and most a gRPC stream's sent messages wait for the upstream; more fails the callout (33554432)", (o, v, _) => o.MaxCalloutResponseBytes = Integer(v, 0)),
         new("--connect-timeout", "SECONDS", "longest wait for a connection to an upstream; then 503 (10)", (o, v, _) => o.ConnectTimeout = Seconds(v, allowZero: false)),
         new("--upstream-timeout", "SECONDS", "an ordinary request's upstream moving no byte (100)", (o, v, _) => o.UpstreamTimeout = Seconds(v, allowZero: false)),
         new("--stream-idle-timeout", "SECONDS", "gRPC calls and upgraded streams moving no byte either way (300)", (o, v, _) => o.StreamIdleTimeout = Seconds(v, allowZero: false)),

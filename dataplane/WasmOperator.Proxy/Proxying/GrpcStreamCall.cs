@@ -9,7 +9,9 @@ namespace WasmOperator.Proxy.Proxying;
 /// One streaming gRPC callout over HTTP/2: messages the plugin sends are framed and written to the
 /// request body as they come (full duplex); each complete response frame is reported as a message,
 /// then the trailers and the close with <c>grpc-status</c>. A cancel resets the stream and
-/// reports nothing more. Events come from one background task, so they are in order.
+/// reports nothing more. Events come from one background task, so they are in order. Messages the upstream has not taken
+/// yet (HTTP/2 flow control holds them back) wait in a queue capped at the limit: one more resets the stream and closes it
+/// with RESOURCE_EXHAUSTED, as Envoy's async client resets a stream over its buffer limit.
 /// </summary>
 internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
 {
@@ -21,6 +23,9 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
     private Action? _onEnded;
     private bool _cancelled;
     private bool _finished;
+    // Bytes of frames sent and not yet written to the request body; _overflowed once they went over the limit.
+    private long _queued;
+    private bool _overflowed;
 
     private GrpcStreamCall(IGrpcStreamEvents events, MessageLimit limit) => (_events, _limit) = (events, limit);
 
@@ -32,7 +37,7 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
     public static GrpcStreamCall Start(HttpClient client, HttpRequestMessage message, IGrpcStreamEvents events, MessageLimit limit, Action? finished = null)
     {
         var call = new GrpcStreamCall(events, limit) { _onEnded = finished };
-        message.Content = new OutgoingContent(call._outgoing.Reader);
+        message.Content = new OutgoingContent(call);
         message.Content.Headers.ContentType = CalloutClient.GrpcContentType;
         _ = Task.Run(() => call.RunAsync(client, message));
         return call;
@@ -40,7 +45,14 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
 
     public void Send(byte[] message, bool endOfStream)
     {
-        _outgoing.Writer.TryWrite(GrpcFraming.Frame(message));
+        var frame = GrpcFraming.Frame(message);
+        if (Interlocked.Add(ref _queued, frame.Length) > _limit.Bytes)
+        {
+            Overflow();
+            return;
+        }
+
+        _outgoing.Writer.TryWrite(frame);
         if (endOfStream)
         {
             _outgoing.Writer.TryComplete();
@@ -60,6 +72,22 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
             {
                 _reset.Cancel();
             }
+        }
+    }
+
+    /// <summary>The queue went over the limit: the stream is reset, and its close (RESOURCE_EXHAUSTED) reported once.</summary>
+    private void Overflow()
+    {
+        lock (_gate)
+        {
+            if (_cancelled || _finished || _overflowed)
+            {
+                return;
+            }
+
+            _overflowed = true;
+            _outgoing.Writer.TryComplete();
+            _reset.Cancel();
         }
     }
 
@@ -96,7 +124,14 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
             }
             catch (OperationCanceledException) when (_reset.IsCancellationRequested)
             {
-                // The plugin cancelled: nothing more is delivered.
+                // The plugin cancelled: nothing more is delivered. Or its queue overflowed: that is reported.
+                if (Volatile.Read(ref _overflowed))
+                {
+                    await OffIoThreadAsync().ConfigureAwait(false);
+                    var ex = new CalloutResponseTooLargeException(_limit.Cluster, _limit.Bytes, sending: true);
+                    _limit.TooLarge?.Invoke(ex);
+                    Report(e => e.OnClose(GrpcStatus.ResourceExhausted, $"gRPC stream to {message.RequestUri} reset: {ex.Message}"));
+                }
             }
             catch (CalloutResponseTooLargeException ex)
             {
@@ -213,18 +248,22 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
         _onEnded?.Invoke();
     }
 
-    /// <summary>The request body: frames the plugin sent, written and flushed one by one until the local half-close.</summary>
-    private sealed class OutgoingContent(ChannelReader<byte[]> frames) : HttpContent
+    /// <summary>
+    /// The request body: frames the plugin sent, written and flushed one by one until the local half-close. A frame leaves
+    /// the queue's count once written, that is once HTTP/2 flow control let the upstream take it.
+    /// </summary>
+    private sealed class OutgoingContent(GrpcStreamCall call) : HttpContent
     {
         protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
             SerializeToStreamAsync(stream, context, CancellationToken.None);
 
         protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
         {
-            await foreach (var frame in frames.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            await foreach (var frame in call._outgoing.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
                 await stream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
                 await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+                Interlocked.Add(ref call._queued, -frame.Length);
             }
         }
 

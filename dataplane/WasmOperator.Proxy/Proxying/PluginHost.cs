@@ -72,7 +72,14 @@ internal sealed partial class PluginHost(string plugin, ProxyOptions options, Ca
     {
         if (CalloutWarning() is { } more)
         {
-            LogCalloutTooLarge(log, plugin, ex.Cluster, ex.Limit, more);
+            if (ex.Sending)
+            {
+                LogStreamBacklogTooLarge(log, plugin, ex.Cluster, ex.Limit, more);
+            }
+            else
+            {
+                LogCalloutTooLarge(log, plugin, ex.Cluster, ex.Limit, more);
+            }
         }
     }
 
@@ -154,4 +161,7 @@ internal sealed partial class PluginHost(string plugin, ProxyOptions options, Ca
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin}: callout to cluster '{Cluster}' reset: its response is larger than {Limit} bytes (--max-callout-response-bytes); the plugin got a failed callout{More}")]
     private static partial void LogCalloutTooLarge(ILogger logger, string plugin, string cluster, int limit, string more);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin}: gRPC stream to cluster '{Cluster}' reset: the messages it sent and the cluster has not taken yet are more than {Limit} bytes (--max-callout-response-bytes); the stream closed with 8 (RESOURCE_EXHAUSTED){More}")]
+    private static partial void LogStreamBacklogTooLarge(ILogger logger, string plugin, string cluster, int limit, string more);
 }

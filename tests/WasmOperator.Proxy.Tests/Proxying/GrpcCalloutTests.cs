@@ -216,4 +216,25 @@ public sealed class GrpcCalloutTests
             Assert.False(call.ContainsKey("grpc-timeout")); // Envoy's streams have no timeout
         }
     }
+
+    [Fact]
+    public async Task A_stream_whose_messages_wait_for_the_upstream_beyond_the_limit_is_reset_and_closes_with_resource_exhausted()
+    {
+        const int Limit = 64 * 1024;
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("caller", Wat("grpc_stream_flood"), "caller", "grpc")), o =>
+        {
+            o.Clusters["grpc"] = grpc.Address;
+            o.MaxCalloutResponseBytes = Limit;
+        });
+
+        // The plugin sends 4 MiB at once and Slow reads none of it: HTTP/2 flow control lets the upstream take at most its
+        // window (Kestrel's 768 KiB), so the rest waits in the proxy, which keeps no more than the limit.
+        var body = await AnswerAsync(proxy, "Slow");
+
+        Assert.StartsWith("close=8 ", body, StringComparison.Ordinal);
+        Assert.Contains($"more than {Limit} bytes (--max-callout-response-bytes)", body, StringComparison.Ordinal);
+        Assert.Contains(proxy.Logs.Lines, line => line.StartsWith("Warning ", StringComparison.Ordinal) && line.Contains(
+            $"plugin default/caller: gRPC stream to cluster 'grpc' reset: the messages it sent and the cluster has not taken yet are more than {Limit} bytes", StringComparison.Ordinal));
+    }
 }

@@ -1,0 +1,73 @@
+;; Streaming gRPC callout that sends faster than the upstream takes: on_request_headers opens
+;; test.Echo/<x-method header> (proxy_grpc_stream) on the cluster named by the plugin configuration,
+;; sends 4096 messages of 1 KiB without waiting, and pauses. on_grpc_close answers the request with
+;; a local reply (200) whose body is "close=<status> <grpc message>".
+(module
+  (import "env" "proxy_get_buffer_bytes" (func $get_buffer (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_header_map_value" (func $get_header (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_grpc_stream" (func $grpc_stream (param i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_grpc_send" (func $grpc_send (param i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_status" (func $get_status (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_effective_context" (func $set_effective (param i32) (result i32)))
+  (import "env" "proxy_send_local_response" (func $reply (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 16384))
+  (global $out (mut i32) (i32.const 1024))
+  (global $ctx (mut i32) (i32.const 0))
+  (global $cfg_len (mut i32) (i32.const 0))
+  (data (i32.const 16) "test.Echo")
+  (data (i32.const 48) "x-method")
+  (data (i32.const 64) "0123456789")
+  (data (i32.const 128) "grpc_stream")
+  (data (i32.const 160) "close=")
+  (data (i32.const 168) " ")
+  (func $malloc (export "malloc") (param $n i32) (result i32) (local $p i32)
+    global.get $heap
+    local.set $p
+    global.get $heap
+    local.get $n
+    i32.add
+    global.set $heap
+    local.get $p)
+  (func $append (param $ptr i32) (param $len i32)
+    (memory.copy (global.get $out) (local.get $ptr) (local.get $len))
+    (global.set $out (i32.add (global.get $out) (local.get $len))))
+  (func $append_num (param $n i32)
+    (if (i32.ge_u (local.get $n) (i32.const 10))
+      (then (call $append (i32.add (i32.const 64) (i32.div_u (local.get $n) (i32.const 10))) (i32.const 1))))
+    (call $append (i32.add (i32.const 64) (i32.rem_u (local.get $n) (i32.const 10))) (i32.const 1)))
+  (func (export "proxy_abi_version_0_2_0"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) i32.const 1)
+  (func (export "proxy_on_configure") (param $root i32) (param $size i32) (result i32)
+    (drop (call $get_buffer (i32.const 7) (i32.const 0) (local.get $size) (i32.const 200) (i32.const 204)))
+    (memory.copy (i32.const 512) (i32.load (i32.const 200)) (i32.load (i32.const 204)))
+    (global.set $cfg_len (i32.load (i32.const 204)))
+    i32.const 1)
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32) (local $token i32) (local $i i32)
+    (global.set $ctx (local.get $ctx))
+    (global.set $heap (i32.const 16384))
+    (global.set $out (i32.const 1024))
+    (drop (call $get_header (i32.const 0) (i32.const 48) (i32.const 8) (i32.const 208) (i32.const 212)))
+    (drop (call $grpc_stream (i32.const 512) (global.get $cfg_len) (i32.const 16) (i32.const 9)
+      (i32.load (i32.const 208)) (i32.load (i32.const 212)) (i32.const 0) (i32.const 0) (i32.const 216)))
+    (local.set $token (i32.load (i32.const 216)))
+    (block $done
+      (loop $send
+        (br_if $done (i32.ge_u (local.get $i) (i32.const 4096)))
+        (drop (call $grpc_send (local.get $token) (i32.const 4096) (i32.const 1024) (i32.const 0)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $send)))
+    i32.const 1)
+  (func (export "proxy_on_grpc_receive_initial_metadata") (param i32 i32 i32))
+  (func (export "proxy_on_grpc_receive") (param i32 i32 i32))
+  (func (export "proxy_on_grpc_receive_trailing_metadata") (param i32 i32 i32))
+  (func (export "proxy_on_grpc_close") (param i32 i32) (param $status i32)
+    (drop (call $get_status (i32.const 228) (i32.const 232) (i32.const 236)))
+    (call $append (i32.const 160) (i32.const 6))
+    (call $append_num (local.get $status))
+    (call $append (i32.const 168) (i32.const 1))
+    (call $append (i32.load (i32.const 232)) (i32.load (i32.const 236)))
+    (drop (call $set_effective (global.get $ctx)))
+    (drop (call $reply (i32.const 200) (i32.const 128) (i32.const 11) (i32.const 1024) (i32.sub (global.get $out) (i32.const 1024)) (i32.const 0) (i32.const 0) (i32.const -1))))
+)
