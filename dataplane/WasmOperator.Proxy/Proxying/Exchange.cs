@@ -2201,7 +2201,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             {
                 SetStatus(response, map.Get(name));
             }
-            else if (!name.StartsWith(':'))
+            else if (!name.StartsWith(':') && !IsHopByHop(name, status))
             {
                 CopyField(map, name, response.Headers);
             }
@@ -2220,12 +2220,13 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// Why a response head as the plugins left it cannot be sent, and the reply it gets instead: a <c>:status</c> removed
     /// or no number gets Envoy's 502 (its filter manager's checkRequiredResponseHeaders, which reads an unparsable status
     /// as a missing one); a field name that is no token or a value with a control character (which Kestrel refuses to
-    /// write, or a client would read as another field) the 500 the request side gives (invalid_request_from_plugins).
+    /// write, or a client would read as another field) the 500 the request side gives (invalid_request_from_plugins), and
+    /// so does a <c>:status</c> they set outside 200-599.
     /// </summary>
     private static (LocalResponse Reply, string Reason)? UnsendableResponse(HeaderMap map, IEnumerable<string> names)
     {
         var status = map.Get(":status");
-        if (!uint.TryParse(status, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+        if (!uint.TryParse(status, NumberStyles.None, CultureInfo.InvariantCulture, out var code))
         {
             return (LocalReply.MissingResponseStatus(), status is null
                 ? "the plugins removed :status; set it in on_response_headers instead"
@@ -2234,6 +2235,13 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
         foreach (var name in names)
         {
+            if (name == ":status" && code is < 200 or > 599)
+            {
+                // Set by a plugin (an upstream's own status passes as it came): Kestrel would send a 1xx as an interim
+                // response and then no final one, or write a number no client reads as a status.
+                return (LocalReply.InvalidResponseFromPlugins(), $"the plugins set :status to {code}, which is no final status; set one from 200 to 599");
+            }
+
             if (!name.StartsWith(':') && UnsendableField(map, name, "response") is { } why)
             {
                 return (LocalReply.InvalidResponseFromPlugins(), why);
@@ -2242,6 +2250,21 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
         return null;
     }
+
+    /// <summary>
+    /// Response fields about this hop's connection, which the proxy writes itself: a plugin's are dropped, as Envoy's
+    /// mutateResponseHeaders drops them after the filters. A plugin's <c>transfer-encoding: chunked</c> had told the client
+    /// to read chunks that Kestrel then did not write (the body read as chunk framing); <c>connection</c> and <c>upgrade</c>
+    /// stay on a 101, whose upgrade they are.
+    /// </summary>
+    private static bool IsHopByHop(string name, int status) => name.Length switch
+    {
+        7 => status != 101 && name.Equals("Upgrade", StringComparison.OrdinalIgnoreCase),
+        10 => name.Equals("Keep-Alive", StringComparison.OrdinalIgnoreCase) || (status != 101 && name.Equals("Connection", StringComparison.OrdinalIgnoreCase)),
+        16 => name.Equals("Proxy-Connection", StringComparison.OrdinalIgnoreCase),
+        17 => name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase),
+        _ => false,
+    };
 
     /// <summary>Statuses whose responses have no content (RFC 9110 §15.3.5, §15.3.6, §15.4.5); Kestrel refuses to write one.</summary>
     private static bool ForbidsContent(int status) => status is 204 or 205 or 304;
@@ -2263,7 +2286,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
     private static void SetStatus(HttpResponse response, string? value)
     {
-        // A final status only: a plugin's :status of 1xx would make Kestrel send an interim response and no final one.
+        // A final status only: a plugin's :status of 1xx would make Kestrel send an interim response and no final one
+        // (UnsendableResponse refuses one the plugins set).
         if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var status) && status is >= 200 and <= 599)
         {
             response.StatusCode = status;

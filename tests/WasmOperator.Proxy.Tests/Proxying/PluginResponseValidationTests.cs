@@ -94,6 +94,49 @@ public sealed class PluginResponseValidationTests
     }
 
     [Theory]
+    [InlineData(false, true, "99")]
+    [InlineData(true, false, "101")]
+    [InlineData(false, false, "1000")]
+    [InlineData(true, true, "600")]
+    public async Task A_status_a_plugin_set_outside_200_to_599_is_a_500_saying_so(bool h2c, bool fast, string status)
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Setter, o => o.Http1Forwarder = fast);
+
+        using var request = Request(h2c, ("x-resp-name", ":status"), ("x-resp-value", status));
+        var (response, echo) = await proxy.SendAsync(request, h2c ? proxy.H2c : proxy.Client);
+
+        Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        Assert.Null(echo);
+        await CountedAsync(proxy, "5xx");
+        Assert.True(proxy.Logs.Contains($"the plugins set :status to {status}, which is no final status; set one from 200 to 599"),
+            "log: " + string.Join(" | ", proxy.Logs.Lines));
+    }
+
+    [Theory]
+    [InlineData("transfer-encoding", "chunked", true)]
+    [InlineData("transfer-encoding", "chunked", false)]
+    [InlineData("keep-alive", "timeout=5", true)]
+    [InlineData("proxy-connection", "keep-alive", false)]
+    [InlineData("connection", "close", true)]
+    [InlineData("upgrade", "h2c", false)]
+    public async Task Connection_fields_a_plugin_sets_on_a_response_are_dropped_as_envoy_drops_them(string name, string value, bool fast)
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Setter, o => o.Http1Forwarder = fast);
+
+        // The upstream's body is chunked by Kestrel; a plugin's transfer-encoding had made the proxy announce chunks it
+        // then did not write, and the client read the body as chunk framing.
+        using var request = Request(h2c: false, ("x-resp-name", name), ("x-resp-value", value));
+        var (response, echo) = await proxy.SendAsync(request, proxy.Client);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("/x", echo!.Path);
+        if (name != "transfer-encoding")
+        {
+            Assert.False(response.Headers.Contains(name), $"{name} reached the client");
+        }
+    }
+
+    [Theory]
     [InlineData(false, true, null)]
     [InlineData(true, false, null)]
     [InlineData(false, false, "abc")]
