@@ -77,6 +77,10 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            // An h2 request's :scheme is taken as sent, as Envoy trusts it: a hop that ended TLS before this one keeps
+            // https on h2c (Kestrel's default refused every such stream with a bare PROTOCOL_ERROR). Plugins read it as
+            // request.scheme; x-forwarded-proto still says how the request reached this proxy.
+            kestrel.AllowAlternateSchemes = true;
             // A proxy does not cap what it forwards (Envoy has no default either); bodies stream, and buffering
             // for plugins has its own limit (--max-body-bytes, 413).
             kestrel.Limits.MaxRequestBodySize = null;
@@ -224,6 +228,10 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            // An h2 request's :scheme is taken as sent, as Envoy trusts it: a hop that ended TLS before this one keeps
+            // https on h2c (Kestrel's default refused every such stream with a bare PROTOCOL_ERROR). Plugins read it as
+            // request.scheme; x-forwarded-proto still says how the request reached this proxy.
+            kestrel.AllowAlternateSchemes = true;
             kestrel.Listen(options.AdminAddress, options.AdminPort, o => o.Protocols = HttpProtocols.Http1);
             if (options.StatusPort != 0)
             {

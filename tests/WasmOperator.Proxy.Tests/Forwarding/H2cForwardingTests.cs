@@ -157,6 +157,23 @@ public sealed class H2cForwardingTests
     }
 
     [Fact]
+    public async Task An_h2c_request_whose_scheme_is_https_is_forwarded_and_plugins_read_its_scheme()
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
+        await using var proxy = await ProxyToAsync(upstream.Address, Yaml(PropertyProbe.Plugin("request scheme")));
+
+        // A hop that ended TLS before this proxy (a gateway, a mesh's ingress) keeps :scheme https on h2c.
+        var reply = await RawHttp.SendH2Async(
+            proxy.Server.Options.H2cPort, [(":method", "GET"), (":scheme", "https"), (":path", "/s"), (":authority", "app")]);
+
+        Assert.Equal(200, reply.Status);
+        Assert.Equal("ok", reply.Body);
+        Assert.Equal("https", (await PropertyProbe.ReadAsync(proxy.Logs, "REQ", "request scheme")).Text);
+        // How the request reached this proxy: cleartext.
+        Assert.Equal("http", Assert.Single(upstream.Requests).Header("x-forwarded-proto"));
+    }
+
+    [Fact]
     public async Task The_head_of_a_response_without_a_length_reaches_an_h2c_client_before_its_body()
     {
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
