@@ -66,17 +66,21 @@ public sealed class LogOnlyLateDecisionTests
         Assert.True(proxy.Logs.Contains("LOG_ONLY plugin default/auth would have applied local_response on /orders"), string.Join(" | ", proxy.Logs.Lines));
     }
 
-    [Fact]
-    public async Task A_log_only_plugin_that_never_decides_is_counted_as_a_pause_timeout_and_its_stream_context_goes()
-    {
-        await using var authorizer = await GatedAuthorizer.StartAsync();
-        await using var proxy = await ProxyHarness.StartAsync(
+    /// <summary>The decide_after_callout plugin in LOG_ONLY mode asking <paramref name="authorizer"/>, with a pause timeout of 1 s.</summary>
+    private static Task<ProxyHarness> WithOneSecondPauseTimeoutAsync(GatedAuthorizer authorizer) =>
+        ProxyHarness.StartAsync(
             Yaml(Plugin("decide", Wat("decide_after_callout"), "decide", extra: "mode: LOG_ONLY")),
             o =>
             {
                 o.Clusters["authz"] = authorizer.Address;
                 o.PauseTimeout = TimeSpan.FromSeconds(1);
             });
+
+    [Fact]
+    public async Task A_log_only_plugin_that_never_decides_is_counted_as_a_pause_timeout_and_its_stream_context_goes()
+    {
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await WithOneSecondPauseTimeoutAsync(authorizer);
 
         // The callout answers, and the plugin neither resumes nor stops the stream.
         var (response, _) = await proxy.GetAsync("/orders", ("x-decide", "nothing"));
@@ -96,13 +100,7 @@ public sealed class LogOnlyLateDecisionTests
     public async Task A_log_only_pause_older_than_the_pause_timeout_when_its_request_completes_is_counted_as_a_pause_timeout()
     {
         await using var authorizer = await GatedAuthorizer.StartAsync();
-        await using var proxy = await ProxyHarness.StartAsync(
-            Yaml(Plugin("decide", Wat("decide_after_callout"), "decide", extra: "mode: LOG_ONLY")),
-            o =>
-            {
-                o.Clusters["authz"] = authorizer.Address;
-                o.PauseTimeout = TimeSpan.FromSeconds(1);
-            });
+        await using var proxy = await WithOneSecondPauseTimeoutAsync(authorizer);
 
         // The plugin pauses on the request's headers, its callout is never answered, and the upstream holds its answer
         // for longer than the pause timeout: enforcing, the request would have been answered 503 before the upstream's 200.
