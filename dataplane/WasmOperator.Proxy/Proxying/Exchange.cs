@@ -449,7 +449,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 return null;
             }
 
-            var output = endOfStream && ReceivedRequestTrailers() is { } trailers
+            // An upgraded stream's request has no trailers: its bytes end with the client's side of the stream.
+            var output = endOfStream && !_upgraded && ReceivedRequestTrailers() is { } trailers
                 ? await FinishBodyWithTrailersAsync(request: true, chunk, trailers).ConfigureAwait(false)
                 : await PushBodyAsync(request: true, chunk, endOfStream).ConfigureAwait(false);
             var held = output is null ? 0 : BufferedBytes(request: true);
@@ -467,6 +468,45 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             ReleaseTurn();
         }
     }
+
+    /// <summary>
+    /// One chunk of an upgraded stream (<see cref="PluginUpgradedStream"/>) once the plugins let the upstream's 101 through:
+    /// the client's bytes go through the request body callbacks (chain order), the upstream's through the response body
+    /// callbacks (reverse order), as Envoy passes an upgrade's payload through its filters. Returns what left the chain
+    /// (empty while held), or null when the stream stopped, which after the 101 can only reset it.
+    /// </summary>
+    public async ValueTask<byte[]?> PushUpgradedChunkAsync(bool request, byte[] chunk, bool endOfStream)
+    {
+        var output = request
+            ? await PushRequestChunkAsync(chunk, endOfStream).ConfigureAwait(false)
+            : await PushResponseChunkAsync(chunk, endOfStream, trailers: null).ConfigureAwait(false);
+        if (output is null)
+        {
+            return null;
+        }
+
+        if (request)
+        {
+            RequestBytes += output.Length;
+        }
+        else
+        {
+            ResponseBytes += output.Length;
+            if (endOfStream)
+            {
+                // The upstream's side ended: YARP stops reading the client's then, and a later stop has nothing to act on.
+                _responseEnded = true;
+            }
+        }
+
+        return output;
+    }
+
+    /// <summary>True once the plugins let an upgrade's 101 through: the upgraded stream's bytes follow (<see cref="PluginUpgradedStream"/>).</summary>
+    public bool Upgraded => _upgraded;
+
+    /// <summary>True once the response ended: read whole, or (<see cref="Upgraded"/>) the upstream's side of the stream ended.</summary>
+    public bool ResponseEnded => _responseEnded;
 
     private HeaderMap? ReceivedRequestTrailers()
     {
@@ -547,7 +587,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             async ct => await upstream.Content.ReadAsStreamAsync(ct).ConfigureAwait(false),
             () => upstream.TrailingHeaders.NonValidated.Count > 0 ? ToMap(upstream.TrailingHeaders) : null,
             // Upgrades go upstream as HTTP/1.1 (over h2c too, as YARP turns an extended CONNECT into an Upgrade): YARP
-            // relays the upgraded bytes after a 101.
+            // relays the upgraded bytes after a 101, through the plugins' body callbacks (PluginUpgradedStream).
             upgrade: upstream.StatusCode == HttpStatusCode.SwitchingProtocols,
             cancellationToken);
 

@@ -19,7 +19,8 @@ internal sealed class HeldBodyRead : IAsyncDisposable
     // CancelPendingRead. A cancelled token would leave a Content-Length body mid-read, not drainable after the reply.
     private readonly PipeReader? _client;
 
-    // The response's: the upstream's body, and what cancels a read still waiting on it once the stream stopped.
+    // The response's: the upstream's body (or an upgraded stream's side, either way), and what cancels a read still
+    // waiting on it once the stream stopped.
     private readonly Stream? _upstream;
     private readonly CancellationTokenSource? _cancel;
 
@@ -49,6 +50,13 @@ internal sealed class HeldBodyRead : IAsyncDisposable
     /// <summary>The response body's held read, from the upstream's body.</summary>
     public static HeldBodyRead ForResponse(Exchange exchange, Stream upstream, byte[] buffer, CancellationToken cancellationToken) =>
         new(exchange, request: false, null, upstream, buffer, cancellationToken);
+
+    /// <summary>
+    /// An upgraded stream's held read in <paramref name="request"/>'s direction (<see cref="PluginUpgradedStream"/>): from
+    /// the client's upgraded stream, or from the upstream's.
+    /// </summary>
+    public static HeldBodyRead ForUpgraded(Exchange exchange, bool request, Stream source, byte[] buffer, CancellationToken cancellationToken) =>
+        new(exchange, request, null, source, buffer, cancellationToken);
 
     /// <summary>What reads fill.</summary>
     public byte[] Buffer => _buffer;

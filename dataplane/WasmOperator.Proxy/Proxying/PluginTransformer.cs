@@ -65,7 +65,14 @@ internal sealed class PluginTransformer : HttpTransformer
 
         try
         {
-            return await exchange.OnResponseAsync(proxyResponse, cancellationToken).ConfigureAwait(false);
+            var goesOn = await exchange.OnResponseAsync(proxyResponse, cancellationToken).ConfigureAwait(false);
+            if (goesOn && exchange.Upgraded)
+            {
+                // YARP relays the upgraded stream after this: its bytes go through the plugins' body callbacks.
+                await PluginUpgradedStream.RelayThroughPluginsAsync(httpContext, proxyResponse, exchange, cancellationToken).ConfigureAwait(false);
+            }
+
+            return goesOn;
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException && exchange.Interrupted)
         {

@@ -298,7 +298,8 @@ public sealed class StopFromOutsideTests
     }
 
     /// <summary>
-    /// Once its upgrade is relayed, a WebSocket is a stream YARP copies both ways with no plugin callback in it: a close
+    /// Once its upgrade is relayed, a WebSocket is a stream YARP copies both ways (through the body callbacks, which this
+    /// plugin does not have, so nothing waits on the plugin): a close
     /// from a callout's answer, or a reply (after the 101 it can only be a reset, as in Envoy), resets it at once
     /// (HTTP/1.1: the connection closes; h2c: RST_STREAM) while both ends stay quiet, and the proxy's WebSocket to the
     /// upstream is closed too. It had waited for either end to close it, or for the stream idle timeout (300 s here).

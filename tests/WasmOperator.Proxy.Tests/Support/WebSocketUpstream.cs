@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Net.WebSockets;
+using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -7,7 +9,8 @@ namespace WasmOperator.Proxy.Tests.Support;
 
 /// <summary>
 /// An HTTP/1.1 WebSocket server on a free loopback port that echoes every message until its peer closes.
-/// <see cref="Ended"/> tells when a socket ended, closed or broken (the proxy gave up on it, say).
+/// <see cref="Ended"/> tells when a socket ended, closed or broken (the proxy gave up on it, say); <see cref="Received"/>
+/// holds the text messages it got, as it got them.
 /// </summary>
 internal sealed class WebSocketUpstream : IAsyncDisposable
 {
@@ -16,6 +19,8 @@ internal sealed class WebSocketUpstream : IAsyncDisposable
     public Uri Address => _app!.Address;
 
     public TaskCompletionSource Ended { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public ConcurrentQueue<string> Received { get; } = new();
 
     public static async Task<WebSocketUpstream> StartAsync()
     {
@@ -37,6 +42,11 @@ internal sealed class WebSocketUpstream : IAsyncDisposable
                 {
                     await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", context.RequestAborted);
                     return;
+                }
+
+                if (received.MessageType == WebSocketMessageType.Text)
+                {
+                    Received.Enqueue(Encoding.UTF8.GetString(buffer, 0, received.Count));
                 }
 
                 await socket.SendAsync(buffer.AsMemory(0, received.Count), received.MessageType, received.EndOfMessage, context.RequestAborted);
