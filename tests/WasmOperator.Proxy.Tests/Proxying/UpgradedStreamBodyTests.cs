@@ -149,7 +149,8 @@ public sealed class UpgradedStreamBodyTests
         using var invoker = new HttpMessageInvoker(new SocketsHttpHandler { UseProxy = false });
         using var socket = await ConnectAsync(proxy, invoker, h2c);
 
-        Assert.Equal("world!", Assert.Single(socket.HttpResponseHeaders!["hello"]));
+        Assert.NotNull(socket.HttpResponseHeaders);
+        Assert.Equal("world!", Assert.Single(socket.HttpResponseHeaders["hello"]));
         Assert.Equal("hello", await EchoAsync(socket, "hello"));
         await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "", CancellationToken.None).WaitAsync(Patience);
 
