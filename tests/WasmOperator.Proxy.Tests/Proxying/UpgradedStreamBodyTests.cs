@@ -121,6 +121,36 @@ public sealed class UpgradedStreamBodyTests
         Assert.Empty(echo.Received);
     }
 
+    /// <summary>A plugin trapping on a WebSocket message fails as on a body: FAIL_CLOSE resets the stream, FAIL_OPEN lets it go on.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_plugin_trapping_on_a_websocket_message_fails_open_or_closed_by_its_strategy(bool open)
+    {
+        await using var echo = await WebSocketUpstream.StartAsync();
+        await using var proxy = await StartAsync(echo,
+            Plugin("trap", Wat("websocket_hold"), "trap", config: "x", extra: open ? "failStrategy: FAIL_OPEN" : "failStrategy: FAIL_CLOSE"));
+        using var invoker = new HttpMessageInvoker(new SocketsHttpHandler { UseProxy = false });
+        using var socket = await ConnectAsync(proxy, invoker, h2c: false);
+
+        if (open)
+        {
+            Assert.Equal("one", await EchoAsync(socket, "one"));
+            Assert.Equal("two", await EchoAsync(socket, "two"));
+            await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "", CancellationToken.None).WaitAsync(Patience);
+            Assert.Equal(["one", "two"], echo.Received);
+        }
+        else
+        {
+            await SendAsync(socket, "one");
+            await Assert.ThrowsAsync<WebSocketException>(() => ReceiveAsync(socket));
+            await echo.Ended.Task.WaitAsync(Patience);
+            Assert.Empty(echo.Received);
+        }
+
+        Assert.Contains("wasm_plugin_traps_total{plugin=\"default/trap\"} 1\n", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_log_only_plugins_rewrite_of_a_websocket_message_is_counted_and_not_applied()
     {
