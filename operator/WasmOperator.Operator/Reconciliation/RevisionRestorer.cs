@@ -94,6 +94,32 @@ internal sealed class RevisionRestorer(ModuleResolver resolver, IModuleCache mod
         }, null, false);
     }
 
+    /// <summary>
+    /// Under imagePullPolicy IfNotPresent an oci tag is resolved once per generation: while the plugin's generation is
+    /// the one status.revisions.stable records, it is fetched by the digest recorded there (the cache first, else the
+    /// registry by that digest), never by the tag again. By the tag, a restart with an empty cache, or a plugin pulling
+    /// the same tag Always, moved an unchanged plugin to whatever the tag names now while status still named the old
+    /// digest. Null when the tag is to be resolved: another policy, a new generation, a url that has no tag.
+    /// </summary>
+    public static WasmPluginSpec? KeptDigestSpec(WasmPlugin plugin)
+    {
+        var spec = plugin.Spec;
+        var stable = plugin.Status?.Revisions?.Stable;
+        if (spec?.Url is not { } url || stable?.ResolvedRef is not { } resolved || stable.ModuleDigest is null
+            || stable.Generation != (plugin.Metadata?.Generation ?? 0)
+            || PullPolicies.Effective(spec) != ModulePullPolicy.IfNotPresent
+            || url.Contains('@', StringComparison.Ordinal) || (url.Contains("://", StringComparison.Ordinal) && !url.StartsWith("oci://", StringComparison.OrdinalIgnoreCase))
+            || !resolved.Contains("@sha256:", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        // Same generation, so the same spec, unless status was edited: then the record is not this spec's.
+        return stable.Spec?["url"] is JsonValue recorded && recorded.TryGetValue<string>(out var recordedUrl) && recordedUrl == url
+            ? PinnedSpec(spec, stable)
+            : null;
+    }
+
     // Fetch by digest: for oci the resolved registry/repo@sha256:<manifest>, for https/http/file the url with the module's sha256.
     private static WasmPluginSpec PinnedSpec(WasmPluginSpec spec, RevisionRef stable)
     {

@@ -295,10 +295,14 @@ internal sealed partial class WasmPluginReconciler(
         }
 
         var spec = plugin.Spec!;
-        var (fetched, fetchFailure) = await resolver.FetchAsync(plugin, spec, cancellationToken).ConfigureAwait(false);
+        var kept = RevisionRestorer.KeptDigestSpec(plugin);
+        var (fetched, fetchFailure) = await resolver.FetchAsync(plugin, kept ?? spec, cancellationToken).ConfigureAwait(false);
         if (fetched is null)
         {
-            return fetchFailure!;
+            return kept is null ? fetchFailure! : fetchFailure! with
+            {
+                Message = $"{fetchFailure.Message}; imagePullPolicy IfNotPresent keeps {kept.Url}, the digest generation {plugin.Metadata?.Generation ?? 0} resolved spec.url to; change the spec (or use imagePullPolicy Always) to resolve the tag again",
+            };
         }
 
         var (report, checkFailure) = await inspector.InspectAsync(key, fetched, spec, cancellationToken).ConfigureAwait(false);

@@ -1,4 +1,6 @@
 using System.Text.Json.Nodes;
+using k8s;
+using k8s.Models;
 using WasmOperator.Api.WasmPlugins;
 using WasmOperator.Operator.Reconciliation;
 using WasmOperator.Operator.Tests.Support;
@@ -90,6 +92,81 @@ public sealed class PullPolicyTests
         Assert.Equal("spec.url is resolved again every 420s (imagePullPolicy Always) or on a spec change",
             rechecked.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Reconciling)!.Message);
         Assert.Equal("waiting for a spec change", waiting.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Reconciling)!.Message);
+    }
+
+    [Fact]
+    public async Task With_pull_policy_IfNotPresent_an_unchanged_plugin_keeps_its_digest_across_a_restart_with_an_empty_cache_after_the_tag_moved()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await using var registry = await Registry.StartAsync();
+        var (firstUrl, firstSha) = cluster.Modules.ProxyWasm("kept-v1");
+        var (secondUrl, _) = cluster.Modules.ProxyWasm("kept-v2");
+        var firstManifest = await registry.PushAsync("team/kept", "v1", File.ReadAllBytes(cluster.Modules.PathOf(firstUrl)));
+        var first = await cluster.StartOperatorAsync(cluster.Options("replica-a") with { InsecureRegistries = [registry.HostPort] });
+        var plugin = Cluster.Plugin("kept", $"oci://{registry.HostPort}/team/kept:v1");
+        plugin["spec"]!["imagePullPolicy"] = "IfNotPresent";
+        await cluster.CreateAsync(plugin);
+        var before = await cluster.WaitForConditionAsync("kept", ConditionTypes.Ready, ConditionStatus.True);
+        await first.DisposeAsync();
+
+        // The tag moves while no operator runs; the next one starts with an empty cache (a rescheduled pod).
+        await registry.PushAsync("team/kept", "v1", File.ReadAllBytes(cluster.Modules.PathOf(secondUrl)));
+        var second = await cluster.StartOperatorAsync(cluster.Options("replica-b") with { InsecureRegistries = [registry.HostPort] });
+        await Cluster.EventuallyAsync(() => second.Host.Reconciles >= 1 && second.Desired.Get("default/kept") is not null, "the plugin reconciled");
+        var after = await cluster.GetAsync("kept");
+
+        Assert.Equal(firstManifest, before.Status!.Module!.ManifestDigest);
+        Assert.Equal($"sha256:{firstSha}", second.Desired.Get("default/kept")!.ModuleDigest);
+        Assert.Equal($"sha256:{firstSha}", after!.Status!.Module!.ModuleDigest);
+        Assert.Equal($"{registry.HostPort}/team/kept@{firstManifest}", after.Status.Revisions!.Stable!.ResolvedRef);
+        Assert.Equal(before.Status.Revisions!.Stable!.Revision, after.Status.Revisions.Stable.Revision);
+    }
+
+    [Fact]
+    public async Task With_pull_policy_IfNotPresent_a_plugin_keeps_its_digest_when_another_plugin_pulls_the_moved_tag_Always_and_resolves_it_again_on_a_spec_change()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await using var registry = await Registry.StartAsync();
+        var (firstUrl, firstSha) = cluster.Modules.ProxyWasm("shared-v1");
+        var (secondUrl, secondSha) = cluster.Modules.ProxyWasm("shared-v2");
+        var (markerUrl, markerSha) = cluster.Modules.ProxyWasm("marker");
+        await registry.PushAsync("team/shared", "v1", File.ReadAllBytes(cluster.Modules.PathOf(firstUrl)));
+        await cluster.Client.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = "other" } });
+        // One worker takes keys in the order they are queued: the marker's pass ends after the annotated plugin's.
+        var op = await cluster.StartOperatorAsync(cluster.Options() with
+        {
+            InsecureRegistries = [registry.HostPort], AlwaysPullInterval = TimeSpan.FromMilliseconds(300), Workers = 1,
+        });
+        var url = $"oci://{registry.HostPort}/team/shared:v1";
+        var kept = Cluster.Plugin("kept", url);
+        kept["spec"]!["imagePullPolicy"] = "IfNotPresent";
+        var always = Cluster.Plugin("always", url, ns: "other");
+        always["spec"]!["imagePullPolicy"] = "Always";
+        await cluster.CreateAsync(kept);
+        await cluster.CreateAsync(always);
+        await cluster.WaitForConditionAsync("kept", ConditionTypes.Ready, ConditionStatus.True);
+        await cluster.WaitForConditionAsync("always", ConditionTypes.Ready, ConditionStatus.True, "other");
+
+        await registry.PushAsync("team/shared", "v1", File.ReadAllBytes(cluster.Modules.PathOf(secondUrl)));
+        await Cluster.EventuallyAsync(async () => (await cluster.GetAsync("always", "other"))?.Status?.Module?.ModuleDigest == $"sha256:{secondSha}", "the Always plugin on the moved tag");
+        // A change of metadata only (no new generation) reconciles the plugin again.
+        await cluster.Client.CustomObjects.PatchNamespacedCustomObjectAsync(
+            new V1Patch("""{"metadata":{"annotations":{"example.com/touched":"1"}}}""", V1Patch.PatchType.MergePatch),
+            WasmPlugin.Group, WasmPlugin.Version, "default", WasmPlugin.Plural, "kept");
+        await cluster.CreateAsync(Cluster.Plugin("marker", markerUrl, markerSha));
+        await cluster.WaitForConditionAsync("marker", ConditionTypes.Ready, ConditionStatus.True);
+        var touched = await cluster.GetAsync("kept");
+        var keptDigest = op.Desired.Get("default/kept")!.ModuleDigest;
+
+        await cluster.PatchSpecAsync("kept", new JsonObject { ["pluginConfig"] = new JsonObject { ["changed"] = true } });
+        await Cluster.EventuallyAsync(async () => (await cluster.GetAsync("kept"))?.Status?.Revisions?.Stable?.Generation == 2, "the new generation");
+        var changed = await cluster.GetAsync("kept");
+
+        Assert.Equal($"sha256:{firstSha}", keptDigest);
+        Assert.Equal($"sha256:{firstSha}", touched!.Status!.Module!.ModuleDigest);
+        Assert.Equal(1, touched.Metadata!.Generation);
+        Assert.Equal($"sha256:{secondSha}", changed!.Status!.Module!.ModuleDigest);
+        Assert.Equal($"sha256:{secondSha}", op.Desired.Get("default/kept")!.ModuleDigest);
     }
 
     // Written aside and renamed over, as a deploy does: the operator may be reading the file at that moment.
