@@ -49,7 +49,7 @@ internal sealed class RegistryAuthenticator(HttpClient http, HostPolicy hosts)
         {
             return credential is { Username: not null }
                 ? Basic(credential)
-                : throw new AuthFailureException(url, $"registry {registry} requires a username and password and no pull secret entry matches it");
+                : throw AuthFailureException.NoCredentialsSent(url, registry, $"registry {registry} requires a username and password");
         }
 
         if (!challenge.IsBearer)
@@ -97,6 +97,11 @@ internal sealed class RegistryAuthenticator(HttpClient http, HostPolicy hosts)
         using var response = await http.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken);
         if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
         {
+            if (credential is not { Username: not null } && credential?.IdentityToken is null)
+            {
+                throw AuthFailureException.NoCredentialsSent(url, registry, $"token service {realmUri.GetLeftPart(UriPartial.Path)} refused the anonymous request ({(int)response.StatusCode})");
+            }
+
             throw new AuthFailureException(url, $"token service {realmUri.GetLeftPart(UriPartial.Path)} refused the credentials ({(int)response.StatusCode})");
         }
 

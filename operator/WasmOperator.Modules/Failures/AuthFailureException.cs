@@ -5,9 +5,24 @@ public sealed class AuthFailureException : ModuleFetchException
 {
     /// <summary>Creates the error.</summary>
     public AuthFailureException(string url, string detail, Exception? inner = null)
-        : base(url, $"{url}: authentication failed: {detail}; check imagePullSecret (a kubernetes.io/dockerconfigjson Secret with an entry for this registry host)", inner)
+        : this(url, detail, "check imagePullSecret (a kubernetes.io/dockerconfigjson Secret with an entry for this registry host)", inner)
     {
     }
+
+    private AuthFailureException(string url, string detail, string remedy, Exception? inner)
+        : base(url, $"{url}: authentication failed: {detail}; {remedy}", inner)
+    {
+    }
+
+    /// <summary>
+    /// The registry wants credentials and the request went without: no pull secret, or none of its entries is for
+    /// <paramref name="registry"/>. Said so, as "refused the credentials" blamed credentials never sent.
+    /// </summary>
+    internal static AuthFailureException NoCredentialsSent(string url, string registry, string refusal) => new(
+        url,
+        $"{refusal}; no credentials were sent, as the plugin has no spec.imagePullSecret or its Secret has no entry for {registry}",
+        $"set spec.imagePullSecret to a Secret of type kubernetes.io/dockerconfigjson in the plugin's namespace with an entry for {registry}",
+        null);
 
     /// <inheritdoc />
     public override string Result => "auth_failure";

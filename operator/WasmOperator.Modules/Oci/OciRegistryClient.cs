@@ -168,9 +168,9 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
             if (response.StatusCode == HttpStatusCode.Unauthorized)
             {
                 response.Dispose();
-                throw new AuthFailureException(url, credential is null
-                    ? $"registry {reference.Registry} requires credentials"
-                    : $"registry {reference.Registry} rejected the credentials for {reference.Repository}");
+                throw credential is null
+                    ? AuthFailureException.NoCredentialsSent(url, reference.Registry, $"registry {reference.Registry} requires credentials")
+                    : new AuthFailureException(url, $"registry {reference.Registry} rejected the credentials for {reference.Repository}");
             }
         }
 

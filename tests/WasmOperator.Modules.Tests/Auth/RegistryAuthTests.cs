@@ -82,15 +82,20 @@ public sealed class RegistryAuthTests : IDisposable
         await push.PushCncfAsync("private/plugin", "v1", TestModules.Create());
         using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, registry.HostPort));
 
-        await Assert.ThrowsAsync<AuthFailureException>(() => fetcher.FetchAsync(new ModuleRequest
+        var withoutSecret = await Assert.ThrowsAsync<AuthFailureException>(() => fetcher.FetchAsync(new ModuleRequest
         {
             Url = $"oci://{registry.HostPort}/private/plugin:v1",
         }, default));
-        await Assert.ThrowsAsync<AuthFailureException>(() => fetcher.FetchAsync(new ModuleRequest
+        var otherHost = await Assert.ThrowsAsync<AuthFailureException>(() => fetcher.FetchAsync(new ModuleRequest
         {
             Url = $"oci://{registry.HostPort}/private/plugin:v1",
             PullSecret = SecretWithAuthField("other.example:5000", User, Password),
         }, default));
+
+        foreach (var error in new[] { withoutSecret, otherHost })
+        {
+            Assert.Contains($"no credentials were sent, as the plugin has no spec.imagePullSecret or its Secret has no entry for {registry.HostPort}", error.Message, StringComparison.Ordinal);
+        }
     }
 
     [Fact]
@@ -322,6 +327,33 @@ public sealed class RegistryAuthTests : IDisposable
 
         Assert.Contains("refused the credentials", error.Message, StringComparison.Ordinal);
         Assert.Equal(0, issuer.TokensIssued);
+    }
+
+    [Fact]
+    public async Task A_token_service_refusing_an_anonymous_request_says_no_credentials_were_sent_and_how_to_give_them()
+    {
+        await using var issuer = await TokenIssuer.StartAsync(User, Password);
+        await using var registry = await RegistryProcess.StartAsync(directory =>
+            $"  token:\n    realm: {issuer.Realm}\n    service: {TokenIssuer.Service}\n    issuer: {TokenIssuer.Issuer}\n    rootcertbundle: {issuer.WriteRootBundle(directory)}\n");
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, registry.HostPort, issuer.HostPort));
+
+        var withoutSecret = await Assert.ThrowsAsync<AuthFailureException>(() => fetcher.FetchAsync(new ModuleRequest
+        {
+            Url = $"oci://{registry.HostPort}/team/plugin:v1",
+        }, default));
+        var otherHost = await Assert.ThrowsAsync<AuthFailureException>(() => fetcher.FetchAsync(new ModuleRequest
+        {
+            Url = $"oci://{registry.HostPort}/team/plugin:v1",
+            PullSecret = SecretWithAuthField("other.example:5000", User, Password),
+        }, default));
+
+        foreach (var error in new[] { withoutSecret, otherHost })
+        {
+            Assert.DoesNotContain("refused the credentials", error.Message, StringComparison.Ordinal);
+            Assert.Contains("refused the anonymous request (401)", error.Message, StringComparison.Ordinal);
+            Assert.Contains($"no credentials were sent, as the plugin has no spec.imagePullSecret or its Secret has no entry for {registry.HostPort}", error.Message, StringComparison.Ordinal);
+            Assert.EndsWith($"set spec.imagePullSecret to a Secret of type kubernetes.io/dockerconfigjson in the plugin's namespace with an entry for {registry.HostPort}", error.Message, StringComparison.Ordinal);
+        }
     }
 
     [Fact]
