@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Authentication;
 using WasmOperator.Modules.Failures;
 using WasmOperator.Modules.Verification;
 
@@ -32,6 +33,45 @@ internal static class HttpResponses
         return hosts.MayUse(next)
             ? next
             : throw new DownloadFailureException(url, $"redirected to {next.GetLeftPart(UriPartial.Path)}, which is plain http on a host not on the insecure allowlist; serve it over https, or add {next.Authority} to the operator's --insecure-registries (env WASMOP_INSECURE_REGISTRIES)");
+    }
+
+    /// <summary>
+    /// The message of a request to <paramref name="target"/> that failed after its retries. A failed TLS handshake is
+    /// said in plain words with what to change: .NET's own message ("The SSL connection could not be established, see
+    /// inner exception.") named neither the cause nor a fix. <paramref name="registry"/>: the url is oci://, not https://.
+    /// </summary>
+    public static string Describe(RetryExhaustedException failure, Uri target, bool registry)
+    {
+        if (failure.InnerException is not HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError } tls)
+        {
+            return failure.Message;
+        }
+
+        Exception innermost = tls;
+        while (innermost.InnerException is { } inner)
+        {
+            innermost = inner;
+        }
+
+        var cause = innermost.Message.TrimEnd('.');
+        var authority = target.Authority;
+        string plain;
+        if (innermost is AuthenticationException && cause.Contains(nameof(System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch), StringComparison.Ordinal))
+        {
+            plain = $"the TLS certificate of {authority} does not name {target.Host}; use a host name the certificate names, or give the server a certificate for {target.Host}";
+        }
+        else if (innermost is AuthenticationException && cause.Contains("certificate", StringComparison.OrdinalIgnoreCase))
+        {
+            plain = $"the TLS certificate of {authority} is not trusted ({cause}); the operator trusts the CAs of its container's system trust store: "
+                + "add the CA that issued it there (e.g. mount a PEM bundle of it and the public CAs into the operator's pod and set the SSL_CERT_FILE environment variable to its path)";
+        }
+        else
+        {
+            var allow = $"add {authority} to the operator's --insecure-registries (env WASMOP_INSECURE_REGISTRIES)";
+            plain = $"no TLS handshake with {authority} ({cause}): if it serves plain http, " + (registry ? allow : $"use an http:// url and {allow}");
+        }
+
+        return $"{plain} (after {failure.Attempts} attempt{(failure.Attempts == 1 ? string.Empty : "s")})";
     }
 
     /// <summary>5xx and 429 are worth another attempt; every other status is final.</summary>

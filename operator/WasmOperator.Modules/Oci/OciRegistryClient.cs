@@ -46,7 +46,7 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
         }
         catch (RetryExhaustedException ex)
         {
-            throw new ManifestFailureException(url, $"registry {reference.Registry} is not reachable: {ex.Message}", ex);
+            throw new ManifestFailureException(url, $"registry {reference.Registry} is not reachable: {HttpResponses.Describe(ex, uri, registry: true)}", ex);
         }
     }
 
@@ -90,7 +90,7 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
         }
         catch (RetryExhaustedException ex)
         {
-            throw new ManifestFailureException(url, ex.Message, ex);
+            throw new ManifestFailureException(url, HttpResponses.Describe(ex, uri, registry: true), ex);
         }
     }
 
@@ -145,7 +145,7 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
         }
         catch (RetryExhaustedException ex)
         {
-            throw new DownloadFailureException(url, ex.Message, ex);
+            throw new DownloadFailureException(url, HttpResponses.Describe(ex, uri, registry: true), ex);
         }
     }
 

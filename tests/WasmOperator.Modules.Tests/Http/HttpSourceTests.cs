@@ -68,7 +68,25 @@ public sealed class HttpSourceTests : IDisposable
             fetcher.FetchAsync(new ModuleRequest { Url = $"https://{server.HostPort}/plugin.wasm" }, default));
 
         Assert.Contains("after 1 attempt", error.Message, StringComparison.Ordinal);
-        Assert.Contains("certificate", error.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains($"the TLS certificate of {server.HostPort} is not trusted (", error.Message, StringComparison.Ordinal);
+        Assert.Contains("UntrustedRoot", error.Message, StringComparison.Ordinal);
+        Assert.Contains("the operator trusts the CAs of its container's system trust store", error.Message, StringComparison.Ordinal);
+        Assert.Contains("SSL_CERT_FILE", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("see inner exception", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_https_url_to_a_plain_http_server_says_no_TLS_handshake_happened_and_how_to_allow_plain_http()
+    {
+        await using var server = await ServeAsync();
+        using var fetcher = new ModuleFetcher(Options());
+
+        var error = await Assert.ThrowsAsync<DownloadFailureException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = $"https://{server.HostPort}/plugin.wasm" }, default));
+
+        Assert.Contains($"no TLS handshake with {server.HostPort} (", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"if it serves plain http, use an http:// url and add {server.HostPort} to the operator's --insecure-registries (env WASMOP_INSECURE_REGISTRIES)", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("see inner exception", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

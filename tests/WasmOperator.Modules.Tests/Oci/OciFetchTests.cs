@@ -18,6 +18,20 @@ public sealed class OciFetchTests(RegistryFixture fixture) : IClassFixture<Regis
 
     public static TheoryData<string> Formats => ["cncf", "istio", "wasm-to-oci", "docker-image", "oci-image"];
 
+    [Fact]
+    public async Task A_plain_http_registry_not_on_the_insecure_allowlist_is_said_to_need_it()
+    {
+        await _push.PushCncfAsync("tls/plain", "v1", TestModules.Create());
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path));
+
+        var error = await Assert.ThrowsAsync<ManifestFailureException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{Host}/tls/plain:v1" }, default));
+
+        Assert.Contains($"registry {Host} is not reachable: no TLS handshake with {Host} (", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"if it serves plain http, add {Host} to the operator's --insecure-registries (env WASMOP_INSECURE_REGISTRIES)", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("see inner exception", error.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [MemberData(nameof(Formats))]
     public async Task Every_supported_format_is_fetched_verified_and_cached(string format)
