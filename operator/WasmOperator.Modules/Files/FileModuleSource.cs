@@ -19,6 +19,15 @@ internal sealed class FileModuleSource(ModuleFetcherOptions options)
         try
         {
             await using var source = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 81920, useAsync: true);
+            // The roots hold for the file read, not for the name in the url: a link inside a root to /etc/passwd was read.
+            // Checked on the file opened, so a link changed between a check and the open changes nothing.
+            var target = OpenedPath(source, path);
+            if (target != path && !IsUnderAllowedRoot(target))
+            {
+                throw new InvalidModuleUrlException(url,
+                    $"{path} is a symbolic link to {target}, which is outside the allowed directories ({string.Join(", ", options.AllowedFileRoots)}); --allowed-file-roots (env WASMOP_ALLOWED_FILE_ROOTS) holds for the file a link points to: link to a file inside them, or add {Path.GetDirectoryName(target)} to it");
+            }
+
             if (source.Length > options.MaxModuleBytes)
             {
                 throw options.TooLarge(url, source.Length);
@@ -37,19 +46,68 @@ internal sealed class FileModuleSource(ModuleFetcherOptions options)
     {
         foreach (var root in options.AllowedFileRoots)
         {
-            // A root such as "/" keeps its separator after trimming; appending another would match nothing.
-            var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
-            if (!Path.EndsInDirectorySeparator(full))
-            {
-                full += Path.DirectorySeparatorChar;
-            }
-
-            if (path.StartsWith(full, StringComparison.Ordinal))
+            // A root that is itself a link (or under one) allows the files where it points.
+            var full = Path.GetFullPath(root);
+            if (IsUnder(path, full) || IsUnder(path, ResolveLinks(full)))
             {
                 return true;
             }
         }
 
         return false;
+    }
+
+    private static bool IsUnder(string path, string root)
+    {
+        // A root such as "/" keeps its separator after trimming; appending another would match nothing.
+        var full = Path.TrimEndingDirectorySeparator(root);
+        if (!Path.EndsInDirectorySeparator(full))
+        {
+            full += Path.DirectorySeparatorChar;
+        }
+
+        return path.StartsWith(full, StringComparison.Ordinal);
+    }
+
+    /// <summary>The path of the file <paramref name="source"/> has open, every link resolved (Linux: the kernel's own answer).</summary>
+    private static string OpenedPath(FileStream source, string path)
+    {
+        if (OperatingSystem.IsLinux()
+            && File.ResolveLinkTarget($"/proc/self/fd/{source.SafeFileHandle.DangerousGetHandle()}", returnFinalTarget: false) is { } opened)
+        {
+            return opened.FullName;
+        }
+
+        return ResolveLinks(path);
+    }
+
+    /// <summary><paramref name="path"/> (absolute, normalized) with the links among its components resolved, as far as they exist.</summary>
+    private static string ResolveLinks(string path)
+    {
+        var root = Path.GetPathRoot(path) ?? string.Empty;
+        var parts = new Queue<string>(path[root.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries));
+        var resolved = root;
+        for (var links = 0; parts.TryDequeue(out var part);)
+        {
+            var next = Path.Combine(resolved, part);
+            if (new FileInfo(next).LinkTarget is not { } target || ++links > 40)
+            {
+                resolved = next;
+                continue;
+            }
+
+            // Start again from the target: the components of the link's target may be links themselves.
+            var full = Path.GetFullPath(target, resolved);
+            var rest = parts.ToArray();
+            parts = new Queue<string>(full[root.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries));
+            foreach (var item in rest)
+            {
+                parts.Enqueue(item);
+            }
+
+            resolved = root;
+        }
+
+        return resolved;
     }
 }

@@ -57,6 +57,49 @@ public sealed class FileSourceTests : IDisposable
     }
 
     [Fact]
+    public async Task A_symbolic_link_inside_an_allowed_root_to_a_file_outside_it_is_refused_naming_its_target()
+    {
+        var fileLink = Path.Combine(_modules.Path, "passwd.wasm");
+        File.CreateSymbolicLink(fileLink, "/etc/passwd");
+        var directoryLink = Path.Combine(_modules.Path, "etc");
+        Directory.CreateSymbolicLink(directoryLink, "/etc");
+        using var fetcher = Fetcher(_modules.Path);
+
+        var toFile = await Assert.ThrowsAsync<InvalidModuleUrlException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = new Uri(fileLink).AbsoluteUri }, default));
+        var throughDirectory = await Assert.ThrowsAsync<InvalidModuleUrlException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = new Uri(Path.Combine(directoryLink, "passwd")).AbsoluteUri }, default));
+
+        Assert.Contains($"{fileLink} is a symbolic link to /etc/passwd, which is outside the allowed directories", toFile.Message, StringComparison.Ordinal);
+        Assert.Contains("--allowed-file-roots", toFile.Message, StringComparison.Ordinal);
+        Assert.StartsWith(new Uri(fileLink).AbsoluteUri, toFile.Message, StringComparison.Ordinal);
+        Assert.Contains("is a symbolic link to /etc/passwd", throughDirectory.Message, StringComparison.Ordinal);
+        Assert.Equal(0, fetcher.Cache.TotalBytes);
+    }
+
+    [Fact]
+    public async Task Symbolic_links_that_stay_inside_an_allowed_root_are_followed_as_a_mounted_ConfigMap_has_them()
+    {
+        var module = TestModules.Create();
+        var data = Directory.CreateDirectory(Path.Combine(_modules.Path, "..2026_12_07"));
+        await File.WriteAllBytesAsync(Path.Combine(data.FullName, "plugin.wasm"), module);
+        Directory.CreateSymbolicLink(Path.Combine(_modules.Path, "..data"), "..2026_12_07");
+        var link = Path.Combine(_modules.Path, "plugin.wasm");
+        File.CreateSymbolicLink(link, "..data/plugin.wasm");
+        using var linkedRoot = new TempDirectory();
+        var rootLink = Path.Combine(linkedRoot.Path, "modules");
+        Directory.CreateSymbolicLink(rootLink, _modules.Path);
+        using var fetcher = Fetcher(_modules.Path);
+        using var throughLinkedRoot = Fetcher(rootLink);
+
+        var fetched = await fetcher.FetchAsync(new ModuleRequest { Url = new Uri(link).AbsoluteUri }, default);
+        var viaRoot = await throughLinkedRoot.FetchAsync(new ModuleRequest { Url = new Uri(Path.Combine(rootLink, "plugin.wasm")).AbsoluteUri }, default);
+
+        Assert.Equal(TestModules.Digest(module), fetched.ModuleDigest);
+        Assert.Equal(TestModules.Digest(module), viaRoot.ModuleDigest);
+    }
+
+    [Fact]
     public async Task A_sha256_in_the_cache_is_no_way_around_the_url_that_names_it()
     {
         // Another plugin's module, in the cache now; a second url names its sha256: outside the roots, and missing.
