@@ -340,7 +340,8 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
     {
         if (!await WasmMagic.FileMatchesAsync(temp, cancellationToken))
         {
-            throw new UnsupportedFormatException(url, [mediaType], "the content is not a WebAssembly binary (no \\0asm magic)");
+            // A media type was seen only in a manifest: an https or file source has none (the one passed is the cache's label).
+            throw new UnsupportedFormatException(url, manifestDigest is null ? [] : [mediaType], "the content is not a WebAssembly binary (no \\0asm magic)");
         }
 
         var path = _cache.Commit(temp, outcome.Digest, outcome.Size);

@@ -6,7 +6,7 @@ public sealed class UnsupportedFormatException : ModuleFetchException
     /// <summary>Creates the error naming the media types seen.</summary>
     public UnsupportedFormatException(string url, IReadOnlyList<string> mediaTypesSeen, string detail)
         : base(url, $"{url}: {detail}" + (mediaTypesSeen.Count > 0 ? $" (media types seen: {string.Join(", ", mediaTypesSeen)})" : string.Empty)
-            + "; publish the module as a CNCF Wasm artifact (application/wasm layer), an Istio or wasm-to-oci artifact, or an image whose last layer holds plugin.wasm")
+            + $"; {RemedyFor(url)}")
     {
         MediaTypesSeen = mediaTypesSeen;
     }
@@ -16,4 +16,12 @@ public sealed class UnsupportedFormatException : ModuleFetchException
 
     /// <inheritdoc />
     public override string Result => "unsupported_format";
+
+    // What to change depends on where the module comes from: an OCI artifact's advice meant nothing for a file:// url.
+    private static string RemedyFor(string url) =>
+        url.StartsWith("file://", StringComparison.OrdinalIgnoreCase)
+            ? "point the url at a compiled Wasm module (a file that starts with \\0asm, such as a build's plugin.wasm)"
+            : url.StartsWith("https://", StringComparison.OrdinalIgnoreCase) || url.StartsWith("http://", StringComparison.OrdinalIgnoreCase)
+                ? "serve the compiled Wasm module itself (bytes that start with \\0asm) at this url, or use an oci:// url of a Wasm artifact"
+                : "publish the module as a CNCF Wasm artifact (application/wasm layer), an Istio or wasm-to-oci artifact, or an image whose last layer holds plugin.wasm";
 }

@@ -100,6 +100,20 @@ public sealed class FileSourceTests : IDisposable
     }
 
     [Fact]
+    public async Task A_file_that_is_not_WebAssembly_is_refused_with_advice_for_a_file_not_for_an_OCI_artifact()
+    {
+        var path = Path.Combine(_modules.Path, "page.wasm");
+        await File.WriteAllTextAsync(path, "<html>login</html>");
+        using var fetcher = Fetcher(_modules.Path);
+
+        var error = await Assert.ThrowsAsync<UnsupportedFormatException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = new Uri(path).AbsoluteUri }, default));
+
+        Assert.EndsWith("the content is not a WebAssembly binary (no \\0asm magic); point the url at a compiled Wasm module (a file that starts with \\0asm, such as a build's plugin.wasm)", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("artifact", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_sha256_in_the_cache_is_no_way_around_the_url_that_names_it()
     {
         // Another plugin's module, in the cache now; a second url names its sha256: outside the roots, and missing.

@@ -126,8 +126,11 @@ public sealed class HttpSourceTests : IDisposable
         await using var server = await ServeAsync(body: "<html>login</html>"u8.ToArray());
         using var fetcher = new ModuleFetcher(Options(null, server.HostPort));
 
-        await Assert.ThrowsAsync<UnsupportedFormatException>(() =>
+        var error = await Assert.ThrowsAsync<UnsupportedFormatException>(() =>
             fetcher.FetchAsync(new ModuleRequest { Url = $"http://{server.HostPort}/plugin.wasm" }, default));
+
+        Assert.EndsWith("the content is not a WebAssembly binary (no \\0asm magic); serve the compiled Wasm module itself (bytes that start with \\0asm) at this url, or use an oci:// url of a Wasm artifact", error.Message, StringComparison.Ordinal);
+        Assert.Empty(error.MediaTypesSeen);
     }
 
     [Fact]
