@@ -56,7 +56,10 @@ internal static class StatusBuilder
                 // An interval, not the time of the next pass: a time would change the status, and be written, on every pass.
                 Set(ConditionTypes.Reconciling, ConditionStatus.False, outcome.Reason, outcome.ResolvedAgainEvery is { } every
                     ? $"spec.url is resolved again every {GoDuration.Format(every)} (imagePullPolicy Always) or on a spec change"
-                    : "waiting for a spec change");
+                    : outcome.Reason == ConditionReasons.AuthFailed && plugin.Spec?.ImagePullSecret is { Length: > 0 } secret
+                        // A change to the named Secret requeues the plugin: fixing the credentials alone recovers it.
+                        ? $"waiting for a spec change or a change to Secret {plugin.Metadata?.Namespace}/{secret}"
+                        : "waiting for a spec change");
                 Set(ConditionTypes.Stalled, ConditionStatus.True, outcome.Reason, outcome.Message);
                 Set(ConditionTypes.ModuleVerified, outcome.ModuleRejected ? ConditionStatus.False : ConditionStatus.Unknown, outcome.Reason,
                     outcome.ModuleRejected ? outcome.Message : "the module was not verified");

@@ -72,6 +72,7 @@ public sealed class RegistryTests
         var ready = await cluster.WaitForConditionAsync("corrected", ConditionTypes.Ready, ConditionStatus.True);
 
         Assert.Equal(ConditionReasons.AuthFailed, stalled.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Stalled)!.Reason);
+        Assert.Equal("waiting for a spec change or a change to Secret default/creds", stalled.Status.Conditions.Find(c => c.Type == ConditionTypes.Reconciling)!.Message);
         Assert.Equal($"sha256:{sha}", ready.Status!.Module!.ModuleDigest);
         Assert.Equal(1, unrelatedApplies);
         Assert.Equal(1, op.Desired.AppliesOf("default/unrelated"));
@@ -103,6 +104,7 @@ public sealed class RegistryTests
         Assert.Equal(ConditionStatus.False, ready.Status);
         Assert.Equal(ConditionReasons.AuthFailed, ready.Reason);
         Assert.Contains($"registry {registry.HostPort} requires", ready.Message, StringComparison.Ordinal);
+        Assert.Equal("waiting for a spec change", borrower.Status.Conditions.Find(c => c.Type == ConditionTypes.Reconciling)!.Message);
         Assert.Null(op.Desired.Get("other/borrower"));
     }
 
