@@ -15,6 +15,7 @@ namespace WasmOperator.Operator.Reconciliation;
 internal sealed class ModuleResolver(IKubernetes client, IModuleFetcher fetcher)
 {
     private const string DockerConfigJsonKey = ".dockerconfigjson";
+    private const string DockerConfigJsonType = "kubernetes.io/dockerconfigjson";
 
     public async Task<(FetchedModule? Module, PluginOutcome? Failure)> FetchAsync(WasmPlugin plugin, WasmPluginSpec spec, CancellationToken cancellationToken)
     {
@@ -25,10 +26,18 @@ internal sealed class ModuleResolver(IKubernetes client, IModuleFetcher fetcher)
             try
             {
                 var s = await client.CoreV1.ReadNamespacedSecretAsync(spec.ImagePullSecret, ns, cancellationToken: cancellationToken).ConfigureAwait(false);
+                if (s.Type != DockerConfigJsonType)
+                {
+                    // As the kubelet: the type says what the data is; an Opaque Secret with a .dockerconfigjson key was used before.
+                    return (null, PluginOutcome.Stalled(ConditionReasons.AuthFailed,
+                        $"spec.imagePullSecret: Secret {ns}/{spec.ImagePullSecret} is of type {s.Type ?? "Opaque"}; a pull secret must be of type {DockerConfigJsonType} "
+                        + $"(kubectl create secret docker-registry {spec.ImagePullSecret} -n {ns} --docker-server=<registry host> ...); a Secret's type cannot be changed, so delete it and create it again"));
+                }
+
                 if (s.Data is null || !s.Data.TryGetValue(DockerConfigJsonKey, out var config))
                 {
                     return (null, PluginOutcome.Stalled(ConditionReasons.AuthFailed,
-                        $"spec.imagePullSecret: Secret {ns}/{spec.ImagePullSecret} has no {DockerConfigJsonKey}; use a Secret of type kubernetes.io/dockerconfigjson"));
+                        $"spec.imagePullSecret: Secret {ns}/{spec.ImagePullSecret} has no {DockerConfigJsonKey}; use a Secret of type {DockerConfigJsonType}"));
                 }
 
                 secret = config;

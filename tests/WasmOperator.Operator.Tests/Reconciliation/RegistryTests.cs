@@ -79,6 +79,36 @@ public sealed class RegistryTests
     }
 
     [Fact]
+    public async Task An_Opaque_pull_secret_is_refused_naming_the_type_required_and_a_dockerconfigjson_one_created_in_its_place_is_used()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await using var registry = await Registry.StartAsync(auth: true);
+        var (url, sha) = cluster.Modules.ProxyWasm("opaque");
+        await registry.PushAsync("team/opaque", "v1", File.ReadAllBytes(cluster.Modules.PathOf(url)));
+        await cluster.StartOperatorAsync(cluster.Options() with
+        {
+            InsecureRegistries = [registry.HostPort], QueueBaseDelay = LongBackoff, QueueMaxDelay = 2 * LongBackoff,
+        });
+        var opaque = PullSecret("pull", registry.DockerConfigJson());
+        opaque.Type = "Opaque";
+        await cluster.Client.CoreV1.CreateNamespacedSecretAsync(opaque, "default");
+        var plugin = Cluster.Plugin("opaque", $"oci://{registry.HostPort}/team/opaque:v1");
+        plugin["spec"]!["imagePullSecret"] = "pull";
+
+        await cluster.CreateAsync(plugin);
+        var stalled = await cluster.WaitForConditionAsync("opaque", ConditionTypes.Stalled, ConditionStatus.True);
+        await cluster.Client.CoreV1.DeleteNamespacedSecretAsync("pull", "default");
+        await cluster.Client.CoreV1.CreateNamespacedSecretAsync(PullSecret("pull", registry.DockerConfigJson()), "default");
+        var ready = await cluster.WaitForConditionAsync("opaque", ConditionTypes.Ready, ConditionStatus.True);
+
+        var reason = stalled.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Stalled)!;
+        Assert.Equal(ConditionReasons.AuthFailed, reason.Reason);
+        Assert.StartsWith("spec.imagePullSecret: Secret default/pull is of type Opaque; a pull secret must be of type kubernetes.io/dockerconfigjson", reason.Message, StringComparison.Ordinal);
+        Assert.Equal("waiting for a spec change or a change to Secret default/pull", stalled.Status.Conditions.Find(c => c.Type == ConditionTypes.Reconciling)!.Message);
+        Assert.Equal($"sha256:{sha}", ready.Status!.Module!.ModuleDigest);
+    }
+
+    [Fact]
     public async Task A_plugin_without_a_pull_secret_gets_AuthFailed_for_a_private_module_another_namespace_pulled()
     {
         await using var cluster = await Cluster.StartAsync();
