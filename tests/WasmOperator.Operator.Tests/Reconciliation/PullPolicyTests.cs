@@ -123,6 +123,32 @@ public sealed class PullPolicyTests
     }
 
     [Fact]
+    public async Task With_pull_policy_IfNotPresent_a_kept_digest_that_cannot_be_fetched_again_is_named_with_how_to_resolve_the_tag_again()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await using var registry = await Registry.StartAsync();
+        await using var front = new TcpCutter(new Uri($"http://{registry.HostPort}/"));
+        var host = front.Url.Authority;
+        var (url, _) = cluster.Modules.ProxyWasm("unfetchable");
+        var manifest = await registry.PushAsync("team/unfetchable", "v1", File.ReadAllBytes(cluster.Modules.PathOf(url)));
+        var first = await cluster.StartOperatorAsync(cluster.Options("replica-a") with { InsecureRegistries = [host] });
+        await cluster.CreateAsync(Cluster.Plugin("unfetchable", $"oci://{host}/team/unfetchable:v1"));
+        await cluster.WaitForConditionAsync("unfetchable", ConditionTypes.Ready, ConditionStatus.True);
+        await first.DisposeAsync();
+
+        // An empty cache and a registry that cannot be reached: the digest status records is all there is to go on.
+        front.Pause();
+        await cluster.StartOperatorAsync(cluster.Options("replica-b") with { InsecureRegistries = [host] });
+        WasmPlugin? failing = null;
+        await Cluster.EventuallyAsync(async () =>
+            (failing = await cluster.GetAsync("unfetchable"))?.Status?.Conditions?.Find(c => c.Type == ConditionTypes.Reconciling)?.Reason == ConditionReasons.FetchFailed,
+            "the fetch to fail");
+
+        Assert.Contains($"imagePullPolicy IfNotPresent keeps {host}/team/unfetchable@{manifest}, the digest generation 1 resolved spec.url to; change the spec (or use imagePullPolicy Always) to resolve the tag again",
+            failing!.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Ready)!.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task With_pull_policy_IfNotPresent_a_plugin_keeps_its_digest_when_another_plugin_pulls_the_moved_tag_Always_and_resolves_it_again_on_a_spec_change()
     {
         await using var cluster = await Cluster.StartAsync();
