@@ -31,4 +31,13 @@ internal static partial class Log
 
     [LoggerMessage(9, LogLevel.Warning, "Pull verifications could not be saved to {Path}; after a restart each credential asks the registry again: {Message}")]
     public static partial void VerificationsNotSaved(ILogger logger, string path, string message);
+
+    [LoggerMessage(10, LogLevel.Warning, "Registry {Host} is failing ({Failures} attempts in a row since {FailingSince:u}, last: {LastError}): fetches from it fail at once until {RetryAt:u}, then one is tried")]
+    public static partial void CircuitOpened(ILogger logger, string host, int failures, DateTimeOffset failingSince, string lastError, DateTimeOffset retryAt);
+
+    [LoggerMessage(11, LogLevel.Information, "Registry {Host} answers again (failing since {FailingSince:u}): fetches from it go ahead")]
+    public static partial void CircuitClosed(ILogger logger, string host, DateTimeOffset failingSince);
+
+    [LoggerMessage(12, LogLevel.Debug, "Registry {Host} still fails ({LastError}); tried again at {RetryAt:u}")]
+    public static partial void CircuitStillOpen(ILogger logger, string host, string lastError, DateTimeOffset retryAt);
 }

@@ -45,11 +45,11 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
         _http = FetchHttpClientFactory.Create(options, new AddressGuard(options.BlockedNetworks));
         _cache = new ModuleCache(options.CacheDirectory, options.MaxCacheBytes, _logger);
         _verifications = new PullVerifications(options.CacheDirectory, options.PullVerificationLifetime, options.TimeProvider, _logger);
-        var retrier = new Retrier(options);
+        _metrics = new FetcherMetrics(options.MetricsRegistry);
+        var retrier = new Retrier(options, new RegistryCircuitBreaker(options, _metrics, _logger));
         _registry = new OciRegistryClient(_http, _hosts, new RegistryAuthenticator(_http, _hosts), retrier, options);
         _httpSource = new HttpModuleSource(_http, _hosts, retrier, options);
         _fileSource = new FileModuleSource(options);
-        _metrics = new FetcherMetrics(options.MetricsRegistry);
     }
 
     /// <inheritdoc />

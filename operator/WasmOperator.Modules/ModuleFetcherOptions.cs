@@ -60,6 +60,18 @@ public sealed class ModuleFetcherOptions
     public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// Failed attempts in a row (transport errors, timeouts, 5xx, 429; across all fetches) that open a registry's
+    /// circuit breaker; a fetch that uses up its retries opens it too. While open, fetches from that registry fail at once.
+    /// </summary>
+    public int CircuitBreakerFailures { get; init; } = 5;
+
+    /// <summary>How long a registry's breaker stays open first; then one fetch probes it. Doubles while the probes fail.</summary>
+    public TimeSpan CircuitBreakerCooldown { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Longest a registry's breaker stays open between probes.</summary>
+    public TimeSpan CircuitBreakerMaxCooldown { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
     /// How long a registry's answer that a credential may pull a manifest is trusted: within it the cached module is
     /// served to that credential without asking the registry, after a restart too (the answers are kept in the
     /// cache directory, the credentials only as an HMAC). Past it the registry is asked again.
@@ -110,6 +122,16 @@ public sealed class ModuleFetcherOptions
         if (MaxRetries is < 0 or > 20)
         {
             problems.Add($"MaxRetries must be between 0 and 20 (is {MaxRetries})");
+        }
+
+        if (CircuitBreakerFailures < 1)
+        {
+            problems.Add($"CircuitBreakerFailures must be at least 1 (is {CircuitBreakerFailures})");
+        }
+
+        if (CircuitBreakerCooldown <= TimeSpan.Zero || CircuitBreakerMaxCooldown < CircuitBreakerCooldown)
+        {
+            problems.Add("CircuitBreakerCooldown must be positive and CircuitBreakerMaxCooldown >= CircuitBreakerCooldown");
         }
 
         if (RetryBaseDelay < TimeSpan.Zero || RetryMaxDelay < RetryBaseDelay)

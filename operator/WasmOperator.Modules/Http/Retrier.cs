@@ -7,21 +7,30 @@ namespace WasmOperator.Modules.Http;
 /// <summary>
 /// Runs an attempt and retries transient failures (transport errors, 5xx, 429, cut transfers, a server that stalls
 /// past the HTTP client's response timeouts) with exponential backoff and jitter. Other errors pass through at once.
+/// Every attempt goes through the host's <see cref="RegistryCircuitBreaker"/>: a host that keeps failing is not tried
+/// until its cooldown ends, and the fetch fails at once with <see cref="RegistryUnavailableException"/>.
 /// </summary>
-internal sealed class Retrier(ModuleFetcherOptions options)
+internal sealed class Retrier(ModuleFetcherOptions options, RegistryCircuitBreaker? breaker = null)
 {
+    private readonly RegistryCircuitBreaker _breaker = breaker ?? new RegistryCircuitBreaker(options, null, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+
     public async Task<T> ExecuteAsync<T>(string url, Func<CancellationToken, Task<T>> attempt, CancellationToken cancellationToken)
     {
+        var host = RegistryCircuitBreaker.HostOf(url);
         for (var n = 0; ; n++)
         {
             Exception failure;
             TimeSpan? retryAfter = null;
+            var probe = _breaker.Enter(url, host);
             try
             {
-                return await attempt(cancellationToken);
+                var result = await attempt(cancellationToken);
+                _breaker.Answered(host, probe);
+                return result;
             }
             catch (Exception ex) when (FindBlocked(ex) is { } blocked)
             {
+                _breaker.Released(host, probe);
                 throw new BlockedAddressException(url, blocked.Host, blocked.Address);
             }
             catch (TransientFetchException ex)
@@ -32,6 +41,7 @@ internal sealed class Retrier(ModuleFetcherOptions options)
             catch (HttpRequestException ex) when (ex.InnerException is AuthenticationException)
             {
                 // An untrusted or mismatched certificate does not heal by retrying.
+                _breaker.Released(host, probe);
                 throw new RetryExhaustedException(n + 1, ex);
             }
             catch (HttpRequestException ex)
@@ -48,8 +58,21 @@ internal sealed class Retrier(ModuleFetcherOptions options)
                 // during an outage) can fail HttpClient's own RemoteEndPoint lookup with a bare ENOTCONN.
                 failure = ex;
             }
+            catch (ModuleFetchException)
+            {
+                // A final answer (404, 401, 403, a bad redirect): the host works.
+                _breaker.Answered(host, probe);
+                throw;
+            }
+            catch
+            {
+                _breaker.Released(host, probe);
+                throw;
+            }
 
-            if (n >= options.MaxRetries)
+            var exhausted = n >= options.MaxRetries;
+            _breaker.Failed(host, probe, exhausted, failure);
+            if (exhausted)
             {
                 throw new RetryExhaustedException(n + 1, failure);
             }

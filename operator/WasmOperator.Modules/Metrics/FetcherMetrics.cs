@@ -2,7 +2,7 @@ using Prometheus;
 
 namespace WasmOperator.Modules.Metrics;
 
-/// <summary>Prometheus metrics of the fetcher: fetches by result, cache hits and misses, bytes, durations.</summary>
+/// <summary>Prometheus metrics of the fetcher: fetches by result, cache hits and misses, bytes, durations, registry circuit breakers.</summary>
 internal sealed class FetcherMetrics
 {
     public FetcherMetrics(CollectorRegistry? registry)
@@ -14,6 +14,8 @@ internal sealed class FetcherMetrics
         Bytes = factory.CreateCounter("wasmoperator_module_downloaded_bytes_total", "Bytes of modules downloaded.");
         Duration = factory.CreateHistogram("wasmoperator_module_fetch_duration_seconds", "Duration of module fetches by result.",
             new HistogramConfiguration { LabelNames = ["result"], Buckets = Histogram.ExponentialBuckets(0.005, 2, 14) });
+        CircuitOpen = factory.CreateGauge("wasmoperator_registry_circuit_open", "1 while the registry's circuit breaker is open (its fetches fail at once), else 0.", "registry");
+        CircuitFastFailures = factory.CreateCounter("wasmoperator_registry_circuit_fast_failures_total", "Fetch attempts failed at once, without a request, because the registry's circuit breaker was open.", "registry");
     }
 
     public Counter Fetches { get; }
@@ -25,4 +27,8 @@ internal sealed class FetcherMetrics
     public Counter Bytes { get; }
 
     public Histogram Duration { get; }
+
+    public Gauge CircuitOpen { get; }
+
+    public Counter CircuitFastFailures { get; }
 }

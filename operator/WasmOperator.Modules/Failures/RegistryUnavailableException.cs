@@ -1,0 +1,42 @@
+using System.Globalization;
+
+namespace WasmOperator.Modules.Failures;
+
+/// <summary>
+/// The fetch was not tried: its registry (or host) kept failing and its circuit breaker is open until
+/// <see cref="RetryAt"/>. Nothing was sent; fetches from other hosts are not held up by it.
+/// </summary>
+public sealed class RegistryUnavailableException : ModuleFetchException
+{
+    /// <summary>Creates the error; <paramref name="now"/> is when it was refused, for the "in …" of the message.</summary>
+    public RegistryUnavailableException(string url, string host, DateTimeOffset failingSince, string lastError, DateTimeOffset retryAt, DateTimeOffset now)
+        : base(url, $"{url}: registry {host} is not reachable: every attempt since {Time(failingSince)} failed, the last with: {lastError}; "
+            + $"it is not tried again until {Time(retryAt)} (in {Span(retryAt - now)}), fetches from it fail at once until then; check that {host} is up and answers")
+    {
+        Host = host;
+        FailingSince = failingSince;
+        LastError = lastError;
+        RetryAt = retryAt;
+    }
+
+    /// <summary>The registry (or host:port) that is failing.</summary>
+    public string Host { get; }
+
+    /// <summary>When its current run of failures started.</summary>
+    public DateTimeOffset FailingSince { get; }
+
+    /// <summary>The last failure seen.</summary>
+    public string LastError { get; }
+
+    /// <summary>When the host is tried again (one probe fetch).</summary>
+    public DateTimeOffset RetryAt { get; }
+
+    /// <inheritdoc />
+    public override string Result => "registry_unavailable";
+
+    private static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
+
+    private static string Span(TimeSpan s) => s < TimeSpan.FromSeconds(1)
+        ? "under 1 s"
+        : s.TotalMinutes >= 1 ? $"{(int)s.TotalMinutes} min {s.Seconds} s" : $"{(int)Math.Ceiling(s.TotalSeconds)} s";
+}
