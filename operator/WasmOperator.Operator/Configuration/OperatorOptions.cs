@@ -82,6 +82,12 @@ internal sealed partial record OperatorOptions
     /// <summary>Where /healthz, /readyz and /metrics listen.</summary>
     public string ListenAddress { get; init; } = "http://0.0.0.0:8080";
 
+    /// <summary>
+    /// Registry time limits, retries and circuit breaker, when not the fetcher's defaults. Not settings: the defaults
+    /// (istio-agent's) suit; tests shorten them.
+    /// </summary>
+    internal RegistryTiming? Registry { get; init; }
+
     public string EffectiveLeaseNamespace => LeaseNamespace ?? RootNamespace;
 
     /// <summary>Throws <see cref="OptionsException"/> naming every invalid setting and what to do.</summary>

@@ -17,6 +17,9 @@ internal static class ConditionReasons
     public const string DigestMismatch = "DigestMismatch";
     public const string AbiRejected = "AbiRejected";
     public const string FetchFailed = "FetchFailed";
+
+    /// <summary>The module's registry keeps failing; it is not tried until its circuit breaker's cooldown ends.</summary>
+    public const string RegistryUnavailable = "RegistryUnavailable";
     public const string AuthFailed = "AuthFailed";
     public const string PullSecretNotFound = "PullSecretNotFound";
 }

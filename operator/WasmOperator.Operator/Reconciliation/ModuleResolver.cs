@@ -81,6 +81,11 @@ internal sealed class ModuleResolver(IKubernetes client, IModuleFetcher fetcher)
         {
             return (null, PluginOutcome.Stalled(ConditionReasons.AuthFailed, ex.Message));
         }
+        catch (RegistryUnavailableException ex)
+        {
+            // Not tried: the registry keeps failing. Come back when it is tried again, not with the per-item backoff.
+            return (null, PluginOutcome.Transient(ConditionReasons.RegistryUnavailable, ex.Message) with { RetryAt = ex.RetryAt });
+        }
         catch (ModuleFetchException ex)
         {
             return (null, PluginOutcome.Transient(ConditionReasons.FetchFailed, ex.Message));

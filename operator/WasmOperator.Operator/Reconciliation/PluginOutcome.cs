@@ -19,6 +19,9 @@ internal sealed record PluginOutcome
     /// </summary>
     public TimeSpan? ResolvedAgainEvery { get; init; }
 
+    /// <summary>Set on a transient failure that cannot pass before this time (the registry's circuit breaker is open): reconciled again then.</summary>
+    public DateTimeOffset? RetryAt { get; init; }
+
     /// <summary>What the check found that does not stop a load but will fail calls (imports the host does not provide), for ModuleVerified.</summary>
     public string? ModuleNote { get; init; }
 

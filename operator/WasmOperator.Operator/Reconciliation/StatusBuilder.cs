@@ -35,7 +35,7 @@ internal static class StatusBuilder
                 break;
             case OutcomeKind.Transient:
                 Set(ConditionTypes.Ready, ConditionStatus.False, outcome.Reason, outcome.Message);
-                Set(ConditionTypes.Reconciling, ConditionStatus.True, outcome.Reason, outcome.Message + "; retrying with backoff");
+                Set(ConditionTypes.Reconciling, ConditionStatus.True, outcome.Reason, outcome.Message + (outcome.RetryAt is null ? "; retrying with backoff" : string.Empty));
                 Set(ConditionTypes.Stalled, ConditionStatus.False, ConditionReasons.Progressing, "the fault may be transient");
                 if (old?.Conditions?.Find(c => c.Type == ConditionTypes.ModuleVerified) is { Status: ConditionStatus.True } verified
                     && verified.ObservedGeneration == generation && module?.Url == plugin.Spec?.Url)

@@ -240,6 +240,7 @@ internal sealed partial class WasmPluginReconciler(
             return outcome.Kind switch
             {
                 _ when retryRestore => ReconcileResult.Retry,
+                OutcomeKind.Transient when outcome.RetryAt is { } at => ReconcileResult.After(Until(at)),
                 OutcomeKind.Transient => ReconcileResult.Retry,
                 OutcomeKind.Ready when PullPolicies.Effective(plugin.Spec!) == ModulePullPolicy.Always => ReconcileResult.After(options.AlwaysPullInterval),
                 OutcomeKind.Stalled when outcome.ResolvedAgainEvery is { } interval => ReconcileResult.After(interval),
@@ -276,6 +277,13 @@ internal sealed partial class WasmPluginReconciler(
         {
             pass.Supersede();
         }
+    }
+
+    /// <summary>The delay to <paramref name="at"/>, at least a second: a time just passed must not requeue in a hot loop.</summary>
+    private TimeSpan Until(DateTimeOffset at)
+    {
+        var delay = at - _time.GetUtcNow();
+        return delay > TimeSpan.FromSeconds(1) ? delay : TimeSpan.FromSeconds(1);
     }
 
     private Pass StartPass(string key, long generation, CancellationToken cancellationToken)

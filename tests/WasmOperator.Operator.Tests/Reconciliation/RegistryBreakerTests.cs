@@ -1,0 +1,91 @@
+using System.Text.Json.Nodes;
+using WasmOperator.Api.WasmPlugins;
+using WasmOperator.Operator.Configuration;
+using WasmOperator.Operator.Reconciliation;
+using WasmOperator.Operator.Tests.Support;
+
+namespace WasmOperator.Operator.Tests.Reconciliation;
+
+public sealed class RegistryBreakerTests
+{
+    private static readonly string[] Holes = ["hole1", "hole2", "hole3", "hole4", "hole5", "hole6"];
+
+    [Fact]
+    public async Task Plugins_of_a_registry_that_never_answers_fail_at_once_while_others_are_reconciled_and_become_Ready_when_it_answers_again()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await using var registry = await Registry.StartAsync();
+        await using var front = new TcpCutter(new Uri($"http://{registry.HostPort}/"));
+        var silent = front.Url.Authority;
+        var (url, sha) = cluster.Modules.ProxyWasm("breaker");
+        var module = File.ReadAllBytes(cluster.Modules.PathOf(url));
+        await registry.PushAsync("team/healthy", "v1", module);
+        foreach (var hole in Holes)
+        {
+            await registry.PushAsync($"team/{hole}", "v1", module);
+        }
+
+        // More plugins on the silent registry than workers; each attempt waits for the response timeout.
+        var op = await cluster.StartOperatorAsync(cluster.Options() with
+        {
+            InsecureRegistries = [silent, registry.HostPort],
+            Registry = new RegistryTiming
+            {
+                ResponseHeadersTimeout = TimeSpan.FromMilliseconds(500),
+                MaxRetries = 4,
+                RetryBaseDelay = TimeSpan.FromMilliseconds(50),
+                CircuitBreakerCooldown = TimeSpan.FromSeconds(1),
+                CircuitBreakerMaxCooldown = TimeSpan.FromSeconds(2),
+            },
+        });
+        await cluster.CreateAsync(Cluster.Plugin("healthy", $"oci://{registry.HostPort}/team/healthy:v1"));
+        await cluster.WaitForConditionAsync("healthy", ConditionTypes.Ready, ConditionStatus.True);
+        front.Silence();
+        foreach (var hole in Holes)
+        {
+            await cluster.CreateAsync(Cluster.Plugin(hole, $"oci://{silent}/team/{hole}:v1"));
+        }
+
+        foreach (var hole in Holes)
+        {
+            var waiting = await WaitForReasonAsync(cluster, hole, ConditionReasons.RegistryUnavailable);
+            var message = waiting.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Reconciling)!.Message;
+            Assert.Contains($"registry {silent} is not reachable: every attempt since ", message, StringComparison.Ordinal);
+            Assert.Contains(" not tried again until ", message, StringComparison.Ordinal);
+            Assert.DoesNotContain("retrying with backoff", message, StringComparison.Ordinal);
+        }
+
+        await cluster.PatchSpecAsync("healthy", new JsonObject { ["pluginConfig"] = new JsonObject { ["value"] = "edit" } });
+        var edited = await cluster.WaitForConditionAsync("healthy", ConditionTypes.Ready, ConditionStatus.True);
+
+        Assert.Equal(2, edited.Status!.ObservedGeneration);
+        Assert.Equal("edit", op.Desired.Get("default/healthy")!.Spec.PluginConfig!["value"]!.GetValue<string>());
+        foreach (var hole in Holes)
+        {
+            // Still waiting for the registry, reported so: the edit did not wait for their fetches.
+            Assert.Equal(ConditionReasons.RegistryUnavailable, (await cluster.GetAsync(hole))!.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Reconciling)!.Reason);
+        }
+
+        front.Resume();
+        foreach (var hole in Holes)
+        {
+            var ready = await cluster.WaitForConditionAsync(hole, ConditionTypes.Ready, ConditionStatus.True);
+            Assert.Equal($"sha256:{sha}", ready.Status!.Module!.ModuleDigest);
+        }
+
+        Assert.Contains($"Registry {silent} answers again", cluster.Log.Tail(200), StringComparison.Ordinal);
+    }
+
+    private static async Task<WasmPlugin> WaitForReasonAsync(Cluster cluster, string name, string reason)
+    {
+        WasmPlugin? last = null;
+        await Cluster.EventuallyAsync(
+            async () =>
+            {
+                last = await cluster.GetAsync(name);
+                return last?.Status?.Conditions?.Find(c => c.Type == ConditionTypes.Reconciling)?.Reason == reason;
+            },
+            () => $"default/{name} to be Reconciling with {reason}; last status: {System.Text.Json.JsonSerializer.Serialize(last?.Status)}\noperator log:\n{cluster.Log.Tail()}");
+        return last!;
+    }
+}
