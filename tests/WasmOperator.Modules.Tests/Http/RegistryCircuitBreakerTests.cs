@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Text;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using Prometheus;
 using WasmOperator.Modules.Failures;
@@ -14,6 +16,7 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
     private readonly RegistryPusher _push = new(fixture.Registry.BaseUri);
     private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 12, 7, 8, 0, 0, TimeSpan.Zero));
     private readonly CollectorRegistry _metrics = Prometheus.Metrics.NewCustomRegistry();
+    private readonly LineLogger _log = new();
 
     public void Dispose()
     {
@@ -43,7 +46,7 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
         await using var front = new TcpCutter(fixture.Registry.BaseUri);
         var host = front.Url.Authority;
         front.Silence();
-        using var fetcher = new ModuleFetcher(Options(host));
+        using var fetcher = new ModuleFetcher(Options(host), _log);
 
         // The first fetch stops at the third failed attempt, not after its five.
         var first = await Assert.ThrowsAsync<RegistryUnavailableException>(() =>
@@ -51,8 +54,11 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
         Assert.Equal(3, front.Held);
         var second = await Assert.ThrowsAsync<RegistryUnavailableException>(() =>
             fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/breaker/other:v1" }, default));
+        await Assert.ThrowsAsync<RegistryUnavailableException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/breaker/third:v1" }, default));
 
         Assert.Equal(3, front.Held);
+        Assert.Single(_log.Lines, l => l.StartsWith($"Registry {host} is failing (3 attempts in a row", StringComparison.Ordinal));
         Assert.Equal(host, second.Host);
         Assert.Equal(_clock.GetUtcNow() + Cooldown, second.RetryAt);
         Assert.StartsWith($"oci://{host}/breaker/other:v1: registry {host} is not reachable: every attempt since 2026-12-07T08:00:00Z failed, the last with: ", second.Message, StringComparison.Ordinal);
@@ -61,8 +67,8 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
         Assert.Equal("registry_unavailable", first.Result);
         var text = await MetricsTextAsync();
         Assert.Contains($"wasmoperator_registry_circuit_open{{registry=\"{host}\"}} 1", text, StringComparison.Ordinal);
-        Assert.Contains($"wasmoperator_registry_circuit_fast_failures_total{{registry=\"{host}\"}} 2", text, StringComparison.Ordinal);
-        Assert.Contains("wasmoperator_module_fetches_total{result=\"registry_unavailable\"} 2", text, StringComparison.Ordinal);
+        Assert.Contains($"wasmoperator_registry_circuit_fast_failures_total{{registry=\"{host}\"}} 3", text, StringComparison.Ordinal);
+        Assert.Contains("wasmoperator_module_fetches_total{result=\"registry_unavailable\"} 3", text, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -74,7 +80,7 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
         var host = front.Url.Authority;
         var url = $"oci://{host}/breaker/recovers:v1";
         front.Silence();
-        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 0, failures: 1));
+        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 0, failures: 1), _log);
         await Assert.ThrowsAsync<ManifestFailureException>(() => fetcher.FetchAsync(new ModuleRequest { Url = url }, default));
 
         // A probe that fails opens it again for twice as long.
@@ -92,6 +98,8 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
         Assert.Equal(reopened.RetryAt, refused.RetryAt);
         Assert.Equal(TestModules.Digest(module), fetched.ModuleDigest);
         Assert.Contains($"wasmoperator_registry_circuit_open{{registry=\"{host}\"}} 0", await MetricsTextAsync(), StringComparison.Ordinal);
+        Assert.Single(_log.Lines, l => l.StartsWith($"Registry {host} is failing", StringComparison.Ordinal));
+        Assert.Single(_log.Lines, l => l.StartsWith($"Registry {host} answers again (failing since 2026-12-07 08:00:00Z)", StringComparison.Ordinal));
         // Closed: a failure now starts a new count, it does not reopen at once with the doubled cooldown.
         front.Silence();
         await Assert.ThrowsAsync<ManifestFailureException>(() =>
@@ -135,5 +143,24 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
         using var stream = new MemoryStream();
         await _metrics.CollectAndExportAsTextAsync(stream);
         return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    /// <summary>Keeps the fetcher's log lines (Information and up).</summary>
+    private sealed class LineLogger : ILogger<ModuleFetcher>
+    {
+        public ConcurrentQueue<string> Lines { get; } = new();
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel))
+            {
+                Lines.Enqueue(formatter(state, exception));
+            }
+        }
     }
 }
