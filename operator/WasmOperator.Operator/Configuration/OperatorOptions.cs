@@ -86,7 +86,7 @@ internal sealed partial record OperatorOptions
     /// Registry time limits, retries and circuit breaker, when not the fetcher's defaults. Not settings: the defaults
     /// (istio-agent's) suit; tests shorten them.
     /// </summary>
-    internal RegistryTiming? Registry { get; init; }
+    internal RegistryTiming Registry { get; init; } = new();
 
     public string EffectiveLeaseNamespace => LeaseNamespace ?? RootNamespace;
 

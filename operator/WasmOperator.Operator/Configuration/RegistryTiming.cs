@@ -1,15 +1,22 @@
+using WasmOperator.Modules;
+
 namespace WasmOperator.Operator.Configuration;
 
-/// <summary>Registry time limits, retries and circuit breaker handed to the fetcher (see <see cref="WasmOperator.Modules.ModuleFetcherOptions"/>).</summary>
+/// <summary>
+/// Registry time limits, retries and circuit breaker handed to the fetcher; each defaults to the fetcher's own
+/// (see <see cref="ModuleFetcherOptions"/>).
+/// </summary>
 internal sealed record RegistryTiming
 {
-    public required TimeSpan ResponseHeadersTimeout { get; init; }
+    private static readonly ModuleFetcherOptions Defaults = new() { CacheDirectory = "unused" };
 
-    public required int MaxRetries { get; init; }
+    public TimeSpan ResponseHeadersTimeout { get; init; } = Defaults.ResponseHeadersTimeout;
 
-    public required TimeSpan RetryBaseDelay { get; init; }
+    public int MaxRetries { get; init; } = Defaults.MaxRetries;
 
-    public required TimeSpan CircuitBreakerCooldown { get; init; }
+    public TimeSpan RetryBaseDelay { get; init; } = Defaults.RetryBaseDelay;
 
-    public required TimeSpan CircuitBreakerMaxCooldown { get; init; }
+    public TimeSpan CircuitBreakerCooldown { get; init; } = Defaults.CircuitBreakerCooldown;
+
+    public TimeSpan CircuitBreakerMaxCooldown { get; init; } = Defaults.CircuitBreakerMaxCooldown;
 }

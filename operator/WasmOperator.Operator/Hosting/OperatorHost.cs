@@ -60,14 +60,13 @@ internal sealed partial class OperatorHost : IAsyncDisposable
                 new TokenBucketRateLimiter<string>(options.QueueQps, options.QueueBurst, time ?? TimeProvider.System)),
             time);
         Distributor = distributor ?? new InMemoryPluginDistributor();
-        var fetcherDefaults = new ModuleFetcherOptions { CacheDirectory = options.CacheDirectory };
         _fetcher = new ModuleFetcher(new ModuleFetcherOptions
         {
-            ResponseHeadersTimeout = options.Registry?.ResponseHeadersTimeout ?? fetcherDefaults.ResponseHeadersTimeout,
-            MaxRetries = options.Registry?.MaxRetries ?? fetcherDefaults.MaxRetries,
-            RetryBaseDelay = options.Registry?.RetryBaseDelay ?? fetcherDefaults.RetryBaseDelay,
-            CircuitBreakerCooldown = options.Registry?.CircuitBreakerCooldown ?? fetcherDefaults.CircuitBreakerCooldown,
-            CircuitBreakerMaxCooldown = options.Registry?.CircuitBreakerMaxCooldown ?? fetcherDefaults.CircuitBreakerMaxCooldown,
+            ResponseHeadersTimeout = options.Registry.ResponseHeadersTimeout,
+            MaxRetries = options.Registry.MaxRetries,
+            RetryBaseDelay = options.Registry.RetryBaseDelay,
+            CircuitBreakerCooldown = options.Registry.CircuitBreakerCooldown,
+            CircuitBreakerMaxCooldown = options.Registry.CircuitBreakerMaxCooldown,
             CacheDirectory = options.CacheDirectory,
             MaxCacheBytes = options.CacheMaxBytes,
             MaxModuleBytes = Math.Min(options.MaxModuleBytes, options.CacheMaxBytes),

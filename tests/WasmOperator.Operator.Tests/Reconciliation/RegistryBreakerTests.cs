@@ -32,7 +32,6 @@ public sealed class RegistryBreakerTests
             Registry = new RegistryTiming
             {
                 ResponseHeadersTimeout = TimeSpan.FromMilliseconds(500),
-                MaxRetries = 4,
                 RetryBaseDelay = TimeSpan.FromMilliseconds(50),
                 CircuitBreakerCooldown = TimeSpan.FromSeconds(1),
                 CircuitBreakerMaxCooldown = TimeSpan.FromSeconds(2),

@@ -279,14 +279,21 @@ public sealed class RegistryTests
         var host = front.Url.Authority;
         var (url, sha) = cluster.Modules.ProxyWasm("outage");
         await registry.PushAsync("team/outage", "v1", File.ReadAllBytes(cluster.Modules.PathOf(url)));
-        var op = await cluster.StartOperatorAsync(cluster.Options() with { InsecureRegistries = [host] });
+        // A short cooldown: the fetch that fails opens the registry's circuit breaker, and the plugin waits it out.
+        var op = await cluster.StartOperatorAsync(cluster.Options() with
+        {
+            InsecureRegistries = [host],
+            Registry = new() { CircuitBreakerCooldown = TimeSpan.FromSeconds(1), CircuitBreakerMaxCooldown = TimeSpan.FromSeconds(1) },
+        });
         front.Pause();
 
         await cluster.CreateAsync(Cluster.Plugin("outage", $"oci://{host}/team/outage:v1"));
-        // First in progress (the fetch retries for longer than the operator waits before saying so), then failed.
+        // First in progress (the fetch retries for longer than the operator waits before saying so), then failed; the
+        // next pass finds the registry's breaker open.
         WasmPlugin? waiting = null;
         await Cluster.EventuallyAsync(async () =>
-            (waiting = await cluster.GetAsync("outage"))?.Status?.Conditions?.Find(c => c.Type == ConditionTypes.Reconciling)?.Reason == ConditionReasons.FetchFailed,
+            (waiting = await cluster.GetAsync("outage"))?.Status?.Conditions?.Find(c => c.Type == ConditionTypes.Reconciling)?.Reason
+                is ConditionReasons.FetchFailed or ConditionReasons.RegistryUnavailable,
             "the fetch to fail");
         front.Resume();
         var ready = await cluster.WaitForConditionAsync("outage", ConditionTypes.Ready, ConditionStatus.True);
