@@ -62,7 +62,7 @@ internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, Fetch
     }
 
     /// <summary>The host answered (whatever the status): it is closed.</summary>
-    public void Answered(string host, bool probe)
+    public void Answered(string host)
     {
         if (!_hosts.TryGetValue(host, out var state))
         {

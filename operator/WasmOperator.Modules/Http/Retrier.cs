@@ -25,7 +25,7 @@ internal sealed class Retrier(ModuleFetcherOptions options, RegistryCircuitBreak
             try
             {
                 var result = await attempt(cancellationToken);
-                _breaker.Answered(host, probe);
+                _breaker.Answered(host);
                 return result;
             }
             catch (Exception ex) when (FindBlocked(ex) is { } blocked)
@@ -61,7 +61,7 @@ internal sealed class Retrier(ModuleFetcherOptions options, RegistryCircuitBreak
             catch (ModuleFetchException)
             {
                 // A final answer (404, 401, 403, a bad redirect): the host works.
-                _breaker.Answered(host, probe);
+                _breaker.Answered(host);
                 throw;
             }
             catch
