@@ -184,10 +184,14 @@ public sealed class ExamplePluginTests
     [Fact]
     public async Task Auth_with_the_auth_callout_manifests_pluginConfig_calls_its_cluster_with_only_the_listed_headers()
     {
-        // The manifest names the cluster as Istio's Envoy does; here the proxy is given a cluster of that name.
+        // The manifest names the cluster as Istio's Envoy does; here the proxy is given a cluster of that name. Its
+        // timeoutMs (1000) is raised as in AuthzConfig: a loaded run's first callout passed 1 s, and the 504 also reads
+        // as 401 while the authorizer had not yet been asked.
         const string cluster = "outbound|8080||authz.auth-system.svc.cluster.local";
+        var config = ManifestPluginConfig("auth-callout.yaml");
+        Assert.Contains("timeoutMs: 1000\n", config, StringComparison.Ordinal);
         await using var proxy = await ProxyHarness.StartAsync(
-            Yaml(Plugin("auth", Example("auth"), "auth", extra: ManifestPluginConfig("auth-callout.yaml"))),
+            Yaml(Plugin("auth", Example("auth"), "auth", extra: config.Replace("timeoutMs: 1000\n", "timeoutMs: 30000\n", StringComparison.Ordinal))),
             options => options.Clusters[cluster] = options.Clusters["authz"]);
 
         var (response, _) = await proxy.GetAsync("/reviews/1", ("authorization", "Bearer t"), ("x-request-id", "r1"), ("x-allow", "yes"));
