@@ -57,7 +57,7 @@ public sealed class GrpcCalloutTests
             Assert.Equal("trailers", call["te"]);
             // Envoy's Grpc::Common::prepareHeaders: the cluster name as :authority, the call's timeout as grpc-timeout.
             Assert.Equal("grpc", call["host"]);
-            Assert.Equal("500m", call["grpc-timeout"]);
+            Assert.Equal("30000m", call["grpc-timeout"]);
         }
     }
 
@@ -146,7 +146,7 @@ public sealed class GrpcCalloutTests
         await using (grpc)
         await using (proxy)
         {
-            var body = await AnswerAsync(proxy, "Slow");
+            var body = await AnswerAsync(proxy, "Slow", ("x-short-timeout", "1"));
             Assert.StartsWith("close status=4 message=", body, StringComparison.Ordinal);
             Assert.Contains("500 ms timeout", body, StringComparison.Ordinal);
             await grpc.SlowCancelled.Task.WaitAsync(TimeSpan.FromSeconds(30));
