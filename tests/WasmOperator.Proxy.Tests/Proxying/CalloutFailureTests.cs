@@ -55,7 +55,7 @@ public sealed class CalloutFailureTests
     {
         await using var proxy = await StartAsync(ProxyOptions.DefaultCluster);
         var started = DateTime.UtcNow;
-        var (response, _) = await proxy.GetAsync("/");
+        var (response, _) = await proxy.GetAsync("/", ("x-short-timeout", "1"));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("status=504 content-type=text/plain body=upstream request timeout", await response.Content.ReadAsStringAsync());
         Assert.True(DateTime.UtcNow - started >= TimeSpan.FromMilliseconds(150), "the 200 ms timeout was not waited for");
