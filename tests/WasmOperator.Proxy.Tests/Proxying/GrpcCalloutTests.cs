@@ -146,10 +146,17 @@ public sealed class GrpcCalloutTests
         await using (grpc)
         await using (proxy)
         {
+            // An answered call first, so the slow one goes on an open h2c connection to a warm upstream: as the first call
+            // of a loaded run it once spent the 500 ms connecting, and the upstream never had a stream to be reset.
+            Assert.Equal("receive reply=echo:ping", await AnswerAsync(proxy, "Unary"));
+
             var body = await AnswerAsync(proxy, "Slow", ("x-short-timeout", "1"));
             Assert.StartsWith("close status=4 message=", body, StringComparison.Ordinal);
             Assert.Contains("500 ms timeout", body, StringComparison.Ordinal);
-            await grpc.SlowCancelled.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            var reset = await Task.WhenAny(grpc.SlowCancelled.Task, Task.Delay(TimeSpan.FromSeconds(30))) == grpc.SlowCancelled.Task;
+            Assert.True(reset, grpc.SlowStarted.Task.IsCompleted
+                ? "the upstream had the call and its stream was not reset within 30 s"
+                : "the call never reached the upstream within its 500 ms");
         }
     }
 
