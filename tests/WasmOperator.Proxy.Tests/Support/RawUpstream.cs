@@ -18,6 +18,7 @@ internal sealed class RawUpstream : IAsyncDisposable
     private readonly ConcurrentBag<TcpClient> _clients = [];
     private readonly Task _accepting;
     private int _connections;
+    private int _heads;
 
     /// <param name="respond">Writes the response; returns false to close the connection afterwards.</param>
     public RawUpstream(Func<RawRequest, NetworkStream, Task<bool>> respond)
@@ -32,6 +33,9 @@ internal sealed class RawUpstream : IAsyncDisposable
 
     /// <summary>Connections accepted so far.</summary>
     public int Connections => Volatile.Read(ref _connections);
+
+    /// <summary>Request heads received so far, each counted before its body is read (<see cref="Requests"/> holds whole requests).</summary>
+    public int Heads => Volatile.Read(ref _heads);
 
     public ConcurrentQueue<RawRequest> Requests { get; } = new();
 
@@ -70,7 +74,7 @@ internal sealed class RawUpstream : IAsyncDisposable
         using (client)
         {
             var stream = client.GetStream();
-            var reader = new RawReader(stream);
+            var reader = new RawReader(stream, () => Interlocked.Increment(ref _heads));
             try
             {
                 while (true)
@@ -108,7 +112,7 @@ internal sealed class RawUpstream : IAsyncDisposable
         _stop.Dispose();
     }
 
-    private sealed class RawReader(NetworkStream stream)
+    private sealed class RawReader(NetworkStream stream, Action headRead)
     {
         private byte[] _buffer = new byte[64 * 1024];
         private int _start;
@@ -121,6 +125,8 @@ internal sealed class RawUpstream : IAsyncDisposable
             {
                 return null;
             }
+
+            headRead();
 
             var lines = head.Split("\r\n");
             var headers = lines.Skip(1).Select(l => l.Split(':', 2)).Select(p => new KeyValuePair<string, string>(p[0], p[1].Trim())).ToList();
