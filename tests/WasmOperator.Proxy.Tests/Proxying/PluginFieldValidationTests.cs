@@ -63,12 +63,12 @@ public sealed class PluginFieldValidationTests
     }
 
     [Theory]
-    [InlineData("100", 200)]
-    [InlineData("103", 200)]
+    [InlineData("100", 500)]
+    [InlineData("103", 500)]
     [InlineData("201", 201)]
-    public async Task A_response_status_a_plugin_sets_applies_only_when_it_is_a_final_status(string status, int expected)
+    public async Task A_response_status_a_plugin_sets_applies_when_it_is_a_final_status_and_is_refused_otherwise(string status, int expected)
     {
-        // Kestrel would send a 1xx :status as an interim response and never a final one.
+        // Kestrel would send a 1xx :status as an interim response and never a final one: invalid_response_from_plugins.
         await using var proxy = await ProxyHarness.StartAsync(Setter);
         using var request = new HttpRequestMessage(HttpMethod.Get, "/x");
         request.Headers.TryAddWithoutValidation("x-resp-name", ":status");
