@@ -111,7 +111,8 @@ public sealed class StreamControlTests
     public async Task Resuming_the_request_does_not_resume_a_paused_response()
     {
         await using var proxy = await ProxyHarness.StartAsync(
-            Yaml(Plugin("wrong", Wat("response_wrong_resume"), "wrong")), o => o.PauseTimeout = TimeSpan.FromSeconds(1));
+            // Long enough for the callout to be answered first on a loaded machine: the wrong resume must come before the timeout.
+            Yaml(Plugin("wrong", Wat("response_wrong_resume"), "wrong")), o => o.PauseTimeout = TimeSpan.FromSeconds(3));
 
         var (response, _) = await proxy.GetAsync("/");
 

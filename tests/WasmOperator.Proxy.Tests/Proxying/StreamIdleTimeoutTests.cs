@@ -62,7 +62,13 @@ public sealed class StreamIdleTimeoutTests
     public async Task A_websocket_quiet_for_longer_than_the_stream_idle_timeout_is_closed_both_ways(bool h2c, bool withPlugin)
     {
         await using var echo = await WebSocketUpstream.StartAsync();
-        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o => ShortTimeouts(o, echo.Address));
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o =>
+        {
+            ShortTimeouts(o, echo.Address);
+            // The 101 must come within the upstream timeout: 1 s is short for a loaded machine's first answer (the test
+            // above once failed so).
+            o.UpstreamTimeout = TimeSpan.FromSeconds(2.5);
+        });
         using var invoker = NewInvoker();
         using var socket = await ConnectAsync(proxy, invoker, h2c);
         Assert.Equal("first", await EchoAsync(socket, "first"));
