@@ -94,13 +94,12 @@ public sealed class FullDuplexTests
         // The third resumes the request from the response's body callback: a continue of the other direction is a resume.
         await using var upstream = new EchoUpstream(close: false);
         await using var proxy = await PausingProxyAsync(upstream.Address, fixture);
-        var started = System.Diagnostics.Stopwatch.StartNew();
 
         var (head, body) = await PostHelloInTwoPartsAsync(proxy);
 
+        // A lost resume ends at the pause timeout with its 503, not a 200.
         Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
         Assert.Equal("hello", Encoding.ASCII.GetString(body));
-        Assert.True(started.Elapsed < TimeSpan.FromSeconds(5), $"answered after {started.ElapsedMilliseconds} ms: a resume was lost until the pause timeout");
     }
 
     [Fact]
