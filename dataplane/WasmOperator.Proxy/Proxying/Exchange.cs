@@ -1574,11 +1574,22 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// plugins that saw the request, in reverse order, so they can add headers to it, rewrite it and log it;
     /// a reply or close they attempt meanwhile is ignored. Sent once.
     /// </summary>
+    // A reset for a held body past the buffer limit was logged (WriteReplyAsync runs once per direction that stops).
+    private bool _resetLogged;
+
     public async Task WriteReplyAsync()
     {
         var response = Context.Response;
         if (Closed || response.HasStarted || _upgraded)
         {
+            if (!Closed && Reply is { Details: "request_payload_too_large" or "response_payload_too_large" } tooLarge && !_resetLogged)
+            {
+                // Envoy's rq_too_large / rs_too_large, past the point where a reply can go: said once, not left to a bare reset.
+                _resetLogged = true;
+                LogTooLargeReset(_log, tooLarge.Details, Context.Request.Method, Context.Request.Path.Value ?? "", _options.MaxBufferedBodyBytes,
+                    _upgraded ? "of the upgraded stream" : "after the response started");
+            }
+
             Context.Abort();
             return;
         }
@@ -2408,6 +2419,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Method} {Path}: the plugins set :status {Status} on the upstream's {Upstream} with a body; a {Status} has none, so the body was not relayed")]
     private static partial void LogBodyDropped(ILogger logger, string method, string path, int status, int upstream);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Details}: {Method} {Path}: the plugins held more than --max-body-bytes ({Limit}) {Where}; the stream was reset")]
+    private static partial void LogTooLargeReset(ILogger logger, string details, string method, string path, long limit, string where);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "LOG_ONLY plugin {Plugin} would have applied {Action} on {Path}")]
     private static partial void LogWouldHave(ILogger logger, string plugin, string action, string path);

@@ -119,6 +119,10 @@ public sealed class UpgradedStreamBodyTests
         await Assert.ThrowsAsync<WebSocketException>(() => ReceiveAsync(socket));
         await echo.Ended.Task.WaitAsync(Patience);
         Assert.Empty(echo.Received);
+        // Said once, as Envoy counts rq_too_large, not a bare reset.
+        const string Line = "/ws: the plugins held more than --max-body-bytes (64) of the upgraded stream; the stream was reset";
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains(Line)), "the reset to be logged");
+        Assert.Single(proxy.Logs.Lines, l => l.Contains("request_payload_too_large: ", StringComparison.Ordinal) && l.Contains(Line, StringComparison.Ordinal));
     }
 
     /// <summary>A plugin trapping on a WebSocket message fails as on a body: FAIL_CLOSE resets the stream, FAIL_OPEN lets it go on.</summary>
