@@ -58,6 +58,9 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     private int _responseHeldVersion;
     private ITimer? _linger;
 
+    // The plugin a linger keeps loaded until the context completes (Linger, EndLinger).
+    private Chain.LoadedPlugin? _lingerHolds;
+
     public ChainEntry Entry { get; } = entry;
 
     public HttpStream? Stream { get; set; }
@@ -349,6 +352,9 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
             var left = pauseTimeout - Stopwatch.GetElapsedTime(_heldSince);
             if (left > TimeSpan.Zero)
             {
+                // The request, which held the chain and so the plugin's VMs, is over: the linger holds the plugin itself, or
+                // a reload retiring the chain meanwhile would dispose the VM under the context, never to get on_done/on_log.
+                _lingerHolds = Entry.Loaded is { } loaded && loaded.TryRetain() ? loaded : null;
                 _linger = new Timer(static state => ((StreamHost)state!).EndLinger(timedOut: true), this, left, Timeout.InfiniteTimeSpan);
                 return true;
             }
@@ -382,6 +388,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
         }
 
         Stream?.Complete();
+        Interlocked.Exchange(ref _lingerHolds, null)?.Release();
     }
 
     /// <summary>

@@ -48,6 +48,35 @@ public sealed class LogOnlyLateDecisionTests
     }
 
     [Fact]
+    public async Task A_log_only_plugins_late_decision_is_counted_and_its_context_completed_after_a_reload_retired_its_chain()
+    {
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("decide", Wat("decide_after_callout"), "decide", extra: "mode: LOG_ONLY")),
+            o => o.Clusters["authz"] = authorizer.Address);
+
+        var (response, _) = await proxy.GetAsync("/orders", ("x-decide", "deny"));
+        await authorizer.Asked.Task.WaitAsync(Patience);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        // The plugin set changes while the plugin waits on its callout: the request that held the old chain is over.
+        await proxy.WritePluginsAsync("plugins: []\n");
+        await ProxyHarness.EventuallyAsync(async () =>
+        {
+            using var dump = System.Text.Json.JsonDocument.Parse(await proxy.Admin.GetStringAsync("/config_dump"));
+            return dump.RootElement.GetProperty("lastApplied").GetProperty("revision").GetInt64() == 2;
+        }, "the new set to apply");
+        authorizer.Open();
+
+        // Its VM was kept for the lingering context: the denial is counted, and on_log and on_delete still run.
+        await ProxyHarness.EventuallyAsync(
+            async () => (await proxy.MetricsAsync()).Contains("wasm_plugin_log_only_actions_total{plugin=\"default/decide\",action=\"local_response\"} 1\n", StringComparison.Ordinal),
+            "the late denial to be counted");
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("stream deleted")), "the stream context to go");
+        Assert.True(proxy.Logs.Contains("protocol HTTP/1.1"), string.Join(" | ", proxy.Logs.Lines));
+    }
+
+    [Fact]
     public async Task The_auth_example_in_log_only_mode_counts_the_denial_of_an_authorizer_slower_than_the_upstream()
     {
         await using var authorizer = await GatedAuthorizer.StartAsync(StatusCodes.Status403Forbidden);
