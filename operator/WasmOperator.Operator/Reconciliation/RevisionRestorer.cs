@@ -114,8 +114,13 @@ internal sealed class RevisionRestorer(ModuleResolver resolver, IModuleCache mod
             return null;
         }
 
-        // Same generation, so the same spec, unless status was edited: then the record is not this spec's.
+        // Same generation, so the same spec, unless status was edited: then the record is not this spec's. Status is a
+        // hint, not an order: the pin must be spec.url's own repository by digest, and the digest spec.sha256 names, if
+        // any; else the tag is resolved as for a new generation. A hand-edited resolvedRef had run another repository's
+        // module, spec.sha256 unchecked.
         return stable.Spec?["url"] is JsonValue recorded && recorded.TryGetValue<string>(out var recordedUrl) && recordedUrl == url
+            && OciPins.IsPinOf(url, resolved, out var digest)
+            && (string.IsNullOrEmpty(spec.Sha256) || digest == "sha256:" + spec.Sha256)
             ? PinnedSpec(spec, stable)
             : null;
     }

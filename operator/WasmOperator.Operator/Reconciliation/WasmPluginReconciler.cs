@@ -305,11 +305,20 @@ internal sealed partial class WasmPluginReconciler(
         var spec = plugin.Spec!;
         var kept = RevisionRestorer.KeptDigestSpec(plugin);
         var (fetched, fetchFailure) = await resolver.FetchAsync(plugin, kept ?? spec, cancellationToken).ConfigureAwait(false);
+        if (fetched is not null && kept is not null && fetched.ModuleDigest != plugin.Status!.Revisions!.Stable!.ModuleDigest)
+        {
+            // The kept manifest serves another module than status recorded: the record is not to be believed; the tag is.
+            kept = null;
+            (fetched, fetchFailure) = await resolver.FetchAsync(plugin, spec, cancellationToken).ConfigureAwait(false);
+        }
+
         if (fetched is null)
         {
             return kept is null ? fetchFailure! : fetchFailure! with
             {
-                Message = $"{fetchFailure.Message}; imagePullPolicy IfNotPresent keeps {kept.Url}, the digest generation {plugin.Metadata?.Generation ?? 0} resolved spec.url to; change the spec (or use imagePullPolicy Always) to resolve the tag again",
+                Message = $"{fetchFailure.Message}; imagePullPolicy IfNotPresent keeps {kept.Url}, the digest generation {plugin.Metadata?.Generation ?? 0} resolved spec.url to"
+                    // Only where the kept digest is what failed does resolving the tag again help.
+                    + (fetchFailure.Reason == ConditionReasons.FetchFailed ? "; change the spec (or use imagePullPolicy Always) to resolve the tag again" : ""),
             };
         }
 

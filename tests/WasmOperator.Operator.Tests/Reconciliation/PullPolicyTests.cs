@@ -147,7 +147,7 @@ public sealed class PullPolicyTests
                 is ConditionReasons.FetchFailed or ConditionReasons.RegistryUnavailable,
             "the fetch to fail");
 
-        Assert.Contains($"imagePullPolicy IfNotPresent keeps {host}/team/unfetchable@{manifest}, the digest generation 1 resolved spec.url to; change the spec (or use imagePullPolicy Always) to resolve the tag again",
+        Assert.Contains($"imagePullPolicy IfNotPresent keeps {host}/team/unfetchable@{manifest}, the digest generation 1 resolved spec.url to",
             failing!.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Ready)!.Message, StringComparison.Ordinal);
     }
 
@@ -196,6 +196,45 @@ public sealed class PullPolicyTests
         Assert.Equal(1, touched.Metadata!.Generation);
         Assert.Equal($"sha256:{secondSha}", changed!.Status!.Module!.ModuleDigest);
         Assert.Equal($"sha256:{secondSha}", op.Desired.Get("default/kept")!.ModuleDigest);
+    }
+
+    /// <param name="evilRepository">Another repository (refused as no pin of spec.url), or spec.url's own under another tag
+    /// (fetched, then refused as not the module status recorded).</param>
+    [Theory]
+    [InlineData("team/evil")]
+    [InlineData("team/good")]
+    public async Task With_pull_policy_IfNotPresent_a_kept_digest_edited_in_status_is_not_obeyed(string evilRepository)
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await using var registry = await Registry.StartAsync();
+        var (goodUrl, goodSha) = cluster.Modules.ProxyWasm("good");
+        var (evilUrl, _) = cluster.Modules.ProxyWasm("evil");
+        var (markerUrl, markerSha) = cluster.Modules.ProxyWasm("edit-marker");
+        await registry.PushAsync("team/good", "v1", File.ReadAllBytes(cluster.Modules.PathOf(goodUrl)));
+        var evilManifest = await registry.PushAsync(evilRepository, "v2", File.ReadAllBytes(cluster.Modules.PathOf(evilUrl)));
+        // One worker takes keys in the order they are queued: the marker's pass ends after the edited plugin's.
+        var op = await cluster.StartOperatorAsync(cluster.Options() with { InsecureRegistries = [registry.HostPort], Workers = 1 });
+        var plugin = Cluster.Plugin("victim", $"oci://{registry.HostPort}/team/good:v1");
+        plugin["spec"]!["imagePullPolicy"] = "IfNotPresent";
+        await cluster.CreateAsync(plugin);
+        await cluster.WaitForConditionAsync("victim", ConditionTypes.Ready, ConditionStatus.True);
+
+        // Someone with access to the status subresource points the kept digest at another repository, then the plugin is
+        // reconciled again without a spec change.
+        await cluster.Client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
+            new V1Patch(new JsonObject { ["status"] = new JsonObject { ["revisions"] = new JsonObject { ["stable"] = new JsonObject
+            {
+                ["resolvedRef"] = $"{registry.HostPort}/{evilRepository}@{evilManifest}",
+            } } } }.ToJsonString(), V1Patch.PatchType.MergePatch),
+            WasmPlugin.Group, WasmPlugin.Version, "default", WasmPlugin.Plural, "victim");
+        await cluster.Client.CustomObjects.PatchNamespacedCustomObjectAsync(
+            new V1Patch("""{"metadata":{"annotations":{"example.com/touched":"1"}}}""", V1Patch.PatchType.MergePatch),
+            WasmPlugin.Group, WasmPlugin.Version, "default", WasmPlugin.Plural, "victim");
+        await cluster.CreateAsync(Cluster.Plugin("marker", markerUrl, markerSha));
+        await cluster.WaitForConditionAsync("marker", ConditionTypes.Ready, ConditionStatus.True);
+
+        Assert.Equal($"sha256:{goodSha}", op.Desired.Get("default/victim")!.ModuleDigest);
+        Assert.Equal($"sha256:{goodSha}", (await cluster.GetAsync("victim"))!.Status!.Module!.ModuleDigest);
     }
 
     // Written aside and renamed over, as a deploy does: the operator may be reading the file at that moment.
