@@ -8,9 +8,12 @@ namespace WasmOperator.Modules.Failures;
 /// </summary>
 public sealed class RegistryUnavailableException : ModuleFetchException
 {
-    /// <summary>Creates the error; <paramref name="now"/> is when it was refused, for the "in …" of the message.</summary>
-    public RegistryUnavailableException(string url, string host, DateTimeOffset failingSince, string lastError, DateTimeOffset retryAt, DateTimeOffset now)
-        : base(url, $"{url}: registry {host} is not reachable: every attempt since {Time(failingSince)} failed, the last with: {lastError}; "
+    /// <summary>
+    /// Creates the error; <paramref name="symptom"/> says what the host did ("answered 503", "refused the connection"),
+    /// <paramref name="now"/> is when it was refused, for the "in …" of the message.
+    /// </summary>
+    public RegistryUnavailableException(string url, string host, string symptom, int failures, DateTimeOffset failingSince, string lastError, DateTimeOffset retryAt, DateTimeOffset now)
+        : base(url, $"{url}: registry {host} {symptom}: {failures} attempt{(failures == 1 ? string.Empty : "s")} in a row since {Time(failingSince)} failed, the last with: {lastError}; "
             + $"it is not tried again until {Time(retryAt)} (in {Span(retryAt - now)}), fetches from it fail at once until then; check that {host} is up and answers")
     {
         Host = host;

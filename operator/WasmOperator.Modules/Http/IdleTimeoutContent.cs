@@ -75,7 +75,7 @@ internal sealed class IdleTimeoutContent : HttpContent
             }
             catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && timeout.IsCancellationRequested)
             {
-                throw new ResponseTimeoutException($"{where} sent no data for {ResponseTimeoutHandler.Describe(idle)} while its body was read", ex);
+                throw new ResponseTimeoutException(where, $"sent no data for {ResponseTimeoutHandler.Describe(idle)} while its body was read", ex);
             }
         }
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using WasmOperator.Modules.Failures;
 using WasmOperator.Modules.Metrics;
@@ -7,11 +8,14 @@ using WasmOperator.Modules.Oci;
 namespace WasmOperator.Modules.Http;
 
 /// <summary>
-/// Per-host circuit breaker (Envoy's outlier detection for registries): a host whose attempts keep failing with
-/// transport errors, timeouts or 5xx is opened for a cooldown, during which its fetches fail at once instead of holding
-/// a reconcile worker through every retry and response timeout. After the cooldown one attempt probes it (half-open);
-/// an answer closes it, another failure opens it again for twice as long, up to the maximum. Answers such as 401, 403
-/// and 404 are the host working, not failing.
+/// Per-host circuit breaker (Envoy's outlier detection for registries): a host whose attempts keep failing in a way
+/// that says the host is unwell — transport errors, timeouts, 502, 503, 504, 429 — is ejected for a cooldown, during
+/// which its fetches fail at once instead of holding a reconcile worker through every retry and response timeout.
+/// Failures count only in a row across all fetches: any answer from the host resets the count, and a 500 or a blob that
+/// does not hash to its digest is one repository's or blob's fault, retried but not counted. After the cooldown one
+/// attempt probes it (half-open); an answer closes it, another failure ejects it again. Each ejection lasts the base
+/// cooldown times the number of recent ejections, up to the maximum; that number is forgotten only once the host has
+/// stayed closed for a maximum cooldown, so a host that answers one probe and fails again is not back in 30 s.
 /// </summary>
 internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, FetcherMetrics? metrics, ILogger logger)
 {
@@ -57,11 +61,11 @@ internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, Fetch
             // While the probe is out, the others wait about as long as the probe may take to be answered.
             var retryAt = now >= until ? now + options.ResponseHeadersTimeout : until;
             metrics?.CircuitFastFailures.WithLabels(host).Inc();
-            throw new RegistryUnavailableException(url, host, state.FailingSince, state.LastError, retryAt, now);
+            throw new RegistryUnavailableException(url, host, state.Symptom, state.Failures, state.FailingSince, state.LastError, retryAt, now);
         }
     }
 
-    /// <summary>The host answered (whatever the status): it is closed.</summary>
+    /// <summary>The host answered (whatever the status): its run of failures ends and it is closed.</summary>
     public void Answered(string host)
     {
         if (!_hosts.TryGetValue(host, out var state))
@@ -69,22 +73,30 @@ internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, Fetch
             return;
         }
 
+        var now = options.TimeProvider.GetUtcNow();
+        bool forget;
         lock (state)
         {
             var wasOpen = state.OpenUntil is not null;
             state.Failures = 0;
             state.OpenUntil = null;
             state.Probing = false;
-            state.Cooldown = TimeSpan.Zero;
             if (wasOpen)
             {
+                state.ClosedAt = now;
                 metrics?.CircuitOpen.WithLabels(host).Set(0);
                 Log.CircuitClosed(logger, host, state.FailingSince);
             }
+
+            // The ejections are remembered until the host has stayed closed for a maximum cooldown.
+            forget = state.Ejections == 0 || now - state.ClosedAt >= options.CircuitBreakerMaxCooldown;
         }
 
-        // A host that answers is forgotten; a concurrent failure may add it again, which is what happened.
-        _hosts.TryRemove(new KeyValuePair<string, HostState>(host, state));
+        // A concurrent failure may add it again, which is what happened.
+        if (forget)
+        {
+            _hosts.TryRemove(new KeyValuePair<string, HostState>(host, state));
+        }
     }
 
     /// <summary>The attempt ended without telling whether the host works (cancelled, refused locally): a probe may go again.</summary>
@@ -100,10 +112,11 @@ internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, Fetch
     }
 
     /// <summary>
-    /// An attempt failed with a transport error, a timeout or a 5xx; <paramref name="exhausted"/> when it was the last
-    /// of a fetch's retries. Opens the host at the threshold, or at once when it was the probe or the last retry.
+    /// An attempt failed in a way that says the host is unwell (a transport error, a timeout, 502, 503, 504, 429).
+    /// Ejects the host once <see cref="ModuleFetcherOptions.CircuitBreakerFailures"/> attempts in a row failed, or at
+    /// once when it was the probe.
     /// </summary>
-    public void Failed(string host, bool probe, bool exhausted, Exception error)
+    public void Failed(string host, bool probe, Exception error)
     {
         var now = options.TimeProvider.GetUtcNow();
         var state = _hosts.GetOrAdd(host, _ => new HostState());
@@ -115,25 +128,63 @@ internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, Fetch
             }
 
             state.LastError = Describe(error);
-            if (state.OpenUntil is null)
+            state.Symptom = SymptomOf(error);
+            if (state.OpenUntil is null && state.Failures >= options.CircuitBreakerFailures)
             {
-                if (state.Failures >= options.CircuitBreakerFailures || exhausted)
-                {
-                    state.Cooldown = options.CircuitBreakerCooldown;
-                    state.OpenUntil = now + state.Cooldown;
-                    metrics?.CircuitOpen.WithLabels(host).Set(1);
-                    Log.CircuitOpened(logger, host, state.Failures, state.FailingSince, state.LastError, state.OpenUntil.Value);
-                }
+                var until = Eject(state, now);
+                metrics?.CircuitOpen.WithLabels(host).Set(1);
+                Log.CircuitOpened(logger, host, state.Failures, state.FailingSince, state.LastError, until);
             }
-            else if (probe)
+            else if (state.OpenUntil is not null && probe)
             {
-                var doubled = state.Cooldown * 2;
-                state.Cooldown = doubled < options.CircuitBreakerMaxCooldown ? doubled : options.CircuitBreakerMaxCooldown;
-                state.OpenUntil = now + state.Cooldown;
+                var until = Eject(state, now);
                 state.Probing = false;
-                Log.CircuitStillOpen(logger, host, state.LastError, state.OpenUntil.Value);
+                Log.CircuitStillOpen(logger, host, state.LastError, until);
             }
         }
+    }
+
+    private DateTimeOffset Eject(HostState state, DateTimeOffset now)
+    {
+        if (state.OpenUntil is null && state.Ejections > 0 && now - state.ClosedAt >= options.CircuitBreakerMaxCooldown)
+        {
+            state.Ejections = 0;
+        }
+
+        state.Ejections++;
+        var cooldown = options.CircuitBreakerCooldown * state.Ejections;
+        var until = now + (cooldown < options.CircuitBreakerMaxCooldown ? cooldown : options.CircuitBreakerMaxCooldown);
+        state.OpenUntil = until;
+        return until;
+    }
+
+    /// <summary>What the host did, worded for the message: "answered 503", "refused the connection".</summary>
+    private static string SymptomOf(Exception error)
+    {
+        switch (error)
+        {
+            case TransientFetchException { Status: { } status }:
+                return $"answered {status}";
+            case ResponseTimeoutException timeout:
+                return timeout.Symptom;
+        }
+
+        for (var inner = error; inner is not null; inner = inner.InnerException)
+        {
+            switch (inner)
+            {
+                case ResponseTimeoutException timeout:
+                    return timeout.Symptom;
+                case SocketException { SocketErrorCode: SocketError.ConnectionRefused }:
+                    return "refused the connection";
+                case SocketException { SocketErrorCode: SocketError.HostNotFound or SocketError.NoData or SocketError.TryAgain }:
+                    return "could not be resolved (DNS)";
+                case SocketException { SocketErrorCode: SocketError.TimedOut }:
+                    return "did not accept the connection in time";
+            }
+        }
+
+        return "cut the connection or could not be reached";
     }
 
     private static string Describe(Exception error) => error switch
@@ -147,8 +198,10 @@ internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, Fetch
         public int Failures;
         public DateTimeOffset FailingSince;
         public string LastError = string.Empty;
+        public string Symptom = string.Empty;
         public DateTimeOffset? OpenUntil;
-        public TimeSpan Cooldown;
+        public int Ejections;
+        public DateTimeOffset ClosedAt;
         public bool Probing;
     }
 }

@@ -1,4 +1,8 @@
 namespace WasmOperator.Modules.Http;
 
 /// <summary>A server stalled a request (no response head, or a pause in the body); an IOException so it is retried as a transport error.</summary>
-internal sealed class ResponseTimeoutException(string message, Exception? inner = null) : IOException(message, inner);
+internal sealed class ResponseTimeoutException(string where, string symptom, Exception? inner = null) : IOException($"{where} {symptom}", inner)
+{
+    /// <summary>What the server did, without where: "did not answer within 300 ms".</summary>
+    public string Symptom { get; } = symptom;
+}

@@ -19,7 +19,7 @@ internal sealed class ResponseTimeoutHandler(HttpMessageHandler inner, TimeSpan 
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && timeout.IsCancellationRequested)
         {
-            throw new ResponseTimeoutException($"{Where(request)} did not answer within {Describe(headersTimeout)}", ex);
+            throw new ResponseTimeoutException(Where(request), $"did not answer within {Describe(headersTimeout)}", ex);
         }
 
         response.Content = new IdleTimeoutContent(response.Content, Where(request), bodyIdleTimeout);

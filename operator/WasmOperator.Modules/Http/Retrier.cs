@@ -70,9 +70,17 @@ internal sealed class Retrier(ModuleFetcherOptions options, RegistryCircuitBreak
                 throw;
             }
 
-            var exhausted = n >= options.MaxRetries;
-            _breaker.Failed(host, probe, exhausted, failure);
-            if (exhausted)
+            if (failure is TransientFetchException { HostUnwell: false })
+            {
+                // A 500 or a corrupt blob: the host answered, one repository or blob is at fault.
+                _breaker.Answered(host);
+            }
+            else
+            {
+                _breaker.Failed(host, probe, failure);
+            }
+
+            if (n >= options.MaxRetries)
             {
                 throw new RetryExhaustedException(n + 1, failure);
             }

@@ -70,6 +70,11 @@ internal sealed class FaultProxy : IAsyncDisposable
 
     private int _failureStatus = 500;
 
+    /// <summary>Every request for this repository (e.g. "team/broken") answers <see cref="FailingRepositoryStatus"/>; the others pass.</summary>
+    public string? FailingRepository { get; set; }
+
+    public int FailingRepositoryStatus { get; set; } = 500;
+
     /// <summary>The next <paramref name="count"/> blob GETs are cut or corrupted.</summary>
     public void FaultBlobs(BlobFault fault, int count)
     {
@@ -120,6 +125,12 @@ internal sealed class FaultProxy : IAsyncDisposable
                 context.Response.Headers.RetryAfter = "0";
             }
 
+            return;
+        }
+
+        if (FailingRepository is { } failing && path.StartsWith($"/v2/{failing}/", StringComparison.Ordinal))
+        {
+            context.Response.StatusCode = FailingRepositoryStatus;
             return;
         }
 

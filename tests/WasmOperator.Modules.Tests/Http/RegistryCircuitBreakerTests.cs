@@ -61,8 +61,7 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
         Assert.Single(_log.Lines, l => l.StartsWith($"Registry {host} is failing (3 attempts in a row", StringComparison.Ordinal));
         Assert.Equal(host, second.Host);
         Assert.Equal(_clock.GetUtcNow() + Cooldown, second.RetryAt);
-        Assert.StartsWith($"oci://{host}/breaker/other:v1: registry {host} is not reachable: every attempt since 2026-12-07T08:00:00Z failed, the last with: ", second.Message, StringComparison.Ordinal);
-        Assert.Contains("did not answer within 300 ms", second.Message, StringComparison.Ordinal);
+        Assert.StartsWith($"oci://{host}/breaker/other:v1: registry {host} did not answer within 300 ms: 3 attempts in a row since 2026-12-07T08:00:00Z failed, the last with: ", second.Message, StringComparison.Ordinal);
         Assert.Contains("not tried again until 2026-12-07T09:00:00Z (in 60 min 0 s)", second.Message, StringComparison.Ordinal);
         Assert.Equal("registry_unavailable", first.Result);
         var text = await MetricsTextAsync();
@@ -100,12 +99,125 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
         Assert.Contains($"wasmoperator_registry_circuit_open{{registry=\"{host}\"}} 0", await MetricsTextAsync(), StringComparison.Ordinal);
         Assert.Single(_log.Lines, l => l.StartsWith($"Registry {host} is failing", StringComparison.Ordinal));
         Assert.Single(_log.Lines, l => l.StartsWith($"Registry {host} answers again (failing since 2026-12-07 08:00:00Z)", StringComparison.Ordinal));
-        // Closed: a failure now starts a new count, it does not reopen at once with the doubled cooldown.
+    }
+
+    [Fact]
+    public async Task A_registry_that_answers_one_probe_and_fails_again_is_ejected_for_longer_each_time_until_it_stays_healthy()
+    {
+        var module = TestModules.Create();
+        await _push.PushCncfAsync("breaker/flaps", "v1", module);
+        await using var front = new TcpCutter(fixture.Registry.BaseUri);
+        var host = front.Url.Authority;
+        var request = new ModuleRequest { Url = $"oci://{host}/breaker/flaps:v1", PullPolicy = ModulePullPolicy.Always };
+        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 0, failures: 1), _log);
+        var retryAts = new List<TimeSpan>();
+        for (var i = 0; i < 3; i++)
+        {
+            front.Silence();
+            await Assert.ThrowsAsync<ManifestFailureException>(() => fetcher.FetchAsync(request, default));
+            var refused = await Assert.ThrowsAsync<RegistryUnavailableException>(() => fetcher.FetchAsync(request, default));
+            retryAts.Add(refused.RetryAt - _clock.GetUtcNow());
+
+            // The probe is answered: closed, but its ejections are remembered.
+            _clock.Advance(refused.RetryAt - _clock.GetUtcNow());
+            front.Resume();
+            await fetcher.FetchAsync(request, default);
+        }
+
+        // Healthy for a maximum cooldown: the next failure opens it for the base cooldown again.
+        _clock.Advance(Cooldown * 4);
+        await fetcher.FetchAsync(request, default);
         front.Silence();
-        await Assert.ThrowsAsync<ManifestFailureException>(() =>
-            fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/breaker/recovers:v2" }, default));
-        var again = await Assert.ThrowsAsync<RegistryUnavailableException>(() => fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/breaker/recovers:v2" }, default));
-        Assert.Equal(_clock.GetUtcNow() + Cooldown, again.RetryAt);
+        await Assert.ThrowsAsync<ManifestFailureException>(() => fetcher.FetchAsync(request, default));
+        var fresh = await Assert.ThrowsAsync<RegistryUnavailableException>(() => fetcher.FetchAsync(request, default));
+
+        Assert.Equal([Cooldown, Cooldown * 2, Cooldown * 3], retryAts);
+        Assert.Equal(_clock.GetUtcNow() + Cooldown, fresh.RetryAt);
+    }
+
+    [Fact]
+    public async Task A_repository_that_answers_500_does_not_open_its_registry_while_the_others_answer()
+    {
+        var module = TestModules.Create();
+        await _push.PushCncfAsync("breaker/healthy", "v1", module);
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        proxy.FailingRepository = "breaker/broken";
+        var host = proxy.HostPort;
+        // One failure in a row would open it: a 500 counted as one would.
+        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 2, failures: 1));
+
+        for (var i = 0; i < 2; i++)
+        {
+            var broken = await Assert.ThrowsAsync<ManifestFailureException>(() =>
+                fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/breaker/broken:v1", PullPolicy = ModulePullPolicy.Always }, default));
+            var fetched = await fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/breaker/healthy:v1", PullPolicy = ModulePullPolicy.Always }, default);
+
+            Assert.Contains("answered 500 (after 3 attempts)", broken.Message, StringComparison.Ordinal);
+            Assert.Equal(TestModules.Digest(module), fetched.ModuleDigest);
+        }
+    }
+
+    [Fact]
+    public async Task A_fetch_that_uses_up_its_retries_does_not_open_the_registry_when_it_failed_fewer_times_than_the_threshold()
+    {
+        var module = TestModules.Create();
+        await _push.PushCncfAsync("breaker/fine", "v1", module);
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        proxy.FailingRepository = "breaker/unavailable";
+        proxy.FailingRepositoryStatus = 503;
+        var host = proxy.HostPort;
+        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 1, failures: 3));
+
+        for (var i = 0; i < 2; i++)
+        {
+            // Two 503s in a row, then an answer: the count starts again.
+            await Assert.ThrowsAsync<ManifestFailureException>(() => fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/breaker/unavailable:v1" }, default));
+            var fetched = await fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/breaker/fine:v1", PullPolicy = ModulePullPolicy.Always }, default);
+
+            Assert.Equal(TestModules.Digest(module), fetched.ModuleDigest);
+        }
+    }
+
+    [Fact]
+    public async Task A_registry_that_answers_503_is_opened_with_a_message_that_says_so()
+    {
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        proxy.FailNext(int.MaxValue, 503);
+        var host = proxy.HostPort;
+        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 4, failures: 3));
+
+        var opened = await Assert.ThrowsAsync<RegistryUnavailableException>(() => fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/breaker/down:v1" }, default));
+
+        Assert.Equal(3, proxy.Requests);
+        Assert.StartsWith($"oci://{host}/breaker/down:v1: registry {host} answered 503: 3 attempts in a row since 2026-12-07T08:00:00Z failed, the last with: ", opened.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_blob_that_arrives_corrupt_is_retried_without_counting_against_its_registry()
+    {
+        var module = TestModules.Create();
+        await _push.PushCncfAsync("breaker/corrupt", "v1", module);
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        proxy.FaultBlobs(FaultProxy.BlobFault.Corrupt, 2);
+        var host = proxy.HostPort;
+        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 4, failures: 1));
+
+        var fetched = await fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/breaker/corrupt:v1" }, default);
+
+        Assert.Equal(TestModules.Digest(module), fetched.ModuleDigest);
+        Assert.Equal(3, proxy.BlobGets);
+    }
+
+    [Fact]
+    public async Task A_registry_that_refuses_connections_is_opened_with_a_message_that_says_so()
+    {
+        var host = $"127.0.0.1:{FreePort.Next()}";
+        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 1, failures: 2));
+
+        await Assert.ThrowsAsync<ManifestFailureException>(() => fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/breaker/none:v1" }, default));
+        var opened = await Assert.ThrowsAsync<RegistryUnavailableException>(() => fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/breaker/none:v1" }, default));
+
+        Assert.StartsWith($"oci://{host}/breaker/none:v1: registry {host} refused the connection: 2 attempts in a row since ", opened.Message, StringComparison.Ordinal);
     }
 
     [Fact]
