@@ -9,13 +9,18 @@ namespace WasmOperator.Modules.Failures;
 public sealed class RegistryUnavailableException : ModuleFetchException
 {
     /// <summary>
-    /// Creates the error; <paramref name="symptom"/> says what the host did ("answered 503", "refused the connection"),
-    /// <paramref name="now"/> is when it was refused, for the "in …" of the message.
+    /// Creates the error; <paramref name="failedHost"/> is the host:port that failed when it is not the registry itself
+    /// (the storage a blob is redirected to, a token realm), <paramref name="symptom"/> what it did ("answered 503",
+    /// "refused the connection"), <paramref name="now"/> when the fetch was refused, for the "in …" of the message.
     /// </summary>
-    public RegistryUnavailableException(string url, string host, string symptom, int failures, DateTimeOffset failingSince, string lastError, DateTimeOffset retryAt, DateTimeOffset now)
-        : base(url, $"{url}: registry {host} {symptom}: {failures} attempt{(failures == 1 ? string.Empty : "s")} in a row since {Time(failingSince)} failed, the last with: {lastError}; "
-            + $"it is not tried again until {Time(retryAt)} (in {Span(retryAt - now)}), fetches from it fail at once until then; check that {host} is up and answers")
+    public RegistryUnavailableException(
+        string url, string host, string? failedHost, string symptom, int failures, DateTimeOffset failingSince, string lastError, DateTimeOffset retryAt, DateTimeOffset now)
+        : base(url, $"{url}: registry {host} "
+            + (failedHost is null ? symptom : $"sends its fetches on to {failedHost} (a redirect or token service), which {symptom}")
+            + $": {failures} attempt{(failures == 1 ? string.Empty : "s")} in a row since {Time(failingSince)} failed, the last with: {lastError}; "
+            + $"it is not tried again until {Time(retryAt)} (in {Span(retryAt - now)}), fetches from it fail at once until then; check that {failedHost ?? host} is up and answers")
     {
+        FailedHost = failedHost;
         Host = host;
         FailingSince = failingSince;
         LastError = lastError;
@@ -24,6 +29,9 @@ public sealed class RegistryUnavailableException : ModuleFetchException
 
     /// <summary>The registry (or host:port) that is failing.</summary>
     public string Host { get; }
+
+    /// <summary>The host:port that failed when it is not the registry itself (a redirect target, a token realm); else null.</summary>
+    public string? FailedHost { get; }
 
     /// <summary>When its current run of failures started.</summary>
     public DateTimeOffset FailingSince { get; }

@@ -83,7 +83,11 @@ internal static class HttpResponses
             var retryAfter = response.Headers.RetryAfter?.Delta;
             // 502, 503, 504 and 429 speak for the host (a gateway, an overload); a 500 is usually one repository's fault.
             var hostUnwell = status is 502 or 503 or 504 || response.StatusCode == HttpStatusCode.TooManyRequests;
-            throw new TransientFetchException($"{response.RequestMessage?.RequestUri?.GetLeftPart(UriPartial.Path)} answered {status}", retryAfter, hostUnwell: hostUnwell) { Status = status };
+            throw new TransientFetchException($"{response.RequestMessage?.RequestUri?.GetLeftPart(UriPartial.Path)} answered {status}", retryAfter, hostUnwell: hostUnwell)
+            {
+                Status = status,
+                Host = response.RequestMessage?.RequestUri?.Authority,
+            };
         }
     }
 

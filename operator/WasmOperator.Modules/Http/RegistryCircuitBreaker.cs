@@ -19,6 +19,7 @@ namespace WasmOperator.Modules.Http;
 /// </summary>
 internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, FetcherMetrics? metrics, ILogger logger)
 {
+    private const string FailedHostKey = "WasmOperator.FailedHost";
     private readonly ConcurrentDictionary<string, HostState> _hosts = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>The breaker's key for a module URL: the registry (OCI) or the host:port (http/https).</summary>
@@ -61,7 +62,7 @@ internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, Fetch
             // While the probe is out, the others wait about as long as the probe may take to be answered.
             var retryAt = now >= until ? now + options.ResponseHeadersTimeout : until;
             metrics?.CircuitFastFailures.WithLabels(host).Inc();
-            throw new RegistryUnavailableException(url, host, state.Symptom, state.Failures, state.FailingSince, state.LastError, retryAt, now);
+            throw new RegistryUnavailableException(url, host, state.FailedHost, state.Symptom, state.Failures, state.FailingSince, state.LastError, retryAt, now);
         }
     }
 
@@ -129,6 +130,7 @@ internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, Fetch
 
             state.LastError = Describe(error);
             state.Symptom = SymptomOf(error);
+            state.FailedHost = FailedHostOf(error) is { } failed && !string.Equals(failed, host, StringComparison.OrdinalIgnoreCase) ? failed : null;
             if (state.OpenUntil is null && state.Failures >= options.CircuitBreakerFailures)
             {
                 var until = Eject(state, now);
@@ -187,6 +189,37 @@ internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, Fetch
         return "cut the connection or could not be reached";
     }
 
+    /// <summary>Notes on a transport error which host:port it came from, for the message.</summary>
+    public static void MarkFailedHost(Exception error, Uri? target)
+    {
+        if (target is not null)
+        {
+            error.Data[FailedHostKey] = target.Authority;
+        }
+    }
+
+    /// <summary>The host:port the failure came from, when known: a redirect target or token realm, or the registry itself.</summary>
+    private static string? FailedHostOf(Exception error)
+    {
+        for (var inner = error; inner is not null; inner = inner.InnerException)
+        {
+            switch (inner)
+            {
+                case TransientFetchException { Host: { } host }:
+                    return host;
+                case ResponseTimeoutException timeout when Uri.TryCreate(timeout.Where, UriKind.Absolute, out var where):
+                    return where.Authority;
+            }
+
+            if (inner.Data[FailedHostKey] is string marked)
+            {
+                return marked;
+            }
+        }
+
+        return null;
+    }
+
     private static string Describe(Exception error) => error switch
     {
         HttpRequestException { InnerException: { } inner } http => $"{http.Message} {inner.Message}",
@@ -199,6 +232,7 @@ internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, Fetch
         public DateTimeOffset FailingSince;
         public string LastError = string.Empty;
         public string Symptom = string.Empty;
+        public string? FailedHost;
         public DateTimeOffset? OpenUntil;
         public int Ejections;
         public DateTimeOffset ClosedAt;

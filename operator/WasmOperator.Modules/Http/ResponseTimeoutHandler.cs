@@ -21,6 +21,12 @@ internal sealed class ResponseTimeoutHandler(HttpMessageHandler inner, TimeSpan 
         {
             throw new ResponseTimeoutException(Where(request), $"did not answer within {Describe(headersTimeout)}", ex);
         }
+        catch (HttpRequestException ex)
+        {
+            // Which host failed: a redirect target or a token realm may be another than the registry fetched from.
+            RegistryCircuitBreaker.MarkFailedHost(ex, request.RequestUri);
+            throw;
+        }
 
         response.Content = new IdleTimeoutContent(response.Content, Where(request), bodyIdleTimeout);
         return response;

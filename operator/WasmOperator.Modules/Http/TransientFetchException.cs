@@ -13,6 +13,9 @@ internal sealed class TransientFetchException(string message, TimeSpan? retryAft
     /// <summary>The host (not one of its repositories or blobs) is failing: it counts toward the circuit breaker.</summary>
     public bool HostUnwell { get; } = hostUnwell;
 
+    /// <summary>host:port that answered, when the failure was an answer (a redirect target may be another than the registry).</summary>
+    public string? Host { get; init; }
+
     /// <summary>The HTTP status that was answered, when the failure was one.</summary>
     public int? Status { get; init; }
 }

@@ -58,6 +58,9 @@ internal sealed class FaultProxy : IAsyncDisposable
     /// <summary>Redirect blob GETs (307) to another path of this proxy.</summary>
     public bool RedirectBlobs { get; set; }
 
+    /// <summary>Redirect blob GETs (307) to this host:port instead (e.g. a storage host that is down).</summary>
+    public string? RedirectBlobsToHost { get; set; }
+
     /// <summary>Authorization the proxy itself sends upstream for redirected requests (the storage's own access).</summary>
     public string? RedirectUpstreamAuthorization { get; set; }
 
@@ -155,6 +158,13 @@ internal sealed class FaultProxy : IAsyncDisposable
                 await HoldUntilAbortedAsync(context);
                 return;
             }
+        }
+
+        if (isBlob && RedirectBlobsToHost is { } storage && !redirected)
+        {
+            context.Response.StatusCode = 307;
+            context.Response.Headers.Location = $"http://{storage}/_redirected{path}";
+            return;
         }
 
         if (isBlob && RedirectBlobs && !redirected)

@@ -24,15 +24,16 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
         _cache.Dispose();
     }
 
-    // Short response timeouts, a breaker opened by 3 failures in a row, and a cooldown only the fake clock ends.
-    private ModuleFetcherOptions Options(string host, int maxRetries = 4, int failures = 3) => new()
+    // Short response timeouts, a breaker opened by 3 failures in a row, and a cooldown only the fake clock ends. Tests
+    // whose server answers (a FaultProxy) pass patient: a slow first answer on a busy machine must not count as a failure.
+    private ModuleFetcherOptions Options(string host, int maxRetries = 4, int failures = 3, string? storage = null, bool patient = false) => new()
     {
         CacheDirectory = _cache.Path,
-        InsecureHosts = [host],
+        InsecureHosts = storage is null ? [host] : [host, storage],
         MetricsRegistry = _metrics,
         RetryBaseDelay = TimeSpan.FromMilliseconds(10),
         RetryMaxDelay = TimeSpan.FromMilliseconds(50),
-        ResponseHeadersTimeout = TimeSpan.FromMilliseconds(300),
+        ResponseHeadersTimeout = patient ? TimeSpan.FromSeconds(30) : TimeSpan.FromMilliseconds(300),
         MaxRetries = maxRetries,
         CircuitBreakerFailures = failures,
         CircuitBreakerCooldown = Cooldown,
@@ -144,7 +145,7 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
         proxy.FailingRepository = "breaker/broken";
         var host = proxy.HostPort;
         // One failure in a row would open it: a 500 counted as one would.
-        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 2, failures: 1));
+        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 2, failures: 1, patient: true));
 
         for (var i = 0; i < 2; i++)
         {
@@ -166,7 +167,7 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
         proxy.FailingRepository = "breaker/unavailable";
         proxy.FailingRepositoryStatus = 503;
         var host = proxy.HostPort;
-        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 1, failures: 3));
+        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 1, failures: 3, patient: true));
 
         for (var i = 0; i < 2; i++)
         {
@@ -184,7 +185,7 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
         await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
         proxy.FailNext(int.MaxValue, 503);
         var host = proxy.HostPort;
-        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 4, failures: 3));
+        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 4, failures: 3, patient: true));
 
         var opened = await Assert.ThrowsAsync<RegistryUnavailableException>(() => fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/breaker/down:v1" }, default));
 
@@ -200,7 +201,7 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
         await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
         proxy.FaultBlobs(FaultProxy.BlobFault.Corrupt, 2);
         var host = proxy.HostPort;
-        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 4, failures: 1));
+        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 4, failures: 1, patient: true));
 
         var fetched = await fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/breaker/corrupt:v1" }, default);
 
@@ -248,6 +249,25 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
 
         Assert.Contains("was not found (404", probe.Message, StringComparison.Ordinal);
         Assert.Equal(TestModules.Digest(module), fetched.ModuleDigest);
+    }
+
+    [Fact]
+    public async Task A_blob_storage_that_refuses_connections_is_named_as_the_failing_host_not_the_registry()
+    {
+        var module = TestModules.Create();
+        await _push.PushCncfAsync("breaker/stored", "v1", module);
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        var host = proxy.HostPort;
+        var storage = $"127.0.0.1:{FreePort.Next()}";
+        proxy.RedirectBlobsToHost = storage;
+        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 1, failures: 2, storage: storage, patient: true));
+
+        await Assert.ThrowsAsync<DownloadFailureException>(() => fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/breaker/stored:v1" }, default));
+        var opened = await Assert.ThrowsAsync<RegistryUnavailableException>(() => fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/breaker/stored:v1" }, default));
+
+        Assert.Equal(storage, opened.FailedHost);
+        Assert.StartsWith($"oci://{host}/breaker/stored:v1: registry {host} sends its fetches on to {storage} (a redirect or token service), which refused the connection: 2 attempts in a row since ", opened.Message, StringComparison.Ordinal);
+        Assert.EndsWith($"check that {storage} is up and answers", opened.Message, StringComparison.Ordinal);
     }
 
     private async Task<string> MetricsTextAsync()
