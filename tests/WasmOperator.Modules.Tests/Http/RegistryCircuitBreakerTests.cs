@@ -26,6 +26,9 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
 
     // Short response timeouts, a breaker opened by 3 failures in a row, and a cooldown only the fake clock ends. Tests
     // whose server answers (a FaultProxy) pass patient: a slow first answer on a busy machine must not count as a failure.
+    // Patient: a test that needs the registry's answer waits for it; 300 ms, which fails a silent registry fast, was too
+    // short for a cold first answer on a loaded machine, and the breaker opened where the test expected an answer.
+    // Tests that cut the registry and then need its answers refuse connections instead of holding them, which fails at once.
     private ModuleFetcherOptions Options(string host, int maxRetries = 4, int failures = 3, string? storage = null, bool patient = false) => new()
     {
         CacheDirectory = _cache.Path,
@@ -79,14 +82,14 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
         await using var front = new TcpCutter(fixture.Registry.BaseUri);
         var host = front.Url.Authority;
         var url = $"oci://{host}/breaker/recovers:v1";
-        front.Silence();
-        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 0, failures: 1), _log);
+        front.Pause();
+        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 0, failures: 1, patient: true), _log);
         await Assert.ThrowsAsync<ManifestFailureException>(() => fetcher.FetchAsync(new ModuleRequest { Url = url }, default));
 
         // A probe that fails opens it again for twice as long.
         _clock.Advance(Cooldown);
         await Assert.ThrowsAsync<ManifestFailureException>(() => fetcher.FetchAsync(new ModuleRequest { Url = url }, default));
-        Assert.Equal(2, front.Held);
+        Assert.Equal(2, front.Refused);
         var reopened = await Assert.ThrowsAsync<RegistryUnavailableException>(() => fetcher.FetchAsync(new ModuleRequest { Url = url }, default));
         Assert.Equal(_clock.GetUtcNow() + (Cooldown * 2), reopened.RetryAt);
 
@@ -110,11 +113,11 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
         await using var front = new TcpCutter(fixture.Registry.BaseUri);
         var host = front.Url.Authority;
         var request = new ModuleRequest { Url = $"oci://{host}/breaker/flaps:v1", PullPolicy = ModulePullPolicy.Always };
-        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 0, failures: 1), _log);
+        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 0, failures: 1, patient: true), _log);
         var retryAts = new List<TimeSpan>();
         for (var i = 0; i < 3; i++)
         {
-            front.Silence();
+            front.Pause();
             await Assert.ThrowsAsync<ManifestFailureException>(() => fetcher.FetchAsync(request, default));
             var refused = await Assert.ThrowsAsync<RegistryUnavailableException>(() => fetcher.FetchAsync(request, default));
             retryAts.Add(refused.RetryAt - _clock.GetUtcNow());
@@ -128,7 +131,7 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
         // Healthy for a maximum cooldown: the next failure opens it for the base cooldown again.
         _clock.Advance(Cooldown * 4);
         await fetcher.FetchAsync(request, default);
-        front.Silence();
+        front.Pause();
         await Assert.ThrowsAsync<ManifestFailureException>(() => fetcher.FetchAsync(request, default));
         var fresh = await Assert.ThrowsAsync<RegistryUnavailableException>(() => fetcher.FetchAsync(request, default));
 
@@ -213,7 +216,8 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
     public async Task A_registry_that_refuses_connections_is_opened_with_a_message_that_says_so()
     {
         var host = $"127.0.0.1:{FreePort.Next()}";
-        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 1, failures: 2));
+        // Patient: a refusal is immediate, and a 300 ms timeout running out first on a loaded machine reads otherwise.
+        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 1, failures: 2, patient: true));
 
         await Assert.ThrowsAsync<ManifestFailureException>(() => fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/breaker/none:v1" }, default));
         var opened = await Assert.ThrowsAsync<RegistryUnavailableException>(() => fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/breaker/none:v1" }, default));
@@ -230,7 +234,7 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
         var host = front.Url.Authority;
         var absent = $"oci://{host}/breaker/answers:absent";
         // One failure opens it: a 404 counted as one would.
-        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 0, failures: 1));
+        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 0, failures: 1, patient: true));
 
         for (var i = 0; i < 3; i++)
         {
@@ -238,7 +242,7 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
             Assert.Contains("was not found (404", notFound.Message, StringComparison.Ordinal);
         }
 
-        front.Silence();
+        front.Pause();
         await Assert.ThrowsAsync<ManifestFailureException>(() => fetcher.FetchAsync(new ModuleRequest { Url = absent }, default));
         await Assert.ThrowsAsync<RegistryUnavailableException>(() => fetcher.FetchAsync(new ModuleRequest { Url = absent }, default));
         front.Resume();
