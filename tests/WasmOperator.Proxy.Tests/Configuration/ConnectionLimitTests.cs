@@ -26,19 +26,13 @@ public sealed class ConnectionLimitTests
     public async Task More_idle_connections_than_the_open_file_limit_allows_are_closed_on_arrival_and_the_proxy_keeps_serving()
     {
         await using var upstream = await Upstream.StartAsync();
-        var (port, admin) = (FreePort.Next(), FreePort.Next());
-        var command = $"ulimit -n 400 && exec dotnet exec '{Path.Combine(AppContext.BaseDirectory, "WasmOperator.Proxy.dll")}' --listen 127.0.0.1 --port {Text(port)} " +
-                      $"--admin-port {Text(admin)} --h2c-port 0 --status-port 0 --upstream {upstream.Address}";
-        var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add("-c");
-        info.ArgumentList.Add(command);
-        using var process = Process.Start(info) ?? throw new InvalidOperationException("the proxy did not start");
-        var output = process.StandardOutput.ReadToEndAsync();
+        // A port FreePort released can be taken by another test process before the proxy binds it: the proxy then exits,
+        // and that other process may answer on it. Started again with new ports, as in-process starters are (FreePort).
+        var (process, port, output) = await StartProxyAsync(upstream.Address);
+        using var owned = process;
         var held = new List<Socket>();
         try
         {
-            using var http = new HttpClient();
-            await ProxyHarness.EventuallyAsync(async () => await ReadyAsync(http, admin), "the proxy to be ready");
 
             // 400 descriptors leave room for (400 - 256) / 6 = 24 client connections per listener; 300 would exhaust them.
             for (var i = 0; i < 300; i++)
@@ -51,6 +45,7 @@ public sealed class ConnectionLimitTests
             await ProxyHarness.EventuallyAsync(() => Task.FromResult(held.Count(ClosedByServer) >= 300 - 24), "the connections past the limit to be closed");
             // One of the kept ones, not the first connected: Kestrel counts a connection against the limit when the thread
             // pool runs its arrival, in no set order, and a loaded run closed the first and kept a later one.
+            Assert.False(process.HasExited, "the proxy exited under the flood of connections");
             var kept = held.Find(s => !ClosedByServer(s));
             Assert.NotNull(kept);
             await kept.SendAsync("GET /held HTTP/1.1\r\nHost: proxy\r\n\r\n"u8.ToArray());
@@ -121,12 +116,43 @@ public sealed class ConnectionLimitTests
         }
     }
 
+    /// <summary>The proxy under a 400 open-file limit, ready: its own admin answers "ready" while it runs.</summary>
+    private static async Task<(Process Process, int Port, Task<string> Output)> StartProxyAsync(Uri upstream)
+    {
+        using var http = new HttpClient();
+        for (var attempt = 1; ; attempt++)
+        {
+            var (port, admin) = (FreePort.Next(), FreePort.Next());
+            var command = $"ulimit -n 400 && exec dotnet exec '{Path.Combine(AppContext.BaseDirectory, "WasmOperator.Proxy.dll")}' --listen 127.0.0.1 --port {Text(port)} " +
+                          $"--admin-port {Text(admin)} --h2c-port 0 --status-port 0 --upstream {upstream}";
+            var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+            info.ArgumentList.Add("-c");
+            info.ArgumentList.Add(command);
+            var process = Process.Start(info) ?? throw new InvalidOperationException("the proxy did not start");
+            var output = process.StandardOutput.ReadToEndAsync();
+            var errors = process.StandardError.ReadToEndAsync();
+            await ProxyHarness.EventuallyAsync(async () => process.HasExited || await ReadyAsync(http, admin), "the proxy to be ready");
+            if (!process.HasExited)
+            {
+                return (process, port, output);
+            }
+
+            var said = await output + await errors;
+            process.Dispose();
+            if (attempt == 3 || !said.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+            {
+                Assert.Fail($"the proxy exited before it was ready: {said}");
+            }
+        }
+    }
+
     private static async Task<bool> ReadyAsync(HttpClient http, int port)
     {
         try
         {
             using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{Text(port)}/ready"));
-            return response.StatusCode == HttpStatusCode.OK;
+            // Its own answer, not another process's that took the port meanwhile.
+            return response.StatusCode == HttpStatusCode.OK && await response.Content.ReadAsStringAsync() == "ready\n";
         }
         catch (HttpRequestException)
         {
