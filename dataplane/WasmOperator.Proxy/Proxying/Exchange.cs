@@ -55,6 +55,10 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     private StreamHost? _endingResponse;
     private bool _waitsEnded;
     private bool _replyWritten;
+
+    // 1 once a reset for a held body past the buffer limit was logged: WriteReplyAsync runs once per direction that stops,
+    // both directions of an upgraded stream at once.
+    private int _resetLogged;
     private long _completed;
     private long _startTime; // request.time in Unix nanoseconds once a plugin asked (StartTime), else 0
 
@@ -1574,18 +1578,15 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// plugins that saw the request, in reverse order, so they can add headers to it, rewrite it and log it;
     /// a reply or close they attempt meanwhile is ignored. Sent once.
     /// </summary>
-    // A reset for a held body past the buffer limit was logged (WriteReplyAsync runs once per direction that stops).
-    private bool _resetLogged;
-
     public async Task WriteReplyAsync()
     {
         var response = Context.Response;
         if (Closed || response.HasStarted || _upgraded)
         {
-            if (!Closed && Reply is { Details: "request_payload_too_large" or "response_payload_too_large" } tooLarge && !_resetLogged)
+            if (!Closed && Reply is { Details: "request_payload_too_large" or "response_payload_too_large" } tooLarge
+                && Interlocked.Exchange(ref _resetLogged, 1) == 0)
             {
                 // Envoy's rq_too_large / rs_too_large, past the point where a reply can go: said once, not left to a bare reset.
-                _resetLogged = true;
                 LogTooLargeReset(_log, tooLarge.Details, Context.Request.Method, Context.Request.Path.Value ?? "", _options.MaxBufferedBodyBytes,
                     _upgraded ? "of the upgraded stream" : "after the response started");
             }

@@ -108,8 +108,7 @@ internal sealed class RevisionRestorer(ModuleResolver resolver, IModuleCache mod
         if (spec?.Url is not { } url || stable?.ResolvedRef is not { } resolved || stable.ModuleDigest is null
             || stable.Generation != (plugin.Metadata?.Generation ?? 0)
             || PullPolicies.Effective(spec) != ModulePullPolicy.IfNotPresent
-            || url.Contains('@', StringComparison.Ordinal) || (url.Contains("://", StringComparison.Ordinal) && !url.StartsWith("oci://", StringComparison.OrdinalIgnoreCase))
-            || !resolved.Contains("@sha256:", StringComparison.Ordinal))
+            || url.Contains('@', StringComparison.Ordinal) || (url.Contains("://", StringComparison.Ordinal) && !url.StartsWith("oci://", StringComparison.OrdinalIgnoreCase)))
         {
             return null;
         }
