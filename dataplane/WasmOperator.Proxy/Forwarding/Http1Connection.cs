@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 
 namespace WasmOperator.Proxy.Forwarding;
 
@@ -105,6 +106,8 @@ internal sealed class Http1Connection : IDisposable
     }
 
     /// <summary>Receives more bytes after the buffered ones; 0 means the upstream closed the connection.</summary>
+    /// <remarks>Awaited once by its callers, so its state machine comes from a pool (one allocation less per response).</remarks>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<int> FillAsync(int maxBuffer, CancellationToken cancellationToken)
     {
         if (_start > 0 && _end == _buffer.Length)

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -91,7 +92,8 @@ internal sealed class Http1Forwarder : IDisposable
     /// <param name="upstream">Where to.</param>
     /// <param name="observer">The plugin chain's response hook, if any.</param>
     /// <param name="requestId">An <c>x-request-id</c> field to add to the upstream request (the client sent none), or null.</param>
-    public async Task<ForwardOutcome> ForwardAsync(HttpContext context, Http1Upstream upstream, IUpstreamResponseObserver? observer, string? requestId = null)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<ForwardOutcome> ForwardAsync(HttpContext context, Http1Upstream upstream, IUpstreamResponseObserver? observer, string? requestId = null)
     {
         var request = context.Request;
         var bodyKind = BodyKindOf(context);
@@ -561,7 +563,8 @@ internal sealed class Http1Forwarder : IDisposable
     /// stops the body: Envoy resets the upstream request once the response ended before it. "Connection: close" alone
     /// does not: a server streaming its answer may still read the whole body.
     /// </summary>
-    private async Task<Http1ResponseHead> ReadHeadAsync(Http1Connection connection, bool headRequest, bool watchingBody)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Http1ResponseHead> ReadHeadAsync(Http1Connection connection, bool headRequest, bool watchingBody)
     {
         try
         {

@@ -28,7 +28,7 @@ internal sealed class Http1ResponseHead
     public int Status { get; private set; }
 
     /// <summary>End-to-end header fields in arrival order (hop-by-hop ones removed).</summary>
-    public List<KeyValuePair<string, string>> Headers { get; } = new(16);
+    public List<KeyValuePair<string, string>> Headers { get; } = new(8);
 
     public long? ContentLength { get; private set; }
 
@@ -106,25 +106,29 @@ internal sealed class Http1ResponseHead
                 throw new UpstreamProtocolException($"malformed response header line '{Printable(line)}'");
             }
 
-            var name = KnownName(line[..colon]);
+            var known = KnownIndex(line[..colon]);
+            var name = known >= 0 ? Known[known] : Encoding.ASCII.GetString(line[..colon]);
             var raw = line[(colon + 1)..].Trim(" \t"u8);
             if (raw.IndexOfAny(NotInFieldValue) >= 0)
             {
                 throw new UpstreamProtocolException($"invalid character in response header '{name}'");
             }
 
-            var value = Encoding.Latin1.GetString(raw);
-            if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+            if (known == ContentLengthIndex)
             {
-                if (!long.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var length) ||
+                // Digits only (no sign, no space), read from the bytes: no string for the one field every response has.
+                if (raw.IsEmpty || raw.IndexOfAnyExceptInRange((byte)'0', (byte)'9') >= 0 ||
+                    !Utf8Parser.TryParse(raw, out long length, out var digits) || digits != raw.Length ||
                     (result.ContentLength is { } seen && seen != length))
                 {
-                    throw new UpstreamProtocolException($"invalid Content-Length '{value}'");
+                    throw new UpstreamProtocolException($"invalid Content-Length '{Printable(raw)}'");
                 }
 
                 result.ContentLength = length;
                 continue;
             }
+
+            var value = Repeats(known) ? KnownValue(known, raw) : Encoding.Latin1.GetString(raw);
 
             if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
             {
@@ -244,17 +248,49 @@ internal sealed class Http1ResponseHead
     private static readonly string[] Known =
         ["Content-Length", "Content-Type", "Date", "Server", "Connection", "Transfer-Encoding", "Cache-Control", "ETag", "Last-Modified", "Vary", "Keep-Alive", "Location", "Set-Cookie", "Content-Encoding"];
 
-    private static string KnownName(ReadOnlySpan<byte> name)
+    private static readonly int ContentLengthIndex = Array.IndexOf(Known, "Content-Length");
+
+    /// <summary>The index of <paramref name="name"/> in <see cref="Known"/> (any case), or -1.</summary>
+    private static int KnownIndex(ReadOnlySpan<byte> name)
     {
-        foreach (var known in Known)
+        for (var i = 0; i < Known.Length; i++)
         {
-            if (name.Length == known.Length && Ascii.EqualsIgnoreCase(name, known))
+            if (name.Length == Known[i].Length && Ascii.EqualsIgnoreCase(name, Known[i]))
             {
-                return known;
+                return i;
             }
         }
 
-        return Encoding.ASCII.GetString(name);
+        return -1;
+    }
+
+    // The last value each known field had on this thread, as bytes and as the string made of them: an upstream sends the
+    // same Content-Type and Server on every response, and the same Date for a second, so those come back as the same
+    // string (as Kestrel reuses request header values). Per thread, so no lock; the event threads parse nearly every head.
+    [ThreadStatic]
+    private static (byte[] Raw, string Value)[]? _lastValues;
+
+    /// <summary>Known fields whose value an upstream repeats from response to response (not Set-Cookie, ETag, Location...).</summary>
+    private static readonly bool[] RepeatedValue = [.. Known.Select(n => n is "Content-Type" or "Date" or "Server" or "Cache-Control" or "Vary" or "Content-Encoding")];
+
+    private static bool Repeats(int known) => known >= 0 && RepeatedValue[known];
+
+    private static string KnownValue(int known, ReadOnlySpan<byte> raw)
+    {
+        var last = _lastValues ??= new (byte[], string)[Known.Length];
+        var (bytes, value) = last[known];
+        if (bytes is not null && raw.SequenceEqual(bytes))
+        {
+            return value;
+        }
+
+        value = Encoding.Latin1.GetString(raw);
+        if (raw.Length <= 128)
+        {
+            last[known] = (raw.ToArray(), value);
+        }
+
+        return value;
     }
 
     private static string Printable(ReadOnlySpan<byte> line) => Printable(Encoding.Latin1.GetString(line[..Math.Min(line.Length, 80)]));
