@@ -1,5 +1,6 @@
 using System.Buffers;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
 
 namespace WasmOperator.Proxy.Forwarding;
 
@@ -37,18 +38,29 @@ internal static class RequestFields
     {
         foreach (var (name, values) in fields)
         {
-            if (name.Length == 0 || (name[0] != ':' && !Http1ResponseHead.IsToken(name)))
+            if (Unsendable(name, values, section) is { } why)
             {
-                return $"request {section} field name '{Http1ResponseHead.Printable(name)}' is not an HTTP token (RFC 9110 §5.6.2) and cannot " +
-                       "be forwarded: use letters, digits and !#$%&'*+-.^_`|~ only";
+                return why;
             }
+        }
 
-            foreach (var value in values)
+        return null;
+    }
+
+    /// <summary>Why the one field <paramref name="name"/> with <paramref name="values"/> cannot be sent (<see cref="Unsendable(IHeaderDictionary, string)"/>).</summary>
+    public static string? Unsendable(string name, StringValues values, string section)
+    {
+        if (name.Length == 0 || (name[0] != ':' && !Http1ResponseHead.IsToken(name)))
+        {
+            return $"request {section} field name '{Http1ResponseHead.Printable(name)}' is not an HTTP token (RFC 9110 §5.6.2) and cannot " +
+                   "be forwarded: use letters, digits and !#$%&'*+-.^_`|~ only";
+        }
+
+        foreach (var value in values)
+        {
+            if (value is not null && value.AsSpan().ContainsAny(NotInValue))
             {
-                if (value is not null && value.AsSpan().ContainsAny(NotInValue))
-                {
-                    return ControlInValue(section, name, value);
-                }
+                return ControlInValue(section, name, value);
             }
         }
 

@@ -74,7 +74,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     // The request body's read while a plugin holds part of it: it may outlive the reader that started it.
     private HeldBodyRead? _requestRead;
 
-    public Exchange(HttpContext context, ChainEntry[] entries, ProxyOptions options, ILogger log)
+    /// <param name="context">The request.</param>
+    /// <param name="requestHeaders">The request's map for the plugins (<see cref="BuildRequestHeaders"/>).</param>
+    /// <param name="entries">The plugins that see the request, in chain order.</param>
+    /// <param name="options">The proxy's options.</param>
+    /// <param name="log">The proxy's log.</param>
+    public Exchange(HttpContext context, HeaderMap requestHeaders, ChainEntry[] entries, ProxyOptions options, ILogger log)
     {
         Context = context;
         _requestReader = context.Request.BodyReader;
@@ -87,7 +92,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             _idle = new CancellationTokenSource(_idleAfter);
         }
 
-        RequestHeaders = BuildRequestHeaders(context);
+        RequestHeaders = requestHeaders;
         RequestHeaders.TrackChanges();
         _hosts = new StreamHost[entries.Length];
         for (var i = 0; i < entries.Length; i++)
@@ -1615,7 +1620,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 {
                     // Written after the turn goes, while a callout's answer may still edit the plugins' map.
                     headers = Copy(headers)!;
-                    refused = UnsendableResponse(headers, headers.Entries.Select(e => e.Key));
+                    refused = UnsendableResponse(headers, Names(headers));
                 }
 
                 if (refused is { } refusal)
@@ -2052,7 +2057,13 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         return true;
     }
 
-    private static HeaderMap BuildRequestHeaders(HttpContext context)
+    /// <summary>
+    /// The request's header map as plugins see it: the pseudo-headers, then the client's fields but Host and this hop's own.
+    /// With <paramref name="vetFields"/> (an HTTP/1.x client: Kestrel's parser takes control characters in a value) each
+    /// field is vetted in the same pass (<see cref="RequestFields"/>): <paramref name="malformed"/> says why the first one
+    /// that cannot be forwarded cannot, and the map is then incomplete and not to be used.
+    /// </summary>
+    public static HeaderMap BuildRequestHeaders(HttpContext context, bool vetFields, out string? malformed)
     {
         var request = context.Request;
         var map = new HeaderMap(request.Headers.Count + 4);
@@ -2060,8 +2071,15 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         map.Add(":path", PathOf(request));
         map.Add(":authority", request.Host.Value ?? "");
         map.Add(":scheme", request.Scheme);
+        malformed = null;
         foreach (var (name, values) in request.Headers)
         {
+            if (vetFields && RequestFields.Unsendable(name, values, "header") is { } why)
+            {
+                malformed = why;
+                return map;
+            }
+
             if (name.StartsWith(':') || string.Equals(name, "Host", StringComparison.OrdinalIgnoreCase) || IsConnectionSpecific(name, values))
             {
                 continue;
@@ -2123,8 +2141,10 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         var request = Context.Request;
         var map = RequestHeaders;
         string? method = null, path = null, authority = null;
-        foreach (var name in FieldsToWriteBack(map, request.Headers))
+        var names = FieldsToWriteBack(map, request.Headers);
+        for (var i = 0; i < names.Count; i++)
         {
+            var name = names[i];
             switch (name)
             {
                 case ":method": method = map.Get(name); break;
@@ -2198,8 +2218,10 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             return $"the plugins set a {side} field named '{Escape(name)}', which is no field name (RFC 9110 token); fix the plugin that adds it";
         }
 
-        foreach (var (key, value) in map.Entries)
+        var entries = map.Entries;
+        for (var i = 0; i < entries.Count; i++)
         {
+            var (key, value) = entries[i];
             if (string.Equals(key, name, StringComparison.Ordinal) &&
                 (side == "request" ? value.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0 : HasControl(value)))
             {
@@ -2247,8 +2269,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
 
         var status = response.StatusCode;
-        foreach (var name in names)
+        for (var i = 0; i < names.Count; i++)
         {
+            var name = names[i];
             if (name == ":status")
             {
                 SetStatus(response, map.Get(name));
@@ -2275,7 +2298,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// write, or a client would read as another field) the 500 the request side gives (invalid_request_from_plugins), and
     /// so does a <c>:status</c> they set outside 200-599.
     /// </summary>
-    private static (LocalResponse Reply, string Reason)? UnsendableResponse(HeaderMap map, IEnumerable<string> names)
+    private static (LocalResponse Reply, string Reason)? UnsendableResponse(HeaderMap map, IReadOnlyList<string> names)
     {
         var status = map.Get(":status");
         if (!uint.TryParse(status, NumberStyles.None, CultureInfo.InvariantCulture, out var code))
@@ -2285,8 +2308,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 : $"the plugins set :status to '{Escape(status)}', which is no status code; set a number such as 200");
         }
 
-        foreach (var name in names)
+        for (var i = 0; i < names.Count; i++)
         {
+            var name = names[i];
             if (name == ":status" && code is < 200 or > 599)
             {
                 // Set by a plugin (an upstream's own status passes as it came): Kestrel would send a 1xx as an interim
@@ -2325,7 +2349,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// The names whose values go back to Kestrel: those the plugins changed, or, when a plugin replaced the
     /// whole map, every name in it (<paramref name="headers"/> is cleared first).
     /// </summary>
-    private static IEnumerable<string> FieldsToWriteBack(HeaderMap map, IHeaderDictionary headers)
+    private static IReadOnlyList<string> FieldsToWriteBack(HeaderMap map, IHeaderDictionary headers)
     {
         if (!map.Replaced)
         {
@@ -2333,8 +2357,11 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
 
         headers.Clear();
-        return map.Entries.Select(e => e.Key).Distinct(StringComparer.Ordinal);
+        return Names(map);
     }
+
+    /// <summary>Each name in <paramref name="map"/> once, in order of first appearance.</summary>
+    private static List<string> Names(HeaderMap map) => [.. map.Entries.Select(e => e.Key).Distinct(StringComparer.Ordinal)];
 
     private static void SetStatus(HttpResponse response, string? value)
     {
@@ -2351,8 +2378,10 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     {
         string? first = null;
         List<string>? more = null;
-        foreach (var (key, value) in map.Entries)
+        var entries = map.Entries;
+        for (var i = 0; i < entries.Count; i++)
         {
+            var (key, value) = entries[i];
             if (string.Equals(key, name, StringComparison.Ordinal))
             {
                 if (first is null)

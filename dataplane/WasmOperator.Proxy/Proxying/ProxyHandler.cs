@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
@@ -140,24 +141,13 @@ internal sealed partial class ProxyHandler : IDisposable
             {
                 await ForwardAsync(context, grpc, requestId).ConfigureAwait(false);
             }
-            else if (MalformedHttp1Fields(context.Request) is { } malformedFields)
+            else if (PluginRequestHeaders(context, requestId, out var malformedFields) is not { } requestHeaders)
             {
-                await RefuseMalformedAsync(context, malformedFields).ConfigureAwait(false);
+                await RefuseMalformedAsync(context, malformedFields!).ConfigureAwait(false);
             }
             else
             {
-                if (requestId is not null)
-                {
-                    context.Request.Headers[RequestIds.Header] = requestId;
-                }
-
-                // Plugins see x-forwarded-proto as the upstream will (without plugins the forwarders add it).
-                if (!context.Request.Headers.ContainsKey(ForwardedProto.Header))
-                {
-                    context.Request.Headers[ForwardedProto.Header] = ForwardedProto.Http;
-                }
-
-                exchange = new Exchange(context, entries, _options, _log);
+                exchange = new Exchange(context, requestHeaders, entries, _options, _log);
                 context.Features.Set(exchange);
                 try
                 {
@@ -297,6 +287,29 @@ internal sealed partial class ProxyHandler : IDisposable
     private static string? MalformedHttp1Fields(HttpRequest request) =>
         HttpProtocol.IsHttp2(request.Protocol) || HttpProtocol.IsHttp3(request.Protocol) ? null : RequestFields.Unsendable(request.Headers, "header");
 
+    /// <summary>
+    /// The request's header map for its plugins, with the <c>x-request-id</c> to add and <c>x-forwarded-proto</c> as the
+    /// upstream will see them (without plugins the forwarders add those). Null when an HTTP/1.x client's field cannot be
+    /// forwarded (<see cref="MalformedHttp1Fields"/>, vetted in the same pass over the fields): <paramref name="malformed"/> says why.
+    /// </summary>
+    private static ProxyWasm.Host.HeaderMap? PluginRequestHeaders(HttpContext context, string? requestId, out string? malformed)
+    {
+        var request = context.Request;
+        if (requestId is not null)
+        {
+            request.Headers[RequestIds.Header] = requestId;
+        }
+
+        if (!request.Headers.ContainsKey(ForwardedProto.Header))
+        {
+            request.Headers[ForwardedProto.Header] = ForwardedProto.Http;
+        }
+
+        var vet = !HttpProtocol.IsHttp2(request.Protocol) && !HttpProtocol.IsHttp3(request.Protocol);
+        var map = Exchange.BuildRequestHeaders(context, vet, out malformed);
+        return malformed is null ? map : null;
+    }
+
     /// <summary>Answers a request the client sent malformed: 400, as Envoy's codec does; neither plugins nor an upstream see it.</summary>
     private static Task RefuseMalformedAsync(HttpContext context, string reason)
     {
@@ -356,7 +369,8 @@ internal sealed partial class ProxyHandler : IDisposable
     /// <param name="context">The request.</param>
     /// <param name="grpc">A gRPC call (<see cref="LocalReply.IsGrpc"/>).</param>
     /// <param name="requestId">An <c>x-request-id</c> to add (generated; the request has none), or null.</param>
-    private async Task ForwardAsync(HttpContext context, bool grpc, string? requestId)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask ForwardAsync(HttpContext context, bool grpc, string? requestId)
     {
         var cluster = ClusterFor(context.Request.Path);
         var exchange = context.Features.Get<Exchange>();

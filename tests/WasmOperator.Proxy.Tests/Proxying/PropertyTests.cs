@@ -15,7 +15,8 @@ namespace WasmOperator.Proxy.Tests.Proxying;
 /// <summary>Properties plugins read, filled from the real request and the node (Envoy attribute encodings).</summary>
 public sealed class PropertyTests
 {
-    private static Exchange ExchangeFor(HttpContext context) => new(context, Array.Empty<ChainEntry>(), new ProxyOptions(), NullLogger.Instance);
+    private static Exchange ExchangeFor(HttpContext context) =>
+        new(context, Exchange.BuildRequestHeaders(context, vetFields: false, out _), Array.Empty<ChainEntry>(), new ProxyOptions(), NullLogger.Instance);
 
     private static DefaultHttpContext Request()
     {
