@@ -42,7 +42,7 @@ internal sealed class RegistryAuthenticator(HttpClient http, HostPolicy hosts)
 
     /// <summary>Gets an Authorization header for the challenge; throws AuthFailureException when that is impossible.</summary>
     public async Task<AuthenticationHeaderValue> AuthorizeAsync(
-        string url, string registry, string scope, AuthChallenge challenge, RegistryCredential? credential, CancellationToken cancellationToken)
+        FetchAttempt attempt, string url, string registry, string scope, AuthChallenge challenge, RegistryCredential? credential, CancellationToken cancellationToken)
     {
         Remember(registry, challenge);
         if (challenge.IsBasic)
@@ -59,7 +59,7 @@ internal sealed class RegistryAuthenticator(HttpClient http, HostPolicy hosts)
 
         // Ask for the scope the registry named, but cache under the scope TryCached is asked for,
         // or a registry that words its scope differently would cost a token round trip per request.
-        var token = await FetchTokenAsync(url, registry, challenge.Get("scope") ?? scope, challenge, credential, cancellationToken);
+        var token = await FetchTokenAsync(attempt, url, registry, challenge.Get("scope") ?? scope, challenge, credential, cancellationToken);
         PruneExpired();
         _tokens[TokenKey(registry, scope, credential)] = token;
         return new AuthenticationHeaderValue("Bearer", token.Token);
@@ -79,7 +79,7 @@ internal sealed class RegistryAuthenticator(HttpClient http, HostPolicy hosts)
     }
 
     private async Task<(string Token, DateTimeOffset Expires)> FetchTokenAsync(
-        string url, string registry, string scope, AuthChallenge challenge, RegistryCredential? credential, CancellationToken cancellationToken)
+        FetchAttempt attempt, string url, string registry, string scope, AuthChallenge challenge, RegistryCredential? credential, CancellationToken cancellationToken)
     {
         var realm = challenge.Get("realm");
         if (realm is null || !Uri.TryCreate(realm, UriKind.Absolute, out var realmUri))
@@ -94,7 +94,7 @@ internal sealed class RegistryAuthenticator(HttpClient http, HostPolicy hosts)
 
         var service = challenge.Get("service");
         using var request = BuildTokenRequest(realmUri, service, scope, credential);
-        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken);
+        using var response = await attempt.SendAsync(http, request, HttpCompletionOption.ResponseContentRead, cancellationToken);
         if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
         {
             if (credential is not { Username: not null } && credential?.IdentityToken is null)

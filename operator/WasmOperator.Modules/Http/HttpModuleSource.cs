@@ -11,13 +11,13 @@ internal sealed class HttpModuleSource(HttpClient http, HostPolicy hosts, Retrie
     {
         try
         {
-            return await retrier.ExecuteAsync(url, async ct =>
+            return await retrier.ExecuteAsync(url, async (attempt, ct) =>
             {
                 var current = uri;
                 for (var hop = 0; ; hop++)
                 {
                     using var request = new HttpRequestMessage(HttpMethod.Get, current);
-                    using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+                    using var response = await attempt.SendAsync(http, request, HttpCompletionOption.ResponseHeadersRead, ct);
                     if (HttpResponses.IsRedirect(response.StatusCode))
                     {
                         current = HttpResponses.NextHop(url, current, response, hop, hosts);

@@ -8,7 +8,8 @@ using WasmOperator.Modules.Oci;
 namespace WasmOperator.Modules.Http;
 
 /// <summary>
-/// Per-host circuit breaker (Envoy's outlier detection for registries): a host whose attempts keep failing in a way
+/// Per-host circuit breaker (Envoy's outlier detection for registries), keyed by the host:port a request is sent to, so
+/// that a registry's failing blob storage or token realm fails only the fetches that need it: a host whose requests keep failing in a way
 /// that says the host is unwell — transport errors, timeouts, 502, 503, 504, 429 — is ejected for a cooldown, during
 /// which its fetches fail at once instead of holding a reconcile worker through every retry and response timeout.
 /// Failures count only in a row across all fetches: any answer from the host resets the count, and a 500 or a blob that
@@ -22,7 +23,7 @@ internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, Fetch
     private const string FailedHostKey = "WasmOperator.FailedHost";
     private readonly ConcurrentDictionary<string, HostState> _hosts = new(StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>The breaker's key for a module URL: the registry (OCI) or the host:port (http/https).</summary>
+    /// <summary>Where a module URL's fetches start: the registry (OCI) or the host:port (http/https), named in messages.</summary>
     public static string HostOf(string url)
     {
         if ((url.StartsWith("https://", StringComparison.OrdinalIgnoreCase) || url.StartsWith("http://", StringComparison.OrdinalIgnoreCase))
@@ -35,8 +36,8 @@ internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, Fetch
     }
 
     /// <summary>
-    /// Lets an attempt on <paramref name="host"/> go ahead, or throws <see cref="RegistryUnavailableException"/> when the
-    /// host is open (or its one probe is out). True when this attempt is the half-open probe.
+    /// Lets a request to <paramref name="host"/> (host:port) go ahead, or throws <see cref="RegistryUnavailableException"/>
+    /// when the host is open (or its one probe is out). True when this request is the half-open probe.
     /// </summary>
     public bool Enter(string url, string host)
     {
@@ -62,7 +63,10 @@ internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, Fetch
             // While the probe is out, the others wait about as long as the probe may take to be answered.
             var retryAt = now >= until ? now + options.ResponseHeadersTimeout : until;
             metrics?.CircuitFastFailures.WithLabels(host).Inc();
-            throw new RegistryUnavailableException(url, host, state.FailedHost, state.Symptom, state.Failures, state.FailingSince, state.LastError, retryAt, now);
+            // The message names the URL's registry and, when the open host is another (its storage, a token realm), that one.
+            var registry = HostOf(url);
+            var failedHost = string.Equals(registry, host, StringComparison.OrdinalIgnoreCase) ? null : host;
+            throw new RegistryUnavailableException(url, registry, failedHost, state.Symptom, state.Failures, state.FailingSince, state.LastError, retryAt, now);
         }
     }
 
@@ -130,7 +134,6 @@ internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, Fetch
 
             state.LastError = Describe(error);
             state.Symptom = SymptomOf(error);
-            state.FailedHost = FailedHostOf(error) is { } failed && !string.Equals(failed, host, StringComparison.OrdinalIgnoreCase) ? failed : null;
             if (state.OpenUntil is null && state.Failures >= options.CircuitBreakerFailures)
             {
                 var until = Eject(state, now);
@@ -199,7 +202,7 @@ internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, Fetch
     }
 
     /// <summary>The host:port the failure came from, when known: a redirect target or token realm, or the registry itself.</summary>
-    private static string? FailedHostOf(Exception error)
+    public static string? FailedHostOf(Exception error)
     {
         for (var inner = error; inner is not null; inner = inner.InnerException)
         {
@@ -232,7 +235,6 @@ internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, Fetch
         public DateTimeOffset FailingSince;
         public string LastError = string.Empty;
         public string Symptom = string.Empty;
-        public string? FailedHost;
         public DateTimeOffset? OpenUntil;
         public int Ejections;
         public DateTimeOffset ClosedAt;

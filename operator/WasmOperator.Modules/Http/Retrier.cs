@@ -7,30 +7,36 @@ namespace WasmOperator.Modules.Http;
 /// <summary>
 /// Runs an attempt and retries transient failures (transport errors, 5xx, 429, cut transfers, a server that stalls
 /// past the HTTP client's response timeouts) with exponential backoff and jitter. Other errors pass through at once.
-/// Every attempt goes through the host's <see cref="RegistryCircuitBreaker"/>: a host that keeps failing is not tried
-/// until its cooldown ends, and the fetch fails at once with <see cref="RegistryUnavailableException"/>.
+/// Every request of an attempt goes through the <see cref="RegistryCircuitBreaker"/> of the host it is sent to (see
+/// <see cref="FetchAttempt"/>): a host that keeps failing is not tried until its cooldown ends, and a fetch that needs it
+/// fails at once with <see cref="RegistryUnavailableException"/>; fetches that need only other hosts go ahead.
 /// </summary>
 internal sealed class Retrier(ModuleFetcherOptions options, RegistryCircuitBreaker? breaker = null)
 {
     private readonly RegistryCircuitBreaker _breaker = breaker ?? new RegistryCircuitBreaker(options, null, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
 
-    public async Task<T> ExecuteAsync<T>(string url, Func<CancellationToken, Task<T>> attempt, CancellationToken cancellationToken)
+    public async Task<T> ExecuteAsync<T>(string url, Func<FetchAttempt, CancellationToken, Task<T>> attempt, CancellationToken cancellationToken)
     {
-        var host = RegistryCircuitBreaker.HostOf(url);
         for (var n = 0; ; n++)
         {
             Exception failure;
             TimeSpan? retryAfter = null;
-            var probe = _breaker.Enter(url, host);
+            var current = new FetchAttempt(url, _breaker);
             try
             {
-                var result = await attempt(cancellationToken);
-                _breaker.Answered(host);
+                var result = await attempt(current, cancellationToken);
+                Answered(current);
                 return result;
+            }
+            catch (RegistryUnavailableException)
+            {
+                // A host on the way is open; those reached before it answered.
+                Answered(current);
+                throw;
             }
             catch (Exception ex) when (FindBlocked(ex) is { } blocked)
             {
-                _breaker.Released(host, probe);
+                Released(current);
                 throw new BlockedAddressException(url, blocked.Host, blocked.Address);
             }
             catch (TransientFetchException ex)
@@ -41,7 +47,7 @@ internal sealed class Retrier(ModuleFetcherOptions options, RegistryCircuitBreak
             catch (HttpRequestException ex) when (ex.InnerException is AuthenticationException)
             {
                 // An untrusted or mismatched certificate does not heal by retrying.
-                _breaker.Released(host, probe);
+                Released(current);
                 throw new RetryExhaustedException(n + 1, ex);
             }
             catch (HttpRequestException ex)
@@ -60,24 +66,24 @@ internal sealed class Retrier(ModuleFetcherOptions options, RegistryCircuitBreak
             }
             catch (ModuleFetchException)
             {
-                // A final answer (404, 401, 403, a bad redirect): the host works.
-                _breaker.Answered(host);
+                // A final answer (404, 401, 403, a bad redirect): the hosts work.
+                Answered(current);
                 throw;
             }
             catch
             {
-                _breaker.Released(host, probe);
+                Released(current);
                 throw;
             }
 
             if (failure is TransientFetchException { HostUnwell: false })
             {
                 // A 500 or a corrupt blob: the host answered, one repository or blob is at fault.
-                _breaker.Answered(host);
+                Answered(current);
             }
             else
             {
-                _breaker.Failed(host, probe, failure);
+                Failed(url, current, failure);
             }
 
             if (n >= options.MaxRetries)
@@ -86,6 +92,49 @@ internal sealed class Retrier(ModuleFetcherOptions options, RegistryCircuitBreak
             }
 
             await Task.Delay(Backoff(n, retryAfter), cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// The failure counts against the host it came from (a redirect target or token realm may be another than the
+    /// registry); the hosts reached before it answered, so a registry whose storage fails stays closed.
+    /// </summary>
+    private void Failed(string url, FetchAttempt attempt, Exception failure)
+    {
+        var failed = RegistryCircuitBreaker.FailedHostOf(failure) ?? attempt.LastHost ?? RegistryCircuitBreaker.HostOf(url);
+        var counted = false;
+        foreach (var (host, probe) in attempt.Entered)
+        {
+            if (string.Equals(host, failed, StringComparison.OrdinalIgnoreCase))
+            {
+                _breaker.Failed(host, probe, failure);
+                counted = true;
+            }
+            else
+            {
+                _breaker.Answered(host);
+            }
+        }
+
+        if (!counted)
+        {
+            _breaker.Failed(failed, probe: false, failure);
+        }
+    }
+
+    private void Answered(FetchAttempt attempt)
+    {
+        foreach (var (host, _) in attempt.Entered)
+        {
+            _breaker.Answered(host);
+        }
+    }
+
+    private void Released(FetchAttempt attempt)
+    {
+        foreach (var (host, probe) in attempt.Entered)
+        {
+            _breaker.Released(host, probe);
         }
     }
 

@@ -21,10 +21,10 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
         var uri = new Uri(hosts.RegistryBase(reference.ApiHost), "v2/");
         try
         {
-            await retrier.ExecuteAsync(url, async ct =>
+            await retrier.ExecuteAsync(url, async (attempt, ct) =>
             {
                 using var request = new HttpRequestMessage(HttpMethod.Get, uri);
-                using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+                using var response = await attempt.SendAsync(http, request, HttpCompletionOption.ResponseHeadersRead, ct);
                 HttpResponses.ThrowIfTransient(response);
                 if (response.StatusCode == HttpStatusCode.Unauthorized)
                 {
@@ -57,9 +57,9 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
         var uri = new Uri(hosts.RegistryBase(reference.ApiHost), $"v2/{reference.Repository}/manifests/{manifestReference}");
         try
         {
-            return await retrier.ExecuteAsync(url, async ct =>
+            return await retrier.ExecuteAsync(url, async (attempt, ct) =>
             {
-                using var response = await SendAsync(url, reference, credential, uri, OciMediaTypes.ManifestAccept, ct);
+                using var response = await SendAsync(attempt, url, reference, credential, uri, OciMediaTypes.ManifestAccept, ct);
                 HttpResponses.ThrowIfTransient(response);
                 if (response.StatusCode == HttpStatusCode.NotFound)
                 {
@@ -106,9 +106,9 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
         var uri = new Uri(hosts.RegistryBase(reference.ApiHost), $"v2/{reference.Repository}/blobs/{blob.Digest}");
         try
         {
-            return await retrier.ExecuteAsync(url, async ct =>
+            return await retrier.ExecuteAsync(url, async (attempt, ct) =>
             {
-                using var response = await SendAsync(url, reference, credential, uri, null, ct);
+                using var response = await SendAsync(attempt, url, reference, credential, uri, null, ct);
                 HttpResponses.ThrowIfTransient(response);
                 if (!response.IsSuccessStatusCode)
                 {
@@ -150,10 +150,10 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
     }
 
     private async Task<HttpResponseMessage> SendAsync(
-        string url, OciReference reference, RegistryCredential? credential, Uri uri, string[]? accept, CancellationToken cancellationToken)
+        FetchAttempt attempt, string url, OciReference reference, RegistryCredential? credential, Uri uri, string[]? accept, CancellationToken cancellationToken)
     {
         var authorization = auth.TryCached(reference.ApiHost, reference.Scope, credential);
-        var response = await SendOnceAsync(uri, accept, authorization, cancellationToken);
+        var response = await SendOnceAsync(attempt, uri, accept, authorization, cancellationToken);
         if (response.StatusCode == HttpStatusCode.Unauthorized)
         {
             var challenge = AuthChallenge.From(response);
@@ -163,8 +163,8 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
                 throw new AuthFailureException(url, $"registry {reference.Registry} answered 401 without a WWW-Authenticate challenge");
             }
 
-            authorization = await auth.AuthorizeAsync(url, reference.ApiHost, reference.Scope, challenge, credential, cancellationToken);
-            response = await SendOnceAsync(uri, accept, authorization, cancellationToken);
+            authorization = await auth.AuthorizeAsync(attempt, url, reference.ApiHost, reference.Scope, challenge, credential, cancellationToken);
+            response = await SendOnceAsync(attempt, uri, accept, authorization, cancellationToken);
             if (response.StatusCode == HttpStatusCode.Unauthorized)
             {
                 response.Dispose();
@@ -188,13 +188,13 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
             }
 
             // Credentials are for the registry only, never for the storage it redirects to.
-            response = await SendOnceAsync(uri, accept, null, cancellationToken);
+            response = await SendOnceAsync(attempt, uri, accept, null, cancellationToken);
         }
 
         return response;
     }
 
-    private async Task<HttpResponseMessage> SendOnceAsync(Uri uri, string[]? accept, AuthenticationHeaderValue? authorization, CancellationToken cancellationToken)
+    private async Task<HttpResponseMessage> SendOnceAsync(FetchAttempt attempt, Uri uri, string[]? accept, AuthenticationHeaderValue? authorization, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, uri);
         if (accept is not null)
@@ -206,7 +206,7 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
         }
 
         request.Headers.Authorization = authorization;
-        return await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        return await attempt.SendAsync(http, request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
     }
 
     private static string? Header(HttpResponseMessage response, string name) =>

@@ -275,6 +275,38 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
         Assert.EndsWith($"check that {storage} is up and answers", opened.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_failing_blob_storage_opens_only_its_own_breaker_and_fetches_that_need_only_the_registry_go_ahead()
+    {
+        var kept = TestModules.Create(65);
+        var offsite = TestModules.Create(66);
+        await _push.PushCncfAsync("breaker/kept", "v1", kept);
+        await _push.PushCncfAsync("breaker/offsite", "v1", offsite);
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        var host = proxy.HostPort;
+        var storage = $"127.0.0.1:{FreePort.Next()}";
+        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 1, failures: 2, storage: storage, patient: true));
+        // Always: each fetch asks the registry for the manifest; its module is cached, so no blob is needed.
+        var registryOnly = new ModuleRequest { Url = $"oci://{host}/breaker/kept:v1", PullPolicy = ModulePullPolicy.Always };
+        await fetcher.FetchAsync(registryOnly, default);
+
+        proxy.RedirectBlobsToHost = storage;
+        var needsStorage = new ModuleRequest { Url = $"oci://{host}/breaker/offsite:v1" };
+        await Assert.ThrowsAsync<DownloadFailureException>(() => fetcher.FetchAsync(needsStorage, default));
+        var refused = await Assert.ThrowsAsync<RegistryUnavailableException>(() => fetcher.FetchAsync(needsStorage, default));
+        var manifestsBefore = proxy.ManifestGets;
+        var fetched = await fetcher.FetchAsync(registryOnly, default);
+
+        Assert.Equal(TestModules.Digest(kept), fetched.ModuleDigest);
+        Assert.True(proxy.ManifestGets > manifestsBefore, "the registry was asked for the manifest");
+        Assert.Equal(storage, refused.FailedHost);
+        Assert.StartsWith($"oci://{host}/breaker/offsite:v1: registry {host} sends its fetches on to {storage} (a redirect or token service), which refused the connection: ", refused.Message, StringComparison.Ordinal);
+        var text = await MetricsTextAsync();
+        Assert.Contains($"wasmoperator_registry_circuit_open{{registry=\"{storage}\"}} 1", text, StringComparison.Ordinal);
+        Assert.Contains($"wasmoperator_registry_circuit_fast_failures_total{{registry=\"{storage}\"}} 1", text, StringComparison.Ordinal);
+        Assert.DoesNotContain($"{{registry=\"{host}\"}}", text, StringComparison.Ordinal);
+    }
+
     private async Task<string> MetricsTextAsync()
     {
         using var stream = new MemoryStream();

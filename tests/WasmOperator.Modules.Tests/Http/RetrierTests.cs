@@ -19,7 +19,7 @@ public sealed class RetrierTests
         // HttpClient lets this one through unwrapped when the peer resets a connection right after accepting it
         // (its RemoteEndPoint lookup fails with ENOTCONN); seen against a registry behind a forwarder that was down.
         var attempts = 0;
-        var result = await new Retrier(Fast).ExecuteAsync("oci://r/p:v1", _ =>
+        var result = await new Retrier(Fast).ExecuteAsync("oci://r/p:v1", (_, _) =>
             ++attempts < 3 ? throw new SocketException((int)SocketError.NotConnected) : Task.FromResult("answered"), default);
 
         Assert.Equal("answered", result);
@@ -30,7 +30,7 @@ public sealed class RetrierTests
     public async Task A_socket_error_on_every_attempt_exhausts_the_retries_and_keeps_the_cause()
     {
         var attempts = 0;
-        var error = await Assert.ThrowsAsync<RetryExhaustedException>(() => new Retrier(Fast).ExecuteAsync<string>("oci://r/p:v1", _ =>
+        var error = await Assert.ThrowsAsync<RetryExhaustedException>(() => new Retrier(Fast).ExecuteAsync<string>("oci://r/p:v1", (_, _) =>
         {
             attempts++;
             throw new SocketException((int)SocketError.ConnectionReset);
