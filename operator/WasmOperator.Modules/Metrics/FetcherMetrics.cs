@@ -14,7 +14,7 @@ internal sealed class FetcherMetrics
         Bytes = factory.CreateCounter("wasmoperator_module_downloaded_bytes_total", "Bytes of modules downloaded.");
         Duration = factory.CreateHistogram("wasmoperator_module_fetch_duration_seconds", "Duration of module fetches by result.",
             new HistogramConfiguration { LabelNames = ["result"], Buckets = Histogram.ExponentialBuckets(0.005, 2, 14) });
-        CircuitOpen = factory.CreateGauge("wasmoperator_registry_circuit_open", "1 while the registry's circuit breaker is open (its fetches fail at once), else 0.", "registry");
+        CircuitOpen = factory.CreateGauge("wasmoperator_registry_circuit_open", "1 while the circuit breaker of this host:port (a registry, its blob storage or token realm) is open (fetches that need it fail at once), else 0.", "registry");
         CircuitFastFailures = factory.CreateCounter("wasmoperator_registry_circuit_fast_failures_total", "Fetch attempts failed at once, without a request, because the registry's circuit breaker was open.", "registry");
     }
 
