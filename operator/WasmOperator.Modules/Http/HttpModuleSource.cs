@@ -41,7 +41,7 @@ internal sealed class HttpModuleSource(HttpClient http, HostPolicy hosts, Retrie
         }
         catch (RetryExhaustedException ex)
         {
-            throw new DownloadFailureException(url, HttpResponses.Describe(ex, uri, registry: false), ex);
+            throw HttpResponses.Failure(url, ex, uri, registry: false, detail => new DownloadFailureException(url, detail, ex));
         }
     }
 }

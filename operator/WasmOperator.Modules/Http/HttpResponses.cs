@@ -36,15 +36,45 @@ internal static class HttpResponses
     }
 
     /// <summary>
-    /// The message of a request to <paramref name="target"/> that failed after its retries. A failed TLS handshake is
-    /// said in plain words with what to change: .NET's own message ("The SSL connection could not be established, see
-    /// inner exception.") named neither the cause nor a fix. <paramref name="registry"/>: the url is oci://, not https://.
+    /// The error of a request to <paramref name="target"/> that failed after its retries: a refused TLS certificate is a
+    /// <see cref="CertificateRejectedException"/> (it does not heal by retrying soon, and was reported as a transient
+    /// download or manifest failure before); anything else is <paramref name="otherwise"/>'s error for <see cref="Describe"/>'s text.
     /// </summary>
-    public static string Describe(RetryExhaustedException failure, Uri target, bool registry)
+    public static ModuleFetchException Failure(
+        string url, RetryExhaustedException failure, Uri target, bool registry, Func<string, ModuleFetchException> otherwise)
+    {
+        // The host whose handshake failed: a redirect target may be another than the url's.
+        var host = RegistryCircuitBreaker.FailedHostOf(failure) ?? target.Authority;
+        return Tls(failure) is AuthenticationException { Message: var cause } && cause.Contains("certificate", StringComparison.OrdinalIgnoreCase)
+            ? new CertificateRejectedException(url, host, $"{CertificateProblem(host, cause.TrimEnd('.'))} {Attempts(failure)}", failure)
+            : otherwise(Describe(failure, target, registry));
+    }
+
+    /// <summary>
+    /// The message of a request to <paramref name="target"/> that failed after its retries, other than a refused
+    /// certificate. A failed TLS handshake is said in plain words with what to change: .NET's own message ("The SSL
+    /// connection could not be established, see inner exception.") named neither the cause nor a fix.
+    /// <paramref name="registry"/>: the url is oci://, not https://.
+    /// </summary>
+    private static string Describe(RetryExhaustedException failure, Uri target, bool registry)
+    {
+        if (Tls(failure) is not { } innermost)
+        {
+            return failure.Message;
+        }
+
+        var authority = target.Authority;
+        var allow = $"add {authority} to the operator's --insecure-registries (env WASMOP_INSECURE_REGISTRIES)";
+        return $"no TLS handshake with {authority} ({innermost.Message.TrimEnd('.')}): if it serves plain http, "
+            + (registry ? allow : $"use an http:// url and {allow}") + $" {Attempts(failure)}";
+    }
+
+    /// <summary>The innermost cause of a failed TLS handshake, or null when the failure was not one.</summary>
+    private static Exception? Tls(RetryExhaustedException failure)
     {
         if (failure.InnerException is not HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError } tls)
         {
-            return failure.Message;
+            return null;
         }
 
         Exception innermost = tls;
@@ -53,26 +83,29 @@ internal static class HttpResponses
             innermost = inner;
         }
 
-        var cause = innermost.Message.TrimEnd('.');
-        var authority = target.Authority;
-        string plain;
-        if (innermost is AuthenticationException && cause.Contains(nameof(System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch), StringComparison.Ordinal))
+        return innermost;
+    }
+
+    private static string CertificateProblem(string authority, string cause)
+    {
+        var name = Uri.TryCreate($"https://{authority}", UriKind.Absolute, out var parsed) ? parsed.Host : authority;
+        if (cause.Contains(nameof(System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch), StringComparison.Ordinal))
         {
-            plain = $"the TLS certificate of {authority} does not name {target.Host}; use a host name the certificate names, or give the server a certificate for {target.Host}";
-        }
-        else if (innermost is AuthenticationException && cause.Contains("certificate", StringComparison.OrdinalIgnoreCase))
-        {
-            plain = $"the TLS certificate of {authority} is not trusted ({cause}); the operator trusts the CAs of its container's system trust store: "
-                + "add the CA that issued it there (e.g. mount a PEM bundle of it and the public CAs into the operator's pod and set the SSL_CERT_FILE environment variable to its path)";
-        }
-        else
-        {
-            var allow = $"add {authority} to the operator's --insecure-registries (env WASMOP_INSECURE_REGISTRIES)";
-            plain = $"no TLS handshake with {authority} ({cause}): if it serves plain http, " + (registry ? allow : $"use an http:// url and {allow}");
+            return $"the TLS certificate of {authority} does not name {name}; use a host name the certificate names, or give the server a certificate for {name}";
         }
 
-        return $"{plain} (after {failure.Attempts} attempt{(failure.Attempts == 1 ? string.Empty : "s")})";
+        if (cause.Contains("NotTimeValid", StringComparison.Ordinal))
+        {
+            return $"the TLS certificate of {authority} has expired or is not valid yet ({cause}); renew the server's certificate (or check the clock of the operator's node)";
+        }
+
+        return $"the TLS certificate of {authority} is not trusted ({cause}); the operator trusts the CAs of its container's system trust store: "
+            + "add the CA that issued it there (e.g. mount a PEM bundle of it and the public CAs into the operator's pod and set the SSL_CERT_FILE environment variable to its path), "
+            + "or give the server a certificate from a CA the operator trusts";
     }
+
+    private static string Attempts(RetryExhaustedException failure) =>
+        $"(after {failure.Attempts} attempt{(failure.Attempts == 1 ? string.Empty : "s")})";
 
     /// <summary>5xx and 429 are worth another attempt; every other status is final.</summary>
     public static void ThrowIfTransient(HttpResponseMessage response)

@@ -46,7 +46,7 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
         }
         catch (RetryExhaustedException ex)
         {
-            throw new ManifestFailureException(url, $"registry {reference.Registry} is not reachable: {HttpResponses.Describe(ex, uri, registry: true)}", ex);
+            throw HttpResponses.Failure(url, ex, uri, registry: true, detail => new ManifestFailureException(url, $"registry {reference.Registry} is not reachable: {detail}", ex));
         }
     }
 
@@ -90,7 +90,7 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
         }
         catch (RetryExhaustedException ex)
         {
-            throw new ManifestFailureException(url, HttpResponses.Describe(ex, uri, registry: true), ex);
+            throw HttpResponses.Failure(url, ex, uri, registry: true, detail => new ManifestFailureException(url, detail, ex));
         }
     }
 
@@ -145,7 +145,7 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
         }
         catch (RetryExhaustedException ex)
         {
-            throw new DownloadFailureException(url, HttpResponses.Describe(ex, uri, registry: true), ex);
+            throw HttpResponses.Failure(url, ex, uri, registry: true, detail => new DownloadFailureException(url, detail, ex));
         }
     }
 

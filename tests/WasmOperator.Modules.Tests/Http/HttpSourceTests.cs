@@ -52,27 +52,34 @@ public sealed class HttpSourceTests : IDisposable
     }
 
     [Fact]
-    public async Task An_https_server_with_an_untrusted_certificate_is_refused()
+    public async Task An_https_server_with_an_untrusted_certificate_is_a_certificate_error_tried_once_and_not_counted_against_the_host()
     {
         using var certificate = SelfSignedCertificate.Create();
         await using var server = await ServeAsync(certificate);
         var options = Options();
+        // One failure in a row would open the host's breaker: a certificate counted as one would.
         using var fetcher = new ModuleFetcher(new ModuleFetcherOptions
         {
             CacheDirectory = options.CacheDirectory,
             MetricsRegistry = options.MetricsRegistry,
             MaxRetries = 3,
+            CircuitBreakerFailures = 1,
         });
+        var url = $"https://{server.HostPort}/plugin.wasm";
 
-        var error = await Assert.ThrowsAsync<DownloadFailureException>(() =>
-            fetcher.FetchAsync(new ModuleRequest { Url = $"https://{server.HostPort}/plugin.wasm" }, default));
+        var error = await Assert.ThrowsAsync<CertificateRejectedException>(() => fetcher.FetchAsync(new ModuleRequest { Url = url }, default));
+        var again = await Assert.ThrowsAsync<CertificateRejectedException>(() => fetcher.FetchAsync(new ModuleRequest { Url = url }, default));
 
-        Assert.Contains("after 1 attempt", error.Message, StringComparison.Ordinal);
-        Assert.Contains($"the TLS certificate of {server.HostPort} is not trusted (", error.Message, StringComparison.Ordinal);
+        Assert.Equal(server.HostPort, error.Host);
+        Assert.Equal("certificate_rejected", error.Result);
+        Assert.StartsWith($"{url}: the TLS certificate of {server.HostPort} is not trusted (", error.Message, StringComparison.Ordinal);
         Assert.Contains("UntrustedRoot", error.Message, StringComparison.Ordinal);
         Assert.Contains("the operator trusts the CAs of its container's system trust store", error.Message, StringComparison.Ordinal);
         Assert.Contains("SSL_CERT_FILE", error.Message, StringComparison.Ordinal);
+        Assert.EndsWith("(after 1 attempt)", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("see inner exception", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("download failed", error.Message, StringComparison.Ordinal);
+        Assert.Equal(error.Message, again.Message);
     }
 
     [Fact]

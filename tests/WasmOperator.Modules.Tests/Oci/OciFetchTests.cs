@@ -323,4 +323,27 @@ public sealed class OciFetchTests(RegistryFixture fixture) : IClassFixture<Regis
 
         Assert.Equal(TestModules.Digest(module), fetched.ModuleDigest);
     }
+
+    [Fact]
+    public async Task A_registry_whose_certificate_is_not_trusted_is_a_certificate_error_naming_it_not_a_manifest_failure()
+    {
+        using var certificate = SelfSignedCertificate.Create();
+        await using var registry = await RegistryProcess.StartAsync(tlsCertificate: certificate);
+        var url = $"oci://{registry.HostPort}/tls/untrusted:v1";
+        // One failure in a row would open the registry's breaker: a certificate counted as one would.
+        using var fetcher = new ModuleFetcher(new ModuleFetcherOptions
+        {
+            CacheDirectory = _cache.Path,
+            MetricsRegistry = Prometheus.Metrics.NewCustomRegistry(),
+            CircuitBreakerFailures = 1,
+        });
+
+        var error = await Assert.ThrowsAsync<CertificateRejectedException>(() => fetcher.FetchAsync(new ModuleRequest { Url = url }, default));
+        // Not counted against the registry: the next fetch is tried, not refused by an open breaker.
+        await Assert.ThrowsAsync<CertificateRejectedException>(() => fetcher.FetchAsync(new ModuleRequest { Url = url }, default));
+
+        Assert.Equal(registry.HostPort, error.Host);
+        Assert.StartsWith($"{url}: the TLS certificate of {registry.HostPort} is not trusted (", error.Message, StringComparison.Ordinal);
+        Assert.Contains("SSL_CERT_FILE", error.Message, StringComparison.Ordinal);
+    }
 }
