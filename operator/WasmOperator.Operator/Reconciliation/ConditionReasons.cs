@@ -21,5 +21,11 @@ internal static class ConditionReasons
     /// <summary>The module's registry keeps failing; it is not tried until its circuit breaker's cooldown ends.</summary>
     public const string RegistryUnavailable = "RegistryUnavailable";
     public const string AuthFailed = "AuthFailed";
+
+    /// <summary>
+    /// The TLS certificate of the module's server or registry is not trusted, expired or for another name: retrying soon
+    /// gets the same one, so the plugin is stalled, and its url tried again on the re-resolve interval.
+    /// </summary>
+    public const string CertificateRejected = "CertificateRejected";
     public const string PullSecretNotFound = "PullSecretNotFound";
 }

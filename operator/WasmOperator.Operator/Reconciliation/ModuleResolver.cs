@@ -81,6 +81,11 @@ internal sealed class ModuleResolver(IKubernetes client, IModuleFetcher fetcher)
         {
             return (null, PluginOutcome.Stalled(ConditionReasons.AuthFailed, ex.Message));
         }
+        catch (CertificateRejectedException ex)
+        {
+            // Not an outage: the same certificate comes back on every retry. The reconciler tries it again on an interval.
+            return (null, PluginOutcome.Stalled(ConditionReasons.CertificateRejected, ex.Message));
+        }
         catch (RegistryUnavailableException ex)
         {
             // Not tried: the registry keeps failing. Come back when it is tried again, not with the per-item backoff.

@@ -55,7 +55,9 @@ internal static class StatusBuilder
                 Set(ConditionTypes.Ready, ConditionStatus.False, outcome.Reason, outcome.Message);
                 // An interval, not the time of the next pass: a time would change the status, and be written, on every pass.
                 Set(ConditionTypes.Reconciling, ConditionStatus.False, outcome.Reason, outcome.ResolvedAgainEvery is { } every
-                    ? $"spec.url is resolved again every {GoDuration.Format(every)} (imagePullPolicy Always) or on a spec change"
+                    ? outcome.Reason == ConditionReasons.CertificateRejected
+                        ? $"spec.url is tried again every {GoDuration.Format(every)} (a renewed certificate is picked up then), on a spec change, or when the operator restarts with a changed trust store"
+                        : $"spec.url is resolved again every {GoDuration.Format(every)} (imagePullPolicy Always) or on a spec change"
                     : outcome.Reason == ConditionReasons.AuthFailed && plugin.Spec?.ImagePullSecret is { Length: > 0 } secret
                         // A change to the named Secret requeues the plugin: fixing the credentials alone recovers it.
                         ? $"waiting for a spec change or a change to Secret {plugin.Metadata?.Namespace}/{secret}"

@@ -235,6 +235,12 @@ internal sealed partial class WasmPluginReconciler(
                 outcome = outcome with { ResolvedAgainEvery = options.AlwaysPullInterval };
             }
 
+            if (outcome is { Kind: OutcomeKind.Stalled, Reason: ConditionReasons.CertificateRejected })
+            {
+                // A server's certificate is renewed, or its CA trusted, without any change the operator watches: try again now and then.
+                outcome = outcome with { ResolvedAgainEvery = options.AlwaysPullInterval };
+            }
+
             ReleaseAdopted(key);
             await WriteStatusAsync(key, plugin, outcome, progressVersion, cancellationToken).ConfigureAwait(false);
             return outcome.Kind switch
