@@ -94,14 +94,17 @@ internal static class HttpResponses
             return $"the TLS certificate of {authority} does not name {name}; use a host name the certificate names, or give the server a certificate for {name}";
         }
 
-        if (cause.Contains("NotTimeValid", StringComparison.Ordinal))
+        // .NET lists the chain's errors in the message ("...errors in the certificate chain: NotTimeValid, UntrustedRoot").
+        var expired = cause.Contains("NotTimeValid", StringComparison.Ordinal);
+        if (expired && !cause.Contains("UntrustedRoot", StringComparison.Ordinal) && !cause.Contains("PartialChain", StringComparison.Ordinal))
         {
             return $"the TLS certificate of {authority} has expired or is not valid yet ({cause}); renew the server's certificate (or check the clock of the operator's node)";
         }
 
-        return $"the TLS certificate of {authority} is not trusted ({cause}); the operator trusts the CAs of its container's system trust store: "
+        return $"the TLS certificate of {authority} is not trusted ({cause}){(expired ? " and has expired or is not valid yet" : string.Empty)}; "
+            + "the operator trusts the CAs of its container's system trust store: "
             + "add the CA that issued it there (e.g. mount a PEM bundle of it and the public CAs into the operator's pod and set the SSL_CERT_FILE environment variable to its path), "
-            + "or give the server a certificate from a CA the operator trusts";
+            + $"or give the server {(expired ? "a current certificate" : "a certificate")} from a CA the operator trusts";
     }
 
     private static string Attempts(RetryExhaustedException failure) =>

@@ -7,7 +7,8 @@ namespace WasmOperator.Modules.Tests.Fixtures;
 /// <summary>A self-signed server certificate for 127.0.0.1 and localhost.</summary>
 internal static class SelfSignedCertificate
 {
-    public static X509Certificate2 Create()
+    /// <summary>Valid from yesterday to tomorrow, or, when <paramref name="expired"/>, until yesterday.</summary>
+    public static X509Certificate2 Create(bool expired = false)
     {
         using var key = RSA.Create(2048);
         var request = new CertificateRequest("CN=127.0.0.1", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
@@ -16,7 +17,7 @@ internal static class SelfSignedCertificate
         san.AddDnsName("localhost");
         request.CertificateExtensions.Add(san.Build());
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
-        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(expired ? -3 : -1), DateTimeOffset.UtcNow.AddDays(expired ? -1 : 1));
         return X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pfx), null);
     }
 }

@@ -83,6 +83,22 @@ public sealed class HttpSourceTests : IDisposable
     }
 
     [Fact]
+    public async Task An_https_server_with_an_expired_untrusted_certificate_is_a_certificate_error_that_says_both()
+    {
+        using var certificate = SelfSignedCertificate.Create(expired: true);
+        await using var server = await ServeAsync(certificate);
+        using var fetcher = new ModuleFetcher(Options());
+
+        var error = await Assert.ThrowsAsync<CertificateRejectedException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = $"https://{server.HostPort}/plugin.wasm" }, default));
+
+        Assert.Contains($"the TLS certificate of {server.HostPort} is not trusted (", error.Message, StringComparison.Ordinal);
+        Assert.Contains("NotTimeValid", error.Message, StringComparison.Ordinal);
+        Assert.Contains(") and has expired or is not valid yet; ", error.Message, StringComparison.Ordinal);
+        Assert.Contains("a current certificate from a CA the operator trusts", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task An_https_url_to_a_plain_http_server_says_no_TLS_handshake_happened_and_how_to_allow_plain_http()
     {
         await using var server = await ServeAsync();
