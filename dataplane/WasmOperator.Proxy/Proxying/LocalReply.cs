@@ -165,6 +165,17 @@ internal static class LocalReply
         new HeaderMap(),
         null);
 
+    /// <summary>
+    /// The reply to a request that names no host (no Host field, no <c>:authority</c>), refused before plugins run: 400, as
+    /// Envoy's connection manager answers it (missing_host_header; Envoy's <c>default_host_for_http_10</c> has no equivalent here).
+    /// </summary>
+    public static LocalResponse MissingHost() => new(
+        400,
+        "missing_host_header",
+        "the request names no host: send a Host header (HTTP/1.0 too) or, over HTTP/2, :authority"u8.ToArray(),
+        new HeaderMap(),
+        null);
+
     /// <summary>The reply when the request as the plugins left it cannot be sent (an invalid field, path or method): 500.</summary>
     public static LocalResponse InvalidRequestFromPlugins() =>
         new(500, "invalid_request_from_plugins", "the request as plugins left it cannot be sent"u8.ToArray(), new HeaderMap(), null);
