@@ -176,6 +176,22 @@ internal static class LocalReply
         new HeaderMap(),
         null);
 
+    /// <summary>
+    /// The reply to an HTTP/1.1 upgrade to other than a WebSocket (<paramref name="upgrade"/>, the client's Upgrade value):
+    /// 403 and the connection closed, as Envoy answers an upgrade its route does not enable (upgrade_failed).
+    /// </summary>
+    public static LocalResponse UpgradeFailed(string upgrade)
+    {
+        var headers = new HeaderMap();
+        headers.Add("connection", "close");
+        return new LocalResponse(
+            403,
+            "upgrade_failed",
+            Encoding.UTF8.GetBytes($"upgrade '{upgrade}' is not supported here: only websocket upgrades are (send the request without Connection: upgrade to have it served as plain HTTP)"),
+            headers,
+            null);
+    }
+
     /// <summary>The reply when the request as the plugins left it cannot be sent (an invalid field, path or method): 500.</summary>
     public static LocalResponse InvalidRequestFromPlugins() =>
         new(500, "invalid_request_from_plugins", "the request as plugins left it cannot be sent"u8.ToArray(), new HeaderMap(), null);

@@ -115,6 +115,21 @@ internal sealed partial class ProxyHandler : IDisposable
             return;
         }
 
+        if (context.Request.Headers.Upgrade.Count != 0 && context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true })
+        {
+            var upgrade = context.Request.Headers.Upgrade.ToString();
+            if (upgrade.Equals("h2c", StringComparison.OrdinalIgnoreCase))
+            {
+                IgnoreH2cUpgrade(context);
+            }
+            else if (!upgrade.Equals("websocket", StringComparison.OrdinalIgnoreCase))
+            {
+                await RefuseUpgradeAsync(context, upgrade).ConfigureAwait(false);
+                _byClass[3].Inc();
+                return;
+            }
+        }
+
         ConnectionListedFields.Remove(context.Request.Headers);
 
         // x-request-id for a request without one: plugins see it in their header map; without plugins the
@@ -346,6 +361,34 @@ internal sealed partial class ProxyHandler : IDisposable
         }
 
         var (replyHeaders, body) = LocalReply.Build(request, new ProxyWasm.Host.LocalResponse(404, "route_not_found", [], headers, null));
+        await LocalReply.WriteAsync(context, replyHeaders, body).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// An h2c upgrade (RFC 7540 §3.2) is ignored, as Envoy's HTTP/1 codec ignores it: its Upgrade and HTTP2-Settings are
+    /// dropped before plugins see the request, which is served as HTTP/1.1. Kestrel takes it for an upgrade like any other,
+    /// which sent it YARP's upgrade way, timed as a stream.
+    /// </summary>
+    private static void IgnoreH2cUpgrade(HttpContext context)
+    {
+        context.Features.Set<IHttpUpgradeFeature>(null);
+        context.Request.Headers.Upgrade = default;
+        context.Request.Headers.Remove("HTTP2-Settings");
+    }
+
+    /// <summary>
+    /// An HTTP/1.x upgrade (Connection: upgrade, as Kestrel tells it) to other than a WebSocket or h2c: stripped of its
+    /// Upgrade, it was forwarded as a plain request, the client still waiting for a 101. Only WebSockets are upgraded here,
+    /// as under Envoy with upgrade_configs for websocket alone (which compares the whole Upgrade value), and Envoy answers
+    /// an upgrade its route does not enable 403 (upgrade_failed), closing the connection lest upgrade bytes be read as the
+    /// next request; so does the proxy.
+    /// </summary>
+    private async Task RefuseUpgradeAsync(HttpContext context, string upgrade)
+    {
+        var request = context.Request;
+        var printable = Http1ResponseHead.Printable(upgrade);
+        LogUpgradeRefused(_log, printable, request.Method, Http1ResponseHead.Printable(request.Path.Value ?? ""));
+        var (replyHeaders, body) = LocalReply.Build(request, LocalReply.UpgradeFailed(printable));
         await LocalReply.WriteAsync(context, replyHeaders, body).ConfigureAwait(false);
     }
 
@@ -773,6 +816,9 @@ internal sealed partial class ProxyHandler : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "CONNECT {Target}: CONNECT is not supported here, no route accepts it (Envoy's NR, route_not_found); answered 404 and closed the connection, nothing sent upstream")]
     private static partial void LogConnectRefused(ILogger logger, string target);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "upgrade '{Upgrade}' refused: {Method} {Path} asks for an upgrade other than websocket, the only one enabled here (Envoy's upgrade_failed); answered 403 and closed the connection, nothing sent upstream")]
+    private static partial void LogUpgradeRefused(ILogger logger, string upgrade, string method, string path);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "unexpected failure: {Method} {Path}: {Type}: {Error}; {Outcome}")]
     private static partial void LogUnexpectedFailure(ILogger logger, string method, string path, string type, string error, string outcome, Exception exception);
