@@ -115,7 +115,7 @@ internal sealed partial class ProxyHandler : IDisposable
             return;
         }
 
-        if (context.Request.Headers.Upgrade.Count != 0 && context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true })
+        if (context.Request.Headers.Upgrade.Count != 0 && AsksForUpgrade(context.Request.Headers.Connection))
         {
             var upgrade = context.Request.Headers.Upgrade.ToString();
             if (upgrade.Equals("h2c", StringComparison.OrdinalIgnoreCase))
@@ -365,6 +365,27 @@ internal sealed partial class ProxyHandler : IDisposable
     }
 
     /// <summary>
+    /// Whether Connection lists the upgrade option, which with an Upgrade field makes a request an upgrade, as Envoy tells
+    /// it (Utility::isUpgrade). Not Kestrel's IsUpgradableRequest, which is false for a request with a body: Envoy refuses
+    /// that upgrade all the same, and forwarded it went up stripped of its Upgrade.
+    /// </summary>
+    private static bool AsksForUpgrade(Microsoft.Extensions.Primitives.StringValues connection)
+    {
+        foreach (var value in connection)
+        {
+            foreach (var range in value.AsSpan().Split(','))
+            {
+                if (value.AsSpan()[range].Trim(" \t").Equals("upgrade", StringComparison.OrdinalIgnoreCase))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
     /// An h2c upgrade (RFC 7540 §3.2) is ignored, as Envoy's HTTP/1 codec ignores it: its Upgrade and HTTP2-Settings are
     /// dropped before plugins see the request, which is served as HTTP/1.1. Kestrel takes it for an upgrade like any other,
     /// which sent it YARP's upgrade way, timed as a stream.
@@ -377,7 +398,7 @@ internal sealed partial class ProxyHandler : IDisposable
     }
 
     /// <summary>
-    /// An HTTP/1.x upgrade (Connection: upgrade, as Kestrel tells it) to other than a WebSocket or h2c: stripped of its
+    /// An HTTP/1.x upgrade (<see cref="AsksForUpgrade"/>) to other than a WebSocket or h2c: stripped of its
     /// Upgrade, it was forwarded as a plain request, the client still waiting for a 101. Only WebSockets are upgraded here,
     /// as under Envoy with upgrade_configs for websocket alone (which compares the whole Upgrade value), and Envoy answers
     /// an upgrade its route does not enable 403 (upgrade_failed), closing the connection lest upgrade bytes be read as the
