@@ -39,8 +39,12 @@ internal sealed partial class Exchange
     // The plugins let the upstream's 101 through (under the turn): YARP relays the upgraded stream, which a stop resets.
     private volatile bool _upgraded;
 
-    // The token YARP forwards an upgrade under (StopToken): a stop cancels it, nothing else does.
+    // The token YARP forwards an upgrade under (StopToken): a stop cancels it, and once upgraded the stream idle timer
+    // (TimeUpgradedStream).
     private CancellationTokenSource? _stopUpgrade;
+
+    // The stream idle timer (_idle) is _stopUpgrade's: the upgraded stream is timed by the exchange, not YARP.
+    private volatile bool _timesUpgrade;
 
     /// <summary>True once a stop made from outside a callback interrupted the stream's I/O.</summary>
     public bool Interrupted => Volatile.Read(ref _phase) is Interrupting or InterruptDone;
@@ -163,10 +167,10 @@ internal sealed partial class Exchange
     /// <summary>
     /// The token YARP forwards an upgrade (a WebSocket over HTTP/1.1 or h2c's extended CONNECT, a CONNECT) under: a stop
     /// made from outside a callback cancels it, so one made while the upstream has not answered yet cancels the upstream
-    /// request and the reply goes out at once, not when the 101 comes or at the upstream timeout. Nothing else cancels
-    /// it: the upgrade's timers stay YARP's (its activity timeout, the stream idle timeout, and
-    /// <see cref="UpgradeResponseTimeout"/> until the 101), so a timeout ends it as before. Once upgraded, the stop resets
-    /// the stream (<see cref="Interrupt"/>) and this ends YARP's copies too. Called once, before forwarding.
+    /// request and the reply goes out at once, not when the 101 comes or at the upstream timeout. Until the 101 the wait
+    /// is timed by <see cref="UpgradeResponseTimeout"/>; after it, by the stream idle timer on this token
+    /// (<see cref="TimeUpgradedStream"/>). Once upgraded, the stop resets the stream (<see cref="Interrupt"/>) and this
+    /// ends YARP's copies too. Called once, before forwarding.
     /// </summary>
     public CancellationToken StopToken()
     {
@@ -180,6 +184,30 @@ internal sealed partial class Exchange
 
         return stop.Token;
     }
+
+    /// <summary>
+    /// Starts the stream idle timer (Envoy's <c>stream_idle_timeout</c>) of an upgraded stream the plugins let through,
+    /// on <see cref="StopToken"/>'s token: cancelled when no byte moved either way for
+    /// <see cref="Configuration.ProxyOptions.StreamIdleTimeout"/>, each chunk either side of <see cref="PluginUpgradedStream"/> reads
+    /// counting (<see cref="StreamActive"/>), a chunk a plugin holds too. YARP's activity timer, which timed it before,
+    /// sees only what leaves the plugins: a WebSocket whose client's messages a plugin held was closed as idle.
+    /// </summary>
+    public void TimeUpgradedStream()
+    {
+        if (Volatile.Read(ref _stopUpgrade) is not { } stop)
+        {
+            return;
+        }
+
+        _idleAfter = _options.StreamIdleTimeout;
+        _timesUpgrade = true;
+        // Published after _idleAfter: StreamActive on the other direction's read reads both.
+        Interlocked.Exchange(ref _idle, stop);
+        stop.CancelAfter(_idleAfter);
+    }
+
+    /// <summary>True once the stream idle timer of <see cref="TimeUpgradedStream"/> fired (or a stop cancelled its token: see <see cref="IsStopped"/>).</summary>
+    public bool UpgradedStreamIdleTimedOut => _timesUpgrade && Volatile.Read(ref _idle)?.IsCancellationRequested == true;
 
     /// <summary>
     /// No interruption starts once the exchange completes, and one cancelling the client's body read ends first: Kestrel

@@ -171,10 +171,10 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     }
 
     /// <summary>True once the upstream timer of <see cref="TimeUpstream"/> fired.</summary>
-    public bool UpstreamTimedOut => !IsGrpc && _idle?.IsCancellationRequested == true;
+    public bool UpstreamTimedOut => !IsGrpc && !_timesUpgrade && _idle?.IsCancellationRequested == true;
 
-    /// <summary>Bytes moved (a body chunk either way, the response head): the stream idle (or upstream) timer starts over.</summary>
-    public void StreamActive() => _idle?.CancelAfter(_idleAfter);
+    /// <summary>Bytes moved (a body or upgraded stream chunk either way, the response head): the stream idle (or upstream) timer starts over.</summary>
+    public void StreamActive() => Volatile.Read(ref _idle)?.CancelAfter(_idleAfter);
 
     /// <summary>True once the client sent all of its request (its body ended, or it had none).</summary>
     public bool RequestComplete { get; set; }

@@ -31,6 +31,7 @@ internal sealed class PluginUpgradedStream(Exchange exchange, Stream inner, bool
     public static async ValueTask RelayThroughPluginsAsync(HttpContext context, HttpResponseMessage upstream, Exchange exchange, CancellationToken cancellationToken)
     {
         var upstreamSide = await upstream.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        exchange.TimeUpgradedStream();
         upstream.Content = new UpgradedContent(new PluginUpgradedStream(exchange, upstreamSide, request: false));
         var upgrade = context.Features.Get<IHttpUpgradeFeature>();
         var connect = context.Features.Get<IHttpExtendedConnectFeature>();
@@ -88,6 +89,7 @@ internal sealed class PluginUpgradedStream(Exchange exchange, Stream inner, bool
 
                     if (next.Released is { } released)
                     {
+                        exchange.StreamActive();
                         _pending = released;
                         _offset = 0;
                         continue;
@@ -107,6 +109,10 @@ internal sealed class PluginUpgradedStream(Exchange exchange, Stream inner, bool
                 read = 0;
                 afterUpstreamEnded = true;
             }
+
+            // Bytes moved on this side, whether a plugin holds them or not: the stream idle timer starts over (Envoy's
+            // counts either direction; YARP's never saw a held chunk).
+            exchange.StreamActive();
 
             if (exchange.MustLeaveIoThread)
             {

@@ -31,6 +31,7 @@ internal sealed partial class ProxyHandler : IDisposable
     private readonly Dictionary<string, string> _prefixes;
     private readonly ForwarderRequestConfig _http11;
     private readonly ForwarderRequestConfig _http11Stream;
+    private readonly ForwarderRequestConfig _http11StreamTimedByExchange;
     private readonly ForwarderRequestConfig _http11TimedByExchange;
     private readonly ForwarderRequestConfig _http2;
     private readonly ForwarderRequestConfig _http2TimedByExchange;
@@ -51,6 +52,9 @@ internal sealed partial class ProxyHandler : IDisposable
         // Streams that may rightly stay quiet for minutes (gRPC calls, upgraded and CONNECT streams) go idle by Envoy's
         // stream_idle_timeout, not by the upstream timeout of an ordinary request.
         _http11Stream = _http11 with { ActivityTimeout = options.StreamIdleTimeout };
+        // Through plugins an upgraded stream is timed by its exchange (Exchange.TimeUpgradedStream): plugins hold bytes
+        // YARP never sees. Until the 101, UpgradeResponseTimeout bounds the wait.
+        _http11StreamTimedByExchange = _http11Stream with { ActivityTimeout = Timeout.InfiniteTimeSpan };
         // Through plugins the exchange times the upstream itself (Exchange.TimeUpstream): it reads the response body, so
         // YARP's timer, which only its own copies start over, would end a response still streaming after the timeout.
         _http11TimedByExchange = _http11 with { ActivityTimeout = Timeout.InfiniteTimeSpan };
@@ -497,9 +501,10 @@ internal sealed partial class ProxyHandler : IDisposable
 
         var stream = !grpc && IsStream(context);
         var (invoker, config) = grpc ? (_invoker, exchange is null ? _http2 : _http2TimedByExchange)
-            : stream ? (_upgradeInvoker, _http11Stream) : (_invoker, exchange is null ? _http11 : _http11TimedByExchange);
-        // An upgrade is timed by YARP (UpgradeResponseTimeout, then _http11Stream's activity timeout); through plugins its
-        // token is one a stop cancels, which may come while the upstream has not answered yet.
+            : stream ? (_upgradeInvoker, exchange is null ? _http11Stream : _http11StreamTimedByExchange) : (_invoker, exchange is null ? _http11 : _http11TimedByExchange);
+        // An upgrade is timed by UpgradeResponseTimeout, then by _http11Stream's activity timeout; through plugins its
+        // token is one a stop cancels, which may come while the upstream has not answered yet, and after the 101 the
+        // exchange's stream idle timer (Exchange.TimeUpgradedStream).
         var timer = exchange is null ? default : grpc ? exchange.StreamIdleToken : stream ? exchange.StopToken() : exchange.TimeUpstream();
         var error = await _forwarder.SendAsync(context, _prefixes[cluster], invoker, config, PluginTransformer.Instance, timer).ConfigureAwait(false);
         exchange?.RelayException?.Throw();
@@ -550,7 +555,7 @@ internal sealed partial class ProxyHandler : IDisposable
             return;
         }
 
-        if (error == ForwarderError.UpgradeActivityTimeout)
+        if (error == ForwarderError.UpgradeActivityTimeout || (error != ForwarderError.None && exchange is { UpgradedStreamIdleTimedOut: true, IsStopped: false }))
         {
             // A WebSocket quiet for the stream idle timeout: ended as Envoy ends it, not an upstream failure.
             exchange?.SetResponseFlag(ResponseFlags.StreamIdleTimeout);

@@ -3,7 +3,8 @@ namespace WasmOperator.Proxy.Proxying;
 /// <summary>
 /// Bounds the wait for the upstream's answer to an upgrade (a WebSocket's 101) by the upstream timeout, as Envoy's
 /// route timeout covers an upgrade until its response. Once answered, the stream is bounded by the stream idle timeout
-/// alone: YARP's activity timeout, which for upgrades is <see cref="Configuration.ProxyOptions.StreamIdleTimeout"/>.
+/// alone: YARP's activity timeout, which for upgrades is <see cref="Configuration.ProxyOptions.StreamIdleTimeout"/>, or
+/// through plugins the exchange's timer of the same length (<see cref="Exchange.TimeUpgradedStream"/>).
 /// </summary>
 /// <remarks>
 /// HttpClient holds the token only until the response head arrived. YARP takes a cancellation that is not its own

@@ -2,7 +2,8 @@
 ;; on_tick (every 100 ms) resumes the request (proxy_continue_stream(0)) and logs "resumed"; with 'n' the next chunk's
 ;; callback continues, letting both go on. Later chunks pass. With 'a' it holds every chunk, never resuming, as a plugin
 ;; waiting for a whole message that never ends does. With 'x' it traps on the first chunk that has bytes (a frame parser's
-;; bug) instead of holding it. One stream per VM at a time.
+;; bug) instead of holding it. With 'm' it holds every chunk until the body it buffered reaches 200 bytes (a long message),
+;; whose callback continues: all of it goes on at once. One stream per VM at a time.
 (module
   (import "env" "proxy_get_buffer_bytes" (func $get_buffer (param i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_set_tick_period_milliseconds" (func $tick_period (param i32) (result i32)))
@@ -27,6 +28,7 @@
     i32.const 1)
   (func (export "proxy_on_request_body") (param $ctx i32) (param $size i32) (param i32) (result i32)
     (if (i32.eq (global.get $mode) (i32.const 97)) (then (return (i32.const 1))))
+    (if (i32.eq (global.get $mode) (i32.const 109)) (then (return (i32.lt_u (local.get $size) (i32.const 200)))))
     (if (i32.or (global.get $held) (i32.eqz (local.get $size))) (then (return (i32.const 0))))
     (if (i32.eq (global.get $mode) (i32.const 120)) (then (global.set $held (i32.const 1)) (unreachable)))
     (global.set $held (i32.const 1))

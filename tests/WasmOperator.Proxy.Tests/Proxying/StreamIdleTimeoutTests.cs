@@ -83,6 +83,48 @@ public sealed class StreamIdleTimeoutTests
         Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("forwarding failed", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// Envoy's stream idle timer starts over on bytes either way, those a plugin holds too: a WebSocket whose client sends
+    /// a message every half second, each held by a plugin (nothing reaches the upstream, nothing comes back), is not idle.
+    /// It was closed at the first stream idle timeout: YARP's timer, which timed it, sees only what leaves the plugins.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_websocket_whose_messages_a_plugin_holds_stays_open_while_the_client_keeps_sending(bool h2c)
+    {
+        await using var echo = await WebSocketUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("hold", Wat("websocket_hold"), "hold", config: "m")), o =>
+        {
+            o.Clusters[ProxyOptions.DefaultCluster] = echo.Address;
+            o.UpstreamTimeout = TimeSpan.FromSeconds(2.5);
+            o.StreamIdleTimeout = TimeSpan.FromSeconds(2);
+            o.ShardsPerPlugin = 1;
+        });
+        using var invoker = NewInvoker();
+        using var socket = await ConnectAsync(proxy, invoker, h2c);
+
+        // Three stream idle timeouts of the client's messages, all held; the long one at the end lets them go on.
+        List<string> sent = [];
+        for (var i = 0; i < 12; i++)
+        {
+            sent.Add($"m{i}");
+            await SendAsync(socket, sent[^1]);
+            await Task.Delay(TimeSpan.FromMilliseconds(500));
+        }
+
+        sent.Add(new string('z', 300));
+        await SendAsync(socket, sent[^1]);
+
+        foreach (var message in sent)
+        {
+            Assert.Equal(message, await ReceiveAsync(socket));
+        }
+
+        Assert.Equal(sent, echo.Received);
+        Assert.Contains("proxy_stream_idle_timeouts_total 0", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
     /// <param name="withPlugin">Through a plugin YARP forwards the upgrade under a token a plugin's stop cancels, not a timer.</param>
     [Theory]
     [InlineData(false, false)]
@@ -325,9 +367,26 @@ public sealed class StreamIdleTimeoutTests
 
     private static async Task<string> EchoAsync(ClientWebSocket socket, string message)
     {
-        await socket.SendAsync(Encoding.UTF8.GetBytes(message).AsMemory(), WebSocketMessageType.Text, true, CancellationToken.None).AsTask().WaitAsync(Patience);
-        var buffer = new byte[64];
-        var received = await socket.ReceiveAsync(buffer.AsMemory(), CancellationToken.None).AsTask().WaitAsync(Patience);
-        return Encoding.UTF8.GetString(buffer, 0, received.Count);
+        await SendAsync(socket, message);
+        return await ReceiveAsync(socket);
+    }
+
+    private static Task SendAsync(ClientWebSocket socket, string message) =>
+        socket.SendAsync(Encoding.UTF8.GetBytes(message).AsMemory(), WebSocketMessageType.Text, true, CancellationToken.None).AsTask().WaitAsync(Patience);
+
+    /// <summary>One whole text message.</summary>
+    private static async Task<string> ReceiveAsync(ClientWebSocket socket)
+    {
+        var buffer = new byte[1024];
+        var count = 0;
+        ValueWebSocketReceiveResult received;
+        do
+        {
+            received = await socket.ReceiveAsync(buffer.AsMemory(count), CancellationToken.None).AsTask().WaitAsync(Patience);
+            count += received.Count;
+        }
+        while (!received.EndOfMessage);
+
+        return Encoding.UTF8.GetString(buffer, 0, count);
     }
 }
