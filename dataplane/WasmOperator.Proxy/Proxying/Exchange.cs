@@ -52,6 +52,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     private readonly SemaphoreSlim _turn = new(1, 1);
     private readonly Lock _state = new();
     private ConcurrentDictionary<string, byte[]>? _filterState;
+    private StreamHost? _endingRequest;
     private StreamHost? _endingResponse;
     private bool _waitsEnded;
     private bool _replyWritten;
@@ -438,7 +439,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// stopped it (here or on the response's side), or the plugins hold more than the buffer limit (413).
     /// </summary>
     /// <remarks>
-    /// Plugins may read and edit request trailers. The HTTP/1.1 forwarder (HTTP/1.1 and h2c clients to plain-HTTP
+    /// Plugins may read and edit request trailers, and create them in the last body callback when the client sent none
+    /// (<see cref="RequestTrailersCreatedAtEnd"/>). The HTTP/1.1 forwarder (HTTP/1.1 and h2c clients to plain-HTTP
     /// upstreams) forwards them as plugins left them (chunked); over YARP (gRPC, TLS upstreams) they are not forwarded:
     /// HttpClient cannot send request trailers.
     /// </remarks>
@@ -966,6 +968,43 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
     }
 
+    /// <summary>
+    /// Envoy's addDecodedTrailers: in the last request body callback (end_of_stream, the client sent no trailers) a
+    /// plugin may create request trailers, sent upstream where the request carries them (chunked HTTP/1.1). Null
+    /// outside that callback: the map is then simply absent.
+    /// </summary>
+    public HeaderMap? RequestTrailersCreatedAtEnd(StreamHost host)
+    {
+        if (!ReferenceEquals(_endingRequest, host))
+        {
+            return null;
+        }
+
+        // Reached from a hostcall, which holds the lock already (it is reentrant).
+        lock (_state)
+        {
+            if (host.Entry.LogOnly)
+            {
+                // A LOG_ONLY plugin works on a map that never reaches the wire (ObserveBody counts what it adds).
+                return host.RequestTrailers = Copy(RequestTrailers) ?? new HeaderMap(0);
+            }
+
+            if (RequestTrailers is null)
+            {
+                RequestTrailers = new HeaderMap(4);
+                foreach (var other in _hosts)
+                {
+                    if (!other.Entry.LogOnly)
+                    {
+                        other.RequestTrailers = RequestTrailers;
+                    }
+                }
+            }
+
+            return RequestTrailers;
+        }
+    }
+
     private static HeaderMap ToMap(IReadOnlyList<KeyValuePair<string, string>> fields)
     {
         var map = new HeaderMap(fields.Count);
@@ -1485,7 +1524,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         {
             copy.Append(data);
             SetBody(host, request, copy.View);
-            trailers = host.ResponseTrailers;
+            trailers = request ? host.RequestTrailers : host.ResponseTrailers;
         }
 
         var seen = Invoke(host, stream, request ? Phase.RequestBody : Phase.ResponseBody, endOfStream);
@@ -1493,9 +1532,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         lock (_state)
         {
             rewrote = copy.TakeRewrite();
-            // Response trailers it created at the end of the body (TrailersCreatedAtEnd) count as a trailers callback's edits do.
-            createdTrailers = !request && trailers is null && host.ResponseTrailers is { } created &&
-                (created.Count > 0 || ResponseTrailers is not null) && !SameHeaders(created, ResponseTrailers);
+            // Trailers it created at the end of the body (TrailersCreatedAtEnd) count as a trailers callback's edits do.
+            var (mine, shared) = request ? (host.RequestTrailers, RequestTrailers) : (host.ResponseTrailers, ResponseTrailers);
+            createdTrailers = trailers is null && mine is { } created && (created.Count > 0 || shared is not null) && !SameHeaders(created, shared);
         }
 
         if (rewrote)
@@ -1855,7 +1894,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
         host.RequestStarted |= phase == Phase.RequestHeaders;
         host.DropStaleContinue(request: phase is Phase.RequestHeaders or Phase.RequestBody or Phase.RequestTrailers);
-        // The last response body callback, the one place a plugin may create response trailers.
+        // The last body callback of either direction, the one place a plugin may create its trailers (an upgraded
+        // stream's request has none).
+        _endingRequest = phase == Phase.RequestBody && endOfStream && !_upgraded ? host : null;
         _endingResponse = phase == Phase.ResponseBody && endOfStream ? host : null;
         var start = Stopwatch.GetTimestamp();
         var result = phase switch
@@ -1867,6 +1908,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             Phase.ResponseBody => stream.OnResponseBody(endOfStream),
             _ => stream.OnResponseTrailers(),
         };
+        _endingRequest = null;
         _endingResponse = null;
         var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
         var metrics = host.Entry.Metrics;

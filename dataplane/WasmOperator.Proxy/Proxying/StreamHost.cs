@@ -103,7 +103,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     public HeaderMap? GetHeaderMap(MapType type) => type switch
     {
         MapType.RequestHeaders => RequestHeaders,
-        MapType.RequestTrailers => RequestTrailers,
+        MapType.RequestTrailers => RequestTrailers ?? exchange.RequestTrailersCreatedAtEnd(this),
         MapType.ResponseHeaders => ResponseHeaders,
         MapType.ResponseTrailers => ResponseTrailers ?? exchange.TrailersCreatedAtEnd(this),
         _ => null,

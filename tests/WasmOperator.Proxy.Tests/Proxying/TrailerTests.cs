@@ -164,6 +164,40 @@ public sealed class TrailerTests
         Assert.Equal("abc123", Assert.Single(received.Trailers, t => t.Key.Equals("x-checksum", StringComparison.OrdinalIgnoreCase)).Value);
     }
 
+    /// <summary>
+    /// Envoy's addDecodedTrailers: in the last request body callback a plugin may create request trailers the client did
+    /// not send; a chunked request carries them upstream. Before, the map was absent there and nothing went on.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_plugin_creates_request_trailers_in_the_last_body_callback_that_reach_the_upstream_of_a_chunked_request(bool logOnly)
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("eos", Wat("request_trailer_at_eos"), "eos", extra: logOnly ? "mode: LOG_ONLY" : "")),
+            o => o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address);
+
+        var text = await RawHttp.PostChunkedWithTrailersAsync(proxy.Server.Options.Port, "/upload", "hello");
+
+        Assert.StartsWith("HTTP/1.1 200", text, StringComparison.Ordinal);
+        var received = Assert.Single(upstream.Requests);
+        Assert.Equal("hello", Encoding.ASCII.GetString(received.Body));
+        if (logOnly)
+        {
+            Assert.DoesNotContain(received.Trailers, t => t.Key.Equals("x-added-at-eos", StringComparison.OrdinalIgnoreCase));
+            Assert.Contains(
+                "wasm_plugin_log_only_actions_total{plugin=\"default/eos\",action=\"header_mutation\"} 1\n",
+                await proxy.MetricsAsync(),
+                StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Equal("chunked", received.Header("Transfer-Encoding"));
+            Assert.Equal("yes", Assert.Single(received.Trailers, t => t.Key.Equals("x-added-at-eos", StringComparison.OrdinalIgnoreCase)).Value);
+        }
+    }
+
     [Fact]
     public async Task Without_request_trailers_the_last_request_body_callback_has_end_of_stream()
     {
