@@ -227,8 +227,10 @@ public sealed class TrailerTests
         Assert.True(proxy.Logs.Contains("request trailer pairs: 0 bytes"), string.Join("\n", proxy.Logs.Lines));
     }
 
-    [Fact]
-    public async Task A_plugin_reads_a_request_trailer_of_an_h2c_grpc_call()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_plugin_reads_a_request_trailer_of_an_h2c_grpc_call(bool emptyData)
     {
         await using var grpc = await GrpcUpstream.StartAsync();
         await using var proxy = await ProxyHarness.StartAsync(
@@ -239,7 +241,7 @@ public sealed class TrailerTests
             proxy.Server.Options.H2cPort,
             "/test.Echo/Unary",
             [("content-type", "application/grpc"), ("te", "trailers")],
-            GrpcUpstream.Frame("hi"),
+            emptyData ? [GrpcUpstream.Frame("hi"), []] : [GrpcUpstream.Frame("hi")],
             [("x-checksum", "h2sum")]);
 
         Assert.Equal(1, frames[0]); // response HEADERS, not RST_STREAM
@@ -247,6 +249,38 @@ public sealed class TrailerTests
         Assert.True(proxy.Logs.Contains("request trailer x-checksum=h2sum body-eos=0"), string.Join("\n", proxy.Logs.Lines));
         Assert.Equal("/test.Echo/Unary", Assert.Single(grpc.Calls)["path"]);
     }
+    /// <summary>
+    /// An h2c client may end the body with an empty DATA frame before its trailers (HEADERS with END_STREAM): the trailers
+    /// still reach the plugins and the upstream. Guards the end-of-body reads (Kestrel wakes a reader on the empty frame);
+    /// <paramref name="length"/>: the client declared a content-length, and the request still goes up chunked to carry them.
+    /// </summary>
+    [Theory]
+    [InlineData("none", false)]
+    [InlineData("pass_through", false)]
+    [InlineData("request_trailer_read", true)]
+    [InlineData("hold_request_body", true)]
+    public async Task Request_trailers_of_an_h2c_request_that_come_after_an_empty_data_frame_reach_the_plugins_and_the_upstream(string fixture, bool length)
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        await using var proxy = await ProxyHarness.StartAsync(fixture == "none" ? "plugins: []\n" : Yaml(Plugin("body", Wat(fixture), "body")), o => o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address);
+
+        var frames = await RawHttp.PostH2WithTrailersAsync(
+            proxy.Server.Options.H2cPort,
+            "/upload",
+            length ? [("content-length", "5")] : [],
+            ["hello"u8.ToArray(), []],
+            [("x-checksum", "h2sum")]);
+
+        Assert.Equal(1, frames[0]); // response HEADERS, not RST_STREAM
+        var received = Assert.Single(upstream.Requests);
+        Assert.Equal("hello", Encoding.ASCII.GetString(received.Body));
+        Assert.Equal("h2sum", Assert.Single(received.Trailers, t => t.Key.Equals("x-checksum", StringComparison.OrdinalIgnoreCase)).Value);
+        if (fixture == "request_trailer_read")
+        {
+            Assert.True(proxy.Logs.Contains("request trailer x-checksum=h2sum body-eos=0"), string.Join("\n", proxy.Logs.Lines));
+        }
+    }
+
     [Fact]
     public async Task A_plugin_reads_the_grpc_status_property_in_its_trailers_callback()
     {

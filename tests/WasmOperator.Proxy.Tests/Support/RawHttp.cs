@@ -85,7 +85,11 @@ internal static class RawHttp
     /// Sends one HTTP/2 POST on stream 1: headers, one DATA frame without END_STREAM, then a trailers
     /// HEADERS frame with END_STREAM. Waits until the response stream ends; returns the frame types seen on stream 1.
     /// </summary>
-    public static async Task<List<byte>> PostH2WithTrailersAsync(int port, string path, IReadOnlyList<(string Name, string Value)> headers, byte[] body, IReadOnlyList<(string Name, string Value)> trailers)
+    public static Task<List<byte>> PostH2WithTrailersAsync(int port, string path, IReadOnlyList<(string Name, string Value)> headers, byte[] body, IReadOnlyList<(string Name, string Value)> trailers) =>
+        PostH2WithTrailersAsync(port, path, headers, [body], trailers);
+
+    /// <summary>As the other overload, the body in these DATA frames (an empty one among them, say), none with END_STREAM.</summary>
+    public static async Task<List<byte>> PostH2WithTrailersAsync(int port, string path, IReadOnlyList<(string Name, string Value)> headers, IReadOnlyList<byte[]> dataFrames, IReadOnlyList<(string Name, string Value)> trailers)
     {
         using var client = new TcpClient();
         await client.ConnectAsync(IPAddress.Loopback, port);
@@ -102,7 +106,11 @@ internal static class RawHttp
         }
 
         await WriteFrameAsync(stream, Headers, EndHeaders, 1, [.. block]);
-        await WriteFrameAsync(stream, Data, 0, 1, body);
+        foreach (var data in dataFrames)
+        {
+            await WriteFrameAsync(stream, Data, 0, 1, data);
+        }
+
         var trailerBlock = new List<byte>();
         foreach (var (name, value) in trailers)
         {
