@@ -168,19 +168,32 @@ public sealed class TrailerTests
     /// Envoy's addDecodedTrailers: in the last request body callback a plugin may create request trailers the client did
     /// not send; a chunked request carries them upstream. Before, the map was absent there and nothing went on.
     /// </summary>
+    /// <param name="h2c">An h2c client's request without a content-length, which goes up chunked.</param>
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task A_plugin_creates_request_trailers_in_the_last_body_callback_that_reach_the_upstream_of_a_chunked_request(bool logOnly)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public async Task A_plugin_creates_request_trailers_in_the_last_body_callback_that_reach_the_upstream_of_a_chunked_request(bool logOnly, bool h2c)
     {
         await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
         await using var proxy = await ProxyHarness.StartAsync(
             Yaml(Plugin("eos", Wat("request_trailer_at_eos"), "eos", extra: logOnly ? "mode: LOG_ONLY" : "")),
             o => o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address);
 
-        var text = await RawHttp.PostChunkedWithTrailersAsync(proxy.Server.Options.Port, "/upload", "hello");
+        if (h2c)
+        {
+            var reply = await RawHttp.SendH2Async(
+                proxy.Server.Options.H2cPort,
+                [(":method", "POST"), (":scheme", "http"), (":path", "/upload"), (":authority", "app")],
+                "hello"u8.ToArray());
+            Assert.Equal(200, reply.Status);
+        }
+        else
+        {
+            var text = await RawHttp.PostChunkedWithTrailersAsync(proxy.Server.Options.Port, "/upload", "hello");
+            Assert.StartsWith("HTTP/1.1 200", text, StringComparison.Ordinal);
+        }
 
-        Assert.StartsWith("HTTP/1.1 200", text, StringComparison.Ordinal);
         var received = Assert.Single(upstream.Requests);
         Assert.Equal("hello", Encoding.ASCII.GetString(received.Body));
         if (logOnly)
