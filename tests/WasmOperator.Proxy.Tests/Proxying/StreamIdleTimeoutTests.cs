@@ -53,7 +53,7 @@ public sealed class StreamIdleTimeoutTests
         Assert.Equal("second", await EchoAsync(socket, "second"));
     }
 
-    /// <param name="withPlugin">Through a plugin YARP forwards the upgrade under a token a plugin's stop cancels, not a timer.</param>
+    /// <param name="withPlugin">Through a plugin the exchange's stream idle timer ends it, not YARP's activity timer.</param>
     [Theory]
     [InlineData(false, false)]
     [InlineData(true, false)]
