@@ -595,8 +595,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 (int)upstream.StatusCode is >= 200 and not 204 and not 304,
             upstream.Content.Headers.ContentLength,
             trailersAfterLength: upstream.Version.Major >= 2,
-            async ct => await upstream.Content.ReadAsStreamAsync(ct).ConfigureAwait(false),
-            () => upstream.TrailingHeaders.NonValidated.Count > 0 ? ToMap(upstream.TrailingHeaders) : null,
+            upstream,
             // Upgrades go upstream as HTTP/1.1 (over h2c too, as YARP turns an extended CONNECT into an Upgrade): YARP
             // relays the upgraded bytes after a 101, through the plugins' body callbacks (PluginUpgradedStream).
             upgrade: upstream.StatusCode == HttpStatusCode.SwitchingProtocols,
@@ -616,12 +615,24 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
     /// <summary>The fast path's hook: the same response callbacks for a response read by <see cref="Http1Forwarder"/>.</summary>
     ValueTask<bool> IUpstreamResponseObserver.OnResponseAsync(UpstreamResponse upstream, CancellationToken cancellationToken) =>
-        new(OnResponseAsync(upstream.HasBody, upstream.ContentLength, trailersAfterLength: false, _ => ValueTask.FromResult<Stream>(upstream.Body),
-            () => upstream.Body.Trailers is { Count: > 0 } received ? ToMap(received) : null, upgrade: false, cancellationToken));
+        new(OnResponseAsync(upstream.HasBody, upstream.ContentLength, trailersAfterLength: false, upstream, upgrade: false, cancellationToken));
 
+    /// <summary>The upstream response's body: the fast path's (<see cref="UpstreamResponse"/>) or YARP's (an <see cref="HttpResponseMessage"/>).</summary>
+    private static async ValueTask<Stream> OpenBodyAsync(object upstream, CancellationToken cancellationToken) => upstream is UpstreamResponse fast
+        ? fast.Body
+        : await ((HttpResponseMessage)upstream).Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+
+    /// <summary>The trailers that ended the upstream's body, if any (read once the body ended).</summary>
+    private static HeaderMap? UpstreamTrailersOf(object upstream) => upstream switch
+    {
+        UpstreamResponse fast => fast.Body.Trailers is { Count: > 0 } received ? ToMap(received) : null,
+        _ => ((HttpResponseMessage)upstream).TrailingHeaders is { NonValidated.Count: > 0 } trailing ? ToMap(trailing) : null,
+    };
+
+    /// <param name="upstream">The response: an <see cref="UpstreamResponse"/> (the fast path) or an <see cref="HttpResponseMessage"/> (YARP), read through
+    /// <see cref="OpenBodyAsync"/> and <see cref="UpstreamTrailersOf"/> (no delegates made per response).</param>
     /// <param name="upgrade">The upstream's 101 to an upgrade: YARP relays the upgraded stream once this returns true.</param>
-    private async Task<bool> OnResponseAsync(bool hasBody, long? declared, bool trailersAfterLength, Func<CancellationToken, ValueTask<Stream>> openBody,
-        Func<HeaderMap?> upstreamTrailers, bool upgrade, CancellationToken cancellationToken)
+    private async Task<bool> OnResponseAsync(bool hasBody, long? declared, bool trailersAfterLength, object upstream, bool upgrade, CancellationToken cancellationToken)
     {
         StreamActive();
         var response = Context.Response;
@@ -672,7 +683,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         var chunk = ArrayPool<byte>.Shared.Rent(ChunkSize);
         try
         {
-            return await CopyResponseBodyAsync(declared, trailersAfterLength, openBody, upstreamTrailers, chunk, cancellationToken).ConfigureAwait(false);
+            return await CopyResponseBodyAsync(declared, trailersAfterLength, upstream, chunk, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -730,13 +741,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         return true;
     }
 
-    private async Task<bool> CopyResponseBodyAsync(long? declared, bool trailersAfterLength, Func<CancellationToken, ValueTask<Stream>> openBody,
-        Func<HeaderMap?> upstreamTrailers, byte[] chunk, CancellationToken cancellationToken)
+    private async Task<bool> CopyResponseBodyAsync(long? declared, bool trailersAfterLength, object upstream, byte[] chunk, CancellationToken cancellationToken)
     {
         var response = Context.Response;
         var started = false;
         long total = 0;
-        var stream = await openBody(cancellationToken).ConfigureAwait(false);
+        var stream = await OpenBodyAsync(upstream, cancellationToken).ConfigureAwait(false);
         HeldBodyRead? held = null;
         await using (stream.ConfigureAwait(false))
         {
@@ -787,7 +797,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     total += read;
                     // Over HTTP/2 trailers may follow the declared length: read to the end of the stream.
                     var endOfStream = read == 0 || (declared is { } d && total >= d && !trailersAfterLength);
-                    var output = await PushResponseChunkAsync(chunk.AsSpan(0, read).ToArray(), endOfStream, read == 0 ? upstreamTrailers() : null).ConfigureAwait(false);
+                    var output = await PushResponseChunkAsync(chunk.AsSpan(0, read).ToArray(), endOfStream, read == 0 ? UpstreamTrailersOf(upstream) : null).ConfigureAwait(false);
 
                     if (output is null)
                     {
