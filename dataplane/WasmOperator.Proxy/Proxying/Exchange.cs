@@ -440,7 +440,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// </summary>
     /// <remarks>
     /// Plugins may read and edit request trailers, and create them in the last body callback when the client sent none
-    /// (<see cref="RequestTrailersCreatedAtEnd"/>). The HTTP/1.1 forwarder (HTTP/1.1 and h2c clients to plain-HTTP
+    /// (<see cref="TrailersCreatedAtEnd"/>). The HTTP/1.1 forwarder (HTTP/1.1 and h2c clients to plain-HTTP
     /// upstreams) forwards them as plugins left them (chunked); over YARP (gRPC, TLS upstreams) they are not forwarded:
     /// HttpClient cannot send request trailers.
     /// </remarks>
@@ -942,13 +942,14 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     }
 
     /// <summary>
-    /// Envoy's addEncodedTrailers: in the last response body callback a plugin may create response
-    /// trailers the upstream did not send (written if the client protocol carries trailers). Null
-    /// outside that callback (a callout's callback, another plugin's): the map is then simply absent.
+    /// Envoy's addEncodedTrailers and addDecodedTrailers: in the last body callback of a direction (<paramref name="request"/>:
+    /// the request's, when the client sent no trailers) a plugin may create that direction's trailers, sent where its
+    /// protocol carries them (a response's to a client that reads trailers, a request's to a chunked HTTP/1.1 upstream).
+    /// Null outside that callback (a callout's callback, another plugin's): the map is then simply absent.
     /// </summary>
-    public HeaderMap? TrailersCreatedAtEnd(StreamHost host)
+    public HeaderMap? TrailersCreatedAtEnd(StreamHost host, bool request)
     {
-        if (!ReferenceEquals(_endingResponse, host))
+        if (!ReferenceEquals(request ? _endingRequest : _endingResponse, host))
         {
             return null;
         }
@@ -956,62 +957,49 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         // Reached from a hostcall, which holds the lock already (it is reentrant).
         lock (_state)
         {
+            var shared = request ? RequestTrailers : ResponseTrailers;
             if (host.Entry.LogOnly)
             {
                 // A LOG_ONLY plugin works on a map that never reaches the wire (ObserveBody counts what it adds).
-                return host.ResponseTrailers = Copy(ResponseTrailers) ?? new HeaderMap(0);
+                var copy = Copy(shared) ?? new HeaderMap(0);
+                SetTrailers(host, request, copy);
+                return copy;
             }
 
-            if (ResponseTrailers is null)
+            if (shared is null)
             {
-                ResponseTrailers = new HeaderMap(4);
+                shared = new HeaderMap(4);
+                if (request)
+                {
+                    RequestTrailers = shared;
+                }
+                else
+                {
+                    ResponseTrailers = shared;
+                }
+
                 foreach (var other in _hosts)
                 {
                     if (!other.Entry.LogOnly)
                     {
-                        other.ResponseTrailers = ResponseTrailers;
+                        SetTrailers(other, request, shared);
                     }
                 }
             }
 
-            return ResponseTrailers;
-        }
-    }
-
-    /// <summary>
-    /// Envoy's addDecodedTrailers: in the last request body callback (end_of_stream, the client sent no trailers) a
-    /// plugin may create request trailers, sent upstream where the request carries them (chunked HTTP/1.1). Null
-    /// outside that callback: the map is then simply absent.
-    /// </summary>
-    public HeaderMap? RequestTrailersCreatedAtEnd(StreamHost host)
-    {
-        if (!ReferenceEquals(_endingRequest, host))
-        {
-            return null;
+            return shared;
         }
 
-        // Reached from a hostcall, which holds the lock already (it is reentrant).
-        lock (_state)
+        static void SetTrailers(StreamHost host, bool request, HeaderMap map)
         {
-            if (host.Entry.LogOnly)
+            if (request)
             {
-                // A LOG_ONLY plugin works on a map that never reaches the wire (ObserveBody counts what it adds).
-                return host.RequestTrailers = Copy(RequestTrailers) ?? new HeaderMap(0);
+                host.RequestTrailers = map;
             }
-
-            if (RequestTrailers is null)
+            else
             {
-                RequestTrailers = new HeaderMap(4);
-                foreach (var other in _hosts)
-                {
-                    if (!other.Entry.LogOnly)
-                    {
-                        other.RequestTrailers = RequestTrailers;
-                    }
-                }
+                host.ResponseTrailers = map;
             }
-
-            return RequestTrailers;
         }
     }
 

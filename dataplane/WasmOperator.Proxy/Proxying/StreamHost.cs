@@ -103,9 +103,9 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     public HeaderMap? GetHeaderMap(MapType type) => type switch
     {
         MapType.RequestHeaders => RequestHeaders,
-        MapType.RequestTrailers => RequestTrailers ?? exchange.RequestTrailersCreatedAtEnd(this),
+        MapType.RequestTrailers => RequestTrailers ?? exchange.TrailersCreatedAtEnd(this, request: true),
         MapType.ResponseHeaders => ResponseHeaders,
-        MapType.ResponseTrailers => ResponseTrailers ?? exchange.TrailersCreatedAtEnd(this),
+        MapType.ResponseTrailers => ResponseTrailers ?? exchange.TrailersCreatedAtEnd(this, request: false),
         _ => null,
     };
 

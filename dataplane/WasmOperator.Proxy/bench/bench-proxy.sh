@@ -7,7 +7,9 @@
 # The upstream and the reference proxy are separate nginx processes (a worker per core each, as our proxy has an event thread per core), so (b) has the
 # same shape as (c): wrk -> proxy process -> upstream process. For each proxy row the proxy's own CPU
 # time per request (user and kernel, from /proc during the measured run) is printed too: on a shared
-# 2-core VM it varies far less between runs than req/s does.
+# 2-core VM it varies far less between runs than req/s does. Our proxy's rows also print the bytes its runtime allocated per
+# request (dotnet_gc_allocated_bytes_total over proxy_requests_total, from its /stats/prometheus): a number that does not
+# depend on the machine's load at all.
 # Our proxy is warmed until .NET's tiered compilation is done: its background JIT thread still used ~15 % of the proxy's CPU
 # 5 s into a run (4 us of ~27 per request; about 1 % after 25 s), so a fixed short warm-up measured the JIT, and more of it in
 # the plugin rows, which run more code. Warm-up goes on in WARMUP steps until that thread used under 2 % of the process's CPU
@@ -125,23 +127,32 @@ warm() { # url [pid]
   echo "bench-proxy:   warmed up for ${spent}s" >&2
 }
 
-# Prints "rps p50_ms p99_ms user_us kernel_us" for one wrk run; the CPU columns are the given process's per request.
-run_wrk() { # url [pid]
+# Bytes the proxy's runtime allocated so far and the requests it answered, from its admin listener ("0 0" without one).
+allocated() { # admin-url
+  [ -n "$1" ] || { echo "0 0"; return; }
+  curl -fsS "$1/stats/prometheus" | awk '/^dotnet_gc_allocated_bytes_total / {b=$2} /^proxy_requests_total\{/ {r+=$2} END {printf "%.0f %.0f\n", b, r}'
+}
+
+# Prints "rps p50_ms p99_ms user_us kernel_us alloc_bytes" for one wrk run; the CPU columns are the given process's per
+# request, the last what our proxy allocated per request (from its metrics; 0 for nginx).
+run_wrk() { # url [pid] [admin-url]
   warm "$1" "${2:-}"
-  local before="0 0" after="0 0" hz
+  local before="0 0" after="0 0" hz m0 m1
   hz=$(getconf CLK_TCK)
   [ -n "${2:-}" ] && before=$(ticks "$2")
+  m0=$(allocated "${3:-}")
   local out
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$1")
   [ -n "${2:-}" ] && after=$(ticks "$2")
-  echo "$out" | awk -v b="$before" -v a="$after" -v hz="$hz" '
+  m1=$(allocated "${3:-}")
+  echo "$out" | awk -v b="$before" -v a="$after" -v hz="$hz" -v m="$m0 $m1" '
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
     /Requests\/sec:/ { rps=$2 }
     /requests in/ { n=$1 }
     $1=="50%" { p50=ms($2) }
     $1=="99%" { p99=ms($2) }
-    END { split(b, x, " "); split(a, y, " ");
-          printf "%.0f %.3f %.3f %.2f %.2f\n", rps, p50, p99, (y[1]-x[1])*1e6/hz/n, (y[2]-x[2])*1e6/hz/n }'
+    END { split(b, x, " "); split(a, y, " "); split(m, z, " ");
+          printf "%.0f %.3f %.3f %.2f %.2f %.0f\n", rps, p50, p99, (y[1]-x[1])*1e6/hz/n, (y[2]-x[2])*1e6/hz/n, (z[4] > z[2]) ? (z[3]-z[1])/(z[4]-z[2]) : 0 }'
 }
 
 declare -A RESULT
@@ -155,7 +166,7 @@ run_proxy() { # label yaml
     --upstream "http://127.0.0.1:$UP" --plugins "$2" >"$WORK/proxy-$1.log" 2>&1 &
   local pid=$!
   wait_http "http://127.0.0.1:$ADMIN/ready"
-  RESULT[$1]=$(run_wrk "http://127.0.0.1:$PX/" "$pid")
+  RESULT[$1]=$(run_wrk "http://127.0.0.1:$PX/" "$pid" "http://127.0.0.1:$ADMIN")
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 echo "bench-proxy: (c) proxy, no plugin";  run_proxy c "$CONF/none.yaml"
@@ -166,14 +177,14 @@ echo "bench-proxy: (e) proxy, 5 plugins";  run_proxy e "$CONF/five.yaml"
 read -r ARPS AP50 AP99 _ _ <<<"${RESULT[a]}"
 read -r BRPS BP50 BP99 _ _ <<<"${RESULT[b]}"
 echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on $(nproc) cores (one run); cpu = the proxy process's user+kernel microseconds per request"
-printf '%-24s %10s %9s %9s | %8s %8s | %8s %8s | %8s %8s | %14s\n' case req/s p50ms p99ms rps/a rps/b p50/a p50/b p99/a p99/b "cpu us (user)"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on $(nproc) cores (one run); cpu = the proxy process's user+kernel microseconds per request; alloc = bytes our proxy allocated per request"
+printf '%-24s %10s %9s %9s | %8s %8s | %8s %8s | %8s %8s | %14s | %6s\n' case req/s p50ms p99ms rps/a rps/b p50/a p50/b p99/a p99/b "cpu us (user)" alloc
 for k in a b c d d0 e; do
-  read -r RPS P50 P99 USR SYS <<<"${RESULT[$k]}"
+  read -r RPS P50 P99 USR SYS ALLOC <<<"${RESULT[$k]}"
   case $k in a) name="(a) upstream";; b) name="(b) nginx";; c) name="(c) proxy, no plugin";; d) name="(d) proxy, add_header";; d0) name="(d0) add_header, WAT";; e) name="(e) proxy, 5 plugins";; esac
-  awk -v n="$name" -v r="$RPS" -v p5="$P50" -v p9="$P99" -v ar="$ARPS" -v br="$BRPS" -v a5="$AP50" -v b5="$BP50" -v a9="$AP99" -v b9="$BP99" -v u="$USR" -v s="$SYS" -v k="$k" \
-    'BEGIN { cpu = (k == "a") ? "-" : sprintf("%.1f (%.1f)", u + s, u);
-             printf "%-24s %10d %9.3f %9.3f | %8.2f %8.2f | %8.2f %8.2f | %8.2f %8.2f | %14s\n", n, r, p5, p9, r/ar, r/br, p5/a5, p5/b5, p9/a9, p9/b9, cpu }'
+  awk -v n="$name" -v r="$RPS" -v p5="$P50" -v p9="$P99" -v ar="$ARPS" -v br="$BRPS" -v a5="$AP50" -v b5="$BP50" -v a9="$AP99" -v b9="$BP99" -v u="$USR" -v s="$SYS" -v k="$k" -v al="$ALLOC" \
+    'BEGIN { cpu = (k == "a") ? "-" : sprintf("%.1f (%.1f)", u + s, u); alloc = (k == "a" || k == "b") ? "-" : sprintf("%d", al);
+             printf "%-24s %10d %9.3f %9.3f | %8.2f %8.2f | %8.2f %8.2f | %8.2f %8.2f | %14s | %6s\n", n, r, p5, p9, r/ar, r/br, p5/a5, p5/b5, p9/a9, p9/b9, cpu, alloc }'
 done
 read -r CRPS _ _ _ _ <<<"${RESULT[c]}"; read -r DRPS _ _ _ _ <<<"${RESULT[d]}"; read -r D0RPS _ _ _ _ <<<"${RESULT[d0]}"
 awk -v c="$CRPS" -v b="$BRPS" -v d="$DRPS" -v d0="$D0RPS" 'BEGIN {
