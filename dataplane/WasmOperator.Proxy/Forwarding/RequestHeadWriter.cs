@@ -121,7 +121,8 @@ internal struct RequestHeadWriter : IDisposable
         }
 
         Write(" HTTP/1.1\r\nHost: "u8);
-        Write(request.Host.HasValue ? request.Host.Value : defaultAuthority);
+        // An empty Host the client sent goes as it came, as Envoy forwards it; only a request without one gets the upstream's.
+        Write(request.Host.HasValue ? request.Host.Value : request.Headers.Host.Count > 0 ? "" : defaultAuthority);
         Write("\r\n"u8);
 
         // The fields the client listed in Connection were removed as it arrived (ConnectionListedFields).
@@ -129,6 +130,13 @@ internal struct RequestHeadWriter : IDisposable
         {
             if (IsHopByHopOrFraming(name) || name.StartsWith(':'))
             {
+                // Not forwarded as it came, but the client's all the same: a control character in it is refused as in any
+                // other field, as Envoy's codec refuses it, and as the plugins' path does.
+                if (clientFields && RequestFields.Unsendable(name, values, "header") is { } why)
+                {
+                    return why;
+                }
+
                 if (name.Equals("TE", StringComparison.OrdinalIgnoreCase) && values.ToString().Contains("trailers", StringComparison.OrdinalIgnoreCase))
                 {
                     Header("TE", "trailers");
@@ -143,6 +151,13 @@ internal struct RequestHeadWriter : IDisposable
                 continue;
             }
 
+            if (!Http1ResponseHead.IsToken(name))
+            {
+                // Kestrel's HTTP/1.1 parser takes a name with a control character, a space or a delimiter in it (X\x0bA,
+                // "Transfer-Encoding,"): written on, an upstream that trims it reads another field. Envoy's codec refuses it.
+                return RequestFields.Unsendable(name, values, "header");
+            }
+
             foreach (var value in values)
             {
                 if (value is not null && value.AsSpan().ContainsAny(RequestFields.NotInValue))
@@ -150,7 +165,6 @@ internal struct RequestHeadWriter : IDisposable
                     return RequestFields.ControlInValue("header", name, value);
                 }
 
-                // Kestrel's HTTP/1.1 parser took the name only if it is a token.
                 WriteVetted(name);
                 Write(": "u8);
                 WriteVetted(value);

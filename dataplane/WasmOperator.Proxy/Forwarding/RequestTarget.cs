@@ -26,6 +26,32 @@ internal static class RequestTarget
     public static string? Unsendable(HttpRequest request) =>
         request.HttpContext.Features.Get<IHttpRequestFeature>()?.RawTarget is { } raw ? Unsendable(raw) : null;
 
+    /// <summary>
+    /// The authority of an absolute-form target (<c>GET http://example.com:8080/a HTTP/1.0</c>) without its userinfo, the
+    /// host such a request names when it has no Host field (RFC 9112 §3.2.2; Envoy's codec takes Host from it); null for
+    /// any other target, or an empty authority.
+    /// </summary>
+    public static string? AbsoluteFormAuthority(HttpRequest request)
+    {
+        if (request.HttpContext.Features.Get<IHttpRequestFeature>()?.RawTarget is not { } raw)
+        {
+            return null;
+        }
+
+        var scheme = raw.StartsWith("http://", StringComparison.OrdinalIgnoreCase) ? 7
+            : raw.StartsWith("https://", StringComparison.OrdinalIgnoreCase) ? 8 : 0;
+        if (scheme == 0)
+        {
+            return null;
+        }
+
+        var rest = raw.AsSpan(scheme);
+        var end = rest.IndexOfAny('/', '?');
+        var authority = end < 0 ? rest : rest[..end];
+        authority = authority[(authority.LastIndexOf('@') + 1)..];
+        return authority.IsEmpty ? null : authority.ToString();
+    }
+
     /// <summary>The same for a target as text (a plugin callout's <c>:path</c>).</summary>
     public static string? Unsendable(string raw)
     {

@@ -77,6 +77,50 @@ public sealed class ClientRequestValidationTests
     }
 
     [Theory]
+    [InlineData("X\u0001A", Via.Fast)]
+    [InlineData("X\u000bA", Via.Fast)]
+    [InlineData("X\u007fA", Via.Fast)]
+    [InlineData("X(A)", Via.Fast)]
+    [InlineData("Transfer-Encoding,", Via.Fast)]
+    [InlineData("X\u000bA", Via.Yarp)]
+    [InlineData("X\u000bA", Via.Plugin)]
+    public async Task A_header_name_that_is_no_token_is_a_400_that_never_reaches_the_upstream(string name, Via path)
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
+        await using var proxy = await ProxyToAsync(upstream.Address, path);
+
+        // Kestrel's HTTP/1.1 parser takes these names; written on as they came, an upstream that trims "Transfer-Encoding\x0b"
+        // reads the body's framing from it (smuggling). Envoy's codec refuses them (HeaderUtility::headerNameIsValid).
+        var reply = await RawHttp.GetAsync(proxy.Server.Options.Port, "/x", "app", (name, "v"));
+
+        Assert.StartsWith("HTTP/1.1 400", reply, StringComparison.Ordinal);
+        Assert.Contains("is not an HTTP token", reply, StringComparison.Ordinal);
+        Assert.Empty(upstream.Requests);
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("proxy_upstream_errors_total 0", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_requests_total{code=\"4xx\"} 1", metrics, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("TE", "trailers\u0001", Via.Fast)]
+    [InlineData("Keep-Alive", "timeout=5\u0001", Via.Fast)]
+    [InlineData("Expect", "x\u007f", Via.Fast)]
+    [InlineData("TE", "trailers\u0001", Via.Plugin)]
+    public async Task A_control_character_in_a_hop_by_hop_field_is_a_400_as_in_any_other(string name, string value, Via path)
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
+        await using var proxy = await ProxyToAsync(upstream.Address, path);
+
+        // Such fields are not forwarded as they came, but a control character in one is refused all the same, with or
+        // without plugins (it was dropped and the request served without them), as Envoy's codec refuses it.
+        var reply = await RawHttp.GetAsync(proxy.Server.Options.Port, "/x", "app", (name, value));
+
+        Assert.StartsWith("HTTP/1.1 400", reply, StringComparison.Ordinal);
+        Assert.Contains($"request header field {name} has the control character", reply, StringComparison.Ordinal);
+        Assert.Empty(upstream.Requests);
+    }
+
+    [Theory]
     [InlineData(true)]
     [InlineData(false)]
     public async Task A_control_character_in_an_h2c_header_value_is_a_400_that_never_reaches_the_upstream(bool http1Forwarder)

@@ -61,6 +61,39 @@ public sealed class MissingHostTests
         Assert.Equal("app", Assert.Single(upstream.Requests).Header("Host"));
     }
 
+    [Theory]
+    [InlineData(Via.Fast)]
+    [InlineData(Via.Yarp)]
+    [InlineData(Via.Plugin)]
+    public async Task An_http10_request_in_absolute_form_without_host_goes_up_with_the_host_its_target_names(Via path)
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
+        await using var proxy = await ProxyToAsync(upstream.Address, path);
+
+        var reply = await RawHttp.ExchangeAsync(proxy.Server.Options.Port, "GET http://user@abs.example:8080/a?q=1 HTTP/1.0\r\n\r\n", TimeSpan.FromSeconds(10));
+
+        // RFC 9112 §3.2.2: the target's authority (without userinfo) is the host, as Envoy's codec makes it the Host.
+        Assert.StartsWith("HTTP/1.1 200", reply, StringComparison.Ordinal);
+        var request = Assert.Single(upstream.Requests);
+        Assert.Equal("abs.example:8080", request.Header("Host"));
+        Assert.StartsWith("GET /a?q=1 ", request.RequestLine, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("HTTP/1.1")]
+    [InlineData("HTTP/1.0")]
+    public async Task An_empty_host_goes_up_empty_not_as_the_upstreams_address(string version)
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
+        await using var proxy = await ProxyToAsync(upstream.Address, Via.Fast);
+
+        var reply = await RawHttp.ExchangeAsync(proxy.Server.Options.Port, $"GET /x {version}\r\nHost:\r\n\r\n", TimeSpan.FromSeconds(10));
+
+        // RFC 9110 §7.2 lets a Host be empty, and Envoy forwards it as it came; it went up as the upstream's host:port.
+        Assert.StartsWith("HTTP/1.1 200", reply, StringComparison.Ordinal);
+        Assert.Equal("", Assert.Single(upstream.Requests).Header("Host"));
+    }
+
     [Fact]
     public async Task An_http11_request_without_host_is_refused_by_kestrel_before_the_proxy()
     {
