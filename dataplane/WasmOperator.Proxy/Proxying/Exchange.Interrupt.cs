@@ -186,8 +186,9 @@ internal sealed partial class Exchange
     }
 
     /// <summary>
-    /// Starts the stream idle timer (Envoy's <c>stream_idle_timeout</c>) of an upgraded stream the plugins let through,
-    /// on <see cref="StopToken"/>'s token: cancelled when no byte moved either way for
+    /// Starts the stream idle timer (Envoy's <c>stream_idle_timeout</c>) of a request forwarded as an upgrade once its
+    /// answer came (the upgraded stream after a 101, or another answer's body, which would otherwise have no timer), on
+    /// <see cref="StopToken"/>'s token: cancelled when no byte moved either way for
     /// <see cref="Configuration.ProxyOptions.StreamIdleTimeout"/>, each chunk either side of <see cref="PluginUpgradedStream"/> reads
     /// counting (<see cref="StreamActive"/>), a chunk a plugin holds too. YARP's activity timer, which timed it before,
     /// sees only what leaves the plugins: a WebSocket whose client's messages a plugin held was closed as idle.
@@ -206,8 +207,8 @@ internal sealed partial class Exchange
         stop.CancelAfter(_idleAfter);
     }
 
-    /// <summary>True once the stream idle timer of <see cref="TimeUpgradedStream"/> fired (or a stop cancelled its token: see <see cref="IsStopped"/>).</summary>
-    public bool UpgradedStreamIdleTimedOut => _timesUpgrade && Volatile.Read(ref _idle)?.IsCancellationRequested == true;
+    /// <summary>True once the stream idle timer of <see cref="TimeUpgradedStream"/> fired on an upgraded stream (or a stop cancelled its token: see <see cref="IsStopped"/>).</summary>
+    public bool UpgradedStreamIdleTimedOut => _timesUpgrade && _upgraded && Volatile.Read(ref _idle)?.IsCancellationRequested == true;
 
     /// <summary>
     /// No interruption starts once the exchange completes, and one cancelling the client's body read ends first: Kestrel

@@ -146,8 +146,11 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// <summary>A gRPC call (<see cref="LocalReply.IsGrpc"/>), told once per request.</summary>
     public bool IsGrpc { get; }
 
-    /// <summary>True once the stream idle timer fired.</summary>
-    public bool StreamIdleTimedOut => IsGrpc && _idle?.IsCancellationRequested == true;
+    /// <summary>
+    /// True once the stream idle timer of a gRPC call fired, or that of a request forwarded as an upgrade whose answer was
+    /// no 101 (<see cref="TimeUpgradedStream"/>): ended as any stream is then (<see cref="EndOnStreamIdleTimeout"/>).
+    /// </summary>
+    public bool StreamIdleTimedOut => (IsGrpc || (_timesUpgrade && !_upgraded)) && Volatile.Read(ref _idle)?.IsCancellationRequested == true;
 
     /// <summary>
     /// Times the upstream of a request that is not a gRPC call and goes through YARP: the token is cancelled when no byte
@@ -588,8 +591,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// Runs the response callbacks after YARP copied the upstream status and headers; writes the
     /// (possibly rewritten) body itself. Returns true if YARP should copy the body.
     /// </summary>
-    public Task<bool> OnResponseAsync(HttpResponseMessage upstream, CancellationToken cancellationToken) =>
-        OnResponseAsync(
+    public Task<bool> OnResponseAsync(HttpResponseMessage upstream, CancellationToken cancellationToken)
+    {
+        // An upgrade's wait for its answer was bounded by the upstream timeout; from the answer on, a 101's upgraded bytes
+        // or another answer's body, the stream idle timer bounds it (YARP's activity timer is off through plugins).
+        TimeUpgradedStream();
+        return OnResponseAsync(
             // 1xx, 204 and 304 never have a body (RFC 9110 §6.4.1): their headers end the stream, as on the fast path.
             upstream.Content.Headers.ContentLength is not 0 && !HttpMethods.IsHead(Context.Request.Method) &&
                 (int)upstream.StatusCode is >= 200 and not 204 and not 304,
@@ -600,6 +607,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             // relays the upgraded bytes after a 101, through the plugins' body callbacks (PluginUpgradedStream).
             upgrade: upstream.StatusCode == HttpStatusCode.SwitchingProtocols,
             cancellationToken);
+    }
 
     /// <inheritdoc/>
     public string? PluginTarget { get; private set; }

@@ -568,6 +568,17 @@ internal sealed partial class ProxyHandler : IDisposable
             return;
         }
 
+        if (exchange is null && stream && error is ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyDestination &&
+            !context.RequestAborted.IsCancellationRequested &&
+            ExceptionChain.Find<OperationCanceledException>(context.Features.Get<IForwarderErrorFeature>()?.Exception) is not null)
+        {
+            // YARP's activity timer, which for a request forwarded as an upgrade is the stream idle timeout, ended the body
+            // of an answer that was no 101: Envoy's stream_idle_timeout, not the upstream's failure (it read as UC,
+            // "the operation was canceled"). YARP reset the stream, whose response had started.
+            CountStreamIdleTimeout(context, "stream reset");
+            return;
+        }
+
         if (error != ForwarderError.None && exchange is not { IsStopped: true })
         {
             var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;

@@ -126,6 +126,71 @@ public sealed class StreamIdleTimeoutTests
     }
 
     /// <param name="withPlugin">Through a plugin YARP forwards the upgrade under a token a plugin's stop cancels, not a timer.</param>
+    /// <summary>
+    /// An upgrade the upstream answers with a plain 200 whose body then stalls: no upgraded stream follows, but the body's
+    /// copy must still end at the stream idle timeout, as Envoy's stream_idle_timeout ends it (and as YARP's activity
+    /// timer ends it without plugins). Through plugins, whose exchange times upgrades itself, it had no timer at all.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_upgrade_answered_with_a_body_that_stalls_is_ended_at_the_stream_idle_timeout(bool withPlugin)
+    {
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var upstream = new RawUpstream(async (_, stream) =>
+        {
+            await stream.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc"u8.ToArray());
+            // The rest never comes; the read ends when the proxy lets the connection go.
+            var buffer = new byte[1];
+            try
+            {
+                while (await stream.ReadAsync(buffer) > 0)
+                {
+                }
+            }
+            catch (IOException)
+            {
+            }
+
+            closed.TrySetResult();
+            return false;
+        });
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o =>
+        {
+            ShortTimeouts(o, upstream.Address);
+            // Far beyond the test's patience: only the stream idle timeout (3 s) can end the stall.
+            o.UpstreamTimeout = TimeSpan.FromMinutes(5);
+        });
+
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port);
+        var wire = client.GetStream();
+        await wire.WriteAsync(Encoding.ASCII.GetBytes("GET /ws HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"));
+        var received = new StringBuilder();
+        var buffer = new byte[1024];
+        await Task.Run(async () =>
+        {
+            try
+            {
+                int read;
+                while ((read = await wire.ReadAsync(buffer)) > 0)
+                {
+                    received.Append(Encoding.Latin1.GetString(buffer, 0, read));
+                }
+            }
+            catch (IOException)
+            {
+                // Reset: the response had started.
+            }
+        }).WaitAsync(Patience);
+
+        Assert.StartsWith("HTTP/1.1 200", received.ToString(), StringComparison.Ordinal);
+        Assert.EndsWith("abc", received.ToString(), StringComparison.Ordinal);
+        await closed.Task.WaitAsync(Patience);
+        await ProxyHarness.EventuallyAsync(async () => (await proxy.MetricsAsync()).Contains("proxy_stream_idle_timeouts_total 1", StringComparison.Ordinal), "the timeout to be counted");
+    }
+
     [Theory]
     [InlineData(false, false)]
     [InlineData(true, false)]
