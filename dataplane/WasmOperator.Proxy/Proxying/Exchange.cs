@@ -53,6 +53,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     private readonly Lock _state = new();
     private ConcurrentDictionary<string, byte[]>? _filterState;
     private StreamHost? _endingRequest;
+
+    // The request trailers are a plugin's, created at the end of a body the client sent without any (TrailersCreatedAtEnd).
+    private bool _requestTrailersByPlugin;
     private StreamHost? _endingResponse;
     private bool _waitsEnded;
     private bool _replyWritten;
@@ -373,9 +376,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 {
                     RequestBytes = output.Length;
                     request.Body = new MemoryStream(output, writable: false);
-                    if (HasRequestTrailers())
+                    if (HasRequestTrailers() && (declared is null || !_requestTrailersByPlugin))
                     {
-                        // Only chunked framing carries them on HTTP/1.1: the forwarder sends them after the body.
+                        // Only chunked framing carries them on HTTP/1.1: the forwarder sends them after the body. Trailers a
+                        // plugin created on a request the client framed with a Content-Length do not change its framing, as
+                        // they cannot when its body streams (its head went up with the length): they do not go up then, as
+                        // Envoy's HTTP/1 codec sends none on such a request.
                         request.ContentLength = null;
                     }
                     else
@@ -980,6 +986,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 if (request)
                 {
                     RequestTrailers = shared;
+                    _requestTrailersByPlugin = true;
                 }
                 else
                 {

@@ -211,6 +211,43 @@ public sealed class TrailerTests
         }
     }
 
+    /// <summary>
+    /// Trailers a plugin creates on a request the client framed with a Content-Length leave its framing alone, however its
+    /// body arrives: one segment (read whole before forwarding) or two (its head went up with the length while it
+    /// streamed). The first went up chunked with the trailers and the second with its length and without: which one a
+    /// client got depended on its TCP segments. Envoy's HTTP/1 codec sends no trailers on such a request either.
+    /// </summary>
+    /// <param name="split">The body comes in two segments, the second after the first was forwarded.</param>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Request_trailers_a_plugin_creates_leave_a_content_length_request_framed_by_its_length(bool split)
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("eos", Wat("request_trailer_at_eos"), "eos")),
+            o => o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address);
+
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(System.Net.IPAddress.Loopback, proxy.Server.Options.Port);
+        var wire = client.GetStream();
+        await wire.WriteAsync("POST /upload HTTP/1.1\r\nHost: app\r\nContent-Length: 10\r\nConnection: close\r\n\r\nhello"u8.ToArray());
+        if (split)
+        {
+            await ProxyHarness.EventuallyAsync(() => Task.FromResult(upstream.Heads == 1), "the request head to go up while the body streams");
+        }
+
+        await wire.WriteAsync("world"u8.ToArray());
+        using var reader = new StreamReader(wire, Encoding.Latin1);
+        Assert.StartsWith("HTTP/1.1 200", await reader.ReadToEndAsync(), StringComparison.Ordinal);
+
+        var received = Assert.Single(upstream.Requests);
+        Assert.Equal("helloworld", Encoding.ASCII.GetString(received.Body));
+        Assert.Equal("10", received.Header("Content-Length"));
+        Assert.Null(received.Header("Transfer-Encoding"));
+        Assert.Empty(received.Trailers);
+    }
+
     [Fact]
     public async Task Without_request_trailers_the_last_request_body_callback_has_end_of_stream()
     {
