@@ -1081,9 +1081,27 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     data = before.Length == 0 ? held : [.. before, .. held];
                     break;
             }
+
+            // Envoy's decodeData and encodeData: trailers this plugin created in its last body callback
+            // (TrailersCreatedAtEnd) end the stream in its place, so the plugins after it get the body with
+            // end_of_stream false and then their trailers callback (before, the body with end_of_stream, and no trailers).
+            // A local reply's body (Reply set) goes without trailers.
+            if (endOfStream && !_upgraded && Reply is null && CreatedTrailers(request) is { } created)
+            {
+                return await FinishBodyWithTrailersAsync(request, data, created, n + 1).ConfigureAwait(false);
+            }
         }
 
         return data;
+    }
+
+    /// <summary>The trailers of <paramref name="request"/>'s direction, when a plugin created some at the end of its body.</summary>
+    private HeaderMap? CreatedTrailers(bool request)
+    {
+        lock (_state)
+        {
+            return (request ? RequestTrailers : ResponseTrailers) is { Count: > 0 } trailers ? trailers : null;
+        }
     }
 
     /// <summary>
@@ -1371,9 +1389,10 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// The end of a body that trailers follow (Envoy): each plugin in turn gets what is still
     /// flowing as a body callback with end_of_stream false, then its trailers callback (which may
     /// pause); afterwards whatever it held moves on to the next plugin. Returns the bytes that left
-    /// the chain, or null when a plugin stopped the stream.
+    /// the chain, or null when a plugin stopped the stream. <paramref name="from"/> is the first plugin's place in the
+    /// direction's order (after the one that created the trailers at the end of its body).
     /// </summary>
-    private async Task<byte[]?> FinishBodyWithTrailersAsync(bool request, byte[] chunk, HeaderMap trailers)
+    private async Task<byte[]?> FinishBodyWithTrailersAsync(bool request, byte[] chunk, HeaderMap trailers, int from = 0)
     {
         lock (_state)
         {
@@ -1389,7 +1408,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
         var phase = request ? Phase.RequestTrailers : Phase.ResponseTrailers;
         var data = chunk;
-        for (var n = 0; n < _hosts.Length; n++)
+        for (var n = from; n < _hosts.Length; n++)
         {
             var host = _hosts[request ? n : _hosts.Length - 1 - n];
             lock (_state)

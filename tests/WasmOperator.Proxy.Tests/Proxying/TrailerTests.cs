@@ -248,6 +248,52 @@ public sealed class TrailerTests
         Assert.Empty(received.Trailers);
     }
 
+    /// <summary>
+    /// Envoy's decodeData: request trailers a plugin creates in its last body callback end the body for the plugins after
+    /// it, which get the body with end_of_stream false and then on_request_trailers with those trailers. Before, they got
+    /// end_of_stream true and never their trailers callback.
+    /// </summary>
+    [Fact]
+    public async Task Plugins_after_the_one_that_creates_request_trailers_at_the_end_of_the_body_get_their_trailers_callback()
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        await using var proxy = await ProxyHarness.StartAsync(
+            // Chain order is by name: "eos" then "reader".
+            Yaml(Plugin("eos", Wat("request_trailer_at_eos"), "eos"), Plugin("reader", Wat("request_trailer_read"), "reader")),
+            o => o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address);
+
+        var text = await RawHttp.PostChunkedWithTrailersAsync(proxy.Server.Options.Port, "/upload", "hello");
+
+        Assert.StartsWith("HTTP/1.1 200", text, StringComparison.Ordinal);
+        Assert.Contains("x-request-body-eos: 0\r\n", text, StringComparison.OrdinalIgnoreCase);
+        Assert.True(proxy.Logs.Contains("request trailer x-checksum= body-eos=0"), string.Join("\n", proxy.Logs.Lines));
+        var received = Assert.Single(upstream.Requests);
+        Assert.Equal("hello", Encoding.ASCII.GetString(received.Body));
+        Assert.Equal("yes", Assert.Single(received.Trailers, t => t.Key.Equals("x-added-at-eos", StringComparison.OrdinalIgnoreCase)).Value);
+    }
+
+    /// <summary>
+    /// Envoy's encodeData, in the response's (reverse) order: the plugin before the one that creates response trailers at
+    /// the end of the body gets the body with end_of_stream false, then on_response_trailers, whose edits reach the client.
+    /// </summary>
+    [Fact]
+    public async Task Plugins_after_the_one_that_creates_response_trailers_at_the_end_of_the_body_get_their_trailers_callback()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(
+            // Chain order is by name: "add" then "eos", so "eos" runs first on the response.
+            Yaml(Plugin("add", Wat("response_trailer_add"), "add"), Plugin("eos", Wat("response_trailer_at_eos"), "eos")));
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/plain") { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        using var response = await proxy.H2c.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("\"Path\":\"/plain\"", text, StringComparison.Ordinal);
+        Assert.Equal("yes", response.TrailingHeaders.GetValues("x-added-at-eos").Single());
+        Assert.Equal("added", response.TrailingHeaders.GetValues("x-wasm-trailer").Single());
+        Assert.Equal("0", response.TrailingHeaders.GetValues("x-last-body-eos").Single());
+    }
+
     [Fact]
     public async Task Without_request_trailers_the_last_request_body_callback_has_end_of_stream()
     {
