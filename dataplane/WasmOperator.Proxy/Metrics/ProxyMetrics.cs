@@ -38,7 +38,7 @@ internal sealed class ProxyMetrics
             "Client connections closed on arrival because their data port had --max-connections open (Envoy's downstream_cx_overflow).");
         DownstreamResets = factory.CreateCounter("proxy_downstream_resets_total", "Requests the client reset or left before their response completed (Envoy's DC flag).");
         PluginResets = factory.CreateCounter("proxy_plugin_resets_total",
-            "Streams reset because a plugin closed them (proxy_close_stream), counted in no response class if no response had started (Envoy's downstream_rq_tx_reset).");
+            "Streams reset because a plugin closed them (proxy_close_stream) or replied once the response had started or the stream was upgraded, counted in no response class if no response had started (Envoy's downstream_rq_tx_reset).");
         StreamIdleTimeouts = factory.CreateCounter("proxy_stream_idle_timeouts_total",
             "Streams ended because no byte moved either way for --stream-idle-timeout (Envoy's downstream_rq_idle_timeout, SI flag).");
         Reloads = factory.CreateCounter("proxy_plugin_reloads_total", "Plugin set loads, by result (applied, rejected).", "result");

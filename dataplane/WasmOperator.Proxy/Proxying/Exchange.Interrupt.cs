@@ -97,6 +97,7 @@ internal sealed partial class Exchange
                     else
                     {
                         Reply = stop.Reply;
+                        _replyByPlugin = true;
                     }
                 }
             }
@@ -153,6 +154,7 @@ internal sealed partial class Exchange
                 // RST_STREAM). YARP's copy of the client's bytes fails on it, or its token, linked to RequestAborted, is
                 // cancelled: YARP then ends the other copy too and closes its connection to the upstream. Under the gate:
                 // Kestrel reuses the context once the exchange completed.
+                NoteReplyReset();
                 Context.Abort();
             }
 

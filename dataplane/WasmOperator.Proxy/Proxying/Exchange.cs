@@ -63,6 +63,11 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     // 1 once a reset for a held body past the buffer limit was logged: WriteReplyAsync runs once per direction that stops,
     // both directions of an upgraded stream at once.
     private int _resetLogged;
+
+    // The Reply is a plugin's (proxy_send_local_response), not one the proxy made: once the response started it is a reset
+    // the plugin caused (ResetByPlugin).
+    private volatile bool _replyByPlugin;
+    private volatile bool _replyReset;
     private long _completed;
     private long _startTime; // request.time in Unix nanoseconds once a plugin asked (StartTime), else 0
 
@@ -1354,6 +1359,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 return true;
             case StreamSignalKind.LocalResponse:
                 Reply = signal.Reply;
+                _replyByPlugin = true;
                 return false;
             case StreamSignalKind.Close:
                 Closed = true;
@@ -1508,6 +1514,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 break;
             case FilterStatus.LocalResponse:
                 Reply = result.LocalResponse;
+                _replyByPlugin = true;
                 return BodyStep.Stopped;
             case FilterStatus.Pause when !endOfStream:
                 data = released ?? [];
@@ -1667,6 +1674,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     _upgraded ? "of the upgraded stream" : "after the response started");
             }
 
+            NoteReplyReset();
             Context.Abort();
             return;
         }
@@ -1877,6 +1885,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 }
 
                 Reply = result.LocalResponse;
+                _replyByPlugin = true;
                 return false;
             }
 
@@ -2523,6 +2532,31 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Method} {Path}: the plugins set :status {Status} on the upstream's {Upstream} with a body; a {Status} has none, so the body was not relayed")]
     private static partial void LogBodyDropped(ILogger logger, string method, string path, int status, int upstream);
+
+    /// <summary>
+    /// True when a plugin reset the stream: it closed it (proxy_close_stream), or its local reply came once the response
+    /// had started or the stream was upgraded, where a reply can only be a reset (Envoy's downstream_rq_tx_reset).
+    /// </summary>
+    public bool ResetByPlugin => Closed || _replyReset;
+
+    /// <summary>
+    /// A plugin's reply that can only reset the stream (the response started, or the plugins let an upgrade's 101 through):
+    /// logged once, and counted as the plugin's reset (<see cref="ResetByPlugin"/>), as a close is. It was a bare reset.
+    /// </summary>
+    private void NoteReplyReset()
+    {
+        if (Closed || !_replyByPlugin || Reply is not { } reply || Interlocked.Exchange(ref _resetLogged, 1) != 0)
+        {
+            return;
+        }
+
+        _replyReset = true;
+        LogReplyReset(_log, reply.Details, Context.Request.Method, Context.Request.Path.Value ?? "", reply.StatusCode,
+            _upgraded ? "the stream was upgraded" : "the response had started");
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Details}: {Method} {Path}: a plugin's local reply ({Status}) came after {Where}, so the stream was reset")]
+    private static partial void LogReplyReset(ILogger logger, string details, string method, string path, int status, string where);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Details}: {Method} {Path}: the plugins held more than --max-body-bytes ({Limit}) {Where}; the stream was reset")]
     private static partial void LogTooLargeReset(ILogger logger, string details, string method, string path, long limit, string where);

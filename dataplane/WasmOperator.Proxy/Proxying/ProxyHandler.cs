@@ -223,7 +223,7 @@ internal sealed partial class ProxyHandler : IDisposable
             // The client reset the stream or left while the proxy or a plugin waited on it (a paused request, a body a
             // plugin holds): Envoy's DC, counted as such. Neither a response class nor an error of the proxy's own. Or a
             // plugin closed the stream, which aborted the connection under what waited on it.
-            if (exchange is { Closed: true })
+            if (exchange is { ResetByPlugin: true })
             {
                 _metrics.PluginResets.Inc();
             }
@@ -248,7 +248,7 @@ internal sealed partial class ProxyHandler : IDisposable
         // A stream a plugin closed is a reset the proxy sent. Before any response it got none: no response class (Envoy
         // counts downstream_rq_Nxx for the responses it encodes), and the client did not reset it. Its status (503 from
         // a failure path the close cut short, 200 untouched) was never sent.
-        if (exchange is { Closed: true })
+        if (exchange is { ResetByPlugin: true })
         {
             _metrics.PluginResets.Inc();
             if (!context.Response.HasStarted)
@@ -424,8 +424,11 @@ internal sealed partial class ProxyHandler : IDisposable
 
     private static readonly object ResetCounted = new();
 
-    /// <summary>A plugin closed the stream (proxy_close_stream), inside a callback or from outside one.</summary>
-    private static bool ClosedByPlugin(HttpContext context) => context.Features.Get<Exchange>() is { Closed: true };
+    /// <summary>
+    /// A plugin reset the stream: it closed it (proxy_close_stream), inside a callback or from outside one, or replied once
+    /// the response had started (<see cref="Exchange.ResetByPlugin"/>).
+    /// </summary>
+    private static bool ClosedByPlugin(HttpContext context) => context.Features.Get<Exchange>() is { ResetByPlugin: true };
 
     /// <summary>
     /// Counts the request as a downstream reset (Envoy's DC) once, whichever step saw the client go; not a stream a plugin

@@ -133,9 +133,16 @@ public sealed class StopFromOutsideTests
         });
 
         // The response had started: the stream is reset (HTTP/1.1: the connection closes mid-body; h2: RST_STREAM), not
-        // ended as if complete, and not left waiting for the test's timeout.
+        // ended as if complete, and not left waiting for the test's timeout. The reset is the plugin's: counted as a close
+        // is, and said in one line (before, neither).
         Assert.IsAssignableFrom<IOException>(failure);
         await upstreamClosed.Task.WaitAsync(timeout.Token);
+        await ProxyHarness.EventuallyAsync(
+            async () => (await proxy.MetricsAsync()).Contains("proxy_requests_total{code=\"2xx\"} 1\n", StringComparison.Ordinal), "the request to be done");
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("proxy_plugin_resets_total 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_downstream_resets_total 0\n", metrics, StringComparison.Ordinal);
+        Assert.Single(proxy.Logs.Lines, l => l.Contains("GET /events: a plugin's local reply (403) came after the response had started, so the stream was reset", StringComparison.Ordinal));
     }
 
     [Theory]
@@ -323,14 +330,16 @@ public sealed class StopFromOutsideTests
         await Assert.ThrowsAsync<WebSocketException>(() => socket.ReceiveAsync(new byte[64].AsMemory(), CancellationToken.None).AsTask().WaitAsync(Patience));
         await echo.Ended.Task.WaitAsync(Patience);
 
-        // A reset the proxy sent: a close counted once as the plugin's (a reply, as for any response that started, is not
-        // a close), neither as the client's reset nor as an upstream failure, and its response class (the 101, or the
-        // 200 an h2c client's extended CONNECT got) counted once the request is done.
+        // A reset the proxy sent: counted once as the plugin's, a close or a reply (after the 101 it can only reset, as
+        // in Envoy's downstream_rq_tx_reset; before, a reply's reset was counted nowhere and logged nothing), neither as
+        // the client's reset nor as an upstream failure, and its response class (the 101, or the 200 an h2c client's
+        // extended CONNECT got) counted once the request is done.
         await ProxyHarness.EventuallyAsync(
             async () => (await proxy.MetricsAsync()).Contains(h2c ? "proxy_requests_total{code=\"2xx\"} 1\n" : "proxy_requests_total{code=\"1xx\"} 1\n", StringComparison.Ordinal),
             "the request to be done");
         var metrics = await proxy.MetricsAsync();
-        Assert.Contains($"proxy_plugin_resets_total {(close ? 1 : 0)}\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("proxy_plugin_resets_total 1\n", metrics, StringComparison.Ordinal);
+        Assert.Equal(close ? 0 : 1, proxy.Logs.Lines.Count(l => l.Contains("a plugin's local reply (403) came after the stream was upgraded, so the stream was reset", StringComparison.Ordinal)));
         Assert.Contains("proxy_downstream_resets_total 0\n", metrics, StringComparison.Ordinal);
         Assert.Contains("proxy_upstream_errors_total 0\n", metrics, StringComparison.Ordinal);
         Assert.Contains("proxy_stream_idle_timeouts_total 0\n", metrics, StringComparison.Ordinal);
