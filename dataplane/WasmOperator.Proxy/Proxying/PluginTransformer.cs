@@ -1,4 +1,6 @@
+using System.Net;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using WasmOperator.Proxy.Forwarding;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -45,6 +47,17 @@ internal sealed class PluginTransformer : HttpTransformer
 
     public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
     {
+        if (proxyResponse is { StatusCode: >= HttpStatusCode.OK and < HttpStatusCode.Ambiguous } &&
+            httpContext.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true })
+        {
+            // YARP sent the extended CONNECT upstream as an HTTP/1.1 upgrade, which only a 101 accepts. A 2xx would open the
+            // client's tunnel with no upgraded stream behind it (and Kestrel refuses a body on it: through plugins that was
+            // a 500 with a stack trace). Thrown here, YARP reports the head as invalid: 502, logged as UPE, with plugins or
+            // without.
+            throw new HttpRequestException(HttpRequestError.InvalidResponse,
+                $"the upstream answered the WebSocket upgrade of an extended CONNECT with {(int)proxyResponse.StatusCode}, not 101");
+        }
+
         var copy = await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken).ConfigureAwait(false);
         if (proxyResponse is null || httpContext.Features.Get<Exchange>() is not { } exchange)
         {

@@ -17,6 +17,35 @@ public sealed class UpgradedStreamBodyTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// An h2c extended CONNECT (a WebSocket) whose upstream answers 200 with a body, not 101: a 502, logged as the
+    /// upstream's invalid response (UPE) in one line, through plugins as without them. Through plugins it was a 500
+    /// "internal error" with a stack trace (Kestrel refuses a body on a CONNECT's 2xx); without them a 502 nothing logged.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_websocket_over_h2c_whose_upstream_answers_200_instead_of_101_gets_502(bool plugins)
+    {
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"));
+        await using var proxy = await ProxyHarness.StartAsync(
+            plugins ? Yaml(Plugin("pass", Wat("pass_through"), "pass")) : "plugins: []\n",
+            o => o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address);
+        using var invoker = new HttpMessageInvoker(new SocketsHttpHandler { UseProxy = false });
+        using var socket = new ClientWebSocket();
+        socket.Options.CollectHttpResponseDetails = true;
+        socket.Options.HttpVersion = HttpVersion.Version20;
+        socket.Options.HttpVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+
+        await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(new Uri($"ws://127.0.0.1:{proxy.Server.Options.H2cPort}/ws"), invoker, CancellationToken.None).WaitAsync(Patience));
+
+        Assert.Equal(HttpStatusCode.BadGateway, socket.HttpStatusCode);
+        await ProxyHarness.EventuallyAsync(
+            async () => (await proxy.MetricsAsync()).Contains("proxy_requests_total{code=\"5xx\"} 1\n", StringComparison.Ordinal), "the request to be done");
+        Assert.Single(proxy.Logs.Lines, l => l.Contains("CONNECT /ws", StringComparison.Ordinal) && l.Contains("invalid upstream response (UPE): the upstream answered the WebSocket upgrade of an extended CONNECT with 200, not 101; answered 502", StringComparison.Ordinal));
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("unexpected failure", StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
