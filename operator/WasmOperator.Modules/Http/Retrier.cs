@@ -46,8 +46,10 @@ internal sealed class Retrier(ModuleFetcherOptions options, RegistryCircuitBreak
             }
             catch (HttpRequestException ex) when (ex.InnerException is AuthenticationException)
             {
-                // An untrusted or mismatched certificate does not heal by retrying.
-                Released(current);
+                // An untrusted or mismatched certificate does not heal by retrying. The host took the connection and
+                // went through the handshake up to the verdict: it answers, so an open breaker closes (its probe only
+                // released, it stayed open and the fetch flapped between this error and RegistryUnavailable).
+                Answered(current);
                 throw new RetryExhaustedException(n + 1, ex);
             }
             catch (HttpRequestException ex)

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using Prometheus;
@@ -254,6 +255,31 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
 
         Assert.Contains("was not found (404", probe.Message, StringComparison.Ordinal);
         Assert.Equal(TestModules.Digest(module), fetched.ModuleDigest);
+    }
+
+    [Fact]
+    public async Task A_host_that_comes_back_with_a_refused_certificate_has_answered_its_breaker_closes_and_fetches_say_certificate()
+    {
+        using var certificate = SelfSignedCertificate.Create();
+        await using var server = await LoopbackServer.StartAsync(context => context.Response.WriteAsync("not reached"), certificate);
+        await using var front = new TcpCutter(server.BaseUri);
+        var host = front.Url.Authority;
+        var request = new ModuleRequest { Url = $"https://{host}/plugin.wasm" };
+        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 0, failures: 1, patient: true), _log);
+        front.Pause();
+        await Assert.ThrowsAsync<DownloadFailureException>(() => fetcher.FetchAsync(request, default));
+        await Assert.ThrowsAsync<RegistryUnavailableException>(() => fetcher.FetchAsync(request, default));
+
+        // Back, with a certificate the operator does not trust: the probe gets through the handshake to the verdict.
+        front.Resume();
+        _clock.Advance(Cooldown);
+        var probe = await Assert.ThrowsAsync<CertificateRejectedException>(() => fetcher.FetchAsync(request, default));
+        var next = await Assert.ThrowsAsync<CertificateRejectedException>(() => fetcher.FetchAsync(request, default));
+
+        Assert.Equal(host, probe.Host);
+        Assert.Equal(host, next.Host);
+        Assert.Contains($"wasmoperator_registry_circuit_open{{registry=\"{host}\"}} 0", await MetricsTextAsync(), StringComparison.Ordinal);
+        Assert.Single(_log.Lines, l => l.StartsWith($"Registry {host} answers again", StringComparison.Ordinal));
     }
 
     [Fact]
