@@ -64,8 +64,19 @@ internal static class HttpResponses
         }
 
         var authority = target.Authority;
+        var cause = innermost.Message.TrimEnd('.');
+        // The host whose handshake failed, as in Failure: the registry's advice does not fix a redirect target.
+        var host = RegistryCircuitBreaker.FailedHostOf(failure) ?? authority;
+        if (!string.Equals(host, authority, StringComparison.OrdinalIgnoreCase))
+        {
+            var sender = registry ? $"registry {authority}" : authority;
+            return $"no TLS handshake with {host}, where {sender} sent the request on (a redirect or token service) ({cause}): "
+                + $"if {host} serves plain http, {sender} must send it to an https url that serves TLS, "
+                + $"or to an http:// url with {host} added to the operator's --insecure-registries (env WASMOP_INSECURE_REGISTRIES) {Attempts(failure)}";
+        }
+
         var allow = $"add {authority} to the operator's --insecure-registries (env WASMOP_INSECURE_REGISTRIES)";
-        return $"no TLS handshake with {authority} ({innermost.Message.TrimEnd('.')}): if it serves plain http, "
+        return $"no TLS handshake with {authority} ({cause}): if it serves plain http, "
             + (registry ? allow : $"use an http:// url and {allow}") + $" {Attempts(failure)}";
     }
 

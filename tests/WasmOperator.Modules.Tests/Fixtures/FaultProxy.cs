@@ -61,6 +61,9 @@ internal sealed class FaultProxy : IAsyncDisposable
     /// <summary>Redirect blob GETs (307) to this host:port instead (e.g. a storage host that is down).</summary>
     public string? RedirectBlobsToHost { get; set; }
 
+    /// <summary>The scheme of the <see cref="RedirectBlobsToHost"/> redirect (https to a storage that serves plain http).</summary>
+    public string RedirectBlobsToScheme { get; set; } = "http";
+
     /// <summary>Authorization the proxy itself sends upstream for redirected requests (the storage's own access).</summary>
     public string? RedirectUpstreamAuthorization { get; set; }
 
@@ -163,7 +166,7 @@ internal sealed class FaultProxy : IAsyncDisposable
         if (isBlob && RedirectBlobsToHost is { } storage && !redirected)
         {
             context.Response.StatusCode = 307;
-            context.Response.Headers.Location = $"http://{storage}/_redirected{path}";
+            context.Response.Headers.Location = $"{RedirectBlobsToScheme}://{storage}/_redirected{path}";
             return;
         }
 

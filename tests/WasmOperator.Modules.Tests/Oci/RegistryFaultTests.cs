@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http;
 using WasmOperator.Modules.Failures;
 using WasmOperator.Modules.Tests.Fixtures;
 using WasmOperator.Operator.Tests.Support;
@@ -29,6 +30,25 @@ public sealed class RegistryFaultTests(RegistryFixture fixture) : IClassFixture<
             ResponseHeadersTimeout = headersTimeout ?? defaults.ResponseHeadersTimeout,
             BodyIdleTimeout = bodyIdleTimeout ?? defaults.BodyIdleTimeout,
         };
+    }
+
+    [Fact]
+    public async Task A_redirect_to_https_on_a_storage_that_serves_plain_http_names_the_storage_not_the_registry()
+    {
+        var module = TestModules.Create();
+        await _push.PushCncfAsync("faults/plainstorage", "v1", module);
+        await using var storage = await LoopbackServer.StartAsync(context => context.Response.WriteAsync("plain"));
+        await using var proxy = await FaultProxy.StartAsync(fixture.Registry.BaseUri);
+        proxy.RedirectBlobsToHost = storage.HostPort;
+        proxy.RedirectBlobsToScheme = "https";
+        using var fetcher = new ModuleFetcher(Options(proxy.HostPort, maxRetries: 0));
+
+        var error = await Assert.ThrowsAsync<DownloadFailureException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{proxy.HostPort}/faults/plainstorage:v1" }, default));
+
+        Assert.Contains($"no TLS handshake with {storage.HostPort}, where registry {proxy.HostPort} sent the request on (a redirect or token service) (", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"with {storage.HostPort} added to the operator's --insecure-registries", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain($"add {proxy.HostPort} to", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
