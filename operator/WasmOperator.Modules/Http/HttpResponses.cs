@@ -97,25 +97,43 @@ internal static class HttpResponses
         return innermost;
     }
 
-    private static string CertificateProblem(string authority, string cause)
+    /// <summary>
+    /// What is wrong with a refused certificate and every fix that applies: a wrong name, an untrusted or incomplete chain
+    /// and an expired certificate each have their own, and one certificate can have them all.
+    /// </summary>
+    internal static string CertificateProblem(string authority, string cause)
     {
         var name = Uri.TryCreate($"https://{authority}", UriKind.Absolute, out var parsed) ? parsed.Host : authority;
+        const string TrustStore = "the operator trusts the CAs of its container's system trust store: "
+            + "add the CA that issued it there (e.g. mount a PEM bundle of it and the public CAs into the operator's pod and set the SSL_CERT_FILE environment variable to its path)";
         if (cause.Contains(nameof(System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch), StringComparison.Ordinal))
         {
-            return $"the TLS certificate of {authority} does not name {name}; use a host name the certificate names, or give the server a certificate for {name}";
+            // With a wrong name .NET names the chain's errors only as RemoteCertificateChainErrors, not which.
+            return cause.Contains(nameof(System.Net.Security.SslPolicyErrors.RemoteCertificateChainErrors), StringComparison.Ordinal)
+                ? $"the TLS certificate of {authority} does not name {name} and is not trusted either ({cause}: an unknown CA, a missing intermediate or an expired certificate); "
+                    + $"give the server a current certificate for {name} from a CA the operator trusts, served with its intermediates, or use a host name the certificate names; {TrustStore}"
+                : $"the TLS certificate of {authority} does not name {name}; use a host name the certificate names, or give the server a certificate for {name}";
         }
 
         // .NET lists the chain's errors in the message ("...errors in the certificate chain: NotTimeValid, UntrustedRoot").
         var expired = cause.Contains("NotTimeValid", StringComparison.Ordinal);
-        if (expired && !cause.Contains("UntrustedRoot", StringComparison.Ordinal) && !cause.Contains("PartialChain", StringComparison.Ordinal))
+        var partial = cause.Contains("PartialChain", StringComparison.Ordinal);
+        if (expired && !partial && !cause.Contains("UntrustedRoot", StringComparison.Ordinal))
         {
             return $"the TLS certificate of {authority} has expired or is not valid yet ({cause}); renew the server's certificate (or check the clock of the operator's node)";
         }
 
-        return $"the TLS certificate of {authority} is not trusted ({cause}){(expired ? " and has expired or is not valid yet" : string.Empty)}; "
-            + "the operator trusts the CAs of its container's system trust store: "
-            + "add the CA that issued it there (e.g. mount a PEM bundle of it and the public CAs into the operator's pod and set the SSL_CERT_FILE environment variable to its path), "
-            + $"or give the server {(expired ? "a current certificate" : "a certificate")} from a CA the operator trusts";
+        var also = expired ? " and has expired or is not valid yet" : string.Empty;
+        var current = expired ? "a current certificate" : "a certificate";
+        if (partial)
+        {
+            // No chain to any root: usually the server sends its leaf without the intermediates (or its root is unknown too).
+            return $"the TLS certificate of {authority} is not trusted ({cause}){also}: no chain from it to a CA the operator trusts could be built; "
+                + "serve the full chain (leaf + intermediates) from the server; if it already does, its root CA is not trusted: "
+                + $"{TrustStore}, or give the server {current} from a CA the operator trusts";
+        }
+
+        return $"the TLS certificate of {authority} is not trusted ({cause}){also}; {TrustStore}, or give the server {current} from a CA the operator trusts";
     }
 
     private static string Attempts(RetryExhaustedException failure) =>

@@ -99,6 +99,21 @@ public sealed class HttpSourceTests : IDisposable
     }
 
     [Fact]
+    public async Task An_https_server_whose_untrusted_certificate_names_another_host_is_a_certificate_error_that_says_both()
+    {
+        using var certificate = SelfSignedCertificate.Create(otherName: "other.example");
+        await using var server = await ServeAsync(certificate);
+        using var fetcher = new ModuleFetcher(Options());
+
+        var error = await Assert.ThrowsAsync<CertificateRejectedException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = $"https://{server.HostPort}/plugin.wasm" }, default));
+
+        Assert.StartsWith($"https://{server.HostPort}/plugin.wasm: the TLS certificate of {server.HostPort} does not name 127.0.0.1 and is not trusted either (", error.Message, StringComparison.Ordinal);
+        Assert.Contains("give the server a current certificate for 127.0.0.1 from a CA the operator trusts, served with its intermediates, or use a host name the certificate names", error.Message, StringComparison.Ordinal);
+        Assert.Contains("SSL_CERT_FILE", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task An_https_url_to_a_plain_http_server_says_no_TLS_handshake_happened_and_how_to_allow_plain_http()
     {
         await using var server = await ServeAsync();
