@@ -571,14 +571,24 @@ internal sealed partial class ProxyHandler : IDisposable
             return;
         }
 
-        if (exchange is null && stream && error is ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyDestination &&
+        if (exchange is null && error is ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyDestination &&
             !context.RequestAborted.IsCancellationRequested &&
             ExceptionChain.Find<OperationCanceledException>(context.Features.Get<IForwarderErrorFeature>()?.Exception) is not null)
         {
-            // YARP's activity timer, which for a request forwarded as an upgrade is the stream idle timeout, ended the body
-            // of an answer that was no 101: Envoy's stream_idle_timeout, not the upstream's failure (it read as UC,
-            // "the operation was canceled"). YARP reset the stream, whose response had started.
-            CountStreamIdleTimeout(context, "stream reset");
+            // YARP's activity timer ended the copy of a response body that stopped moving; YARP reset the stream, whose
+            // response had started. It read as the upstream's connection ending (UC, "the operation was canceled").
+            if (stream || grpc)
+            {
+                // For a request forwarded as an upgrade (an answer that was no 101) and a gRPC call, that timer is the
+                // stream idle timeout: Envoy's stream_idle_timeout.
+                CountStreamIdleTimeout(context, "stream reset");
+            }
+            else
+            {
+                // Otherwise it is the upstream timeout: UT, said as the HTTP/1.1 forwarder says it.
+                CountFailure(context, ForwardResult.Timeout, $"no progress within {_options.UpstreamTimeout.TotalSeconds} s in the middle of the response body", reply: null);
+            }
+
             return;
         }
 
