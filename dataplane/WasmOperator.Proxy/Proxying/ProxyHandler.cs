@@ -575,18 +575,28 @@ internal sealed partial class ProxyHandler : IDisposable
             !context.RequestAborted.IsCancellationRequested &&
             ExceptionChain.Find<OperationCanceledException>(context.Features.Get<IForwarderErrorFeature>()?.Exception) is not null)
         {
-            // YARP's activity timer ended the copy of a response body that stopped moving; YARP reset the stream, whose
-            // response had started. It read as the upstream's connection ending (UC, "the operation was canceled").
+            // YARP's activity timer ended the copy of a response body that stopped moving (or never started: the head goes
+            // out with the first bytes). Once the response started YARP reset the stream; before, Envoy's local reply goes
+            // instead of YARP's bare 502. It read as the upstream's connection ending (UC, "the operation was canceled").
+            var started = context.Response.HasStarted;
             if (stream || grpc)
             {
                 // For a request forwarded as an upgrade (an answer that was no 101) and a gRPC call, that timer is the
-                // stream idle timeout: Envoy's stream_idle_timeout.
-                CountStreamIdleTimeout(context, "stream reset");
+                // stream idle timeout: Envoy's stream_idle_timeout (504 "stream timeout", the request being whole).
+                CountStreamIdleTimeout(context, started ? "stream reset" : "answered 504 stream timeout");
+                if (!started)
+                {
+                    await ReplyToFailureAsync(context, null, LocalReply.ForStreamIdleTimeout(requestComplete: true)).ConfigureAwait(false);
+                }
             }
             else
             {
-                // Otherwise it is the upstream timeout: UT, said as the HTTP/1.1 forwarder says it.
-                CountFailure(context, ForwardResult.Timeout, $"no progress within {_options.UpstreamTimeout.TotalSeconds} s in the middle of the response body", reply: null);
+                // Otherwise it is the upstream timeout: UT, said as the HTTP/1.1 forwarder says it, and its 504.
+                var reply = started ? null : LocalReply.ForUpstreamFailure(ForwardResult.Timeout);
+                if (CountFailure(context, ForwardResult.Timeout, $"no progress within {_options.UpstreamTimeout.TotalSeconds} s in the middle of the response", reply) && reply is not null)
+                {
+                    await ReplyToFailureAsync(context, null, reply).ConfigureAwait(false);
+                }
             }
 
             return;

@@ -102,6 +102,48 @@ public sealed class UpstreamTimeoutTests
         }
     }
 
+    /// <summary>
+    /// A response whose head came but whose body never starts: the client gets the head only with the first bytes, so the
+    /// upstream timeout answers Envoy's 504 (UT). Without plugins through YARP it was a bare 503 or 502 blamed on the
+    /// upstream's connection (UC, "the operation was canceled").
+    /// </summary>
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public async Task A_response_whose_body_never_starts_is_a_504_after_the_upstream_timeout(bool h2c, bool withPlugin)
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // With a length: an h2c client gets the head of a response without one at once (ResponseHead.GoesAhead).
+        await using var upstream = new RawUpstream(async (_, stream) =>
+        {
+            await stream.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"u8.ToArray());
+            await release.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            return false;
+        });
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o =>
+        {
+            o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address;
+            o.UpstreamTimeout = Timeout;
+            o.Http1Forwarder = !h2c;
+        });
+
+        try
+        {
+            using var response = await (h2c ? proxy.H2c : proxy.Client).SendAsync(Get(h2c)).WaitAsync(TimeSpan.FromSeconds(10));
+
+            Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+            await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("upstream request timeout (UT)")),
+                "the timeout to be logged; log: " + string.Join(" | ", proxy.Logs.Lines));
+            Assert.False(proxy.Logs.Contains("(UC)"), "log: " + string.Join(" | ", proxy.Logs.Lines));
+        }
+        finally
+        {
+            release.SetResult();
+        }
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
