@@ -102,19 +102,20 @@ internal sealed partial class ProxyHandler : IDisposable
             return;
         }
 
-        if (context.Request.Headers.Host.Count == 0 && RequestTarget.AbsoluteFormAuthority(context.Request) is { } named)
+        if (context.Request.Headers.Host.Count == 0)
         {
+            if (RequestTarget.AbsoluteFormAuthority(context.Request) is not { } named)
+            {
+                // As Envoy's connection manager (missing_host_header): forwarded, the request went up under the upstream's
+                // own address as its Host. Kestrel refuses an HTTP/1.1 request without one; HTTP/1.0 and HTTP/2 reach here.
+                var (replyHeaders, replyBody) = LocalReply.Build(context.Request, LocalReply.MissingHost());
+                await LocalReply.WriteAsync(context, replyHeaders, replyBody).ConfigureAwait(false);
+                _byClass[3].Inc();
+                return;
+            }
+
             // An HTTP/1.0 request in absolute form names its host in the target: Envoy's codec makes that its Host.
             context.Request.Host = new HostString(named);
-        }
-        else if (context.Request.Headers.Host.Count == 0)
-        {
-            // As Envoy's connection manager (missing_host_header): forwarded, the request went up under the upstream's own
-            // address as its Host. Kestrel refuses an HTTP/1.1 request without one; HTTP/1.0 and HTTP/2 reach here.
-            var (replyHeaders, replyBody) = LocalReply.Build(context.Request, LocalReply.MissingHost());
-            await LocalReply.WriteAsync(context, replyHeaders, replyBody).ConfigureAwait(false);
-            _byClass[3].Inc();
-            return;
         }
 
         if (HttpMethods.IsConnect(context.Request.Method) && context.Features.Get<IHttpExtendedConnectFeature>() is not { IsExtendedConnect: true })

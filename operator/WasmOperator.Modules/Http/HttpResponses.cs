@@ -45,9 +45,10 @@ internal static class HttpResponses
     {
         // The host whose handshake failed: a redirect target may be another than the url's.
         var host = RegistryCircuitBreaker.FailedHostOf(failure) ?? target.Authority;
-        return Tls(failure) is AuthenticationException { Message: var cause } && cause.Contains("certificate", StringComparison.OrdinalIgnoreCase)
+        var tls = Tls(failure);
+        return tls is AuthenticationException { Message: var cause } && cause.Contains("certificate", StringComparison.OrdinalIgnoreCase)
             ? new CertificateRejectedException(url, host, $"{CertificateProblem(host, cause.TrimEnd('.'))} {Attempts(failure)}", failure)
-            : otherwise(Describe(failure, target, registry));
+            : otherwise(Describe(failure, tls, host, target, registry));
     }
 
     /// <summary>
@@ -56,17 +57,20 @@ internal static class HttpResponses
     /// connection could not be established, see inner exception.") named neither the cause nor a fix.
     /// <paramref name="registry"/>: the url is oci://, not https://.
     /// </summary>
-    private static string Describe(RetryExhaustedException failure, Uri target, bool registry)
+    /// <param name="failure">The failure.</param>
+    /// <param name="innermost">Its failed TLS handshake's innermost cause (<see cref="Tls"/>), or null.</param>
+    /// <param name="host">The host whose handshake failed: the registry's advice does not fix a redirect target.</param>
+    /// <param name="target">The request's URL.</param>
+    /// <param name="registry">The url is oci://.</param>
+    private static string Describe(RetryExhaustedException failure, Exception? innermost, string host, Uri target, bool registry)
     {
-        if (Tls(failure) is not { } innermost)
+        if (innermost is null)
         {
             return failure.Message;
         }
 
         var authority = target.Authority;
         var cause = innermost.Message.TrimEnd('.');
-        // The host whose handshake failed, as in Failure: the registry's advice does not fix a redirect target.
-        var host = RegistryCircuitBreaker.FailedHostOf(failure) ?? authority;
         if (!string.Equals(host, authority, StringComparison.OrdinalIgnoreCase))
         {
             var sender = registry ? $"registry {authority}" : authority;
@@ -146,9 +150,8 @@ internal static class HttpResponses
         if (status >= 500 || response.StatusCode == HttpStatusCode.TooManyRequests)
         {
             var retryAfter = response.Headers.RetryAfter?.Delta;
-            // 502, 503, 504 and 429 speak for the host (a gateway, an overload); a 500 is usually one repository's fault.
-            var hostUnwell = status is 502 or 503 or 504 || response.StatusCode == HttpStatusCode.TooManyRequests;
-            throw new TransientFetchException($"{response.RequestMessage?.RequestUri?.GetLeftPart(UriPartial.Path)} answered {status}", retryAfter, hostUnwell: hostUnwell)
+            // 502, 503, 504 and 429 speak for the host (TransientFetchException.HostUnwell); a 500 is usually one repository's fault.
+            throw new TransientFetchException($"{response.RequestMessage?.RequestUri?.GetLeftPart(UriPartial.Path)} answered {status}", retryAfter)
             {
                 Status = status,
                 Host = response.RequestMessage?.RequestUri?.Authority,

@@ -28,12 +28,6 @@ internal sealed class Retrier(ModuleFetcherOptions options, RegistryCircuitBreak
                 Answered(current);
                 return result;
             }
-            catch (RegistryUnavailableException)
-            {
-                // A host on the way is open; those reached before it answered.
-                Answered(current);
-                throw;
-            }
             catch (Exception ex) when (FindBlocked(ex) is { } blocked)
             {
                 Released(current);

@@ -229,15 +229,13 @@ internal sealed partial class WasmPluginReconciler(
                 }
             }
 
-            if (outcome is { Kind: OutcomeKind.Stalled, ModuleRejected: true } && plugin.Spec is { } spec && PullPolicies.Effective(spec) == ModulePullPolicy.Always)
+            // Stalled by what the URL served (digest, format, ABI): with Always the content may be republished. Or by its
+            // server's certificate, which is renewed or its CA trusted without any change the operator watches. Either
+            // way the url is resolved again now and then.
+            if (outcome is { Kind: OutcomeKind.Stalled } &&
+                (outcome.Reason == ConditionReasons.CertificateRejected ||
+                 (outcome.ModuleRejected && plugin.Spec is { } spec && PullPolicies.Effective(spec) == ModulePullPolicy.Always)))
             {
-                // Stalled by what the URL served (digest, format, ABI): with Always the content may be republished, so keep re-resolving.
-                outcome = outcome with { ResolvedAgainEvery = options.AlwaysPullInterval };
-            }
-
-            if (outcome is { Kind: OutcomeKind.Stalled, Reason: ConditionReasons.CertificateRejected })
-            {
-                // A server's certificate is renewed, or its CA trusted, without any change the operator watches: try again now and then.
                 outcome = outcome with { ResolvedAgainEvery = options.AlwaysPullInterval };
             }
 
