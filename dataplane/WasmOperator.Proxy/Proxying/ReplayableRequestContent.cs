@@ -53,6 +53,21 @@ internal sealed class ReplayableRequestContent : HttpContent
     }
 
     /// <summary>
+    /// Whether HttpClient began to send the body on some connection. It does so as soon as it queued the request's HEADERS
+    /// there (without Expect: 100-continue): a request whose body never began never had a stream.
+    /// </summary>
+    public bool Started
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return _attempt is not null;
+            }
+        }
+    }
+
+    /// <summary>
     /// HttpClient sends the request no more (its send returned a response, or failed). Stops recording; a copy waiting for a
     /// retry fails with what failed its attempt; a copy whose attempt ended stops reading the client, and the attempt ends.
     /// </summary>
