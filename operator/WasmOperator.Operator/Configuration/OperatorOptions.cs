@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.RegularExpressions;
 using WasmOperator.Modules;
 using WasmOperator.Validation.Cel;
@@ -87,6 +88,12 @@ internal sealed partial record OperatorOptions
     /// (istio-agent's) suit; tests shorten them.
     /// </summary>
     internal RegistryTiming Registry { get; init; } = new();
+
+    /// <summary>
+    /// Extra roots trusted for https modules. Not a setting: the operator trusts its container's trust store
+    /// (SSL_CERT_FILE); tests trust the CA they issue a server's certificates from.
+    /// </summary>
+    internal X509Certificate2Collection? TrustedCertificates { get; init; }
 
     public string EffectiveLeaseNamespace => LeaseNamespace ?? RootNamespace;
 

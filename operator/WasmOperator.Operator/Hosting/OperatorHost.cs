@@ -74,6 +74,7 @@ internal sealed partial class OperatorHost : IAsyncDisposable
             InsecureHosts = options.InsecureRegistries,
             BlockedNetworks = options.BlockedCidrs,
             AllowedFileRoots = options.AllowedFileRoots,
+            TrustedCertificates = options.TrustedCertificates,
             MetricsRegistry = Metrics.Registry,
         }, loggers.CreateLogger<ModuleFetcher>());
         _runtime = new ProxyWasmRuntime(new ProxyWasmRuntimeOptions(), loggers);

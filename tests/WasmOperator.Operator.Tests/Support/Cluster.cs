@@ -66,12 +66,12 @@ internal sealed class Cluster : IAsyncDisposable
     };
 
     /// <summary>Starts an operator replica; it is stopped (gracefully) when the cluster is disposed, unless stopped before.</summary>
-    public async Task<Replica> StartOperatorAsync(OperatorOptions? options = null, Uri? via = null)
+    public async Task<Replica> StartOperatorAsync(OperatorOptions? options = null, Uri? via = null, TimeProvider? time = null)
     {
         var client = via is null ? Server.CreateClient()
             : new Kubernetes(new KubernetesClientConfiguration { Host = via.GetLeftPart(UriPartial.Authority), AccessToken = "local-dev-token" });
         var distributor = new InMemoryPluginDistributor();
-        var host = new OperatorHost(options ?? Options(), client, _loggers, distributor);
+        var host = new OperatorHost(options ?? Options(), client, _loggers, distributor, time);
         var replica = new Replica(host, distributor, client);
         _owned.Add(replica);
         await host.StartAsync();
