@@ -30,7 +30,8 @@ public sealed class ProxyWasmRuntime : IDisposable
     private readonly ConcurrentDictionary<PluginShard, byte> _waitingRoots = new();
     private readonly Lock _compileGate = new();
     private readonly Thread _ticker;
-    private readonly ManualResetEventSlim _stopTicker = new();
+    // No spinning before each wait: the slim event's default spin is some sched_yields per tick, 100 times a second.
+    private readonly ManualResetEventSlim _stopTicker = new(initialState: false, spinCount: 0);
     private int _disposed;
     private readonly ModuleCache? _cache;
     private readonly ILoggerFactory _loggerFactory;
