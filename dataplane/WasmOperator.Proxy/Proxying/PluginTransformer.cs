@@ -19,7 +19,14 @@ internal sealed class PluginTransformer : HttpTransformer
     public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
     {
         await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
-        if (httpContext.Features.Get<Exchange>()?.PluginTarget is { } target)
+        var exchange = httpContext.Features.Get<Exchange>();
+        if (exchange is not null && proxyRequest.Version.Major == 2)
+        {
+            // A gRPC call HttpClient or ReplayableRequestHandler sends again is one more attempt for the plugins.
+            proxyRequest.Options.Set(ReplayableRequestHandler.Observer, exchange);
+        }
+
+        if (exchange?.PluginTarget is { } target)
         {
             // As the plugins wrote it: built from the parsed path, /a/%2e%2e/b went as /b and /a%2Fb as /a%252Fb, and
             // System.Uri's own canonicalisation decodes unreserved escapes and removes dot segments.

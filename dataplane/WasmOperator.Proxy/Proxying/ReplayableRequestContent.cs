@@ -1,3 +1,4 @@
+using WasmOperator.Proxy.Forwarding;
 using System.Net;
 
 namespace WasmOperator.Proxy.Proxying;
@@ -27,6 +28,7 @@ internal sealed class ReplayableRequestContent : HttpContent
 
     private readonly HttpContent _inner;
     private readonly Action _retried;
+    private readonly IUpstreamResponseObserver? _observer;
     private readonly CancellationTokenSource _copyCancel = new();
     private readonly Lock _sync = new();
     private Task? _copy;
@@ -42,10 +44,12 @@ internal sealed class ReplayableRequestContent : HttpContent
 
     /// <param name="inner">YARP's content, whose headers this one takes.</param>
     /// <param name="retried">Called when the request is sent again.</param>
-    public ReplayableRequestContent(HttpContent inner, Action retried)
+    /// <param name="observer">The request's exchange, when plugins see it: counts the attempt (<c>upstream.request_attempt_count</c>).</param>
+    public ReplayableRequestContent(HttpContent inner, Action retried, IUpstreamResponseObserver? observer)
     {
         _inner = inner;
         _retried = retried;
+        _observer = observer;
         foreach (var header in inner.Headers.NonValidated)
         {
             Headers.TryAddWithoutValidation(header.Key, header.Value);
@@ -150,7 +154,7 @@ internal sealed class ReplayableRequestContent : HttpContent
         {
             // HttpClient waited on the response of the one before, not on its body, which ends now.
             previous!.Finish(_failure);
-            _retried();
+            Retried();
             try
             {
                 await ReplayAsync(attempt, cancellationToken).ConfigureAwait(false);
@@ -176,6 +180,13 @@ internal sealed class ReplayableRequestContent : HttpContent
         }
 
         await copy.ConfigureAwait(false);
+    }
+
+    /// <summary>Counts a send of the request after its first.</summary>
+    public void Retried()
+    {
+        _retried();
+        _observer?.OnRetry();
     }
 
     /// <summary>Sends a new attempt what went on the failed ones, then lets the copy go on into it.</summary>

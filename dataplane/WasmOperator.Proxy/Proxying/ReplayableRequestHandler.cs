@@ -18,6 +18,9 @@ namespace WasmOperator.Proxy.Proxying;
 /// <param name="retried">Called when a request is sent again.</param>
 internal sealed class ReplayableRequestHandler(HttpMessageHandler inner, Action retried) : DelegatingHandler(inner)
 {
+    /// <summary>The request's exchange (set by <see cref="PluginTransformer"/> when plugins see the request): its attempts count.</summary>
+    public static readonly HttpRequestOptionsKey<IUpstreamResponseObserver> Observer = new("WasmOperator.Exchange");
+
     /// <summary>As many sends again as HttpClient's own retry of a connection failure allows.</summary>
     private const int UnsentRetries = 3;
 
@@ -28,7 +31,8 @@ internal sealed class ReplayableRequestHandler(HttpMessageHandler inner, Action 
             return base.SendAsync(request, cancellationToken);
         }
 
-        var content = new ReplayableRequestContent(request.Content, retried);
+        request.Options.TryGetValue(Observer, out var observer);
+        var content = new ReplayableRequestContent(request.Content, retried, observer);
         request.Content = content;
         return SendAsync(request, content, cancellationToken);
     }
@@ -45,7 +49,7 @@ internal sealed class ReplayableRequestHandler(HttpMessageHandler inner, Action 
                 }
                 catch (HttpRequestException ex) when (retries < UnsentRetries && NeverSent(request, content, ex, cancellationToken))
                 {
-                    retried();
+                    content.Retried();
                 }
             }
         }

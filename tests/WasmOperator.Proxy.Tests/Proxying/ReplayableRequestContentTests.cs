@@ -54,6 +54,25 @@ public sealed class ReplayableRequestContentTests
         Assert.Contains("proxy_upstream_errors_total 0", metrics, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Plugins_read_two_upstream_attempts_for_a_call_whose_stream_the_upstream_refused()
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(PropertyProbe.Plugin("upstream request_attempt_count")),
+            o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
+
+        using var request = GrpcUpstream.Call("/test.Echo/RefuseOnce", new ByteArrayContent(GrpcUpstream.Frame("m")));
+        request.Headers.TryAddWithoutValidation("x-call", "probed");
+        using var response = await proxy.H2c.SendAsync(request).WaitAsync(Patience);
+        Assert.Equal(["echo:m"], GrpcUpstream.Messages(await response.Content.ReadAsByteArrayAsync()));
+
+        // As Envoy counts a retried attempt: the response callbacks and on_log see the second one.
+        Assert.Equal(2, (await PropertyProbe.ReadAsync(proxy.Logs, "RSP", "upstream request_attempt_count")).Int64);
+        await ProxyHarness.EventuallyAsync(async () => (await PropertyProbe.ReadAsync(proxy.Logs, "LOG", "upstream request_attempt_count")).Int64 == 2,
+            "on_log reading 2 attempts");
+        Assert.Contains("proxy_upstream_retries_total 1", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

@@ -33,15 +33,15 @@ public sealed class UnsentRequestRetryTests
         // A: a call whose body never ends, which the upstream stops reading after A's HEADERS: the proxy's writer to that
         // connection blocks once the socket buffers are full.
         var endless = new EndlessContent();
-        using var first = Call("/upload", endless);
+        using var first = GrpcUpstream.Call("/upload", endless);
         var sendingFirst = proxy.H2c.SendAsync(first, HttpCompletionOption.ResponseHeadersRead);
         await upstream.FirstHeaders.Task.WaitAsync(Patience);
         await endless.StalledAsync().WaitAsync(Patience);
 
         // B and C take streams on that connection (it has room for 100) and queue their HEADERS behind A's body.
         using var client = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { BaseAddress = proxy.H2c.BaseAddress };
-        using var second = Call("/second", new ByteArrayContent(GrpcUpstream.Frame("second")));
-        using var third = Call("/third", new ByteArrayContent(GrpcUpstream.Frame("third")));
+        using var second = GrpcUpstream.Call("/second", new ByteArrayContent(GrpcUpstream.Frame("second")));
+        using var third = GrpcUpstream.Call("/third", new ByteArrayContent(GrpcUpstream.Frame("third")));
         var sendingSecond = client.SendAsync(second);
         var sendingThird = client.SendAsync(third);
         // Nothing on the wire says they are queued (their HEADERS wait in the proxy): the proxy's HttpClient counts them as
@@ -71,15 +71,6 @@ public sealed class UnsentRequestRetryTests
         Assert.Equal(GrpcUpstream.Frame("second"), upstream.Bodies["/second"]);
         Assert.Equal(GrpcUpstream.Frame("third"), upstream.Bodies["/third"]);
         Assert.Contains("proxy_upstream_retries_total 2", await proxy.MetricsAsync(), StringComparison.Ordinal);
-    }
-
-    /// <summary>A gRPC call (the requests the proxy sends upstream over HTTP/2).</summary>
-    private static HttpRequestMessage Call(string path, HttpContent content)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content, Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
-        request.Content.Headers.ContentType = new("application/grpc");
-        request.Headers.TryAddWithoutValidation("te", "trailers");
-        return request;
     }
 
     /// <summary>HttpClient's own count of requests under way to one port (its http.client.active_requests).</summary>

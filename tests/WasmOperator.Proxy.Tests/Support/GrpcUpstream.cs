@@ -192,10 +192,10 @@ internal sealed class GrpcUpstream : IAsyncDisposable
     }
 
     /// <summary>
-    /// A call as a streaming gRPC client makes it: HTTP/2 with prior knowledge, <c>application/grpc</c>, <c>te: trailers</c>, and a
-    /// body the test writes to when it wants (<paramref name="content"/>).
+    /// A call as a gRPC client makes it: HTTP/2 with prior knowledge, <c>application/grpc</c>, <c>te: trailers</c>, and
+    /// <paramref name="content"/> (a <see cref="PipeContent"/> for a body the test writes to when it wants).
     /// </summary>
-    public static HttpRequestMessage Call(string path, PipeContent content)
+    public static HttpRequestMessage Call(string path, HttpContent content)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content, Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
