@@ -34,6 +34,11 @@ internal sealed class PluginTransformer : HttpTransformer
         }
 
         proxyRequest.Headers.Host = httpContext.Request.Host.Value;
+        // The proxy answers a client's 100-continue itself (Kestrel sends the 100 as the body is read), as Envoy does and as
+        // the HTTP/1.1 forwarder does: forwarded, HttpClient would hold the body for the upstream's 100, and a connection the
+        // upstream closed meanwhile failed the call as a cancellation (read as the stream idle timeout, grpc-status 2).
+        proxyRequest.Headers.ExpectContinue = null;
+        proxyRequest.Headers.Remove("Expect");
         if (!httpContext.Request.Headers.ContainsKey(Forwarding.ForwardedProto.Header))
         {
             proxyRequest.Headers.TryAddWithoutValidation(Forwarding.ForwardedProto.Header, Forwarding.ForwardedProto.Http);

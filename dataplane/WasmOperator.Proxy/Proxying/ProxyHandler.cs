@@ -23,6 +23,7 @@ internal sealed partial class ProxyHandler : IDisposable
     private readonly ChainManager _chains;
     private readonly IHttpForwarder _forwarder;
     private readonly HttpMessageInvoker _invoker;
+    private readonly HttpMessageInvoker _observedGrpcInvoker;
     private readonly HttpMessageInvoker _upgradeInvoker;
     private readonly ProxyOptions _options;
     private readonly ProxyMetrics _metrics;
@@ -75,7 +76,9 @@ internal sealed partial class ProxyHandler : IDisposable
             ResponseHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
         };
         // HTTP/2 requests (gRPC) get a body HttpClient can send again when the upstream refused their stream.
-        _invoker = new HttpMessageInvoker(new ReplayableRequestHandler(upstreams, () => metrics.UpstreamRetries.Inc()));
+        _invoker = new HttpMessageInvoker(new ReplayableRequestHandler(upstreams, () => metrics.UpstreamRetries.Inc(), observed: false));
+        // gRPC calls through plugins: a call sent again is one more upstream attempt for them.
+        _observedGrpcInvoker = new HttpMessageInvoker(new ReplayableRequestHandler(upstreams, () => metrics.UpstreamRetries.Inc(), observed: true), disposeHandler: false);
         _upgradeInvoker = new HttpMessageInvoker(new UpgradeResponseTimeout(options.UpstreamTimeout, upstreams), disposeHandler: false);
         _byClass = [.. new[] { "1xx", "2xx", "3xx", "4xx", "5xx" }.Select(c => metrics.Requests.WithLabels(c))];
         _prefixes = options.Clusters.ToDictionary(c => c.Key, c => c.Value.ToString().TrimEnd('/'), StringComparer.Ordinal);
@@ -509,7 +512,7 @@ internal sealed partial class ProxyHandler : IDisposable
         }
 
         var stream = !grpc && IsStream(context);
-        var (invoker, config) = grpc ? (_invoker, exchange is null ? _http2 : _http2TimedByExchange)
+        var (invoker, config) = grpc ? (exchange is null ? (_invoker, _http2) : (_observedGrpcInvoker, _http2TimedByExchange))
             : stream ? (_upgradeInvoker, exchange is null ? _http11Stream : _http11StreamTimedByExchange) : (_invoker, exchange is null ? _http11 : _http11TimedByExchange);
         // An upgrade is timed by UpgradeResponseTimeout, then by _http11Stream's activity timeout; through plugins its
         // token is one a stop cancels, which may come while the upstream has not answered yet, and after the 101 the
@@ -874,6 +877,7 @@ internal sealed partial class ProxyHandler : IDisposable
     {
         _fast.Dispose();
         _upgradeInvoker.Dispose();
+        _observedGrpcInvoker.Dispose();
         _invoker.Dispose();
     }
 

@@ -1,5 +1,5 @@
-using WasmOperator.Proxy.Forwarding;
 using System.Net;
+using WasmOperator.Proxy.Forwarding;
 
 namespace WasmOperator.Proxy.Proxying;
 

@@ -16,9 +16,13 @@ namespace WasmOperator.Proxy.Proxying;
 /// failed calls in 3000 against nginx rotating its connections on a loaded machine.
 /// </remarks>
 /// <param name="retried">Called when a request is sent again.</param>
-internal sealed class ReplayableRequestHandler(HttpMessageHandler inner, Action retried) : DelegatingHandler(inner)
+/// <param name="observed">
+/// Requests carry their exchange (<see cref="Observer"/>), whose attempts count for the plugins; the handler of calls no
+/// plugin sees leaves <see cref="HttpRequestMessage.Options"/> alone (reading it allocates).
+/// </param>
+internal sealed class ReplayableRequestHandler(HttpMessageHandler inner, Action retried, bool observed) : DelegatingHandler(inner)
 {
-    /// <summary>The request's exchange (set by <see cref="PluginTransformer"/> when plugins see the request): its attempts count.</summary>
+    /// <summary>The request's exchange (set by <see cref="PluginTransformer"/> when plugins see the call): its attempts count.</summary>
     public static readonly HttpRequestOptionsKey<IUpstreamResponseObserver> Observer = new("WasmOperator.Exchange");
 
     /// <summary>As many sends again as HttpClient's own retry of a connection failure allows.</summary>
@@ -31,13 +35,13 @@ internal sealed class ReplayableRequestHandler(HttpMessageHandler inner, Action 
             return base.SendAsync(request, cancellationToken);
         }
 
-        request.Options.TryGetValue(Observer, out var observer);
+        var observer = observed && request.Options.TryGetValue(Observer, out var exchange) ? exchange : null;
         var content = new ReplayableRequestContent(request.Content, retried, observer);
         request.Content = content;
-        return SendAsync(request, content, cancellationToken);
+        return SendReplayableAsync(request, content, cancellationToken);
     }
 
-    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, ReplayableRequestContent content, CancellationToken cancellationToken)
+    private async Task<HttpResponseMessage> SendReplayableAsync(HttpRequestMessage request, ReplayableRequestContent content, CancellationToken cancellationToken)
     {
         try
         {
@@ -67,7 +71,7 @@ internal sealed class ReplayableRequestHandler(HttpMessageHandler inner, Action 
     /// </summary>
     /// <remarks>
     /// None of its body went: HttpClient begins the body as soon as it wrote the HEADERS, unless the request waits for a
-    /// 100 Continue (such a one is left alone).
+    /// 100 Continue. <see cref="PluginTransformer"/> drops Expect; a request that still carries it is left alone.
     /// </remarks>
     private static bool NeverSent(HttpRequestMessage request, ReplayableRequestContent content, HttpRequestException failure, CancellationToken cancellationToken) =>
         !cancellationToken.IsCancellationRequested

@@ -76,6 +76,23 @@ public sealed class ReplayableRequestContentTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
+    public async Task A_call_with_Expect_100_continue_gets_its_100_from_the_proxy_and_goes_upstream_without_it(bool withPlugin)
+    {
+        await using var grpc = await GrpcUpstream.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(Plugins(withPlugin), o => o.Clusters[ProxyOptions.DefaultCluster] = grpc.Address);
+        using var request = GrpcUpstream.Call("/test.Echo/Unary", new ByteArrayContent(GrpcUpstream.Frame("continued")));
+        request.Headers.ExpectContinue = true;
+
+        using var response = await proxy.H2c.SendAsync(request).WaitAsync(Patience);
+
+        Assert.Equal(["echo:continued"], GrpcUpstream.Messages(await response.Content.ReadAsByteArrayAsync()));
+        // As Envoy (without proxy_100_continue) and the HTTP/1.1 forwarder: the 100 is the proxy's business.
+        Assert.False(Assert.Single(grpc.Calls).ContainsKey("expect"));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
     public async Task Unary_calls_to_an_upstream_that_rotates_its_connections_all_succeed(bool withPlugin)
     {
         const int Calls = 3000;

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
-using System.Diagnostics.Metrics;
+using System.Diagnostics.Tracing;
 using System.Net;
 using System.Net.Sockets;
 using WasmOperator.Proxy.Configuration;
@@ -28,7 +28,8 @@ public sealed class UnsentRequestRetryTests
         await using var upstream = await ClosingH2Upstream.StartAsync();
         var plugins = withPlugin ? Yaml(Plugin("pass", Wat("pass_through"), "pass")) : "plugins: []\n";
         await using var proxy = await ProxyHarness.StartAsync(plugins, o => o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address);
-        using var active = new ActiveUpstreamRequests(upstream.Address.Port);
+        using var headers = new HeadersStarted();
+        headers.Watch(upstream.Address.Port);
 
         // A: a call whose body never ends, which the upstream stops reading after A's HEADERS: the proxy's writer to that
         // connection blocks once the socket buffers are full.
@@ -44,10 +45,9 @@ public sealed class UnsentRequestRetryTests
         using var third = GrpcUpstream.Call("/third", new ByteArrayContent(GrpcUpstream.Frame("third")));
         var sendingSecond = client.SendAsync(second);
         var sendingThird = client.SendAsync(third);
-        // Nothing on the wire says they are queued (their HEADERS wait in the proxy): the proxy's HttpClient counts them as
-        // active (with A) once they reached its connection pool, and they queue on the connection right after.
-        await active.Reached(3).WaitAsync(Patience);
-        await Task.Delay(TimeSpan.FromMilliseconds(200));
+        // Nothing on the wire says they are queued (their HEADERS wait in the proxy): the proxy's HttpClient says it began
+        // writing them (A's first) on the one connection it has to the upstream.
+        await headers.Reached(3).WaitAsync(Patience);
 
         // The upstream ends the connection as nginx does past its keepalive_requests: GOAWAY naming A as the last stream it
         // takes, then the close. A fails (it was sent); B and C were never sent.
@@ -70,57 +70,98 @@ public sealed class UnsentRequestRetryTests
         Assert.Equal("0", answeredToo.Headers.GetValues("grpc-status").Single());
         Assert.Equal(GrpcUpstream.Frame("second"), upstream.Bodies["/second"]);
         Assert.Equal(GrpcUpstream.Frame("third"), upstream.Bodies["/third"]);
+        // Once each: a call is sent again only when none of it went out.
+        Assert.Equal(1, upstream.Received["/second"]);
+        Assert.Equal(1, upstream.Received["/third"]);
         Assert.Contains("proxy_upstream_retries_total 2", await proxy.MetricsAsync(), StringComparison.Ordinal);
     }
 
-    /// <summary>HttpClient's own count of requests under way to one port (its http.client.active_requests).</summary>
-    private sealed class ActiveUpstreamRequests : IDisposable
+    [Fact]
+    public async Task A_call_with_Expect_100_continue_whose_upstream_connection_closed_is_answered_UNAVAILABLE_and_not_sent_again()
     {
-        private readonly MeterListener _listener = new();
-        private readonly string _portText;
-        private long _active;
-        private (long Count, TaskCompletionSource Reached)? _waiter;
+        await using var upstream = await ClosingH2Upstream.StartAsync(closeAtFirstHeaders: true);
+        await using var proxy = await ProxyHarness.StartAsync("plugins: []\n", o => o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address);
+        using var call = GrpcUpstream.Call("/expect", new ByteArrayContent(GrpcUpstream.Frame("once")));
+        call.Headers.ExpectContinue = true;
 
-        public ActiveUpstreamRequests(int port)
-        {
-            _portText = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            _listener.InstrumentPublished = (instrument, listener) =>
-            {
-                if (instrument.Meter.Name == "System.Net.Http" && instrument.Name == "http.client.active_requests")
-                {
-                    listener.EnableMeasurementEvents(instrument);
-                }
-            };
-            _listener.SetMeasurementEventCallback<long>((_, change, tags, _) =>
-            {
-                foreach (var tag in tags)
-                {
-                    if (tag.Key == "server.port" && Equals(tag.Value?.ToString(), _portText))
-                    {
-                        var now = Interlocked.Add(ref _active, change);
-                        if (_waiter is { } waiter && now >= waiter.Count)
-                        {
-                            waiter.Reached.TrySetResult();
-                        }
-                    }
-                }
-            });
-            _listener.Start();
-        }
+        using var response = await proxy.H2c.SendAsync(call).WaitAsync(Patience);
 
-        public Task Reached(long count)
+        // Its HEADERS went out (the GOAWAY names its stream): the upstream may act on it, so it goes no second time. It was
+        // a stream idle timeout after 0 s, grpc-status 2: HttpClient held the body for a 100 that never came, and reported
+        // the closed connection as a cancellation.
+        Assert.Equal("14", response.Headers.GetValues("grpc-status").Single());
+        Assert.Equal(1, upstream.Received["/expect"]);
+        Assert.Contains("proxy_upstream_retries_total 0", await proxy.MetricsAsync(), StringComparison.Ordinal);
+        Assert.DoesNotContain(proxy.Logs.Lines, line => line.Contains("stream idle timeout", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// HttpClient's telemetry (its <c>System.Net.Http</c> event source): how many requests it began to write the HEADERS of on
+    /// connections to one port. The event comes as it starts; the HEADERS are queued on the connection right after, on the
+    /// same thread, with no wait between.
+    /// </summary>
+    private sealed class HeadersStarted : EventListener
+    {
+        private readonly ConcurrentDictionary<long, bool> _connections = new();
+        private readonly Lock _sync = new();
+        private int _port;
+        private int _started;
+        private (int Count, TaskCompletionSource Reached)? _waiter;
+
+        public void Watch(int port) => Volatile.Write(ref _port, port);
+
+        public Task Reached(int count)
         {
             var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _waiter = (count, reached);
-            if (Interlocked.Read(ref _active) >= count)
+            lock (_sync)
             {
-                reached.TrySetResult();
+                if (_started >= count)
+                {
+                    reached.TrySetResult();
+                }
+                else
+                {
+                    _waiter = (count, reached);
+                }
             }
 
             return reached.Task;
         }
 
-        public void Dispose() => _listener.Dispose();
+        protected override void OnEventSourceCreated(EventSource source)
+        {
+            // Called from the base constructor too: no field of this class is set yet.
+            if (source.Name == "System.Net.Http")
+            {
+                EnableEvents(source, EventLevel.Informational);
+            }
+        }
+
+        protected override void OnEventWritten(EventWrittenEventArgs e)
+        {
+            if (e.EventName == "ConnectionEstablished" && Payload(e, "port") is int port && port == Volatile.Read(ref _port)
+                && Payload(e, "connectionId") is long connection)
+            {
+                _connections.TryAdd(connection, true);
+            }
+            else if (e.EventName == "RequestHeadersStart" && Payload(e, "connectionId") is long id && _connections.ContainsKey(id))
+            {
+                lock (_sync)
+                {
+                    _started++;
+                    if (_waiter is { } waiter && _started >= waiter.Count)
+                    {
+                        waiter.Reached.TrySetResult();
+                    }
+                }
+            }
+        }
+
+        private static object? Payload(EventWrittenEventArgs e, string name)
+        {
+            var at = e.PayloadNames?.IndexOf(name) ?? -1;
+            return at >= 0 ? e.Payload![at] : null;
+        }
     }
 
     /// <summary>A request body that writes until the proxy stops taking it; says when it has stalled.</summary>
@@ -133,7 +174,7 @@ public sealed class UnsentRequestRetryTests
             var last = -1L;
             while (true)
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(300));
+                await Task.Delay(TimeSpan.FromSeconds(1));
                 var now = Interlocked.Read(ref _written);
                 if (now == last && now > 1024 * 1024)
                 {
@@ -179,6 +220,7 @@ public sealed class UnsentRequestRetryTests
         private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
         private readonly CancellationTokenSource _stop = new();
         private readonly List<Socket> _sockets = [];
+        private bool _closeAtFirstHeaders;
         private Socket? _first;
         private int _firstStream;
 
@@ -188,9 +230,13 @@ public sealed class UnsentRequestRetryTests
 
         public ConcurrentDictionary<string, byte[]> Bodies { get; } = new(StringComparer.Ordinal);
 
-        public static Task<ClosingH2Upstream> StartAsync()
+        /// <summary>How many times the HEADERS of each path came, on any connection.</summary>
+        public ConcurrentDictionary<string, int> Received { get; } = new(StringComparer.Ordinal);
+
+        /// <param name="closeAtFirstHeaders">The first connection ends (GOAWAY naming that request, then the close) as soon as the first request's HEADERS came, not when told.</param>
+        public static Task<ClosingH2Upstream> StartAsync(bool closeAtFirstHeaders = false)
         {
-            var upstream = new ClosingH2Upstream();
+            var upstream = new ClosingH2Upstream { _closeAtFirstHeaders = closeAtFirstHeaders };
             upstream._listener.Start();
             _ = upstream.AcceptAsync();
             return Task.FromResult(upstream);
@@ -202,7 +248,7 @@ public sealed class UnsentRequestRetryTests
             var socket = _first!;
             var payload = new byte[8];
             BinaryPrimitives.WriteInt32BigEndian(payload, _firstStream);
-            await socket.SendAsync(Frame(GoAway, 0, 0, payload));
+            await socket.SendAsync(RawHttp.Frame(GoAway, 0, 0, payload));
             socket.Shutdown(SocketShutdown.Send);
             await ended();
             // Unread bytes are waiting: the close resets the connection, which fails the proxy's blocked write.
@@ -242,14 +288,20 @@ public sealed class UnsentRequestRetryTests
             BinaryPrimitives.WriteInt32BigEndian(settings.AsSpan(2), int.MaxValue);
             var window = new byte[4];
             BinaryPrimitives.WriteInt32BigEndian(window, int.MaxValue - 65535);
-            await stream.WriteAsync(Frame(Settings, 0, 0, settings).Concat(Frame(WindowUpdate, 0, 0, window)).ToArray());
+            await stream.WriteAsync(RawHttp.Frame(Settings, 0, 0, settings).Concat(RawHttp.Frame(WindowUpdate, 0, 0, window)).ToArray());
             while (true)
             {
-                var (type, _, id, _) = await ReadFrameAsync(stream);
+                var (type, _, id, payload) = await ReadFrameAsync(stream);
                 if (type == Headers)
                 {
                     _firstStream = id;
+                    Received.AddOrUpdate(PathOf(payload), 1, static (_, n) => n + 1);
                     FirstHeaders.TrySetResult();
+                    if (_closeAtFirstHeaders)
+                    {
+                        await GoAwayAndCloseAsync(() => Task.CompletedTask);
+                    }
+
                     return;
                 }
             }
@@ -261,7 +313,7 @@ public sealed class UnsentRequestRetryTests
             {
                 var stream = new NetworkStream(socket, ownsSocket: false);
                 await ReadExactlyAsync(stream, 24);
-                await stream.WriteAsync(Frame(Settings, 0, 0, []));
+                await stream.WriteAsync(RawHttp.Frame(Settings, 0, 0, []));
                 var paths = new Dictionary<int, string>();
                 var bodies = new Dictionary<int, List<byte>>();
                 while (true)
@@ -269,17 +321,18 @@ public sealed class UnsentRequestRetryTests
                     var (type, flags, id, payload) = await ReadFrameAsync(stream);
                     if (type == Settings && (flags & Ack) == 0)
                     {
-                        await stream.WriteAsync(Frame(Settings, Ack, 0, []));
+                        await stream.WriteAsync(RawHttp.Frame(Settings, Ack, 0, []));
                     }
                     else if (type == Ping && (flags & Ack) == 0)
                     {
-                        await stream.WriteAsync(Frame(Ping, Ack, 0, payload));
+                        await stream.WriteAsync(RawHttp.Frame(Ping, Ack, 0, payload));
                     }
                     else if (type == Headers)
                     {
                         // Literal :path values, as HttpClient sends a path it has not indexed yet on this connection.
                         paths[id] = PathOf(payload);
                         bodies[id] = [];
+                        Received.AddOrUpdate(paths[id], 1, static (_, n) => n + 1);
                     }
                     else if (type == Data && bodies.TryGetValue(id, out var body))
                     {
@@ -289,7 +342,7 @@ public sealed class UnsentRequestRetryTests
                     if ((type == Headers || type == Data) && (flags & EndStream) != 0 && paths.Remove(id, out var path))
                     {
                         Bodies[path] = [.. bodies[id]];
-                        await stream.WriteAsync(Frame(Headers, EndStream | EndHeaders, id, Answer));
+                        await stream.WriteAsync(RawHttp.Frame(Headers, EndStream | EndHeaders, id, Answer));
                     }
                 }
             }
@@ -303,7 +356,7 @@ public sealed class UnsentRequestRetryTests
         private static string PathOf(byte[] block)
         {
             var text = System.Text.Encoding.Latin1.GetString(block);
-            foreach (var path in new[] { "/second", "/third", "/upload" })
+            foreach (var path in new[] { "/second", "/third", "/upload", "/expect" })
             {
                 if (text.Contains(path, StringComparison.Ordinal))
                 {
@@ -327,19 +380,6 @@ public sealed class UnsentRequestRetryTests
             var bytes = new byte[count];
             await stream.ReadExactlyAsync(bytes);
             return bytes;
-        }
-
-        private static byte[] Frame(byte type, byte flags, int id, byte[] payload)
-        {
-            var frame = new byte[9 + payload.Length];
-            frame[0] = (byte)(payload.Length >> 16);
-            frame[1] = (byte)(payload.Length >> 8);
-            frame[2] = (byte)payload.Length;
-            frame[3] = type;
-            frame[4] = flags;
-            BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(5), id);
-            payload.CopyTo(frame, 9);
-            return frame;
         }
 
         public ValueTask DisposeAsync()

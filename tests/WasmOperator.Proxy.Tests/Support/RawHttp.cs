@@ -272,7 +272,11 @@ internal static class RawHttp
         block.AddRange(v);
     }
 
-    private static async Task WriteFrameAsync(NetworkStream stream, byte type, byte flags, int id, byte[] payload)
+    private static async Task WriteFrameAsync(NetworkStream stream, byte type, byte flags, int id, byte[] payload) =>
+        await stream.WriteAsync(Frame(type, flags, id, payload));
+
+    /// <summary>An HTTP/2 frame: its 9-byte header (length, type, flags, stream) and <paramref name="payload"/>.</summary>
+    public static byte[] Frame(byte type, byte flags, int id, byte[] payload)
     {
         var frame = new byte[9 + payload.Length];
         frame[0] = (byte)(payload.Length >> 16);
@@ -282,7 +286,7 @@ internal static class RawHttp
         frame[4] = flags;
         BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(5), id);
         payload.CopyTo(frame.AsSpan(9));
-        await stream.WriteAsync(frame);
+        return frame;
     }
 }
 
