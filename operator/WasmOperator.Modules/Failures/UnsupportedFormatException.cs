@@ -19,9 +19,9 @@ public sealed class UnsupportedFormatException : ModuleFetchException
 
     // What to change depends on where the module comes from: an OCI artifact's advice meant nothing for a file:// url.
     private static string RemedyFor(string url) =>
-        url.StartsWith("file://", StringComparison.OrdinalIgnoreCase)
+        ModuleUrls.IsFile(url)
             ? "point the url at a compiled Wasm module (a file that starts with \\0asm, such as a build's plugin.wasm)"
-            : url.StartsWith("https://", StringComparison.OrdinalIgnoreCase) || url.StartsWith("http://", StringComparison.OrdinalIgnoreCase)
+            : ModuleUrls.IsHttp(url)
                 ? "serve the compiled Wasm module itself (bytes that start with \\0asm) at this url, or use an oci:// url of a Wasm artifact"
                 : "publish the module as a CNCF Wasm artifact (application/wasm layer), an Istio or wasm-to-oci artifact, or an image whose last layer holds plugin.wasm";
 }

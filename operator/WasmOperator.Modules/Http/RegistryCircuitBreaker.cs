@@ -26,8 +26,7 @@ internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, Fetch
     /// <summary>Where a module URL's fetches start: the registry (OCI) or the host:port (http/https), named in messages.</summary>
     public static string HostOf(string url)
     {
-        if ((url.StartsWith("https://", StringComparison.OrdinalIgnoreCase) || url.StartsWith("http://", StringComparison.OrdinalIgnoreCase))
-            && Uri.TryCreate(url, UriKind.Absolute, out var uri))
+        if (ModuleUrls.IsHttp(url) && Uri.TryCreate(url, UriKind.Absolute, out var uri))
         {
             return uri.Authority;
         }

@@ -16,17 +16,10 @@ internal static class PullPolicies
                 return ModulePullPolicy.IfNotPresent;
         }
 
+        // oci:// matched as the CRD's rules match it (lower case); the API server refuses any other case anyway.
         var url = spec.Url ?? string.Empty;
-        var isOci = url.StartsWith("oci://", StringComparison.Ordinal) || !url.Contains("://", StringComparison.Ordinal);
-        if (!isOci || url.Contains('@', StringComparison.Ordinal))
-        {
-            return ModulePullPolicy.IfNotPresent;
-        }
-
-        var path = url.StartsWith("oci://", StringComparison.Ordinal) ? url[6..] : url;
-        var lastSlash = path.LastIndexOf('/');
-        var colon = path.IndexOf(':', lastSlash + 1);
-        var tag = colon < 0 ? "latest" : path[(colon + 1)..];
-        return tag == "latest" ? ModulePullPolicy.Always : ModulePullPolicy.IfNotPresent;
+        return ModuleUrls.IsOciTag(url, StringComparison.Ordinal) && ModuleUrls.TagOf(url) == "latest"
+            ? ModulePullPolicy.Always
+            : ModulePullPolicy.IfNotPresent;
     }
 }

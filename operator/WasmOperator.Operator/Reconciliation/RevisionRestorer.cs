@@ -108,7 +108,7 @@ internal sealed class RevisionRestorer(ModuleResolver resolver, IModuleCache mod
         if (spec?.Url is not { } url || stable?.ResolvedRef is not { } resolved || stable.ModuleDigest is null
             || stable.Generation != (plugin.Metadata?.Generation ?? 0)
             || PullPolicies.Effective(spec) != ModulePullPolicy.IfNotPresent
-            || url.Contains('@', StringComparison.Ordinal) || (url.Contains("://", StringComparison.Ordinal) && !url.StartsWith("oci://", StringComparison.OrdinalIgnoreCase)))
+            || !ModuleUrls.IsOciTag(url, StringComparison.OrdinalIgnoreCase))
         {
             return null;
         }
@@ -128,9 +128,7 @@ internal sealed class RevisionRestorer(ModuleResolver resolver, IModuleCache mod
     private static WasmPluginSpec PinnedSpec(WasmPluginSpec spec, RevisionRef stable)
     {
         var reference = stable.ResolvedRef ?? spec.Url ?? string.Empty;
-        var direct = reference.StartsWith("https://", StringComparison.OrdinalIgnoreCase)
-            || reference.StartsWith("http://", StringComparison.OrdinalIgnoreCase)
-            || reference.StartsWith("file://", StringComparison.OrdinalIgnoreCase);
+        var direct = ModuleUrls.IsDirect(reference);
         var pinned = JsonSerializer.Deserialize<WasmPluginSpec>(JsonSerializer.SerializeToUtf8Bytes(spec, WasmPluginSerializer.Options), WasmPluginSerializer.Options)!;
         pinned.Url = reference;
         pinned.Sha256 = direct ? stable.ModuleDigest!["sha256:".Length..] : null;
