@@ -92,8 +92,7 @@ internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, Fetch
                 Log.CircuitClosed(logger, host, state.FailingSince);
             }
 
-            // The ejections are remembered until the host has stayed closed for a maximum cooldown.
-            forget = state.Ejections == 0 || now - state.ClosedAt >= options.CircuitBreakerMaxCooldown;
+            forget = state.Ejections == 0 || EjectionsExpired(state, now);
         }
 
         // A concurrent failure may add it again, which is what happened.
@@ -150,7 +149,7 @@ internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, Fetch
 
     private DateTimeOffset Eject(HostState state, DateTimeOffset now)
     {
-        if (state.OpenUntil is null && state.Ejections > 0 && now - state.ClosedAt >= options.CircuitBreakerMaxCooldown)
+        if (EjectionsExpired(state, now))
         {
             state.Ejections = 0;
         }
@@ -161,6 +160,10 @@ internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, Fetch
         state.OpenUntil = until;
         return until;
     }
+
+    // The ejections are remembered until the host has stayed closed for a maximum cooldown.
+    private bool EjectionsExpired(HostState state, DateTimeOffset now) =>
+        state.Ejections > 0 && state.OpenUntil is null && now - state.ClosedAt >= options.CircuitBreakerMaxCooldown;
 
     /// <summary>What the host did, worded for the message: "answered 503", "refused the connection".</summary>
     private static string SymptomOf(Exception error)
