@@ -76,9 +76,9 @@ internal sealed partial class ProxyHandler : IDisposable
             ResponseHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
         };
         // HTTP/2 requests (gRPC) get a body HttpClient can send again when the upstream refused their stream.
-        _invoker = new HttpMessageInvoker(new ReplayableRequestHandler(upstreams, () => metrics.UpstreamRetries.Inc(), observed: false));
+        _invoker = new HttpMessageInvoker(new ReplayableRequestHandler(upstreams, () => metrics.UpstreamRetries.Inc(), observed: false, log));
         // gRPC calls through plugins: a call sent again is one more upstream attempt for them.
-        _observedGrpcInvoker = new HttpMessageInvoker(new ReplayableRequestHandler(upstreams, () => metrics.UpstreamRetries.Inc(), observed: true), disposeHandler: false);
+        _observedGrpcInvoker = new HttpMessageInvoker(new ReplayableRequestHandler(upstreams, () => metrics.UpstreamRetries.Inc(), observed: true, log), disposeHandler: false);
         _upgradeInvoker = new HttpMessageInvoker(new UpgradeResponseTimeout(options.UpstreamTimeout, upstreams), disposeHandler: false);
         _byClass = [.. new[] { "1xx", "2xx", "3xx", "4xx", "5xx" }.Select(c => metrics.Requests.WithLabels(c))];
         _prefixes = options.Clusters.ToDictionary(c => c.Key, c => c.Value.ToString().TrimEnd('/'), StringComparer.Ordinal);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using WasmOperator.Proxy.Forwarding;
 
 namespace WasmOperator.Proxy.Proxying;
@@ -20,7 +21,8 @@ namespace WasmOperator.Proxy.Proxying;
 /// Requests carry their exchange (<see cref="Observer"/>), whose attempts count for the plugins; the handler of calls no
 /// plugin sees leaves <see cref="HttpRequestMessage.Options"/> alone (reading it allocates).
 /// </param>
-internal sealed class ReplayableRequestHandler(HttpMessageHandler inner, Action retried, bool observed) : DelegatingHandler(inner)
+/// <param name="log">Says each call sent again because a closing connection never sent it.</param>
+internal sealed partial class ReplayableRequestHandler(HttpMessageHandler inner, Action retried, bool observed, ILogger log) : DelegatingHandler(inner)
 {
     /// <summary>The request's exchange (set by <see cref="PluginTransformer"/> when plugins see the call): its attempts count.</summary>
     public static readonly HttpRequestOptionsKey<IUpstreamResponseObserver> Observer = new("WasmOperator.Exchange");
@@ -53,6 +55,7 @@ internal sealed class ReplayableRequestHandler(HttpMessageHandler inner, Action 
                 }
                 catch (HttpRequestException ex) when (retries < UnsentRetries && NeverSent(request, content, ex, cancellationToken))
                 {
+                    LogUnsentRetry(log, request.Method.Method, request.RequestUri?.AbsolutePath ?? "", request.RequestUri?.Authority ?? "", retries + 1);
                     content.Retried();
                 }
             }
@@ -78,4 +81,7 @@ internal sealed class ReplayableRequestHandler(HttpMessageHandler inner, Action 
         && !content.Started
         && request.Headers.ExpectContinue != true
         && ExceptionChain.Find<HttpIOException>(failure) is HttpProtocolException { ErrorCode: 0 } or { HttpRequestError: HttpRequestError.ResponseEnded };
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "upstream {Authority} closed the connection it had given {Method} {Path} before the call went out; sent again on another connection (retry {Retry})")]
+    private static partial void LogUnsentRetry(ILogger logger, string method, string path, string authority, int retry);
 }

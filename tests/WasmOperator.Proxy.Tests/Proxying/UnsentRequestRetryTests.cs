@@ -25,6 +25,18 @@ public sealed class UnsentRequestRetryTests
     [InlineData(true)]
     public async Task Requests_a_closing_upstream_connection_never_sent_go_again_on_a_new_one(bool withPlugin)
     {
+        // The proxy's writer to the upstream must be held when the GOAWAY comes. The test learns whether it was only from
+        // the proxy afterwards (a body that stopped moving can be a starved process as well as a full socket): a run in
+        // which it was not is run again.
+        for (var run = 1; !await RunWithHeldWriterAsync(withPlugin); run++)
+        {
+            Assert.True(run < 3, "in 3 runs the proxy's writer to the upstream was never held when the GOAWAY came");
+        }
+    }
+
+    /// <summary>The scenario once; false when the proxy's writer was not held at the GOAWAY (nothing it checks then).</summary>
+    private static async Task<bool> RunWithHeldWriterAsync(bool withPlugin)
+    {
         await using var upstream = await ClosingH2Upstream.StartAsync();
         var plugins = withPlugin ? Yaml(Plugin("pass", Wat("pass_through"), "pass")) : "plugins: []\n";
         await using var proxy = await ProxyHarness.StartAsync(plugins, o => o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address);
@@ -73,7 +85,15 @@ public sealed class UnsentRequestRetryTests
         // Once each: a call is sent again only when none of it went out.
         Assert.Equal(1, upstream.Received["/second"]);
         Assert.Equal(1, upstream.Received["/third"]);
+        if (proxy.Logs.Lines.Count(line => line.Contains("before the call went out; sent again on another connection", StringComparison.Ordinal)) != 2)
+        {
+            // The writer was not held: their HEADERS went out past the GOAWAY, or the GOAWAY came before they were queued,
+            // and HttpClient moved them itself.
+            return false;
+        }
+
         Assert.Contains("proxy_upstream_retries_total 2", await proxy.MetricsAsync(), StringComparison.Ordinal);
+        return true;
     }
 
     [Fact]
