@@ -1,9 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Tests.Support;
-using static WasmOperator.Proxy.Tests.Support.TestModules;
+using static WasmOperator.Proxy.Tests.Support.ForwardingPaths;
 
 namespace WasmOperator.Proxy.Tests.Forwarding;
 
@@ -16,21 +15,6 @@ namespace WasmOperator.Proxy.Tests.Forwarding;
 public sealed class ClientRequestValidationTests
 {
     private const string Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-
-    /// <summary>Through no plugin on the fast path, through YARP, through a plugin.</summary>
-    public enum Via
-    {
-        Fast,
-        Yarp,
-        Plugin,
-    }
-
-    private static Task<ProxyHarness> ProxyToAsync(Uri upstream, Via path = Via.Fast) =>
-        ProxyHarness.StartAsync(path == Via.Plugin ? Yaml(Plugin("pass", Wat("pass_through"), "pass")) : "plugins: []\n", o =>
-        {
-            o.Clusters[ProxyOptions.DefaultCluster] = upstream;
-            o.Http1Forwarder = path != Via.Yarp;
-        });
 
     [Fact]
     public async Task A_connect_is_answered_404_by_the_proxy_not_blamed_on_the_upstream()

@@ -1,5 +1,6 @@
 using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.ForwardingPaths;
 using static WasmOperator.Proxy.Tests.Support.TestModules;
 
 namespace WasmOperator.Proxy.Tests.Forwarding;
@@ -13,21 +14,6 @@ namespace WasmOperator.Proxy.Tests.Forwarding;
 public sealed class UnsupportedUpgradeTests
 {
     private const string Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-
-    /// <summary>Through no plugin on the fast path, through YARP, through a plugin.</summary>
-    public enum Via
-    {
-        Fast,
-        Yarp,
-        Plugin,
-    }
-
-    private static Task<ProxyHarness> ProxyToAsync(Uri upstream, Via path) =>
-        ProxyHarness.StartAsync(path == Via.Plugin ? Yaml(Plugin("pass", Wat("pass_through"), "pass")) : "plugins: []\n", o =>
-        {
-            o.Clusters[ProxyOptions.DefaultCluster] = upstream;
-            o.Http1Forwarder = path != Via.Yarp;
-        });
 
     [Theory]
     [InlineData("foo/1", "Upgrade", Via.Fast, false)]
