@@ -12,7 +12,7 @@ public sealed class CertificateTests
     public async Task A_module_server_whose_certificate_is_not_trusted_stalls_the_plugin_with_CertificateRejected_naming_the_host_and_the_fix()
     {
         await using var cluster = await Cluster.StartAsync();
-        await using var server = new UntrustedTlsServer();
+        await using var server = RenewableTlsServer.Untrusted();
         await cluster.StartOperatorAsync();
         var url = $"https://{server.HostPort}/plugin.wasm";
 
@@ -38,7 +38,7 @@ public sealed class CertificateTests
         var interval = TimeSpan.FromMinutes(5);
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var cluster = await Cluster.StartAsync();
-        await using var server = new UntrustedTlsServer();
+        await using var server = RenewableTlsServer.Untrusted();
         // The queue's delays run on the test's clock: nothing is retried unless the test moves it.
         var op = await cluster.StartOperatorAsync(cluster.Options() with { LeaderElection = false, AlwaysPullInterval = interval }, time: clock);
         await cluster.CreateAsync(Cluster.Plugin("untrusted", $"https://{server.HostPort}/plugin.wasm", new string('a', 64)));

@@ -10,7 +10,8 @@ namespace WasmOperator.Operator.Tests.Support;
 /// <summary>
 /// An https server on 127.0.0.1 that answers every GET with one module, over TLS with certificates issued by its own CA:
 /// the test trusts <see cref="Authority"/> and decides when the server presents which certificate (an expired one,
-/// then its renewal), as an operator renews a certificate without any change to the plugin.
+/// then its renewal), as an operator renews a certificate without any change to the plugin. Or one that presents a
+/// self-signed certificate no client trusts: every connection gets the TLS handshake and nothing more.
 /// </summary>
 internal sealed class RenewableTlsServer : IAsyncDisposable
 {
@@ -23,14 +24,22 @@ internal sealed class RenewableTlsServer : IAsyncDisposable
     private X509Certificate2 _current;
     private int _handshakes;
 
+    /// <summary>A server no client trusts: its certificate is self-signed.</summary>
+    public static RenewableTlsServer Untrusted() => new([], FirstCertificate.SelfSigned);
+
     public RenewableTlsServer(byte[] module, bool expired)
+        : this(module, expired ? FirstCertificate.Expired : FirstCertificate.Current)
+    {
+    }
+
+    private RenewableTlsServer(byte[] module, FirstCertificate first)
     {
         _module = module;
         var request = new CertificateRequest("CN=wasmop test CA", _authorityKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         Authority = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-30), DateTimeOffset.UtcNow.AddDays(30));
-        _current = Issue(expired);
+        _current = first == FirstCertificate.SelfSigned ? SelfSigned() : Issue(first == FirstCertificate.Expired);
         _listener.Start();
         _accepting = AcceptAsync();
     }
@@ -68,14 +77,37 @@ internal sealed class RenewableTlsServer : IAsyncDisposable
         _stop.Dispose();
     }
 
-    private X509Certificate2 Issue(bool expired)
+    private enum FirstCertificate
     {
-        using var key = RSA.Create(2048);
+        Current,
+        Expired,
+        SelfSigned,
+    }
+
+    /// <summary>A server certificate request for 127.0.0.1.</summary>
+    private static CertificateRequest ServerRequest(RSA key)
+    {
         var request = new CertificateRequest("CN=127.0.0.1", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
         var san = new SubjectAlternativeNameBuilder();
         san.AddIpAddress(IPAddress.Loopback);
         request.CertificateExtensions.Add(san.Build());
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+        return request;
+    }
+
+    private X509Certificate2 SelfSigned()
+    {
+        using var key = RSA.Create(2048);
+        using var certificate = ServerRequest(key).CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        var loaded = X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pfx), null);
+        _issued.Add(loaded);
+        return loaded;
+    }
+
+    private X509Certificate2 Issue(bool expired)
+    {
+        using var key = RSA.Create(2048);
+        var request = ServerRequest(key);
         var notBefore = expired ? DateTimeOffset.UtcNow.AddDays(-20) : DateTimeOffset.UtcNow.AddDays(-1);
         var notAfter = expired ? DateTimeOffset.UtcNow.AddDays(-10) : DateTimeOffset.UtcNow.AddDays(1);
         using var leaf = request.Create(Authority, notBefore, notAfter, RandomNumberGenerator.GetBytes(16));
