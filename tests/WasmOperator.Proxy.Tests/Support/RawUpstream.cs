@@ -42,6 +42,21 @@ internal sealed class RawUpstream : IAsyncDisposable
     /// <summary>Completed when a connection is closed by the peer (the proxy) while a request was pending.</summary>
     public TaskCompletionSource PeerClosed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>Reads and drops what comes until the peer closes the connection (or resets it).</summary>
+    public static async Task ReadUntilClosedAsync(NetworkStream stream)
+    {
+        var buffer = new byte[1];
+        try
+        {
+            while (await stream.ReadAsync(buffer) > 0)
+            {
+            }
+        }
+        catch (IOException)
+        {
+        }
+    }
+
     /// <summary>A responder that writes a fixed response and keeps the connection.</summary>
     public static Func<RawRequest, NetworkStream, Task<bool>> Fixed(string response, bool keepAlive = true) => async (_, stream) =>
     {
