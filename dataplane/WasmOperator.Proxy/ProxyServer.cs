@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
@@ -142,7 +143,7 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         app.Services.GetService<ConnectionOverflow>();
         LogConnectionLimit(app.Services.GetRequiredService<ILogger<ProxyServer>>(), openFiles?.After ?? -1, openFiles?.Before ?? -1, maxConnections ?? -1);
         var proxy = app.Services.GetRequiredService<ProxyHandler>();
-        app.Run(context =>
+        RequestDelegate handle = context =>
         {
             if (RequestTransferCoding.IsUnsupported(context.Request))
             {
@@ -151,7 +152,8 @@ internal sealed partial class ProxyServer : IAsyncDisposable
 
             connections.OnRequest(context);
             return proxy.HandleAsync(context);
-        });
+        };
+        app.Run(options.WrapRequests?.Invoke(handle) ?? handle);
         var admin = BuildAdmin(options, log, logging, app.Services.GetRequiredService<AdminHandler>(), binding);
 
         if (app.Services.GetService<PluginFileWatcher>() is { } watcher)

@@ -158,6 +158,12 @@ internal sealed class ProxyOptions
     public TimeSpan PluginsFilePollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>
+    /// Tests only (no flag sets it): wraps the handling of every request on the data listeners, so that a test can put
+    /// in order what Kestrel otherwise does on another thread at its own time.
+    /// </summary>
+    public Func<RequestDelegate, RequestDelegate>? WrapRequests { get; set; }
+
+    /// <summary>
     /// An upstream that moves no byte for this long fails an ordinary request: 504 before the response started, a reset
     /// after. Also the longest wait for the upstream's answer to an upgrade (504).
     /// </summary>

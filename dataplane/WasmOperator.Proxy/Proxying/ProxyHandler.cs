@@ -518,6 +518,8 @@ internal sealed partial class ProxyHandler : IDisposable
         // token is one a stop cancels, which may come while the upstream has not answered yet, and after the 101 the
         // exchange's stream idle timer (Exchange.TimeUpgradedStream).
         var timer = exchange is null ? default : grpc ? exchange.StreamIdleToken : stream ? exchange.StopToken() : exchange.TimeUpstream();
+        // Without plugins, whether the client left is asked after YARP may have aborted the client's stream itself.
+        var witness = exchange is null ? AbortWitness.Watch(context) : null;
         var error = await _forwarder.SendAsync(context, _prefixes[cluster], invoker, config, PluginTransformer.Instance, timer).ConfigureAwait(false);
         exchange?.RelayException?.Throw();
         if ((error != ForwarderError.None || exchange?.RelayFailure is not null) && exchange is { UpstreamTimedOut: true, IsStopped: false })
@@ -576,7 +578,7 @@ internal sealed partial class ProxyHandler : IDisposable
         }
 
         if (exchange is null && error is ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyDestination &&
-            !context.RequestAborted.IsCancellationRequested &&
+            witness?.ClientGone == false &&
             ExceptionChain.Find<OperationCanceledException>(context.Features.Get<IForwarderErrorFeature>()?.Exception) is not null)
         {
             // YARP's activity timer ended the copy of a response body that stopped moving (or never started: the head goes

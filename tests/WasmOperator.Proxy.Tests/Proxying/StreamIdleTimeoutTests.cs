@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.WebSockets;
 using System.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Tests.Support;
 using static WasmOperator.Proxy.Tests.Support.TestModules;
@@ -143,7 +145,22 @@ public sealed class StreamIdleTimeoutTests
     [InlineData(true, true)]
     [InlineData(false, false)]
     [InlineData(true, false)]
-    public async Task An_upgrade_answered_with_a_body_that_stalls_is_ended_at_the_stream_idle_timeout(bool withPlugin, bool bodyStarts)
+    public Task An_upgrade_answered_with_a_body_that_stalls_is_ended_at_the_stream_idle_timeout(bool withPlugin, bool bodyStarts) =>
+        UpgradeAnsweredWithAStallingBodyAsync(withPlugin, bodyStarts, wrap: null);
+
+    /// <summary>
+    /// Once the response started, YARP aborts the client's connection itself, and Kestrel cancels RequestAborted for that
+    /// on a thread-pool thread, usually after the proxy classified the failure. Here the cancellation always comes first
+    /// (each abort waits for it), as it did now and then under load: the stream idle timeout must still not read as the
+    /// client's reset.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public Task A_stalled_upgrade_body_is_counted_at_the_stream_idle_timeout_when_Kestrel_cancels_the_request_first(bool bodyStarts) =>
+        UpgradeAnsweredWithAStallingBodyAsync(withPlugin: false, bodyStarts, wrap: PromptAbortCancellation.Wrap);
+
+    private static async Task UpgradeAnsweredWithAStallingBodyAsync(bool withPlugin, bool bodyStarts, Func<RequestDelegate, RequestDelegate>? wrap)
     {
         var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var upstream = new RawUpstream(async (_, stream) =>
@@ -159,6 +176,7 @@ public sealed class StreamIdleTimeoutTests
             ShortTimeouts(o, upstream.Address);
             // Far beyond the test's patience: only the stream idle timeout (3 s) can end the stall.
             o.UpstreamTimeout = TimeSpan.FromMinutes(5);
+            o.WrapRequests = wrap;
         });
 
         using var client = new System.Net.Sockets.TcpClient();
@@ -462,5 +480,27 @@ public sealed class StreamIdleTimeoutTests
         while (!received.EndOfMessage);
 
         return Encoding.UTF8.GetString(buffer, 0, count);
+    }
+
+    /// <summary>A request lifetime whose abort returns only once Kestrel has cancelled RequestAborted (off the request's thread).</summary>
+    private sealed class PromptAbortCancellation(IHttpRequestLifetimeFeature inner) : IHttpRequestLifetimeFeature
+    {
+        public static RequestDelegate Wrap(RequestDelegate next) => context =>
+        {
+            context.Features.Set<IHttpRequestLifetimeFeature>(new PromptAbortCancellation(context.Features.Get<IHttpRequestLifetimeFeature>()!));
+            return next(context);
+        };
+
+        public CancellationToken RequestAborted
+        {
+            get => inner.RequestAborted;
+            set => inner.RequestAborted = value;
+        }
+
+        public void Abort()
+        {
+            inner.Abort();
+            Assert.True(SpinWait.SpinUntil(() => inner.RequestAborted.IsCancellationRequested, Patience), "Kestrel did not cancel RequestAborted after the abort");
+        }
     }
 }
