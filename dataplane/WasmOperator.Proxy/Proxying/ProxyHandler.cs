@@ -640,6 +640,8 @@ internal sealed partial class ProxyHandler : IDisposable
             // said as such, with its HTTP/2 code when HttpClient gave it (a refused stream: after its last retry).
             var protocol = error == ForwarderError.Request ? ExceptionChain.Find<HttpProtocolException>(exception) : null;
             var detail = clients ? exception?.Message
+                // NO_ERROR is no reset: the connection closed (a GOAWAY) with the call on it, unanswered or never sent.
+                : protocol is { ErrorCode: 0 } ? $"the upstream closed the connection before the response headers: {protocol.Message}"
                 : protocol is not null ? $"the upstream reset the stream before its response headers: {protocol.Message}"
                 : CancelledForUpstream(context, exception) ? "the upstream reset the stream before its response headers"
                 : exception?.Message;
