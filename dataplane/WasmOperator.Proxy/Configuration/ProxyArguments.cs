@@ -128,7 +128,7 @@ internal static class ProxyArguments
         new("--shards", "N", "VMs per plugin (one per core)", (o, v, _) => o.ShardsPerPlugin = Integer(v, 1, 1024)),
         new("--max-callouts-per-cluster", "N", "plugin callouts one cluster may have in flight (2048)", (o, v, _) => o.MaxCalloutsPerCluster = Integer(v, 1)),
         new("--max-callout-response-bytes", "N", "largest callout response body read for a plugin, and most a gRPC stream's sent messages wait for the upstream; more fails the callout (33554432)", (o, v, _) => o.MaxCalloutResponseBytes = Integer(v, 0)),
-        new("--connect-timeout", "SECONDS", "longest wait for a connection to an upstream; then 503 (10)", (o, v, _) => o.ConnectTimeout = Seconds(v, allowZero: false)),
+        new("--connect-timeout", "SECONDS", "longest wait for a connection to an upstream or a callout's cluster; then 503 (10)", (o, v, _) => o.ConnectTimeout = Seconds(v, allowZero: false)),
         new("--upstream-timeout", "SECONDS", "an ordinary request's upstream moving no byte (100)", (o, v, _) => o.UpstreamTimeout = Seconds(v, allowZero: false)),
         new("--stream-idle-timeout", "SECONDS", "gRPC calls and upgraded streams moving no byte either way (300)", (o, v, _) => o.StreamIdleTimeout = Seconds(v, allowZero: false)),
         new("--idle-timeout", "SECONDS", "a client connection with no request under way this long is closed (3600)",
@@ -167,9 +167,11 @@ internal static class ProxyArguments
                 : $"cluster '{name}' is declared twice");
         }
 
-        if (name.Length == 0 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+        // Envoy takes any name; Istio's have '|' (outbound|8080||authz.auth-system.svc.cluster.local), and plugins moved
+        // from Istio call out to them by that name. Only what would garble a log line or the flag itself is refused.
+        if (name.Length == 0 || !name.All(c => c is > ' ' and <= '~'))
         {
-            throw new FormatException($"'{name}' is not a cluster name (letters, digits, '-', '_', '.')");
+            throw new FormatException($"'{name}' is not a cluster name (visible ASCII, no spaces; like auth or outbound|8080||authz.auth.svc.cluster.local)");
         }
 
         options.Clusters[name] = Url(url);

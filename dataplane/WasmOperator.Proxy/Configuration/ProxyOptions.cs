@@ -169,7 +169,7 @@ internal sealed class ProxyOptions
     /// </summary>
     public TimeSpan UpstreamTimeout { get; set; } = TimeSpan.FromSeconds(100);
 
-    /// <summary>Longest wait for a connection to an upstream (Istio's default cluster connect_timeout): 503 with reset reason "connection timeout".</summary>
+    /// <summary>Longest wait for a connection to an upstream, or to a callout's cluster (Istio's default cluster connect_timeout): 503 with reset reason "connection timeout".</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>

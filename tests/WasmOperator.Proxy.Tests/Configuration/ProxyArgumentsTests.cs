@@ -48,6 +48,17 @@ public sealed class ProxyArgumentsTests
     }
 
     [Fact]
+    public void Istio_cluster_names_are_taken_so_plugins_moved_from_istio_call_out_by_them()
+    {
+        // Refused before ('|' is no letter): a plugin with outbound|PORT||HOST in its code or config could not call out at all.
+        var options = ProxyArguments.Parse(["--cluster", "outbound|8080||authz.auth-system.svc.cluster.local=http://127.0.0.1:9191",
+            "--route", "/authz=outbound|8080||authz.auth-system.svc.cluster.local"]);
+
+        Assert.Equal(new Uri("http://127.0.0.1:9191"), options.Clusters["outbound|8080||authz.auth-system.svc.cluster.local"]);
+        Assert.Equal([new RouteOption("/authz", "outbound|8080||authz.auth-system.svc.cluster.local")], options.Routes);
+    }
+
+    [Fact]
     public void By_default_the_admin_api_is_on_loopback_and_probes_use_the_status_port_on_every_address()
     {
         var options = ProxyArguments.Parse([]);
@@ -85,7 +96,8 @@ public sealed class ProxyArgumentsTests
     [InlineData(new[] { "--port", "9000", "--admin-port", "9000" }, "--port and --admin-port: all 9000; each listener needs a port of its own")]
     [InlineData(new[] { "--upstream", "http://a", "--cluster", "upstream=http://b" }, "--cluster: the default cluster is given twice (--upstream and --cluster upstream=… are the same)")]
     [InlineData(new[] { "--cluster", "a=http://x", "--cluster", "a=http://y" }, "--cluster: cluster 'a' is declared twice")]
-    [InlineData(new[] { "--cluster", "a b=http://x" }, "--cluster: 'a b' is not a cluster name (letters, digits, '-', '_', '.')")]
+    [InlineData(new[] { "--cluster", "a b=http://x" }, "--cluster: 'a b' is not a cluster name (visible ASCII, no spaces; like auth or outbound|8080||authz.auth.svc.cluster.local)")]
+    [InlineData(new[] { "--cluster", "caf\u00e9=http://x" }, "--cluster: 'caf\u00e9' is not a cluster name (visible ASCII, no spaces; like auth or outbound|8080||authz.auth.svc.cluster.local)")]
     [InlineData(new[] { "--upstream", "http://user:secret@host" }, "--upstream: 'http://user:secret@host' is not an http:// or https:// URL with a host (like http://127.0.0.1:8080), without query or credentials")]
     [InlineData(new[] { "--max-body-bytes", "-1" }, "--max-body-bytes: '-1' is not a whole number from 0 up")]
     [InlineData(new[] { "--max-request-headers-kb", "8193" }, "--max-request-headers-kb: '8193' is not a whole number from 1 to 8192")]
