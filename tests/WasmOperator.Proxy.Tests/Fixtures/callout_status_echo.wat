@@ -1,6 +1,6 @@
 ;; HTTP callout failure modes. on_request_headers calls GET /slow (:authority callee) on the cluster named
-;; by the plugin configuration, with a 30 s timeout (200 ms when the request has header x-short-timeout;
-;; 0, no timeout, when it has x-no-timeout). When proxy_http_call returns a non-zero status the request continues and
+;; by the plugin configuration, with a 30 s timeout (200 ms when the request has header x-short-timeout, 3 s with
+;; x-mid-timeout; 0, no timeout, when it has x-no-timeout). When proxy_http_call returns a non-zero status the request continues and
 ;; on_response_headers adds "x-call-status: <status>"; otherwise it pauses and on_http_call_response
 ;; answers with a local reply (200) whose body is "status=<callout :status> content-type=<callout
 ;; content-type> body=<callout body>", or "failed" when no headers were delivered. Every response also
@@ -31,6 +31,7 @@
   (data (i32.const 160) "x-no-timeout")
   (data (i32.const 176) "x-deliveries")
   (data (i32.const 240) "x-short-timeout")
+  (data (i32.const 260) "x-mid-timeout")
   ;; pairs: :method=GET :path=/slow :authority=callee
   (data (i32.const 300) "\03\00\00\00\07\00\00\00\03\00\00\00\05\00\00\00\05\00\00\00\0a\00\00\00\06\00\00\00:method\00GET\00:path\00/slow\00:authority\00callee\00")
   (func $malloc (export "malloc") (param $n i32) (result i32) (local $p i32)
@@ -69,6 +70,8 @@
     (local.set $timeout (i32.const 30000))
     (if (i32.eqz (call $get_header (i32.const 0) (i32.const 240) (i32.const 15) (i32.const 208) (i32.const 212)))
       (then (local.set $timeout (i32.const 200))))
+    (if (i32.eqz (call $get_header (i32.const 0) (i32.const 260) (i32.const 13) (i32.const 208) (i32.const 212)))
+      (then (local.set $timeout (i32.const 3000))))
     (if (i32.eqz (call $get_header (i32.const 0) (i32.const 160) (i32.const 12) (i32.const 208) (i32.const 212)))
       (then (local.set $timeout (i32.const 0))))
     (global.set $call_status (call $http_call (i32.const 512) (global.get $cfg_len) (i32.const 300) (i32.const 70)

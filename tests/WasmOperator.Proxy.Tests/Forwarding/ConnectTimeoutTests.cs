@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Tests.Support;
 
@@ -14,66 +13,40 @@ public sealed class ConnectTimeoutTests
     [InlineData("gRPC over h2c")]
     public async Task A_connect_that_does_not_complete_within_the_connect_timeout_is_a_503_saying_connection_timeout(string path)
     {
-        // A listener that never accepts, its backlog full: the kernel drops the next SYNs and a connect hangs.
-        using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(0);
-        var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
-        var fillers = new List<Socket>();
-        for (var i = 0; i < 4; i++)
+        using var unaccepted = new FullBacklogListener();
+        var port = unaccepted.Port;
+        await using var proxy = await ProxyHarness.StartAsync("plugins: []\n", o =>
         {
-            var filler = new Socket(SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
-            try
-            {
-                filler.Connect(IPAddress.Loopback, port);
-            }
-            catch (SocketException)
-            {
-                // In progress (or dropped): either way it takes its place in the backlog.
-            }
+            o.Clusters[ProxyOptions.DefaultCluster] = new Uri($"http://127.0.0.1:{port}");
+            o.ConnectTimeout = TimeSpan.FromSeconds(1);
+            o.Http1Forwarder = path == "fast path";
+        });
 
-            fillers.Add(filler);
-        }
-
-        try
+        if (path == "gRPC over h2c")
         {
-            await using var proxy = await ProxyHarness.StartAsync("plugins: []\n", o =>
+            using var call = new HttpRequestMessage(HttpMethod.Post, "/pkg.Svc/Call")
             {
-                o.Clusters[ProxyOptions.DefaultCluster] = new Uri($"http://127.0.0.1:{port}");
-                o.ConnectTimeout = TimeSpan.FromSeconds(1);
-                o.Http1Forwarder = path == "fast path";
-            });
+                Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, Content = new ByteArrayContent([0, 0, 0, 0, 0]),
+            };
+            call.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/grpc");
+            using var answer = await proxy.H2c.SendAsync(call);
 
-            if (path == "gRPC over h2c")
-            {
-                using var call = new HttpRequestMessage(HttpMethod.Post, "/pkg.Svc/Call")
-                {
-                    Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, Content = new ByteArrayContent([0, 0, 0, 0, 0]),
-                };
-                call.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/grpc");
-                using var answer = await proxy.H2c.SendAsync(call);
-
-                // Envoy's gRPC form of the 503: grpc-status 14 (UNAVAILABLE) with the same text.
-                Assert.Equal("14", answer.Headers.TryGetValues("grpc-status", out var status) ? status.Single() : null);
-                Assert.Contains("connection timeout", Uri.UnescapeDataString(answer.Headers.GetValues("grpc-message").Single()), StringComparison.Ordinal);
-                Assert.True(proxy.Logs.Contains("upstream connection timeout (UF)"), "log: " + string.Join(" | ", proxy.Logs.Lines));
-                return;
-            }
-
-            var (response, _) = await proxy.GetAsync("/");
-
-            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
-            Assert.EndsWith("reset reason: connection timeout", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            // Envoy's gRPC form of the 503: grpc-status 14 (UNAVAILABLE) with the same text.
+            Assert.Equal("14", answer.Headers.TryGetValues("grpc-status", out var status) ? status.Single() : null);
+            Assert.Contains("connection timeout", Uri.UnescapeDataString(answer.Headers.GetValues("grpc-message").Single()), StringComparison.Ordinal);
             Assert.True(proxy.Logs.Contains("upstream connection timeout (UF)"), "log: " + string.Join(" | ", proxy.Logs.Lines));
-            if (path == "fast path")
-            {
-                Assert.True(proxy.Logs.Contains($"upstream connection timeout (UF): no connection to 127.0.0.1:{port} within 1 s"),
-                    "log: " + string.Join(" | ", proxy.Logs.Lines));
-            }
+            return;
         }
-        finally
+
+        var (response, _) = await proxy.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.EndsWith("reset reason: connection timeout", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.True(proxy.Logs.Contains("upstream connection timeout (UF)"), "log: " + string.Join(" | ", proxy.Logs.Lines));
+        if (path == "fast path")
         {
-            fillers.ForEach(s => s.Dispose());
+            Assert.True(proxy.Logs.Contains($"upstream connection timeout (UF): no connection to 127.0.0.1:{port} within 1 s"),
+                "log: " + string.Join(" | ", proxy.Logs.Lines));
         }
     }
 }

@@ -51,6 +51,23 @@ public sealed class CalloutFailureTests
     }
 
     [Fact]
+    public async Task A_callout_whose_connect_does_not_complete_is_cut_at_the_proxys_connect_timeout()
+    {
+        // --connect-timeout 1 s, the callout's own timeout 3 s: the connect timeout ends it first. Callouts had a fixed 5 s
+        // connect timeout, so the callout's timeout came first (504 upstream request timeout).
+        using var unaccepted = new FullBacklogListener();
+        await using var proxy = await StartAsync("unaccepted", o =>
+        {
+            o.Clusters["unaccepted"] = unaccepted.Address;
+            o.ConnectTimeout = TimeSpan.FromSeconds(1);
+        });
+        var (response, _) = await proxy.GetAsync("/", ("x-mid-timeout", "1"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("status=503 content-type=text/plain body=upstream connect error or disconnect/reset before headers. reset reason: connection timeout",
+            await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task A_callout_that_times_out_before_the_response_delivers_envoys_504_local_reply()
     {
         await using var proxy = await StartAsync(ProxyOptions.DefaultCluster);
