@@ -63,17 +63,25 @@ internal sealed class CalloutClient : IDisposable
     /// <item>a failure after the headers arrived (the body or trailers cut off, or the timeout firing then) faults
     /// the task: a failed call with no headers (Envoy resets the stream, <c>onFailure(Reset)</c>); so does a body over
     /// <see cref="ProxyOptions.MaxCalloutResponseBytes"/> (<see cref="CalloutResponseTooLargeException"/>);</item>
-    /// <item>a <c>:path</c> that cannot go into a request line (a space, a control, a byte outside ASCII, a fragment)
-    /// throws <see cref="CalloutRefusedException"/> synchronously: BAD_ARGUMENT, nothing sent, no response.</item>
+    /// <item>a <c>:path</c> that does not start with '/' (it is appended to the cluster's address; Envoy sends it as
+    /// given), or cannot go into a request line (a space, a control, a byte outside ASCII, a fragment) throws
+    /// <see cref="CalloutRefusedException"/> synchronously: BAD_ARGUMENT, nothing sent, no response.</item>
     /// </list>
-    /// A timeout of 0 means none, as in Envoy; connecting is bounded by the handler's 5 s
-    /// <see cref="SocketsHttpHandler.ConnectTimeout"/> (Envoy's default cluster connect_timeout).
+    /// A timeout of 0 means none, as in Envoy; connecting is bounded by <see cref="ProxyOptions.ConnectTimeout"/>
+    /// (<c>--connect-timeout</c>), as a routed request's connect is.
     /// </summary>
     public Task<HttpCalloutResponse> SendHttpAsync(HttpCalloutRequest request, CancellationToken cancellationToken)
     {
         // The forwarded request's rule (Forwarding.RequestTarget): written raw, "/x HTTP/1.0" forged the request line,
         // and a byte above 0x7F went out as NUL.
-        if (Forwarding.RequestTarget.Unsendable(request.Headers.Get(":path") ?? "/") is { } unsendable)
+        var path = request.Headers.Get(":path") ?? "/";
+        if (path is not ['/', ..])
+        {
+            throw new CalloutRefusedException(CalloutRefusal.InvalidRequest,
+                $":path: request target '{Forwarding.Http1ResponseHead.Printable(path)}' does not start with '/': it goes after the cluster's address, give an absolute path (like /check)");
+        }
+
+        if (Forwarding.RequestTarget.Unsendable(path) is { } unsendable)
         {
             throw new CalloutRefusedException(CalloutRefusal.InvalidRequest, ":path: " + unsendable);
         }

@@ -1389,9 +1389,9 @@ internal sealed class AbiInstance : IDisposable
 
         // Envoy (context.cc httpCall): a negative timeout (the u32 read as a C int), an unknown cluster
         // (the host rejects it synchronously, see StartCallout) or a request without :method, :path or
-        // :authority is BadArgument, and no response is ever delivered for it. Timeout 0 means no timeout.
-        // Stricter than Envoy: a :path that does not start with '/' (it is appended to the cluster's address).
-        if (timeoutMs < 0 || headers.Get(":method") is null || headers.Get(":path") is not ['/', ..] || headers.Get(":authority") is null || upstream.Length == 0)
+        // :authority is BadArgument, and no response is ever delivered for it. Timeout 0 means no timeout. What the
+        // host cannot send (a :path not starting with '/', say) it refuses itself, and says why.
+        if (timeoutMs < 0 || headers.Get(":method") is null || headers.Get(":path") is null || headers.Get(":authority") is null || upstream.Length == 0)
         {
             return Status(ProxyStatus.BadArgument);
         }

@@ -1,6 +1,6 @@
 ;; HTTP callout failure modes. on_request_headers calls GET /slow (:authority callee) on the cluster named
 ;; by the plugin configuration, with a 30 s timeout (200 ms when the request has header x-short-timeout, 3 s with
-;; x-mid-timeout; 0, no timeout, when it has x-no-timeout). When proxy_http_call returns a non-zero status the request continues and
+;; x-mid-timeout; 0, no timeout, when it has x-no-timeout; :path "slow", not "/slow", with x-relative-path). When proxy_http_call returns a non-zero status the request continues and
 ;; on_response_headers adds "x-call-status: <status>"; otherwise it pauses and on_http_call_response
 ;; answers with a local reply (200) whose body is "status=<callout :status> content-type=<callout
 ;; content-type> body=<callout body>", or "failed" when no headers were delivered. Every response also
@@ -34,6 +34,9 @@
   (data (i32.const 260) "x-mid-timeout")
   ;; pairs: :method=GET :path=/slow :authority=callee
   (data (i32.const 300) "\03\00\00\00\07\00\00\00\03\00\00\00\05\00\00\00\05\00\00\00\0a\00\00\00\06\00\00\00:method\00GET\00:path\00/slow\00:authority\00callee\00")
+  ;; pairs: :method=GET :path=slow :authority=callee
+  (data (i32.const 400) "\03\00\00\00\07\00\00\00\03\00\00\00\05\00\00\00\04\00\00\00\0a\00\00\00\06\00\00\00:method\00GET\00:path\00slow\00:authority\00callee\00")
+  (data (i32.const 480) "x-relative-path")
   (func $malloc (export "malloc") (param $n i32) (result i32) (local $p i32)
     global.get $heap
     local.set $p
@@ -62,7 +65,7 @@
     (memory.copy (i32.const 512) (i32.load (i32.const 200)) (i32.load (i32.const 204)))
     (global.set $cfg_len (i32.load (i32.const 204)))
     i32.const 1)
-  (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32) (local $timeout i32)
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32) (local $timeout i32) (local $pairs i32) (local $pairs_len i32)
     (global.set $ctx (local.get $ctx))
     (global.set $heap (i32.const 16384))
     (global.set $out (i32.const 1024))
@@ -74,7 +77,11 @@
       (then (local.set $timeout (i32.const 3000))))
     (if (i32.eqz (call $get_header (i32.const 0) (i32.const 160) (i32.const 12) (i32.const 208) (i32.const 212)))
       (then (local.set $timeout (i32.const 0))))
-    (global.set $call_status (call $http_call (i32.const 512) (global.get $cfg_len) (i32.const 300) (i32.const 70)
+    (local.set $pairs (i32.const 300))
+    (local.set $pairs_len (i32.const 70))
+    (if (i32.eqz (call $get_header (i32.const 0) (i32.const 480) (i32.const 15) (i32.const 208) (i32.const 212)))
+      (then (local.set $pairs (i32.const 400)) (local.set $pairs_len (i32.const 69))))
+    (global.set $call_status (call $http_call (i32.const 512) (global.get $cfg_len) (local.get $pairs) (local.get $pairs_len)
       (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (local.get $timeout) (i32.const 216)))
     (if (global.get $call_status)
       (then (return (i32.const 0))))

@@ -38,6 +38,20 @@ public sealed class CalloutFailureTests
     }
 
     [Fact]
+    public async Task A_callout_with_a_relative_path_returns_bad_argument_and_a_warning_says_why()
+    {
+        // Refused as before (it would go after the cluster's address), but it was refused in silence: the plugin saw its
+        // callout fail and the log said nothing.
+        await using var proxy = await StartAsync(ProxyOptions.DefaultCluster);
+        var (response, echo) = await proxy.GetAsync("/first", ("x-relative-path", "1"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("/first", echo?.Path);
+        Assert.Equal("2", Assert.Single(response.Headers.GetValues("x-call-status")));
+        Assert.True(proxy.Logs.Contains("plugin default/caller: HTTP callout to cluster 'upstream' refused: :path: request target 'slow' does not start with '/'"),
+            "log: " + string.Join(" | ", proxy.Logs.Lines));
+    }
+
+    [Fact]
     public async Task A_callout_to_a_cluster_nobody_listens_on_delivers_envoys_503_local_reply()
     {
         var dead = FreePort.Next();

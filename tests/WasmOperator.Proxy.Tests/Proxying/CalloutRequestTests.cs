@@ -88,6 +88,9 @@ public sealed class CalloutRequestTests
     [InlineData("/echo\tz", "has a space, a control character or a byte outside ASCII")]
     [InlineData("/echo?q=\u00ff\u00fe", "has a space, a control character or a byte outside ASCII")]
     [InlineData("/echo#frag", "has a fragment")]
+    [InlineData("check", "does not start with '/'")]
+    [InlineData("http://evil/x", "does not start with '/'")]
+    [InlineData("*", "does not start with '/'")]
     public async Task A_callout_path_a_forwarded_request_could_not_have_is_refused_before_anything_is_sent_and_logged(string path, string reason)
     {
         // Written raw, "/echo?x=1 HTTP/1.0" forged the request line and bytes above 0x7F went out as NUL.
