@@ -94,7 +94,11 @@ internal sealed partial class Exchange
             // Known once the exchange is complete (in on_log and on_done), as in Envoy.
             case "request.duration": number = _completed == 0 ? null : (long)Stopwatch.GetElapsedTime(_started, _completed).Ticks * 100; break;
             case "response.code": number = responseHeaders is null ? null : facts?.StatusCode ?? Context.Response.StatusCode; break;
-            case "response.code_details": text = Reply?.Details ?? (responseHeaders is null ? null : "via_upstream"); break;
+            // Envoy's details for a stream whose client left before any response: downstream_remote_disconnect.
+            case "response.code_details":
+                text = Reply?.Details ?? (responseHeaders is not null ? "via_upstream"
+                    : (_responseFlags & ResponseFlags.DownstreamConnectionTermination) != 0 ? "downstream_remote_disconnect" : null);
+                break;
             // Envoy's getGrpcStatus: the trailers', else the headers' (a trailers-only reply), else the HTTP status mapped.
             case "response.grpc_status":
                 number = GrpcStatusOf(host?.ResponseTrailers ?? ResponseTrailers) ?? GrpcStatusOf(responseHeaders) ??

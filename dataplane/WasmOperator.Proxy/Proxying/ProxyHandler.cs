@@ -209,6 +209,13 @@ internal sealed partial class ProxyHandler : IDisposable
                         await exchange.WriteReplyAsync().ConfigureAwait(false);
                     }
                 }
+                catch (Exception ex) when (ClientWentAway(context, ex))
+                {
+                    // The client left while a plugin held the request (or its body): DC for on_log, which comes next, as
+                    // Envoy sets it on every stream of a closed downstream connection. Counted below.
+                    exchange.ForwardFailed(ForwardResult.ClientAborted, null);
+                    throw;
+                }
                 finally
                 {
                     // A read of the request body started while a plugin held part of it may still wait on the client.

@@ -339,6 +339,35 @@ public sealed class PropertyTests
         Assert.Equal(0x4, (await PropertyProbe.ReadAsync(slow.Logs, "LOG", "response flags")).Int64); // UT
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_client_that_leaves_before_the_response_reads_as_dc_and_downstream_remote_disconnect_in_on_log(bool heldByPlugin)
+    {
+        // Held by a plugin: its callout waits on the upstream's /slow. Otherwise the upstream itself hangs. While a plugin
+        // held the request on_log read no flag and no details; waiting on the upstream it read DC but no details.
+        await using var hanging = await HangingUpstream.StartAsync();
+        await using var proxy = heldByPlugin
+            ? await ProxyHarness.StartAsync(Yaml(Plugin("caller", Wat("callout_status_echo"), "caller", ProxyOptions.DefaultCluster),
+                PropertyProbe.Plugin("response flags", "response code_details")))
+            : await ProxyHarness.StartAsync(Yaml(PropertyProbe.Plugin("response flags", "response code_details")),
+                o => o.Clusters[ProxyOptions.DefaultCluster] = hanging.Address);
+
+        using (var client = new System.Net.Sockets.TcpClient())
+        {
+            await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port);
+            await client.GetStream().WriteAsync("GET /leave HTTP/1.1\r\nHost: a\r\n\r\n"u8.ToArray());
+            await (heldByPlugin ? proxy.Upstream.SlowStarted.Task : hanging.Started.Task).WaitAsync(TimeSpan.FromSeconds(10));
+        }
+
+        Assert.Equal(0x4000, (await PropertyProbe.ReadAsync(proxy.Logs, "LOG", "response flags")).Int64); // DC
+        Assert.Equal("downstream_remote_disconnect", (await PropertyProbe.ReadAsync(proxy.Logs, "LOG", "response code_details")).Text);
+        if (heldByPlugin)
+        {
+            proxy.Upstream.ReleaseSlow();
+        }
+    }
+
     [Fact]
     public async Task A_grpc_call_forwarded_by_yarp_to_an_upstream_that_refuses_has_the_connection_failure_flag()
     {
