@@ -128,6 +128,37 @@ internal sealed class Http1ResponseHead
                 continue;
             }
 
+            if (known == ConnectionIndex)
+            {
+                // Read from the bytes: "keep-alive" and "close", on nearly every response, make no string.
+                var tokens = raw;
+                while (!tokens.IsEmpty)
+                {
+                    var comma = tokens.IndexOf((byte)',');
+                    var token = (comma < 0 ? tokens : tokens[..comma]).Trim(Whitespace);
+                    tokens = comma < 0 ? [] : tokens[(comma + 1)..];
+                    if (token.IsEmpty)
+                    {
+                        continue;
+                    }
+
+                    if (Ascii.EqualsIgnoreCase(token, "close"u8))
+                    {
+                        keepAlive = false;
+                    }
+                    else if (Ascii.EqualsIgnoreCase(token, "keep-alive"u8))
+                    {
+                        keepAlive |= http10;
+                    }
+                    else
+                    {
+                        (connectionTokens ??= []).Add(Encoding.Latin1.GetString(token));
+                    }
+                }
+
+                continue;
+            }
+
             var value = Repeats(known) ? KnownValue(known, raw) : Encoding.Latin1.GetString(raw);
 
             if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
@@ -143,27 +174,6 @@ internal sealed class Http1ResponseHead
                 continue;
             }
 
-            if (name.Equals("Connection", StringComparison.OrdinalIgnoreCase))
-            {
-                foreach (var token in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-                {
-                    if (token.Equals("close", StringComparison.OrdinalIgnoreCase))
-                    {
-                        keepAlive = false;
-                    }
-                    else if (token.Equals("keep-alive", StringComparison.OrdinalIgnoreCase))
-                    {
-                        keepAlive |= http10;
-                    }
-                    else
-                    {
-                        (connectionTokens ??= []).Add(token);
-                    }
-                }
-
-                continue;
-            }
-
             if (IsHopByHop(name))
             {
                 continue;
@@ -174,7 +184,7 @@ internal sealed class Http1ResponseHead
 
         if (connectionTokens is not null)
         {
-            result.Headers.RemoveAll(h => connectionTokens.Exists(t => t.Equals(h.Key, StringComparison.OrdinalIgnoreCase)));
+            RemoveListed(result.Headers, connectionTokens);
         }
 
         if (chunked && result.ContentLength is not null)
@@ -213,6 +223,15 @@ internal sealed class Http1ResponseHead
         return result;
     }
 
+    /// <summary>The fields a Connection header listed (RFC 9110 §7.6.1); apart from Parse, whose every call would otherwise allocate the lambda's closure.</summary>
+    private static void RemoveListed(List<KeyValuePair<string, string>> headers, List<string> listed)
+    {
+        headers.RemoveAll(h => listed.Exists(t => t.Equals(h.Key, StringComparison.OrdinalIgnoreCase)));
+    }
+
+    /// <summary>What string.Split's TrimEntries trims in a Latin-1 field value (char.IsWhiteSpace; other controls are refused before).</summary>
+    private static ReadOnlySpan<byte> Whitespace => [(byte)' ', (byte)'\t', 0x85, 0xA0];
+
     /// <summary>A line without the CR of its CRLF (a CR left anywhere else is a bare CR, refused where it is found).</summary>
     private static ReadOnlySpan<byte> WithoutCr(ReadOnlySpan<byte> line) => line.EndsWith((byte)'\r') ? line[..^1] : line;
 
@@ -249,6 +268,8 @@ internal sealed class Http1ResponseHead
         ["Content-Length", "Content-Type", "Date", "Server", "Connection", "Transfer-Encoding", "Cache-Control", "ETag", "Last-Modified", "Vary", "Keep-Alive", "Location", "Set-Cookie", "Content-Encoding"];
 
     private static readonly int ContentLengthIndex = Array.IndexOf(Known, "Content-Length");
+
+    private static readonly int ConnectionIndex = Array.IndexOf(Known, "Connection");
 
     /// <summary>The index of <paramref name="name"/> in <see cref="Known"/> (any case), or -1.</summary>
     private static int KnownIndex(ReadOnlySpan<byte> name)
