@@ -110,6 +110,17 @@ internal sealed class Http1Connection : IDisposable
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<int> FillAsync(int maxBuffer, CancellationToken cancellationToken)
     {
+        var receive = Receive(maxBuffer, cancellationToken);
+        return receive.IsCompleted ? Received(receive.GetAwaiter().GetResult(), waited: false) : Received(await receive.ConfigureAwait(false), waited: true);
+    }
+
+    /// <summary>
+    /// <see cref="FillAsync"/> in two halves, for a caller that awaits the socket itself (the response head's reader): no
+    /// state machine of its own, which the pool rarely has at hand with many responses in flight on a thread. The count
+    /// the receive returns goes to <see cref="Received"/>.
+    /// </summary>
+    public ValueTask<int> Receive(int maxBuffer, CancellationToken cancellationToken)
+    {
         if (_start > 0 && _end == _buffer.Length)
         {
             // Compact: keep the unread bytes at the front so a head split across reads stays contiguous.
@@ -128,28 +139,24 @@ internal sealed class Http1Connection : IDisposable
             Array.Resize(ref _buffer, Math.Min(_buffer.Length * 2, maxBuffer));
         }
 
-        ValueTask<int> receive;
         if (_isParked)
         {
             // Started on the empty buffer when the connection went idle; nothing was consumed since, so it fills at _end (0).
             _isParked = false;
-            receive = _parked;
+            var parked = _parked;
             _parked = default;
-        }
-        else
-        {
-            receive = _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cancellationToken);
+            return parked;
         }
 
-        int read;
-        if (receive.IsCompleted)
+        return _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cancellationToken);
+    }
+
+    /// <summary>Takes in the bytes a <see cref="Receive"/> read; <paramref name="waited"/>: its result was awaited.</summary>
+    public int Received(int read, bool waited)
+    {
+        if (waited)
         {
-            read = receive.GetAwaiter().GetResult();
-        }
-        else
-        {
-            read = await receive.ConfigureAwait(false);
-            // With inline socket completions this continuation runs on the socket's event thread.
+            // With inline socket completions this runs on the socket's event thread.
             HomeThread = Environment.CurrentManagedThreadId;
         }
 

@@ -577,7 +577,11 @@ internal sealed class Http1Forwarder : IDisposable
                     int filled;
                     try
                     {
-                        filled = await connection.FillAsync(_options.MaxResponseHeadBytes, CancellationToken.None).ConfigureAwait(false);
+                        // The socket is awaited here, not through FillAsync: one pooled state machine less per response.
+                        var receive = connection.Receive(_options.MaxResponseHeadBytes, CancellationToken.None);
+                        filled = receive.IsCompleted
+                            ? connection.Received(receive.GetAwaiter().GetResult(), waited: false)
+                            : connection.Received(await receive.ConfigureAwait(false), waited: true);
                     }
                     catch (Exception ex) when (received && ex is SocketException or IOException)
                     {
