@@ -107,7 +107,7 @@ internal sealed class Http1Connection : IDisposable
 
     /// <summary>Receives more bytes after the buffered ones; 0 means the upstream closed the connection.</summary>
     /// <remarks>Awaited once by its callers, so its state machine comes from a pool (one allocation less per response).</remarks>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(ThreadPoolingValueTaskMethodBuilder<>))]
     public async ValueTask<int> FillAsync(int maxBuffer, CancellationToken cancellationToken)
     {
         var receive = Receive(maxBuffer, cancellationToken);

@@ -92,7 +92,7 @@ internal sealed class Http1Forwarder : IDisposable
     /// <param name="upstream">Where to.</param>
     /// <param name="observer">The plugin chain's response hook, if any.</param>
     /// <param name="requestId">An <c>x-request-id</c> field to add to the upstream request (the client sent none), or null.</param>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(ThreadPoolingValueTaskMethodBuilder<>))]
     public async ValueTask<ForwardOutcome> ForwardAsync(HttpContext context, Http1Upstream upstream, IUpstreamResponseObserver? observer, string? requestId = null)
     {
         var request = context.Request;
@@ -563,7 +563,7 @@ internal sealed class Http1Forwarder : IDisposable
     /// stops the body: Envoy resets the upstream request once the response ended before it. "Connection: close" alone
     /// does not: a server streaming its answer may still read the whole body.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(ThreadPoolingValueTaskMethodBuilder<>))]
     private async ValueTask<Http1ResponseHead> ReadHeadAsync(Http1Connection connection, bool headRequest, bool watchingBody)
     {
         try

@@ -466,7 +466,7 @@ internal sealed partial class ProxyHandler : IDisposable
     /// <param name="context">The request.</param>
     /// <param name="grpc">A gRPC call (<see cref="LocalReply.IsGrpc"/>).</param>
     /// <param name="requestId">An <c>x-request-id</c> to add (generated; the request has none), or null.</param>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    [AsyncMethodBuilder(typeof(ThreadPoolingValueTaskMethodBuilder))]
     private async ValueTask ForwardAsync(HttpContext context, bool grpc, string? requestId)
     {
         var cluster = ClusterFor(context.Request.Path);
