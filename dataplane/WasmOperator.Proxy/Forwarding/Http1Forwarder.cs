@@ -93,7 +93,7 @@ internal sealed class Http1Forwarder : IDisposable
     /// <param name="observer">The plugin chain's response hook, if any.</param>
     /// <param name="requestId">An <c>x-request-id</c> field to add to the upstream request (the client sent none), or null.</param>
     [AsyncMethodBuilder(typeof(ThreadPoolingValueTaskMethodBuilder<>))]
-    public async ValueTask<ForwardOutcome> ForwardAsync(HttpContext context, Http1Upstream upstream, IUpstreamResponseObserver? observer, string? requestId = null)
+    public async ValueTask<ForwardOutcome> ForwardAsync(HttpContext context, Http1Upstream upstream, IUpstreamResponseObserver? observer, Guid? requestId = null)
     {
         var request = context.Request;
         var bodyKind = BodyKindOf(context);
@@ -112,9 +112,11 @@ internal sealed class Http1Forwarder : IDisposable
                 return new ForwardOutcome(ForwardResult.MalformedRequest, malformed);
             }
 
-            if (requestId is not null)
+            if (requestId is { } id)
             {
-                head.Header("x-request-id", requestId);
+                head.Write("x-request-id: "u8);
+                head.Write(id);
+                head.Write("\r\n"u8);
             }
 
             if (bodyKind == RequestBodyKind.ContentLength)

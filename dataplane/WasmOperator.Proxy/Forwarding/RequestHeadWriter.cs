@@ -45,6 +45,14 @@ internal struct RequestHeadWriter : IDisposable
         _length += Encoding.Latin1.GetBytes(text, _buffer.AsSpan(_length));
     }
 
+    /// <summary>A UUID in its usual form (36 characters, lower-case hex), as <see cref="Guid.ToString()"/> spells it.</summary>
+    public void Write(Guid id)
+    {
+        Ensure(36);
+        id.TryFormat(_buffer.AsSpan(_length), out var written);
+        _length += written;
+    }
+
     public void Write(long number)
     {
         Ensure(20);

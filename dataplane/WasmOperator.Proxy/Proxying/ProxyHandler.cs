@@ -146,8 +146,8 @@ internal sealed partial class ProxyHandler : IDisposable
         ConnectionListedFields.Remove(context.Request.Headers);
 
         // x-request-id for a request without one: plugins see it in their header map; without plugins the
-        // fast path writes it straight into the upstream request (no header-dictionary insert per request).
-        var requestId = _options.GenerateRequestId && !context.Request.Headers.ContainsKey(RequestIds.Header) ? RequestIds.New() : null;
+        // fast path writes it straight into the upstream request (no header-dictionary insert, no string per request).
+        Guid? requestId = _options.GenerateRequestId && !context.Request.Headers.ContainsKey(RequestIds.Header) ? RequestIds.New() : null;
         var chain = _chains.Acquire();
         if (chain is null && _options.PluginsFile is not null)
         {
@@ -337,12 +337,12 @@ internal sealed partial class ProxyHandler : IDisposable
     /// upstream will see them (without plugins the forwarders add those). Null when an HTTP/1.x client's field cannot be
     /// forwarded (<see cref="MalformedHttp1Fields"/>, vetted in the same pass over the fields): <paramref name="malformed"/> says why.
     /// </summary>
-    private static ProxyWasm.Host.HeaderMap? PluginRequestHeaders(HttpContext context, string? requestId, out string? malformed)
+    private static ProxyWasm.Host.HeaderMap? PluginRequestHeaders(HttpContext context, Guid? requestId, out string? malformed)
     {
         var request = context.Request;
-        if (requestId is not null)
+        if (requestId is { } id)
         {
-            request.Headers[RequestIds.Header] = requestId;
+            request.Headers[RequestIds.Header] = id.ToString();
         }
 
         if (!request.Headers.ContainsKey(ForwardedProto.Header))
@@ -467,7 +467,7 @@ internal sealed partial class ProxyHandler : IDisposable
     /// <param name="grpc">A gRPC call (<see cref="LocalReply.IsGrpc"/>).</param>
     /// <param name="requestId">An <c>x-request-id</c> to add (generated; the request has none), or null.</param>
     [AsyncMethodBuilder(typeof(ThreadPoolingValueTaskMethodBuilder))]
-    private async ValueTask ForwardAsync(HttpContext context, bool grpc, string? requestId)
+    private async ValueTask ForwardAsync(HttpContext context, bool grpc, Guid? requestId)
     {
         var cluster = ClusterFor(context.Request.Path);
         var exchange = context.Features.Get<Exchange>();
@@ -506,9 +506,9 @@ internal sealed partial class ProxyHandler : IDisposable
             return;
         }
 
-        if (requestId is not null)
+        if (requestId is { } id)
         {
-            context.Request.Headers[RequestIds.Header] = requestId;
+            context.Request.Headers[RequestIds.Header] = id.ToString();
         }
 
         if (exchange is not null && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: true })
