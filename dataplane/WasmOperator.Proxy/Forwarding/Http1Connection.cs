@@ -92,6 +92,15 @@ internal sealed class Http1Connection : IDisposable
     /// <summary>Unread bytes received from the upstream.</summary>
     public ReadOnlySpan<byte> Buffered => _buffer.AsSpan(_start, _end - _start);
 
+    /// <summary>
+    /// The last response head read on this connection, once the forwarder let go of it (nothing else held it: no plugin
+    /// saw it). The next response's head is parsed into it, its field list and all: no allocation per response for those.
+    /// </summary>
+    public Http1ResponseHead? SpareHead { get; set; }
+
+    /// <summary>The last response body read on this connection, once the forwarder let go of it, as <see cref="SpareHead"/>.</summary>
+    public Http1ResponseBody? SpareBody { get; set; }
+
     public ReadOnlyMemory<byte> BufferedMemory => _buffer.AsMemory(_start, _end - _start);
 
     public int BufferedCount => _end - _start;

@@ -204,7 +204,14 @@ internal sealed class Http1Forwarder : IDisposable
             }
 
             var open = connection ?? throw new InvalidOperationException("a response without a connection");
-            var body = new Http1ResponseBody(open, response.Framing, response.ContentLength, _options.MaxResponseHeadBytes, _timeoutMs);
+            var body = open.SpareBody ?? new Http1ResponseBody(open, response.Framing, response.ContentLength, _options.MaxResponseHeadBytes, _timeoutMs);
+            if (open.SpareBody is not null)
+            {
+                // The connection's last body, which only the forwarder read: set to read this response as a new one would.
+                open.SpareBody = null;
+                body.Restart(response.Framing, response.ContentLength, _options.MaxResponseHeadBytes, _timeoutMs);
+            }
+
             var copy = observer is null || await observer.OnResponseAsync(new UpstreamResponse(response, body), context.RequestAborted).ConfigureAwait(false);
             if (copy)
             {
@@ -257,6 +264,13 @@ internal sealed class Http1Forwarder : IDisposable
             // A connection the observer aborted meanwhile (a plugin stopped the stream from outside a callback) is not reused.
             var stillOurs = observer?.EndUpstreamConnection() != false;
             open.KeepAlive &= response.KeepAlive && body.Completed && !bodyCut && stillOurs;
+            if (observer is null)
+            {
+                // Only the forwarder saw this head and body (plugins may keep theirs): the connection's next response reuses them.
+                open.SpareHead = response;
+                open.SpareBody = body;
+            }
+
             upstream.Pool.Return(open);
             connection = null;
             return ForwardOutcome.Ok;
@@ -602,7 +616,9 @@ internal sealed class Http1Forwarder : IDisposable
                     continue;
                 }
 
-                var head = Http1ResponseHead.Parse(connection.Buffered[..length], headRequest);
+                var spare = connection.SpareHead;
+                connection.SpareHead = null;
+                var head = Http1ResponseHead.Parse(connection.Buffered[..length], headRequest, spare);
                 connection.Consume(end);
                 if (head.Status == StatusCodes.Status101SwitchingProtocols)
                 {

@@ -25,6 +25,26 @@ internal sealed class Http1ResponseBody(Http1Connection connection, BodyFraming 
     };
     private List<KeyValuePair<string, string>>? _trailers;
 
+    /// <summary>
+    /// Sets a body the forwarder finished with (nothing else held it: no plugin read it) to read the connection's next
+    /// response, as a new one would: the path without plugins allocates none per response.
+    /// </summary>
+    public void Restart(BodyFraming nextFraming, long? nextContentLength, int nextMaxTrailerBytes, long nextActivityTimeoutMs)
+    {
+        framing = nextFraming;
+        maxTrailerBytes = nextMaxTrailerBytes;
+        activityTimeoutMs = nextActivityTimeoutMs;
+        _remaining = framing == BodyFraming.ContentLength ? nextContentLength ?? 0 : 0;
+        _state = framing switch
+        {
+            BodyFraming.None => State.Done,
+            BodyFraming.ContentLength when nextContentLength == 0 => State.Done,
+            BodyFraming.Chunked => State.ChunkSize,
+            _ => State.Data,
+        };
+        _trailers = null;
+    }
+
     private enum State
     {
         ChunkSize,

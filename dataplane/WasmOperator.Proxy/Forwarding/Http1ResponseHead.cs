@@ -65,9 +65,14 @@ internal sealed class Http1ResponseHead
     /// for anything a proxy must not pass on: a bad status line, obs-fold, a malformed field, a control character in a
     /// value, conflicting lengths, a Content-Length beside Transfer-Encoding.
     /// </summary>
-    public static Http1ResponseHead Parse(ReadOnlySpan<byte> head, bool headRequest)
+    /// <param name="head">The head's bytes.</param>
+    /// <param name="headRequest">The request was a HEAD.</param>
+    /// <param name="reuse">A head no one holds any more, filled again instead of a new one (its fields cleared).</param>
+    public static Http1ResponseHead Parse(ReadOnlySpan<byte> head, bool headRequest, Http1ResponseHead? reuse = null)
     {
-        var result = new Http1ResponseHead();
+        var result = reuse ?? new Http1ResponseHead();
+        result.Headers.Clear();
+        result.ContentLength = null;
         var lineEnd = head.IndexOf((byte)'\n');
         var statusLine = WithoutCr(lineEnd < 0 ? head : head[..lineEnd]);
         // HTTP-version SP 3DIGIT SP [reason]; the reason is not relayed, but a control in it (a bare CR) means garbage.

@@ -178,6 +178,43 @@ public sealed class Http1ForwarderTests
     }
 
     [Fact]
+    public async Task Each_response_on_a_reused_connection_has_only_its_own_fields_and_framing()
+    {
+        // Without plugins a connection's next response is parsed into its last one's head and read through its body object.
+        await using var upstream = new RawUpstream(async (request, stream) =>
+        {
+            var response = request.RequestLine.Split(' ')[1] switch
+            {
+                "/five" => "HTTP/1.1 200 OK\r\nX-First: 1\r\nContent-Length: 5\r\n\r\nfirst",
+                "/two" => "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok",
+                "/chunked" => "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n",
+                _ => "HTTP/1.1 204 No Content\r\nX-Last: 1\r\n\r\n",
+            };
+            await stream.WriteAsync(Encoding.Latin1.GetBytes(response));
+            return true;
+        });
+        await using var proxy = await ProxyToAsync(upstream.Address);
+
+        var (five, _) = await proxy.GetAsync("/five");
+        var fiveBody = await five.Content.ReadAsStringAsync();
+        var (two, _) = await proxy.GetAsync("/two");
+        var twoBody = await two.Content.ReadAsStringAsync();
+        var (chunked, _) = await proxy.GetAsync("/chunked");
+        var chunkedBody = await chunked.Content.ReadAsStringAsync();
+        var (none, _) = await proxy.GetAsync("/none");
+        var (again, _) = await proxy.GetAsync("/two");
+
+        Assert.Equal(("first", "1"), (fiveBody, five.Headers.GetValues("X-First").Single()));
+        Assert.Equal((HttpStatusCode.Created, "ok", 2L), (two.StatusCode, twoBody, two.Content.Headers.ContentLength));
+        Assert.False(two.Headers.Contains("X-First"));
+        Assert.Equal(("abc", true), (chunkedBody, chunked.Headers.TransferEncodingChunked));
+        Assert.Equal(HttpStatusCode.NoContent, none.StatusCode);
+        Assert.Equal(["1"], none.Headers.GetValues("X-Last"));
+        Assert.Equal(("ok", false, false), (await again.Content.ReadAsStringAsync(), again.Headers.Contains("X-Last"), again.Headers.Contains("X-First")));
+        Assert.Equal(1, upstream.Connections);
+    }
+
+    [Fact]
     public async Task Keep_alive_connections_are_reused()
     {
         await using var upstream = new RawUpstream(RawUpstream.Fixed(Ok));
