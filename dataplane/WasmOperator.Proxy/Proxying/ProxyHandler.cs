@@ -92,7 +92,14 @@ internal sealed partial class ProxyHandler : IDisposable
     private static readonly ProxyWasm.Host.LocalResponse NotLoaded = new(
         503, "wasm_plugins_not_loaded", "plugin configuration not loaded"u8.ToArray(), new ProxyWasm.Host.HeaderMap(), null);
 
-    public async Task HandleAsync(HttpContext context)
+    /// <summary>
+    /// Handles one request. Kestrel's delegate wants a Task: the pooled method's task wrapped in one (about 80 B) costs less
+    /// than the state machine box an async Task method allocates for every request that waits (about 250 B).
+    /// </summary>
+    public Task HandleAsync(HttpContext context) => HandleRequestAsync(context).AsTask();
+
+    [AsyncMethodBuilder(typeof(ThreadPoolingValueTaskMethodBuilder))]
+    private async ValueTask HandleRequestAsync(HttpContext context)
     {
         // Counted until the handling ends, whichever way (shutdown says how many it waited for, and cut).
         using var inFlight = _drainer.Enter();
