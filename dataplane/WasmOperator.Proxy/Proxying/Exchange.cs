@@ -1306,7 +1306,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// healthy VM (every shard waits out its rebuild backoff) is not retried: the fresh stream would find none either, and
     /// a plugin that traps on every request made that a "retrying" line and a retry count per request, unthrottled.
     /// </summary>
-    private HttpStream? RetryOnFreshVm(StreamHost host, PluginFailure? failure, Phase phase)
+    private HttpStream? RetryOnFreshVm(StreamHost host, PluginFailure? failure, Phase phase, RequestSnapshot? before)
     {
         if (phase != Phase.RequestHeaders || host.Entry.Spec.FailStrategy != FailStrategy.FAIL_RELOAD || host.Retried || host.Entry.LogOnly ||
             failure is { Kind: TrapKind.Unavailable } || host.Entry.Plugin is not { } plugin)
@@ -1314,6 +1314,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             return null;
         }
 
+        // The failed attempt's header edits (an authorization it removed, an x-user it set) and properties are undone:
+        // the fresh stream sees what the first one saw, and an edit made before the trap is not made twice.
+        before?.Restore(this);
         host.Retried = true;
         host.Entry.Metrics.ReloadRetries.Inc();
         LogRetry(_log, host.Entry.Spec.Key, Context.Request.Method, Context.Request.Path.Value ?? "", failure?.ToString() ?? "");
@@ -1850,6 +1853,10 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// <summary>One plugin's callback with its fail strategy and pause handling; false when the stream stopped.</summary>
     private async Task<bool> RunOneAsync(StreamHost host, HttpStream stream, Phase phase, bool endOfStream)
     {
+        // FAIL_RELOAD's retry replays the request as this plugin first saw it: what the failed attempt changed is put back.
+        var before = phase == Phase.RequestHeaders && host.Entry.Spec.FailStrategy == FailStrategy.FAIL_RELOAD && !host.Entry.LogOnly && !host.Retried
+            ? RequestSnapshot.Take(this)
+            : null;
         var result = Invoke(host, stream, phase, endOfStream);
         while (true)
         {
@@ -1860,7 +1867,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
             if (result.Status == FilterStatus.Failed)
             {
-                if (RetryOnFreshVm(host, result.Failure, phase) is { } fresh)
+                if (RetryOnFreshVm(host, result.Failure, phase, before) is { } fresh)
                 {
                     // The failed shard is rebuilt with backoff; the callback runs again on a healthy one.
                     result = Invoke(host, fresh, phase, endOfStream);
@@ -2563,4 +2570,53 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
     [LoggerMessage(Level = LogLevel.Information, Message = "LOG_ONLY plugin {Plugin} would have applied {Action} on {Path}")]
     private static partial void LogWouldHave(ILogger logger, string plugin, string action, string path);
+    /// <summary>The request headers and properties as they were before a FAIL_RELOAD plugin's <c>on_request_headers</c>.</summary>
+    private sealed class RequestSnapshot
+    {
+        private readonly KeyValuePair<string, string>[] _headers;
+        private readonly KeyValuePair<string, byte[]>[]? _filterState;
+
+        private RequestSnapshot(KeyValuePair<string, string>[] headers, KeyValuePair<string, byte[]>[]? filterState)
+        {
+            _headers = headers;
+            _filterState = filterState;
+        }
+
+        public static RequestSnapshot Take(Exchange exchange)
+        {
+            lock (exchange._state)
+            {
+                var map = exchange.RequestHeaders;
+                var headers = new KeyValuePair<string, string>[map.Count];
+                for (var i = 0; i < headers.Length; i++)
+                {
+                    headers[i] = map[i];
+                }
+
+                return new RequestSnapshot(headers, exchange._filterState?.ToArray());
+            }
+        }
+
+        public void Restore(Exchange exchange)
+        {
+            lock (exchange._state)
+            {
+                var map = exchange.RequestHeaders;
+                map.Clear();
+                foreach (var (name, value) in _headers)
+                {
+                    map.Add(name, value);
+                }
+
+                if (exchange._filterState is { } state)
+                {
+                    state.Clear();
+                    foreach (var (key, value) in _filterState ?? [])
+                    {
+                        state[key] = value;
+                    }
+                }
+            }
+        }
+    }
 }

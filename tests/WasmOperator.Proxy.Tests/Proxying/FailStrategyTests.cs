@@ -61,6 +61,24 @@ public sealed class FailStrategyTests
     }
 
     [Fact]
+    public async Task Fail_reloads_retry_sees_the_request_as_the_failed_attempt_first_saw_it()
+    {
+        // The plugin marks the request, then traps. Its retry saw the mark the failed attempt left, let the request
+        // through, and the upstream got it with the mark (200): an authorizer that removed a credential or set x-user
+        // before failing was retried on its own half-done edits.
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("marker", Wat("mark_then_trap"), "", extra: "failStrategy: FAIL_RELOAD")));
+        var before = proxy.Upstream.Requests;
+
+        var (response, _) = await proxy.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal(before, proxy.Upstream.Requests);
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("wasm_plugin_reload_retries_total{plugin=\"default/marker\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("wasm_plugin_traps_total{plugin=\"default/marker\"} 2", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Fail_reload_does_not_retry_while_no_vm_is_healthy_and_logs_those_rejections_once_a_second()
     {
         await using var proxy = await ProxyHarness.StartAsync(Trapping("FAIL_RELOAD"));
