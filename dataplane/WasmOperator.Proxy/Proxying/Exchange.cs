@@ -1999,7 +1999,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             entry.Metrics.FailOpen.Inc();
             if (Logged(entry, failure) is { } text)
             {
-                LogFailOpen(_log, entry.Spec.Key, Context.Request.Method, Context.Request.Path.Value ?? "", text);
+                LogFailOpen(_log, entry.Spec.Key, Context.Request.Method, Context.Request.Path.Value ?? "", entry.LogOnly ? "LOG_ONLY" : "FAIL_OPEN", text);
             }
 
             return;
@@ -2519,8 +2519,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     [LoggerMessage(Level = LogLevel.Warning, Message = "wasm_pause_timeout: plugin {Plugin} paused {Method} {Path} and did not resume, answer or close it within {Seconds} s; answered 503")]
     private static partial void LogPauseTimeout(ILogger logger, string plugin, string method, string path, double seconds);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin} failed on {Method} {Path}, skipped for the rest of it (FAIL_OPEN): {Failure}")]
-    private static partial void LogFailOpen(ILogger logger, string plugin, string method, string path, string failure);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin} failed on {Method} {Path}, skipped for the rest of it ({Why}): {Failure}")]
+    private static partial void LogFailOpen(ILogger logger, string plugin, string method, string path, string why, string failure);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin} failed on {Method} {Path}, retrying once on a fresh VM (FAIL_RELOAD): {Failure}")]
     private static partial void LogRetry(ILogger logger, string plugin, string method, string path, string failure);
