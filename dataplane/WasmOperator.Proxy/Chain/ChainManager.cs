@@ -275,6 +275,7 @@ internal sealed partial class ChainManager : IDisposable
             {
                 // plugin_name as Istio names the PluginConfig it sends Envoy: namespace.name.
                 Name = $"{spec.Namespace}.{spec.Name}",
+                LogName = spec.Key,
                 RootId = spec.PluginName,
                 VmId = spec.VmId ?? spec.Key,
                 Configuration = Encoding.UTF8.GetBytes(spec.PluginConfig),

@@ -1487,7 +1487,7 @@ internal sealed class AbiInstance : IDisposable
 
     private ProxyStatus Refused(CalloutRefusedException refused, ProxyStatus unknownCluster)
     {
-        _plugin.Log.LogDebug("plugin {Plugin}: callout refused: {Reason}", _plugin.Options.Name, refused.Message);
+        _plugin.Log.LogDebug("plugin {Plugin}: callout refused: {Reason}", _plugin.Options.Logged, refused.Message);
         return refused.Reason switch
         {
             CalloutRefusal.UnknownCluster => unknownCluster,

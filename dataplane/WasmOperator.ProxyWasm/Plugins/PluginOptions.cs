@@ -9,6 +9,14 @@ public sealed record PluginOptions
     /// <summary>Plugin name (property <c>plugin_name</c>).</summary>
     public required string Name { get; init; }
 
+    /// <summary>
+    /// How the host's log lines name the plugin (the proxy: <c>namespace/name</c>, as its own lines and metrics do, where
+    /// <see cref="Name"/> is Istio's <c>namespace.name</c>); <see cref="Name"/> when not given.
+    /// </summary>
+    public string? LogName { get; init; }
+
+    internal string Logged => LogName ?? Name;
+
     /// <summary>Root id the SDK selects its root context by (property <c>plugin_root_id</c>).</summary>
     public string RootId { get; init; } = "";
 

@@ -148,7 +148,7 @@ internal sealed class PluginShard
             // queues and start callouts that capture it, and what they capture must be this VM's.
             Generation++;
             Abi = AbiInstance.Create(this);
-            Plugin.Log.LogInformation("plugin {Plugin} shard {Shard}: VM rebuilt after {Crashes} crash(es)", Plugin.Options.Name, Index, CrashCount);
+            Plugin.Log.LogInformation("plugin {Plugin} shard {Shard}: VM rebuilt after {Crashes} crash(es)", Plugin.Options.Logged, Index, CrashCount);
             Plugin.Host.OnVmRebuilt();
             return true;
         }
@@ -160,7 +160,7 @@ internal sealed class PluginShard
             _consecutiveFailures++;
             _nextRebuildUtc = DateTime.UtcNow + Backoff();
             LastFailure = new PluginFailure(WasmVm.Classify(ex), "rebuild", ex.Message);
-            Plugin.Log.LogWarning("plugin {Plugin} shard {Shard}: rebuild failed: {Message}", Plugin.Options.Name, Index, ex.Message);
+            Plugin.Log.LogWarning("plugin {Plugin} shard {Shard}: rebuild failed: {Message}", Plugin.Options.Logged, Index, ex.Message);
             return false;
         }
         finally
@@ -187,7 +187,7 @@ internal sealed class PluginShard
         CrashCount++;
         _consecutiveFailures++;
         _nextRebuildUtc = DateTime.UtcNow + Backoff();
-        Plugin.Log.LogError("plugin {Plugin} shard {Shard}: {Failure}", Plugin.Options.Name, Index, failure);
+        Plugin.Log.LogError("plugin {Plugin} shard {Shard}: {Failure}", Plugin.Options.Logged, Index, failure);
         Plugin.Host.OnVmFailed(failure);
         StopTick();
         if (abi is not null)
@@ -425,7 +425,7 @@ internal sealed class PluginShard
             catch (Exception ex)
 #pragma warning restore CA1031
             {
-                Plugin.Log.LogError(ex, "plugin {Plugin} shard {Shard}: deferred action failed", Plugin.Options.Name, Index);
+                Plugin.Log.LogError(ex, "plugin {Plugin} shard {Shard}: deferred action failed", Plugin.Options.Logged, Index);
             }
         }
     }
@@ -511,7 +511,7 @@ internal sealed class PluginShard
             catch (Exception ex)
 #pragma warning restore CA1031
             {
-                Plugin.Log.LogDebug(ex, "plugin {Plugin} shard {Shard}: root teardown trapped", Plugin.Options.Name, Index);
+                Plugin.Log.LogDebug(ex, "plugin {Plugin} shard {Shard}: root teardown trapped", Plugin.Options.Logged, Index);
                 ShutDown(deleteRoot: false);
                 return;
             }
@@ -563,7 +563,7 @@ internal sealed class PluginShard
 
         Plugin.Log.LogWarning(
             "plugin {Plugin} shard {Shard}: the root context deferred its deletion (proxy_on_done returned false) and did not call proxy_done within {Seconds} s; deleting it and releasing its VM",
-            Plugin.Options.Name, Index, Plugin.Options.RootDoneGrace.TotalSeconds);
+            Plugin.Options.Logged, Index, Plugin.Options.RootDoneGrace.TotalSeconds);
         ShutDown(deleteRoot: true);
     }
 
@@ -575,7 +575,7 @@ internal sealed class PluginShard
             if (_disposed && !_shutDown)
             {
                 Plugin.Log.LogWarning("plugin {Plugin} shard {Shard}: the runtime is disposed while the root context waits for proxy_done; deleting it",
-                    Plugin.Options.Name, Index);
+                    Plugin.Options.Logged, Index);
                 ShutDown(deleteRoot: true);
             }
         }
@@ -609,7 +609,7 @@ internal sealed class PluginShard
                 catch (Exception ex)
 #pragma warning restore CA1031
                 {
-                    Plugin.Log.LogDebug(ex, "plugin {Plugin} shard {Shard}: root teardown trapped", Plugin.Options.Name, Index);
+                    Plugin.Log.LogDebug(ex, "plugin {Plugin} shard {Shard}: root teardown trapped", Plugin.Options.Logged, Index);
                 }
                 finally
                 {

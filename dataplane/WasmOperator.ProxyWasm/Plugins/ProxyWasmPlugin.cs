@@ -242,7 +242,7 @@ public sealed class ProxyWasmPlugin : IDisposable
         Host.Log(level, message);
         if (Log.IsEnabled(LogLevel.Debug))
         {
-            Log.LogDebug("plugin {Plugin} [{Level}] {Message}", Options.Name, level, message);
+            Log.LogDebug("plugin {Plugin} [{Level}] {Message}", Options.Logged, level, message);
         }
     }
 

@@ -24,6 +24,8 @@ public sealed class FailStrategyTests
         Assert.True(proxy.Logs.Contains("wasm_fail_stream: plugin default/trap failed on GET /trap; answered 503 (FAIL_CLOSE): "),
             string.Join(" | ", proxy.Logs.Lines));
         Assert.Contains("wasm_plugin_fail_closed_total{plugin=\"default/trap\"} 1", await proxy.MetricsAsync(), StringComparison.Ordinal);
+        // The shard's own line names the plugin as the proxy's lines and metrics do (it said default.trap, a grep for one missed the other).
+        Assert.True(proxy.Logs.Contains("plugin default/trap shard "), string.Join(" | ", proxy.Logs.Lines));
     }
 
     [Fact]

@@ -128,7 +128,7 @@ public sealed class StreamStateRaceTests(ITestOutputHelper output)
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         static bool QuickDone(string line) => line.EndsWith("wasm log default/quick: quick read done", StringComparison.Ordinal);
-        static bool QuickFailed(string line) => line.Contains("plugin default.quick shard 0", StringComparison.Ordinal);
+        static bool QuickFailed(string line) => line.Contains("plugin default/quick shard 0", StringComparison.Ordinal);
         await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Lines.Any(l => QuickDone(l) || QuickFailed(l))), "the quick plugin's answer to end");
         Assert.DoesNotContain(proxy.Logs.Lines, QuickFailed);
         Assert.Contains(proxy.Logs.Lines, QuickDone);
