@@ -652,12 +652,17 @@ internal sealed partial class ProxyHandler : IDisposable
             };
             // The aggregate's own text ("one or more errors occurred") says nothing; a reset before the response headers is
             // said as such, with its HTTP/2 code when HttpClient gave it (a refused stream: after its last retry).
-            var protocol = error == ForwarderError.Request ? ExceptionChain.Find<HttpProtocolException>(exception) : null;
+            var cancelledForUpstream = !clients && CancelledForUpstream(context, exception);
+            var beforeHeaders = error == ForwarderError.Request || cancelledForUpstream;
+            var protocol = beforeHeaders ? Among<HttpProtocolException>(exception) : null;
+            var ended = beforeHeaders && protocol is null ? Among<HttpIOException>(exception) is { HttpRequestError: HttpRequestError.ResponseEnded } io ? io : null : null;
             var detail = clients ? exception?.Message
-                // NO_ERROR is no reset: the connection closed (a GOAWAY) with the call on it, unanswered or never sent.
+                // NO_ERROR is no reset: the connection closed (a GOAWAY) with the call on it, unanswered or never sent; or it
+                // just ended.
                 : protocol is { ErrorCode: 0 } ? $"the upstream closed the connection before the response headers: {protocol.Message}"
+                : ended is not null ? $"the upstream closed the connection before the response headers: {ended.Message}"
                 : protocol is not null ? $"the upstream reset the stream before its response headers: {protocol.Message}"
-                : CancelledForUpstream(context, exception) ? "the upstream reset the stream before its response headers"
+                : cancelledForUpstream ? "the upstream reset the stream before its response headers"
                 : exception?.Message;
             exchange?.ForwardFailed(result, detail);
             // Envoy's reply for the failures it answers itself; otherwise YARP's own status stands (a body cut off
@@ -753,6 +758,29 @@ internal sealed partial class ProxyHandler : IDisposable
         LogUpstreamError(_log, request.Method, request.Path.Value ?? "", route?.PathPrefix ?? "default", cluster, _options.Clusters[cluster].Authority,
             Describe(result), string.IsNullOrEmpty(detail) ? "" : $": {detail}", outcome);
         return true;
+    }
+
+    /// <summary>
+    /// The first <typeparamref name="T"/> under <paramref name="exception"/>, looking into each of an aggregate's exceptions
+    /// (YARP reports a request body copy that HttpClient's failure cancelled as both, the cancellation maybe first).
+    /// </summary>
+    private static T? Among<T>(Exception? exception)
+        where T : Exception
+    {
+        if (exception is AggregateException aggregate)
+        {
+            foreach (var inner in aggregate.InnerExceptions)
+            {
+                if (Among<T>(inner) is { } found)
+                {
+                    return found;
+                }
+            }
+
+            return null;
+        }
+
+        return ExceptionChain.Find<T>(exception);
     }
 
     /// <summary>HttpClient's ConnectTimeout ended the connect (a TimeoutException somewhere under the failure).</summary>
