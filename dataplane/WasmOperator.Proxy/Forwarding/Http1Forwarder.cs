@@ -96,6 +96,8 @@ internal sealed class Http1Forwarder : IDisposable
     public async ValueTask<ForwardOutcome> ForwardAsync(HttpContext context, Http1Upstream upstream, IUpstreamResponseObserver? observer, Guid? requestId = null)
     {
         var request = context.Request;
+        // Read once: Kestrel takes a lock each time the token is asked for (it is the same token for the whole request).
+        var aborted = context.RequestAborted;
         var bodyKind = BodyKindOf(context);
         var head = new RequestHeadWriter(1024);
         Http1Connection? connection = null;
@@ -140,14 +142,14 @@ internal sealed class Http1Forwarder : IDisposable
                 var reused = connection is not null;
                 try
                 {
-                    connection ??= await upstream.Pool.ConnectAsync(context.RequestAborted).ConfigureAwait(false);
+                    connection ??= await upstream.Pool.ConnectAsync(aborted).ConfigureAwait(false);
                 }
                 catch (TimeoutException ex)
                 {
                     context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                     return new ForwardOutcome(ForwardResult.ConnectTimedOut, ex.Message);
                 }
-                catch (Exception ex) when (ex is SocketException or OperationCanceledException && !context.RequestAborted.IsCancellationRequested)
+                catch (Exception ex) when (ex is SocketException or OperationCanceledException && !aborted.IsCancellationRequested)
                 {
                     context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                     return new ForwardOutcome(ForwardResult.ConnectFailed, ex.Message);
@@ -159,7 +161,7 @@ internal sealed class Http1Forwarder : IDisposable
                 var stopBody = bodyKind == RequestBodyKind.None ? CancellationToken.None : connection.StartRequestBody();
                 connection.Deadline = Environment.TickCount64 + _timeoutMs;
                 onAbort.Dispose();
-                onAbort = context.RequestAborted.UnsafeRegister(static c => ((Http1Connection)c!).Abort(timedOut: false), connection);
+                onAbort = aborted.UnsafeRegister(static c => ((Http1Connection)c!).Abort(timedOut: false), connection);
                 try
                 {
                     await connection.SendAsync(head.Written, CancellationToken.None).ConfigureAwait(false);
@@ -173,7 +175,7 @@ internal sealed class Http1Forwarder : IDisposable
                     }
                 }
                 catch (Exception ex) when (reused && attempt == 0 && bodyKind == RequestBodyKind.None && IsStale(ex) && !connection.TimedOut &&
-                                           IsIdempotent(request.Method) && !context.RequestAborted.IsCancellationRequested && observer is not { IsStopped: true })
+                                           IsIdempotent(request.Method) && !aborted.IsCancellationRequested && observer is not { IsStopped: true })
                 {
                     // The upstream closed an idle keep-alive connection as we reused it: nothing of this
                     // request was processed, so it is sent again on a new connection (as HttpClient does).
@@ -200,7 +202,7 @@ internal sealed class Http1Forwarder : IDisposable
             {
                 // An h2c client gets the head of a response without a length (server-sent events) when it comes, not
                 // with the first body bytes, which may be long in coming. Flushing a response that has not started sends its head.
-                await downstream.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+                await downstream.Body.FlushAsync(aborted).ConfigureAwait(false);
             }
 
             var open = connection ?? throw new InvalidOperationException("a response without a connection");
@@ -212,7 +214,7 @@ internal sealed class Http1Forwarder : IDisposable
                 body.Restart(response.Framing, response.ContentLength, _options.MaxResponseHeadBytes, _timeoutMs);
             }
 
-            var copy = observer is null || await observer.OnResponseAsync(new UpstreamResponse(response, body), context.RequestAborted).ConfigureAwait(false);
+            var copy = observer is null || await observer.OnResponseAsync(new UpstreamResponse(response, body), aborted).ConfigureAwait(false);
             if (copy)
             {
                 while (true)
@@ -224,7 +226,7 @@ internal sealed class Http1Forwarder : IDisposable
                     }
 
                     responseStarted = true;
-                    await downstream.Body.WriteAsync(piece, context.RequestAborted).ConfigureAwait(false);
+                    await downstream.Body.WriteAsync(piece, aborted).ConfigureAwait(false);
                     open.Deadline = Environment.TickCount64 + _timeoutMs;
                 }
 
@@ -256,7 +258,7 @@ internal sealed class Http1Forwarder : IDisposable
                 // the stream with a reset after the response), and sends a started response before it drains. A "Connection:
                 // close" would skip the drain and reset the client, which may then lose the answer while it still sends
                 // (Envoy's delayed close avoids the same).
-                await downstream.StartAsync(context.RequestAborted).ConfigureAwait(false);
+                await downstream.StartAsync(aborted).ConfigureAwait(false);
             }
 
             onAbort.Dispose();
@@ -288,7 +290,7 @@ internal sealed class Http1Forwarder : IDisposable
             }
 
             responseStarted |= context.Response.HasStarted;
-            if (context.RequestAborted.IsCancellationRequested)
+            if (aborted.IsCancellationRequested)
             {
                 return new ForwardOutcome(ForwardResult.ClientAborted);
             }
