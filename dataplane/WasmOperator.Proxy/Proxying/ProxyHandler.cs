@@ -184,7 +184,7 @@ internal sealed partial class ProxyHandler : IDisposable
             var entries = chain?.For(port) ?? [];
             if (entries.Length == 0)
             {
-                await ForwardAsync(context, grpc, requestId).ConfigureAwait(false);
+                await ForwardAsync(context, grpc, requestId, null).ConfigureAwait(false);
             }
             else if (PluginRequestHeaders(context, requestId, out var malformedFields) is not { } requestHeaders)
             {
@@ -199,7 +199,7 @@ internal sealed partial class ProxyHandler : IDisposable
                     exchange.Start();
                     if (await exchange.OnRequestAsync().ConfigureAwait(false) && !RefuseRerouteSkippingPlugins(context, chain!, port, entries, exchange))
                     {
-                        await ForwardAsync(context, grpc, null).ConfigureAwait(false);
+                        await ForwardAsync(context, grpc, null, exchange).ConfigureAwait(false);
                         if (exchange.IsStopped && !context.Response.HasStarted)
                         {
                             // A plugin stopped the request while its body streamed upstream.
@@ -473,11 +473,11 @@ internal sealed partial class ProxyHandler : IDisposable
     /// <param name="context">The request.</param>
     /// <param name="grpc">A gRPC call (<see cref="LocalReply.IsGrpc"/>).</param>
     /// <param name="requestId">An <c>x-request-id</c> to add (generated; the request has none), or null.</param>
+    /// <param name="exchange">The request's plugin exchange (also its feature), or null without plugins: passed, not looked up per request.</param>
     [AsyncMethodBuilder(typeof(ThreadPoolingValueTaskMethodBuilder))]
-    private async ValueTask ForwardAsync(HttpContext context, bool grpc, Guid? requestId)
+    private async ValueTask ForwardAsync(HttpContext context, bool grpc, Guid? requestId, Exchange? exchange)
     {
         var cluster = ClusterFor(context.Request.Path);
-        var exchange = context.Features.Get<Exchange>();
         if (exchange is not null)
         {
             exchange.Upstream = (cluster, _options.Clusters[cluster]);
