@@ -2574,11 +2574,13 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     private sealed class RequestSnapshot
     {
         private readonly KeyValuePair<string, string>[] _headers;
+        private readonly int _version;
         private readonly KeyValuePair<string, byte[]>[]? _filterState;
 
-        private RequestSnapshot(KeyValuePair<string, string>[] headers, KeyValuePair<string, byte[]>[]? filterState)
+        private RequestSnapshot(KeyValuePair<string, string>[] headers, int version, KeyValuePair<string, byte[]>[]? filterState)
         {
             _headers = headers;
+            _version = version;
             _filterState = filterState;
         }
 
@@ -2593,7 +2595,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     headers[i] = map[i];
                 }
 
-                return new RequestSnapshot(headers, exchange._filterState?.ToArray());
+                return new RequestSnapshot(headers, map.Version, exchange._filterState?.ToArray());
             }
         }
 
@@ -2602,10 +2604,15 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             lock (exchange._state)
             {
                 var map = exchange.RequestHeaders;
-                map.Clear();
-                foreach (var (name, value) in _headers)
+                if (map.Version != _version)
                 {
-                    map.Add(name, value);
+                    // Only when the failed attempt edited them: put back, they are all written to the request again, :path
+                    // too (a server-wide OPTIONS * untouched by the plugin would be refused then: a plugin's :path starts with '/').
+                    map.Clear();
+                    foreach (var (name, value) in _headers)
+                    {
+                        map.Add(name, value);
+                    }
                 }
 
                 if (exchange._filterState is { } state)

@@ -1,4 +1,5 @@
 using System.Net;
+using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Tests.Support;
 using static WasmOperator.Proxy.Tests.Support.TestModules;
 
@@ -78,6 +79,27 @@ public sealed class FailStrategyTests
         var metrics = await proxy.MetricsAsync();
         Assert.Contains("wasm_plugin_reload_retries_total{plugin=\"default/marker\"} 1", metrics, StringComparison.Ordinal);
         Assert.Contains("wasm_plugin_traps_total{plugin=\"default/marker\"} 2", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_fail_reload_retry_of_a_request_the_failed_attempt_did_not_edit_forwards_it_as_it_came()
+    {
+        // Putting back headers nobody edited rewrote them all, :path too, and a server-wide OPTIONS * was refused (500:
+        // a plugin's :path must start with '/').
+        await using var upstream = new RawUpstream(RawUpstream.Fixed("HTTP/1.1 200 OK\r\nAllow: GET\r\nContent-Length: 0\r\n\r\n"));
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("once", Wat("trap_once_across_vms"), "", extra: "failStrategy: FAIL_RELOAD")),
+            o => o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address);
+
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync("OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"u8.ToArray());
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        var reply = await new StreamReader(stream, System.Text.Encoding.ASCII).ReadToEndAsync(timeout.Token);
+
+        Assert.StartsWith("HTTP/1.1 200", reply, StringComparison.Ordinal);
+        Assert.Equal("OPTIONS * HTTP/1.1", Assert.Single(upstream.Requests).RequestLine);
+        Assert.Contains("wasm_plugin_reload_retries_total{plugin=\"default/once\"} 1", await proxy.MetricsAsync(), StringComparison.Ordinal);
     }
 
     [Fact]
