@@ -206,13 +206,10 @@ internal sealed class Http1Forwarder : IDisposable
             }
 
             var open = connection ?? throw new InvalidOperationException("a response without a connection");
-            var body = open.SpareBody ?? new Http1ResponseBody(open, response.Framing, response.ContentLength, _options.MaxResponseHeadBytes, _timeoutMs);
-            if (open.SpareBody is not null)
-            {
-                // The connection's last body, which only the forwarder read: set to read this response as a new one would.
-                open.SpareBody = null;
-                body.Restart(response.Framing, response.ContentLength, _options.MaxResponseHeadBytes, _timeoutMs);
-            }
+            // The connection's last body, if only the forwarder read it, set to read this response as a new one would.
+            var body = open.SpareBody?.Restart(response.Framing, response.ContentLength)
+                ?? new Http1ResponseBody(open, response.Framing, response.ContentLength, _options.MaxResponseHeadBytes, _timeoutMs);
+            open.SpareBody = null;
 
             var copy = observer is null || await observer.OnResponseAsync(new UpstreamResponse(response, body), aborted).ConfigureAwait(false);
             if (copy)

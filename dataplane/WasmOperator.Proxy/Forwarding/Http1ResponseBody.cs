@@ -15,35 +15,33 @@ namespace WasmOperator.Proxy.Forwarding;
 internal sealed class Http1ResponseBody(Http1Connection connection, BodyFraming framing, long? contentLength, int maxTrailerBytes, long activityTimeoutMs) : Stream
 {
     private const int MaxChunkLine = 4096;
-    private long _remaining = framing == BodyFraming.ContentLength ? contentLength ?? 0 : 0;
-    private State _state = framing switch
+    private long _remaining = Remaining(framing, contentLength);
+    private State _state = Start(framing, contentLength);
+    private List<KeyValuePair<string, string>>? _trailers;
+
+    /// <summary>
+    /// Sets a body the forwarder finished with (nothing else held it: no plugin read it) to read the connection's next
+    /// response, as a new one would: the path without plugins allocates none per response. The trailer limit and the
+    /// activity timeout are the forwarder's, as they were.
+    /// </summary>
+    public Http1ResponseBody Restart(BodyFraming nextFraming, long? nextContentLength)
+    {
+        framing = nextFraming;
+        _remaining = Remaining(nextFraming, nextContentLength);
+        _state = Start(nextFraming, nextContentLength);
+        _trailers = null;
+        return this;
+    }
+
+    private static long Remaining(BodyFraming framing, long? contentLength) => framing == BodyFraming.ContentLength ? contentLength ?? 0 : 0;
+
+    private static State Start(BodyFraming framing, long? contentLength) => framing switch
     {
         BodyFraming.None => State.Done,
         BodyFraming.ContentLength when contentLength == 0 => State.Done,
         BodyFraming.Chunked => State.ChunkSize,
         _ => State.Data,
     };
-    private List<KeyValuePair<string, string>>? _trailers;
-
-    /// <summary>
-    /// Sets a body the forwarder finished with (nothing else held it: no plugin read it) to read the connection's next
-    /// response, as a new one would: the path without plugins allocates none per response.
-    /// </summary>
-    public void Restart(BodyFraming nextFraming, long? nextContentLength, int nextMaxTrailerBytes, long nextActivityTimeoutMs)
-    {
-        framing = nextFraming;
-        maxTrailerBytes = nextMaxTrailerBytes;
-        activityTimeoutMs = nextActivityTimeoutMs;
-        _remaining = framing == BodyFraming.ContentLength ? nextContentLength ?? 0 : 0;
-        _state = framing switch
-        {
-            BodyFraming.None => State.Done,
-            BodyFraming.ContentLength when nextContentLength == 0 => State.Done,
-            BodyFraming.Chunked => State.ChunkSize,
-            _ => State.Data,
-        };
-        _trailers = null;
-    }
 
     private enum State
     {
