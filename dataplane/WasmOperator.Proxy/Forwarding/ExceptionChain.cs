@@ -17,4 +17,35 @@ internal static class ExceptionChain
 
         return null;
     }
+
+    /// <summary>
+    /// As <see cref="Find{T}"/>, looking into each exception of an aggregate met on the way: YARP reports a request body
+    /// copy that HttpClient's failure cancelled as an aggregate of both, the cancellation maybe first.
+    /// </summary>
+    public static T? FindAmong<T>(Exception? exception)
+        where T : Exception
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is T found)
+            {
+                return found;
+            }
+
+            if (e is AggregateException aggregate)
+            {
+                foreach (var inner in aggregate.InnerExceptions)
+                {
+                    if (FindAmong<T>(inner) is { } among)
+                    {
+                        return among;
+                    }
+                }
+
+                return null;
+            }
+        }
+
+        return null;
+    }
 }

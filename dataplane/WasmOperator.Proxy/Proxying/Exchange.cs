@@ -2570,6 +2570,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
     [LoggerMessage(Level = LogLevel.Information, Message = "LOG_ONLY plugin {Plugin} would have applied {Action} on {Path}")]
     private static partial void LogWouldHave(ILogger logger, string plugin, string action, string path);
+
     /// <summary>The request headers and properties as they were before a FAIL_RELOAD plugin's <c>on_request_headers</c>.</summary>
     private sealed class RequestSnapshot
     {

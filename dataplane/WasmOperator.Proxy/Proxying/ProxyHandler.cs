@@ -654,8 +654,10 @@ internal sealed partial class ProxyHandler : IDisposable
             // said as such, with its HTTP/2 code when HttpClient gave it (a refused stream: after its last retry).
             var cancelledForUpstream = !clients && CancelledForUpstream(context, exception);
             var beforeHeaders = error == ForwarderError.Request || cancelledForUpstream;
-            var protocol = beforeHeaders ? Among<HttpProtocolException>(exception) : null;
-            var ended = beforeHeaders && protocol is null ? Among<HttpIOException>(exception) is { HttpRequestError: HttpRequestError.ResponseEnded } io ? io : null : null;
+            var protocol = beforeHeaders ? ExceptionChain.FindAmong<HttpProtocolException>(exception) : null;
+            var ended = beforeHeaders && protocol is null && ExceptionChain.FindAmong<HttpIOException>(exception) is { HttpRequestError: HttpRequestError.ResponseEnded } io
+                ? io
+                : null;
             var detail = clients ? exception?.Message
                 // NO_ERROR is no reset: the connection closed (a GOAWAY) with the call on it, unanswered or never sent; or it
                 // just ended.
@@ -760,29 +762,6 @@ internal sealed partial class ProxyHandler : IDisposable
         return true;
     }
 
-    /// <summary>
-    /// The first <typeparamref name="T"/> under <paramref name="exception"/>, looking into each of an aggregate's exceptions
-    /// (YARP reports a request body copy that HttpClient's failure cancelled as both, the cancellation maybe first).
-    /// </summary>
-    private static T? Among<T>(Exception? exception)
-        where T : Exception
-    {
-        if (exception is AggregateException aggregate)
-        {
-            foreach (var inner in aggregate.InnerExceptions)
-            {
-                if (Among<T>(inner) is { } found)
-                {
-                    return found;
-                }
-            }
-
-            return null;
-        }
-
-        return ExceptionChain.Find<T>(exception);
-    }
-
     /// <summary>HttpClient's ConnectTimeout ended the connect (a TimeoutException somewhere under the failure).</summary>
     private static bool IsConnectTimeout(Exception? exception) => ExceptionChain.Find<TimeoutException>(exception) is not null;
 
@@ -836,32 +815,9 @@ internal sealed partial class ProxyHandler : IDisposable
         aggregate.InnerExceptions.All(e => e is HttpRequestException or OperationCanceledException);
 
     /// <summary>True when HttpClient's own I/O error (the upstream's side: reset, protocol error, closed early) is among <paramref name="exception"/>'s.</summary>
-    private static bool FromUpstream(Exception? exception)
-    {
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            // Not HttpRequestException: HttpClient also wraps the client's failing body ("error while copying content") in one.
-            if (e is HttpIOException)
-            {
-                return true;
-            }
-
-            if (e is AggregateException aggregate)
-            {
-                foreach (var inner in aggregate.InnerExceptions)
-                {
-                    if (FromUpstream(inner))
-                    {
-                        return true;
-                    }
-                }
-
-                return false;
-            }
-        }
-
-        return false;
-    }
+    private static bool FromUpstream(Exception? exception) =>
+        // Not HttpRequestException: HttpClient also wraps the client's failing body ("error while copying content") in one.
+        ExceptionChain.FindAmong<HttpIOException>(exception) is not null;
 
     /// <summary>
     /// A forwarding failure before any of the response went out gets Envoy's local reply (503 connect
