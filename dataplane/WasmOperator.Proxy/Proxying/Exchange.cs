@@ -1561,10 +1561,29 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             return;
         }
 
-        HeaderMap? trailers;
+        if (host.DefersCallbacks && host.TryDefer(request ? Phase.RequestBody : Phase.ResponseBody, endOfStream, map: null))
+        {
+            DeferBody(host, copy, request, data);
+            return;
+        }
+
         lock (_state)
         {
             copy.Append(data);
+        }
+
+        DeliverBody(host, stream, request, copy, endOfStream);
+    }
+
+    /// <summary>
+    /// The body callback for what <paramref name="host"/>'s LOG_ONLY copy holds (a chunk just added, or a body kept for
+    /// it while its request-headers pause was unresolved).
+    /// </summary>
+    private void DeliverBody(StreamHost host, HttpStream stream, bool request, LogOnlyBody copy, bool endOfStream)
+    {
+        HeaderMap? trailers;
+        lock (_state)
+        {
             SetBody(host, request, copy.View);
             trailers = request ? host.RequestTrailers : host.ResponseTrailers;
         }
@@ -1816,7 +1835,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         _idle?.CancelAfter(Timeout.InfiniteTimeSpan);
         foreach (var host in _hosts)
         {
-            if (host.Entry.LogOnly && host.LogOnlyPauses)
+            if (host.Entry.LogOnly && (host.LogOnlyPauses || host.DefersCallbacks))
             {
                 // Its decision may come after this request is over, and read properties then.
                 _facts ??= KeepContextFacts();
@@ -1853,6 +1872,11 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// <summary>One plugin's callback with its fail strategy and pause handling; false when the stream stopped.</summary>
     private async Task<bool> RunOneAsync(StreamHost host, HttpStream stream, Phase phase, bool endOfStream)
     {
+        if (host.Entry.LogOnly && host.DefersCallbacks && phase != Phase.RequestHeaders && Defer(host, phase, endOfStream))
+        {
+            return true;
+        }
+
         // FAIL_RELOAD's retry replays the request as this plugin first saw it: what the failed attempt changed is put back.
         var before = phase == Phase.RequestHeaders && host.Entry.Spec.FailStrategy == FailStrategy.FAIL_RELOAD && !host.Entry.LogOnly && !host.Retried
             ? RequestSnapshot.Take(this)
@@ -1908,7 +1932,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                         Phase.RequestTrailers => host.RequestTrailers,
                         Phase.ResponseHeaders => host.ResponseHeaders,
                         _ => host.ResponseTrailers,
-                    });
+                    }, defers: phase == Phase.RequestHeaders);
                     break;
                 }
 
@@ -1940,6 +1964,30 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             PrepareCopies(host, phase);
         }
 
+        var result = Call(host, stream, phase, endOfStream);
+        if (logOnly)
+        {
+            CompareCopies(host, phase);
+        }
+        else if (host.TakeStop() is { } stop && result.Status is FilterStatus.Continue or FilterStatus.Pause)
+        {
+            // proxy_close_stream (or a reply from outside a callback) made during or before this callback.
+            if (stop.Kind == StreamSignalKind.Close)
+            {
+                Closed = true;
+            }
+            else
+            {
+                return new FilterResult(FilterStatus.LocalResponse, 0, stop.Reply, null);
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>The plugin's callback for <paramref name="phase"/>, timed; what it sees is set up by the caller.</summary>
+    private FilterResult Call(StreamHost host, HttpStream stream, Phase phase, bool endOfStream)
+    {
         host.RequestStarted |= phase == Phase.RequestHeaders;
         host.DropStaleContinue(request: phase is Phase.RequestHeaders or Phase.RequestBody or Phase.RequestTrailers);
         // The last body callback of either direction, the one place a plugin may create its trailers (an upgraded
@@ -1969,23 +2017,6 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             Phase.ResponseBody => metrics.ResponseBodyLatency,
             _ => metrics.ResponseTrailersLatency,
         }).Observe(seconds);
-        if (logOnly)
-        {
-            CompareCopies(host, phase);
-        }
-        else if (host.TakeStop() is { } stop && result.Status is FilterStatus.Continue or FilterStatus.Pause)
-        {
-            // proxy_close_stream (or a reply from outside a callback) made during or before this callback.
-            if (stop.Kind == StreamSignalKind.Close)
-            {
-                Closed = true;
-            }
-            else
-            {
-                return new FilterResult(FilterStatus.LocalResponse, 0, stop.Reply, null);
-            }
-        }
-
         return result;
     }
 
@@ -1999,7 +2030,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             entry.Metrics.FailOpen.Inc();
             if (Logged(entry, failure) is { } text)
             {
-                LogFailOpen(_log, entry.Spec.Key, Context.Request.Method, Context.Request.Path.Value ?? "", entry.LogOnly ? "LOG_ONLY" : "FAIL_OPEN", text);
+                var (method, path) = RequestLine();
+                LogFailOpen(_log, entry.Spec.Key, method, path, entry.LogOnly ? "LOG_ONLY" : "FAIL_OPEN", text);
             }
 
             return;
@@ -2495,7 +2527,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
     }
 
-    private enum Phase
+    internal enum Phase
     {
         RequestHeaders,
         RequestBody,

@@ -61,6 +61,16 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     // The plugin a linger keeps loaded until the context completes (Linger, EndLinger).
     private Chain.LoadedPlugin? _lingerHolds;
 
+    // A LOG_ONLY plugin's request-headers pause not resolved yet (_defers): the stream's later callbacks for it wait in
+    // _deferred, as an enforcing plugin's stream would have waited, until a resume hands them to the exchange's drain
+    // (_draining, which callbacks that come meanwhile queue behind), or a reply, close, failure or the pause timeout drops
+    // them. _completeAfterDrain: the exchange completed during the drain, which completes the context then. Written
+    // under _gate; the flags are read without it on each of the plugin's callbacks.
+    private volatile bool _defers;
+    private volatile bool _draining;
+    private bool _completeAfterDrain;
+    private List<DeferredCallback>? _deferred;
+
     public ChainEntry Entry { get; } = entry;
 
     public HttpStream? Stream { get; set; }
@@ -283,11 +293,95 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     public bool LogOnlyPauses => Volatile.Read(ref _held) != 0;
 
     /// <summary>
+    /// True while this LOG_ONLY plugin's callbacks wait for its request-headers pause to be resolved, or for the ones
+    /// that waited to be delivered (<see cref="TryDefer"/>).
+    /// </summary>
+    public bool DefersCallbacks => _defers || _draining;
+
+    /// <summary>
+    /// Keeps a callback for later when this LOG_ONLY plugin's request-headers pause is unresolved, or the callbacks kept
+    /// are still being delivered: false when it runs now. A body callback joins one that waits right before it (its
+    /// bytes joined the plugin's copy), as Envoy delivers a body buffered behind a stopped filter in one call. Called
+    /// under the exchange's turn, which the delivery holds too.
+    /// </summary>
+    public bool TryDefer(Exchange.Phase phase, bool endOfStream, HeaderMap? map)
+    {
+        lock (_gate)
+        {
+            if (!_defers && !_draining)
+            {
+                return false;
+            }
+
+            var deferred = _deferred ??= new List<DeferredCallback>(4);
+            var callback = new DeferredCallback(phase, endOfStream, map);
+            if (map is null && deferred.Count > 0 && deferred[^1].Phase == phase)
+            {
+                deferred[^1] = callback;
+            }
+            else
+            {
+                deferred.Add(callback);
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// The next callback kept for this plugin, taken, for the exchange's drain; null when none is left (or the plugin
+    /// would have ended the stream meanwhile, which drops them): the drain is over and callbacks run as they come again.
+    /// </summary>
+    /// <param name="drop">The drain is over whatever is left (it failed): what is left is dropped.</param>
+    public DeferredCallback? TakeDeferred(bool drop = false)
+    {
+        lock (_gate)
+        {
+            if (!drop && _deferred is { Count: > 0 } deferred && !WouldHaveEnded && !Skipped)
+            {
+                var next = deferred[0];
+                deferred.RemoveAt(0);
+                return next;
+            }
+
+            _deferred?.Clear();
+            _draining = false;
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The exchange's drain delivered (or dropped) what waited: if the exchange completed meanwhile, this context
+    /// completes now, or lingers on for a pause the plugin made in a delivered callback.
+    /// </summary>
+    public void Drained(TimeSpan pauseTimeout)
+    {
+        lock (_gate)
+        {
+            if (!_completeAfterDrain)
+            {
+                return;
+            }
+
+            _completeAfterDrain = false;
+        }
+
+        var held = Interlocked.Exchange(ref _lingerHolds, null);
+        if (!Linger(pauseTimeout))
+        {
+            Stream?.Complete();
+        }
+
+        held?.Release();
+    }
+
+    /// <summary>
     /// This LOG_ONLY plugin paused <paramref name="request"/>'s direction where an enforcing one would have held it: at
     /// its headers or trailers (<paramref name="map"/>, the copy it works on, as its callback left it) or, with none, on
     /// its body. A resume that came first (during the callback) resolves it, as it resolves an enforcing pause.
     /// </summary>
-    public void LogOnlyPaused(bool request, HeaderMap? map)
+    /// <param name="defers">It paused on the request's headers: the stream's later callbacks wait for its decision.</param>
+    public void LogOnlyPaused(bool request, HeaderMap? map, bool defers = false)
     {
         lock (_gate)
         {
@@ -311,6 +405,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
             {
                 _held |= RequestHeld;
                 (_requestHeldMap, _requestHeldVersion) = (map, map.Version);
+                _defers |= defers;
             }
             else
             {
@@ -344,6 +439,14 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     {
         lock (_gate)
         {
+            if (_draining)
+            {
+                // Its resume's callbacks are being delivered: the drain completes the context after them (Drained).
+                _completeAfterDrain = true;
+                _lingerHolds ??= Entry.Loaded is { } kept && kept.TryRetain() ? kept : null;
+                return true;
+            }
+
             if (_held == 0 || WouldHaveEnded || Skipped || Stream is not { Failure: null })
             {
                 return false;
@@ -380,6 +483,12 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
 
             _linger = null;
             timer.Dispose();
+            if (timedOut)
+            {
+                // Enforcing, the stream would have got the 503 with these callbacks still waiting.
+                _defers = false;
+                _deferred?.Clear();
+            }
         }
 
         if (timedOut)
@@ -401,7 +510,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
         string? action = null;
         var headersEdited = false;
         LogOnlyBody? body = null;
-        bool decided;
+        bool decided, drain = false;
         lock (_gate)
         {
             switch (signal)
@@ -409,10 +518,12 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
                 case { Kind: StreamSignalKind.LocalResponse }:
                     action = "local_response";
                     _held = 0;
+                    DropDeferred();
                     break;
                 case { Kind: StreamSignalKind.Close }:
                     action = "close_stream";
                     _held = 0;
+                    DropDeferred();
                     break;
                 case { Kind: StreamSignalKind.Continue, Request: { } request }:
                     var (headers, bodyHeld) = request ? (RequestHeld, RequestBodyHeld) : (ResponseHeld, ResponseBodyHeld);
@@ -434,14 +545,37 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
                     }
 
                     _held &= ~(headers | bodyHeld);
+                    if (request && _defers && (_held & RequestHeld) == 0)
+                    {
+                        // What waited for this decision is delivered now, in order, as to an enforcing plugin that resumed.
+                        _defers = false;
+                        drain = _draining = _deferred is { Count: > 0 };
+                    }
+
                     break;
                 default:
                     // It failed: nothing more of it is counted (the failure is, as such).
                     _held = 0;
+                    DropDeferred();
                     break;
             }
 
             decided = _held == 0 && _linger is not null;
+            if (decided && _draining)
+            {
+                // The context completes after the delivery (Drained), not before it, and its pause no longer times out.
+                _linger!.Dispose();
+                _linger = null;
+                _completeAfterDrain = true;
+                decided = false;
+            }
+        }
+
+        if (drain)
+        {
+            // Not from here: the decision came inside one of the plugin's callbacks (a callout's answer), and the
+            // callbacks kept for it wait for the exchange's turn.
+            ThreadPool.UnsafeQueueUserWorkItem(static host => host.Drain(), this, preferLocal: false);
         }
 
         if (action is not null)
@@ -466,6 +600,15 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     }
 
     private static int Resumed(bool request) => request ? RequestResumed : ResponseResumed;
+
+    private void Drain() => exchange.DrainDeferred(this);
+
+    /// <summary>The plugin would have ended the stream: the callbacks that waited for it never come (caller holds the gate).</summary>
+    private void DropDeferred()
+    {
+        _defers = false;
+        _deferred?.Clear();
+    }
 
     /// <summary>The wait slot of <paramref name="request"/>'s direction (caller holds the gate).</summary>
     private ref TaskCompletionSource<StreamSignal>? WaiterOf(bool request) => ref request ? ref _requestWaiter : ref _responseWaiter;

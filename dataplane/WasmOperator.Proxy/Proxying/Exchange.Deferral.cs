@@ -1,0 +1,170 @@
+using WasmOperator.ProxyWasm.Host;
+using WasmOperator.ProxyWasm.Plugins;
+using WasmOperator.ProxyWasm.Runtime;
+
+namespace WasmOperator.Proxy.Proxying;
+
+/// <summary>
+/// A LOG_ONLY plugin whose request-headers pause is unresolved (an authorizer waiting on its callout) holds nothing, but
+/// gets the stream's later callbacks as its enforcing twin would: only once it resumes, in the order they came, on its
+/// own copies (the body it would have seen, the headers and trailers as they passed), and never if it answers, closes,
+/// fails or its pause times out, where that twin's stream would have ended. They are kept on the plugin's view of the
+/// stream (<see cref="StreamHost.TryDefer"/>) and delivered here, under the exchange's turn, whether or not the
+/// exchange is still under way. Enforcing plugins never come here.
+/// </summary>
+internal sealed partial class Exchange
+{
+    /// <summary>
+    /// Keeps <paramref name="phase"/>'s headers or trailers callback for <paramref name="host"/>, with the map as it
+    /// passes now; false when the plugin decided meanwhile and the callback runs now.
+    /// </summary>
+    private bool Defer(StreamHost host, Phase phase, bool endOfStream)
+    {
+        HeaderMap passed;
+        lock (_state)
+        {
+            passed = Copy(phase switch
+            {
+                Phase.RequestTrailers => RequestTrailers,
+                Phase.ResponseHeaders => ResponseHeaders,
+                _ => ResponseTrailers,
+            }) ?? new HeaderMap(0);
+        }
+
+        return host.TryDefer(phase, endOfStream, passed);
+    }
+
+    /// <summary>
+    /// A body chunk kept for a plugin whose callbacks wait (<see cref="StreamHost.TryDefer"/> took its callback): it joins
+    /// the plugin's copy, delivered in one call when it resumes. Past the buffer limit, where the enforcing twin's stream
+    /// would have got its 413 (or 500), that is counted once and the plugin gets no more of this body.
+    /// </summary>
+    private void DeferBody(StreamHost host, LogOnlyBody copy, bool request, byte[] data)
+    {
+        bool over;
+        lock (_state)
+        {
+            copy.Append(data);
+            over = copy.View.Length > _options.MaxBufferedBodyBytes;
+            if (over)
+            {
+                copy.Abandon();
+            }
+        }
+
+        if (over)
+        {
+            RecordLogOnly(host, request ? "request_payload_too_large" : "response_payload_too_large");
+        }
+    }
+
+    /// <summary>
+    /// The plugin resumed its request-headers pause (<see cref="StreamHost"/>, from a callout's answer): the callbacks kept
+    /// for it are delivered, off the callback the decision came in.
+    /// </summary>
+    public void DrainDeferred(StreamHost host) => _ = DrainDeferredAsync(host);
+
+    private async Task DrainDeferredAsync(StreamHost host)
+    {
+        await _turn.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            while (host.TakeDeferred() is { } next)
+            {
+                if (host.Stream is { Failure: null } stream)
+                {
+                    Deliver(host, stream, next);
+                }
+            }
+        }
+        finally
+        {
+            host.TakeDeferred(drop: true);
+            _turn.Release();
+        }
+
+        host.Drained(_options.PauseTimeout);
+    }
+
+    /// <summary>One kept callback, on the plugin's own copies; what it would have done is counted as it is when it runs at once.</summary>
+    private void Deliver(StreamHost host, HttpStream stream, DeferredCallback callback)
+    {
+        var phase = callback.Phase;
+        if (phase is Phase.RequestBody or Phase.ResponseBody)
+        {
+            var request = phase == Phase.RequestBody;
+            if ((request ? host.LogOnlyRequestBody : host.LogOnlyResponseBody) is { Abandoned: false } copy)
+            {
+                DeliverBody(host, stream, request, copy, callback.EndOfStream);
+            }
+
+            return;
+        }
+
+        if (callback.Map is not { } passed)
+        {
+            return;
+        }
+
+        HeaderMap mine;
+        lock (_state)
+        {
+            mine = Copy(passed) ?? new HeaderMap(0);
+            switch (phase)
+            {
+                case Phase.RequestTrailers:
+                    host.RequestTrailers = mine;
+                    break;
+                case Phase.ResponseHeaders:
+                    host.ResponseHeaders = mine;
+                    break;
+                default:
+                    host.ResponseTrailers = mine;
+                    break;
+            }
+        }
+
+        var result = Call(host, stream, phase, callback.EndOfStream);
+        bool edited;
+        lock (_state)
+        {
+            edited = !SameHeaders(mine, passed);
+        }
+
+        if (edited)
+        {
+            RecordLogOnly(host, "header_mutation");
+        }
+
+        switch (result.Status)
+        {
+            case FilterStatus.LocalResponse:
+                RecordLogOnly(host, "local_response");
+                break;
+            case FilterStatus.Pause:
+                RecordLogOnly(host, "pause");
+                host.LogOnlyPaused(phase == Phase.RequestTrailers, mine);
+                break;
+            case FilterStatus.Failed:
+                ApplyFailure(host, result.Failure ?? new PluginFailure(TrapKind.Unavailable, "callback", "no healthy VM"));
+                break;
+        }
+    }
+
+    /// <summary>
+    /// The request's method and path for a log line: the request's own while the exchange is under way, else as the plugins
+    /// saw them (Kestrel reuses a completed request's context; a LOG_ONLY plugin's kept callbacks may run after it).
+    /// </summary>
+    private (string Method, string Path) RequestLine()
+    {
+        if (Interlocked.Read(ref _completed) == 0)
+        {
+            return (Context.Request.Method, Context.Request.Path.Value ?? "");
+        }
+
+        lock (_state)
+        {
+            return (RequestHeaders.Get(":method") ?? "", RequestHeaders.Get(":path") ?? "");
+        }
+    }
+}

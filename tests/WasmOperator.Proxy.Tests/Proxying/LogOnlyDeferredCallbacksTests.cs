@@ -1,0 +1,131 @@
+using System.Net;
+using System.Text;
+using WasmOperator.Proxy.Tests.Support;
+using static WasmOperator.Proxy.Tests.Support.TestModules;
+
+namespace WasmOperator.Proxy.Tests.Proxying;
+
+/// <summary>
+/// A LOG_ONLY plugin whose request-headers pause is unresolved (an authorizer waiting on its callout) gets the stream's
+/// later callbacks as its enforcing twin would: only once it resumes, in order, and none if it answers or its pause times
+/// out, where that twin's stream would have ended. The real request never waits for it: in each test the authorizer
+/// answers only once the client has the upstream's answer. The plugin logs each callback as "cb:..." (the fixture).
+/// </summary>
+public sealed class LogOnlyDeferredCallbacksTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task A_log_only_plugin_paused_on_request_headers_gets_the_later_callbacks_in_order_only_after_it_resumes()
+    {
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await StartAsync(authorizer);
+
+        var (status, body) = await PostAsync(proxy, "allow");
+        await authorizer.Asked.Task.WaitAsync(Patience);
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        // The client has its answer, and the plugin still waits: it got nothing after its request headers.
+        Assert.Equal(["cb:request_headers"], Callbacks(proxy));
+
+        authorizer.Open();
+
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("stream deleted")), "the stream context to go");
+        // As Envoy gives a resumed filter the body it buffered meanwhile: the whole body in one call.
+        Assert.Equal(
+            ["cb:request_headers", "cb:resumed", "cb:request_body 5 eos", "cb:response_headers", $"cb:response_body {body.Length} eos", "cb:on_log"],
+            Callbacks(proxy));
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/record\",action=\"pause\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("action=\"local_response\"", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_log_only_plugin_that_answers_after_the_response_went_gets_none_of_the_later_callbacks()
+    {
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await StartAsync(authorizer);
+
+        var (status, _) = await PostAsync(proxy, "deny");
+        await authorizer.Asked.Task.WaitAsync(Patience);
+        authorizer.Open();
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("stream deleted")), "the stream context to go");
+        // Enforcing, the 403 would have ended the stream before its body or any response reached the plugin.
+        Assert.Equal(["cb:request_headers", "cb:on_log"], Callbacks(proxy));
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/record\",action=\"pause\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/record\",action=\"local_response\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.Single(proxy.Logs.Lines, l => l.Contains("LOG_ONLY plugin default/record would have applied local_response on /orders", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_log_only_plugin_whose_request_headers_pause_times_out_gets_none_of_the_later_callbacks()
+    {
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await StartAsync(authorizer, o => o.PauseTimeout = TimeSpan.FromSeconds(1));
+
+        // The callout answers, and the plugin neither resumes nor answers.
+        var (status, _) = await PostAsync(proxy, "nothing");
+        authorizer.Open();
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("stream deleted")), "the stream context to go");
+        Assert.Equal(["cb:request_headers", "cb:on_log"], Callbacks(proxy));
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/record\",action=\"pause_timeout\"} 1\n", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Bodies_past_the_buffer_limit_while_a_log_only_plugin_waits_are_counted_once_and_not_delivered()
+    {
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await StartAsync(authorizer, o => o.MaxBufferedBodyBytes = 4);
+
+        var (status, _) = await PostAsync(proxy, "allow");
+        await authorizer.Asked.Task.WaitAsync(Patience);
+        authorizer.Open();
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("stream deleted")), "the stream context to go");
+        // Enforcing, buffering each body behind the paused filter would have hit the limit (413, 500): no body for the plugin.
+        Assert.Equal(["cb:request_headers", "cb:resumed", "cb:response_headers", "cb:on_log"], Callbacks(proxy));
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/record\",action=\"request_payload_too_large\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/record\",action=\"response_payload_too_large\"} 1\n", metrics, StringComparison.Ordinal);
+    }
+
+    private static Task<ProxyHarness> StartAsync(GatedAuthorizer authorizer, Action<WasmOperator.Proxy.Configuration.ProxyOptions>? configure = null) =>
+        ProxyHarness.StartAsync(
+            Yaml(Plugin("record", Wat("record_callbacks_after_callout"), "record", extra: "mode: LOG_ONLY")),
+            o =>
+            {
+                o.Clusters["authz"] = authorizer.Address;
+                configure?.Invoke(o);
+            });
+
+    /// <summary>POST /orders with the body "hello" and the plugin's decision in x-decide; the status and body the client got.</summary>
+    private static async Task<(HttpStatusCode Status, byte[] Body)> PostAsync(ProxyHarness proxy, string decision)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/orders") { Content = new StringContent("hello", Encoding.UTF8, "text/plain") };
+        request.Headers.Add("x-decide", decision);
+        using var response = await proxy.Client.SendAsync(request);
+        return (response.StatusCode, await response.Content.ReadAsByteArrayAsync());
+    }
+
+    /// <summary>The plugin's callbacks in the order it logged them.</summary>
+    private static string[] Callbacks(ProxyHarness proxy)
+    {
+        var callbacks = new List<string>();
+        foreach (var line in proxy.Logs.Lines)
+        {
+            var at = line.IndexOf("cb:", StringComparison.Ordinal);
+            if (at >= 0)
+            {
+                callbacks.Add(line[at..]);
+            }
+        }
+
+        return [.. callbacks];
+    }
+}
