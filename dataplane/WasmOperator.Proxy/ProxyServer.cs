@@ -129,6 +129,7 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         builder.Services.AddSingleton<CalloutClient>();
         builder.Services.AddSingleton(sp => new ProxyWasmRuntime(new ProxyWasmRuntimeOptions { PluginLogLevel = options.PluginLogLevel }, sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<ChainManager>();
+        builder.Services.AddSingleton<LingeringContexts>();
         builder.Services.AddSingleton<ProxyHandler>();
         builder.Services.AddSingleton<AdminHandler>();
         if (options.PluginsFile is { } file)
@@ -329,6 +330,10 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         {
             LogRequestsFinished(_logger);
         }
+
+        // LOG_ONLY stream contexts still waiting on their plugin's decision (a callout slower than the drain): counted and
+        // logged, not lost without a word.
+        _app.Services.GetRequiredService<LingeringContexts>().DropAll();
 
         await _admin.StopAsync(cancellationToken).ConfigureAwait(false);
     }

@@ -88,9 +88,11 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// <param name="entries">The plugins that see the request, in chain order.</param>
     /// <param name="options">The proxy's options.</param>
     /// <param name="log">The proxy's log.</param>
-    public Exchange(HttpContext context, HeaderMap requestHeaders, ChainEntry[] entries, ProxyOptions options, ILogger log)
+    /// <param name="lingering">Where a LOG_ONLY context that outlives the exchange is known until it completes.</param>
+    public Exchange(HttpContext context, HeaderMap requestHeaders, ChainEntry[] entries, ProxyOptions options, LingeringContexts lingering, ILogger log)
     {
         Context = context;
+        Lingering = lingering;
         _requestReader = context.Request.BodyReader;
         _options = options;
         _log = log;
@@ -113,6 +115,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     }
 
     public HttpContext Context { get; }
+
+    /// <summary>The LOG_ONLY stream contexts that outlive their exchange (<see cref="StreamHost.Linger"/>), for shutdown.</summary>
+    public LingeringContexts Lingering { get; }
 
     /// <summary>
     /// The state lock (<see cref="IHttpStreamHost.StateLock"/> of every plugin's view of this exchange, LOG_ONLY copies

@@ -38,12 +38,15 @@ internal sealed partial class ProxyHandler : IDisposable
     private readonly ForwarderRequestConfig _http2TimedByExchange;
     private readonly Http1Forwarder _fast;
     private readonly Shutdown.ConnectionDrainer _drainer;
+    private readonly LingeringContexts _lingering;
     private readonly Dictionary<string, Http1Upstream> _fastUpstreams;
     private readonly int _defaultPort;
 
-    public ProxyHandler(ChainManager chains, IHttpForwarder forwarder, ProxyOptions options, ProxyMetrics metrics, Shutdown.ConnectionDrainer drainer, ILogger<ProxyHandler> log)
+    public ProxyHandler(ChainManager chains, IHttpForwarder forwarder, ProxyOptions options, ProxyMetrics metrics, Shutdown.ConnectionDrainer drainer,
+        LingeringContexts lingering, ILogger<ProxyHandler> log)
     {
         _chains = chains;
+        _lingering = lingering;
         _drainer = drainer;
         _forwarder = forwarder;
         _options = options;
@@ -192,7 +195,7 @@ internal sealed partial class ProxyHandler : IDisposable
             }
             else
             {
-                exchange = new Exchange(context, requestHeaders, entries, _options, _log);
+                exchange = new Exchange(context, requestHeaders, entries, _options, _lingering, _log);
                 context.Features.Set(exchange);
                 try
                 {

@@ -459,6 +459,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
                 // a reload retiring the chain meanwhile would dispose the VM under the context, never to get on_done/on_log.
                 _lingerHolds = Entry.Loaded is { } loaded && loaded.TryRetain() ? loaded : null;
                 _linger = new Timer(static state => ((StreamHost)state!).EndLinger(timedOut: true), this, left, Timeout.InfiniteTimeSpan);
+                exchange.Lingering.Add(this);
                 return true;
             }
         }
@@ -491,6 +492,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
             }
         }
 
+        exchange.Lingering.Remove(this);
         if (timedOut)
         {
             exchange.RecordLogOnly(this, "pause_timeout");
@@ -498,6 +500,35 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
 
         Stream?.Complete();
         Interlocked.Exchange(ref _lingerHolds, null)?.Release();
+    }
+
+    /// <summary>
+    /// The proxy stops while this context lingers (<see cref="Linger"/>): it completes without the plugin's decision, and
+    /// what waited for that decision is dropped; counted as <see cref="LingeringContexts.DroppedAtShutdown"/> (the
+    /// caller logs it). False when it no longer lingered.
+    /// </summary>
+    public bool DropAtShutdown()
+    {
+        lock (_gate)
+        {
+            if (_linger is not { } timer)
+            {
+                return false;
+            }
+
+            _linger = null;
+            timer.Dispose();
+            _held = 0;
+            DropDeferred();
+            // A decision that still comes (its callout's answer) is not counted: the stream is over.
+            WouldHaveEnded = true;
+        }
+
+        exchange.Lingering.Remove(this);
+        Entry.Metrics.LogOnlyAction(LingeringContexts.DroppedAtShutdown).Inc();
+        Stream?.Complete();
+        Interlocked.Exchange(ref _lingerHolds, null)?.Release();
+        return true;
     }
 
     /// <summary>
@@ -567,6 +598,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
                 _linger!.Dispose();
                 _linger = null;
                 _completeAfterDrain = true;
+                exchange.Lingering.Remove(this);
                 decided = false;
             }
         }

@@ -95,6 +95,30 @@ public sealed class LogOnlyLateDecisionTests
         Assert.True(proxy.Logs.Contains("LOG_ONLY plugin default/auth would have applied local_response on /orders"), string.Join(" | ", proxy.Logs.Lines));
     }
 
+    [Fact]
+    public async Task Log_only_contexts_still_waiting_when_the_proxy_stops_are_completed_counted_and_logged_once_per_plugin()
+    {
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("decide", Wat("decide_after_callout"), "decide", extra: "mode: LOG_ONLY")),
+            o => o.Clusters["authz"] = authorizer.Address);
+
+        // Two requests whose authorizer never answers before the proxy stops: their contexts wait on the decision.
+        Assert.Equal(HttpStatusCode.OK, (await proxy.GetAsync("/orders", ("x-decide", "deny"))).Response.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await proxy.GetAsync("/orders", ("x-decide", "deny"))).Response.StatusCode);
+        Assert.False(proxy.Logs.Contains("stream deleted"), string.Join(" | ", proxy.Logs.Lines));
+
+        await proxy.Server.StopAsync();
+
+        Assert.Single(proxy.Logs.Lines, l => l.Contains("LOG_ONLY plugin default/decide had 2 stream(s) still waiting on its decision", StringComparison.Ordinal));
+        Assert.Equal(2, proxy.Server.Metrics.For("default/decide").LogOnlyAction("dropped_at_shutdown").Value);
+        // Completed, not lost: on_log and on_delete ran for both.
+        Assert.Equal(2, proxy.Logs.Lines.Count(l => l.Contains("stream deleted", StringComparison.Ordinal)));
+        // Undecided, and not timed out: nothing else is said of them.
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("would have applied local_response", StringComparison.Ordinal) ||
+            l.Contains("would have applied pause_timeout", StringComparison.Ordinal));
+    }
+
     /// <summary>The decide_after_callout plugin in LOG_ONLY mode asking <paramref name="authorizer"/>, with a pause timeout of 1 s.</summary>
     private static Task<ProxyHarness> WithOneSecondPauseTimeoutAsync(GatedAuthorizer authorizer) =>
         ProxyHarness.StartAsync(

@@ -16,7 +16,7 @@ namespace WasmOperator.Proxy.Tests.Proxying;
 public sealed class PropertyTests
 {
     private static Exchange ExchangeFor(HttpContext context) =>
-        new(context, Exchange.BuildRequestHeaders(context, vetFields: false, out _), Array.Empty<ChainEntry>(), new ProxyOptions(), NullLogger.Instance);
+        new(context, Exchange.BuildRequestHeaders(context, vetFields: false, out _), Array.Empty<ChainEntry>(), new ProxyOptions(), new LingeringContexts(NullLogger<LingeringContexts>.Instance), NullLogger.Instance);
 
     private static DefaultHttpContext Request()
     {

@@ -1,0 +1,55 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+
+namespace WasmOperator.Proxy.Proxying;
+
+/// <summary>
+/// The LOG_ONLY stream contexts that outlive their request, waiting on the plugin's decision (<see cref="StreamHost.Linger"/>):
+/// known here so that a shutdown that comes first counts and logs them (<see cref="DropAll"/>) instead of losing them
+/// without a word. Touched only as a linger starts and ends, never per request.
+/// </summary>
+internal sealed partial class LingeringContexts(ILogger<LingeringContexts> log)
+{
+    /// <summary>What a context still waiting at shutdown is counted as in <c>wasm_plugin_log_only_actions_total</c>.</summary>
+    public const string DroppedAtShutdown = "dropped_at_shutdown";
+
+    private readonly ConcurrentDictionary<StreamHost, byte> _hosts = new();
+
+    /// <summary>Contexts waiting now.</summary>
+    public int Count => _hosts.Count;
+
+    public void Add(StreamHost host) => _hosts.TryAdd(host, 0);
+
+    public void Remove(StreamHost host) => _hosts.TryRemove(host, out _);
+
+    /// <summary>
+    /// The proxy stops: each context still waiting is completed (on_done, on_log, on_delete) without its decision,
+    /// counted as <see cref="DroppedAtShutdown"/>, and logged in one line per plugin with how many it had.
+    /// </summary>
+    public void DropAll()
+    {
+        Dictionary<string, int>? dropped = null;
+        foreach (var (host, _) in _hosts)
+        {
+            if (host.DropAtShutdown())
+            {
+                dropped ??= new Dictionary<string, int>(StringComparer.Ordinal);
+                var plugin = host.Entry.Spec.Key;
+                dropped[plugin] = dropped.GetValueOrDefault(plugin) + 1;
+            }
+        }
+
+        if (dropped is null)
+        {
+            return;
+        }
+
+        foreach (var (plugin, count) in dropped)
+        {
+            LogDropped(log, plugin, count, DroppedAtShutdown);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "shutting down: LOG_ONLY plugin {Plugin} had {Count} stream(s) still waiting on its decision (a callout, say); dropped undecided and counted as {Action}")]
+    private static partial void LogDropped(ILogger logger, string plugin, int count, string action);
+}
