@@ -29,6 +29,22 @@ internal sealed partial class Exchange
                 Phase.ResponseHeaders => ResponseHeaders,
                 _ => ResponseTrailers,
             }) ?? new HeaderMap(0);
+
+            // The exchange points every plugin at the real map before the phase's callbacks, and a LOG_ONLY one at its
+            // copy only as its callback runs: until its kept callback does, it has none (a callout's answer meanwhile
+            // must not reach the real map, nor see what its enforcing twin could not have yet).
+            switch (phase)
+            {
+                case Phase.RequestTrailers:
+                    host.RequestTrailers = null;
+                    break;
+                case Phase.ResponseHeaders:
+                    host.ResponseHeaders = null;
+                    break;
+                default:
+                    host.ResponseTrailers = null;
+                    break;
+            }
         }
 
         return host.TryDefer(phase, endOfStream, passed);
