@@ -592,15 +592,20 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
             }
 
             decided = _held == 0 && _linger is not null;
-            if (decided && _draining)
+            if (decided && _draining && _linger is { } timer)
             {
                 // The context completes after the delivery (Drained), not before it, and its pause no longer times out.
-                _linger!.Dispose();
+                timer.Dispose();
                 _linger = null;
                 _completeAfterDrain = true;
-                exchange.Lingering.Remove(this);
                 decided = false;
             }
+        }
+
+        if (drain)
+        {
+            // Off the linger: a shutdown meanwhile leaves it to the drain, which completes it.
+            exchange.Lingering.Remove(this);
         }
 
         if (drain)

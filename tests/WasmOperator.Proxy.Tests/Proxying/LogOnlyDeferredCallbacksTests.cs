@@ -41,6 +41,31 @@ public sealed class LogOnlyDeferredCallbacksTests
     }
 
     [Fact]
+    public async Task A_log_only_plugin_that_resumes_while_its_request_is_under_way_gets_what_waited_then_the_rest_as_it_comes()
+    {
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await StartAsync(authorizer);
+
+        // The upstream holds its answer: the plugin resumes while the request is still under way.
+        var pending = PostAsync(proxy, "allow", "/slow");
+        await proxy.Upstream.SlowStarted.Task.WaitAsync(Patience);
+        Assert.Equal(["cb:request_headers"], Callbacks(proxy));
+        authorizer.Open();
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(Callbacks(proxy).Length == 3), "the body that waited to be delivered");
+        proxy.Upstream.ReleaseSlow();
+        var (status, _) = await pending;
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("stream deleted")), "the stream context to go");
+        var callbacks = Callbacks(proxy);
+        Assert.Equal(["cb:request_headers", "cb:resumed", "cb:request_body 5 eos", "cb:response_headers"], callbacks[..4]);
+        // The response, which came after the resume, as it came.
+        Assert.StartsWith("cb:response_body ", callbacks[4], StringComparison.Ordinal);
+        Assert.EndsWith(" eos", callbacks[^2], StringComparison.Ordinal);
+        Assert.Equal("cb:on_log", callbacks[^1]);
+    }
+
+    [Fact]
     public async Task A_log_only_plugin_that_answers_after_the_response_went_gets_none_of_the_later_callbacks()
     {
         await using var authorizer = await GatedAuthorizer.StartAsync();
@@ -104,10 +129,10 @@ public sealed class LogOnlyDeferredCallbacksTests
                 configure?.Invoke(o);
             });
 
-    /// <summary>POST /orders with the body "hello" and the plugin's decision in x-decide; the status and body the client got.</summary>
-    private static async Task<(HttpStatusCode Status, byte[] Body)> PostAsync(ProxyHarness proxy, string decision)
+    /// <summary>POST (to /orders) with the body "hello" and the plugin's decision in x-decide; the status and body the client got.</summary>
+    private static async Task<(HttpStatusCode Status, byte[] Body)> PostAsync(ProxyHarness proxy, string decision, string path = "/orders")
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/orders") { Content = new StringContent("hello", Encoding.UTF8, "text/plain") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent("hello", Encoding.UTF8, "text/plain") };
         request.Headers.Add("x-decide", decision);
         using var response = await proxy.Client.SendAsync(request);
         return (response.StatusCode, await response.Content.ReadAsByteArrayAsync());
