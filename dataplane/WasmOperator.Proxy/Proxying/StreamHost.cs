@@ -604,14 +604,10 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
 
         if (drain)
         {
-            // Off the linger: a shutdown meanwhile leaves it to the drain, which completes it.
+            // Off the linger: a shutdown meanwhile leaves it to the drain, which completes it. The drain does not run from
+            // here: the decision came inside one of the plugin's callbacks (a callout's answer), and the callbacks kept
+            // for it wait for the exchange's turn.
             exchange.Lingering.Remove(this);
-        }
-
-        if (drain)
-        {
-            // Not from here: the decision came inside one of the plugin's callbacks (a callout's answer), and the
-            // callbacks kept for it wait for the exchange's turn.
             ThreadPool.UnsafeQueueUserWorkItem(static host => host.Drain(), this, preferLocal: false);
         }
 
