@@ -60,10 +60,21 @@ public sealed class MetricRegistry
 
         lock (_gate)
         {
-            metric.Value += delta;
+            metric.Value = SaturatingAdd(metric.Value, delta);
         }
 
         return ProxyStatus.Ok;
+    }
+
+    /// <summary>
+    /// <paramref name="value"/> + <paramref name="delta"/>, held at long's bounds instead of wrapping: a counter that
+    /// reached 2^63 - 1 stays there (wrapped, it would go negative, which Prometheus reads as a reset), and so does a
+    /// gauge or a histogram's sum.
+    /// </summary>
+    internal static long SaturatingAdd(long value, long delta)
+    {
+        var sum = unchecked(value + delta);
+        return ((value ^ sum) & (delta ^ sum)) < 0 ? (delta > 0 ? long.MaxValue : long.MinValue) : sum;
     }
 
     /// <summary>
@@ -83,13 +94,13 @@ public sealed class MetricRegistry
             switch (metric.Type)
             {
                 case MetricType.Counter:
-                    metric.Value += value;
+                    metric.Value = SaturatingAdd(metric.Value, value);
                     break;
                 case MetricType.Gauge:
                     metric.Value = value;
                     break;
                 default:
-                    metric.Value += value;
+                    metric.Value = SaturatingAdd(metric.Value, value);
                     metric.Count++;
                     metric.Observe(value);
                     break;

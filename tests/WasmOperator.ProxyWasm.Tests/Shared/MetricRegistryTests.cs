@@ -2,6 +2,7 @@ using System.Text;
 using WasmOperator.ProxyWasm.Abi;
 using WasmOperator.ProxyWasm.Plugins;
 using WasmOperator.ProxyWasm.Runtime;
+using WasmOperator.ProxyWasm.Shared;
 using WasmOperator.ProxyWasm.Tests.Support;
 
 namespace WasmOperator.ProxyWasm.Tests.Shared;
@@ -51,5 +52,36 @@ public class MetricRegistryTests
 
         Assert.Equal(2, Value(runtime, MetricType.Counter));
         Assert.Single(runtime.Metrics.Snapshot());
+    }
+
+    [Theory]
+    [InlineData(MetricType.Counter)]
+    [InlineData(MetricType.Gauge)]
+    [InlineData(MetricType.Histogram)]
+    public void A_metric_added_past_2_to_the_63_stays_at_the_largest_value_instead_of_going_negative(MetricType type)
+    {
+        var registry = new MetricRegistry();
+        var metric = registry.GetOrAdd(type, "big");
+        for (var i = 0; i < 3; i++)
+        {
+            // 2^62 each time, as a plugin's proxy_record_metric (a histogram sample) or proxy_increment_metric may add.
+            var status = type == MetricType.Histogram ? registry.Record(metric, 1L << 62) : registry.Increment(metric, 1L << 62);
+            Assert.Equal(ProxyStatus.Ok, status);
+        }
+
+        Assert.Equal(long.MaxValue, registry.Snapshot().Single().Value); // was -4611686018427387904 (wrapped twice over 2^63)
+    }
+
+    [Fact]
+    public void A_gauge_decremented_past_minus_2_to_the_63_stays_at_the_smallest_value()
+    {
+        var registry = new MetricRegistry();
+        var gauge = registry.GetOrAdd(MetricType.Gauge, "low");
+        registry.Record(gauge, 0);
+
+        Assert.Equal(ProxyStatus.Ok, registry.Increment(gauge, long.MinValue));
+        Assert.Equal(ProxyStatus.Ok, registry.Increment(gauge, -1));
+
+        Assert.Equal(long.MinValue, registry.Get(gauge));
     }
 }
