@@ -157,24 +157,28 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         app.Run(options.WrapRequests?.Invoke(handle) ?? handle);
         var admin = BuildAdmin(options, log, logging, app.Services.GetRequiredService<AdminHandler>(), binding);
 
-        if (app.Services.GetService<PluginFileWatcher>() is { } watcher)
-        {
-            await watcher.ApplyInitialAsync(cancellationToken).ConfigureAwait(false);
-        }
-        else
-        {
-            await app.Services.GetRequiredService<ChainManager>().ApplyAsync([], "startup", cancellationToken).ConfigureAwait(false);
-        }
-
         try
         {
-            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            // The admin and status listeners first, as Envoy's admin and Istio's 15021 are: while the first plugin set
+            // compiles (seconds for a large module) probes get /healthz 200 and /ready 503, not a refused connection that a
+            // liveness probe would take for a dead proxy.
             await admin.StartAsync(cancellationToken).ConfigureAwait(false);
+            if (app.Services.GetService<PluginFileWatcher>() is { } watcher)
+            {
+                await watcher.ApplyInitialAsync(cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await app.Services.GetRequiredService<ChainManager>().ApplyAsync([], "startup", cancellationToken).ConfigureAwait(false);
+            }
+
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
             binding.Value = false;
         }
-        catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException)
+        catch
         {
-            // A port is taken, or the address is not this host's: release the VMs and whatever did bind before reporting it.
+            // A port is taken, the address is not this host's, or startup was called off: release the VMs and whatever did
+            // bind before reporting it.
             await admin.DisposeAsync().ConfigureAwait(false);
             await app.DisposeAsync().ConfigureAwait(false);
             log.Dispose();
