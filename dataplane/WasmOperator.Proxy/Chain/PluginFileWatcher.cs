@@ -39,8 +39,8 @@ internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeS
     /// <summary>
     /// How long a changed file (the plugin file or a module) must stay the same (bytes, size and write time; a module's
     /// size and write time) before it applies: longer than the gaps between a copying writer's chunks, short enough
-    /// not to delay an edit (or the start) noticeably. A writer that pauses longer than this half-way is applied
-    /// half-way (and rejected, until it finishes). Tests lengthen it.
+    /// not to delay an edit (or the start) noticeably. A writer that pauses longer than this half-way is read half-way:
+    /// applied if that half is a valid set on its own, rejected otherwise, until it finishes. Tests lengthen it.
     /// </summary>
     internal TimeSpan QuietPeriod { get; set; } = TimeSpan.FromMilliseconds(200);
 
