@@ -149,6 +149,12 @@ internal sealed partial class ChainManager : IDisposable
     public string ReportWatcherFailure(string path, Exception ex, string? quietIfReason) =>
         Reject(path, Unexpected("watching", ex), quietIfReason);
 
+    /// <summary>
+    /// Says that <paramref name="path"/> (the plugin file or a module) changed and a process still has it open for writing:
+    /// the change waits for the writer to close it, at most <paramref name="patience"/>.
+    /// </summary>
+    public void ReportWriterStillOpen(string path, TimeSpan patience) => LogWriterStillOpen(_log, path, patience.TotalSeconds);
+
     /// <summary>Loads <paramref name="specs"/> off the request path and swaps them in; null on success, else the reason.</summary>
     public async Task<string?> ApplyAsync(IReadOnlyList<PluginSpec> specs, string source, CancellationToken cancellationToken) =>
         (await ApplyCoreAsync(specs, source, null, cancellationToken).ConfigureAwait(false)).Reason;
@@ -498,6 +504,11 @@ internal sealed partial class ChainManager : IDisposable
         "plugin chain revision {Revision} runs without a plugin that did not load: {Reason}; its requests get its failStrategy {FailStrategy} " +
         "until it loads (fix the module or its settings: the file is retried, at once when it or the module changes)")]
     private static partial void LogNotLoaded(ILogger logger, long revision, string reason, FailStrategy failStrategy);
+
+    [LoggerMessage(Level = LogLevel.Information, Message =
+        "{Path} changed and another process still has it open for writing: the change applies once the writer closes it " +
+        "(at most {Seconds} s from now; write a temporary file and rename it over to apply at once)")]
+    private static partial void LogWriterStillOpen(ILogger logger, string path, double seconds);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "plugin set from {Source} rejected: {Reason}")]
     private static partial void LogRejected(ILogger logger, string source, string reason);

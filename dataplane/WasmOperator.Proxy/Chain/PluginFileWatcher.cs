@@ -39,10 +39,17 @@ internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeS
     /// <summary>
     /// How long a changed file (the plugin file or a module) must stay the same (bytes, size and write time; a module's
     /// size and write time) before it applies: longer than the gaps between a copying writer's chunks, short enough
-    /// not to delay an edit (or the start) noticeably. A writer that pauses longer than this half-way is read half-way:
-    /// applied if that half is a valid set on its own, rejected otherwise, until it finishes. Tests lengthen it.
+    /// not to delay an edit (or the start) noticeably. A writer that pauses longer than this half-way and that this
+    /// process cannot see holding the file open (<see cref="OpenWriters"/>) is read half-way: applied if that half is a
+    /// valid set on its own, rejected otherwise, until it finishes. Tests lengthen it.
     /// </summary>
     internal TimeSpan QuietPeriod { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>
+    /// How long a settled file still open for writing by another process waits for its writer to close it before it
+    /// applies anyway. Tests shorten it.
+    /// </summary>
+    internal TimeSpan WriterPatience { get; set; } = TimeSpan.FromSeconds(30);
 
     public async Task ApplyInitialAsync(CancellationToken cancellationToken)
     {
@@ -174,11 +181,12 @@ internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeS
     private async Task<Snapshot> SettleAsync(Snapshot first, CancellationToken cancellationToken)
     {
         var last = first;
+        var writerSeen = 0L;
         while (true)
         {
             await Task.Delay(QuietPeriod, cancellationToken).ConfigureAwait(false);
             var next = await ReadAsync(cancellationToken).ConfigureAwait(false);
-            if (next.Stamp == last.Stamp && next.Hash.AsSpan().SequenceEqual(last.Hash))
+            if (next.Stamp == last.Stamp && next.Hash.AsSpan().SequenceEqual(last.Hash) && !WriterStillOpen([path], ref writerSeen))
             {
                 return next;
             }
@@ -188,22 +196,58 @@ internal sealed class PluginFileWatcher(ChainManager manager, string path, TimeS
     }
 
     /// <summary>
+    /// True while a process has one of <paramref name="files"/> open for writing (<see cref="OpenWriters"/>): a writer
+    /// that paused longer than <see cref="QuietPeriod"/> is not done, and what it wrote so far may parse as a smaller set.
+    /// Said once per wait; after <see cref="WriterPatience"/> the file applies as it is (a process that keeps it open for
+    /// good must not hold every change back).
+    /// </summary>
+    private bool WriterStillOpen(IEnumerable<string> files, ref long since)
+    {
+        foreach (var file in files)
+        {
+            if (!OpenWriters.Any(file))
+            {
+                continue;
+            }
+
+            if (since == 0)
+            {
+                since = Environment.TickCount64;
+                manager.ReportWriterStillOpen(file, WriterPatience);
+            }
+
+            return Environment.TickCount64 - since < (long)WriterPatience.TotalMilliseconds;
+        }
+
+        return false;
+    }
+
+    /// <summary>
     /// Waits until the modules the last apply read keep their stamps for <see cref="QuietPeriod"/>. Stamps, not bytes:
     /// a writer changes the size or the write time as it writes; a module whose bytes alone changed is already whole.
     /// </summary>
     private async Task SettleModulesAsync(CancellationToken cancellationToken)
     {
         var last = Stamps();
+        var writerSeen = 0L;
         while (true)
         {
             await Task.Delay(QuietPeriod, cancellationToken).ConfigureAwait(false);
             var next = Stamps();
-            if (next.AsSpan().SequenceEqual(last))
+            if (next.AsSpan().SequenceEqual(last) && !WriterStillOpen(ModulePaths(), ref writerSeen))
             {
                 return;
             }
 
             last = next;
+        }
+    }
+
+    private IEnumerable<string> ModulePaths()
+    {
+        foreach (var module in _lastModules)
+        {
+            yield return module.Stamp.Path;
         }
     }
 

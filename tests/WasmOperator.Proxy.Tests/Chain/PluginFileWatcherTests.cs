@@ -125,6 +125,54 @@ public sealed class PluginFileWatcherTests
     }
 
     [Fact]
+    public async Task A_file_whose_writer_paused_between_two_plugins_is_not_applied_until_the_writer_closes_it()
+    {
+        var first = Plugin("first", Wat("pass_through"), "pass");
+        var authorizer = Plugin("deny", Wat("deny_admin_path"), "deny");
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(first, authorizer));
+        Assert.Equal(HttpStatusCode.Forbidden, await AdminStatusAsync(proxy));
+
+        // Rewritten in place with a new first plugin; the writer stops, file open, right before the authorizer: what it
+        // wrote so far is a valid set of one plugin, which would leave /admin unguarded.
+        var text = Encoding.UTF8.GetBytes(Yaml(Plugin("second", Wat("pass_through"), "pass"), authorizer));
+        var cut = Encoding.UTF8.GetByteCount(Yaml(Plugin("second", Wat("pass_through"), "pass")));
+        await using (var stream = new FileStream(proxy.PluginsFile, FileMode.Open, FileAccess.Write, FileShare.ReadWrite))
+        {
+            stream.SetLength(0);
+            await stream.WriteAsync(text.AsMemory(0, cut));
+            await stream.FlushAsync();
+
+            // Ten polls later (100 ms each; settled after 200 ms) the half is still not applied, and the log says why.
+            await Task.Delay(1000);
+            Assert.Equal(HttpStatusCode.Forbidden, await AdminStatusAsync(proxy)); // 200 when the half applied
+            Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("applied: 1 plugin(s)", StringComparison.Ordinal));
+            Assert.Contains(proxy.Logs.Lines, l => l.Contains(proxy.PluginsFile + " changed and another process still has it open for writing", StringComparison.Ordinal));
+
+            await stream.WriteAsync(text.AsMemory(cut));
+        }
+
+        await ProxyHarness.EventuallyAsync(
+            () => Task.FromResult(proxy.Server.Chains.Current!.Entries.Select(e => e.Spec.Name).Order().SequenceEqual(["deny", "second"])), "the whole file applies");
+        Assert.Equal(HttpStatusCode.Forbidden, await AdminStatusAsync(proxy));
+    }
+
+    [Fact]
+    public async Task A_file_a_process_keeps_open_for_writing_applies_once_the_wait_for_its_writer_ran_out()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Deny());
+        proxy.Server.PluginFile!.WriterPatience = TimeSpan.FromSeconds(1);
+
+        // A process that keeps the file open for good (a generator that never closes it) must not hold every change back.
+        await using var stream = new FileStream(proxy.PluginsFile, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+        stream.SetLength(0);
+        await stream.WriteAsync(Encoding.UTF8.GetBytes(Yaml()));
+        await stream.FlushAsync();
+
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Server.Chains.Current!.Entries.Count == 0), "the file applies as it is");
+        Assert.Equal(HttpStatusCode.OK, await AdminStatusAsync(proxy));
+    }
+
+    [Fact]
     public async Task A_module_rewritten_in_place_is_loaded_once_it_is_whole_and_no_rejection_is_recorded_meanwhile()
     {
         var directory = Directory.CreateTempSubdirectory("module-settle-").FullName;
