@@ -372,7 +372,13 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
         }
         catch (FormatException ex)
         {
-            throw new AuthFailureException(request.Url, $"the pull secret cannot be read: {ex.Message}", ex);
+            // The message is DockerConfig's own, which never quotes the payload; ex is not passed on, so nothing below it is logged.
+            var (secretNamespace, secretName) = request.PullSecretName?.Split('/', 2) is [var ns, var name] ? (ns, name) : ("<namespace>", "<name>");
+            var source = request.PullSecretName is null ? "the pull secret's .dockerconfigjson" : $"spec.imagePullSecret: Secret {request.PullSecretName}, key .dockerconfigjson,";
+            throw AuthFailureException.UnreadablePullSecret(
+                request.Url,
+                $"{source} {ex.Message}",
+                $"create the Secret again with kubectl create secret docker-registry {secretName} -n {secretNamespace} --docker-server=<registry host> --docker-username=<user> --docker-password=<password>");
         }
     }
 

@@ -19,4 +19,10 @@ public sealed record ModuleRequest
 
     /// <summary>The <c>.dockerconfigjson</c> payload of a <c>kubernetes.io/dockerconfigjson</c> Secret, if any.</summary>
     public ReadOnlyMemory<byte>? PullSecret { get; init; }
+
+    /// <summary>
+    /// Where <see cref="PullSecret"/> came from, as <c>namespace/name</c> of its Secret: errors about an unreadable
+    /// payload name it (and never quote the payload). Null when unknown.
+    /// </summary>
+    public string? PullSecretName { get; init; }
 }

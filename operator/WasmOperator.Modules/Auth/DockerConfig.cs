@@ -9,7 +9,10 @@ internal static class DockerConfig
     private static readonly string[] DockerHubAliases = ["docker.io", "index.docker.io", "registry-1.docker.io"];
 
     /// <summary>Returns the credential for <paramref name="registryHost"/> (host or host:port), or null when none matches.</summary>
-    /// <exception cref="FormatException">The payload is not a dockerconfigjson document.</exception>
+    /// <exception cref="FormatException">
+    /// The payload is not a dockerconfigjson document. The message never quotes the payload (it is a secret): it says what
+    /// is wrong and where, without a subject ("is not valid JSON (line 1, byte 5)"), and has no inner exception.
+    /// </exception>
     public static RegistryCredential? Find(ReadOnlyMemory<byte> payload, string registryHost)
     {
         JsonDocument document;
@@ -19,7 +22,8 @@ internal static class DockerConfig
         }
         catch (JsonException ex)
         {
-            throw new FormatException($"the pull secret is not JSON: {ex.Message}", ex);
+            // Not ex.Message, nor ex as the inner exception: System.Text.Json quotes the offending token, a piece of the secret.
+            throw new FormatException($"is not valid JSON (line {ex.LineNumber + 1}, byte {ex.BytePositionInLine + 1})");
         }
 
         using (document)
@@ -28,7 +32,7 @@ internal static class DockerConfig
                 || !document.RootElement.TryGetProperty("auths", out var auths)
                 || auths.ValueKind != JsonValueKind.Object)
             {
-                throw new FormatException("the pull secret has no \"auths\" object (expected a .dockerconfigjson payload)");
+                throw new FormatException("has no \"auths\" object (expected a .dockerconfigjson payload)");
             }
 
             var wanted = Canonical(registryHost);
@@ -60,15 +64,15 @@ internal static class DockerConfig
             {
                 decoded = Encoding.UTF8.GetString(Convert.FromBase64String(auth));
             }
-            catch (FormatException ex)
+            catch (FormatException)
             {
-                throw new FormatException($"the \"auth\" field of entry '{name}' is not base64", ex);
+                throw new FormatException($"has an entry '{name}' whose \"auth\" field is not base64");
             }
 
             var colon = decoded.IndexOf(':', StringComparison.Ordinal);
             if (colon < 0)
             {
-                throw new FormatException($"the \"auth\" field of entry '{name}' is not base64 of user:password");
+                throw new FormatException($"has an entry '{name}' whose \"auth\" field is not base64 of user:password");
             }
 
             username = decoded[..colon];

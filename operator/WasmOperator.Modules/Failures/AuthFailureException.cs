@@ -24,6 +24,9 @@ public sealed class AuthFailureException : ModuleFetchException
         $"set spec.imagePullSecret to a Secret of type kubernetes.io/dockerconfigjson in the plugin's namespace with an entry for {registry}",
         null);
 
+    /// <summary>The pull secret's payload is not a dockerconfigjson document: <paramref name="detail"/> says why and where, <paramref name="remedy"/> how to recreate it.</summary>
+    internal static AuthFailureException UnreadablePullSecret(string url, string detail, string remedy) => new(url, detail, remedy, null);
+
     /// <inheritdoc />
     public override string Result => "auth_failure";
 }

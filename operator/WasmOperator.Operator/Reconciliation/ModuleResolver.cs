@@ -56,6 +56,7 @@ internal sealed class ModuleResolver(IKubernetes client, IModuleFetcher fetcher)
             Sha256 = string.IsNullOrEmpty(spec.Sha256) ? null : spec.Sha256,
             PullPolicy = PullPolicies.Effective(spec),
             PullSecret = secret,
+            PullSecretName = secret is null ? null : $"{plugin.Metadata?.Namespace ?? "default"}/{spec.ImagePullSecret}",
         };
         try
         {

@@ -34,4 +34,13 @@ public sealed class DockerConfigTests
     {
         Assert.Throws<FormatException>(() => DockerConfig.Find(Json(text), "r.example"));
     }
+
+    [Fact]
+    public void A_secret_that_is_not_JSON_is_reported_by_position_without_its_text()
+    {
+        var error = Assert.Throws<FormatException>(() => DockerConfig.Find(Json("{\"auths\": trUe_SuperSecretPassw0rd}"), "r.example"));
+
+        Assert.Equal("is not valid JSON (line 1, byte 13)", error.Message);
+        Assert.Null(error.InnerException);
+    }
 }

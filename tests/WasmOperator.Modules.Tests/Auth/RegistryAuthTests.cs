@@ -74,6 +74,31 @@ public sealed class RegistryAuthTests : IDisposable
         Assert.Contains("imagePullSecret", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("trUe_SuperSecretPassw0rd_1234567890abcdef", "line 1, byte 3")]
+    [InlineData("{\"auths\":{\"127.0.0.1:5000\":{\"auth\":\"cHVsbGVyOnMzY3JldA==\",\n\"password\": nope-s3cret-value}}}", "line 2, byte 14")]
+    public async Task A_pull_secret_that_is_not_JSON_is_named_with_the_position_and_none_of_its_text(string payload, string position)
+    {
+        await using var registry = await StartHtpasswdRegistryAsync();
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, registry.HostPort));
+
+        var error = await Assert.ThrowsAsync<AuthFailureException>(() => fetcher.FetchAsync(new ModuleRequest
+        {
+            Url = $"oci://{registry.HostPort}/private/plugin:v1",
+            PullSecret = Encoding.UTF8.GetBytes(payload),
+            PullSecretName = "team/pull",
+        }, default));
+
+        // Status and Events carry the message; a logged exception its inner ones too, which ToString includes.
+        foreach (var secretText in new[] { "trUe_SuperSecret", "nope-s3cret-value" })
+        {
+            Assert.DoesNotContain(secretText, error.ToString(), StringComparison.Ordinal);
+        }
+
+        Assert.Contains($"spec.imagePullSecret: Secret team/pull, key .dockerconfigjson, is not valid JSON ({position})", error.Message, StringComparison.Ordinal);
+        Assert.Contains("kubectl create secret docker-registry pull -n team", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Without_a_matching_secret_entry_a_private_registry_is_an_auth_failure()
     {

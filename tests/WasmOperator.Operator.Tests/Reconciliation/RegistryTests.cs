@@ -109,6 +109,26 @@ public sealed class RegistryTests
     }
 
     [Fact]
+    public async Task A_pull_secret_that_is_not_JSON_stalls_the_plugin_naming_the_Secret_and_quoting_none_of_it()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await using var registry = await Registry.StartAsync(auth: true);
+        await cluster.StartOperatorAsync(cluster.Options() with { InsecureRegistries = [registry.HostPort] });
+        await cluster.Client.CoreV1.CreateNamespacedSecretAsync(PullSecret("garbled", "trUe_SuperSecretPassw0rd_1234567890abcdef"), "default");
+        var plugin = Cluster.Plugin("garbled", $"oci://{registry.HostPort}/team/garbled:v1");
+        plugin["spec"]!["imagePullSecret"] = "garbled";
+
+        await cluster.CreateAsync(plugin);
+        var stalled = await cluster.WaitForConditionAsync("garbled", ConditionTypes.Stalled, ConditionStatus.True);
+
+        var ready = stalled.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Ready)!;
+        Assert.Equal(ConditionReasons.AuthFailed, ready.Reason);
+        Assert.Contains("spec.imagePullSecret: Secret default/garbled, key .dockerconfigjson, is not valid JSON (line 1, byte 3)", ready.Message, StringComparison.Ordinal);
+        Assert.Contains("kubectl create secret docker-registry garbled -n default", ready.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("SuperSecret", ready.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_plugin_without_a_pull_secret_gets_AuthFailed_for_a_private_module_another_namespace_pulled()
     {
         await using var cluster = await Cluster.StartAsync();
