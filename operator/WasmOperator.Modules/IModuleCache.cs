@@ -21,6 +21,18 @@ public interface IModuleCache
     /// <summary>Path of a cached, verified module by digest, or null when absent or corrupt.</summary>
     ValueTask<string?> TryGetPathAsync(string moduleDigest, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Opens a lease for one consumer of fetched modules (a reconcile pass): a module it holds is not evicted until the
+    /// lease is disposed, so it stays between the fetch and the consumer's own <see cref="Pin"/>. Pin before disposing.
+    /// </summary>
+    ModuleLease OpenLease();
+
+    /// <summary>
+    /// Raised after modules were evicted, by <see cref="CollectGarbage"/> or by a fetch whose commit went over the size
+    /// cap: how many modules and how many bytes. Raised outside the cache's lock, on the evicting thread.
+    /// </summary>
+    event Action<int, long>? Evicted;
+
     /// <summary>Total bytes of the modules in the cache.</summary>
     long TotalBytes { get; }
 }

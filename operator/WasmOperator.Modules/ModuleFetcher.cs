@@ -18,6 +18,9 @@ namespace WasmOperator.Modules;
 /// </summary>
 public sealed class ModuleFetcher : IModuleFetcher, IDisposable
 {
+    // A module evicted between its fetch and the lease's hold is fetched again, this many times in all.
+    private const int MaxLeaseAttempts = 3;
+
     private readonly ModuleFetcherOptions _options;
     private readonly ILogger _logger;
     private readonly HttpClient _http;
@@ -56,13 +59,28 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
     public IModuleCache Cache => _cache;
 
     /// <inheritdoc />
-    public Task<FetchedModule> FetchAsync(ModuleRequest request, CancellationToken cancellationToken)
+    public async Task<FetchedModule> FetchAsync(ModuleRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         ObjectDisposedException.ThrowIf(_disposed, this);
         var secretKey = request.PullSecret is { } secret ? Sha256Digest.Of(secret.Span) : string.Empty;
         var key = $"{request.Url}\n{request.Sha256}\n{request.PullPolicy}\n{secretKey}";
-        return _flights.RunAsync(key, () => MeasuredFetchAsync(request), cancellationToken);
+        for (var attempt = 1; ; attempt++)
+        {
+            var module = await _flights.RunAsync(key, () => MeasuredFetchAsync(request), cancellationToken);
+            // Held here, not in the shared flight: each caller's lease holds it. A concurrent commit over the size cap
+            // may have evicted it since the flight ended; fetched again, it is held on arrival.
+            if (request.Lease is not { } lease || lease.TryHold(module.ModuleDigest))
+            {
+                return module;
+            }
+
+            if (attempt == MaxLeaseAttempts)
+            {
+                throw new DownloadFailureException(request.Url,
+                    $"module {module.ModuleDigest} was evicted from the cache {attempt} times before it could be used; raise the cache size cap (MaxCacheBytes), which the modules in use exceed");
+            }
+        }
     }
 
     /// <inheritdoc />

@@ -25,4 +25,10 @@ public sealed record ModuleRequest
     /// payload name it (and never quote the payload). Null when unknown.
     /// </summary>
     public string? PullSecretName { get; init; }
+
+    /// <summary>
+    /// When set, the module returned is held by this lease (not evicted until it is disposed): the consumer has it
+    /// until its own pin. Without one, a concurrent fetch over the cache's size cap may evict it before that.
+    /// </summary>
+    public ModuleLease? Lease { get; init; }
 }

@@ -19,6 +19,8 @@ internal sealed class ModuleCache : IModuleCache
     private readonly ILogger _logger;
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _pins = new(StringComparer.Ordinal);
+    // Held by open leases: handed to a consumer that has not pinned it yet. Counted like pins, never evicted.
+    private readonly Dictionary<string, int> _leases = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IndexEntry> _index = new(StringComparer.Ordinal);
     private long _totalBytes;
 
@@ -53,6 +55,8 @@ internal sealed class ModuleCache : IModuleCache
         LoadIndex();
     }
 
+    public event Action<int, long>? Evicted;
+
     public long TotalBytes
     {
         get
@@ -82,16 +86,46 @@ internal sealed class ModuleCache : IModuleCache
         var digest = Require(moduleDigest);
         lock (_gate)
         {
-            if (_pins.TryGetValue(digest, out var count))
+            Decrement(_pins, digest);
+        }
+    }
+
+    public ModuleLease OpenLease() => new(TryHold, ReleaseHold);
+
+    private bool TryHold(string moduleDigest)
+    {
+        var digest = Require(moduleDigest);
+        lock (_gate)
+        {
+            if (!_entries.ContainsKey(digest))
             {
-                if (count <= 1)
-                {
-                    _pins.Remove(digest);
-                }
-                else
-                {
-                    _pins[digest] = count - 1;
-                }
+                return false;
+            }
+
+            _leases[digest] = _leases.GetValueOrDefault(digest) + 1;
+            return true;
+        }
+    }
+
+    private void ReleaseHold(string digest)
+    {
+        lock (_gate)
+        {
+            Decrement(_leases, Require(digest));
+        }
+    }
+
+    private static void Decrement(Dictionary<string, int> counts, string digest)
+    {
+        if (counts.TryGetValue(digest, out var count))
+        {
+            if (count <= 1)
+            {
+                counts.Remove(digest);
+            }
+            else
+            {
+                counts[digest] = count - 1;
             }
         }
     }
@@ -211,6 +245,7 @@ internal sealed class ModuleCache : IModuleCache
     private List<string> Evict(long maxBytes, string? keep)
     {
         var removed = new List<string>();
+        long freed = 0;
         lock (_gate)
         {
             if (_totalBytes <= maxBytes)
@@ -221,7 +256,7 @@ internal sealed class ModuleCache : IModuleCache
             var candidates = new List<KeyValuePair<string, Entry>>();
             foreach (var pair in _entries)
             {
-                if (pair.Key != keep && !_pins.ContainsKey(pair.Key))
+                if (pair.Key != keep && !_pins.ContainsKey(pair.Key) && !_leases.ContainsKey(pair.Key))
                 {
                     candidates.Add(pair);
                 }
@@ -235,7 +270,7 @@ internal sealed class ModuleCache : IModuleCache
                     break;
                 }
 
-                RemoveLocked(digest);
+                freed += RemoveLocked(digest);
                 removed.Add(digest);
             }
 
@@ -248,6 +283,11 @@ internal sealed class ModuleCache : IModuleCache
         foreach (var digest in removed)
         {
             Log.Evicted(_logger, digest);
+        }
+
+        if (removed.Count > 0)
+        {
+            Evicted?.Invoke(removed.Count, freed);
         }
 
         return removed;
@@ -268,11 +308,14 @@ internal sealed class ModuleCache : IModuleCache
         }
     }
 
-    private void RemoveLocked(string digest)
+    /// <summary>Removes the entry, its file and its index entries; returns the bytes it took.</summary>
+    private long RemoveLocked(string digest)
     {
+        long size = 0;
         if (_entries.Remove(digest, out var entry))
         {
             _totalBytes -= entry.Size;
+            size = entry.Size;
         }
 
         try
@@ -297,6 +340,8 @@ internal sealed class ModuleCache : IModuleCache
         {
             _index.Remove(url);
         }
+
+        return size;
     }
 
     private void LoadIndex()

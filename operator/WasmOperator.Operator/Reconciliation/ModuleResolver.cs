@@ -17,7 +17,8 @@ internal sealed class ModuleResolver(IKubernetes client, IModuleFetcher fetcher)
     private const string DockerConfigJsonKey = ".dockerconfigjson";
     private const string DockerConfigJsonType = "kubernetes.io/dockerconfigjson";
 
-    public async Task<(FetchedModule? Module, PluginOutcome? Failure)> FetchAsync(WasmPlugin plugin, WasmPluginSpec spec, CancellationToken cancellationToken)
+    /// <summary>Fetches the module of <paramref name="spec"/>; a module returned is held by <paramref name="lease"/> until the caller pinned it.</summary>
+    public async Task<(FetchedModule? Module, PluginOutcome? Failure)> FetchAsync(WasmPlugin plugin, WasmPluginSpec spec, ModuleLease lease, CancellationToken cancellationToken)
     {
         ReadOnlyMemory<byte>? secret = null;
         if (!string.IsNullOrEmpty(spec.ImagePullSecret))
@@ -57,6 +58,7 @@ internal sealed class ModuleResolver(IKubernetes client, IModuleFetcher fetcher)
             PullPolicy = PullPolicies.Effective(spec),
             PullSecret = secret,
             PullSecretName = secret is null ? null : $"{plugin.Metadata?.Namespace ?? "default"}/{spec.ImagePullSecret}",
+            Lease = lease,
         };
         try
         {

@@ -31,7 +31,7 @@ internal sealed class RevisionRestorer(ModuleResolver resolver, IModuleCache mod
     /// a module not in the cache restores nothing, quietly: nothing is asked of a registry.
     /// </summary>
     public async Task<(DesiredPlugin? Desired, string? Problem, bool Transient)> RestoreAsync(
-        string key, WasmPlugin plugin, bool fetchMissing, CancellationToken cancellationToken)
+        string key, WasmPlugin plugin, bool fetchMissing, ModuleLease lease, CancellationToken cancellationToken)
     {
         var stable = plugin.Status?.Revisions?.Stable;
         if (stable?.Revision is not { } revision || stable.ModuleDigest is not { } digest)
@@ -61,6 +61,12 @@ internal sealed class RevisionRestorer(ModuleResolver resolver, IModuleCache mod
             return (null, $"the last good revision {revision} cannot be restored: status.revisions.stable.moduleDigest \"{digest}\" is not a sha256 digest", false);
         }
 
+        if (path is not null && !lease.TryHold(digest))
+        {
+            // Evicted since it was looked up (a fetch committed over the size cap): it is not cached after all.
+            path = null;
+        }
+
         if (path is null && !fetchMissing)
         {
             return (null, null, false);
@@ -68,7 +74,7 @@ internal sealed class RevisionRestorer(ModuleResolver resolver, IModuleCache mod
 
         if (path is null)
         {
-            var (fetched, failure) = await resolver.FetchAsync(plugin, PinnedSpec(spec, stable), cancellationToken).ConfigureAwait(false);
+            var (fetched, failure) = await resolver.FetchAsync(plugin, PinnedSpec(spec, stable), lease, cancellationToken).ConfigureAwait(false);
             if (fetched is null)
             {
                 return (null, $"the last good revision {revision} cannot be restored: module {digest} is not in the cache and fetching {stable.ResolvedRef ?? spec.Url} failed: {failure!.Message}", failure.Kind == OutcomeKind.Transient);

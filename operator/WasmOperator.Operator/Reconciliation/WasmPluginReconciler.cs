@@ -118,7 +118,8 @@ internal sealed partial class WasmPluginReconciler(
 
             try
             {
-                if (await RestoreVerifiedAsync(key, Current(key, plugin), cancellationToken).ConfigureAwait(false))
+                using var lease = moduleCache.OpenLease();
+                if (await RestoreVerifiedAsync(key, Current(key, plugin), lease, cancellationToken).ConfigureAwait(false))
                 {
                     restored++;
                 }
@@ -196,12 +197,14 @@ internal sealed partial class WasmPluginReconciler(
             PluginOutcome outcome;
             var retryRestore = false;
             string? progressVersion = null;
+            // Holds what this pass is handed until Apply pinned it: a concurrent fetch over the cache's cap cannot evict it meanwhile.
+            using (var lease = moduleCache.OpenLease())
             using (var pass = StartPass(key, metadata.Generation ?? 0, cancellationToken))
             {
                 try
                 {
-                    await RestoreVerifiedAsync(key, plugin, pass.Token).ConfigureAwait(false);
-                    var evaluation = EvaluateAsync(key, plugin, pass.Token);
+                    await RestoreVerifiedAsync(key, plugin, lease, pass.Token).ConfigureAwait(false);
+                    var evaluation = EvaluateAsync(key, plugin, lease, pass.Token);
                     if (!evaluation.IsCompleted && plugin.Status?.ObservedGeneration != (metadata.Generation ?? 0))
                     {
                         var slow = Task.Delay(ProgressAfter, _time, pass.Token);
@@ -214,7 +217,7 @@ internal sealed partial class WasmPluginReconciler(
                     outcome = await evaluation.ConfigureAwait(false);
                     if (outcome.Kind != OutcomeKind.Ready)
                     {
-                        (outcome, retryRestore) = await KeepStableAsync(key, plugin, outcome, pass.Token).ConfigureAwait(false);
+                        (outcome, retryRestore) = await KeepStableAsync(key, plugin, outcome, lease, pass.Token).ConfigureAwait(false);
                     }
                     else
                     {
@@ -299,7 +302,7 @@ internal sealed partial class WasmPluginReconciler(
         return pass;
     }
 
-    private async Task<PluginOutcome> EvaluateAsync(string key, WasmPlugin plugin, CancellationToken cancellationToken)
+    private async Task<PluginOutcome> EvaluateAsync(string key, WasmPlugin plugin, ModuleLease lease, CancellationToken cancellationToken)
     {
         if (validator.Validate(plugin) is { } invalid)
         {
@@ -308,12 +311,12 @@ internal sealed partial class WasmPluginReconciler(
 
         var spec = plugin.Spec!;
         var kept = RevisionRestorer.KeptDigestSpec(plugin);
-        var (fetched, fetchFailure) = await resolver.FetchAsync(plugin, kept ?? spec, cancellationToken).ConfigureAwait(false);
+        var (fetched, fetchFailure) = await resolver.FetchAsync(plugin, kept ?? spec, lease, cancellationToken).ConfigureAwait(false);
         if (fetched is not null && kept is not null && fetched.ModuleDigest != plugin.Status!.Revisions!.Stable!.ModuleDigest)
         {
             // The kept manifest serves another module than status recorded: the record is not to be believed; the tag is.
             kept = null;
-            (fetched, fetchFailure) = await resolver.FetchAsync(plugin, spec, cancellationToken).ConfigureAwait(false);
+            (fetched, fetchFailure) = await resolver.FetchAsync(plugin, spec, lease, cancellationToken).ConfigureAwait(false);
         }
 
         if (fetched is null)
@@ -368,7 +371,7 @@ internal sealed partial class WasmPluginReconciler(
     /// The current spec failed: the stable revision stays the desired state. After a restart it is only in status,
     /// so it is restored from there first. The message says which revision stays, or why none could be restored.
     /// </summary>
-    private async Task<(PluginOutcome Outcome, bool RetryRestore)> KeepStableAsync(string key, WasmPlugin plugin, PluginOutcome outcome, CancellationToken cancellationToken)
+    private async Task<(PluginOutcome Outcome, bool RetryRestore)> KeepStableAsync(string key, WasmPlugin plugin, PluginOutcome outcome, ModuleLease lease, CancellationToken cancellationToken)
     {
         if (_restoredEarly.TryRemove(key, out var early))
         {
@@ -378,7 +381,7 @@ internal sealed partial class WasmPluginReconciler(
 
         if (!_applied.ContainsKey(key))
         {
-            var (restored, problem, transient) = await restorer.RestoreAsync(key, plugin, fetchMissing: true, cancellationToken).ConfigureAwait(false);
+            var (restored, problem, transient) = await restorer.RestoreAsync(key, plugin, fetchMissing: true, lease, cancellationToken).ConfigureAwait(false);
             if (restored is null)
             {
                 return (problem is null ? outcome : outcome with { Message = $"{outcome.Message}; {problem}" }, transient);
@@ -401,14 +404,14 @@ internal sealed partial class WasmPluginReconciler(
     /// minutes against one that does not answer, and status already says this revision is the one in effect. Nothing
     /// is restored early for a changed spec, nor when the module is not cached: the pass then goes as before.
     /// </summary>
-    private async Task<bool> RestoreVerifiedAsync(string key, WasmPlugin plugin, CancellationToken cancellationToken)
+    private async Task<bool> RestoreVerifiedAsync(string key, WasmPlugin plugin, ModuleLease lease, CancellationToken cancellationToken)
     {
         if (_applied.ContainsKey(key) || plugin.Status?.Revisions?.Stable?.Generation is not { } generation || generation != (plugin.Metadata?.Generation ?? 0))
         {
             return false;
         }
 
-        var (restored, _, _) = await restorer.RestoreAsync(key, plugin, fetchMissing: false, cancellationToken).ConfigureAwait(false);
+        var (restored, _, _) = await restorer.RestoreAsync(key, plugin, fetchMissing: false, lease, cancellationToken).ConfigureAwait(false);
         if (restored is null)
         {
             return false;

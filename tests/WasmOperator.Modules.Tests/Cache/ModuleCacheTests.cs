@@ -95,6 +95,73 @@ public sealed class ModuleCacheTests : IDisposable
     }
 
     [Fact]
+    public async Task A_module_held_by_a_lease_survives_a_later_commit_over_the_cap_until_it_is_pinned_and_the_lease_released()
+    {
+        // Each module is ~1 KiB; the cap holds one of them.
+        using var fetcher = Fetcher(maxModuleBytes: 1200, maxCacheBytes: 1500);
+        var a = await WriteModuleAsync("a.wasm", 1000);
+        var b = await WriteModuleAsync("b.wasm", 1000);
+        var c = await WriteModuleAsync("c.wasm", 1000);
+        var lease = fetcher.Cache.OpenLease();
+        var held = await fetcher.FetchAsync(new ModuleRequest { Url = a.Url, Lease = lease }, default);
+
+        // Another consumer's fetch commits and goes over the cap before the first pinned its module.
+        var other = await fetcher.FetchAsync(new ModuleRequest { Url = b.Url }, default);
+        var heldAfterOther = await fetcher.Cache.TryGetPathAsync(held.ModuleDigest, default);
+        fetcher.Cache.Pin(held.ModuleDigest);
+        lease.Dispose();
+        await fetcher.FetchAsync(new ModuleRequest { Url = c.Url }, default);
+        var pinnedAfterRelease = await fetcher.Cache.TryGetPathAsync(held.ModuleDigest, default);
+        fetcher.Cache.Unpin(held.ModuleDigest);
+
+        Assert.Equal(held.Path, heldAfterOther);
+        Assert.Equal(held.Path, pinnedAfterRelease);
+        Assert.Null(await fetcher.Cache.TryGetPathAsync(other.ModuleDigest, default));
+        Assert.Contains(held.ModuleDigest, fetcher.Cache.CollectGarbage(0));
+    }
+
+    [Fact]
+    public async Task Concurrent_fetches_over_a_small_cap_each_get_a_module_file_that_stays_until_they_pin_it()
+    {
+        // Each module is ~1 KiB; the cap holds two, and sixteen passes fetch at once.
+        using var fetcher = Fetcher(maxModuleBytes: 2048, maxCacheBytes: 2500);
+        var urls = new List<string>();
+        for (var i = 0; i < 16; i++)
+        {
+            urls.Add((await WriteModuleAsync($"m{i}.wasm", 1000 + i)).Url);
+        }
+
+        async Task<bool> PassAsync(string url)
+        {
+            using var lease = fetcher.Cache.OpenLease();
+            var module = await fetcher.FetchAsync(new ModuleRequest { Url = url, Lease = lease }, default);
+            await Task.Yield();
+            // What the reconciler does before its pin: read the module (the ABI check).
+            var readable = File.Exists(module.Path) && await fetcher.Cache.TryGetPathAsync(module.ModuleDigest, default) == module.Path;
+            fetcher.Cache.Pin(module.ModuleDigest);
+            return readable;
+        }
+
+        var readable = await Task.WhenAll(urls.Select(url => Task.Run(() => PassAsync(url))));
+
+        Assert.All(readable, Assert.True);
+    }
+
+    [Fact]
+    public async Task Evictions_by_a_commit_over_the_cap_are_reported_like_those_of_a_collection()
+    {
+        using var fetcher = Fetcher(maxModuleBytes: 1200, maxCacheBytes: 1500);
+        var evicted = new List<(int Modules, long Bytes)>();
+        fetcher.Cache.Evicted += (modules, bytes) => evicted.Add((modules, bytes));
+        var a = await fetcher.FetchAsync(new ModuleRequest { Url = (await WriteModuleAsync("a.wasm", 1000)).Url }, default);
+        var b = await fetcher.FetchAsync(new ModuleRequest { Url = (await WriteModuleAsync("b.wasm", 1000)).Url }, default);
+
+        fetcher.Cache.CollectGarbage(0);
+
+        Assert.Equal([(1, a.Size), (1, b.Size)], evicted);
+    }
+
+    [Fact]
     public async Task After_a_restart_an_intact_module_is_served_from_the_cache()
     {
         var (url, bytes) = await WriteModuleAsync("plugin.wasm");
