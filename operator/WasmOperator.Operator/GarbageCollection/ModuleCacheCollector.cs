@@ -10,9 +10,27 @@ namespace WasmOperator.Operator.GarbageCollection;
 /// its size cap; a module a desired revision uses is pinned and never collected. The first collection waits
 /// for <c>ready</c>: the pins of the revisions recorded in status must be taken before anything is removed.
 /// </summary>
-internal sealed partial class ModuleCacheCollector(IModuleCache cache, TimeSpan interval, ControllerMetrics metrics, ILogger logger)
+internal sealed partial class ModuleCacheCollector
 {
     private readonly SemaphoreSlim _requested = new(0, 1);
+    private readonly IModuleCache _cache;
+    private readonly TimeSpan _interval;
+    private readonly ControllerMetrics _metrics;
+    private readonly ILogger _logger;
+
+    public ModuleCacheCollector(IModuleCache cache, TimeSpan interval, ControllerMetrics metrics, ILogger logger)
+    {
+        _cache = cache;
+        _interval = interval;
+        _metrics = metrics;
+        _logger = logger;
+        // Every eviction is counted: a fetch's commit over the size cap evicts too, not only a collection.
+        cache.Evicted += (modules, bytes) =>
+        {
+            metrics.CacheEvictedModules.Inc(modules);
+            metrics.CacheEvictedBytes.Inc(bytes);
+        };
+    }
 
     /// <summary>Asks for a collection soon; requests made while one is pending are coalesced.</summary>
     public void Request()
@@ -33,7 +51,7 @@ internal sealed partial class ModuleCacheCollector(IModuleCache cache, TimeSpan 
             await ready(cancellationToken).ConfigureAwait(false);
             while (!cancellationToken.IsCancellationRequested)
             {
-                var requested = await _requested.WaitAsync(interval, cancellationToken).ConfigureAwait(false);
+                var requested = await _requested.WaitAsync(_interval, cancellationToken).ConfigureAwait(false);
                 Collect(requested ? "released" : "interval");
             }
         }
@@ -45,16 +63,14 @@ internal sealed partial class ModuleCacheCollector(IModuleCache cache, TimeSpan 
     /// <summary>One collection; returns the removed digests.</summary>
     public IReadOnlyList<string> Collect(string trigger)
     {
-        var before = cache.TotalBytes;
-        var removed = cache.CollectGarbage();
+        var before = _cache.TotalBytes;
+        var removed = _cache.CollectGarbage();
         // A fetch committing meanwhile adds bytes: the difference may undercount, never count what stayed.
-        var freed = Math.Max(0, before - cache.TotalBytes);
-        metrics.CacheCollections.WithLabels(trigger).Inc();
-        metrics.CacheEvictedModules.Inc(removed.Count);
-        metrics.CacheEvictedBytes.Inc(freed);
+        var freed = Math.Max(0, before - _cache.TotalBytes);
+        _metrics.CacheCollections.WithLabels(trigger).Inc();
         if (removed.Count > 0)
         {
-            LogCollected(logger, trigger, removed.Count, freed, cache.TotalBytes);
+            LogCollected(_logger, trigger, removed.Count, freed, _cache.TotalBytes);
         }
 
         return removed;

@@ -100,5 +100,29 @@ public sealed class ModuleCacheCollectorTests
         Assert.True(collected >= 1);
     }
 
+    [Fact]
+    public async Task A_module_evicted_by_a_fetch_that_went_over_the_cap_is_counted_as_evicted()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var op = await cluster.StartOperatorAsync(cluster.Options() with { CacheMaxBytes = CacheCap, CacheGcInterval = TimeSpan.FromHours(1) });
+        var (releasedUrl, releasedSha) = cluster.Modules.ProxyWasm("released", ModulePadding);
+        await cluster.CreateAsync(Cluster.Plugin("released", releasedUrl, releasedSha));
+        await cluster.WaitForConditionAsync("released", ConditionTypes.Ready, ConditionStatus.True);
+        await cluster.DeleteAsync("released");
+        await Cluster.EventuallyAsync(async () => await cluster.GetAsync("released") is null, "the plugin to be deleted");
+
+        // Below the cap the released module stays; the third new module's commit takes the cache over it and evicts it.
+        for (var i = 0; i < 3; i++)
+        {
+            var (url, sha) = cluster.Modules.ProxyWasm($"fresh-{i}", ModulePadding);
+            await cluster.CreateAsync(Cluster.Plugin($"f{i}", url, sha));
+            await cluster.WaitForConditionAsync($"f{i}", ConditionTypes.Ready, ConditionStatus.True);
+        }
+
+        Assert.Null(await CachedAsync(op, $"sha256:{releasedSha}"));
+        Assert.Equal(1, op.Host.Metrics.CacheEvictedModules.Value);
+        Assert.True(op.Host.Metrics.CacheEvictedBytes.Value >= ModulePadding);
+    }
+
     private static async Task<string?> CachedAsync(Replica op, string digest) => await op.Host.ModuleCache.TryGetPathAsync(digest, CancellationToken.None);
 }

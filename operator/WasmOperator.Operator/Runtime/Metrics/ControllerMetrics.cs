@@ -25,8 +25,8 @@ internal sealed class ControllerMetrics
         WatchRestarts = factory.CreateCounter("wasmoperator_reflector_watch_restarts_total", "Watches started by the reflector, by why the previous one ended.", "resource", "reason");
         StatusPatches = factory.CreateCounter("wasmoperator_status_patches_total", "Status patches sent to the API server.");
         CacheCollections = factory.CreateCounter("wasmoperator_module_cache_collections_total", "Module cache garbage collections, by what triggered them.", "trigger");
-        CacheEvictedModules = factory.CreateCounter("wasmoperator_module_cache_evicted_modules_total", "Unpinned modules removed by the module cache garbage collection.");
-        CacheEvictedBytes = factory.CreateCounter("wasmoperator_module_cache_evicted_bytes_total", "Bytes freed by the module cache garbage collection.");
+        CacheEvictedModules = factory.CreateCounter("wasmoperator_module_cache_evicted_modules_total", "Unpinned modules removed from the module cache, by a garbage collection or by a fetch whose module took the cache over its size cap.");
+        CacheEvictedBytes = factory.CreateCounter("wasmoperator_module_cache_evicted_bytes_total", "Bytes freed by removing unpinned modules from the module cache (garbage collections and fetches over the size cap).");
         CacheBytes = factory.CreateGauge("wasmoperator_module_cache_bytes", "Bytes of the modules in the operator's cache.");
         RestoredRevisions = factory.CreateCounter("wasmoperator_restored_revisions_total", "Stable revisions restored from status because the current spec failed after a restart.");
     }
