@@ -46,7 +46,11 @@ internal static class OciFormatSelector
         return seen;
     }
 
-    /// <summary>The platform entry of an image index that carries Wasm (architecture wasm, os wasi*), or the only entry.</summary>
+    /// <summary>
+    /// The platform entry of an image index to fetch, as Istio picks it: an entry that carries Wasm (architecture wasm,
+    /// os wasi*); else, attestations left aside (buildx adds a provenance entry, platform unknown/unknown), linux/amd64
+    /// (go-containerregistry's default platform, Istio's image fetcher uses it) or the only entry left.
+    /// </summary>
     public static OciDescriptor SelectPlatform(string url, OciManifest index)
     {
         foreach (var entry in index.Manifests)
@@ -58,14 +62,37 @@ internal static class OciFormatSelector
             }
         }
 
-        if (index.Manifests.Count == 1)
+        OciDescriptor? only = null;
+        var images = 0;
+        foreach (var entry in index.Manifests)
         {
-            return index.Manifests[0];
+            if (IsAttestation(entry))
+            {
+                continue;
+            }
+
+            if (string.Equals(entry.Os, "linux", StringComparison.OrdinalIgnoreCase) && string.Equals(entry.Architecture, "amd64", StringComparison.OrdinalIgnoreCase))
+            {
+                return entry;
+            }
+
+            only = entry;
+            images++;
+        }
+
+        if (images == 1 && only is not null)
+        {
+            return only;
         }
 
         var platforms = index.Manifests.Select(m => $"{m.Os ?? "?"}/{m.Architecture ?? "?"}").ToList();
-        throw new UnsupportedFormatException(url, [index.MediaType], $"the image index has no wasm platform entry (platforms: {string.Join(", ", platforms)})");
+        throw new UnsupportedFormatException(url, [index.MediaType],
+            $"the image index has no wasm (os wasi*, architecture wasm) or linux/amd64 entry to choose (platforms: {string.Join(", ", platforms)})");
     }
+
+    private static bool IsAttestation(OciDescriptor entry) =>
+        entry.ReferenceType == "attestation-manifest"
+        || (string.Equals(entry.Os, "unknown", StringComparison.Ordinal) && string.Equals(entry.Architecture, "unknown", StringComparison.Ordinal));
 
     private static OciDescriptor? Single(OciManifest manifest, string mediaType)
     {

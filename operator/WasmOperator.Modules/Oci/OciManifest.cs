@@ -80,6 +80,10 @@ internal sealed record OciManifest(string MediaType, OciDescriptor? Config, IRea
             architecture = platform.TryGetProperty("architecture", out var a) ? a.GetString() : null;
         }
 
-        return new OciDescriptor(mediaType, digest, size, os, architecture);
+        var referenceType = element.TryGetProperty("annotations", out var annotations) && annotations.ValueKind == JsonValueKind.Object
+            && annotations.TryGetProperty("vnd.docker.reference.type", out var r) && r.ValueKind == JsonValueKind.String
+                ? r.GetString()
+                : null;
+        return new OciDescriptor(mediaType, digest, size, os, architecture, referenceType);
     }
 }

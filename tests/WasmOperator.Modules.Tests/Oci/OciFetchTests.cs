@@ -123,6 +123,50 @@ public sealed class OciFetchTests(RegistryFixture fixture) : IClassFixture<Regis
     }
 
     [Fact]
+    public async Task An_image_index_pushed_by_docker_buildx_resolves_to_its_linux_amd64_image_as_in_Istio()
+    {
+        var module = TestModules.Create();
+        var imageDigest = await _push.PushImageAsync("buildx/plugin", "image", RegistryPusher.OciManifest, "application/vnd.oci.image.config.v1+json",
+            TestModules.Json("""{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"""),
+            ("application/vnd.oci.image.layer.v1.tar+gzip", TestModules.TarGz("plugin.wasm", module)));
+        // buildx's provenance: an in-toto layer with platform unknown/unknown, annotated as an attestation of the image.
+        var attestationDigest = await _push.PushImageAsync("buildx/plugin", "attestation", RegistryPusher.OciManifest, "application/vnd.oci.image.config.v1+json",
+            TestModules.Json("""{"architecture":"unknown","os":"unknown"}"""), ("application/vnd.in-toto+json", TestModules.Json("""{"_type":"https://in-toto.io/Statement/v0.1"}""")));
+        var index = $$$"""
+            {"schemaVersion":2,"mediaType":"{{{RegistryPusher.OciIndex}}}","manifests":[
+              {"mediaType":"{{{RegistryPusher.OciManifest}}}","digest":"{{{imageDigest}}}","size":1,"platform":{"architecture":"amd64","os":"linux"}},
+              {"mediaType":"{{{RegistryPusher.OciManifest}}}","digest":"{{{attestationDigest}}}","size":1,"platform":{"architecture":"unknown","os":"unknown"},
+               "annotations":{"vnd.docker.reference.digest":"{{{imageDigest}}}","vnd.docker.reference.type":"attestation-manifest"}}]}
+            """;
+        var indexDigest = await _push.PushManifestAsync("buildx/plugin", "v1", RegistryPusher.OciIndex, index);
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, Host));
+
+        var fetched = await fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{Host}/buildx/plugin:v1" }, default);
+
+        Assert.Equal(TestModules.Digest(module), fetched.ModuleDigest);
+        Assert.Equal(indexDigest, fetched.ManifestDigest);
+        Assert.Equal(ModuleFormat.ImageWithPluginWasm, fetched.Format);
+    }
+
+    [Fact]
+    public async Task An_image_index_with_two_non_wasm_platforms_and_no_linux_amd64_is_unsupported_naming_them()
+    {
+        var arm = await _push.PushImageAsync("noamd64/plugin", "arm64", RegistryPusher.OciManifest, "application/vnd.oci.image.config.v1+json",
+            TestModules.Json("""{"architecture":"arm64","os":"linux"}"""), ("application/vnd.oci.image.layer.v1.tar+gzip", TestModules.TarGz("plugin.wasm", TestModules.Create())));
+        var index = $$$"""
+            {"schemaVersion":2,"mediaType":"{{{RegistryPusher.OciIndex}}}","manifests":[
+              {"mediaType":"{{{RegistryPusher.OciManifest}}}","digest":"{{{arm}}}","size":1,"platform":{"architecture":"arm64","os":"linux"}},
+              {"mediaType":"{{{RegistryPusher.OciManifest}}}","digest":"{{{arm}}}","size":1,"platform":{"architecture":"s390x","os":"linux"}}]}
+            """;
+        await _push.PushManifestAsync("noamd64/plugin", "v1", RegistryPusher.OciIndex, index);
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, Host));
+
+        var error = await Assert.ThrowsAsync<UnsupportedFormatException>(() => fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{Host}/noamd64/plugin:v1" }, default));
+
+        Assert.Contains("no wasm (os wasi*, architecture wasm) or linux/amd64 entry to choose (platforms: linux/arm64, linux/s390x)", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_digest_reference_gets_the_pinned_manifest_after_the_tag_moved()
     {
         var first = TestModules.Create();
