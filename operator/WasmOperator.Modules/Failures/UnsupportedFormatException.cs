@@ -23,5 +23,5 @@ public sealed class UnsupportedFormatException : ModuleFetchException
             ? "point the url at a compiled Wasm module (a file that starts with \\0asm, such as a build's plugin.wasm)"
             : ModuleUrls.IsHttp(url)
                 ? "serve the compiled Wasm module itself (bytes that start with \\0asm) at this url, or use an oci:// url of a Wasm artifact"
-                : "publish the module as a CNCF Wasm artifact (application/wasm layer), an Istio or wasm-to-oci artifact, or an image whose last layer holds plugin.wasm";
+                : "publish the module as a CNCF Wasm artifact (application/wasm layer), an Istio or wasm-to-oci artifact, or an image whose last layer is a tar+gzip layer holding plugin.wasm";
 }

@@ -27,6 +27,13 @@ internal static class OciFormatSelector
             return (manifest.Layers[^1], ModuleFormat.ImageWithPluginWasm);
         }
 
+        if (manifest.Layers.Count > 0 && manifest.Layers[^1].MediaType is var last && last.Contains(".tar", StringComparison.Ordinal))
+        {
+            // Said so: such a layer may well hold plugin.wasm, and the generic advice ("an image whose last layer holds it") misled.
+            throw new UnsupportedFormatException(url, MediaTypesOf(manifest),
+                $"the image's last layer is {last}, and plugin.wasm is read only from a tar+gzip layer ({OciMediaTypes.OciLayerTarGzip} or {OciMediaTypes.DockerLayerTarGzip}), as Istio does; push the image with gzip-compressed layers");
+        }
+
         throw new UnsupportedFormatException(url, MediaTypesOf(manifest), "no layer holds a Wasm module in a supported format");
     }
 

@@ -237,6 +237,25 @@ public sealed class OciFetchTests(RegistryFixture fixture) : IClassFixture<Regis
     }
 
     [Fact]
+    public async Task An_image_whose_last_layer_is_an_uncompressed_tar_is_unsupported_saying_only_tar_gzip_is_read()
+    {
+        using var tar = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(new MemoryStream(TestModules.TarGz("plugin.wasm", TestModules.Create())), System.IO.Compression.CompressionMode.Decompress))
+        {
+            await gzip.CopyToAsync(tar);
+        }
+
+        await _push.PushImageAsync("plaintar/plugin", "v1", RegistryPusher.OciManifest, "application/vnd.oci.image.config.v1+json",
+            TestModules.Json("""{"architecture":"amd64","os":"linux"}"""), ("application/vnd.oci.image.layer.v1.tar", tar.ToArray()));
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, Host));
+
+        var error = await Assert.ThrowsAsync<UnsupportedFormatException>(() => fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{Host}/plaintar/plugin:v1" }, default));
+
+        Assert.Contains("the image's last layer is application/vnd.oci.image.layer.v1.tar, and plugin.wasm is read only from a tar+gzip layer", error.Message, StringComparison.Ordinal);
+        Assert.Contains("push the image with gzip-compressed layers", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task An_unknown_artifact_is_rejected_naming_the_media_types_seen()
     {
         await _push.PushImageAsync("unknown/artifact", "v1", RegistryPusher.OciManifest, "application/vnd.example.config+json",
