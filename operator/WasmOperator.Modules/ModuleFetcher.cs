@@ -255,6 +255,11 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
 
         if (expectedManifest is not null && expectedManifest != topDigest && expectedManifest != selectedDigest)
         {
+            if (IsModuleDigestOf(url, manifest, topDigest, expectedManifest))
+            {
+                throw ChecksumMismatchException.ModuleDigestGivenForOci(url, expectedManifest, topDigest);
+            }
+
             throw new ChecksumMismatchException(url, expectedManifest, topDigest, "the manifest digest");
         }
 
@@ -375,6 +380,27 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
             Format = format,
             MediaType = mediaType,
         };
+    }
+
+    /// <summary>
+    /// Whether <paramref name="digest"/> is the module's rather than the manifest's: the digest of the layer that holds
+    /// it, or of the plugin.wasm extracted from this manifest before (the cache knows it).
+    /// </summary>
+    private bool IsModuleDigestOf(string url, OciManifest manifest, string manifestDigest, string digest)
+    {
+        if (_cache.LookupManifest(manifestDigest)?.ModuleDigest == digest)
+        {
+            return true;
+        }
+
+        try
+        {
+            return OciFormatSelector.Select(url, manifest).Layer.Digest == digest;
+        }
+        catch (UnsupportedFormatException)
+        {
+            return false;
+        }
     }
 
     private static RegistryCredential? CredentialFor(ModuleRequest request, OciReference reference)

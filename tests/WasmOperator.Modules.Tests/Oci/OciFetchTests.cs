@@ -207,6 +207,40 @@ public sealed class OciFetchTests(RegistryFixture fixture) : IClassFixture<Regis
     }
 
     [Fact]
+    public async Task A_sha256_that_is_the_module_digest_of_an_oci_artifact_is_refused_giving_the_manifest_digest_to_use()
+    {
+        var module = TestModules.Create();
+        var manifestDigest = await _push.PushCncfAsync("moduledigest/plugin", "v1", module);
+        var moduleHex = TestModules.Digest(module)["sha256:".Length..];
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, Host));
+
+        var error = await Assert.ThrowsAsync<ChecksumMismatchException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{Host}/moduledigest/plugin:v1", Sha256 = moduleHex }, default));
+
+        Assert.Equal(TestModules.Digest(module), error.Expected);
+        Assert.Equal(manifestDigest, error.Actual);
+        Assert.Contains($"is the digest of the module in oci://{Host}/moduledigest/plugin:v1, not of its manifest", error.Message, StringComparison.Ordinal);
+        Assert.EndsWith($"set spec.sha256 to {manifestDigest["sha256:".Length..]}", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_sha256_that_is_the_plugin_wasm_digest_of_an_image_fetched_before_is_refused_giving_the_manifest_digest()
+    {
+        var module = TestModules.Create();
+        var manifestDigest = await _push.PushImageAsync("moduledigest/image", "v1", RegistryPusher.OciManifest, "application/vnd.oci.image.config.v1+json",
+            TestModules.Json("""{"architecture":"amd64","os":"linux"}"""), ("application/vnd.oci.image.layer.v1.tar+gzip", TestModules.TarGz("plugin.wasm", module)));
+        using var fetcher = new ModuleFetcher(FetcherFactory.Options(_cache.Path, Host));
+        var url = $"oci://{Host}/moduledigest/image:v1";
+        await fetcher.FetchAsync(new ModuleRequest { Url = url }, default);
+
+        var error = await Assert.ThrowsAsync<ChecksumMismatchException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = url, Sha256 = TestModules.Digest(module)["sha256:".Length..], PullPolicy = ModulePullPolicy.Always }, default));
+
+        Assert.Contains("not of its manifest", error.Message, StringComparison.Ordinal);
+        Assert.EndsWith($"set spec.sha256 to {manifestDigest["sha256:".Length..]}", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_sha256_that_is_not_the_manifest_digest_is_a_checksum_mismatch_carrying_both_digests()
     {
         var manifestDigest = await _push.PushCncfAsync("mismatch/plugin", "v1", TestModules.Create());
