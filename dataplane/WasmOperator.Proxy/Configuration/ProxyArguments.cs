@@ -119,6 +119,8 @@ internal static class ProxyArguments
                 : throw new FormatException($"'{v}': {ProxyOptions.NodeLabelsKey} holds the workload's labels, give each with --node-label KEY=VALUE");
         }),
         new("--max-body-bytes", "N", "largest body buffered for a plugin; a larger request gets 413 (1048576)", (o, v, _) => o.MaxBufferedBodyBytes = Integer(v, 0)),
+        new("--max-deferred-body-bytes", "N", "most body bytes kept, proxy-wide, for LOG_ONLY plugins whose request-headers pause is unresolved; past it a body is dropped for its plugin (67108864)",
+            (o, v, _) => o.MaxDeferredBodyBytes = Integer(v, 0)),
         new("--max-request-headers-kb", "N", "largest request line, and header fields together, in KiB; larger gets 414 or 431 (60)",
             (o, v, _) => o.MaxRequestHeadersKb = Integer(v, 1, 8192)),
         new("--max-concurrent-streams", "N", "HTTP/2 streams one client connection may have open at once (1024)",

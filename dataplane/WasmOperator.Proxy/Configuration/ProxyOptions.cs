@@ -79,6 +79,12 @@ internal sealed class ProxyOptions
     public int MaxBufferedBodyBytes { get; set; } = 1024 * 1024;
 
     /// <summary>
+    /// Most bytes of bodies kept, across the proxy, for LOG_ONLY plugins whose request-headers pause is unresolved (their
+    /// callbacks wait for it); a body that would pass it is dropped for its plugin and counted as <c>deferred_body_dropped</c>.
+    /// </summary>
+    public int MaxDeferredBodyBytes { get; set; } = 64 * 1024 * 1024;
+
+    /// <summary>
     /// Largest request head a client may send, in KiB, after Envoy's <c>max_request_headers_kb</c> (60 by default, at most
     /// 8192): the header fields together and any one field over HTTP/2 get 431 past it, a request line (its URL) 414.
     /// Envoy counts the line and the fields together; Kestrel bounds them apart, so an HTTP/1.1 head may reach twice this.

@@ -14,6 +14,9 @@ namespace WasmOperator.Proxy.Proxying;
 /// </summary>
 internal sealed partial class Exchange
 {
+    /// <summary>What a body dropped for a plugin whose callbacks wait is counted as (<see cref="DeferBody"/>).</summary>
+    public const string DeferredBodyDropped = "deferred_body_dropped";
+
     /// <summary>
     /// Keeps <paramref name="phase"/>'s headers or trailers callback for <paramref name="host"/>, with the map as it
     /// passes now; false when the plugin decided meanwhile and the callback runs now.
@@ -52,26 +55,60 @@ internal sealed partial class Exchange
 
     /// <summary>
     /// A body chunk kept for a plugin whose callbacks wait (<see cref="StreamHost.TryDefer"/> took its callback): it joins
-    /// the plugin's copy, delivered in one call when it resumes. Past the buffer limit, where the enforcing twin's stream
-    /// would have got its 413 (or 500), that is counted once and the plugin gets no more of this body.
+    /// the plugin's copy, delivered in one call when it resumes. Past <c>--max-body-bytes</c> for the body, or past the
+    /// proxy's budget for kept bodies (<see cref="DeferredBodyBudget"/>), what was kept of it goes and the plugin gets no
+    /// more of this body, counted once as <c>deferred_body_dropped</c>: not as a payload too large, which the enforcing
+    /// twin would not have hit (its pause holds the request body unread, and its response starts only after the resume).
     /// </summary>
     private void DeferBody(StreamHost host, LogOnlyBody copy, bool request, byte[] data)
     {
-        bool over;
+        bool dropped;
         lock (_state)
         {
-            copy.Append(data);
-            over = copy.View.Length > _options.MaxBufferedBodyBytes;
-            if (over)
+            dropped = copy.View.Length + data.Length > _options.MaxBufferedBodyBytes
+                || !Lingering.DeferredBodies.TryKeep(data.Length, _options.MaxDeferredBodyBytes);
+            if (dropped)
             {
+                Lingering.DeferredBodies.Return(copy.Kept);
+                copy.Kept = 0;
                 copy.Abandon();
+            }
+            else
+            {
+                copy.AppendKept(data);
+                copy.Kept += data.Length;
             }
         }
 
-        if (over)
+        if (dropped)
         {
-            RecordLogOnly(host, request ? "request_payload_too_large" : "response_payload_too_large");
+            RecordLogOnly(host, DeferredBodyDropped);
         }
+    }
+
+    /// <summary>
+    /// The callbacks kept for <paramref name="host"/> were dropped (it would have ended the stream, its pause timed out, the
+    /// proxy stops) or its context completes: the bodies kept for them go, and their bytes back to the budget.
+    /// </summary>
+    public void DropKeptBodies(StreamHost host)
+    {
+        lock (_state)
+        {
+            DropKept(host.LogOnlyRequestBody);
+            DropKept(host.LogOnlyResponseBody);
+        }
+    }
+
+    private void DropKept(LogOnlyBody? copy)
+    {
+        if (copy is not { Kept: > 0 })
+        {
+            return;
+        }
+
+        Lingering.DeferredBodies.Return(copy.Kept);
+        copy.Kept = 0;
+        copy.Abandon();
     }
 
     /// <summary>
@@ -96,6 +133,7 @@ internal sealed partial class Exchange
         finally
         {
             host.TakeDeferred(drop: true);
+            DropKeptBodies(host);
             _turn.Release();
         }
 
@@ -111,6 +149,13 @@ internal sealed partial class Exchange
             var request = phase == Phase.RequestBody;
             if ((request ? host.LogOnlyRequestBody : host.LogOnlyResponseBody) is { Abandoned: false } copy)
             {
+                lock (_state)
+                {
+                    Lingering.DeferredBodies.Return(copy.Kept);
+                    copy.Kept = 0;
+                    copy.Settle();
+                }
+
                 DeliverBody(host, stream, request, copy, callback.EndOfStream);
             }
 

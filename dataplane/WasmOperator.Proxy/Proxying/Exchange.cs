@@ -1848,6 +1848,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 {
                     continue;
                 }
+
+                DropKeptBodies(host);
             }
 
             host.Stream?.Complete();

@@ -15,6 +15,9 @@ internal sealed partial class LingeringContexts(ILogger<LingeringContexts> log)
 
     private readonly ConcurrentDictionary<StreamHost, byte> _hosts = new();
 
+    /// <summary>The bytes of bodies kept for LOG_ONLY plugins' callbacks that wait on their decision, proxy-wide.</summary>
+    public DeferredBodyBudget DeferredBodies { get; } = new();
+
     /// <summary>Contexts waiting now.</summary>
     public int Count => _hosts.Count;
 

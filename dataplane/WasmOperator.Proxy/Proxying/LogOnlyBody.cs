@@ -21,6 +21,24 @@ internal sealed class LogOnlyBody
     /// <summary>The plugin held more than the proxy buffers: it gets no more of this body.</summary>
     public bool Abandoned { get; private set; }
 
+    /// <summary>
+    /// Bytes of <see cref="View"/> kept while the plugin's callbacks wait on its decision, taken from the proxy's
+    /// <see cref="DeferredBodyBudget"/>: kept once, in the view alone, until delivered (<see cref="Settle"/>).
+    /// </summary>
+    public long Kept { get; set; }
+
+    /// <summary>Adds a chunk kept for a callback that waits: to the view alone, one copy while it waits.</summary>
+    public void AppendKept(ReadOnlySpan<byte> chunk) => View.Append(chunk);
+
+    /// <summary>The kept bytes are about to be delivered: what the plugin rewrites of them can be told from then on.</summary>
+    public void Settle()
+    {
+        if (_received.Length < View.Length)
+        {
+            _received.Append(View.Span[_received.Length..]);
+        }
+    }
+
     /// <summary>Adds a chunk to what the plugin holds (to nothing when it let the previous ones go).</summary>
     public void Append(ReadOnlySpan<byte> chunk)
     {

@@ -493,6 +493,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
         }
 
         exchange.Lingering.Remove(this);
+        exchange.DropKeptBodies(this);
         if (timedOut)
         {
             exchange.RecordLogOnly(this, "pause_timeout");
@@ -525,6 +526,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
         }
 
         exchange.Lingering.Remove(this);
+        exchange.DropKeptBodies(this);
         Entry.Metrics.LogOnlyAction(LingeringContexts.DroppedAtShutdown).Inc();
         Stream?.Complete();
         Interlocked.Exchange(ref _lingerHolds, null)?.Release();
@@ -541,7 +543,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
         string? action = null;
         var headersEdited = false;
         LogOnlyBody? body = null;
-        bool decided, drain = false;
+        bool decided, drain = false, dropped = false;
         lock (_gate)
         {
             switch (signal)
@@ -549,12 +551,12 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
                 case { Kind: StreamSignalKind.LocalResponse }:
                     action = "local_response";
                     _held = 0;
-                    DropDeferred();
+                    dropped = DropDeferred();
                     break;
                 case { Kind: StreamSignalKind.Close }:
                     action = "close_stream";
                     _held = 0;
-                    DropDeferred();
+                    dropped = DropDeferred();
                     break;
                 case { Kind: StreamSignalKind.Continue, Request: { } request }:
                     var (headers, bodyHeld) = request ? (RequestHeld, RequestBodyHeld) : (ResponseHeld, ResponseBodyHeld);
@@ -587,7 +589,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
                 default:
                     // It failed: nothing more of it is counted (the failure is, as such).
                     _held = 0;
-                    DropDeferred();
+                    dropped = DropDeferred();
                     break;
             }
 
@@ -609,6 +611,11 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
             // for it wait for the exchange's turn.
             exchange.Lingering.Remove(this);
             ThreadPool.UnsafeQueueUserWorkItem(static host => host.Drain(), this, preferLocal: false);
+        }
+
+        if (dropped)
+        {
+            exchange.DropKeptBodies(this);
         }
 
         if (action is not null)
@@ -637,10 +644,13 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     private void Drain() => exchange.DrainDeferred(this);
 
     /// <summary>The plugin would have ended the stream: the callbacks that waited for it never come (caller holds the gate).</summary>
-    private void DropDeferred()
+    /// <returns>True when callbacks waited: the bodies kept for them go too (<see cref="Exchange.DropKeptBodies"/>, outside the gate).</returns>
+    private bool DropDeferred()
     {
+        var waited = _defers || _deferred is { Count: > 0 };
         _defers = false;
         _deferred?.Clear();
+        return waited;
     }
 
     /// <summary>The wait slot of <paramref name="request"/>'s direction (caller holds the gate).</summary>

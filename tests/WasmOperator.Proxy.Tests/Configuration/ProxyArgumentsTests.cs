@@ -16,7 +16,7 @@ public sealed class ProxyArgumentsTests
             "--cluster", "auth=https://auth.example:8443/base", "--route=/api=auth", "--node-label", "app=web", "--node-label", "empty=",
             "--node-meta", "NAMESPACE=shop", "--node-meta=WORKLOAD_NAME=web", "--node-id", "sidecar~10.0.0.7~web-1.shop~shop.svc.cluster.local",
             "--shards", "3", "--upstream-timeout", "2.5", "--drain-time", "0", "--inline-io", "false", "--http1-forwarder", "false", "--plugins", "p.yaml",
-            "--max-callout-response-bytes", "4096",
+            "--max-callout-response-bytes", "4096", "--max-deferred-body-bytes", "65536",
         ]);
 
         Assert.Equal((8001, 0, 8000, 8002), (options.Port, options.H2cPort, options.AdminPort, options.StatusPort));
@@ -34,6 +34,7 @@ public sealed class ProxyArgumentsTests
         Assert.False(options.Http1Forwarder);
         Assert.Equal("p.yaml", options.PluginsFile);
         Assert.Equal(4096, options.MaxCalloutResponseBytes);
+        Assert.Equal(65536, options.MaxDeferredBodyBytes);
     }
 
     [Theory]

@@ -102,7 +102,7 @@ public sealed class LogOnlyDeferredCallbacksTests
     }
 
     [Fact]
-    public async Task Bodies_past_the_buffer_limit_while_a_log_only_plugin_waits_are_counted_once_and_not_delivered()
+    public async Task Bodies_past_the_buffer_limit_while_a_log_only_plugin_waits_are_dropped_counted_once_and_not_delivered()
     {
         await using var authorizer = await GatedAuthorizer.StartAsync();
         await using var proxy = await StartAsync(authorizer, o => o.MaxBufferedBodyBytes = 4);
@@ -113,11 +113,38 @@ public sealed class LogOnlyDeferredCallbacksTests
 
         Assert.Equal(HttpStatusCode.OK, status);
         await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("stream deleted")), "the stream context to go");
-        // Enforcing, buffering each body behind the paused filter would have hit the limit (413, 500): no body for the plugin.
         Assert.Equal(["cb:request_headers", "cb:resumed", "cb:response_headers", "cb:on_log"], Callbacks(proxy));
+        // Not a payload too large: the enforcing twin's pause holds the request body unread, and its response would start
+        // only after the resume.
         var metrics = await proxy.MetricsAsync();
-        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/record\",action=\"request_payload_too_large\"} 1\n", metrics, StringComparison.Ordinal);
-        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/record\",action=\"response_payload_too_large\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/record\",action=\"deferred_body_dropped\"} 2\n", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("payload_too_large", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Bodies_past_the_proxys_budget_for_kept_bodies_are_dropped_and_delivered_ones_give_their_bytes_back()
+    {
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        // Room for one request body ("hello") and not for the response's after it.
+        await using var proxy = await StartAsync(authorizer, o => o.MaxDeferredBodyBytes = 8);
+
+        for (var n = 1; n <= 2; n++)
+        {
+            var (status, _) = await PostAsync(proxy, "allow");
+            await authorizer.Asked.Task.WaitAsync(Patience);
+            authorizer.Open();
+
+            Assert.Equal(HttpStatusCode.OK, status);
+            await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Lines.Count(l => l.Contains("stream deleted", StringComparison.Ordinal)) == n), "the stream context to go");
+            authorizer.Renew();
+        }
+
+        // The second request's body is kept as the first's was: the first gave its bytes back when delivered.
+        Assert.Equal(
+            ["cb:request_headers", "cb:resumed", "cb:request_body 5 eos", "cb:response_headers", "cb:on_log",
+             "cb:request_headers", "cb:resumed", "cb:request_body 5 eos", "cb:response_headers", "cb:on_log"],
+            Callbacks(proxy));
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/record\",action=\"deferred_body_dropped\"} 2\n", await proxy.MetricsAsync(), StringComparison.Ordinal);
     }
 
     private static Task<ProxyHarness> StartAsync(GatedAuthorizer authorizer, Action<WasmOperator.Proxy.Configuration.ProxyOptions>? configure = null) =>
