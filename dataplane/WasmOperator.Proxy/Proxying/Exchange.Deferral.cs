@@ -14,6 +14,9 @@ namespace WasmOperator.Proxy.Proxying;
 /// </summary>
 internal sealed partial class Exchange
 {
+    /// <summary>How long a plugin's pause may last, where an enforcing one ends the stream with a 503.</summary>
+    public TimeSpan PauseTimeout => _options.PauseTimeout;
+
     /// <summary>What a body dropped for a plugin whose callbacks wait is counted as (<see cref="DeferBody"/>).</summary>
     public const string DeferredBodyDropped = "deferred_body_dropped";
 

@@ -1568,7 +1568,11 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
         if (host.DefersCallbacks && host.TryDefer(request ? Phase.RequestBody : Phase.ResponseBody, endOfStream, map: null))
         {
-            DeferBody(host, copy, request, data);
+            if (!host.PauseEnded)
+            {
+                DeferBody(host, copy, request, data);
+            }
+
             return;
         }
 
@@ -2136,7 +2140,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             return;
         }
 
-        host.WouldHaveEnded = action is "local_response" or "close_stream";
+        host.WouldHaveEnded = action is "local_response" or "close_stream" or "pause_timeout";
         host.Entry.Metrics.LogOnlyAction(action).Inc();
         string? path;
         lock (_state)

@@ -71,6 +71,11 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     private bool _completeAfterDrain;
     private List<DeferredCallback>? _deferred;
 
+    // The plugin's pause reached the pause timeout before it decided (PauseTimedOut): its stream is over for it, as the
+    // enforcing twin's got the 503 there; a later decision, and the callbacks that waited, come to nothing. Under _gate;
+    // read without it by the body callbacks that check whether to keep a chunk.
+    private volatile bool _timedOut;
+
     public ChainEntry Entry { get; } = entry;
 
     public HttpStream? Stream { get; set; }
@@ -298,6 +303,9 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     /// </summary>
     public bool DefersCallbacks => _defers || _draining;
 
+    /// <summary>This LOG_ONLY plugin's pause timed out before it decided: it gets nothing more of the stream (<see cref="TryDefer"/>).</summary>
+    public bool PauseEnded => _timedOut;
+
     /// <summary>
     /// Keeps a callback for later when this LOG_ONLY plugin's request-headers pause is unresolved, or the callbacks kept
     /// are still being delivered: false when it runs now. A body callback joins one that waits right before it (its
@@ -313,19 +321,33 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
                 return false;
             }
 
-            var deferred = _deferred ??= new List<DeferredCallback>(4);
-            var callback = new DeferredCallback(phase, endOfStream, map);
-            if (map is null && deferred.Count > 0 && deferred[^1].Phase == phase)
+            if (_timedOut)
             {
-                deferred[^1] = callback;
-            }
-            else
-            {
-                deferred.Add(callback);
+                // Its enforcing twin's stream got the 503 at the timeout: nothing more of it comes to the plugin.
+                return true;
             }
 
-            return true;
+            if (_draining || !PauseTimedOut())
+            {
+                var deferred = _deferred ??= new List<DeferredCallback>(4);
+                var callback = new DeferredCallback(phase, endOfStream, map);
+                if (map is null && deferred.Count > 0 && deferred[^1].Phase == phase)
+                {
+                    deferred[^1] = callback;
+                }
+                else
+                {
+                    deferred.Add(callback);
+                }
+
+                return true;
+            }
         }
+
+        // The request outlasted the pause timeout with the plugin undecided: enforcing, the 503 came here.
+        exchange.DropKeptBodies(this);
+        exchange.RecordLogOnly(this, "pause_timeout");
+        return true;
     }
 
     /// <summary>
@@ -462,9 +484,13 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
                 exchange.Lingering.Add(this);
                 return true;
             }
+
+            // It paused for longer than the request took and the pause timeout both: an enforcing pause had timed out, and
+            // a decision that still comes (its callout's answer) must not deliver what waited to a completed context.
+            EndPause();
         }
 
-        // It paused for longer than the request took and the pause timeout both: an enforcing pause had timed out.
+        exchange.DropKeptBodies(this);
         exchange.RecordLogOnly(this, "pause_timeout");
         return false;
     }
@@ -487,8 +513,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
             if (timedOut)
             {
                 // Enforcing, the stream would have got the 503 with these callbacks still waiting.
-                _defers = false;
-                _deferred?.Clear();
+                EndPause();
             }
         }
 
@@ -543,11 +568,25 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
         string? action = null;
         var headersEdited = false;
         LogOnlyBody? body = null;
-        bool decided, drain = false, dropped = false;
+        bool decided, drain = false, dropped = false, timedOut = false;
         lock (_gate)
         {
+            if (_timedOut)
+            {
+                return; // its stream is over for it: the pause timed out first
+            }
+
+            if (PauseTimedOut())
+            {
+                // Decided after the pause timeout while the request was still under way: enforcing, the 503 came first.
+                timedOut = true;
+                signal = StreamSignal.TimedOut;
+            }
+
             switch (signal)
             {
+                case { Kind: StreamSignalKind.TimedOut }:
+                    break; // the pause ended there (PauseTimedOut): what the plugin decided after comes to nothing
                 case { Kind: StreamSignalKind.LocalResponse }:
                     action = "local_response";
                     _held = 0;
@@ -613,9 +652,14 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
             ThreadPool.UnsafeQueueUserWorkItem(static host => host.Drain(), this, preferLocal: false);
         }
 
-        if (dropped)
+        if (dropped || timedOut)
         {
             exchange.DropKeptBodies(this);
+        }
+
+        if (timedOut)
+        {
+            exchange.RecordLogOnly(this, "pause_timeout");
         }
 
         if (action is not null)
@@ -651,6 +695,34 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
         _defers = false;
         _deferred?.Clear();
         return waited;
+    }
+
+    /// <summary>
+    /// True, once, when this plugin's unresolved pause has lasted the pause timeout, where an enforcing pause ends the
+    /// stream: the pause ends (<see cref="EndPause"/>) and the caller counts <c>pause_timeout</c> (caller holds the gate).
+    /// </summary>
+    private bool PauseTimedOut()
+    {
+        if (_timedOut || _held == 0 || Stopwatch.GetElapsedTime(_heldSince) < exchange.PauseTimeout)
+        {
+            return false;
+        }
+
+        EndPause();
+        return true;
+    }
+
+    /// <summary>
+    /// The pause timed out: nothing pauses any more, what waited for the decision never comes, and nor does anything
+    /// after it (<see cref="TryDefer"/> takes each later callback and drops it), as the stream ended there for its
+    /// enforcing twin (caller holds the gate).
+    /// </summary>
+    private void EndPause()
+    {
+        _timedOut = true;
+        _held = 0;
+        _defers = true;
+        _deferred?.Clear();
     }
 
     /// <summary>The wait slot of <paramref name="request"/>'s direction (caller holds the gate).</summary>

@@ -102,6 +102,28 @@ public sealed class LogOnlyDeferredCallbacksTests
     }
 
     [Fact]
+    public async Task A_log_only_plugin_that_resumes_after_its_pause_timed_out_while_the_request_is_under_way_gets_none_of_the_later_callbacks()
+    {
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await StartAsync(authorizer, o => o.PauseTimeout = TimeSpan.FromSeconds(1));
+
+        // The upstream holds its answer past the pause timeout, and the plugin resumes only then: enforcing, its stream
+        // had got the 503 at the timeout.
+        var pending = PostAsync(proxy, "allow", "/slow");
+        await proxy.Upstream.SlowStarted.Task.WaitAsync(Patience);
+        await Task.Delay(TimeSpan.FromSeconds(1.2));
+        authorizer.Open();
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(Callbacks(proxy).Contains("cb:resumed")), "the plugin to resume");
+        proxy.Upstream.ReleaseSlow();
+        var (status, _) = await pending;
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("stream deleted")), "the stream context to go");
+        Assert.Equal(["cb:request_headers", "cb:resumed", "cb:on_log"], Callbacks(proxy));
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/record\",action=\"pause_timeout\"} 1\n", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Bodies_past_the_buffer_limit_while_a_log_only_plugin_waits_are_dropped_counted_once_and_not_delivered()
     {
         await using var authorizer = await GatedAuthorizer.StartAsync();
