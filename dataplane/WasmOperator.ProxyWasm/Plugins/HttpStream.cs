@@ -91,6 +91,13 @@ public sealed class HttpStream : IDisposable
             return FilterResult.Failed(_failure);
         }
 
+        if (Volatile.Read(ref _completed))
+        {
+            // on_delete ran: the plugin no longer knows the context id (an SDK traps on it), and the host's request may be
+            // another one by now. A late caller is a host bug; it gets a failure, and the plugin is not called.
+            return FilterResult.Failed(new PluginFailure(TrapKind.Unavailable, name, "the stream context was already completed"));
+        }
+
         if (_shard is not { } shard || _context is not { } context)
         {
             return FilterResult.Failed(PluginShard.Unavailable(null));
@@ -155,7 +162,7 @@ public sealed class HttpStream : IDisposable
             return;
         }
 
-        _completed = true;
+        Volatile.Write(ref _completed, true);
         if (_failure is not null || _shard is null || _context is null)
         {
             return;

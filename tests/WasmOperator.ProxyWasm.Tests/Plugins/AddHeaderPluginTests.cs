@@ -39,6 +39,23 @@ public class AddHeaderPluginTests
     }
 
     [Fact]
+    public void A_callback_after_the_stream_completed_fails_without_calling_the_plugin()
+    {
+        var pluginHost = new TestPluginHost();
+        using var plugin = Load(pluginHost);
+        var request = new TestStreamHost();
+        using var stream = plugin.CreateHttpStream(request);
+        stream.OnRequestHeaders(endOfStream: true);
+        stream.Complete();
+
+        // The context was deleted: the plugin, which no longer knows it (the SDK traps on its id, and the shard had to be
+        // rebuilt), is not asked, and the response is not touched.
+        Assert.Equal(FilterStatus.Failed, stream.OnResponseHeaders(endOfStream: true).Status);
+        Assert.Equal(1, plugin.HealthyShards);
+        Assert.Null(request.ResponseHeaders.Get("hello"));
+    }
+
+    [Fact]
     public void Add_header_uses_its_configuration_as_the_header_value()
     {
         using var plugin = Load(new TestPluginHost(), "from-config");
