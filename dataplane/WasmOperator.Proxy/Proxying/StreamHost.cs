@@ -620,8 +620,11 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
                     if (request && _defers && (_held & RequestHeld) == 0)
                     {
                         // What waited for this decision is delivered now, in order, as to an enforcing plugin that resumed.
-                        _defers = false;
+                        // _draining first: DefersCallbacks and the exchange's Complete read both flags without the gate,
+                        // and must never see both false while a drain is due (a body would run before what waited, a
+                        // context complete under the drain).
                         drain = _draining = _deferred is { Count: > 0 };
+                        _defers = false;
                     }
 
                     break;
