@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using WasmOperator.ProxyWasm.Host;
 using WasmOperator.ProxyWasm.Plugins;
 using WasmOperator.ProxyWasm.Runtime;
@@ -120,27 +121,40 @@ internal sealed partial class Exchange
     /// </summary>
     public void DrainDeferred(StreamHost host) => _ = DrainDeferredAsync(host);
 
+    /// <summary>
+    /// Nobody awaits this (the decision came in a callout's answer): what fails here is logged, not left to become an
+    /// unobserved task exception, and the context is still completed if its exchange is over (its plugin let go).
+    /// </summary>
     private async Task DrainDeferredAsync(StreamHost host)
     {
-        await _turn.WaitAsync().ConfigureAwait(false);
         try
         {
-            while (host.TakeDeferred() is { } next)
+            await _turn.WaitAsync().ConfigureAwait(false);
+            try
             {
-                if (host.Stream is { Failure: null } stream)
+                while (host.TakeDeferred() is { } next)
                 {
-                    Deliver(host, stream, next);
+                    if (host.Stream is { Failure: null } stream)
+                    {
+                        Deliver(host, stream, next);
+                    }
                 }
             }
+            finally
+            {
+                host.TakeDeferred(drop: true);
+                DropKeptBodies(host);
+                _turn.Release();
+            }
+        }
+        catch (Exception ex)
+        {
+            LogDeliveryFailed(_log, host.Entry.Spec.Key, ex.ToString());
         }
         finally
         {
-            host.TakeDeferred(drop: true);
-            DropKeptBodies(host);
-            _turn.Release();
+            host.Drained(_options.PauseTimeout);
         }
-
-        host.Drained(_options.PauseTimeout);
     }
 
     /// <summary>One kept callback, on the plugin's own copies; what it would have done is counted as it is when it runs at once.</summary>
@@ -231,4 +245,7 @@ internal sealed partial class Exchange
             return (RequestHeaders.Get(":method") ?? "", RequestHeaders.Get(":path") ?? "");
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "LOG_ONLY plugin {Plugin}: the callbacks kept for it until it decided were not all delivered: {Failure}")]
+    private static partial void LogDeliveryFailed(ILogger logger, string plugin, string failure);
 }
