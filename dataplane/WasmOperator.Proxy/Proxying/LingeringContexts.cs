@@ -15,13 +15,32 @@ internal sealed partial class LingeringContexts(ILogger<LingeringContexts> log)
 
     private readonly ConcurrentDictionary<StreamHost, byte> _hosts = new();
 
+    // Set once by DropAll: a context that would start to linger after it (its request still unwinding after the drain)
+    // is dropped at once. The lock orders an Add against the closing, so each is either in the set DropAll walks or refused.
+    private readonly Lock _closing = new();
+    private bool _closed;
+
     /// <summary>The bytes of bodies kept for LOG_ONLY plugins' callbacks that wait on their decision, proxy-wide.</summary>
     public DeferredBodyBudget DeferredBodies { get; } = new();
 
     /// <summary>Contexts waiting now.</summary>
     public int Count => _hosts.Count;
 
-    public void Add(StreamHost host) => _hosts.TryAdd(host, 0);
+    /// <summary>Keeps <paramref name="host"/> until it stops lingering; false once the proxy stopped (<see cref="DropLate"/>).</summary>
+    public bool TryAdd(StreamHost host)
+    {
+        lock (_closing)
+        {
+            return !_closed && _hosts.TryAdd(host, 0);
+        }
+    }
+
+    /// <summary>A context that would have started to linger after <see cref="DropAll"/>: counted and logged as those were.</summary>
+    public void DropLate(StreamHost host)
+    {
+        host.Entry.Metrics.LogOnlyAction(DroppedAtShutdown).Inc();
+        LogDropped(log, host.Entry.Spec.Key, 1, DroppedAtShutdown);
+    }
 
     public void Remove(StreamHost host) => _hosts.TryRemove(host, out _);
 
@@ -31,6 +50,11 @@ internal sealed partial class LingeringContexts(ILogger<LingeringContexts> log)
     /// </summary>
     public void DropAll()
     {
+        lock (_closing)
+        {
+            _closed = true;
+        }
+
         Dictionary<string, int>? dropped = null;
         foreach (var (host, _) in _hosts)
         {

@@ -459,6 +459,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     /// </summary>
     public bool Linger(TimeSpan pauseTimeout)
     {
+        var late = false;
         lock (_gate)
         {
             if (_draining)
@@ -477,17 +478,35 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
             var left = pauseTimeout - Stopwatch.GetElapsedTime(_heldSince);
             if (left > TimeSpan.Zero)
             {
-                // The request, which held the chain and so the plugin's VMs, is over: the linger holds the plugin itself, or
-                // a reload retiring the chain meanwhile would dispose the VM under the context, never to get on_done/on_log.
-                _lingerHolds = Entry.Loaded is { } loaded && loaded.TryRetain() ? loaded : null;
-                _linger = new Timer(static state => ((StreamHost)state!).EndLinger(timedOut: true), this, left, Timeout.InfiniteTimeSpan);
-                exchange.Lingering.Add(this);
-                return true;
-            }
+                if (exchange.Lingering.TryAdd(this))
+                {
+                    // The request, which held the chain and so the plugin's VMs, is over: the linger holds the plugin itself, or
+                    // a reload retiring the chain meanwhile would dispose the VM under the context, never to get on_done/on_log.
+                    _lingerHolds = Entry.Loaded is { } loaded && loaded.TryRetain() ? loaded : null;
+                    _linger = new Timer(static state => ((StreamHost)state!).EndLinger(timedOut: true), this, left, Timeout.InfiniteTimeSpan);
+                    return true;
+                }
 
-            // It paused for longer than the request took and the pause timeout both: an enforcing pause had timed out, and
-            // a decision that still comes (its callout's answer) must not deliver what waited to a completed context.
-            EndPause();
+                // The proxy stopped already (this request was still unwinding): dropped undecided at once, as those that
+                // lingered then were (DropAtShutdown).
+                late = true;
+                _held = 0;
+                DropDeferred();
+                WouldHaveEnded = true;
+            }
+            else
+            {
+                // It paused for longer than the request took and the pause timeout both: an enforcing pause had timed out,
+                // and a decision that still comes (its callout's answer) must not deliver what waited to a completed context.
+                EndPause();
+            }
+        }
+
+        if (late)
+        {
+            exchange.DropKeptBodies(this);
+            exchange.Lingering.DropLate(this);
+            return false;
         }
 
         exchange.DropKeptBodies(this);
