@@ -518,7 +518,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     /// Ends a linger (<see cref="Linger"/>), once: the plugin decided, or its pause timed out (<paramref name="timedOut"/>),
     /// which is counted as the 503 an enforcing plugin's stream would have got. Its stream context goes.
     /// </summary>
-    private void EndLinger(bool timedOut = false)
+    private void EndLinger(bool timedOut)
     {
         lock (_gate)
         {
@@ -527,8 +527,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
                 return;
             }
 
-            _linger = null;
-            timer.Dispose();
+            TakeLinger(timer);
             if (timedOut)
             {
                 // Enforcing, the stream would have got the 503 with these callbacks still waiting.
@@ -536,6 +535,19 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
             }
         }
 
+        FinishLinger(timedOut);
+    }
+
+    /// <summary>The linger is over, once: its timer goes (caller holds the gate).</summary>
+    private void TakeLinger(ITimer timer)
+    {
+        _linger = null;
+        timer.Dispose();
+    }
+
+    /// <summary>What ends a linger taken under the gate (<see cref="TakeLinger"/>): the context completes, its plugin is let go.</summary>
+    private void FinishLinger(bool timedOut)
+    {
         exchange.Lingering.Remove(this);
         exchange.DropKeptBodies(this);
         if (timedOut)
@@ -587,7 +599,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
         string? action = null;
         var headersEdited = false;
         LogOnlyBody? body = null;
-        bool decided, drain = false, dropped = false, timedOut = false;
+        bool decided = false, drain = false, dropped = false, timedOut = false;
         lock (_gate)
         {
             if (_timedOut)
@@ -654,14 +666,20 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
                     break;
             }
 
-            decided = _held == 0 && _linger is not null;
-            if (decided && _draining && _linger is { } timer)
+            // The linger is taken here, with the decision: a shutdown or the pause timer meanwhile finds none, so the
+            // stream is not also counted as dropped_at_shutdown or pause_timeout.
+            if (_held == 0 && _linger is { } timer)
             {
-                // The context completes after the delivery (Drained), not before it, and its pause no longer times out.
-                timer.Dispose();
-                _linger = null;
-                _completeAfterDrain = true;
-                decided = false;
+                TakeLinger(timer);
+                // While the delivery runs, the context completes after it (Drained), not before it.
+                if (_draining)
+                {
+                    _completeAfterDrain = true;
+                }
+                else
+                {
+                    decided = true;
+                }
             }
         }
 
@@ -701,7 +719,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
 
         if (decided)
         {
-            EndLinger();
+            FinishLinger(timedOut: false);
         }
     }
 
