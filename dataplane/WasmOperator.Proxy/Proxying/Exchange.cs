@@ -735,7 +735,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             ResponseHeaders = headers;
             foreach (var host in _hosts)
             {
-                host.ResponseHeaders = headers;
+                // A LOG_ONLY plugin gets its copy as its callback runs (PrepareCopies, or Defer's, later): until then a
+                // callout's answer of its must not reach the real map.
+                if (!host.Entry.LogOnly)
+                {
+                    host.ResponseHeaders = headers;
+                }
             }
         }
 
@@ -1755,7 +1760,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     ResponseTrailers = null;
                     foreach (var host in _hosts)
                     {
-                        host.ResponseHeaders = headers;
+                        // A LOG_ONLY plugin reads the reply on its own copy (its on_log), never the real map; one whose
+                        // callbacks wait has none until they run.
+                        host.ResponseHeaders = !host.Entry.LogOnly ? headers : host.DefersCallbacks ? null : Copy(headers);
                         host.ResponseTrailers = null;
                     }
 
@@ -1788,7 +1795,11 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             ResponseHeaders = headers;
             foreach (var host in _hosts)
             {
-                host.ResponseHeaders = headers;
+                // A LOG_ONLY plugin gets its copy as its callback runs (PrepareCopies).
+                if (!host.Entry.LogOnly)
+                {
+                    host.ResponseHeaders = headers;
+                }
             }
 
             SetStatus(Context.Response, headers.Get(":status"));

@@ -169,6 +169,34 @@ public sealed class LogOnlyDeferredCallbacksTests
         Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/record\",action=\"deferred_body_dropped\"} 2\n", await proxy.MetricsAsync(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_log_only_plugin_whose_callbacks_wait_cannot_edit_the_real_response_headers_from_its_callouts_answer()
+    {
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var gate = await GatedAuthorizer.StartAsync();
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(
+                Plugin("edit", Wat("edit_response_headers_after_callout"), "edit", extra: "mode: LOG_ONLY"),
+                Plugin("hold", Wat("pause_response_headers_for_callout"), "hold")),
+            o =>
+            {
+                o.Clusters["authz"] = authorizer.Address;
+                o.Clusters["gated"] = gate.Address;
+            });
+
+        // The response headers wait at the enforcing plugin (it runs first on the response) while the LOG_ONLY plugin's
+        // callout answers and adds a response header: its response headers callback has not run, so it has no map yet.
+        var pending = proxy.GetAsync("/orders");
+        await gate.Asked.Task.WaitAsync(Patience);
+        authorizer.Open();
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("edited")), "the LOG_ONLY plugin's callout to answer");
+        gate.Open();
+        var (response, _) = await pending;
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.False(response.Headers.Contains("x-log-only-edit"), response.Headers.ToString());
+    }
+
     private static Task<ProxyHarness> StartAsync(GatedAuthorizer authorizer, Action<WasmOperator.Proxy.Configuration.ProxyOptions>? configure = null) =>
         ProxyHarness.StartAsync(
             Yaml(Plugin("record", Wat("record_callbacks_after_callout"), "record", extra: "mode: LOG_ONLY")),
