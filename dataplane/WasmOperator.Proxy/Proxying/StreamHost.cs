@@ -308,7 +308,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
 
     /// <summary>
     /// Keeps a callback for later when this LOG_ONLY plugin's request-headers pause is unresolved, or the callbacks kept
-    /// are still being delivered: false when it runs now. A body callback joins one that waits right before it (its
+    /// are still being delivered: false when it runs now. A body callback joins the one of its body that waits, if any (its
     /// bytes joined the plugin's copy), as Envoy delivers a body buffered behind a stopped filter in one call. Called
     /// under the exchange's turn, which the delivery holds too.
     /// </summary>
@@ -331,9 +331,10 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
             {
                 var deferred = _deferred ??= new List<DeferredCallback>(4);
                 var callback = new DeferredCallback(phase, endOfStream, map);
-                if (map is null && deferred.Count > 0 && deferred[^1].Phase == phase)
+                if (map is null && BodyEntry(deferred, phase) is var at and >= 0)
                 {
-                    deferred[^1] = callback;
+                    // Its bytes joined the plugin's copy, which that entry delivers whole: it takes this chunk's end.
+                    deferred[at] = callback;
                 }
                 else
                 {
@@ -348,6 +349,23 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
         exchange.DropKeptBodies(this);
         exchange.RecordLogOnly(this, "pause_timeout");
         return true;
+    }
+
+    /// <summary>
+    /// Where the body callback of <paramref name="phase"/> waits, -1 if none does: one per body, wherever the other
+    /// direction's callbacks came meanwhile (on a duplex stream the response may start while the request body goes on).
+    /// </summary>
+    private static int BodyEntry(List<DeferredCallback> deferred, Exchange.Phase phase)
+    {
+        for (var n = deferred.Count - 1; n >= 0; n--)
+        {
+            if (deferred[n].Phase == phase)
+            {
+                return n;
+            }
+        }
+
+        return -1;
     }
 
     /// <summary>

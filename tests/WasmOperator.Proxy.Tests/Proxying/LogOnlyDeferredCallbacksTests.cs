@@ -197,6 +197,39 @@ public sealed class LogOnlyDeferredCallbacksTests
         Assert.False(response.Headers.Contains("x-log-only-edit"), response.Headers.ToString());
     }
 
+    [Fact]
+    public async Task A_body_that_goes_on_after_the_response_started_is_delivered_in_one_call_when_the_plugin_resumes()
+    {
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var echo = new EchoUpstream(close: true);
+        await using var proxy = await StartAsync(authorizer, o => o.Clusters[WasmOperator.Proxy.Configuration.ProxyOptions.DefaultCluster] = echo.Address);
+
+        // The upstream echoes the request body as it reads it: the response starts (headers and "hello" back) while the
+        // request body is still being sent, so each body's callbacks wait on both sides of the response headers'.
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync("POST /echo HTTP/1.1\r\nHost: a\r\nx-decide: allow\r\nContent-Length: 10\r\nConnection: close\r\n\r\nhello"u8.ToArray());
+        var received = new List<byte>();
+        var buffer = new byte[4096];
+        while (!Encoding.ASCII.GetString([.. received]).Contains("hello", StringComparison.Ordinal))
+        {
+            var n = await stream.ReadAsync(buffer).AsTask().WaitAsync(Patience);
+            Assert.True(n > 0, "the proxy closed before the echo of the first half");
+            received.AddRange(buffer.AsSpan(0, n).ToArray());
+        }
+
+        await stream.WriteAsync("world"u8.ToArray());
+        await stream.CopyToAsync(Stream.Null).WaitAsync(Patience);
+        authorizer.Open();
+
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("stream deleted")), "the stream context to go");
+        // As Envoy gives a resumed filter the body it buffered meanwhile: each body whole, in one call.
+        Assert.Equal(
+            ["cb:request_headers", "cb:resumed", "cb:request_body 10 eos", "cb:response_headers", "cb:response_body 10 eos", "cb:on_log"],
+            Callbacks(proxy));
+    }
+
     private static Task<ProxyHarness> StartAsync(GatedAuthorizer authorizer, Action<WasmOperator.Proxy.Configuration.ProxyOptions>? configure = null) =>
         ProxyHarness.StartAsync(
             Yaml(Plugin("record", Wat("record_callbacks_after_callout"), "record", extra: "mode: LOG_ONLY")),
