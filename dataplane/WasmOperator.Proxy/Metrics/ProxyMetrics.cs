@@ -42,7 +42,7 @@ internal sealed class ProxyMetrics
         StreamIdleTimeouts = factory.CreateCounter("proxy_stream_idle_timeouts_total",
             "Streams ended because no byte moved either way for --stream-idle-timeout (Envoy's downstream_rq_idle_timeout, SI flag).");
         Reloads = factory.CreateCounter("proxy_plugin_reloads_total", "Plugin set loads, by result (applied, rejected).", "result");
-        _pluginRequests = factory.CreateCounter("wasm_plugin_requests_total", "Requests a plugin saw.", "plugin");
+        _pluginRequests = factory.CreateCounter("wasm_plugin_requests_total", "Requests that reached the plugin in the chain (not those an earlier plugin answered or failed closed); a plugin that did not load counts each request its failStrategy acted on.", "plugin");
         _traps = factory.CreateCounter("wasm_plugin_traps_total",
             "Failures of a plugin's VMs: a callback (a stream's, on_log, on_tick, a callout's answer, a queue event ...) trapped or passed its CPU deadline or memory limit.", "plugin");
         _rebuilds = factory.CreateCounter("wasm_plugin_rebuilds_total", "Failed VMs rebuilt from the compiled module after their backoff.", "plugin");

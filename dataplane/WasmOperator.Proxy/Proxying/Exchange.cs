@@ -218,9 +218,10 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         foreach (var host in _hosts)
         {
             var entry = host.Entry;
-            entry.Metrics.Requests.Inc();
             if (entry.Plugin is null)
             {
+                // Its failStrategy acts on every request, wherever it stands in the chain.
+                entry.Metrics.Requests.Inc();
                 ApplyFailure(host, new PluginFailure(TrapKind.Unavailable, "load", entry.LoadError ?? "not loaded"));
                 continue;
             }
@@ -1877,6 +1878,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         for (var n = 0; n < _hosts.Length; n++)
         {
             var host = _hosts[reverse ? _hosts.Length - 1 - n : n];
+            if (phase == Phase.RequestHeaders && host.Stream is not null)
+            {
+                // The request reached it: one an earlier plugin answered or failed closed never does.
+                host.Entry.Metrics.Requests.Inc();
+            }
+
             if (host.Skipped || host.Stream is null)
             {
                 continue;

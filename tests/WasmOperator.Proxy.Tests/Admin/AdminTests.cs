@@ -36,6 +36,26 @@ public sealed class AdminTests
     }
 
     [Fact]
+    public async Task A_plugin_counts_only_the_requests_that_reached_it_in_the_chain()
+    {
+        // The authorizer runs first (higher priority) and answers /admin itself: the plugin after it never sees those.
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(
+            Plugin("deny", Wat("deny_admin_path"), "deny", extra: "priority: 10"),
+            Plugin("after", Wat("pass_through"), "pass"),
+            Plugin("unloaded", "/nonexistent/plugin.wasm", "x", extra: "failStrategy: FAIL_OPEN")));
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await proxy.GetAsync("/admin")).Response.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await proxy.GetAsync("/admin")).Response.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await proxy.GetAsync("/")).Response.StatusCode);
+
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("wasm_plugin_requests_total{plugin=\"default/deny\"} 3\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("wasm_plugin_requests_total{plugin=\"default/after\"} 1\n", metrics, StringComparison.Ordinal); // was 3
+        // A plugin that did not load applies its failStrategy to every request: each counts.
+        Assert.Contains("wasm_plugin_requests_total{plugin=\"default/unloaded\"} 3\n", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Status_port_serves_probes_and_scrapes_only_and_the_admin_api_binds_its_own_address()
     {
         // 127.0.0.2 is loopback too on Linux: the admin listener there, the data and status ports on 127.0.0.1.
