@@ -11,14 +11,15 @@ public sealed class RegistryUnavailableException : ModuleFetchException
     /// <summary>
     /// Creates the error; <paramref name="failedHost"/> is the host:port that failed when it is not the registry itself
     /// (the storage a blob is redirected to, a token realm), <paramref name="symptom"/> what it did ("answered 503",
-    /// "refused the connection"), <paramref name="now"/> when the fetch was refused, for the "in …" of the message.
+    /// "refused the connection"). The message names the time of the next try, not a countdown: it stays the same for
+    /// one open period, so a reconcile that finds the registry still open writes no new status or event.
     /// </summary>
     public RegistryUnavailableException(
-        string url, string host, string? failedHost, string symptom, int failures, DateTimeOffset failingSince, string lastError, DateTimeOffset retryAt, DateTimeOffset now)
+        string url, string host, string? failedHost, string symptom, int failures, DateTimeOffset failingSince, string lastError, DateTimeOffset retryAt)
         : base(url, $"{url}: registry {host} "
             + (failedHost is null ? symptom : $"sends its fetches on to {failedHost} (a redirect or token service), which {symptom}")
             + $": {failures} attempt{(failures == 1 ? string.Empty : "s")} in a row since {Time(failingSince)} failed, the last with: {lastError}; "
-            + $"it is not tried again until {Time(retryAt)} (in {Span(retryAt - now)}), fetches from it fail at once until then; check that {failedHost ?? host} is up and answers")
+            + $"it is not tried again until {Time(retryAt)} (UTC), fetches from it fail at once until then; check that {failedHost ?? host} is up and answers")
     {
         FailedHost = failedHost;
         Host = host;
@@ -46,8 +47,4 @@ public sealed class RegistryUnavailableException : ModuleFetchException
     public override string Result => "registry_unavailable";
 
     private static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
-
-    private static string Span(TimeSpan s) => s < TimeSpan.FromSeconds(1)
-        ? "under 1 s"
-        : s.TotalMinutes >= 1 ? $"{(int)s.TotalMinutes} min {s.Seconds} s" : $"{(int)Math.Ceiling(s.TotalSeconds)} s";
 }

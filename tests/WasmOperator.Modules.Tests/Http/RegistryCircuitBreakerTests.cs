@@ -59,15 +59,18 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
         Assert.Equal(3, front.Held);
         var second = await Assert.ThrowsAsync<RegistryUnavailableException>(() =>
             fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/breaker/other:v1" }, default));
-        await Assert.ThrowsAsync<RegistryUnavailableException>(() =>
-            fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/breaker/third:v1" }, default));
+        // Later in the same open period: the same message, so the reconciler finds nothing new to write.
+        _clock.Advance(TimeSpan.FromSeconds(5));
+        var third = await Assert.ThrowsAsync<RegistryUnavailableException>(() =>
+            fetcher.FetchAsync(new ModuleRequest { Url = $"oci://{host}/breaker/other:v1" }, default));
 
         Assert.Equal(3, front.Held);
         Assert.Single(_log.Lines, l => l.StartsWith($"Registry {host} is failing (3 attempts in a row", StringComparison.Ordinal));
         Assert.Equal(host, second.Host);
-        Assert.Equal(_clock.GetUtcNow() + Cooldown, second.RetryAt);
+        Assert.Equal(new DateTimeOffset(2026, 12, 7, 9, 0, 0, TimeSpan.Zero), second.RetryAt);
         Assert.StartsWith($"oci://{host}/breaker/other:v1: registry {host} did not answer within 300 ms: 3 attempts in a row since 2026-12-07T08:00:00Z failed, the last with: ", second.Message, StringComparison.Ordinal);
-        Assert.Contains("not tried again until 2026-12-07T09:00:00Z (in 60 min 0 s)", second.Message, StringComparison.Ordinal);
+        Assert.Contains("not tried again until 2026-12-07T09:00:00Z (UTC), ", second.Message, StringComparison.Ordinal);
+        Assert.Equal(second.Message, third.Message);
         Assert.Equal("registry_unavailable", first.Result);
         var text = await MetricsTextAsync();
         Assert.Contains($"wasmoperator_registry_circuit_open{{registry=\"{host}\"}} 1", text, StringComparison.Ordinal);
@@ -105,6 +108,43 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
         Assert.Contains($"wasmoperator_registry_circuit_open{{registry=\"{host}\"}} 0", await MetricsTextAsync(), StringComparison.Ordinal);
         Assert.Single(_log.Lines, l => l.StartsWith($"Registry {host} is failing", StringComparison.Ordinal));
         Assert.Single(_log.Lines, l => l.StartsWith($"Registry {host} answers again (failing since 2026-12-07 08:00:00Z)", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Fetches_refused_while_the_probe_is_out_all_name_the_same_time_of_the_next_try()
+    {
+        await using var front = new TcpCutter(fixture.Registry.BaseUri);
+        var host = front.Url.Authority;
+        var url = $"oci://{host}/breaker/probing:v1";
+        front.Pause();
+        using var fetcher = new ModuleFetcher(Options(host, maxRetries: 0, failures: 1, patient: true), _log);
+        await Assert.ThrowsAnyAsync<ModuleFetchException>(() => fetcher.FetchAsync(new ModuleRequest { Url = url }, default));
+
+        // The probe is held by a silent registry; the fetches behind it are refused, seconds apart.
+        front.Resume();
+        front.Silence();
+        _clock.Advance(Cooldown);
+        var probe = fetcher.FetchAsync(new ModuleRequest { Url = url }, default);
+        using (var waited = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            // Until the probe has reached the registry, a fetch would be the probe itself.
+            while (front.Held == 0)
+            {
+                await Task.Delay(10, waited.Token);
+            }
+        }
+
+        // Another URL: one of the probe's would join the probe's fetch.
+        var behind = new ModuleRequest { Url = $"oci://{host}/breaker/behind:v1" };
+        var first = await Assert.ThrowsAsync<RegistryUnavailableException>(() => fetcher.FetchAsync(behind, default));
+        _clock.Advance(TimeSpan.FromSeconds(5));
+        var second = await Assert.ThrowsAsync<RegistryUnavailableException>(() => fetcher.FetchAsync(behind, default));
+        // Cut and refused: HttpClient's retry of a connection reset on arrival is refused too, not held.
+        front.Pause();
+        await Assert.ThrowsAnyAsync<ModuleFetchException>(() => probe);
+
+        Assert.Equal(first.RetryAt, second.RetryAt);
+        Assert.Equal(first.Message, second.Message);
     }
 
     [Fact]
