@@ -63,7 +63,7 @@ internal sealed class OciRegistryClient(HttpClient http, HostPolicy hosts, Regis
                 HttpResponses.ThrowIfTransient(response);
                 if (response.StatusCode == HttpStatusCode.NotFound)
                 {
-                    throw new ManifestFailureException(url, $"{reference.Registry}/{reference.Repository}{(manifestReference.StartsWith(Sha256Digest.Prefix, StringComparison.Ordinal) ? '@' : ':')}{manifestReference} was not found (404; accepted {string.Join(", ", OciMediaTypes.ManifestAccept)})");
+                    throw new ManifestFailureException(url, $"{reference.Registry}/{reference.Repository}{(manifestReference.StartsWith(Sha256Digest.Prefix, StringComparison.Ordinal) ? '@' : ':')}{manifestReference} was not found (404; accepted {string.Join(", ", OciMediaTypes.ManifestAccept)})", notFound: true);
                 }
 
                 if (!response.IsSuccessStatusCode)

@@ -80,7 +80,9 @@ internal sealed partial class OperatorHost : IAsyncDisposable
         _runtime = new ProxyWasmRuntime(new ProxyWasmRuntimeOptions(), loggers);
         var events = new EventRecorder(client, "wasm-operator", options.Identity, loggers.CreateLogger<EventRecorder>(), time);
         _collector = new ModuleCacheCollector(_fetcher.Cache, options.CacheGcInterval, Metrics, loggers.CreateLogger<ModuleCacheCollector>());
-        var resolver = new ModuleResolver(client, _fetcher);
+        // A tag not pushed yet is tried as often as an open registry or an Always plugin, not after the queue's 16m40s.
+        var notFoundRetryAtMost = options.Registry.CircuitBreakerMaxCooldown < options.AlwaysPullInterval ? options.Registry.CircuitBreakerMaxCooldown : options.AlwaysPullInterval;
+        var resolver = new ModuleResolver(client, _fetcher, notFoundRetryAtMost);
         Inspector = new ModuleInspector(_runtime);
         Reconciler = new WasmPluginReconciler(client, Cache, new SpecValidator(), resolver, Inspector, new RevisionRestorer(resolver, _fetcher.Cache),
             _fetcher.Cache, Distributor, events, Metrics, new ReconcilerOptions { AlwaysPullInterval = options.AlwaysPullInterval },

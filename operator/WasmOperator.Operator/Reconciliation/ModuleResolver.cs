@@ -10,9 +10,10 @@ namespace WasmOperator.Operator.Reconciliation;
 /// <summary>
 /// Resolve and fetch: reads the pull secret from the plugin's own namespace (it never leaves the operator),
 /// applies the pull policy and sorts fetch failures into those that need a spec change (Stalled) and those
-/// that may pass (Reconciling, retried with backoff).
+/// that may pass (Reconciling, retried with backoff). A tag or digest the registry does not have is retried with
+/// backoff up to <paramref name="notFoundRetryAtMost"/> apart, not the queue's maximum: it is usually pushed soon after.
 /// </summary>
-internal sealed class ModuleResolver(IKubernetes client, IModuleFetcher fetcher)
+internal sealed class ModuleResolver(IKubernetes client, IModuleFetcher fetcher, TimeSpan notFoundRetryAtMost)
 {
     private const string DockerConfigJsonKey = ".dockerconfigjson";
     private const string DockerConfigJsonType = "kubernetes.io/dockerconfigjson";
@@ -93,6 +94,10 @@ internal sealed class ModuleResolver(IKubernetes client, IModuleFetcher fetcher)
         {
             // Not tried: the registry keeps failing. Come back when it is tried again, not with the per-item backoff.
             return (null, PluginOutcome.Transient(ConditionReasons.RegistryUnavailable, ex.Message) with { RetryAt = ex.RetryAt });
+        }
+        catch (ManifestFailureException ex) when (ex.NotFound)
+        {
+            return (null, PluginOutcome.Transient(ConditionReasons.FetchFailed, ex.Message) with { RetriedAtMostEvery = notFoundRetryAtMost });
         }
         catch (ModuleFetchException ex)
         {

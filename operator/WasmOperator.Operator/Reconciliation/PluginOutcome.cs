@@ -22,6 +22,9 @@ internal sealed record PluginOutcome
     /// <summary>Set on a transient failure that cannot pass before this time (the registry's circuit breaker is open): reconciled again then.</summary>
     public DateTimeOffset? RetryAt { get; init; }
 
+    /// <summary>Set on a transient failure likely to pass soon (a tag not pushed yet): retried with backoff, but at most this far apart.</summary>
+    public TimeSpan? RetriedAtMostEvery { get; init; }
+
     /// <summary>What the check found that does not stop a load but will fail calls (imports the host does not provide), for ModuleVerified.</summary>
     public string? ModuleNote { get; init; }
 

@@ -11,6 +11,9 @@ internal sealed record ReconcileResult
     /// <summary>The reconcile failed transiently; the key is re-added rate-limited and counted as an error.</summary>
     public bool Error { get; init; }
 
+    /// <summary>With <see cref="Error"/>: the per-item backoff is capped at this delay (a fault that may pass soon).</summary>
+    public TimeSpan? MaxBackoff { get; init; }
+
     /// <summary>Reconcile again after this delay even without a change (e.g. re-resolve a tag for Always).</summary>
     public TimeSpan? RequeueAfter { get; init; }
 

@@ -35,7 +35,13 @@ internal static class StatusBuilder
                 break;
             case OutcomeKind.Transient:
                 Set(ConditionTypes.Ready, ConditionStatus.False, outcome.Reason, outcome.Message);
-                Set(ConditionTypes.Reconciling, ConditionStatus.True, outcome.Reason, outcome.Message + (outcome.RetryAt is null ? "; retrying with backoff" : string.Empty));
+                Set(ConditionTypes.Reconciling, ConditionStatus.True, outcome.Reason, outcome.Message + outcome switch
+                {
+                    { RetryAt: not null } => string.Empty,
+                    // An interval, not the time of the next try: the message stays the same from pass to pass.
+                    { RetriedAtMostEvery: { } apart } => $"; it may not be pushed yet: retrying with backoff, at most {GoDuration.Format(apart)} apart",
+                    _ => "; retrying with backoff",
+                });
                 Set(ConditionTypes.Stalled, ConditionStatus.False, ConditionReasons.Progressing, "the fault may be transient");
                 if (old?.Conditions?.Find(c => c.Type == ConditionTypes.ModuleVerified) is { Status: ConditionStatus.True } verified
                     && verified.ObservedGeneration == generation && module?.Url == plugin.Spec?.Url)

@@ -248,6 +248,7 @@ internal sealed partial class WasmPluginReconciler(
             {
                 _ when retryRestore => ReconcileResult.Retry,
                 OutcomeKind.Transient when outcome.RetryAt is { } at => ReconcileResult.After(Until(at)),
+                OutcomeKind.Transient when outcome.RetriedAtMostEvery is { } every => ReconcileResult.Retry with { MaxBackoff = every },
                 OutcomeKind.Transient => ReconcileResult.Retry,
                 OutcomeKind.Ready when PullPolicies.Effective(plugin.Spec!) == ModulePullPolicy.Always => ReconcileResult.After(options.AlwaysPullInterval),
                 OutcomeKind.Stalled when outcome.ResolvedAgainEvery is { } interval => ReconcileResult.After(interval),

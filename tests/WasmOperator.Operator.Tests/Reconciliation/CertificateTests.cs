@@ -43,7 +43,7 @@ public sealed class CertificateTests
         var op = await cluster.StartOperatorAsync(cluster.Options() with { LeaderElection = false, AlwaysPullInterval = interval }, time: clock);
         await cluster.CreateAsync(Cluster.Plugin("untrusted", $"https://{server.HostPort}/plugin.wasm", new string('a', 64)));
         var stalled = await cluster.WaitForConditionAsync("untrusted", ConditionTypes.Stalled, ConditionStatus.True);
-        await QuietAsync(cluster, op, "untrusted");
+        await cluster.QuietAsync(op, "untrusted");
         var handshakes = server.Handshakes;
         var adds = op.Host.Queue.TotalAdds;
 
@@ -52,7 +52,7 @@ public sealed class CertificateTests
         clock.Advance(TimeSpan.FromMilliseconds(1));
         var addsAtInterval = op.Host.Queue.TotalAdds;
         await Cluster.EventuallyAsync(() => server.Handshakes > handshakes, "a handshake after the interval");
-        await QuietAsync(cluster, op, "untrusted");
+        await cluster.QuietAsync(op, "untrusted");
         var handshakesAfterOne = server.Handshakes;
 
         // And again: the pass the interval brought schedules the next one an interval later.
@@ -60,7 +60,7 @@ public sealed class CertificateTests
         var addsBeforeSecond = op.Host.Queue.TotalAdds;
         clock.Advance(TimeSpan.FromMilliseconds(1));
         await Cluster.EventuallyAsync(() => server.Handshakes > handshakesAfterOne, "a handshake after the second interval");
-        await QuietAsync(cluster, op, "untrusted");
+        await cluster.QuietAsync(op, "untrusted");
         var after = await cluster.GetAsync("untrusted");
 
         Assert.Equal(ConditionReasons.CertificateRejected, stalled.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Stalled)!.Reason);
@@ -89,7 +89,7 @@ public sealed class CertificateTests
         var stalled = await cluster.WaitForConditionAsync("renewed", ConditionTypes.Stalled, ConditionStatus.True);
         var desiredWhileStalled = op.Desired.Get("default/renewed");
         // The passes its own status write queued are over: only the interval can bring the next fetch.
-        await QuietAsync(cluster, op, "renewed");
+        await cluster.QuietAsync(op, "renewed");
 
         var handshakesBeforeRenewal = server.Handshakes;
         server.Renew();
@@ -104,16 +104,4 @@ public sealed class CertificateTests
         Assert.Equal($"sha256:{sha}", ready.Status.Module!.ModuleDigest);
         Assert.Equal($"sha256:{sha}", op.Desired.Get("default/renewed")!.ModuleDigest);
     }
-
-    /// <summary>
-    /// Waits until the operator has caught up with the plugin as the API server has it and has no pass queued or
-    /// running: each add the queue accepted is one reconcile, and the watch events of its own status writes queue more.
-    /// </summary>
-    private static Task QuietAsync(Cluster cluster, Replica op, string name) =>
-        Cluster.EventuallyAsync(async () =>
-        {
-            var version = (await cluster.GetAsync(name))?.Metadata?.ResourceVersion;
-            return op.Host.Cache.Get($"default/{name}")?.Metadata?.ResourceVersion == version
-                && op.Host.Reconciles == op.Host.Queue.TotalAdds;
-        }, $"the operator to finish its passes of {name}");
 }

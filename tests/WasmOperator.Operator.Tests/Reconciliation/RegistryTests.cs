@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
+using Microsoft.Extensions.Time.Testing;
 using WasmOperator.Api.WasmPlugins;
 using WasmOperator.Operator.Reconciliation;
 using WasmOperator.Operator.Tests.Support;
@@ -40,6 +41,45 @@ public sealed class RegistryTests
         var cached = op.Host.Secrets.Get("default/pull");
         Assert.NotNull(cached);
         Assert.Equal([".dockerconfigjson"], cached.Keys);
+    }
+
+    [Fact]
+    public async Task A_tag_not_pushed_yet_is_tried_again_at_most_the_always_pull_interval_apart_and_the_plugin_becomes_Ready_once_it_is()
+    {
+        var interval = TimeSpan.FromMinutes(2);
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var cluster = await Cluster.StartAsync();
+        await using var registry = await Registry.StartAsync();
+        var (url, sha) = cluster.Modules.ProxyWasm("early");
+        // The queue's delays run on the test's clock. The backoff doubles from a minute: uncapped, the third retry
+        // would come four minutes after the second, and the fourth eight.
+        var op = await cluster.StartOperatorAsync(cluster.Options() with
+        {
+            LeaderElection = false, InsecureRegistries = [registry.HostPort], AlwaysPullInterval = interval,
+            QueueBaseDelay = TimeSpan.FromMinutes(1), QueueMaxDelay = TimeSpan.FromMinutes(30),
+        }, time: clock);
+        await cluster.CreateAsync(Cluster.Plugin("early", $"oci://{registry.HostPort}/team/early:v1"));
+        var waiting = await cluster.WaitForConditionAsync("early", ConditionTypes.Reconciling, ConditionStatus.True);
+        await cluster.QuietAsync(op, "early");
+        for (var i = 1; i <= 4; i++)
+        {
+            var reconciles = op.Host.Reconciles;
+            clock.Advance(interval);
+            await Cluster.EventuallyAsync(() => op.Host.Reconciles > reconciles, $"try {i} at most {interval} after the one before");
+            await cluster.QuietAsync(op, "early");
+        }
+
+        var stillWaiting = await cluster.GetAsync("early");
+        await registry.PushAsync("team/early", "v1", File.ReadAllBytes(cluster.Modules.PathOf(url)));
+        clock.Advance(interval);
+        var ready = await cluster.WaitForConditionAsync("early", ConditionTypes.Ready, ConditionStatus.True);
+
+        var message = waiting.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Reconciling)!.Message;
+        Assert.Contains("team/early:v1 was not found (404", message, StringComparison.Ordinal);
+        Assert.EndsWith("; it may not be pushed yet: retrying with backoff, at most 120s apart", message, StringComparison.Ordinal);
+        // Every try found what the first did: nothing written after it.
+        Assert.Equal(waiting.Metadata!.ResourceVersion, stillWaiting!.Metadata!.ResourceVersion);
+        Assert.Equal($"sha256:{sha}", ready.Status!.Module!.ModuleDigest);
     }
 
     [Fact]

@@ -132,6 +132,18 @@ internal sealed class Cluster : IAsyncDisposable
     }
 
     /// <summary>Polls until <paramref name="check"/> holds; fails with <paramref name="what"/> after the guard (not a timing assertion).</summary>
+    /// <summary>
+    /// Waits until <paramref name="op"/> has caught up with the plugin as the API server has it and has no pass queued or
+    /// running: each add the queue accepted is one reconcile, and the watch events of its own status writes queue more.
+    /// </summary>
+    public Task QuietAsync(Replica op, string name) =>
+        EventuallyAsync(async () =>
+        {
+            var version = (await GetAsync(name))?.Metadata?.ResourceVersion;
+            return op.Host.Cache.Get($"default/{name}")?.Metadata?.ResourceVersion == version
+                && op.Host.Reconciles == op.Host.Queue.TotalAdds;
+        }, $"the operator to finish its passes of {name}");
+
     public static Task EventuallyAsync(Func<Task<bool>> check, string what) => EventuallyAsync(check, () => what);
 
     /// <summary>Polls <paramref name="check"/> until true; on giving up, the message is built then (it can show the last state seen).</summary>

@@ -54,7 +54,7 @@ internal sealed partial class Controller(
                 {
                     result = "error";
                     metrics.ReconcileErrors.WithLabels(name).Inc();
-                    queue.AddRateLimited(key);
+                    queue.AddRateLimited(key, outcome.MaxBackoff);
                 }
                 else if (outcome.RequeueAfter is { } after)
                 {

@@ -103,11 +103,12 @@ internal sealed class WorkQueue<T> : IDisposable
         }
     }
 
-    /// <summary>Adds <paramref name="item"/> after the rate limiter's delay (a retry).</summary>
-    public void AddRateLimited(T item)
+    /// <summary>Adds <paramref name="item"/> after the rate limiter's delay (a retry), or after <paramref name="atMost"/> when that is shorter.</summary>
+    public void AddRateLimited(T item, TimeSpan? atMost = null)
     {
         Interlocked.Increment(ref _retries);
-        AddAfter(item, _limiter.When(item));
+        var delay = _limiter.When(item);
+        AddAfter(item, atMost is { } cap && cap < delay ? cap : delay);
     }
 
     /// <summary>Clears the retry history of <paramref name="item"/>.</summary>
