@@ -25,6 +25,7 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
     private readonly ILogger _logger;
     private readonly HttpClient _http;
     private readonly HostPolicy _hosts;
+    private readonly AddressGuard _guard;
     private readonly ModuleCache _cache;
     private readonly OciRegistryClient _registry;
     private readonly HttpModuleSource _httpSource;
@@ -45,7 +46,8 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _hosts = new HostPolicy(options.InsecureHosts);
-        _http = FetchHttpClientFactory.Create(options, new AddressGuard(options.BlockedNetworks));
+        _guard = new AddressGuard(options.BlockedNetworks);
+        _http = FetchHttpClientFactory.Create(options, _guard);
         _cache = new ModuleCache(options.CacheDirectory, options.MaxCacheBytes, _logger);
         _verifications = new PullVerifications(options.CacheDirectory, options.PullVerificationLifetime, options.TimeProvider, _logger);
         _metrics = new FetcherMetrics(options.MetricsRegistry);
@@ -167,6 +169,12 @@ public sealed class ModuleFetcher : IModuleFetcher, IDisposable
 
                 if (scheme == "http" && !_hosts.IsInsecure(uri.Host, uri.Port))
                 {
+                    // Adding a blocked host to the allowlist would only lead to the next refusal: say that one instead.
+                    if (await _guard.WhyBlockedAsync(uri.Host, cancellationToken) is { } blocked)
+                    {
+                        throw new BlockedAddressException(url, uri.Host, blocked.Address, blocked.Why);
+                    }
+
                     throw new InvalidModuleUrlException(url, $"plain http is only allowed for hosts on the insecure allowlist; use https, or add {uri.Host} (or {uri.Host}:{uri.Port}) to the operator's --insecure-registries (env WASMOP_INSECURE_REGISTRIES), which covers http:// module urls too");
                 }
 

@@ -3,9 +3,9 @@ namespace WasmOperator.Modules.Failures;
 /// <summary>A fetch (or a token realm, or a redirect) pointed at a blocked network such as cloud metadata.</summary>
 public sealed class BlockedAddressException : ModuleFetchException
 {
-    /// <summary>Creates the error.</summary>
-    public BlockedAddressException(string url, string host, string address)
-        : base(url, $"{url}: refusing to connect to {host} ({address}): the address is in a blocked network (link-local, cloud metadata or configured); use a registry or server on a routable address")
+    /// <summary>Creates the error; <paramref name="why"/> names the blocked network ("link-local, where cloud metadata …").</summary>
+    public BlockedAddressException(string url, string host, string address, string why)
+        : base(url, $"{url}: refusing to connect to {host} ({address}): the address is in a blocked network, {why}; use a registry or server on a routable address")
     {
         Host = host;
         Address = address;

@@ -9,43 +9,79 @@ namespace WasmOperator.Modules.Http;
 /// </summary>
 internal sealed class AddressGuard
 {
-    private static readonly string[] DefaultBlocked =
+    // Each with why it is blocked, for the message: the user learns that no flag opens it.
+    private static readonly (string Cidr, string Why)[] DefaultBlocked =
     [
-        "169.254.0.0/16",      // IPv4 link-local, incl. 169.254.169.254 metadata
-        "fe80::/10",           // IPv6 link-local
-        "fd00:ec2::254/128",   // AWS IMDS over IPv6
-        "100.100.100.200/32",  // Alibaba Cloud metadata
+        ("169.254.0.0/16", "link-local, where cloud metadata services answer with the node's credentials (169.254.169.254)"),
+        ("fe80::/10", "IPv6 link-local"),
+        ("fd00:ec2::254/128", "the AWS instance metadata service over IPv6"),
+        ("100.100.100.200/32", "the Alibaba Cloud metadata service"),
     ];
 
-    private readonly IPNetwork[] _blocked;
+    private readonly (IPNetwork Network, string Why)[] _blocked;
 
     public AddressGuard(IEnumerable<string> extraCidrs)
     {
-        var list = new List<IPNetwork>();
-        foreach (var cidr in DefaultBlocked.Concat(extraCidrs))
+        var list = new List<(IPNetwork, string)>();
+        foreach (var (cidr, why) in DefaultBlocked)
         {
-            list.Add(IPNetwork.Parse(cidr));
+            list.Add((IPNetwork.Parse(cidr), $"{why}, which is never fetched from (--insecure-registries does not change that)"));
+        }
+
+        foreach (var cidr in extraCidrs)
+        {
+            list.Add((IPNetwork.Parse(cidr), $"{cidr}, listed in the operator's --blocked-cidrs"));
         }
 
         _blocked = [.. list];
     }
 
-    public bool IsBlocked(IPAddress address)
+    public bool IsBlocked(IPAddress address) => WhyBlocked(address) is not null;
+
+    /// <summary>Why <paramref name="address"/> is refused (its network, worded for a message), or null when it is allowed.</summary>
+    public string? WhyBlocked(IPAddress address)
     {
         if (address.IsIPv4MappedToIPv6)
         {
             address = address.MapToIPv4();
         }
 
-        foreach (var network in _blocked)
+        foreach (var (network, why) in _blocked)
         {
             if (network.BaseAddress.AddressFamily == address.AddressFamily && network.Contains(address))
             {
-                return true;
+                return why;
             }
         }
 
-        return false;
+        return null;
+    }
+
+    /// <summary>
+    /// Why <paramref name="host"/> (an address, or a name resolved here) is refused, or null when it is allowed or does not
+    /// resolve; for a message that would otherwise advise a setting that cannot help.
+    /// </summary>
+    public async ValueTask<(string Address, string Why)?> WhyBlockedAsync(string host, CancellationToken cancellationToken)
+    {
+        IPAddress[] addresses;
+        try
+        {
+            addresses = IPAddress.TryParse(host.Trim('[', ']'), out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, cancellationToken);
+        }
+        catch (SocketException)
+        {
+            return null;
+        }
+
+        foreach (var address in addresses)
+        {
+            if (WhyBlocked(address) is { } why)
+            {
+                return (address.ToString(), why);
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Resolves the host and connects to the first address that is allowed; any blocked address refuses the host.</summary>
@@ -57,9 +93,9 @@ internal sealed class AddressGuard
             : await Dns.GetHostAddressesAsync(host, cancellationToken);
         foreach (var address in addresses)
         {
-            if (IsBlocked(address))
+            if (WhyBlocked(address) is { } why)
             {
-                throw new BlockedConnectionException(host, address.ToString());
+                throw new BlockedConnectionException(host, address.ToString(), why);
             }
         }
 

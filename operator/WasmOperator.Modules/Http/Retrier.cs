@@ -31,7 +31,7 @@ internal sealed class Retrier(ModuleFetcherOptions options, RegistryCircuitBreak
             catch (Exception ex) when (FindBlocked(ex) is { } blocked)
             {
                 Released(current);
-                throw new BlockedAddressException(url, blocked.Host, blocked.Address);
+                throw new BlockedAddressException(url, blocked.Host, blocked.Address, blocked.Why);
             }
             catch (TransientFetchException ex)
             {

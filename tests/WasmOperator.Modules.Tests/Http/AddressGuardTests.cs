@@ -32,6 +32,22 @@ public sealed class AddressGuardTests : IDisposable
         Assert.Contains("blocked network", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("http://169.254.169.254/latest/meta-data", "169.254.169.254", "link-local, where cloud metadata services answer")]
+    [InlineData("http://[fe80::1]/plugin.wasm", "fe80::1", "IPv6 link-local")]
+    public async Task An_http_url_of_a_blocked_address_not_on_the_insecure_list_says_it_is_blocked_and_why_without_advising_the_insecure_list(
+        string url, string address, string why)
+    {
+        using var fetcher = Fetcher([]);
+
+        var error = await Assert.ThrowsAsync<BlockedAddressException>(() => fetcher.FetchAsync(new ModuleRequest { Url = url }, default));
+
+        Assert.Equal(address, error.Address);
+        Assert.Contains($"refusing to connect to {error.Host} ({address}): the address is in a blocked network, {why}", error.Message, StringComparison.Ordinal);
+        Assert.Contains("which is never fetched from (--insecure-registries does not change that)", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("add ", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_configured_CIDR_is_refused_while_loopback_stays_allowed_by_default()
     {
@@ -45,6 +61,7 @@ public sealed class AddressGuardTests : IDisposable
 
         Assert.NotNull(fetched.Path);
         Assert.Equal("127.0.0.1", error.Address);
+        Assert.Contains("the address is in a blocked network, 127.0.0.0/8, listed in the operator's --blocked-cidrs; ", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
