@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 
 namespace WasmOperator.Proxy.Chain;
 
@@ -20,12 +21,7 @@ internal static class OpenWriters
             return false;
         }
 
-        string target;
-        try
-        {
-            target = new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        if (RealPath(path) is not { } target)
         {
             return false;
         }
@@ -39,6 +35,28 @@ internal static class OpenWriters
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// The path with every link resolved, its directories' too (a ConfigMap volume's <c>..data</c>), as <c>/proc</c> names
+    /// an open file; null when it does not resolve.
+    /// </summary>
+    private static string? RealPath(string path)
+    {
+        var resolved = Native.RealPath(path, IntPtr.Zero);
+        if (resolved == IntPtr.Zero)
+        {
+            return null;
+        }
+
+        try
+        {
+            return Marshal.PtrToStringUTF8(resolved);
+        }
+        finally
+        {
+            Native.Free(resolved);
+        }
     }
 
     private static IEnumerable<string> Processes()
@@ -91,5 +109,16 @@ internal static class OpenWriters
         }
 
         return false;
+    }
+
+    private static class Native
+    {
+#pragma warning disable SYSLIB1054 // LibraryImport needs unsafe code in this project.
+        [DllImport("libc", EntryPoint = "realpath")]
+        public static extern IntPtr RealPath([MarshalAs(UnmanagedType.LPUTF8Str)] string path, IntPtr resolved);
+
+        [DllImport("libc", EntryPoint = "free")]
+        public static extern void Free(IntPtr pointer);
+#pragma warning restore SYSLIB1054
     }
 }

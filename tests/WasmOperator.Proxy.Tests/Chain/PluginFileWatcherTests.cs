@@ -124,12 +124,22 @@ public sealed class PluginFileWatcherTests
         Assert.Same(plugin, proxy.Server.Chains.Current!.Entries[0].Loaded);
     }
 
-    [Fact]
-    public async Task A_file_whose_writer_paused_between_two_plugins_is_not_applied_until_the_writer_closes_it()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // as a ConfigMap volume's ..data: the proxy is given a path through a linked directory
+    public async Task A_file_whose_writer_paused_between_two_plugins_is_not_applied_until_the_writer_closes_it(bool throughLinkedDirectory)
     {
         var first = Plugin("first", Wat("pass_through"), "pass");
         var authorizer = Plugin("deny", Wat("deny_admin_path"), "deny");
-        await using var proxy = await ProxyHarness.StartAsync(Yaml(first, authorizer));
+        var linked = Directory.CreateTempSubdirectory("linked-plugins-").FullName;
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(first, authorizer), options =>
+        {
+            if (throughLinkedDirectory)
+            {
+                Directory.CreateSymbolicLink(Path.Combine(linked, "data"), Path.GetDirectoryName(options.PluginsFile)!);
+                options.PluginsFile = Path.Combine(linked, "data", Path.GetFileName(options.PluginsFile!));
+            }
+        });
         Assert.Equal(HttpStatusCode.Forbidden, await AdminStatusAsync(proxy));
 
         // Rewritten in place with a new first plugin; the writer stops, file open, right before the authorizer: what it
@@ -146,7 +156,7 @@ public sealed class PluginFileWatcherTests
             await Task.Delay(1000);
             Assert.Equal(HttpStatusCode.Forbidden, await AdminStatusAsync(proxy)); // 200 when the half applied
             Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("applied: 1 plugin(s)", StringComparison.Ordinal));
-            Assert.Contains(proxy.Logs.Lines, l => l.Contains(proxy.PluginsFile + " changed and another process still has it open for writing", StringComparison.Ordinal));
+            Assert.Contains(proxy.Logs.Lines, l => l.Contains("plugins.yaml changed and another process still has it open for writing", StringComparison.Ordinal));
 
             await stream.WriteAsync(text.AsMemory(cut));
         }
@@ -154,6 +164,7 @@ public sealed class PluginFileWatcherTests
         await ProxyHarness.EventuallyAsync(
             () => Task.FromResult(proxy.Server.Chains.Current!.Entries.Select(e => e.Spec.Name).Order().SequenceEqual(["deny", "second"])), "the whole file applies");
         Assert.Equal(HttpStatusCode.Forbidden, await AdminStatusAsync(proxy));
+        Directory.Delete(linked, recursive: true);
     }
 
     [Fact]
