@@ -140,6 +140,7 @@ internal sealed partial class ProxyServer : IAsyncDisposable
 
         var app = builder.Build();
         app.Services.GetRequiredService<ProxyMetrics>().ObserveLog(log);
+        app.Services.GetRequiredService<ProxyMetrics>().ObserveDeferredBodies(app.Services.GetRequiredService<LingeringContexts>().DeferredBodies);
         // Listening from the start (the container disposes it with the host).
         app.Services.GetService<ConnectionOverflow>();
         LogConnectionLimit(app.Services.GetRequiredService<ILogger<ProxyServer>>(), openFiles?.After ?? -1, openFiles?.Before ?? -1, maxConnections ?? -1);

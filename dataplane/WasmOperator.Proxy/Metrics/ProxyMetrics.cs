@@ -81,6 +81,17 @@ internal sealed class ProxyMetrics
         });
     }
 
+    /// <summary>
+    /// Exports the bytes of bodies kept now for LOG_ONLY plugins whose callbacks wait on their decision: back to 0 once
+    /// none waits, so bytes never given back (which would in time leave no room under --max-deferred-body-bytes) show.
+    /// </summary>
+    public void ObserveDeferredBodies(Proxying.DeferredBodyBudget budget)
+    {
+        var kept = Prometheus.Metrics.WithCustomRegistry(_registry).CreateGauge("proxy_log_only_deferred_body_bytes",
+            "Bytes of request and response bodies kept now, proxy-wide, for LOG_ONLY plugins whose callbacks wait on their decision (bounded by --max-deferred-body-bytes).");
+        _registry.AddBeforeCollectCallback(() => kept.Set(budget.Kept));
+    }
+
     public Counter Requests { get; }
 
     public Counter UpstreamErrors { get; }

@@ -69,6 +69,14 @@ internal sealed partial class Exchange
         bool dropped;
         lock (_state)
         {
+            if (host.PauseEnded || !host.DefersCallbacks)
+            {
+                // It answered, closed, failed or timed out since TryDefer took the callback (a callout's answer on another
+                // thread): the bodies kept for it went then (DropKeptBodies, under this lock after that decision), so
+                // this chunk is not kept either, or its bytes would never go back to the budget.
+                return;
+            }
+
             dropped = copy.View.Length + data.Length > _options.MaxBufferedBodyBytes
                 || !Lingering.DeferredBodies.TryKeep(data.Length, _options.MaxDeferredBodyBytes);
             if (dropped)
@@ -96,6 +104,11 @@ internal sealed partial class Exchange
     /// </summary>
     public void DropKeptBodies(StreamHost host)
     {
+        if (host.LogOnlyRequestBody is null && host.LogOnlyResponseBody is null)
+        {
+            return; // no body reached it: nothing was kept
+        }
+
         lock (_state)
         {
             DropKept(host.LogOnlyRequestBody);

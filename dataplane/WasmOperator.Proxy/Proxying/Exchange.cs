@@ -1856,15 +1856,19 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         _idle?.CancelAfter(Timeout.InfiniteTimeSpan);
         foreach (var host in _hosts)
         {
-            if (host.Entry.LogOnly && (host.LogOnlyPauses || host.DefersCallbacks))
+            if (host.Entry.LogOnly)
             {
-                // Its decision may come after this request is over, and read properties then.
-                _facts ??= KeepContextFacts();
-                if (host.Linger(_options.PauseTimeout))
+                if (host.LogOnlyPauses || host.DefersCallbacks)
                 {
-                    continue;
+                    // Its decision may come after this request is over, and read properties then.
+                    _facts ??= KeepContextFacts();
+                    if (host.Linger(_options.PauseTimeout))
+                    {
+                        continue;
+                    }
                 }
 
+                // Whatever it decided, nothing kept for it outlives its context: their bytes go back to the budget.
                 DropKeptBodies(host);
             }
 

@@ -230,6 +230,30 @@ public sealed class LogOnlyDeferredCallbacksTests
             Callbacks(proxy));
     }
 
+    [Theory]
+    [InlineData("deny")]
+    [InlineData("allow")]
+    [InlineData("nothing")]
+    public async Task The_bytes_kept_for_a_waiting_log_only_plugin_go_back_to_the_budget_whatever_it_decides(string decision)
+    {
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await StartAsync(authorizer, o => o.PauseTimeout = TimeSpan.FromSeconds(1));
+
+        // Half the body comes while the plugin waits, and is kept for it; it decides (or times out) mid-body.
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST /orders HTTP/1.1\r\nHost: a\r\nx-decide: {decision}\r\nContent-Length: 10\r\nConnection: close\r\n\r\nhello"));
+        await authorizer.Asked.Task.WaitAsync(Patience);
+        await ProxyHarness.EventuallyAsync(async () => (await proxy.MetricsAsync()).Contains("\nproxy_log_only_deferred_body_bytes 5\n", StringComparison.Ordinal), "the first half to be kept");
+        authorizer.Open();
+        await stream.WriteAsync("world"u8.ToArray());
+        await stream.CopyToAsync(Stream.Null).WaitAsync(Patience);
+
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("stream deleted")), "the stream context to go");
+        Assert.Contains("\nproxy_log_only_deferred_body_bytes 0\n", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
     private static Task<ProxyHarness> StartAsync(GatedAuthorizer authorizer, Action<WasmOperator.Proxy.Configuration.ProxyOptions>? configure = null) =>
         ProxyHarness.StartAsync(
             Yaml(Plugin("record", Wat("record_callbacks_after_callout"), "record", extra: "mode: LOG_ONLY")),
