@@ -71,10 +71,11 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     private bool _completeAfterDrain;
     private List<DeferredCallback>? _deferred;
 
-    // The plugin's pause reached the pause timeout before it decided (PauseTimedOut): its stream is over for it, as the
-    // enforcing twin's got the 503 there; a later decision, and the callbacks that waited, come to nothing. Under _gate;
-    // read without it by the body callbacks that check whether to keep a chunk.
-    private volatile bool _timedOut;
+    // The plugin's stream is over for it: its pause reached the pause timeout before it decided (PauseTimedOut), as the
+    // enforcing twin's got the 503 there, or it answered, closed or failed the stream from outside a callback (a callout's
+    // answer), where that twin's stream ended. A later decision, the callbacks that waited and those still to come come to
+    // nothing (EndStream). Under _gate; read without it by the body callbacks that check whether to keep a chunk.
+    private volatile bool _over;
 
     public ChainEntry Entry { get; } = entry;
 
@@ -303,8 +304,11 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     /// </summary>
     public bool DefersCallbacks => _defers || _draining;
 
-    /// <summary>This LOG_ONLY plugin's pause timed out before it decided: it gets nothing more of the stream (<see cref="TryDefer"/>).</summary>
-    public bool PauseEnded => _timedOut;
+    /// <summary>
+    /// This LOG_ONLY plugin's pause timed out before it decided, or it answered, closed or failed the stream from outside a
+    /// callback: it gets nothing more of the stream but its end (<see cref="TryDefer"/>).
+    /// </summary>
+    public bool PauseEnded => _over;
 
     /// <summary>
     /// Keeps a callback for later when this LOG_ONLY plugin's request-headers pause is unresolved, or the callbacks kept
@@ -321,9 +325,10 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
                 return false;
             }
 
-            if (_timedOut)
+            if (_over)
             {
-                // Its enforcing twin's stream got the 503 at the timeout: nothing more of it comes to the plugin.
+                // Its enforcing twin's stream ended there (the 503 at the timeout, its reply, close or failure): nothing
+                // more of it comes to the plugin.
                 return true;
             }
 
@@ -620,9 +625,9 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
         bool decided = false, drain = false, dropped = false, timedOut = false;
         lock (_gate)
         {
-            if (_timedOut)
+            if (_over)
             {
-                return; // its stream is over for it: the pause timed out first
+                return; // its stream is over for it: the pause timed out, or it answered, closed or failed it, first
             }
 
             if (PauseTimedOut())
@@ -638,13 +643,13 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
                     break; // the pause ended there (PauseTimedOut): what the plugin decided after comes to nothing
                 case { Kind: StreamSignalKind.LocalResponse }:
                     action = "local_response";
-                    _held = 0;
-                    dropped = DropDeferred();
+                    EndStream();
+                    dropped = true;
                     break;
                 case { Kind: StreamSignalKind.Close }:
                     action = "close_stream";
-                    _held = 0;
-                    dropped = DropDeferred();
+                    EndStream();
+                    dropped = true;
                     break;
                 case { Kind: StreamSignalKind.Continue, Request: { } request }:
                     var (headers, bodyHeld) = request ? (RequestHeld, RequestBodyHeld) : (ResponseHeld, ResponseBodyHeld);
@@ -678,9 +683,9 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
 
                     break;
                 default:
-                    // It failed: nothing more of it is counted (the failure is, as such).
-                    _held = 0;
-                    dropped = DropDeferred();
+                    // It failed: nothing more of it is counted (the failure is, as such), nor delivered.
+                    EndStream();
+                    dropped = true;
                     break;
             }
 
@@ -761,7 +766,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     /// </summary>
     private bool PauseTimedOut()
     {
-        if (_timedOut || _held == 0 || Stopwatch.GetElapsedTime(_heldSince) < exchange.PauseTimeout)
+        if (_over || _held == 0 || Stopwatch.GetElapsedTime(_heldSince) < exchange.PauseTimeout)
         {
             return false;
         }
@@ -775,9 +780,17 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     /// after it (<see cref="TryDefer"/> takes each later callback and drops it), as the stream ended there for its
     /// enforcing twin (caller holds the gate).
     /// </summary>
-    private void EndPause()
+    private void EndPause() => EndStream();
+
+    /// <summary>
+    /// Its enforcing twin's stream would have ended here (the pause timed out, or it answered, closed or failed the stream):
+    /// nothing pauses any more, and what waited for its decision and what comes after it never reach the plugin, whose
+    /// context gets only its end (on_done, on_log, on_delete). <see cref="TryDefer"/> takes each later callback and drops it
+    /// (caller holds the gate).
+    /// </summary>
+    private void EndStream()
     {
-        _timedOut = true;
+        _over = true;
         _held = 0;
         _defers = true;
         _deferred?.Clear();

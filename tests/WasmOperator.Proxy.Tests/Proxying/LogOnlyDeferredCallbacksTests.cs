@@ -254,6 +254,28 @@ public sealed class LogOnlyDeferredCallbacksTests
         Assert.Contains("\nproxy_log_only_deferred_body_bytes 0\n", await proxy.MetricsAsync(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_log_only_plugin_that_answers_while_its_request_is_under_way_gets_none_of_the_later_callbacks()
+    {
+        await using var authorizer = await GatedAuthorizer.StartAsync();
+        await using var proxy = await StartAsync(authorizer);
+
+        // The upstream holds its answer: the plugin denies while the request is still under way, and the response comes
+        // after. Enforcing, the 403 would have ended the stream there.
+        var pending = PostAsync(proxy, "deny", "/slow");
+        await proxy.Upstream.SlowStarted.Task.WaitAsync(Patience);
+        authorizer.Open();
+        await ProxyHarness.EventuallyAsync(
+            async () => (await proxy.MetricsAsync()).Contains("action=\"local_response\"} 1\n", StringComparison.Ordinal), "the plugin's answer to be counted");
+        proxy.Upstream.ReleaseSlow();
+        var (status, _) = await pending;
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("stream deleted")), "the stream context to go");
+        Assert.Equal(["cb:request_headers", "cb:on_log"], Callbacks(proxy));
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/record\",action=\"local_response\"} 1\n", await proxy.MetricsAsync(), StringComparison.Ordinal);
+    }
+
     private static Task<ProxyHarness> StartAsync(GatedAuthorizer authorizer, Action<WasmOperator.Proxy.Configuration.ProxyOptions>? configure = null) =>
         ProxyHarness.StartAsync(
             Yaml(Plugin("record", Wat("record_callbacks_after_callout"), "record", extra: "mode: LOG_ONLY")),
