@@ -177,18 +177,26 @@ internal sealed partial class Exchange
         if (phase is Phase.RequestBody or Phase.ResponseBody)
         {
             var request = phase == Phase.RequestBody;
-            if ((request ? host.LogOnlyRequestBody : host.LogOnlyResponseBody) is { Abandoned: false } copy)
+            if ((request ? host.LogOnlyRequestBody : host.LogOnlyResponseBody) is not { } copy)
             {
-                lock (_state)
-                {
-                    Lingering.DeferredBodies.Return(copy.Kept);
-                    copy.Kept = 0;
-                    copy.Settle();
-                }
-
-                DeliverBody(host, stream, request, copy, callback.EndOfStream);
+                return;
             }
 
+            lock (_state)
+            {
+                // Looked at under the lock DropKeptBodies takes: a decision that ended the stream for the plugin meanwhile
+                // (a callout's answer on another thread) dropped this body, which is not delivered.
+                if (copy.Abandoned || host.WouldHaveEnded || host.PauseEnded)
+                {
+                    return;
+                }
+
+                Lingering.DeferredBodies.Return(copy.Kept);
+                copy.Kept = 0;
+                copy.Settle();
+            }
+
+            DeliverBody(host, stream, request, copy, callback.EndOfStream);
             return;
         }
 
