@@ -18,7 +18,9 @@ public sealed class HttpStream : IDisposable
     private readonly StreamContext? _context;
     private readonly IHttpStreamHost _host;
     private PluginFailure? _failure;
-    private bool _completed;
+    // 1 once Complete ran (or began): set by one caller alone. Looked at by a callback under the shard's gate, which
+    // Complete's on_delete takes too, so no callback runs after it.
+    private int _completed;
 
     internal HttpStream(PluginShard shard, int generation, StreamContext context)
     {
@@ -91,13 +93,6 @@ public sealed class HttpStream : IDisposable
             return FilterResult.Failed(_failure);
         }
 
-        if (Volatile.Read(ref _completed))
-        {
-            // on_delete ran: the plugin no longer knows the context id (an SDK traps on it), and the host's request may be
-            // another one by now. A late caller is a host bug; it gets a failure, and the plugin is not called.
-            return FilterResult.Failed(new PluginFailure(TrapKind.Unavailable, name, "the stream context was already completed"));
-        }
-
         if (_shard is not { } shard || _context is not { } context)
         {
             return FilterResult.Failed(PluginShard.Unavailable(null));
@@ -108,6 +103,14 @@ public sealed class HttpStream : IDisposable
         using (shard.EnterGate())
         {
             var abi = shard.Abi;
+            if (Volatile.Read(ref _completed) != 0)
+            {
+                // on_delete ran (or is about to, behind this gate): the plugin no longer knows the context id (an SDK traps on
+                // it), and the host's request may be another one by now. A late caller is a host bug; it gets a failure, and
+                // the plugin is not called. Looked at under the gate, so a Complete on another thread cannot slip between.
+                return FilterResult.Failed(new PluginFailure(TrapKind.Unavailable, name, "the stream context was already completed"));
+            }
+
             if (abi is null || shard.Generation != _generation)
             {
                 _failure = shard.LastFailure ?? PluginShard.Unavailable(null);
@@ -157,12 +160,10 @@ public sealed class HttpStream : IDisposable
     /// </summary>
     public void Complete()
     {
-        if (_completed)
+        if (Interlocked.Exchange(ref _completed, 1) != 0)
         {
-            return;
+            return; // once, whoever else calls it at the same moment
         }
-
-        Volatile.Write(ref _completed, true);
         if (_failure is not null || _shard is null || _context is null)
         {
             return;
