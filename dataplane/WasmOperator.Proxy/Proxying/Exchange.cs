@@ -1635,7 +1635,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     RecordLogOnly(host, "pause");
                 }
 
-                host.LogOnlyPaused(request, map: null);
+                host.LogOnlyPaused(request, map: null, endOfStream: endOfStream);
 
                 if (!endOfStream && copy.View.Length > _options.MaxBufferedBodyBytes)
                 {

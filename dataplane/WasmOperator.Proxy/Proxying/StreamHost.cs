@@ -47,11 +47,14 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     // callbacks, which its VM runs one at a time.
     private Dictionary<string, byte[]>? _ownProperties;
 
-    // A LOG_ONLY plugin's pauses (flags above) and when the first of them began; the header map each direction paused
-    // on with its version then, to tell the edits made before it resumed; once its exchange completed with a pause
-    // left, the timer that ends the linger. Under _gate.
+    // A LOG_ONLY plugin's pauses (flags above) and, per direction, when the wait an enforcing plugin's would be timed from
+    // began (0: none is timed): a headers or trailers pause at once, a body only from its end, as an enforcing plugin
+    // buffering a body is timed only once it waits at the end (its mid-body pauses hold chunks, not the stream). The
+    // header map each direction paused on with its version then, to tell the edits made before it resumed; once its
+    // exchange completed with a pause left, the timer that ends the linger. Under _gate.
     private int _held;
-    private long _heldSince;
+    private long _requestHeldSince;
+    private long _responseHeldSince;
     private HeaderMap? _requestHeldMap;
     private int _requestHeldVersion;
     private HeaderMap? _responseHeldMap;
@@ -426,7 +429,8 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     /// its body. A resume that came first (during the callback) resolves it, as it resolves an enforcing pause.
     /// </summary>
     /// <param name="defers">It paused on the request's headers: the stream's later callbacks wait for its decision.</param>
-    public void LogOnlyPaused(bool request, HeaderMap? map, bool defers = false)
+    /// <param name="endOfStream">A body pause at the body's end: from here it is timed (<see cref="PauseTimedOut"/>).</param>
+    public void LogOnlyPaused(bool request, HeaderMap? map, bool defers = false, bool endOfStream = false)
     {
         lock (_gate)
         {
@@ -437,9 +441,15 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
                 return;
             }
 
-            if (_held == 0)
+            ref var since = ref request ? ref _requestHeldSince : ref _responseHeldSince;
+            if ((_held & Direction(request)) == 0)
             {
-                _heldSince = Stopwatch.GetTimestamp();
+                since = 0; // that of a pause resolved since
+            }
+
+            if (since == 0 && (map is not null || endOfStream))
+            {
+                since = Stopwatch.GetTimestamp();
             }
 
             if (map is null)
@@ -498,7 +508,9 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
                 return false;
             }
 
-            var left = pauseTimeout - Stopwatch.GetElapsedTime(_heldSince);
+            // A body held mid-body when the exchange ended (its client or upstream went) is timed from here.
+            var since = TimedSince();
+            var left = since == 0 ? pauseTimeout : pauseTimeout - Stopwatch.GetElapsedTime(since);
             if (left > TimeSpan.Zero)
             {
                 if (exchange.Lingering.TryAdd(this))
@@ -748,6 +760,20 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
 
     private static int Resumed(bool request) => request ? RequestResumed : ResponseResumed;
 
+    private static int Direction(bool request) => request ? RequestHeld | RequestBodyHeld : ResponseHeld | ResponseBodyHeld;
+
+    /// <summary>When the earliest timed pause still held began; 0 when none is timed (caller holds the gate).</summary>
+    private long TimedSince()
+    {
+        var since = (_held & Direction(true)) != 0 ? _requestHeldSince : 0;
+        if ((_held & Direction(false)) != 0 && _responseHeldSince != 0 && (since == 0 || _responseHeldSince < since))
+        {
+            since = _responseHeldSince;
+        }
+
+        return since;
+    }
+
     private void Drain() => exchange.DrainDeferred(this);
 
     /// <summary>The plugin would have ended the stream: the callbacks that waited for it never come (caller holds the gate).</summary>
@@ -766,7 +792,7 @@ internal sealed class StreamHost(Exchange exchange, ChainEntry entry) : IHttpStr
     /// </summary>
     private bool PauseTimedOut()
     {
-        if (_over || _held == 0 || Stopwatch.GetElapsedTime(_heldSince) < exchange.PauseTimeout)
+        if (_over || _held == 0 || TimedSince() is not (> 0 and var since) || Stopwatch.GetElapsedTime(since) < exchange.PauseTimeout)
         {
             return false;
         }

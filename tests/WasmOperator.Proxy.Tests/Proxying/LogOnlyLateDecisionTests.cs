@@ -168,4 +168,32 @@ public sealed class LogOnlyLateDecisionTests
         Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/decide\",action=\"pause_timeout\"} 1\n", await proxy.MetricsAsync(), StringComparison.Ordinal);
         Assert.Single(proxy.Logs.Lines, l => l.Contains("would have applied pause_timeout on /slow", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task A_log_only_plugin_buffering_an_upload_slower_than_the_pause_timeout_is_timed_only_from_the_bodys_end()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(
+            Yaml(Plugin("authz", Wat("body_authz"), "authz", extra: "mode: LOG_ONLY")),
+            o => o.PauseTimeout = TimeSpan.FromSeconds(1));
+
+        // The plugin holds the body until its end, then asks the authorizer (which denies "no"). The upload takes longer
+        // than the pause timeout; enforcing, only the wait at the body's end is timed, and the answer comes at once.
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, proxy.Server.Options.Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync("POST /orders HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\nConnection: close\r\n\r\nno, t"u8.ToArray());
+        await ProxyHarness.EventuallyAsync(
+            async () => (await proxy.MetricsAsync()).Contains("wasm_plugin_log_only_actions_total{plugin=\"default/authz\",action=\"pause\"} 1\n", StringComparison.Ordinal),
+            "the plugin to hold the first chunk");
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        await stream.WriteAsync("hanks"u8.ToArray());
+        await stream.CopyToAsync(Stream.Null).WaitAsync(Patience);
+
+        await ProxyHarness.EventuallyAsync(
+            async () => (await proxy.MetricsAsync()) is var metrics && (metrics.Contains("action=\"local_response\"", StringComparison.Ordinal) || metrics.Contains("action=\"pause_timeout\"", StringComparison.Ordinal)),
+            "the plugin's decision or its pause timeout");
+        var counted = await proxy.MetricsAsync();
+        Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/authz\",action=\"local_response\"} 1\n", counted, StringComparison.Ordinal);
+        Assert.DoesNotContain("pause_timeout", counted, StringComparison.Ordinal);
+    }
 }
