@@ -103,12 +103,14 @@ internal sealed class WorkQueue<T> : IDisposable
         }
     }
 
-    /// <summary>Adds <paramref name="item"/> after the rate limiter's delay (a retry), or after <paramref name="atMost"/> when that is shorter.</summary>
+    /// <summary>
+    /// Adds <paramref name="item"/> after the rate limiter's delay (a retry). <paramref name="atMost"/> caps the item's own
+    /// backoff, not the overall rate: a storm of failing items still waits its turn under --queue-qps.
+    /// </summary>
     public void AddRateLimited(T item, TimeSpan? atMost = null)
     {
         Interlocked.Increment(ref _retries);
-        var delay = _limiter.When(item);
-        AddAfter(item, atMost is { } cap && cap < delay ? cap : delay);
+        AddAfter(item, _limiter.When(item, atMost));
     }
 
     /// <summary>Clears the retry history of <paramref name="item"/>.</summary>

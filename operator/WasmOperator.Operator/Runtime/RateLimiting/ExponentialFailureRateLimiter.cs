@@ -7,7 +7,7 @@ internal sealed class ExponentialFailureRateLimiter<T>(TimeSpan baseDelay, TimeS
     private readonly Dictionary<T, int> _failures = [];
     private readonly Lock _lock = new();
 
-    public TimeSpan When(T item)
+    public TimeSpan When(T item, TimeSpan? itemCap = null)
     {
         int exponent;
         lock (_lock)
@@ -17,8 +17,9 @@ internal sealed class ExponentialFailureRateLimiter<T>(TimeSpan baseDelay, TimeS
         }
 
         // 2^62 overflows a TimeSpan long before this; compare in double first.
+        var cap = itemCap is { } shorter && shorter < maxDelay ? shorter : maxDelay;
         var delay = baseDelay.TotalMilliseconds * Math.Pow(2, exponent);
-        return delay >= maxDelay.TotalMilliseconds ? maxDelay : TimeSpan.FromMilliseconds(delay);
+        return delay >= cap.TotalMilliseconds ? cap : TimeSpan.FromMilliseconds(delay);
     }
 
     public void Forget(T item)

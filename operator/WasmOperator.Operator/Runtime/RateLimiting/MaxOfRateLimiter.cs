@@ -3,12 +3,12 @@ namespace WasmOperator.Operator.Runtime.RateLimiting;
 /// <summary>The longest delay of several limiters (client-go's DefaultControllerRateLimiter shape).</summary>
 internal sealed class MaxOfRateLimiter<T>(params IRateLimiter<T>[] limiters) : IRateLimiter<T>
 {
-    public TimeSpan When(T item)
+    public TimeSpan When(T item, TimeSpan? itemCap = null)
     {
         var longest = TimeSpan.Zero;
         foreach (var limiter in limiters)
         {
-            var delay = limiter.When(item);
+            var delay = limiter.When(item, itemCap);
             longest = delay > longest ? delay : longest;
         }
 

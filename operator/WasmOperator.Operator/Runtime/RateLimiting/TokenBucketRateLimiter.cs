@@ -24,7 +24,7 @@ internal sealed class TokenBucketRateLimiter<T> : IRateLimiter<T>
         _last = time.GetTimestamp();
     }
 
-    public TimeSpan When(T item)
+    public TimeSpan When(T item, TimeSpan? itemCap = null)
     {
         lock (_lock)
         {

@@ -102,6 +102,30 @@ public sealed class WorkQueueTests
     }
 
     [Fact]
+    public void A_cap_on_an_items_backoff_shortens_its_own_backoff_but_not_the_wait_for_the_overall_rate()
+    {
+        var time = new FakeTimeProvider();
+        using var queue = new WorkQueue<string>(
+            new MaxOfRateLimiter<string>(
+                new ExponentialFailureRateLimiter<string>(TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(30)),
+                new TokenBucketRateLimiter<string>(1, 1, time)),
+            time);
+        var cap = TimeSpan.FromSeconds(2);
+
+        // Each backoff of a minute is capped at two seconds; one token a second: the fourth and fifth retries wait three and
+        // four seconds for the bucket.
+        foreach (var item in new[] { "a", "b", "c", "d", "e" })
+        {
+            queue.AddRateLimited(item, cap);
+        }
+
+        time.Advance(cap);
+        Assert.Equal(3, queue.Depth);
+        time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(5, queue.Depth);
+    }
+
+    [Fact]
     public void AddAfter_keeps_the_earliest_time_for_an_item()
     {
         var time = new FakeTimeProvider();
