@@ -35,7 +35,10 @@ internal sealed partial class EventRecorder(IKubernetes client, string component
             return;
         }
 
-        var now = _time.GetUtcNow().UtcDateTime;
+        // Event timestamps are metav1.Time, whole seconds: firstTimestamp and lastTimestamp are truncated alike, so a
+        // repeat in the same second does not get a lastTimestamp before its firstTimestamp.
+        var exact = _time.GetUtcNow().UtcDateTime;
+        var now = new DateTime(exact.Ticks - (exact.Ticks % TimeSpan.TicksPerSecond), DateTimeKind.Utc);
         message = message.Length > 1024 ? message[..1024] : message;
         var key = new EventKey(meta.Namespace, meta.Name, meta.Uid, type, reason, message);
         try

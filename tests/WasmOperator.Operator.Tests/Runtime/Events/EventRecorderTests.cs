@@ -31,6 +31,24 @@ public sealed class EventRecorderTests
     }
 
     [Fact]
+    public async Task A_repeat_within_the_same_second_keeps_first_and_last_timestamp_in_whole_seconds_and_in_order()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var plugin = await CreatePluginAsync(cluster, "same-second");
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 12, 7, 8, 0, 0, 700, TimeSpan.Zero));
+        var recorder = new EventRecorder(cluster.Client, "wasm-operator", "replica-a", NullLogger.Instance, clock);
+
+        await recorder.RecordAsync(plugin, EventRecorder.Warning, "RegistryUnavailable", "registry down", default);
+        clock.Advance(TimeSpan.FromMilliseconds(200));
+        await recorder.RecordAsync(plugin, EventRecorder.Warning, "RegistryUnavailable", "registry down", default);
+
+        var ev = Assert.Single((await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items);
+        Assert.Equal(2, ev.Count);
+        Assert.Equal(new DateTime(2026, 12, 7, 8, 0, 0, DateTimeKind.Utc), ev.FirstTimestamp?.ToUniversalTime());
+        Assert.Equal(new DateTime(2026, 12, 7, 8, 0, 0, DateTimeKind.Utc), ev.LastTimestamp?.ToUniversalTime());
+    }
+
+    [Fact]
     public async Task Another_message_or_a_repeat_after_the_window_or_after_the_event_is_gone_is_a_new_event()
     {
         await using var cluster = await Cluster.StartAsync();
