@@ -4,6 +4,7 @@ using k8s.Autorest;
 using WasmOperator.Api.WasmPlugins;
 using WasmOperator.Modules;
 using WasmOperator.Modules.Failures;
+using WasmOperator.Validation.Cel;
 
 namespace WasmOperator.Operator.Reconciliation;
 
@@ -97,7 +98,10 @@ internal sealed class ModuleResolver(IKubernetes client, IModuleFetcher fetcher,
         }
         catch (ManifestFailureException ex) when (ex.NotFound)
         {
-            return (null, PluginOutcome.Transient(ConditionReasons.FetchFailed, ex.Message) with { RetriedAtMostEvery = notFoundRetryAtMost });
+            // The note goes in the message itself, so that Ready and the Warning event say it is retried, not only Reconciling.
+            // An interval, not the time of the next try: the message stays the same from pass to pass.
+            var note = $"; it may not be pushed yet: retrying with backoff, at most {GoDuration.Format(notFoundRetryAtMost)} apart";
+            return (null, PluginOutcome.Transient(ConditionReasons.FetchFailed, ex.Message + note) with { RetriedAtMostEvery = notFoundRetryAtMost });
         }
         catch (ModuleFetchException ex)
         {

@@ -37,9 +37,8 @@ internal static class StatusBuilder
                 Set(ConditionTypes.Ready, ConditionStatus.False, outcome.Reason, outcome.Message);
                 Set(ConditionTypes.Reconciling, ConditionStatus.True, outcome.Reason, outcome.Message + outcome switch
                 {
-                    { RetryAt: not null } => string.Empty,
-                    // An interval, not the time of the next try: the message stays the same from pass to pass.
-                    { RetriedAtMostEvery: { } apart } => $"; it may not be pushed yet: retrying with backoff, at most {GoDuration.Format(apart)} apart",
+                    // Both name when they are tried again in the message itself.
+                    { RetryAt: not null } or { RetriedAtMostEvery: not null } => string.Empty,
                     _ => "; retrying with backoff",
                 });
                 Set(ConditionTypes.Stalled, ConditionStatus.False, ConditionReasons.Progressing, "the fault may be transient");

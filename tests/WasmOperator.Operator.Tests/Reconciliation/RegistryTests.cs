@@ -77,6 +77,10 @@ public sealed class RegistryTests
         var message = waiting.Status!.Conditions!.Find(c => c.Type == ConditionTypes.Reconciling)!.Message;
         Assert.Contains("team/early:v1 was not found (404", message, StringComparison.Ordinal);
         Assert.EndsWith("; it may not be pushed yet: retrying with backoff, at most 120s apart", message, StringComparison.Ordinal);
+        // Ready and the Warning event say the same: the 404 is retried, not a wrong reference to fix.
+        Assert.Equal(message, waiting.Status.Conditions.Find(c => c.Type == ConditionTypes.Ready)!.Message);
+        var warning = Assert.Single((await cluster.Client.CoreV1.ListNamespacedEventAsync("default")).Items, e => e.Reason == ConditionReasons.FetchFailed);
+        Assert.Equal(message, warning.Message);
         // Every try found what the first did: nothing written after it.
         Assert.Equal(waiting.Metadata!.ResourceVersion, stillWaiting!.Metadata!.ResourceVersion);
         Assert.Equal($"sha256:{sha}", ready.Status!.Module!.ModuleDigest);
