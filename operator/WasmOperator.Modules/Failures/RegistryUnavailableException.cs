@@ -13,9 +13,11 @@ public sealed class RegistryUnavailableException : ModuleFetchException
     /// (the storage a blob is redirected to, a token realm), <paramref name="symptom"/> what it did ("answered 503",
     /// "refused the connection"). The message names the time of the next try, not a countdown: it stays the same for
     /// one open period, so a reconcile that finds the registry still open writes no new status or event.
+    /// <paramref name="probeOut"/>: refused only because the host's one half-open probe is out; see <see cref="ProbeOut"/>.
     /// </summary>
     public RegistryUnavailableException(
-        string url, string host, string? failedHost, string symptom, int failures, DateTimeOffset failingSince, string lastError, DateTimeOffset retryAt)
+        string url, string host, string? failedHost, string symptom, int failures, DateTimeOffset failingSince, string lastError, DateTimeOffset retryAt,
+        bool probeOut = false)
         : base(url, $"{url}: registry {host} "
             + (failedHost is null ? symptom : $"sends its fetches on to {failedHost} (a redirect or token service), which {symptom}")
             + $": {failures} attempt{(failures == 1 ? string.Empty : "s")} in a row since {Time(failingSince)} failed, the last with: {lastError}; "
@@ -26,7 +28,14 @@ public sealed class RegistryUnavailableException : ModuleFetchException
         FailingSince = failingSince;
         LastError = lastError;
         RetryAt = retryAt;
+        ProbeOut = probeOut;
     }
+
+    /// <summary>
+    /// True when the cooldown is over and the fetch was refused only because another fetch is probing the host: the
+    /// probe's outcome, due by <see cref="RetryAt"/>, is the news; this refusal tells nothing new about the host.
+    /// </summary>
+    public bool ProbeOut { get; }
 
     /// <summary>The registry (or host:port) that is failing.</summary>
     public string Host { get; }

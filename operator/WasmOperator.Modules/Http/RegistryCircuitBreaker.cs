@@ -62,12 +62,13 @@ internal sealed class RegistryCircuitBreaker(ModuleFetcherOptions options, Fetch
 
             // While the probe is out, the others wait about as long as the probe may take to be answered; counted from
             // when it left, so that each refusal during one probe names the same time.
-            var retryAt = now >= until ? state.ProbeSince + options.ResponseHeadersTimeout : until;
+            var probeOut = now >= until;
+            var retryAt = probeOut ? state.ProbeSince + options.ResponseHeadersTimeout : until;
             metrics?.CircuitFastFailures.WithLabels(host).Inc();
             // The message names the URL's registry and, when the open host is another (its storage, a token realm), that one.
             var registry = HostOf(url);
             var failedHost = string.Equals(registry, host, StringComparison.OrdinalIgnoreCase) ? null : host;
-            throw new RegistryUnavailableException(url, registry, failedHost, state.Symptom, state.Failures, state.FailingSince, state.LastError, retryAt);
+            throw new RegistryUnavailableException(url, registry, failedHost, state.Symptom, state.Failures, state.FailingSince, state.LastError, retryAt, probeOut);
         }
     }
 

@@ -94,7 +94,10 @@ internal sealed class ModuleResolver(IKubernetes client, IModuleFetcher fetcher,
         catch (RegistryUnavailableException ex)
         {
             // Not tried: the registry keeps failing. Come back when it is tried again, not with the per-item backoff.
-            return (null, PluginOutcome.Transient(ConditionReasons.RegistryUnavailable, ex.Message) with { RetryAt = ex.RetryAt });
+            return (null, PluginOutcome.Transient(ConditionReasons.RegistryUnavailable, ex.Message) with
+            {
+                RetryAt = ex.RetryAt, AwaitsProbeOf = ex.ProbeOut ? ex.FailedHost ?? ex.Host : null,
+            });
         }
         catch (ManifestFailureException ex) when (ex.NotFound)
         {

@@ -22,6 +22,12 @@ internal sealed record PluginOutcome
     /// <summary>Set on a transient failure that cannot pass before this time (the registry's circuit breaker is open): reconciled again then.</summary>
     public DateTimeOffset? RetryAt { get; init; }
 
+    /// <summary>
+    /// Set with <see cref="RetryAt"/> when the fetch was refused only because another fetch is probing the registry: the
+    /// probe's outcome is the news, due by then. The registry named is the one that failed (or its storage, token realm).
+    /// </summary>
+    public string? AwaitsProbeOf { get; init; }
+
     /// <summary>Set on a transient failure likely to pass soon (a tag not pushed yet): retried with backoff, but at most this far apart.</summary>
     public TimeSpan? RetriedAtMostEvery { get; init; }
 

@@ -243,6 +243,13 @@ internal sealed partial class WasmPluginReconciler(
             }
 
             ReleaseAdopted(key);
+            if (!retryRestore && outcome is { Kind: OutcomeKind.Transient, AwaitsProbeOf: { } probed, RetryAt: { } probeDue } && ReportsUnavailable(plugin, probed))
+            {
+                // Refused only because another plugin's fetch probes the registry this status already reports: writing the
+                // probe's deadline now and its outcome on the next pass would be two patches and two events per cycle.
+                return ReconcileResult.After(Until(probeDue));
+            }
+
             await WriteStatusAsync(key, plugin, outcome, progressVersion, cancellationToken).ConfigureAwait(false);
             return outcome.Kind switch
             {
@@ -286,6 +293,12 @@ internal sealed partial class WasmPluginReconciler(
             pass.Supersede();
         }
     }
+
+    /// <summary>True when the status of the current generation reports <paramref name="host"/> (a registry, its storage) as unavailable.</summary>
+    private static bool ReportsUnavailable(WasmPlugin plugin, string host) =>
+        plugin.Status is { } status && status.ObservedGeneration == (plugin.Metadata?.Generation ?? 0)
+        && status.Conditions?.Find(c => c.Type == ConditionTypes.Ready) is { Reason: ConditionReasons.RegistryUnavailable, Message: { } message }
+        && message.Contains($" {host} ", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The delay to <paramref name="at"/>, at least a second: a time just passed must not requeue in a hot loop.</summary>
     private TimeSpan Until(DateTimeOffset at)

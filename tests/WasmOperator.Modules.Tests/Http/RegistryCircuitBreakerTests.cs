@@ -71,6 +71,7 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
         Assert.StartsWith($"oci://{host}/breaker/other:v1: registry {host} did not answer within 300 ms: 3 attempts in a row since 2026-12-07T08:00:00Z failed, the last with: ", second.Message, StringComparison.Ordinal);
         Assert.Contains("not tried again until 2026-12-07T09:00:00Z (UTC), ", second.Message, StringComparison.Ordinal);
         Assert.Equal(second.Message, third.Message);
+        Assert.False(second.ProbeOut);
         Assert.Equal("registry_unavailable", first.Result);
         var text = await MetricsTextAsync();
         Assert.Contains($"wasmoperator_registry_circuit_open{{registry=\"{host}\"}} 1", text, StringComparison.Ordinal);
@@ -145,6 +146,7 @@ public sealed class RegistryCircuitBreakerTests(RegistryFixture fixture) : IClas
 
         Assert.Equal(first.RetryAt, second.RetryAt);
         Assert.Equal(first.Message, second.Message);
+        Assert.True(first.ProbeOut);
     }
 
     [Fact]
