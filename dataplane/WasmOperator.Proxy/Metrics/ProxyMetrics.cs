@@ -36,6 +36,9 @@ internal sealed class ProxyMetrics
             "Requests sent again on a new upstream connection after a pooled one closed or reset before any response byte (Envoy's upstream_rq_retry).");
         DownstreamOverflows = factory.CreateCounter("proxy_downstream_cx_overflow_total",
             "Client connections closed on arrival because their data port had --max-connections open (Envoy's downstream_cx_overflow).");
+        CalloutOverflows = factory.CreateCounter("proxy_callout_overflow_total",
+            "Plugin callouts refused at once because their cluster had --max-callouts-per-cluster in flight (Envoy's upstream_rq_pending_overflow); the plugin gets the failure.",
+            "cluster");
         DownstreamResets = factory.CreateCounter("proxy_downstream_resets_total", "Requests the client reset or left before their response completed (Envoy's DC flag).");
         PluginResets = factory.CreateCounter("proxy_plugin_resets_total",
             "Streams reset because a plugin closed them (proxy_close_stream) or replied once the response had started or the stream was upgraded, counted in no response class if no response had started (Envoy's downstream_rq_tx_reset).");
@@ -101,6 +104,9 @@ internal sealed class ProxyMetrics
     public Counter DownstreamResets { get; }
 
     public Counter DownstreamOverflows { get; }
+
+    /// <summary>Plugin callouts refused at their cluster's limit, by cluster (Envoy's upstream_rq_pending_overflow).</summary>
+    public Counter CalloutOverflows { get; }
 
     public Counter PluginResets { get; }
 

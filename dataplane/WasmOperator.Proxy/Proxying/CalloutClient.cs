@@ -3,7 +3,10 @@ using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Net;
 using System.Net.Http.Headers;
+using Microsoft.Extensions.Logging;
+using WasmOperator.Proxy.Chain;
 using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Metrics;
 using WasmOperator.ProxyWasm.Host;
 
 namespace WasmOperator.Proxy.Proxying;
@@ -12,15 +15,26 @@ namespace WasmOperator.Proxy.Proxying;
 /// Sends plugin callouts (HTTP and unary gRPC) to the named clusters of the configuration through
 /// one pooled <see cref="HttpClient"/>, each with the timeout the plugin asked for.
 /// </summary>
-internal sealed class CalloutClient : IDisposable
+internal sealed partial class CalloutClient : IDisposable
 {
     private readonly HttpClient _client;
     private readonly ProxyOptions _options;
     private readonly ConcurrentDictionary<string, StrongBox<int>> _inFlight = new(StringComparer.Ordinal);
+    private readonly ProxyMetrics? _metrics;
+    private readonly ILogger? _log;
+    private readonly LogThrottle _overflowWarnings = new(TimeSpan.FromSeconds(1));
 
     public CalloutClient(ProxyOptions options)
         : this(options, NewHandler(options.ConnectTimeout))
     {
+    }
+
+    /// <summary>The proxy's: refusals at a cluster's limit are counted and said (at most one warning a second).</summary>
+    public CalloutClient(ProxyOptions options, ProxyMetrics metrics, ILogger<CalloutClient> log)
+        : this(options)
+    {
+        _metrics = metrics;
+        _log = log;
     }
 
     /// <summary>For tests: callouts through <paramref name="handler"/>.</summary>
@@ -110,9 +124,28 @@ internal sealed class CalloutClient : IDisposable
         if (!TryEnter(upstream))
         {
             built?.Dispose();
+            Overflowed(upstream);
             throw new CalloutRefusedException(CalloutRefusal.Overflow, Overflow(upstream));
         }
     }
+
+    /// <summary>
+    /// A refusal at the cluster's limit, counted and said: the plugin only sees a failed call, which an authorizer
+    /// usually turns into a deny (a LOG_ONLY dry run then counts would-be denials with no other trace of why).
+    /// </summary>
+    private void Overflowed(string cluster)
+    {
+        _metrics?.CalloutOverflows.WithLabels(cluster).Inc();
+        if (_log is not null && _overflowWarnings.TryEnter(out var suppressed))
+        {
+            LogOverflow(_log, cluster, _options.MaxCalloutsPerCluster, suppressed);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message =
+        "plugin callouts to cluster {Cluster} refused: {Limit} already in flight (--max-callouts-per-cluster); each plugin gets a failed call, " +
+        "which an authorizer usually answers as a deny ({Suppressed} more refusal(s) in the last second, not logged); raise the limit or make the cluster answer faster")]
+    private static partial void LogOverflow(ILogger logger, string cluster, int limit, long suppressed);
 
     private async Task<HttpCalloutResponse> SendCountedAsync(Uri cluster, HttpCalloutRequest request, CancellationToken cancellationToken)
     {

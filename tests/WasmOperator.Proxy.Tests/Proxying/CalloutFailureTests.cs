@@ -189,7 +189,7 @@ public sealed class CalloutFailureTests
     }
 
     [Fact]
-    public async Task A_callout_refused_by_its_clusters_limit_answers_internal_failure_and_is_never_answered()
+    public async Task A_callout_refused_by_its_clusters_limit_answers_internal_failure_is_never_answered_and_is_counted_and_logged()
     {
         // Envoy: the overflowing send fails inside httpCall (AsyncClient::send returns null): INTERNAL_FAILURE, no callback.
         await using var callee = await HangingUpstream.StartAsync();
@@ -210,6 +210,9 @@ public sealed class CalloutFailureTests
         Assert.Equal("/refused", echo?.Path);
         Assert.Equal("10", Assert.Single(response.Headers.GetValues("x-call-status")));
         Assert.Equal("0", Assert.Single(response.Headers.GetValues("x-deliveries")));
+        // Counted and said, as Envoy's upstream_rq_pending_overflow: the plugin alone knew (an authorizer's deny, say).
+        Assert.Contains("proxy_callout_overflow_total{cluster=\"callee\"} 1\n", await proxy.MetricsAsync(), StringComparison.Ordinal);
+        Assert.Contains(proxy.Logs.Lines, l => l.Contains("plugin callouts to cluster callee refused: 1 already in flight", StringComparison.Ordinal));
         await gone.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => held);
     }
