@@ -26,15 +26,34 @@ internal static class OpenWriters
             return false;
         }
 
+        var file = Identity(path);
         foreach (var process in Processes())
         {
-            if (HoldsForWriting(process, target))
+            if (HoldsForWriting(process, target, file))
             {
                 return true;
             }
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// The file's mount and inode, as fdinfo gives them for a descriptor of it (a hard link's writer names another path);
+    /// null where fdinfo has no <c>ino:</c> (kernels before 5.14: then only its path is matched).
+    /// </summary>
+    private static (long Mount, long Inode)? Identity(string path)
+    {
+        try
+        {
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var info = Read($"/proc/self/fdinfo/{handle.DangerousGetHandle()}");
+            return info.Inode is { } inode && info.Mount is { } mount ? (mount, inode) : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     /// <summary>
@@ -71,7 +90,7 @@ internal static class OpenWriters
         }
     }
 
-    private static bool HoldsForWriting(string process, string target)
+    private static bool HoldsForWriting(string process, string target, (long Mount, long Inode)? file)
     {
         if (!int.TryParse(Path.GetFileName(process), NumberStyles.None, CultureInfo.InvariantCulture, out _))
         {
@@ -82,7 +101,15 @@ internal static class OpenWriters
         {
             foreach (var descriptor in Directory.EnumerateFileSystemEntries(Path.Combine(process, "fd")))
             {
-                if (new FileInfo(descriptor).LinkTarget == target && OpenForWriting(Path.Combine(process, "fdinfo", Path.GetFileName(descriptor))))
+                // Files only (sockets, pipes and the like name no path); the same path, or the same file by another.
+                var link = new FileInfo(descriptor).LinkTarget;
+                if (link is null || !link.StartsWith('/') || (link != target && file is null))
+                {
+                    continue;
+                }
+
+                var info = Read(Path.Combine(process, "fdinfo", Path.GetFileName(descriptor)));
+                if ((info.Flags & AccessModeMask) != 0 && (link == target || (info.Mount, info.Inode) == file))
                 {
                     return true;
                 }
@@ -96,19 +123,28 @@ internal static class OpenWriters
         return false;
     }
 
-    /// <summary>The descriptor's open flags (fdinfo's <c>flags:</c>, octal) allow writing.</summary>
-    private static bool OpenForWriting(string fdinfo)
+    /// <summary>A descriptor's fdinfo: its open flags (octal), mount id and inode (the last two absent on old kernels).</summary>
+    private static (long Flags, long? Mount, long? Inode) Read(string fdinfo)
     {
+        long flags = 0;
+        long? mount = null, inode = null;
         foreach (var line in File.ReadLines(fdinfo))
         {
             if (line.StartsWith("flags:", StringComparison.Ordinal))
             {
-                var flags = Convert.ToInt64(line["flags:".Length..].Trim(), 8);
-                return (flags & AccessModeMask) != 0;
+                flags = Convert.ToInt64(line["flags:".Length..].Trim(), 8);
+            }
+            else if (line.StartsWith("mnt_id:", StringComparison.Ordinal))
+            {
+                mount = long.Parse(line["mnt_id:".Length..].Trim(), CultureInfo.InvariantCulture);
+            }
+            else if (line.StartsWith("ino:", StringComparison.Ordinal))
+            {
+                inode = long.Parse(line["ino:".Length..].Trim(), CultureInfo.InvariantCulture);
             }
         }
 
-        return false;
+        return (flags, mount, inode);
     }
 
     private static class Native

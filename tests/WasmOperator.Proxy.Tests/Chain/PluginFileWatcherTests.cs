@@ -125,9 +125,10 @@ public sealed class PluginFileWatcherTests
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)] // as a ConfigMap volume's ..data: the proxy is given a path through a linked directory
-    public async Task A_file_whose_writer_paused_between_two_plugins_is_not_applied_until_the_writer_closes_it(bool throughLinkedDirectory)
+    [InlineData(false, false)]
+    [InlineData(true, false)] // as a ConfigMap volume's ..data: the proxy is given a path through a linked directory
+    [InlineData(false, true)] // the writer writes through a hard link: another path to the same file
+    public async Task A_file_whose_writer_paused_between_two_plugins_is_not_applied_until_the_writer_closes_it(bool throughLinkedDirectory, bool throughHardLink)
     {
         var first = Plugin("first", Wat("pass_through"), "pass");
         var authorizer = Plugin("deny", Wat("deny_admin_path"), "deny");
@@ -146,7 +147,16 @@ public sealed class PluginFileWatcherTests
         // wrote so far is a valid set of one plugin, which would leave /admin unguarded.
         var text = Encoding.UTF8.GetBytes(Yaml(Plugin("second", Wat("pass_through"), "pass"), authorizer));
         var cut = Encoding.UTF8.GetByteCount(Yaml(Plugin("second", Wat("pass_through"), "pass")));
-        await using (var stream = new FileStream(proxy.PluginsFile, FileMode.Open, FileAccess.Write, FileShare.ReadWrite))
+        var written = proxy.PluginsFile;
+        if (throughHardLink)
+        {
+            written = Path.Combine(linked, "hard-link.yaml");
+            using var ln = System.Diagnostics.Process.Start("ln", [proxy.PluginsFile, written]);
+            await ln.WaitForExitAsync();
+            Assert.Equal(0, ln.ExitCode);
+        }
+
+        await using (var stream = new FileStream(written, FileMode.Open, FileAccess.Write, FileShare.ReadWrite))
         {
             stream.SetLength(0);
             await stream.WriteAsync(text.AsMemory(0, cut));
