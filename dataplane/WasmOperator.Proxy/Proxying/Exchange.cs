@@ -2170,6 +2170,13 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             path = RequestHeaders.Get(":path");
         }
 
+        if (action == DeferredBodyDropped)
+        {
+            // The proxy's doing, not the plugin's: "would have applied" would say its enforcing twin drops bodies.
+            LogDeferredBodyDropped(_log, host.Entry.Spec.Key, path ?? "", _options.MaxBufferedBodyBytes, _options.MaxDeferredBodyBytes);
+            return;
+        }
+
         LogWouldHave(_log, host.Entry.Spec.Key, action, path ?? "");
     }
 
@@ -2632,6 +2639,11 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Details}: {Method} {Path}: the plugins held more than --max-body-bytes ({Limit}) {Where}; the stream was reset")]
     private static partial void LogTooLargeReset(ILogger logger, string details, string method, string path, long limit, string where);
+
+    [LoggerMessage(Level = LogLevel.Information, Message =
+        "LOG_ONLY plugin {Plugin}: a body kept for it while it decides was dropped on {Path}, past --max-body-bytes ({PerBody}) " +
+        "or the proxy's --max-deferred-body-bytes ({Total}); it gets no callback for that body (counted as deferred_body_dropped)")]
+    private static partial void LogDeferredBodyDropped(ILogger logger, string plugin, string path, long perBody, long total);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "LOG_ONLY plugin {Plugin} would have applied {Action} on {Path}")]
     private static partial void LogWouldHave(ILogger logger, string plugin, string action, string path);

@@ -167,6 +167,9 @@ public sealed class LogOnlyDeferredCallbacksTests
              "cb:request_headers", "cb:resumed", "cb:request_body 5 eos", "cb:response_headers", "cb:on_log"],
             Callbacks(proxy));
         Assert.Contains("wasm_plugin_log_only_actions_total{plugin=\"default/record\",action=\"deferred_body_dropped\"} 2\n", await proxy.MetricsAsync(), StringComparison.Ordinal);
+        // The proxy dropped them, not the plugin: the line says so rather than what the plugin "would have applied".
+        Assert.Equal(2, proxy.Logs.Lines.Count(l => l.Contains("LOG_ONLY plugin default/record: a body kept for it while it decides was dropped on /", StringComparison.Ordinal)));
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("would have applied deferred_body_dropped", StringComparison.Ordinal));
     }
 
     [Fact]
