@@ -23,9 +23,6 @@ internal sealed partial class LingeringContexts(ILogger<LingeringContexts> log)
     /// <summary>The bytes of bodies kept for LOG_ONLY plugins' callbacks that wait on their decision, proxy-wide.</summary>
     public DeferredBodyBudget DeferredBodies { get; } = new();
 
-    /// <summary>Contexts waiting now.</summary>
-    public int Count => _hosts.Count;
-
     /// <summary>Keeps <paramref name="host"/> until it stops lingering; false once the proxy stopped (<see cref="DropLate"/>).</summary>
     public bool TryAdd(StreamHost host)
     {
