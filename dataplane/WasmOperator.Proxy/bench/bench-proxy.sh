@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench-proxy: wrk against (a) the upstream directly, (b) nginx proxying to it, (c) our proxy
 # with no plugin, (d) with add_header, (e) with five plugins. Prints req/s and p50/p99 latency, and
-# each as a ratio to (a) and (b). A benchmark, not a test: one run, numbers depend on the machine.
+# each as a ratio to (a) and (b). A benchmark, not a test: numbers depend on the machine. All cases run side by side and
+# the measured wrk runs go round them ROUNDS times (see below); each number printed is the median of its rounds.
 # An extra row, (d0), runs the same header edit as a plugin written in WAT without an SDK: the host's own
 # cost of one plugin, apart from what the AssemblyScript SDK does in every callback.
 # The upstream and the reference proxy are separate nginx processes (a worker per core each, as our proxy has an event thread per core), so (b) has the
@@ -14,11 +15,12 @@
 # 5 s into a run (4 us of ~27 per request; about 1 % after 25 s), so a fixed short warm-up measured the JIT, and more of it in
 # the plugin rows, which run more code. Warm-up goes on in WARMUP steps until that thread used under 2 % of the process's CPU
 # in the last step, at most MAX_WARMUP; nginx gets one step.
-# Knobs: DURATION (10s), CONNECTIONS (32), THREADS (2), WARMUP (5s per step), MAX_WARMUP (60s), CONFIG (Release).
+# Knobs: DURATION (4s, one measured run), ROUNDS (5), CONNECTIONS (32), THREADS (2), WARMUP (5s per step), MAX_WARMUP (60s), CONFIG (Release).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 ROOT=$PWD
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-4s}
+ROUNDS=${ROUNDS:-5}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 WARMUP=${WARMUP:-5s}
@@ -133,10 +135,9 @@ allocated() { # admin-url
   curl -fsS "$1/stats/prometheus" | awk '/^dotnet_gc_allocated_bytes_total / {b=$2} /^proxy_requests_total\{/ {r+=$2} END {printf "%.0f %.0f\n", b, r}'
 }
 
-# Prints "rps p50_ms p99_ms user_us kernel_us alloc_bytes" for one wrk run; the CPU columns are the given process's per
-# request, the last what our proxy allocated per request (from its metrics; 0 for nginx).
-run_wrk() { # url [pid] [admin-url]
-  warm "$1" "${2:-}"
+# Prints "rps p50_ms p99_ms user_us kernel_us alloc_bytes" for one wrk run of DURATION; the CPU columns are the given
+# process's per request, the last what our proxy allocated per request (from its metrics; 0 for nginx).
+measure() { # url [pid] [admin-url]
   local before="0 0" after="0 0" hz m0 m1
   hz=$(getconf CLK_TCK)
   [ -n "${2:-}" ] && before=$(ticks "$2")
@@ -155,37 +156,68 @@ run_wrk() { # url [pid] [admin-url]
           printf "%.0f %.3f %.3f %.2f %.2f %.0f\n", rps, p50, p99, (y[1]-x[1])*1e6/hz/n, (y[2]-x[2])*1e6/hz/n, (z[4] > z[2]) ? (z[3]-z[1])/(z[4]-z[2]) : 0 }'
 }
 
-declare -A RESULT
-wait_http "http://127.0.0.1:$UP/"
-wait_http "http://127.0.0.1:$NGX/"
-echo "bench-proxy: (a) upstream direct";   RESULT[a]=$(run_wrk "http://127.0.0.1:$UP/")
-echo "bench-proxy: (b) nginx proxy";       RESULT[b]=$(run_wrk "http://127.0.0.1:$NGX/" "$NGX_PID")
-
-run_proxy() { # label yaml
-  dotnet "$PROXY_DLL" --listen 127.0.0.1 --port "$PX" --h2c-port 0 --status-port 0 --admin-port "$ADMIN" \
+# Every case runs at once, each on its own port (an idle proxy costs next to nothing), and the measured runs go round
+# the cases ROUNDS times, so a change in the machine's speed (this VM's moves by 15-30 % within minutes) falls on every
+# case alike instead of on whichever case ran then. Each round starts at a different case.
+declare -A URL PID ADMIN_URL
+URL[a]="http://127.0.0.1:$UP/"; PID[a]=""; ADMIN_URL[a]=""
+URL[b]="http://127.0.0.1:$NGX/"; PID[b]=$NGX_PID; ADMIN_URL[b]=""
+start_proxy() { # case yaml
+  local port admin
+  port=$(free_port); admin=$(free_port)
+  dotnet "$PROXY_DLL" --listen 127.0.0.1 --port "$port" --h2c-port 0 --status-port 0 --admin-port "$admin" \
     --upstream "http://127.0.0.1:$UP" --plugins "$2" >"$WORK/proxy-$1.log" 2>&1 &
-  local pid=$!
-  wait_http "http://127.0.0.1:$ADMIN/ready"
-  RESULT[$1]=$(run_wrk "http://127.0.0.1:$PX/" "$pid" "http://127.0.0.1:$ADMIN")
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  PID[$1]=$!; PIDS+=($!)
+  URL[$1]="http://127.0.0.1:$port/"; ADMIN_URL[$1]="http://127.0.0.1:$admin"
 }
-echo "bench-proxy: (c) proxy, no plugin";  run_proxy c "$CONF/none.yaml"
-echo "bench-proxy: (d) proxy, add_header"; run_proxy d "$CONF/add_header.yaml"
-echo "bench-proxy: (d0) proxy, add_header in WAT (no SDK)"; run_proxy d0 "$CONF/add_header_wat.yaml"
-echo "bench-proxy: (e) proxy, 5 plugins";  run_proxy e "$CONF/five.yaml"
-
-read -r ARPS AP50 AP99 _ _ <<<"${RESULT[a]}"
-read -r BRPS BP50 BP99 _ _ <<<"${RESULT[b]}"
-echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on $(nproc) cores (one run); cpu = the proxy process's user+kernel microseconds per request; alloc = bytes our proxy allocated per request"
-printf '%-24s %10s %9s %9s | %8s %8s | %8s %8s | %8s %8s | %14s | %6s\n' case req/s p50ms p99ms rps/a rps/b p50/a p50/b p99/a p99/b "cpu us (user)" alloc
-for k in a b c d d0 e; do
-  read -r RPS P50 P99 USR SYS ALLOC <<<"${RESULT[$k]}"
-  case $k in a) name="(a) upstream";; b) name="(b) nginx";; c) name="(c) proxy, no plugin";; d) name="(d) proxy, add_header";; d0) name="(d0) add_header, WAT";; e) name="(e) proxy, 5 plugins";; esac
-  awk -v n="$name" -v r="$RPS" -v p5="$P50" -v p9="$P99" -v ar="$ARPS" -v br="$BRPS" -v a5="$AP50" -v b5="$BP50" -v a9="$AP99" -v b9="$BP99" -v u="$USR" -v s="$SYS" -v k="$k" -v al="$ALLOC" \
-    'BEGIN { cpu = (k == "a") ? "-" : sprintf("%.1f (%.1f)", u + s, u); alloc = (k == "a" || k == "b") ? "-" : sprintf("%d", al);
-             printf "%-24s %10d %9.3f %9.3f | %8.2f %8.2f | %8.2f %8.2f | %8.2f %8.2f | %14s | %6s\n", n, r, p5, p9, r/ar, r/br, p5/a5, p5/b5, p9/a9, p9/b9, cpu, alloc }'
+start_proxy c "$CONF/none.yaml"
+start_proxy d "$CONF/add_header.yaml"
+start_proxy d0 "$CONF/add_header_wat.yaml"
+start_proxy e "$CONF/five.yaml"
+CASES=(a b c d d0 e)
+declare -A LABEL=([a]="(a) upstream direct" [b]="(b) nginx proxy" [c]="(c) proxy, no plugin" [d]="(d) proxy, add_header"
+  [d0]="(d0) proxy, add_header in WAT (no SDK)" [e]="(e) proxy, 5 plugins")
+for k in "${CASES[@]}"; do
+  wait_http "${URL[$k]}"
+  [ -n "${ADMIN_URL[$k]}" ] && wait_http "${ADMIN_URL[$k]}/ready"
+  echo "bench-proxy: warming ${LABEL[$k]}"; warm "${URL[$k]}" "${PID[$k]}"
 done
-read -r CRPS _ _ _ _ <<<"${RESULT[c]}"; read -r DRPS _ _ _ _ <<<"${RESULT[d]}"; read -r D0RPS _ _ _ _ <<<"${RESULT[d0]}"
-awk -v c="$CRPS" -v b="$BRPS" -v d="$DRPS" -v d0="$D0RPS" 'BEGIN {
-  printf "targets: (c) >= nginx: %s (%.2f); (d) >= 90%% of (c): %s (%.2f); without the SDK (d0/c): %.2f\n", (c>=b?"met":"missed"), c/b, (d>=0.9*c?"met":"missed"), d/c, d0/c }'
+
+ROWS=$WORK/rows; : > "$ROWS"
+for ((round = 1; round <= ROUNDS; round++)); do
+  echo "bench-proxy: round $round of $ROUNDS"
+  for ((i = 0; i < ${#CASES[@]}; i++)); do
+    k=${CASES[$(( (i + round - 1) % ${#CASES[@]} ))]}
+    echo "$round $k $(measure "${URL[$k]}" "${PID[$k]}" "${ADMIN_URL[$k]}")" >> "$ROWS"
+  done
+done
+
+echo
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on $(nproc) cores, $ROUNDS rounds; each column is the median of its rounds, a ratio the median of"
+echo "the same ratio in each round; cpu = the proxy process's user+kernel microseconds per request (user in brackets); alloc = bytes"
+echo "our proxy allocated per request"
+python3 - "$ROWS" <<'PY_SUMMARY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    rnd, case, rps, p50, p99, usr, sys_, alloc = line.split()
+    rows.setdefault(case, {})[int(rnd)] = dict(rps=float(rps), p50=float(p50), p99=float(p99), usr=float(usr), sys=float(sys_), alloc=float(alloc))
+med = statistics.median
+def col(case, key): return med(r[key] for r in rows[case].values())
+def ratio(case, base, key):
+    return [rows[case][n][key] / rows[base][n][key] for n in rows[case] if rows[base][n][key] > 0]
+names = {"a": "(a) upstream", "b": "(b) nginx", "c": "(c) proxy, no plugin", "d": "(d) proxy, add_header", "d0": "(d0) add_header, WAT", "e": "(e) proxy, 5 plugins"}
+print("%-24s %10s %9s %9s | %8s %8s | %8s %8s | %8s %8s | %14s | %6s" % ("case", "req/s", "p50ms", "p99ms", "rps/a", "rps/b", "p50/a", "p50/b", "p99/a", "p99/b", "cpu us (user)", "alloc"))
+for k in ["a", "b", "c", "d", "d0", "e"]:
+    cpu = "-" if k == "a" else "%.1f (%.1f)" % (med(r["usr"] + r["sys"] for r in rows[k].values()), col(k, "usr"))
+    alloc = "-" if k in ("a", "b") else "%d" % col(k, "alloc")
+    print("%-24s %10d %9.3f %9.3f | %8.2f %8.2f | %8.2f %8.2f | %8.2f %8.2f | %14s | %6s" % (
+        names[k], col(k, "rps"), col(k, "p50"), col(k, "p99"), med(ratio(k, "a", "rps")), med(ratio(k, "b", "rps")),
+        med(ratio(k, "a", "p50")), med(ratio(k, "b", "p50")), med(ratio(k, "a", "p99")), med(ratio(k, "b", "p99")), cpu, alloc))
+def target(case, base, goal):
+    r = ratio(case, base, "rps")
+    return "%s (%.2f; rounds %.2f-%.2f)" % ("met" if med(r) >= goal else "missed", med(r), min(r), max(r))
+d0 = ratio("d0", "c", "rps")
+print("targets: (c) >= nginx: %s; (d) >= 90%% of (c): %s; without the SDK (d0/c): %.2f (rounds %.2f-%.2f)" % (
+    target("c", "b", 1.0), target("d", "c", 0.9), med(d0), min(d0), max(d0)))
+PY_SUMMARY
