@@ -212,7 +212,7 @@ internal sealed partial class ChainManager : IDisposable
             }
 
             // The old chain lets go of its plugins once its in-flight requests end: those the new one kept stay.
-            Interlocked.Exchange(ref _current, chain)?.Release();
+            Interlocked.Exchange(ref _current, chain)?.Retire();
             _metrics.Reloads.WithLabels("applied").Inc();
             LogApplied(_log, chain.Revision, entries.Count, source, Kept(entries), failures.Count);
             foreach (var entry in entries)
@@ -473,7 +473,7 @@ internal sealed partial class ChainManager : IDisposable
         var entered = _applyGate.Wait(TimeSpan.FromSeconds(30));
         try
         {
-            Interlocked.Exchange(ref _current, null)?.Release();
+            Interlocked.Exchange(ref _current, null)?.Retire();
         }
         finally
         {

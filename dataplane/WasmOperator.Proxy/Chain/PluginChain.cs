@@ -12,7 +12,13 @@ internal sealed class PluginChain
 {
     private readonly ConcurrentDictionary<int, ChainEntry[]> _byPort = new();
     private readonly string _trafficMode;
-    private int _references = 1;
+    // Requests holding the chain, counted per core (a request takes and drops its reference on its own core's cell); the
+    // manager's own reference is _retired, set when it lets go. Once retired, the sum only falls: a request that came
+    // too late sees _retired after counting itself and takes itself off again (on the same cell), so no new request
+    // runs on the chain; whoever brings the sum to zero after retirement lets go of the plugins, once (_released).
+    private readonly Metrics.StripedCounter _requests = new();
+    private int _retired;
+    private int _released;
 
     public PluginChain(long revision, IReadOnlyList<ChainEntry> entries, string trafficMode)
     {
@@ -27,9 +33,9 @@ internal sealed class PluginChain
 
     public DateTimeOffset LoadedAt { get; } = DateTimeOffset.UtcNow;
 
-    public int InFlight => Math.Max(0, Volatile.Read(ref _references) - 1);
+    public int InFlight => (int)Math.Max(0, _requests.Sum());
 
-    public bool Released => Volatile.Read(ref _references) == 0;
+    public bool Released => Volatile.Read(ref _released) != 0;
 
     /// <summary>The entries whose <c>match</c> selects traffic on <paramref name="port"/>, in chain order.</summary>
     public ChainEntry[] For(int port)
@@ -74,13 +80,44 @@ internal sealed class PluginChain
         return false;
     }
 
-    /// <summary>Takes a reference for one request; false if the chain was already released.</summary>
-    public bool TryAcquire() => RefCount.TryAdd(ref _references);
+    /// <summary>Takes a reference for one request; false if the chain was already replaced (<see cref="Retire"/>).</summary>
+    public bool TryAcquire()
+    {
+        // The count goes up before _retired is read, and Retire sets _retired before it sums (both full fences): either
+        // Retire's sum sees this request, or this request sees _retired and leaves.
+        var cell = _requests.Increment();
+        if (Volatile.Read(ref _retired) == 0)
+        {
+            return true;
+        }
 
-    /// <summary>Drops a reference; the last one (after replacement) lets go of the plugins.</summary>
+        _requests.Decrement(cell);
+        LetGoIfUnused();
+        return false;
+    }
+
+    /// <summary>Drops one request's reference; the last one after <see cref="Retire"/> lets go of the plugins.</summary>
     public void Release()
     {
-        if (Interlocked.Decrement(ref _references) == 0)
+        _requests.Decrement();
+        if (Volatile.Read(ref _retired) != 0)
+        {
+            LetGoIfUnused();
+        }
+    }
+
+    /// <summary>The manager's reference: the chain was replaced (or the proxy stops); it lets go once no request holds it.</summary>
+    public void Retire()
+    {
+        if (Interlocked.Exchange(ref _retired, 1) == 0)
+        {
+            LetGoIfUnused();
+        }
+    }
+
+    private void LetGoIfUnused()
+    {
+        if (_requests.Sum() == 0 && Interlocked.Exchange(ref _released, 1) == 0)
         {
             foreach (var entry in Entries)
             {
