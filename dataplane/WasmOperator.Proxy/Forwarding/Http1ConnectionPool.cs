@@ -15,6 +15,8 @@ namespace WasmOperator.Proxy.Forwarding;
 /// its own takes one of unknown home, else one homed elsewhere when the pool is nearly idle (so light
 /// traffic keeps reusing one connection) or from a lane with more than a few to spare; else a new
 /// connection is opened. Like Envoy's, the upstream may so see up to a few more connections per thread.
+/// <paramref name="maxIdle"/> bounds each lane, as Envoy bounds each worker's pool: a request touches only its own
+/// lane's count, never one all threads share (each such count cost a cache-line transfer between cores per request).
 /// </remarks>
 internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connectTimeout, TimeSpan idleTimeout, int maxIdle, bool threadAffinity = false) : IDisposable
 {
@@ -27,7 +29,6 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
     private readonly ConcurrentDictionary<int, Lane> _byThread = new();
     private readonly ConcurrentDictionary<Http1Connection, byte> _open = new();
     private Lane[] _threadLanes = [];
-    private int _idleCount;
     private int _openCount;
     private long _nextReap;
     private bool _disposed;
@@ -38,7 +39,20 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
 
     public TimeSpan IdleTimeout { get; } = idleTimeout;
 
-    public int IdleCount => Volatile.Read(ref _idleCount);
+    /// <summary>Idle connections in all lanes (a sum read as it goes: for tests and the rare path, not per request).</summary>
+    public int IdleCount
+    {
+        get
+        {
+            var idle = 0;
+            foreach (var lane in AllLanes())
+            {
+                idle += Volatile.Read(ref lane.Count);
+            }
+
+            return idle;
+        }
+    }
 
     /// <summary>
     /// A healthy idle connection for the calling thread, if there is one. <paramref name="confirm"/>: also ask the kernel
@@ -62,7 +76,7 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
             return unknown;
         }
 
-        var quiet = Volatile.Read(ref _openCount) - Volatile.Read(ref _idleCount) < StealAbove;
+        var quiet = Volatile.Read(ref _openCount) - IdleCount < StealAbove;
         foreach (var lane in Volatile.Read(ref _threadLanes))
         {
             if (lane != own && (quiet || Volatile.Read(ref lane.Count) > StealAbove) && TryRentFrom(lane, now, confirm) is { } stolen)
@@ -79,7 +93,6 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
         while (lane.Idle.TryPop(out var connection))
         {
             Interlocked.Decrement(ref lane.Count);
-            Interlocked.Decrement(ref _idleCount);
             // Every reuse checks the receive parked when the connection went idle: one that completed means the
             // upstream closed it, or sent bytes nobody asked for (a body after a 204, say) that would be read as the
             // next client's response. Such a connection is closed, never handed out (nginx and Envoy do the same).
@@ -128,7 +141,8 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
     public void Return(Http1Connection connection)
     {
         connection.Deadline = 0;
-        if (!connection.KeepAlive || connection.BufferedCount != 0 || _disposed || Volatile.Read(ref _idleCount) >= maxIdle)
+        var lane = HomeLane(connection.HomeThread);
+        if (!connection.KeepAlive || connection.BufferedCount != 0 || _disposed || Volatile.Read(ref lane.Count) >= maxIdle)
         {
             Close(connection);
             return;
@@ -136,8 +150,6 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
 
         connection.IdleSince = Environment.TickCount64;
         connection.Park();
-        Interlocked.Increment(ref _idleCount);
-        var lane = HomeLane(connection.HomeThread);
         Interlocked.Increment(ref lane.Count);
         lane.Idle.Push(connection);
     }
@@ -196,7 +208,6 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
             var taken = new Http1Connection[count];
             var n = lane.Idle.TryPopRange(taken);
             Interlocked.Add(ref lane.Count, -n);
-            Interlocked.Add(ref _idleCount, -n);
             for (var i = n - 1; i >= 0; i--)
             {
                 var connection = taken[i];
@@ -207,7 +218,6 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
                     continue;
                 }
 
-                Interlocked.Increment(ref _idleCount);
                 Interlocked.Increment(ref lane.Count);
                 lane.Idle.Push(connection);
             }
@@ -265,9 +275,15 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
     }
 
     /// <summary>Idle connections of one home thread, most recently used on top.</summary>
+    // The count first, padded away from the object header and from whatever the allocator puts next: the lanes of two
+    // threads must not share a cache line.
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Explicit, Size = 192)]
     private sealed class Lane
     {
-        public readonly ConcurrentStack<Http1Connection> Idle = new();
+        [System.Runtime.InteropServices.FieldOffset(64)]
         public int Count;
+
+        [System.Runtime.InteropServices.FieldOffset(128)]
+        public readonly ConcurrentStack<Http1Connection> Idle = new();
     }
 }

@@ -97,6 +97,28 @@ public sealed class Http1ConnectionPoolTests : IDisposable
         Assert.Same(idle, pool.TryRentIdle(ThreadB));
     }
 
+    /// <summary>
+    /// maxIdle bounds each thread's lane, as Envoy bounds each worker's pool (a request touches only its own lane's
+    /// count): one past it on a lane is closed, while another lane still takes its own.
+    /// </summary>
+    [Fact]
+    public async Task The_idle_cap_applies_to_each_threads_lane()
+    {
+        using var pool = new Http1ConnectionPool("127.0.0.1", Port, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30), maxIdle: 2, threadAffinity: true);
+        var onA = new[] { await OpenAsync(pool, ThreadA), await OpenAsync(pool, ThreadA), await OpenAsync(pool, ThreadA) };
+        var onB = new[] { await OpenAsync(pool, ThreadB), await OpenAsync(pool, ThreadB) };
+        foreach (var connection in onA.Concat(onB))
+        {
+            pool.Return(connection);
+        }
+
+        Assert.Equal(4, pool.IdleCount);
+        Assert.Equal(4, pool.OpenCount);
+        Assert.Same(onA[1], pool.TryRentIdle(ThreadA));
+        Assert.Same(onA[0], pool.TryRentIdle(ThreadA));
+        Assert.Same(onB[1], pool.TryRentIdle(ThreadB));
+    }
+
     [Fact]
     public async Task Idle_connections_past_the_idle_timeout_are_closed_and_fresh_ones_kept_in_order()
     {
