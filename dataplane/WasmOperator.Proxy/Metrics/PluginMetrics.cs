@@ -2,18 +2,18 @@ using Prometheus;
 
 namespace WasmOperator.Proxy.Metrics;
 
-/// <summary>One plugin's metric children.</summary>
+/// <summary>One plugin's metric children; the ones every request changes kept per core (see <see cref="StripedCount"/>).</summary>
 internal sealed record PluginMetrics(
-    Counter.Child Requests,
+    StripedCount Requests,
     Counter.Child Traps,
     Counter.Child Rebuilds,
     Counter.Child ReloadRetries,
     Counter.Child FailOpen,
     Counter.Child FailClosed,
     Func<string, Counter.Child> LogOnlyAction,
-    Histogram.Child RequestHeadersLatency,
-    Histogram.Child RequestBodyLatency,
-    Histogram.Child ResponseHeadersLatency,
-    Histogram.Child ResponseBodyLatency,
-    Histogram.Child RequestTrailersLatency,
-    Histogram.Child ResponseTrailersLatency);
+    StripedHistogram RequestHeadersLatency,
+    StripedHistogram RequestBodyLatency,
+    StripedHistogram ResponseHeadersLatency,
+    StripedHistogram ResponseBodyLatency,
+    StripedHistogram RequestTrailersLatency,
+    StripedHistogram ResponseTrailersLatency);

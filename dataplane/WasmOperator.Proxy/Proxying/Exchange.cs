@@ -2039,7 +2039,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         };
         _endingRequest = null;
         _endingResponse = null;
-        var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        var ticks = Stopwatch.GetTimestamp() - start;
         var metrics = host.Entry.Metrics;
         (phase switch
         {
@@ -2049,7 +2049,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             Phase.ResponseHeaders => metrics.ResponseHeadersLatency,
             Phase.ResponseBody => metrics.ResponseBodyLatency,
             _ => metrics.ResponseTrailersLatency,
-        }).Observe(seconds);
+        }).Observe(ticks);
         return result;
     }
 

@@ -28,7 +28,7 @@ internal sealed partial class ProxyHandler : IDisposable
     private readonly ProxyOptions _options;
     private readonly ProxyMetrics _metrics;
     private readonly ILogger _log;
-    private readonly Counter.Child[] _byClass;
+    private readonly StripedCount[] _byClass;
     private readonly Dictionary<string, string> _prefixes;
     private readonly ForwarderRequestConfig _http11;
     private readonly ForwarderRequestConfig _http11Stream;
@@ -83,7 +83,7 @@ internal sealed partial class ProxyHandler : IDisposable
         // gRPC calls through plugins: a call sent again is one more upstream attempt for them.
         _observedGrpcInvoker = new HttpMessageInvoker(new ReplayableRequestHandler(upstreams, () => metrics.UpstreamRetries.Inc(), observed: true, log), disposeHandler: false);
         _upgradeInvoker = new HttpMessageInvoker(new UpgradeResponseTimeout(options.UpstreamTimeout, upstreams), disposeHandler: false);
-        _byClass = [.. new[] { "1xx", "2xx", "3xx", "4xx", "5xx" }.Select(c => metrics.Requests.WithLabels(c))];
+        _byClass = [.. new[] { "1xx", "2xx", "3xx", "4xx", "5xx" }.Select(c => metrics.Striped(metrics.Requests.WithLabels(c)))];
         _prefixes = options.Clusters.ToDictionary(c => c.Key, c => c.Value.ToString().TrimEnd('/'), StringComparer.Ordinal);
         _defaultPort = options.Clusters[ProxyOptions.DefaultCluster].Port;
         var fastOptions = new Http1ForwarderOptions { ActivityTimeout = options.UpstreamTimeout, ConnectTimeout = options.ConnectTimeout, ThreadAffinity = SocketThreads.InlineCompletions };

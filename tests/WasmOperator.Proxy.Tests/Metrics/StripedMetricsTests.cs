@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using Prometheus;
+using WasmOperator.Proxy.Metrics;
+
+namespace WasmOperator.Proxy.Tests.Metrics;
+
+/// <summary>
+/// The counts every request changes are kept per core and published before a scrape: what a scrape reads must be what
+/// one shared Prometheus child would have read, however many threads counted.
+/// </summary>
+public sealed class StripedMetricsTests
+{
+    private static readonly double[] Buckets = [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1];
+
+    [Fact]
+    public async Task A_striped_histogram_publishes_the_buckets_count_and_sum_of_every_value_observed_on_any_thread()
+    {
+        var registry = Prometheus.Metrics.NewCustomRegistry();
+        var histogram = Prometheus.Metrics.WithCustomRegistry(registry).CreateHistogram("latency_seconds", "h",
+            new HistogramConfiguration { LabelNames = ["way"], Buckets = Buckets });
+        var direct = histogram.WithLabels("direct");
+        var striped = new StripedHistogram(histogram.WithLabels("striped"), Buckets);
+
+        // Values in every bucket, +Inf too, a tick either side of each bound.
+        var values = Buckets.SelectMany(b => new[] { (long)(b * Stopwatch.Frequency) - 1, (long)(b * Stopwatch.Frequency) + 1 })
+            .Append(0).Append(3 * Stopwatch.Frequency).ToArray();
+        for (var round = 0; round < 2; round++)
+        {
+            var threads = Enumerable.Range(0, 4).Select(t => new Thread(() =>
+            {
+                for (var i = 0; i < 5_000; i++)
+                {
+                    var ticks = values[(i + t) % values.Length] + (i % 7);
+                    striped.Observe(ticks);
+                    lock (direct)
+                    {
+                        direct.Observe((double)ticks / Stopwatch.Frequency);
+                    }
+                }
+            })).ToList();
+            threads.ForEach(t => t.Start());
+            threads.ForEach(t => t.Join());
+            ((IStripedMetric)striped).Publish();
+
+            var text = await ExportAsync(registry);
+            var directBuckets = BucketLines(text, "direct");
+            Assert.Equal(Buckets.Length + 1, directBuckets.Length);
+            Assert.Equal(directBuckets, BucketLines(text, "striped"));
+
+            Assert.Equal(20_000 * (round + 1), Series(text, "latency_seconds_count{way=\"striped\"}"));
+            Assert.Equal(Series(text, "latency_seconds_count{way=\"direct\"}"), Series(text, "latency_seconds_count{way=\"striped\"}"));
+            Assert.Equal(Series(text, "latency_seconds_sum{way=\"direct\"}"), Series(text, "latency_seconds_sum{way=\"striped\"}"), 1e-6);
+        }
+    }
+
+    [Fact]
+    public async Task A_striped_count_publishes_every_increment_from_any_thread()
+    {
+        var registry = Prometheus.Metrics.NewCustomRegistry();
+        var counter = Prometheus.Metrics.WithCustomRegistry(registry).CreateCounter("requests_total", "c", "code");
+        var striped = new StripedCount(counter.WithLabels("2xx"));
+        var threads = Enumerable.Range(0, 4).Select(_ => new Thread(() =>
+        {
+            for (var i = 0; i < 25_000; i++)
+            {
+                striped.Inc();
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+
+        ((IStripedMetric)striped).Publish();
+
+        Assert.Equal(100_000, striped.Value);
+        Assert.Equal(100_000, Series(await ExportAsync(registry), "requests_total{code=\"2xx\"}"));
+    }
+
+    private static async Task<string> ExportAsync(CollectorRegistry registry)
+    {
+        using var output = new MemoryStream();
+        await registry.CollectAndExportAsTextAsync(output);
+        return System.Text.Encoding.UTF8.GetString(output.ToArray());
+    }
+
+    // The bucket series of one child, with its label's name taken out: le and the cumulative count, in order.
+    private static string[] BucketLines(string text, string way) =>
+        [.. text.Split('\n').Where(l => l.StartsWith($"latency_seconds_bucket{{way=\"{way}\",", StringComparison.Ordinal)).Select(l => l.Replace(way, "", StringComparison.Ordinal))];
+
+    private static double Series(string text, string series) =>
+        double.Parse(text.Split('\n').Single(l => l.StartsWith(series + " ", StringComparison.Ordinal))[(series.Length + 1)..],
+            System.Globalization.CultureInfo.InvariantCulture);
+}
