@@ -2,7 +2,7 @@ using Prometheus;
 
 namespace WasmOperator.Proxy.Metrics;
 
-/// <summary>One plugin's metric children; the ones every request changes kept per core (see <see cref="StripedCount"/>).</summary>
+/// <summary>One plugin's metric children; the ones every request changes kept in striped cells (see <see cref="StripedCount"/>).</summary>
 internal sealed record PluginMetrics(
     StripedCount Requests,
     Counter.Child Traps,

@@ -4,7 +4,7 @@ using Prometheus;
 namespace WasmOperator.Proxy.Metrics;
 
 /// <summary>
-/// A counter child that the request path counts on per-core cells (<see cref="StripedCounter"/>); each scrape first
+/// A counter child that the request path counts on cells of its own thread (<see cref="StripedCounter"/>); each scrape first
 /// publishes the sum into the Prometheus child (<see cref="ProxyMetrics"/> does, before it collects).
 /// </summary>
 internal sealed class StripedCount(Counter.Child child) : IStripedMetric
@@ -20,22 +20,21 @@ internal sealed class StripedCount(Counter.Child child) : IStripedMetric
 }
 
 /// <summary>
-/// A histogram child the request path fills on per-core cells: per bucket, the observations and their total in
-/// <see cref="Stopwatch"/> ticks (integers, so adding them is one interlocked add). Each scrape publishes what came since
-/// the last one into the Prometheus child, bucket by bucket, as that many observations of their mean: the buckets,
-/// <c>_count</c> and <c>_sum</c> read exactly as if every value had been observed there (up to the rounding of a tick to
-/// seconds).
+/// A histogram child the request path fills on cells of its own thread (see <see cref="StripedCells"/>): per bucket, the
+/// observations and their total in <see cref="Stopwatch"/> ticks, both written under the cell's gate (one uncontended
+/// compare-exchange on the thread's own cache line), so a scrape reads each cell's counts and ticks as one. Each scrape
+/// publishes what came since the last one into the Prometheus child, bucket by bucket, as that many observations of
+/// their mean: the buckets and <c>_count</c> read exactly, <c>_sum</c> up to the rounding of ticks to seconds.
 /// </summary>
 internal sealed class StripedHistogram : IStripedMetric
 {
-    private const int Stride = 16;
     private readonly Histogram.Child _child;
     private readonly double[] _bounds;
-    private readonly double[] _boundTicks;
+    private readonly long[] _boundTicks;
+    private readonly int _buckets;
     private readonly int _width;
-    private readonly int _mask;
 
-    // Per cell, padded as StripedCounter's: the buckets' counts, then their tick totals (the last bucket is +Inf).
+    // Per cell, its gate, the buckets' counts, then their tick totals (the last bucket is +Inf), padded to whole strides.
     private readonly long[] _cells;
     private readonly long[] _publishedCounts;
     private readonly long[] _publishedTicks;
@@ -44,19 +43,13 @@ internal sealed class StripedHistogram : IStripedMetric
     {
         _child = child;
         _bounds = bounds;
-        _boundTicks = [.. bounds.Select(b => b * Stopwatch.Frequency)];
-        var cells = 1;
-        while (cells < Environment.ProcessorCount)
-        {
-            cells <<= 1;
-        }
-
-        _mask = cells - 1;
-        var buckets = bounds.Length + 1;
-        _width = (2 * buckets + Stride - 1) / Stride * Stride + Stride;
-        _cells = new long[(cells + 1) * _width];
-        _publishedCounts = new long[buckets];
-        _publishedTicks = new long[buckets];
+        // A value goes in the first bucket whose bound it does not pass (Prometheus' le): at most floor(bound) ticks.
+        _boundTicks = [.. bounds.Select(b => (long)Math.Floor(b * Stopwatch.Frequency))];
+        _buckets = bounds.Length + 1;
+        _width = (1 + 2 * _buckets + StripedCells.Stride - 1) / StripedCells.Stride * StripedCells.Stride;
+        _cells = new long[(StripedCells.Count + 1) * _width];
+        _publishedCounts = new long[_buckets];
+        _publishedTicks = new long[_buckets];
     }
 
     /// <summary>Records one value, in <see cref="Stopwatch"/> ticks.</summary>
@@ -68,53 +61,39 @@ internal sealed class StripedHistogram : IStripedMetric
             bucket++;
         }
 
-        var cell = ((Thread.GetCurrentProcessorId() & _mask) + 1) * _width;
-        // The ticks before the count: a scrape reads the counts first, so every observation it counts has its ticks in.
-        Interlocked.Add(ref _cells[cell + _bounds.Length + 1 + bucket], ticks);
-        Interlocked.Increment(ref _cells[cell + bucket]);
+        var cell = (StripedCells.Current + 1) * _width;
+        Enter(ref _cells[cell]);
+        _cells[cell + 1 + bucket]++;
+        _cells[cell + 1 + _buckets + bucket] += ticks;
+        Volatile.Write(ref _cells[cell], 0);
     }
 
     void IStripedMetric.Publish()
     {
-        var buckets = _bounds.Length + 1;
-        Span<long> counts = stackalloc long[buckets];
-        Span<long> ticks = stackalloc long[buckets];
+        Span<long> counts = stackalloc long[_buckets];
+        Span<long> ticks = stackalloc long[_buckets];
         for (var cell = _width; cell < _cells.Length; cell += _width)
         {
-            for (var b = 0; b < buckets; b++)
+            Enter(ref _cells[cell]);
+            for (var b = 0; b < _buckets; b++)
             {
-                counts[b] += Volatile.Read(ref _cells[cell + b]);
+                counts[b] += _cells[cell + 1 + b];
+                ticks[b] += _cells[cell + 1 + _buckets + b];
             }
+
+            Volatile.Write(ref _cells[cell], 0);
         }
 
-        Interlocked.MemoryBarrier();
-        for (var cell = _width; cell < _cells.Length; cell += _width)
-        {
-            for (var b = 0; b < buckets; b++)
-            {
-                ticks[b] += Volatile.Read(ref _cells[cell + buckets + b]);
-            }
-        }
-
-        for (var b = 0; b < buckets; b++)
+        for (var b = 0; b < _buckets; b++)
         {
             var count = counts[b] - _publishedCounts[b];
-            if (count <= 0)
+            if (count == 0)
             {
                 continue;
             }
 
-            // The mean of values in (lower, upper] lies there too; kept there against rounding (and against ticks of
-            // observations whose count came after the read, which are left for the next scrape).
-            var mean = (double)(ticks[b] - _publishedTicks[b]) / count;
-            var lower = b == 0 ? 0 : _boundTicks[b - 1];
-            if (b < _bounds.Length)
-            {
-                mean = Math.Min(mean, _boundTicks[b]);
-            }
-
-            mean = Math.Max(mean, lower);
-            var seconds = mean / Stopwatch.Frequency;
+            // The mean of values in the bucket lies in it; kept there against the rounding of ticks to seconds.
+            var seconds = (double)(ticks[b] - _publishedTicks[b]) / count / Stopwatch.Frequency;
             if (b < _bounds.Length)
             {
                 seconds = Math.Min(seconds, _bounds[b]);
@@ -126,13 +105,29 @@ internal sealed class StripedHistogram : IStripedMetric
             }
 
             _child.Observe(seconds, count);
-            _publishedCounts[b] += count;
-            _publishedTicks[b] += (long)Math.Round(mean * count);
+            _publishedCounts[b] = counts[b];
+            _publishedTicks[b] = ticks[b];
         }
+    }
+
+    private static void Enter(ref long gate)
+    {
+        if (Interlocked.CompareExchange(ref gate, 1, 0) == 0)
+        {
+            return;
+        }
+
+        // Taken: by a scrape reading the cell, or by another thread given the same cell; both hold it for a few loads.
+        var spinner = default(SpinWait);
+        do
+        {
+            spinner.SpinOnce();
+        }
+        while (Interlocked.CompareExchange(ref gate, 1, 0) != 0);
     }
 }
 
-/// <summary>A metric the request path keeps in per-core cells, published into its Prometheus child before a scrape.</summary>
+/// <summary>A metric the request path keeps in striped cells, published into its Prometheus child before a scrape.</summary>
 internal interface IStripedMetric
 {
     /// <summary>Brings the Prometheus child up to date (called under one lock, never concurrently).</summary>

@@ -1,4 +1,7 @@
+using Microsoft.Extensions.Logging.Abstractions;
 using WasmOperator.Proxy.Chain;
+using WasmOperator.Proxy.Configuration;
+using WasmOperator.Proxy.Metrics;
 
 namespace WasmOperator.Proxy.Tests.Chain;
 
@@ -31,9 +34,15 @@ public sealed class PluginChainReferenceTests
     [Fact]
     public void A_chain_retired_while_requests_come_and_go_on_every_core_is_never_released_under_one()
     {
+        var metrics = new ProxyMetrics(NullLogger<ProxyMetrics>.Instance).For("default/kept");
         for (var run = 0; run < 20; run++)
         {
-            var chain = new PluginChain(run, [], "sidecar");
+            // A plugin the next chain keeps too (two owners): the chain must drop its reference once, however many
+            // requests race its retirement; a second drop would dispose the plugin under the next chain.
+            var kept = new LoadedPlugin(null!);
+            Assert.True(kept.TryRetain());
+            var chain = new PluginChain(run, [new ChainEntry(new PluginSpec { Name = "kept", Url = "file:///kept.wasm" }, "r", kept, null, metrics)], "sidecar");
+            var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
             var heldWhenReleased = 0;
             var acquiredAfterRetire = 0;
             var retired = 0;
@@ -41,6 +50,18 @@ public sealed class PluginChainReferenceTests
             var threads = Enumerable.Range(0, 4).Select(_ => new Thread(() =>
             {
                 start.SignalAndWait();
+                try
+                {
+                    Requests();
+                }
+                catch (Exception ex)
+                {
+                    failures.Enqueue(ex);
+                }
+            })).ToList();
+
+            void Requests()
+            {
                 for (var i = 0; i < 20_000; i++)
                 {
                     var late = Volatile.Read(ref retired) == 1;
@@ -54,7 +75,7 @@ public sealed class PluginChainReferenceTests
                         Interlocked.Increment(ref acquiredAfterRetire);
                     }
 
-                    // Another core may drop it: the sum is what counts. Still held here, so not released.
+                    // Still held here, so not released, whatever the other threads do.
                     Thread.Yield();
                     if (chain.Released)
                     {
@@ -63,7 +84,8 @@ public sealed class PluginChainReferenceTests
 
                     chain.Release();
                 }
-            })).ToList();
+            }
+
             threads.ForEach(t => t.Start());
             start.SignalAndWait();
             Thread.SpinWait(2_000 * run);
@@ -71,10 +93,12 @@ public sealed class PluginChainReferenceTests
             Volatile.Write(ref retired, 1);
             threads.ForEach(t => t.Join());
 
+            Assert.Empty(failures);
             Assert.Equal(0, heldWhenReleased);
             Assert.Equal(0, acquiredAfterRetire);
             Assert.True(chain.Released);
             Assert.Equal(0, chain.InFlight);
+            Assert.False(kept.Released);
         }
     }
 }

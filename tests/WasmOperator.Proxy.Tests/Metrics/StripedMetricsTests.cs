@@ -53,6 +53,58 @@ public sealed class StripedMetricsTests
         }
     }
 
+    /// <summary>
+    /// Scrapes while threads observe: each publishes what it read of a cell as one (its counts and their ticks), so
+    /// nothing published is taken back or lost: in the end buckets and count are exact and the sum equals the values'.
+    /// </summary>
+    [Fact]
+    public async Task Scrapes_while_threads_observe_publish_every_value_once_and_its_sum_exactly()
+    {
+        var registry = Prometheus.Metrics.NewCustomRegistry();
+        var histogram = Prometheus.Metrics.WithCustomRegistry(registry).CreateHistogram("latency_seconds", "h",
+            new HistogramConfiguration { LabelNames = ["way"], Buckets = Buckets });
+        var direct = histogram.WithLabels("direct");
+        var striped = new StripedHistogram(histogram.WithLabels("striped"), Buckets);
+        var observing = 3;
+        long totalTicks = 0;
+        var scraper = new Thread(() =>
+        {
+            while (Volatile.Read(ref observing) > 0)
+            {
+                ((IStripedMetric)striped).Publish();
+            }
+        });
+        scraper.Start();
+        var threads = Enumerable.Range(0, 3).Select(t => new Thread(() =>
+        {
+            long mine = 0;
+            for (var i = 0; i < 100_000; i++)
+            {
+                // Spread over the buckets, +Inf too: 0 to 0.2 s.
+                var ticks = (long)((i * 7919L + t) % 200_000) * (Stopwatch.Frequency / 1_000_000);
+                striped.Observe(ticks);
+                mine += ticks;
+                lock (direct)
+                {
+                    direct.Observe((double)ticks / Stopwatch.Frequency);
+                }
+            }
+
+            Interlocked.Add(ref totalTicks, mine);
+            Interlocked.Decrement(ref observing);
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        scraper.Join();
+        ((IStripedMetric)striped).Publish();
+
+        var text = await ExportAsync(registry);
+        Assert.Equal(BucketLines(text, "direct"), BucketLines(text, "striped"));
+        Assert.Equal(300_000, Series(text, "latency_seconds_count{way=\"striped\"}"));
+        var sum = (double)totalTicks / Stopwatch.Frequency;
+        Assert.Equal(sum, Series(text, "latency_seconds_sum{way=\"striped\"}"), sum * 1e-9);
+    }
+
     [Fact]
     public async Task A_striped_count_publishes_every_increment_from_any_thread()
     {
