@@ -15,8 +15,8 @@ namespace WasmOperator.Proxy.Forwarding;
 /// its own takes one of unknown home, else one homed elsewhere when the pool is nearly idle (so light
 /// traffic keeps reusing one connection) or from a lane with more than a few to spare; else a new
 /// connection is opened. Like Envoy's, the upstream may so see up to a few more connections per thread.
-/// <paramref name="maxIdle"/> bounds each lane, as Envoy bounds each worker's pool: a request touches only its own
-/// lane's count, never one all threads share (each such count cost a cache-line transfer between cores per request).
+/// <paramref name="maxIdle"/> bounds each lane (each Envoy worker keeps its own connections): a request touches only its
+/// own lane's count, never one all threads share (each such count cost a cache-line transfer between cores per request).
 /// </remarks>
 internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connectTimeout, TimeSpan idleTimeout, int maxIdle, bool threadAffinity = false) : IDisposable
 {
@@ -44,8 +44,8 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
     {
         get
         {
-            var idle = 0;
-            foreach (var lane in AllLanes())
+            var idle = Volatile.Read(ref _unknown.Count);
+            foreach (var lane in Volatile.Read(ref _threadLanes))
             {
                 idle += Volatile.Read(ref lane.Count);
             }
@@ -275,15 +275,22 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
     }
 
     /// <summary>Idle connections of one home thread, most recently used on top.</summary>
-    // The count first, padded away from the object header and from whatever the allocator puts next: the lanes of two
-    // threads must not share a cache line.
-    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Explicit, Size = 192)]
+    // The count 64 bytes from the start of the fields and from their end (the runtime ignores a class's layout Size, so
+    // the last field makes the end): the object's header, its stack reference and whatever the allocator put before or
+    // after it never share the count's cache line, which only the lane's own thread writes.
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Explicit)]
     private sealed class Lane
     {
+        [System.Runtime.InteropServices.FieldOffset(0)]
+        public readonly ConcurrentStack<Http1Connection> Idle = new();
+
         [System.Runtime.InteropServices.FieldOffset(64)]
         public int Count;
 
-        [System.Runtime.InteropServices.FieldOffset(128)]
-        public readonly ConcurrentStack<Http1Connection> Idle = new();
+        [System.Runtime.InteropServices.FieldOffset(124)]
+        private readonly int _end;
+
+        /// <summary>The padding's last field, read so the compiler keeps it.</summary>
+        public int End => _end;
     }
 }
