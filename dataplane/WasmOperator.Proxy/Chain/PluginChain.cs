@@ -12,7 +12,7 @@ internal sealed class PluginChain
 {
     private readonly ConcurrentDictionary<int, ChainEntry[]> _byPort = new();
     private readonly string _trafficMode;
-    // Requests holding the chain, counted on striped cells (a request takes and drops its reference on its thread's); the
+    // Requests holding the chain, counted on striped cells (a request takes and drops its reference on its processor's); the
     // manager's own reference is _retired, set when it lets go. Once retired, the sum only falls: a request that came
     // too late sees _retired after counting itself and takes itself off again (on the same cell), so no new request
     // runs on the chain; whoever brings the sum to zero after retirement lets go of the plugins, once (_released).

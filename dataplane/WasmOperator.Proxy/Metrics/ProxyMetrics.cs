@@ -84,7 +84,7 @@ internal sealed class ProxyMetrics
     }
 
     /// <summary>
-    /// A child the request path counts on striped cells (one per thread), published before each scrape: for the counts every request
+    /// A child the request path counts on striped cells (one per processor), published before each scrape: for the counts every request
     /// changes, which as one Prometheus child would pass a cache line between the socket threads on each request.
     /// </summary>
     public StripedCount Striped(Counter.Child child) => Register(child, static c => new StripedCount(c));

@@ -1,7 +1,7 @@
 namespace WasmOperator.Proxy.Metrics;
 
 /// <summary>
-/// A count every request changes, spread over cells, so the socket threads (one per core) do not pass one cache line
+/// A count every request changes, spread over a cell per processor, so the socket threads (one per core) do not pass one cache line
 /// between them on every request: a shared interlocked counter cost about 70-100 ns a request on this 2-core VM (perf:
 /// an uncontended-looking <c>Interlocked.Decrement</c> showed 0.07 µs of self time per request), a cell of one's own a
 /// few. Reading sums the cells: for what is read seldom (a scrape, shutdown, a chain swap).
@@ -10,7 +10,7 @@ internal sealed class StripedCounter
 {
     private readonly long[] _cells = new long[(StripedCells.Count + 1) * StripedCells.Stride];
 
-    /// <summary>Adds one on the calling thread's cell and returns that cell, for <see cref="Decrement(int)"/>.</summary>
+    /// <summary>Adds one on the cell of the processor the caller runs on and returns that cell, for <see cref="Decrement(int)"/>.</summary>
     public int Increment()
     {
         var cell = (StripedCells.Current + 1) * StripedCells.Stride;
@@ -18,7 +18,7 @@ internal sealed class StripedCounter
         return cell;
     }
 
-    /// <summary>Takes one off the calling thread's cell.</summary>
+    /// <summary>Takes one off the cell of the processor the caller runs on.</summary>
     public void Decrement() => Interlocked.Decrement(ref _cells[(StripedCells.Current + 1) * StripedCells.Stride]);
 
     /// <summary>Takes one off the given cell (undoing an <see cref="Increment"/> there exactly).</summary>
@@ -38,40 +38,54 @@ internal sealed class StripedCounter
 }
 
 /// <summary>
-/// Which cell of a striped count a thread uses: its own, given on its first count, in turn (so the few threads that
-/// count on every request, the socket event threads, get different cells), not the processor it runs on, whose number
-/// in a container with a CPU limit is the host's and may share a cell with another event thread's.
+/// Which cell of a striped count a thread uses: the one of the processor it runs on (a thread that moved only lands on
+/// another cell; the sums are the same), out of one per processor the host may have, not per <see
+/// cref="Environment.ProcessorCount"/>: in a container with a CPU limit that is the limit, while the processor number
+/// is the host's, so two event threads could share a cell. A per-thread cell handed out in turn was tried: whichever
+/// threads counted first took the cells, and the event threads could end up on one.
 /// </summary>
 internal static class StripedCells
 {
     /// <summary>Longs from one cell to the next: 128 bytes, two cache lines (for the adjacent-line prefetcher).</summary>
     public const int Stride = 16;
 
-    /// <summary>Cells per count: twice the processors, a power of two, at most 64. Array slot 0 is left as padding.</summary>
+    /// <summary>Cells per count: the host's possible processors, a power of two, at most 64. Array slot 0 is left as padding.</summary>
     public static readonly int Count = CellCount();
 
-    [ThreadStatic]
-    private static int t_cell;
-    private static int s_given;
+    private static readonly int Mask = Count - 1;
 
-    /// <summary>The calling thread's cell, 0 to <see cref="Count"/> - 1.</summary>
-    public static int Current => t_cell != 0 ? t_cell - 1 : Give();
-
-    private static int Give()
-    {
-        var cell = (Interlocked.Increment(ref s_given) - 1) & (Count - 1);
-        t_cell = cell + 1;
-        return cell;
-    }
+    /// <summary>The cell of the processor the caller runs on, 0 to <see cref="Count"/> - 1.</summary>
+    public static int Current => Thread.GetCurrentProcessorId() & Mask;
 
     private static int CellCount()
     {
-        var cells = 2;
-        while (cells < 2 * Environment.ProcessorCount && cells < 64)
+        var processors = Math.Max(Environment.ProcessorCount, PossibleProcessors());
+        var cells = 1;
+        while (cells < processors && cells < 64)
         {
             cells <<= 1;
         }
 
         return cells;
+    }
+
+    // Linux lists them as ranges ("0-63", "0,2-5"); elsewhere, or unreadable, ProcessorCount stands.
+    private static int PossibleProcessors()
+    {
+        try
+        {
+            var highest = -1;
+            foreach (var range in File.ReadAllText("/sys/devices/system/cpu/possible").Trim().Split(','))
+            {
+                var last = range[(range.LastIndexOf('-') + 1)..];
+                highest = Math.Max(highest, int.Parse(last, System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            return highest + 1;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or OverflowException)
+        {
+            return 0;
+        }
     }
 }

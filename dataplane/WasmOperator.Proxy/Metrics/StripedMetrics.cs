@@ -4,7 +4,7 @@ using Prometheus;
 namespace WasmOperator.Proxy.Metrics;
 
 /// <summary>
-/// A counter child that the request path counts on cells of its own thread (<see cref="StripedCounter"/>); each scrape first
+/// A counter child that the request path counts on the cells of the processors it runs on (<see cref="StripedCounter"/>); each scrape first
 /// publishes the sum into the Prometheus child (<see cref="ProxyMetrics"/> does, before it collects).
 /// </summary>
 internal sealed class StripedCount(Counter.Child child) : IStripedMetric
@@ -20,9 +20,9 @@ internal sealed class StripedCount(Counter.Child child) : IStripedMetric
 }
 
 /// <summary>
-/// A histogram child the request path fills on cells of its own thread (see <see cref="StripedCells"/>): per bucket, the
+/// A histogram child the request path fills on the cells of the processors it runs on (see <see cref="StripedCells"/>): per bucket, the
 /// observations and their total in <see cref="Stopwatch"/> ticks, both written under the cell's gate (one uncontended
-/// compare-exchange on the thread's own cache line), so a scrape reads each cell's counts and ticks as one. Each scrape
+/// compare-exchange on the processor's own cache line), so a scrape reads each cell's counts and ticks as one. Each scrape
 /// publishes what came since the last one into the Prometheus child, bucket by bucket, as that many observations of
 /// their mean: the buckets and <c>_count</c> read exactly, <c>_sum</c> up to the rounding of ticks to seconds.
 /// </summary>
@@ -117,7 +117,7 @@ internal sealed class StripedHistogram : IStripedMetric
             return;
         }
 
-        // Taken: by a scrape reading the cell, or by another thread given the same cell; both hold it for a few loads.
+        // Taken: by a scrape reading the cell, or by a thread that just moved off this processor; both hold it for a few loads.
         var spinner = default(SpinWait);
         do
         {

@@ -53,8 +53,8 @@ internal sealed class ConnectionDrainer
 
     /// <summary>
     /// Counts a request in <see cref="InFlightRequests"/> until the scope is disposed at the end of its handling (what
-    /// shutdown reports waiting for, and cutting at --drain-timeout): two interlocked operations on the calling thread's
-    /// own cell (a count all threads shared cost a cache-line transfer on each), no allocation.
+    /// shutdown reports waiting for, and cutting at --drain-timeout): two interlocked operations on the calling processor's
+    /// cell (a count all cores shared cost a cache-line transfer on each), no allocation.
     /// </summary>
     public InFlight Enter()
     {
