@@ -15,7 +15,9 @@
 # 5 s into a run (4 us of ~27 per request; about 1 % after 25 s), so a fixed short warm-up measured the JIT, and more of it in
 # the plugin rows, which run more code. Warm-up goes on in WARMUP steps until that thread used under 2 % of the process's CPU
 # in the last step, at most MAX_WARMUP; nginx gets one step.
-# Knobs: DURATION (4s, one measured run), ROUNDS (5), CONNECTIONS (32), THREADS (2), WARMUP (5s per step), MAX_WARMUP (60s), CONFIG (Release).
+# BASELINE=<git revision> also builds that revision (in a temporary worktree) and runs its (c) and (d0) in the same rounds,
+# as (c@base) and (d0@base): a change's own effect, measured side by side, with (c)/(c@base) and (d0)/(d0@base) printed.
+# Knobs: DURATION (4s, one measured run), ROUNDS (5), BASELINE (none), CONNECTIONS (32), THREADS (2), WARMUP (5s per step), MAX_WARMUP (60s), CONFIG (Release).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 ROOT=$PWD
@@ -43,12 +45,21 @@ cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$WORK"
+  git worktree prune 2>/dev/null || true
 }
 trap cleanup EXIT
 
 echo "bench-proxy: building the proxy ($CONFIG)"
 dotnet build dataplane/WasmOperator.Proxy/WasmOperator.Proxy.csproj -c "$CONFIG" -nologo -clp:NoSummary -v q >/dev/null
 PROXY_DLL=$ROOT/dataplane/WasmOperator.Proxy/bin/$CONFIG/net10.0/WasmOperator.Proxy.dll
+BASE_DLL=""
+if [ -n "${BASELINE:-}" ]; then
+  echo "bench-proxy: building the baseline $BASELINE ($CONFIG)"
+  git worktree add -q --detach "$WORK/base-src" "$BASELINE"
+  dotnet build "$WORK/base-src/dataplane/WasmOperator.Proxy/WasmOperator.Proxy.csproj" -c "$CONFIG" -o "$WORK/base-bin" -nologo -clp:NoSummary -v q >/dev/null
+  git worktree remove --force "$WORK/base-src"
+  BASE_DLL=$WORK/base-bin/WasmOperator.Proxy.dll
+fi
 
 # nginx is the upstream (a fixed 200) and, in a second process, the reference proxy (b), keep-alive to the upstream.
 nginx_conf() { # name server-block
@@ -162,10 +173,10 @@ measure() { # url [pid] [admin-url]
 declare -A URL PID ADMIN_URL
 URL[a]="http://127.0.0.1:$UP/"; PID[a]=""; ADMIN_URL[a]=""
 URL[b]="http://127.0.0.1:$NGX/"; PID[b]=$NGX_PID; ADMIN_URL[b]=""
-start_proxy() { # case yaml
+start_proxy() { # case yaml [dll]
   local port admin
   port=$(free_port); admin=$(free_port)
-  dotnet "$PROXY_DLL" --listen 127.0.0.1 --port "$port" --h2c-port 0 --status-port 0 --admin-port "$admin" \
+  dotnet "${3:-$PROXY_DLL}" --listen 127.0.0.1 --port "$port" --h2c-port 0 --status-port 0 --admin-port "$admin" \
     --upstream "http://127.0.0.1:$UP" --plugins "$2" >"$WORK/proxy-$1.log" 2>&1 &
   PID[$1]=$!; PIDS+=($!)
   URL[$1]="http://127.0.0.1:$port/"; ADMIN_URL[$1]="http://127.0.0.1:$admin"
@@ -176,7 +187,12 @@ start_proxy d0 "$CONF/add_header_wat.yaml"
 start_proxy e "$CONF/five.yaml"
 CASES=(a b c d d0 e)
 declare -A LABEL=([a]="(a) upstream direct" [b]="(b) nginx proxy" [c]="(c) proxy, no plugin" [d]="(d) proxy, add_header"
-  [d0]="(d0) proxy, add_header in WAT (no SDK)" [e]="(e) proxy, 5 plugins")
+  [d0]="(d0) proxy, add_header in WAT (no SDK)" [e]="(e) proxy, 5 plugins" [c@base]="(c) at $BASELINE" [d0@base]="(d0) at $BASELINE")
+if [ -n "$BASE_DLL" ]; then
+  start_proxy c@base "$CONF/none.yaml" "$BASE_DLL"
+  start_proxy d0@base "$CONF/add_header_wat.yaml" "$BASE_DLL"
+  CASES+=(c@base d0@base)
+fi
 for k in "${CASES[@]}"; do
   wait_http "${URL[$k]}"
   [ -n "${ADMIN_URL[$k]}" ] && wait_http "${ADMIN_URL[$k]}/ready"
@@ -206,9 +222,10 @@ med = statistics.median
 def col(case, key): return med(r[key] for r in rows[case].values())
 def ratio(case, base, key):
     return [rows[case][n][key] / rows[base][n][key] for n in rows[case] if rows[base][n][key] > 0]
-names = {"a": "(a) upstream", "b": "(b) nginx", "c": "(c) proxy, no plugin", "d": "(d) proxy, add_header", "d0": "(d0) add_header, WAT", "e": "(e) proxy, 5 plugins"}
+names = {"a": "(a) upstream", "b": "(b) nginx", "c": "(c) proxy, no plugin", "d": "(d) proxy, add_header", "d0": "(d0) add_header, WAT", "e": "(e) proxy, 5 plugins",
+         "c@base": "(c) at the baseline", "d0@base": "(d0) at the baseline"}
 print("%-24s %10s %9s %9s | %8s %8s | %8s %8s | %8s %8s | %14s | %6s" % ("case", "req/s", "p50ms", "p99ms", "rps/a", "rps/b", "p50/a", "p50/b", "p99/a", "p99/b", "cpu us (user)", "alloc"))
-for k in ["a", "b", "c", "d", "d0", "e"]:
+for k in [c for c in ["a", "b", "c", "d", "d0", "e", "c@base", "d0@base"] if c in rows]:
     cpu = "-" if k == "a" else "%.1f (%.1f)" % (med(r["usr"] + r["sys"] for r in rows[k].values()), col(k, "usr"))
     alloc = "-" if k in ("a", "b") else "%d" % col(k, "alloc")
     print("%-24s %10d %9.3f %9.3f | %8.2f %8.2f | %8.2f %8.2f | %8.2f %8.2f | %14s | %6s" % (
@@ -220,4 +237,10 @@ def target(case, base, goal):
 d0 = ratio("d0", "c", "rps")
 print("targets: (c) >= nginx: %s; (d) >= 90%% of (c): %s; without the SDK (d0/c): %.2f (rounds %.2f-%.2f)" % (
     target("c", "b", 1.0), target("d", "c", 0.9), med(d0), min(d0), max(d0)))
+if "c@base" in rows:
+    for case in ["c", "d0"]:
+        r = ratio(case, case + "@base", "rps")
+        cpu = lambda k: med(x["usr"] + x["sys"] for x in rows[k].values())
+        print("against the baseline: (%s) req/s x%.2f (rounds %.2f-%.2f), cpu %.1f -> %.1f us per request" % (
+            case, med(r), min(r), max(r), cpu(case + "@base"), cpu(case)))
 PY_SUMMARY
