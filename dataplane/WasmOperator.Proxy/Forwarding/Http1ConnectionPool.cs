@@ -287,10 +287,9 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
         [System.Runtime.InteropServices.FieldOffset(64)]
         public int Count;
 
+#pragma warning disable CS0169 // Never read or written: it only places the end of the fields.
         [System.Runtime.InteropServices.FieldOffset(124)]
         private readonly int _end;
-
-        /// <summary>The padding's last field, read so the compiler keeps it.</summary>
-        public int End => _end;
+#pragma warning restore CS0169
     }
 }

@@ -5,7 +5,7 @@ using WasmOperator.Proxy.Metrics;
 namespace WasmOperator.Proxy.Tests.Metrics;
 
 /// <summary>
-/// The counts every request changes are kept per core and published before a scrape: what a scrape reads must be what
+/// The counts every request changes are kept per processor and published before a scrape: what a scrape reads must be what
 /// one shared Prometheus child would have read, however many threads counted.
 /// </summary>
 public sealed class StripedMetricsTests
@@ -15,11 +15,7 @@ public sealed class StripedMetricsTests
     [Fact]
     public async Task A_striped_histogram_publishes_the_buckets_count_and_sum_of_every_value_observed_on_any_thread()
     {
-        var registry = Prometheus.Metrics.NewCustomRegistry();
-        var histogram = Prometheus.Metrics.WithCustomRegistry(registry).CreateHistogram("latency_seconds", "h",
-            new HistogramConfiguration { LabelNames = ["way"], Buckets = Buckets });
-        var direct = histogram.WithLabels("direct");
-        var striped = new StripedHistogram(histogram.WithLabels("striped"), Buckets);
+        var (registry, direct, striped) = DirectAndStriped();
 
         // Values in every bucket, +Inf too, a tick either side of each bound.
         var values = Buckets.SelectMany(b => new[] { (long)(b * Stopwatch.Frequency) - 1, (long)(b * Stopwatch.Frequency) + 1 })
@@ -60,11 +56,7 @@ public sealed class StripedMetricsTests
     [Fact]
     public async Task Scrapes_while_threads_observe_publish_every_value_once_and_its_sum_exactly()
     {
-        var registry = Prometheus.Metrics.NewCustomRegistry();
-        var histogram = Prometheus.Metrics.WithCustomRegistry(registry).CreateHistogram("latency_seconds", "h",
-            new HistogramConfiguration { LabelNames = ["way"], Buckets = Buckets });
-        var direct = histogram.WithLabels("direct");
-        var striped = new StripedHistogram(histogram.WithLabels("striped"), Buckets);
+        var (registry, direct, striped) = DirectAndStriped();
         var observing = 3;
         long totalTicks = 0;
         var scraper = new Thread(() =>
@@ -125,6 +117,15 @@ public sealed class StripedMetricsTests
 
         Assert.Equal(100_000, striped.Value);
         Assert.Equal(100_000, Series(await ExportAsync(registry), "requests_total{code=\"2xx\"}"));
+    }
+
+    // One histogram family with a child observed directly and one through the striped cells, to compare in an export.
+    private static (CollectorRegistry Registry, Histogram.Child Direct, StripedHistogram Striped) DirectAndStriped()
+    {
+        var registry = Prometheus.Metrics.NewCustomRegistry();
+        var histogram = Prometheus.Metrics.WithCustomRegistry(registry).CreateHistogram("latency_seconds", "h",
+            new HistogramConfiguration { LabelNames = ["way"], Buckets = Buckets });
+        return (registry, histogram.WithLabels("direct"), new StripedHistogram(histogram.WithLabels("striped"), Buckets));
     }
 
     private static async Task<string> ExportAsync(CollectorRegistry registry)
