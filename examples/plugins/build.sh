@@ -9,6 +9,10 @@
 # quality decides the per-request cost: -O3 --noAssert measured ~15% faster than -O3s for add_header
 # (tests/WasmOperator.Benchmarks --soak). --noAssert only drops the runtime's internal consistency
 # checks (reference-count overflow, double free); aborts and CHECK_RESULT still trap.
+# --enable bulk-memory: memory.copy/memory.fill become single instructions (Wasmtime runs them as native
+# memmove/memset) instead of asc's byte-and-word loops; the SDK copies on every string concat and UTF-8
+# encode. add_header measured 3.87 -> 3.65 us per request (--soak 50000, two runs each). Every Proxy-Wasm
+# host (Envoy's V8 and Wasmtime, ours) has bulk memory on by default.
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ ! -x node_modules/.bin/asc ]; then
@@ -25,7 +29,7 @@ for dir in */; do
   fi
   mkdir -p "$name/build"
   (cd "$name" && ../node_modules/.bin/asc assembly/index.ts -b build/plugin.wasm.tmp \
-      --use abort=abort_proc_exit -O3 --noAssert)
+      --use abort=abort_proc_exit -O3 --noAssert --enable bulk-memory)
   mv "$name/build/plugin.wasm.tmp" "$out"
   echo "built $out"
   built=$((built + 1))
