@@ -38,7 +38,11 @@ public class ProxyWasmBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _runtimeOrNull = new ProxyWasmRuntime();
+        // BENCH_WASM_PROFILER=perfmap: `perf record -p <pid>` of a --soak names the guest's functions.
+        _runtimeOrNull = new ProxyWasmRuntime(new ProxyWasmRuntimeOptions
+        {
+            Profiler = Environment.GetEnvironmentVariable("BENCH_WASM_PROFILER") == "perfmap" ? GuestProfiler.PerfMap : GuestProfiler.None,
+        });
         var host = new BenchmarkPluginHost();
         _wasm = BenchmarkModules.Plugin("add_header");
         _addHeaderOrNull = _runtime.LoadPlugin(_runtime.Compile(_wasm), new PluginOptions { Name = "add_header", RootId = "add_header", Shards = 1 }, host);

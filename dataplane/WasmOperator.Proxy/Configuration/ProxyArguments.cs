@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
+using WasmOperator.ProxyWasm.Runtime;
 
 namespace WasmOperator.Proxy.Configuration;
 
@@ -139,6 +140,14 @@ internal static class ProxyArguments
         new("--drain-timeout", "SECONDS", "then, how long in-flight requests may take before they are aborted (20)", (o, v, _) => o.DrainTimeout = Seconds(v, allowZero: true)),
         new("--plugin-log-level", "LEVEL", "lowest plugin log level written: trace debug info warning error critical off (info)", (o, v, _) =>
             o.PluginLogLevel = PluginLogLevels.TryParse(v, out var level) ? level : throw new FormatException($"'{v}' is not a log level ({PluginLogLevels.Names})")),
+        new("--wasm-profiler", "none|perfmap|jitdump", "publish the plugins' compiled functions for Linux perf: /tmp/perf-<pid>.map, or jit-<pid>.dump in the working directory (none)",
+            (o, v, _) => o.WasmProfiler = v.ToLowerInvariant() switch
+            {
+                "none" => GuestProfiler.None,
+                "perfmap" => GuestProfiler.PerfMap,
+                "jitdump" => GuestProfiler.JitDump,
+                _ => throw new FormatException($"'{v}' is not a profiler (none, perfmap, jitdump)"),
+            }),
         new("--inline-io", "true|false", "run requests and plugins on the socket event threads (true)", (o, v, _) => o.InlineIo = Boolean(v)),
         new("--http1-forwarder", "true|false", "plain-HTTP clusters through the proxy's own HTTP/1.1 forwarder; false: through YARP (true)",
             (o, v, _) => o.Http1Forwarder = Boolean(v)),

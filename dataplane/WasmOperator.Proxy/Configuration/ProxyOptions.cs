@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.AspNetCore.Http;
 using WasmOperator.ProxyWasm.Abi;
+using WasmOperator.ProxyWasm.Runtime;
 
 namespace WasmOperator.Proxy.Configuration;
 
@@ -219,6 +220,9 @@ internal sealed class ProxyOptions
     /// while running with the admin endpoint <c>POST /logging?wasm=debug</c>.
     /// </summary>
     public ProxyLogLevel PluginLogLevel { get; set; } = ProxyLogLevel.Info;
+
+    /// <summary>Whether the plugins' compiled code is published for <c>perf</c> (<c>--wasm-profiler</c>); off by default.</summary>
+    public GuestProfiler WasmProfiler { get; set; } = GuestProfiler.None;
 
     /// <summary>The node metadata key of the labels (<see cref="NodeLabels"/>), not one <see cref="NodeMetadata"/> may set.</summary>
     public const string NodeLabelsKey = "LABELS";

@@ -44,7 +44,13 @@ public sealed class ProxyWasmRuntime : IDisposable
         _options = options ?? new ProxyWasmRuntimeOptions();
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _pluginLogLevel = (int)_options.PluginLogLevel;
-        using var config = new Config().WithEpochInterruption(true).WithOptimizationLevel(OptimizationLevel.Speed);
+        using var config = new Config().WithEpochInterruption(true).WithOptimizationLevel(OptimizationLevel.Speed)
+            .WithProfilingStrategy(_options.Profiler switch
+            {
+                GuestProfiler.PerfMap => ProfilingStrategy.PerfMap,
+                GuestProfiler.JitDump => ProfilingStrategy.JitDump,
+                _ => ProfilingStrategy.None,
+            });
         Engine = new Engine(config);
         HostFunctions.EnsureSignatures(Engine);
         var version = typeof(Engine).Assembly.GetName().Version?.ToString() ?? "unknown";

@@ -20,4 +20,23 @@ public sealed record ProxyWasmRuntimeOptions
 
     /// <summary>Lowest plugin log level passed to the plugins' log sinks at start (<see cref="ProxyWasmRuntime.PluginLogLevel"/>).</summary>
     public ProxyLogLevel PluginLogLevel { get; init; } = ProxyLogLevel.Info;
+
+    /// <summary>
+    /// Tells Linux <c>perf</c> where the guests' compiled functions are, so a profile names them
+    /// (<c>wasm[N]::function[I]</c>, or the module's own names when it kept its name section) instead of anonymous addresses.
+    /// </summary>
+    public GuestProfiler Profiler { get; init; } = GuestProfiler.None;
+}
+
+/// <summary>How the guests' machine code is made known to a profiler (Wasmtime's profiling strategy).</summary>
+public enum GuestProfiler
+{
+    /// <summary>Not at all (the default).</summary>
+    None,
+
+    /// <summary><c>/tmp/perf-&lt;pid&gt;.map</c>, read by <c>perf report</c> as it is (the .NET runtime writes the same file when <c>DOTNET_PerfMapEnabled=1</c>).</summary>
+    PerfMap,
+
+    /// <summary><c>jit-&lt;pid&gt;.dump</c> in the working directory, for <c>perf inject --jit</c> (with <c>perf record -k mono</c>).</summary>
+    JitDump,
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using WasmOperator.Proxy.Configuration;
 using WasmOperator.Proxy.Tests.Support;
+using WasmOperator.ProxyWasm.Runtime;
 
 namespace WasmOperator.Proxy.Tests.Configuration;
 
@@ -47,6 +48,13 @@ public sealed class ProxyArgumentsTests
 
         Assert.Equal(shown, PluginLogLevels.Name(options.PluginLogLevel));
     }
+
+    [Theory]
+    [InlineData(new string[0], GuestProfiler.None)]
+    [InlineData(new[] { "--wasm-profiler", "PerfMap" }, GuestProfiler.PerfMap)]
+    [InlineData(new[] { "--wasm-profiler=jitdump" }, GuestProfiler.JitDump)]
+    public void The_wasm_profiler_is_off_unless_asked_for(string[] args, GuestProfiler expected) =>
+        Assert.Equal(expected, ProxyArguments.Parse(args).WasmProfiler);
 
     [Fact]
     public void Istio_cluster_names_are_taken_so_plugins_moved_from_istio_call_out_by_them()
@@ -104,6 +112,7 @@ public sealed class ProxyArgumentsTests
     [InlineData(new[] { "--max-request-headers-kb", "8193" }, "--max-request-headers-kb: '8193' is not a whole number from 1 to 8192")]
     [InlineData(new[] { "--node-meta", "LABELS=app" }, "--node-meta: 'LABELS=app': LABELS holds the workload's labels, give each with --node-label KEY=VALUE")]
     [InlineData(new[] { "--node-meta", "NAMESPACE" }, "--node-meta: 'NAMESPACE' is not KEY=VALUE")]
+    [InlineData(new[] { "--wasm-profiler", "vtune" }, "--wasm-profiler: 'vtune' is not a profiler (none, perfmap, jitdump)")]
     public void Conflicting_or_malformed_values_are_refused(string[] args, string problem) =>
         Assert.Equal([problem], Assert.Throws<ProxyArgumentsException>(() => ProxyArguments.Parse(args)).Problems);
 
