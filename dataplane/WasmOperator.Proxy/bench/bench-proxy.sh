@@ -146,8 +146,9 @@ allocated() { # admin-url
   curl -fsS "$1/stats/prometheus" | awk '/^dotnet_gc_allocated_bytes_total / {b=$2} /^proxy_requests_total\{/ {r+=$2} END {printf "%.0f %.0f\n", b, r}'
 }
 
-# Prints "rps p50_ms p99_ms user_us kernel_us alloc_bytes" for one wrk run of DURATION; the CPU columns are the given
-# process's per request, the last what our proxy allocated per request (from its metrics; 0 for nginx).
+# Prints "rps p50_ms p99_ms user_us kernel_us alloc_bytes non2xx socket_errors" for one wrk run of DURATION; the CPU columns
+# are the given process's per request, alloc what our proxy allocated per request (from its metrics; 0 for nginx), the last two
+# wrk's count of answers other than 2xx/3xx and of socket errors (connect, read, write, timeout), which fail the benchmark.
 measure() { # url [pid] [admin-url]
   local before="0 0" after="0 0" hz m0 m1
   hz=$(getconf CLK_TCK)
@@ -163,8 +164,10 @@ measure() { # url [pid] [admin-url]
     /requests in/ { n=$1 }
     $1=="50%" { p50=ms($2) }
     $1=="99%" { p99=ms($2) }
+    /Non-2xx or 3xx responses:/ { bad=$NF }
+    /Socket errors:/ { gsub(",", ""); errors=$4+$6+$8+$10 }
     END { split(b, x, " "); split(a, y, " "); split(m, z, " ");
-          printf "%.0f %.3f %.3f %.2f %.2f %.0f\n", rps, p50, p99, (y[1]-x[1])*1e6/hz/n, (y[2]-x[2])*1e6/hz/n, (z[4] > z[2]) ? (z[3]-z[1])/(z[4]-z[2]) : 0 }'
+          printf "%.0f %.3f %.3f %.2f %.2f %.0f %d %d\n", rps, p50, p99, (y[1]-x[1])*1e6/hz/n, (y[2]-x[2])*1e6/hz/n, (z[4] > z[2]) ? (z[3]-z[1])/(z[4]-z[2]) : 0, bad, errors }'
 }
 
 # Every case runs at once, each on its own port (an idle proxy costs next to nothing), and the measured runs go round
@@ -187,15 +190,26 @@ start_proxy d0 "$CONF/add_header_wat.yaml"
 start_proxy e "$CONF/five.yaml"
 CASES=(a b c d d0 e)
 declare -A LABEL=([a]="(a) upstream direct" [b]="(b) nginx proxy" [c]="(c) proxy, no plugin" [d]="(d) proxy, add_header"
-  [d0]="(d0) proxy, add_header in WAT (no SDK)" [e]="(e) proxy, 5 plugins" [c@base]="(c) at $BASELINE" [d0@base]="(d0) at $BASELINE")
+  [d0]="(d0) proxy, add_header in WAT (no SDK)" [e]="(e) proxy, 5 plugins" [c@base]="(c) at ${BASELINE:-}" [d0@base]="(d0) at ${BASELINE:-}")
 if [ -n "$BASE_DLL" ]; then
   start_proxy c@base "$CONF/none.yaml" "$BASE_DLL"
   start_proxy d0@base "$CONF/add_header_wat.yaml" "$BASE_DLL"
   CASES+=(c@base d0@base)
 fi
+# What each case must answer before it is measured: a proxy that answered 503 (a plugin that failed to load, FAIL_CLOSE) or
+# skipped its plugin would otherwise be timed as if it worked.
+declare -A EXPECT=([d]="hello: bench" [d0]="x-wasm: bench" [e]="hello: three" [d0@base]="x-wasm: bench")
+check_answer() { # case
+  local head
+  head=$(curl -sS -D - -o /dev/null "${URL[$1]}" | tr -d '\r')
+  echo "$head" | head -1 | grep -q " 200" || { echo "bench-proxy: ${LABEL[$1]} did not answer 200: $(echo "$head" | head -1)" >&2; exit 1; }
+  [ -z "${EXPECT[$1]:-}" ] || echo "$head" | grep -qix "${EXPECT[$1]}" \
+    || { echo "bench-proxy: ${LABEL[$1]} answered without '${EXPECT[$1]}'; the end of its log:" >&2; tail -5 "$WORK/proxy-$1.log" >&2; exit 1; }
+}
 for k in "${CASES[@]}"; do
   wait_http "${URL[$k]}"
   [ -n "${ADMIN_URL[$k]}" ] && wait_http "${ADMIN_URL[$k]}/ready"
+  check_answer "$k"
   echo "bench-proxy: warming ${LABEL[$k]}"; warm "${URL[$k]}" "${PID[$k]}"
 done
 
@@ -216,8 +230,9 @@ python3 - "$ROWS" <<'PY_SUMMARY'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
-    rnd, case, rps, p50, p99, usr, sys_, alloc = line.split()
-    rows.setdefault(case, {})[int(rnd)] = dict(rps=float(rps), p50=float(p50), p99=float(p99), usr=float(usr), sys=float(sys_), alloc=float(alloc))
+    rnd, case, rps, p50, p99, usr, sys_, alloc, bad, errors = line.split()
+    rows.setdefault(case, {})[int(rnd)] = dict(rps=float(rps), p50=float(p50), p99=float(p99), usr=float(usr), sys=float(sys_), alloc=float(alloc),
+                                               bad=int(bad), errors=int(errors))
 med = statistics.median
 def col(case, key): return med(r[key] for r in rows[case].values())
 def ratio(case, base, key):
@@ -243,4 +258,9 @@ if "c@base" in rows:
         cpu = lambda k: med(x["usr"] + x["sys"] for x in rows[k].values())
         print("against the baseline: (%s) req/s x%.2f (rounds %.2f-%.2f), cpu %.1f -> %.1f us per request" % (
             case, med(r), min(r), max(r), cpu(case + "@base"), cpu(case)))
+failed = [(k, sum(r["bad"] for r in rows[k].values()), sum(r["errors"] for r in rows[k].values())) for k in rows]
+failed = [f for f in failed if f[1] or f[2]]
+for k, bad, errors in failed:
+    print("bench-proxy: %s: %d answers were not 2xx/3xx and %d socket errors: its numbers are not a proxy's that works" % (names[k], bad, errors))
+sys.exit(1 if failed else 0)
 PY_SUMMARY
