@@ -34,7 +34,10 @@ public enum GuestProfiler
     /// <summary>Not at all (the default).</summary>
     None,
 
-    /// <summary><c>/tmp/perf-&lt;pid&gt;.map</c>, read by <c>perf report</c> as it is (the .NET runtime writes the same file when <c>DOTNET_PerfMapEnabled=1</c>).</summary>
+    /// <summary>
+    /// <c>/tmp/perf-&lt;pid&gt;.map</c>, read by <c>perf report</c> as it is. The .NET runtime's own map (<c>DOTNET_PerfMapEnabled</c>) is the same
+    /// file and one overwrites the other: point the runtime's elsewhere (<c>DOTNET_PerfMapJitDumpPath</c>) and append it.
+    /// </summary>
     PerfMap,
 
     /// <summary><c>jit-&lt;pid&gt;.dump</c> in the working directory, for <c>perf inject --jit</c> (with <c>perf record -k mono</c>).</summary>
