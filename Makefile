@@ -14,7 +14,7 @@ export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 .PHONY: help deps apt-deps npm-deps plugins build test run validate crds bench bench-proxy bench-proxy-smoke fmt clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
 deps: apt-deps npm-deps ## install what a fresh Debian machine lacks (idempotent)
 	@command -v kubectl >/dev/null || { echo "deps: kubectl is not on PATH; the local API server tests drive it. Install kubectl (any 1.2x client) and retry." >&2; exit 1; }
@@ -60,12 +60,10 @@ bench: deps plugins ## BenchmarkDotNet benchmarks (Release) and the operator's 5
 	$(DOTNET) run --project tests/WasmOperator.Benchmarks -c Release -- --filter '*'
 	$(DOTNET) test tests/WasmOperator.Operator.Tests -c Release --filter Category=Bench --logger 'console;verbosity=detailed'
 
-bench-proxy: deps plugins ## wrk: upstream, nginx, our proxy with 0, 1 and 5 plugins (ratios)
-	$(DOTNET) build dataplane/WasmOperator.Proxy -c Release -nologo -v q
+bench-proxy: deps plugins ## wrk: upstream, nginx, our proxy with 0, 1 and 5 plugins (ratios; the script builds the proxy)
 	dataplane/WasmOperator.Proxy/bench/bench-proxy.sh
 
 bench-proxy-smoke: deps plugins ## bench-proxy cut to one 1 s round: every case answers as it should, without errors (CI runs it; no numbers to keep)
-	$(DOTNET) build dataplane/WasmOperator.Proxy -c Release -nologo -v q
 	DURATION=1s ROUNDS=1 WARMUP=1s MAX_WARMUP=1s dataplane/WasmOperator.Proxy/bench/bench-proxy.sh
 
 fmt: ## format the C# code

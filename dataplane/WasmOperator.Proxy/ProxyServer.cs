@@ -127,7 +127,7 @@ internal sealed partial class ProxyServer : IAsyncDisposable
         }
 
         builder.Services.AddSingleton<CalloutClient>();
-        builder.Services.AddSingleton(sp => new ProxyWasmRuntime(new ProxyWasmRuntimeOptions { PluginLogLevel = options.PluginLogLevel, Profiler = options.WasmProfiler }, sp.GetRequiredService<ILoggerFactory>()));
+        builder.Services.AddSingleton(sp => new ProxyWasmRuntime(new ProxyWasmRuntimeOptions { PluginLogLevel = options.PluginLogLevel, Profiling = options.WasmProfiling }, sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<ChainManager>();
         builder.Services.AddSingleton<LingeringContexts>();
         builder.Services.AddSingleton<ProxyHandler>();

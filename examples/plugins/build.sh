@@ -11,7 +11,7 @@
 # checks (reference-count overflow, double free); aborts and CHECK_RESULT still trap.
 # --enable bulk-memory: memory.copy/memory.fill become single instructions (Wasmtime runs them as native
 # memmove/memset) instead of asc's byte-and-word loops; the SDK copies on every string concat and UTF-8
-# encode. add_header measured 3.87 -> 3.65 us per request (--soak 50000, two runs each). Every Proxy-Wasm
+# encode. add_header measured 4.00 -> 3.86 us per request (--soak 50000, median thread CPU, two runs each). Every Proxy-Wasm
 # host (Envoy's V8 and Wasmtime, ours) has bulk memory on by default.
 set -euo pipefail
 cd "$(dirname "$0")"

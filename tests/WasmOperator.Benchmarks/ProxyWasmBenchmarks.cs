@@ -41,7 +41,7 @@ public class ProxyWasmBenchmarks
         // BENCH_WASM_PROFILER=perfmap: `perf record -p <pid>` of a --soak names the guest's functions.
         _runtimeOrNull = new ProxyWasmRuntime(new ProxyWasmRuntimeOptions
         {
-            Profiler = Environment.GetEnvironmentVariable("BENCH_WASM_PROFILER") == "perfmap" ? GuestProfiler.PerfMap : GuestProfiler.None,
+            Profiling = Environment.GetEnvironmentVariable("BENCH_WASM_PROFILER") == "perfmap" ? WasmProfiling.PerfMap : WasmProfiling.None,
         });
         var host = new BenchmarkPluginHost();
         _wasm = BenchmarkModules.Plugin("add_header");

@@ -141,11 +141,11 @@ internal static class ProxyArguments
         new("--plugin-log-level", "LEVEL", "lowest plugin log level written: trace debug info warning error critical off (info)", (o, v, _) =>
             o.PluginLogLevel = PluginLogLevels.TryParse(v, out var level) ? level : throw new FormatException($"'{v}' is not a log level ({PluginLogLevels.Names})")),
         new("--wasm-profiler", "none|perfmap|jitdump", "publish the plugins' compiled functions for Linux perf: /tmp/perf-<pid>.map, or jit-<pid>.dump in the working directory (none)",
-            (o, v, _) => o.WasmProfiler = v.ToLowerInvariant() switch
+            (o, v, _) => o.WasmProfiling = v.ToLowerInvariant() switch
             {
-                "none" => GuestProfiler.None,
-                "perfmap" => GuestProfiler.PerfMap,
-                "jitdump" => GuestProfiler.JitDump,
+                "none" => WasmProfiling.None,
+                "perfmap" => WasmProfiling.PerfMap,
+                "jitdump" => WasmProfiling.JitDump,
                 _ => throw new FormatException($"'{v}' is not a profiler (none, perfmap, jitdump)"),
             }),
         new("--inline-io", "true|false", "run requests and plugins on the socket event threads (true)", (o, v, _) => o.InlineIo = Boolean(v)),

@@ -222,7 +222,7 @@ internal sealed class ProxyOptions
     public ProxyLogLevel PluginLogLevel { get; set; } = ProxyLogLevel.Info;
 
     /// <summary>Whether the plugins' compiled code is published for <c>perf</c> (<c>--wasm-profiler</c>); off by default.</summary>
-    public GuestProfiler WasmProfiler { get; set; } = GuestProfiler.None;
+    public WasmProfiling WasmProfiling { get; set; } = WasmProfiling.None;
 
     /// <summary>The node metadata key of the labels (<see cref="NodeLabels"/>), not one <see cref="NodeMetadata"/> may set.</summary>
     public const string NodeLabelsKey = "LABELS";

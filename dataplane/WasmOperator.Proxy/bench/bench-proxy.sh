@@ -102,9 +102,14 @@ printf 'plugins:\n- name: add\n  url: file://%s\n' "$WORK/add_header_wat.wasm" >
 { echo "plugins:"; plugin add1 add_header add_header one; plugin add2 add_header add_header two; plugin add3 add_header add_header three;
   plugin rm remove_headers remove_headers x-nothing; plugin show showcase showcase ""; } > "$CONF/five.yaml"
 
-wait_http() {
-  for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
-  echo "bench-proxy: $1 did not come up" >&2; exit 1
+# Waits until the URL answers 2xx, up to WAIT_SECONDS (30; four .NET proxies start at once on 2 cores); a proxy's data port
+# is not waited on, its /ready is, and check_answer then judges what the data port answers.
+wait_http() { # url [log]
+  local deadline=$((SECONDS + ${WAIT_SECONDS:-30}))
+  while ((SECONDS < deadline)); do curl -fsS -m 5 -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "bench-proxy: $1 did not come up in ${WAIT_SECONDS:-30} s" >&2
+  [ -z "${2:-}" ] || { echo "the end of its log:" >&2; tail -5 "$2" >&2; }
+  exit 1
 }
 
 # CPU ticks (user kernel) of a process and its children (nginx's workers are children of its master).
@@ -135,7 +140,7 @@ warm() { # url [pid]
     j1=$(jit_ticks "$2"); p1=$(ticks "$2")
     read -r pu pk <<<"$p0"; read -r qu qk <<<"$p1"
     (( (j1 - j0) * 50 <= (qu + qk - pu - pk) )) && break
-    (( spent >= max )) && { echo "bench-proxy: the JIT was still busy after ${spent}s of warm-up" >&2; break; }
+    (( spent >= max )) && { (( max <= step )) || echo "bench-proxy: the JIT was still busy after ${spent}s of warm-up" >&2; break; }
   done
   echo "bench-proxy:   warmed up for ${spent}s" >&2
 }
@@ -155,7 +160,7 @@ measure() { # url [pid] [admin-url]
   [ -n "${2:-}" ] && before=$(ticks "$2")
   m0=$(allocated "${3:-}")
   local out
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$1")
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$1" 2>&1 || true)
   [ -n "${2:-}" ] && after=$(ticks "$2")
   m1=$(allocated "${3:-}")
   echo "$out" | awk -v b="$before" -v a="$after" -v hz="$hz" -v m="$m0 $m1" '
@@ -166,7 +171,8 @@ measure() { # url [pid] [admin-url]
     $1=="99%" { p99=ms($2) }
     /Non-2xx or 3xx responses:/ { bad=$NF }
     /Socket errors:/ { gsub(",", ""); errors=$4+$6+$8+$10 }
-    END { split(b, x, " "); split(a, y, " "); split(m, z, " ");
+    END { if (n + 0 == 0) { errors++; n = 1 }  # wrk could not run (a proxy that is down): no requests, counted as an error
+          split(b, x, " "); split(a, y, " "); split(m, z, " ");
           printf "%.0f %.3f %.3f %.2f %.2f %.0f %d %d\n", rps, p50, p99, (y[1]-x[1])*1e6/hz/n, (y[2]-x[2])*1e6/hz/n, (z[4] > z[2]) ? (z[3]-z[1])/(z[4]-z[2]) : 0, bad, errors }'
 }
 
@@ -201,14 +207,14 @@ fi
 declare -A EXPECT=([d]="hello: bench" [d0]="x-wasm: bench" [e]="hello: three" [d0@base]="x-wasm: bench")
 check_answer() { # case
   local head
-  head=$(curl -sS -D - -o /dev/null "${URL[$1]}" | tr -d '\r')
-  echo "$head" | head -1 | grep -q " 200" || { echo "bench-proxy: ${LABEL[$1]} did not answer 200: $(echo "$head" | head -1)" >&2; exit 1; }
+  head=$(curl -sS -m 10 -D - -o /dev/null "${URL[$1]}" | tr -d '\r')
+  echo "$head" | head -1 | grep -q " 200" || { echo "bench-proxy: ${LABEL[$1]} did not answer 200: $(echo "$head" | head -1)" >&2; log_tail "$1"; exit 1; }
   [ -z "${EXPECT[$1]:-}" ] || echo "$head" | grep -qix "${EXPECT[$1]}" \
-    || { echo "bench-proxy: ${LABEL[$1]} answered without '${EXPECT[$1]}'; the end of its log:" >&2; tail -5 "$WORK/proxy-$1.log" >&2; exit 1; }
+    || { echo "bench-proxy: ${LABEL[$1]} answered without '${EXPECT[$1]}'" >&2; log_tail "$1"; exit 1; }
 }
+log_tail() { [ ! -f "$WORK/proxy-$1.log" ] || { echo "the end of its log:" >&2; tail -5 "$WORK/proxy-$1.log" >&2; }; }
 for k in "${CASES[@]}"; do
-  wait_http "${URL[$k]}"
-  [ -n "${ADMIN_URL[$k]}" ] && wait_http "${ADMIN_URL[$k]}/ready"
+  if [ -n "${ADMIN_URL[$k]}" ]; then wait_http "${ADMIN_URL[$k]}/ready" "$WORK/proxy-$k.log"; else wait_http "${URL[$k]}"; fi
   check_answer "$k"
   echo "bench-proxy: warming ${LABEL[$k]}"; warm "${URL[$k]}" "${PID[$k]}"
 done
@@ -233,12 +239,20 @@ for line in open(sys.argv[1]):
     rnd, case, rps, p50, p99, usr, sys_, alloc, bad, errors = line.split()
     rows.setdefault(case, {})[int(rnd)] = dict(rps=float(rps), p50=float(p50), p99=float(p99), usr=float(usr), sys=float(sys_), alloc=float(alloc),
                                                bad=int(bad), errors=int(errors))
-med = statistics.median
+med = lambda values: statistics.median(values) if values else float("nan")
+# A case with errors, or a round with no requests at all, makes every number of it meaningless: said first, then the table.
+failed = [(k, sum(r["bad"] for r in rows[k].values()), sum(r["errors"] for r in rows[k].values())) for k in rows]
+failed = [f for f in failed if f[1] or f[2]]
+def lo(values): return min(values) if values else float("nan")
+def hi(values): return max(values) if values else float("nan")
 def col(case, key): return med(r[key] for r in rows[case].values())
 def ratio(case, base, key):
     return [rows[case][n][key] / rows[base][n][key] for n in rows[case] if rows[base][n][key] > 0]
 names = {"a": "(a) upstream", "b": "(b) nginx", "c": "(c) proxy, no plugin", "d": "(d) proxy, add_header", "d0": "(d0) add_header, WAT", "e": "(e) proxy, 5 plugins",
          "c@base": "(c) at the baseline", "d0@base": "(d0) at the baseline"}
+for k, bad, errors in failed:
+    print("bench-proxy: %s: %d answers were not 2xx/3xx and %d socket errors or runs wrk could not make: its numbers are not a proxy's that works"
+          % (names[k], bad, errors))
 print("%-24s %10s %9s %9s | %8s %8s | %8s %8s | %8s %8s | %14s | %6s" % ("case", "req/s", "p50ms", "p99ms", "rps/a", "rps/b", "p50/a", "p50/b", "p99/a", "p99/b", "cpu us (user)", "alloc"))
 for k in [c for c in ["a", "b", "c", "d", "d0", "e", "c@base", "d0@base"] if c in rows]:
     cpu = "-" if k == "a" else "%.1f (%.1f)" % (med(r["usr"] + r["sys"] for r in rows[k].values()), col(k, "usr"))
@@ -248,19 +262,15 @@ for k in [c for c in ["a", "b", "c", "d", "d0", "e", "c@base", "d0@base"] if c i
         med(ratio(k, "a", "p50")), med(ratio(k, "b", "p50")), med(ratio(k, "a", "p99")), med(ratio(k, "b", "p99")), cpu, alloc))
 def target(case, base, goal):
     r = ratio(case, base, "rps")
-    return "%s (%.2f; rounds %.2f-%.2f)" % ("met" if med(r) >= goal else "missed", med(r), min(r), max(r))
+    return "%s (%.2f; rounds %.2f-%.2f)" % ("met" if med(r) >= goal else "missed", med(r), lo(r), hi(r))
 d0 = ratio("d0", "c", "rps")
 print("targets: (c) >= nginx: %s; (d) >= 90%% of (c): %s; without the SDK (d0/c): %.2f (rounds %.2f-%.2f)" % (
-    target("c", "b", 1.0), target("d", "c", 0.9), med(d0), min(d0), max(d0)))
+    target("c", "b", 1.0), target("d", "c", 0.9), med(d0), lo(d0), hi(d0)))
 if "c@base" in rows:
     for case in ["c", "d0"]:
         r = ratio(case, case + "@base", "rps")
         cpu = lambda k: med(x["usr"] + x["sys"] for x in rows[k].values())
         print("against the baseline: (%s) req/s x%.2f (rounds %.2f-%.2f), cpu %.1f -> %.1f us per request" % (
-            case, med(r), min(r), max(r), cpu(case + "@base"), cpu(case)))
-failed = [(k, sum(r["bad"] for r in rows[k].values()), sum(r["errors"] for r in rows[k].values())) for k in rows]
-failed = [f for f in failed if f[1] or f[2]]
-for k, bad, errors in failed:
-    print("bench-proxy: %s: %d answers were not 2xx/3xx and %d socket errors: its numbers are not a proxy's that works" % (names[k], bad, errors))
+            case, med(r), lo(r), hi(r), cpu(case + "@base"), cpu(case)))
 sys.exit(1 if failed else 0)
 PY_SUMMARY

@@ -45,10 +45,10 @@ public sealed class ProxyWasmRuntime : IDisposable
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _pluginLogLevel = (int)_options.PluginLogLevel;
         using var config = new Config().WithEpochInterruption(true).WithOptimizationLevel(OptimizationLevel.Speed)
-            .WithProfilingStrategy(_options.Profiler switch
+            .WithProfilingStrategy(_options.Profiling switch
             {
-                GuestProfiler.PerfMap => ProfilingStrategy.PerfMap,
-                GuestProfiler.JitDump => ProfilingStrategy.JitDump,
+                WasmProfiling.PerfMap => ProfilingStrategy.PerfMap,
+                WasmProfiling.JitDump => ProfilingStrategy.JitDump,
                 _ => ProfilingStrategy.None,
             });
         Engine = new Engine(config);

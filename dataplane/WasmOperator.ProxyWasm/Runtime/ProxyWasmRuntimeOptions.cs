@@ -24,12 +24,15 @@ public sealed record ProxyWasmRuntimeOptions
     /// <summary>
     /// Tells Linux <c>perf</c> where the guests' compiled functions are, so a profile names them
     /// (<c>wasm[N]::function[I]</c>, or the module's own names when it kept its name section) instead of anonymous addresses.
+    /// A diagnostic, not to leave on: every module compiled adds its functions and none is ever removed (a proxy that
+    /// reloads plugins grows the file, and <c>/tmp</c> may be memory), entries of released modules may name addresses
+    /// reused since, and the runtime cannot be created where the file cannot be written.
     /// </summary>
-    public GuestProfiler Profiler { get; init; } = GuestProfiler.None;
+    public WasmProfiling Profiling { get; init; } = WasmProfiling.None;
 }
 
 /// <summary>How the guests' machine code is made known to a profiler (Wasmtime's profiling strategy).</summary>
-public enum GuestProfiler
+public enum WasmProfiling
 {
     /// <summary>Not at all (the default).</summary>
     None,

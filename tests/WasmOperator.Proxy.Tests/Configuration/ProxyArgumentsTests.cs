@@ -50,11 +50,11 @@ public sealed class ProxyArgumentsTests
     }
 
     [Theory]
-    [InlineData(new string[0], GuestProfiler.None)]
-    [InlineData(new[] { "--wasm-profiler", "PerfMap" }, GuestProfiler.PerfMap)]
-    [InlineData(new[] { "--wasm-profiler=jitdump" }, GuestProfiler.JitDump)]
-    public void The_wasm_profiler_is_off_unless_asked_for(string[] args, GuestProfiler expected) =>
-        Assert.Equal(expected, ProxyArguments.Parse(args).WasmProfiler);
+    [InlineData(new string[0], WasmProfiling.None)]
+    [InlineData(new[] { "--wasm-profiler", "PerfMap" }, WasmProfiling.PerfMap)]
+    [InlineData(new[] { "--wasm-profiler=jitdump" }, WasmProfiling.JitDump)]
+    public void The_wasm_profiler_is_off_unless_asked_for(string[] args, WasmProfiling expected) =>
+        Assert.Equal(expected, ProxyArguments.Parse(args).WasmProfiling);
 
     [Fact]
     public void Istio_cluster_names_are_taken_so_plugins_moved_from_istio_call_out_by_them()

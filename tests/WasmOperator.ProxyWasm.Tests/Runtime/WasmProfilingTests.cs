@@ -3,10 +3,10 @@ using WasmOperator.ProxyWasm.Runtime;
 namespace WasmOperator.ProxyWasm.Tests.Runtime;
 
 /// <summary>
-/// <see cref="ProxyWasmRuntimeOptions.Profiler"/>: with the perf map on, a profile of the process names a plugin's
-/// functions; off, the runtime publishes nothing.
+/// <see cref="ProxyWasmRuntimeOptions.Profiling"/>: with the perf map on, a profile of the process names a plugin's
+/// functions; off, the runtime publishes nothing. The map is removed after each test: only this class turns the profiler on.
 /// </summary>
-public sealed class GuestProfilerTests
+public sealed class WasmProfilingTests : IDisposable
 {
     private static readonly string PerfMap = $"/tmp/perf-{Environment.ProcessId}.map";
 
@@ -22,11 +22,13 @@ public sealed class GuestProfilerTests
 
     private static string MapText() => File.Exists(PerfMap) ? File.ReadAllText(PerfMap) : "";
 
+    public void Dispose() => File.Delete(PerfMap);
+
     [Fact]
     public void With_the_perf_map_a_compiled_guest_function_is_listed_by_its_name()
     {
         var name = Unique("profiled");
-        using var runtime = new ProxyWasmRuntime(new ProxyWasmRuntimeOptions { Profiler = GuestProfiler.PerfMap });
+        using var runtime = new ProxyWasmRuntime(new ProxyWasmRuntimeOptions { Profiling = WasmProfiling.PerfMap });
 
         runtime.Compile(Named(name));
 
