@@ -231,6 +231,13 @@ internal sealed partial class CalloutClient : IDisposable
 
         using (response)
         {
+            if (ConflictingContentLength(response))
+            {
+                // Envoy's HTTP/1 codec refuses such a head as a protocol error (RFC 9112 §6.3: the framing is unknown), and so
+                // does the proxy's own forwarder; HttpClient reads the first value and would hand the plugin a cut body.
+                return RouterReply(HttpStatusCode.BadGateway, LocalReply.ResetBeforeHeadersText("protocol error", null), head);
+            }
+
             var headers = new HeaderMap();
             headers.Add(":status", ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture));
             Copy(response.Headers, headers);
@@ -243,6 +250,30 @@ internal sealed partial class CalloutClient : IDisposable
         }
     }
 
+    /// <summary>Whether the response carried Content-Length more than once with different values (or one list of different values).</summary>
+    private static bool ConflictingContentLength(HttpResponseMessage response)
+    {
+        if (!response.Content.Headers.NonValidated.TryGetValues("Content-Length", out var values))
+        {
+            return false;
+        }
+
+        string? first = null;
+        foreach (var value in values)
+        {
+            foreach (var part in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                first ??= part;
+                if (!string.Equals(first, part, StringComparison.Ordinal))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
     private static bool HasBody(HttpStatusCode status) => status is not (HttpStatusCode.NoContent or HttpStatusCode.NotModified);
 
     /// <summary>
@@ -251,7 +282,9 @@ internal sealed partial class CalloutClient : IDisposable
     /// an undeclared body as soon as one byte more arrives (<see cref="CalloutResponseTooLargeException"/>). The buffer
     /// grows with what arrives, up to the Content-Length: a cluster declaring 32 MiB and sending nothing holds 16 KiB.
     /// </summary>
-    private async Task<byte[]> ReadBodyAsync(HttpContent content, string cluster, bool declaredCounts, CancellationToken cancellationToken)
+    /// <param name="inspect">Sees the body read so far after each read; may throw to end the read (a gRPC message prefix over the limit).</param>
+    private async Task<byte[]> ReadBodyAsync(HttpContent content, string cluster, bool declaredCounts, CancellationToken cancellationToken,
+        InspectBody? inspect = null)
     {
         var limit = _options.MaxCalloutResponseBytes;
         var declared = content.Headers.ContentLength;
@@ -294,9 +327,12 @@ internal sealed partial class CalloutClient : IDisposable
                 }
 
                 length += read;
+                inspect?.Invoke(buffer.AsSpan(0, length));
             }
         }
     }
+
+    private delegate void InspectBody(ReadOnlySpan<byte> received);
 
     /// <summary>
     /// The callout's request as HttpClient sends it: the plugin's headers without its pseudo-headers and without the
@@ -454,8 +490,8 @@ internal sealed partial class CalloutClient : IDisposable
     /// A unary gRPC call: the plugin's serialized message in one 5-byte-prefixed frame, the first
     /// response message out; status and message from the trailers (or a trailers-only reply). An unknown or
     /// overflowing cluster is refused synchronously (<see cref="CalloutRefusedException"/>), as for HTTP; an
-    /// unreachable upstream is status 14 (UNAVAILABLE), the timeout 4 (DEADLINE_EXCEEDED), as Envoy's async
-    /// client reports them. A timeout of 0 means none, as in Envoy (the router's timeout 0 is no timeout). A response
+    /// unreachable upstream is status 14 (UNAVAILABLE), a stream reset after the response began 13 (INTERNAL), the
+    /// timeout 4 (DEADLINE_EXCEEDED), as Envoy's async client reports them. A timeout of 0 means none, as in Envoy (the router's timeout 0 is no timeout). A response
     /// over <see cref="ProxyOptions.MaxCalloutResponseBytes"/> is 8 (RESOURCE_EXHAUSTED, as gRPC reports a message over
     /// its receive limit), reported to <paramref name="tooLarge"/> too.
     /// </summary>
@@ -501,10 +537,20 @@ internal sealed partial class CalloutClient : IDisposable
             timeout.CancelAfter(request.Timeout);
         }
 
+        var answered = false;
         try
         {
             using var response = await _client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
-            var body = await ReadBodyAsync(response.Content, request.Upstream, declaredCounts: true, timeout.Token).ConfigureAwait(false);
+            answered = true;
+            var limit = _options.MaxCalloutResponseBytes;
+            var body = await ReadBodyAsync(response.Content, request.Upstream, declaredCounts: true, timeout.Token, received =>
+            {
+                // The message's prefix tells its size before its bytes arrive: one over the limit fails now, not at the deadline.
+                if (received.Length >= GrpcFraming.PrefixSize && System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(received[1..]) > (uint)limit)
+                {
+                    throw new CalloutResponseTooLargeException(request.Upstream, limit);
+                }
+            }).ConfigureAwait(false);
             var initial = ToMap(response.Headers, response.Content.Headers);
             var trailing = new HeaderMap();
             Copy(response.TrailingHeaders, trailing);
@@ -530,6 +576,12 @@ internal sealed partial class CalloutClient : IDisposable
         {
             // The handler's ConnectTimeout, not the call's.
             return Failed(GrpcStatus.Unavailable, $"gRPC call to cluster '{request.Upstream}' failed: connection timeout");
+        }
+        catch (Exception ex) when (answered && ex is HttpRequestException or IOException or System.Net.Sockets.SocketException)
+        {
+            // Envoy's async client: a stream reset after the response began is onReset, closed with 13 (INTERNAL); only a failure
+            // before it (the router's 503) is 14 (UNAVAILABLE), which plugins commonly read as "retry" or "fail open".
+            return Failed(GrpcStatus.Internal, $"gRPC call {request.Service}/{request.Method} to cluster '{request.Upstream}' was reset after the response began: {ex.Message}");
         }
         catch (Exception ex) when (ex is HttpRequestException or System.Net.Sockets.SocketException)
         {

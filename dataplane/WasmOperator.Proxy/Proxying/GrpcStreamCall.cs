@@ -95,9 +95,11 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
     {
         using (message)
         {
+            var answered = false;
             try
             {
                 using var response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, _reset.Token).ConfigureAwait(false);
+                answered = true;
                 await OffIoThreadAsync().ConfigureAwait(false);
                 var initial = CalloutClient.ToMap(response.Headers, response.Content.Headers);
                 var trailersOnly = initial.Get("grpc-status") is not null;
@@ -130,7 +132,7 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
                     await OffIoThreadAsync().ConfigureAwait(false);
                     var ex = new CalloutResponseTooLargeException(_limit.Cluster, _limit.Bytes, sending: true);
                     _limit.TooLarge?.Invoke(ex);
-                    Report(e => e.OnClose(GrpcStatus.ResourceExhausted, $"gRPC stream to {message.RequestUri} reset: {ex.Message}"));
+                    CloseWithError(GrpcStatus.ResourceExhausted, $"gRPC stream to {message.RequestUri} reset: {ex.Message}");
                 }
             }
             catch (CalloutResponseTooLargeException ex)
@@ -138,18 +140,31 @@ internal sealed class GrpcStreamCall : IGrpcStream, IDisposable
                 // The response is disposed unread: the stream is reset.
                 await OffIoThreadAsync().ConfigureAwait(false);
                 _limit.TooLarge?.Invoke(ex);
-                Report(e => e.OnClose(GrpcStatus.ResourceExhausted, $"gRPC stream to {message.RequestUri} reset: a message in the {ex.Message}"));
+                CloseWithError(GrpcStatus.ResourceExhausted, $"gRPC stream to {message.RequestUri} reset: a message in the {ex.Message}");
             }
             catch (Exception ex) when (ex is HttpRequestException or IOException or System.Net.Sockets.SocketException or OperationCanceledException or InvalidOperationException)
             {
                 await OffIoThreadAsync().ConfigureAwait(false);
-                Report(e => e.OnClose(GrpcStatus.Unavailable, $"gRPC stream to {message.RequestUri} failed: {ex.Message}"));
+                // As Envoy's AsyncStreamImpl: a failure before the response (the router's 503) is 14 (UNAVAILABLE), a reset after it
+                // began (onReset) 13 (INTERNAL), which plugins do not take for "the server is down, retry or fail open".
+                CloseWithError(answered ? GrpcStatus.Internal : GrpcStatus.Unavailable,
+                    answered ? $"gRPC stream to {message.RequestUri} was reset: {ex.Message}" : $"gRPC stream to {message.RequestUri} failed: {ex.Message}");
             }
             finally
             {
                 Dispose();
             }
         }
+    }
+
+    /// <summary>
+    /// Ends the stream on an error as Envoy's <c>AsyncStreamImpl::streamError</c> does: empty trailing metadata
+    /// (<c>proxy_on_grpc_receive_trailing_metadata</c> with none), then the close with its status.
+    /// </summary>
+    private void CloseWithError(int status, string message)
+    {
+        Report(e => e.OnTrailingMetadata(new HeaderMap(0)));
+        Report(e => e.OnClose(status, message));
     }
 
     private async Task ReadMessagesAsync(HttpResponseMessage response)
