@@ -113,7 +113,8 @@ public sealed class HttpStream : IDisposable
 
             if (abi is null || shard.Generation != _generation)
             {
-                _failure = shard.LastFailure ?? PluginShard.Unavailable(null);
+                // Not this stream's own trap (that sets _failure, and nothing is called after it): another's, or the shard's end.
+                _failure = shard.LastFailure is { } last ? last with { InAnotherStream = true } : PluginShard.Unavailable(null);
             }
             else
             {

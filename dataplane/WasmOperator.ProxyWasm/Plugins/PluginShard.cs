@@ -192,12 +192,13 @@ internal sealed class PluginShard
         StopTick();
         if (abi is not null)
         {
+            var elsewhere = failure with { InAnotherStream = true };
             foreach (var stream in abi.Streams.Values)
             {
                 if (!ReferenceEquals(stream, current))
                 {
                     var host = stream.Host;
-                    AddDeferred(() => host.OnPluginFailure(failure));
+                    AddDeferred(() => host.OnPluginFailure(elsewhere));
                 }
             }
 

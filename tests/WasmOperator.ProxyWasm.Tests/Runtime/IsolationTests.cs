@@ -222,10 +222,18 @@ public class IsolationTests
         paused.OnRequestHeaders(false);
         using var crashing = plugin.CreateHttpStream(TestStreamHost.WithRequestHeaders(6));
 
-        crashing.OnRequestHeaders(true);
+        var own = crashing.OnRequestHeaders(true).Failure;
 
         Assert.Equal(TrapKind.Unreachable, pausedHost.Failure?.Kind);
-        Assert.Equal(FilterStatus.Failed, paused.OnResponseHeaders(true).Status);
+        var next = paused.OnResponseHeaders(true);
+        Assert.Equal(FilterStatus.Failed, next.Status);
+        // The paused stream's failure says the shard failed elsewhere (its log line named the trap as if its own); the
+        // crashing stream's does not.
+        Assert.True(pausedHost.Failure!.InAnotherStream);
+        Assert.StartsWith("its VM shard failed in another request: Function: proxy_on_request_headers failed (Unreachable)", pausedHost.Failure.ToString(), StringComparison.Ordinal);
+        Assert.True(next.Failure!.InAnotherStream);
+        Assert.False(own!.InAnotherStream);
+        Assert.StartsWith("Function: proxy_on_request_headers failed (Unreachable)", own.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
