@@ -131,6 +131,26 @@ internal sealed class ProxyMetrics
         _registry.AddBeforeCollectCallback(() => kept.Set(budget.Kept));
     }
 
+    /// <summary>
+    /// Exports the plugin callouts (HTTP, gRPC calls and streams) in flight now, by cluster, as Envoy's
+    /// <c>upstream_rq_active</c>: what holds places under --max-callouts-per-cluster, back to 0 once they end. A callout belongs
+    /// to the plugin's root context, as in Envoy, so one without timeout to a cluster that never answers holds its place after
+    /// the request that made it ended, until the VM ends: this shows it.
+    /// </summary>
+    public void ObserveCallouts(Func<IEnumerable<KeyValuePair<string, int>>> inFlight)
+    {
+        var active = Prometheus.Metrics.WithCustomRegistry(_registry).CreateGauge("proxy_callouts_active",
+            "Plugin callouts (HTTP, gRPC calls and streams) in flight now, by cluster (Envoy's upstream_rq_active; at most --max-callouts-per-cluster).",
+            "cluster");
+        _registry.AddBeforeCollectCallback(() =>
+        {
+            foreach (var (cluster, count) in inFlight())
+            {
+                active.WithLabels(cluster).Set(count);
+            }
+        });
+    }
+
     public Counter Requests { get; }
 
     public Counter UpstreamErrors { get; }

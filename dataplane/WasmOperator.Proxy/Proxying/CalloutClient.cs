@@ -35,6 +35,7 @@ internal sealed partial class CalloutClient : IDisposable
     {
         _metrics = metrics;
         _log = log;
+        metrics.ObserveCallouts(() => _inFlight.Select(static c => KeyValuePair.Create(c.Key, Math.Max(0, Volatile.Read(ref c.Value.Value)))));
     }
 
     /// <summary>For tests: callouts through <paramref name="handler"/>.</summary>

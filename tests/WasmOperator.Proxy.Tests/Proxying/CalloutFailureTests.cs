@@ -62,6 +62,8 @@ public sealed class CalloutFailureTests
             "status=503 content-type=text/plain body=upstream connect error or disconnect/reset before headers. " +
             "reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused",
             await response.Content.ReadAsStringAsync());
+        // Answered, so no longer in flight: the cluster's place is given back.
+        Assert.Contains("proxy_callouts_active{cluster=\"dead\"} 0\n", await proxy.MetricsAsync(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -213,6 +215,8 @@ public sealed class CalloutFailureTests
         // Counted and said, as Envoy's upstream_rq_pending_overflow: the plugin alone knew (an authorizer's deny, say).
         Assert.Contains("proxy_callout_overflow_total{cluster=\"callee\"} 1\n", await proxy.MetricsAsync(), StringComparison.Ordinal);
         Assert.Contains(proxy.Logs.Lines, l => l.Contains("plugin callouts to cluster callee refused: 1 already in flight", StringComparison.Ordinal));
+        // The held callout shows as active (Envoy's upstream_rq_active), the refused one never counted.
+        Assert.Contains("proxy_callouts_active{cluster=\"callee\"} 1\n", await proxy.MetricsAsync(), StringComparison.Ordinal);
         await gone.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => held);
     }
