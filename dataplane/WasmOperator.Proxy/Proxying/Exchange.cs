@@ -2002,6 +2002,10 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         {
             CompareCopies(host, phase);
         }
+        else if (result.Status == FilterStatus.Failed)
+        {
+            return DecidedBeforeFailing(host, result, host.TakeStop()) ?? result;
+        }
         else if (host.TakeStop() is { } stop && result.Status is FilterStatus.Continue or FilterStatus.Pause)
         {
             // proxy_close_stream (or a reply from outside a callback) made during or before this callback.
@@ -2051,6 +2055,35 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             _ => metrics.ResponseTrailersLatency,
         }).Observe(ticks);
         return result;
+    }
+
+    /// <summary>
+    /// Under FAIL_OPEN, a local reply or stream close the plugin asked for before it failed still happens, as in Envoy, where
+    /// both are after-VM-call actions that run whatever the call's end: failing open skips the plugin, not its decision (an
+    /// authorizer whose deny path traps must not become an allow). Null when there is none, or under another strategy: FAIL_CLOSE
+    /// answers 503, FAIL_RELOAD retries on a fresh VM, which decides again.
+    /// </summary>
+    private FilterResult? DecidedBeforeFailing(StreamHost host, FilterResult failed, StreamSignal? stop)
+    {
+        var entry = host.Entry;
+        if (entry.Spec.FailStrategy != FailStrategy.FAIL_OPEN || (failed.LocalResponse is null && stop is null))
+        {
+            return null;
+        }
+
+        // Its stream is done for, as a fail-open skip's: the reply's response callbacks pass it by.
+        host.Skipped = true;
+        var reply = failed.LocalResponse ?? (stop!.Kind == StreamSignalKind.Close ? null : stop.Reply);
+        var (method, path) = RequestLine();
+        LogDecidedBeforeFailing(_log, entry.Spec.Key, method, path, reply is null ? "its stream close" : $"its local reply {reply.StatusCode}",
+            (failed.Failure ?? new PluginFailure(TrapKind.Unavailable, "callback", "no healthy VM")).ToString());
+        if (reply is not null)
+        {
+            return new FilterResult(FilterStatus.LocalResponse, 0, reply, null);
+        }
+
+        Closed = true;
+        return new FilterResult(FilterStatus.Continue, 0, null, null);
     }
 
     private void ApplyFailure(StreamHost host, PluginFailure failure)
@@ -2590,6 +2623,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "wasm_pause_timeout: plugin {Plugin} paused {Method} {Path} and did not resume, answer or close it within {Seconds} s; answered 503")]
     private static partial void LogPauseTimeout(ILogger logger, string plugin, string method, string path, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin} failed on {Method} {Path} after it asked for {Decision}, which is applied (FAIL_OPEN skips a failed plugin, not what it decided): {Failure}")]
+    private static partial void LogDecidedBeforeFailing(ILogger logger, string plugin, string method, string path, string decision, string failure);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin} failed on {Method} {Path}, skipped for the rest of it ({Why}): {Failure}")]
     private static partial void LogFailOpen(ILogger logger, string plugin, string method, string path, string why, string failure);

@@ -8,6 +8,7 @@ namespace WasmOperator.ProxyWasm.Plugins;
 /// <param name="Action">The raw action the plugin returned (0 continue, 1 pause, 2-4 C++/AS variants).</param>
 /// <param name="LocalResponse">Set when <paramref name="Status"/> is <see cref="FilterStatus.LocalResponse"/>.</param>
 /// <param name="Failure">Set when <paramref name="Status"/> is <see cref="FilterStatus.Failed"/>.</param>
+/// <param name="LocalResponse">The plugin's local reply; with <see cref="FilterStatus.Failed"/>, one it asked for in the call before it failed.</param>
 public readonly record struct FilterResult(FilterStatus Status, int Action, LocalResponse? LocalResponse, PluginFailure? Failure)
 {
     internal static FilterResult FromAction(int action) => new(action == 0 ? FilterStatus.Continue : FilterStatus.Pause, action, null, null);

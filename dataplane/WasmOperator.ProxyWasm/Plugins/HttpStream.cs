@@ -142,7 +142,8 @@ public sealed class HttpStream : IDisposable
 
         if (_failure is not null)
         {
-            return FilterResult.Failed(_failure);
+            // A reply the plugin asked for before it failed goes with the failure: failing open skips the plugin, not its decision.
+            return new FilterResult(FilterStatus.Failed, 0, local, _failure);
         }
 
         if (local is not null)

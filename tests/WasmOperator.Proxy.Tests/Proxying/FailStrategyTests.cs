@@ -46,6 +46,44 @@ public sealed class FailStrategyTests
     }
 
     [Fact]
+    public async Task Fail_open_still_sends_a_local_reply_the_plugin_asked_for_before_it_trapped()
+    {
+        // Envoy runs the reply after the VM call whatever its end (an after-VM-call action): an authorizer whose deny path
+        // traps after answering denies. Failing open let the request through to the upstream instead.
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("authz", Wat("decide_then_trap"), "", "reply", "failStrategy: FAIL_OPEN")));
+        var (response, _) = await proxy.GetAsync("/secret");
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.Equal("denied", await response.Content.ReadAsStringAsync());
+        Assert.Equal(0, proxy.Upstream.Requests);
+        Assert.True(proxy.Logs.Contains("plugin default/authz failed on GET /secret after it asked for its local reply 403, which is applied"),
+            string.Join(" | ", proxy.Logs.Lines));
+        var metrics = await proxy.MetricsAsync();
+        Assert.Contains("wasm_plugin_traps_total{plugin=\"default/authz\"} 1", metrics, StringComparison.Ordinal);
+        // Not a pass: nothing went past the plugin.
+        Assert.Contains("wasm_plugin_fail_open_total{plugin=\"default/authz\"} 0", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Fail_open_still_closes_a_stream_the_plugin_closed_before_it_trapped()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("authz", Wat("decide_then_trap"), "", "close", "failStrategy: FAIL_OPEN")));
+
+        await Assert.ThrowsAsync<HttpRequestException>(() => proxy.GetAsync("/secret"));
+        Assert.Equal(0, proxy.Upstream.Requests);
+    }
+
+    [Fact]
+    public async Task Fail_close_answers_503_even_when_the_plugin_asked_for_a_reply_before_it_trapped()
+    {
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("authz", Wat("decide_then_trap"), "", "reply", "failStrategy: FAIL_CLOSE")));
+        var (response, _) = await proxy.GetAsync("/secret");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal(0, proxy.Upstream.Requests);
+    }
+
+    [Fact]
     public async Task Fail_reload_retries_once_on_a_fresh_vm_then_answers_503_and_later_requests_are_served()
     {
         await using var proxy = await ProxyHarness.StartAsync(Trapping("FAIL_RELOAD"));
