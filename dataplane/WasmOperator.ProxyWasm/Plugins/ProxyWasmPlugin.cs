@@ -156,7 +156,8 @@ public sealed class ProxyWasmPlugin : IDisposable
     /// shard (a socket event thread keeps using one VM, as an Envoy worker has its own; with at least as
     /// many shards as event threads, which is the default, no two share one), else any shard
     /// free right now, else it waits for a busy one. If no shard is healthy (all failed and backing off)
-    /// the stream reports <see cref="FilterStatus.Failed"/>.
+    /// the stream reports <see cref="FilterStatus.Failed"/>; so does one whose on_context_create trapped, on the one
+    /// shard it tried.
     /// </summary>
     public HttpStream CreateHttpStream(IHttpStreamHost host)
     {
@@ -216,11 +217,15 @@ public sealed class ProxyWasmPlugin : IDisposable
                 context = abi.CreateStream(host);
                 stream = new HttpStream(shard, shard.Generation, context);
             }
-#pragma warning disable CA1031 // A trap in on_context_create fails this shard; try the next one.
+#pragma warning disable CA1031 // A trap in on_context_create fails this shard and this stream.
             catch (Exception ex)
 #pragma warning restore CA1031
             {
+                // The stream fails with it; no other shard is tried. What traps here is this request's doing and would trap
+                // there too: one request took down every shard in turn, holding its thread shards x the deadline (an Envoy
+                // worker's VM failure stays on that worker). FAIL_RELOAD's retry gets one fresh attempt, as for any callback.
                 last = shard.Fail(ex, "proxy_on_context_create", context);
+                stream = new HttpStream(host, last);
             }
             finally
             {

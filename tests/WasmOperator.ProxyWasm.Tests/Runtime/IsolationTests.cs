@@ -213,6 +213,34 @@ public class IsolationTests
     }
 
     [Fact]
+    public void A_trap_in_a_streams_on_context_create_fails_that_stream_on_one_shard_and_tries_no_other()
+    {
+        // Each shard was tried in turn, and each crashed: one request took the plugin down on every shard, holding its
+        // thread for shards x the deadline when the create spun.
+        var wasm = Wasmtime.Module.ConvertText("""
+            (module
+              (memory (export "memory") 1)
+              (func (export "malloc") (param i32) (result i32) i32.const 1024)
+              (func (export "proxy_abi_version_0_2_0"))
+              (func (export "proxy_on_vm_start") (param i32 i32) (result i32) i32.const 1)
+              (func (export "proxy_on_configure") (param i32 i32) (result i32) i32.const 1)
+              (func (export "proxy_on_context_create") (param $id i32) (param $root i32)
+                (if (local.get $root) (then unreachable))))
+            """).ToArray();
+        using var runtime = new ProxyWasmRuntime();
+        using var plugin = runtime.LoadPlugin(runtime.Compile(wasm),
+            new PluginOptions { Name = "create_traps", Shards = 4, RebuildBackoff = TimeSpan.FromMinutes(1) }, new TestPluginHost());
+
+        using var stream = plugin.CreateHttpStream(TestStreamHost.WithRequestHeaders(1));
+        var result = stream.OnRequestHeaders(true);
+
+        Assert.Equal(FilterStatus.Failed, result.Status);
+        Assert.Equal(TrapKind.Unreachable, result.Failure?.Kind);
+        Assert.Equal("proxy_on_context_create", result.Failure?.Callback);
+        Assert.Equal(1, plugin.CrashCount);
+    }
+
+    [Fact]
     public void Streams_paused_on_a_shard_that_crashes_are_told_of_the_failure()
     {
         using var runtime = new ProxyWasmRuntime();
