@@ -16,4 +16,5 @@ internal sealed record PluginMetrics(
     StripedHistogram ResponseHeadersLatency,
     StripedHistogram ResponseBodyLatency,
     StripedHistogram RequestTrailersLatency,
-    StripedHistogram ResponseTrailersLatency);
+    StripedHistogram ResponseTrailersLatency,
+    StripedHistogram StreamEndLatency);

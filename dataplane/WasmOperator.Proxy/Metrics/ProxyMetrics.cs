@@ -52,8 +52,8 @@ internal sealed class ProxyMetrics
             "Failures of a plugin's VMs: a callback (a stream's, on_log, on_tick, a callout's answer, a queue event ...) trapped or passed its CPU deadline or memory limit.", "plugin");
         _rebuilds = factory.CreateCounter("wasm_plugin_rebuilds_total", "Failed VMs rebuilt from the compiled module after their backoff.", "plugin");
         _reloadRetries = factory.CreateCounter("wasm_plugin_reload_retries_total", "Requests FAIL_RELOAD retried on another VM after on_request_headers failed.", "plugin");
-        _failOpen = factory.CreateCounter("wasm_plugin_fail_open_total", "Requests passed on because the plugin failed with FAIL_OPEN.", "plugin");
-        _failClosed = factory.CreateCounter("wasm_plugin_fail_closed_total", "Requests answered 503 because the plugin failed.", "plugin");
+        _failOpen = factory.CreateCounter("wasm_plugin_fail_open_total", "Requests passed on because the plugin failed with FAIL_OPEN, or failed running LOG_ONLY.", "plugin");
+        _failClosed = factory.CreateCounter("wasm_plugin_fail_closed_total", "Requests answered 503 because the plugin failed (FAIL_CLOSE, or FAIL_RELOAD once its retry failed too), or reset when their response had started.", "plugin");
         _logOnly = factory.CreateCounter("wasm_plugin_log_only_actions_total", "Actions a LOG_ONLY plugin would have taken.", "plugin", "action");
         _latency = factory.CreateHistogram("wasm_plugin_callback_duration_seconds", "Time spent in one plugin callback.",
             new HistogramConfiguration { LabelNames = ["plugin", "callback"], Buckets = LatencyBuckets });
@@ -184,7 +184,9 @@ internal sealed class ProxyMetrics
         Striped(_latency.WithLabels(plugin, "response_headers")),
         Striped(_latency.WithLabels(plugin, "response_body")),
         Striped(_latency.WithLabels(plugin, "request_trailers")),
-        Striped(_latency.WithLabels(plugin, "response_trailers")));
+        Striped(_latency.WithLabels(plugin, "response_trailers")),
+        // on_done, on_log and on_delete, which run together at the stream's end (an access-logging plugin's work is in on_log).
+        Striped(_latency.WithLabels(plugin, "stream_end")));
 
     /// <summary>
     /// Writes the proxy metrics, then the plugin-defined ones (under their own names, as Envoy), one family per exported

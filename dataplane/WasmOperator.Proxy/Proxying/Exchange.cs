@@ -1872,7 +1872,12 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 DropKeptBodies(host);
             }
 
-            host.Stream?.Complete();
+            if (host.Stream is { } stream)
+            {
+                var start = Stopwatch.GetTimestamp();
+                stream.Complete();
+                host.Entry.Metrics.StreamEndLatency.Observe(Stopwatch.GetTimestamp() - start);
+            }
         }
     }
 
@@ -2110,7 +2115,9 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         if (Logged(entry, failure) is { } failed)
         {
             LogFailStream(_log, entry.Spec.Key, Context.Request.Method, Context.Request.Path.Value ?? "",
-                Context.Response.HasStarted ? "its response had started, so its stream is reset" : "answered 503", failed);
+                Context.Response.HasStarted ? "its response had started, so its stream is reset" : "answered 503",
+                // FAIL_RELOAD ends here after its one retry, or when there was no healthy VM to retry on.
+                entry.Spec.FailStrategy == FailStrategy.FAIL_RELOAD ? "FAIL_RELOAD, not retried again" : "FAIL_CLOSE", failed);
         }
 
         Reply = new LocalResponse(503, "wasm_fail_stream", Encoding.UTF8.GetBytes("wasm_fail_stream"), new HeaderMap(), null);
@@ -2618,8 +2625,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         Stopped,
     }
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "wasm_fail_stream: plugin {Plugin} failed on {Method} {Path}; {Outcome} (FAIL_CLOSE): {Failure}")]
-    private static partial void LogFailStream(ILogger logger, string plugin, string method, string path, string outcome, string failure);
+    [LoggerMessage(Level = LogLevel.Error, Message = "wasm_fail_stream: plugin {Plugin} failed on {Method} {Path}; {Outcome} ({Strategy}): {Failure}")]
+    private static partial void LogFailStream(ILogger logger, string plugin, string method, string path, string outcome, string strategy, string failure);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "wasm_pause_timeout: plugin {Plugin} paused {Method} {Path} and did not resume, answer or close it within {Seconds} s; answered 503")]
     private static partial void LogPauseTimeout(ILogger logger, string plugin, string method, string path, double seconds);
@@ -2630,7 +2637,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin} failed on {Method} {Path}, skipped for the rest of it ({Why}): {Failure}")]
     private static partial void LogFailOpen(ILogger logger, string plugin, string method, string path, string why, string failure);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin} failed on {Method} {Path}, retrying once on a fresh VM (FAIL_RELOAD): {Failure}")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "plugin {Plugin} failed on {Method} {Path}, retrying once on a fresh stream context on a healthy VM (FAIL_RELOAD): {Failure}")]
     private static partial void LogRetry(ILogger logger, string plugin, string method, string path, string failure);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "invalid_request_from_plugins: {Path} answered 500, nothing sent upstream: {Reason}")]

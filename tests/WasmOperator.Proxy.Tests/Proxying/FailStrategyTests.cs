@@ -92,7 +92,10 @@ public sealed class FailStrategyTests
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         var metrics = await proxy.MetricsAsync();
         Assert.Contains("wasm_plugin_reload_retries_total{plugin=\"default/trap\"} 1", metrics, StringComparison.Ordinal);
-        Assert.True(proxy.Logs.Contains("plugin default/trap failed on GET /trap, retrying once on a fresh VM (FAIL_RELOAD): "), string.Join(" | ", proxy.Logs.Lines));
+        Assert.True(proxy.Logs.Contains("plugin default/trap failed on GET /trap, retrying once on a fresh stream context on a healthy VM (FAIL_RELOAD): "), string.Join(" | ", proxy.Logs.Lines));
+        // The final line names the plugin's own strategy (it said FAIL_CLOSE).
+        Assert.True(proxy.Logs.Contains("wasm_fail_stream: plugin default/trap failed on GET /trap; answered 503 (FAIL_RELOAD, not retried again): "),
+            string.Join(" | ", proxy.Logs.Lines));
 
         // Both shards trapped: the first, and the fresh one the retry ran on.
         Assert.Contains("wasm_plugin_traps_total{plugin=\"default/trap\"} 2", metrics, StringComparison.Ordinal);
@@ -154,8 +157,8 @@ public sealed class FailStrategyTests
         var metrics = await proxy.MetricsAsync();
         Assert.Contains("wasm_plugin_fail_closed_total{plugin=\"default/trap\"} 31", metrics, StringComparison.Ordinal);
         // A retry only after a trap on a VM, never for "no healthy VM": that was one retry and one line a request.
-        Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("retrying once on a fresh VM", StringComparison.Ordinal) && l.Contains("no healthy VM", StringComparison.Ordinal));
-        var retries = proxy.Logs.Lines.Count(l => l.Contains("retrying once on a fresh VM", StringComparison.Ordinal));
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("retrying once on a fresh stream context", StringComparison.Ordinal) && l.Contains("no healthy VM", StringComparison.Ordinal));
+        var retries = proxy.Logs.Lines.Count(l => l.Contains("retrying once on a fresh stream context", StringComparison.Ordinal));
         Assert.InRange(retries, 1, 5);
         Assert.Contains($"wasm_plugin_reload_retries_total{{plugin=\"default/trap\"}} {retries}\n", metrics, StringComparison.Ordinal);
         Assert.InRange(proxy.Logs.Lines.Count(l => l.Contains("wasm_fail_stream: plugin default/trap", StringComparison.Ordinal)), 1, 15);
