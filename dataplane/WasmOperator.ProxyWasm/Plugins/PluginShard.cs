@@ -173,16 +173,21 @@ internal sealed class PluginShard
     public PluginFailure Fail(Exception exception, string callback, StreamContext? current)
     {
         var kind = WasmVm.Classify(exception);
+        var message = exception.Message;
         var abi = Abi;
         if (abi is not null && kind is TrapKind.Unreachable or TrapKind.Other &&
             abi.Vm.MemoryBytes + Math.Max(64 * 1024, abi.Vm.MemoryBytes) > Plugin.Options.MemoryLimitBytes)
         {
             // Wasmtime reports a refused memory.grow as -1, not as a trap; SDK allocators then abort.
-            // A trap while the next doubling would pass the limit is classified as the limit.
+            // A trap while the next doubling would pass the limit is classified as the limit. A guess (Wasmtime's C API
+            // does not say whether a growth was refused): the message gives its grounds, so a plain bug near the limit
+            // is not taken for certain as one.
             kind = TrapKind.MemoryLimit;
+            message = $"probably a refused memory.grow: the VM's memory ({abi.Vm.MemoryBytes / 1024} KiB) could not double within " +
+                $"maxMemoryBytes ({Plugin.Options.MemoryLimitBytes / 1024} KiB), and the guest then trapped: {message}";
         }
 
-        var failure = new PluginFailure(kind, callback, exception.Message);
+        var failure = new PluginFailure(kind, callback, message);
         LastFailure = failure;
         CrashCount++;
         _consecutiveFailures++;

@@ -84,6 +84,9 @@ public class IsolationTests
         var result = stream.OnRequestHeaders(true);
 
         Assert.Equal(TrapKind.MemoryLimit, result.Failure?.Kind);
+        // A guess from the memory's size (Wasmtime does not report a refused growth): the message gives its grounds.
+        Assert.StartsWith("probably a refused memory.grow: the VM's memory (", result.Failure?.Message, StringComparison.Ordinal);
+        Assert.Contains("within maxMemoryBytes (2048 KiB)", result.Failure?.Message, StringComparison.Ordinal);
     }
 
     [Fact]
