@@ -889,12 +889,25 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         // The trailers as the plugins left them (HTTP/1.1 clients get none: Kestrel sends trailers over HTTP/2 and 3).
         if (response.SupportsTrailers())
         {
+            string? unsendable = null;
             await _turn.WaitAsync().ConfigureAwait(false);
             try
             {
                 lock (_state)
                 {
-                    foreach (var (name, value) in ResponseTrailers?.Entries ?? [])
+                    var trailers = ResponseTrailers;
+                    foreach (var (name, _) in trailers?.Entries ?? [])
+                    {
+                        // A field Kestrel cannot write (a plugin's empty or pseudo-header name, a control character) failed the
+                        // stream as an unexpected error with a stack trace; it is refused as the response headers' are.
+                        if (!TrailerFields.IsForbidden(name) && UnsendableField(trailers!, name, "response trailer") is { } why)
+                        {
+                            unsendable = why;
+                            break;
+                        }
+                    }
+
+                    foreach (var (name, value) in unsendable is null ? trailers?.Entries ?? [] : [])
                     {
                         // What HttpClient read from an HTTP/1.1 upstream (YARP's path), or what a plugin added, may hold
                         // fields an HTTP/2 client resets the stream over.
@@ -908,6 +921,16 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             finally
             {
                 ReleaseTurn();
+            }
+
+            if (unsendable is not null)
+            {
+                // The body went out: the stream is reset, as for a response the plugins left misframed.
+                var reply = LocalReply.InvalidResponseFromPlugins();
+                LogInvalidResponse(_log, reply.Details, Context.Request.Method, Context.Request.Path.Value ?? "", reply.StatusCode,
+                    unsendable + "; its body had gone out, so its stream is reset");
+                Reply ??= reply;
+                await WriteReplyAsync().ConfigureAwait(false);
             }
         }
 
@@ -2364,6 +2387,16 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             }
         }
 
+        // A pseudo-header the plugins removed (or left out of proxy_set_header_map_pairs) was put back without a word; Envoy's
+        // codec refuses a request without it. :authority only when the client sent one (an HTTP/1.0 request may not).
+        foreach (var required in (ReadOnlySpan<string>)[":method", ":path", ":authority"])
+        {
+            if (map.Get(required) is null && (map.Replaced || ContainsName(names, required)) && (required != ":authority" || request.Host.HasValue))
+            {
+                return $"the plugins removed {required}, which a request must have";
+            }
+        }
+
         if (method is not null && (method.Length == 0 || !Http1ResponseHead.IsToken(method)))
         {
             return $"the plugins set :method to '{Escape(method)}', which is no method token";
@@ -2413,6 +2446,19 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// that is no token, a value with CR, LF or NUL; in a response also any other control character but HTAB, which
     /// Kestrel refuses to write (RFC 9110 §5.5; the forwarder writes a request's as it is, as Envoy does).
     /// </summary>
+    private static bool ContainsName(IReadOnlyList<string> names, string name)
+    {
+        for (var i = 0; i < names.Count; i++)
+        {
+            if (string.Equals(names[i], name, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private static string? UnsendableField(HeaderMap map, string name, string side = "request")
     {
         if (name.Length == 0 || !Http1ResponseHead.IsToken(name))

@@ -63,6 +63,29 @@ public sealed class PluginFieldValidationTests
     }
 
     [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_request_whose_path_a_plugin_removed_is_a_500_not_the_original_path(bool h2c)
+    {
+        // The removal was ignored: the upstream got the client's path while request.path read as absent.
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("rm", Wat("remove_path"), "rm")), o => o.Http1Forwarder = !h2c);
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v?q=1");
+        if (h2c)
+        {
+            request.Version = HttpVersion.Version20;
+            request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        }
+
+        var (response, echo) = await proxy.SendAsync(request, h2c ? proxy.H2c : proxy.Client);
+
+        Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        Assert.Null(echo);
+        Assert.Equal(0, proxy.Upstream.Requests);
+        Assert.True(proxy.Logs.Contains("the plugins removed :path, which a request must have"), "log: " + string.Join(" | ", proxy.Logs.Lines));
+    }
+
+    [Theory]
     [InlineData("100", 500)]
     [InlineData("103", 500)]
     [InlineData("201", 201)]

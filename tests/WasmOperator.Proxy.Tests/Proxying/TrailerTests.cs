@@ -98,6 +98,23 @@ public sealed class TrailerTests
     }
 
     [Fact]
+    public async Task A_response_trailer_no_frame_can_carry_resets_the_stream_with_a_clear_warning()
+    {
+        // It failed the stream as an unexpected error, with a stack trace (Kestrel's InvalidOperationException on the name).
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("bad", Wat("response_trailer_bad_name"), "bad")));
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/plain") { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        using var response = await proxy.H2c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => response.Content.ReadAsStringAsync());
+
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains(
+            "the plugins set a response trailer field named 'bad name', which is no field name (RFC 9110 token); fix the plugin that adds it; its body had gone out, so its stream is reset")),
+            "the warning");
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("unexpected failure", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Response_trailers_a_log_only_plugin_creates_at_the_end_of_the_body_are_counted_not_sent()
     {
         await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("eos", Wat("response_trailer_at_eos"), "eos", extra: "mode: LOG_ONLY")));
