@@ -245,9 +245,10 @@ public sealed class PluginResponseValidationTests
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
-    public async Task An_exception_nothing_handled_is_a_5xx_logged_in_one_line_with_the_request_on_either_path(bool fast)
+    public async Task A_response_trailer_value_with_a_line_feed_resets_the_stream_with_a_warning_on_either_path(bool fast)
     {
-        // A response trailer with a line feed, which Kestrel refuses as the response ends: no step of the proxy checks it.
+        // Kestrel refuses it as the response ends. It was this suite's example of an exception nothing handled (a 5xx
+        // logged as an unexpected failure, with its stack); response trailers are now checked as the headers are.
         await using var upstream = LengthUpstream();
         await using var proxy = await ProxyHarness.StartAsync(EndEditor, o =>
         {
@@ -262,10 +263,11 @@ public sealed class PluginResponseValidationTests
             await response.Content.ReadAsByteArrayAsync();
         });
 
-        await CountedAsync(proxy, "5xx");
-        Assert.Equal("0", await MetricAsync(proxy, "proxy_requests_total{code=\"2xx\"}"));
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains(
+            "the plugins set response trailer field x-t to 'a\\nb', which has a control character; fix the plugin that sets it; its body had gone out, so its stream is reset")),
+            "the warning naming the field");
         Assert.Equal("0", await MetricAsync(proxy, "proxy_upstream_errors_total"));
-        Assert.True(proxy.Logs.Contains("unexpected failure: GET /x: InvalidOperationException: "), "log: " + string.Join(" | ", proxy.Logs.Lines));
+        Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("unexpected failure", StringComparison.Ordinal));
         AssertNoUnhandledException(proxy);
     }
 }
