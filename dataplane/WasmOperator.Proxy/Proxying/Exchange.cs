@@ -2089,7 +2089,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// Under FAIL_OPEN, a local reply or stream close the plugin asked for before it failed still happens, as in Envoy, where
     /// both are after-VM-call actions that run whatever the call's end: failing open skips the plugin, not its decision (an
     /// authorizer whose deny path traps must not become an allow). Null when there is none, or under another strategy: FAIL_CLOSE
-    /// answers 503, FAIL_RELOAD retries on a fresh VM, which decides again.
+    /// answers 503, FAIL_RELOAD retries on a fresh stream context, which decides again.
     /// </summary>
     private FilterResult? DecidedBeforeFailing(StreamHost host, FilterResult failed, StreamSignal? stop)
     {
@@ -2441,11 +2441,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         return null;
     }
 
-    /// <summary>
-    /// Why the plugins' field <paramref name="name"/> cannot be sent (<paramref name="side"/>: request or response): a name
-    /// that is no token, a value with CR, LF or NUL; in a response also any other control character but HTAB, which
-    /// Kestrel refuses to write (RFC 9110 §5.5; the forwarder writes a request's as it is, as Envoy does).
-    /// </summary>
+    /// <summary>Whether <paramref name="names"/> holds <paramref name="name"/> (the changed fields of a map).</summary>
     private static bool ContainsName(IReadOnlyList<string> names, string name)
     {
         for (var i = 0; i < names.Count; i++)
@@ -2459,6 +2455,11 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         return false;
     }
 
+    /// <summary>
+    /// Why the plugins' field <paramref name="name"/> cannot be sent (<paramref name="side"/>: request or response): a name
+    /// that is no token, a value with CR, LF or NUL; in a response also any other control character but HTAB, which
+    /// Kestrel refuses to write (RFC 9110 §5.5; the forwarder writes a request's as it is, as Envoy does).
+    /// </summary>
     private static string? UnsendableField(HeaderMap map, string name, string side = "request")
     {
         if (name.Length == 0 || !Http1ResponseHead.IsToken(name))
