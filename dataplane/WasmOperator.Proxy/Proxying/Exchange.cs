@@ -895,25 +895,23 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
             {
                 lock (_state)
                 {
-                    var trailers = ResponseTrailers;
-                    foreach (var (name, _) in trailers?.Entries ?? [])
-                    {
-                        // A field Kestrel cannot write (a plugin's empty or pseudo-header name, a control character) failed the
-                        // stream as an unexpected error with a stack trace; it is refused as the response headers' are.
-                        if (!TrailerFields.IsForbidden(name) && UnsendableField(trailers!, name, "response trailer") is { } why)
-                        {
-                            unsendable = why;
-                            break;
-                        }
-                    }
-
-                    foreach (var (name, value) in unsendable is null ? trailers?.Entries ?? [] : [])
+                    if (ResponseTrailers is { } trailers)
                     {
                         // What HttpClient read from an HTTP/1.1 upstream (YARP's path), or what a plugin added, may hold
-                        // fields an HTTP/2 client resets the stream over.
-                        if (!TrailerFields.IsForbidden(name))
+                        // fields an HTTP/2 client resets the stream over: those are left out. A field Kestrel cannot write (a
+                        // plugin's empty or pseudo-header name, a control character) failed the stream as an unexpected error
+                        // with a stack trace; it is refused as the response headers' are, and no trailer is written.
+                        foreach (var (name, _) in trailers.Entries)
                         {
-                            response.AppendTrailer(name, value);
+                            unsendable ??= TrailerFields.IsForbidden(name) ? null : UnsendableField(trailers, name, "response trailer");
+                        }
+
+                        foreach (var (name, value) in unsendable is null ? trailers.Entries : [])
+                        {
+                            if (!TrailerFields.IsForbidden(name))
+                            {
+                                response.AppendTrailer(name, value);
+                            }
                         }
                     }
                 }
@@ -2391,7 +2389,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         // codec refuses a request without it. :authority only when the client sent one (an HTTP/1.0 request may not).
         foreach (var required in (ReadOnlySpan<string>)[":method", ":path", ":authority"])
         {
-            if (map.Get(required) is null && (map.Replaced || ContainsName(names, required)) && (required != ":authority" || request.Host.HasValue))
+            if (map.Get(required) is null && (map.Replaced || names.Contains(required)) && (required != ":authority" || request.Host.HasValue))
             {
                 return $"the plugins removed {required}, which a request must have";
             }
@@ -2439,20 +2437,6 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         }
 
         return null;
-    }
-
-    /// <summary>Whether <paramref name="names"/> holds <paramref name="name"/> (the changed fields of a map).</summary>
-    private static bool ContainsName(IReadOnlyList<string> names, string name)
-    {
-        for (var i = 0; i < names.Count; i++)
-        {
-            if (string.Equals(names[i], name, StringComparison.Ordinal))
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     /// <summary>
