@@ -15,8 +15,13 @@ internal static class ClientReset
 {
     private static readonly object Aborted = new();
 
-    /// <summary>True when <paramref name="exception"/>, or one it wraps, is the client's connection reset.</summary>
-    public static bool Caused(Exception? exception) => ExceptionChain.Find<ConnectionResetException>(exception) is not null;
+    /// <summary>
+    /// True when <paramref name="exception"/>, or one it wraps, is the client's connection reset, or (HTTP/2) its
+    /// connection's end failing the streams still open on it: Kestrel's <see cref="ConnectionAbortedException"/> ("The
+    /// HTTP/2 connection faulted."), which a body read can meet before RequestAborted is cancelled.
+    /// </summary>
+    public static bool Caused(Exception? exception) =>
+        ExceptionChain.Find<ConnectionResetException>(exception) is not null || ExceptionChain.Find<ConnectionAbortedException>(exception) is not null;
 
     /// <summary>Aborts the request's connection, which the client reset, and marks the request as having no response.</summary>
     public static void Abort(HttpContext context)

@@ -397,7 +397,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                     EndOnStreamIdleTimeout();
                     return false;
                 }
-                catch (IOException ex) when (ex is not BadHttpRequestException and not Microsoft.AspNetCore.Connections.ConnectionResetException &&
+                catch (IOException ex) when (ex is not BadHttpRequestException && !Forwarding.ClientReset.Caused(ex) &&
                                              !Context.RequestAborted.IsCancellationRequested)
                 {
                     // Kestrel reports some malformed bodies (a chunk size that overflows) as a bare IOException: still the
