@@ -185,9 +185,16 @@ internal sealed class Http1ResponseBody(Http1Connection connection, BodyFraming 
             }
 
             var name = Encoding.ASCII.GetString(span[..colon]);
+            var value = span[(colon + 1)..].Trim(" \t"u8);
+            if (value.IndexOfAny(Http1ResponseHead.NotInFieldValue) >= 0)
+            {
+                // As in a head: Kestrel would fail the stream while writing it, and a plugin would read it.
+                throw new UpstreamProtocolException($"chunked response: invalid character in response trailer '{name}'");
+            }
+
             if (!TrailerFields.IsForbidden(name))
             {
-                (_trailers ??= []).Add(new(name, Encoding.Latin1.GetString(span[(colon + 1)..].Trim(" \t"u8))));
+                (_trailers ??= []).Add(new(name, Encoding.Latin1.GetString(value)));
             }
         }
     }

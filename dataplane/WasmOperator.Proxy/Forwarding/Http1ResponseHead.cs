@@ -20,9 +20,10 @@ internal sealed class Http1ResponseHead
 
     /// <summary>
     /// Bytes a field value must not hold (RFC 9110 §5.5: VCHAR, obs-text, SP and HTAB only): the controls, CR, LF and
-    /// NUL among them, and DEL. Envoy's codec refuses them too; Kestrel would throw on them while copying the header.
+    /// NUL among them, and DEL. Envoy's codec refuses them too; Kestrel would throw on them while copying the header
+    /// (or trailer: <see cref="Http1ResponseBody"/> checks those).
     /// </summary>
-    private static readonly SearchValues<byte> NotInFieldValue = SearchValues.Create(
+    internal static readonly SearchValues<byte> NotInFieldValue = SearchValues.Create(
         [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 127]);
 
     public int Status { get; private set; }

@@ -220,6 +220,40 @@ public sealed class H2cForwardingTests
         Assert.Equal(["x-ok"], response.TrailingHeaders.NonValidated.Select(t => t.Key));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_trailer_of_an_http11_upstream_with_a_control_character_is_the_upstreams_protocol_error(bool plugin)
+    {
+        // As in a head (RFC 9110 §5.5). It failed the stream as an unexpected failure with Kestrel's stack trace and,
+        // through a plugin, was logged as the plugin's invalid trailer ("fix the plugin that sets it"), the plugin
+        // having read it too.
+        await using var upstream = new RawUpstream(RawUpstream.Fixed(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nx-t: a\u0001b\r\n\r\n"));
+        var proxy = await ProxyHarness.StartAsync(plugin ? Yaml(Plugin("pass", Wat("pass_through"), "pass")) : "plugins: []\n",
+            o => o.Clusters[ProxyOptions.DefaultCluster] = upstream.Address);
+        try
+        {
+            // The body went out before the trailers came: the stream is reset.
+            await Assert.ThrowsAnyAsync<HttpRequestException>(async () =>
+            {
+                using var response = await proxy.H2c.GetAsync("/t");
+                await response.Content.ReadAsStringAsync();
+            });
+
+            await ProxyHarness.EventuallyAsync(
+                () => Task.FromResult(proxy.Logs.Contains("invalid character in response trailer 'x-t'")), "the upstream's fault logged");
+            Assert.DoesNotContain(proxy.Logs.Lines, l => l.Contains("fix the plugin", StringComparison.Ordinal));
+            Assert.Contains("proxy_upstream_errors_total 1", await proxy.MetricsAsync(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            await proxy.DisposeAsync();
+        }
+
+        AssertNoErrorLogged(proxy);
+    }
+
     [Fact]
     public async Task An_h2c_client_resetting_its_stream_mid_upload_is_a_downstream_reset_and_logs_no_error()
     {
