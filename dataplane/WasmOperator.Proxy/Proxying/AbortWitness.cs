@@ -14,6 +14,7 @@ namespace WasmOperator.Proxy.Proxying;
 /// </summary>
 internal sealed class AbortWitness : IHttpRequestLifetimeFeature, IHttpResetFeature
 {
+    private const int Http2InternalError = 0x2, Http2Cancel = 0x8;
     private readonly IHttpRequestLifetimeFeature _lifetime;
     private readonly IHttpResetFeature? _reset;
     private bool _abortedHere;
@@ -63,10 +64,16 @@ internal sealed class AbortWitness : IHttpRequestLifetimeFeature, IHttpResetFeat
         _lifetime.Abort();
     }
 
+    /// <summary>
+    /// Resets the client's stream. YARP resets with CANCEL whenever its forwarding was cancelled or failed by cancellation
+    /// (the upstream's reset, the proxy's own timers); to a client still there that is no cancel of its own, and gRPC
+    /// clients would report CANCELLED: INTERNAL_ERROR instead, as the plugin path resets (Envoy's NO_ERROR maps to
+    /// INTERNAL for gRPC as well).
+    /// </summary>
     public void Reset(int errorCode)
     {
         Note();
-        _reset!.Reset(errorCode);
+        _reset!.Reset(errorCode == Http2Cancel && !_clientGoneThen ? Http2InternalError : errorCode);
     }
 
     private void Note()

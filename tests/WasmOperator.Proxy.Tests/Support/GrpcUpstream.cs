@@ -124,6 +124,15 @@ internal sealed class GrpcUpstream : IAsyncDisposable
         // The head goes now (StartAsync alone would leave it for the first body write).
         await response.StartAsync(context.RequestAborted);
         await response.Body.FlushAsync(context.RequestAborted);
+        if (request.Path == "/test.Echo/FailMidResponse")
+        {
+            // One message, then RST_STREAM INTERNAL_ERROR: a server that crashes in the middle of its answer.
+            await response.Body.WriteAsync(Frame("partial"), context.RequestAborted);
+            await response.Body.FlushAsync(context.RequestAborted);
+            context.Features.GetRequiredFeature<IHttpResetFeature>().Reset(2);
+            return;
+        }
+
         if (request.Path == "/test.Echo/Greet")
         {
             await response.Body.WriteAsync(Frame("hello"), context.RequestAborted);
