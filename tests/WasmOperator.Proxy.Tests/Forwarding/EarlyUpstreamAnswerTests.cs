@@ -53,15 +53,19 @@ public sealed class EarlyUpstreamAnswerTests
         Assert.Contains("proxy_upstream_errors_total 0", await proxy.MetricsAsync(), StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task A_complete_401_from_an_upstream_that_stops_reading_reaches_a_client_that_waits_in_the_middle_of_its_body()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_complete_401_from_an_upstream_that_stops_reading_reaches_a_client_that_waits_in_the_middle_of_its_body(bool plugin)
     {
         await using var upstream = new HeadOnlyUpstream(async (_, socket, stop) =>
         {
             await socket.SendAsync(Ascii("HTTP/1.1 401 Unauthorized\r\nContent-Length: 5\r\nWWW-Authenticate: Basic\r\n\r\nlogin"));
             await Task.Delay(Timeout.Infinite, stop); // neither reads nor closes until the test ends
         });
-        await using var proxy = await ProxyToAsync(upstream.Address);
+        // Through a plugin the body is the plugins' stream (an adversarial tester saw the answer wait 5.5 s there, for
+        // Kestrel's minimum body rate, which the proxy no longer sets).
+        await using var proxy = await ProxyToAsync(upstream.Address, plugin ? Yaml(Plugin("add", Example("add_header"), "add_header")) : "plugins: []\n");
 
         // The client sends a first part of the body and waits for an answer before sending more.
         using var client = new TcpClient();
