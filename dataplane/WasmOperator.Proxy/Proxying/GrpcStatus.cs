@@ -32,6 +32,29 @@ internal static class GrpcStatus
         return (mapped, message.Length > 0 ? message : $"upstream answered HTTP {(int)response.StatusCode} without grpc-status");
     }
 
+    /// <summary>
+    /// A <c>grpc-message</c> value from the message's UTF-8 bytes, percent-encoded as the gRPC spec says and Envoy does
+    /// (<c>PercentEncoding::encode</c>): only bytes outside printable ASCII (0x20-0x7E) and <c>%</c> itself become
+    /// <c>%XX</c>, so "not authorized" stays readable to whatever reads the header raw (logs, other plugins, curl).
+    /// </summary>
+    public static string EncodeMessage(ReadOnlySpan<byte> utf8)
+    {
+        var encoded = new System.Text.StringBuilder(utf8.Length);
+        foreach (var b in utf8)
+        {
+            if (b is < 0x20 or > 0x7e or (byte)'%')
+            {
+                encoded.Append('%').Append(b.ToString("X2", CultureInfo.InvariantCulture));
+            }
+            else
+            {
+                encoded.Append((char)b);
+            }
+        }
+
+        return encoded.ToString();
+    }
+
     /// <summary>The gRPC status for an HTTP status without one (the gRPC spec's http-grpc-status-mapping, as Envoy maps it).</summary>
     public static int FromHttp(int status) => status switch
     {

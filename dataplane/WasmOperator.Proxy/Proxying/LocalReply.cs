@@ -40,7 +40,7 @@ internal static class LocalReply
 
             if (reply.Body.Length > 0)
             {
-                headers.Add("grpc-message", Uri.EscapeDataString(Encoding.UTF8.GetString(reply.Body)));
+                headers.Add("grpc-message", GrpcStatus.EncodeMessage(reply.Body));
             }
 
             body = [];

@@ -63,7 +63,8 @@ public sealed class LocalReplyTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("application/grpc", response.Content.Headers.ContentType?.MediaType);
         Assert.Equal("16", response.Headers.GetValues("grpc-status").Single());
-        Assert.Equal("not authorized", Uri.UnescapeDataString(response.Headers.GetValues("grpc-message").Single()));
+        // Percent-encoded as Envoy does, spaces kept (it was "not%20authorized").
+        Assert.Equal("not authorized", response.Headers.GetValues("grpc-message").Single());
         Assert.Equal(0, proxy.Upstream.Requests);
     }
 
