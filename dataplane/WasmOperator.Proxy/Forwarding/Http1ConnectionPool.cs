@@ -162,17 +162,21 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
     }
 
     /// <summary>
-    /// Aborts connections whose request made no progress by its deadline; returns how many. Every half idle
-    /// timeout it also closes idle connections past it: renting finds only the most recent ones of a lane, so
-    /// older ones (or a lane no thread takes from any more) would otherwise hold their sockets indefinitely.
+    /// Aborts connections whose request made no progress by its deadline; returns how many. It also closes idle
+    /// connections the upstream closed (or sent stray bytes on) since they went idle, each sweep: left for the idle
+    /// timeout, each held a socket in CLOSE-WAIT (a Node upstream closes its keep-alive connections after 5 s), where Envoy
+    /// closes on the remote close. Every half idle timeout it closes those past it too: renting finds only the most
+    /// recent ones of a lane, so older ones (or a lane no thread takes from any more) would otherwise stay indefinitely.
     /// </summary>
     public int Sweep(long now)
     {
-        if (now >= Volatile.Read(ref _nextReap))
+        var expired = now >= Volatile.Read(ref _nextReap);
+        if (expired)
         {
             Volatile.Write(ref _nextReap, now + (long)(IdleTimeout.TotalMilliseconds / 2));
-            ReapIdle(now);
         }
+
+        ReapIdle(now, expired);
 
         var aborted = 0;
         foreach (var (connection, _) in _open)
@@ -191,11 +195,14 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
 
     public int OpenCount => Volatile.Read(ref _openCount);
 
-    /// <summary>Closes idle connections unused for longer than <see cref="IdleTimeout"/>; returns how many.</summary>
-    internal int ReapIdle(long now)
+    /// <summary>
+    /// Closes idle connections the upstream closed, and with <paramref name="expired"/> those unused for longer than
+    /// <see cref="IdleTimeout"/>; returns how many. A lane is looked into only if it has idle connections.
+    /// </summary>
+    internal int ReapIdle(long now, bool expired = true)
     {
         var reaped = 0;
-        var timeout = (long)IdleTimeout.TotalMilliseconds;
+        var timeout = expired ? (long)IdleTimeout.TotalMilliseconds : long.MaxValue;
         foreach (var lane in AllLanes())
         {
             var count = Volatile.Read(ref lane.Count);
@@ -211,7 +218,7 @@ internal sealed class Http1ConnectionPool(string host, int port, TimeSpan connec
             for (var i = n - 1; i >= 0; i--)
             {
                 var connection = taken[i];
-                if (now - connection.IdleSince > timeout)
+                if (now - connection.IdleSince > timeout || !connection.IsHealthyWhileIdle())
                 {
                     Close(connection);
                     reaped++;

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using WasmOperator.Proxy.Forwarding;
+using WasmOperator.Proxy.Tests.Support;
 
 namespace WasmOperator.Proxy.Tests.Forwarding;
 
@@ -141,6 +142,27 @@ public sealed class Http1ConnectionPoolTests : IDisposable
         Assert.Equal(2, pool.OpenCount);
         Assert.Same(newer, pool.TryRentIdle(ThreadA));
         Assert.Same(older, pool.TryRentIdle(ThreadA));
+    }
+
+    [Fact]
+    public async Task An_idle_connection_the_upstream_closed_is_closed_at_the_next_sweep_not_after_the_idle_timeout()
+    {
+        // Left for the idle timeout, each such socket sat in CLOSE-WAIT for 30 s (a Node upstream closes after 5 s).
+        using var pool = NewPool(affinity: true);
+        var closed = await pool.ConnectAsync(CancellationToken.None);
+        var closedPeer = await _listener.AcceptSocketAsync();
+        var open = await pool.ConnectAsync(CancellationToken.None);
+        using var openPeer = await _listener.AcceptSocketAsync();
+        pool.Return(closed);
+        pool.Return(open);
+
+        closedPeer.Dispose();
+        await ProxyHarness.EventuallyAsync(() => Task.FromResult(!closed.IsHealthyWhileIdle()), "the parked receive to see the close");
+        pool.Sweep(Environment.TickCount64);
+
+        Assert.Equal(1, pool.OpenCount);
+        Assert.Equal(1, pool.IdleCount);
+        Assert.Same(open, pool.TryRentIdle(Environment.CurrentManagedThreadId));
     }
 
     [Fact]
