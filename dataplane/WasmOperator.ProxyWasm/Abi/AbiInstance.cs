@@ -33,6 +33,9 @@ internal sealed class AbiInstance : IDisposable
     private HeaderMap? _grpcTrailingMetadata;
     private (int Code, string Message) _status = (0, "");
 
+    // The shared queues this VM registered, released with it (SharedQueueRegistry.Release).
+    private List<int>? _queueIds;
+
     private AbiInstance(PluginShard shard)
     {
         _shard = shard;
@@ -1722,8 +1725,32 @@ internal sealed class AbiInstance : IDisposable
 
         var shard = _shard;
         var generation = shard.Generation;
-        var id = _plugin.Runtime.Queues.Register(_queueVmId, name, qid => shard.Post(generation, abi => abi.QueueReady(qid)));
+        var id = _plugin.Runtime.Queues.Register(_queueVmId, name, this, qid => shard.Post(generation, abi => abi.QueueReady(qid)));
+        _queueIds ??= [];
+        if (!_queueIds.Contains(id))
+        {
+            _queueIds.Add(id);
+        }
+
         return TryWriteU32(ret, (uint)id) ? Ok : Status(ProxyStatus.InvalidMemoryAccess);
+    }
+
+    /// <summary>
+    /// This VM stops being told of the queues it registered (it goes, or its plugin does): each returns to the VM that
+    /// registered it before, if one is still live. Idempotent.
+    /// </summary>
+    public void ReleaseSharedQueues()
+    {
+        if (_queueIds is not { } ids)
+        {
+            return;
+        }
+
+        _queueIds = null;
+        foreach (var id in ids)
+        {
+            _plugin.Runtime.Queues.Release(this, id);
+        }
     }
 
     public int ResolveSharedQueue(int vmIdPtr, int vmIdSize, int namePtr, int nameSize, int ret)
@@ -1808,6 +1835,8 @@ internal sealed class AbiInstance : IDisposable
     /// <summary>The VM is gone with every context: all calls are cancelled and all gRPC streams reset.</summary>
     public void Dispose()
     {
+        ReleaseSharedQueues();
+
         // Taken out first: a cancellation may complete a call inline, and its delivery must find nothing.
         PendingCallout[] calls = [.. _pendingCallouts.Values];
         _pendingCallouts.Clear();

@@ -500,6 +500,10 @@ internal sealed class PluginShard
             }
 
             _disposed = true;
+
+            // Before on_done, which may defer the root's end: a plugin that is gone is told of no more queue items,
+            // they go back to the VM that registered the queue before it (the serving set's, after a rejected one).
+            Abi?.ReleaseSharedQueues();
             if (Abi is not { } abi)
             {
                 ShutDown(deleteRoot: false);
