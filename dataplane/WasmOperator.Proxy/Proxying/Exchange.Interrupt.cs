@@ -204,14 +204,8 @@ internal sealed partial class Exchange
 
         _idleAfter = _options.StreamIdleTimeout;
         _timesUpgrade = true;
-        _timesRequestBody = false;
         // Published after _idleAfter: StreamActive on the other direction's read reads both.
-        if (Interlocked.Exchange(ref _idle, stop) is { } body && body != stop)
-        {
-            // The timer of a body the exchange read (TimeRequestBody): stopped, not disposed (see Complete).
-            body.CancelAfter(Timeout.InfiniteTimeSpan);
-        }
-
+        Interlocked.Exchange(ref _idle, stop);
         stop.CancelAfter(_idleAfter);
     }
 

@@ -49,10 +49,6 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     private readonly long _started = Stopwatch.GetTimestamp();
     private CancellationTokenSource? _idle;
     private TimeSpan _idleAfter;
-
-    // _idle times an ordinary request's body while the exchange reads it for the plugins (TimeRequestBody), until
-    // TimeUpstream hands the timer over to the upstream.
-    private volatile bool _timesRequestBody;
     private readonly SemaphoreSlim _turn = new(1, 1);
     private readonly Lock _state = new();
     private ConcurrentDictionary<string, byte[]>? _filterState;
@@ -156,8 +152,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// <see cref="ProxyOptions.StreamIdleTimeout"/>: the proxy's own reads of the call's body and YARP's forwarding end on
     /// it. The exchange times the call, not YARP, because plugins hold body bytes YARP never sees: a client whose messages
     /// a plugin holds is not idle, and one that sends nothing while the proxy reads its body itself has no YARP timer
-    /// running yet. Other requests have it only while the exchange reads their body for the plugins
-    /// (<see cref="TimeRequestBody"/>); once forwarded, YARP's and the forwarder's timers see all their bytes.
+    /// running yet. None for other requests (YARP's and the forwarder's timers see all their bytes).
     /// </summary>
     public CancellationToken StreamIdleToken => _idle?.Token ?? CancellationToken.None;
 
@@ -168,7 +163,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// True once the stream idle timer of a gRPC call fired, or that of a request forwarded as an upgrade whose answer was
     /// no 101 (<see cref="TimeUpgradedStream"/>): ended as any stream is then (<see cref="EndOnStreamIdleTimeout"/>).
     /// </summary>
-    public bool StreamIdleTimedOut => (IsGrpc || _timesRequestBody || (_timesUpgrade && !_upgraded)) && Volatile.Read(ref _idle)?.IsCancellationRequested == true;
+    public bool StreamIdleTimedOut => (IsGrpc || (_timesUpgrade && !_upgraded)) && Volatile.Read(ref _idle)?.IsCancellationRequested == true;
 
     /// <summary>
     /// Times the upstream of a request that is not a gRPC call and goes through YARP: the token is cancelled when no byte
@@ -178,14 +173,7 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
     /// </summary>
     public CancellationToken TimeUpstream()
     {
-        if (_timesRequestBody)
-        {
-            // The body's timer goes on as the upstream's, at its length: the same token ends the rest of the body.
-            _idleAfter = _options.UpstreamTimeout;
-            _timesRequestBody = false;
-            _idle!.CancelAfter(_idleAfter);
-        }
-        else if (_idle is null)
+        if (_idle is null)
         {
             _idleAfter = _options.UpstreamTimeout;
             // A full fence, as is Interrupt's: a stop made before the forwarding starts cancels it from the start.
@@ -199,32 +187,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         return _idle.Token;
     }
 
-    /// <summary>
-    /// Times the body of a request that is not a gRPC call while the exchange reads it for the plugins, before anything
-    /// is forwarded: cancelled when the client sends nothing for <see cref="ProxyOptions.StreamIdleTimeout"/>, which then
-    /// gets Envoy's 408 (<see cref="EndOnStreamIdleTimeout"/>). Envoy has no minimum body rate, and neither has the
-    /// proxy (Kestrel's ended a slow upload after 5 s, and with it every stream of its HTTP/2 connection): a client that
-    /// sends slowly is served, one that stops is not held longer than that.
-    /// </summary>
-    private void TimeRequestBody()
-    {
-        if (IsGrpc || _idle is not null)
-        {
-            return;
-        }
-
-        _idleAfter = _options.StreamIdleTimeout;
-        _timesRequestBody = true;
-        // A full fence, as in TimeUpstream: a stop made before this cancels the body's reads from the start.
-        Interlocked.Exchange(ref _idle, new CancellationTokenSource(_idleAfter));
-        if (Interrupted)
-        {
-            CancelForwarding(_idle);
-        }
-    }
-
     /// <summary>True once the upstream timer of <see cref="TimeUpstream"/> fired.</summary>
-    public bool UpstreamTimedOut => !IsGrpc && !_timesUpgrade && !_timesRequestBody && _idle?.IsCancellationRequested == true;
+    public bool UpstreamTimedOut => !IsGrpc && !_timesUpgrade && _idle?.IsCancellationRequested == true;
 
     /// <summary>Bytes moved (a body or upgraded stream chunk either way, the response head): the stream idle (or upstream) timer starts over.</summary>
     public void StreamActive() => Volatile.Read(ref _idle)?.CancelAfter(_idleAfter);
@@ -334,7 +298,6 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
         // Kestrel's reader, read through (ClientBodyReader) and asked whether the client sent more without waiting for it.
         var reader = _requestReader;
         var headersGoAhead = IsGrpc;
-        TimeRequestBody();
         var chunk = ArrayPool<byte>.Shared.Rent(ChunkSize);
         long total = 0;
         try
@@ -357,8 +320,8 @@ internal sealed partial class Exchange : IUpstreamResponseObserver
                 var whole = false;
                 try
                 {
-                    // The client may stay quiet for as long as the stream idle timeout, no longer (a body has no minimum
-                    // rate). A client that went away fails the read either way: Kestrel ends it.
+                    // A gRPC call's client may stay quiet for as long as the stream idle timeout, no longer (its body has no
+                    // minimum rate). A client that went away fails the read either way: Kestrel ends it.
                     var token = _idle?.Token ?? CancellationToken.None;
                     if (_requestRead is { Reading: true } || _requestHeld)
                     {

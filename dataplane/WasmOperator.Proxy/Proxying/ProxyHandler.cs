@@ -170,6 +170,13 @@ internal sealed partial class ProxyHandler : IDisposable
         }
 
         var grpc = LocalReply.IsGrpc(context.Request);
+        if (grpc && context.Features.Get<IHttpMinRequestBodyDataRateFeature>() is { } bodyRate)
+        {
+            // A gRPC stream may send nothing for minutes (Envoy has no minimum rate): before its body is read, or
+            // Kestrel resets the client's whole HTTP/2 connection after 5 s of quiet. YARP does this only inside
+            // SendAsync, after plugins have started reading the body.
+            bodyRate.MinDataRate = null;
+        }
 
         Exchange? exchange = null;
         try

@@ -17,9 +17,6 @@ public sealed class LateBodyTests
 {
     private const string Body = "no, thanks";
 
-    // Longer than the 5 s grace of Kestrel's minimum request-body rate, which the proxy turns off.
-    private static readonly TimeSpan PastKestrelsGrace = TimeSpan.FromSeconds(6.5);
-
     [Fact]
     public async Task A_body_authorizer_refuses_a_late_body_before_the_upstream_sees_the_request()
     {
@@ -60,61 +57,18 @@ public sealed class LateBodyTests
     }
 
     [Fact]
-    public async Task A_client_that_stops_mid_body_through_a_plugin_gets_408_after_the_stream_idle_timeout()
+    public async Task A_client_that_stalls_mid_body_through_a_plugin_is_ended()
     {
-        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("authz", Wat("body_authz"), "authz")),
-            o => o.StreamIdleTimeout = TimeSpan.FromSeconds(1));
+        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("authz", Wat("body_authz"), "authz")));
         using var client = await ConnectAsync(proxy);
         var stream = client.GetStream();
 
-        // 10 bytes of a million, then nothing: Envoy's stream_idle_timeout answer while the request is still coming.
+        // 10 bytes of a million, then nothing: Kestrel's minimum body rate (240 B/s after a 5 s grace) ends it.
         await stream.WriteAsync(Encoding.ASCII.GetBytes("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n0123456789"));
-        // The head only: Kestrel then drains the rest of the body for up to 5 s and resets the connection.
-        var head = new byte[256];
-        var read = await stream.ReadAsync(head).AsTask().WaitAsync(TimeSpan.FromSeconds(20));
+        var reply = await ReadToEndAsync(stream, TimeSpan.FromSeconds(20));
 
-        Assert.StartsWith("HTTP/1.1 408", Encoding.ASCII.GetString(head, 0, read), StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 408", reply, StringComparison.Ordinal);
         Assert.Equal(0, proxy.Upstream.Requests);
-        await ProxyHarness.EventuallyAsync(() => Task.FromResult(proxy.Logs.Contains("stream idle timeout: POST /upload")), "the timeout logged");
-    }
-
-    [Fact]
-    public async Task A_slow_upload_through_a_plugin_is_served_however_long_it_pauses_within_the_stream_idle_timeout()
-    {
-        // Kestrel's minimum body rate (240 B/s after a 5 s grace) answered this 408; Envoy has no minimum rate.
-        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("authz", Wat("body_authz"), "authz")));
-        using var client = await ConnectAsync(proxy);
-        var stream = client.GetStream();
-
-        await stream.WriteAsync(Encoding.ASCII.GetBytes("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\nConnection: close\r\n\r\nyes01"));
-        await Task.Delay(PastKestrelsGrace);
-        await stream.WriteAsync(Encoding.ASCII.GetBytes("23456"));
-        var reply = await ReadToEndAsync(stream);
-
-        Assert.StartsWith("HTTP/1.1 200", reply, StringComparison.Ordinal);
-        Assert.Contains("\"yes0123456\"", reply, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task A_paused_upload_on_h2c_leaves_the_other_streams_of_its_connection_alone()
-    {
-        await using var proxy = await ProxyHarness.StartAsync(Yaml(Plugin("authz", Wat("body_authz"), "authz")));
-        var body = new System.IO.Pipelines.Pipe();
-        await body.Writer.WriteAsync(Encoding.ASCII.GetBytes("yes01"));
-        using var upload = new HttpRequestMessage(HttpMethod.Post, "/upload") { Content = new StreamContent(body.Reader.AsStream()), Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
-        var uploaded = proxy.H2c.SendAsync(upload);
-
-        await Task.Delay(PastKestrelsGrace);
-        // Another stream on the same connection (the client multiplexes): Kestrel's rate reset the whole connection.
-        var (other, _) = await proxy.SendAsync(new HttpRequestMessage(HttpMethod.Get, "/other") { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact }, proxy.H2c);
-        await body.Writer.WriteAsync(Encoding.ASCII.GetBytes("23456"));
-        await body.Writer.CompleteAsync();
-        using var response = await uploaded.WaitAsync(TimeSpan.FromSeconds(15));
-
-        Assert.True(other.StatusCode == HttpStatusCode.OK, await other.Content.ReadAsStringAsync());
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Contains("\"yes0123456\"", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        Assert.Contains("proxy_downstream_resets_total 0", await proxy.MetricsAsync(), StringComparison.Ordinal);
     }
 
     [Fact]
