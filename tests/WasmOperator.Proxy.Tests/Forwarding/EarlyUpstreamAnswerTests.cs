@@ -63,8 +63,9 @@ public sealed class EarlyUpstreamAnswerTests
             await socket.SendAsync(Ascii("HTTP/1.1 401 Unauthorized\r\nContent-Length: 5\r\nWWW-Authenticate: Basic\r\n\r\nlogin"));
             await Task.Delay(Timeout.Infinite, stop); // neither reads nor closes until the test ends
         });
-        // Through a plugin the body is the plugins' stream (an adversarial tester saw the answer wait 5.5 s there, for
-        // Kestrel's minimum body rate, which the proxy no longer sets).
+        // Through a plugin the body is the plugins' stream. Here the answer comes before the upload waits on the client
+        // for its second chunk; an answer that comes while that read waits is not stopped by it (it waits for Kestrel's
+        // minimum body rate, ~5.5 s: known open, see the proxy's Forwarding notes).
         await using var proxy = await ProxyToAsync(upstream.Address, plugin ? Yaml(Plugin("add", Example("add_header"), "add_header")) : "plugins: []\n");
 
         // The client sends a first part of the body and waits for an answer before sending more.
